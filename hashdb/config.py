@@ -1,0 +1,33 @@
+"""Settings: one frozen dataclass with the defaults PRODUCT.md promises."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class MediaLimits:
+    max_bytes: int = 200 * 1024 * 1024
+    # Well under Pillow's decompression-bomb limit (~89 Mpx); checked before any pixel is decoded.
+    max_pixels: int = 50_000_000
+    max_video_seconds: float = 4 * 3600.0
+    max_video_frames: int = 20_000
+    max_video_pixels: int = 3840 * 2160
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    # PDQ: Meta's and GIFCT's operating point; quality below 50 is unreliable by design.
+    pdq_threshold: int = 31
+    pdq_min_quality: int = 50
+    # 64-bit imagehash signals: tuned in scripts/bench_hashing.py (see BENCHMARKS.md).
+    imagehash_threshold: int = 10
+    # A per-request threshold may be tighter than the default, never looser than this ceiling.
+    threshold_ceilings: dict[str, int] = field(
+        default_factory=lambda: {"pdq": 31, "phash": 10, "dhash": 10, "vpdq": 31}
+    )
+    vpdq_query_pct: float = 80.0
+    vpdq_stored_pct: float = 0.0
+    video_fps: float = 1.0
+    dihedral: bool = True
+    limits: MediaLimits = field(default_factory=MediaLimits)

@@ -1,0 +1,76 @@
+"""Typed domain errors. No HTTP status codes or click here: the edges map them."""
+
+from __future__ import annotations
+
+
+class HashDBError(Exception):
+    """Base of every error hashdb raises on purpose; `code` is stable for clients."""
+
+    code = "error"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class InvalidHash(HashDBError):
+    code = "invalid_hash"
+
+
+class UnknownSignal(HashDBError):
+    code = "unknown_signal"
+
+
+class UnsupportedMedia(HashDBError):
+    """The bytes are not an image or video we accept (format, size, corruption)."""
+
+    code = "unsupported_media"
+
+
+class MediaTooLarge(UnsupportedMedia):
+    code = "media_too_large"
+
+
+class InvalidInput(HashDBError):
+    """A request or argument that is malformed in a way no narrower error covers."""
+
+    code = "invalid_input"
+
+
+class UnknownLabel(InvalidInput):
+    code = "unknown_label"
+
+
+class LowQuality(InvalidInput):
+    code = "low_quality"
+
+
+class NotFound(HashDBError):
+    code = "not_found"
+
+
+class Forbidden(HashDBError):
+    code = "forbidden"
+
+
+class Unauthorized(HashDBError):
+    code = "unauthorized"
+
+
+class Conflict(HashDBError):
+    code = "conflict"
+
+
+class RateLimited(HashDBError):
+    code = "rate_limited"
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class IndexStale(HashDBError):
+    code = "index_stale"

@@ -1,0 +1,118 @@
+"""Frozen domain values shared by every layer. No I/O, no numpy."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class HashValue:
+    """One hash of one signal, in canonical form (lowercase hex)."""
+
+    signal: str
+    hex: str
+    quality: int | None = None
+
+    def __str__(self) -> str:
+        return f"{self.signal}:{self.hex}"
+
+
+@dataclass(frozen=True, slots=True)
+class FrameHash:
+    """The PDQ of one sampled video frame."""
+
+    frame_number: int
+    timestamp: float
+    hash: HashValue
+
+
+@dataclass(frozen=True, slots=True)
+class MediaHashes:
+    """Everything `hashdb hash` computes for one file; the media itself is never kept."""
+
+    path: str
+    media_type: str  # "image" | "video"
+    hashes: tuple[HashValue, ...]
+    # Extra PDQs queried or stored as variants of the same item: images with real
+    # transparency flattened onto white and onto black (see PRODUCT.md, "Transparency").
+    variants: tuple[HashValue, ...] = ()
+    frames: tuple[FrameHash, ...] = ()
+
+    def get(self, signal: str) -> HashValue | None:
+        for value in self.hashes:
+            if value.signal == signal:
+                return value
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class Organisation:
+    id: int
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is asking: the organisation, its role, and the key used (None for local CLI)."""
+
+    org_id: int
+    org_name: str
+    role: str  # consumer | contributor | partner | admin
+    key_id: int | None = None
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
+
+
+@dataclass(frozen=True, slots=True)
+class HashRecord:
+    """A stored hash and what the database knows about it."""
+
+    id: int
+    signal: str
+    value: str
+    quality: int | None
+    media_type: str
+    labels: tuple[str, ...]
+    org_id: int
+    status: str  # active | disputed | quarantined | retracted
+    created_at: str
+    incident: str | None = None
+    reference: str | None = None
+    removed_at: str | None = None
+    video_id: int | None = None
+    frame_timestamp: float | None = None
+    support: int = 1
+    agree: int = 0
+    disagree: int = 0
+    false_positive: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class VideoMatch:
+    query_pct: float
+    stored_pct: float
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    """One stored record that matched a query; never carries the stored hash value."""
+
+    id: int
+    signal: str
+    distance: int
+    labels: tuple[str, ...]
+    status: str
+    support: int
+    agree: int
+    disagree: int
+    video: VideoMatch | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LookupResult:
+    input: str
+    matched: bool
+    matches: tuple[Match, ...] = ()
+    flags: tuple[str, ...] = field(default=())
