@@ -116,3 +116,67 @@ class LookupResult:
     matched: bool
     matches: tuple[Match, ...] = ()
     flags: tuple[str, ...] = field(default=())
+
+
+STATUSES = ("active", "disputed", "quarantined", "retracted")
+ROLES = ("consumer", "contributor", "partner", "admin")
+VERDICTS = ("agree", "disagree", "false_positive")
+
+
+@dataclass(frozen=True, slots=True)
+class NewRecord:
+    """One hash to store. For a video, `hash` is the item digest and `frames` its PDQs."""
+
+    hash: HashValue
+    media_type: str
+    labels: tuple[str, ...]
+    incident: str | None = None
+    reference: str | None = None
+    removed_at: str | None = None
+    frames: tuple[FrameHash, ...] = ()
+    status: str = "active"
+
+
+@dataclass(frozen=True, slots=True)
+class SubmitOutcome:
+    id: int
+    status: str
+    duplicate: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKey:
+    id: int
+    org_id: int
+    org_name: str
+    role: str
+    prefix: str
+    secret_hash: str
+    created_at: str
+    revoked_at: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One row of the append-only change log; `seq` is strictly increasing."""
+
+    seq: int
+    kind: str  # add | labels | status | retract
+    record_id: int
+    signal: str
+    at: str
+    status: str
+    labels: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    id: int
+    at: str
+    org_id: int | None
+    key_id: int | None
+    action: str
+    target: str
+    detail: str
+    prev_hash: str
+    entry_hash: str

@@ -1,0 +1,1 @@
+"""Persistence: the store is the truth; indexes are derived from it."""

@@ -1,0 +1,97 @@
+"""Ordered, named schema migrations for the SQLite store (sqlite-utils' Migrations).
+
+Never edit an applied migration: add a new one. PostgreSQL keeps its own DDL in
+postgres_schema.py, kept equivalent by the store conformance tests.
+"""
+
+from __future__ import annotations
+
+from sqlite_utils import Database
+from sqlite_utils.migrations import Migrations
+
+migrations = Migrations("hashdb")
+
+
+@migrations()
+def m001_core(db: Database) -> None:
+    db.executescript(
+        """
+        CREATE TABLE orgs (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE,
+            created_at TEXT NOT NULL
+        );
+        CREATE TABLE api_keys (
+            id INTEGER PRIMARY KEY,
+            org_id INTEGER NOT NULL REFERENCES orgs(id),
+            role TEXT NOT NULL CHECK (role IN ('consumer', 'contributor', 'partner', 'admin')),
+            prefix TEXT NOT NULL UNIQUE,
+            secret_hash TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            revoked_at TEXT
+        );
+        CREATE TABLE records (
+            id INTEGER PRIMARY KEY,
+            signal TEXT NOT NULL,
+            value TEXT NOT NULL,
+            quality INTEGER,
+            media_type TEXT NOT NULL,
+            labels TEXT NOT NULL,          -- JSON array of taxonomy ids
+            incident TEXT,
+            reference TEXT,                -- the contributor's own id: their evidence pointer
+            removed_at TEXT,
+            org_id INTEGER NOT NULL REFERENCES orgs(id),
+            status TEXT NOT NULL CHECK (status IN ('active', 'disputed', 'quarantined', 'retracted')),
+            created_at TEXT NOT NULL,
+            UNIQUE (signal, value, org_id)
+        );
+        CREATE INDEX records_value ON records (signal, value);
+        CREATE TABLE video_frames (
+            id INTEGER PRIMARY KEY,
+            record_id INTEGER NOT NULL REFERENCES records(id),
+            frame_number INTEGER NOT NULL,
+            timestamp REAL NOT NULL,
+            value TEXT NOT NULL,
+            quality INTEGER
+        );
+        CREATE INDEX video_frames_record ON video_frames (record_id);
+        CREATE TABLE feedback (
+            record_id INTEGER NOT NULL REFERENCES records(id),
+            org_id INTEGER NOT NULL REFERENCES orgs(id),
+            verdict TEXT NOT NULL CHECK (verdict IN ('agree', 'disagree', 'false_positive')),
+            note TEXT NOT NULL DEFAULT '',
+            updated_at TEXT NOT NULL,
+            PRIMARY KEY (record_id, org_id)
+        );
+        CREATE TABLE idempotency (
+            org_id INTEGER NOT NULL REFERENCES orgs(id),
+            key TEXT NOT NULL,
+            request_digest TEXT NOT NULL,
+            response TEXT NOT NULL,        -- JSON of the outcomes first returned
+            created_at TEXT NOT NULL,
+            PRIMARY KEY (org_id, key)
+        );
+        -- AUTOINCREMENT: a sequence number is never reused, even after the last row is
+        -- deleted, so a partner's cursor can never point at a different change.
+        CREATE TABLE changes (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            kind TEXT NOT NULL,
+            record_id INTEGER NOT NULL REFERENCES records(id),
+            signal TEXT NOT NULL,
+            status TEXT NOT NULL,
+            labels TEXT NOT NULL,
+            at TEXT NOT NULL
+        );
+        CREATE TABLE audit (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            at TEXT NOT NULL,
+            org_id INTEGER,
+            key_id INTEGER,
+            action TEXT NOT NULL,
+            target TEXT NOT NULL,
+            detail TEXT NOT NULL,
+            prev_hash TEXT NOT NULL,
+            entry_hash TEXT NOT NULL
+        );
+        """
+    )
