@@ -302,18 +302,18 @@ class SQLiteStore:
             out.update((int(r["id"]), int(r["record_id"])) for r in rows)
         return out
 
-    def video_frames(self, record_ids: Sequence[int]) -> dict[int, list[tuple[str, int | None]]]:
+    def video_frames(self, record_ids: Sequence[int]) -> dict[int, list[tuple[int, str, int | None]]]:
         unique = list(dict.fromkeys(int(i) for i in record_ids))
-        out: dict[int, list[tuple[str, int | None]]] = {i: [] for i in unique}
+        out: dict[int, list[tuple[int, str, int | None]]] = {i: [] for i in unique}
         for start in range(0, len(unique), 500):
             chunk = unique[start:start + 500]
             rows = self._rows(
-                "SELECT record_id, value, quality FROM video_frames WHERE record_id IN"
+                "SELECT id, record_id, value, quality FROM video_frames WHERE record_id IN"
                 f" ({', '.join('?' for _ in chunk)}) ORDER BY id",
                 chunk,
             )
             for r in rows:
-                out[int(r["record_id"])].append((r["value"], r["quality"]))
+                out[int(r["record_id"])].append((int(r["id"]), r["value"], r["quality"]))
         return out
 
     # change log and audit ----------------------------------------------------------------
