@@ -30,4 +30,7 @@ class Settings:
     vpdq_stored_pct: float = 0.0
     video_fps: float = 1.0
     dihedral: bool = True
+    # A record is disputed once this share of (at least this many) voting organisations disagree.
+    dispute_share: float = 0.5
+    dispute_min_votes: int = 2
     limits: MediaLimits = field(default_factory=MediaLimits)

@@ -36,6 +36,8 @@ class MediaHashes:
     # Extra PDQs queried or stored as variants of the same item: images with real
     # transparency flattened onto white and onto black (see PRODUCT.md, "Transparency").
     variants: tuple[HashValue, ...] = ()
+    # PDQs of the 7 other rotations/flips: computed for lookups only, never stored.
+    dihedral: tuple[HashValue, ...] = ()
     frames: tuple[FrameHash, ...] = ()
 
     def get(self, signal: str) -> HashValue | None:
@@ -180,3 +182,54 @@ class AuditEntry:
     detail: str
     prev_hash: str
     entry_hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class Query:
+    """One thing to look up: `input` is echoed back exactly as the caller gave it."""
+
+    input: str
+    hashes: tuple[HashValue, ...] = ()
+    frames: tuple[FrameHash, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Submission:
+    """One input to share: each hash becomes a record; frames become one video record."""
+
+    input: str
+    labels: tuple[str, ...]
+    hashes: tuple[HashValue, ...] = ()
+    frames: tuple[FrameHash, ...] = ()
+    media_type: str = "image"
+    incident: str | None = None
+    reference: str | None = None
+    removed_at: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SubmitResult:
+    input: str
+    ids: tuple[int, ...]
+    status: str
+    duplicate: bool
+    skipped: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class FeedEntry:
+    """One change as a partner sees it in the export feed (hash values included)."""
+
+    seq: int
+    kind: str
+    id: int
+    signal: str
+    hash: str
+    quality: int | None
+    media_type: str
+    labels: tuple[str, ...]
+    status: str
+    incident: str | None
+    created_at: str
+    at: str
+    frames: tuple[FrameHash, ...] = ()

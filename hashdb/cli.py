@@ -1,0 +1,408 @@
+"""The `hashdb` command: a thin click adapter over HashDB. No hashing, SQL or FAISS here."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from hashdb import output
+from hashdb.errors import HashDBError
+from hashdb.formats import write_export
+from hashdb.inputs import BadInput, FileInput, HashedInput, HashInput, Item, expand
+from hashdb.service import HashDB
+from hashdb.types import Principal, Query, Submission
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def db_option(func: F) -> F:
+    return click.option(
+        "--db", "db_path", type=click.Path(dir_okay=False, path_type=Path), envvar="HASHDB_DB",
+        default="hashdb.sqlite", show_default=True, help="Local database file (env HASHDB_DB).",
+    )(func)
+
+
+def json_option(func: F) -> F:
+    return click.option("--json", "as_json", is_flag=True, help="One JSON object a line, for scripts.")(func)
+
+
+def org_option(func: F) -> F:
+    return click.option("--org", default="local", show_default=True,
+                        help="Organisation acting in local mode.")(func)
+
+
+def emit(as_json: bool, doc: dict[str, Any], text: str) -> None:
+    click.echo(json.dumps(doc, ensure_ascii=False) if as_json else text)
+
+
+def fail(message: str) -> None:
+    click.echo(f"error: {message}", err=True)
+
+
+def open_service(db_path: Path) -> HashDB:
+    from hashdb.local import open_database
+
+    try:
+        return open_database(db_path)
+    except HashDBError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+def local_principal(service: HashDB, org: str) -> Principal:
+    organisation = service.store.ensure_org(org)
+    # Local mode: whoever can write the database file runs it.
+    return Principal(organisation.id, organisation.name, "admin")
+
+
+def progress(items: Sequence[Item], label: str) -> Iterator[Item]:
+    # tqdm draws only on a terminal, so scripts and --json pipes stay clean.
+    from tqdm import tqdm
+
+    yield from tqdm(items, desc=label, unit="file", file=sys.stderr, disable=None, leave=False,
+                    mininterval=0.5) if len(items) > 20 else items
+
+
+class HashdbGroup(click.Group):
+    """Domain errors become one-line messages with exit status 1, never tracebacks."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except HashDBError as exc:
+            raise click.ClickException(str(exc)) from exc
+
+
+@click.group(cls=HashdbGroup)
+@click.version_option(package_name="hashdb")
+def cli() -> None:
+    """hashdb: share and match hashes of known terrorist and violent extremist content.
+
+    \b
+    hashdb hash photo.jpg                      # local only: nothing leaves the machine
+    hashdb submit photo.jpg --label glorification
+    hashdb lookup --json pdq:9a3f...
+    """
+
+
+@cli.command("hash")
+@click.argument("paths", nargs=-1, required=True)
+@click.option("--signals", help="Comma-separated signals, e.g. pdq,phash,md5 (default: md5,sha256,pdq,phash).")
+@json_option
+def hash_command(paths: tuple[str, ...], signals: str | None, as_json: bool) -> None:
+    """Hash images and videos locally; nothing leaves the machine.
+
+    Directories are walked. A file that cannot be hashed is reported on its own line and
+    the rest go on; the exit status is 1 if any failed.
+
+    \b
+    Example:
+        hashdb hash --json photos/ clip.mp4 > hashes.jsonl
+    """
+    from hashdb.config import Settings
+    from hashdb.service import HashDB as Service
+    from hashdb.store.sqlite_store import SQLiteStore
+
+    # Hashing needs no database: an in-memory store keeps the service constructor honest.
+    service = Service(Settings(), SQLiteStore(":memory:"))
+    wanted = [s.strip() for s in signals.split(",")] if signals else None
+    failed = 0
+    for item in progress(list(expand(paths)), "hashing"):
+        if not isinstance(item, FileInput):
+            failed += 1
+            message = item.error.message if isinstance(item, BadInput) else "not a media file"
+            emit(as_json, {"path": item.input, "error": message}, f"{item.input}: error: {message}")
+            continue
+        try:
+            hashes = service.hash_file(item.path, wanted)
+        except HashDBError as exc:
+            failed += 1
+            emit(as_json, {"path": item.input, "error": exc.message}, f"{item.input}: error: {exc.message}")
+            continue
+        doc = output.hashes_json(hashes)
+        emit(as_json, doc, _hashes_text(doc))
+    if failed:
+        sys.exit(1)
+
+
+def _hashes_text(doc: dict[str, Any]) -> str:
+    parts = [doc["path"], doc["media_type"]]
+    for key, value in doc.items():
+        if key == "pdq":
+            parts.append(f"pdq:{value['hash']} (quality {value['quality']})")
+        elif key not in ("path", "media_type", "frames", "pdq_variants"):
+            parts.append(f"{key}:{value}")
+    if "frames" in doc:
+        parts.append(f"{len(doc['frames'])} frames")
+    return "  ".join(parts)
+
+
+def _resolve(service: HashDB, items: Sequence[Item], dihedral: bool) -> list[tuple[str, Any]]:
+    """Hash what needs hashing; any bad input stops the whole command before anything is sent."""
+    resolved: list[tuple[str, Any]] = []
+    for item in progress(items, "hashing"):
+        if isinstance(item, BadInput):
+            raise click.ClickException(f"{item.input}: {item.error.message}")
+        if isinstance(item, HashInput):
+            resolved.append((item.input, item.value))
+        elif isinstance(item, HashedInput):
+            resolved.append((item.input, item.hashes))
+        else:
+            try:
+                resolved.append((item.input, service.hash_file(item.path, dihedral=dihedral)))
+            except HashDBError as exc:
+                raise click.ClickException(f"{item.input}: {exc.message}") from exc
+    return resolved
+
+
+@cli.command()
+@click.argument("inputs", nargs=-1, required=True)
+@click.option("--label", "labels", multiple=True, required=True, help="Taxonomy label id (repeatable).")
+@click.option("--incident", help="Incident id (crisis protocol).")
+@click.option("--ref", "reference", help="Your own reference id for this content (evidence pointer).")
+@click.option("--idempotency-key", help="Makes a retried submit store the batch once.")
+@db_option
+@org_option
+@json_option
+def submit(inputs: tuple[str, ...], labels: tuple[str, ...], incident: str | None, reference: str | None,
+           idempotency_key: str | None, db_path: Path, org: str, as_json: bool) -> None:
+    """Share hashes of content you removed: media files, SIGNAL:HEX, or hash files.
+
+    The whole batch is checked first; if anything is invalid nothing is stored.
+
+    \b
+    Example:
+        hashdb submit removed/ pdq:9a3f...e1 --label glorification --ref case-1234
+    """
+    service = open_service(db_path)
+    submissions = []
+    for name, value in _resolve(service, list(expand(inputs)), dihedral=False):
+        meta = {"incident": incident, "reference": reference}
+        if hasattr(value, "media_type"):
+            submissions.append(service.submission_for(value, labels, **meta))
+        else:
+            submissions.append(Submission(name, tuple(labels), (value,), **meta))  # type: ignore[arg-type]
+    results = service.submit(submissions, local_principal(service, org), idempotency_key)
+    for result in results:
+        state = "already shared" if result.duplicate else result.status
+        note = f"; skipped {', '.join(result.skipped)}" if result.skipped else ""
+        emit(as_json, output.submit_json(result),
+             f"{result.input}: {state}, ids {', '.join(map(str, result.ids))}{note}")
+
+
+@cli.command()
+@click.argument("inputs", nargs=-1, required=True)
+@click.option("--threshold", "thresholds", multiple=True, metavar="SIGNAL=N",
+              help="Tighter match threshold for a signal, e.g. pdq=20 (never looser than the default).")
+@click.option("--no-dihedral", is_flag=True, help="Do not also match rotated and mirrored copies of images.")
+@db_option
+@json_option
+def lookup(inputs: tuple[str, ...], thresholds: tuple[str, ...], no_dihedral: bool, db_path: Path,
+           as_json: bool) -> None:
+    """Check media or hashes against the database. Exits 0 whatever matched; --json says.
+
+    \b
+    Example:
+        hashdb lookup --json upload.jpg pdq:9a3f...e1
+    """
+    limits = _parse_thresholds(thresholds)
+    service = open_service(db_path)
+    queries = []
+    for name, value in _resolve(service, list(expand(inputs)), dihedral=not no_dihedral):
+        if hasattr(value, "media_type"):
+            query = service.query_for(value)
+            queries.append(Query(name, query.hashes, query.frames))
+        else:
+            queries.append(Query(name, (value,)))
+    service.load_index()
+    for result in service.lookup(queries, local_principal(service, "local"), limits):
+        doc = output.lookup_json(result)
+        if not result.matched:
+            text = f"{result.input}: no match"
+        else:
+            text = f"{result.input}: MATCH " + "; ".join(
+                f"id {m['id']} {m['signal']} distance {m['distance']} [{', '.join(m['labels'])}] "
+                f"{m['status']}, {m['support']} org(s), {m['agree']} agree / {m['disagree']} disagree"
+                for m in doc["matches"]
+            )
+        emit(as_json, doc, text)
+
+
+def _parse_thresholds(pairs: Sequence[str]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for pair in pairs:
+        signal, sep, value = pair.partition("=")
+        if not sep or not value.isascii() or not value.isdigit():
+            raise click.UsageError(f"--threshold takes SIGNAL=N, got {pair!r}")
+        out[signal.strip().lower()] = int(value)
+    return out
+
+
+@cli.command()
+@click.argument("ids", nargs=-1, required=True, type=int)
+@click.option("--reason", default="", help="Why (kept in the audit log).")
+@db_option
+@org_option
+@json_option
+def retract(ids: tuple[int, ...], reason: str, db_path: Path, org: str, as_json: bool) -> None:
+    """Retract your own submissions: they stop matching at once and leave a tombstone in exports.
+
+    \b
+    Example:
+        hashdb retract 42 43 --reason "benign meme, submitted by mistake"
+    """
+    service = open_service(db_path)
+    actor = local_principal(service, org)
+    for record_id in ids:
+        record = service.retract(record_id, actor, reason)
+        emit(as_json, output.record_json(record), f"{record.id}: {record.status}")
+
+
+@cli.command()
+@click.argument("record_id", type=int)
+@click.option("--agree", "verdict", flag_value="agree", help="The label is right.")
+@click.option("--disagree", "verdict", flag_value="disagree", help="The label is wrong.")
+@click.option("--false-positive", "verdict", flag_value="false_positive", help="It matched benign content.")
+@click.option("--note", default="", help="Optional note for the contributor.")
+@db_option
+@org_option
+@json_option
+def feedback(record_id: int, verdict: str | None, note: str, db_path: Path, org: str, as_json: bool) -> None:
+    """Vote on a shared hash (one vote per organisation, changeable).
+
+    \b
+    Example:
+        hashdb feedback 42 --false-positive --note "matches a news photo"
+    """
+    if verdict is None:
+        raise click.UsageError("give one of --agree, --disagree, --false-positive")
+    service = open_service(db_path)
+    record = service.feedback(record_id, local_principal(service, org), verdict, note)
+    emit(as_json, output.record_json(record),
+         f"{record.id}: {record.status}, {record.agree} agree / {record.disagree} disagree / "
+         f"{record.false_positive} false positive")
+
+
+@cli.command()
+@click.option("--since", help="Cursor printed by the previous export (default: from the start).")
+@click.option("--format", "fmt", type=click.Choice(["jsonl", "csv", "te"]), default="jsonl", show_default=True)
+@click.option("--limit", type=int, default=None, help="At most this many changes (default: all).")
+@db_option
+def export(since: str | None, fmt: str, limit: int | None, db_path: Path) -> None:
+    """Write the change feed (additions, label and status changes, retractions) to stdout.
+
+    The cursor for the next incremental export is printed on stderr.
+
+    \b
+    Example:
+        hashdb export --format csv > hashes.csv
+        hashdb export --since "$CURSOR" >> feed.jsonl
+    """
+    service = open_service(db_path)
+    actor = local_principal(service, "local")
+    cursor = write_export(service, actor, sys.stdout, fmt, since, limit)
+    click.echo(f"next cursor: {cursor}", err=True)
+
+
+@cli.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--label", "labels", multiple=True, help="Labels for a file that carries none (ThreatExchange).")
+@db_option
+@org_option
+@json_option
+def import_command(file: Path, labels: tuple[str, ...], db_path: Path, org: str, as_json: bool) -> None:
+    """Import what `hashdb export` wrote (JSONL), or a ThreatExchange hash file.
+
+    \b
+    Example:
+        hashdb import --org partner-feed feed.jsonl
+        hashdb import --label glorification te-hashes.txt
+    """
+    from hashdb.formats import import_file
+
+    service = open_service(db_path)
+    summary = import_file(service, local_principal(service, org), file, labels)
+    service.rebuild_index()
+    emit(as_json, summary, ", ".join(f"{k}: {v}" for k, v in summary.items()))
+
+
+@cli.group()
+def index() -> None:
+    """The derived near-duplicate index (rebuilt from the database, never the other way round)."""
+
+
+@index.command("rebuild")
+@db_option
+@json_option
+def index_rebuild(db_path: Path, as_json: bool) -> None:
+    """Rebuild every index from the database and save a snapshot.
+
+    \b
+    Example:
+        hashdb index rebuild --db hashdb.sqlite
+    """
+    service = open_service(db_path)
+    sizes = service.rebuild_index()
+    emit(as_json, {"indexed": sizes}, ", ".join(f"{s}: {n}" for s, n in sizes.items()))
+
+
+@cli.group()
+def keys() -> None:
+    """API keys: create (shown once), list, revoke."""
+
+
+@keys.command("create")
+@click.option("--org", required=True, help="Organisation the key acts for (created if new).")
+@click.option("--role", type=click.Choice(["consumer", "contributor", "partner", "admin"]), required=True)
+@db_option
+@json_option
+def keys_create(org: str, role: str, db_path: Path, as_json: bool) -> None:
+    """Create an API key. It is printed once and stored only as a keyed hash.
+
+    \b
+    Example:
+        hashdb keys create --org example-platform --role contributor
+    """
+    service = open_service(db_path)
+    key, record = service.create_key(org, role, local_principal(service, "local"))
+    emit(as_json, {"id": record.id, "org": record.org_name, "role": record.role, "prefix": record.prefix,
+                   "key": key},
+         f"{key}\n(key {record.id} for {record.org_name}, role {record.role}: store it now, it is not shown again)")
+
+
+@keys.command("list")
+@db_option
+@json_option
+def keys_list(db_path: Path, as_json: bool) -> None:
+    """List keys (prefix, organisation, role, revoked or not); secrets are never shown.
+
+    \b
+    Example:
+        hashdb keys list --json
+    """
+    service = open_service(db_path)
+    for key in service.list_keys(local_principal(service, "local")):
+        doc = {"id": key.id, "org": key.org_name, "role": key.role, "prefix": key.prefix,
+               "created_at": key.created_at, "revoked_at": key.revoked_at}
+        state = f"revoked {key.revoked_at}" if key.revoked_at else "active"
+        emit(as_json, doc, f"{key.id}  hdb_{key.prefix}_…  {key.org_name}  {key.role}  {state}")
+
+
+@keys.command("revoke")
+@click.argument("key_id", type=int)
+@db_option
+@json_option
+def keys_revoke(key_id: int, db_path: Path, as_json: bool) -> None:
+    """Revoke a key; it is refused from the next request on.
+
+    \b
+    Example:
+        hashdb keys revoke 3
+    """
+    service = open_service(db_path)
+    key = service.revoke_key(key_id, local_principal(service, "local"))
+    emit(as_json, {"id": key.id, "revoked_at": key.revoked_at}, f"{key.id}: revoked")

@@ -1,0 +1,149 @@
+"""Export and import formats: our JSONL (full fidelity), CSV (spreadsheet-safe) and
+ThreatExchange's local-file lines (`pdq <hex>`, live hashes only)."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+from typing import IO, Any
+
+from hashdb import output
+from hashdb.errors import HashDBError, InvalidInput
+from hashdb.inputs import BadInput, HashedInput, HashInput, read_hash_file
+from hashdb.service import HashDB
+from hashdb.types import FeedEntry, FrameHash, HashValue, Principal, Submission
+
+PAGE = 5_000
+CSV_COLUMNS = ("seq", "kind", "id", "signal", "hash", "quality", "media_type", "labels", "status",
+               "incident", "created_at", "at")
+# Spreadsheets execute a cell starting with one of these as a formula (CSV injection).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+# pytx's local-file exchange reads `<signal_type> <hash>`; these are the names it uses.
+TE_SIGNALS = {"pdq": "pdq"}
+LIVE = ("active", "disputed")
+
+
+def csv_cell(value: object) -> str:
+    text = "" if value is None else str(value)
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
+
+
+def iter_feed(service: HashDB, actor: Principal, since: str | None, limit: int | None) -> Any:
+    """Page through the change feed; yields entries, returns the final cursor via StopIteration."""
+    cursor = since
+    remaining = limit
+    while remaining is None or remaining > 0:
+        page = PAGE if remaining is None else min(PAGE, remaining)
+        entries, cursor = service.export(actor, cursor, page)
+        yield from entries
+        if remaining is not None:
+            remaining -= len(entries)
+        if len(entries) < page:
+            break
+    return cursor
+
+
+def write_export(service: HashDB, actor: Principal, stream: IO[str], fmt: str, since: str | None,
+                 limit: int | None) -> str:
+    feed = iter_feed(service, actor, since, limit)
+    entries: list[FeedEntry] = []
+    writer = csv.writer(stream) if fmt == "csv" else None
+    if writer is not None:
+        writer.writerow(CSV_COLUMNS)
+    cursor = since or ""
+    while True:
+        try:
+            entry = next(feed)
+        except StopIteration as stop:
+            cursor = stop.value
+            break
+        if fmt == "jsonl":
+            stream.write(json.dumps(output.feed_json(entry), ensure_ascii=False) + "\n")
+        elif writer is not None:
+            doc = output.feed_json(entry)
+            doc["labels"] = ";".join(doc["labels"])
+            writer.writerow([csv_cell(doc[c]) for c in CSV_COLUMNS])
+        else:
+            entries.append(entry)
+    if fmt == "te":
+        # Live hashes only: the latest state of each record decides.
+        latest: dict[int, FeedEntry] = {}
+        for entry in entries:
+            latest[entry.id] = entry
+        for entry in sorted(latest.values(), key=lambda e: e.id):
+            if entry.status in LIVE and entry.signal in TE_SIGNALS:
+                stream.write(f"{TE_SIGNALS[entry.signal]} {entry.hash}\n")
+    return str(cursor)
+
+
+def import_file(service: HashDB, actor: Principal, path: Path, labels: tuple[str, ...] = ()) -> dict[str, int]:
+    """Import our JSONL feed, or a ThreatExchange hash file (which carries no labels: give them)."""
+    with path.open("rb") as handle:
+        first = handle.readline().lstrip()
+    if first.startswith(b"{") and b'"kind"' in first:
+        return _import_feed(service, actor, path)
+    submissions = []
+    for item in read_hash_file(path):
+        if isinstance(item, BadInput):
+            raise item.error
+        if isinstance(item, HashInput):
+            submissions.append(Submission(item.input, labels, (item.value,)))
+        elif isinstance(item, HashedInput):
+            submissions.append(service.submission_for(item.hashes, labels))
+    if submissions and not labels:
+        raise InvalidInput("this file carries no labels: give them with --label")
+    return _submit_all(service, actor, submissions)
+
+
+def _import_feed(service: HashDB, actor: Principal, path: Path) -> dict[str, int]:
+    state: dict[int, dict[str, Any]] = {}
+    with path.open("r", encoding="utf-8") as handle:
+        for number, line in enumerate(handle, 1):
+            if not line.strip():
+                continue
+            try:
+                doc = json.loads(line)
+                state.setdefault(int(doc["id"]), {}).update(doc)
+            except (ValueError, KeyError, TypeError) as exc:
+                raise InvalidInput(f"{path}:{number}: not a hashdb export line ({exc})") from exc
+    submissions = []
+    retract: list[tuple[str, str]] = []
+    for doc in state.values():
+        try:
+            frames = tuple(FrameHash(n, 0.0, HashValue("pdq", f["pdq"], f.get("quality")))
+                           for n, f in enumerate(doc.get("frames") or []))
+            value = service_signal_value(doc)
+        except (KeyError, TypeError, HashDBError) as exc:
+            raise InvalidInput(f"{path}: record {doc.get('id')}: {exc}") from exc
+        if doc.get("status") == "retracted":
+            retract.append((doc["signal"], doc["hash"]))
+            continue
+        if doc["signal"] == "vpdq":
+            submissions.append(Submission(str(doc["id"]), tuple(doc["labels"]), (), frames, "video",
+                                          doc.get("incident")))
+        else:
+            submissions.append(Submission(str(doc["id"]), tuple(doc["labels"]), (value,),
+                                          media_type=doc.get("media_type", "image"), incident=doc.get("incident")))
+    summary = _submit_all(service, actor, submissions) if submissions else {"added": 0, "duplicates": 0}
+    summary["retracted_skipped"] = len(retract)
+    return summary
+
+
+def service_signal_value(doc: dict[str, Any]) -> HashValue:
+    from hashdb.hashing.registry import parse_hash
+
+    if doc["signal"] == "vpdq":
+        return HashValue("vpdq", str(doc["hash"]))
+    return parse_hash(doc["signal"], doc["hash"], doc.get("quality"))
+
+
+def _submit_all(service: HashDB, actor: Principal, submissions: list[Submission]) -> dict[str, int]:
+    added = duplicates = 0
+    for start in range(0, len(submissions), 1000):
+        for result in service.submit(submissions[start:start + 1000], actor):
+            if result.duplicate:
+                duplicates += 1
+            else:
+                added += 1
+    return {"added": added, "duplicates": duplicates}

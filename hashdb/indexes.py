@@ -1,0 +1,146 @@
+"""The derived near-duplicate indexes, one per bit signal, kept in step with the store.
+
+The store is the truth. An index snapshot on disk records the change-log sequence it
+covers; loading replays every later change, and with no snapshot the index is rebuilt
+from the store. Before each lookup `catch_up()` applies changes other processes made
+(one cheap query), so a retraction anywhere stops matching everywhere at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from hashdb.errors import IndexStale
+from hashdb.index.base import HashIndex, hex_to_codes, load_index
+from hashdb.store.base import HashStore
+
+log = logging.getLogger(__name__)
+
+# Bit signals with a Hamming index; vpdq indexes video frames (PDQ) keyed by frame id.
+INDEXED_SIGNALS: dict[str, int] = {"pdq": 256, "phash": 64, "dhash": 64, "vpdq": 256}
+REPLAY_PAGE = 10_000
+# Replaying more than this at start-up means the snapshot is old: save a fresh one.
+SAVE_AFTER_REPLAYING = 10_000
+
+
+def _default_factory(bits: int, expected_size: int) -> HashIndex:
+    try:
+        from hashdb.index.faiss_index import make_index
+    except ImportError:  # TEMPORARY-FALLBACK
+        from hashdb.index.linear import LinearIndex
+        return LinearIndex(bits)  # type: ignore[return-value]
+    return make_index(bits, expected_size)
+
+
+class IndexSet:
+    def __init__(self, store: HashStore, directory: Path | None = None,
+                 factory: Callable[[int, int], HashIndex] | None = None) -> None:
+        self.store = store
+        self.directory = directory
+        self.factory = factory or _default_factory
+        self.indexes: dict[str, HashIndex] = {}
+        self.seq = 0
+        self.ready = False
+        self.catch_up_count = 0
+        self._lock = threading.RLock()
+
+    def get(self, signal: str) -> HashIndex:
+        if not self.ready:
+            raise IndexStale("the index is still loading")
+        return self.indexes[signal]
+
+    def load(self, progress: Callable[[str, int], None] | None = None) -> None:
+        """Load snapshots and replay later changes, or rebuild from the store when there are none."""
+        with self._lock:
+            loaded: dict[str, tuple[HashIndex, int]] = {}
+            if self.directory is not None:
+                for signal in INDEXED_SIGNALS:
+                    path = self._path(signal)
+                    if path.exists():
+                        try:
+                            loaded[signal] = load_index(path)
+                        except Exception as exc:  # a damaged snapshot is rebuilt, never trusted
+                            log.warning("index snapshot %s unreadable (%s); rebuilding", path, exc)
+            if set(loaded) == set(INDEXED_SIGNALS):
+                self.indexes = {s: idx for s, (idx, _) in loaded.items()}
+                # Replay from the oldest snapshot: add and remove are idempotent.
+                self.seq = min(seq for _, seq in loaded.values())
+                self.ready = True
+                self.catch_up_count = self.catch_up()
+            else:
+                self.rebuild(progress)
+                self.save()
+                return
+            if self.catch_up_count > SAVE_AFTER_REPLAYING:
+                self.save()
+
+    def rebuild(self, progress: Callable[[str, int], None] | None = None) -> None:
+        with self._lock:
+            # Read the sequence first: anything committed while we read is replayed after.
+            seq = self.store.last_seq()
+            indexes: dict[str, HashIndex] = {}
+            for signal, bits in INDEXED_SIGNALS.items():
+                index = self.factory(bits, 0)
+                for batch in self.store.live_hashes(signal):
+                    index.add([i for i, _ in batch], hex_to_codes([h for _, h in batch], bits))
+                    if progress is not None:
+                        progress(signal, len(batch))
+                indexes[signal] = index
+            self.indexes, self.seq, self.ready = indexes, seq, True
+            self.catch_up()
+
+    def catch_up(self) -> int:
+        """Apply change-log rows after self.seq; returns how many were applied."""
+        applied = 0
+        with self._lock:
+            while True:
+                changes = self.store.changes_since(self.seq, REPLAY_PAGE)
+                if not changes:
+                    return applied
+                adds = [c.record_id for c in changes if c.kind == "add" and c.status != "retracted"]
+                gone = [c.record_id for c in changes if c.kind == "retract"]
+                self._apply(adds, gone)
+                self.seq = changes[-1].seq
+                applied += len(changes)
+
+    def _apply(self, adds: Sequence[int], gone: Sequence[int]) -> None:
+        records = self.store.get_records([*adds, *gone])
+        video_ids = [i for i in [*adds, *gone] if i in records and records[i].signal == "vpdq"]
+        frames = self.store.video_frames(video_ids) if video_ids else {}
+        for record_id in adds:
+            record = records.get(record_id)
+            if record is None or record.status == "retracted":
+                continue
+            if record.signal == "vpdq":
+                rows = frames.get(record_id, [])
+                if rows:
+                    self.indexes["vpdq"].add([f for f, _, _ in rows], hex_to_codes([h for _, h, _ in rows], 256))
+            elif record.signal in self.indexes:
+                bits = INDEXED_SIGNALS[record.signal]
+                self.indexes[record.signal].add([record_id], hex_to_codes([record.value], bits))
+        for record_id in gone:
+            record = records.get(record_id)
+            if record is None:
+                continue
+            if record.signal == "vpdq":
+                self.indexes["vpdq"].remove([f for f, _, _ in frames.get(record_id, [])])
+            elif record.signal in self.indexes:
+                self.indexes[record.signal].remove([record_id])
+
+    def save(self) -> None:
+        if self.directory is None:
+            return
+        with self._lock:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            for signal, index in self.indexes.items():
+                index.save(self._path(signal), self.seq)
+
+    def sizes(self) -> dict[str, int]:
+        return {signal: len(index) for signal, index in self.indexes.items()}
+
+    def _path(self, signal: str) -> Path:
+        assert self.directory is not None
+        return self.directory / f"{signal}.faiss"

@@ -1,0 +1,166 @@
+"""Turning command-line arguments into things to hash or look up: `SIGNAL:HEX`, media paths,
+directories (walked), and hash files (JSONL from `hashdb hash --json`, or ThreatExchange's
+`pdq <hex>` lines). Parsing only: hashing is the service's job."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from hashdb.errors import HashDBError, InvalidHash, InvalidInput, UnsupportedMedia
+from hashdb.hashing import media as media_io
+from hashdb.hashing.registry import get_signal, looks_like_hash_argument, parse_hash_argument, parse_hash
+from hashdb.types import FrameHash, HashValue, MediaHashes
+
+MAX_HASH_FILE_BYTES = 512 * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class HashInput:
+    input: str
+    value: HashValue
+
+
+@dataclass(frozen=True, slots=True)
+class FileInput:
+    input: str
+    path: Path
+
+
+@dataclass(frozen=True, slots=True)
+class HashedInput:
+    input: str
+    hashes: MediaHashes
+
+
+@dataclass(frozen=True, slots=True)
+class BadInput:
+    input: str
+    error: HashDBError
+
+
+Item = HashInput | FileInput | HashedInput | BadInput
+
+
+def expand(args: Sequence[str]) -> Iterator[Item]:
+    """Yield one item per hash, media file or hash-file line, in the order given."""
+    for arg in args:
+        if looks_like_hash_argument(arg):
+            try:
+                yield HashInput(arg, parse_hash_argument(arg))
+            except HashDBError as exc:
+                yield BadInput(arg, exc)
+            continue
+        path = Path(arg)
+        if path.is_dir():
+            for child in sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith(".")):
+                yield from _file_items(child)
+        elif path.exists():
+            yield from _file_items(path)
+        else:
+            yield BadInput(arg, InvalidInput(f"{arg}: no such file, and not a SIGNAL:HEX hash"))
+
+
+def _file_items(path: Path) -> Iterator[Item]:
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(64)
+    except OSError as exc:
+        yield BadInput(str(path), InvalidInput(f"{path}: cannot read ({exc.strerror})"))
+        return
+    if _is_media(head) or not _looks_like_text(head):
+        yield FileInput(str(path), path)
+        return
+    try:
+        yield from read_hash_file(path)
+    except HashDBError as exc:
+        yield BadInput(str(path), exc)
+
+
+def _is_media(head: bytes) -> bool:
+    try:
+        media_io.media_type(head)
+        return True
+    except UnsupportedMedia:
+        return False
+
+
+def _looks_like_text(head: bytes) -> bool:
+    stripped = head.lstrip()
+    if stripped.startswith(b"{"):
+        return True
+    word = stripped.split(b" ", 1)[0].split(b"\t", 1)[0].decode("ascii", "replace").lower()
+    return bool(word) and _known_signal(word)
+
+
+def _known_signal(name: str) -> bool:
+    try:
+        get_signal(name)
+        return True
+    except HashDBError:
+        return False
+
+
+def read_hash_file(path: Path) -> Iterator[Item]:
+    if path.stat().st_size > MAX_HASH_FILE_BYTES:
+        raise InvalidInput(f"{path}: hash file is over {MAX_HASH_FILE_BYTES} bytes")
+    with path.open("r", encoding="utf-8", errors="strict") as handle:
+        try:
+            for number, line in enumerate(handle, 1):
+                text = line.rstrip("\r\n")
+                if not text.strip() or text.lstrip().startswith("#"):
+                    continue
+                where = f"{path}:{number}"
+                try:
+                    if text.lstrip().startswith("{"):
+                        hashes = hashes_from_json(json.loads(text))
+                        yield HashedInput(hashes.path or where, hashes)
+                    else:
+                        yield HashInput(text, _te_line(text))
+                except (ValueError, HashDBError) as exc:
+                    message = exc.message if isinstance(exc, HashDBError) else f"not valid JSON ({exc})"
+                    yield BadInput(where, InvalidInput(f"{where}: {message}"))
+        except UnicodeDecodeError as exc:
+            raise InvalidInput(f"{path}: hash file is not UTF-8 text") from exc
+
+
+def _te_line(text: str) -> HashValue:
+    """ThreatExchange local-file format: `<signal> <hash>` (extra columns ignored)."""
+    parts = text.split()
+    if len(parts) < 2:
+        raise InvalidHash("expected `SIGNAL HEX`")
+    return parse_hash(parts[0].lower(), parts[1])
+
+
+def hashes_from_json(doc: object) -> MediaHashes:
+    """The inverse of output.hashes_json: one line of `hashdb hash --json`."""
+    if not isinstance(doc, dict):
+        raise InvalidInput("each line must be a JSON object")
+    values: list[HashValue] = []
+    for key, raw in doc.items():
+        if key in ("path", "media_type", "frames", "pdq_variants") or not _known_signal(key):
+            continue
+        if key == "pdq" and isinstance(raw, dict):
+            values.append(parse_hash("pdq", raw.get("hash"), raw.get("quality")))
+        else:
+            values.append(parse_hash(key, raw))
+    variants = tuple(parse_hash("pdq", v.get("hash"), v.get("quality"))
+                     for v in doc.get("pdq_variants") or [] if isinstance(v, dict))
+    frames: list[FrameHash] = []
+    for n, frame in enumerate(doc.get("frames") or []):
+        if not isinstance(frame, dict):
+            raise InvalidInput("each frame must be an object")
+        t = frame.get("t", 0.0)
+        if isinstance(t, bool) or not isinstance(t, (int, float)):
+            raise InvalidInput("frame time t must be a number")
+        frames.append(FrameHash(n, float(t), parse_hash("pdq", frame.get("pdq"), frame.get("quality"))))
+    media_type = doc.get("media_type", "video" if frames else "image")
+    if media_type not in ("image", "video"):
+        raise InvalidInput("media_type must be image or video")
+    if not values and not frames:
+        raise InvalidInput("no hashes in this line")
+    path = doc.get("path")
+    return MediaHashes(str(path) if isinstance(path, str) else "", str(media_type), tuple(values),
+                       variants, frames=tuple(frames))

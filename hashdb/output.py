@@ -1,0 +1,97 @@
+"""Domain values -> the JSON shapes of PRODUCT.md. The CLI's --json and the HTTP API share these,
+so the same question gets the same answer from either."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hashdb.types import FeedEntry, HashRecord, LookupResult, Match, MediaHashes, SubmitResult
+
+
+def hashes_json(media: MediaHashes) -> dict[str, Any]:
+    out: dict[str, Any] = {"path": media.path, "media_type": media.media_type}
+    for value in media.hashes:
+        if value.signal == "pdq":
+            out["pdq"] = {"hash": value.hex, "quality": value.quality}
+        else:
+            out[value.signal] = value.hex
+    if media.variants:
+        out["pdq_variants"] = [{"hash": v.hex, "quality": v.quality} for v in media.variants]
+    if media.media_type == "video":
+        out["frames"] = [
+            {"t": round(f.timestamp, 3), "pdq": f.hash.hex, "quality": f.hash.quality} for f in media.frames
+        ]
+    return out
+
+
+def match_json(match: Match) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "id": match.id,
+        "signal": match.signal,
+        "distance": match.distance,
+        "labels": list(match.labels),
+        "agree": match.agree,
+        "disagree": match.disagree,
+        "support": match.support,
+        "status": match.status,
+    }
+    if match.video is not None:
+        out["video"] = {"query_pct": round(match.video.query_pct, 1), "stored_pct": round(match.video.stored_pct, 1)}
+    return out
+
+
+def lookup_json(result: LookupResult) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "input": result.input,
+        "matched": result.matched,
+        "matches": [match_json(m) for m in result.matches],
+    }
+    if result.flags:
+        out["flags"] = list(result.flags)
+    return out
+
+
+def submit_json(result: SubmitResult) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "input": result.input,
+        "ids": list(result.ids),
+        "status": result.status,
+        "duplicate": result.duplicate,
+    }
+    if result.skipped:
+        out["skipped"] = list(result.skipped)
+    return out
+
+
+def record_json(record: HashRecord) -> dict[str, Any]:
+    """A record as its owner or an admin sees it (never sent in answer to a lookup)."""
+    return {
+        "id": record.id,
+        "signal": record.signal,
+        "status": record.status,
+        "labels": list(record.labels),
+        "agree": record.agree,
+        "disagree": record.disagree,
+        "false_positive": record.false_positive,
+        "support": record.support,
+    }
+
+
+def feed_json(entry: FeedEntry) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "seq": entry.seq,
+        "kind": entry.kind,
+        "id": entry.id,
+        "signal": entry.signal,
+        "hash": entry.hash,
+        "quality": entry.quality,
+        "media_type": entry.media_type,
+        "labels": list(entry.labels),
+        "status": entry.status,
+        "incident": entry.incident,
+        "created_at": entry.created_at,
+        "at": entry.at,
+    }
+    if entry.frames:
+        out["frames"] = [{"pdq": f.hash.hex, "quality": f.hash.quality} for f in entry.frames]
+    return out

@@ -1,0 +1,121 @@
+"""The rules of the shared list, as pure functions: who may do what, what may be shared,
+what a caller may see, how votes change a record's status. No I/O."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from hashdb.config import Settings
+from hashdb.errors import Forbidden, InvalidHash, InvalidInput, LowQuality
+from hashdb.types import VERDICTS, FrameHash, HashRecord, HashValue, Principal, Query
+
+MAX_TEXT = 256
+MAX_NOTE = 2_000
+
+# Which roles may do what. Consumers only look up; partners also take exports.
+PERMISSIONS: dict[str, frozenset[str]] = {
+    "lookup": frozenset({"consumer", "contributor", "partner", "admin"}),
+    "feedback": frozenset({"consumer", "contributor", "partner", "admin"}),
+    "submit": frozenset({"contributor", "admin"}),
+    "export": frozenset({"partner", "admin"}),
+    "admin": frozenset({"admin"}),
+}
+
+# A real PDQ thresholds its DCT at the median, so about half its 256 bits are set. Far from
+# half means a flat or synthetic image: such a hash matches floods of unrelated uploads.
+PDQ_MIN_ONES, PDQ_MAX_ONES = 32, 224
+
+
+def require(actor: Principal, action: str) -> None:
+    if actor.role not in PERMISSIONS[action]:
+        raise Forbidden(f"the {actor.role} role may not {action}")
+
+
+def check_text(field: str, value: str | None, limit: int = MAX_TEXT) -> None:
+    """Free text is stored and exported: refuse what would corrupt a CSV row or a log line."""
+    if value is None:
+        return
+    if not isinstance(value, str):
+        raise InvalidInput(f"{field} must be a string")
+    if len(value) > limit:
+        raise InvalidInput(f"{field} is {len(value)} characters; the limit is {limit}")
+    if any(ch == "\x00" or 0xD800 <= ord(ch) <= 0xDFFF for ch in value):
+        raise InvalidInput(f"{field} contains a NUL character or a lone surrogate")
+
+
+def check_verdict(verdict: object) -> str:
+    if verdict not in VERDICTS:
+        raise InvalidInput(f"verdict must be one of {', '.join(VERDICTS)}")
+    return str(verdict)
+
+
+def submission_problem(value: HashValue, settings: Settings) -> str | None:
+    """Why this hash may not be shared, or None when it may."""
+    if value.signal != "pdq":
+        return None
+    if value.quality is not None and value.quality < settings.pdq_min_quality:
+        return f"pdq quality {value.quality} is below {settings.pdq_min_quality}"
+    ones = int(value.hex, 16).bit_count()
+    if not PDQ_MIN_ONES <= ones <= PDQ_MAX_ONES:
+        return f"pdq hash is degenerate ({ones} of 256 bits set)"
+    return None
+
+
+def refusal(value: HashValue, problem: str) -> InvalidInput:
+    if "quality" in problem:
+        return LowQuality(problem)
+    return InvalidHash(problem)
+
+
+def good_frames(frames: Sequence[FrameHash], settings: Settings) -> tuple[FrameHash, ...]:
+    """vPDQ's rule: drop frames below the quality cut-off, keep each distinct hash once."""
+    seen: set[str] = set()
+    out: list[FrameHash] = []
+    for frame in frames:
+        quality = frame.hash.quality
+        if quality is not None and quality < settings.pdq_min_quality:
+            continue
+        if frame.hash.hex not in seen:
+            seen.add(frame.hash.hex)
+            out.append(frame)
+    return tuple(out)
+
+
+def thresholds(settings: Settings, requested: Mapping[str, int]) -> dict[str, int]:
+    """Per-signal radius: the default, or a tighter one the caller asked for; never looser."""
+    out = {"pdq": settings.pdq_threshold, "phash": settings.imagehash_threshold,
+           "dhash": settings.imagehash_threshold, "vpdq": settings.pdq_threshold}
+    for signal, value in requested.items():
+        if signal not in out:
+            raise InvalidInput(f"no threshold applies to signal {signal!r}")
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise InvalidInput(f"threshold for {signal} must be a non-negative integer")
+        ceiling = settings.threshold_ceilings.get(signal, out[signal])
+        if value > ceiling:
+            raise InvalidInput(f"threshold for {signal} may not exceed {ceiling}")
+        out[signal] = value
+    return out
+
+
+def visible(record: HashRecord, actor: Principal) -> bool:
+    if record.status == "retracted":
+        return False
+    if record.status == "quarantined":
+        return actor.is_admin
+    return True
+
+
+def query_flags(query: Query, settings: Settings) -> tuple[str, ...]:
+    low = any(v.signal == "pdq" and v.quality is not None and v.quality < settings.pdq_min_quality
+              for v in query.hashes)
+    return ("low_quality",) if low else ()
+
+
+def status_after_votes(record: HashRecord, settings: Settings) -> str:
+    """Active <-> disputed as the share of disagreeing organisations crosses the setting."""
+    if record.status not in ("active", "disputed"):
+        return record.status
+    against = record.disagree + record.false_positive
+    total = against + record.agree
+    disputed = total >= settings.dispute_min_votes and against / total >= settings.dispute_share
+    return "disputed" if disputed else "active"

@@ -1,0 +1,144 @@
+"""Lookup semantics of the service: thresholds, visibility, retraction, restart."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from hashdb.config import Settings
+from hashdb.errors import Forbidden, InvalidInput, LowQuality, NotFound, InvalidHash
+from hashdb.index.base import hex_to_codes
+from hashdb.indexes import IndexSet
+from hashdb.service import HashDB
+from hashdb.store.sqlite_store import SQLiteStore
+from hashdb.types import HashValue, Query, Submission
+
+from support import INDEX_FACTORY, flip, principal, random_pdq
+
+LABELS = ("glorification",)
+
+
+def submit_pdq(service, actor, hex_value, quality=90):
+    [result] = service.submit([Submission(hex_value, LABELS, (HashValue("pdq", hex_value, quality),))], actor)
+    return result
+
+
+def test_threshold_is_inclusive_at_31_and_excludes_32(service):
+    rng = random.Random(1)
+    alice = principal(service, "alice", "contributor")
+    base = random_pdq(rng)
+    stored = submit_pdq(service, alice, base)
+    reader = principal(service, "bob", "consumer")
+    near, far = flip(base, 31, rng), flip(base, 32, rng)
+    r_near, r_far = service.lookup([Query("near", (HashValue("pdq", near),)),
+                                    Query("far", (HashValue("pdq", far),))], reader)
+    assert r_near.matched and r_near.matches[0].id == stored.ids[0] and r_near.matches[0].distance == 31
+    assert not r_far.matched and r_far.matches == ()
+
+
+def test_tighter_threshold_allowed_looser_refused(service):
+    rng = random.Random(2)
+    alice = principal(service, "alice", "contributor")
+    base = random_pdq(rng)
+    submit_pdq(service, alice, base)
+    query = [Query("q", (HashValue("pdq", flip(base, 20, rng)),))]
+    assert service.lookup(query, alice)[0].matched
+    assert not service.lookup(query, alice, {"pdq": 10})[0].matched
+    with pytest.raises(InvalidInput):
+        service.lookup(query, alice, {"pdq": 40})
+
+
+def test_retraction_stops_matching_at_once_and_only_owner_or_admin(service):
+    rng = random.Random(3)
+    alice, bob = principal(service, "alice", "contributor"), principal(service, "bob", "contributor")
+    base = random_pdq(rng)
+    record_id = submit_pdq(service, alice, base).ids[0]
+    query = [Query("q", (HashValue("pdq", base),))]
+    assert service.lookup(query, bob)[0].matched
+    with pytest.raises(Forbidden):
+        service.retract(record_id, bob)
+    service.retract(record_id, alice, "mistake")
+    assert not service.lookup(query, bob)[0].matched
+
+
+def test_quarantined_visible_to_admins_only_and_answers_are_identical(service):
+    rng = random.Random(4)
+    alice = principal(service, "alice", "contributor")
+    admin = principal(service, "ops", "admin")
+    base = random_pdq(rng)
+    record_id = submit_pdq(service, alice, base).ids[0]
+    service.store.set_status(record_id, "quarantined", admin, "review")
+    hidden = service.lookup([Query("q", (HashValue("pdq", base),))], alice)[0]
+    absent = service.lookup([Query("q", (HashValue("pdq", random_pdq(rng)),))], alice)[0]
+    assert hidden == absent and not hidden.matched
+    assert service.lookup([Query("q", (HashValue("pdq", base),))], admin)[0].matched
+
+
+def test_support_counts_organisations_and_duplicates_are_reported(service):
+    rng = random.Random(5)
+    alice, bob = principal(service, "alice", "contributor"), principal(service, "bob", "contributor")
+    base = random_pdq(rng)
+    first = submit_pdq(service, alice, base)
+    again = submit_pdq(service, alice, base)
+    other = submit_pdq(service, bob, base)
+    assert again.duplicate and again.ids == first.ids
+    assert not other.duplicate and other.ids != first.ids
+    [result] = service.lookup([Query("q", (HashValue("pdq", base),))], alice)
+    assert {m.id for m in result.matches} == {first.ids[0], other.ids[0]}
+    assert all(m.support == 2 for m in result.matches)
+
+
+def test_exact_signals_match_on_equality(service):
+    alice = principal(service, "alice", "contributor")
+    md5 = "0" * 31 + "1"
+    service.submit([Submission("m", LABELS, (HashValue("md5", md5),))], alice)
+    hit, miss = service.lookup([Query("a", (HashValue("md5", md5),)), Query("b", (HashValue("md5", "0" * 32),))], alice)
+    assert hit.matched and hit.matches[0].distance == 0 and not miss.matched
+
+
+def test_low_quality_and_degenerate_pdq_refused_and_nothing_stored(service):
+    rng = random.Random(6)
+    alice = principal(service, "alice", "contributor")
+    good = random_pdq(rng)
+    with pytest.raises(LowQuality):
+        service.submit([Submission("ok", LABELS, (HashValue("pdq", good, 90),)),
+                        Submission("bad", LABELS, (HashValue("pdq", random_pdq(rng), 49),))], alice)
+    with pytest.raises(InvalidHash):
+        service.submit([Submission("zero", LABELS, (HashValue("pdq", "0" * 64),))], alice)
+    assert service.store.last_seq() == 0
+
+
+def test_consumers_cannot_submit_and_unknown_records_are_not_found(service):
+    reader = principal(service, "reader", "consumer")
+    with pytest.raises(Forbidden):
+        service.submit([Submission("x", LABELS, (HashValue("md5", "1" * 32),))], reader)
+    with pytest.raises(NotFound):
+        service.feedback(999, reader, "agree")
+
+
+def test_index_after_restart_equals_store(tmp_path):
+    rng = random.Random(7)
+
+    def open_db():
+        store = SQLiteStore(tmp_path / "db.sqlite")
+        db = HashDB(Settings(), store, IndexSet(store, tmp_path / "index", factory=INDEX_FACTORY))
+        db.load_index()
+        return db
+
+    db = open_db()
+    alice = principal(db, "alice", "contributor")
+    values = [random_pdq(rng) for _ in range(50)]
+    results = db.submit([Submission(v, LABELS, (HashValue("pdq", v, 90),)) for v in values], alice)
+    db.rebuild_index()  # snapshot covers these 50
+    late = random_pdq(rng)
+    late_id = submit_pdq(db, alice, late).ids[0]  # after the snapshot: must be replayed
+    db.retract(results[0].ids[0], alice)
+    db.store.close()
+
+    db = open_db()
+    found = db.indexes.indexes["pdq"].search(hex_to_codes(values + [late], 256), 0)
+    indexed = {i for batch in found for i, _ in batch}
+    expected = {r.ids[0] for r in results[1:]} | {late_id}
+    assert indexed == expected
+
