@@ -40,8 +40,9 @@ def emit(as_json: bool, doc: dict[str, Any], text: str) -> None:
     click.echo(json.dumps(doc, ensure_ascii=False) if as_json else text)
 
 
-def fail(message: str) -> None:
-    click.echo(f"error: {message}", err=True)
+def shown(text: str) -> str:
+    """An input as it can be shown on one line: escaped when it holds control characters."""
+    return text if text.isprintable() else json.dumps(text)
 
 
 def open_service(db_path: Path) -> HashDB:
@@ -115,13 +116,13 @@ def hash_command(paths: tuple[str, ...], signals: str | None, as_json: bool) -> 
         if not isinstance(item, FileInput):
             failed += 1
             message = item.error.message if isinstance(item, BadInput) else "not a media file"
-            emit(as_json, {"path": item.input, "error": message}, f"{item.input}: error: {message}")
+            emit(as_json, {"path": item.input, "error": message}, f"{shown(item.input)}: error: {message}")
             continue
         try:
             hashes = service.hash_file(item.path, wanted)
         except HashDBError as exc:
             failed += 1
-            emit(as_json, {"path": item.input, "error": exc.message}, f"{item.input}: error: {exc.message}")
+            emit(as_json, {"path": item.input, "error": exc.message}, f"{shown(item.input)}: error: {exc.message}")
             continue
         doc = output.hashes_json(hashes)
         emit(as_json, doc, _hashes_text(doc))
@@ -146,7 +147,7 @@ def _resolve(service: HashDB, items: Sequence[Item], dihedral: bool) -> list[tup
     resolved: list[tuple[str, Any]] = []
     for item in progress(items, "hashing"):
         if isinstance(item, BadInput):
-            raise click.ClickException(f"{item.input}: {item.error.message}")
+            raise click.ClickException(f"{shown(item.input)}: {item.error.message}")
         if isinstance(item, HashInput):
             resolved.append((item.input, item.value))
         elif isinstance(item, HashedInput):
@@ -155,7 +156,7 @@ def _resolve(service: HashDB, items: Sequence[Item], dihedral: bool) -> list[tup
             try:
                 resolved.append((item.input, service.hash_file(item.path, dihedral=dihedral)))
             except HashDBError as exc:
-                raise click.ClickException(f"{item.input}: {exc.message}") from exc
+                raise click.ClickException(f"{shown(item.input)}: {exc.message}") from exc
     return resolved
 
 

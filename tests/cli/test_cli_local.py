@@ -1,0 +1,155 @@
+"""The CLI in local mode (--db), through click's runner: shapes and exit codes of PRODUCT.md."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import random
+
+import click
+import pytest
+from click.testing import CliRunner
+
+from hashdb.cli import cli
+from support import flip, random_pdq
+
+
+@pytest.fixture
+def run(tmp_path, monkeypatch):
+    monkeypatch.setenv("HASHDB_DB", str(tmp_path / "db.sqlite"))
+    runner = CliRunner()
+
+    def invoke(*args: str):
+        return runner.invoke(cli, list(args), catch_exceptions=False)
+
+    return invoke
+
+
+def lines(result) -> list[dict]:
+    return [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
+
+
+def all_commands(group: click.Group, prefix: tuple[str, ...] = ()):
+    for name, command in group.commands.items():
+        if isinstance(command, click.Group):
+            yield from all_commands(command, prefix + (name,))
+        else:
+            yield prefix + (name,)
+
+
+@pytest.mark.parametrize("path", list(all_commands(cli)), ids=" ".join)
+def test_every_command_has_help_with_an_example(run, path):
+    result = run(*path, "--help")
+    assert result.exit_code == 0
+    assert "Example" in result.stdout, f"`hashdb {' '.join(path)} --help` shows no example"
+
+
+def test_submit_then_lookup_by_hash_matches_with_distance(run):
+    rng = random.Random(11)
+    base = random_pdq(rng)
+    submitted = run("submit", "--json", f"pdq:{base}", "--label", "glorification", "--ref", "case-1")
+    assert submitted.exit_code == 0
+    [doc] = lines(submitted)
+    assert doc == {"input": f"pdq:{base}", "ids": [1], "status": "active", "duplicate": False}
+    near = flip(base, 7, rng)
+    looked = run("lookup", "--json", f"pdq:{near.upper()}", f"pdq:{random_pdq(rng)}")
+    assert looked.exit_code == 0
+    hit, miss = lines(looked)
+    assert hit["input"] == f"pdq:{near.upper()}" and hit["matched"] is True
+    assert [(m["id"], m["distance"], m["labels"], m["status"]) for m in hit["matches"]] == [
+        (1, 7, ["glorification"], "active")]
+    assert "hash" not in hit["matches"][0]  # a lookup never returns stored hash values
+    assert miss["matched"] is False and miss["matches"] == []
+
+
+def test_second_submit_is_a_duplicate(run):
+    base = random_pdq(random.Random(12))
+    run("submit", f"pdq:{base}", "--label", "glorification")
+    [doc] = lines(run("submit", "--json", f"pdq:{base}", "--label", "glorification"))
+    assert doc["duplicate"] is True and doc["ids"] == [1]
+
+
+@pytest.mark.parametrize("bad", [
+    "pdq:" + "a" * 63, "pdq:" + "a" * 65, "pdq:" + "a" * 63 + "\n", "pdq:" + "a" * 63 + "\u0663",
+    "pdq:" + "a" * 63 + "\uff21", "nosuchfile.jpg",
+])
+def test_bad_hash_arguments_exit_non_zero_with_one_line_and_store_nothing(run, bad):
+    good = random_pdq(random.Random(13))
+    result = run("submit", f"pdq:{good}", bad, "--label", "glorification")
+    assert result.exit_code != 0
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert run("export").stdout == ""
+
+
+def test_unknown_label_lists_the_valid_ones(run):
+    result = run("submit", f"pdq:{random_pdq(random.Random(14))}", "--label", "bogus")
+    assert result.exit_code == 1
+    assert "glorification" in result.stderr and "bogus" in result.stderr
+
+
+def test_hash_files_jsonl_and_threatexchange_lines(run, tmp_path):
+    rng = random.Random(15)
+    a, b = random_pdq(rng), random_pdq(rng)
+    jsonl = tmp_path / "hashes.jsonl"
+    jsonl.write_text(json.dumps({"path": "x.jpg", "media_type": "image", "pdq": {"hash": a, "quality": 90}}) + "\n")
+    te = tmp_path / "te.txt"
+    te.write_text(f"pdq {b}\n")
+    assert run("submit", str(jsonl), str(te), "--label", "glorification").exit_code == 0
+    results = lines(run("lookup", "--json", str(jsonl), str(te)))
+    assert [(r["input"], r["matched"]) for r in results] == [("x.jpg", True), (f"pdq {b}", True)]
+
+
+def test_retract_stops_matching_and_leaves_a_tombstone(run):
+    base = random_pdq(random.Random(16))
+    run("submit", f"pdq:{base}", "--label", "glorification")
+    assert run("retract", "1", "--reason", "mistake").exit_code == 0
+    [doc] = lines(run("lookup", "--json", f"pdq:{base}"))
+    assert doc["matched"] is False
+    feed = lines(run("export"))
+    assert [(e["kind"], e["status"]) for e in feed] == [("add", "active"), ("retract", "retracted")]
+    assert run("export", "--format", "te").stdout == ""
+
+
+def test_export_cursor_gives_only_later_changes(run):
+    rng = random.Random(17)
+    run("submit", f"pdq:{random_pdq(rng)}", "--label", "glorification")
+    first = run("export")
+    cursor = first.stderr.strip().rsplit(" ", 1)[-1]
+    run("submit", f"pdq:{random_pdq(rng)}", "--label", "graphic_violence")
+    later = lines(run("export", "--since", cursor))
+    assert [e["labels"] for e in later] == [["graphic_violence"]]
+    assert run("export", "--since", "not-a-cursor").exit_code == 1
+
+
+def test_csv_export_escapes_formula_cells(run):
+    base = random_pdq(random.Random(18))
+    run("submit", f"pdq:{base}", "--label", "glorification", "--ref", '=HYPERLINK("http://x")',
+        "--incident", "+1")
+    rows = list(csv.DictReader(io.StringIO(run("export", "--format", "csv").stdout)))
+    assert rows[0]["hash"] == base
+    assert rows[0]["incident"] == "'+1"
+
+
+def test_export_then_import_into_a_mirror_matches_the_same(run, tmp_path):
+    rng = random.Random(19)
+    kept, gone = random_pdq(rng), random_pdq(rng)
+    run("submit", f"pdq:{kept}", f"pdq:{gone}", "--label", "glorification")
+    run("retract", "2")
+    feed = tmp_path / "feed.jsonl"
+    feed.write_text(run("export").stdout)
+    mirror = str(tmp_path / "mirror.sqlite")
+    assert run("import", "--db", mirror, str(feed)).exit_code == 0
+    hit, miss = lines(run("lookup", "--db", mirror, "--json", f"pdq:{kept}", f"pdq:{gone}"))
+    assert hit["matched"] and hit["matches"][0]["labels"] == ["glorification"]
+    assert not miss["matched"]
+
+
+def test_tighter_threshold_only(run):
+    rng = random.Random(20)
+    base = random_pdq(rng)
+    run("submit", f"pdq:{base}", "--label", "glorification")
+    near = flip(base, 20, rng)
+    assert lines(run("lookup", "--json", f"pdq:{near}"))[0]["matched"]
+    assert not lines(run("lookup", "--json", "--threshold", "pdq=10", f"pdq:{near}"))[0]["matched"]
+    assert run("lookup", "--threshold", "pdq=40", f"pdq:{near}").exit_code == 1
