@@ -37,9 +37,11 @@ class Signal(ABC):
             raise InvalidHash(f"{cls.name} hash must be a string of hex digits, got {type(text).__name__}")
         want = cls.hex_length()
         if len(text) != want:
-            raise InvalidHash(f"{cls.name} hash must be {want} hex characters, got {len(text)}")
+            hint = " (it has leading or trailing whitespace)" if text != text.strip() else ""
+            raise InvalidHash(f"{cls.name} hash must be {want} hex characters, got {len(text)}{hint}")
         lowered = text.lower()
-        bad = next((ch for ch in lowered if ch not in _HEX), None)
+        # Scan the text as given, so the message names the character the caller sent.
+        bad = next((ch for ch in text if ch.lower() not in _HEX), None)
         if bad is not None:
             raise InvalidHash(
                 f"{cls.name} hash has a character that is not ASCII hex: {bad!r} (U+{ord(bad):04X})"
