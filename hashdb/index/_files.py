@@ -1,0 +1,133 @@
+"""Saved-index layout: a small JSON manifest at the given path naming data files beside it.
+
+Saving is atomic: data files get fresh generation-stamped names, and replacing the manifest
+(os.replace) is the single commit point, so a crash leaves either the old or the new index,
+never a mix. One writer at a time per path; the previous generation is deleted after the commit.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from hashdb.errors import IndexStale, InvalidInput
+
+FORMAT = "hashdb-index"
+VERSION = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Manifest:
+    kind: str  # "linear" | "faiss"
+    bits: int
+    covers_seq: int
+    count: int
+    files: Mapping[str, str]  # role -> file name in the manifest's directory
+    params: Mapping[str, int] = field(default_factory=dict)
+
+    def file(self, path: Path, role: str) -> Path:
+        name = self.files.get(role)
+        if not isinstance(name, str) or "/" in name or "\\" in name or name.startswith("."):
+            raise IndexStale(f"index manifest {path} names no valid {role!r} file; rebuild the index")
+        return path.parent / name
+
+
+def _fsync_path(path: Path, directory: bool = False) -> None:
+    fd = os.open(path, os.O_RDONLY | (os.O_DIRECTORY if directory else 0))
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _try_read(path: Path) -> Manifest | None:
+    try:
+        return read_manifest(path)
+    except IndexStale:
+        return None
+
+
+def write_saved(
+    path: Path,
+    *,
+    kind: str,
+    bits: int,
+    covers_seq: int,
+    count: int,
+    writers: Mapping[str, Callable[[Path], None]],
+    params: Mapping[str, int] | None = None,
+) -> None:
+    """Write each data file through its writer, then commit the manifest at `path`."""
+    if isinstance(covers_seq, bool) or not isinstance(covers_seq, int) or covers_seq < 0:
+        raise InvalidInput(f"covers_seq must be a non-negative integer, got {covers_seq!r}")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    previous = _try_read(path)
+    generation = secrets.token_hex(8)
+    written: list[Path] = []
+    tmp = path.parent / f".{path.name}.{generation}.tmp"
+    try:
+        files: dict[str, str] = {}
+        for role, writer in writers.items():
+            target = path.parent / f"{path.name}.{generation}.{role}"
+            written.append(target)
+            writer(target)
+            _fsync_path(target)
+            files[role] = target.name
+        body = {
+            "format": FORMAT,
+            "version": VERSION,
+            "kind": kind,
+            "bits": bits,
+            "covers_seq": covers_seq,
+            "count": count,
+            "files": files,
+            "params": dict(params or {}),
+        }
+        tmp.write_text(json.dumps(body, indent=1, sort_keys=True))
+        _fsync_path(tmp)
+        os.replace(tmp, path)
+        _fsync_path(path.parent, directory=True)
+    except BaseException:
+        for leftover in [*written, tmp]:
+            leftover.unlink(missing_ok=True)
+        raise
+    if previous is not None:
+        for name in previous.files.values():
+            old = path.parent / name
+            if old not in written:
+                old.unlink(missing_ok=True)
+
+
+def read_manifest(path: Path) -> Manifest:
+    """Parse and check the manifest at `path`; anything unreadable is `IndexStale`."""
+    path = Path(path)
+    try:
+        body = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise IndexStale(f"no saved index at {path}; rebuild it from the store") from None
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise IndexStale(f"saved index at {path} is unreadable ({exc}); rebuild it from the store") from None
+    if not isinstance(body, dict) or body.get("format") != FORMAT:
+        raise IndexStale(f"{path} is not a saved hashdb index; rebuild it from the store")
+    if body.get("version") != VERSION:
+        raise IndexStale(
+            f"saved index at {path} has format version {body.get('version')!r}, this code reads "
+            f"{VERSION}; rebuild it from the store"
+        )
+    kind, bits, seq, count = body.get("kind"), body.get("bits"), body.get("covers_seq"), body.get("count")
+    files, params = body.get("files"), body.get("params", {})
+    ints_ok = all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in (bits, seq, count))
+    if (
+        kind not in ("linear", "faiss")
+        or not ints_ok
+        or not isinstance(files, dict)
+        or not isinstance(params, dict)
+        or not all(isinstance(v, int) for v in params.values())
+    ):
+        raise IndexStale(f"saved index manifest at {path} is malformed; rebuild it from the store")
+    return Manifest(kind=kind, bits=bits, covers_seq=seq, count=count, files=files, params=params)

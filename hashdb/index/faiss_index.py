@@ -1,0 +1,366 @@
+"""FaissIndex: exact Hamming range search keyed by store record ids, flat while small, multi-index when large.
+
+Codes live in one `faiss.IndexBinaryFlat` (row = position); record ids, tombstones and the
+multi-index tables are numpy arrays beside it. Every answer is verified against full codes, so
+results equal brute force at any size. Not thread-safe for writes: the caller serialises
+add/remove/compact/save against searches; concurrent searches are fine.
+
+Rows [0, built) are sorted by record id and covered by the multi-index tables; later rows
+(`delta`) and rows overwritten since (`dirty`) are searched by brute force until the next
+compaction, which drops removed rows and rebuilds everything from the live codes.
+"""
+
+from __future__ import annotations
+
+import zipfile
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import faiss
+import numpy as np
+
+from hashdb.errors import IndexStale
+from hashdb.index._bits import check_bits, check_codes, check_ids, check_radius, hamming_to_all, popcount
+from hashdb.index._files import Manifest, write_saved
+from hashdb.index.mih import MultiIndexHash
+
+# Below this many codes a FAISS flat scan is used. Flat costs ~1.2 ns per 256-bit code per query
+# on one core, the multi-index ~0.1 ms fixed (numpy calls) plus ~20 ns per candidate, and its
+# tables cost 4 bytes per code per chunk plus a rebuild at every compaction; at 100k codes a
+# flat scan is ~0.12 ms, so below that the tables are not worth their memory and rebuilds.
+# (Measured in scripts/bench_index.py; see BENCHMARKS.md.)
+LARGE_MIN_SIZE = 100_000
+# Rows searched by brute force (added or overwritten since the last build) before a compaction
+# rebuilds the tables: ~16k codes scan in well under 0.1 ms, and a rebuild (seconds at 10M)
+# then happens at most once per 16k writes.
+DELTA_LIMIT = 16_384
+# Removed rows are only filtered out at search time until there are this many (or 1/8 of the
+# index, whichever is larger); then a compaction reclaims their memory.
+DEAD_LIMIT = 16_384
+DEAD_FRACTION = 8
+# The multi-index is used for a radius only while its expected work (bucket probes plus random
+# candidates) is under 1/16 of the flat scan's: a candidate costs ~16-20x a flat-scanned code.
+MIH_WORK_DIVISOR = 16
+# FAISS runs OpenMP threads per query batch. One thread per process is the default: gunicorn
+# workers are the parallelism, and a single-threaded OpenMP runtime has no thread pool to break
+# in a forked worker. Raise it for a single-process batch job.
+DEFAULT_THREADS = 1
+# Rows are copied in groups of this many during compaction so peak memory stays near 1x codes.
+_COPY_GROUP = 1 << 20
+
+
+def set_threads(threads: int) -> None:
+    """Set the OpenMP thread count FAISS uses in this process (a process-wide setting)."""
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+        raise ValueError(f"threads must be a positive integer, got {threads!r}")
+    faiss.omp_set_num_threads(threads)
+
+
+class FaissIndex:
+    """Exact range search; `structure` is "flat" below `large_min_size` live codes, else "mih"."""
+
+    def __init__(
+        self,
+        bits: int,
+        *,
+        large_min_size: int = LARGE_MIN_SIZE,
+        delta_limit: int = DELTA_LIMIT,
+        threads: int | None = DEFAULT_THREADS,
+        chunk_bits: int | None = None,
+    ) -> None:
+        self.bits = check_bits(bits)
+        self._code_size = bits // 8
+        self.large_min_size = large_min_size
+        self.delta_limit = delta_limit
+        self._chunk_bits = chunk_bits
+        if threads is not None:
+            set_threads(threads)
+        self._flat = faiss.IndexBinaryFlat(bits)
+        self._ids = np.zeros(0, dtype=np.int64)  # row -> record id; may have spare capacity
+        self._rows = 0
+        self._built = 0
+        self._delta: dict[int, int] = {}  # record id -> row, for rows >= built
+        self._dirty: set[int] = set()  # rows < built whose code changed after the build
+        self._dead: np.ndarray | None = None  # row -> removed; None while nothing is removed
+        self._dead_count = 0
+        self._mih: MultiIndexHash | None = None
+
+    # -- state -------------------------------------------------------------------------
+
+    def __len__(self) -> int:
+        return self._rows - self._dead_count
+
+    @property
+    def structure(self) -> str:
+        return "flat" if self._mih is None else "mih"
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held by codes, ids, tombstones and tables (not Python object overhead)."""
+        total = self._rows * self._code_size + self._ids.nbytes
+        if self._dead is not None:
+            total += self._dead.nbytes
+        if self._mih is not None:
+            total += self._mih.nbytes
+        return total
+
+    def _codes(self) -> np.ndarray:
+        """A view of FAISS's code storage; invalid after the next add or compaction."""
+        if self._rows == 0:
+            return np.zeros((0, self._code_size), dtype=np.uint8)
+        flat = faiss.rev_swig_ptr(self._flat.xb.data(), self._rows * self._code_size)
+        return flat.reshape(self._rows, self._code_size)
+
+    def _find(self, ids: np.ndarray) -> np.ndarray:
+        """Row of each id, -1 where unknown."""
+        rows = np.full(len(ids), -1, dtype=np.int64)
+        if self._built:
+            built_ids = self._ids[: self._built]
+            at = np.minimum(np.searchsorted(built_ids, ids), self._built - 1)
+            hit = built_ids[at] == ids
+            rows[hit] = at[hit]
+        if self._delta:
+            missing = np.flatnonzero(rows < 0)
+            found = [self._delta.get(key, -1) for key in ids[missing].tolist()]
+            rows[missing] = found
+        return rows
+
+    # -- writes ------------------------------------------------------------------------
+
+    def add(self, ids: Sequence[int] | np.ndarray, codes: np.ndarray) -> None:
+        codes = check_codes(codes, self.bits)
+        keys = check_ids(ids, count=codes.shape[0])
+        if not len(keys):
+            return
+        if len(np.unique(keys)) != len(keys):
+            # The same id twice in one batch: the later code wins, as with two add() calls.
+            _, first_from_end = np.unique(keys[::-1], return_index=True)
+            keep = np.sort(len(keys) - 1 - first_from_end)
+            keys, codes = keys[keep], codes[keep]
+        rows = self._find(keys)
+        old = rows >= 0
+        if old.any():
+            self._replace(rows[old], codes[old])
+        if not old.all():
+            self._append(keys[~old], codes[~old])
+        if self._pending() > self.delta_limit:
+            self.compact()
+
+    def _replace(self, rows: np.ndarray, codes: np.ndarray) -> None:
+        self._codes()[rows] = codes
+        if self._dead is not None:
+            self._dead_count -= int(self._dead[rows].sum())
+            self._dead[rows] = False
+        self._dirty.update(rows[rows < self._built].tolist())
+
+    def _append(self, keys: np.ndarray, codes: np.ndarray) -> None:
+        start = self._rows
+        self._flat.add(codes)
+        need = start + len(keys)
+        if need > len(self._ids):
+            grown = np.zeros(max(need, len(self._ids) * 2), dtype=np.int64)
+            grown[:start] = self._ids[:start]
+            self._ids = grown
+            if self._dead is not None:
+                dead = np.zeros(len(grown), dtype=bool)
+                dead[:start] = self._dead[:start]
+                self._dead = dead
+        self._ids[start:need] = keys
+        self._rows = need
+        # A batch that overflows the delta is about to be compacted: skip the per-id dict work.
+        if self._pending() <= self.delta_limit:
+            self._delta.update(zip(keys.tolist(), range(start, need)))
+
+    def _pending(self) -> int:
+        return self._rows - self._built + len(self._dirty)
+
+    def remove(self, ids: Iterable[int]) -> None:
+        keys = check_ids(ids)
+        rows = self._find(keys)
+        rows = rows[rows >= 0]
+        if not len(rows):
+            return
+        if self._dead is None:
+            self._dead = np.zeros(len(self._ids), dtype=bool)
+        rows = np.unique(rows)
+        self._dead_count += int((~self._dead[rows]).sum())
+        self._dead[rows] = True
+        if self._dead_count > max(DEAD_LIMIT, len(self) // DEAD_FRACTION):
+            self.compact()
+
+    def compact(self) -> None:
+        """Drop removed rows, sort rows by id, and rebuild the tables over every live code."""
+        live = np.arange(self._rows) if self._dead is None else np.flatnonzero(~self._dead[: self._rows])
+        live_ids = self._ids[live]
+        by_id = np.argsort(live_ids, kind="stable")
+        live, live_ids = live[by_id], live_ids[by_id]
+        codes = self._codes()
+        flat = faiss.IndexBinaryFlat(self.bits)
+        for lo in range(0, len(live), _COPY_GROUP):
+            flat.add(codes[live[lo : lo + _COPY_GROUP]])
+        del codes
+        self._flat = flat
+        self._ids = np.ascontiguousarray(live_ids)
+        self._rows = self._built = len(live)
+        self._delta.clear()
+        self._dirty.clear()
+        self._dead, self._dead_count = None, 0
+        self._mih = None
+        if self._rows >= self.large_min_size:
+            self._mih = MultiIndexHash.build(self._codes(), self.bits, self._chunk_bits)
+
+    # -- search ------------------------------------------------------------------------
+
+    def search(self, codes: np.ndarray, max_distance: int) -> list[list[tuple[int, int]]]:
+        queries = check_codes(codes, self.bits)
+        radius = check_radius(max_distance, self.bits)
+        if self._rows == 0 or not len(queries):
+            return [[] for _ in range(len(queries))]
+        if self._mih is not None and self._use_mih(self._mih, radius):
+            qnum, rows, dist = self._search_mih(self._mih, queries, radius)
+        else:
+            qnum, rows, dist = self._search_flat(queries, radius)
+        if self._dead is not None:
+            alive = ~self._dead[rows]  # rows < self._rows: spare capacity is never returned
+            qnum, rows, dist = qnum[alive], rows[alive], dist[alive]
+        return _group(len(queries), qnum, self._ids[rows], dist)
+
+    @staticmethod
+    def _use_mih(mih: MultiIndexHash, radius: int) -> bool:
+        plan = mih.plan(radius)
+        return (plan.probes + plan.expected_candidates) * MIH_WORK_DIVISOR < mih.count
+
+    def _search_flat(self, queries: np.ndarray, radius: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        # FAISS's binary range_search keeps distances strictly below its radius argument.
+        lims, dist, rows = self._flat.range_search(queries, radius + 1)
+        qnum = np.repeat(np.arange(len(queries), dtype=np.int64), np.diff(lims).astype(np.int64))
+        return qnum, rows.astype(np.int64), dist.astype(np.int32)
+
+    def _search_mih(
+        self, mih: MultiIndexHash, queries: np.ndarray, radius: int
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        codes = self._codes()
+        words = codes.view(np.uint64) if self._code_size % 8 == 0 else codes
+        qwords = queries.view(np.uint64) if self._code_size % 8 == 0 else queries
+        qnum, rows = mih.candidates(queries, radius)
+        dist = _verify(words, qwords, qnum, rows)
+        hit = dist <= radius
+        parts = [(qnum[hit], rows[hit], dist[hit])]
+        extra = np.arange(self._built, self._rows, dtype=np.int64)
+        if self._dirty:
+            extra = np.concatenate([np.fromiter(self._dirty, dtype=np.int64), extra])
+        if len(extra):
+            extra_codes = codes[extra]
+            for q in range(len(queries)):
+                d = hamming_to_all(queries[q], extra_codes)
+                near = np.flatnonzero(d <= radius)
+                parts.append((np.full(len(near), q, dtype=np.int64), extra[near], d[near]))
+        qnum = np.concatenate([p[0] for p in parts])
+        rows = np.concatenate([p[1] for p in parts])
+        dist = np.concatenate([p[2] for p in parts])
+        # A code near the query in several chunks is proposed once per chunk; a dirty row may
+        # come from both the tables (stale keys) and the brute-force pass.
+        _, first = np.unique(qnum * self._rows + rows, return_index=True)
+        return qnum[first], rows[first], dist[first]
+
+    # -- persistence -------------------------------------------------------------------
+
+    def save(self, path: Path, covers_seq: int) -> None:
+        """Compact if needed, then write codes with faiss.write_index_binary and the rest as .npy."""
+        if self._pending() or self._dead is not None or self._rows != self._built:
+            self.compact()
+        flat, ids, mih = self._flat, self._ids[: self._rows], self._mih
+        writers = {
+            "faiss": lambda target: faiss.write_index_binary(flat, str(target)),
+            "ids": lambda target: _save_npy(target, ids),
+        }
+        params = {"large_min_size": self.large_min_size, "delta_limit": self.delta_limit}
+        if mih is not None:
+            order, offsets = mih.tables()
+            writers["mih_order"] = lambda target: _save_npy(target, order)
+            writers["mih_offsets"] = lambda target: _save_npy(target, offsets)
+            params["chunk_bits"] = mih.chunk_bits
+        write_saved(
+            Path(path), kind="faiss", bits=self.bits, covers_seq=covers_seq,
+            count=self._rows, writers=writers, params=params,
+        )
+
+    @classmethod
+    def load(cls, path: Path, manifest: Manifest, threads: int | None = DEFAULT_THREADS) -> FaissIndex:
+        params = manifest.params
+        index = cls(
+            manifest.bits,
+            large_min_size=params.get("large_min_size", LARGE_MIN_SIZE),
+            delta_limit=params.get("delta_limit", DELTA_LIMIT),
+            threads=threads,
+        )
+        faiss_path = manifest.file(path, "faiss")
+        try:
+            flat = faiss.read_index_binary(str(faiss_path))
+        except RuntimeError as exc:
+            raise IndexStale(f"saved index {faiss_path} is unreadable ({exc}); rebuild it") from None
+        ids = _load_npy(manifest.file(path, "ids"), np.int64, (manifest.count,))
+        if not isinstance(flat, faiss.IndexBinaryFlat) or flat.d != manifest.bits or flat.ntotal != manifest.count:
+            raise IndexStale(f"saved index {faiss_path} does not match its manifest; rebuild it")
+        if len(ids) > 1 and not (np.diff(ids) > 0).all():
+            raise IndexStale(f"saved ids of {path} are not strictly increasing; rebuild the index")
+        index._flat, index._ids = flat, ids
+        index._rows = index._built = manifest.count
+        if "mih_order" in manifest.files:
+            chunk_bits = params.get("chunk_bits", 0)
+            if not 0 < chunk_bits <= 32:
+                raise IndexStale(f"saved index {path} has a bad chunk width; rebuild it")
+            chunks = manifest.bits // chunk_bits
+            order = _load_npy(manifest.file(path, "mih_order"), np.uint32, (chunks, manifest.count))
+            offsets = _load_npy(
+                manifest.file(path, "mih_offsets"), np.uint32, (chunks, (1 << chunk_bits) + 1)
+            )
+            index._mih = MultiIndexHash(manifest.bits, chunk_bits, order, offsets)
+            index._chunk_bits = chunk_bits
+            if not index._mih.consistent_with(index._codes()):
+                raise IndexStale(f"saved tables of {path} do not match its codes; rebuild the index")
+        elif manifest.count >= index.large_min_size:
+            index.compact()
+        return index
+
+
+def _verify(words: np.ndarray, qwords: np.ndarray, qnum: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """Full Hamming distance of each (query, row) candidate pair (int32)."""
+    # np.take on a 2-D array is several times faster than fancy indexing for row gathers,
+    # and summing the few word columns one by one beats .sum(axis=1) over a tiny axis.
+    x = np.take(words, rows, axis=0)
+    np.bitwise_xor(x, np.take(qwords, qnum, axis=0), out=x)
+    counts = popcount(x)
+    dist = counts[:, 0].astype(np.int32)
+    for j in range(1, counts.shape[1]):
+        dist += counts[:, j]
+    return dist
+
+
+def _group(
+    nqueries: int, qnum: np.ndarray, ids: np.ndarray, dist: np.ndarray
+) -> list[list[tuple[int, int]]]:
+    """Per query, (id, distance) pairs sorted by (distance, id)."""
+    order = np.lexsort((ids, dist, qnum))
+    ids_list = ids[order].tolist()
+    dist_list = dist[order].tolist()
+    bounds = np.searchsorted(qnum[order], np.arange(nqueries + 1)).tolist()
+    return [
+        list(zip(ids_list[bounds[q] : bounds[q + 1]], dist_list[bounds[q] : bounds[q + 1]]))
+        for q in range(nqueries)
+    ]
+
+
+def _save_npy(target: Path, array: np.ndarray) -> None:
+    with open(target, "wb") as fh:
+        np.save(fh, np.ascontiguousarray(array), allow_pickle=False)
+
+
+def _load_npy(source: Path, dtype: type, shape: tuple[int, ...]) -> np.ndarray:
+    try:
+        array = np.load(source, allow_pickle=False)
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+        raise IndexStale(f"saved index data {source} is unreadable ({exc}); rebuild it") from None
+    if array.dtype != dtype or array.shape != shape:
+        raise IndexStale(f"saved index data {source} does not match its manifest; rebuild it")
+    return array
