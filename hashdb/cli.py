@@ -407,3 +407,61 @@ def keys_revoke(key_id: int, db_path: Path, as_json: bool) -> None:
     service = open_service(db_path)
     key = service.revoke_key(key_id, local_principal(service, "local"))
     emit(as_json, {"id": key.id, "revoked_at": key.revoked_at}, f"{key.id}: revoked")
+
+
+@cli.group()
+def audit() -> None:
+    """The append-only, hash-chained audit log of every write (admins)."""
+
+
+@audit.command("verify")
+@click.option("--anchor", "anchors", multiple=True, metavar="ID:HASH",
+              help="An entry hash recorded earlier outside the database (repeatable); catches a "
+                   "truncated or wholly rewritten tail, which the chain alone cannot.")
+@db_option
+@json_option
+def audit_verify(anchors: tuple[str, ...], db_path: Path, as_json: bool) -> None:
+    """Recompute every entry's hash and link; exit 1 naming the first entry that was changed.
+
+    Prints the head (ID:HASH): keep it elsewhere and pass it as --anchor next time.
+
+    \b
+    Example:
+        hashdb audit verify --anchor 1200:5f0c...e9
+    """
+    from hashdb.audit import parse_anchor
+
+    parsed = [parse_anchor(a) for a in anchors]
+    service = open_service(db_path)
+    verdict = service.verify_audit(local_principal(service, "local"), parsed)
+    doc: dict[str, Any] = {"ok": verdict.ok, "checked": verdict.checked,
+                           "head": {"id": verdict.head_id, "hash": verdict.head_hash}}
+    if verdict.broken is None:
+        emit(as_json, doc, f"audit log intact: {verdict.checked} entries; head {verdict.head_id}:{verdict.head_hash}")
+        return
+    bad = verdict.broken
+    doc["broken"] = {"id": bad.entry_id, "action": bad.action, "problem": bad.problem}
+    emit(as_json, doc, f"audit log BROKEN at entry {bad.entry_id} ({bad.action or 'missing'}): {bad.problem}; "
+                       f"the {verdict.checked} entries before it hold")
+    sys.exit(1)
+
+
+@audit.command("list")
+@click.option("--after", "after_id", type=int, default=0, show_default=True, help="Entries after this id.")
+@click.option("--limit", type=int, default=100, show_default=True)
+@db_option
+@json_option
+def audit_list(after_id: int, limit: int, db_path: Path, as_json: bool) -> None:
+    """List audit entries in order: when, which organisation and key, what, on what.
+
+    \b
+    Example:
+        hashdb audit list --after 1000 --limit 50 --json
+    """
+    service = open_service(db_path)
+    for entry in service.audit_log(local_principal(service, "local"), after_id, limit):
+        doc = {"id": entry.id, "at": entry.at, "org_id": entry.org_id, "key_id": entry.key_id,
+               "action": entry.action, "target": entry.target, "detail": entry.detail,
+               "entry_hash": entry.entry_hash}
+        emit(as_json, doc, f"{entry.id}  {entry.at}  org {entry.org_id}  key {entry.key_id}  "
+                           f"{entry.action}  {entry.target}  {entry.detail}")

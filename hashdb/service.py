@@ -9,7 +9,7 @@ import json
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
-from hashdb import keys, policy
+from hashdb import audit, keys, policy
 from hashdb.config import Settings
 from hashdb.errors import Forbidden, InvalidInput, NotFound, Unauthorized
 from hashdb.hashing import media as media_io
@@ -22,6 +22,7 @@ from hashdb.taxonomy import Taxonomy
 from hashdb.types import (
     ROLES,
     ApiKey,
+    AuditEntry,
     FeedEntry,
     FrameHash,
     HashRecord,
@@ -316,6 +317,19 @@ class HashDB:
     def stats(self, actor: Principal) -> dict[str, dict[str, int]]:
         policy.require(actor, "lookup")
         return self.store.counts()
+
+    # trust and safety ----------------------------------------------------------------------------
+
+    def verify_audit(self, actor: Principal, anchors: Sequence[audit.Anchor] = ()) -> audit.AuditVerdict:
+        """Walk the audit log's hash chain; the verdict names the first entry that does not hold."""
+        policy.require(actor, "admin")
+        return audit.verify_chain(audit.all_entries(self.store), anchors)
+
+    def audit_log(self, actor: Principal, after_id: int = 0, limit: int = 100) -> list[AuditEntry]:
+        policy.require(actor, "admin")
+        if not 1 <= limit <= audit.PAGE:
+            raise InvalidInput(f"limit must be between 1 and {audit.PAGE}")
+        return self.store.audit_entries(after_id, limit)
 
 
 def _keep(best: dict[tuple[int, int], tuple[int, str]], key: tuple[int, int], distance: int, signal: str) -> None:

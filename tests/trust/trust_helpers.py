@@ -1,0 +1,25 @@
+"""Helpers for the trust-and-safety tests (a uniquely named module: every folder has a conftest)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from click.testing import CliRunner, Result
+
+from hashdb.cli import cli
+
+
+class Run:
+    """`hashdb ...` in-process against one database file."""
+
+    def __init__(self, db: Path) -> None:
+        self.db = db
+        self.runner = CliRunner()
+
+    def __call__(self, *args: str) -> Result:
+        return self.runner.invoke(cli, [*args], env={"HASHDB_DB": str(self.db)}, catch_exceptions=False)
+
+
+def lines(result: Result) -> list[dict]:
+    return [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
