@@ -1,56 +1,402 @@
 """The only code that turns bytes or paths into pixels, with the safety limits.
 
-PLACEHOLDER: minimal decoding until the hardened version lands (see issue 2).
+Checks run cheapest first and before any pixel is decoded: byte size, format sniffed from
+the content (never the file name) against an allowlist, pixel count from the header. Only
+the first frame of an animation is decoded. Every refusal is `UnsupportedMedia` or its
+subclass `MediaTooLarge`, with a one-line message; nothing here returns None for failure.
 """
 
 from __future__ import annotations
 
-import io
+import os
+import stat
+import struct
+import zlib
 from dataclasses import dataclass
+from io import BytesIO
 from pathlib import Path
+from typing import Literal
 
-from PIL import Image
+import numpy as np
+from PIL import (
+    BmpImagePlugin,
+    ExifTags,
+    GifImagePlugin,
+    Image,
+    ImageFile,
+    JpegImagePlugin,
+    PngImagePlugin,
+    TiffImagePlugin,
+    WebPImagePlugin,
+)
 
 from hashdb.config import MediaLimits
 from hashdb.errors import MediaTooLarge, UnsupportedMedia
 
+MediaType = Literal["image", "video"]
 
-@dataclass(frozen=True)
+IMAGE_FORMATS = ("JPEG", "PNG", "GIF", "WEBP", "BMP", "TIFF")
+# Container families the video module is asked to open; it may still refuse the codec.
+VIDEO_FORMATS = ("MP4", "MOV", "MKV", "AVI")
+
+# Constructing the plugin class reads only the header, never tries a format the sniffer did
+# not pick, and skips Image.open's bomb check. That check warns through the process-wide
+# warnings filters, which cannot be changed per call without racing other threads (and
+# pytest turns the warning into an exception); our own pixel limit replaces it.
+_OPENERS: dict[str, type[ImageFile.ImageFile]] = {
+    "JPEG": JpegImagePlugin.JpegImageFile,
+    "PNG": PngImagePlugin.PngImageFile,
+    "GIF": GifImagePlugin.GifImageFile,
+    "WEBP": WebPImagePlugin.WebPImageFile,
+    "BMP": BmpImagePlugin.BmpImageFile,
+    "TIFF": TiffImagePlugin.TiffImageFile,
+}
+
+# What Pillow raises on malformed input. `Warning` is here because a caller (pytest, a
+# strict deployment) may promote Pillow's corrupt-metadata warnings to exceptions.
+_DECODE_ERRORS = (
+    OSError,
+    SyntaxError,
+    ValueError,
+    EOFError,
+    IndexError,
+    KeyError,
+    TypeError,
+    struct.error,
+    zlib.error,
+    Warning,
+)
+
+# DIB header sizes of real BMP files; "BM" alone is too weak a signature.
+_BMP_HEADER_SIZES = frozenset({12, 16, 40, 52, 56, 64, 108, 124})
+# ISO-BMFF brands of still images (HEIF, AVIF, Canon raw): refused, not sent to video.
+_STILL_IMAGE_BRANDS = frozenset(
+    {b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"hevm", b"hevs", b"mif1",
+     b"msf1", b"avif", b"avis", b"crx "}
+)
+# QuickTime files older than the ftyp box start directly with one of these atoms.
+_QUICKTIME_ATOMS = frozenset({b"moov", b"mdat", b"wide", b"free", b"skip"})
+# A legitimate PNG has IDAT chunks of kilobytes; millions of tiny chunks only cost time.
+_MAX_PNG_CHUNKS = 200_000
+
+_ACCEPTED = f"accepted: images {', '.join(IMAGE_FORMATS)}; videos MP4/MOV, WebM/MKV, AVI"
+
+# EXIF orientation -> the transpose that shows the picture upright (EXIF 2.3, tag 0x0112).
+_ORIENTATION = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+
+
+@dataclass(frozen=True, slots=True)
 class DecodedImage:
-    # Pillow's RGB conversion, which ignores alpha: what python-threatexchange hashes.
+    """The first frame of an image, as the hashers see it.
+
+    `rgb` is Pillow's RGB conversion of the pixels as stored: alpha ignored, 16-bit values
+    clipped at 255, EXIF orientation not applied. That is exactly what python-threatexchange
+    and Meta's reference hasher hash, so our primary PDQ equals theirs. The other images are
+    variants a re-upload is likely to look like, present only when they differ.
+    """
+
     rgb: Image.Image
-    # Only for images with real transparency: the same pixels flattened onto white / black.
+    format: str
+    mode: str
+    # Real transparency only: the pixels composited onto white / black.
     on_white: Image.Image | None = None
     on_black: Image.Image | None = None
+    # EXIF orientation other than 1: `rgb` turned the way a viewer shows it, as most
+    # platforms re-encode it.
+    upright: Image.Image | None = None
+
+    @property
+    def has_transparency(self) -> bool:
+        return self.on_white is not None
+
+    def variants(self) -> tuple[tuple[str, Image.Image], ...]:
+        """The present variants, by name, in a stable order."""
+        named = (("on_white", self.on_white), ("on_black", self.on_black), ("upright", self.upright))
+        return tuple((name, image) for name, image in named if image is not None)
 
 
-def read_file(path: Path, limits: MediaLimits) -> bytes:
+def read_file(path: str | os.PathLike[str], limits: MediaLimits = MediaLimits()) -> bytes:
+    """The bytes of a regular file, refused before reading when over `limits.max_bytes`."""
+    path = Path(path)
     try:
-        size = path.stat().st_size
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode):
+            # A FIFO or device would block or never end.
+            raise UnsupportedMedia(f"{path}: not a regular file")
+        _check_bytes(info.st_size, limits)
+        with path.open("rb") as handle:
+            # +1 so a file that grew after stat() is still caught.
+            data = handle.read(limits.max_bytes + 1)
     except OSError as exc:
-        raise UnsupportedMedia(f"{path}: cannot read ({exc.strerror})") from exc
-    if size > limits.max_bytes:
-        raise MediaTooLarge(f"{path}: {size} bytes is over the {limits.max_bytes}-byte limit")
-    return path.read_bytes()
+        raise UnsupportedMedia(f"{path}: cannot read ({exc.strerror or exc})") from exc
+    _check_bytes(len(data), limits)
+    return data
 
 
-def media_type(data: bytes) -> str:
-    """'image' or 'video' from the leading bytes; anything else is refused."""
-    if data[4:8] == b"ftyp" or data[:4] == b"\x1a\x45\xdf\xa3" or data[:4] == b"RIFF" and data[8:12] == b"AVI ":
-        return "video"
-    if data[:3] == b"\xff\xd8\xff" or data[:8] == b"\x89PNG\r\n\x1a\n" or data[:6] in (b"GIF87a", b"GIF89a"):
-        return "image"
-    if data[:4] == b"RIFF" and data[8:12] == b"WEBP" or data[:2] == b"BM":
-        return "image"
-    raise UnsupportedMedia("not an image or video format hashdb accepts")
+def media_type(data: bytes) -> MediaType:
+    """'image' or 'video', from the leading bytes; anything else is UnsupportedMedia."""
+    return sniff(data)[0]
 
 
-def decode_image(data: bytes, limits: MediaLimits) -> DecodedImage:
+def sniff(data: bytes) -> tuple[MediaType, str]:
+    """(media type, format name) from magic numbers; the file name is never consulted."""
+    head = bytes(data[:32])
+    if not head:
+        raise UnsupportedMedia("empty file (0 bytes)")
+    if head.startswith(b"\xff\xd8\xff"):
+        return "image", "JPEG"
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "image", "PNG"
+    if head[:6] in (b"GIF87a", b"GIF89a"):
+        return "image", "GIF"
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "image", "WEBP"
+    if head[:4] == b"RIFF" and head[8:12] == b"AVI ":
+        return "video", "AVI"
+    if head[:2] == b"BM" and int.from_bytes(head[14:18], "little") in _BMP_HEADER_SIZES:
+        return "image", "BMP"
+    if head[:4] in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"):
+        return "image", "TIFF"
+    if head[:4] == b"\x1a\x45\xdf\xa3":
+        return "video", "MKV"
+    if head[4:8] == b"ftyp":
+        brand = head[8:12]
+        if brand in _STILL_IMAGE_BRANDS:
+            name = brand.decode("ascii", "replace").strip()
+            raise UnsupportedMedia(f"unsupported format: HEIF/AVIF still image (brand {name!r}); {_ACCEPTED}")
+        return "video", "MOV" if brand == b"qt  " else "MP4"
+    if head[4:8] in _QUICKTIME_ATOMS:
+        return "video", "MOV"
+    raise UnsupportedMedia(f"unsupported format: {_describe(head)}; {_ACCEPTED}")
+
+
+def decode_image(data: bytes, limits: MediaLimits = MediaLimits()) -> DecodedImage:
+    """Decode the first frame of an image within `limits`; see DecodedImage for what comes back."""
+    _check_bytes(len(data), limits)
+    kind, fmt = sniff(data)
+    if kind == "video":
+        raise UnsupportedMedia(f"this is a video ({fmt}), not an image")
+    max_pixels = _pixel_limit(limits)
+    # Formats whose Pillow reader allocates or expands the canvas while opening get their
+    # size read here first; the others only parse the header when opened.
+    if fmt == "PNG":
+        _check_pixels(_png_size(data), max_pixels)
+    elif fmt == "GIF":
+        _check_pixels(_gif_canvas(data), max_pixels)
+    elif fmt == "WEBP":
+        _check_pixels(_webp_canvas(data), max_pixels)
+    image = _open(fmt, data)
+    _check_pixels(image.size, max_pixels)
     try:
-        image = Image.open(io.BytesIO(data))
-        if image.width * image.height > limits.max_pixels:
-            raise MediaTooLarge(f"{image.width}x{image.height} is over the {limits.max_pixels}-pixel limit")
         image.load()
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
-        raise UnsupportedMedia(f"cannot decode image: {exc}") from exc
-    return DecodedImage(rgb=image.convert("RGB"))
+    except Image.DecompressionBombError as exc:
+        raise MediaTooLarge(f"{fmt} image is over Pillow's decompression-bomb limit") from exc
+    except _DECODE_ERRORS as exc:
+        raise UnsupportedMedia(f"cannot decode {fmt} image: {_one_line(exc)}") from exc
+    return _prepare(image, fmt)
+
+
+def _prepare(image: ImageFile.ImageFile, fmt: str) -> DecodedImage:
+    mode = image.mode
+    try:
+        source: Image.Image = image
+        if mode in ("La", "RGBa"):
+            # Premultiplied alpha: undo it so colours and alpha mean what they do elsewhere.
+            # (Pillow's TIFF reader already does; this covers any reader that does not.)
+            source = image.convert(mode.upper())
+        alpha = _alpha(source)
+        if source.mode == "P" and alpha is not None:
+            # Pillow warns when a palette with per-entry alpha goes straight to RGB; via RGBA
+            # gives the same colours without the warning.
+            rgb = source.convert("RGBA").convert("RGB")
+        else:
+            rgb = source.convert("RGB")
+    except _DECODE_ERRORS as exc:
+        raise UnsupportedMedia(f"cannot convert {fmt} image in mode {mode} to RGB: {_one_line(exc)}") from exc
+    on_white = on_black = None
+    if alpha is not None and _min_alpha(alpha) < 255:
+        on_white = _flatten(rgb, alpha, (255, 255, 255))
+        on_black = _flatten(rgb, alpha, (0, 0, 0))
+    orientation = _orientation(image)
+    upright = rgb.transpose(_ORIENTATION[orientation]) if orientation in _ORIENTATION else None
+    return DecodedImage(rgb, fmt, mode, on_white, on_black, upright)
+
+
+def _alpha(image: Image.Image) -> Image.Image | None:
+    """The alpha mask (mode L), or None when the file declares no transparency at all."""
+    bands = image.getbands()
+    if bands[-1] == "A":
+        return image.getchannel(len(bands) - 1)
+    key = image.info.get("transparency")
+    if key is None:
+        return None
+    if image.mode == "P":
+        return image.convert("RGBA").getchannel("A")
+    # A colour key (PNG tRNS on grey or RGB): pixels equal to it are fully transparent.
+    pixels = np.asarray(image)
+    if pixels.ndim == 3:
+        hit = np.all(pixels == np.asarray(key, dtype=pixels.dtype), axis=-1)
+    else:
+        hit = pixels == key
+    return Image.fromarray(np.where(hit, 0, 255).astype(np.uint8), "L")
+
+
+def _min_alpha(alpha: Image.Image) -> float:
+    low = alpha.getextrema()[0]  # an L image: (min, max)
+    if not isinstance(low, (int, float)):
+        raise TypeError(f"alpha mask must be single-band, got mode {alpha.mode}")
+    return low
+
+
+def _flatten(rgb: Image.Image, alpha: Image.Image, background: tuple[int, int, int]) -> Image.Image:
+    flat = Image.new("RGB", rgb.size, background)
+    flat.paste(rgb, (0, 0), alpha)
+    return flat
+
+
+def _orientation(image: Image.Image) -> int:
+    # The primary hash never depends on EXIF (pytx and the reference ignore it), so a broken
+    # EXIF block costs only the upright variant, not the whole image.
+    try:
+        value = image.getexif().get(ExifTags.Base.Orientation, 1)
+    except _DECODE_ERRORS:
+        return 1
+    return value if isinstance(value, int) else 1
+
+
+def _open(fmt: str, data: bytes) -> ImageFile.ImageFile:
+    if fmt == "WEBP" and not WebPImagePlugin.SUPPORTED:
+        raise UnsupportedMedia("WEBP images need Pillow built with libwebp, which this install lacks")
+    try:
+        return _OPENERS[fmt](BytesIO(data))
+    except Image.DecompressionBombError as exc:
+        raise MediaTooLarge(f"{fmt} image is over Pillow's decompression-bomb limit") from exc
+    except _DECODE_ERRORS as exc:
+        raise UnsupportedMedia(f"cannot read {fmt} header: {_one_line(exc)}") from exc
+
+
+def _check_bytes(size: int, limits: MediaLimits) -> None:
+    if size > limits.max_bytes:
+        raise MediaTooLarge(f"file is {size:,} bytes, over the {limits.max_bytes:,}-byte limit")
+
+
+def _pixel_limit(limits: MediaLimits) -> int:
+    # Never above Pillow's own limit, so its bomb check cannot fire for an image we accept.
+    pillow = Image.MAX_IMAGE_PIXELS
+    return limits.max_pixels if pillow is None else min(limits.max_pixels, pillow)
+
+
+def _check_pixels(size: tuple[int, int], max_pixels: int) -> None:
+    width, height = size
+    if width <= 0 or height <= 0:
+        raise UnsupportedMedia(f"image has no pixels ({width}x{height})")
+    if width * height > max_pixels:
+        raise MediaTooLarge(
+            f"image is {width}x{height} ({width * height:,} pixels), over the {max_pixels:,}-pixel limit"
+        )
+
+
+def _png_size(data: bytes) -> tuple[int, int]:
+    """IHDR's size, after checking every chunk's length and CRC up to IEND.
+
+    Pillow ignores IDAT checksums, so a corrupted PNG would otherwise hash as garbage.
+    """
+    view = memoryview(data)
+    pos, chunks, size = 8, 0, None
+    while True:
+        if pos + 8 > len(view):
+            raise UnsupportedMedia("PNG is truncated: it ends before the IEND chunk")
+        (length,) = struct.unpack_from(">I", view, pos)
+        kind = bytes(view[pos + 4 : pos + 8])
+        name = kind.decode("latin-1")
+        end = pos + 12 + length
+        if end > len(view):
+            raise UnsupportedMedia(f"PNG is truncated inside its {name!r} chunk at byte {pos:,}")
+        (crc,) = struct.unpack_from(">I", view, end - 4)
+        if zlib.crc32(view[pos + 4 : end - 4]) != crc:
+            raise UnsupportedMedia(f"PNG is corrupt: bad CRC in its {name!r} chunk at byte {pos:,}")
+        if size is None:
+            if kind != b"IHDR" or length != 13:
+                raise UnsupportedMedia("PNG is corrupt: it does not start with an IHDR chunk")
+            size = struct.unpack_from(">II", view, pos + 8)
+        if kind == b"IEND":
+            return size
+        chunks += 1
+        if chunks > _MAX_PNG_CHUNKS:
+            raise UnsupportedMedia(f"PNG has more than {_MAX_PNG_CHUNKS:,} chunks")
+        pos = end
+
+
+def _gif_canvas(data: bytes) -> tuple[int, int]:
+    """The canvas Pillow will allocate: the screen, grown to hold the first frame."""
+    if len(data) < 13:
+        raise UnsupportedMedia("GIF is truncated: it ends inside its header")
+    width, height = struct.unpack_from("<HH", data, 6)
+    flags = data[10]
+    pos = 13 + (3 << ((flags & 7) + 1) if flags & 0x80 else 0)
+    while pos < len(data):
+        if data[pos] == 0x2C:  # image descriptor of the first frame
+            if pos + 9 > len(data):
+                break
+            left, top, frame_w, frame_h = struct.unpack_from("<HHHH", data, pos + 1)
+            return max(width, left + frame_w), max(height, top + frame_h)
+        if data[pos] != 0x21:  # not an extension: the trailer, or garbage Pillow will refuse
+            break
+        pos += 2
+        while pos < len(data) and data[pos]:
+            pos += data[pos] + 1
+        pos += 1
+    return width, height
+
+
+def _webp_canvas(data: bytes) -> tuple[int, int]:
+    """The canvas size from the first chunk; libwebp allocates it when the file is opened."""
+    chunk = data[12:16]
+    if chunk == b"VP8X" and len(data) >= 30:
+        return int.from_bytes(data[24:27], "little") + 1, int.from_bytes(data[27:30], "little") + 1
+    if chunk == b"VP8L" and len(data) >= 25 and data[20] == 0x2F:
+        bits = int.from_bytes(data[21:25], "little")
+        return (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1
+    if chunk == b"VP8 " and len(data) >= 30 and data[23:26] == b"\x9d\x01\x2a":
+        return (
+            int.from_bytes(data[26:28], "little") & 0x3FFF,
+            int.from_bytes(data[28:30], "little") & 0x3FFF,
+        )
+    raise UnsupportedMedia("WEBP is corrupt: no VP8, VP8L or VP8X header")
+
+
+def _describe(head: bytes) -> str:
+    """A best guess at what a refused file is, for the error message."""
+    text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+    guesses = (
+        (b"%PDF", "PDF document"),
+        (b"<svg", "SVG image"),
+        (b"<?xml", "XML (SVG?)"),
+        (b"PK\x03\x04", "ZIP archive"),
+        (b"\x00\x00\x00\x0cjP  ", "JPEG 2000 image"),
+        (b"\xff\x4f\xff\x51", "JPEG 2000 codestream"),
+        (b"8BPS", "Photoshop document"),
+        (b"\x00\x00\x01\x00", "ICO icon"),
+    )
+    for magic, name in guesses:
+        if text.startswith(magic):
+            return name
+    try:
+        text.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        # The 32-byte window may cut a multi-byte character at its end.
+        if exc.start < len(text) - 3 or b"\x00" in text:
+            return f"unrecognised bytes {head[:8].hex()}"
+    return "text, not media"
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
