@@ -20,7 +20,7 @@ class Settings:
     # PDQ: Meta's and GIFCT's operating point; quality below 50 is unreliable by design.
     pdq_threshold: int = 31
     pdq_min_quality: int = 50
-    # 64-bit imagehash signals: tuned in scripts/bench_hashing.py (see BENCHMARKS.md).
+    # 64-bit imagehash signals: checked by scripts/bench_thresholds.py (see BENCHMARKS.md).
     imagehash_threshold: int = 10
     # A per-request threshold may be tighter than the default, never looser than this ceiling.
     threshold_ceilings: dict[str, int] = field(
@@ -34,3 +34,13 @@ class Settings:
     dispute_share: float = 0.5
     dispute_min_votes: int = 2
     limits: MediaLimits = field(default_factory=MediaLimits)
+    # Poisoning: a shared hash that suddenly matches far more uploads, at many members, than
+    # known content does is more likely a benign viral image than a terrorist one; it is
+    # quarantined for review once it has more than `spike_max_matches` matches from at least
+    # `spike_min_orgs` organisations within the last `spike_window_hours` (hour buckets).
+    spike_max_matches: int = 1000
+    spike_min_orgs: int = 3
+    spike_window_hours: int = 24
+    # Match counts are buffered in memory and written at most this often, so a lookup that
+    # matches does not wait for a disk commit (0: write on every lookup).
+    spike_flush_seconds: float = 5.0

@@ -9,14 +9,15 @@ import json
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
-from hashdb import audit, keys, policy
+from hashdb import audit, keys, policy, spike
 from hashdb.config import Settings
-from hashdb.errors import Forbidden, InvalidInput, NotFound, Unauthorized
+from hashdb.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized
 from hashdb.hashing import media as media_io
 from hashdb.hashing.pdq import PdqSignal
 from hashdb.hashing.registry import DEFAULT_SIGNALS, bytes_signals, get_signal, image_signals
 from hashdb.index.base import hex_to_codes
 from hashdb.indexes import INDEXED_SIGNALS, IndexSet
+from hashdb.safelist import SafelistHit, SafelistMatcher, check_values, values_of
 from hashdb.store.base import HashStore
 from hashdb.taxonomy import Taxonomy
 from hashdb.types import (
@@ -32,8 +33,10 @@ from hashdb.types import (
     MediaHashes,
     NewRecord,
     Principal,
+    Quarantine,
     Query,
     Submission,
+    SubmitOutcome,
     SubmitResult,
     VideoMatch,
 )
@@ -49,6 +52,8 @@ class HashDB:
         self.store = store
         self.indexes = indexes if indexes is not None else IndexSet(store)
         self.taxonomy = taxonomy if taxonomy is not None else Taxonomy.load()
+        self.safelist = SafelistMatcher(store, settings)
+        self.spikes = spike.SpikeCounter(settings)
 
     # hashing (local: nothing leaves the machine) ---------------------------------------------
 
@@ -78,8 +83,11 @@ class HashDB:
         rotations: tuple[HashValue, ...] = ()
         if "pdq" in wanted:
             pdq = PdqSignal()
-            if decoded.on_white is not None and decoded.on_black is not None:
-                variants = (pdq.compute(decoded.on_white), pdq.compute(decoded.on_black))
+            # Flattened (transparency) and upright (EXIF) copies: what re-uploads tend to look like.
+            primary = next((v.hex for v in perceptual if v.signal == "pdq"), None)
+            computed = [pdq.compute(image) for _, image in decoded.variants()]
+            variants = tuple(v for n, v in enumerate(computed)
+                             if v.hex != primary and v.hex not in {w.hex for w in computed[:n]})
             if dihedral:
                 rotations = pdq.dihedral(decoded.rgb)[1:]
         return MediaHashes(name, "image", exact + perceptual, variants=variants, dihedral=rotations)
@@ -139,8 +147,11 @@ class HashDB:
             if not any(o == n for o in owners):
                 raise InvalidInput(f"{sub.input}: nothing left to share ({'; '.join(notes)})")
             skipped.append(notes)
+        held = self.safelist.screen([r.hash for r in records])
+        records = [dataclasses.replace(r, status="quarantined") if n in held else r for n, r in enumerate(records)]
         digest = request_digest(records)
         outcomes = self.store.add_records(records, actor, idempotency_key, digest)
+        self._note_safelist_holds(records, outcomes, held, actor)
         results: list[SubmitResult] = []
         for n, sub in enumerate(submissions):
             mine = [o for o, owner in zip(outcomes, owners) if owner == n]
@@ -214,6 +225,8 @@ class HashDB:
             per_query[n].append(Match(record.id, signal, distance, record.labels, record.status,
                                       record.support, record.agree, record.disagree,
                                       video.get((n, record_id))))
+        if not actor.is_admin:  # operators investigating are not the crowd the spike rule watches
+            self._count_matches(per_query, actor)
         results = []
         for query, matches in zip(queries, per_query):
             matches.sort(key=lambda m: (m.distance, m.id))
@@ -330,6 +343,102 @@ class HashDB:
         if not 1 <= limit <= audit.PAGE:
             raise InvalidInput(f"limit must be between 1 and {audit.PAGE}")
         return self.store.audit_entries(after_id, limit)
+
+    def add_safelist(self, items: Sequence[HashValue | MediaHashes], actor: Principal,
+                     note: str = "") -> tuple[int, list[int]]:
+        """Safelist benign hashes; returns (how many were new, ids of live records now quarantined
+        because they are near one: a poisoned hash shared before the safelist knew better)."""
+        policy.require(actor, "admin")
+        policy.check_text("note", note)
+        values = [v for item in items for v in values_of(item, self.settings)]
+        check_values(values, self.settings)
+        added = self.store.add_safelist(values, note, actor)
+        held: list[int] = []
+        for record_id, hit, signal in self._live_near(values):
+            if self.store.quarantine(record_id, "safelist", hit.reason(signal), actor):
+                held.append(record_id)
+        return added, held
+
+    def _live_near(self, values: Sequence[HashValue]) -> list[tuple[int, SafelistHit, str]]:
+        """Stored records within threshold of `values` (the safelist's rule, seen from the other side)."""
+        if not self.indexes.ready:
+            self.load_index()
+        self.indexes.catch_up()
+        limits = policy.thresholds(self.settings, {})
+        found: list[tuple[int, SafelistHit, str]] = []
+        by_signal: dict[str, list[str]] = {}
+        for value in values:
+            by_signal.setdefault(value.signal, []).append(value.hex)
+        for signal, hexes in by_signal.items():
+            if signal in INDEXED_SIGNALS and signal != "vpdq":
+                hits = self.indexes.get(signal).search(hex_to_codes(hexes, INDEXED_SIGNALS[signal]), limits[signal])
+                found += [(int(rid), SafelistHit(0, int(d)), signal) for near in hits for rid, d in near]
+            else:
+                found += [(r.id, SafelistHit(0, 0), signal) for r in self.store.find_values(signal, hexes)]
+        return found
+
+    def _note_safelist_holds(self, records: Sequence[NewRecord], outcomes: Sequence[SubmitOutcome],
+                             held: Mapping[int, SafelistHit], actor: Principal) -> None:
+        # Written just after the records (not in their transaction, which the store owns); a
+        # crash in between leaves a quarantined record listed with an empty reason, never an
+        # active one.
+        for n, outcome in enumerate(outcomes):
+            if n in held and not outcome.duplicate and outcome.status == "quarantined":
+                self.store.note_quarantine([outcome.id], "safelist", held[n].reason(records[n].hash.signal), actor)
+
+    def _count_matches(self, per_query: Sequence[Sequence[Match]], actor: Principal) -> None:
+        self.spikes.add((m.id for matches in per_query for m in matches if m.status in ("active", "disputed")),
+                        actor.org_id)
+        self.flush_match_counts(force=False)
+
+    def flush_match_counts(self, force: bool = True) -> list[int]:
+        """Write buffered match counts and quarantine records the spike rule catches; their ids."""
+        counts = self.spikes.take_due(force)
+        if not counts:
+            return []
+        now = self.spikes.utcnow()
+        totals = self.store.count_matches(counts, spike.window_start(now, self.settings))
+        held = []
+        for record_id, (matches, orgs) in sorted(totals.items()):
+            if spike.tripped(matches, orgs, self.settings):
+                reason = spike.spike_reason(matches, orgs, self.settings)
+                if self.store.quarantine(record_id, "spike", reason, None):
+                    held.append(record_id)
+        return held
+
+    def quarantined(self, actor: Principal, after_id: int = 0, limit: int = 100) -> list[Quarantine]:
+        policy.require(actor, "admin")
+        if not 1 <= limit <= MAX_EXPORT_PAGE:
+            raise InvalidInput(f"limit must be between 1 and {MAX_EXPORT_PAGE}")
+        return self.store.quarantined(after_id, limit)
+
+    def quarantine(self, record_id: int, actor: Principal, reason: str) -> HashRecord:
+        """An admin holds a record back by hand (e.g. after a member's report)."""
+        policy.require(actor, "admin")
+        policy.check_text("reason", reason)
+        record = self._visible_record(record_id, actor)
+        if not self.store.quarantine(record_id, "manual", reason, actor):
+            raise Conflict(f"hash record {record_id} is {record.status}; only active or disputed records "
+                           "can be quarantined")
+        return self.store.get_records([record_id])[record_id]
+
+    def release(self, record_id: int, actor: Principal, reason: str = "") -> HashRecord:
+        """Back to active (then disputed again if the votes say so)."""
+        policy.require(actor, "admin")
+        policy.check_text("reason", reason)
+        self.store.resolve_quarantine(record_id, True, actor, reason)
+        record = self.store.get_records([record_id])[record_id]
+        status = policy.status_after_votes(record, self.settings)
+        return self.store.set_status(record_id, status, actor, "votes") if status != record.status else record
+
+    def confirm_quarantine(self, record_id: int, actor: Principal, reason: str) -> HashRecord:
+        """Keep it out for good: retracted, with the reason, so exports and mirrors drop it too."""
+        policy.require(actor, "admin")
+        policy.check_text("reason", reason)
+        if not reason.strip():
+            raise InvalidInput("say why the quarantine is confirmed (--reason): members see a retraction")
+        self.store.resolve_quarantine(record_id, False, actor, reason)
+        return self.store.get_records([record_id])[record_id]
 
 
 def _keep(best: dict[tuple[int, int], tuple[int, str]], key: tuple[int, int], distance: int, signal: str) -> None:

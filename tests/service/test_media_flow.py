@@ -1,0 +1,61 @@
+"""Files through the service: variants stored for transparency, dihedral lookups, video."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PIL import Image
+
+from hashdb.types import Query
+
+from support import principal
+
+LABELS = ("glorification",)
+
+
+def submit_file(service, actor, path: Path):
+    hashes = service.hash_file(path)
+    return service.submit([service.submission_for(hashes, LABELS)], actor)[0]
+
+
+def lookup_file(service, actor, path: Path, dihedral: bool = False):
+    query = service.query_for(service.hash_file(path, dihedral=dihedral))
+    return service.lookup([query], actor)[0]
+
+
+def test_flattened_reupload_of_a_transparent_image_matches(service, media, tmp_path):
+    alice = principal(service, "alice", "contributor")
+    submit_file(service, alice, media / "logo_rgba.png")
+    rgba = Image.open(media / "logo_rgba.png").convert("RGBA")
+    for background in ("white", "black"):
+        flat = Image.new("RGBA", rgba.size, background)
+        flat.alpha_composite(rgba)
+        path = tmp_path / f"flat_{background}.jpg"
+        flat.convert("RGB").save(path, quality=90)
+        result = lookup_file(service, alice, path)
+        assert any(m.signal == "pdq" and m.distance <= 31 for m in result.matches), background
+
+
+def test_rotated_copy_matches_only_with_dihedral_lookup(service, media):
+    alice = principal(service, "alice", "contributor")
+    submit_file(service, alice, media / "chelsea.jpg")
+    rotated = media / "chelsea_rotation.jpg"
+    assert not any(m.signal == "pdq" for m in lookup_file(service, alice, rotated).matches)
+    assert any(m.signal == "pdq" for m in lookup_file(service, alice, rotated, dihedral=True).matches)
+
+
+def test_reencoded_video_matches_with_both_percentages(service, media):
+    alice = principal(service, "alice", "contributor")
+    stored = submit_file(service, alice, media / "clip.mp4")
+    result = lookup_file(service, alice, media / "clip_reencoded.mp4")
+    [video] = [m for m in result.matches if m.signal == "vpdq"]
+    assert video.id in stored.ids and video.video is not None
+    assert video.video.query_pct >= 80 and video.video.stored_pct > 0
+    other = lookup_file(service, alice, media / "other.mp4")
+    assert not other.matched
+
+
+def test_query_input_is_echoed(service):
+    alice = principal(service, "alice", "contributor")
+    [result] = service.lookup([Query("  as given  ")], alice)
+    assert result.input == "  as given  " and not result.matched
