@@ -25,7 +25,7 @@ def generate() -> tuple[str, str]:
 
 
 def prefix_of(key: str) -> str:
-    parts = key.split("_")
+    parts = key.split("_", 2)  # the secret is urlsafe base64 and may contain "_" itself
     if len(parts) != 3 or parts[0] != KEY_PREFIX or len(parts[1]) != 12 or not parts[2]:
         raise Unauthorized("malformed API key")
     return parts[1]
