@@ -42,8 +42,10 @@ DEAD_FRACTION = 8
 # candidates) is under 1/16 of the flat scan's: a candidate costs ~16-20x a flat-scanned code.
 MIH_WORK_DIVISOR = 16
 # FAISS runs OpenMP threads per query batch. One thread per process is the default: gunicorn
-# workers are the parallelism, and a single-threaded OpenMP runtime has no thread pool to break
-# in a forked worker. Raise it for a single-process batch job.
+# workers are the parallelism, and GNU OpenMP is not fork-safe: a worker forked from a parent
+# that already ran a multi-threaded FAISS call hangs in its next multi-threaded one (seen with
+# this faiss-cpu wheel), while single-threaded calls never start a thread pool. Raise it only
+# in a process that will not fork afterwards (a batch job, or a worker after the fork).
 DEFAULT_THREADS = 1
 # Rows are copied in groups of this many during compaction so peak memory stays near 1x codes.
 _COPY_GROUP = 1 << 20
@@ -67,12 +69,14 @@ class FaissIndex:
         delta_limit: int = DELTA_LIMIT,
         threads: int | None = DEFAULT_THREADS,
         chunk_bits: int | None = None,
+        mih_work_divisor: float = MIH_WORK_DIVISOR,
     ) -> None:
         self.bits = check_bits(bits)
         self._code_size = bits // 8
         self.large_min_size = large_min_size
         self.delta_limit = delta_limit
         self._chunk_bits = chunk_bits
+        self.mih_work_divisor = mih_work_divisor
         if threads is not None:
             set_threads(threads)
         self._flat = faiss.IndexBinaryFlat(bits)
@@ -143,7 +147,9 @@ class FaissIndex:
             self._replace(rows[old], codes[old])
         if not old.all():
             self._append(keys[~old], codes[~old])
-        if self._pending() > self.delta_limit:
+        # Compact when the brute-forced rows outgrow the delta, and when a flat index first
+        # reaches the multi-index size (so the switch happens on the add that crosses it).
+        if self._pending() > self.delta_limit or (self._mih is None and len(self) >= self.large_min_size):
             self.compact()
 
     def _replace(self, rows: np.ndarray, codes: np.ndarray) -> None:
@@ -225,10 +231,9 @@ class FaissIndex:
             qnum, rows, dist = qnum[alive], rows[alive], dist[alive]
         return _group(len(queries), qnum, self._ids[rows], dist)
 
-    @staticmethod
-    def _use_mih(mih: MultiIndexHash, radius: int) -> bool:
+    def _use_mih(self, mih: MultiIndexHash, radius: int) -> bool:
         plan = mih.plan(radius)
-        return (plan.probes + plan.expected_candidates) * MIH_WORK_DIVISOR < mih.count
+        return (plan.probes + plan.expected_candidates) * self.mih_work_divisor < mih.count
 
     def _search_flat(self, queries: np.ndarray, radius: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         # FAISS's binary range_search keeps distances strictly below its radius argument.
