@@ -6,7 +6,7 @@ import json
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
@@ -16,6 +16,9 @@ from hashdb.formats import write_export
 from hashdb.inputs import BadInput, FileInput, HashedInput, HashInput, Item, expand
 from hashdb.service import HashDB
 from hashdb.types import Principal, Query, Submission
+
+if TYPE_CHECKING:
+    from hashdb.client import Client
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -34,6 +37,30 @@ def json_option(func: F) -> F:
 def org_option(func: F) -> F:
     return click.option("--org", default="local", show_default=True,
                         help="Organisation acting in local mode.")(func)
+
+
+def server_options(func: F) -> F:
+    func = click.option("--api-key", envvar="HASHDB_API_KEY",
+                        help="API key for --server (env HASHDB_API_KEY).")(func)
+    return click.option("--server", envvar="HASHDB_SERVER", metavar="URL",
+                        help="Use the HTTP API at URL instead of --db (env HASHDB_SERVER); "
+                             "files are still hashed here and only hashes are sent.")(func)
+
+
+def connect(server: str, api_key: str | None) -> Client:
+    from hashdb.client import Client
+
+    if not api_key:
+        raise click.UsageError("--server needs --api-key (or HASHDB_API_KEY)")
+    return Client(server, api_key)
+
+
+def hashing_service() -> HashDB:
+    """A service for hashing only: an in-memory store, nothing read or written on disk."""
+    from hashdb.config import Settings
+    from hashdb.store.sqlite_store import SQLiteStore
+
+    return HashDB(Settings(), SQLiteStore(":memory:"))
 
 
 def emit(as_json: bool, doc: dict[str, Any], text: str) -> None:
@@ -168,9 +195,11 @@ def _resolve(service: HashDB, items: Sequence[Item], dihedral: bool) -> list[tup
 @click.option("--idempotency-key", help="Makes a retried submit store the batch once.")
 @db_option
 @org_option
+@server_options
 @json_option
 def submit(inputs: tuple[str, ...], labels: tuple[str, ...], incident: str | None, reference: str | None,
-           idempotency_key: str | None, db_path: Path, org: str, as_json: bool) -> None:
+           idempotency_key: str | None, db_path: Path, org: str, server: str | None, api_key: str | None,
+           as_json: bool) -> None:
     """Share hashes of content you removed: media files, SIGNAL:HEX, or hash files.
 
     The whole batch is checked first; if anything is invalid nothing is stored.
@@ -178,8 +207,10 @@ def submit(inputs: tuple[str, ...], labels: tuple[str, ...], incident: str | Non
     \b
     Example:
         hashdb submit removed/ pdq:9a3f...e1 --label glorification --ref case-1234
+        hashdb submit removed/ --label glorification --server https://hashdb.example.org --api-key "$KEY"
     """
-    service = open_service(db_path)
+    client = connect(server, api_key) if server else None
+    service = hashing_service() if client else open_service(db_path)
     submissions = []
     for name, value in _resolve(service, list(expand(inputs)), dihedral=False):
         meta = {"incident": incident, "reference": reference}
@@ -187,12 +218,17 @@ def submit(inputs: tuple[str, ...], labels: tuple[str, ...], incident: str | Non
             submissions.append(service.submission_for(value, labels, **meta))
         else:
             submissions.append(Submission(name, tuple(labels), (value,), **meta))  # type: ignore[arg-type]
-    results = service.submit(submissions, local_principal(service, org), idempotency_key)
-    for result in results:
-        state = "already shared" if result.duplicate else result.status
-        note = f"; skipped {', '.join(result.skipped)}" if result.skipped else ""
-        emit(as_json, output.submit_json(result),
-             f"{result.input}: {state}, ids {', '.join(map(str, result.ids))}{note}")
+    if client is not None:
+        from hashdb.client import submit_submissions
+
+        docs = submit_submissions(client, submissions, idempotency_key)
+    else:
+        docs = [output.submit_json(r) for r in service.submit(submissions, local_principal(service, org),
+                                                              idempotency_key)]
+    for doc in docs:
+        state = "already shared" if doc["duplicate"] else doc["status"]
+        note = f"; skipped {', '.join(doc['skipped'])}" if doc.get("skipped") else ""
+        emit(as_json, doc, f"{doc['input']}: {state}, ids {', '.join(map(str, doc['ids']))}{note}")
 
 
 @cli.command()
@@ -201,17 +237,20 @@ def submit(inputs: tuple[str, ...], labels: tuple[str, ...], incident: str | Non
               help="Tighter match threshold for a signal, e.g. pdq=20 (never looser than the default).")
 @click.option("--no-dihedral", is_flag=True, help="Do not also match rotated and mirrored copies of images.")
 @db_option
+@server_options
 @json_option
 def lookup(inputs: tuple[str, ...], thresholds: tuple[str, ...], no_dihedral: bool, db_path: Path,
-           as_json: bool) -> None:
+           server: str | None, api_key: str | None, as_json: bool) -> None:
     """Check media or hashes against the database. Exits 0 whatever matched; --json says.
 
     \b
     Example:
         hashdb lookup --json upload.jpg pdq:9a3f...e1
+        hashdb lookup upload.jpg --server https://hashdb.example.org --api-key "$KEY"
     """
     limits = _parse_thresholds(thresholds)
-    service = open_service(db_path)
+    client = connect(server, api_key) if server else None
+    service = hashing_service() if client else open_service(db_path)
     queries = []
     for name, value in _resolve(service, list(expand(inputs)), dihedral=not no_dihedral):
         if hasattr(value, "media_type"):
@@ -219,13 +258,18 @@ def lookup(inputs: tuple[str, ...], thresholds: tuple[str, ...], no_dihedral: bo
             queries.append(Query(name, query.hashes, query.frames))
         else:
             queries.append(Query(name, (value,)))
-    service.load_index()
-    for result in service.lookup(queries, local_principal(service, "local"), limits):
-        doc = output.lookup_json(result)
-        if not result.matched:
-            text = f"{result.input}: no match"
+    if client is not None:
+        from hashdb.client import lookup_queries
+
+        docs = lookup_queries(client, queries, limits)
+    else:
+        service.load_index()
+        docs = [output.lookup_json(r) for r in service.lookup(queries, local_principal(service, "local"), limits)]
+    for doc in docs:
+        if not doc["matched"]:
+            text = f"{doc['input']}: no match"
         else:
-            text = f"{result.input}: MATCH " + "; ".join(
+            text = f"{doc['input']}: MATCH " + "; ".join(
                 f"id {m['id']} {m['signal']} distance {m['distance']} [{', '.join(m['labels'])}] "
                 f"{m['status']}, {m['support']} org(s), {m['agree']} agree / {m['disagree']} disagree"
                 for m in doc["matches"]
@@ -248,14 +292,22 @@ def _parse_thresholds(pairs: Sequence[str]) -> dict[str, int]:
 @click.option("--reason", default="", help="Why (kept in the audit log).")
 @db_option
 @org_option
+@server_options
 @json_option
-def retract(ids: tuple[int, ...], reason: str, db_path: Path, org: str, as_json: bool) -> None:
+def retract(ids: tuple[int, ...], reason: str, db_path: Path, org: str, server: str | None, api_key: str | None,
+            as_json: bool) -> None:
     """Retract your own submissions: they stop matching at once and leave a tombstone in exports.
 
     \b
     Example:
         hashdb retract 42 43 --reason "benign meme, submitted by mistake"
     """
+    if server:
+        client = connect(server, api_key)
+        for record_id in ids:
+            doc = client.retract(record_id, reason)
+            emit(as_json, doc, f"{doc['id']}: {doc['status']}")
+        return
     service = open_service(db_path)
     actor = local_principal(service, org)
     for record_id in ids:
@@ -271,8 +323,10 @@ def retract(ids: tuple[int, ...], reason: str, db_path: Path, org: str, as_json:
 @click.option("--note", default="", help="Optional note for the contributor.")
 @db_option
 @org_option
+@server_options
 @json_option
-def feedback(record_id: int, verdict: str | None, note: str, db_path: Path, org: str, as_json: bool) -> None:
+def feedback(record_id: int, verdict: str | None, note: str, db_path: Path, org: str, server: str | None,
+             api_key: str | None, as_json: bool) -> None:
     """Vote on a shared hash (one vote per organisation, changeable).
 
     \b
@@ -281,11 +335,13 @@ def feedback(record_id: int, verdict: str | None, note: str, db_path: Path, org:
     """
     if verdict is None:
         raise click.UsageError("give one of --agree, --disagree, --false-positive")
-    service = open_service(db_path)
-    record = service.feedback(record_id, local_principal(service, org), verdict, note)
-    emit(as_json, output.record_json(record),
-         f"{record.id}: {record.status}, {record.agree} agree / {record.disagree} disagree / "
-         f"{record.false_positive} false positive")
+    if server:
+        doc = connect(server, api_key).feedback(record_id, verdict, note)
+    else:
+        service = open_service(db_path)
+        doc = output.record_json(service.feedback(record_id, local_principal(service, org), verdict, note))
+    emit(as_json, doc, f"{doc['id']}: {doc['status']}, {doc['agree']} agree / {doc['disagree']} disagree / "
+                       f"{doc['false_positive']} false positive")
 
 
 @cli.command()
@@ -293,7 +349,9 @@ def feedback(record_id: int, verdict: str | None, note: str, db_path: Path, org:
 @click.option("--format", "fmt", type=click.Choice(["jsonl", "csv", "te"]), default="jsonl", show_default=True)
 @click.option("--limit", type=int, default=None, help="At most this many changes (default: all).")
 @db_option
-def export(since: str | None, fmt: str, limit: int | None, db_path: Path) -> None:
+@server_options
+def export(since: str | None, fmt: str, limit: int | None, db_path: Path, server: str | None,
+           api_key: str | None) -> None:
     """Write the change feed (additions, label and status changes, retractions) to stdout.
 
     The cursor for the next incremental export is printed on stderr.
@@ -303,10 +361,69 @@ def export(since: str | None, fmt: str, limit: int | None, db_path: Path) -> Non
         hashdb export --format csv > hashes.csv
         hashdb export --since "$CURSOR" >> feed.jsonl
     """
+    if server:
+        from hashdb.client import KEY_DECIDES, RemoteFeed
+
+        cursor = write_export(RemoteFeed(connect(server, api_key)), KEY_DECIDES, sys.stdout, fmt, since, limit)
+        click.echo(f"next cursor: {cursor}", err=True)
+        return
     service = open_service(db_path)
     actor = local_principal(service, "local")
     cursor = write_export(service, actor, sys.stdout, fmt, since, limit)
     click.echo(f"next cursor: {cursor}", err=True)
+
+
+@cli.command()
+@db_option
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True)
+@click.option("--workers", type=click.IntRange(1, 64), default=2, show_default=True,
+              help="Worker processes (about one per core).")
+@click.option("--threads", type=click.IntRange(1, 64), default=1, show_default=True,
+              help="Threads per worker (more than 1 uses gunicorn's gthread workers).")
+@click.option("--access-log", default="-", show_default=True, help="Access log file, '-' for stderr, 'off' for none.")
+def serve(db_path: Path, host: str, port: int, workers: int, threads: int, access_log: str) -> None:
+    """Serve the HTTP API (gunicorn) over the database; Ctrl-C stops it.
+
+    Settings come from HASHDB_* variables too (HASHDB_RATE_LIMIT, HASHDB_MAX_BATCH, ...).
+
+    \b
+    Example:
+        hashdb serve --db hashdb.sqlite --host 0.0.0.0 --port 8000 --workers 2
+    """
+    # Imported here only: `import hashdb` never pulls in Flask or gunicorn.
+    from api.server import ServeOptions
+    from api.server import serve as run_server
+
+    run_server(ServeOptions(str(db_path), host, port, workers, threads,
+                            None if access_log == "off" else access_log))
+
+
+@cli.command()
+@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True, help="0 picks a free port.")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--media", type=click.Path(file_okay=False, exists=True, path_type=Path),
+              help="Media to share (default: fixtures/media).")
+@click.option("--db", "db_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Where to build the demo database (default: a new temporary folder).")
+@click.option("--once", is_flag=True, help="Print the example lookup and its answer, then stop.")
+def demo(port: int, host: str, media: Path | None, db_path: Path | None, once: bool) -> None:
+    """Build a demo database from fixtures/media, serve it, and show a lookup to paste.
+
+    \b
+    Example:
+        hashdb demo --port 8000
+    """
+    import tempfile
+
+    from hashdb import demo as demo_run
+
+    if db_path is None:
+        db_path = Path(tempfile.mkdtemp(prefix="hashdb-demo-")) / "demo.sqlite"
+    elif db_path.exists():
+        raise click.UsageError(f"{db_path} exists; the demo builds a fresh database")
+    demo_run.run(open_service(db_path), db_path, media or demo_run.default_media_dir(), host, port, 1, once,
+                 click.echo)
 
 
 @cli.command("import")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import csv
 import json
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Protocol
 
 from hashdb import output
 from hashdb.errors import HashDBError, InvalidInput
@@ -29,7 +29,14 @@ def csv_cell(value: object) -> str:
     return "'" + text if text.startswith(FORMULA_STARTS) else text
 
 
-def iter_feed(service: HashDB, actor: Principal, since: str | None, limit: int | None) -> Any:
+class FeedSource(Protocol):
+    """What an export reads from: HashDB, or hashdb.client.RemoteFeed over the HTTP API."""
+
+    def export(self, actor: Principal, since: str | None = None,
+               limit: int = 1000) -> tuple[list[FeedEntry], str]: ...
+
+
+def iter_feed(service: FeedSource, actor: Principal, since: str | None, limit: int | None) -> Any:
     """Page through the change feed; yields entries, returns the final cursor via StopIteration."""
     cursor = since
     remaining = limit
@@ -44,7 +51,7 @@ def iter_feed(service: HashDB, actor: Principal, since: str | None, limit: int |
     return cursor
 
 
-def write_export(service: HashDB, actor: Principal, stream: IO[str], fmt: str, since: str | None,
+def write_export(service: FeedSource, actor: Principal, stream: IO[str], fmt: str, since: str | None,
                  limit: int | None) -> str:
     feed = iter_feed(service, actor, since, limit)
     entries: list[FeedEntry] = []

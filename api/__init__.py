@@ -1,0 +1,68 @@
+"""The HTTP API: a Flask app factory over HashDB. Views parse the request, call one service
+method and answer with hashdb.output's shapes, the same the CLI's --json prints; no SQL,
+FAISS or PIL here."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Blueprint, Flask
+
+from api import errors
+from api.auth import require_key
+from api.ratelimit import TokenBucket
+from api.runtime import ServiceRuntime, get_service, open_service
+
+__all__ = ["create_app", "get_service"]
+
+DEFAULTS: dict[str, Any] = {
+    # The SQLite database file (env HASHDB_DB); HASHDB_DSN is the PostgreSQL seam (runtime.py).
+    "DB": "hashdb.sqlite",
+    "DSN": None,
+    # Request bodies over this are refused with 413, chunked ones included. A 4-hour video's
+    # frames at 1 fps (14,400) are about 1.3 MB; a batch of 1,000 hashes about 150 KB.
+    "MAX_CONTENT_LENGTH": 4 * 1024 * 1024,
+    "MAX_BATCH": 1000,
+    # Requests per second per key, per worker (see api/ratelimit.py); 0 turns it off.
+    "RATE_LIMIT": 100.0,
+    "RATE_BURST": 200,
+    # Load the index in a background thread (a server); tests may load it before answering.
+    "LOAD_INDEX_IN_BACKGROUND": True,
+}
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    app = Flask(__name__, static_folder=None)
+    app.config.from_mapping(DEFAULTS)
+    app.config.from_prefixed_env("HASHDB")
+    if config is not None:
+        app.config.from_mapping(config)
+    # The CLI re-prints what the server sends: keep the key order output.py gives.
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+
+    settings = app.config
+    runtime = ServiceRuntime(lambda: open_service(settings), bool(settings["LOAD_INDEX_IN_BACKGROUND"]))
+    app.extensions["hashdb"] = runtime
+    app.extensions["hashdb_ratelimit"] = TokenBucket(float(settings["RATE_LIMIT"]), float(settings["RATE_BURST"]))
+    # Imported here, not at the top: `hashdb serve` imports this package in the gunicorn master
+    # and must set PROMETHEUS_MULTIPROC_DIR before prometheus_client is first imported.
+    from api.metrics import Metrics
+
+    metrics = Metrics()
+    app.extensions["hashdb_metrics"] = metrics
+    metrics.install(app)
+    errors.register(app)
+
+    from api.views import export, hashes, health, lookup, stats
+
+    v1 = Blueprint("v1", __name__, url_prefix="/v1")
+    v1.before_request(require_key)
+    for module in (lookup, hashes, export, stats):
+        v1.register_blueprint(module.bp)
+    app.register_blueprint(v1)
+    app.register_blueprint(health.bp)
+    # Build the service (and start loading the index) now, in this process.
+    with app.app_context():
+        get_service()
+    return app

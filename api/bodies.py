@@ -1,0 +1,223 @@
+"""Request documents -> domain values (Query, Submission, ...). Shapes only: every rule about
+what may be shared or seen stays in the service. api/spec.py describes the same shapes."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from typing import Any
+
+from flask import request
+from werkzeug.exceptions import UnsupportedMediaType
+
+from api import jsonbody
+from hashdb import policy
+from hashdb.errors import InvalidInput
+from hashdb.hashing.registry import parse_hash
+from hashdb.types import FrameHash, HashValue, Query, Submission
+
+MAX_INPUT = 1024
+MAX_HASHES_PER_ITEM = 64
+MAX_FRAMES_PER_ITEM = 20_000
+MAX_IDEMPOTENCY_KEY = 200
+
+HASH_FIELDS = {"signal", "hash", "quality"}
+MEDIA_FIELDS = {"hashes", "frames"}
+SHARING_FIELDS = {"labels", "incident", "reference"}
+
+
+def json_body(optional: bool = False) -> dict[str, Any]:
+    """The request's JSON object; an empty body is `{}` when `optional`."""
+    data = request.get_data(cache=False)
+    limit = request.max_content_length
+    if request.content_length is None and limit is not None and len(data) >= limit:
+        # A chunked body is cut at the limit without a word; reading on raises the 413.
+        # (So a chunked body must be shorter than the limit, one with a length at most it.)
+        request.stream.read(1)
+    if optional and not data:
+        return {}
+    if request.mimetype != "application/json":
+        raise UnsupportedMediaType("send the body as Content-Type: application/json")
+    doc = jsonbody.loads(data)
+    if not isinstance(doc, dict):
+        raise InvalidInput("request body must be a JSON object")
+    return doc
+
+
+def fields(doc: Mapping[str, Any], where: str, allowed: set[str], required: Collection[str] = ()) -> None:
+    unknown = sorted(set(doc) - allowed)
+    if unknown:
+        raise InvalidInput(f"{where}: unknown field {unknown[0][:64]!r}")
+    missing = sorted(set(required) - set(doc))
+    if missing:
+        raise InvalidInput(f"{where}: missing field {missing[0]!r}")
+    empty = sorted(k for k, v in doc.items() if v is None)
+    if empty:
+        # Leave a field out instead: null is not a value any field takes.
+        raise InvalidInput(f"{where}.{empty[0]} is null")
+
+
+def items(doc: Mapping[str, Any], max_batch: int) -> list[dict[str, Any]]:
+    raw = doc.get("items")
+    if not isinstance(raw, list):
+        raise InvalidInput("items must be an array")
+    if not raw:
+        raise InvalidInput("items is empty")
+    if len(raw) > max_batch:
+        raise InvalidInput(f"items has {len(raw)} entries; the limit is {max_batch} per request")
+    for n, item in enumerate(raw):
+        if not isinstance(item, dict):
+            raise InvalidInput(f"items[{n}] must be an object")
+    return raw
+
+
+def text(value: object, where: str, limit: int = policy.MAX_TEXT) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise InvalidInput(f"{where} must be a string")
+    policy.check_text(where, value, limit)
+    return value
+
+
+def quality(value: object, where: str) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidInput(f"{where}.quality must be an integer from 0 to 100")
+    return value
+
+
+def hash_value(item: Mapping[str, Any], where: str) -> HashValue:
+    return parse_hash(item.get("signal"), item.get("hash"), quality(item.get("quality"), where))
+
+
+def hash_list(raw: object, where: str) -> tuple[HashValue, ...]:
+    if not isinstance(raw, list) or not raw:
+        raise InvalidInput(f"{where}.hashes must be a non-empty array")
+    if len(raw) > MAX_HASHES_PER_ITEM:
+        raise InvalidInput(f"{where}.hashes has more than {MAX_HASHES_PER_ITEM} entries")
+    out = []
+    for n, entry in enumerate(raw):
+        here = f"{where}.hashes[{n}]"
+        if not isinstance(entry, dict):
+            raise InvalidInput(f"{here} must be an object")
+        fields(entry, here, HASH_FIELDS, {"signal", "hash"})
+        out.append(hash_value(entry, here))
+    return tuple(out)
+
+
+def frame_list(raw: object, where: str) -> tuple[FrameHash, ...]:
+    if not isinstance(raw, list) or not raw:
+        raise InvalidInput(f"{where}.frames must be a non-empty array")
+    if len(raw) > MAX_FRAMES_PER_ITEM:
+        raise InvalidInput(f"{where}.frames has more than {MAX_FRAMES_PER_ITEM} entries")
+    out = []
+    for n, frame in enumerate(raw):
+        here = f"{where}.frames[{n}]"
+        if not isinstance(frame, dict):
+            raise InvalidInput(f"{here} must be an object")
+        fields(frame, here, {"pdq", "quality", "t"}, {"pdq"})
+        t = frame.get("t", 0.0)
+        if isinstance(t, bool) or not isinstance(t, (int, float)) or t < 0:
+            raise InvalidInput(f"{here}.t must be a number of seconds >= 0")
+        out.append(FrameHash(n, float(t), parse_hash("pdq", frame["pdq"], quality(frame.get("quality"), here))))
+    return tuple(out)
+
+
+def _media(item: Mapping[str, Any], where: str, extra: set[str]) -> tuple[str, tuple[HashValue, ...], tuple[FrameHash, ...]]:
+    """An item is one hash ({signal, hash}) or one file's hashes ({hashes} and/or {frames})."""
+    if "signal" in item or "hash" in item:
+        fields(item, where, {"input"} | HASH_FIELDS | extra, {"signal", "hash"})
+        value = hash_value(item, where)
+        default = f"{item['signal']}:{item['hash']}"
+        return default, (value,), ()
+    fields(item, where, {"input"} | MEDIA_FIELDS | extra)
+    if "hashes" not in item and "frames" not in item:
+        raise InvalidInput(f"{where}: give signal and hash, or hashes and/or frames")
+    hashes = hash_list(item["hashes"], where) if "hashes" in item else ()
+    frames = frame_list(item["frames"], where) if "frames" in item else ()
+    return where, hashes, frames
+
+
+def _input(item: Mapping[str, Any], default: str, where: str) -> str:
+    given = text(item.get("input"), f"{where}.input", MAX_INPUT)
+    return given if given is not None else default
+
+
+def lookup_request(doc: Mapping[str, Any], max_batch: int) -> tuple[list[Query], dict[str, int]]:
+    fields(doc, "request", {"items", "thresholds"}, {"items"})
+    queries = []
+    for n, item in enumerate(items(doc, max_batch)):
+        where = f"items[{n}]"
+        default, hashes, frames = _media(item, where, set())
+        queries.append(Query(_input(item, default, where), hashes, frames))
+    thresholds = doc.get("thresholds", {})
+    if not isinstance(thresholds, dict):
+        raise InvalidInput("thresholds must be an object of signal -> integer")
+    return queries, thresholds
+
+
+def submit_request(doc: Mapping[str, Any], max_batch: int) -> list[Submission]:
+    fields(doc, "request", {"items"}, {"items"})
+    out = []
+    for n, item in enumerate(items(doc, max_batch)):
+        where = f"items[{n}]"
+        default, hashes, frames = _media(item, where, SHARING_FIELDS)
+        labels = item.get("labels")
+        if not isinstance(labels, list):
+            raise InvalidInput(f"{where}.labels must be an array of label ids")
+        out.append(Submission(
+            input=_input(item, default, where), labels=tuple(labels), hashes=hashes, frames=frames,
+            media_type="video" if frames else "image",
+            incident=text(item.get("incident"), f"{where}.incident"),
+            reference=text(item.get("reference"), f"{where}.reference"),
+        ))
+    return out
+
+
+def idempotency_key() -> str | None:
+    key = request.headers.get("Idempotency-Key")
+    if key is None:
+        return None
+    if not 1 <= len(key) <= MAX_IDEMPOTENCY_KEY or not key.isascii() or not key.isprintable():
+        raise InvalidInput(f"Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY} printable ASCII characters")
+    return key
+
+
+def query_int(name: str, default: int) -> int:
+    raw = request.args.get(name)
+    if raw is None:
+        return default
+    if not raw.isascii() or not raw.isdigit() or len(raw) > 9:
+        raise InvalidInput(f"{name} must be a positive integer")
+    return int(raw)
+
+
+def query_args(allowed: set[str]) -> None:
+    unknown = sorted(set(request.args) - allowed)
+    if unknown:
+        raise InvalidInput(f"unknown query parameter {unknown[0][:64]!r}")
+    for name in request.args:
+        if len(request.args.getlist(name)) > 1:
+            raise InvalidInput(f"query parameter {name!r} given twice")
+
+
+def lookup_query() -> Query:
+    """GET /v1/lookup?signal=pdq&hash=...[&quality=N]: the input echoed is `signal:hash`."""
+    query_args({"signal", "hash", "quality"})
+    signal, value = request.args.get("signal"), request.args.get("hash")
+    if signal is None or value is None:
+        raise InvalidInput("give the query parameters signal and hash")
+    given = query_int("quality", -1)
+    parsed = parse_hash(signal, value, None if given < 0 else given)
+    return Query(f"{signal}:{value}", (parsed,))
+
+
+def retract_reason(doc: Mapping[str, Any]) -> str:
+    fields(doc, "request", {"reason"})
+    return text(doc.get("reason"), "reason") or ""
+
+
+def feedback_request(doc: Mapping[str, Any]) -> tuple[str, str]:
+    fields(doc, "request", {"verdict", "note"}, {"verdict"})
+    return policy.check_verdict(doc["verdict"]), text(doc.get("note"), "note", policy.MAX_NOTE) or ""

@@ -1,0 +1,116 @@
+"""Every error leaves the API in one JSON shape, `{"error": {"code": ..., "message": ...}}`,
+built by `error_response` alone. Domain errors map to a status through STATUS; Werkzeug's
+HTTP errors keep theirs; anything else is a logged, bare 500 (a 5xx is a bug).
+
+400 or 422: a request the server cannot read as meant (malformed JSON, a wrong type, a hash
+that is not hex of the signal's length, an unknown signal) is 400; a well-formed request whose
+content the sharing policy refuses (a label outside the taxonomy, a PDQ below the quality
+cut-off) is 422, so a client can tell "fix your code" from "fix your data".
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+
+from flask import Flask, Response, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+from hashdb import errors
+
+log = logging.getLogger("hashdb.api")
+
+# Most specific first is not needed: the lookup walks the error's MRO, so a subclass listed
+# here (MediaTooLarge, UnknownLabel) wins over its base (UnsupportedMedia, InvalidInput).
+STATUS: dict[type[errors.HashDBError], int] = {
+    errors.InvalidInput: 400,
+    errors.InvalidHash: 400,
+    errors.UnknownSignal: 400,
+    errors.UnknownLabel: 422,
+    errors.LowQuality: 422,
+    errors.Unauthorized: 401,
+    errors.Forbidden: 403,
+    errors.NotFound: 404,
+    errors.Conflict: 409,
+    errors.MediaTooLarge: 413,
+    errors.UnsupportedMedia: 415,
+    errors.RateLimited: 429,
+    # The index is loading (start-up): come back shortly; /readyz says when.
+    errors.IndexStale: 503,
+}
+
+# Werkzeug's own errors, named like ours; others get their name in snake case.
+HTTP_CODES = {
+    400: "invalid_input",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "too_large",
+    415: "unsupported_media_type",
+}
+
+# After a 413 the rest of the body is read and dropped (up to this much), so the client gets
+# the answer instead of a reset connection; a larger body is cut off.
+DRAIN_BYTES = 8 * 1024 * 1024
+
+
+def status_for(exc: errors.HashDBError) -> int:
+    for cls in type(exc).__mro__:
+        if cls in STATUS:
+            return STATUS[cls]  # type: ignore[index]
+    return 400
+
+
+def error_response(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> Response:
+    """The one place the error body is built."""
+    response = jsonify({"error": {"code": code, "message": message}})
+    response.status_code = status
+    for name, value in (headers or {}).items():
+        response.headers[name] = value
+    return response
+
+
+def _domain_error(exc: errors.HashDBError) -> Response:
+    headers: dict[str, str] = {}
+    if isinstance(exc, errors.RateLimited):
+        headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after)))
+    elif isinstance(exc, errors.IndexStale):
+        headers["Retry-After"] = "1"
+    elif isinstance(exc, errors.Unauthorized):
+        headers["WWW-Authenticate"] = 'Bearer realm="hashdb"'
+    return error_response(status_for(exc), exc.code, exc.message, headers)
+
+
+def _http_error(exc: HTTPException) -> Response:
+    status = exc.code or 500
+    if status == 413:
+        _drain()
+    code = HTTP_CODES.get(status) or (exc.name or "error").lower().replace(" ", "_")
+    headers = {k: v for k, v in exc.get_headers() if k.lower() not in ("content-type", "content-length")}
+    return error_response(status, code, exc.description or exc.name or "error", headers)
+
+
+def _drain() -> None:
+    stream = request.environ.get("wsgi.input")
+    if stream is None or not request.environ.get("wsgi.input_terminated"):
+        return
+    left = DRAIN_BYTES
+    try:
+        while left > 0:
+            chunk = stream.read(min(65536, left))
+            if not chunk:
+                return
+            left -= len(chunk)
+    except Exception:  # a client that went away needs no answer; the 413 is still logged
+        return
+
+
+def _unexpected(exc: Exception) -> Response:
+    # Method and path only: headers (the API key) and bodies never reach the log.
+    log.exception("unhandled error in %s %s", request.method, request.path)
+    return error_response(500, "internal_error", "internal server error")
+
+
+def register(app: Flask) -> None:
+    app.register_error_handler(errors.HashDBError, _domain_error)
+    app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(Exception, _unexpected)

@@ -1,0 +1,40 @@
+"""Per-key rate limit: a token bucket per API key, in this worker's memory.
+
+With N gunicorn workers a key may reach up to N times the rate, since each worker keeps its
+own buckets; set HASHDB_RATE_LIMIT with that in mind (or 0 to turn the limit off, e.g. behind
+a proxy that limits already)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+from hashdb.errors import RateLimited
+
+
+class TokenBucket:
+    def __init__(self, rate: float, burst: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.rate = float(rate)
+        self.burst = max(1.0, float(burst))
+        self.clock = clock
+        self._state: dict[object, tuple[float, float]] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def enabled(self) -> bool:
+        return self.rate > 0
+
+    def take(self, key: object) -> None:
+        """Spend one token for `key`, or raise RateLimited with the seconds until the next."""
+        if not self.enabled:
+            return
+        now = self.clock()
+        with self._lock:
+            tokens, last = self._state.get(key, (self.burst, now))
+            tokens = min(self.burst, tokens + (now - last) * self.rate)
+            if tokens < 1.0:
+                self._state[key] = (tokens, now)
+                wait = (1.0 - tokens) / self.rate
+                raise RateLimited(f"rate limit of {self.rate:g} requests/s for this key exceeded", int(wait) + 1)
+            self._state[key] = (tokens - 1.0, now)

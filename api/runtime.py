@@ -1,0 +1,101 @@
+"""The HashDB a worker process uses, built in that process and never inherited across a fork:
+a SQLite connection or an index shared by two processes would corrupt both. The index loads
+in a background thread so /healthz answers at once and /readyz says when lookups can run."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from flask import current_app
+
+from hashdb.errors import IndexStale, InvalidInput
+from hashdb.service import HashDB
+
+log = logging.getLogger("hashdb.api")
+
+
+def open_service(config: Mapping[str, Any]) -> HashDB:
+    """Build the service from the app's config.
+
+    Seam for several API replicas: a PostgreSQL DSN (config DSN, env HASHDB_DSN) will select
+    the shared PostgreSQL store here; until it is wired, only the SQLite file (DB) is served.
+    """
+    if config.get("DSN"):
+        raise InvalidInput("HASHDB_DSN (PostgreSQL) is not supported by the server yet; use HASHDB_DB")
+    from hashdb.local import open_database
+
+    return open_database(str(config["DB"]))
+
+
+class ServiceRuntime:
+    """One HashDB per process, created on first use in that process."""
+
+    def __init__(self, factory: Callable[[], HashDB], background: bool = True) -> None:
+        self._factory = factory
+        self._background = background
+        self._pid = -1
+        self._service: HashDB | None = None
+        self._ready = threading.Event()
+        self._error: str | None = None
+        self._lock = threading.Lock()
+
+    def service(self) -> HashDB:
+        pid = os.getpid()
+        service = self._service
+        if service is not None and self._pid == pid:
+            return service
+        if self._pid != pid:
+            # After a fork the parent's lock may be held by a thread that no longer exists.
+            self._lock = threading.Lock()
+        with self._lock:
+            if self._service is None or self._pid != pid:
+                self._service = self._factory()
+                self._pid = pid
+                self._ready = threading.Event()
+                self._error = None
+                if self._background:
+                    threading.Thread(target=self._load, args=(self._service, self._ready),
+                                     name="hashdb-index-load", daemon=True).start()
+                else:
+                    self._load(self._service, self._ready)
+            return self._service
+
+    def _load(self, service: HashDB, ready: threading.Event) -> None:
+        try:
+            service.load_index()
+        except Exception as exc:  # reported by /readyz; the worker keeps serving everything else
+            log.exception("loading the index failed")
+            self._error = f"{type(exc).__name__}: {exc}"
+            return
+        ready.set()
+
+    @property
+    def ready(self) -> bool:
+        return self._ready.is_set() and self._pid == os.getpid()
+
+    @property
+    def error(self) -> str | None:
+        return self._error
+
+    def wait_ready(self, timeout: float | None = None) -> bool:
+        self.service()
+        return self._ready.wait(timeout)
+
+    def require_ready(self) -> None:
+        self.service()
+        if not self.ready:
+            raise IndexStale("the index is still loading; retry shortly (see /readyz)")
+
+
+def runtime() -> ServiceRuntime:
+    rt: ServiceRuntime = current_app.extensions["hashdb"]
+    return rt
+
+
+def get_service() -> HashDB:
+    """The current app's HashDB for this process."""
+    return runtime().service()

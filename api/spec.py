@@ -1,0 +1,238 @@
+"""The OpenAPI 3.1 document the server publishes at /openapi.json. Hand-written next to the
+views and checked against the app by tests/api/test_spec.py (same routes; responses validate)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from api.bodies import MAX_FRAMES_PER_ITEM, MAX_HASHES_PER_ITEM, MAX_IDEMPOTENCY_KEY, MAX_INPUT
+from hashdb import policy
+from hashdb.config import Settings
+from hashdb.hashing.registry import signal_names
+from hashdb.service import MAX_EXPORT_PAGE
+from hashdb.taxonomy import MAX_LABELS
+from hashdb.types import STATUSES, VERDICTS
+
+Schema = dict[str, Any]
+
+
+def ref(name: str) -> Schema:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def obj(properties: dict[str, Schema], required: tuple[str, ...] = (), **extra: Any) -> Schema:
+    out: Schema = {"type": "object", "properties": properties, "additionalProperties": False}
+    if required:
+        out["required"] = list(required)
+    out.update(extra)
+    return out
+
+
+def string(max_length: int | None = None, **extra: Any) -> Schema:
+    out: Schema = {"type": "string", **extra}
+    if max_length is not None:
+        out["maxLength"] = max_length
+    return out
+
+
+HEX = "^[0-9A-Fa-f]+$"
+QUALITY: Schema = {"type": "integer", "minimum": 0, "maximum": 100}
+COUNTS: Schema = {"type": "object", "additionalProperties": {"type": "integer", "minimum": 0}}
+
+
+def schemas(max_batch: int) -> dict[str, Schema]:
+    ceilings = Settings().threshold_ceilings
+    single_hash = {
+        "input": string(MAX_INPUT, description="Echoed back; default `signal:hash`."),
+        "signal": string(enum=list(signal_names())),
+        "hash": string(minLength=16, maxLength=64, pattern=HEX, description="Hex of the signal's length."),
+        "quality": QUALITY,
+    }
+    media = {
+        "input": string(MAX_INPUT, description="Echoed back; default `items[N]`."),
+        "hashes": {"type": "array", "items": ref("Hash"), "minItems": 1, "maxItems": MAX_HASHES_PER_ITEM},
+        "frames": {"type": "array", "items": ref("Frame"), "minItems": 1, "maxItems": MAX_FRAMES_PER_ITEM},
+    }
+    sharing = {
+        "labels": {"type": "array", "items": string(64), "minItems": 1, "maxItems": MAX_LABELS,
+                   "description": "Label ids from the taxonomy."},
+        "incident": string(policy.MAX_TEXT),
+        "reference": string(policy.MAX_TEXT, description="Your own reference id for this content."),
+    }
+    media_forms = [{"required": ["hashes"]}, {"required": ["frames"]}]
+    return {
+        "Error": obj({"error": obj({"code": string(), "message": string()}, ("code", "message"))}, ("error",)),
+        "Hash": obj({k: single_hash[k] for k in ("signal", "hash", "quality")}, ("signal", "hash")),
+        "Frame": obj({"pdq": string(minLength=64, maxLength=64, pattern=HEX), "quality": QUALITY,
+                      "t": {"type": "number", "minimum": 0, "description": "Seconds from the start."}},
+                     ("pdq",)),
+        "LookupItem": {"oneOf": [
+            obj(single_hash, ("signal", "hash"), title="one hash"),
+            obj(media, title="one file's hashes and/or a video's frames", anyOf=media_forms),
+        ]},
+        "LookupRequest": obj({
+            "items": {"type": "array", "items": ref("LookupItem"), "minItems": 1, "maxItems": max_batch},
+            "thresholds": obj({s: {"type": "integer", "minimum": 0, "maximum": ceilings[s]} for s in ceilings},
+                              description="Tighter per-signal thresholds (never looser than the default)."),
+        }, ("items",)),
+        "Match": obj({
+            "id": {"type": "integer"}, "signal": string(), "distance": {"type": "integer", "minimum": 0},
+            "labels": {"type": "array", "items": string()},
+            "agree": {"type": "integer"}, "disagree": {"type": "integer"}, "support": {"type": "integer"},
+            "status": string(enum=list(STATUSES)),
+            "video": obj({"query_pct": {"type": "number"}, "stored_pct": {"type": "number"}},
+                         ("query_pct", "stored_pct")),
+        }, ("id", "signal", "distance", "labels", "agree", "disagree", "support", "status")),
+        "LookupResult": obj({
+            "input": string(), "matched": {"type": "boolean"},
+            "matches": {"type": "array", "items": ref("Match")},
+            "flags": {"type": "array", "items": string(enum=["low_quality"])},
+        }, ("input", "matched", "matches")),
+        "LookupResponse": obj({"results": {"type": "array", "items": ref("LookupResult")}}, ("results",)),
+        "SubmitItem": {"oneOf": [
+            obj({**single_hash, **sharing}, ("signal", "hash", "labels"), title="one hash"),
+            obj({**media, **sharing}, ("labels",), title="one file's hashes and/or a video's frames",
+                anyOf=media_forms),
+        ]},
+        "SubmitRequest": obj({
+            "items": {"type": "array", "items": ref("SubmitItem"), "minItems": 1, "maxItems": max_batch},
+        }, ("items",)),
+        "SubmitResult": obj({
+            "input": string(), "ids": {"type": "array", "items": {"type": "integer"}},
+            "status": string(enum=list(STATUSES)), "duplicate": {"type": "boolean"},
+            "skipped": {"type": "array", "items": string()},
+        }, ("input", "ids", "status", "duplicate")),
+        "SubmitResponse": obj({"results": {"type": "array", "items": ref("SubmitResult")}}, ("results",)),
+        "Record": obj({
+            "id": {"type": "integer"}, "signal": string(), "status": string(enum=list(STATUSES)),
+            "labels": {"type": "array", "items": string()}, "agree": {"type": "integer"},
+            "disagree": {"type": "integer"}, "false_positive": {"type": "integer"}, "support": {"type": "integer"},
+        }, ("id", "signal", "status", "labels", "agree", "disagree", "false_positive", "support")),
+        "RetractRequest": obj({"reason": string(policy.MAX_TEXT)}),
+        "FeedbackRequest": obj({"verdict": string(enum=list(VERDICTS)), "note": string(policy.MAX_NOTE)},
+                               ("verdict",)),
+        "Change": obj({
+            "seq": {"type": "integer"}, "kind": string(enum=["add", "labels", "status", "retract"]),
+            "id": {"type": "integer"}, "signal": string(), "hash": string(),
+            "quality": {"type": ["integer", "null"]}, "media_type": string(enum=["image", "video"]),
+            "labels": {"type": "array", "items": string()}, "status": string(enum=list(STATUSES)),
+            "incident": {"type": ["string", "null"]}, "created_at": string(), "at": string(),
+            "frames": {"type": "array", "items": obj({"pdq": string(), "quality": {"type": ["integer", "null"]}},
+                                                     ("pdq", "quality"))},
+        }, ("seq", "kind", "id", "signal", "hash", "quality", "media_type", "labels", "status", "incident",
+            "created_at", "at")),
+        "ExportResponse": obj({"changes": {"type": "array", "items": ref("Change")},
+                               "cursor": string(description="Pass as `since` for the next page.")},
+                              ("changes", "cursor")),
+        "Stats": obj({k: COUNTS for k in ("signal", "status", "month", "label")},
+                     ("signal", "status", "month", "label")),
+        "Status": obj({"status": string()}, ("status",)),
+    }
+
+
+def error(description: str, **headers: str) -> Schema:
+    out: Schema = {"description": description,
+                   "content": {"application/json": {"schema": ref("Error")}}}
+    if headers:
+        out["headers"] = {name: {"description": text, "schema": {"type": "string"}} for name, text in headers.items()}
+    return out
+
+
+def ok(schema: str, description: str = "OK") -> Schema:
+    return {"description": description, "content": {"application/json": {"schema": ref(schema)}}}
+
+
+def body(schema: str, required: bool = True) -> Schema:
+    return {"required": required, "content": {"application/json": {"schema": ref(schema)}}}
+
+
+def authed(summary: str, responses: dict[str, Schema], **extra: Any) -> Schema:
+    """An operation under /v1: bearer auth, and the errors every /v1 operation can give."""
+    common = {
+        "400": error("Malformed request: bad JSON, wrong type, invalid hash."),
+        "401": error("Missing, unknown or revoked API key.", **{"WWW-Authenticate": "Bearer"}),
+        "403": error("The key's role may not do this."),
+        "429": error("Rate limit for this key exceeded.", **{"Retry-After": "Seconds to wait."}),
+    }
+    return {"summary": summary, "security": [{"bearer": []}], "responses": {**common, **responses}, **extra}
+
+
+RECORD_ID: Schema = {"name": "id", "in": "path", "required": True,
+                     "schema": {"type": "integer", "minimum": 0, "maximum": 2**63 - 1}}
+BODY_ERRORS = {"413": error("Request body over the size limit."),
+               "415": error("Body is not Content-Type: application/json.")}
+
+
+def paths(max_batch: int) -> dict[str, Schema]:
+    not_ready = error("The index is still loading (start-up); see /readyz.", **{"Retry-After": "Seconds to wait."})
+    return {
+        "/v1/lookup": {
+            "post": authed("Look up a batch of hashes, files' hashes or videos' frames", {
+                "200": ok("LookupResponse", "One result per item, in order; `input` echoed."),
+                "503": not_ready, **BODY_ERRORS}, requestBody=body("LookupRequest"), operationId="lookupBatch"),
+            "get": authed("Look up one hash", {"200": ok("LookupResult"), "503": not_ready},
+                          operationId="lookupOne", parameters=[
+                {"name": "signal", "in": "query", "required": True, "schema": string(enum=list(signal_names()))},
+                {"name": "hash", "in": "query", "required": True, "schema": string(minLength=16, maxLength=64,
+                                                                                   pattern=HEX)},
+                {"name": "quality", "in": "query", "required": False, "schema": QUALITY},
+            ]),
+        },
+        "/v1/hashes": {
+            "post": authed("Share a batch of hashes (contributor, admin)", {
+                "200": ok("SubmitResponse", "Everything was already shared (or an idempotent repeat)."),
+                "201": ok("SubmitResponse", "Stored."),
+                "409": error("Idempotency-Key reused for a different request."),
+                "422": error("A label outside the taxonomy, or a PDQ below the quality cut-off."),
+                **BODY_ERRORS}, requestBody=body("SubmitRequest"), operationId="submit", parameters=[
+                {"name": "Idempotency-Key", "in": "header", "required": False,
+                 "schema": string(MAX_IDEMPOTENCY_KEY, minLength=1, pattern="^[\\x20-\\x7e]+$")},
+            ]),
+        },
+        "/v1/hashes/{id}": {
+            "delete": authed("Retract a record (its organisation, or an admin)", {
+                "200": ok("Record"), "404": error("No such record, or not visible to this key."), **BODY_ERRORS},
+                requestBody=body("RetractRequest", required=False), parameters=[RECORD_ID], operationId="retract"),
+        },
+        "/v1/hashes/{id}/feedback": {
+            "post": authed("Agree, disagree or report a false positive", {
+                "200": ok("Record"), "404": error("No such record, or not visible to this key."), **BODY_ERRORS},
+                requestBody=body("FeedbackRequest"), parameters=[RECORD_ID], operationId="feedback"),
+        },
+        "/v1/export": {
+            "get": authed("Change feed after a cursor (partner, admin)", {"200": ok("ExportResponse")},
+                          operationId="export", parameters=[
+                {"name": "since", "in": "query", "required": False, "schema": string(256)},
+                {"name": "limit", "in": "query", "required": False,
+                 "schema": {"type": "integer", "minimum": 1, "maximum": MAX_EXPORT_PAGE, "default": 1000}},
+            ]),
+        },
+        "/v1/stats": {
+            "get": authed("Counts by signal, status, month and label", {"200": ok("Stats")}, operationId="stats"),
+        },
+        "/healthz": {"get": {"summary": "Liveness", "security": [], "operationId": "healthz",
+                             "responses": {"200": ok("Status")}}},
+        "/readyz": {"get": {"summary": "Readiness: 200 once the index is loaded", "security": [],
+                            "operationId": "readyz",
+                            "responses": {"200": ok("Status"), "503": error("Not ready yet.")}}},
+        "/metrics": {"get": {"summary": "Prometheus metrics", "security": [], "operationId": "metrics",
+                             "responses": {"200": {"description": "Prometheus text format",
+                                                   "content": {"text/plain": {"schema": string()}}}}}},
+        "/openapi.json": {"get": {"summary": "This document", "security": [], "operationId": "openapi",
+                                  "responses": {"200": {"description": "OpenAPI 3.1",
+                                                        "content": {"application/json": {
+                                                            "schema": {"type": "object"}}}}}}},
+    }
+
+
+def document(max_batch: int) -> dict[str, Any]:
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "hashdb", "version": "1",
+                 "description": "Share and match perceptual hashes of known terrorist and violent extremist "
+                                "content. Errors are always `{\"error\": {\"code\", \"message\"}}`."},
+        "paths": paths(max_batch),
+        "components": {"schemas": schemas(max_batch),
+                       "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
+        "security": [{"bearer": []}],
+    }

@@ -1,0 +1,24 @@
+"""GET /v1/export: the ordered change feed, a page at a time, with the cursor for the next."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, request
+
+from api import bodies
+from api.auth import principal
+from api.runtime import get_service
+from hashdb import output
+
+bp = Blueprint("export", __name__)
+
+DEFAULT_LIMIT = 1000
+
+
+@bp.get("/export")
+def export() -> dict[str, Any]:
+    bodies.query_args({"since", "limit"})
+    limit = bodies.query_int("limit", DEFAULT_LIMIT)
+    entries, cursor = get_service().export(principal(), request.args.get("since"), limit)
+    return {"changes": [output.feed_json(e) for e in entries], "cursor": cursor}

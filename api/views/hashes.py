@@ -1,0 +1,38 @@
+"""POST /v1/hashes (batch submit), DELETE /v1/hashes/{id} (retract), POST .../feedback."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint
+
+from api import bodies
+from api.auth import principal
+from api.runtime import get_service
+from api.views import max_batch
+from hashdb import output
+
+bp = Blueprint("hashes", __name__)
+
+# Row ids are SQLite/PostgreSQL BIGINTs; a larger number in the path is simply not found.
+ID = "<int(max=9223372036854775807):record_id>"
+
+
+@bp.post("/hashes")
+def submit() -> tuple[dict[str, Any], int]:
+    submissions = bodies.submit_request(bodies.json_body(), max_batch())
+    results = get_service().submit(submissions, principal(), bodies.idempotency_key())
+    created = any(not r.duplicate for r in results)
+    return {"results": [output.submit_json(r) for r in results]}, 201 if created else 200
+
+
+@bp.delete(f"/hashes/{ID}")
+def retract(record_id: int) -> dict[str, Any]:
+    reason = bodies.retract_reason(bodies.json_body(optional=True))
+    return output.record_json(get_service().retract(record_id, principal(), reason))
+
+
+@bp.post(f"/hashes/{ID}/feedback")
+def feedback(record_id: int) -> dict[str, Any]:
+    verdict, note = bodies.feedback_request(bodies.json_body())
+    return output.record_json(get_service().feedback(record_id, principal(), verdict, note))

@@ -1,0 +1,40 @@
+"""POST /v1/lookup (a batch of hashes or videos) and GET /v1/lookup (one hash)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, current_app
+
+from api import bodies
+from api.auth import principal
+from api.runtime import get_service, runtime
+from api.views import max_batch
+from hashdb import output
+from hashdb.types import LookupResult
+
+bp = Blueprint("lookup", __name__)
+
+
+@bp.post("/lookup")
+def lookup_batch() -> dict[str, Any]:
+    queries, thresholds = bodies.lookup_request(bodies.json_body(), max_batch())
+    runtime().require_ready()
+    results = get_service().lookup(queries, principal(), thresholds)
+    _count(results)
+    return {"results": [output.lookup_json(r) for r in results]}
+
+
+@bp.get("/lookup")
+def lookup_one() -> dict[str, Any]:
+    query = bodies.lookup_query()
+    runtime().require_ready()
+    results = get_service().lookup([query], principal())
+    _count(results)
+    return output.lookup_json(results[0])
+
+
+def _count(results: list[LookupResult]) -> None:
+    metrics = current_app.extensions["hashdb_metrics"]
+    metrics.lookups.inc(len(results))
+    metrics.matches.inc(sum(1 for r in results if r.matched))

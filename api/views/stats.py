@@ -1,0 +1,19 @@
+"""GET /v1/stats: counts by signal, label, status and month (the transparency report)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint
+
+from api import bodies
+from api.auth import principal
+from api.runtime import get_service
+
+bp = Blueprint("stats", __name__)
+
+
+@bp.get("/stats")
+def stats() -> dict[str, Any]:
+    bodies.query_args(set())
+    return dict(get_service().stats(principal()))

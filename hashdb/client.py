@@ -1,0 +1,232 @@
+"""A small client for the hashdb HTTP API (stdlib only): what `hashdb ... --server` uses, and
+what a platform can import. Answers are the JSON shapes of PRODUCT.md (hashdb.output); API
+errors come back as the same typed HashDBError subclasses the service raises.
+
+Media never leaves the machine: hash files locally (HashDB.hash_file) and send the hashes.
+Inputs (file names) are not sent either; results come back in order and are named here.
+
+    from hashdb.client import Client
+    client = Client("https://hashdb.example.org", api_key)
+    [result] = client.lookup([{"signal": "pdq", "hash": "9a3f..."}])
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from hashdb import errors
+from hashdb.types import FeedEntry, FrameHash, HashValue, Principal, Query, Submission
+
+# The server's default batch limit (HASHDB_MAX_BATCH); longer lists are sent in several requests.
+BATCH = 1000
+USER_AGENT = "hashdb-client/1"
+
+
+class ServerError(errors.HashDBError):
+    """The server could not be reached, or answered with something that is not our API."""
+
+    code = "server_error"
+
+
+def _error_classes() -> dict[str, type[errors.HashDBError]]:
+    out: dict[str, type[errors.HashDBError]] = {}
+    pending: list[type[errors.HashDBError]] = [errors.HashDBError]
+    while pending:
+        cls = pending.pop()
+        out.setdefault(cls.code, cls)
+        pending.extend(cls.__subclasses__())
+    return out
+
+
+ERRORS = _error_classes()
+
+
+def query_item(query: Query) -> dict[str, Any]:
+    """A Query as a lookup item, without its input (a local name)."""
+    if len(query.hashes) == 1 and not query.frames:
+        return hash_doc(query.hashes[0])
+    item: dict[str, Any] = {}
+    if query.hashes:
+        item["hashes"] = [hash_doc(v) for v in query.hashes]
+    if query.frames:
+        item["frames"] = [frame_doc(f) for f in query.frames]
+    return item
+
+
+def submission_item(sub: Submission) -> dict[str, Any]:
+    """A Submission as a submit item, without its input (a local name)."""
+    item = query_item(Query("", sub.hashes, sub.frames))
+    item["labels"] = list(sub.labels)
+    if sub.incident is not None:
+        item["incident"] = sub.incident
+    if sub.reference is not None:
+        item["reference"] = sub.reference
+    return item
+
+
+def frame_doc(frame: FrameHash) -> dict[str, Any]:
+    doc: dict[str, Any] = {"pdq": frame.hash.hex, "t": frame.timestamp}
+    if frame.hash.quality is not None:
+        doc["quality"] = frame.hash.quality
+    return doc
+
+
+def hash_doc(value: HashValue) -> dict[str, Any]:
+    doc: dict[str, Any] = {"signal": value.signal, "hash": value.hex}
+    if value.quality is not None:
+        doc["quality"] = value.quality
+    return doc
+
+
+class Client:
+    def __init__(self, base_url: str, api_key: str | None = None, timeout: float = 60.0) -> None:
+        parsed = urllib.parse.urlsplit(base_url)
+        if parsed.scheme not in ("http", "https") or not parsed.netloc:
+            raise errors.InvalidInput(f"server URL must be http(s)://host[:port], got {base_url!r}")
+        self.base_url = base_url.rstrip("/")
+        self.api_key = api_key
+        self.timeout = timeout
+
+    # the API, one method per operation ------------------------------------------------------
+
+    def lookup(self, items: Sequence[Mapping[str, Any]], thresholds: Mapping[str, int] | None = None
+               ) -> list[dict[str, Any]]:
+        """POST /v1/lookup, in batches; one result per item, in order."""
+        results: list[dict[str, Any]] = []
+        for start in range(0, len(items), BATCH):
+            body: dict[str, Any] = {"items": list(items[start:start + BATCH])}
+            if thresholds:
+                body["thresholds"] = dict(thresholds)
+            results.extend(self._call("POST", "/v1/lookup", body)["results"])
+        return results
+
+    def lookup_one(self, signal: str, hash_hex: str) -> dict[str, Any]:
+        query = urllib.parse.urlencode({"signal": signal, "hash": hash_hex})
+        return self._call("GET", f"/v1/lookup?{query}")
+
+    def submit(self, items: Sequence[Mapping[str, Any]], idempotency_key: str | None = None) -> list[dict[str, Any]]:
+        """POST /v1/hashes. One request: the server refuses the whole batch if any item is bad."""
+        headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
+        results: list[dict[str, Any]] = self._call("POST", "/v1/hashes", {"items": list(items)}, headers)["results"]
+        return results
+
+    def retract(self, record_id: int, reason: str = "") -> dict[str, Any]:
+        return self._call("DELETE", f"/v1/hashes/{int(record_id)}", {"reason": reason} if reason else None)
+
+    def feedback(self, record_id: int, verdict: str, note: str = "") -> dict[str, Any]:
+        body: dict[str, Any] = {"verdict": verdict}
+        if note:
+            body["note"] = note
+        return self._call("POST", f"/v1/hashes/{int(record_id)}/feedback", body)
+
+    def export(self, since: str | None = None, limit: int = 1000) -> tuple[list[dict[str, Any]], str]:
+        params = {"limit": str(limit), **({"since": since} if since else {})}
+        doc = self._call("GET", f"/v1/export?{urllib.parse.urlencode(params)}")
+        return doc["changes"], doc["cursor"]
+
+    def stats(self) -> dict[str, Any]:
+        return self._call("GET", "/v1/stats")
+
+    def ready(self) -> bool:
+        try:
+            self._call("GET", "/readyz")
+        except errors.HashDBError:
+            return False
+        return True
+
+    # transport --------------------------------------------------------------------------------
+
+    def _call(self, method: str, path: str, body: Any = None, headers: Mapping[str, str] | None = None) -> Any:
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(self.base_url + path, data=data, method=method)
+        request.add_header("Accept", "application/json")
+        request.add_header("User-Agent", USER_AGENT)
+        if data is not None:
+            request.add_header("Content-Type", "application/json")
+        if self.api_key:
+            request.add_header("Authorization", f"Bearer {self.api_key}")
+        for name, value in (headers or {}).items():
+            request.add_header(name, value)
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310 - http(s) only
+                payload = response.read()
+        except urllib.error.HTTPError as exc:
+            raise _api_error(exc.code, exc.read(), exc.headers.get("Retry-After")) from None
+        except (urllib.error.URLError, OSError) as exc:
+            reason = getattr(exc, "reason", exc)
+            raise ServerError(f"cannot reach {self.base_url}: {reason}") from None
+        try:
+            return json.loads(payload)
+        except ValueError:
+            raise ServerError(f"{method} {path}: the server's answer is not JSON") from None
+
+
+def _api_error(status: int, payload: bytes, retry_after: str | None) -> errors.HashDBError:
+    try:
+        doc = json.loads(payload)
+        code, message = str(doc["error"]["code"]), str(doc["error"]["message"])
+    except (ValueError, KeyError, TypeError):
+        return ServerError(f"the server answered HTTP {status} without an API error body")
+    cls = ERRORS.get(code)
+    if cls is errors.RateLimited:
+        wait = int(retry_after) if retry_after and retry_after.isdigit() else 1
+        return errors.RateLimited(message, wait)
+    if cls is None or cls is errors.HashDBError:
+        return ServerError(f"HTTP {status} {code}: {message}")
+    return cls(message)
+
+
+# What the CLI's server mode needs: domain values in, output.* documents out ------------------
+
+
+def lookup_queries(client: Client, queries: Sequence[Query],
+                   thresholds: Mapping[str, int] | None = None) -> list[dict[str, Any]]:
+    """Look up Queries; each result is named with its query's local input."""
+    results = client.lookup([query_item(q) for q in queries], thresholds)
+    for query, result in zip(queries, results):
+        result["input"] = query.input
+    return results
+
+
+def submit_submissions(client: Client, submissions: Sequence[Submission],
+                       idempotency_key: str | None = None) -> list[dict[str, Any]]:
+    """Submit in requests of at most BATCH items (each one all-or-nothing on the server)."""
+    results: list[dict[str, Any]] = []
+    for n, start in enumerate(range(0, len(submissions), BATCH)):
+        chunk = submissions[start:start + BATCH]
+        key = idempotency_key if idempotency_key is None or len(submissions) <= BATCH else f"{idempotency_key}.{n}"
+        for sub, result in zip(chunk, client.submit([submission_item(s) for s in chunk], key)):
+            result["input"] = sub.input
+            results.append(result)
+    return results
+
+
+def feed_entry(doc: Mapping[str, Any]) -> FeedEntry:
+    """The inverse of output.feed_json."""
+    frames = tuple(FrameHash(n, 0.0, HashValue("pdq", f["pdq"], f.get("quality")))
+                   for n, f in enumerate(doc.get("frames") or []))
+    return FeedEntry(doc["seq"], doc["kind"], doc["id"], doc["signal"], doc["hash"], doc["quality"],
+                     doc["media_type"], tuple(doc["labels"]), doc["status"], doc["incident"], doc["created_at"],
+                     doc["at"], frames)
+
+
+class RemoteFeed:
+    """The server's change feed with HashDB.export's signature (formats.FeedSource). The
+    server decides who is asking from the API key, so `actor` is not used."""
+
+    def __init__(self, client: Client) -> None:
+        self.client = client
+
+    def export(self, actor: Principal | None, since: str | None = None,
+               limit: int = 1000) -> tuple[list[FeedEntry], str]:
+        docs, cursor = self.client.export(since, limit)
+        return [feed_entry(d) for d in docs], cursor
+
+
+# formats.write_export asks for an actor; against a server the API key decides who is asking.
+KEY_DECIDES = Principal(0, "(the API key's organisation)", "consumer")

@@ -1,0 +1,141 @@
+"""`hashdb demo`: a fresh database from fixtures/media, a demo key, the API serving it, and a
+ready-to-paste lookup of a near-duplicate with the answer the server gave."""
+
+from __future__ import annotations
+
+import json
+import shlex
+import socket
+import subprocess
+import sys
+import time
+import urllib.parse
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from hashdb.client import Client
+from hashdb.errors import HashDBError, InvalidInput
+from hashdb.service import HashDB
+from hashdb.types import Principal, Submission
+
+LABEL = "glorification"
+VARIANT = "_jpeg30"
+READY_TIMEOUT_S = 120.0
+
+
+@dataclass(frozen=True, slots=True)
+class DemoData:
+    shared: int
+    files: int
+    key: str
+    probe: Path
+    probe_pdq: str
+
+
+def default_media_dir() -> Path:
+    here = Path.cwd() / "fixtures" / "media"
+    if here.is_dir():
+        return here
+    return Path(__file__).resolve().parent.parent / "fixtures" / "media"
+
+
+def originals(media: Path) -> list[Path]:
+    """Files that are not `<stem>_<variant>` of another file in the folder."""
+    files = sorted(p for p in media.iterdir() if p.is_file() and p.suffix.lower() != ".md"
+                   and not p.name.startswith("."))
+    stems = {p.stem for p in files}
+    return [p for p in files if not any(p.stem.startswith(s + "_") for s in stems)]
+
+
+def build(service: HashDB, media: Path, say: Callable[[str], None]) -> DemoData:
+    """Share every original under one label, and create an admin key for the demo."""
+    organisation = service.store.ensure_org("demo")
+    actor = Principal(organisation.id, organisation.name, "admin")
+    submissions: list[Submission] = []
+    for path in originals(media):
+        try:
+            submissions.append(service.submission_for(service.hash_file(path), [LABEL]))
+        except HashDBError as exc:
+            say(f"  skipped {path.name}: {exc.message}")
+    if not submissions:
+        raise InvalidInput(f"no media to share in {media}")
+    results = service.submit(submissions, actor)
+    service.rebuild_index()
+    shared = [Path(s.input) for s in submissions]
+    probe = next((v for p in shared for v in sorted(media.glob(f"{p.stem}{VARIANT}.*"))), None)
+    if probe is None:
+        raise InvalidInput(f"no *{VARIANT}.* near-duplicate of a shared original in {media}")
+    pdq = service.hash_file(probe).get("pdq")
+    if pdq is None:
+        raise InvalidInput(f"{probe} has no PDQ")
+    key, _ = service.create_key("demo", "admin", actor)
+    return DemoData(sum(len(r.ids) for r in results), len(submissions), key, probe, pdq.hex)
+
+
+def free_port(host: str) -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def start_server(db: Path, host: str, port: int, workers: int) -> subprocess.Popen[bytes]:
+    command = [sys.executable, "-c", "from hashdb.cli import cli; cli()", "serve", "--db", str(db),
+               "--host", host, "--port", str(port), "--workers", str(workers)]
+    return subprocess.Popen(command)
+
+
+def wait_ready(client: Client, server: subprocess.Popen[bytes], timeout: float = READY_TIMEOUT_S) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise InvalidInput(f"the server exited with status {server.returncode} before it was ready")
+        if client.ready():
+            return
+        time.sleep(0.1)
+    raise InvalidInput(f"the server was not ready after {timeout:.0f} s")
+
+
+def curl_command(base_url: str, key: str, pdq: str) -> str:
+    url = f"{base_url}/v1/lookup?{urllib.parse.urlencode({'signal': 'pdq', 'hash': pdq})}"
+    return f"curl -s -H {shlex.quote('Authorization: Bearer ' + key)} {shlex.quote(url)}"
+
+
+def run(service: HashDB, db: Path, media: Path, host: str, port: int, workers: int, once: bool,
+        say: Callable[[str], None]) -> None:
+    say(f"building a demo database from {media} ...")
+    data = build(service, media, say)
+    service.store.close()
+    port = port or free_port(host)
+    base_url = f"http://{host}:{port}"
+    server = start_server(db, host, port, workers)
+    try:
+        client = Client(base_url, data.key)
+        wait_ready(client, server)
+        answer = client.lookup_one("pdq", data.probe_pdq)
+        say("")
+        say(f"database: {db} ({data.shared} hashes of {data.files} files, label {LABEL})")
+        say(f"API key (admin, for this demo only): {data.key}")
+        say(f"serving on {base_url}  (OpenAPI: {base_url}/openapi.json)")
+        say("")
+        say(f"Look up {data.probe.name}, a JPEG-quality-30 re-encode of a shared image:")
+        say("")
+        say("  " + curl_command(base_url, data.key, data.probe_pdq))
+        say("")
+        say(json.dumps(answer, indent=2, ensure_ascii=False))
+        if once:
+            return
+        say("")
+        say("serving until Ctrl-C")
+        server.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        if server.poll() is None:
+            server.terminate()
+            try:
+                server.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                server.kill()
+                server.wait()

@@ -1,0 +1,114 @@
+"""A real `hashdb serve` on a loopback port, for end-to-end tests of the API and the CLI's
+server mode, and a raw HTTP helper that can send any bytes (chunked too)."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from hashdb.local import open_database
+from hashdb.types import Principal
+
+START_TIMEOUT_S = 60.0
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Reply:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+@dataclass
+class LiveServer:
+    url: str
+    port: int
+    process: subprocess.Popen[bytes]
+    log: Path
+    db: Path
+
+    def request(self, method: str, path: str, body: Any = None, key: str | None = None,
+                headers: Mapping[str, str] | None = None, raw: bytes | Iterable[bytes] | None = None,
+                chunked: bool = False) -> Reply:
+        """`body` is sent as JSON; `raw` as given (an iterable of chunks with `chunked`)."""
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        all_headers = dict(headers or {})
+        if key is not None:
+            all_headers["Authorization"] = f"Bearer {key}"
+        data = raw
+        if body is not None:
+            data = json.dumps(body).encode()
+        if data is not None:
+            all_headers.setdefault("Content-Type", "application/json")
+        try:
+            conn.request(method, path, body=data, headers=all_headers, encode_chunked=chunked)
+            response = conn.getresponse()
+            return Reply(response.status, {k.lower(): v for k, v in response.getheaders()}, response.read())
+        finally:
+            conn.close()
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def start_server(db: Path, workers: int = 2, env: Mapping[str, str] | None = None) -> LiveServer:
+    port = free_port()
+    log = db.with_name(db.name + f".{port}.log")
+    command = [sys.executable, "-c", "from hashdb.cli import cli; cli()", "serve", "--db", str(db),
+               "--port", str(port), "--workers", str(workers), "--access-log", "-"]
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("HASHDB_")}
+    full_env.update(env or {})
+    with log.open("wb") as out:
+        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=full_env)
+    server = LiveServer(f"http://127.0.0.1:{port}", port, process, log, db)
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"hashdb serve exited with {process.returncode}:\n{log.read_text()[-3000:]}")
+        try:
+            if server.request("GET", "/readyz").status == 200:
+                return server
+        except OSError:
+            pass
+        time.sleep(0.1)
+    server.stop()
+    raise RuntimeError(f"hashdb serve was not ready within {START_TIMEOUT_S} s:\n{log.read_text()[-3000:]}")
+
+
+def make_keys(db: Path, roles: Mapping[str, tuple[str, str]]) -> dict[str, tuple[str, int]]:
+    """Create keys in the database at `db`: name -> (org, role) gives name -> (key, key id)."""
+    service = open_database(db)
+    try:
+        operator = service.store.ensure_org("operator")
+        admin = Principal(operator.id, operator.name, "admin")
+        out = {}
+        for name, (org, role) in roles.items():
+            key, record = service.create_key(org, role, admin)
+            out[name] = (key, record.id)
+        return out
+    finally:
+        service.store.close()
