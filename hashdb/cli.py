@@ -582,3 +582,106 @@ def audit_list(after_id: int, limit: int, db_path: Path, as_json: bool) -> None:
                "entry_hash": entry.entry_hash}
         emit(as_json, doc, f"{entry.id}  {entry.at}  org {entry.org_id}  key {entry.key_id}  "
                            f"{entry.action}  {entry.target}  {entry.detail}")
+
+
+@cli.group()
+def safelist() -> None:
+    """Benign hashes no one may share: a submission near one is quarantined (admins)."""
+
+
+@safelist.command("add")
+@click.argument("inputs", nargs=-1, required=True)
+@click.option("--note", default="", help="Why these are benign (kept in the audit log).")
+@db_option
+@json_option
+def safelist_add(inputs: tuple[str, ...], note: str, db_path: Path, as_json: bool) -> None:
+    """Safelist media files, SIGNAL:HEX hashes or hash files; live records near them are quarantined.
+
+    \b
+    Example:
+        hashdb safelist add viral-meme.jpg pdq:9a3f...e1 --note "news photo, not TVEC"
+    """
+    service = open_service(db_path)
+    items = [value for _, value in _resolve(service, list(expand(inputs)), dihedral=False)]
+    added, held = service.add_safelist(items, local_principal(service, "local"), note)
+    emit(as_json, {"added": added, "quarantined": held},
+         f"{added} hash(es) added to the safelist; quarantined {len(held)} live record(s)"
+         + (f": {', '.join(map(str, held))}" if held else ""))
+
+
+@cli.group()
+def quarantine() -> None:
+    """Records held out of members' lookups pending review: list, add, release, confirm (admins)."""
+
+
+def _quarantine_json(item: Any) -> dict[str, Any]:
+    return {**output.record_json(item.record), "rule": item.rule, "reason": item.reason, "since": item.at}
+
+
+@quarantine.command("list")
+@click.option("--after", "after_id", type=int, default=0, show_default=True, help="Records after this id.")
+@click.option("--limit", type=int, default=100, show_default=True)
+@db_option
+@json_option
+def quarantine_list(after_id: int, limit: int, db_path: Path, as_json: bool) -> None:
+    """List quarantined records with the rule that held them and why.
+
+    \b
+    Example:
+        hashdb quarantine list --json
+    """
+    service = open_service(db_path)
+    for item in service.quarantined(local_principal(service, "local"), after_id, limit):
+        doc = _quarantine_json(item)
+        emit(as_json, doc, f"{doc['id']}  {doc['signal']}  [{', '.join(doc['labels'])}]  {item.rule}: {item.reason}")
+
+
+@quarantine.command("add")
+@click.argument("record_id", type=int)
+@click.option("--reason", required=True, help="Why (kept in the audit log).")
+@db_option
+@json_option
+def quarantine_add(record_id: int, reason: str, db_path: Path, as_json: bool) -> None:
+    """Quarantine an active or disputed record by hand.
+
+    \b
+    Example:
+        hashdb quarantine add 42 --reason "reported as a news photo"
+    """
+    service = open_service(db_path)
+    record = service.quarantine(record_id, local_principal(service, "local"), reason)
+    emit(as_json, output.record_json(record), f"{record.id}: {record.status}")
+
+
+@quarantine.command("release")
+@click.argument("record_id", type=int)
+@click.option("--reason", default="", help="Why (kept in the audit log).")
+@db_option
+@json_option
+def quarantine_release(record_id: int, reason: str, db_path: Path, as_json: bool) -> None:
+    """Release a quarantined record: it matches for members again.
+
+    \b
+    Example:
+        hashdb quarantine release 42 --reason "reviewed: genuine propaganda"
+    """
+    service = open_service(db_path)
+    record = service.release(record_id, local_principal(service, "local"), reason)
+    emit(as_json, output.record_json(record), f"{record.id}: {record.status}")
+
+
+@quarantine.command("confirm")
+@click.argument("record_id", type=int)
+@click.option("--reason", required=True, help="Why it stays out (members and partners see a retraction).")
+@db_option
+@json_option
+def quarantine_confirm(record_id: int, reason: str, db_path: Path, as_json: bool) -> None:
+    """Confirm a quarantine: the record is retracted for good, with the reason.
+
+    \b
+    Example:
+        hashdb quarantine confirm 42 --reason "benign meme, poisoning attempt"
+    """
+    service = open_service(db_path)
+    record = service.confirm_quarantine(record_id, local_principal(service, "local"), reason)
+    emit(as_json, output.record_json(record), f"{record.id}: {record.status}")

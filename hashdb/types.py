@@ -233,3 +233,16 @@ class FeedEntry:
     created_at: str
     at: str
     frames: tuple[FrameHash, ...] = ()
+
+
+QUARANTINE_RULES = ("safelist", "spike", "manual")
+
+
+@dataclass(frozen=True, slots=True)
+class Quarantine:
+    """A record held out of members' lookups until an admin releases or confirms it."""
+
+    record: HashRecord
+    rule: str  # safelist | spike | manual
+    reason: str
+    at: str  # "" when the reason row was never written (see HashDB.submit)

@@ -1,0 +1,103 @@
+"""The safelist: benign hashes admins load so that nobody can poison the shared list with them.
+
+A submission within its signal's match threshold of a safelisted hash is stored quarantined
+instead of active. The list is read from the store and cached until it changes.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from hashdb import policy
+from hashdb.config import Settings
+from hashdb.errors import InvalidInput
+from hashdb.index.base import hex_to_codes
+from hashdb.index.linear import LinearIndex
+from hashdb.store.base import HashStore
+from hashdb.types import HashValue, MediaHashes
+
+# Signals compared by Hamming distance; every other signal (md5, sha256, a vpdq item digest)
+# only by equality. A vpdq digest is a sha256 of the frame list, so nearness means nothing there.
+HAMMING_BITS = {"pdq": 256, "phash": 64, "dhash": 64}
+
+
+@dataclass(frozen=True, slots=True)
+class SafelistHit:
+    entry_id: int
+    distance: int
+
+    def reason(self, signal: str) -> str:
+        return f"{signal} within {self.distance} bits of safelist entry {self.entry_id}"
+
+
+def values_of(item: HashValue | MediaHashes, settings: Settings) -> list[HashValue]:
+    """What a safelisted file contributes: every hash stored for it on submission."""
+    if isinstance(item, HashValue):
+        return [item]
+    if item.media_type == "video":
+        from hashdb.service import video_digest  # the service owns the item identity of a video
+
+        frames = policy.good_frames(item.frames, settings)
+        return [*item.hashes, *([video_digest(frames)] if frames else [])]
+    return [*item.hashes, *item.variants]
+
+
+def check_values(values: Sequence[HashValue], settings: Settings) -> None:
+    """A degenerate PDQ on the safelist would hold back every flat image ever submitted."""
+    if not values:
+        raise InvalidInput("nothing to add to the safelist")
+    for value in values:
+        problem = policy.submission_problem(value, settings)
+        if problem is not None:
+            raise policy.refusal(value, f"{value.signal}:{value.hex[:16]}...: {problem}")
+
+
+class SafelistMatcher:
+    def __init__(self, store: HashStore, settings: Settings) -> None:
+        self.store = store
+        self.radii = policy.thresholds(settings, {})
+        self._lock = threading.Lock()
+        self._version: tuple[int, int] | None = None
+        self._near: dict[str, LinearIndex] = {}
+        self._exact: dict[str, dict[str, int]] = {}
+
+    def _refresh(self, signals: set[str]) -> None:
+        version = self.store.safelist_version()
+        if version != self._version:
+            self._near, self._exact, self._version = {}, {}, version
+        for signal in signals:
+            if signal in self._near or signal in self._exact:
+                continue
+            entries = self.store.safelist_values(signal)
+            if signal in HAMMING_BITS:
+                index = LinearIndex(HAMMING_BITS[signal])
+                if entries:
+                    index.add([i for i, _ in entries], hex_to_codes([v for _, v in entries], HAMMING_BITS[signal]))
+                self._near[signal] = index
+            else:
+                self._exact[signal] = {v: i for i, v in entries}
+
+    def screen(self, values: Sequence[HashValue]) -> dict[int, SafelistHit]:
+        """Position in `values` -> the nearest safelist entry within the signal's threshold."""
+        if not values:
+            return {}
+        hits: dict[int, SafelistHit] = {}
+        with self._lock:
+            self._refresh({v.signal for v in values})
+            for signal, index in self._near.items():
+                positions = [n for n, v in enumerate(values) if v.signal == signal]
+                if not positions or not len(index):
+                    continue
+                found = index.search(hex_to_codes([values[n].hex for n in positions], HAMMING_BITS[signal]),
+                                     self.radii[signal])
+                for n, near in zip(positions, found):
+                    if near:
+                        entry_id, distance = near[0]
+                        hits[n] = SafelistHit(int(entry_id), int(distance))
+            for n, value in enumerate(values):
+                entry = self._exact.get(value.signal, {}).get(value.hex)
+                if entry is not None:
+                    hits[n] = SafelistHit(entry, 0)
+        return hits

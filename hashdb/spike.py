@@ -1,0 +1,63 @@
+"""The spike rule against poisoning: count lookups that match each record, per UTC hour and
+organisation, and say which records crossed the settings' line. Counting is buffered in memory
+and written in one transaction per flush, so a matching lookup rarely waits for a commit."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterable
+from datetime import datetime, timedelta, timezone
+
+from hashdb.config import Settings
+
+Count = tuple[int, str, int, int]  # (record id, hour bucket, org id, matches)
+
+
+def hour_bucket(at: datetime) -> str:
+    return at.astimezone(timezone.utc).strftime("%Y-%m-%dT%H")
+
+
+def window_start(at: datetime, settings: Settings) -> str:
+    """The oldest hour bucket inside the window (the current hour counts as one of them)."""
+    return hour_bucket(at - timedelta(hours=max(settings.spike_window_hours, 1) - 1))
+
+
+def tripped(matches: int, orgs: int, settings: Settings) -> bool:
+    return matches > settings.spike_max_matches and orgs >= settings.spike_min_orgs
+
+
+def spike_reason(matches: int, orgs: int, settings: Settings) -> str:
+    return (f"{matches} matching lookups from {orgs} organisations within {settings.spike_window_hours} h "
+            f"(rule: more than {settings.spike_max_matches} from at least {settings.spike_min_orgs})")
+
+
+class SpikeCounter:
+    """Pending match counts for one process; `take_due` hands them over once per flush interval."""
+
+    def __init__(self, settings: Settings, clock: Callable[[], float] = time.monotonic,
+                 utcnow: Callable[[], datetime] = lambda: datetime.now(timezone.utc)) -> None:
+        self.settings = settings
+        self.clock = clock
+        self.utcnow = utcnow
+        self._lock = threading.Lock()
+        self._pending: dict[tuple[int, str, int], int] = {}
+        self._last_flush = clock()
+
+    def add(self, record_ids: Iterable[int], org_id: int) -> None:
+        bucket = hour_bucket(self.utcnow())
+        with self._lock:
+            for record_id in record_ids:
+                key = (record_id, bucket, org_id)
+                self._pending[key] = self._pending.get(key, 0) + 1
+
+    def take_due(self, force: bool = False) -> list[Count]:
+        """The pending counts if a flush is due (or forced), else nothing; taken ones are cleared."""
+        with self._lock:
+            due = force or self.clock() - self._last_flush >= self.settings.spike_flush_seconds
+            if not due or not self._pending:
+                return []
+            taken = [(r, b, o, n) for (r, b, o), n in self._pending.items()]
+            self._pending.clear()
+            self._last_flush = self.clock()
+            return taken
