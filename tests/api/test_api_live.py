@@ -411,3 +411,21 @@ def test_keys_and_queried_hashes_never_reach_the_logs(live, live_keys):
     for name, (api_key, _) in live_keys.items():
         assert api_key.split("_", 2)[2] not in log, name
     assert secret_hash not in log
+
+
+def test_rate_limit_on_a_real_server(tmp_path):
+    from serverproc import make_keys, start_server
+
+    db = tmp_path / "limited.sqlite"
+    keys = make_keys(db, {"c": ("gamma", "consumer"), "d": ("delta", "consumer")})
+    server = start_server(db, workers=1, env={"HASHDB_RATE_LIMIT": "0.05", "HASHDB_RATE_BURST": "3"})
+    try:
+        statuses = [server.request("GET", "/v1/stats", key=keys["c"][0]).status for _ in range(3)]
+        assert statuses == [200, 200, 200]
+        reply = server.request("GET", "/v1/stats", key=keys["c"][0])
+        assert assert_error(reply, 429)["code"] == "rate_limited"
+        assert 1 <= int(reply.headers["retry-after"]) <= 20
+        assert server.request("GET", "/v1/stats", key=keys["d"][0]).status == 200  # per key
+        still_serving(server)
+    finally:
+        server.stop()
