@@ -6,15 +6,37 @@ postgres_schema.py, kept equivalent by the store conformance tests.
 
 from __future__ import annotations
 
+import sqlite3
+from collections.abc import Iterator
+
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
 migrations = Migrations("hashdb")
 
 
+def statements(script: str) -> Iterator[str]:
+    """Split a DDL script into whole statements (semicolons inside comments or strings stay put)."""
+    pending = ""
+    for line in script.splitlines(keepends=True):
+        pending += line
+        if sqlite3.complete_statement(pending):
+            yield pending.strip()
+            pending = ""
+    if pending.strip():
+        raise ValueError(f"incomplete SQL statement in migration: {pending.strip()[:60]!r}")
+
+
+def run_script(db: Database, script: str) -> None:
+    # Not db.executescript(): sqlite3 COMMITs any open transaction before a script, which would
+    # take the migration out of the transaction that also records it as applied.
+    for statement in statements(script):
+        db.execute(statement)
+
+
 @migrations()
 def m001_core(db: Database) -> None:
-    db.executescript(
+    run_script(db, 
         """
         CREATE TABLE orgs (
             id INTEGER PRIMARY KEY,
@@ -95,3 +117,48 @@ def m001_core(db: Database) -> None:
         );
         """
     )
+
+
+@migrations()
+def m002_poisoning(db: Database) -> None:
+    """Safelist of benign hashes, quarantine reasons, per-hour match counters (spike rule)."""
+    run_script(db,
+        """
+        CREATE TABLE safelist (
+            id INTEGER PRIMARY KEY,
+            signal TEXT NOT NULL,
+            value TEXT NOT NULL,
+            note TEXT NOT NULL DEFAULT '',
+            org_id INTEGER REFERENCES orgs(id),
+            created_at TEXT NOT NULL,
+            UNIQUE (signal, value)
+        );
+        CREATE TABLE quarantines (
+            id INTEGER PRIMARY KEY,
+            record_id INTEGER NOT NULL REFERENCES records(id),
+            rule TEXT NOT NULL CHECK (rule IN ('safelist', 'spike', 'manual')),
+            reason TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            resolution TEXT CHECK (resolution IN ('released', 'confirmed')),
+            resolved_at TEXT,
+            resolved_by INTEGER REFERENCES orgs(id)
+        );
+        CREATE INDEX quarantines_record ON quarantines (record_id);
+        -- Partial: only the few quarantined rows, so listing them never scans every record.
+        CREATE INDEX records_quarantined ON records (id) WHERE status = 'quarantined';
+        CREATE TABLE match_counts (
+            record_id INTEGER NOT NULL REFERENCES records(id),
+            bucket TEXT NOT NULL,          -- UTC hour, YYYY-MM-DDTHH
+            org_id INTEGER NOT NULL REFERENCES orgs(id),
+            n INTEGER NOT NULL,
+            PRIMARY KEY (record_id, bucket, org_id)
+        );
+        """
+    )
+
+
+@migrations()
+def m004_drop_records_value(db: Database) -> None:
+    # UNIQUE (signal, value, org_id) already gives an index led by (signal, value): this one
+    # served no query the unique key does not, and cost a second random B-tree insert per row.
+    db.execute("DROP INDEX IF EXISTS records_value")

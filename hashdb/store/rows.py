@@ -6,9 +6,11 @@ import hashlib
 import json
 from collections.abc import Mapping
 from datetime import datetime, timezone
+from functools import lru_cache
 from typing import Any
 
-from hashdb.types import HashRecord, NewRecord, SubmitOutcome
+from hashdb.errors import InvalidInput
+from hashdb.types import ApiKey, AuditEntry, Change, HashRecord, NewRecord, SubmitOutcome
 
 GENESIS_HASH = "0" * 64
 
@@ -38,11 +40,18 @@ def record_from_row(row: Mapping[str, Any]) -> HashRecord:
         incident=row["incident"],
         reference=row["reference"],
         removed_at=row["removed_at"],
-        support=int(row.get("support") or 1),
+        # A retracted record nobody else holds has support 0: `or 1` would claim a backer.
+        support=int(row["support"]) if row.get("support") is not None else 1,
         agree=int(row.get("agree") or 0),
         disagree=int(row.get("disagree") or 0),
         false_positive=int(row.get("false_positive") or 0),
     )
+
+
+@lru_cache(maxsize=1024)
+def labels_json(labels: tuple[str, ...]) -> str:
+    # Cached: a bulk import repeats a handful of label sets a million times.
+    return json.dumps(list(labels))
 
 
 def record_values(record: NewRecord, org_id: int, at: str) -> dict[str, Any]:
@@ -51,7 +60,7 @@ def record_values(record: NewRecord, org_id: int, at: str) -> dict[str, Any]:
         "value": record.hash.hex,
         "quality": record.hash.quality,
         "media_type": record.media_type,
-        "labels": json.dumps(list(record.labels)),
+        "labels": labels_json(record.labels),
         "incident": record.incident,
         "reference": record.reference,
         "removed_at": record.removed_at,
@@ -79,3 +88,24 @@ RECORD_COLUMNS = """
     (SELECT COUNT(*) FROM feedback f WHERE f.record_id = r.id AND f.verdict = 'false_positive')
        AS false_positive
 """
+
+
+def api_key_from_row(row: Mapping[str, Any]) -> ApiKey:
+    return ApiKey(int(row["id"]), int(row["org_id"]), row["org_name"], row["role"], row["prefix"],
+                  row["secret_hash"], str(row["created_at"]), row["revoked_at"])
+
+
+def change_from_row(row: Mapping[str, Any]) -> Change:
+    return Change(int(row["seq"]), row["kind"], int(row["record_id"]), row["signal"], str(row["at"]),
+                  row["status"], tuple(json.loads(row["labels"])))
+
+
+def audit_from_row(row: Mapping[str, Any]) -> AuditEntry:
+    return AuditEntry(int(row["id"]), str(row["at"]), row["org_id"], row["key_id"], row["action"],
+                      row["target"], row["detail"], row["prev_hash"], row["entry_hash"])
+
+
+def check_choice(what: str, value: str, allowed: tuple[str, ...]) -> None:
+    """The schema's CHECK constraints would reject it too, but as a driver error, not a typed one."""
+    if value not in allowed:
+        raise InvalidInput(f"unknown {what} {value!r}: expected one of {', '.join(allowed)}")

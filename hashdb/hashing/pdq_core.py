@@ -1,0 +1,330 @@
+"""PDQ's numeric core on uint8 RGB arrays: luma, Jarosz tent filter, 64x64 decimation, DCT, quality.
+
+Bit-exact with Meta's C++ (pdqhashing.cpp, downscaling.cpp) as the pdqhash binding runs it:
+every float32 operation happens in the same order with the same rounding, vectorised across
+the independent rows or columns that the C++ walks one after another. Pure functions of
+arrays: no PIL, no I/O, no state kept between calls.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Sequence
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+F32 = np.float32
+Floats = npt.NDArray[np.float32]
+
+# Images with a side under this get the all-zero hash and quality 0 (MIN_HASHABLE_DIM).
+MIN_HASHABLE_DIM = 5
+SIDE = 64
+ZERO_HEX = "0" * 64
+
+# Luma: pdqhash computes float32(R*0.299 + G*0.587 + B*0.114) in float64. With k = 299R +
+# 587G + 114B (an integer below 2**24, so exact in float32 however it is summed) that equals
+# the correctly rounded float32 division k / 1000: k/1000 is never within 0.004 ulp of a
+# float32 rounding midpoint (a midpoint would need 125 | k, which makes k/1000 a multiple of
+# 1/8, exactly representable), and the float64 sum is within ~1e-13 of k/1000. The tests
+# check all 2**24 colours. This needs no float64 image and no ordering of the three terms.
+_LUMA_WEIGHTS = np.array([[299.0, 587.0, 114.0]], dtype=F32)
+_THOUSAND = F32(1000.0)
+# Rows of the image converted to float at a time: the float copy of a block stays in cache.
+_LUMA_BLOCK = 32
+# Steps of a box pass kept before they are transposed out in one go; each step then writes
+# a 256-byte run per destination row instead of 4 bytes (fewer cache and TLB misses).
+_BOX_BLOCK = 64
+# Fewer lanes than this: the per-step loop would be all call overhead; use a cumulative sum.
+_FEW_LANES = 96
+
+
+def jarosz_window(old: int) -> int:
+    """computeJaroszFilterWindowSize(old, 64): half of one 64th of the side, rounded up."""
+    return (old + 2 * SIDE - 1) // (2 * SIDE)
+
+
+def decimation_indices(n: int) -> list[int]:
+    """The source index decimateFloat samples for each of the 64 cells: its centre, in double."""
+    return [int(((i + 0.5) * n) / SIDE) for i in range(SIDE)]
+
+
+def _luma_blocks(rgb: npt.NDArray[np.uint8]) -> Iterator[tuple[int, Floats]]:
+    """(first row, luma of a block of rows); the block is overwritten by the next one."""
+    rows, cols = rgb.shape[:2]
+    height = min(_LUMA_BLOCK, rows)
+    floats = np.empty((height, cols, 3), dtype=F32)
+    k = np.empty((height, cols), dtype=F32)
+    for top in range(0, rows, _LUMA_BLOCK):
+        block = rgb[top : top + _LUMA_BLOCK]
+        n = block.shape[0]
+        np.copyto(floats[:n], block, casting="unsafe")
+        # transform sums the three weighted channels: exact, the values are integers < 2**24.
+        weighted = cv2.transform(floats[:n], _LUMA_WEIGHTS, dst=k[:n])
+        np.divide(weighted, _THOUSAND, out=weighted)
+        yield top, weighted
+
+
+def luma(rgb: npt.NDArray[np.uint8]) -> Floats:
+    """H x W float32 luma, equal to pdqhash's."""
+    out = np.empty(rgb.shape[:2], dtype=F32)
+    for top, k in _luma_blocks(rgb):
+        out[top : top + k.shape[0]] = k
+    return out
+
+
+def luma_transposed(rgb: npt.NDArray[np.uint8]) -> Floats:
+    """W x H float32 luma: the layout the first (horizontal) box pass runs along."""
+    out = np.empty(rgb.shape[1::-1], dtype=F32)
+    for top, k in _luma_blocks(rgb):
+        _transpose_into(k, out[:, top : top + k.shape[0]])
+    return out
+
+
+def _transpose_into(src: Floats, dst: Floats) -> None:
+    written = cv2.transpose(src, dst=dst)
+    # OpenCV silently allocates a new array when it cannot write through the view.
+    if written.__array_interface__["data"][0] != dst.__array_interface__["data"][0]:
+        dst[...] = written
+
+
+def _box_plan(x: Floats, window: int) -> tuple[Floats, list[Floats], list[Floats], Floats]:
+    """box1DFloat along axis 0 of x as a list of steps, one per output row.
+
+    Step i adds row adds[i] to the running sum, subtracts row subs[i], and divides by
+    counts[i]. Where the C++ only adds (the window is still growing) or only subtracts (it is
+    shrinking at the end), the other row is zeros: x + 0 and x - 0 are exact. Returns the
+    running sum after the C++'s first phase (adds, no writes) too.
+    """
+    n, lanes = x.shape
+    half = (window + 2) // 2
+    rows = list(x)
+    zero = np.zeros(lanes, dtype=F32)
+    adds = rows[half - 1 :] + [zero] * (half - 1)
+    subs = [zero] * (window - half + 1) + rows[: n - window + half - 1]
+    counts = np.concatenate(
+        (np.arange(half, window + 1), np.full(n - window, window), np.arange(window - 1, window - half, -1))
+    ).astype(F32)
+    total = np.zeros(lanes, dtype=F32)
+    for row in rows[: half - 1]:
+        np.add(total, row, total)
+    return total, adds, subs, counts
+
+
+def box_into_transposed(x: Floats, window: int, out_t: Floats) -> None:
+    """One box pass along axis 0 of x (n x m), written transposed into out_t (m x n).
+
+    Every step is one float32 add and one subtract over all m lanes at once, in the C++'s
+    order, so the running sums round exactly as the C++'s do.
+    """
+    n, lanes = x.shape
+    total, adds, subs, counts = _box_plan(x, window)
+    buffer = np.empty((min(_BOX_BLOCK, n), lanes), dtype=F32)
+    out_rows = list(buffer)
+    add, subtract = np.add, np.subtract
+    for start in range(0, n, _BOX_BLOCK):
+        stop = min(start + _BOX_BLOCK, n)
+        for out, a, s in zip(out_rows, adds[start:stop], subs[start:stop]):
+            add(total, a, out)
+            subtract(out, s, out)
+            total = out
+        total = total.copy()
+        block = buffer[: stop - start]
+        np.divide(block, counts[start:stop, None], out=block)
+        _transpose_into(block, out_t[:, start:stop])
+
+
+def box_sampled(x: Floats, window: int, keep: Sequence[int]) -> Floats:
+    """One box pass along axis 0 of x, returning only the output rows listed in keep (sorted)."""
+    if x.shape[1] < _FEW_LANES:
+        return box_sampled_few_lanes(np.ascontiguousarray(x.T), window, keep).T
+    total, adds, subs, counts = _box_plan(x, window)
+    out = np.empty((len(keep), x.shape[1]), dtype=F32)
+    add, subtract = np.add, np.subtract
+    done = 0
+    for j, k in enumerate(keep):
+        for a, s in zip(adds[done : k + 1], subs[done : k + 1]):
+            add(total, a, total)
+            subtract(total, s, total)
+        done = max(done, k + 1)
+        np.divide(total, counts[k], out=out[j])
+    return out
+
+
+def box_sampled_few_lanes(x: Floats, window: int, keep: Sequence[int]) -> Floats:
+    """box_sampled along axis 1 of x, for few rows: a cumulative sum over each row.
+
+    The running sum of box1DFloat is the prefix sum of the sequence of everything it adds
+    and subtracts, in order: the first `window` values, then (x[w+i], -x[i]) pairs, then the
+    last subtractions. np.cumsum accumulates sequentially in float32, and s + (-v) == s - v.
+    """
+    lanes, n = x.shape
+    half = (window + 2) // 2
+    full = n - window
+    seq = np.empty((lanes, 2 * n - window + half - 1), dtype=F32)
+    seq[:, :window] = x[:, :window]
+    seq[:, window : window + 2 * full : 2] = x[:, window:]
+    np.negative(x[:, :full], out=seq[:, window + 1 : window + 2 * full : 2])
+    np.negative(x[:, full : full + half - 1], out=seq[:, window + 2 * full :])
+    np.cumsum(seq, axis=1, out=seq)
+    written = np.concatenate(
+        (np.arange(half - 1, window), window + 1 + 2 * np.arange(full), window + 2 * full + np.arange(half - 1))
+    )
+    counts = np.concatenate(
+        (np.arange(half, window + 1), np.full(full, window), np.arange(window - 1, window - half, -1))
+    ).astype(F32)
+    picked = np.asarray(keep)
+    result: Floats = seq[:, written[picked]] / counts[picked]
+    return result
+
+
+def downsample(lt: Floats) -> Floats:
+    """The 64x64 image-domain buffer from W x H (transposed) luma: jaroszFilterFloat + decimateFloat.
+
+    Two rounds of a horizontal then a vertical box pass; only the 64 sampled columns of the
+    third pass and the 64 sampled rows of the fourth are produced, since nothing else is read.
+    """
+    cols, rows = lt.shape
+    if rows == SIDE and cols == SIDE:
+        # The C++ skips the filter for input that is already 64x64.
+        return np.ascontiguousarray(lt.T)
+    along_rows, along_cols = jarosz_window(cols), jarosz_window(rows)
+    pass1 = np.empty((rows, cols), dtype=F32)
+    box_into_transposed(lt, along_rows, pass1)
+    pass2 = np.empty((cols, rows), dtype=F32)
+    box_into_transposed(pass1, along_cols, pass2)
+    del pass1
+    pass3 = box_sampled(pass2, along_rows, decimation_indices(cols))
+    del pass2
+    pass4 = box_sampled_few_lanes(pass3, along_cols, decimation_indices(rows))
+    return np.ascontiguousarray(pass4.T)
+
+
+def _dct_matrix() -> Floats:
+    # dct_matrix_64: float scale times a double cosine, rounded to float per entry.
+    scale = float(F32(math.sqrt(2.0 / 64.0)))
+    matrix = np.empty((16, 64), dtype=F32)
+    for i in range(16):
+        for j in range(64):
+            matrix[i, j] = scale * math.cos((math.pi / 2.0 / 64.0) * (i + 1) * (2 * j + 1))
+    return matrix
+
+
+_DCT = _dct_matrix()
+_DCT_T = np.ascontiguousarray(_DCT.T)
+
+
+def dct16(image: Floats) -> Floats:
+    """dct64To16: B = D A D^T, each sum taken in k order from 0 in float32, as the C++ does.
+
+    The products are laid out with k first in a C-contiguous array so that numpy's reduction
+    over axis 0 adds them one k after the other (numpy only sums pairwise along the innermost
+    axis); the tests compare the floats with pdqhash.compute_float.
+    """
+    products = np.empty((64, 16, 64), dtype=F32)
+    np.multiply(_DCT_T[:, :, None], image[:, None, :], out=products)  # [k, i, j] = D[i,k] A[k,j]
+    partial = np.add.reduce(products, axis=0)
+    products2 = np.empty((64, 16, 16), dtype=F32)
+    np.multiply(partial.T[:, :, None], _DCT_T[:, None, :], out=products2)  # [k, i, j] = T[i,k] D[j,k]
+    result: Floats = np.add.reduce(products2, axis=0)
+    return result
+
+
+def quality(image: Floats) -> int:
+    """pdqImageDomainQualityMetric: summed truncated gradients of the 64x64 buffer, / 90, capped."""
+    total = 0
+    for diff in (image[:-1, :] - image[1:, :], image[:, :-1] - image[:, 1:]):
+        scaled = (diff * F32(100.0)) / F32(255.0)
+        total += int(np.abs(scaled.astype(np.int32)).sum())
+    return min(total // 90, 100)
+
+
+def dct_hex(dct: Floats) -> str:
+    """pdqBuffer16x16ToBits: bit i*16+j is set when B[i][j] exceeds the median.
+
+    Torben's median of 256 values is the 128th smallest. Bit k of the C++ Hash256 is bit
+    k & 15 of word k >> 4, and the hex (as pdqhash and pytx print it) starts at bit 255.
+    """
+    flat = dct.ravel()
+    median = np.partition(flat, 127)[127]
+    return np.packbits(flat[::-1] > median).tobytes().hex()
+
+
+# The 8 dihedral variants in python-threatexchange's order, each as the view of the luma L
+# that Pillow's transpose produces: (name, from L.T, rows reversed, columns reversed).
+# pytx's flipx is Pillow's FLIP_TOP_BOTTOM, flipy FLIP_LEFT_RIGHT, flipplus1 TRANSPOSE,
+# flipminus1 TRANSVERSE, rotate90 ROTATE_90 (counter-clockwise).
+DIHEDRAL = (
+    ("original", False, False, False),
+    ("rotate90", True, True, False),
+    ("rotate180", False, True, True),
+    ("rotate270", True, False, True),
+    ("flipx", False, True, False),
+    ("flipy", False, False, True),
+    ("flipplus1", True, False, False),
+    ("flipminus1", True, True, True),
+)
+
+
+def pdq_float(rgb: npt.NDArray[np.uint8]) -> tuple[Floats, int]:
+    """The 16x16 DCT before thresholding and the quality (pdqFloat256FromFloatLuma)."""
+    image = downsample(luma_transposed(rgb))
+    return dct16(image), quality(image)
+
+
+def pdq_hex(rgb: npt.NDArray[np.uint8]) -> tuple[str, int]:
+    """(64 hex digits, quality) equal to pdqhash.compute on the same uint8 H x W x 3 array."""
+    if min(rgb.shape[:2]) < MIN_HASHABLE_DIM:
+        return ZERO_HEX, 0
+    dct, q = pdq_float(rgb)
+    return dct_hex(dct), q
+
+
+def _downsample_flips(xt: Floats) -> dict[tuple[bool, bool], Floats]:
+    """downsample() of the four flips of the image xt.T, keyed (rows reversed, columns reversed).
+
+    A flip reverses the direction a box pass runs in, so each flip needs its own passes, but
+    they share work: the first pass of both column directions runs once each and lands side
+    by side in one array, so every second pass serves two variants with twice the lanes.
+    """
+    cols, rows = xt.shape
+    along_rows, along_cols = jarosz_window(cols), jarosz_window(rows)
+    keep_cols, keep_rows = decimation_indices(cols), decimation_indices(rows)
+    pass1 = np.empty((rows, 2 * cols), dtype=F32)
+    box_into_transposed(xt, along_rows, pass1[:, :cols])
+    box_into_transposed(xt[::-1], along_rows, pass1[:, cols:])
+    pass2 = np.empty((2 * cols, rows), dtype=F32)
+    keys: list[tuple[bool, bool]] = []
+    sampled = []
+    for flip_rows in (False, True):
+        box_into_transposed(pass1[::-1] if flip_rows else pass1, along_cols, pass2)
+        for flip_cols, half in ((False, pass2[:cols]), (True, pass2[cols:])):
+            keys.append((flip_rows, flip_cols))
+            sampled.append(box_sampled(half, along_rows, keep_cols))
+    pass4 = box_sampled_few_lanes(np.concatenate(sampled), along_cols, keep_rows)
+    return {key: np.ascontiguousarray(pass4[SIDE * i : SIDE * (i + 1)].T) for i, key in enumerate(keys)}
+
+
+def pdq_dihedral_hex(rgb: npt.NDArray[np.uint8]) -> tuple[tuple[str, int], ...]:
+    """pdq_hex of the 8 Pillow transposes of the image, in DIHEDRAL order, without transposing it.
+
+    Luma is per pixel, so the luma of a transposed image is the transposed luma; the filter
+    then runs on views of one luma array (see _downsample_flips).
+    """
+    if min(rgb.shape[:2]) < MIN_HASHABLE_DIM:
+        return tuple((ZERO_HEX, 0) for _ in DIHEDRAL)
+    plain = luma(rgb)
+    if plain.shape == (SIDE, SIDE):
+        images = {}
+        for name, transposed, flip_rows, flip_cols in DIHEDRAL:
+            base = plain.T if transposed else plain
+            images[name] = np.ascontiguousarray(base[:: -1 if flip_rows else 1, :: -1 if flip_cols else 1])
+    else:
+        # Family "not transposed" filters L (its transposed layout is L.T); the other, L.T.
+        by_family = {False: _downsample_flips(np.ascontiguousarray(plain.T)), True: _downsample_flips(plain)}
+        images = {
+            name: by_family[transposed][(flip_rows, flip_cols)]
+            for name, transposed, flip_rows, flip_cols in DIHEDRAL
+        }
+    return tuple((dct_hex(dct16(images[name])), quality(images[name])) for name, *_ in DIHEDRAL)

@@ -1,0 +1,412 @@
+"""Every HashStore method, written once in the SQL SQLite and PostgreSQL both speak.
+
+A dialect (sqlite_store.py, postgres_store.py) supplies only connections, the serialised write
+transaction and its schema; it never re-implements a query, so the two stores cannot drift.
+SQL here uses `?` placeholders; the PostgreSQL connection wrapper translates them.
+"""
+
+from __future__ import annotations
+
+import json
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager
+from typing import Any, Protocol
+
+from hashdb.errors import Conflict, InvalidInput, NotFound
+from hashdb.store.rows import (
+    GENESIS_HASH,
+    RECORD_COLUMNS,
+    api_key_from_row,
+    audit_from_row,
+    audit_hash,
+    change_from_row,
+    check_choice,
+    now,
+    outcomes_from_json,
+    outcomes_to_json,
+    record_from_row,
+    record_values,
+)
+from hashdb.types import (
+    ROLES,
+    STATUSES,
+    VERDICTS,
+    ApiKey,
+    AuditEntry,
+    Change,
+    HashRecord,
+    NewRecord,
+    Organisation,
+    Principal,
+    SubmitOutcome,
+)
+
+# Values per IN (...) list: far below SQLite's 32766 and PostgreSQL's 65535 bound parameters.
+CHUNK = 500
+
+Key = tuple[str, str]  # (signal, value): with the org, what makes a record unique
+
+
+class Cursor(Protocol):
+    @property
+    def description(self) -> Any: ...
+    @property
+    def rowcount(self) -> int: ...
+    def fetchone(self) -> Any: ...
+    def fetchall(self) -> list[Any]: ...
+
+
+class Connection(Protocol):
+    """What a dialect hands the shared code: DB-API cursors over `?`-style SQL."""
+
+    def execute(self, sql: str, params: Sequence[Any] = (), /) -> Cursor: ...
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any]], /) -> Any: ...
+
+
+def dicts(cursor: Cursor) -> list[dict[str, Any]]:
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, row)) for row in cursor.fetchall()]
+
+
+def select_in(conn: Connection, sql: str, before: Sequence[Any], values: Sequence[Any]) -> list[dict[str, Any]]:
+    """Run `sql` (with `{marks}` where the IN list goes) over `values` in chunks."""
+    out: list[dict[str, Any]] = []
+    for start in range(0, len(values), CHUNK):
+        chunk = values[start:start + CHUNK]
+        out.extend(dicts(conn.execute(sql.format(marks=", ".join("?" for _ in chunk)), [*before, *chunk])))
+    return out
+
+
+def check_limit(name: str, value: int) -> None:
+    # SQLite reads LIMIT -1 as "no limit" where PostgreSQL refuses it: one rule for both.
+    if value < 1:
+        raise InvalidInput(f"{name} must be at least 1, got {value}")
+
+
+class SQLStore(ABC):
+    """The shared implementation; see the HashStore Protocol in base.py for the contract."""
+
+    @abstractmethod
+    def _write(self) -> AbstractContextManager[Connection]:
+        """One write transaction, serialised with every other writer of the database, so the
+        change log's seq and the audit chain follow commit order."""
+
+    @abstractmethod
+    def _read(self) -> AbstractContextManager[Connection]:
+        """A connection for reads outside any write transaction."""
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+    def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        with self._read() as conn:
+            return dicts(conn.execute(sql, params))
+
+    def _rows_in(self, sql: str, before: Sequence[Any], values: Sequence[Any]) -> list[dict[str, Any]]:
+        with self._read() as conn:
+            return select_in(conn, sql, before, values)
+
+    # organisations and keys -------------------------------------------------------------
+
+    def ensure_org(self, name: str) -> Organisation:
+        with self._write() as conn:
+            conn.execute("INSERT INTO orgs (name, created_at) VALUES (?, ?) ON CONFLICT (name) DO NOTHING",
+                         (name, now()))
+            (org_id,) = conn.execute("SELECT id FROM orgs WHERE name = ?", (name,)).fetchone()
+        return Organisation(int(org_id), name)
+
+    def get_org(self, name: str) -> Organisation | None:
+        rows = self._rows("SELECT id, name FROM orgs WHERE name = ?", (name,))
+        return Organisation(int(rows[0]["id"]), rows[0]["name"]) if rows else None
+
+    def create_api_key(self, org_id: int, role: str, prefix: str, secret_hash: str) -> ApiKey:
+        check_choice("role", role, ROLES)
+        with self._write() as conn:
+            if conn.execute("SELECT 1 FROM orgs WHERE id = ?", (org_id,)).fetchone() is None:
+                raise NotFound(f"no organisation with id {org_id}")
+            if conn.execute("SELECT 1 FROM api_keys WHERE prefix = ?", (prefix,)).fetchone() is not None:
+                raise Conflict(f"an API key with prefix {prefix!r} already exists")
+            (key_id,) = conn.execute(
+                "INSERT INTO api_keys (org_id, role, prefix, secret_hash, created_at)"
+                " VALUES (?, ?, ?, ?, ?) RETURNING id",
+                (org_id, role, prefix, secret_hash, now()),
+            ).fetchone()
+            self._audit(conn, org_id, None, "key.create", f"key:{key_id}", json.dumps({"role": role}))
+        return self._keys("k.id = ?", (key_id,))[0]
+
+    def _keys(self, where: str, params: Sequence[Any]) -> list[ApiKey]:
+        rows = self._rows(
+            "SELECT k.*, o.name AS org_name FROM api_keys k JOIN orgs o ON o.id = k.org_id"
+            f" WHERE {where} ORDER BY k.id",
+            params,
+        )
+        return [api_key_from_row(r) for r in rows]
+
+    def find_api_key(self, prefix: str) -> ApiKey | None:
+        keys = self._keys("k.prefix = ?", (prefix,))
+        return keys[0] if keys else None
+
+    def list_api_keys(self) -> list[ApiKey]:
+        return self._keys("1 = 1", ())
+
+    def revoke_api_key(self, key_id: int, actor: Principal) -> ApiKey:
+        with self._write() as conn:
+            cursor = conn.execute(
+                "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?", (now(), key_id)
+            )
+            if cursor.rowcount == 0:
+                raise NotFound(f"no API key with id {key_id}")
+            self._audit(conn, actor.org_id, actor.key_id, "key.revoke", f"key:{key_id}", "")
+        return self._keys("k.id = ?", (key_id,))[0]
+
+    # records ------------------------------------------------------------------------------
+
+    def add_records(
+        self,
+        records: Sequence[NewRecord],
+        actor: Principal,
+        idempotency_key: str | None = None,
+        request_digest: str = "",
+    ) -> list[SubmitOutcome]:
+        for record in records:
+            check_choice("status", record.status, STATUSES)
+        with self._write() as conn:
+            if idempotency_key is not None:
+                seen = conn.execute(
+                    "SELECT request_digest, response FROM idempotency WHERE org_id = ? AND key = ?",
+                    (actor.org_id, idempotency_key),
+                ).fetchone()
+                if seen is not None:
+                    if seen[0] != request_digest:
+                        raise Conflict("this idempotency key was already used for a different request")
+                    return outcomes_from_json(seen[1])
+            at = now()
+            outcomes = self._insert(conn, records, actor.org_id, at)
+            if idempotency_key is not None:
+                conn.execute(
+                    "INSERT INTO idempotency (org_id, key, request_digest, response, created_at)"
+                    " VALUES (?, ?, ?, ?, ?)",
+                    (actor.org_id, idempotency_key, request_digest, outcomes_to_json(outcomes), at),
+                )
+            added = sum(not o.duplicate for o in outcomes)
+            self._audit(conn, actor.org_id, actor.key_id, "hashes.submit", f"batch:{len(records)}",
+                        json.dumps({"added": added, "ids": [o.id for o in outcomes]}))
+        return outcomes
+
+    def _insert(self, conn: Connection, records: Sequence[NewRecord], org_id: int, at: str) -> list[SubmitOutcome]:
+        """Set-at-a-time: one lookup of the batch's existing keys, then bulk inserts."""
+        keys = [(r.hash.signal, r.hash.hex) for r in records]
+        known = self._existing(conn, org_id, keys)
+        fresh: dict[Key, NewRecord] = {}
+        for key, record in zip(keys, records):
+            if key not in known:
+                fresh.setdefault(key, record)
+        created: dict[Key, tuple[int, str]] = {}
+        if fresh:
+            rows = [record_values(r, org_id, at) for r in fresh.values()]
+            columns = list(rows[0])
+            (top,) = conn.execute("SELECT COALESCE(MAX(id), 0) FROM records").fetchone()
+            conn.executemany(
+                f"INSERT INTO records ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)})",
+                [tuple(row.values()) for row in rows],
+            )
+            # executemany reports no ids (and SQLite's RETURNING order is unspecified). Writers
+            # are serialised, so every row above the old maximum is one of ours: a primary-key
+            # range read instead of a second index probe per row. An engine that handed out a
+            # lower id (SQLite does at the rowid ceiling) is caught by the lookup by key.
+            above = conn.execute("SELECT id, signal, value, status FROM records WHERE id > ?", (top,))
+            created = {(str(s), str(v)): (int(i), str(st)) for i, s, v, st in above.fetchall()}
+            missing = [key for key in fresh if key not in created]
+            if missing:
+                created.update(self._existing(conn, org_id, missing))
+            frames = [(created[key][0], f.frame_number, f.timestamp, f.hash.hex, f.hash.quality)
+                      for key, record in fresh.items() for f in record.frames]
+            if frames:
+                conn.executemany(
+                    "INSERT INTO video_frames (record_id, frame_number, timestamp, value, quality)"
+                    " VALUES (?, ?, ?, ?, ?)",
+                    frames,
+                )
+            # In id order, so a partner replaying the log sees additions in insertion order.
+            changes = sorted((created[key][0], key[0], record.status, row["labels"], at)
+                             for (key, record), row in zip(fresh.items(), rows))
+            conn.executemany(
+                "INSERT INTO changes (kind, record_id, signal, status, labels, at) VALUES ('add', ?, ?, ?, ?, ?)",
+                changes,
+            )
+        outcomes: list[SubmitOutcome] = []
+        reported: set[Key] = set()
+        for key in keys:
+            if key in known:
+                record_id, status = known[key]
+                outcomes.append(SubmitOutcome(record_id, status, duplicate=True))
+            else:
+                record_id, status = created[key]
+                # The same hash twice in one batch is one record; the repeat is its duplicate.
+                outcomes.append(SubmitOutcome(record_id, status, duplicate=key in reported))
+                reported.add(key)
+        return outcomes
+
+    def _existing(self, conn: Connection, org_id: int, keys: Sequence[Key]) -> dict[Key, tuple[int, str]]:
+        by_signal: dict[str, list[str]] = {}
+        for signal, value in dict.fromkeys(keys):
+            by_signal.setdefault(signal, []).append(value)
+        found: dict[Key, tuple[int, str]] = {}
+        for signal, values in by_signal.items():
+            rows = select_in(conn, "SELECT id, value, status FROM records WHERE signal = ? AND org_id = ?"
+                                   " AND value IN ({marks})", (signal, org_id), values)
+            found.update(((signal, r["value"]), (int(r["id"]), r["status"])) for r in rows)
+        return found
+
+    def get_records(self, ids: Sequence[int]) -> dict[int, HashRecord]:
+        unique = list(dict.fromkeys(int(i) for i in ids))
+        rows = self._rows_in(f"SELECT {RECORD_COLUMNS} FROM records r WHERE r.id IN ({{marks}})", (), unique)
+        return {int(r["id"]): record_from_row(r) for r in rows}
+
+    def _get(self, record_id: int) -> HashRecord:
+        record = self.get_records([record_id]).get(record_id)
+        if record is None:
+            raise NotFound(f"no hash record with id {record_id}")
+        return record
+
+    def find_values(self, signal: str, values: Sequence[str]) -> list[HashRecord]:
+        rows = self._rows_in(
+            f"SELECT {RECORD_COLUMNS} FROM records r WHERE r.signal = ? AND r.value IN ({{marks}}) ORDER BY r.id",
+            (signal,), list(dict.fromkeys(values)),
+        )
+        return [record_from_row(r) for r in rows]
+
+    def _locked_record(self, conn: Connection, record_id: int) -> tuple[str, str, str]:
+        row = conn.execute("SELECT signal, status, labels FROM records WHERE id = ?", (record_id,)).fetchone()
+        if row is None:
+            raise NotFound(f"no hash record with id {record_id}")
+        return str(row[0]), str(row[1]), str(row[2])
+
+    def _change(self, conn: Connection, kind: str, record_id: int, signal: str, status: str,
+                labels_json: str) -> None:
+        conn.execute(
+            "INSERT INTO changes (kind, record_id, signal, status, labels, at) VALUES (?, ?, ?, ?, ?, ?)",
+            (kind, record_id, signal, status, labels_json, now()),
+        )
+
+    def set_status(self, record_id: int, status: str, actor: Principal, reason: str = "") -> HashRecord:
+        check_choice("status", status, STATUSES)
+        with self._write() as conn:
+            signal, old, labels = self._locked_record(conn, record_id)
+            if old != status:
+                conn.execute("UPDATE records SET status = ? WHERE id = ?", (status, record_id))
+                kind = "retract" if status == "retracted" else "status"
+                self._change(conn, kind, record_id, signal, status, labels)
+                self._audit(conn, actor.org_id, actor.key_id, f"hashes.{kind}", f"record:{record_id}",
+                            json.dumps({"from": old, "to": status, "reason": reason}))
+        return self._get(record_id)
+
+    def set_labels(self, record_id: int, labels: Sequence[str], actor: Principal) -> HashRecord:
+        labels_json = json.dumps(list(labels))
+        with self._write() as conn:
+            signal, status, old = self._locked_record(conn, record_id)
+            if old != labels_json:
+                conn.execute("UPDATE records SET labels = ? WHERE id = ?", (labels_json, record_id))
+                self._change(conn, "labels", record_id, signal, status, labels_json)
+                self._audit(conn, actor.org_id, actor.key_id, "hashes.labels", f"record:{record_id}",
+                            json.dumps({"from": json.loads(old), "to": list(labels)}))
+        return self._get(record_id)
+
+    def set_feedback(self, record_id: int, actor: Principal, verdict: str, note: str) -> HashRecord:
+        """Audited but not in the change log: the partner feed carries no votes."""
+        check_choice("verdict", verdict, VERDICTS)
+        with self._write() as conn:
+            self._locked_record(conn, record_id)
+            conn.execute(
+                "INSERT INTO feedback (record_id, org_id, verdict, note, updated_at) VALUES (?, ?, ?, ?, ?)"
+                " ON CONFLICT (record_id, org_id) DO UPDATE SET verdict = excluded.verdict,"
+                " note = excluded.note, updated_at = excluded.updated_at",
+                (record_id, actor.org_id, verdict, note, now()),
+            )
+            self._audit(conn, actor.org_id, actor.key_id, "hashes.feedback", f"record:{record_id}",
+                        json.dumps({"verdict": verdict}))
+        return self._get(record_id)
+
+    # what the index is built from --------------------------------------------------------
+
+    def live_hashes(self, signal: str, batch: int = 100_000) -> Iterator[list[tuple[int, str]]]:
+        check_limit("batch", batch)
+        if signal == "vpdq":
+            sql = ("SELECT f.id, f.value FROM video_frames f JOIN records r ON r.id = f.record_id"
+                   " WHERE r.status != 'retracted' AND f.id > ? ORDER BY f.id LIMIT ?")
+        else:
+            sql = ("SELECT id, value FROM records WHERE signal = ? AND status != 'retracted'"
+                   " AND id > ? ORDER BY id LIMIT ?")
+        last = 0
+        while True:
+            params: tuple[Any, ...] = (last, batch) if signal == "vpdq" else (signal, last, batch)
+            with self._read() as conn:
+                rows = [(int(i), str(v)) for i, v in conn.execute(sql, params).fetchall()]
+            if not rows:
+                return
+            yield rows
+            last = rows[-1][0]
+
+    def frame_records(self, frame_ids: Sequence[int]) -> dict[int, int]:
+        unique = list(dict.fromkeys(int(i) for i in frame_ids))
+        rows = self._rows_in("SELECT id, record_id FROM video_frames WHERE id IN ({marks})", (), unique)
+        return {int(r["id"]): int(r["record_id"]) for r in rows}
+
+    def video_frames(self, record_ids: Sequence[int]) -> dict[int, list[tuple[int, str, int | None]]]:
+        unique = list(dict.fromkeys(int(i) for i in record_ids))
+        out: dict[int, list[tuple[int, str, int | None]]] = {i: [] for i in unique}
+        rows = self._rows_in("SELECT id, record_id, value, quality FROM video_frames"
+                             " WHERE record_id IN ({marks}) ORDER BY id", (), unique)
+        for r in rows:
+            out[int(r["record_id"])].append((int(r["id"]), r["value"], r["quality"]))
+        return out
+
+    # change log and audit ----------------------------------------------------------------
+
+    def last_seq(self) -> int:
+        return int(self._rows("SELECT COALESCE(MAX(seq), 0) AS seq FROM changes")[0]["seq"])
+
+    def changes_since(self, seq: int, limit: int) -> list[Change]:
+        check_limit("limit", limit)
+        rows = self._rows("SELECT * FROM changes WHERE seq > ? ORDER BY seq LIMIT ?", (seq, limit))
+        return [change_from_row(r) for r in rows]
+
+    def audit(self, actor: Principal | None, action: str, target: str, detail: str = "") -> None:
+        with self._write() as conn:
+            self._audit(conn, actor.org_id if actor else None, actor.key_id if actor else None,
+                        action, target, detail)
+
+    def _audit(self, conn: Connection, org_id: int | None, key_id: int | None,
+               action: str, target: str, detail: str) -> None:
+        # Safe only inside _write: the serialised writer is what makes "the last entry" stable.
+        row = conn.execute("SELECT entry_hash FROM audit ORDER BY id DESC LIMIT 1").fetchone()
+        prev = row[0] if row else GENESIS_HASH
+        at = now()
+        conn.execute(
+            "INSERT INTO audit (at, org_id, key_id, action, target, detail, prev_hash, entry_hash)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (at, org_id, key_id, action, target, detail, prev,
+             audit_hash(prev, at, org_id, key_id, action, target, detail)),
+        )
+
+    def audit_entries(self, after_id: int = 0, limit: int = 1000) -> list[AuditEntry]:
+        check_limit("limit", limit)
+        rows = self._rows("SELECT * FROM audit WHERE id > ? ORDER BY id LIMIT ?", (after_id, limit))
+        return [audit_from_row(r) for r in rows]
+
+    def counts(self) -> dict[str, dict[str, int]]:
+        def group(column: str) -> dict[str, int]:
+            rows = self._rows(f"SELECT {column} AS k, COUNT(*) AS n FROM records GROUP BY k ORDER BY k")
+            return {str(r["k"]): int(r["n"]) for r in rows}
+
+        labels: dict[str, int] = {}
+        for r in self._rows("SELECT labels FROM records WHERE status != 'retracted'"):
+            for label in json.loads(r["labels"]):
+                labels[label] = labels.get(label, 0) + 1
+        return {
+            "signal": group("signal"),
+            "status": group("status"),
+            "month": group("substr(created_at, 1, 7)"),
+            "label": dict(sorted(labels.items())),
+        }
