@@ -47,6 +47,10 @@ MIH_WORK_DIVISOR = 16
 # this faiss-cpu wheel), while single-threaded calls never start a thread pool. Raise it only
 # in a process that will not fork afterwards (a batch job, or a worker after the fork).
 DEFAULT_THREADS = 1
+# Record ids are kept as uint32 while they all fit (SQLite row ids of any realistic deployment
+# do): 4 bytes per hash less, which is what keeps a 10M PDQ index under 100 bytes per hash.
+# A larger id converts the array to int64 once.
+_SMALL_ID_MAX = 2**32 - 1
 # Rows are copied in groups of this many during compaction so peak memory stays near 1x codes.
 _COPY_GROUP = 1 << 20
 
@@ -80,7 +84,7 @@ class FaissIndex:
         if threads is not None:
             set_threads(threads)
         self._flat = faiss.IndexBinaryFlat(bits)
-        self._ids = np.zeros(0, dtype=np.int64)  # row -> record id; may have spare capacity
+        self._ids = np.zeros(0, dtype=np.uint32)  # row -> record id; may have spare capacity
         self._rows = 0
         self._built = 0
         self._delta: dict[int, int] = {}  # record id -> row, for rows >= built
@@ -120,9 +124,13 @@ class FaissIndex:
         rows = np.full(len(ids), -1, dtype=np.int64)
         if self._built:
             built_ids = self._ids[: self._built]
-            at = np.minimum(np.searchsorted(built_ids, ids), self._built - 1)
-            hit = built_ids[at] == ids
-            rows[hit] = at[hit]
+            # Search with keys of the array's own dtype: mixing uint32 and int64 would make
+            # numpy convert the whole id array on every call.
+            fits = ids <= _SMALL_ID_MAX if built_ids.dtype == np.uint32 else np.ones(len(ids), dtype=bool)
+            keys = ids[fits].astype(built_ids.dtype)
+            at = np.minimum(np.searchsorted(built_ids, keys), self._built - 1)
+            hit = built_ids[at] == keys
+            rows[np.flatnonzero(fits)[hit]] = at[hit]
         if self._delta:
             missing = np.flatnonzero(rows < 0)
             found = [self._delta.get(key, -1) for key in ids[missing].tolist()]
@@ -136,7 +144,7 @@ class FaissIndex:
         keys = check_ids(ids, count=codes.shape[0])
         if not len(keys):
             return
-        if len(np.unique(keys)) != len(keys):
+        if not _strictly_increasing(keys) and len(np.unique(keys)) != len(keys):
             # The same id twice in one batch: the later code wins, as with two add() calls.
             _, first_from_end = np.unique(keys[::-1], return_index=True)
             keep = np.sort(len(keys) - 1 - first_from_end)
@@ -163,8 +171,10 @@ class FaissIndex:
         start = self._rows
         self._flat.add(codes)
         need = start + len(keys)
+        if self._ids.dtype == np.uint32 and int(keys.max()) > _SMALL_ID_MAX:
+            self._ids = self._ids.astype(np.int64)
         if need > len(self._ids):
-            grown = np.zeros(max(need, len(self._ids) * 2), dtype=np.int64)
+            grown = np.zeros(max(need, len(self._ids) * 2), dtype=self._ids.dtype)
             grown[:start] = self._ids[:start]
             self._ids = grown
             if self._dead is not None:
@@ -196,18 +206,24 @@ class FaissIndex:
 
     def compact(self) -> None:
         """Drop removed rows, sort rows by id, and rebuild the tables over every live code."""
-        live = np.arange(self._rows) if self._dead is None else np.flatnonzero(~self._dead[: self._rows])
-        live_ids = self._ids[live]
-        by_id = np.argsort(live_ids, kind="stable")
-        live, live_ids = live[by_id], live_ids[by_id]
-        codes = self._codes()
-        flat = faiss.IndexBinaryFlat(self.bits)
-        for lo in range(0, len(live), _COPY_GROUP):
-            flat.add(codes[live[lo : lo + _COPY_GROUP]])
-        del codes
-        self._flat = flat
-        self._ids = np.ascontiguousarray(live_ids)
-        self._rows = self._built = len(live)
+        live = None if self._dead is None else np.flatnonzero(~self._dead[: self._rows])
+        live_ids = self._ids[: self._rows] if live is None else self._ids[live]
+        if not _strictly_increasing(live_ids):
+            by_id = np.argsort(live_ids, kind="stable")
+            live = by_id if live is None else live[by_id]
+            live_ids = live_ids[by_id]
+        if live is not None:
+            # Rows to drop or reorder: copy the live codes, in id order, into a fresh flat index.
+            codes = self._codes()
+            flat = faiss.IndexBinaryFlat(self.bits)
+            for lo in range(0, len(live), _COPY_GROUP):
+                flat.add(codes[live[lo : lo + _COPY_GROUP]])
+            del codes
+            self._flat = flat
+        small = not len(live_ids) or int(live_ids.max()) <= _SMALL_ID_MAX
+        # Exact size: no spare capacity is kept.
+        self._ids = np.array(live_ids, dtype=np.uint32 if small else np.int64)
+        self._rows = self._built = len(live_ids)
         self._delta.clear()
         self._dirty.clear()
         self._dead, self._dead_count = None, 0
@@ -247,10 +263,11 @@ class FaissIndex:
         codes = self._codes()
         words = codes.view(np.uint64) if self._code_size % 8 == 0 else codes
         qwords = queries.view(np.uint64) if self._code_size % 8 == 0 else queries
-        qnum, rows = mih.candidates(queries, radius)
-        dist = _verify(words, qwords, qnum, rows)
-        hit = dist <= radius
-        parts = [(qnum[hit], rows[hit], dist[hit])]
+        parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        for qnum, rows in mih.candidates(queries, radius):
+            dist = _verify(words, qwords, qnum, rows)
+            hit = dist <= radius
+            parts.append((qnum[hit], rows[hit], dist[hit]))
         extra = np.arange(self._built, self._rows, dtype=np.int64)
         if self._dirty:
             extra = np.concatenate([np.fromiter(self._dirty, dtype=np.int64), extra])
@@ -260,6 +277,9 @@ class FaissIndex:
                 d = hamming_to_all(queries[q], extra_codes)
                 near = np.flatnonzero(d <= radius)
                 parts.append((np.full(len(near), q, dtype=np.int64), extra[near], d[near]))
+        if not parts:
+            empty = np.zeros(0, dtype=np.int64)
+            return empty, empty, empty.astype(np.int32)
         qnum = np.concatenate([p[0] for p in parts])
         rows = np.concatenate([p[1] for p in parts])
         dist = np.concatenate([p[2] for p in parts])
@@ -304,10 +324,10 @@ class FaissIndex:
             flat = faiss.read_index_binary(str(faiss_path))
         except RuntimeError as exc:
             raise IndexStale(f"saved index {faiss_path} is unreadable ({exc}); rebuild it") from None
-        ids = _load_npy(manifest.file(path, "ids"), np.int64, (manifest.count,))
+        ids = _load_npy(manifest.file(path, "ids"), (np.uint32, np.int64), (manifest.count,))
         if not isinstance(flat, faiss.IndexBinaryFlat) or flat.d != manifest.bits or flat.ntotal != manifest.count:
             raise IndexStale(f"saved index {faiss_path} does not match its manifest; rebuild it")
-        if len(ids) > 1 and not (np.diff(ids) > 0).all():
+        if not _strictly_increasing(ids):
             raise IndexStale(f"saved ids of {path} are not strictly increasing; rebuild the index")
         index._flat, index._ids = flat, ids
         index._rows = index._built = manifest.count
@@ -327,6 +347,10 @@ class FaissIndex:
         elif manifest.count >= index.large_min_size:
             index.compact()
         return index
+
+
+def _strictly_increasing(values: np.ndarray) -> bool:
+    return len(values) < 2 or bool((values[1:] > values[:-1]).all())
 
 
 def _verify(words: np.ndarray, qwords: np.ndarray, qnum: np.ndarray, rows: np.ndarray) -> np.ndarray:
@@ -361,11 +385,12 @@ def _save_npy(target: Path, array: np.ndarray) -> None:
         np.save(fh, np.ascontiguousarray(array), allow_pickle=False)
 
 
-def _load_npy(source: Path, dtype: type, shape: tuple[int, ...]) -> np.ndarray:
+def _load_npy(source: Path, dtype: type | tuple[type, ...], shape: tuple[int, ...]) -> np.ndarray:
     try:
         array = np.load(source, allow_pickle=False)
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
         raise IndexStale(f"saved index data {source} is unreadable ({exc}); rebuild it") from None
-    if array.dtype != dtype or array.shape != shape:
+    dtypes = dtype if isinstance(dtype, tuple) else (dtype,)
+    if array.dtype not in dtypes or array.shape != shape:
         raise IndexStale(f"saved index data {source} does not match its manifest; rebuild it")
     return array

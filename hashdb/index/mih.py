@@ -12,6 +12,7 @@ budget at 10M); the tables here cost 4 bytes per hash per chunk plus one offsets
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from itertools import combinations
@@ -28,8 +29,9 @@ MIN_CHUNK_BITS = 8
 MAX_CHUNK_BITS = 32  # keys are uint32
 # Rows are packed as (key << 32 | row) for one fast uint64 sort per chunk.
 MAX_ROWS = 2**32 - 1
-# Queries are expanded in groups so the probe and candidate arrays stay a few MB.
-QUERY_GROUP = 64
+# Queries are expanded in groups so probe and candidate arrays stay cache-sized: at 10M codes a
+# query has ~10k candidates, so 16 queries gather ~5 MB of codes at a time.
+QUERY_GROUP = 16
 
 
 def chunk_bits_for(count: int, bits: int) -> int:
@@ -84,6 +86,7 @@ class MultiIndexHash:
         self._order = order  # (chunks, count) uint32
         self._offsets = offsets  # (chunks, 2**chunk_bits + 1) uint32
         self._probe_cache: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        self._plan_cache: dict[int, ProbePlan] = {}
 
     @classmethod
     def build(cls, codes: np.ndarray, bits: int, chunk_bits: int | None = None) -> MultiIndexHash:
@@ -134,11 +137,15 @@ class MultiIndexHash:
 
     def plan(self, radius: int) -> ProbePlan:
         """Cost of a search at `radius`, computed without building the probes."""
-        probes = sum(
-            sum(math.comb(self.chunk_bits, k) for k in range(t + 1))
-            for t in chunk_thresholds(radius, self.chunks)
-        )
-        return ProbePlan(radius, probes, probes * self.count / (1 << self.chunk_bits))
+        plan = self._plan_cache.get(radius)
+        if plan is None:
+            probes = sum(
+                sum(math.comb(self.chunk_bits, k) for k in range(t + 1))
+                for t in chunk_thresholds(radius, self.chunks)
+            )
+            plan = ProbePlan(radius, probes, probes * self.count / (1 << self.chunk_bits))
+            self._plan_cache[radius] = plan
+        return plan
 
     def _probes(self, radius: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(chunk of each probe column, flip mask of each column, bucket-table base of each column)."""
@@ -168,13 +175,13 @@ class MultiIndexHash:
         padded[:, :, 32 - width :] = bitmap
         return np.packbits(padded, axis=2).view(">u4")[..., 0].astype(np.uint32)
 
-    def candidates(self, queries: np.ndarray, radius: int) -> tuple[np.ndarray, np.ndarray]:
-        """(query number, row) pairs, with repeats, that include every row within `radius`."""
+    def candidates(self, queries: np.ndarray, radius: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """Per group of queries, (query number, row) pairs, with repeats, that include every row
+        within `radius` of its query. Groups keep the caller's verification cache-sized."""
         chunk_col, masks, base = self._probes(radius)
         keys = self.query_keys(queries)
         offsets = self._offsets.reshape(-1)
         order = self._order.reshape(-1)
-        out_q, out_rows = [], []
         for lo in range(0, queries.shape[0], QUERY_GROUP):
             part = keys[lo : lo + QUERY_GROUP]
             bucket = base + (part[:, chunk_col] ^ masks).astype(np.int64)
@@ -192,9 +199,5 @@ class MultiIndexHash:
             first = (chunk_col * self.count + starts).reshape(-1)[keep]
             run_start = np.cumsum(lengths) - lengths
             flat = np.repeat(first - run_start, lengths) + np.arange(total, dtype=np.int64)
-            out_rows.append(order[flat])
-            out_q.append(np.repeat(np.arange(lo, lo + part.shape[0], dtype=np.int64), per_query))
-        if not out_rows:
-            empty = np.zeros(0, dtype=np.int64)
-            return empty, empty
-        return np.concatenate(out_q), np.concatenate(out_rows).astype(np.int64)
+            qnum = np.repeat(np.arange(lo, lo + part.shape[0], dtype=np.int64), per_query)
+            yield qnum, order[flat].astype(np.int64)

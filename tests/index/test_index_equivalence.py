@@ -217,3 +217,26 @@ def test_rows_outside_the_tables_are_searched_until_compaction(bits: int) -> Non
     index.compact()
     for radius in (2, 31):
         assert index.search(queries, radius) == oracle(truth, queries, radius)
+
+
+@pytest.mark.parametrize("large_min_size", [1, 10**9])
+def test_ids_beyond_32_bits_mix_with_small_ones(large_min_size: int) -> None:
+    rng = np.random.default_rng(13)
+    codes = random_codes(rng, 80, 256)
+    small = np.arange(60, dtype=np.int64) + 2**32 - 30  # straddles the 32-bit boundary
+    big = np.array([2**63 - 1, 2**40, 2**32 + 1000] + list(range(17)), dtype=np.int64)
+    index = FaissIndex(256, large_min_size=large_min_size, mih_work_divisor=0)
+    index.add(small[:20], codes[:20])
+    index.compact()
+    index.add(big, codes[60:])  # ids that do not fit 32 bits arrive after a compaction
+    index.add(small[20:], codes[20:60])
+    truth = {int(k): as_int(c) for k, c in zip(np.concatenate([small, big]), np.concatenate([codes[:60], codes[60:]]))}
+    index.add([2**63 - 1], codes[:1])  # replace the largest id
+    truth[2**63 - 1] = as_int(codes[0])
+    index.remove([2**40, int(small[3])])
+    del truth[2**40], truth[int(small[3])]
+    for step in ("before", "after"):
+        assert len(index) == len(truth), step
+        assert index.search(codes, 0) == oracle(truth, codes, 0), step
+        assert index.search(codes, 32) == oracle(truth, codes, 32), step
+        index.compact()
