@@ -83,7 +83,8 @@ def free_port(host: str) -> int:
 def start_server(db: Path, host: str, port: int, workers: int) -> subprocess.Popen[bytes]:
     command = [sys.executable, "-c", "from hashdb.cli import cli; cli()", "serve", "--db", str(db),
                "--host", host, "--port", str(port), "--workers", str(workers)]
-    return subprocess.Popen(command)
+    # The server's logs go to stderr, so stdout carries only what the demo prints.
+    return subprocess.Popen(command, stdout=sys.stderr)
 
 
 def wait_ready(client: Client, server: subprocess.Popen[bytes], timeout: float = READY_TIMEOUT_S) -> None:

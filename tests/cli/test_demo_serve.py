@@ -1,0 +1,40 @@
+"""`hashdb demo --once` builds a database from fixtures/media, serves it, and prints a curl
+lookup of a near-duplicate with the server's real answer."""
+
+from __future__ import annotations
+
+import json
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_demo_once_prints_a_curl_lookup_and_its_match(tmp_path):
+    db = tmp_path / "demo.sqlite"
+    result = subprocess.run(
+        [sys.executable, "-c", "from hashdb.cli import cli; cli()", "demo", "--once", "--port", "0", "--db", str(db)],
+        cwd=ROOT, capture_output=True, text=True, timeout=180,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    out = result.stdout
+    [curl] = [line.strip() for line in out.splitlines() if line.strip().startswith("curl ")]
+    words = shlex.split(curl)
+    assert words[:3] == ["curl", "-s", "-H"] and words[3].startswith("Authorization: Bearer hdb_")
+    assert "/v1/lookup?signal=pdq&hash=" in words[4]
+    answer = json.loads(out[out.index("{"):])
+    assert answer["matched"] is True
+    # A JPEG-quality-30 copy: near, not identical.
+    assert 0 < answer["matches"][0]["distance"] <= 31
+    assert answer["input"] == "pdq:" + words[4].rsplit("hash=", 1)[1]
+    assert "hash" not in answer["matches"][0]
+
+
+def test_demo_refuses_an_existing_database(tmp_path):
+    db = tmp_path / "demo.sqlite"
+    db.write_bytes(b"")
+    result = subprocess.run([sys.executable, "-c", "from hashdb.cli import cli; cli()", "demo", "--once", "--db",
+                             str(db)], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2 and "fresh" in result.stderr
