@@ -44,3 +44,10 @@ class Settings:
     # Match counts are buffered in memory and written at most this often, so a lookup that
     # matches does not wait for a disk commit (0: write on every lookup).
     spike_flush_seconds: float = 5.0
+    # Webhooks: attempt n failing waits webhook_backoff_seconds * 2**(n-1) before the next, so
+    # the defaults retry for about a minute (2+4+8+16+32 s) and then give up.
+    webhook_max_attempts: int = 6
+    webhook_backoff_seconds: float = 2.0
+    webhook_timeout_seconds: float = 5.0
+    # Plain http only to a loopback address unless allowed: payloads carry hash values.
+    webhook_allow_http: bool = False

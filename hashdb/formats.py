@@ -132,7 +132,7 @@ def _import_feed(service: HashDB, actor: Principal, path: Path) -> dict[str, int
         else:
             submissions.append(Submission(str(doc["id"]), tuple(doc["labels"]), (value,),
                                           media_type=doc.get("media_type", "image"), incident=doc.get("incident")))
-    summary = _submit_all(service, actor, submissions) if submissions else {"added": 0, "duplicates": 0}
+    summary = _submit_all(service, actor, submissions, mirror=True) if submissions else {"added": 0, "duplicates": 0}
     summary["retracted_skipped"] = len(retract)
     return summary
 
@@ -145,10 +145,12 @@ def service_signal_value(doc: dict[str, Any]) -> HashValue:
     return parse_hash(doc["signal"], doc["hash"], doc.get("quality"))
 
 
-def _submit_all(service: HashDB, actor: Principal, submissions: list[Submission]) -> dict[str, int]:
+def _submit_all(service: HashDB, actor: Principal, submissions: list[Submission],
+                mirror: bool = False) -> dict[str, int]:
     added = duplicates = 0
     for start in range(0, len(submissions), 1000):
-        for result in service.submit(submissions[start:start + 1000], actor):
+        # mirror: an export's incident tags were checked by the database that wrote it.
+        for result in service.submit(submissions[start:start + 1000], actor, mirror=mirror):
             if result.duplicate:
                 duplicates += 1
             else:

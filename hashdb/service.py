@@ -6,10 +6,11 @@ import base64
 import dataclasses
 import hashlib
 import json
+import secrets
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
-from hashdb import audit, keys, policy, spike
+from hashdb import audit, incidents, keys, policy, spike, webhooks
 from hashdb.config import Settings
 from hashdb.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized
 from hashdb.hashing import media as media_io
@@ -24,10 +25,12 @@ from hashdb.types import (
     ROLES,
     ApiKey,
     AuditEntry,
+    DeliveryAttempt,
     FeedEntry,
     FrameHash,
     HashRecord,
     HashValue,
+    Incident,
     LookupResult,
     Match,
     MediaHashes,
@@ -39,6 +42,7 @@ from hashdb.types import (
     SubmitOutcome,
     SubmitResult,
     VideoMatch,
+    Webhook,
 )
 
 MAX_EXPORT_PAGE = 10_000
@@ -113,17 +117,24 @@ class HashDB:
     # sharing ---------------------------------------------------------------------------------
 
     def submit(self, submissions: Sequence[Submission], actor: Principal,
-               idempotency_key: str | None = None) -> list[SubmitResult]:
-        """Validate the whole batch first (one bad item refuses all), then store it atomically."""
+               idempotency_key: str | None = None, *, mirror: bool = False) -> list[SubmitResult]:
+        """Validate the whole batch first (one bad item refuses all), then store it atomically.
+
+        `mirror`: records copied from another hashdb's export keep the incident tags that
+        database accepted; everyone else must name an incident open here."""
         policy.require(actor, "submit")
         if not submissions:
             raise InvalidInput("nothing to submit")
         records: list[NewRecord] = []
         owners: list[int] = []
         skipped: list[list[str]] = []
+        open_incidents: dict[str, Incident] = {}
         for n, sub in enumerate(submissions):
             labels = self.taxonomy.validate(sub.labels)
             policy.check_text("incident", sub.incident)
+            if sub.incident is not None and not mirror:
+                sub = dataclasses.replace(sub, incident=incidents.resolve_open(self.store, sub.incident,
+                                                                                open_incidents).name)
             policy.check_text("reference", sub.reference)
             notes: list[str] = []
             for value in sub.hashes:
@@ -152,6 +163,8 @@ class HashDB:
         digest = request_digest(records)
         outcomes = self.store.add_records(records, actor, idempotency_key, digest)
         self._note_safelist_holds(records, outcomes, held, actor)
+        if open_incidents:
+            self._announce(records, outcomes, {i.name: i for i in open_incidents.values()})
         results: list[SubmitResult] = []
         for n, sub in enumerate(submissions):
             mine = [o for o, owner in zip(outcomes, owners) if owner == n]
@@ -430,6 +443,75 @@ class HashDB:
         record = self.store.get_records([record_id])[record_id]
         status = policy.status_after_votes(record, self.settings)
         return self.store.set_status(record_id, status, actor, "votes") if status != record.status else record
+
+    def open_incident(self, name: str, actor: Principal, description: str = "") -> Incident:
+        policy.require(actor, "admin")
+        return self.store.open_incident(incidents.check_name(name), incidents.check_description(description), actor)
+
+    def close_incident(self, incident_id: int, actor: Principal) -> Incident:
+        policy.require(actor, "admin")
+        return self.store.close_incident(incident_id, actor)
+
+    def get_incident(self, incident_id: int, actor: Principal) -> Incident:
+        policy.require(actor, "admin")
+        incident = self.store.get_incident(incident_id)
+        if incident is None:
+            raise NotFound(f"no incident with id {incident_id}")
+        return incident
+
+    def list_incidents(self, actor: Principal, open_only: bool = False) -> list[Incident]:
+        policy.require(actor, "admin")
+        return self.store.incidents(open_only)
+
+    def add_webhook(self, org: str, url: str, actor: Principal) -> tuple[str, Webhook]:
+        """Subscribe `org` to new incident hashes; the signing secret is returned once."""
+        policy.require(actor, "lookup")
+        if not actor.is_admin and org != actor.org_name:
+            raise Forbidden("an organisation may only register webhooks for itself")
+        url = webhooks.check_url(url, self.settings)
+        organisation = self.store.get_org(org)
+        if organisation is None:
+            raise NotFound(f"no organisation named {org!r}")
+        salt = secrets.token_hex(16)
+        hook = self.store.add_webhook(organisation.id, url, salt, actor)
+        return webhooks.signing_secret(self._secret(), salt), hook
+
+    def list_webhooks(self, actor: Principal) -> list[Webhook]:
+        policy.require(actor, "admin")
+        return self.store.webhooks(active_only=False)
+
+    def remove_webhook(self, webhook_id: int, actor: Principal) -> Webhook:
+        policy.require(actor, "lookup")
+        hook = next((w for w in self.store.webhooks(active_only=False) if w.id == webhook_id), None)
+        if hook is None or (not actor.is_admin and hook.org_id != actor.org_id):
+            raise NotFound(f"no webhook with id {webhook_id}")
+        return self.store.remove_webhook(webhook_id, actor)
+
+    def delivery_log(self, actor: Principal, after_id: int = 0, limit: int = 100) -> list[DeliveryAttempt]:
+        policy.require(actor, "admin")
+        if not 1 <= limit <= MAX_EXPORT_PAGE:
+            raise InvalidInput(f"limit must be between 1 and {MAX_EXPORT_PAGE}")
+        return self.store.delivery_attempts(after_id, limit)
+
+    def deliver_webhooks(self) -> webhooks.DeliveryPass:
+        """One delivery pass over the outbox (the CLI, or the server's background thread)."""
+        return webhooks.deliver_due(self.store, self._secret(), self.settings)
+
+    def _announce(self, records: Sequence[NewRecord], outcomes: Sequence[SubmitOutcome],
+                  by_name: Mapping[str, Incident]) -> None:
+        # Outbox rows only: sending is the delivery worker's job, so no subscriber can slow or
+        # fail a submission. Quarantined records are not announced.
+        fresh = [(r, o) for r, o in zip(records, outcomes)
+                 if not o.duplicate and o.status == "active" and r.incident in by_name]
+        if not fresh:
+            return
+        stored = self.store.get_records([o.id for _, o in fresh])
+        frames = self.store.video_frames([o.id for r, o in fresh if r.hash.signal == "vpdq"])
+        self.store.enqueue_deliveries([
+            (o.id, webhooks.payload(stored[o.id], by_name[str(r.incident)],
+                                    [(h, q) for _, h, q in frames.get(o.id, [])]))
+            for r, o in fresh
+        ])
 
     def confirm_quarantine(self, record_id: int, actor: Principal, reason: str) -> HashRecord:
         """Keep it out for good: retracted, with the reason, so exports and mirrors drop it too."""

@@ -246,3 +246,52 @@ class Quarantine:
     rule: str  # safelist | spike | manual
     reason: str
     at: str  # "" when the reason row was never written (see HashDB.submit)
+
+
+@dataclass(frozen=True, slots=True)
+class Incident:
+    """A crisis (e.g. a live-streamed attack): submissions may be tagged with an open one."""
+
+    id: int
+    name: str
+    description: str
+    status: str  # open | closed
+    opened_at: str
+    closed_at: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Webhook:
+    """Where an organisation wants new incident hashes POSTed. `salt` derives the signing
+    secret under the server secret; the secret itself is never stored."""
+
+    id: int
+    org_id: int
+    org_name: str
+    url: str
+    salt: str
+    created_at: str
+    disabled_at: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One outbox row claimed for sending."""
+
+    id: int
+    webhook_id: int
+    url: str
+    salt: str
+    payload: str
+    attempts: int
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryAttempt:
+    delivery_id: int
+    webhook_id: int
+    record_id: int
+    at: str
+    status_code: int | None
+    error: str
+    duration_ms: int

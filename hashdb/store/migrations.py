@@ -158,6 +158,53 @@ def m002_poisoning(db: Database) -> None:
 
 
 @migrations()
+def m003_incidents_webhooks(db: Database) -> None:
+    """Crisis incidents, member webhooks, their delivery outbox and every delivery attempt."""
+    run_script(db,
+        """
+        CREATE TABLE incidents (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE,
+            description TEXT NOT NULL DEFAULT '',
+            status TEXT NOT NULL CHECK (status IN ('open', 'closed')),
+            opened_at TEXT NOT NULL,
+            closed_at TEXT
+        );
+        CREATE TABLE webhooks (
+            id INTEGER PRIMARY KEY,
+            org_id INTEGER NOT NULL REFERENCES orgs(id),
+            url TEXT NOT NULL,
+            salt TEXT NOT NULL,            -- the signing secret is HMAC(server secret, salt)
+            created_at TEXT NOT NULL,
+            disabled_at TEXT
+        );
+        -- Written right after the records it announces; the delivery worker drains it.
+        CREATE TABLE webhook_outbox (
+            id INTEGER PRIMARY KEY,
+            webhook_id INTEGER NOT NULL REFERENCES webhooks(id),
+            record_id INTEGER NOT NULL REFERENCES records(id),
+            payload TEXT NOT NULL,
+            state TEXT NOT NULL CHECK (state IN ('pending', 'delivered', 'failed')),
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_at TEXT NOT NULL,         -- due time, or the end of a worker's claim on it
+            created_at TEXT NOT NULL,
+            UNIQUE (webhook_id, record_id)
+        );
+        CREATE INDEX webhook_outbox_due ON webhook_outbox (next_at) WHERE state = 'pending';
+        CREATE TABLE webhook_attempts (
+            id INTEGER PRIMARY KEY,
+            outbox_id INTEGER NOT NULL REFERENCES webhook_outbox(id),
+            at TEXT NOT NULL,
+            status_code INTEGER,
+            error TEXT NOT NULL DEFAULT '',
+            duration_ms INTEGER NOT NULL
+        );
+        CREATE INDEX webhook_attempts_outbox ON webhook_attempts (outbox_id);
+        """
+    )
+
+
+@migrations()
 def m004_drop_records_value(db: Database) -> None:
     # UNIQUE (signal, value, org_id) already gives an index led by (signal, value): this one
     # served no query the unique key does not, and cost a second random B-tree insert per row.

@@ -10,10 +10,19 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from hashdb.errors import Conflict
+from hashdb.errors import Conflict, NotFound
 from hashdb.store.rows import RECORD_COLUMNS, check_choice, now, record_from_row
-from hashdb.store.sql import CHUNK, SQLStore, select_in
-from hashdb.types import QUARANTINE_RULES, HashValue, Principal, Quarantine
+from hashdb.store.sql import CHUNK, SQLStore, dicts, select_in
+from hashdb.types import (
+    QUARANTINE_RULES,
+    Delivery,
+    DeliveryAttempt,
+    HashValue,
+    Incident,
+    Principal,
+    Quarantine,
+    Webhook,
+)
 
 # Statuses a quarantine may take a record from: a retracted record is already out.
 QUARANTINABLE = ("active", "disputed")
@@ -157,3 +166,139 @@ class TrustSQL(SQLStore):
                 (since_bucket,), record_ids,
             )
         return {int(r["record_id"]): (int(r["n"]), int(r["orgs"])) for r in rows}
+
+    # incidents --------------------------------------------------------------------------------
+
+    def open_incident(self, name: str, description: str, actor: Principal) -> Incident:
+        with self._write() as conn:
+            if conn.execute("SELECT 1 FROM incidents WHERE name = ?", (name,)).fetchone() is not None:
+                raise Conflict(f"an incident named {name!r} already exists")
+            (incident_id,) = conn.execute(
+                "INSERT INTO incidents (name, description, status, opened_at) VALUES (?, ?, 'open', ?) RETURNING id",
+                (name, description, now()),
+            ).fetchone()
+            self._audit(conn, actor.org_id, actor.key_id, "incident.open", f"incident:{incident_id}",
+                        json.dumps({"name": name, "description": description}))
+        return self._incidents("id = ?", (incident_id,))[0]
+
+    def close_incident(self, incident_id: int, actor: Principal) -> Incident:
+        with self._write() as conn:
+            row = conn.execute("SELECT status FROM incidents WHERE id = ?", (incident_id,)).fetchone()
+            if row is None:
+                raise NotFound(f"no incident with id {incident_id}")
+            if row[0] == "open":
+                conn.execute("UPDATE incidents SET status = 'closed', closed_at = ? WHERE id = ?",
+                             (now(), incident_id))
+                self._audit(conn, actor.org_id, actor.key_id, "incident.close", f"incident:{incident_id}", "")
+        return self._incidents("id = ?", (incident_id,))[0]
+
+    def incidents(self, open_only: bool = False) -> list[Incident]:
+        return self._incidents("status = 'open'" if open_only else "1 = 1", ())
+
+    def find_incident(self, name: str) -> Incident | None:
+        found = self._incidents("name = ?", (name,))
+        return found[0] if found else None
+
+    def get_incident(self, incident_id: int) -> Incident | None:
+        found = self._incidents("id = ?", (incident_id,))
+        return found[0] if found else None
+
+    def _incidents(self, where: str, params: Sequence[Any]) -> list[Incident]:
+        rows = self._rows(f"SELECT * FROM incidents WHERE {where} ORDER BY id", params)
+        return [Incident(int(r["id"]), r["name"], r["description"], r["status"], str(r["opened_at"]),
+                         r["closed_at"]) for r in rows]
+
+    # webhooks and their outbox ----------------------------------------------------------------
+
+    def add_webhook(self, org_id: int, url: str, salt: str, actor: Principal) -> Webhook:
+        with self._write() as conn:
+            if conn.execute("SELECT 1 FROM orgs WHERE id = ?", (org_id,)).fetchone() is None:
+                raise NotFound(f"no organisation with id {org_id}")
+            (webhook_id,) = conn.execute(
+                "INSERT INTO webhooks (org_id, url, salt, created_at) VALUES (?, ?, ?, ?) RETURNING id",
+                (org_id, url, salt, now()),
+            ).fetchone()
+            self._audit(conn, actor.org_id, actor.key_id, "webhook.add", f"webhook:{webhook_id}",
+                        json.dumps({"org_id": org_id, "url": url}))
+        return self._webhooks("w.id = ?", (webhook_id,))[0]
+
+    def remove_webhook(self, webhook_id: int, actor: Principal) -> Webhook:
+        with self._write() as conn:
+            cursor = conn.execute("UPDATE webhooks SET disabled_at = COALESCE(disabled_at, ?) WHERE id = ?",
+                                  (now(), webhook_id))
+            if cursor.rowcount == 0:
+                raise NotFound(f"no webhook with id {webhook_id}")
+            self._audit(conn, actor.org_id, actor.key_id, "webhook.remove", f"webhook:{webhook_id}", "")
+        return self._webhooks("w.id = ?", (webhook_id,))[0]
+
+    def webhooks(self, active_only: bool = True) -> list[Webhook]:
+        return self._webhooks("w.disabled_at IS NULL" if active_only else "1 = 1", ())
+
+    def _webhooks(self, where: str, params: Sequence[Any]) -> list[Webhook]:
+        rows = self._rows("SELECT w.*, o.name AS org_name FROM webhooks w JOIN orgs o ON o.id = w.org_id"
+                          f" WHERE {where} ORDER BY w.id", params)
+        return [Webhook(int(r["id"]), int(r["org_id"]), r["org_name"], r["url"], r["salt"], str(r["created_at"]),
+                        r["disabled_at"]) for r in rows]
+
+    def enqueue_deliveries(self, payloads: Sequence[tuple[int, str]]) -> int:
+        """One outbox row per (record, active webhook); a pair already queued is left alone.
+        Returns how many pairs were offered."""
+        if not payloads:
+            return 0
+        at = now()
+        with self._write() as conn:
+            hooks = [int(r[0]) for r in conn.execute("SELECT id FROM webhooks WHERE disabled_at IS NULL").fetchall()]
+            rows = [(hook, record_id, payload, at, at) for record_id, payload in payloads for hook in hooks]
+            if rows:
+                conn.executemany(
+                    "INSERT INTO webhook_outbox (webhook_id, record_id, payload, state, attempts, next_at, created_at)"
+                    " VALUES (?, ?, ?, 'pending', 0, ?, ?) ON CONFLICT (webhook_id, record_id) DO NOTHING",
+                    rows,
+                )
+        return len(rows)
+
+    def claim_deliveries(self, at: str, lease_until: str, limit: int) -> list[Delivery]:
+        """Due rows of active webhooks, pushed to `lease_until` so no other worker takes them
+        while this one sends (a worker that dies leaves them due again when the lease ends)."""
+        with self._write() as conn:
+            rows = dicts(conn.execute(
+                "SELECT o.id, o.webhook_id, w.url, w.salt, o.payload, o.attempts FROM webhook_outbox o"
+                " JOIN webhooks w ON w.id = o.webhook_id"
+                " WHERE o.state = 'pending' AND o.next_at <= ? AND w.disabled_at IS NULL ORDER BY o.next_at, o.id LIMIT ?",
+                (at, limit),
+            ))
+            ids = [int(r["id"]) for r in rows]
+            for start in range(0, len(ids), CHUNK):
+                chunk = ids[start:start + CHUNK]
+                conn.execute(f"UPDATE webhook_outbox SET next_at = ? WHERE id IN ({', '.join('?' for _ in chunk)})",
+                             [lease_until, *chunk])
+        return [Delivery(int(r["id"]), int(r["webhook_id"]), r["url"], r["salt"], r["payload"], int(r["attempts"]))
+                for r in rows]
+
+    def finish_delivery(self, delivery_id: int, at: str, status_code: int | None, error: str, duration_ms: int,
+                        delivered: bool, retry_at: str | None) -> None:
+        """Log the attempt; the row is delivered, due again at `retry_at`, or (None) given up."""
+        state = "delivered" if delivered else ("pending" if retry_at is not None else "failed")
+        with self._write() as conn:
+            conn.execute(
+                "INSERT INTO webhook_attempts (outbox_id, at, status_code, error, duration_ms) VALUES (?, ?, ?, ?, ?)",
+                (delivery_id, at, status_code, error, duration_ms),
+            )
+            conn.execute(
+                "UPDATE webhook_outbox SET state = ?, attempts = attempts + 1, next_at = ? WHERE id = ?",
+                (state, retry_at or at, delivery_id),
+            )
+
+    def delivery_attempts(self, after_id: int = 0, limit: int = 100) -> list[DeliveryAttempt]:
+        rows = self._rows(
+            "SELECT a.id, a.outbox_id, o.webhook_id, o.record_id, a.at, a.status_code, a.error, a.duration_ms"
+            " FROM webhook_attempts a JOIN webhook_outbox o ON o.id = a.outbox_id WHERE a.id > ? ORDER BY a.id LIMIT ?",
+            (after_id, limit),
+        )
+        return [DeliveryAttempt(int(r["outbox_id"]), int(r["webhook_id"]), int(r["record_id"]), str(r["at"]),
+                                None if r["status_code"] is None else int(r["status_code"]), r["error"],
+                                int(r["duration_ms"])) for r in rows]
+
+    def delivery_states(self) -> dict[str, int]:
+        rows = self._rows("SELECT state, COUNT(*) AS n FROM webhook_outbox GROUP BY state ORDER BY state")
+        return {str(r["state"]): int(r["n"]) for r in rows}

@@ -354,13 +354,19 @@ def test_api_writes_are_audited_with_organisation_and_key(live, live_db, live_ke
     assert writes and all(e.key_id is not None for e in writes)
 
 
-def test_formula_in_incident_is_stored_as_given_and_escaped_in_csv(live, live_keys):
+def test_formula_in_incident_is_stored_as_given_and_escaped_in_csv(live, live_db, live_keys):
     from hashdb.client import KEY_DECIDES, Client, RemoteFeed
     from hashdb.formats import write_export
     import csv
     import io
 
     formula = '=HYPERLINK("http://example.invalid","click")'
+    service = open_database(live_db)  # a submission may only name an open incident
+    try:
+        operator = service.store.get_org("operator")
+        service.open_incident(formula, Principal(operator.id, operator.name, "admin"))
+    finally:
+        service.store.close()
     record_id = submit(live, live_keys, random_pdq(random.Random(700)), incident=formula, reference=formula)
     [entry] = [c for c in changes(live, live_keys) if c["id"] == record_id]
     assert entry["incident"] == formula

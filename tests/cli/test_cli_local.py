@@ -124,6 +124,7 @@ def test_export_cursor_gives_only_later_changes(run):
 
 def test_csv_export_escapes_formula_cells(run):
     base = random_pdq(random.Random(18))
+    run("incident", "open", "+1")  # a submission may only name an open incident
     run("submit", f"pdq:{base}", "--label", "glorification", "--ref", '=HYPERLINK("http://x")',
         "--incident", "+1")
     rows = list(csv.DictReader(io.StringIO(run("export", "--format", "csv").stdout)))

@@ -77,3 +77,37 @@ def test_count_matches_sums_per_window_and_drops_old_buckets(any_store):
     assert totals == {r1: (4, 1), r2: (1, 1)}
     # The 10:00 bucket was dropped: widening the window again does not bring it back.
     assert any_store.count_matches([(r1, "2026-01-01T11", other.id, 0)], "2026-01-01T00") == {r1: (4, 1)}
+
+
+def test_incidents_open_close_find(any_store):
+    actor, _, _ = setup(any_store)
+    opened = any_store.open_incident("attack-1", "stream", actor)
+    with pytest.raises(Conflict):
+        any_store.open_incident("attack-1", "", actor)
+    assert any_store.find_incident("attack-1") == opened and any_store.get_incident(opened.id) == opened
+    closed = any_store.close_incident(opened.id, actor)
+    assert (closed.status, closed.closed_at is not None) == ("closed", True)
+    assert any_store.close_incident(opened.id, actor) == closed  # closing twice changes nothing
+    assert any_store.incidents(open_only=True) == [] and any_store.incidents() == [closed]
+    assert [e.action for e in any_store.audit_entries()][-2:] == ["incident.open", "incident.close"]
+
+
+def test_outbox_claim_lease_finish(any_store):
+    actor, other, (r1, r2, _) = setup(any_store)
+    hook = any_store.add_webhook(other.id, "https://hooks.example.com/x", "salt", actor)
+    any_store.enqueue_deliveries([(r1, '{"n": 1}'), (r2, '{"n": 2}')])
+    any_store.enqueue_deliveries([(r1, '{"n": 1}')])  # already queued: ignored
+    assert any_store.delivery_states() == {"pending": 2}
+    t = ["2999-01-01T00:00:0%d.000000+00:00" % n for n in range(10)]
+    claimed = any_store.claim_deliveries(t[1], t[5], 1)
+    assert [(d.webhook_id, d.payload, d.attempts) for d in claimed] == [(hook.id, '{"n": 1}', 0)]
+    assert [d.payload for d in any_store.claim_deliveries(t[1], t[5], 10)] == ['{"n": 2}']
+    assert any_store.claim_deliveries(t[2], t[5], 10) == []  # both leased until t5
+    any_store.finish_delivery(claimed[0].id, t[2], 500, "HTTP 500", 3, False, t[3])
+    [again] = any_store.claim_deliveries(t[3], t[6], 10)
+    assert (again.id, again.attempts) == (claimed[0].id, 1)
+    any_store.finish_delivery(again.id, t[4], 200, "", 2, True, None)
+    assert any_store.delivery_states() == {"delivered": 1, "pending": 1}
+    assert [(a.record_id, a.status_code) for a in any_store.delivery_attempts()] == [(r1, 500), (r1, 200)]
+    any_store.remove_webhook(hook.id, actor)
+    assert any_store.claim_deliveries(t[9], t[9], 10) == []  # a removed webhook gets nothing more

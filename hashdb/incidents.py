@@ -1,0 +1,48 @@
+"""Crisis incidents: what makes a valid incident name, and which incident a submission names.
+
+Incident tags are separate from labels (PRODUCT.md): a submission may carry one, and it must
+name an incident an admin has opened and not yet closed, so members can trust that a tag
+means a crisis the consortium declared.
+"""
+
+from __future__ import annotations
+
+from hashdb import policy
+from hashdb.errors import InvalidInput
+from hashdb.store.base import HashStore
+from hashdb.types import Incident
+
+MAX_DESCRIPTION = 2_000
+
+
+def check_name(name: str) -> str:
+    policy.check_text("incident name", name)
+    name = name.strip()
+    if not name:
+        raise InvalidInput("incident name is empty")
+    # Submissions name an incident by name or by id: an all-digit name would be ambiguous.
+    if name.isdigit():
+        raise InvalidInput(f"incident name {name!r} is all digits; ids are numbers, names need a letter")
+    return name
+
+
+def check_description(description: str) -> str:
+    policy.check_text("description", description, MAX_DESCRIPTION)
+    return description
+
+
+def resolve_open(store: HashStore, given: str, cache: dict[str, Incident]) -> Incident:
+    """The open incident `given` names (by name, or by id when all digits), else InvalidInput."""
+    if given in cache:
+        return cache[given]
+    incident = store.find_incident(given)
+    if incident is None and given.isascii() and given.isdigit():
+        incident = store.get_incident(int(given))
+    if incident is None:
+        names = ", ".join(i.name for i in store.incidents(open_only=True)) or "none"
+        raise InvalidInput(f"no incident {given!r}: a submission's incident must be open (open now: {names})")
+    if incident.status != "open":
+        raise InvalidInput(f"incident {incident.name!r} was closed at {incident.closed_at}; "
+                           "submit without --incident or ask an admin to open a new one")
+    cache[given] = incident
+    return incident

@@ -1,0 +1,227 @@
+"""Webhooks: members are told at once about new hashes under an open incident.
+
+A submission only writes outbox rows (HashDB.submit); sending happens here, in a delivery
+pass (`hashdb webhooks deliver`) or a background thread the server starts, so a slow or
+dead subscriber can never block or fail a submission. Each POST is signed:
+
+    X-Hashdb-Timestamp: <unix seconds>
+    X-Hashdb-Signature: sha256=<hex HMAC-SHA256(secret, timestamp + "." + raw body)>
+    X-Hashdb-Delivery:  <outbox id, the same on every retry: deduplicate on it>
+
+The timestamp is inside the MAC, so a captured request cannot be replayed later under a
+fresh timestamp; a subscriber refuses timestamps older than a few minutes (see `verify`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import ipaddress
+import json
+import logging
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from hashdb.config import Settings
+from hashdb.errors import InvalidInput
+from hashdb.store.base import HashStore
+from hashdb.types import HashRecord, Incident
+
+if TYPE_CHECKING:
+    from hashdb.service import HashDB
+
+log = logging.getLogger(__name__)
+
+SIGNATURE_HEADER = "X-Hashdb-Signature"
+TIMESTAMP_HEADER = "X-Hashdb-Timestamp"
+DELIVERY_HEADER = "X-Hashdb-Delivery"
+REPLAY_WINDOW_SECONDS = 300
+MAX_URL = 2_000
+CLAIM_BATCH = 50
+ERROR_CHARS = 500
+
+
+def check_url(url: str, settings: Settings) -> str:
+    """https anywhere; plain http only to a loopback address (tests, a local relay) unless allowed."""
+    url = url.strip()
+    if len(url) > MAX_URL or any(ch.isspace() or not ch.isprintable() for ch in url):
+        raise InvalidInput("webhook URL is too long or contains spaces or control characters")
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise InvalidInput(f"webhook URL must be http(s)://host/...: got {url!r}")
+    if parts.username or parts.password:
+        raise InvalidInput("webhook URL must not carry credentials: the signature authenticates us")
+    if parts.scheme == "http" and not settings.webhook_allow_http and not _loopback(parts.hostname):
+        raise InvalidInput("webhook URL must use https (payloads carry hash values)")
+    return url
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def signing_secret(server_secret: bytes, salt: str) -> str:
+    """Derived, never stored: a copy of the database alone cannot forge deliveries."""
+    return hmac.new(server_secret, b"hashdb-webhook:" + salt.encode(), hashlib.sha256).hexdigest()
+
+
+def sign(secret: str, timestamp: str, body: bytes) -> str:
+    mac = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256)
+    return "sha256=" + mac.hexdigest()
+
+
+def verify(secret: str, timestamp: str, body: bytes, signature: str, now: float | None = None,
+           window: int = REPLAY_WINDOW_SECONDS) -> bool:
+    """What a subscriber runs on each request: the MAC holds and the timestamp is recent."""
+    if not timestamp.isascii() or not timestamp.isdigit():
+        return False
+    if abs((time.time() if now is None else now) - int(timestamp)) > window:
+        return False
+    return hmac.compare_digest(sign(secret, timestamp, body), signature)
+
+
+def payload(record: HashRecord, incident: Incident, frames: Sequence[tuple[str, int | None]] = ()) -> str:
+    """What a member needs to act on a new hash (subscribers are members: hash values included)."""
+    doc: dict[str, Any] = {
+        "event": "hash.added",
+        "incident": {"id": incident.id, "name": incident.name},
+        "hash": {
+            "id": record.id,
+            "signal": record.signal,
+            "hash": record.value,
+            "quality": record.quality,
+            "media_type": record.media_type,
+            "labels": list(record.labels),
+            "status": record.status,
+            "created_at": record.created_at,
+        },
+    }
+    if frames:
+        doc["hash"]["frames"] = [{"pdq": h, "quality": q} for h, q in frames]
+    return json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
+
+
+def backoff_seconds(attempt: int, settings: Settings) -> float:
+    """Wait after failed attempt number `attempt` (1-based): doubling each time."""
+    return float(settings.webhook_backoff_seconds * 2 ** (attempt - 1))
+
+
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    # A redirect would re-send a signed payload somewhere nobody registered: treat it as a failure.
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+_OPENER = urllib.request.build_opener(_NoRedirects)
+
+
+def post(url: str, body: bytes, headers: dict[str, str], timeout: float) -> tuple[int | None, str]:
+    """(status code or None, error text); any answer but 2xx is an error."""
+    request = urllib.request.Request(url, data=body, method="POST",
+                                     headers={"Content-Type": "application/json", "User-Agent": "hashdb-webhooks",
+                                              **headers})
+    try:
+        with _OPENER.open(request, timeout=timeout) as response:
+            response.read(65_536)
+            return int(response.status), ""
+    except urllib.error.HTTPError as exc:
+        with exc:
+            return int(exc.code), f"HTTP {exc.code} {exc.reason}"
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
+        return None, f"{type(exc).__name__}: {reason}"[:ERROR_CHARS]
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryPass:
+    attempted: int
+    delivered: int
+    retrying: int
+    failed: int
+
+
+def _stamp(at: datetime) -> str:
+    # The same form as the store's timestamps (rows.now()), so due times compare as text.
+    return at.astimezone(timezone.utc).isoformat(timespec="microseconds")
+
+
+def deliver_due(store: HashStore, server_secret: bytes, settings: Settings,
+                now: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
+                limit: int = CLAIM_BATCH) -> DeliveryPass:
+    """Send every delivery that is due (claimed a batch at a time), logging each attempt."""
+    attempted = delivered = retrying = failed = 0
+    while attempted < 10_000:  # bounded: one pass never runs forever behind a flood
+        start = now()
+        lease = start + timedelta(seconds=settings.webhook_timeout_seconds * 2 + 30)
+        batch = store.claim_deliveries(_stamp(start), _stamp(lease), limit)
+        if not batch:
+            break
+        for delivery in batch:
+            body = delivery.payload.encode()
+            timestamp = str(int(now().timestamp()))
+            headers = {
+                TIMESTAMP_HEADER: timestamp,
+                SIGNATURE_HEADER: sign(signing_secret(server_secret, delivery.salt), timestamp, body),
+                DELIVERY_HEADER: str(delivery.id),
+            }
+            began = time.monotonic()
+            status, error = post(delivery.url, body, headers, settings.webhook_timeout_seconds)
+            took = int((time.monotonic() - began) * 1000)
+            ok = status is not None and 200 <= status < 300
+            attempt = delivery.attempts + 1
+            retry_at = None
+            if not ok and attempt < settings.webhook_max_attempts:
+                retry_at = _stamp(now() + timedelta(seconds=backoff_seconds(attempt, settings)))
+            store.finish_delivery(delivery.id, _stamp(now()), status, error, took, ok, retry_at)
+            attempted += 1
+            delivered += ok
+            retrying += retry_at is not None
+            failed += not ok and retry_at is None
+    return DeliveryPass(attempted, delivered, retrying, failed)
+
+
+class DeliveryWorker:
+    """A daemon thread running delivery passes every `interval` seconds until stopped."""
+
+    def __init__(self, service: HashDB, interval: float = 2.0) -> None:
+        self.service = service
+        self.interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="hashdb-webhooks", daemon=True)
+
+    def start(self) -> DeliveryWorker:
+        self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        self._thread.join(timeout)
+
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.service.deliver_webhooks()
+            except Exception:  # the thread must outlive a bad pass (a locked or restarting database)
+                log.exception("webhook delivery pass failed; retrying in %.1f s", self.interval)
+            self._stop.wait(self.interval)
+
+
+def start_background_delivery(service: HashDB, interval: float = 2.0) -> DeliveryWorker:
+    """For the server: deliver webhooks from a background thread; call .stop() on shutdown."""
+    return DeliveryWorker(service, interval).start()
