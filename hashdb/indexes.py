@@ -13,8 +13,12 @@ import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+import numpy as np
+
 from hashdb.errors import IndexStale
 from hashdb.index.base import HashIndex, hex_to_codes, load_index
+from hashdb.index.linear import LinearIndex
+from hashdb.index.registry import LINEAR_MAX_SIZE
 from hashdb.store.base import HashStore
 
 log = logging.getLogger(__name__)
@@ -27,11 +31,8 @@ SAVE_AFTER_REPLAYING = 10_000
 
 
 def _default_factory(bits: int, expected_size: int) -> HashIndex:
-    try:
-        from hashdb.index.faiss_index import make_index
-    except ImportError:  # TEMPORARY-FALLBACK
-        from hashdb.index.linear import LinearIndex
-        return LinearIndex(bits)  # type: ignore[return-value]
+    from hashdb.index.registry import make_index
+
     return make_index(bits, expected_size)
 
 
@@ -81,16 +82,25 @@ class IndexSet:
         with self._lock:
             # Read the sequence first: anything committed while we read is replayed after.
             seq = self.store.last_seq()
-            indexes: dict[str, HashIndex] = {}
-            for signal, bits in INDEXED_SIGNALS.items():
-                index = self.factory(bits, 0)
-                for batch in self.store.live_hashes(signal):
-                    index.add([i for i, _ in batch], hex_to_codes([h for _, h in batch], bits))
-                    if progress is not None:
-                        progress(signal, len(batch))
-                indexes[signal] = index
+            indexes = {signal: self._build(signal, progress) for signal in INDEXED_SIGNALS}
             self.indexes, self.seq, self.ready = indexes, seq, True
             self.catch_up()
+
+    def _build(self, signal: str, progress: Callable[[str, int], None] | None = None) -> HashIndex:
+        """A fresh index of every live hash of `signal`, its structure chosen for their number."""
+        bits = INDEXED_SIGNALS[signal]
+        ids: list[np.ndarray] = []
+        codes: list[np.ndarray] = []
+        for batch in self.store.live_hashes(signal):
+            ids.append(np.fromiter((i for i, _ in batch), dtype=np.int64, count=len(batch)))
+            codes.append(hex_to_codes([h for _, h in batch], bits))
+            if progress is not None:
+                progress(signal, len(batch))
+        total = sum(len(chunk) for chunk in ids)
+        index = self.factory(bits, total)
+        if total:
+            index.add(np.concatenate(ids), np.concatenate(codes))
+        return index
 
     def catch_up(self) -> int:
         """Apply change-log rows after self.seq; returns how many were applied."""
@@ -105,6 +115,14 @@ class IndexSet:
                 self._apply(adds, gone)
                 self.seq = changes[-1].seq
                 applied += len(changes)
+                self._upgrade_outgrown()
+
+    def _upgrade_outgrown(self) -> None:
+        # A small deployment starts on brute force; once an index outgrows it, rebuild that
+        # signal so make_index can choose the structure for its new size.
+        for signal, index in self.indexes.items():
+            if isinstance(index, LinearIndex) and len(index) > LINEAR_MAX_SIZE:
+                self.indexes[signal] = self._build(signal)
 
     def _apply(self, adds: Sequence[int], gone: Sequence[int]) -> None:
         records = self.store.get_records([*adds, *gone])

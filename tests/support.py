@@ -9,12 +9,11 @@ from hashdb.types import Principal
 
 
 def INDEX_FACTORY(bits: int, size: int):  # noqa: N802 - used like a class
-    try:
-        from hashdb.index.faiss_index import make_index
-    except ImportError:  # TEMPORARY-FALLBACK
-        from hashdb.index.linear import LinearIndex
-        return LinearIndex(bits)
-    return make_index(bits, size)
+    # Always FAISS in the service tests (make_index would pick brute force at these sizes),
+    # so the production index is the one exercised end to end.
+    from hashdb.index.faiss_index import FaissIndex
+
+    return FaissIndex(bits)
 
 
 def principal(service: HashDB, org: str, role: str) -> Principal:

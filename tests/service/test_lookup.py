@@ -142,3 +142,23 @@ def test_index_after_restart_equals_store(tmp_path):
     expected = {r.ids[0] for r in results[1:]} | {late_id}
     assert indexed == expected
 
+
+
+def test_an_index_that_outgrows_brute_force_is_rebuilt_as_faiss(tmp_path):
+    from hashdb.index.faiss_index import FaissIndex
+    from hashdb.index.linear import LinearIndex
+    from hashdb.index.registry import LINEAR_MAX_SIZE
+
+    rng = random.Random(8)
+    store = SQLiteStore(tmp_path / "db.sqlite")
+    db = HashDB(Settings(), store, IndexSet(store))  # production factory: make_index
+    db.load_index()
+    alice = principal(db, "alice", "contributor")
+    assert isinstance(db.indexes.indexes["pdq"], LinearIndex)
+    values = [random_pdq(rng) for _ in range(LINEAR_MAX_SIZE + 1)]
+    db.submit([Submission(v, LABELS, (HashValue("pdq", v, 90),)) for v in values], alice)
+    probe = flip(values[-1], 5, rng)
+    [result] = db.lookup([Query("q", (HashValue("pdq", probe),))], alice)
+    assert isinstance(db.indexes.indexes["pdq"], FaissIndex)
+    assert len(db.indexes.indexes["pdq"]) == len(values)
+    assert [m.distance for m in result.matches] == [5]
