@@ -14,7 +14,6 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from PIL import Image
 
 from hashdb.config import MediaLimits, Settings
 from hashdb.errors import InvalidInput, MediaTooLarge, UnsupportedMedia
@@ -66,8 +65,7 @@ class VideoSampling:
 
 def pdq_of_rgb(rgb: np.ndarray) -> HashValue:
     """PDQ of one uint8 HxWx3 RGB frame (the one place video hashing calls PDQ)."""
-    # Through Pillow until PdqSignal hashes arrays directly; the hash is the same either way.
-    return PdqSignal().compute(Image.fromarray(rgb))
+    return PdqSignal().compute_array(rgb)
 
 
 def hash_video(
