@@ -54,11 +54,11 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     metrics.install(app)
     errors.register(app)
 
-    from api.views import export, hashes, health, lookup, stats
+    from api.views import export, hashes, health, incidents, lookup, stats
 
     v1 = Blueprint("v1", __name__, url_prefix="/v1")
     v1.before_request(require_key)
-    for module in (lookup, hashes, export, stats):
+    for module in (lookup, hashes, export, stats, incidents):
         v1.register_blueprint(module.bp)
     app.register_blueprint(v1)
     app.register_blueprint(health.bp)

@@ -9,6 +9,7 @@ from api.bodies import MAX_FRAMES_PER_ITEM, MAX_HASHES_PER_ITEM, MAX_IDEMPOTENCY
 from hashdb import policy
 from hashdb.config import Settings
 from hashdb.hashing.registry import signal_names
+from hashdb.incidents import MAX_DESCRIPTION
 from hashdb.service import MAX_EXPORT_PAGE
 from hashdb.taxonomy import MAX_LABELS
 from hashdb.types import STATUSES, VERDICTS
@@ -127,6 +128,13 @@ def schemas(max_batch: int) -> dict[str, Schema]:
         "Stats": obj({k: COUNTS for k in ("signal", "status", "month", "label")},
                      ("signal", "status", "month", "label")),
         "Status": obj({"status": string()}, ("status",)),
+        "IncidentRequest": obj({"name": string(policy.MAX_TEXT, minLength=1),
+                                "description": string(MAX_DESCRIPTION)}, ("name",)),
+        "Incident": obj({
+            "id": {"type": "integer"}, "name": string(), "description": string(),
+            "status": string(enum=["open", "closed"]), "opened_at": string(),
+            "closed_at": {"type": ["string", "null"]},
+        }, ("id", "name", "description", "status", "opened_at", "closed_at")),
     }
 
 
@@ -209,6 +217,15 @@ def paths(max_batch: int) -> dict[str, Schema]:
         },
         "/v1/stats": {
             "get": authed("Counts by signal, status, month and label", {"200": ok("Stats")}, operationId="stats"),
+        },
+        "/v1/incidents": {
+            "post": authed("Open a crisis incident (admin); submissions may then name it", {
+                "201": ok("Incident", "Opened."), "409": error("An incident with this name exists."),
+                **BODY_ERRORS}, requestBody=body("IncidentRequest"), operationId="openIncident"),
+        },
+        "/v1/incidents/{incident_id}": {
+            "get": authed("One incident (admin)", {"200": ok("Incident"), "404": error("No such incident.")},
+                          parameters=[{**RECORD_ID, "name": "incident_id"}], operationId="getIncident"),
         },
         "/healthz": {"get": {"summary": "Liveness", "security": [], "operationId": "healthz",
                              "responses": {"200": ok("Status")}}},

@@ -687,11 +687,6 @@ def quarantine_confirm(record_id: int, reason: str, db_path: Path, as_json: bool
     emit(as_json, output.record_json(record), f"{record.id}: {record.status}")
 
 
-def _incident_json(incident: Any) -> dict[str, Any]:
-    return {"id": incident.id, "name": incident.name, "description": incident.description,
-            "status": incident.status, "opened_at": incident.opened_at, "closed_at": incident.closed_at}
-
-
 @cli.group()
 def incident() -> None:
     """Crisis incidents: submissions may be tagged with an open one; subscribers are notified."""
@@ -711,7 +706,7 @@ def incident_open(name: str, description: str, db_path: Path, as_json: bool) -> 
     """
     service = open_service(db_path)
     item = service.open_incident(name, local_principal(service, "local"), description)
-    emit(as_json, _incident_json(item), f"incident {item.id} {item.name!r} open")
+    emit(as_json, output.incident_json(item), f"incident {item.id} {item.name!r} open")
 
 
 @incident.command("close")
@@ -727,7 +722,7 @@ def incident_close(incident_id: int, db_path: Path, as_json: bool) -> None:
     """
     service = open_service(db_path)
     item = service.close_incident(incident_id, local_principal(service, "local"))
-    emit(as_json, _incident_json(item), f"incident {item.id} {item.name!r} closed")
+    emit(as_json, output.incident_json(item), f"incident {item.id} {item.name!r} closed")
 
 
 @incident.command("list")
@@ -743,7 +738,7 @@ def incident_list(open_only: bool, db_path: Path, as_json: bool) -> None:
     """
     service = open_service(db_path)
     for item in service.list_incidents(local_principal(service, "local"), open_only):
-        emit(as_json, _incident_json(item), f"{item.id}  {item.name}  {item.status}  {item.description}")
+        emit(as_json, output.incident_json(item), f"{item.id}  {item.name}  {item.status}  {item.description}")
 
 
 @cli.group()

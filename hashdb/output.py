@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from hashdb.types import FeedEntry, HashRecord, LookupResult, Match, MediaHashes, SubmitResult
+from hashdb.types import FeedEntry, HashRecord, Incident, LookupResult, Match, MediaHashes, SubmitResult
 
 
 def hashes_json(media: MediaHashes) -> dict[str, Any]:
@@ -95,3 +95,8 @@ def feed_json(entry: FeedEntry) -> dict[str, Any]:
     if entry.frames:
         out["frames"] = [{"pdq": f.hash.hex, "quality": f.hash.quality} for f in entry.frames]
     return out
+
+
+def incident_json(incident: Incident) -> dict[str, Any]:
+    return {"id": incident.id, "name": incident.name, "description": incident.description,
+            "status": incident.status, "opened_at": incident.opened_at, "closed_at": incident.closed_at}

@@ -72,6 +72,11 @@ def test_responses_validate_against_the_spec(client, keys):
         calls.append((template, method, response))
         return response
 
+    # A submission may only name an open incident: open it first (and check those answers too).
+    opened = call("post", "/v1/incidents", "/v1/incidents", auth["admin"], json={"name": "inc-1"})
+    call("get", f"/v1/incidents/{opened.get_json()['id']}", "/v1/incidents/{incident_id}", auth["admin"])
+    call("get", "/v1/incidents/999", "/v1/incidents/{incident_id}", auth["admin"])
+    call("post", "/v1/incidents", "/v1/incidents", auth["alpha"], json={"name": "inc-2"})
     submitted = call("post", "/v1/hashes", "/v1/hashes", auth["alpha"], json={"items": [
         {"signal": "pdq", "hash": stored, "quality": 90, "labels": ["glorification"], "incident": "inc-1"},
         {"hashes": [{"signal": "md5", "hash": "a" * 32}, {"signal": "phash", "hash": "f0" * 8}],
