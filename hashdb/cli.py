@@ -838,3 +838,24 @@ def webhook_log(after_id: int, limit: int, db_path: Path, as_json: bool) -> None
         emit(as_json, {"delivery": a.delivery_id, "webhook": a.webhook_id, "record": a.record_id, "at": a.at,
                        "status_code": a.status_code, "error": a.error, "ms": a.duration_ms},
              f"{a.at}  webhook {a.webhook_id}  record {a.record_id}  {a.status_code or '-'}  {a.error}")
+
+
+@cli.command("report")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default="report",
+              show_default=True, help="Directory for report.md and its chart.")
+@click.option("--admin", "named", is_flag=True, help="Name contributing organisations (not for publication).")
+@db_option
+@json_option
+def report_command(out_dir: Path, named: bool, db_path: Path, as_json: bool) -> None:
+    """Write the transparency report: Markdown counts by signal, label, status and month, and a chart.
+
+    \b
+    Example:
+        hashdb report --out public/2026-q1
+    """
+    from hashdb import report
+
+    service = open_service(db_path)
+    data = service.transparency_report(local_principal(service, "local"), named)
+    paths = report.write(data, out_dir)
+    emit(as_json, {"files": [str(p) for p in paths]}, "\n".join(f"wrote {p}" for p in paths))

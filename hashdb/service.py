@@ -10,7 +10,7 @@ import secrets
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
-from hashdb import audit, incidents, keys, policy, spike, webhooks
+from hashdb import audit, incidents, keys, policy, report, spike, webhooks
 from hashdb.config import Settings
 from hashdb.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized
 from hashdb.hashing import media as media_io
@@ -512,6 +512,14 @@ class HashDB:
                                     [(h, q) for _, h, q in frames.get(o.id, [])]))
             for r, o in fresh
         ])
+
+    def transparency_report(self, actor: Principal, named: bool = False) -> report.ReportData:
+        """What the transparency report shows; contributors are named only for an admin who asks."""
+        policy.require(actor, "admin" if named else "lookup")
+        from hashdb.store.rows import now
+
+        return report.ReportData(now(), self.store.counts(), self.store.integrity_counts(),
+                                 self.store.contributor_counts(), named)
 
     def confirm_quarantine(self, record_id: int, actor: Principal, reason: str) -> HashRecord:
         """Keep it out for good: retracted, with the reason, so exports and mirrors drop it too."""

@@ -302,3 +302,24 @@ class TrustSQL(SQLStore):
     def delivery_states(self) -> dict[str, int]:
         rows = self._rows("SELECT state, COUNT(*) AS n FROM webhook_outbox GROUP BY state ORDER BY state")
         return {str(r["state"]): int(r["n"]) for r in rows}
+
+    # transparency report ----------------------------------------------------------------------
+
+    def contributor_counts(self) -> dict[str, int]:
+        """Records not retracted, per contributing organisation (named only in an admin report)."""
+        rows = self._rows("SELECT o.name AS k, COUNT(*) AS n FROM records r JOIN orgs o ON o.id = r.org_id"
+                          " WHERE r.status != 'retracted' GROUP BY o.name ORDER BY o.name")
+        return {str(r["k"]): int(r["n"]) for r in rows}
+
+    def integrity_counts(self) -> dict[str, dict[str, int]]:
+        """Quarantines by rule and by outcome, incidents by status, safelist size."""
+        def group(sql: str) -> dict[str, int]:
+            return {str(r["k"]): int(r["n"]) for r in self._rows(sql)}
+
+        return {
+            "quarantine_rule": group("SELECT rule AS k, COUNT(*) AS n FROM quarantines GROUP BY rule ORDER BY rule"),
+            "quarantine_outcome": group("SELECT COALESCE(resolution, 'pending') AS k, COUNT(*) AS n FROM quarantines"
+                                        " GROUP BY COALESCE(resolution, 'pending') ORDER BY k"),
+            "incident": group("SELECT status AS k, COUNT(*) AS n FROM incidents GROUP BY status ORDER BY status"),
+            "safelist": group("SELECT signal AS k, COUNT(*) AS n FROM safelist GROUP BY signal ORDER BY signal"),
+        }

@@ -111,3 +111,20 @@ def test_outbox_claim_lease_finish(any_store):
     assert [(a.record_id, a.status_code) for a in any_store.delivery_attempts()] == [(r1, 500), (r1, 200)]
     any_store.remove_webhook(hook.id, actor)
     assert any_store.claim_deliveries(t[9], t[9], 10) == []  # a removed webhook gets nothing more
+
+
+def test_report_counts(any_store):
+    actor, other, (r1, r2, r3) = setup(any_store)
+    any_store.set_status(r3, "retracted", actor)
+    any_store.quarantine(r1, "spike", "burst", None)
+    any_store.quarantine(r2, "manual", "report", actor)
+    any_store.resolve_quarantine(r2, True, actor, "fine")
+    any_store.open_incident("x", "", actor)
+    any_store.add_safelist([HashValue("md5", "f" * 32)], "", actor)
+    assert any_store.contributor_counts() == {"a": 2}
+    assert any_store.integrity_counts() == {
+        "quarantine_rule": {"manual": 1, "spike": 1},
+        "quarantine_outcome": {"pending": 1, "released": 1},
+        "incident": {"open": 1},
+        "safelist": {"md5": 1},
+    }
