@@ -4,6 +4,8 @@ developer's fresh clone, but are required when CI=true so CI can never pass by s
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from functools import cache
 from pathlib import Path
 
 import pytest
@@ -31,3 +33,28 @@ def vectors() -> Path:
 @pytest.fixture(scope="session")
 def media() -> Path:
     return FIXTURES
+
+
+POSTGRES_DSN = os.environ.get("HASHDB_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+@cache
+def postgres_available() -> bool:
+    import psycopg
+
+    try:
+        psycopg.connect(POSTGRES_DSN, connect_timeout=3).close()
+    except psycopg.OperationalError:
+        return False
+    return True
+
+
+@pytest.fixture
+def postgres_dsn() -> Iterator[str]:
+    """A DSN whose search_path is a fresh schema, dropped afterwards, so parallel runs and tests
+    never see each other's rows. Skips without PostgreSQL; fails in CI."""
+    require_or_skip(postgres_available(), f"PostgreSQL at {POSTGRES_DSN} (set HASHDB_TEST_POSTGRES)")
+    from hashdb.store.postgres_schema import temporary_schema
+
+    with temporary_schema(POSTGRES_DSN, "hashdb_test") as dsn:
+        yield dsn

@@ -8,7 +8,13 @@ conformance tests hold the two equivalent.
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import psycopg
+from psycopg import sql
+from psycopg.conninfo import make_conninfo
 
 from hashdb.store.rows import now
 
@@ -198,3 +204,17 @@ def apply(conn: psycopg.Connection[tuple[object, ...]]) -> list[str]:
             conn.execute("INSERT INTO schema_migrations (name, applied_at) VALUES (%s, %s)", (name, now()))
             applied_now.append(name)
     return applied_now
+
+
+@contextmanager
+def temporary_schema(dsn: str, prefix: str = "hashdb_tmp") -> Iterator[str]:
+    """A DSN whose search_path is a new, uniquely named schema, dropped on exit: tests and
+    benchmarks share one database without seeing (or locking out) each other's tables."""
+    schema = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
+    try:
+        yield make_conninfo(dsn, options=f"-c search_path={schema}")
+    finally:
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))

@@ -10,7 +10,7 @@ from functools import lru_cache
 from typing import Any
 
 from hashdb.errors import InvalidInput
-from hashdb.types import ApiKey, AuditEntry, Change, HashRecord, NewRecord, SubmitOutcome
+from hashdb.types import STATUSES, ApiKey, AuditEntry, Change, HashRecord, NewRecord, SubmitOutcome
 
 GENESIS_HASH = "0" * 64
 
@@ -109,3 +109,20 @@ def check_choice(what: str, value: str, allowed: tuple[str, ...]) -> None:
     """The schema's CHECK constraints would reject it too, but as a driver error, not a typed one."""
     if value not in allowed:
         raise InvalidInput(f"unknown {what} {value!r}: expected one of {', '.join(allowed)}")
+
+
+def check_text(what: str, value: str | None) -> None:
+    # PostgreSQL's TEXT cannot hold NUL and SQLite's can: refuse it in both, so a record one
+    # store accepts the other cannot reject.
+    if value is not None and "\x00" in value:
+        raise InvalidInput(f"{what} must not contain a NUL character")
+
+
+def check_record(record: NewRecord) -> None:
+    check_choice("status", record.status, STATUSES)
+    for what, value in (("signal", record.hash.signal), ("hash", record.hash.hex),
+                        ("media_type", record.media_type), ("incident", record.incident),
+                        ("reference", record.reference), ("removed_at", record.removed_at)):
+        check_text(what, value)
+    for frame in record.frames:
+        check_text("frame hash", frame.hash.hex)

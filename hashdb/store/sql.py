@@ -22,6 +22,8 @@ from hashdb.store.rows import (
     audit_hash,
     change_from_row,
     check_choice,
+    check_record,
+    check_text,
     now,
     outcomes_from_json,
     outcomes_to_json,
@@ -99,6 +101,12 @@ class SQLStore(ABC):
     @abstractmethod
     def close(self) -> None: ...
 
+    def _insert_rows(self, conn: Connection, table: str, columns: Sequence[str],
+                     rows: Sequence[Sequence[Any]]) -> None:
+        """Bulk insert inside a write; a dialect may override it with something faster."""
+        conn.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)})",
+                         rows)
+
     def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
         with self._read() as conn:
             return dicts(conn.execute(sql, params))
@@ -110,6 +118,7 @@ class SQLStore(ABC):
     # organisations and keys -------------------------------------------------------------
 
     def ensure_org(self, name: str) -> Organisation:
+        check_text("organisation name", name)
         with self._write() as conn:
             conn.execute("INSERT INTO orgs (name, created_at) VALUES (?, ?) ON CONFLICT (name) DO NOTHING",
                          (name, now()))
@@ -170,7 +179,7 @@ class SQLStore(ABC):
         request_digest: str = "",
     ) -> list[SubmitOutcome]:
         for record in records:
-            check_choice("status", record.status, STATUSES)
+            check_record(record)
         with self._write() as conn:
             if idempotency_key is not None:
                 seen = conn.execute(
@@ -207,10 +216,7 @@ class SQLStore(ABC):
             rows = [record_values(r, org_id, at) for r in fresh.values()]
             columns = list(rows[0])
             (top,) = conn.execute("SELECT COALESCE(MAX(id), 0) FROM records").fetchone()
-            conn.executemany(
-                f"INSERT INTO records ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)})",
-                [tuple(row.values()) for row in rows],
-            )
+            self._insert_rows(conn, "records", columns, [tuple(row.values()) for row in rows])
             # executemany reports no ids (and SQLite's RETURNING order is unspecified). Writers
             # are serialised, so every row above the old maximum is one of ours: a primary-key
             # range read instead of a second index probe per row. An engine that handed out a
@@ -223,18 +229,12 @@ class SQLStore(ABC):
             frames = [(created[key][0], f.frame_number, f.timestamp, f.hash.hex, f.hash.quality)
                       for key, record in fresh.items() for f in record.frames]
             if frames:
-                conn.executemany(
-                    "INSERT INTO video_frames (record_id, frame_number, timestamp, value, quality)"
-                    " VALUES (?, ?, ?, ?, ?)",
-                    frames,
-                )
+                self._insert_rows(conn, "video_frames",
+                                  ("record_id", "frame_number", "timestamp", "value", "quality"), frames)
             # In id order, so a partner replaying the log sees additions in insertion order.
-            changes = sorted((created[key][0], key[0], record.status, row["labels"], at)
+            changes = sorted((created[key][0], "add", key[0], record.status, row["labels"], at)
                              for (key, record), row in zip(fresh.items(), rows))
-            conn.executemany(
-                "INSERT INTO changes (kind, record_id, signal, status, labels, at) VALUES ('add', ?, ?, ?, ?, ?)",
-                changes,
-            )
+            self._insert_rows(conn, "changes", ("record_id", "kind", "signal", "status", "labels", "at"), changes)
         outcomes: list[SubmitOutcome] = []
         reported: set[Key] = set()
         for key in keys:
@@ -316,6 +316,7 @@ class SQLStore(ABC):
     def set_feedback(self, record_id: int, actor: Principal, verdict: str, note: str) -> HashRecord:
         """Audited but not in the change log: the partner feed carries no votes."""
         check_choice("verdict", verdict, VERDICTS)
+        check_text("note", note)
         with self._write() as conn:
             self._locked_record(conn, record_id)
             conn.execute(

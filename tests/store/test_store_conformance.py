@@ -1,0 +1,403 @@
+"""One suite, every store: what the service may rely on, whichever database is behind it."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import uuid
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from store_helpers import GENESIS, actor, chain_problems, pdq, record, video
+
+from hashdb.errors import Conflict, InvalidInput, NotFound
+from hashdb.store.sql import SQLStore
+from hashdb.types import FrameHash, HashValue, NewRecord, SubmitOutcome
+
+# organisations and keys -------------------------------------------------------------------
+
+
+def test_ensure_org_is_idempotent(store: SQLStore) -> None:
+    first = store.ensure_org("Acme")
+    again = store.ensure_org("Acme")
+    other = store.ensure_org("Globex")
+    assert first == again
+    assert other.id != first.id
+    assert store.get_org("Acme") == first
+    assert store.get_org("Nobody") is None
+
+
+def test_api_keys_create_find_list_revoke(store: SQLStore) -> None:
+    admin = actor(store, "Root", "admin")
+    org = store.ensure_org("Acme")
+    key = store.create_api_key(org.id, "contributor", "pfx1", "hash1")
+    other = store.create_api_key(org.id, "partner", "pfx2", "hash2")
+    assert (key.org_id, key.org_name, key.role, key.prefix, key.secret_hash, key.revoked_at) == (
+        org.id, "Acme", "contributor", "pfx1", "hash1", None)
+    assert store.find_api_key("pfx2") == other
+    assert store.find_api_key("nope") is None
+    assert store.list_api_keys() == [key, other]
+
+    revoked = store.revoke_api_key(key.id, admin)
+    assert revoked.revoked_at is not None
+    assert store.find_api_key("pfx1") == revoked
+    # Revoking twice keeps the first time: the key stopped working then.
+    assert store.revoke_api_key(key.id, admin).revoked_at == revoked.revoked_at
+    assert store.find_api_key("pfx2") == other
+    actions = [(e.action, e.target) for e in store.audit_entries()]
+    assert actions == [("key.create", f"key:{key.id}"), ("key.create", f"key:{other.id}"),
+                       ("key.revoke", f"key:{key.id}"), ("key.revoke", f"key:{key.id}")]
+
+
+def test_api_key_errors_are_typed(store: SQLStore) -> None:
+    admin = actor(store, "Root", "admin")
+    org = store.ensure_org("Acme")
+    store.create_api_key(org.id, "consumer", "taken", "h")
+    with pytest.raises(Conflict):
+        store.create_api_key(org.id, "consumer", "taken", "h2")
+    with pytest.raises(InvalidInput):
+        store.create_api_key(org.id, "superuser", "p", "h")
+    with pytest.raises(NotFound):
+        store.create_api_key(org.id + 1000, "consumer", "p", "h")
+    with pytest.raises(NotFound):
+        store.revoke_api_key(999, admin)
+    assert [k.prefix for k in store.list_api_keys()] == ["taken"]
+
+
+# records ----------------------------------------------------------------------------------
+
+
+def test_duplicates_are_per_organisation(store: SQLStore) -> None:
+    acme, globex = actor(store, "Acme"), actor(store, "Globex")
+    first = store.add_records([record(pdq(1)), record(pdq(2))], acme)
+    assert [o.duplicate for o in first] == [False, False]
+    assert first[0].id != first[1].id
+
+    # The same hash from the same member is the same record, whatever else differs.
+    again = store.add_records([record(pdq(1), labels=("other",), reference="x")], acme)
+    assert again == [SubmitOutcome(first[0].id, "active", duplicate=True)]
+
+    # From another member it is a new record, and both now have support 2.
+    theirs = store.add_records([record(pdq(1))], globex)
+    assert theirs[0].duplicate is False and theirs[0].id not in (first[0].id, first[1].id)
+    records = store.get_records([first[0].id, theirs[0].id, first[1].id])
+    assert records[first[0].id].support == 2
+    assert records[theirs[0].id].support == 2
+    assert records[first[1].id].support == 1
+    assert records[first[0].id].labels == ("terrorism",)  # the duplicate changed nothing
+
+    # One add in the change log per new record, none for duplicates.
+    adds = [(c.kind, c.record_id) for c in store.changes_since(0, 100)]
+    assert adds == [("add", first[0].id), ("add", first[1].id), ("add", theirs[0].id)]
+
+
+def test_same_hash_twice_in_one_batch_is_one_record(store: SQLStore) -> None:
+    acme = actor(store, "Acme")
+    out = store.add_records([record(pdq(5)), record(pdq(6)), record(pdq(5))], acme)
+    assert out[0].id == out[2].id
+    assert [o.duplicate for o in out] == [False, False, True]
+    assert len(store.changes_since(0, 100)) == 2
+
+
+def test_same_hex_under_another_signal_is_another_record(store: SQLStore) -> None:
+    acme = actor(store, "Acme")
+    hex64 = "ab" * 8
+    out = store.add_records([record(hex64, signal="phash"), record(hex64, signal="dhash")], acme)
+    assert out[0].id != out[1].id and not any(o.duplicate for o in out)
+
+
+def test_idempotency_key_replays_the_first_answer(store: SQLStore) -> None:
+    acme, globex = actor(store, "Acme"), actor(store, "Globex")
+    batch = [record(pdq(1)), record(pdq(2)), record(pdq(1))]
+    first = store.add_records(batch, acme, "key-1", "digest-a")
+    changes, audit, counts = store.last_seq(), len(store.audit_entries()), store.counts()
+
+    assert store.add_records(batch, acme, "key-1", "digest-a") == first
+    # Nothing was stored twice: no new records, change-log rows or audit entries.
+    assert (store.last_seq(), len(store.audit_entries()), store.counts()) == (changes, audit, counts)
+
+    with pytest.raises(Conflict):
+        store.add_records([record(pdq(3))], acme, "key-1", "digest-b")
+    assert store.find_values("pdq", [pdq(3)]) == []
+
+    # Keys belong to the member that sent them: the same key from another member is new.
+    theirs = store.add_records(batch, globex, "key-1", "digest-b")
+    assert [o.duplicate for o in theirs] == [False, False, True]
+    assert {o.id for o in theirs}.isdisjoint({o.id for o in first})
+
+
+def test_a_refused_batch_stores_nothing(store: SQLStore) -> None:
+    acme = actor(store, "Acme")
+    bad = NewRecord(HashValue("pdq", pdq(2)), "image", (), status="deleted")
+    with pytest.raises(InvalidInput):
+        store.add_records([record(pdq(1)), bad], acme, "k", "d")
+    with pytest.raises(InvalidInput):
+        store.add_records([record(pdq(1), reference="a\x00b")], acme)
+    assert store.find_values("pdq", [pdq(1), pdq(2)]) == []
+    assert store.last_seq() == 0
+    # The key was not spent on the refused batch.
+    assert not store.add_records([record(pdq(1))], acme, "k", "d")[0].duplicate
+
+
+def test_get_records_and_find_values(store: SQLStore) -> None:
+    acme, globex = actor(store, "Acme"), actor(store, "Globex")
+    mine = store.add_records([record(pdq(1), incident="inc-1", reference="ref-9", removed_at="2024-01-02",
+                                     labels=("a", "b"), quality=77)], acme)[0]
+    theirs = store.add_records([record(pdq(1)), record(pdq(2))], globex)
+    got = store.get_records([mine.id, 10_000, mine.id])
+    assert list(got) == [mine.id]
+    r = got[mine.id]
+    assert (r.signal, r.value, r.quality, r.media_type, r.labels, r.org_id, r.status) == (
+        "pdq", pdq(1), 77, "image", ("a", "b"), acme.org_id, "active")
+    assert (r.incident, r.reference, r.removed_at) == ("inc-1", "ref-9", "2024-01-02")
+    assert store.get_records([]) == {}
+
+    found = store.find_values("pdq", [pdq(1), pdq(2), pdq(3)])
+    assert [(f.id, f.value, f.org_id) for f in found] == [
+        (mine.id, pdq(1), acme.org_id), (theirs[0].id, pdq(1), globex.org_id), (theirs[1].id, pdq(2), globex.org_id)]
+    assert store.find_values("phash", [pdq(1)]) == []
+    assert store.find_values("pdq", []) == []
+
+
+def test_lookups_beyond_one_chunk(store: SQLStore) -> None:
+    # More values than one IN (...) list holds (500): chunks must join up.
+    acme = actor(store, "Acme")
+    out = store.add_records([record(pdq(i)) for i in range(1203)], acme)
+    ids = [o.id for o in out]
+    assert sorted(store.get_records(ids)) == sorted(ids)
+    assert len(store.find_values("pdq", [pdq(i) for i in range(1203)])) == 1203
+    again = store.add_records([record(pdq(i)) for i in range(1203)], acme)
+    assert [o.id for o in again] == ids and all(o.duplicate for o in again)
+
+
+def test_set_status_writes_change_and_audit(store: SQLStore) -> None:
+    acme = actor(store, "Acme")
+    rid = store.add_records([record(pdq(1), labels=("x",))], acme)[0].id
+    seq, n_audit = store.last_seq(), len(store.audit_entries())
+
+    assert store.set_status(rid, "disputed", acme, "votes").status == "disputed"
+    retracted = store.set_status(rid, "retracted", acme, "mistake")
+    assert retracted.status == "retracted" and retracted.support == 0
+    # Setting the status it already has records nothing.
+    store.set_status(rid, "retracted", acme)
+
+    changes = store.changes_since(seq, 10)
+    assert [(c.kind, c.record_id, c.status, c.labels, c.signal) for c in changes] == [
+        ("status", rid, "disputed", ("x",), "pdq"), ("retract", rid, "retracted", ("x",), "pdq")]
+    audit = store.audit_entries()[n_audit:]
+    assert [(a.action, a.target, a.org_id) for a in audit] == [
+        ("hashes.status", f"record:{rid}", acme.org_id), ("hashes.retract", f"record:{rid}", acme.org_id)]
+    assert json.loads(audit[1].detail) == {"from": "disputed", "to": "retracted", "reason": "mistake"}
+
+    with pytest.raises(NotFound):
+        store.set_status(rid + 100, "active", acme)
+    with pytest.raises(InvalidInput):
+        store.set_status(rid, "gone", acme)
+
+
+def test_set_labels_writes_change_and_audit(store: SQLStore) -> None:
+    acme = actor(store, "Acme")
+    rid = store.add_records([record(pdq(1), labels=("a",))], acme)[0].id
+    seq, n_audit = store.last_seq(), len(store.audit_entries())
+    assert store.set_labels(rid, ["b", "c"], acme).labels == ("b", "c")
+    store.set_labels(rid, ["b", "c"], acme)  # unchanged: nothing recorded
+    assert [(c.kind, c.labels, c.status) for c in store.changes_since(seq, 10)] == [("labels", ("b", "c"), "active")]
+    audit = store.audit_entries()[n_audit:]
+    assert [a.action for a in audit] == ["hashes.labels"]
+    assert json.loads(audit[0].detail) == {"from": ["a"], "to": ["b", "c"]}
+    with pytest.raises(NotFound):
+        store.set_labels(rid + 100, ["a"], acme)
+
+
+def test_set_feedback_counts_votes_and_audits(store: SQLStore) -> None:
+    acme, globex, initech = actor(store, "Acme"), actor(store, "Globex"), actor(store, "Initech")
+    rid = store.add_records([record(pdq(1))], acme)[0].id
+    seq, n_audit = store.last_seq(), len(store.audit_entries())
+    store.set_feedback(rid, globex, "disagree", "not ours")
+    store.set_feedback(rid, initech, "false_positive", "")
+    after = store.set_feedback(rid, globex, "agree", "changed my mind")  # replaces globex's vote
+    assert (after.agree, after.disagree, after.false_positive) == (1, 0, 1)
+    audit = store.audit_entries()[n_audit:]
+    assert [(a.action, a.org_id, json.loads(a.detail)["verdict"]) for a in audit] == [
+        ("hashes.feedback", globex.org_id, "disagree"), ("hashes.feedback", initech.org_id, "false_positive"),
+        ("hashes.feedback", globex.org_id, "agree")]
+    # Votes are not in the partner feed, so no change-log row.
+    assert store.last_seq() == seq
+    with pytest.raises(InvalidInput):
+        store.set_feedback(rid, acme, "meh", "")
+    with pytest.raises(NotFound):
+        store.set_feedback(rid + 100, acme, "agree", "")
+
+
+# what the index is built from -------------------------------------------------------------
+
+
+def test_live_hashes_skip_retracted_and_page_across_batches(store: SQLStore) -> None:
+    acme = actor(store, "Acme")
+    out = store.add_records([record(pdq(i)) for i in range(1, 9)] + [record("cd" * 8, signal="phash")], acme)
+    ids = [o.id for o in out]
+    store.set_status(ids[2], "retracted", acme)
+    store.set_status(ids[6], "retracted", acme)
+    store.set_status(ids[3], "quarantined", acme)  # quarantined stays in the index
+    expected = [(ids[i], pdq(i + 1)) for i in (0, 1, 3, 4, 5, 7)]
+    for batch in (1, 3, 4, 6, 100):
+        batches = list(store.live_hashes("pdq", batch=batch))
+        assert all(0 < len(b) <= batch for b in batches)
+        assert [pair for b in batches for pair in b] == expected
+    assert list(store.live_hashes("phash")) == [[(ids[8], "cd" * 8)]]
+    assert list(store.live_hashes("md5")) == []
+    with pytest.raises(InvalidInput):
+        list(store.live_hashes("pdq", batch=0))
+
+
+def test_video_frames_stored_and_returned(store: SQLStore) -> None:
+    acme = actor(store, "Acme")
+    clip = video("aa" * 16, [pdq(10), pdq(11), pdq(12)])
+    other = video("bb" * 16, [pdq(20)])
+    out = store.add_records([clip, record(pdq(1)), other], acme)
+    clip_id, other_id = out[0].id, out[2].id
+    frames = store.video_frames([clip_id, other_id, out[1].id])
+    assert [(h, q) for _, h, q in frames[clip_id]] == [(pdq(10), 50), (pdq(11), 51), (pdq(12), 52)]
+    assert [(h, q) for _, h, q in frames[other_id]] == [(pdq(20), 50)]
+    assert frames[out[1].id] == []
+    frame_ids = [f for f, _, _ in frames[clip_id]]
+    assert frame_ids == sorted(frame_ids)
+    assert store.frame_records([*frame_ids, frames[other_id][0][0], 99_999]) == {
+        **{f: clip_id for f in frame_ids}, frames[other_id][0][0]: other_id}
+
+    live = [pair for batch in store.live_hashes("vpdq", batch=2) for pair in batch]
+    assert live == [(f, h) for f, h, _ in frames[clip_id] + frames[other_id]]
+    store.set_status(clip_id, "retracted", acme)
+    assert [pair for batch in store.live_hashes("vpdq") for pair in batch] == [
+        (f, h) for f, h, _ in frames[other_id]]
+    # A repeated video is a duplicate: its frames are not stored again.
+    assert store.add_records([clip], acme)[0].duplicate
+    assert len(store.video_frames([clip_id])[clip_id]) == 3
+
+
+# change log and audit ---------------------------------------------------------------------
+
+
+def test_changes_since_is_ordered_and_pages(store: SQLStore) -> None:
+    acme = actor(store, "Acme")
+    ids = [o.id for o in store.add_records([record(pdq(i)) for i in range(5)], acme)]
+    store.set_labels(ids[1], ["x"], acme)
+    store.set_status(ids[0], "retracted", acme)
+    ids += [o.id for o in store.add_records([record(pdq(9))], acme)]
+
+    everything = store.changes_since(0, 1000)
+    seqs = [c.seq for c in everything]
+    assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)
+    assert [(c.kind, c.record_id) for c in everything] == [
+        *(("add", i) for i in ids[:5]), ("labels", ids[1]), ("retract", ids[0]), ("add", ids[5])]
+    assert store.last_seq() == seqs[-1]
+
+    paged, cursor = [], 0
+    while page := store.changes_since(cursor, 3):
+        assert len(page) <= 3
+        paged += page
+        cursor = page[-1].seq
+    assert paged == everything
+    assert store.changes_since(seqs[-1], 10) == []
+    with pytest.raises(InvalidInput):
+        store.changes_since(0, 0)
+
+
+def test_empty_store(store: SQLStore) -> None:
+    assert store.last_seq() == 0
+    assert store.changes_since(0, 10) == []
+    assert store.audit_entries() == []
+    assert store.counts() == {"signal": {}, "status": {}, "month": {}, "label": {}}
+
+
+def test_audit_chain_verifies(store: SQLStore) -> None:
+    acme = actor(store, "Acme")
+    admin = actor(store, "Root", "admin")
+    key = store.create_api_key(acme.org_id, "contributor", "p1", "h")
+    rid = store.add_records([record(pdq(1)), record(pdq(2))], acme)[0].id
+    store.set_labels(rid, ["y"], acme)
+    store.set_feedback(rid, admin, "agree", "")
+    store.set_status(rid, "retracted", admin, "why")
+    store.revoke_api_key(key.id, admin)
+    store.audit(None, "index.rebuild", "pdq", "{}")
+    store.audit(admin, "export", "feed", "")
+
+    entries = store.audit_entries()
+    assert len(entries) == 8
+    assert entries[0].prev_hash == GENESIS
+    assert chain_problems(entries) == []
+    assert [e.id for e in entries] == sorted(e.id for e in entries)
+    assert (entries[6].org_id, entries[6].key_id) == (None, None)
+    # Paging by id returns the same entries.
+    assert store.audit_entries(after_id=entries[2].id, limit=3) == entries[3:6]
+    # The check can fail: an edited entry breaks its own hash, a removed one breaks the link.
+    edited = [*entries[:3], dataclasses.replace(entries[3], detail='{"added": 0}'), *entries[4:]]
+    assert chain_problems(edited) == [f"entry {entries[3].id}: entry_hash does not match its contents"]
+    assert chain_problems(entries[:2] + entries[3:]) == [
+        f"entry {entries[3].id}: prev_hash does not link to the entry before"]
+
+
+def test_counts(store: SQLStore) -> None:
+    acme, globex = actor(store, "Acme"), actor(store, "Globex")
+    out = store.add_records([record(pdq(1), labels=("a", "b")), record(pdq(2), labels=("a",)),
+                             record("ef" * 8, signal="phash", labels=("c",))], acme)
+    store.add_records([record(pdq(1), labels=("a",))], globex)
+    store.set_status(out[1].id, "retracted", acme)
+    month = store.get_records([out[0].id])[out[0].id].created_at[:7]
+    assert store.counts() == {
+        "signal": {"pdq": 3, "phash": 1},
+        "status": {"active": 3, "retracted": 1},
+        "month": {month: 4},
+        "label": {"a": 2, "b": 1, "c": 1},  # the retracted record's labels are not counted
+    }
+
+
+# property: what goes in comes out ---------------------------------------------------------
+
+HEX_BITS = {"pdq": 256, "phash": 64, "md5": 128}
+plain_text = st.text(st.characters(blacklist_characters="\x00", blacklist_categories=("Cs",)), max_size=20)
+
+
+@st.composite
+def new_records(draw: st.DrawFn) -> NewRecord:
+    signal = draw(st.sampled_from(sorted(HEX_BITS) + ["vpdq"]))
+    bits = HEX_BITS.get(signal, 128)
+    hex_ = f"{draw(st.integers(0, 2 ** bits - 1)):0{bits // 4}x}"
+    quality = draw(st.none() | st.integers(0, 100))
+    frames: tuple[FrameHash, ...] = ()
+    if signal == "vpdq":
+        frames = tuple(
+            FrameHash(i, draw(st.floats(0, 1e5, allow_nan=False)), HashValue(
+                "pdq", f"{draw(st.integers(0, 2 ** 256 - 1)):064x}", draw(st.none() | st.integers(0, 100))))
+            for i in range(draw(st.integers(0, 4))))
+    return NewRecord(
+        HashValue(signal, hex_, quality),
+        draw(st.sampled_from(["image", "video"])),
+        tuple(draw(st.lists(st.sampled_from(["terrorism", "violent_extremism", "x-ü", "a b"]), unique=True))),
+        incident=draw(st.none() | plain_text),
+        reference=draw(st.none() | plain_text),
+        removed_at=draw(st.none() | plain_text),
+        frames=frames,
+        status=draw(st.sampled_from(["active", "quarantined"])),
+    )
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(batch=st.lists(new_records(), min_size=1, max_size=6))
+def test_round_trip(store: SQLStore, batch: list[NewRecord]) -> None:
+    who = actor(store, f"org-{uuid.uuid4().hex}")  # a fresh member: no duplicates from earlier examples
+    outcomes = store.add_records(batch, who)
+    got = store.get_records([o.id for o in outcomes])
+    first: dict[tuple[str, str], NewRecord] = {}
+    for new, outcome in zip(batch, outcomes):
+        key = (new.hash.signal, new.hash.hex)
+        assert outcome.duplicate == (key in first)
+        sent = first.setdefault(key, new)
+        r = got[outcome.id]
+        assert (r.signal, r.value, r.quality, r.media_type, r.labels, r.incident, r.reference, r.removed_at,
+                r.status, r.org_id) == (
+            sent.hash.signal, sent.hash.hex, sent.hash.quality, sent.media_type, sent.labels, sent.incident,
+            sent.reference, sent.removed_at, sent.status, who.org_id)
+        stored_frames = store.video_frames([outcome.id])[outcome.id]
+        assert [(h, q) for _, h, q in stored_frames] == [(f.hash.hex, f.hash.quality) for f in sent.frames]
