@@ -44,6 +44,9 @@ class Settings:
     # Match counts are buffered in memory and written at most this often, so a lookup that
     # matches does not wait for a disk commit (0: write on every lookup).
     spike_flush_seconds: float = 5.0
+    # Records tagged with an incident that is still open are counted but never quarantined by
+    # the spike rule: a live-streamed attack spikes by nature.
+    spike_exempt_open_incidents: bool = True
     # Webhooks: attempt n failing waits webhook_backoff_seconds * 2**(n-1) before the next, so
     # the defaults retry for about a minute (2+4+8+16+32 s) and then give up.
     webhook_max_attempts: int = 6

@@ -411,12 +411,23 @@ class HashDB:
             return []
         now = self.spikes.utcnow()
         totals = self.store.count_matches(counts, spike.window_start(now, self.settings))
+        tripped = {rid: t for rid, t in sorted(totals.items()) if spike.tripped(t[0], t[1], self.settings)}
+        if not tripped:
+            return []
+        exempt: set[str] = set()
+        if self.settings.spike_exempt_open_incidents:
+            # During a declared crisis the attacker's video really is matched everywhere at once:
+            # that spike is the crisis, not poisoning (the safelist still applies to it).
+            exempt = {i.name for i in self.store.incidents(open_only=True)}
+        records = self.store.get_records(list(tripped))
         held = []
-        for record_id, (matches, orgs) in sorted(totals.items()):
-            if spike.tripped(matches, orgs, self.settings):
-                reason = spike.spike_reason(matches, orgs, self.settings)
-                if self.store.quarantine(record_id, "spike", reason, None):
-                    held.append(record_id)
+        for record_id, (matches, orgs) in tripped.items():
+            record = records.get(record_id)
+            if record is None or record.incident in exempt:
+                continue
+            reason = spike.spike_reason(matches, orgs, self.settings)
+            if self.store.quarantine(record_id, "spike", reason, None):
+                held.append(record_id)
         return held
 
     def quarantined(self, actor: Principal, after_id: int = 0, limit: int = 100) -> list[Quarantine]:

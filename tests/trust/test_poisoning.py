@@ -240,3 +240,24 @@ def test_cli_safelist_submit_list_release_confirm(run):
     assert run("quarantine", "list", "--json").stdout == ""
     again = run("quarantine", "release", "2")
     assert again.exit_code == 1 and "retracted, not quarantined" in again.stderr
+
+
+@pytest.mark.parametrize("exempt", [True, False])
+def test_records_under_an_open_incident_may_spike(make_service, exempt):
+    service = make_service(spike_max_matches=1, spike_min_orgs=1, spike_flush_seconds=0,
+                           spike_exempt_open_incidents=exempt)
+    admin = principal(service, "ops", "admin")
+    incident = service.open_incident("attack-1", admin)
+    contributor, consumer = principal(service, "a", "contributor"), principal(service, "c", "consumer")
+    [tagged] = service.submit([Submission("t", ("attacker_manifesto",), (HashValue("md5", "1" * 32),),
+                                          incident="attack-1")], contributor)
+    plain = submit(service, contributor, HashValue("md5", "2" * 32))
+    for _ in range(2):
+        look(service, consumer, HashValue("md5", "1" * 32))
+        look(service, consumer, HashValue("md5", "2" * 32))
+    assert status(service, plain.ids[0]) == "quarantined"
+    assert status(service, tagged.ids[0]) == ("active" if exempt else "quarantined")
+    if exempt:  # once the incident is closed, the rule applies to it again
+        service.close_incident(incident.id, admin)
+        look(service, consumer, HashValue("md5", "1" * 32))
+        assert status(service, tagged.ids[0]) == "quarantined"
