@@ -75,7 +75,12 @@ def popcount(words: np.ndarray) -> np.ndarray:
     """Per-element popcount of an unsigned integer array (uint8 result)."""
     if _HAS_BITWISE_COUNT:
         return np.bitwise_count(words)
-    as_bytes = words.view(np.uint8).reshape(*words.shape, words.dtype.itemsize)
+    return popcount_by_table(words)
+
+
+def popcount_by_table(words: np.ndarray) -> np.ndarray:
+    """The numpy < 2.0 path of `popcount`: a 256-entry table lookup per byte."""
+    as_bytes = np.ascontiguousarray(words).view(np.uint8).reshape(*words.shape, words.dtype.itemsize)
     return _POPCOUNT8[as_bytes].sum(axis=-1, dtype=np.uint8)
 
 
@@ -88,12 +93,6 @@ def word_view(codes: np.ndarray) -> np.ndarray:
     if codes.shape[1] % 8 == 0 and codes.flags.c_contiguous:
         return codes.view(np.uint64)
     return codes
-
-
-def hamming_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Row-wise Hamming distance between two equally shaped code arrays (int32)."""
-    x = np.bitwise_xor(word_view(a), word_view(b))
-    return popcount(x).sum(axis=1, dtype=np.int32)
 
 
 def hamming_to_all(query: np.ndarray, codes: np.ndarray) -> np.ndarray:

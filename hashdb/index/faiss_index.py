@@ -89,6 +89,7 @@ class FaissIndex:
         self._built = 0
         self._delta: dict[int, int] = {}  # record id -> row, for rows >= built
         self._dirty: set[int] = set()  # rows < built whose code changed after the build
+        self._dirty_rows: np.ndarray | None = None  # sorted array of _dirty, cached for searches
         self._dead: np.ndarray | None = None  # row -> removed; None while nothing is removed
         self._dead_count = 0
         self._mih: MultiIndexHash | None = None
@@ -161,11 +162,18 @@ class FaissIndex:
             self.compact()
 
     def _replace(self, rows: np.ndarray, codes: np.ndarray) -> None:
-        self._codes()[rows] = codes
+        view = self._codes()
+        # Only a changed code leaves the tables stale; reviving a removed id with its old code
+        # (e.g. a record taken out of quarantine) costs nothing.
+        changed = (view[rows] != codes).any(axis=1)
+        view[rows] = codes
         if self._dead is not None:
             self._dead_count -= int(self._dead[rows].sum())
             self._dead[rows] = False
-        self._dirty.update(rows[rows < self._built].tolist())
+        stale = rows[changed & (rows < self._built)]
+        if len(stale):
+            self._dirty.update(stale.tolist())
+            self._dirty_rows = None
 
     def _append(self, keys: np.ndarray, codes: np.ndarray) -> None:
         start = self._rows
@@ -226,6 +234,7 @@ class FaissIndex:
         self._rows = self._built = len(live_ids)
         self._delta.clear()
         self._dirty.clear()
+        self._dirty_rows = None
         self._dead, self._dead_count = None, 0
         self._mih = None
         if self._rows >= self.large_min_size:
@@ -270,7 +279,9 @@ class FaissIndex:
             parts.append((qnum[hit], rows[hit], dist[hit]))
         extra = np.arange(self._built, self._rows, dtype=np.int64)
         if self._dirty:
-            extra = np.concatenate([np.fromiter(self._dirty, dtype=np.int64), extra])
+            if self._dirty_rows is None:
+                self._dirty_rows = np.sort(np.fromiter(self._dirty, dtype=np.int64))
+            extra = np.concatenate([self._dirty_rows, extra])
         if len(extra):
             extra_codes = codes[extra]
             for q in range(len(queries)):

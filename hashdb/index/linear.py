@@ -1,7 +1,8 @@
 """LinearIndex: numpy brute force. For small deployments, and the oracle the FAISS index is tested against.
 
 Kept deliberately plain (one XOR + popcount over every stored code per query) so that it is
-easy to trust; nothing here is shared with the multi-index code path.
+easy to trust. It shares only the popcount helper with FaissIndex; the tests check both
+against pure-Python ints as well.
 """
 
 from __future__ import annotations

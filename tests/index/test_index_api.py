@@ -13,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from hashdb.errors import HashDBError, InvalidHash, InvalidInput
-from hashdb.index._bits import bit_field
+from hashdb.index._bits import bit_field, popcount, popcount_by_table
 from hashdb.index.base import HashIndex, codes_to_hex, hex_to_codes
 from hashdb.index.faiss_index import FaissIndex, set_threads
 from hashdb.index.linear import LinearIndex
@@ -161,3 +161,11 @@ def test_index_searched_in_parent_still_works_in_a_forked_child() -> None:
     assert os.read(read, 1) == b"\x00"
     os.close(read)
     assert os.waitstatus_to_exitcode(status) == 0
+
+
+@given(st.lists(st.integers(0, 2**64 - 1), min_size=1, max_size=50))
+def test_popcount_paths_match_python(values: list[int]) -> None:
+    words = np.array(values, dtype=np.uint64)
+    expected = [v.bit_count() for v in values]
+    assert popcount(words).tolist() == expected
+    assert popcount_by_table(words).tolist() == expected  # the numpy < 2.0 path
