@@ -9,7 +9,7 @@ arrays: no PIL, no I/O, no state kept between calls.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 
 import cv2
 import numpy as np
@@ -31,8 +31,8 @@ ZERO_HEX = "0" * 64
 # check all 2**24 colours. This needs no float64 image and no ordering of the three terms.
 _LUMA_WEIGHTS = np.array([[299.0, 587.0, 114.0]], dtype=F32)
 _THOUSAND = F32(1000.0)
-# Rows of the image converted to float at a time: the float copy of a block stays in cache.
-_LUMA_BLOCK = 32
+# Pixels of the image converted to float at a time: the float copy of a block stays in cache.
+_LUMA_PIXELS = 32768
 # Steps of a box pass kept before they are transposed out in one go; each step then writes
 # a 256-byte run per destination row instead of 4 bytes (fewer cache and TLB misses).
 _BOX_BLOCK = 64
@@ -50,35 +50,38 @@ def decimation_indices(n: int) -> list[int]:
     return [int(((i + 0.5) * n) / SIDE) for i in range(SIDE)]
 
 
-def _luma_blocks(rgb: npt.NDArray[np.uint8]) -> Iterator[tuple[int, Floats]]:
-    """(first row, luma of a block of rows); the block is overwritten by the next one."""
-    rows, cols = rgb.shape[:2]
-    height = min(_LUMA_BLOCK, rows)
-    floats = np.empty((height, cols, 3), dtype=F32)
-    k = np.empty((height, cols), dtype=F32)
-    for top in range(0, rows, _LUMA_BLOCK):
-        block = rgb[top : top + _LUMA_BLOCK]
-        n = block.shape[0]
-        np.copyto(floats[:n], block, casting="unsafe")
-        # transform sums the three weighted channels: exact, the values are integers < 2**24.
-        weighted = cv2.transform(floats[:n], _LUMA_WEIGHTS, dst=k[:n])
-        np.divide(weighted, _THOUSAND, out=weighted)
-        yield top, weighted
+def _luma_into(block: npt.NDArray[np.uint8], floats: Floats, out: Floats) -> None:
+    """Luma of an h x w x 3 uint8 block into out (h x w); floats is h x w x 3 scratch."""
+    np.copyto(floats, block, casting="unsafe")
+    # transform sums the three weighted channels: exact, the values are integers < 2**24.
+    weighted = cv2.transform(floats, _LUMA_WEIGHTS, dst=out)
+    np.divide(weighted, _THOUSAND, out=out)
 
 
 def luma(rgb: npt.NDArray[np.uint8]) -> Floats:
     """H x W float32 luma, equal to pdqhash's."""
-    out = np.empty(rgb.shape[:2], dtype=F32)
-    for top, k in _luma_blocks(rgb):
-        out[top : top + k.shape[0]] = k
+    rows, cols = rgb.shape[:2]
+    out = np.empty((rows, cols), dtype=F32)
+    step = max(1, _LUMA_PIXELS // cols)
+    floats = np.empty((min(step, rows), cols, 3), dtype=F32)
+    for top in range(0, rows, step):
+        block = rgb[top : top + step]
+        _luma_into(block, floats[: len(block)], out[top : top + len(block)])
     return out
 
 
 def luma_transposed(rgb: npt.NDArray[np.uint8]) -> Floats:
     """W x H float32 luma: the layout the first (horizontal) box pass runs along."""
-    out = np.empty(rgb.shape[1::-1], dtype=F32)
-    for top, k in _luma_blocks(rgb):
-        _transpose_into(k, out[:, top : top + k.shape[0]])
+    rows, cols = rgb.shape[:2]
+    out = np.empty((cols, rows), dtype=F32)
+    step = max(1, _LUMA_PIXELS // cols)
+    floats = np.empty((min(step, rows), cols, 3), dtype=F32)
+    block_luma = np.empty((min(step, rows), cols), dtype=F32)
+    for top in range(0, rows, step):
+        block = rgb[top : top + step]
+        n = len(block)
+        _luma_into(block, floats[:n], block_luma[:n])
+        _transpose_into(block_luma[:n], out[:, top : top + n])
     return out
 
 
@@ -89,17 +92,16 @@ def _transpose_into(src: Floats, dst: Floats) -> None:
         dst[...] = written
 
 
-def _box_plan(x: Floats, window: int) -> tuple[Floats, list[Floats], list[Floats], Floats]:
-    """box1DFloat along axis 0 of x as a list of steps, one per output row.
+def _box_plan(rows: list[Floats], window: int) -> tuple[Floats, list[Floats], list[Floats], Floats]:
+    """box1DFloat along a list of rows (the steps; each row holds every lane) as a list of steps.
 
-    Step i adds row adds[i] to the running sum, subtracts row subs[i], and divides by
-    counts[i]. Where the C++ only adds (the window is still growing) or only subtracts (it is
-    shrinking at the end), the other row is zeros: x + 0 and x - 0 are exact. Returns the
-    running sum after the C++'s first phase (adds, no writes) too.
+    Step i adds adds[i] to the running sum, subtracts subs[i], and divides by counts[i].
+    Where the C++ only adds (the window is still growing) or only subtracts (it is shrinking
+    at the end), the other row is zeros: x + 0 and x - 0 are exact. Also returns the running
+    sum after the C++'s first phase (adds, no writes).
     """
-    n, lanes = x.shape
+    n, lanes = len(rows), len(rows[0])
     half = (window + 2) // 2
-    rows = list(x)
     zero = np.zeros(lanes, dtype=F32)
     adds = rows[half - 1 :] + [zero] * (half - 1)
     subs = [zero] * (window - half + 1) + rows[: n - window + half - 1]
@@ -116,10 +118,11 @@ def box_into_transposed(x: Floats, window: int, out_t: Floats) -> None:
     """One box pass along axis 0 of x (n x m), written transposed into out_t (m x n).
 
     Every step is one float32 add and one subtract over all m lanes at once, in the C++'s
-    order, so the running sums round exactly as the C++'s do.
+    order, so the running sums round exactly as the C++'s do. Outputs collect in a small
+    buffer and go out transposed (and divided) a block at a time.
     """
+    total, adds, subs, counts = _box_plan(list(x), window)
     n, lanes = x.shape
-    total, adds, subs, counts = _box_plan(x, window)
     buffer = np.empty((min(_BOX_BLOCK, n), lanes), dtype=F32)
     out_rows = list(buffer)
     add, subtract = np.add, np.subtract
@@ -129,9 +132,12 @@ def box_into_transposed(x: Floats, window: int, out_t: Floats) -> None:
             add(total, a, out)
             subtract(out, s, out)
             total = out
+        # The buffer is reused by the next block.
         total = total.copy()
         block = buffer[: stop - start]
-        np.divide(block, counts[start:stop, None], out=block)
+        # Mid-row every step divides by the full window: a scalar divides faster than a column.
+        divisor = counts[start] if counts[start] == counts[stop - 1] == window else counts[start:stop, None]
+        np.divide(block, divisor, out=block)
         _transpose_into(block, out_t[:, start:stop])
 
 
@@ -139,7 +145,7 @@ def box_sampled(x: Floats, window: int, keep: Sequence[int]) -> Floats:
     """One box pass along axis 0 of x, returning only the output rows listed in keep (sorted)."""
     if x.shape[1] < _FEW_LANES:
         return box_sampled_few_lanes(np.ascontiguousarray(x.T), window, keep).T
-    total, adds, subs, counts = _box_plan(x, window)
+    total, adds, subs, counts = _box_plan(list(x), window)
     out = np.empty((len(keep), x.shape[1]), dtype=F32)
     add, subtract = np.add, np.subtract
     done = 0
@@ -184,6 +190,8 @@ def downsample(lt: Floats) -> Floats:
 
     Two rounds of a horizontal then a vertical box pass; only the 64 sampled columns of the
     third pass and the 64 sampled rows of the fourth are produced, since nothing else is read.
+    Overwrites lt (its memory holds the second pass: fresh multi-megabyte arrays cost page
+    faults).
     """
     cols, rows = lt.shape
     if rows == SIDE and cols == SIDE:
@@ -192,11 +200,10 @@ def downsample(lt: Floats) -> Floats:
     along_rows, along_cols = jarosz_window(cols), jarosz_window(rows)
     pass1 = np.empty((rows, cols), dtype=F32)
     box_into_transposed(lt, along_rows, pass1)
-    pass2 = np.empty((cols, rows), dtype=F32)
+    pass2 = lt
     box_into_transposed(pass1, along_cols, pass2)
     del pass1
     pass3 = box_sampled(pass2, along_rows, decimation_indices(cols))
-    del pass2
     pass4 = box_sampled_few_lanes(pass3, along_cols, decimation_indices(rows))
     return np.ascontiguousarray(pass4.T)
 

@@ -197,7 +197,7 @@ KINDS: dict[str, Callable[[np.random.Generator, int, int], np.ndarray]] = {
     "flat": _flat, "blocks": _blocks, "extremes": _extremes,
 }
 # (height, width, kind): tiny (under the 5-pixel minimum), the 64x64 no-filter case and its
-# neighbours, odd sizes, every window size from 1 up, very wide and very tall, ~1024 px.
+# neighbours, odd sizes, window sizes from 1 up, very wide and very tall, ~1024 and ~4000 px.
 SYNTHETIC = [
     (1, 1, "noise"), (2, 3, "noise"), (4, 4, "smooth"), (4, 300, "gradient"), (5, 5, "noise"),
     (5, 6, "extremes"), (7, 5, "grey"), (31, 17, "smooth"), (63, 64, "noise"), (64, 64, "smooth"),
@@ -206,6 +206,8 @@ SYNTHETIC = [
     (517, 333, "extremes"), (9, 2000, "smooth"), (2000, 9, "gradient"), (60, 1000, "noise"),
     (1000, 60, "blocks"), (480, 640, "gradient"), (768, 1024, "smooth"), (1024, 768, "noise"),
     (1024, 1024, "blocks"), (999, 1001, "grey"), (301, 4000, "smooth"), (4000, 257, "noise"),
+    # Windows wider than the port's block of 64 steps: 9000 and 17000 pixels wide.
+    (6, 9000, "noise"), (40, 17000, "smooth"),
 ]
 
 
