@@ -258,6 +258,24 @@ def restart(index: FaissIndex, queries: np.ndarray, truth: Results, folder: Path
     ]
 
 
+def write_path(index: FaissIndex, ids: np.ndarray, seed: int) -> str:
+    """Time the add that overflows the delta (new, higher ids: a merge), then a full compaction."""
+    rng = np.random.default_rng(seed)
+    count = index.delta_limit + 1
+    new_ids = int(ids.max()) + 1 + np.arange(count, dtype=np.int64) * 2
+    codes = rng.integers(0, 256, size=(count, BITS // 8), dtype=np.uint8)
+    merges, builds = index.merges, index.full_builds
+    start = time.perf_counter()
+    index.add(new_ids, codes)
+    merged = time.perf_counter() - start
+    how = "merged" if index.merges > merges else "rebuilt" if index.full_builds > builds else "flat, no tables"
+    start = time.perf_counter()
+    index.compact()
+    full = time.perf_counter() - start
+    return (f"an add of {count:,} new hashes that overflows the delta took {merged:.2f} s ({how}); "
+            f"a full compaction {full:.2f} s")
+
+
 def fmt(value: float | None, spec: str) -> str:
     return "n/a" if value is None else format(value, spec)
 
@@ -315,6 +333,8 @@ def main(argv: list[str] | None = None) -> int:
             print("# restart", file=sys.stderr, flush=True)
             with tempfile.TemporaryDirectory(dir=os.environ.get("BENCH_TMP")) as tmp:
                 notes += [f"size {n:,}: " + line for line in restart(index, queries, truth, Path(tmp))]
+        print("# write path", file=sys.stderr, flush=True)
+        notes.append(f"size {n:,}: " + write_path(index, ids, args.seed))
         del index
         gc.collect()
         print("# numpy brute force", file=sys.stderr, flush=True)

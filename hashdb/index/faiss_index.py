@@ -6,8 +6,10 @@ results equal brute force at any size. Not thread-safe for writes: the caller se
 add/remove/compact/save against searches; concurrent searches are fine.
 
 Rows [0, built) are sorted by record id and covered by the multi-index tables; later rows
-(`delta`) and rows overwritten since (`dirty`) are searched by brute force until the next
-compaction, which drops removed rows and rebuilds everything from the live codes.
+(`delta`) and rows overwritten since (`dirty`) are searched by brute force until the delta is
+full. Then new rows with ids above all earlier ones (the store's usual order) are merged into
+the tables without re-sorting; anything else (replaced codes, out-of-order ids, many removals,
+a doubled size) takes a full compaction, which drops removed rows and rebuilds the tables.
 """
 
 from __future__ import annotations
@@ -30,9 +32,9 @@ from hashdb.index.mih import MultiIndexHash
 # flat scan is ~0.12 ms, so below that the tables are not worth their memory and rebuilds.
 # (Measured in scripts/bench_index.py; see BENCHMARKS.md.)
 LARGE_MIN_SIZE = 100_000
-# Rows searched by brute force (added or overwritten since the last build) before a compaction
-# rebuilds the tables: ~16k codes scan in well under 0.1 ms, and a rebuild (seconds at 10M)
-# then happens at most once per 16k writes.
+# Rows searched by brute force (added or overwritten since the tables were last updated) before
+# they are merged in or the tables rebuilt: ~16k codes scan in well under 0.1 ms per query, and
+# a merge or rebuild (both cost O(size), see BENCHMARKS.md) then happens at most once per 16k writes.
 DELTA_LIMIT = 16_384
 # Removed rows are only filtered out at search time until there are this many (or 1/8 of the
 # index, whichever is larger); then a compaction reclaims their memory.
@@ -51,6 +53,9 @@ DEFAULT_THREADS = 1
 # do): 4 bytes per hash less, which is what keeps a 10M PDQ index under 100 bytes per hash.
 # A larger id converts the array to int64 once.
 _SMALL_ID_MAX = 2**32 - 1
+# Appended rows are merged into the tables (no re-sort) until the index has grown this many
+# times since the last full build; then a full build picks the chunk width for the new size.
+_REBUILD_GROWTH = 2
 # Rows are copied in groups of this many during compaction so peak memory stays near 1x codes.
 _COPY_GROUP = 1 << 20
 
@@ -93,6 +98,10 @@ class FaissIndex:
         self._dead: np.ndarray | None = None  # row -> removed; None while nothing is removed
         self._dead_count = 0
         self._mih: MultiIndexHash | None = None
+        self._full_build_rows = 0  # rows at the last full build of the tables
+        # Maintenance counters, for metrics: full rebuilds of the tables and cheap merges.
+        self.full_builds = 0
+        self.merges = 0
 
     # -- state -------------------------------------------------------------------------
 
@@ -156,10 +165,12 @@ class FaissIndex:
             self._replace(rows[old], codes[old])
         if not old.all():
             self._append(keys[~old], codes[~old])
-        # Compact when the brute-forced rows outgrow the delta, and when a flat index first
-        # reaches the multi-index size (so the switch happens on the add that crosses it).
-        if self._pending() > self.delta_limit or (self._mih is None and len(self) >= self.large_min_size):
+        # A flat index switches on the add that reaches the multi-index size; otherwise the
+        # tables catch up once the brute-forced rows outgrow the delta.
+        if self._mih is None and len(self) >= self.large_min_size:
             self.compact()
+        elif self._pending() > self.delta_limit:
+            self._refresh()
 
     def _replace(self, rows: np.ndarray, codes: np.ndarray) -> None:
         view = self._codes()
@@ -212,6 +223,31 @@ class FaissIndex:
         if self._dead_count > max(DEAD_LIMIT, len(self) // DEAD_FRACTION):
             self.compact()
 
+    def _refresh(self) -> None:
+        """Fold the delta into the tables: a cheap merge when only new, higher ids were added
+        (the usual case: store ids grow), else a full compaction."""
+        mih = self._mih
+        if mih is not None and self._can_merge(mih):
+            self._mih = mih.extended(self._codes())
+            self.merges += 1
+            self._built = self._rows
+            self._delta.clear()
+        else:
+            self.compact()
+
+    def _can_merge(self, mih: MultiIndexHash) -> bool:
+        if self._dirty or mih.count != self._built:
+            return False
+        # Past this growth the chunk width chosen at the last full build is no longer the one
+        # for the size, and removed rows are reclaimed only by a full compaction.
+        if self._rows > _REBUILD_GROWTH * self._full_build_rows or self._dead_count:
+            return False
+        appended = self._ids[self._built : self._rows]
+        # Rows [0, built) must stay sorted by id for `_find`.
+        return _strictly_increasing(appended) and (
+            self._built == 0 or int(appended[0]) > int(self._ids[self._built - 1])
+        )
+
     def compact(self) -> None:
         """Drop removed rows, sort rows by id, and rebuild the tables over every live code."""
         live = None if self._dead is None else np.flatnonzero(~self._dead[: self._rows])
@@ -237,8 +273,10 @@ class FaissIndex:
         self._dirty_rows = None
         self._dead, self._dead_count = None, 0
         self._mih = None
+        self._full_build_rows = self._rows
         if self._rows >= self.large_min_size:
             self._mih = MultiIndexHash.build(self._codes(), self.bits, self._chunk_bits)
+            self.full_builds += 1
 
     # -- search ------------------------------------------------------------------------
 
@@ -302,9 +340,13 @@ class FaissIndex:
     # -- persistence -------------------------------------------------------------------
 
     def save(self, path: Path, covers_seq: int) -> None:
-        """Compact if needed, then write codes with faiss.write_index_binary and the rest as .npy."""
-        if self._pending() or self._dead is not None or self._rows != self._built:
+        """Fold in pending rows (compacting if any are removed), then write codes with
+        faiss.write_index_binary and ids and tables as .npy."""
+        if self._pending():
+            self._refresh()
+        if self._dead_count:
             self.compact()
+        self._dead = None  # nothing is removed now, so the mask is all False
         flat, ids, mih = self._flat, self._ids[: self._rows], self._mih
         writers = {
             "faiss": lambda target: faiss.write_index_binary(flat, str(target)),
@@ -341,7 +383,7 @@ class FaissIndex:
         if not _strictly_increasing(ids):
             raise IndexStale(f"saved ids of {path} are not strictly increasing; rebuild the index")
         index._flat, index._ids = flat, ids
-        index._rows = index._built = manifest.count
+        index._rows = index._built = index._full_build_rows = manifest.count
         if "mih_order" in manifest.files:
             chunk_bits = params.get("chunk_bits", 0)
             if not 0 < chunk_bits <= 32:

@@ -112,6 +112,30 @@ class MultiIndexHash:
             del packed
         return cls(bits, width, order, offsets)
 
+    def extended(self, codes: np.ndarray) -> MultiIndexHash:
+        """Tables over all of `codes`, given that these tables cover its first `count` rows.
+
+        Each new row goes to the end of its bucket, which is exactly where a full build puts it
+        (rows sort by (key, row) and new rows are the largest), so the result equals
+        `build(codes, bits, chunk_bits)` at a fraction of the cost: no sort of the old rows.
+        """
+        start, total = self.count, codes.shape[0]
+        if total < start or total > MAX_ROWS:
+            raise ValueError(f"cannot extend tables over {start} rows to {total} rows")
+        width = self.chunk_bits
+        new_rows = np.arange(start, total, dtype=np.uint32)
+        order = np.empty((self.chunks, total), dtype=np.uint32)
+        offsets = np.empty_like(self._offsets)
+        for c in range(self.chunks):
+            keys = bit_field(codes[start:], c * width, width)
+            by_key = np.argsort(keys, kind="stable")
+            at = self._offsets[c][keys[by_key].astype(np.int64) + 1].astype(np.int64)
+            order[c] = np.insert(self._order[c], at, new_rows[by_key])
+            added = np.cumsum(np.bincount(keys, minlength=1 << width))
+            offsets[c, 0] = 0
+            offsets[c, 1:] = self._offsets[c, 1:] + added
+        return MultiIndexHash(self.bits, width, order, offsets)
+
     def tables(self) -> tuple[np.ndarray, np.ndarray]:
         """(order, offsets), for saving; `MultiIndexHash(bits, chunk_bits, order, offsets)` restores."""
         return self._order, self._offsets

@@ -47,12 +47,14 @@ class IndexMachine(RuleBasedStateMachine):
                 out[i] = flip_bits(self.rng, base, k)
         return out
 
-    @rule(count=st.integers(1, 20), reuse=st.floats(0, 1))
-    def add(self, count: int, reuse: float) -> None:
+    @rule(count=st.integers(1, 20), reuse=st.floats(0, 1), increasing=st.booleans())
+    def add(self, count: int, reuse: float, increasing: bool) -> None:
         known = list(self.truth) + list(self.removed)
-        ids = []
+        ids: list[int] = []
         for _ in range(count):
-            if known and self.rng.random() < reuse:
+            if increasing:  # new store records: ids above all before, the merge path
+                ids.append(max(known + ids + [0]) + int(self.rng.integers(1, 5)))
+            elif known and self.rng.random() < reuse:
                 ids.append(known[int(self.rng.integers(len(known)))])  # replace, or revive
             else:
                 ids.append(int(self.rng.integers(0, 2**40)))

@@ -1,0 +1,80 @@
+"""Multi-index hashing tables: the pigeonhole plan, candidate completeness, and merged tables."""
+
+from __future__ import annotations
+
+import numpy as np
+from _index_data import as_int, flip_bits, oracle, random_codes
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from hashdb.index.faiss_index import FaissIndex
+from hashdb.index.mih import MultiIndexHash, chunk_bits_for, chunk_thresholds
+
+hyp = settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@given(radius=st.integers(0, 64), chunks=st.integers(1, 32))
+def test_thresholds_sum_to_radius_plus_one_and_differ_by_at_most_one(radius: int, chunks: int) -> None:
+    t = chunk_thresholds(radius, chunks)
+    assert len(t) == chunks
+    assert sum(x + 1 for x in t) == radius + 1
+    assert max(t) - min(t) <= 1 and min(t) >= -1
+
+
+def test_chunk_width_follows_size() -> None:
+    assert chunk_bits_for(10_000_000, 256) == 21  # 12 chunks: the 10M configuration
+    assert chunk_bits_for(1_000_000, 256) == 17
+    assert chunk_bits_for(10, 256) == 8
+    assert chunk_bits_for(10**12, 64) == 32  # never wider than half the code
+
+
+@hyp
+@given(seed=st.integers(0, 2**32 - 1), bits=st.sampled_from((64, 256)), width=st.sampled_from((6, 8, 11)),
+       radius=st.sampled_from((0, 3, 10, 31, 32)))
+def test_candidates_include_every_row_within_the_radius(seed: int, bits: int, width: int, radius: int) -> None:
+    rng = np.random.default_rng(seed)
+    queries = random_codes(rng, 4, bits)
+    codes = random_codes(rng, 300, bits)
+    for i in range(0, 300, 3):
+        codes[i] = flip_bits(rng, queries[i % 4], int(rng.integers(0, min(radius, bits) + 1)))
+    mih = MultiIndexHash.build(codes, bits, width)
+    pairs = {(int(q), int(r)) for qs, rs in mih.candidates(queries, radius) for q, r in zip(qs, rs)}
+    for q, query in enumerate(queries):
+        for row, code in enumerate(codes):
+            if (as_int(query) ^ as_int(code)).bit_count() <= radius:
+                assert (q, row) in pairs
+
+
+@hyp
+@given(seed=st.integers(0, 2**32 - 1), n=st.integers(1, 400), split=st.floats(0, 1),
+       width=st.sampled_from((5, 8, 12, 17)), bits=st.sampled_from((64, 256)))
+def test_merged_tables_equal_a_full_build(seed: int, n: int, split: float, width: int, bits: int) -> None:
+    rng = np.random.default_rng(seed)
+    codes = random_codes(rng, n, bits)
+    codes[n // 2 :: 7] = codes[0]  # repeated codes: several rows in one bucket
+    head = int(n * split)
+    merged = MultiIndexHash.build(codes[:head], bits, width).extended(codes)
+    full = MultiIndexHash.build(codes, bits, width)
+    for a, b in zip(merged.tables(), full.tables()):
+        assert a.dtype == b.dtype and np.array_equal(a, b)
+
+
+def test_appending_new_higher_ids_merges_instead_of_rebuilding() -> None:
+    rng = np.random.default_rng(21)
+    codes = random_codes(rng, 400, 256)
+    index = FaissIndex(256, large_min_size=100, delta_limit=20, mih_work_divisor=0)
+    index.add(np.arange(100) * 10, codes[:100])
+    assert (index.full_builds, index.merges) == (1, 0)
+    truth = {int(k) * 10: as_int(c) for k, c in zip(range(100), codes[:100])}
+    for lo in range(100, 400, 15):  # store-like: each batch's ids above all earlier ones
+        ids = np.arange(lo, lo + 15) * 10
+        index.add(ids, codes[lo : lo + 15])
+        truth.update({int(k): as_int(c) for k, c in zip(ids, codes[lo : lo + 15])})
+        queries = np.stack([flip_bits(rng, codes[i], 4) for i in (0, lo, lo + 14)])
+        assert index.search(queries, 31) == oracle(truth, queries, 31)
+    # 300 rows appended in 20 batches: merges, until the size doubled from 100 (then a rebuild).
+    assert index.merges >= 5 and index.full_builds >= 2
+    index.add([15], codes[:1])  # a lower id than the newest: the next refresh must rebuild
+    builds = index.full_builds
+    index.add(np.arange(10_000, 10_030), random_codes(rng, 30, 256))
+    assert index.full_builds == builds + 1
