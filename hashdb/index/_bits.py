@@ -74,14 +74,16 @@ def check_radius(max_distance: object, bits: int) -> int:
 def popcount(words: np.ndarray) -> np.ndarray:
     """Per-element popcount of an unsigned integer array (uint8 result)."""
     if _HAS_BITWISE_COUNT:
-        return np.bitwise_count(words)
+        counts: np.ndarray = np.bitwise_count(words)
+        return counts
     return popcount_by_table(words)
 
 
 def popcount_by_table(words: np.ndarray) -> np.ndarray:
     """The numpy < 2.0 path of `popcount`: a 256-entry table lookup per byte."""
     as_bytes = np.ascontiguousarray(words).view(np.uint8).reshape(*words.shape, words.dtype.itemsize)
-    return _POPCOUNT8[as_bytes].sum(axis=-1, dtype=np.uint8)
+    counts: np.ndarray = _POPCOUNT8[as_bytes].sum(axis=-1, dtype=np.uint8)
+    return counts
 
 
 def word_view(codes: np.ndarray) -> np.ndarray:
@@ -99,7 +101,8 @@ def hamming_to_all(query: np.ndarray, codes: np.ndarray) -> np.ndarray:
     """Hamming distance from one code (nbytes,) to each row of `codes` (int32)."""
     q = word_view(np.ascontiguousarray(query).reshape(1, -1))
     x = np.bitwise_xor(word_view(codes), q)
-    return popcount(x).sum(axis=1, dtype=np.int32)
+    dist: np.ndarray = popcount(x).sum(axis=1, dtype=np.int32)
+    return dist
 
 
 def bit_field(codes: np.ndarray, start: int, width: int) -> np.ndarray:

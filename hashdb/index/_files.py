@@ -103,6 +103,13 @@ def write_saved(
                 old.unlink(missing_ok=True)
 
 
+def _count(value: object) -> int | None:
+    """`value` if it is a non-negative int (not a bool), else None."""
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    return None
+
+
 def read_manifest(path: Path) -> Manifest:
     """Parse and check the manifest at `path`; anything unreadable is `IndexStale`."""
     path = Path(path)
@@ -119,12 +126,15 @@ def read_manifest(path: Path) -> Manifest:
             f"saved index at {path} has format version {body.get('version')!r}, this code reads "
             f"{VERSION}; rebuild it from the store"
         )
-    kind, bits, seq, count = body.get("kind"), body.get("bits"), body.get("covers_seq"), body.get("count")
-    files, params = body.get("files"), body.get("params", {})
-    ints_ok = all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in (bits, seq, count))
+    kind, files, params = body.get("kind"), body.get("files"), body.get("params", {})
+    bits, seq, count = (_count(body.get(key)) for key in ("bits", "covers_seq", "count"))
     if (
         kind not in ("linear", "faiss")
-        or not ints_ok
+        or bits is None
+        or seq is None
+        or count is None
+        or bits == 0
+        or bits % 8
         or not isinstance(files, dict)
         or not isinstance(params, dict)
         or not all(isinstance(v, int) for v in params.values())

@@ -126,7 +126,7 @@ class FaissIndex:
         """A view of FAISS's code storage; invalid after the next add or compaction."""
         if self._rows == 0:
             return np.zeros((0, self._code_size), dtype=np.uint8)
-        flat = faiss.rev_swig_ptr(self._flat.xb.data(), self._rows * self._code_size)
+        flat: np.ndarray = faiss.rev_swig_ptr(self._flat.xb.data(), self._rows * self._code_size)
         return flat.reshape(self._rows, self._code_size)
 
     def _find(self, ids: np.ndarray) -> np.ndarray:
@@ -440,7 +440,7 @@ def _save_npy(target: Path, array: np.ndarray) -> None:
 
 def _load_npy(source: Path, dtype: type | tuple[type, ...], shape: tuple[int, ...]) -> np.ndarray:
     try:
-        array = np.load(source, allow_pickle=False)
+        array: np.ndarray = np.load(source, allow_pickle=False)
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
         raise IndexStale(f"saved index data {source} is unreadable ({exc}); rebuild it") from None
     dtypes = dtype if isinstance(dtype, tuple) else (dtype,)

@@ -82,7 +82,7 @@ class MultiIndexHash:
         self.bits = bits
         self.chunk_bits = chunk_bits
         self.chunks = bits // chunk_bits
-        self.count = order.shape[1]
+        self.count = int(order.shape[1])
         self._order = order  # (chunks, count) uint32
         self._offsets = offsets  # (chunks, 2**chunk_bits + 1) uint32
         self._probe_cache: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
