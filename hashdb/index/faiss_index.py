@@ -239,8 +239,9 @@ class FaissIndex:
         if self._dirty or mih.count != self._built:
             return False
         # Past this growth the chunk width chosen at the last full build is no longer the one
-        # for the size, and removed rows are reclaimed only by a full compaction.
-        if self._rows > _REBUILD_GROWTH * self._full_build_rows or self._dead_count:
+        # for the size. Removed rows stay tombstoned through merges (remove() compacts when
+        # there are many), so retractions between submissions do not force rebuilds.
+        if self._rows > _REBUILD_GROWTH * self._full_build_rows:
             return False
         appended = self._ids[self._built : self._rows]
         # Rows [0, built) must stay sorted by id for `_find`.
@@ -340,18 +341,18 @@ class FaissIndex:
     # -- persistence -------------------------------------------------------------------
 
     def save(self, path: Path, covers_seq: int) -> None:
-        """Fold in pending rows (compacting if any are removed), then write codes with
-        faiss.write_index_binary and ids and tables as .npy."""
+        """Fold pending rows into the tables, then write codes with faiss.write_index_binary,
+        and ids, tombstones and tables as .npy."""
         if self._pending():
             self._refresh()
-        if self._dead_count:
-            self.compact()
-        self._dead = None  # nothing is removed now, so the mask is all False
         flat, ids, mih = self._flat, self._ids[: self._rows], self._mih
         writers = {
             "faiss": lambda target: faiss.write_index_binary(flat, str(target)),
             "ids": lambda target: _save_npy(target, ids),
         }
+        if self._dead is not None and self._dead_count:
+            dead = self._dead[: self._rows]
+            writers["dead"] = lambda target: _save_npy(target, dead)
         params = {"large_min_size": self.large_min_size, "delta_limit": self.delta_limit}
         if mih is not None:
             order, offsets = mih.tables()
@@ -384,6 +385,9 @@ class FaissIndex:
             raise IndexStale(f"saved ids of {path} are not strictly increasing; rebuild the index")
         index._flat, index._ids = flat, ids
         index._rows = index._built = index._full_build_rows = manifest.count
+        if "dead" in manifest.files:
+            index._dead = _load_npy(manifest.file(path, "dead"), np.bool_, (manifest.count,))
+            index._dead_count = int(index._dead.sum())
         if "mih_order" in manifest.files:
             chunk_bits = params.get("chunk_bits", 0)
             if not 0 < chunk_bits <= 32:

@@ -74,6 +74,18 @@ def test_appending_new_higher_ids_merges_instead_of_rebuilding() -> None:
         assert index.search(queries, 31) == oracle(truth, queries, 31)
     # 300 rows appended in 20 batches: merges, until the size doubled from 100 (then a rebuild).
     assert index.merges >= 5 and index.full_builds >= 2
+    # Removals between submissions stay tombstones: the next refresh is still a merge.
+    builds, merges = index.full_builds, index.merges
+    index.remove([0, 1500, 3990])
+    for key in (0, 1500, 3990):
+        del truth[key]
+    ids = np.arange(5000, 5025) * 10
+    new_codes = random_codes(rng, 25, 256)
+    index.add(ids, new_codes)
+    truth.update({int(k): as_int(c) for k, c in zip(ids, new_codes)})
+    assert (index.full_builds, index.merges) == (builds, merges + 1)
+    queries = np.concatenate([codes[[0, 150, 399]], new_codes[:3]])
+    assert index.search(queries, 31) == oracle(truth, queries, 31)
     index.add([15], codes[:1])  # a lower id than the newest: the next refresh must rebuild
     builds = index.full_builds
     index.add(np.arange(10_000, 10_030), random_codes(rng, 30, 256))
