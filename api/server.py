@@ -71,8 +71,15 @@ def prepare_environment() -> None:
     if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         # Fresh per run (stale samples from an earlier run would be summed in), removed at exit.
         directory = tempfile.mkdtemp(prefix="hashdb-metrics-")
-        atexit.register(shutil.rmtree, directory, True)
+        atexit.register(_remove_in, os.getpid(), directory)
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = directory
+
+
+def _remove_in(pid: int, directory: str) -> None:
+    # Workers are forked from the master and inherit its atexit hooks: only the master, on
+    # its way out, may remove the directory every worker writes to.
+    if os.getpid() == pid:
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 def gunicorn_options(opts: ServeOptions) -> dict[str, Any]:
