@@ -12,7 +12,7 @@ from typing import Any
 
 from flask import current_app
 
-from hashdb.errors import IndexStale, InvalidInput
+from hashdb.errors import IndexStale
 from hashdb.service import HashDB
 
 log = logging.getLogger("hashdb.api")
@@ -21,14 +21,12 @@ log = logging.getLogger("hashdb.api")
 def open_service(config: Mapping[str, Any]) -> HashDB:
     """Build the service from the app's config.
 
-    Seam for several API replicas: a PostgreSQL DSN (config DSN, env HASHDB_DSN) will select
-    the shared PostgreSQL store here; until it is wired, only the SQLite file (DB) is served.
+    Several API replicas share one PostgreSQL store: config DSN (env HASHDB_DSN), or a
+    postgresql:// URL as DB; otherwise DB is the SQLite file.
     """
-    if config.get("DSN"):
-        raise InvalidInput("HASHDB_DSN (PostgreSQL) is not supported by the server yet; use HASHDB_DB")
     from hashdb.local import open_database
 
-    return open_database(str(config["DB"]))
+    return open_database(str(config.get("DSN") or config["DB"]))
 
 
 class ServiceRuntime:

@@ -25,8 +25,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 def db_option(func: F) -> F:
     return click.option(
-        "--db", "db_path", type=click.Path(dir_okay=False, path_type=Path), envvar="HASHDB_DB",
-        default="hashdb.sqlite", show_default=True, help="Local database file (env HASHDB_DB).",
+        "--db", "db_path", envvar="HASHDB_DB", default="hashdb.sqlite", show_default=True,
+        help="SQLite file, or a postgresql:// DSN (env HASHDB_DB).",
     )(func)
 
 
@@ -72,7 +72,7 @@ def shown(text: str) -> str:
     return text if text.isprintable() else json.dumps(text)
 
 
-def open_service(db_path: Path) -> HashDB:
+def open_service(db_path: str | Path) -> HashDB:
     from hashdb.local import open_database
 
     try:

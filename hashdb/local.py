@@ -1,12 +1,15 @@
-"""Building a HashDB over a local database file: what the CLI, the server and tests share."""
+"""Building a HashDB over a database: a SQLite file (the embedded default) or a PostgreSQL DSN
+(several API replicas sharing one store). What the CLI, the server and tests share."""
 
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 from hashdb import keys
 from hashdb.config import Settings
+from hashdb.errors import InvalidInput
 from hashdb.indexes import IndexSet
 from hashdb.service import HashDB
 from hashdb.store.sqlite_store import SQLiteStore
@@ -17,16 +20,32 @@ def index_dir(db_path: Path) -> Path:
     return db_path.with_name(db_path.name + ".index")
 
 
-def open_database(db_path: str | Path, settings: Settings | None = None,
+# libpq accepts URLs and `key=value` connection strings; a file name is neither.
+_CONNINFO = re.compile(r"^\s*(host|hostaddr|dbname|user|port|service)\s*=")
+
+
+def is_dsn(target: str | Path) -> bool:
+    text = str(target)
+    return text.startswith(("postgresql://", "postgres://")) or bool(_CONNINFO.match(text))
+
+
+def open_database(target: str | Path, settings: Settings | None = None,
                   taxonomy_path: str | None = None) -> HashDB:
-    """Open (creating if needed) the SQLite database at `db_path`, with its index snapshots beside it."""
-    path = Path(db_path)
+    """Open (creating the schema if needed) a SQLite file, index snapshots beside it, or a
+    PostgreSQL DSN, index snapshots in HASHDB_INDEX_DIR if set (else rebuilt at start)."""
+    taxonomy = Taxonomy.load(taxonomy_path or os.environ.get("HASHDB_TAXONOMY") or None)
+    if is_dsn(target):
+        from hashdb.store.postgres_store import PostgresStore
+
+        # Replicas must agree on the secret that API keys are hashed under, so no per-file default.
+        if not os.environ.get("HASHDB_SECRET"):
+            raise InvalidInput("set HASHDB_SECRET (the same on every replica) to use PostgreSQL")
+        pg = PostgresStore(str(target))
+        directory = os.environ.get("HASHDB_INDEX_DIR")
+        return HashDB(settings or Settings(), pg, IndexSet(pg, Path(directory) if directory else None),
+                      taxonomy, server_secret=keys.load_server_secret(os.environ["HASHDB_SECRET"], Path()))
+    path = Path(target)
     store = SQLiteStore(path)
     secret = keys.load_server_secret(os.environ.get("HASHDB_SECRET"), path.with_name(path.name + ".secret"))
-    return HashDB(
-        settings or Settings(),
-        store,
-        IndexSet(store, index_dir(path)),
-        Taxonomy.load(taxonomy_path or os.environ.get("HASHDB_TAXONOMY") or None),
-        server_secret=secret,
-    )
+    return HashDB(settings or Settings(), store, IndexSet(store, index_dir(path)), taxonomy,
+                  server_secret=secret)
