@@ -26,11 +26,10 @@ from hashdb.index._bits import check_bits, check_codes, check_ids, check_radius,
 from hashdb.index._files import Manifest, write_saved
 from hashdb.index.mih import MultiIndexHash
 
-# Below this many codes a FAISS flat scan is used. Flat costs ~1.2 ns per 256-bit code per query
-# on one core, the multi-index ~0.1 ms fixed (numpy calls) plus ~20 ns per candidate, and its
-# tables cost 4 bytes per code per chunk plus a rebuild at every compaction; at 100k codes a
-# flat scan is ~0.12 ms, so below that the tables are not worth their memory and rebuilds.
-# (Measured in scripts/bench_index.py; see BENCHMARKS.md.)
+# Below this many codes a FAISS flat scan is used. Flat costs ~1.1 ns per 256-bit code per query
+# on one core; the multi-index ~0.1 ms fixed (numpy calls) plus ~20 ns per candidate, and its
+# tables cost 4 bytes per code per chunk plus their builds. At 100k codes both answer in ~0.1 ms
+# (scripts/bench_index.py, BENCHMARKS.md), so below that the tables are not worth their memory.
 LARGE_MIN_SIZE = 100_000
 # Rows searched by brute force (added or overwritten since the tables were last updated) before
 # they are merged in or the tables rebuilt: ~16k codes scan in well under 0.1 ms per query, and
