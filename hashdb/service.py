@@ -16,7 +16,6 @@ from hashdb.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthori
 from hashdb.hashing import media as media_io
 from hashdb.hashing.pdq import PdqSignal
 from hashdb.hashing.registry import DEFAULT_SIGNALS, bytes_signals, get_signal, image_signals
-from hashdb.index.base import hex_to_codes
 from hashdb.indexes import INDEXED_SIGNALS, IndexSet
 from hashdb.safelist import SafelistHit, SafelistMatcher, check_values, values_of
 from hashdb.store.base import HashStore
@@ -218,8 +217,7 @@ class HashDB:
                             _keep(best, (n, record.id), 0, signal)
                 continue
             radius = limits[signal]
-            hits = self.indexes.get(signal).search(hex_to_codes([h for _, h in items], INDEXED_SIGNALS[signal]),
-                                                   radius)
+            hits = self.indexes.search(signal, [h for _, h in items], radius)
             for (n, _), found in zip(items, hits):
                 for record_id, distance in found:
                     _keep(best, (n, record_id), distance, signal)
@@ -255,7 +253,7 @@ class HashDB:
         query = policy.good_frames(frames, self.settings)
         if not query:
             return {}
-        hits = self.indexes.get("vpdq").search(hex_to_codes([f.hash.hex for f in query], 256), radius)
+        hits = self.indexes.search("vpdq", [f.hash.hex for f in query], radius)
         owners = self.store.frame_records([fid for found in hits for fid, _ in found])
         nearest: dict[int, int] = {}
         for found in hits:
@@ -384,7 +382,7 @@ class HashDB:
             by_signal.setdefault(value.signal, []).append(value.hex)
         for signal, hexes in by_signal.items():
             if signal in INDEXED_SIGNALS and signal != "vpdq":
-                hits = self.indexes.get(signal).search(hex_to_codes(hexes, INDEXED_SIGNALS[signal]), limits[signal])
+                hits = self.indexes.search(signal, hexes, limits[signal])
                 found += [(int(rid), SafelistHit(0, int(d)), signal) for near in hits for rid, d in near]
             else:
                 found += [(r.id, SafelistHit(0, 0), signal) for r in self.store.find_values(signal, hexes)]
