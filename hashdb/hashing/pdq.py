@@ -63,9 +63,10 @@ class PdqSignal(ImageSignal):
     def dihedral(self, image: Image.Image) -> tuple[HashValue, ...]:
         """PDQ of the image after each of Pillow's 8 transposes, in DIHEDRAL_NAMES order.
 
-        Equal to compute(image.transpose(op)) for each op, but faster: the luma and half of the
-        filter passes are shared (a DCT-domain shortcut would be faster still, but its hashes are
-        not the ones other members compute for a rotated copy).
+        Equal to compute(image.transpose(op)) for each op (what other members compute for a
+        rotated or mirrored copy; a DCT-domain shortcut is faster but gives other hashes), about
+        twice as fast: no image is transposed, and the luma and the first filter passes are
+        shared between variants (see pdq_core.pdq_dihedral_hex).
         """
         variants = pdq_core.pdq_dihedral_hex(_checked(_rgb_array(image)))
         return tuple(HashValue(self.name, hex_value, quality) for hex_value, quality in variants)

@@ -45,8 +45,9 @@ def distance(a: str, b: str) -> int:
 
 
 def oracle(rgb: np.ndarray) -> tuple[str, int]:
+    # Hex as python-threatexchange formats pdqhash's bit vector (not our bits_to_hex).
     bits, quality = pdqhash.compute(np.ascontiguousarray(rgb))
-    return bits_to_hex(bits), int(quality)
+    return format(int("".join(str(int(b)) for b in bits), 2), "064x"), int(quality)
 
 
 def rows(vectors: Path, *sources: str) -> list[dict[str, str]]:
