@@ -235,6 +235,21 @@ class FeedEntry:
     frames: tuple[FrameHash, ...] = ()
 
 
+FEED_KINDS = ("add", "labels", "status", "retract")
+
+
+@dataclass(frozen=True, slots=True)
+class MirrorOutcome:
+    """What applying feed entries to a local mirror did, in records: added, changed (labels or
+    status), retracted, and left as they were (already applied, or retracted before the
+    mirror ever held them)."""
+
+    added: int = 0
+    changed: int = 0
+    retracted: int = 0
+    unchanged: int = 0
+
+
 QUARANTINE_RULES = ("safelist", "spike", "manual")
 
 

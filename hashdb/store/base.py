@@ -14,9 +14,11 @@ from hashdb.types import (
     Change,
     Delivery,
     DeliveryAttempt,
+    FeedEntry,
     HashRecord,
     HashValue,
     Incident,
+    MirrorOutcome,
     NewRecord,
     Organisation,
     Principal,
@@ -111,3 +113,16 @@ class HashStore(Protocol):
     # transparency report (trust_sql.py)
     def contributor_counts(self) -> dict[str, int]: ...
     def integrity_counts(self) -> dict[str, dict[str, int]]: ...
+
+    # a local mirror of another hashdb (mirror_sql.py)
+    def apply_feed(self, source: str, org: str, entries: Sequence[FeedEntry], cursor: str | None,
+                   actor: Principal) -> MirrorOutcome:
+        """Apply validated feed entries of `source` in one transaction, new records held under
+        `org`: keyed by the source's record ids, each source change applied once, in feed order.
+        `cursor` (the source's, after these entries) commits with them when given."""
+        ...
+
+    def mirror_cursor(self, source: str) -> str | None: ...
+    def mirror_ids(self, source: str, source_ids: Sequence[int]) -> dict[int, int]:
+        """Source record id -> local record id, for the ids this mirror holds."""
+        ...

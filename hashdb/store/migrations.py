@@ -209,3 +209,28 @@ def m004_drop_records_value(db: Database) -> None:
     # UNIQUE (signal, value, org_id) already gives an index led by (signal, value): this one
     # served no query the unique key does not, and cost a second random B-tree insert per row.
     db.execute("DROP INDEX IF EXISTS records_value")
+
+
+@migrations()
+def m005_mirror(db: Database) -> None:
+    """A local mirror of another hashdb: which local record holds each of the source's records,
+    and how far its change feed has been applied."""
+    run_script(db,
+        """
+        -- source_seq: the source's last change applied to the record, so a page applied twice
+        -- (or an older file imported after a newer one) changes nothing.
+        CREATE TABLE mirror_records (
+            source TEXT NOT NULL,
+            source_id INTEGER NOT NULL,
+            record_id INTEGER NOT NULL UNIQUE REFERENCES records(id),
+            source_seq INTEGER NOT NULL,
+            PRIMARY KEY (source, source_id)
+        );
+        -- The cursor commits with the page it follows: a sync stopped at any moment resumes exactly.
+        CREATE TABLE mirror_sources (
+            source TEXT PRIMARY KEY,
+            cursor TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        );
+        """
+    )

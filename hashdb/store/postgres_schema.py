@@ -176,11 +176,27 @@ CREATE TABLE webhook_attempts (
 CREATE INDEX webhook_attempts_outbox ON webhook_attempts (outbox_id);
 """
 
+M005_MIRROR = """
+CREATE TABLE mirror_records (
+    source TEXT NOT NULL,
+    source_id BIGINT NOT NULL,
+    record_id BIGINT NOT NULL UNIQUE REFERENCES records(id),
+    source_seq BIGINT NOT NULL,
+    PRIMARY KEY (source, source_id)
+);
+CREATE TABLE mirror_sources (
+    source TEXT PRIMARY KEY,
+    cursor TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+"""
+
 # (name, DDL) in the order they apply; the names match SQLite's where the change is the same.
 MIGRATIONS: tuple[tuple[str, str], ...] = (
     ("m001_core", M001_CORE),
     ("m002_poisoning", M002_POISONING),
     ("m003_incidents_webhooks", M003_INCIDENTS_WEBHOOKS),
+    ("m005_mirror", M005_MIRROR),
 )
 
 
