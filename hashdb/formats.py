@@ -4,15 +4,16 @@ ThreatExchange's local-file lines (`pdq <hex>`, live hashes only)."""
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 from pathlib import Path
 from typing import IO, Any, Protocol
 
-from hashdb import output
-from hashdb.errors import HashDBError, InvalidInput
+from hashdb import mirror, output
+from hashdb.errors import InvalidInput
 from hashdb.inputs import BadInput, HashedInput, HashInput, read_hash_file
 from hashdb.service import HashDB
-from hashdb.types import FeedEntry, FrameHash, HashValue, Principal, Submission
+from hashdb.types import FeedEntry, Principal, Submission
 
 PAGE = 5_000
 CSV_COLUMNS = ("seq", "kind", "id", "signal", "hash", "quality", "media_type", "labels", "status",
@@ -84,12 +85,15 @@ def write_export(service: FeedSource, actor: Principal, stream: IO[str], fmt: st
     return str(cursor)
 
 
-def import_file(service: HashDB, actor: Principal, path: Path, labels: tuple[str, ...] = ()) -> dict[str, int]:
-    """Import our JSONL feed, or a ThreatExchange hash file (which carries no labels: give them)."""
+def import_file(service: HashDB, actor: Principal, path: Path, labels: tuple[str, ...] = (),
+                source: str | None = None) -> dict[str, int]:
+    """Import our JSONL feed into a mirror of `source` (hashdb.mirror), or a ThreatExchange
+    hash file (which carries no labels: give them)."""
     with path.open("rb") as handle:
         first = handle.readline().lstrip()
     if first.startswith(b"{") and b'"kind"' in first:
-        return _import_feed(service, actor, path)
+        outcome = mirror.import_feed(service, mirror.Source.named(source or mirror.FILE_SOURCE), path, actor)
+        return dataclasses.asdict(outcome)
     submissions = []
     for item in read_hash_file(path):
         if isinstance(item, BadInput):
@@ -103,54 +107,10 @@ def import_file(service: HashDB, actor: Principal, path: Path, labels: tuple[str
     return _submit_all(service, actor, submissions)
 
 
-def _import_feed(service: HashDB, actor: Principal, path: Path) -> dict[str, int]:
-    state: dict[int, dict[str, Any]] = {}
-    with path.open("r", encoding="utf-8") as handle:
-        for number, line in enumerate(handle, 1):
-            if not line.strip():
-                continue
-            try:
-                doc = json.loads(line)
-                state.setdefault(int(doc["id"]), {}).update(doc)
-            except (ValueError, KeyError, TypeError) as exc:
-                raise InvalidInput(f"{path}:{number}: not a hashdb export line ({exc})") from exc
-    submissions = []
-    retract: list[tuple[str, str]] = []
-    for doc in state.values():
-        try:
-            frames = tuple(FrameHash(n, 0.0, HashValue("pdq", f["pdq"], f.get("quality")))
-                           for n, f in enumerate(doc.get("frames") or []))
-            value = service_signal_value(doc)
-        except (KeyError, TypeError, HashDBError) as exc:
-            raise InvalidInput(f"{path}: record {doc.get('id')}: {exc}") from exc
-        if doc.get("status") == "retracted":
-            retract.append((doc["signal"], doc["hash"]))
-            continue
-        if doc["signal"] == "vpdq":
-            submissions.append(Submission(str(doc["id"]), tuple(doc["labels"]), (), frames, "video",
-                                          doc.get("incident")))
-        else:
-            submissions.append(Submission(str(doc["id"]), tuple(doc["labels"]), (value,),
-                                          media_type=doc.get("media_type", "image"), incident=doc.get("incident")))
-    summary = _submit_all(service, actor, submissions, mirror=True) if submissions else {"added": 0, "duplicates": 0}
-    summary["retracted_skipped"] = len(retract)
-    return summary
-
-
-def service_signal_value(doc: dict[str, Any]) -> HashValue:
-    from hashdb.hashing.registry import parse_hash
-
-    if doc["signal"] == "vpdq":
-        return HashValue("vpdq", str(doc["hash"]))
-    return parse_hash(doc["signal"], doc["hash"], doc.get("quality"))
-
-
-def _submit_all(service: HashDB, actor: Principal, submissions: list[Submission],
-                mirror: bool = False) -> dict[str, int]:
+def _submit_all(service: HashDB, actor: Principal, submissions: list[Submission]) -> dict[str, int]:
     added = duplicates = 0
     for start in range(0, len(submissions), 1000):
-        # mirror: an export's incident tags were checked by the database that wrote it.
-        for result in service.submit(submissions[start:start + 1000], actor, mirror=mirror):
+        for result in service.submit(submissions[start:start + 1000], actor):
             if result.duplicate:
                 duplicates += 1
             else:

@@ -1,0 +1,266 @@
+"""A local mirror of another hashdb: its change feed applied to the local store. The one path
+`hashdb import FEED.jsonl` and `hashdb sync` share. Entries are checked here (hashes, labels
+against the local taxonomy) before the store applies them; no HTTP or click in this module."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any, Protocol
+from urllib.parse import urlsplit, urlunsplit
+
+from hashdb import policy
+from hashdb.errors import Forbidden, HashDBError, InvalidHash, InvalidInput, RateLimited, Unauthorized
+from hashdb.hashing.registry import VIDEO_SIGNAL, parse_hash
+from hashdb.service import MAX_EXPORT_PAGE, HashDB
+from hashdb.taxonomy import Taxonomy
+from hashdb.types import FEED_KINDS, STATUSES, FeedEntry, FrameHash, HashValue, MirrorOutcome, Principal
+
+# Entries per transaction when importing a file.
+FILE_PAGE = 5_000
+# What an imported file is called when nobody names its source.
+FILE_SOURCE = "file"
+MAX_TIMESTAMP = 64
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    """Where a feed comes from: `key` names it in the mapping and cursor tables, `org` is the
+    organisation its records are held under here."""
+
+    key: str
+    org: str
+
+    @classmethod
+    def from_url(cls, url: str) -> Source:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise InvalidInput(f"source URL must be http(s)://host[:port], got {url!r}")
+        # Credentials, query and case of the host do not make another source.
+        host = parts.hostname + (f":{parts.port}" if parts.port else "")
+        return cls(urlunsplit((parts.scheme, host, parts.path.rstrip("/"), "", "")), f"mirror:{host}")
+
+    @classmethod
+    def named(cls, name: str) -> Source:
+        """A server URL, or a name for feed files (the same name again continues the same mirror)."""
+        if "://" in name:
+            return cls.from_url(name)
+        policy.check_text("source", name, 100)
+        if not name.strip():
+            raise InvalidInput("source name is empty")
+        return cls(name, f"mirror:{name}")
+
+
+def add(a: MirrorOutcome, b: MirrorOutcome) -> MirrorOutcome:
+    return MirrorOutcome(*(getattr(a, f.name) + getattr(b, f.name) for f in fields(MirrorOutcome)))
+
+
+# checking entries ----------------------------------------------------------------------------
+
+
+def parse_entry(doc: object, taxonomy: Taxonomy) -> FeedEntry:
+    """One line of `hashdb export` (output.feed_json) as a FeedEntry, checked as a submission
+    would be: known signal, valid hex, labels from the local taxonomy."""
+    if not isinstance(doc, dict):
+        raise InvalidInput("a feed entry must be a JSON object")
+    seq, record_id = _positive(doc, "seq"), _positive(doc, "id")
+    kind, status, media_type = doc.get("kind"), doc.get("status"), doc.get("media_type")
+    if kind not in FEED_KINDS:
+        raise InvalidInput(f"kind must be one of {', '.join(FEED_KINDS)}, got {kind!r}")
+    if status not in STATUSES:
+        raise InvalidInput(f"status must be one of {', '.join(STATUSES)}, got {status!r}")
+    if media_type not in ("image", "video"):
+        raise InvalidInput(f"media_type must be image or video, got {media_type!r}")
+    quality = doc.get("quality")  # parse_hash checks it is None or an integer 0..100
+    raw_frames = doc.get("frames") or []
+    if not isinstance(raw_frames, list) or not all(isinstance(f, dict) for f in raw_frames):
+        raise InvalidInput("frames must be a list of objects")
+    if doc.get("signal") == VIDEO_SIGNAL:
+        if not raw_frames:
+            raise InvalidInput("a vpdq entry must list its frames")
+        try:  # a video's id is the SHA-256 of its frame hashes
+            digest = parse_hash("sha256", doc.get("hash"), quality)
+        except InvalidHash as exc:
+            raise InvalidHash(f"vpdq hash must be 64 hex characters, the video's digest ({exc.message})") from exc
+        value = HashValue(VIDEO_SIGNAL, digest.hex, digest.quality)
+    else:
+        if raw_frames:
+            raise InvalidInput("only a vpdq entry has frames")
+        value = parse_hash(doc.get("signal"), doc.get("hash"), quality)
+    frames = tuple(FrameHash(n, 0.0, parse_hash("pdq", f.get("pdq"), f.get("quality")))
+                   for n, f in enumerate(raw_frames))
+    labels = doc.get("labels")
+    if not isinstance(labels, list):
+        raise InvalidInput("labels must be a list")
+    incident = doc.get("incident")
+    policy.check_text("incident", incident)
+    return FeedEntry(seq, str(kind), record_id, value.signal, value.hex, value.quality, str(media_type),
+                     taxonomy.validate(labels), str(status), incident, _timestamp(doc, "created_at"),
+                     _timestamp(doc, "at"), frames)
+
+
+def _positive(doc: Mapping[str, Any], key: str) -> int:
+    value = doc.get(key)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise InvalidInput(f"{key} must be a positive integer, got {value!r}")
+    return value
+
+
+def _timestamp(doc: Mapping[str, Any], key: str) -> str:
+    value = doc.get(key)
+    if not isinstance(value, str) or not value:
+        raise InvalidInput(f"{key} must be a timestamp string")
+    policy.check_text(key, value, MAX_TIMESTAMP)
+    return value
+
+
+def check_entries(docs: Sequence[object], taxonomy: Taxonomy, where: Callable[[int], str]) -> list[FeedEntry]:
+    """Parse every entry; the first bad one is refused with `where(n)` and its seq and id."""
+    out: list[FeedEntry] = []
+    for n, doc in enumerate(docs):
+        try:
+            out.append(parse_entry(doc, taxonomy))
+        except HashDBError as exc:
+            raise _named(exc, f"{where(n)}{_describe(doc)}") from exc
+    return out
+
+
+def _describe(doc: object) -> str:
+    if not isinstance(doc, dict):
+        return ""
+    seq, record_id = doc.get("seq"), doc.get("id")
+    return f" (seq {seq}, record {record_id})" if isinstance(seq, int) and isinstance(record_id, int) else ""
+
+
+def _named(exc: HashDBError, where: str) -> HashDBError:
+    # Same class (the API and CLI map it as before), message led by where it happened.
+    if isinstance(exc, RateLimited):
+        return RateLimited(f"{where}: {exc.message}", exc.retry_after)
+    return type(exc)(f"{where}: {exc.message}")
+
+
+# applying ------------------------------------------------------------------------------------
+
+
+def apply(service: HashDB, source: Source, entries: Sequence[FeedEntry], cursor: str | None,
+          actor: Principal) -> MirrorOutcome:
+    """Apply checked entries in one transaction (with `cursor`, when given)."""
+    # A mirror rewrites records wholesale, statuses included: the operator's call.
+    policy.require(actor, "admin")
+    return service.store.apply_feed(source.key, source.org, entries, cursor, actor)
+
+
+def import_feed(service: HashDB, source: Source, path: Path, actor: Principal) -> MirrorOutcome:
+    """Apply a file `hashdb export` wrote. Every line is checked before anything is written,
+    so a bad line refuses the whole file; then it is applied a page per transaction."""
+    for _ in _file_pages(path, service.taxonomy):
+        pass
+    total = MirrorOutcome()
+    for entries in _file_pages(path, service.taxonomy):
+        total = add(total, apply(service, source, entries, None, actor))
+    return total
+
+
+def _file_pages(path: Path, taxonomy: Taxonomy) -> Iterator[list[FeedEntry]]:
+    page: list[FeedEntry] = []
+    try:
+        with path.open("r", encoding="utf-8") as handle:
+            for number, line in enumerate(handle, 1):
+                if not line.strip():
+                    continue
+                try:
+                    doc = json.loads(line)
+                except ValueError as exc:
+                    raise InvalidInput(f"{path}:{number}: not a hashdb export line ({exc})") from exc
+                page += check_entries([doc], taxonomy, lambda _: f"{path}:{number}")
+                if len(page) >= FILE_PAGE:
+                    yield page
+                    page = []
+    except UnicodeDecodeError as exc:
+        raise InvalidInput(f"{path}: not UTF-8 text") from exc
+    if page:
+        yield page
+
+
+# syncing from a server -----------------------------------------------------------------------
+
+
+class FeedPages(Protocol):
+    """GET /v1/export, as hashdb.client.Client offers it."""
+
+    def export(self, since: str | None = None, limit: int = 1000) -> tuple[list[dict[str, Any]], str]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class PageReport:
+    number: int
+    changes: int
+    outcome: MirrorOutcome
+    cursor: str
+
+
+def sync(service: HashDB, feed: FeedPages, source: Source, actor: Principal, batch: int,
+         report: Callable[[PageReport], None]) -> MirrorOutcome:
+    """Pull pages from the stored cursor until the source has no more; each page commits with
+    the cursor after it, so a sync stopped at any moment resumes exactly where it stopped."""
+    if not 1 <= batch <= MAX_EXPORT_PAGE:
+        raise InvalidInput(f"batch must be between 1 and {MAX_EXPORT_PAGE}")
+    cursor = service.store.mirror_cursor(source.key)
+    total = MirrorOutcome()
+    number = 0
+    while True:
+        docs, next_cursor = _fetch(feed, source, cursor, batch)
+        start = cursor or "the start"
+        entries = check_entries(docs, service.taxonomy, lambda n: f"{source.key} page after {start}, entry {n + 1}")
+        outcome = apply(service, source, entries, next_cursor, actor)
+        total = add(total, outcome)
+        number += 1
+        report(PageReport(number, len(entries), outcome, next_cursor))
+        if len(docs) < batch:
+            return total
+        if next_cursor == cursor:
+            raise InvalidInput(f"{source.key} sent a full page without moving its cursor")
+        cursor = next_cursor
+
+
+def _fetch(feed: FeedPages, source: Source, cursor: str | None, batch: int) -> tuple[list[Any], str]:
+    try:
+        docs, next_cursor = feed.export(cursor, batch)
+    except (Forbidden, Unauthorized) as exc:
+        status = 403 if isinstance(exc, Forbidden) else 401
+        raise type(exc)(f"{source.key} refused the export (HTTP {status}: {exc.message}); "
+                        "hashdb sync needs a partner or admin key") from exc
+    except (KeyError, TypeError) as exc:
+        raise InvalidInput(f"{source.key}: the answer to GET /v1/export is not a change feed") from exc
+    if not isinstance(docs, list) or not isinstance(next_cursor, str):
+        raise InvalidInput(f"{source.key}: the answer to GET /v1/export is not a change feed")
+    return docs, next_cursor
+
+
+def follow(service: HashDB, feed: FeedPages, source: Source, actor: Principal, batch: int, interval: float,
+           report: Callable[[PageReport], None], trouble: Callable[[HashDBError], None],
+           sleep: Callable[[float], None] = time.sleep) -> None:
+    """sync() every `interval` seconds until interrupted; a server that cannot be reached (or
+    rate-limits us) is tried again next time, any other error stops the mirror."""
+    from hashdb.client import ServerError
+
+    while True:
+        try:
+            done = sync(service, feed, source, actor, batch, report)
+            if done.added or done.changed or done.retracted:
+                refresh_index(service)
+        except (ServerError, RateLimited) as exc:
+            trouble(exc)
+        sleep(interval)
+
+
+def refresh_index(service: HashDB) -> None:
+    """Bring the mirror's index snapshot up to date, so the next lookup starts at once."""
+    if service.indexes.ready:
+        service.indexes.catch_up()
+    else:
+        service.load_index()  # the snapshot and the changes after it, or a rebuild
+    service.indexes.save()
