@@ -1,0 +1,185 @@
+"""`hashdb sync` between two real processes: a `hashdb serve` on a loopback port and the sync
+command in another process, writing a partner's mirror that then answers lookups locally."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from partner_helpers import admin_of, feed_docs, fold, live_set
+from serverproc import make_keys, start_server
+from support import random_pdq
+
+from hashdb.client import Client
+from hashdb.local import open_database
+from hashdb.mirror import Source
+from hashdb.store.sqlite_store import SQLiteStore
+
+ROOT = Path(__file__).resolve().parents[2]
+ROLES = {"alpha": ("alpha", "contributor"), "partner": ("delta", "partner"), "consumer": ("gamma", "consumer")}
+HASHDB = [sys.executable, "-c", "from hashdb.cli import cli; cli()"]
+TIMEOUT_S = 60
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    db = tmp_path_factory.mktemp("served") / "server.sqlite"
+    keys = {name: key for name, (key, _) in make_keys(db, ROLES).items()}
+    server = start_server(db, workers=1, env={"HASHDB_RATE_LIMIT": "0"})
+    yield server, keys
+    server.stop()
+
+
+def clean_env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if not k.startswith("HASHDB_")}
+
+
+def hashdb(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*HASHDB, *args], cwd=ROOT, env=clean_env(), capture_output=True, text=True,
+                          timeout=TIMEOUT_S)
+
+
+def sync_args(served, mirror: Path, who: str = "partner", *extra: str) -> list[str]:
+    server, keys = served
+    return ["sync", "--from", server.url, "--api-key", keys[who], "--db", str(mirror), *extra]
+
+
+def pages(out: str) -> list[dict]:
+    return [json.loads(line) for line in out.splitlines()]
+
+
+def submit_random(served, n: int, seed: int) -> list[int]:
+    server, keys = served
+    rng = random.Random(seed)
+    items = [{"signal": "pdq", "hash": random_pdq(rng), "quality": 100, "labels": ["glorification"]}
+             for _ in range(n)]
+    return [r["ids"][0] for r in Client(server.url, keys["alpha"]).submit(items)]
+
+
+def test_sync_mirrors_the_server_and_lookups_stay_local(served, media, tmp_path):
+    server, keys = served
+    mirror = tmp_path / "mirror.sqlite"
+    done = hashdb("submit", "--json", "--server", server.url, "--api-key", keys["alpha"],
+                  str(media / "chelsea.jpg"), str(media / "coffee.jpg"), "--label", "glorification")
+    assert done.returncode == 0, done.stderr
+    chelsea_ids = json.loads(done.stdout.splitlines()[0])["ids"]
+
+    first = hashdb(*sync_args(served, mirror, "partner", "--json", "--batch", "3"))
+    assert first.returncode == 0, first.stderr
+    assert sum(p["added"] for p in pages(first.stdout)) >= len(chelsea_ids) + 4
+    assert live_set(mirror) == live_set(server.db)
+
+    query = [str(media / "chelsea_jpeg30.jpg"), str(media / "rocket.jpg")]
+    looked = hashdb("lookup", "--json", "--db", str(mirror), *query)
+    assert looked.returncode == 0, looked.stderr
+    near, unrelated = pages(looked.stdout)
+    assert near["matched"] and {m["signal"] for m in near["matches"]} >= {"pdq"}
+    assert not unrelated["matched"]
+    # The server's access log shows every request it answered: the sync's, and no lookup.
+    log = server.log.read_text()
+    assert "GET /v1/export" in log and "/v1/lookup" not in log
+
+    gone = hashdb("retract", "--server", server.url, "--api-key", keys["alpha"], *map(str, chelsea_ids))
+    assert gone.returncode == 0, gone.stderr
+    second = hashdb(*sync_args(served, mirror))
+    assert second.returncode == 0, second.stderr
+    assert f"{len(chelsea_ids)} retracted" in second.stdout and second.stdout.endswith("up to date; mirror in "
+                                                                                      f"{mirror}\n")
+    assert not pages(hashdb("lookup", "--json", "--db", str(mirror), query[0]).stdout)[0]["matched"]
+    assert live_set(mirror) == live_set(server.db)
+
+    again = hashdb(*sync_args(served, mirror, "partner", "--json"))
+    assert [(p["changes"], p["added"]) for p in pages(again.stdout)] == [(0, 0)]  # nothing new, nothing doubled
+
+
+def test_a_killed_sync_resumes_exactly(served, tmp_path):
+    server, keys = served
+    ids = submit_random(served, 60, seed=31)
+    operator = open_database(server.db)
+    try:  # label and status changes and retractions interleaved with the additions
+        admin = admin_of(operator)
+        for record_id in ids[::7]:
+            operator.quarantine(record_id, admin, "member report")
+        for record_id in ids[3::9]:
+            operator.store.set_labels(record_id, ["recruitment_instruction"], admin)
+        for record_id in ids[5::6]:
+            operator.retract(record_id, admin, "mistake")
+    finally:
+        operator.store.close()
+    submit_random(served, 20, seed=32)
+    mirror = tmp_path / "mirror.sqlite"
+    source = Source.from_url(server.url)
+    partner = Client(server.url, keys["partner"])
+    rng = random.Random(33)
+    cursors = []
+    for attempt in range(4):
+        process = subprocess.Popen([*HASHDB, *sync_args(served, mirror, "partner", "--json", "--batch", "2")],
+                                   cwd=ROOT, env=clean_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                   text=True)
+        for _ in range(1 + attempt):  # a few pages in, then at a moment of no one's choosing
+            assert process.stdout is not None and process.stdout.readline(), process.stderr.read()  # type: ignore[union-attr]
+        time.sleep(rng.uniform(0, 0.03))
+        process.send_signal(signal.SIGKILL)
+        process.communicate(timeout=TIMEOUT_S)
+        store = SQLiteStore(mirror)
+        cursor = store.mirror_cursor(source.key)
+        store.close()
+        # What the mirror holds is exactly the server's feed up to its cursor: no entry lost,
+        # none applied twice.
+        later = {doc["seq"] for doc in partner.export(cursor, 10_000)[0]}
+        server_docs = feed_docs_of(server.db)
+        upto = max((d["seq"] for d in server_docs if d["seq"] not in later), default=0)
+        assert live_set(mirror) == fold(server_docs, upto)
+        cursors.append(upto)
+    assert 0 < cursors[-1] < max(d["seq"] for d in feed_docs_of(server.db)), "every kill came after the end"
+    finished = hashdb(*sync_args(served, mirror))
+    assert finished.returncode == 0, finished.stderr
+    assert live_set(mirror) == live_set(server.db)
+
+
+def feed_docs_of(db: Path) -> list[dict]:
+    service = open_database(db)
+    try:
+        return feed_docs(service)
+    finally:
+        service.store.close()
+
+
+def test_a_consumer_key_is_refused(served, tmp_path):
+    mirror = tmp_path / "mirror.sqlite"
+    refused = hashdb(*sync_args(served, mirror, "consumer"))
+    assert refused.returncode == 1
+    assert refused.stderr.count("\n") == 1 and "Traceback" not in refused.stderr
+    assert "refused the export (HTTP 403" in refused.stderr and "partner" in refused.stderr
+    assert live_set(mirror) == {}
+
+
+def test_follow_keeps_the_mirror_current_until_stopped(served, tmp_path):
+    mirror = tmp_path / "mirror.sqlite"
+    process = subprocess.Popen([*HASHDB, *sync_args(served, mirror, "partner", "--json", "--follow",
+                                                     "--interval", "0.2")],
+                               cwd=ROOT, env=clean_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout is not None and process.stdout.readline()
+        [new] = submit_random(served, 1, seed=34)
+        server = served[0]
+        wanted = live_set(server.db)
+        deadline = time.monotonic() + TIMEOUT_S
+        while live_set(mirror) != wanted and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert live_set(mirror) == wanted, f"record {new} never reached the mirror"
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=TIMEOUT_S)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode == 0, err
+    assert "stopped; the next sync resumes" in err
