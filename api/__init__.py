@@ -4,8 +4,8 @@ FAISS or PIL here."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
 
 from flask import Blueprint, Flask
 
@@ -13,6 +13,9 @@ from api import errors
 from api.auth import require_key
 from api.ratelimit import TokenBucket
 from api.runtime import ServiceRuntime, get_service, open_service
+
+if TYPE_CHECKING:
+    from hashdb.service import HashDB
 
 __all__ = ["create_app", "get_service"]
 
@@ -29,6 +32,8 @@ DEFAULTS: dict[str, Any] = {
     "RATE_BURST": 200,
     # Load the index in a background thread (a server); tests may load it before answering.
     "LOAD_INDEX_IN_BACKGROUND": True,
+    # Seconds between webhook delivery passes in each worker (crisis protocol); 0 turns it off.
+    "WEBHOOK_INTERVAL": 2.0,
 }
 
 
@@ -42,7 +47,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.json.sort_keys = False  # type: ignore[attr-defined]
 
     settings = app.config
-    runtime = ServiceRuntime(lambda: open_service(settings), bool(settings["LOAD_INDEX_IN_BACKGROUND"]))
+    runtime = ServiceRuntime(lambda: open_service(settings), bool(settings["LOAD_INDEX_IN_BACKGROUND"]),
+                             on_start=_webhook_delivery(float(settings["WEBHOOK_INTERVAL"])))
     app.extensions["hashdb"] = runtime
     app.extensions["hashdb_ratelimit"] = TokenBucket(float(settings["RATE_LIMIT"]), float(settings["RATE_BURST"]))
     # Imported here, not at the top: `hashdb serve` imports this package in the gunicorn master
@@ -66,3 +72,17 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     with app.app_context():
         get_service()
     return app
+
+
+def _webhook_delivery(interval: float) -> Callable[[HashDB], None] | None:
+    """Each worker delivers due webhooks from a daemon thread; workers claim deliveries with a
+    lease in the store, so two workers never send the same one."""
+    if interval <= 0:
+        return None
+
+    def start(service: HashDB) -> None:
+        from hashdb.webhooks import start_background_delivery
+
+        start_background_delivery(service, interval)
+
+    return start

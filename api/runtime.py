@@ -32,9 +32,11 @@ def open_service(config: Mapping[str, Any]) -> HashDB:
 class ServiceRuntime:
     """One HashDB per process, created on first use in that process."""
 
-    def __init__(self, factory: Callable[[], HashDB], background: bool = True) -> None:
+    def __init__(self, factory: Callable[[], HashDB], background: bool = True,
+                 on_start: Callable[[HashDB], None] | None = None) -> None:
         self._factory = factory
         self._background = background
+        self._on_start = on_start
         self._pid = -1
         self._service: HashDB | None = None
         self._ready = threading.Event()
@@ -55,6 +57,8 @@ class ServiceRuntime:
                 self._pid = pid
                 self._ready = threading.Event()
                 self._error = None
+                if self._on_start is not None:
+                    self._on_start(self._service)
                 if self._background:
                     threading.Thread(target=self._load, args=(self._service, self._ready),
                                      name="hashdb-index-load", daemon=True).start()
