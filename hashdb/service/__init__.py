@@ -1,0 +1,38 @@
+"""HashDB: the one place behaviour lives. The CLI and the HTTP API are thin adapters over it.
+
+HashDB is assembled from one mixin per concern (media, sharing, matching, partners, accounts,
+trust, crisis, operations), each in its own module; callers import HashDB and the helpers below
+from here only."""
+
+from __future__ import annotations
+
+from hashdb import spike
+from hashdb.config import Settings
+from hashdb.indexes import IndexSet
+from hashdb.safelist import SafelistMatcher
+from hashdb.service.accounts import AccountsMixin
+from hashdb.service.base import MAX_EXPORT_PAGE
+from hashdb.service.crisis import CrisisMixin
+from hashdb.service.matching import MatchingMixin
+from hashdb.service.media import MediaMixin
+from hashdb.service.operations import OperationsMixin
+from hashdb.service.partners import PartnersMixin, decode_cursor, encode_cursor
+from hashdb.service.sharing import SharingMixin, request_digest, video_digest
+from hashdb.service.trust import TrustMixin
+from hashdb.store.base import HashStore
+from hashdb.taxonomy import Taxonomy
+
+__all__ = ["MAX_EXPORT_PAGE", "HashDB", "decode_cursor", "encode_cursor", "request_digest", "video_digest"]
+
+
+class HashDB(MediaMixin, SharingMixin, MatchingMixin, PartnersMixin, AccountsMixin, TrustMixin, CrisisMixin,
+             OperationsMixin):
+    def __init__(self, settings: Settings, store: HashStore, indexes: IndexSet | None = None,
+                 taxonomy: Taxonomy | None = None, server_secret: bytes | None = None) -> None:
+        self.settings = settings
+        self.server_secret = server_secret
+        self.store = store
+        self.indexes = indexes if indexes is not None else IndexSet(store)
+        self.taxonomy = taxonomy if taxonomy is not None else Taxonomy.load()
+        self.safelist = SafelistMatcher(store, settings)
+        self.spikes = spike.SpikeCounter(settings)

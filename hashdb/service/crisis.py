@@ -1,0 +1,82 @@
+"""The crisis protocol: incidents, and the signed webhooks that announce hashes shared under one."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Mapping, Sequence
+
+from hashdb import incidents, policy, webhooks
+from hashdb.errors import Forbidden, InvalidInput, NotFound
+from hashdb.service.base import MAX_EXPORT_PAGE, ServiceBase
+from hashdb.types import DeliveryAttempt, Incident, NewRecord, Principal, SubmitOutcome, Webhook
+
+
+class CrisisMixin(ServiceBase):
+    def open_incident(self, name: str, actor: Principal, description: str = "") -> Incident:
+        policy.require(actor, "admin")
+        return self.store.open_incident(incidents.check_name(name), incidents.check_description(description), actor)
+
+    def close_incident(self, incident_id: int, actor: Principal) -> Incident:
+        policy.require(actor, "admin")
+        return self.store.close_incident(incident_id, actor)
+
+    def get_incident(self, incident_id: int, actor: Principal) -> Incident:
+        policy.require(actor, "admin")
+        incident = self.store.get_incident(incident_id)
+        if incident is None:
+            raise NotFound(f"no incident with id {incident_id}")
+        return incident
+
+    def list_incidents(self, actor: Principal, open_only: bool = False) -> list[Incident]:
+        policy.require(actor, "admin")
+        return self.store.incidents(open_only)
+
+    def add_webhook(self, org: str, url: str, actor: Principal) -> tuple[str, Webhook]:
+        """Subscribe `org` to new incident hashes; the signing secret is returned once."""
+        policy.require(actor, "lookup")
+        if not actor.is_admin and org != actor.org_name:
+            raise Forbidden("an organisation may only register webhooks for itself")
+        url = webhooks.check_url(url, self.settings)
+        organisation = self.store.get_org(org)
+        if organisation is None:
+            raise NotFound(f"no organisation named {org!r}")
+        salt = secrets.token_hex(16)
+        hook = self.store.add_webhook(organisation.id, url, salt, actor)
+        return webhooks.signing_secret(self._secret(), salt), hook
+
+    def list_webhooks(self, actor: Principal) -> list[Webhook]:
+        policy.require(actor, "admin")
+        return self.store.webhooks(active_only=False)
+
+    def remove_webhook(self, webhook_id: int, actor: Principal) -> Webhook:
+        policy.require(actor, "lookup")
+        hook = next((w for w in self.store.webhooks(active_only=False) if w.id == webhook_id), None)
+        if hook is None or (not actor.is_admin and hook.org_id != actor.org_id):
+            raise NotFound(f"no webhook with id {webhook_id}")
+        return self.store.remove_webhook(webhook_id, actor)
+
+    def delivery_log(self, actor: Principal, after_id: int = 0, limit: int = 100) -> list[DeliveryAttempt]:
+        policy.require(actor, "admin")
+        if not 1 <= limit <= MAX_EXPORT_PAGE:
+            raise InvalidInput(f"limit must be between 1 and {MAX_EXPORT_PAGE}")
+        return self.store.delivery_attempts(after_id, limit)
+
+    def deliver_webhooks(self) -> webhooks.DeliveryPass:
+        """One delivery pass over the outbox (the CLI, or the server's background thread)."""
+        return webhooks.deliver_due(self.store, self._secret(), self.settings)
+
+    def _announce(self, records: Sequence[NewRecord], outcomes: Sequence[SubmitOutcome],
+                  by_name: Mapping[str, Incident]) -> None:
+        # Outbox rows only: sending is the delivery worker's job, so no subscriber can slow or
+        # fail a submission. Quarantined records are not announced.
+        fresh = [(r, o) for r, o in zip(records, outcomes)
+                 if not o.duplicate and o.status == "active" and r.incident in by_name]
+        if not fresh:
+            return
+        stored = self.store.get_records([o.id for _, o in fresh])
+        frames = self.store.video_frames([o.id for r, o in fresh if r.hash.signal == "vpdq"])
+        self.store.enqueue_deliveries([
+            (o.id, webhooks.payload(stored[o.id], by_name[str(r.incident)],
+                                    [(h, q) for _, h, q in frames.get(o.id, [])]))
+            for r, o in fresh
+        ])

@@ -1,0 +1,67 @@
+"""Hashing media locally (nothing leaves the machine), and turning hashes into queries and submissions."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from hashdb.hashing import media as media_io
+from hashdb.hashing.pdq import PdqSignal
+from hashdb.hashing.registry import DEFAULT_SIGNALS, bytes_signals, get_signal, image_signals
+from hashdb.service.base import ServiceBase
+from hashdb.types import HashValue, MediaHashes, Query, Submission
+
+
+class MediaMixin(ServiceBase):
+    def hash_file(self, path: Path, signals: Sequence[str] | None = None, dihedral: bool = False) -> MediaHashes:
+        """Hash one file; `dihedral` adds the PDQs of its 8 rotations/flips (for lookups)."""
+        data = media_io.read_file(path, self.settings.limits)
+        return self.hash_bytes(data, str(path), signals, path=path, dihedral=dihedral)
+
+    def hash_bytes(self, data: bytes, name: str, signals: Sequence[str] | None = None,
+                   path: Path | None = None, dihedral: bool = False) -> MediaHashes:
+        wanted = tuple(signals) if signals else DEFAULT_SIGNALS
+        for signal in wanted:
+            get_signal(signal)
+        exact = tuple(s.compute_bytes(data) for s in bytes_signals() if s.name in wanted)
+        if media_io.media_type(data) == "video":
+            from hashdb.hashing import video
+
+            sampling = video.VideoSampling.from_settings(self.settings)
+            if path is not None:
+                frames = video.hash_video(path, self.settings.limits, sampling)
+            else:
+                frames = video.hash_video_bytes(data, self.settings.limits, sampling)
+            return MediaHashes(name, "video", exact, frames=frames)
+        decoded = media_io.decode_image(data, self.settings.limits)
+        perceptual = tuple(s.compute(decoded.rgb) for s in image_signals() if s.name in wanted)
+        variants: tuple[HashValue, ...] = ()
+        rotations: tuple[HashValue, ...] = ()
+        if "pdq" in wanted:
+            pdq = PdqSignal()
+            # Flattened (transparency) and upright (EXIF) copies: what re-uploads tend to look like.
+            primary = next((v.hex for v in perceptual if v.signal == "pdq"), None)
+            computed = [pdq.compute(image) for _, image in decoded.variants()]
+            variants = tuple(v for n, v in enumerate(computed)
+                             if v.hex != primary and v.hex not in {w.hex for w in computed[:n]})
+            if dihedral:
+                rotations = pdq.dihedral(decoded.rgb)[1:]
+        return MediaHashes(name, "image", exact + perceptual, variants=variants, dihedral=rotations)
+
+    def query_for(self, hashes: MediaHashes) -> Query:
+        """What to look up for a hashed file: every hash, PDQ's alpha and dihedral variants too."""
+        if hashes.media_type == "video":
+            return Query(hashes.path, hashes.hashes, hashes.frames)
+        seen: set[tuple[str, str]] = set()
+        unique: list[HashValue] = []
+        for value in hashes.hashes + hashes.variants + hashes.dihedral:
+            if (value.signal, value.hex) not in seen:
+                seen.add((value.signal, value.hex))
+                unique.append(value)
+        return Query(hashes.path, tuple(unique))
+
+    def submission_for(self, hashes: MediaHashes, labels: Sequence[str], **meta: str | None) -> Submission:
+        return Submission(
+            input=hashes.path, labels=tuple(labels), hashes=hashes.hashes + hashes.variants,
+            frames=hashes.frames, media_type=hashes.media_type, **meta,  # type: ignore[arg-type]
+        )

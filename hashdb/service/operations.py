@@ -1,0 +1,23 @@
+"""Operations: load and rebuild the derived indexes, and the store's counts."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from hashdb import policy
+from hashdb.service.base import ServiceBase
+from hashdb.types import Principal
+
+
+class OperationsMixin(ServiceBase):
+    def load_index(self, progress: Callable[[str, int], None] | None = None) -> None:
+        self.indexes.load(progress)
+
+    def rebuild_index(self, progress: Callable[[str, int], None] | None = None) -> dict[str, int]:
+        self.indexes.rebuild(progress)
+        self.indexes.save()
+        return self.indexes.sizes()
+
+    def stats(self, actor: Principal) -> dict[str, dict[str, int]]:
+        policy.require(actor, "lookup")
+        return self.store.counts()

@@ -1,0 +1,48 @@
+"""Partners: the ordered change feed an export pages through, and its opaque cursors."""
+
+from __future__ import annotations
+
+import base64
+
+from hashdb import policy
+from hashdb.errors import InvalidInput
+from hashdb.service.base import MAX_EXPORT_PAGE, ServiceBase
+from hashdb.types import FeedEntry, FrameHash, HashValue, Principal
+
+
+class PartnersMixin(ServiceBase):
+    def export(self, actor: Principal, since: str | None = None, limit: int = 1000) -> tuple[list[FeedEntry], str]:
+        """The ordered change feed after `since`, and the cursor to pass next time."""
+        policy.require(actor, "export")
+        if not 1 <= limit <= MAX_EXPORT_PAGE:
+            raise InvalidInput(f"limit must be between 1 and {MAX_EXPORT_PAGE}")
+        seq = decode_cursor(since)
+        changes = self.store.changes_since(seq, limit)
+        records = self.store.get_records([c.record_id for c in changes])
+        videos = self.store.video_frames([r.id for r in records.values() if r.signal == "vpdq"])
+        entries = []
+        for change in changes:
+            record = records[change.record_id]
+            frames = tuple(FrameHash(i, 0.0, HashValue("pdq", h, q)) for i, (_, h, q) in
+                           enumerate(videos.get(record.id, [])))
+            entries.append(FeedEntry(change.seq, change.kind, record.id, record.signal, record.value,
+                                     record.quality, record.media_type, change.labels, change.status,
+                                     record.incident, record.created_at, change.at, frames))
+        return entries, encode_cursor(changes[-1].seq if changes else seq)
+
+
+def encode_cursor(seq: int) -> str:
+    return base64.urlsafe_b64encode(f"v1:{seq}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str | None) -> int:
+    if cursor in (None, "", "0"):
+        return 0
+    try:
+        text = base64.urlsafe_b64decode(str(cursor) + "=" * (-len(str(cursor)) % 4)).decode("ascii")
+        version, _, seq = text.partition(":")
+        if version != "v1" or not seq.isascii() or not seq.isdigit():
+            raise ValueError(text)
+        return int(seq)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidInput("cursor is not one this server issued") from exc

@@ -1,0 +1,99 @@
+"""Sharing: submit a batch of hashes, retract one, vote on one; and a submitted item's identity."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from collections.abc import Sequence
+
+from hashdb import incidents, policy
+from hashdb.errors import Forbidden, InvalidInput
+from hashdb.service.base import ServiceBase
+from hashdb.types import FrameHash, HashRecord, HashValue, Incident, NewRecord, Principal, Submission, SubmitResult
+
+
+class SharingMixin(ServiceBase):
+    def submit(self, submissions: Sequence[Submission], actor: Principal,
+               idempotency_key: str | None = None) -> list[SubmitResult]:
+        """Validate the whole batch first (one bad item refuses all), then store it atomically."""
+        policy.require(actor, "submit")
+        if not submissions:
+            raise InvalidInput("nothing to submit")
+        records: list[NewRecord] = []
+        owners: list[int] = []
+        skipped: list[list[str]] = []
+        open_incidents: dict[str, Incident] = {}
+        for n, sub in enumerate(submissions):
+            labels = self.taxonomy.validate(sub.labels)
+            policy.check_text("incident", sub.incident)
+            if sub.incident is not None:
+                sub = dataclasses.replace(sub, incident=incidents.resolve_open(self.store, sub.incident,
+                                                                                open_incidents).name)
+            policy.check_text("reference", sub.reference)
+            notes: list[str] = []
+            for value in sub.hashes:
+                problem = policy.submission_problem(value, self.settings)
+                if problem is not None:
+                    if sub.media_type == "image" and value.signal == "pdq" and sub.input and len(sub.hashes) > 1:
+                        notes.append(problem)  # a file's other hashes can still be shared
+                        continue
+                    raise policy.refusal(value, problem)
+                records.append(NewRecord(value, sub.media_type, labels, sub.incident, sub.reference,
+                                         sub.removed_at))
+                owners.append(n)
+            if sub.frames:
+                good = policy.good_frames(sub.frames, self.settings)
+                if not good:
+                    raise InvalidInput(f"{sub.input}: no video frame has PDQ quality >= "
+                                       f"{self.settings.pdq_min_quality}")
+                records.append(NewRecord(video_digest(good), "video", labels, sub.incident, sub.reference,
+                                         sub.removed_at, frames=good))
+                owners.append(n)
+            if not any(o == n for o in owners):
+                raise InvalidInput(f"{sub.input}: nothing left to share ({'; '.join(notes)})")
+            skipped.append(notes)
+        held = self.safelist.screen([r.hash for r in records])
+        records = [dataclasses.replace(r, status="quarantined") if n in held else r for n, r in enumerate(records)]
+        digest = request_digest(records)
+        outcomes = self.store.add_records(records, actor, idempotency_key, digest)
+        self._note_safelist_holds(records, outcomes, held, actor)
+        if open_incidents:
+            self._announce(records, outcomes, {i.name: i for i in open_incidents.values()})
+        results: list[SubmitResult] = []
+        for n, sub in enumerate(submissions):
+            mine = [o for o, owner in zip(outcomes, owners) if owner == n]
+            status = next((o.status for o in mine if not o.duplicate), mine[0].status)
+            results.append(SubmitResult(sub.input, tuple(o.id for o in mine), status,
+                                        all(o.duplicate for o in mine), tuple(skipped[n])))
+        return results
+
+    def retract(self, record_id: int, actor: Principal, reason: str = "") -> HashRecord:
+        policy.check_text("reason", reason)
+        record = self._visible_record(record_id, actor)
+        if record.org_id != actor.org_id and not actor.is_admin:
+            raise Forbidden("only the contributing organisation or an admin may retract a hash")
+        return self.store.set_status(record_id, "retracted", actor, reason)
+
+    def feedback(self, record_id: int, actor: Principal, verdict: str, note: str = "") -> HashRecord:
+        policy.require(actor, "feedback")
+        verdict = policy.check_verdict(verdict)
+        policy.check_text("note", note, policy.MAX_NOTE)
+        self._visible_record(record_id, actor)
+        record = self.store.set_feedback(record_id, actor, verdict, note or "")
+        new_status = policy.status_after_votes(record, self.settings)
+        if new_status != record.status:
+            record = self.store.set_status(record_id, new_status, actor, "feedback")
+        return record
+
+
+def video_digest(frames: Sequence[FrameHash]) -> HashValue:
+    """A video item's identity: the digest of its frame hashes (same frames, same item)."""
+    body = "\n".join(f.hash.hex for f in frames).encode()
+    return HashValue("vpdq", hashlib.sha256(body).hexdigest())
+
+
+def request_digest(records: Sequence[NewRecord]) -> str:
+    body = json.dumps([[r.hash.signal, r.hash.hex, list(r.labels), r.incident, r.reference, len(r.frames)]
+                       for r in records])
+    return hashlib.sha256(body.encode()).hexdigest()

@@ -1,0 +1,151 @@
+"""Trust and safety: the audit log, the safelist, quarantines (by hand and by the spike rule),
+and the transparency report."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from hashdb import audit, policy, report, spike
+from hashdb.errors import Conflict, InvalidInput
+from hashdb.indexes import INDEXED_SIGNALS
+from hashdb.safelist import SafelistHit, check_values, values_of
+from hashdb.service.base import MAX_EXPORT_PAGE, ServiceBase
+from hashdb.types import (
+    AuditEntry,
+    HashRecord,
+    HashValue,
+    Match,
+    MediaHashes,
+    NewRecord,
+    Principal,
+    Quarantine,
+    SubmitOutcome,
+)
+
+
+class TrustMixin(ServiceBase):
+    def verify_audit(self, actor: Principal, anchors: Sequence[audit.Anchor] = ()) -> audit.AuditVerdict:
+        """Walk the audit log's hash chain; the verdict names the first entry that does not hold."""
+        policy.require(actor, "admin")
+        return audit.verify_chain(audit.all_entries(self.store), anchors)
+
+    def audit_log(self, actor: Principal, after_id: int = 0, limit: int = 100) -> list[AuditEntry]:
+        policy.require(actor, "admin")
+        if not 1 <= limit <= audit.PAGE:
+            raise InvalidInput(f"limit must be between 1 and {audit.PAGE}")
+        return self.store.audit_entries(after_id, limit)
+
+    def add_safelist(self, items: Sequence[HashValue | MediaHashes], actor: Principal,
+                     note: str = "") -> tuple[int, list[int]]:
+        """Safelist benign hashes; returns (how many were new, ids of live records now quarantined
+        because they are near one: a poisoned hash shared before the safelist knew better)."""
+        policy.require(actor, "admin")
+        policy.check_text("note", note)
+        values = [v for item in items for v in values_of(item, self.settings)]
+        check_values(values, self.settings)
+        added = self.store.add_safelist(values, note, actor)
+        held: list[int] = []
+        for record_id, hit, signal in self._live_near(values):
+            if self.store.quarantine(record_id, "safelist", hit.reason(signal), actor):
+                held.append(record_id)
+        return added, held
+
+    def _live_near(self, values: Sequence[HashValue]) -> list[tuple[int, SafelistHit, str]]:
+        """Stored records within threshold of `values` (the safelist's rule, seen from the other side)."""
+        if not self.indexes.ready:
+            self.load_index()
+        self.indexes.catch_up()
+        limits = policy.thresholds(self.settings, {})
+        found: list[tuple[int, SafelistHit, str]] = []
+        by_signal: dict[str, list[str]] = {}
+        for value in values:
+            by_signal.setdefault(value.signal, []).append(value.hex)
+        for signal, hexes in by_signal.items():
+            if signal in INDEXED_SIGNALS and signal != "vpdq":
+                hits = self.indexes.search(signal, hexes, limits[signal])
+                found += [(int(rid), SafelistHit(0, int(d)), signal) for near in hits for rid, d in near]
+            else:
+                found += [(r.id, SafelistHit(0, 0), signal) for r in self.store.find_values(signal, hexes)]
+        return found
+
+    def _note_safelist_holds(self, records: Sequence[NewRecord], outcomes: Sequence[SubmitOutcome],
+                             held: Mapping[int, SafelistHit], actor: Principal) -> None:
+        # Written just after the records (not in their transaction, which the store owns); a
+        # crash in between leaves a quarantined record listed with an empty reason, never an
+        # active one.
+        for n, outcome in enumerate(outcomes):
+            if n in held and not outcome.duplicate and outcome.status == "quarantined":
+                self.store.note_quarantine([outcome.id], "safelist", held[n].reason(records[n].hash.signal), actor)
+
+    def _count_matches(self, per_query: Sequence[Sequence[Match]], actor: Principal) -> None:
+        self.spikes.add((m.id for matches in per_query for m in matches if m.status in ("active", "disputed")),
+                        actor.org_id)
+        self.flush_match_counts(force=False)
+
+    def flush_match_counts(self, force: bool = True) -> list[int]:
+        """Write buffered match counts and quarantine records the spike rule catches; their ids."""
+        counts = self.spikes.take_due(force)
+        if not counts:
+            return []
+        now = self.spikes.utcnow()
+        totals = self.store.count_matches(counts, spike.window_start(now, self.settings))
+        tripped = {rid: t for rid, t in sorted(totals.items()) if spike.tripped(t[0], t[1], self.settings)}
+        if not tripped:
+            return []
+        exempt: set[str] = set()
+        if self.settings.spike_exempt_open_incidents:
+            # During a declared crisis the attacker's video really is matched everywhere at once:
+            # that spike is the crisis, not poisoning (the safelist still applies to it).
+            exempt = {i.name for i in self.store.incidents(open_only=True)}
+        records = self.store.get_records(list(tripped))
+        held = []
+        for record_id, (matches, orgs) in tripped.items():
+            record = records.get(record_id)
+            if record is None or record.incident in exempt:
+                continue
+            reason = spike.spike_reason(matches, orgs, self.settings)
+            if self.store.quarantine(record_id, "spike", reason, None):
+                held.append(record_id)
+        return held
+
+    def quarantined(self, actor: Principal, after_id: int = 0, limit: int = 100) -> list[Quarantine]:
+        policy.require(actor, "admin")
+        if not 1 <= limit <= MAX_EXPORT_PAGE:
+            raise InvalidInput(f"limit must be between 1 and {MAX_EXPORT_PAGE}")
+        return self.store.quarantined(after_id, limit)
+
+    def quarantine(self, record_id: int, actor: Principal, reason: str) -> HashRecord:
+        """An admin holds a record back by hand (e.g. after a member's report)."""
+        policy.require(actor, "admin")
+        policy.check_text("reason", reason)
+        record = self._visible_record(record_id, actor)
+        if not self.store.quarantine(record_id, "manual", reason, actor):
+            raise Conflict(f"hash record {record_id} is {record.status}; only active or disputed records "
+                           "can be quarantined")
+        return self.store.get_records([record_id])[record_id]
+
+    def release(self, record_id: int, actor: Principal, reason: str = "") -> HashRecord:
+        """Back to active (then disputed again if the votes say so)."""
+        policy.require(actor, "admin")
+        policy.check_text("reason", reason)
+        self.store.resolve_quarantine(record_id, True, actor, reason)
+        record = self.store.get_records([record_id])[record_id]
+        status = policy.status_after_votes(record, self.settings)
+        return self.store.set_status(record_id, status, actor, "votes") if status != record.status else record
+
+    def transparency_report(self, actor: Principal, named: bool = False) -> report.ReportData:
+        """What the transparency report shows; contributors are named only for an admin who asks."""
+        policy.require(actor, "admin" if named else "lookup")
+        from hashdb.store.rows import now
+
+        return report.ReportData(now(), self.store.counts(), self.store.integrity_counts(),
+                                 self.store.contributor_counts(), named)
+
+    def confirm_quarantine(self, record_id: int, actor: Principal, reason: str) -> HashRecord:
+        """Keep it out for good: retracted, with the reason, so exports and mirrors drop it too."""
+        policy.require(actor, "admin")
+        policy.check_text("reason", reason)
+        if not reason.strip():
+            raise InvalidInput("say why the quarantine is confirmed (--reason): members see a retraction")
+        self.store.resolve_quarantine(record_id, False, actor, reason)
+        return self.store.get_records([record_id])[record_id]
