@@ -1,0 +1,30 @@
+"""The `hashdb` command: a thin click adapter over HashDB. No hashing, SQL or FAISS here.
+
+One module per group of commands, named as the service's concerns are; `common` holds the click
+group and the options and helpers they share. Importing this package registers every command."""
+
+from __future__ import annotations
+
+from hashdb.cli import crisis, hashing, operations, partners, sharing, trust
+from hashdb.cli.common import (
+    HashdbGroup,
+    cli,
+    connect,
+    db_option,
+    emit,
+    hashing_service,
+    json_option,
+    local_principal,
+    open_service,
+    org_option,
+    progress,
+    server_options,
+    shown,
+)
+
+__all__ = [
+    "HashdbGroup", "cli", "connect", "db_option", "emit", "hashing_service", "json_option", "local_principal",
+    "open_service", "org_option", "progress", "server_options", "shown",
+    # The command modules, imported for the commands they register.
+    "crisis", "hashing", "operations", "partners", "sharing", "trust",
+]

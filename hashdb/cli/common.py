@@ -1,0 +1,135 @@
+"""The `hashdb` click group and what its commands share: options, output, opening the service.
+
+Command modules import `cli` from here; `hashdb/cli/__init__.py` imports them so they register."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import click
+
+from hashdb.errors import HashDBError
+from hashdb.inputs import BadInput, HashedInput, HashInput, Item
+from hashdb.service import HashDB
+from hashdb.types import Principal
+
+if TYPE_CHECKING:
+    from hashdb.client import Client
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def db_option(func: F) -> F:
+    return click.option(
+        "--db", "db_path", envvar="HASHDB_DB", default="hashdb.sqlite", show_default=True,
+        help="SQLite file, or a postgresql:// DSN (env HASHDB_DB).",
+    )(func)
+
+
+def json_option(func: F) -> F:
+    return click.option("--json", "as_json", is_flag=True, help="One JSON object a line, for scripts.")(func)
+
+
+def org_option(func: F) -> F:
+    return click.option("--org", default="local", show_default=True,
+                        help="Organisation acting in local mode.")(func)
+
+
+def server_options(func: F) -> F:
+    func = click.option("--api-key", envvar="HASHDB_API_KEY",
+                        help="API key for --server (env HASHDB_API_KEY).")(func)
+    return click.option("--server", envvar="HASHDB_SERVER", metavar="URL",
+                        help="Use the HTTP API at URL instead of --db (env HASHDB_SERVER); "
+                             "files are still hashed here and only hashes are sent.")(func)
+
+
+def connect(server: str, api_key: str | None) -> Client:
+    from hashdb.client import Client
+
+    if not api_key:
+        raise click.UsageError("--server needs --api-key (or HASHDB_API_KEY)")
+    return Client(server, api_key)
+
+
+def hashing_service() -> HashDB:
+    """A service for hashing only: an in-memory store, nothing read or written on disk."""
+    from hashdb.config import Settings
+    from hashdb.store.sqlite_store import SQLiteStore
+
+    return HashDB(Settings(), SQLiteStore(":memory:"))
+
+
+def emit(as_json: bool, doc: dict[str, Any], text: str) -> None:
+    click.echo(json.dumps(doc, ensure_ascii=False) if as_json else text)
+
+
+def shown(text: str) -> str:
+    """An input as it can be shown on one line: escaped when it holds control characters."""
+    return text if text.isprintable() else json.dumps(text)
+
+
+def open_service(db_path: str | Path) -> HashDB:
+    from hashdb.local import open_database
+
+    try:
+        return open_database(db_path)
+    except HashDBError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+def local_principal(service: HashDB, org: str) -> Principal:
+    organisation = service.store.ensure_org(org)
+    # Local mode: whoever can write the database file runs it.
+    return Principal(organisation.id, organisation.name, "admin")
+
+
+def progress(items: Sequence[Item], label: str) -> Iterator[Item]:
+    # tqdm draws only on a terminal, so scripts and --json pipes stay clean.
+    from tqdm import tqdm
+
+    yield from tqdm(items, desc=label, unit="file", file=sys.stderr, disable=None, leave=False,
+                    mininterval=0.5) if len(items) > 20 else items
+
+
+class HashdbGroup(click.Group):
+    """Domain errors become one-line messages with exit status 1, never tracebacks."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except HashDBError as exc:
+            raise click.ClickException(str(exc)) from exc
+
+
+@click.group(cls=HashdbGroup)
+@click.version_option(package_name="hashdb")
+def cli() -> None:
+    """hashdb: share and match hashes of known terrorist and violent extremist content.
+
+    \b
+    hashdb hash photo.jpg                      # local only: nothing leaves the machine
+    hashdb submit photo.jpg --label glorification
+    hashdb lookup --json pdq:9a3f...
+    """
+
+
+def _resolve(service: HashDB, items: Sequence[Item], dihedral: bool) -> list[tuple[str, Any]]:
+    """Hash what needs hashing; any bad input stops the whole command before anything is sent."""
+    resolved: list[tuple[str, Any]] = []
+    for item in progress(items, "hashing"):
+        if isinstance(item, BadInput):
+            raise click.ClickException(f"{shown(item.input)}: {item.error.message}")
+        if isinstance(item, HashInput):
+            resolved.append((item.input, item.value))
+        elif isinstance(item, HashedInput):
+            resolved.append((item.input, item.hashes))
+        else:
+            try:
+                resolved.append((item.input, service.hash_file(item.path, dihedral=dihedral)))
+            except HashDBError as exc:
+                raise click.ClickException(f"{shown(item.input)}: {exc.message}") from exc
+    return resolved

@@ -1,0 +1,65 @@
+"""`hashdb hash`: hash media locally; nothing leaves the machine."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+from hashdb import output
+from hashdb.cli.common import cli, emit, json_option, progress, shown
+from hashdb.errors import HashDBError
+from hashdb.inputs import BadInput, FileInput, expand
+
+
+@cli.command("hash")
+@click.argument("paths", nargs=-1, required=True)
+@click.option("--signals", help="Comma-separated signals, e.g. pdq,phash,md5 (default: md5,sha256,pdq,phash).")
+@json_option
+def hash_command(paths: tuple[str, ...], signals: str | None, as_json: bool) -> None:
+    """Hash images and videos locally; nothing leaves the machine.
+
+    Directories are walked. A file that cannot be hashed is reported on its own line and
+    the rest go on; the exit status is 1 if any failed.
+
+    \b
+    Example:
+        hashdb hash --json photos/ clip.mp4 > hashes.jsonl
+    """
+    from hashdb.config import Settings
+    from hashdb.service import HashDB as Service
+    from hashdb.store.sqlite_store import SQLiteStore
+
+    # Hashing needs no database: an in-memory store keeps the service constructor honest.
+    service = Service(Settings(), SQLiteStore(":memory:"))
+    wanted = [s.strip() for s in signals.split(",")] if signals else None
+    failed = 0
+    for item in progress(list(expand(paths)), "hashing"):
+        if not isinstance(item, FileInput):
+            failed += 1
+            message = item.error.message if isinstance(item, BadInput) else "not a media file"
+            emit(as_json, {"path": item.input, "error": message}, f"{shown(item.input)}: error: {message}")
+            continue
+        try:
+            hashes = service.hash_file(item.path, wanted)
+        except HashDBError as exc:
+            failed += 1
+            emit(as_json, {"path": item.input, "error": exc.message}, f"{shown(item.input)}: error: {exc.message}")
+            continue
+        doc = output.hashes_json(hashes)
+        emit(as_json, doc, _hashes_text(doc))
+    if failed:
+        sys.exit(1)
+
+
+def _hashes_text(doc: dict[str, Any]) -> str:
+    parts = [doc["path"], doc["media_type"]]
+    for key, value in doc.items():
+        if key == "pdq":
+            parts.append(f"pdq:{value['hash']} (quality {value['quality']})")
+        elif key not in ("path", "media_type", "frames", "pdq_variants"):
+            parts.append(f"{key}:{value}")
+    if "frames" in doc:
+        parts.append(f"{len(doc['frames'])} frames")
+    return "  ".join(parts)

@@ -1,0 +1,140 @@
+"""Operator commands: API keys, the derived index, the HTTP server, and the demo."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from hashdb.cli.common import cli, db_option, emit, json_option, local_principal, open_service
+
+
+@cli.group()
+def keys() -> None:
+    """API keys: create (shown once), list, revoke."""
+
+
+@keys.command("create")
+@click.option("--org", required=True, help="Organisation the key acts for (created if new).")
+@click.option("--role", type=click.Choice(["consumer", "contributor", "partner", "admin"]), required=True)
+@db_option
+@json_option
+def keys_create(org: str, role: str, db_path: str, as_json: bool) -> None:
+    """Create an API key. It is printed once and stored only as a keyed hash.
+
+    \b
+    Example:
+        hashdb keys create --org example-platform --role contributor
+    """
+    service = open_service(db_path)
+    key, record = service.create_key(org, role, local_principal(service, "local"))
+    emit(as_json, {"id": record.id, "org": record.org_name, "role": record.role, "prefix": record.prefix,
+                   "key": key},
+         f"{key}\n(key {record.id} for {record.org_name}, role {record.role}: store it now, it is not shown again)")
+
+
+@keys.command("list")
+@db_option
+@json_option
+def keys_list(db_path: str, as_json: bool) -> None:
+    """List keys (prefix, organisation, role, revoked or not); secrets are never shown.
+
+    \b
+    Example:
+        hashdb keys list --json
+    """
+    service = open_service(db_path)
+    for key in service.list_keys(local_principal(service, "local")):
+        doc = {"id": key.id, "org": key.org_name, "role": key.role, "prefix": key.prefix,
+               "created_at": key.created_at, "revoked_at": key.revoked_at}
+        state = f"revoked {key.revoked_at}" if key.revoked_at else "active"
+        emit(as_json, doc, f"{key.id}  hdb_{key.prefix}_…  {key.org_name}  {key.role}  {state}")
+
+
+@keys.command("revoke")
+@click.argument("key_id", type=int)
+@db_option
+@json_option
+def keys_revoke(key_id: int, db_path: str, as_json: bool) -> None:
+    """Revoke a key; it is refused from the next request on.
+
+    \b
+    Example:
+        hashdb keys revoke 3
+    """
+    service = open_service(db_path)
+    key = service.revoke_key(key_id, local_principal(service, "local"))
+    emit(as_json, {"id": key.id, "revoked_at": key.revoked_at}, f"{key.id}: revoked")
+
+
+@cli.group()
+def index() -> None:
+    """The derived near-duplicate index (rebuilt from the database, never the other way round)."""
+
+
+@index.command("rebuild")
+@db_option
+@json_option
+def index_rebuild(db_path: str, as_json: bool) -> None:
+    """Rebuild every index from the database and save a snapshot.
+
+    \b
+    Example:
+        hashdb index rebuild --db hashdb.sqlite
+    """
+    service = open_service(db_path)
+    sizes = service.rebuild_index()
+    emit(as_json, {"indexed": sizes}, ", ".join(f"{s}: {n}" for s, n in sizes.items()))
+
+
+@cli.command()
+@db_option
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True)
+@click.option("--workers", type=click.IntRange(1, 64), default=2, show_default=True,
+              help="Worker processes (about one per core).")
+@click.option("--threads", type=click.IntRange(1, 64), default=1, show_default=True,
+              help="Threads per worker (more than 1 uses gunicorn's gthread workers).")
+@click.option("--access-log", default="-", show_default=True, help="Access log file, '-' for stderr, 'off' for none.")
+def serve(db_path: str, host: str, port: int, workers: int, threads: int, access_log: str) -> None:
+    """Serve the HTTP API (gunicorn) over the database; Ctrl-C stops it.
+
+    Settings come from HASHDB_* variables too (HASHDB_RATE_LIMIT, HASHDB_MAX_BATCH, ...).
+
+    \b
+    Example:
+        hashdb serve --db hashdb.sqlite --host 0.0.0.0 --port 8000 --workers 2
+    """
+    # Imported here only: `import hashdb` never pulls in Flask or gunicorn.
+    from api.server import ServeOptions
+    from api.server import serve as run_server
+
+    run_server(ServeOptions(str(db_path), host, port, workers, threads,
+                            None if access_log == "off" else access_log))
+
+
+@cli.command()
+@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True, help="0 picks a free port.")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--media", type=click.Path(file_okay=False, exists=True, path_type=Path),
+              help="Media to share (default: fixtures/media).")
+@click.option("--db", "db_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Where to build the demo database (default: a new temporary folder).")
+@click.option("--once", is_flag=True, help="Print the example lookup and its answer, then stop.")
+def demo(port: int, host: str, media: Path | None, db_path: Path | None, once: bool) -> None:
+    """Build a demo database from fixtures/media, serve it, and show a lookup to paste.
+
+    \b
+    Example:
+        hashdb demo --port 8000
+    """
+    import tempfile
+
+    from hashdb import demo as demo_run
+
+    if db_path is None:
+        db_path = Path(tempfile.mkdtemp(prefix="hashdb-demo-")) / "demo.sqlite"
+    elif db_path.exists():
+        raise click.UsageError(f"{db_path} exists; the demo builds a fresh database")
+    demo_run.run(open_service(db_path), db_path, media or demo_run.default_media_dir(), host, port, 1, once,
+                 click.echo)

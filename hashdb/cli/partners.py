@@ -1,0 +1,138 @@
+"""Partner commands: export the change feed, import an export or a ThreatExchange file, sync a mirror."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from hashdb.cli.common import (
+    cli,
+    connect,
+    db_option,
+    emit,
+    json_option,
+    local_principal,
+    open_service,
+    org_option,
+    server_options,
+)
+from hashdb.formats import write_export
+
+
+@cli.command()
+@click.option("--since", help="Cursor printed by the previous export (default: from the start).")
+@click.option("--format", "fmt", type=click.Choice(["jsonl", "csv", "te"]), default="jsonl", show_default=True)
+@click.option("--limit", type=int, default=None, help="At most this many changes (default: all).")
+@db_option
+@server_options
+def export(since: str | None, fmt: str, limit: int | None, db_path: str, server: str | None,
+           api_key: str | None) -> None:
+    """Write the change feed (additions, label and status changes, retractions) to stdout.
+
+    The cursor for the next incremental export is printed on stderr.
+
+    \b
+    Example:
+        hashdb export --format csv > hashes.csv
+        hashdb export --since "$CURSOR" >> feed.jsonl
+    """
+    if server:
+        from hashdb.client import KEY_DECIDES, RemoteFeed
+
+        cursor = write_export(RemoteFeed(connect(server, api_key)), KEY_DECIDES, sys.stdout, fmt, since, limit)
+        click.echo(f"next cursor: {cursor}", err=True)
+        return
+    service = open_service(db_path)
+    actor = local_principal(service, "local")
+    cursor = write_export(service, actor, sys.stdout, fmt, since, limit)
+    click.echo(f"next cursor: {cursor}", err=True)
+
+
+@cli.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--label", "labels", multiple=True, help="Labels for a file that carries none (ThreatExchange).")
+@click.option("--source", metavar="NAME_OR_URL",
+              help="Where an export file came from (default: file); its records are held under the "
+                   "organisation mirror:NAME. The server's URL continues the mirror `hashdb sync` keeps.")
+@db_option
+@org_option
+@json_option
+def import_command(file: Path, labels: tuple[str, ...], source: str | None, db_path: str, org: str,
+                   as_json: bool) -> None:
+    """Import what `hashdb export` wrote (JSONL) as a mirror, or a ThreatExchange hash file.
+
+    An export is applied in order, keeping the source's statuses and retractions; importing
+    it again, or an overlapping one, changes nothing. A ThreatExchange file is submitted as
+    --org with the labels given.
+
+    \b
+    Example:
+        hashdb import --db mirror.sqlite feed.jsonl
+        hashdb import --label glorification te-hashes.txt
+    """
+    from hashdb.formats import import_file
+
+    service = open_service(db_path)
+    summary = import_file(service, local_principal(service, org), file, labels, source)
+    service.rebuild_index()
+    emit(as_json, summary, ", ".join(f"{k}: {v}" for k, v in summary.items()))
+
+
+@cli.command()
+@click.option("--from", "url", required=True, metavar="URL", help="The hashdb server to mirror.")
+@click.option("--api-key", envvar="HASHDB_API_KEY", help="A partner key for URL (env HASHDB_API_KEY).")
+@click.option("--batch", type=click.IntRange(1, 10_000), default=1000, show_default=True,
+              help="Changes per request, each page one local transaction.")
+@click.option("--follow", is_flag=True, help="Keep running, pulling new changes every --interval seconds.")
+@click.option("--interval", type=click.FloatRange(min=0.1), default=60.0, show_default=True,
+              help="Seconds between pulls with --follow.")
+@db_option
+@json_option
+def sync(url: str, api_key: str | None, batch: int, follow: bool, interval: float, db_path: str,
+         as_json: bool) -> None:
+    """Keep a local mirror of a hashdb server; lookups against it never leave this machine.
+
+    Pulls the change feed from where the last run stopped (the cursor is kept in the mirror,
+    committed with each page, so an interrupted sync resumes exactly) and applies additions,
+    label and status changes and retractions. Records are held under mirror:HOST.
+
+    \b
+    Example:
+        hashdb sync --from https://hashdb.example.org --api-key "$KEY" --db mirror.sqlite
+        hashdb lookup --db mirror.sqlite upload.jpg
+    """
+    from hashdb import mirror
+
+    if not api_key:
+        raise click.UsageError("sync needs --api-key (or HASHDB_API_KEY): a partner key for the server")
+    source = mirror.Source.from_url(url)
+    client = connect(url, api_key)
+    service = open_service(db_path)
+    actor = local_principal(service, "local")
+    shown_pages = 0
+
+    def report(page: mirror.PageReport) -> None:
+        nonlocal shown_pages
+        if follow and shown_pages and not page.changes:
+            return  # polling an idle source: say nothing until something changes
+        shown_pages += 1
+        done = page.outcome
+        emit(as_json, {"page": page.number, "changes": page.changes, "added": done.added, "changed": done.changed,
+                       "retracted": done.retracted, "unchanged": done.unchanged, "cursor": page.cursor},
+             f"page {page.number}: {page.changes} changes: {done.added} added, {done.changed} changed, "
+             f"{done.retracted} retracted, {done.unchanged} unchanged; cursor {page.cursor}")
+
+    if follow:
+        try:
+            mirror.follow(service, client, source, actor, batch, interval, report,
+                          lambda exc: click.echo(f"{source.key}: {exc.message}; trying again in {interval:g} s",
+                                                 err=True))
+        except KeyboardInterrupt:
+            click.echo("stopped; the next sync resumes from the last page applied", err=True)
+        return
+    mirror.sync(service, client, source, actor, batch, report)
+    mirror.refresh_index(service)
+    if not as_json:
+        click.echo(f"{source.key}: up to date; mirror in {db_path}")

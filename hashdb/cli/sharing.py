@@ -1,0 +1,181 @@
+"""Sharing commands: submit, lookup, retract, feedback (locally, or with --server over the API)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import click
+
+from hashdb import output
+from hashdb.cli.common import (
+    _resolve,
+    cli,
+    connect,
+    db_option,
+    emit,
+    hashing_service,
+    json_option,
+    local_principal,
+    open_service,
+    org_option,
+    server_options,
+)
+from hashdb.inputs import expand
+from hashdb.types import Query, Submission
+
+
+@cli.command()
+@click.argument("inputs", nargs=-1, required=True)
+@click.option("--label", "labels", multiple=True, required=True, help="Taxonomy label id (repeatable).")
+@click.option("--incident", help="Incident id (crisis protocol).")
+@click.option("--ref", "reference", help="Your own reference id for this content (evidence pointer).")
+@click.option("--idempotency-key", help="Makes a retried submit store the batch once.")
+@db_option
+@org_option
+@server_options
+@json_option
+def submit(inputs: tuple[str, ...], labels: tuple[str, ...], incident: str | None, reference: str | None,
+           idempotency_key: str | None, db_path: str, org: str, server: str | None, api_key: str | None,
+           as_json: bool) -> None:
+    """Share hashes of content you removed: media files, SIGNAL:HEX, or hash files.
+
+    The whole batch is checked first; if anything is invalid nothing is stored.
+
+    \b
+    Example:
+        hashdb submit removed/ pdq:9a3f...e1 --label glorification --ref case-1234
+        hashdb submit removed/ --label glorification --server https://hashdb.example.org --api-key "$KEY"
+    """
+    client = connect(server, api_key) if server else None
+    service = hashing_service() if client else open_service(db_path)
+    submissions = []
+    for name, value in _resolve(service, list(expand(inputs)), dihedral=False):
+        meta = {"incident": incident, "reference": reference}
+        if hasattr(value, "media_type"):
+            submissions.append(service.submission_for(value, labels, **meta))
+        else:
+            submissions.append(Submission(name, tuple(labels), (value,), **meta))  # type: ignore[arg-type]
+    if client is not None:
+        from hashdb.client import submit_submissions
+
+        docs = submit_submissions(client, submissions, idempotency_key)
+    else:
+        docs = [output.submit_json(r) for r in service.submit(submissions, local_principal(service, org),
+                                                              idempotency_key)]
+    for doc in docs:
+        state = "already shared" if doc["duplicate"] else doc["status"]
+        note = f"; skipped {', '.join(doc['skipped'])}" if doc.get("skipped") else ""
+        emit(as_json, doc, f"{doc['input']}: {state}, ids {', '.join(map(str, doc['ids']))}{note}")
+
+
+@cli.command()
+@click.argument("inputs", nargs=-1, required=True)
+@click.option("--threshold", "thresholds", multiple=True, metavar="SIGNAL=N",
+              help="Tighter match threshold for a signal, e.g. pdq=20 (never looser than the default).")
+@click.option("--no-dihedral", is_flag=True, help="Do not also match rotated and mirrored copies of images.")
+@db_option
+@server_options
+@json_option
+def lookup(inputs: tuple[str, ...], thresholds: tuple[str, ...], no_dihedral: bool, db_path: str,
+           server: str | None, api_key: str | None, as_json: bool) -> None:
+    """Check media or hashes against the database. Exits 0 whatever matched; --json says.
+
+    \b
+    Example:
+        hashdb lookup --json upload.jpg pdq:9a3f...e1
+        hashdb lookup upload.jpg --server https://hashdb.example.org --api-key "$KEY"
+    """
+    limits = _parse_thresholds(thresholds)
+    client = connect(server, api_key) if server else None
+    service = hashing_service() if client else open_service(db_path)
+    queries = []
+    for name, value in _resolve(service, list(expand(inputs)), dihedral=not no_dihedral):
+        if hasattr(value, "media_type"):
+            query = service.query_for(value)
+            queries.append(Query(name, query.hashes, query.frames))
+        else:
+            queries.append(Query(name, (value,)))
+    if client is not None:
+        from hashdb.client import lookup_queries
+
+        docs = lookup_queries(client, queries, limits)
+    else:
+        service.load_index()
+        docs = [output.lookup_json(r) for r in service.lookup(queries, local_principal(service, "local"), limits)]
+    for doc in docs:
+        if not doc["matched"]:
+            text = f"{doc['input']}: no match"
+        else:
+            text = f"{doc['input']}: MATCH " + "; ".join(
+                f"id {m['id']} {m['signal']} distance {m['distance']} [{', '.join(m['labels'])}] "
+                f"{m['status']}, {m['support']} org(s), {m['agree']} agree / {m['disagree']} disagree"
+                for m in doc["matches"]
+            )
+        emit(as_json, doc, text)
+
+
+def _parse_thresholds(pairs: Sequence[str]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for pair in pairs:
+        signal, sep, value = pair.partition("=")
+        if not sep or not value.isascii() or not value.isdigit():
+            raise click.UsageError(f"--threshold takes SIGNAL=N, got {pair!r}")
+        out[signal.strip().lower()] = int(value)
+    return out
+
+
+@cli.command()
+@click.argument("ids", nargs=-1, required=True, type=int)
+@click.option("--reason", default="", help="Why (kept in the audit log).")
+@db_option
+@org_option
+@server_options
+@json_option
+def retract(ids: tuple[int, ...], reason: str, db_path: str, org: str, server: str | None, api_key: str | None,
+            as_json: bool) -> None:
+    """Retract your own submissions: they stop matching at once and leave a tombstone in exports.
+
+    \b
+    Example:
+        hashdb retract 42 43 --reason "benign meme, submitted by mistake"
+    """
+    if server:
+        client = connect(server, api_key)
+        for record_id in ids:
+            doc = client.retract(record_id, reason)
+            emit(as_json, doc, f"{doc['id']}: {doc['status']}")
+        return
+    service = open_service(db_path)
+    actor = local_principal(service, org)
+    for record_id in ids:
+        record = service.retract(record_id, actor, reason)
+        emit(as_json, output.record_json(record), f"{record.id}: {record.status}")
+
+
+@cli.command()
+@click.argument("record_id", type=int)
+@click.option("--agree", "verdict", flag_value="agree", help="The label is right.")
+@click.option("--disagree", "verdict", flag_value="disagree", help="The label is wrong.")
+@click.option("--false-positive", "verdict", flag_value="false_positive", help="It matched benign content.")
+@click.option("--note", default="", help="Optional note for the contributor.")
+@db_option
+@org_option
+@server_options
+@json_option
+def feedback(record_id: int, verdict: str | None, note: str, db_path: str, org: str, server: str | None,
+             api_key: str | None, as_json: bool) -> None:
+    """Vote on a shared hash (one vote per organisation, changeable).
+
+    \b
+    Example:
+        hashdb feedback 42 --false-positive --note "matches a news photo"
+    """
+    if verdict is None:
+        raise click.UsageError("give one of --agree, --disagree, --false-positive")
+    if server:
+        doc = connect(server, api_key).feedback(record_id, verdict, note)
+    else:
+        service = open_service(db_path)
+        doc = output.record_json(service.feedback(record_id, local_principal(service, org), verdict, note))
+    emit(as_json, doc, f"{doc['id']}: {doc['status']}, {doc['agree']} agree / {doc['disagree']} disagree / "
+                       f"{doc['false_positive']} false positive")

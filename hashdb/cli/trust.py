@@ -1,0 +1,195 @@
+"""Trust and safety commands (admins): the audit log, the safelist, quarantines, the transparency report."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from hashdb import output
+from hashdb.cli.common import _resolve, cli, db_option, emit, json_option, local_principal, open_service
+from hashdb.inputs import expand
+
+
+@cli.group()
+def audit() -> None:
+    """The append-only, hash-chained audit log of every write (admins)."""
+
+
+@audit.command("verify")
+@click.option("--anchor", "anchors", multiple=True, metavar="ID:HASH",
+              help="An entry hash recorded earlier outside the database (repeatable); catches a "
+                   "truncated or wholly rewritten tail, which the chain alone cannot.")
+@db_option
+@json_option
+def audit_verify(anchors: tuple[str, ...], db_path: str, as_json: bool) -> None:
+    """Recompute every entry's hash and link; exit 1 naming the first entry that was changed.
+
+    Prints the head (ID:HASH): keep it elsewhere and pass it as --anchor next time.
+
+    \b
+    Example:
+        hashdb audit verify --anchor 1200:5f0c...e9
+    """
+    from hashdb.audit import parse_anchor
+
+    parsed = [parse_anchor(a) for a in anchors]
+    service = open_service(db_path)
+    verdict = service.verify_audit(local_principal(service, "local"), parsed)
+    doc: dict[str, Any] = {"ok": verdict.ok, "checked": verdict.checked,
+                           "head": {"id": verdict.head_id, "hash": verdict.head_hash}}
+    if verdict.broken is None:
+        emit(as_json, doc, f"audit log intact: {verdict.checked} entries; head {verdict.head_id}:{verdict.head_hash}")
+        return
+    bad = verdict.broken
+    doc["broken"] = {"id": bad.entry_id, "action": bad.action, "problem": bad.problem}
+    emit(as_json, doc, f"audit log BROKEN at entry {bad.entry_id} ({bad.action or 'missing'}): {bad.problem}; "
+                       f"the {verdict.checked} entries before it hold")
+    sys.exit(1)
+
+
+@audit.command("list")
+@click.option("--after", "after_id", type=int, default=0, show_default=True, help="Entries after this id.")
+@click.option("--limit", type=int, default=100, show_default=True)
+@db_option
+@json_option
+def audit_list(after_id: int, limit: int, db_path: str, as_json: bool) -> None:
+    """List audit entries in order: when, which organisation and key, what, on what.
+
+    \b
+    Example:
+        hashdb audit list --after 1000 --limit 50 --json
+    """
+    service = open_service(db_path)
+    for entry in service.audit_log(local_principal(service, "local"), after_id, limit):
+        doc = {"id": entry.id, "at": entry.at, "org_id": entry.org_id, "key_id": entry.key_id,
+               "action": entry.action, "target": entry.target, "detail": entry.detail,
+               "entry_hash": entry.entry_hash}
+        emit(as_json, doc, f"{entry.id}  {entry.at}  org {entry.org_id}  key {entry.key_id}  "
+                           f"{entry.action}  {entry.target}  {entry.detail}")
+
+
+@cli.group()
+def safelist() -> None:
+    """Benign hashes no one may share: a submission near one is quarantined (admins)."""
+
+
+@safelist.command("add")
+@click.argument("inputs", nargs=-1, required=True)
+@click.option("--note", default="", help="Why these are benign (kept in the audit log).")
+@db_option
+@json_option
+def safelist_add(inputs: tuple[str, ...], note: str, db_path: str, as_json: bool) -> None:
+    """Safelist media files, SIGNAL:HEX hashes or hash files; live records near them are quarantined.
+
+    \b
+    Example:
+        hashdb safelist add viral-meme.jpg pdq:9a3f...e1 --note "news photo, not TVEC"
+    """
+    service = open_service(db_path)
+    items = [value for _, value in _resolve(service, list(expand(inputs)), dihedral=False)]
+    added, held = service.add_safelist(items, local_principal(service, "local"), note)
+    emit(as_json, {"added": added, "quarantined": held},
+         f"{added} hash(es) added to the safelist; quarantined {len(held)} live record(s)"
+         + (f": {', '.join(map(str, held))}" if held else ""))
+
+
+@cli.group()
+def quarantine() -> None:
+    """Records held out of members' lookups pending review: list, add, release, confirm (admins)."""
+
+
+def _quarantine_json(item: Any) -> dict[str, Any]:
+    return {**output.record_json(item.record), "rule": item.rule, "reason": item.reason, "since": item.at}
+
+
+@quarantine.command("list")
+@click.option("--after", "after_id", type=int, default=0, show_default=True, help="Records after this id.")
+@click.option("--limit", type=int, default=100, show_default=True)
+@db_option
+@json_option
+def quarantine_list(after_id: int, limit: int, db_path: str, as_json: bool) -> None:
+    """List quarantined records with the rule that held them and why.
+
+    \b
+    Example:
+        hashdb quarantine list --json
+    """
+    service = open_service(db_path)
+    for item in service.quarantined(local_principal(service, "local"), after_id, limit):
+        doc = _quarantine_json(item)
+        emit(as_json, doc, f"{doc['id']}  {doc['signal']}  [{', '.join(doc['labels'])}]  {item.rule}: {item.reason}")
+
+
+@quarantine.command("add")
+@click.argument("record_id", type=int)
+@click.option("--reason", required=True, help="Why (kept in the audit log).")
+@db_option
+@json_option
+def quarantine_add(record_id: int, reason: str, db_path: str, as_json: bool) -> None:
+    """Quarantine an active or disputed record by hand.
+
+    \b
+    Example:
+        hashdb quarantine add 42 --reason "reported as a news photo"
+    """
+    service = open_service(db_path)
+    record = service.quarantine(record_id, local_principal(service, "local"), reason)
+    emit(as_json, output.record_json(record), f"{record.id}: {record.status}")
+
+
+@quarantine.command("release")
+@click.argument("record_id", type=int)
+@click.option("--reason", default="", help="Why (kept in the audit log).")
+@db_option
+@json_option
+def quarantine_release(record_id: int, reason: str, db_path: str, as_json: bool) -> None:
+    """Release a quarantined record: it matches for members again.
+
+    \b
+    Example:
+        hashdb quarantine release 42 --reason "reviewed: genuine propaganda"
+    """
+    service = open_service(db_path)
+    record = service.release(record_id, local_principal(service, "local"), reason)
+    emit(as_json, output.record_json(record), f"{record.id}: {record.status}")
+
+
+@quarantine.command("confirm")
+@click.argument("record_id", type=int)
+@click.option("--reason", required=True, help="Why it stays out (members and partners see a retraction).")
+@db_option
+@json_option
+def quarantine_confirm(record_id: int, reason: str, db_path: str, as_json: bool) -> None:
+    """Confirm a quarantine: the record is retracted for good, with the reason.
+
+    \b
+    Example:
+        hashdb quarantine confirm 42 --reason "benign meme, poisoning attempt"
+    """
+    service = open_service(db_path)
+    record = service.confirm_quarantine(record_id, local_principal(service, "local"), reason)
+    emit(as_json, output.record_json(record), f"{record.id}: {record.status}")
+
+
+@cli.command("report")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default="report",
+              show_default=True, help="Directory for report.md and its chart.")
+@click.option("--admin", "named", is_flag=True, help="Name contributing organisations (not for publication).")
+@db_option
+@json_option
+def report_command(out_dir: Path, named: bool, db_path: str, as_json: bool) -> None:
+    """Write the transparency report: Markdown counts by signal, label, status and month, and a chart.
+
+    \b
+    Example:
+        hashdb report --out public/2026-q1
+    """
+    from hashdb import report
+
+    service = open_service(db_path)
+    data = service.transparency_report(local_principal(service, "local"), named)
+    paths = report.write(data, out_dir)
+    emit(as_json, {"files": [str(p) for p in paths]}, "\n".join(f"wrote {p}" for p in paths))
