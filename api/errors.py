@@ -56,7 +56,7 @@ DRAIN_BYTES = 8 * 1024 * 1024
 def status_for(exc: errors.HashDBError) -> int:
     for cls in type(exc).__mro__:
         if cls in STATUS:
-            return STATUS[cls]  # type: ignore[index]
+            return STATUS[cls]
     return 400
 
 

@@ -107,7 +107,8 @@ class Client:
 
     def lookup_one(self, signal: str, hash_hex: str) -> dict[str, Any]:
         query = urllib.parse.urlencode({"signal": signal, "hash": hash_hex})
-        return self._call("GET", f"/v1/lookup?{query}")
+        doc: dict[str, Any] = self._call("GET", f"/v1/lookup?{query}")
+        return doc
 
     def submit(self, items: Sequence[Mapping[str, Any]], idempotency_key: str | None = None) -> list[dict[str, Any]]:
         """POST /v1/hashes. One request: the server refuses the whole batch if any item is bad."""
@@ -116,13 +117,15 @@ class Client:
         return results
 
     def retract(self, record_id: int, reason: str = "") -> dict[str, Any]:
-        return self._call("DELETE", f"/v1/hashes/{int(record_id)}", {"reason": reason} if reason else None)
+        doc: dict[str, Any] = self._call("DELETE", f"/v1/hashes/{int(record_id)}", {"reason": reason} if reason else None)
+        return doc
 
     def feedback(self, record_id: int, verdict: str, note: str = "") -> dict[str, Any]:
         body: dict[str, Any] = {"verdict": verdict}
         if note:
             body["note"] = note
-        return self._call("POST", f"/v1/hashes/{int(record_id)}/feedback", body)
+        doc: dict[str, Any] = self._call("POST", f"/v1/hashes/{int(record_id)}/feedback", body)
+        return doc
 
     def export(self, since: str | None = None, limit: int = 1000) -> tuple[list[dict[str, Any]], str]:
         params = {"limit": str(limit), **({"since": since} if since else {})}
@@ -130,7 +133,8 @@ class Client:
         return doc["changes"], doc["cursor"]
 
     def stats(self) -> dict[str, Any]:
-        return self._call("GET", "/v1/stats")
+        doc: dict[str, Any] = self._call("GET", "/v1/stats")
+        return doc
 
     def ready(self) -> bool:
         try:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from hashdb.config import Settings
-from hashdb.errors import Forbidden, InvalidHash, InvalidInput, LowQuality
+from hashdb.errors import Forbidden, HashDBError, InvalidHash, InvalidInput, LowQuality
 from hashdb.types import VERDICTS, FrameHash, HashRecord, HashValue, Principal, Query
 
 MAX_TEXT = 256
@@ -61,7 +61,7 @@ def submission_problem(value: HashValue, settings: Settings) -> str | None:
     return None
 
 
-def refusal(value: HashValue, problem: str) -> InvalidInput:
+def refusal(value: HashValue, problem: str) -> HashDBError:
     if "quality" in problem:
         return LowQuality(problem)
     return InvalidHash(problem)

@@ -125,7 +125,8 @@ class FaissIndex:
         """A view of FAISS's code storage; invalid after the next add or compaction."""
         if self._rows == 0:
             return np.zeros((0, self._code_size), dtype=np.uint8)
-        flat: np.ndarray = faiss.rev_swig_ptr(self._flat.xb.data(), self._rows * self._code_size)
+        # `xb` is the flat index's code vector; the SWIG stubs do not declare it.
+        flat: np.ndarray = faiss.rev_swig_ptr(self._flat.xb.data(), self._rows * self._code_size)  # type: ignore[attr-defined]
         return flat.reshape(self._rows, self._code_size)
 
     def _find(self, ids: np.ndarray) -> np.ndarray:

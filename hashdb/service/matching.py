@@ -44,11 +44,11 @@ class MatchingMixin(ServiceBase):
         records = self.store.get_records([rid for _, rid in best])
         per_query: list[list[Match]] = [[] for _ in queries]
         for (n, record_id), (distance, signal) in best.items():
-            record = records.get(record_id)
-            if record is None or not policy.visible(record, actor):
+            stored = records.get(record_id)
+            if stored is None or not policy.visible(stored, actor):
                 continue
-            per_query[n].append(Match(record.id, signal, distance, record.labels, record.status,
-                                      record.support, record.agree, record.disagree,
+            per_query[n].append(Match(stored.id, signal, distance, stored.labels, stored.status,
+                                      stored.support, stored.agree, stored.disagree,
                                       video.get((n, record_id))))
         if not actor.is_admin:  # operators investigating are not the crowd the spike rule watches
             self._count_matches(per_query, actor)

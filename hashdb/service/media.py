@@ -63,5 +63,5 @@ class MediaMixin(ServiceBase):
     def submission_for(self, hashes: MediaHashes, labels: Sequence[str], **meta: str | None) -> Submission:
         return Submission(
             input=hashes.path, labels=tuple(labels), hashes=hashes.hashes + hashes.variants,
-            frames=hashes.frames, media_type=hashes.media_type, **meta,  # type: ignore[arg-type]
+            frames=hashes.frames, media_type=hashes.media_type, **meta,
         )

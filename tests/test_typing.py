@@ -1,0 +1,16 @@
+"""hashdb/ and api/ stay clean under mypy --strict (settings in pyproject.toml)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from conftest import ROOT
+
+
+def test_mypy_strict_finds_nothing(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "mypy", "--cache-dir", str(tmp_path / "cache"), "hashdb", "api"],
+        cwd=ROOT, capture_output=True, text=True, timeout=600,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
