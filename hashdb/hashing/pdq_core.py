@@ -33,6 +33,7 @@ _LUMA_WEIGHTS = np.array([[299.0, 587.0, 114.0]], dtype=F32)
 _THOUSAND = F32(1000.0)
 # Pixels of the image converted to float at a time: the float copy of a block stays in cache.
 _LUMA_PIXELS = 32768
+_LUMA_TILE = (128, 256)
 # Steps of a box pass kept before they are transposed out in one go; each step then writes
 # a 256-byte run per destination row instead of 4 bytes (fewer cache and TLB misses).
 _BOX_BLOCK = 64
@@ -71,17 +72,22 @@ def luma(rgb: npt.NDArray[np.uint8]) -> Floats:
 
 
 def luma_transposed(rgb: npt.NDArray[np.uint8]) -> Floats:
-    """W x H float32 luma: the layout the first (horizontal) box pass runs along."""
+    """W x H float32 luma: the layout the first (horizontal) box pass runs along.
+
+    Made a tile at a time, so that the float copy stays in cache and each tile goes out
+    transposed in runs of a whole cache line or more per destination row.
+    """
     rows, cols = rgb.shape[:2]
     out = np.empty((cols, rows), dtype=F32)
-    step = max(1, _LUMA_PIXELS // cols)
-    floats = np.empty((min(step, rows), cols, 3), dtype=F32)
-    block_luma = np.empty((min(step, rows), cols), dtype=F32)
-    for top in range(0, rows, step):
-        block = rgb[top : top + step]
-        n = len(block)
-        _luma_into(block, floats[:n], block_luma[:n])
-        _transpose_into(block_luma[:n], out[:, top : top + n])
+    tile_rows, tile_cols = min(_LUMA_TILE[0], rows), min(_LUMA_TILE[1], cols)
+    floats = np.empty((tile_rows, tile_cols, 3), dtype=F32)
+    tile = np.empty((tile_rows, tile_cols), dtype=F32)
+    for top in range(0, rows, tile_rows):
+        for left in range(0, cols, tile_cols):
+            block = rgb[top : top + tile_rows, left : left + tile_cols]
+            n, m = block.shape[:2]
+            _luma_into(block, floats[:n, :m], tile[:n, :m])
+            _transpose_into(tile[:n, :m], out[left : left + m, top : top + n])
     return out
 
 
