@@ -112,6 +112,10 @@ class DecodedImage:
     # EXIF orientation other than 1: `rgb` turned the way a viewer shows it, as most
     # platforms re-encode it.
     upright: Image.Image | None = None
+    # Palette and CMYK images only: the pixels as python-threatexchange (so HMA) hashes them,
+    # which is not their colours (palette indices as gray; C, M, Y read as R, G, B). Kept as
+    # a variant so hashes shared by HMA members for such files still match ours.
+    pytx_raw: Image.Image | None = None
 
     @property
     def has_transparency(self) -> bool:
@@ -119,7 +123,8 @@ class DecodedImage:
 
     def variants(self) -> tuple[tuple[str, Image.Image], ...]:
         """The present variants, by name, in a stable order."""
-        named = (("on_white", self.on_white), ("on_black", self.on_black), ("upright", self.upright))
+        named = (("on_white", self.on_white), ("on_black", self.on_black), ("upright", self.upright),
+                 ("pytx_raw", self.pytx_raw))
         return tuple((name, image) for name, image in named if image is not None)
 
 
@@ -227,7 +232,17 @@ def _prepare(image: ImageFile.ImageFile, fmt: str) -> DecodedImage:
         on_black = _flatten(rgb, alpha, (0, 0, 0))
     orientation = _orientation(image)
     upright = rgb.transpose(_ORIENTATION[orientation]) if orientation in _ORIENTATION else None
-    return DecodedImage(rgb, fmt, mode, on_white, on_black, upright)
+    return DecodedImage(rgb, fmt, mode, on_white, on_black, upright, _pytx_raw(image))
+
+
+def _pytx_raw(image: Image.Image) -> Image.Image | None:
+    """What pytx's `np.asarray(image)` hands pdqhash for palette and CMYK images, as RGB."""
+    if image.mode == "P":
+        indices = Image.frombytes("L", image.size, image.tobytes())
+        return Image.merge("RGB", [indices] * 3)
+    if image.mode == "CMYK":
+        return Image.merge("RGB", image.split()[:3])
+    return None
 
 
 def _alpha(image: Image.Image) -> Image.Image | None:
