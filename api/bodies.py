@@ -218,6 +218,14 @@ def retract_reason(doc: Mapping[str, Any]) -> str:
     return text(doc.get("reason"), "reason") or ""
 
 
+def relabel_request(doc: Mapping[str, Any]) -> tuple[str, ...]:
+    fields(doc, "request", {"labels"}, {"labels"})
+    labels = doc["labels"]
+    if not isinstance(labels, list):
+        raise InvalidInput("labels must be an array of label ids")
+    return tuple(labels)
+
+
 def feedback_request(doc: Mapping[str, Any]) -> tuple[str, str]:
     fields(doc, "request", {"verdict", "note"}, {"verdict"})
     return policy.check_verdict(doc["verdict"]), text(doc.get("note"), "note", policy.MAX_NOTE) or ""

@@ -108,7 +108,10 @@ def schemas(max_batch: int) -> dict[str, Schema]:
             "id": {"type": "integer"}, "signal": string(), "status": string(enum=list(STATUSES)),
             "labels": {"type": "array", "items": string()}, "agree": {"type": "integer"},
             "disagree": {"type": "integer"}, "false_positive": {"type": "integer"}, "support": {"type": "integer"},
-        }, ("id", "signal", "status", "labels", "agree", "disagree", "false_positive", "support")),
+            "precision": {"type": "number", "minimum": 0, "maximum": 1,
+                          "description": "(agree + 1) / (votes + 2): how often members find it right"},
+        }, ("id", "signal", "status", "labels", "agree", "disagree", "false_positive", "support", "precision")),
+        "RelabelRequest": obj({"labels": {"type": "array", "items": string(), "minItems": 1}}, ("labels",)),
         "RetractRequest": obj({"reason": string(policy.MAX_TEXT)}),
         "FeedbackRequest": obj({"verdict": string(enum=list(VERDICTS)), "note": string(policy.MAX_NOTE)},
                                ("verdict",)),
@@ -201,6 +204,10 @@ def paths(max_batch: int) -> dict[str, Schema]:
             "delete": authed("Retract a record (its organisation, or an admin)", {
                 "200": ok("Record"), "404": error("No such record, or not visible to this key."), **BODY_ERRORS},
                 requestBody=body("RetractRequest", required=False), parameters=[RECORD_ID], operationId="retract"),
+            "patch": authed("Replace a record's labels (its organisation, or an admin)", {
+                "200": ok("Record"), "404": error("No such record, or not visible to this key."),
+                "422": error("A label outside the taxonomy."), **BODY_ERRORS},
+                requestBody=body("RelabelRequest"), parameters=[RECORD_ID], operationId="relabel"),
         },
         "/v1/hashes/{id}/feedback": {
             "post": authed("Agree, disagree or report a false positive", {

@@ -120,6 +120,10 @@ class Client:
         doc: dict[str, Any] = self._call("DELETE", f"/v1/hashes/{int(record_id)}", {"reason": reason} if reason else None)
         return doc
 
+    def relabel(self, record_id: int, labels: Sequence[str]) -> dict[str, Any]:
+        doc: dict[str, Any] = self._call("PATCH", f"/v1/hashes/{int(record_id)}", {"labels": list(labels)})
+        return doc
+
     def feedback(self, record_id: int, verdict: str, note: str = "") -> dict[str, Any]:
         body: dict[str, Any] = {"verdict": verdict}
         if note:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from hashdb import policy
 from hashdb.types import FeedEntry, HashRecord, Incident, LookupResult, Match, MediaHashes, SubmitResult
 
 
@@ -74,6 +75,7 @@ def record_json(record: HashRecord) -> dict[str, Any]:
         "disagree": record.disagree,
         "false_positive": record.false_positive,
         "support": record.support,
+        "precision": round(policy.precision_estimate(record), 4),
     }
 
 

@@ -111,6 +111,13 @@ def query_flags(query: Query, settings: Settings) -> tuple[str, ...]:
     return ("low_quality",) if low else ()
 
 
+def precision_estimate(record: HashRecord) -> float:
+    """How often members find this record right: (agree + 1) / (votes + 2), Laplace's rule,
+    so one vote cannot swing it to 0 or 1 and a record with no votes reads 0.5."""
+    votes = record.agree + record.disagree + record.false_positive
+    return (record.agree + 1) / (votes + 2)
+
+
 def status_after_votes(record: HashRecord, settings: Settings) -> str:
     """Active <-> disputed as the share of disagreeing organisations crosses the setting."""
     if record.status not in ("active", "disputed"):

@@ -1,4 +1,5 @@
-"""POST /v1/hashes (batch submit), DELETE /v1/hashes/{id} (retract), POST .../feedback."""
+"""POST /v1/hashes (batch submit), DELETE /v1/hashes/{id} (retract), PATCH /v1/hashes/{id}
+(relabel), POST .../feedback."""
 
 from __future__ import annotations
 
@@ -30,6 +31,12 @@ def submit() -> tuple[dict[str, Any], int]:
 def retract(record_id: int) -> dict[str, Any]:
     reason = bodies.retract_reason(bodies.json_body(optional=True))
     return output.record_json(get_service().retract(record_id, principal(), reason))
+
+
+@bp.patch(f"/hashes/{ID}")
+def relabel(record_id: int) -> dict[str, Any]:
+    labels = bodies.relabel_request(bodies.json_body())
+    return output.record_json(get_service().relabel(record_id, labels, principal()))
 
 
 @bp.post(f"/hashes/{ID}/feedback")

@@ -154,6 +154,29 @@ def retract(ids: tuple[int, ...], reason: str, db_path: str, org: str, server: s
 
 @cli.command()
 @click.argument("record_id", type=int)
+@click.option("--label", "labels", multiple=True, required=True, help="New taxonomy label id (repeatable).")
+@db_option
+@org_option
+@server_options
+@json_option
+def relabel(record_id: int, labels: tuple[str, ...], db_path: str, org: str, server: str | None,
+            api_key: str | None, as_json: bool) -> None:
+    """Replace the labels of your own submission (admins: any); partners see it in the feed.
+
+    \b
+    Example:
+        hashdb relabel 42 --label recruitment_instruction --label branded_publication
+    """
+    if server:
+        doc = connect(server, api_key).relabel(record_id, labels)
+    else:
+        service = open_service(db_path)
+        doc = output.record_json(service.relabel(record_id, labels, local_principal(service, org)))
+    emit(as_json, doc, f"{doc['id']}: labels {', '.join(doc['labels'])}")
+
+
+@cli.command()
+@click.argument("record_id", type=int)
 @click.option("--agree", "verdict", flag_value="agree", help="The label is right.")
 @click.option("--disagree", "verdict", flag_value="disagree", help="The label is wrong.")
 @click.option("--false-positive", "verdict", flag_value="false_positive", help="It matched benign content.")

@@ -8,7 +8,7 @@ import json
 from collections.abc import Sequence
 
 from hashdb import incidents, policy
-from hashdb.errors import Forbidden, InvalidInput
+from hashdb.errors import Forbidden, InvalidInput, NotFound
 from hashdb.service.base import ServiceBase
 from hashdb.types import FrameHash, HashRecord, HashValue, Incident, NewRecord, Principal, Submission, SubmitResult
 
@@ -74,6 +74,16 @@ class SharingMixin(ServiceBase):
         if record.org_id != actor.org_id and not actor.is_admin:
             raise Forbidden("only the contributing organisation or an admin may retract a hash")
         return self.store.set_status(record_id, "retracted", actor, reason)
+
+    def relabel(self, record_id: int, labels: Sequence[str], actor: Principal) -> HashRecord:
+        """Replace a record's labels (its organisation or an admin); partners see it in the feed."""
+        valid = self.taxonomy.validate(labels)
+        record = self._visible_record(record_id, actor)
+        if record.status == "retracted":
+            raise NotFound(f"no hash record with id {record_id}")
+        if record.org_id != actor.org_id and not actor.is_admin:
+            raise Forbidden("only the contributing organisation or an admin may change labels")
+        return self.store.set_labels(record_id, valid, actor)
 
     def feedback(self, record_id: int, actor: Principal, verdict: str, note: str = "") -> HashRecord:
         policy.require(actor, "feedback")

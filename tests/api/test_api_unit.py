@@ -211,3 +211,16 @@ def test_importing_hashdb_and_its_cli_does_not_import_flask():
             "bad = [m for m in ('flask', 'werkzeug', 'gunicorn', 'api', 'prometheus_client') if m in sys.modules]; "
             "assert not bad, bad")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_patch_relabels_for_the_owner_only(client, keys):
+    auth = {"Authorization": f"Bearer {keys['alpha']}"}
+    body = {"items": [{"signal": "md5", "hash": "ab" * 16, "labels": ["glorification"]}]}
+    record_id = client.post("/v1/hashes", json=body, headers=auth).get_json()["results"][0]["ids"][0]
+    other = client.patch(f"/v1/hashes/{record_id}", json={"labels": ["graphic_violence"]},
+                         headers={"Authorization": f"Bearer {keys['beta']}"})
+    assert other.status_code == 403 and other.get_json()["error"]["code"] == "forbidden"
+    bad = client.patch(f"/v1/hashes/{record_id}", json={"labels": ["nope"]}, headers=auth)
+    assert bad.status_code == 422
+    ok = client.patch(f"/v1/hashes/{record_id}", json={"labels": ["graphic_violence"]}, headers=auth)
+    assert ok.status_code == 200 and ok.get_json()["labels"] == ["graphic_violence"]

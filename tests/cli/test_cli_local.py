@@ -154,3 +154,11 @@ def test_tighter_threshold_only(run):
     assert lines(run("lookup", "--json", f"pdq:{near}"))[0]["matched"]
     assert not lines(run("lookup", "--json", "--threshold", "pdq=10", f"pdq:{near}"))[0]["matched"]
     assert run("lookup", "--threshold", "pdq=40", f"pdq:{near}").exit_code == 1
+
+
+def test_relabel_shows_in_the_feed(run):
+    base = random_pdq(random.Random(21))
+    run("submit", f"pdq:{base}", "--label", "glorification")
+    [doc] = lines(run("relabel", "--json", "1", "--label", "attacker_manifesto"))
+    assert doc["labels"] == ["attacker_manifesto"]
+    assert [e["kind"] for e in lines(run("export"))] == ["add", "labels"]

@@ -1,0 +1,57 @@
+"""Relabelling (owner or admin, in the feed and the audit log) and the votes' precision estimate."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from hashdb import output
+from hashdb.errors import Forbidden, NotFound, UnknownLabel
+from hashdb.types import HashValue, Submission
+
+from support import principal, random_pdq
+
+
+def share(service, actor):
+    value = random_pdq(random.Random(41))
+    [result] = service.submit([Submission("s", ("glorification",), (HashValue("pdq", value, 90),))], actor)
+    return result.ids[0]
+
+
+def test_owner_relabels_and_partners_see_a_labels_change(service):
+    alice = principal(service, "alice", "contributor")
+    record_id = share(service, alice)
+    record = service.relabel(record_id, ["recruitment_instruction", "branded_publication"], alice)
+    assert record.labels == ("recruitment_instruction", "branded_publication")
+    partner = principal(service, "p", "partner")
+    feed, _ = service.export(partner)
+    assert [(e.kind, e.labels) for e in feed] == [
+        ("add", ("glorification",)), ("labels", ("recruitment_instruction", "branded_publication"))]
+    actions = [e.action for e in service.store.audit_entries()]
+    assert "hashes.labels" in actions
+
+
+def test_only_owner_or_admin_relabels_with_known_labels(service):
+    alice, bob = principal(service, "alice", "contributor"), principal(service, "bob", "contributor")
+    record_id = share(service, alice)
+    with pytest.raises(Forbidden):
+        service.relabel(record_id, ["glorification"], bob)
+    with pytest.raises(UnknownLabel):
+        service.relabel(record_id, ["nonsense"], alice)
+    admin = principal(service, "ops", "admin")
+    assert service.relabel(record_id, ["graphic_violence"], admin).labels == ("graphic_violence",)
+    service.retract(record_id, alice)
+    with pytest.raises(NotFound):
+        service.relabel(record_id, ["glorification"], alice)
+
+
+def test_precision_estimate_follows_the_votes(service):
+    alice = principal(service, "alice", "contributor")
+    record_id = share(service, alice)
+    voters = [principal(service, f"org{n}", "consumer") for n in range(4)]
+    record = service.store.get_records([record_id])[record_id]
+    assert output.record_json(record)["precision"] == 0.5  # no votes: (0 + 1) / (0 + 2)
+    for voter, verdict in zip(voters, ["agree", "agree", "agree", "false_positive"]):
+        record = service.feedback(record_id, voter, verdict)
+    assert output.record_json(record)["precision"] == round((3 + 1) / (4 + 2), 4)
