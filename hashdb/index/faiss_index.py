@@ -15,16 +15,17 @@ a doubled size) takes a full compaction, which drops removed rows and rebuilds t
 from __future__ import annotations
 
 import zipfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 import faiss
 import numpy as np
 
 from hashdb.errors import IndexStale
-from hashdb.index._bits import check_bits, check_codes, check_ids, check_radius, hamming_to_all, popcount
+from hashdb.index._bits import check_bits, check_codes, check_ids, check_radius, popcount
+from hashdb.index._buckets import BucketOffsets
 from hashdb.index._files import Manifest, write_saved
-from hashdb.index.mih import MultiIndexHash
+from hashdb.index.mih import CandidateGroup, MultiIndexHash
 
 # Below this many codes a FAISS flat scan is used. Flat costs ~1.1 ns per 256-bit code per query
 # on one core; the multi-index ~0.1 ms fixed (numpy calls) plus ~20 ns per candidate, and its
@@ -57,6 +58,11 @@ _SMALL_ID_MAX = 2**32 - 1
 _REBUILD_GROWTH = 2
 # Rows are copied in groups of this many during compaction so peak memory stays near 1x codes.
 _COPY_GROUP = 1 << 20
+# Words per XOR row when verifying candidates (see _search_mih).
+_XOR_WIDTH = 64
+# FAISS's exhaustive binary range search over raw code arrays (what IndexBinaryFlat.range_search
+# runs); the faiss-cpu type stubs do not list it.
+_hamming_range_search: Callable[..., None] = getattr(faiss, "hamming_range_search")
 
 
 def set_threads(threads: int) -> None:
@@ -77,6 +83,7 @@ class FaissIndex:
         delta_limit: int = DELTA_LIMIT,
         threads: int | None = DEFAULT_THREADS,
         chunk_bits: int | None = None,
+        chunks: int | None = None,
         mih_work_divisor: float = MIH_WORK_DIVISOR,
     ) -> None:
         self.bits = check_bits(bits)
@@ -84,6 +91,7 @@ class FaissIndex:
         self.large_min_size = large_min_size
         self.delta_limit = delta_limit
         self._chunk_bits = chunk_bits
+        self._chunks = chunks
         self.mih_work_divisor = mih_work_divisor
         if threads is not None:
             set_threads(threads)
@@ -276,7 +284,7 @@ class FaissIndex:
         self._mih = None
         self._full_build_rows = self._rows
         if self._rows >= self.large_min_size:
-            self._mih = MultiIndexHash.build(self._codes(), self.bits, self._chunk_bits)
+            self._mih = MultiIndexHash.build(self._codes(), self.bits, self._chunk_bits, self._chunks)
             self.full_builds += 1
 
     # -- search ------------------------------------------------------------------------
@@ -309,24 +317,20 @@ class FaissIndex:
         self, mih: MultiIndexHash, queries: np.ndarray, radius: int
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         codes = self._codes()
-        words = codes.view(np.uint64) if self._code_size % 8 == 0 else codes
-        qwords = queries.view(np.uint64) if self._code_size % 8 == 0 else queries
-        parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
-        for qnum, rows in mih.candidates(queries, radius):
-            dist = _verify(words, qwords, qnum, rows)
-            hit = dist <= radius
-            parts.append((qnum[hit], rows[hit], dist[hit]))
+        words, qwords = _words(codes), _words(queries)
+        # Each query's words repeated across ~64 columns, so XORing a run of candidates with
+        # their query is one numpy call over a wide row instead of one per 4-word row.
+        tile = max(1, _XOR_WIDTH // qwords.shape[1])
+        tiled = np.tile(qwords, (1, tile))
+        parts = [_verify(words, qwords, tiled, group, radius) for group in mih.candidates(queries, radius)]
         extra = np.arange(self._built, self._rows, dtype=np.int64)
         if self._dirty:
             if self._dirty_rows is None:
                 self._dirty_rows = np.sort(np.fromiter(self._dirty, dtype=np.int64))
             extra = np.concatenate([self._dirty_rows, extra])
         if len(extra):
-            extra_codes = codes[extra]
-            for q in range(len(queries)):
-                d = hamming_to_all(queries[q], extra_codes)
-                near = np.flatnonzero(d <= radius)
-                parts.append((np.full(len(near), q, dtype=np.int64), extra[near], d[near]))
+            qnum, at, dist = _range_search(queries, np.ascontiguousarray(codes[extra]), radius)
+            parts.append((qnum, extra[at], dist))
         if not parts:
             empty = np.zeros(0, dtype=np.int64)
             return empty, empty, empty.astype(np.int32)
@@ -348,17 +352,21 @@ class FaissIndex:
         flat, ids, mih = self._flat, self._ids[: self._rows], self._mih
         writers = {
             "faiss": lambda target: faiss.write_index_binary(flat, str(target)),
-            "ids": lambda target: _save_npy(target, ids),
+            "ids": _npy_writer(ids),
         }
         if self._dead is not None and self._dead_count:
             dead = self._dead[: self._rows]
-            writers["dead"] = lambda target: _save_npy(target, dead)
+            writers["dead"] = _npy_writer(dead)
         params = {"large_min_size": self.large_min_size, "delta_limit": self.delta_limit}
         if mih is not None:
-            order, offsets = mih.tables()
-            writers["mih_order"] = lambda target: _save_npy(target, order)
-            writers["mih_offsets"] = lambda target: _save_npy(target, offsets)
+            for name, array in mih.tables().items():
+                writers[f"mih_{name}"] = _npy_writer(array)
             params["chunk_bits"] = mih.chunk_bits
+            params["chunks"] = mih.chunks
+            params["offset_low_bits"] = mih.offsets.low_bits
+            # Only a chunking the constructor fixed survives a reload; otherwise the next full
+            # build chooses it for the size then.
+            params["fixed_chunking"] = int(self._chunk_bits is not None)
         write_saved(
             Path(path), kind="faiss", bits=self.bits, covers_seq=covers_seq,
             count=self._rows, writers=writers, params=params,
@@ -392,13 +400,20 @@ class FaissIndex:
             chunk_bits = params.get("chunk_bits", 0)
             if not 0 < chunk_bits <= 32:
                 raise IndexStale(f"saved index {path} has a bad chunk width; rebuild it")
-            chunks = manifest.bits // chunk_bits
+            # Indexes saved before "chunks" was recorded used every whole chunk of the code.
+            chunks = params.get("chunks", manifest.bits // chunk_bits)
+            low_bits = params.get("offset_low_bits", 0)
+            if not 0 < chunks * chunk_bits <= manifest.bits or low_bits not in (0, 8, 16):
+                raise IndexStale(f"saved index {path} has a bad chunking; rebuild it")
             order = _load_npy(manifest.file(path, "mih_order"), np.uint32, (chunks, manifest.count))
-            offsets = _load_npy(
-                manifest.file(path, "mih_offsets"), np.uint32, (chunks, (1 << chunk_bits) + 1)
-            )
+            arrays = {
+                name: _load_npy(manifest.file(path, f"mih_{name}"), dtype, shape)
+                for name, (dtype, shape) in BucketOffsets.shapes(chunks, chunk_bits, low_bits).items()
+            }
+            offsets = BucketOffsets.load_arrays(chunk_bits, arrays)
             index._mih = MultiIndexHash(manifest.bits, chunk_bits, order, offsets)
-            index._chunk_bits = chunk_bits
+            if params.get("fixed_chunking"):
+                index._chunk_bits, index._chunks = chunk_bits, chunks
             if not index._mih.consistent_with(index._codes()):
                 raise IndexStale(f"saved tables of {path} do not match its codes; rebuild the index")
         elif manifest.count >= index.large_min_size:
@@ -410,17 +425,70 @@ def _strictly_increasing(values: np.ndarray) -> bool:
     return len(values) < 2 or bool((values[1:] > values[:-1]).all())
 
 
-def _verify(words: np.ndarray, qwords: np.ndarray, qnum: np.ndarray, rows: np.ndarray) -> np.ndarray:
-    """Full Hamming distance of each (query, row) candidate pair (int32)."""
-    # np.take on a 2-D array is several times faster than fancy indexing for row gathers,
-    # and summing the few word columns one by one beats .sum(axis=1) over a tiny axis.
-    x = np.take(words, rows, axis=0)
-    np.bitwise_xor(x, np.take(qwords, qnum, axis=0), out=x)
+def _words(codes: np.ndarray) -> np.ndarray:
+    """(n, nbytes) uint8 codes as 64-bit words when the width allows (fewer, wider XORs)."""
+    return codes.view(np.uint64) if codes.shape[1] % 8 == 0 else codes
+
+
+def _verify(
+    words: np.ndarray, qwords: np.ndarray, tiled: np.ndarray, group: CandidateGroup, radius: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(query number, row, distance) of the group's candidates within `radius` of their query."""
+    # np.take on a 2-D array is several times faster than fancy indexing for row gathers.
+    x = np.take(words, group.rows, axis=0)
+    width = qwords.shape[1]
+    tile = tiled.shape[1] // width
+    bounds = group.bounds.tolist()
+    for i in range(len(bounds) - 1):
+        lo, hi = bounds[i], bounds[i + 1]
+        whole = lo + (hi - lo) // tile * tile
+        if whole > lo:
+            block = x[lo:whole].reshape(-1, tiled.shape[1])
+            np.bitwise_xor(block, tiled[group.first + i], out=block)
+        if hi > whole:
+            np.bitwise_xor(x[whole:hi], qwords[group.first + i], out=x[whole:hi])
     counts = popcount(x)
-    dist = counts[:, 0].astype(np.int32)
-    for j in range(1, counts.shape[1]):
-        dist += counts[:, j]
-    return dist
+    near = np.flatnonzero(_wrapped_sums(counts) <= radius)
+    # The filter summed modulo 256; the few rows it kept get their exact distance.
+    dist = counts[near].sum(axis=1, dtype=np.int32)
+    near, dist = near[dist <= radius], dist[dist <= radius]
+    qnum = np.searchsorted(group.bounds, near, side="right") - 1 + group.first
+    return qnum, group.rows[near].astype(np.int64), dist
+
+
+def _wrapped_sums(counts: np.ndarray) -> np.ndarray:
+    """Row sums of (n, k) uint8 popcounts modulo 256: never above the true sum when it is below 256."""
+    k = counts.shape[1]
+    if k == 1:
+        return counts[:, 0]
+    if k in (2, 4) and counts.flags.c_contiguous:
+        # Each row's k bytes as one integer times 0x0101...: its top byte is the sum of the
+        # bytes. No lower byte carries into it: with word popcounts (<= 64) each lower partial
+        # sum is at most 64 * 3 < 256. Two numpy passes instead of k - 1 strided additions.
+        wide = np.dtype(np.uint16 if k == 2 else np.uint32)
+        packed: np.ndarray = counts.view(wide).reshape(-1) * np.array(0x0101 if k == 2 else 0x01010101, dtype=wide)
+        packed >>= np.array(8 * (k - 1), dtype=wide)
+        return packed
+    total = counts[:, 0].copy()
+    for j in range(1, k):
+        total += counts[:, j]
+    return total
+
+
+def _range_search(queries: np.ndarray, codes: np.ndarray, radius: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(query number, row of `codes`, distance) within `radius`, by FAISS's exhaustive binary scan."""
+    result = faiss.RangeSearchResult(len(queries))
+    # FAISS keeps distances strictly below its radius argument.
+    _hamming_range_search(
+        faiss.swig_ptr(queries), faiss.swig_ptr(codes), len(queries), len(codes),
+        radius + 1, codes.shape[1], result,
+    )
+    lims = faiss.rev_swig_ptr(result.lims, len(queries) + 1).copy()
+    found = int(lims[-1])
+    rows = faiss.rev_swig_ptr(result.labels, found).astype(np.int64)
+    dist = faiss.rev_swig_ptr(result.distances, found).astype(np.int32)
+    qnum = np.repeat(np.arange(len(queries), dtype=np.int64), np.diff(lims).astype(np.int64))
+    return qnum, rows, dist
 
 
 def _group(
@@ -440,6 +508,11 @@ def _group(
 def _save_npy(target: Path, array: np.ndarray) -> None:
     with open(target, "wb") as fh:
         np.save(fh, np.ascontiguousarray(array), allow_pickle=False)
+
+
+def _npy_writer(array: np.ndarray) -> Callable[[Path], None]:
+    """A writer for `write_saved` that saves `array` (bound now, not when the loop moves on)."""
+    return lambda target: _save_npy(target, array)
 
 
 def _load_npy(source: Path, dtype: type | tuple[type, ...], shape: tuple[int, ...]) -> np.ndarray:

@@ -6,7 +6,7 @@ exactness rests only on the pigeonhole argument below never missing a true neigh
 
 Why not FAISS's IndexBinaryMultiHash: it keeps one std::unordered_map of std::vectors per
 chunk, which measured 350-770 bytes per 256-bit hash at 1M codes (against a 100 bytes/hash
-budget at 10M); the tables here cost 4 bytes per hash per chunk plus one offsets array.
+budget at 10M); the tables here cost 4 bytes per hash per chunk plus ~1 byte per bucket.
 """
 
 from __future__ import annotations
@@ -20,24 +20,60 @@ from itertools import combinations
 import numpy as np
 
 from hashdb.index._bits import bit_field
+from hashdb.index._buckets import BucketOffsets, OffsetsBuilder
 
-# Chunk width is chosen so a bucket holds about 2**BUCKET_LOAD_LOG2 codes: wider chunks mean
-# fewer random candidates but an offsets table (4 bytes per bucket per chunk) that outgrows the
-# data; at ~4 codes per bucket the table costs under 1 byte per hash per chunk.
-BUCKET_LOAD_LOG2 = 2
 MIN_CHUNK_BITS = 8
 MAX_CHUNK_BITS = 32  # keys are uint32
 # Rows are packed as (key << 32 | row) for one fast uint64 sort per chunk.
 MAX_ROWS = 2**32 - 1
-# Queries are expanded in groups so probe and candidate arrays stay cache-sized: at 10M codes a
-# query has ~10k candidates, so 16 queries gather ~5 MB of codes at a time.
-QUERY_GROUP = 16
+# Memory the tables may take per stored code: the order arrays (4 bytes per chunk) and the
+# bucket offsets (~1 byte per bucket per chunk, see _buckets.py). With a PDQ code (32 bytes)
+# and its id (4) that is at most 98 bytes per hash, 2 under the 100-byte budget (a tombstone
+# array, while removals are pending, costs 1).
+TABLE_BYTES_PER_CODE = 62
+# Queries are expanded in groups of about this many expected candidates, so the probe and
+# candidate arrays of a group stay cache-sized (64k candidates gather 2 MB of 256-bit codes)
+# while the per-group numpy calls are spread over many candidates.
+GROUP_CANDIDATES = 65_536
+MAX_QUERY_GROUP = 64
 
 
-def chunk_bits_for(count: int, bits: int) -> int:
-    """Chunk width for `count` codes of `bits` bits: ~log2(count) - BUCKET_LOAD_LOG2, clamped."""
-    want = max(count, 1).bit_length() - 1 - BUCKET_LOAD_LOG2
-    return max(MIN_CHUNK_BITS, min(want, MAX_CHUNK_BITS, bits // 2))
+def table_bytes(chunks: int, width: int, count: int) -> int:
+    """Bytes of the tables for `count` uniformly spread codes: order arrays and bucket offsets."""
+    return chunks * (4 * count + BucketOffsets.expected_bytes(width, count))
+
+
+def probe_count(radius: int, chunks: int, width: int) -> int:
+    """Bucket look-ups per query: every value within each chunk's threshold of the query's."""
+    return sum(
+        sum(math.comb(width, k) for k in range(t + 1)) for t in chunk_thresholds(radius, chunks)
+    )
+
+
+def chunking_for(count: int, bits: int) -> tuple[int, int]:
+    """(chunks, chunk width) for `count` codes of `bits` bits.
+
+    The search cost is about proportional to bucket probes plus candidates (each is a cache
+    miss and a few numpy passes; scripts/bench_index.py measured ~25 ns each at 2M), and a
+    random code is a candidate of a probe with probability 2**-width. So: the fewest probes
+    plus expected candidates at a radius of 1/8 of the bits (PDQ's 31 of 256), among the
+    chunkings whose tables fit TABLE_BYTES_PER_CODE. Wider chunks mean fewer candidates per
+    probe but more probes and larger offsets; more chunks mean lower per-chunk thresholds
+    but 4 more bytes per code each.
+    """
+    radius = max(bits // 8 - 1, 0)
+    top = min(MAX_CHUNK_BITS, max(MIN_CHUNK_BITS, bits // 2))
+    best: tuple[float, int, int] | None = None
+    for width in range(MIN_CHUNK_BITS, top + 1):
+        for chunks in range(1, max(bits // width, 1) + 1):
+            if table_bytes(chunks, width, count) > TABLE_BYTES_PER_CODE * count:
+                break  # more chunks only cost more
+            probes = probe_count(radius, chunks, width)
+            work = probes * (1 + count / (1 << width))
+            if best is None or work < best[0]:
+                best = (work, chunks, width)
+    # So few codes that no table fits the budget: the smallest tables (a handful of kilobytes).
+    return (1, MIN_CHUNK_BITS) if best is None else (best[1], best[2])
 
 
 @lru_cache(maxsize=64)
@@ -69,6 +105,20 @@ def chunk_thresholds(radius: int, chunks: int) -> tuple[int, ...]:
 
 
 @dataclass(frozen=True, slots=True)
+class CandidateGroup:
+    """Candidate rows of queries first, first + 1, ...: query first + i owns rows[bounds[i]:bounds[i + 1]]."""
+
+    first: int
+    bounds: np.ndarray  # int64, one more than the queries in the group
+    rows: np.ndarray  # uint32 row numbers, with repeats
+
+    def pairs(self) -> tuple[np.ndarray, np.ndarray]:
+        """(query number, row) of every candidate, as int64 arrays."""
+        qnum = np.repeat(np.arange(self.first, self.first + len(self.bounds) - 1), np.diff(self.bounds))
+        return qnum.astype(np.int64), self.rows.astype(np.int64)
+
+
+@dataclass(frozen=True, slots=True)
 class ProbePlan:
     radius: int
     probes: int  # bucket look-ups per query
@@ -76,33 +126,42 @@ class ProbePlan:
 
 
 class MultiIndexHash:
-    """Per chunk: rows sorted by chunk value (`order`) and bucket boundaries (`offsets`)."""
+    """Per chunk: rows sorted by chunk value (`order`) and where each bucket's rows start (`offsets`)."""
 
-    def __init__(self, bits: int, chunk_bits: int, order: np.ndarray, offsets: np.ndarray) -> None:
+    def __init__(self, bits: int, chunk_bits: int, order: np.ndarray, offsets: BucketOffsets) -> None:
         self.bits = bits
         self.chunk_bits = chunk_bits
-        self.chunks = bits // chunk_bits
+        self.chunks = int(order.shape[0])
+        if self.chunks * chunk_bits > bits or offsets.chunks != self.chunks or offsets.width != chunk_bits:
+            raise ValueError(f"{self.chunks} chunks of {chunk_bits} bits do not fit {bits}-bit codes and their offsets")
         self.count = int(order.shape[1])
         self._order = order  # (chunks, count) uint32
-        self._offsets = offsets  # (chunks, 2**chunk_bits + 1) uint32
-        self._probe_cache: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        self._offsets = offsets
+        self._probe_cache: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         self._plan_cache: dict[int, ProbePlan] = {}
 
     @classmethod
-    def build(cls, codes: np.ndarray, bits: int, chunk_bits: int | None = None) -> MultiIndexHash:
+    def build(
+        cls, codes: np.ndarray, bits: int, chunk_bits: int | None = None, chunks: int | None = None
+    ) -> MultiIndexHash:
         count = codes.shape[0]
         if count > MAX_ROWS:
             raise ValueError(f"multi-index hashing supports up to {MAX_ROWS} codes, got {count}")
-        width = chunk_bits if chunk_bits is not None else chunk_bits_for(count, bits)
-        chunks = bits // width
+        if chunk_bits is None:
+            chunks, width = chunking_for(count, bits)
+        else:
+            width = chunk_bits
+            chunks = chunks if chunks is not None else bits // width
         buckets = 1 << width
         order = np.empty((chunks, count), dtype=np.uint32)
-        offsets = np.empty((chunks, buckets + 1), dtype=np.uint32)
+        offsets = OffsetsBuilder(chunks, width)
         rows = np.arange(count, dtype=np.uint64)
+        plain = np.empty(buckets + 1, dtype=np.uint32)
         for c in range(chunks):
             keys = bit_field(codes, c * width, width)
-            offsets[c, 0] = 0
-            np.cumsum(np.bincount(keys, minlength=buckets), out=offsets[c, 1:])
+            plain[0] = 0
+            np.cumsum(np.bincount(keys, minlength=buckets), out=plain[1:])
+            offsets.add(c, plain)
             packed = keys.astype(np.uint64)
             del keys
             packed <<= np.uint64(32)
@@ -110,14 +169,14 @@ class MultiIndexHash:
             packed.sort()
             order[c] = packed  # the low 32 bits are the row number
             del packed
-        return cls(bits, width, order, offsets)
+        return cls(bits, width, order, offsets.finish())
 
     def extended(self, codes: np.ndarray) -> MultiIndexHash:
         """Tables over all of `codes`, given that these tables cover its first `count` rows.
 
         Each new row goes to the end of its bucket, which is exactly where a full build puts it
         (rows sort by (key, row) and new rows are the largest), so the result equals
-        `build(codes, bits, chunk_bits)` at a fraction of the cost: no sort of the old rows.
+        `build(codes, bits, chunk_bits, chunks)` at a fraction of the cost: no sort of the old rows.
         """
         start, total = self.count, codes.shape[0]
         if total < start or total > MAX_ROWS:
@@ -125,54 +184,57 @@ class MultiIndexHash:
         width = self.chunk_bits
         new_rows = np.arange(start, total, dtype=np.uint32)
         order = np.empty((self.chunks, total), dtype=np.uint32)
-        offsets = np.empty_like(self._offsets)
+        offsets = OffsetsBuilder(self.chunks, width)
         for c in range(self.chunks):
+            old = self._offsets.chunk_offsets(c)
             keys = bit_field(codes[start:], c * width, width)
             by_key = np.argsort(keys, kind="stable")
-            at = self._offsets[c][keys[by_key].astype(np.int64) + 1].astype(np.int64)
+            at = old[keys[by_key].astype(np.int64) + 1].astype(np.int64)
             order[c] = np.insert(self._order[c], at, new_rows[by_key])
             added = np.cumsum(np.bincount(keys, minlength=1 << width))
-            offsets[c, 0] = 0
-            offsets[c, 1:] = self._offsets[c, 1:] + added
-        return MultiIndexHash(self.bits, width, order, offsets)
+            old[1:] += added.astype(np.uint32)
+            offsets.add(c, old)
+        return MultiIndexHash(self.bits, width, order, offsets.finish())
 
-    def tables(self) -> tuple[np.ndarray, np.ndarray]:
-        """(order, offsets), for saving; `MultiIndexHash(bits, chunk_bits, order, offsets)` restores."""
-        return self._order, self._offsets
+    def tables(self) -> dict[str, np.ndarray]:
+        """Arrays to save, by name: "order" plus those of `BucketOffsets.arrays`."""
+        return {"order": self._order, **self._offsets.arrays()}
+
+    @property
+    def offsets(self) -> BucketOffsets:
+        return self._offsets
 
     def consistent_with(self, codes: np.ndarray, samples: int = 16) -> bool:
-        """Cheap check that loaded tables belong to these codes: a few rows are in their buckets."""
-        if codes.shape[0] != self.count or self._offsets.shape != (self.chunks, (1 << self.chunk_bits) + 1):
-            return False
-        if (self._offsets[:, -1] != self.count).any() or (np.diff(self._offsets, axis=1) > self.count).any():
+        """Cheap check that loaded tables belong to these codes: offsets are well formed and a
+        few rows are in their buckets."""
+        if codes.shape[0] != self.count or not self._offsets.valid(self.count):
             return False
         rows = np.unique(np.linspace(0, self.count - 1, num=min(samples, self.count)).astype(np.int64))
         keys = self.query_keys(codes[rows])
-        for c in range(self.chunks):
-            for row, key in zip(rows.tolist(), keys[:, c].tolist()):
-                lo, hi = int(self._offsets[c, key]), int(self._offsets[c, key + 1])
-                if row not in self._order[c, lo:hi]:
+        chunk = np.arange(self.chunks, dtype=np.int64)
+        starts, lengths = self._offsets.lookup(chunk, keys)
+        for i, row in enumerate(rows.tolist()):
+            for c in range(self.chunks):
+                lo = int(starts[i, c])
+                if row not in self._order[c, lo : lo + int(lengths[i, c])]:
                     return False
         return True
 
     @property
     def nbytes(self) -> int:
-        return int(self._order.nbytes + self._offsets.nbytes)
+        return int(self._order.nbytes) + self._offsets.nbytes
 
     def plan(self, radius: int) -> ProbePlan:
         """Cost of a search at `radius`, computed without building the probes."""
         plan = self._plan_cache.get(radius)
         if plan is None:
-            probes = sum(
-                sum(math.comb(self.chunk_bits, k) for k in range(t + 1))
-                for t in chunk_thresholds(radius, self.chunks)
-            )
+            probes = probe_count(radius, self.chunks, self.chunk_bits)
             plan = ProbePlan(radius, probes, probes * self.count / (1 << self.chunk_bits))
             self._plan_cache[radius] = plan
         return plan
 
-    def _probes(self, radius: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(chunk of each probe column, flip mask of each column, bucket-table base of each column)."""
+    def _probes(self, radius: int) -> tuple[np.ndarray, np.ndarray]:
+        """(chunk of each probe column, flip mask of each column)."""
         cached = self._probe_cache.get(radius)
         if cached is None:
             chunk_cols, masks = [], []
@@ -182,9 +244,7 @@ class MultiIndexHash:
                 m = _flip_masks(self.chunk_bits, t)
                 masks.append(m)
                 chunk_cols.append(np.full(len(m), c, dtype=np.int64))
-            chunk_col = np.concatenate(chunk_cols)
-            base = chunk_col * ((1 << self.chunk_bits) + 1)
-            cached = (chunk_col, np.concatenate(masks), base)
+            cached = (np.concatenate(chunk_cols), np.concatenate(masks))
             self._probe_cache[radius] = cached
         return cached
 
@@ -199,29 +259,34 @@ class MultiIndexHash:
         padded[:, :, 32 - width :] = bitmap
         return np.packbits(padded, axis=2).view(">u4")[..., 0].astype(np.uint32)
 
-    def candidates(self, queries: np.ndarray, radius: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        """Per group of queries, (query number, row) pairs, with repeats, that include every row
-        within `radius` of its query. Groups keep the caller's verification cache-sized."""
-        chunk_col, masks, base = self._probes(radius)
+    def candidates(self, queries: np.ndarray, radius: int) -> Iterator[CandidateGroup]:
+        """Candidate rows of consecutive queries, a group at a time, with repeats, including every
+        row within `radius` of its query. Groups keep the caller's verification cache-sized."""
+        chunk_col, masks = self._probes(radius)
         keys = self.query_keys(queries)
-        offsets = self._offsets.reshape(-1)
         order = self._order.reshape(-1)
-        for lo in range(0, queries.shape[0], QUERY_GROUP):
-            part = keys[lo : lo + QUERY_GROUP]
-            bucket = base + (part[:, chunk_col] ^ masks).astype(np.int64)
-            starts = offsets[bucket].astype(np.int64)
-            lengths = offsets[bucket + 1].astype(np.int64) - starts
-            per_query = lengths.sum(axis=1)
-            total = int(per_query.sum())
+        # Where each probe column's chunk starts in the flattened (chunks, count) order array.
+        col_first = chunk_col * self.count
+        per_query = max(self.plan(radius).expected_candidates, 1.0)
+        group = max(1, min(MAX_QUERY_GROUP, int(GROUP_CANDIDATES // per_query)))
+        for lo in range(0, queries.shape[0], group):
+            part = keys[lo : lo + group]
+            starts, lengths = self._offsets.lookup(chunk_col, part[:, chunk_col] ^ masks)
+            bounds = np.zeros(part.shape[0] + 1, dtype=np.int64)
+            np.cumsum(lengths.sum(axis=1, dtype=np.int64), out=bounds[1:])
+            total = int(bounds[-1])
             if total == 0:
                 continue
-            lengths = lengths.reshape(-1)
-            keep = lengths > 0
-            lengths = lengths[keep]
-            # Position of each bucket's first row in the flattened (chunks, count) order array,
-            # then one arange walks every bucket's run of rows.
-            first = (chunk_col * self.count + starts).reshape(-1)[keep]
-            run_start = np.cumsum(lengths) - lengths
-            flat = np.repeat(first - run_start, lengths) + np.arange(total, dtype=np.int64)
-            qnum = np.repeat(np.arange(lo, lo + part.shape[0], dtype=np.int64), per_query)
-            yield qnum, order[flat].astype(np.int64)
+            # Each non-empty bucket is a run of consecutive positions in `order`. Walk all runs
+            # with one cumulative sum: a 1 per row, and at each run's first row the jump from the
+            # previous run's last position. (Cheaper than np.repeat plus np.arange, and the
+            # buckets are probed in query order, so each query's rows stay together.)
+            flat_lengths = lengths.reshape(-1)
+            keep = np.flatnonzero(flat_lengths)
+            run_len = flat_lengths[keep].astype(np.int64)
+            run_first = (starts + col_first).reshape(-1)[keep]
+            steps = np.ones(total, dtype=np.int64)
+            steps[0] = run_first[0]
+            steps[np.cumsum(run_len[:-1])] = run_first[1:] - run_first[:-1] - run_len[:-1] + 1
+            np.cumsum(steps, out=steps)
+            yield CandidateGroup(lo, bounds, order.take(steps))

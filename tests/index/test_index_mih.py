@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
+import pytest
 from _index_data import as_int, flip_bits, oracle, random_codes
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from hashdb.index.faiss_index import FaissIndex
-from hashdb.index.mih import MultiIndexHash, chunk_bits_for, chunk_thresholds
+from hashdb.index.mih import MIN_CHUNK_BITS, TABLE_BYTES_PER_CODE, MultiIndexHash, chunk_thresholds, chunking_for
 
 hyp = settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -21,11 +24,41 @@ def test_thresholds_sum_to_radius_plus_one_and_differ_by_at_most_one(radius: int
     assert max(t) - min(t) <= 1 and min(t) >= -1
 
 
-def test_chunk_width_follows_size() -> None:
-    assert chunk_bits_for(10_000_000, 256) == 21  # 12 chunks: the 10M configuration
-    assert chunk_bits_for(1_000_000, 256) == 17
-    assert chunk_bits_for(10, 256) == 8
-    assert chunk_bits_for(10**12, 64) == 32  # never wider than half the code
+def _work(count: int, bits: int, chunks: int, width: int) -> float:
+    """Probes plus expected random candidates at radius bits // 8 - 1, recomputed here from the
+    pigeonhole split: radius + 1 spread as evenly as possible over the chunks."""
+    radius = bits // 8 - 1
+    per_chunk = [(radius + 1) // chunks + (1 if i < (radius + 1) % chunks else 0) - 1 for i in range(chunks)]
+    probes = sum(sum(math.comb(width, k) for k in range(t + 1)) for t in per_chunk)
+    return probes * (1 + count / 2**width)
+
+
+def _table_bytes_per_code(count: int, chunks: int, width: int) -> float:
+    """Order arrays (4 bytes per code per chunk) plus bucket offsets as the layout documents
+    them for evenly spread codes: uint8 parts with a uint32 every 64 buckets while a bucket
+    averages at most 2 codes, else uint16 parts with a uint32 every 256 buckets."""
+    buckets = 2**width
+    if count / buckets <= 2:
+        offsets = (buckets + 1) + 4 * (buckets // min(64, buckets) + 1)
+    else:
+        offsets = 2 * (buckets + 1) + 4 * (buckets // min(256, buckets) + 1)
+    return chunks * (4 * count + offsets) / count
+
+
+@pytest.mark.parametrize("count", [40_000, 100_000, 1_000_000, 2_000_000, 10_000_000])
+@pytest.mark.parametrize("bits", [64, 256])
+def test_chunking_fits_the_memory_budget_and_no_neighbour_does_less_work(count: int, bits: int) -> None:
+    chunks, width = chunking_for(count, bits)
+    assert chunks * width <= bits and MIN_CHUNK_BITS <= width <= 32
+    assert _table_bytes_per_code(count, chunks, width) <= TABLE_BYTES_PER_CODE
+    for c, w in ((chunks + dc, width + dw) for dc in (-1, 0, 1) for dw in (-1, 0, 1)):
+        if c >= 1 and MIN_CHUNK_BITS <= w and c * w <= bits and _table_bytes_per_code(count, c, w) <= TABLE_BYTES_PER_CODE:
+            assert _work(count, bits, chunks, width) <= _work(count, bits, c, w), (c, w)
+
+
+def test_pdq_at_10m_fits_100_bytes_per_hash() -> None:
+    chunks, width = chunking_for(10_000_000, 256)
+    assert 32 + 4 + _table_bytes_per_code(10_000_000, chunks, width) <= 98
 
 
 @hyp
@@ -38,7 +71,7 @@ def test_candidates_include_every_row_within_the_radius(seed: int, bits: int, wi
     for i in range(0, 300, 3):
         codes[i] = flip_bits(rng, queries[i % 4], int(rng.integers(0, min(radius, bits) + 1)))
     mih = MultiIndexHash.build(codes, bits, width)
-    pairs = {(int(q), int(r)) for qs, rs in mih.candidates(queries, radius) for q, r in zip(qs, rs)}
+    pairs = {(int(q), int(r)) for group in mih.candidates(queries, radius) for q, r in zip(*group.pairs())}
     for q, query in enumerate(queries):
         for row, code in enumerate(codes):
             if (as_int(query) ^ as_int(code)).bit_count() <= radius:
@@ -55,8 +88,10 @@ def test_merged_tables_equal_a_full_build(seed: int, n: int, split: float, width
     head = int(n * split)
     merged = MultiIndexHash.build(codes[:head], bits, width).extended(codes)
     full = MultiIndexHash.build(codes, bits, width)
-    for a, b in zip(merged.tables(), full.tables()):
-        assert a.dtype == b.dtype and np.array_equal(a, b)
+    a, b = merged.tables(), full.tables()
+    assert a.keys() == b.keys()
+    for name in a:
+        assert a[name].dtype == b[name].dtype and np.array_equal(a[name], b[name]), name
 
 
 def test_appending_new_higher_ids_merges_instead_of_rebuilding() -> None:
