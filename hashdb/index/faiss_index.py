@@ -22,7 +22,13 @@ import faiss
 import numpy as np
 
 from hashdb.errors import IndexStale
-from hashdb.index._bits import check_bits, check_codes, check_ids, check_radius, popcount
+from hashdb.index._bits import (
+    check_bits,
+    check_codes,
+    check_ids,
+    check_radius,
+    popcount,
+)
 from hashdb.index._buckets import BucketOffsets
 from hashdb.index._files import Manifest, write_saved
 from hashdb.index.mih import CandidateGroup, MultiIndexHash
@@ -62,7 +68,7 @@ _COPY_GROUP = 1 << 20
 _XOR_WIDTH = 64
 # FAISS's exhaustive binary range search over raw code arrays (what IndexBinaryFlat.range_search
 # runs); the faiss-cpu type stubs do not list it.
-_hamming_range_search: Callable[..., None] = getattr(faiss, "hamming_range_search")
+_hamming_range_search: Callable[..., None] = faiss.hamming_range_search  # type: ignore[attr-defined]
 
 
 def set_threads(threads: int) -> None:

@@ -11,7 +11,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from hashdb.index.faiss_index import FaissIndex
-from hashdb.index.mih import MIN_CHUNK_BITS, TABLE_BYTES_PER_CODE, MultiIndexHash, chunk_thresholds, chunking_for
+from hashdb.index.mih import (
+    MIN_CHUNK_BITS,
+    TABLE_BYTES_PER_CODE,
+    MultiIndexHash,
+    chunk_thresholds,
+    chunking_for,
+)
 
 hyp = settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
