@@ -31,6 +31,9 @@ MAX_ROWS = 2**32 - 1
 # and its id (4) that is at most 98 bytes per hash, 2 under the 100-byte budget (a tombstone
 # array, while removals are pending, costs 1).
 TABLE_BYTES_PER_CODE = 62
+# ... or this much, whichever is more: a small index can afford wider tables outright (at 100k
+# PDQ codes 16 MiB buys 16 chunks of 16 bits (7.5 MB), a third of the work of 13 chunks of 16).
+TABLE_FLOOR_BYTES = 16 << 20
 # Queries are expanded in groups of about this many expected candidates, so the probe and
 # candidate arrays of a group stay cache-sized (64k candidates gather 2 MB of 256-bit codes)
 # while the per-group numpy calls are spread over many candidates.
@@ -53,20 +56,21 @@ def probe_count(radius: int, chunks: int, width: int) -> int:
 def chunking_for(count: int, bits: int) -> tuple[int, int]:
     """(chunks, chunk width) for `count` codes of `bits` bits.
 
-    The search cost is about proportional to bucket probes plus candidates (each is a cache
-    miss and a few numpy passes; scripts/bench_index.py measured ~25 ns each at 2M), and a
+    A search costs about the same per bucket probe as per candidate (each is a cache miss
+    plus a few numpy passes: ~25 ns each at 2M codes, fitted over several chunkings), and a
     random code is a candidate of a probe with probability 2**-width. So: the fewest probes
     plus expected candidates at a radius of 1/8 of the bits (PDQ's 31 of 256), among the
-    chunkings whose tables fit TABLE_BYTES_PER_CODE. Wider chunks mean fewer candidates per
-    probe but more probes and larger offsets; more chunks mean lower per-chunk thresholds
-    but 4 more bytes per code each.
+    chunkings whose tables fit TABLE_BYTES_PER_CODE (or TABLE_FLOOR_BYTES). Wider chunks
+    mean fewer candidates per probe but more probes and larger offsets; more chunks mean
+    lower per-chunk thresholds but 4 more bytes per code each.
     """
     radius = max(bits // 8 - 1, 0)
+    allowance = max(TABLE_BYTES_PER_CODE * count, TABLE_FLOOR_BYTES)
     top = min(MAX_CHUNK_BITS, max(MIN_CHUNK_BITS, bits // 2))
     best: tuple[float, int, int] | None = None
     for width in range(MIN_CHUNK_BITS, top + 1):
         for chunks in range(1, max(bits // width, 1) + 1):
-            if table_bytes(chunks, width, count) > TABLE_BYTES_PER_CODE * count:
+            if table_bytes(chunks, width, count) > allowance:
                 break  # more chunks only cost more
             probes = probe_count(radius, chunks, width)
             work = probes * (1 + count / (1 << width))

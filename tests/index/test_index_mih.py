@@ -14,6 +14,7 @@ from hashdb.index.faiss_index import FaissIndex
 from hashdb.index.mih import (
     MIN_CHUNK_BITS,
     TABLE_BYTES_PER_CODE,
+    TABLE_FLOOR_BYTES,
     MultiIndexHash,
     chunk_thresholds,
     chunking_for,
@@ -56,10 +57,18 @@ def _table_bytes_per_code(count: int, chunks: int, width: int) -> float:
 def test_chunking_fits_the_memory_budget_and_no_neighbour_does_less_work(count: int, bits: int) -> None:
     chunks, width = chunking_for(count, bits)
     assert chunks * width <= bits and MIN_CHUNK_BITS <= width <= 32
-    assert _table_bytes_per_code(count, chunks, width) <= TABLE_BYTES_PER_CODE
+    allowance = max(TABLE_BYTES_PER_CODE, TABLE_FLOOR_BYTES / count)
+    assert _table_bytes_per_code(count, chunks, width) <= allowance
     for c, w in ((chunks + dc, width + dw) for dc in (-1, 0, 1) for dw in (-1, 0, 1)):
-        if c >= 1 and MIN_CHUNK_BITS <= w and c * w <= bits and _table_bytes_per_code(count, c, w) <= TABLE_BYTES_PER_CODE:
+        if c >= 1 and MIN_CHUNK_BITS <= w and c * w <= bits and _table_bytes_per_code(count, c, w) <= allowance:
             assert _work(count, bits, chunks, width) <= _work(count, bits, c, w), (c, w)
+
+
+def test_small_indexes_use_the_floor_and_large_ones_the_per_code_budget() -> None:
+    chunks, width = chunking_for(100_000, 256)
+    assert TABLE_BYTES_PER_CODE < _table_bytes_per_code(100_000, chunks, width) <= TABLE_FLOOR_BYTES / 100_000
+    chunks, width = chunking_for(2_000_000, 256)
+    assert _table_bytes_per_code(2_000_000, chunks, width) <= TABLE_BYTES_PER_CODE
 
 
 def test_pdq_at_10m_fits_100_bytes_per_hash() -> None:
