@@ -12,6 +12,7 @@ import functools
 import subprocess
 import sys
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import cv2
@@ -241,6 +242,50 @@ def test_large_images_equal_pdqhash(h: int, w: int) -> None:
     rgb = _smooth(np.random.default_rng(h * w), h, w)
     got = PDQ.compute_array(rgb)
     assert (got.hex, got.quality) == oracle(rgb)
+
+
+def _box1d_reference(x: np.ndarray, window: int) -> list[np.float32]:
+    # box1DFloat from downscaling.cpp, one float32 scalar operation at a time.
+    f32 = np.float32
+    half = (window + 2) // 2
+    total, count, left, right, out = f32(0.0), 0, 0, 0, []
+    for _ in range(half - 1):
+        total, count, right = f32(total + x[right]), count + 1, right + 1
+    for _ in range(window - half + 1):
+        total, count, right = f32(total + x[right]), count + 1, right + 1
+        out.append(f32(total / f32(count)))
+    for _ in range(len(x) - window):
+        total = f32(f32(total + x[right]) - x[left])
+        out.append(f32(total / f32(count)))
+        left, right = left + 1, right + 1
+    for _ in range(half - 1):
+        total, count, left = f32(total - x[left]), count - 1, left + 1
+        out.append(f32(total / f32(count)))
+    return out
+
+
+@pytest.mark.parametrize(
+    ("n", "lanes", "window"),
+    [(5, 1, 1), (2000, 1, 16), (300, 2, 3), (301, 3, 5), (129, 7, 2), (500, 64, 4), (61, 1600, 8)],
+)
+def test_box_passes_equal_the_cpp_loop(n: int, lanes: int, window: int) -> None:
+    # Narrow and wide lane counts take different paths (np.add.reduce, per-step loops).
+    x = (np.random.default_rng(n * lanes).random((n, lanes)) * 255).astype(np.float32)
+    want = np.array([_box1d_reference(x[:, lane], window) for lane in range(lanes)], dtype=np.float32).T
+    keep = pdq_core.decimation_indices(n)
+    np.testing.assert_array_equal(pdq_core.box_sampled(x, window, keep), want[keep])
+    full = np.empty((lanes, n), dtype=np.float32)
+    pdq_core.box_into_transposed(x, window, full)
+    np.testing.assert_array_equal(full.T, want)
+
+
+def test_threads_hash_large_images_alike() -> None:
+    # Large images reuse per-thread scratch memory: threads must not share it.
+    images = [_smooth(np.random.default_rng(seed), 2100, 2000) for seed in (1, 2, 3)]
+    want = [oracle(rgb) for rgb in images]
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        got = list(pool.map(lambda rgb: PDQ.compute_array(rgb), images * 2))
+    assert [(v.hex, v.quality) for v in got] == want * 2
 
 
 def test_fixture_images_equal_pdqhash(media: Path) -> None:
