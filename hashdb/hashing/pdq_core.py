@@ -186,7 +186,7 @@ def box_into_transposed(x: Floats, window: int, out_t: Floats) -> None:
     """
     total, adds, subs, counts = _box_plan(list(x), window)
     n, lanes = x.shape
-    buffer = np.empty((min(_BOX_BLOCK, n), lanes), dtype=F32)
+    buffer = _image("box block", min(_BOX_BLOCK, n), lanes)
     out_rows = list(buffer)
     add, subtract = np.add, np.subtract
     for start in range(0, n, _BOX_BLOCK):
