@@ -13,7 +13,8 @@ transpose (transposes timed: what dihedral() did before it shared work). Every P
 bit-exact against pdqhash first. The table is run twice: on one pinned core with
 cv2.setNumThreads(1), then with OpenCV's default threads on all cores. Times are the best of
 the rounds per image, averaged over images; the medians and the per-image speed-ups follow
-each table, and on one core a stage-by-stage profile of our port on the first image.
+each table, and on one core a stage-by-stage profile of our port on the first image, and the
+first box pass done as one np.add.accumulate (checked bit-exact, timed) against our loop.
 
 Default images: a few of ../shared/vectors/pdq (when present) and fixtures/media originals.
 """
@@ -150,28 +151,84 @@ def stages(item: Sized, repeat: int) -> None:
     rgb = item.rgb
     rows, cols = rgb.shape[:2]
     along_rows, along_cols = pdq_core.jarosz_window(cols), pdq_core.jarosz_window(rows)
-    lt = pdq_core.luma_transposed(rgb)
-    pass1 = np.empty((rows, cols), dtype=np.float32)
-    pass2 = np.empty((cols, rows), dtype=np.float32)
+    keep_cols, keep_rows = pdq_core.decimation_indices(cols), pdq_core.decimation_indices(rows)
+    # Arrays laid out as pdq_core lays out its own (row strides an odd number of cache lines).
+    lt = pdq_core._image("bench luma", cols, rows)
+    pdq_core._luma_transposed_into(rgb, lt)
+    pass1 = pdq_core._image("bench pass 1", rows, cols)
+    pass2 = pdq_core._image("bench pass 2", cols, rows)
     pdq_core.box_into_transposed(lt, along_rows, pass1)
     pdq_core.box_into_transposed(pass1, along_cols, pass2)
-    pass3 = pdq_core.box_sampled(pass2, along_rows, pdq_core.decimation_indices(cols))
+    pass3_t = np.ascontiguousarray(pdq_core.box_sampled(pass2, along_rows, keep_cols).T)
     image = pdq_core.downsample(pdq_core.luma_transposed(rgb))
     best = timed(repeat, {
-        "luma (to W x H), fresh array": lambda: pdq_core.luma_transposed(rgb),
+        "luma (to W x H), into a reused array": lambda: pdq_core._luma_transposed_into(rgb, lt),
         "box pass 1 (horizontal, all outputs), into a reused array":
             lambda: pdq_core.box_into_transposed(lt, along_rows, pass1),
         "box pass 2 (vertical, all outputs), into a reused array":
             lambda: pdq_core.box_into_transposed(pass1, along_cols, pass2),
-        "box pass 3 (horizontal, 64 columns kept)":
-            lambda: pdq_core.box_sampled(pass2, along_rows, pdq_core.decimation_indices(cols)),
-        "box pass 4 (vertical, 64 rows kept)":
-            lambda: pdq_core.box_sampled_few_lanes(pass3, along_cols, pdq_core.decimation_indices(rows)),
+        "box pass 3 (horizontal, 64 columns kept)": lambda: pdq_core.box_sampled(pass2, along_rows, keep_cols),
+        "box pass 4 (vertical, 64 rows kept)": lambda: pdq_core.box_sampled(pass3_t, along_cols, keep_rows),
         "DCT, quality, bits": lambda: (pdq_core.dct_hex(pdq_core.dct16(image)), pdq_core.quality(image)),
         "whole compute_array": lambda: PDQ.compute_array(rgb),
     })
-    print(f"\n{item.name} at {cols}x{rows}: {2 * cols + rows} sequential box steps (each one numpy add "
-          f"and one subtract over every lane), best of {repeat}\n\n| stage | ms |\n|---|---|")
+    pass3 = "64 np.add.reduce calls" if rows < pdq_core._STEPWISE_LANES else f"{cols} steps"
+    print(f"\n{item.name} at {cols}x{rows}: passes 1 and 2 take {cols + rows} sequential steps (each one "
+          f"numpy add and one subtract over every lane), pass 3 {pass3}, pass 4 64 np.add.reduce calls; "
+          f"best of {repeat}\n\n| stage | ms |\n|---|---|")
+    for name, (ms, _) in best.items():
+        print(f"| {name} | {ms:.2f} |")
+
+
+def box_by_accumulate(x: np.ndarray, window: int, axis: int) -> np.ndarray:
+    """A full box pass along axis 0 of x as ONE np.add.accumulate over its (add, -subtract) values.
+
+    Pair i of box1DFloat adds x[i] and subtracts x[i - window] (zeros outside x), so the running
+    sum is a float32 accumulation of the interleaved sequence. axis=0 accumulates a C-contiguous
+    (2 pairs, lanes) array down its rows; axis=1 a (lanes, 2 pairs) one along its rows. Returns
+    the outputs as rows (n x lanes), divided as the C++ divides.
+    """
+    n, lanes = x.shape
+    lead = (window + 2) // 2 - 1
+    pairs = n + lead
+    seq = np.zeros((pairs, 2, lanes), dtype=np.float32)
+    seq[:n, 0] = x
+    np.negative(x[: pairs - window], out=seq[window:, 1])
+    flat = seq.reshape(2 * pairs, lanes)
+    if axis == 0:
+        sums = np.add.accumulate(flat, axis=0, dtype=np.float32)[1::2]
+    else:
+        sums = np.add.accumulate(np.ascontiguousarray(flat.T), axis=1, dtype=np.float32).T[1::2]
+    counts = pdq_core._box_counts(n, window)
+    return sums[lead:] / counts[:, None]
+
+
+def accumulate_alternative(item: Sized, repeat: int) -> None:
+    """The first box pass as one np.add.accumulate (exact?) against the per-step loop (timed)."""
+    rows, cols = item.rgb.shape[:2]
+    lt = pdq_core._image("bench luma", cols, rows)
+    pdq_core._luma_transposed_into(item.rgb, lt)
+    window = pdq_core.jarosz_window(cols)
+    want = pdq_core._image("bench pass 1", rows, cols)
+    pdq_core.box_into_transposed(lt, window, want)
+    exact = {axis: np.array_equal(box_by_accumulate(lt, window, axis), want.T) for axis in (0, 1)}
+    # Window sums as differences of float32 prefix sums (outputs lag.. with a full window):
+    # the obvious vectorisation, which rounds differently from the C++'s running sum.
+    lead = (window + 2) // 2 - 1
+    prefix = np.cumsum(lt, axis=0, dtype=np.float32)
+    by_cumsum = (prefix[window:] - prefix[:-window]) / np.float32(window)
+    differs = not np.array_equal(by_cumsum, want.T[window - lead : cols - lead])
+    best = timed(repeat, {
+        "per-step loop (box_into_transposed, output transposed)":
+            lambda: pdq_core.box_into_transposed(lt, window, want),
+        "np.add.accumulate along axis 0 of (2 pairs, lanes), no transpose":
+            lambda: box_by_accumulate(lt, window, 0),
+        "np.add.accumulate along axis 1 of (lanes, 2 pairs), no transpose":
+            lambda: box_by_accumulate(lt, window, 1),
+    })
+    print(f"\n{item.name} at {cols}x{rows}, box pass 1 ({cols} steps, {rows} lanes), best of {repeat}: "
+          f"accumulate bit-exact with the C++ order: axis 0 {exact[0]}, axis 1 {exact[1]}; "
+          f"cumsum differences differ from it: {differs}\n\n| box pass 1 as | ms |\n|---|---|")
     for name, (ms, _) in best.items():
         print(f"| {name} | {ms:.2f} |")
 
@@ -183,6 +240,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=9, help="rounds per image up to 2048 px")
     parser.add_argument("--repeat-large", type=int, default=5, help="rounds per image above 2048 px")
     parser.add_argument("--dihedral-images", type=int, default=2, help="images per size for the dihedral columns")
+    parser.add_argument("--core", type=int, help="the core for the one-core table (default: the first allowed)")
     args = parser.parse_args()
     paths = args.images or [p for p in DEFAULT_IMAGES if p.exists()]
     sizes = [int(s) for s in args.sizes.split(",")]
@@ -218,17 +276,19 @@ def main() -> None:
         if label == "one core":
             cv2.setNumThreads(1)
             if everything:
-                os.sched_setaffinity(0, {min(everything)})
+                os.sched_setaffinity(0, {min(everything) if args.core is None else args.core})
         else:
             cv2.setNumThreads(default_threads)
             if everything:
                 os.sched_setaffinity(0, everything)
-        cores = len(os.sched_getaffinity(0)) if everything else os.cpu_count()
-        print(f"\n## {label}: cv2.getNumThreads() = {cv2.getNumThreads()}, process on {cores} core(s)\n")
+        cores = sorted(os.sched_getaffinity(0)) if everything else list(range(os.cpu_count() or 1))
+        print(f"\n## {label}: cv2.getNumThreads() = {cv2.getNumThreads()}, process on core(s) {cores}\n")
         table(items_by_size, args.repeat, args.repeat_large, args.dihedral_images)
         if label == "one core":
             for size, items in items_by_size.items():
                 stages(items[0], args.repeat if size <= 2048 else args.repeat_large)
+            for size, items in items_by_size.items():
+                accumulate_alternative(items[0], args.repeat if size <= 2048 else args.repeat_large)
 
 
 if __name__ == "__main__":
