@@ -19,6 +19,9 @@ from hashdb.local import open_database
 from hashdb.types import Principal
 
 START_TIMEOUT_S = 60.0
+# The API tests' body limit: small enough that an over-limit body is cheap to send, large
+# enough for 1,000 items.
+TEST_MAX_CONTENT_LENGTH = 512 * 1024
 
 
 def free_port() -> int:

@@ -15,8 +15,7 @@ ROLES = {
     "consumer": ("gamma", "consumer"),
     "partner": ("delta", "partner"),
 }
-# Small enough that an over-limit body is cheap to send, large enough for 1,000 items.
-TEST_MAX_CONTENT_LENGTH = 512 * 1024
+from serverproc import TEST_MAX_CONTENT_LENGTH
 
 
 @pytest.fixture

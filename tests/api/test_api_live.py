@@ -9,7 +9,7 @@ import random
 
 import pytest
 
-from conftest import TEST_MAX_CONTENT_LENGTH
+from serverproc import TEST_MAX_CONTENT_LENGTH
 from hashdb.local import open_database
 from hashdb.types import Principal
 from support import flip, random_pdq
