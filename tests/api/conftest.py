@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from api import create_app
-from serverproc import make_keys, start_server
+from serverproc import TEST_MAX_CONTENT_LENGTH, make_keys, start_server
 
 ROLES = {
     "admin": ("operator", "admin"),
@@ -15,7 +15,6 @@ ROLES = {
     "consumer": ("gamma", "consumer"),
     "partner": ("delta", "partner"),
 }
-from serverproc import TEST_MAX_CONTENT_LENGTH
 
 
 @pytest.fixture
