@@ -7,7 +7,7 @@ import csv
 import dataclasses
 import json
 from pathlib import Path
-from typing import IO, Any, Protocol
+from typing import IO, Protocol
 
 from hashdb import mirror, output
 from hashdb.errors import InvalidInput
@@ -37,52 +37,35 @@ class FeedSource(Protocol):
                limit: int = 1000) -> tuple[list[FeedEntry], str]: ...
 
 
-def iter_feed(service: FeedSource, actor: Principal, since: str | None, limit: int | None) -> Any:
-    """Page through the change feed; yields entries, returns the final cursor via StopIteration."""
-    cursor = since
-    remaining = limit
+def write_export(service: FeedSource, actor: Principal, stream: IO[str], fmt: str, since: str | None,
+                 limit: int | None) -> str:
+    """Write the feed after `since` (at most `limit` changes) in `fmt`; returns the next cursor."""
+    writer = csv.writer(stream) if fmt == "csv" else None
+    if writer is not None:
+        writer.writerow(CSV_COLUMNS)
+    # te lists live hashes only: the latest state of each record decides.
+    latest: dict[int, FeedEntry] = {}
+    cursor, remaining = since, limit
     while remaining is None or remaining > 0:
         page = PAGE if remaining is None else min(PAGE, remaining)
         entries, cursor = service.export(actor, cursor, page)
-        yield from entries
+        for entry in entries:
+            if fmt == "jsonl":
+                stream.write(json.dumps(output.feed_json(entry), ensure_ascii=False) + "\n")
+            elif writer is not None:
+                doc = output.feed_json(entry)
+                doc["labels"] = ";".join(doc["labels"])
+                writer.writerow([csv_cell(doc[c]) for c in CSV_COLUMNS])
+            else:
+                latest[entry.id] = entry
         if remaining is not None:
             remaining -= len(entries)
         if len(entries) < page:
             break
-    return cursor
-
-
-def write_export(service: FeedSource, actor: Principal, stream: IO[str], fmt: str, since: str | None,
-                 limit: int | None) -> str:
-    feed = iter_feed(service, actor, since, limit)
-    entries: list[FeedEntry] = []
-    writer = csv.writer(stream) if fmt == "csv" else None
-    if writer is not None:
-        writer.writerow(CSV_COLUMNS)
-    cursor = since or ""
-    while True:
-        try:
-            entry = next(feed)
-        except StopIteration as stop:
-            cursor = stop.value
-            break
-        if fmt == "jsonl":
-            stream.write(json.dumps(output.feed_json(entry), ensure_ascii=False) + "\n")
-        elif writer is not None:
-            doc = output.feed_json(entry)
-            doc["labels"] = ";".join(doc["labels"])
-            writer.writerow([csv_cell(doc[c]) for c in CSV_COLUMNS])
-        else:
-            entries.append(entry)
-    if fmt == "te":
-        # Live hashes only: the latest state of each record decides.
-        latest: dict[int, FeedEntry] = {}
-        for entry in entries:
-            latest[entry.id] = entry
-        for entry in sorted(latest.values(), key=lambda e: e.id):
-            if entry.status in LIVE and entry.signal in TE_SIGNALS:
-                stream.write(f"{TE_SIGNALS[entry.signal]} {entry.hash}\n")
-    return str(cursor)
+    for entry in sorted(latest.values(), key=lambda e: e.id):
+        if entry.status in LIVE and entry.signal in TE_SIGNALS:
+            stream.write(f"{TE_SIGNALS[entry.signal]} {entry.hash}\n")
+    return cursor or ""
 
 
 def import_file(service: HashDB, actor: Principal, path: Path, labels: tuple[str, ...] = (),

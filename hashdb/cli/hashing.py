@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from hashdb import output
-from hashdb.cli.common import cli, emit, json_option, progress, shown
+from hashdb.cli.common import cli, emit, hashing_service, json_option, progress, shown
 from hashdb.errors import HashDBError
 from hashdb.inputs import BadInput, FileInput, expand
 
@@ -27,12 +27,7 @@ def hash_command(paths: tuple[str, ...], signals: str | None, as_json: bool) -> 
     Example:
         hashdb hash --json photos/ clip.mp4 > hashes.jsonl
     """
-    from hashdb.config import Settings
-    from hashdb.service import HashDB as Service
-    from hashdb.store.sqlite_store import SQLiteStore
-
-    # Hashing needs no database: an in-memory store keeps the service constructor honest.
-    service = Service(Settings(), SQLiteStore(":memory:"))
+    service = hashing_service()
     wanted = [s.strip() for s in signals.split(",")] if signals else None
     failed = 0
     for item in progress(list(expand(paths)), "hashing"):

@@ -8,9 +8,19 @@ import json
 from collections.abc import Sequence
 
 from hashdb import incidents, policy
-from hashdb.errors import Forbidden, InvalidInput, NotFound
+from hashdb.errors import Forbidden, InvalidInput
 from hashdb.service.base import ServiceBase
-from hashdb.types import FrameHash, HashRecord, HashValue, Incident, NewRecord, Principal, Submission, SubmitResult
+from hashdb.types import (
+    FrameHash,
+    HashRecord,
+    HashValue,
+    Incident,
+    NewRecord,
+    Principal,
+    Submission,
+    SubmitOutcome,
+    SubmitResult,
+)
 
 
 class SharingMixin(ServiceBase):
@@ -32,6 +42,7 @@ class SharingMixin(ServiceBase):
                                                                                 open_incidents).name)
             policy.check_text("reference", sub.reference)
             notes: list[str] = []
+            stored_before = len(records)
             for value in sub.hashes:
                 problem = policy.submission_problem(value, self.settings)
                 if problem is not None:
@@ -50,7 +61,7 @@ class SharingMixin(ServiceBase):
                 records.append(NewRecord(video_digest(good), "video", labels, sub.incident, sub.reference,
                                          sub.removed_at, frames=good))
                 owners.append(n)
-            if not any(o == n for o in owners):
+            if len(records) == stored_before:
                 raise InvalidInput(f"{sub.input}: nothing left to share ({'; '.join(notes)})")
             skipped.append(notes)
         held = self.safelist.screen([r.hash for r in records])
@@ -60,9 +71,11 @@ class SharingMixin(ServiceBase):
         self._note_safelist_holds(records, outcomes, held, actor)
         if open_incidents:
             self._announce(records, outcomes, {i.name: i for i in open_incidents.values()})
+        per_input: list[list[SubmitOutcome]] = [[] for _ in submissions]
+        for outcome, owner in zip(outcomes, owners):
+            per_input[owner].append(outcome)
         results: list[SubmitResult] = []
-        for n, sub in enumerate(submissions):
-            mine = [o for o, owner in zip(outcomes, owners) if owner == n]
+        for n, (sub, mine) in enumerate(zip(submissions, per_input)):
             status = next((o.status for o in mine if not o.duplicate), mine[0].status)
             results.append(SubmitResult(sub.input, tuple(o.id for o in mine), status,
                                         all(o.duplicate for o in mine), tuple(skipped[n])))
@@ -70,20 +83,21 @@ class SharingMixin(ServiceBase):
 
     def retract(self, record_id: int, actor: Principal, reason: str = "") -> HashRecord:
         policy.check_text("reason", reason)
-        record = self._visible_record(record_id, actor)
-        if record.org_id != actor.org_id and not actor.is_admin:
-            raise Forbidden("only the contributing organisation or an admin may retract a hash")
+        self._owned_record(record_id, actor, "retract a hash")
         return self.store.set_status(record_id, "retracted", actor, reason)
 
     def relabel(self, record_id: int, labels: Sequence[str], actor: Principal) -> HashRecord:
         """Replace a record's labels (its organisation or an admin); partners see it in the feed."""
         valid = self.taxonomy.validate(labels)
-        record = self._visible_record(record_id, actor)
-        if record.status == "retracted":
-            raise NotFound(f"no hash record with id {record_id}")
-        if record.org_id != actor.org_id and not actor.is_admin:
-            raise Forbidden("only the contributing organisation or an admin may change labels")
+        self._owned_record(record_id, actor, "change labels")
         return self.store.set_labels(record_id, valid, actor)
+
+    def _owned_record(self, record_id: int, actor: Principal, action: str) -> HashRecord:
+        """The record, if this caller may see it and is its organisation or an admin."""
+        record = self._visible_record(record_id, actor)
+        if record.org_id != actor.org_id and not actor.is_admin:
+            raise Forbidden(f"only the contributing organisation or an admin may {action}")
+        return record
 
     def feedback(self, record_id: int, actor: Principal, verdict: str, note: str = "") -> HashRecord:
         policy.require(actor, "feedback")
