@@ -45,7 +45,6 @@ class IndexSet:
         self.indexes: dict[str, HashIndex] = {}
         self.seq = 0
         self.ready = False
-        self.catch_up_count = 0
         self._lock = threading.RLock()
 
     def get(self, signal: str) -> HashIndex:
@@ -77,12 +76,11 @@ class IndexSet:
                 # Replay from the oldest snapshot: add and remove are idempotent.
                 self.seq = min(seq for _, seq in loaded.values())
                 self.ready = True
-                self.catch_up_count = self.catch_up()
+                snapshot_is_old = self.catch_up() > SAVE_AFTER_REPLAYING
             else:
                 self.rebuild(progress)
-                self.save()
-                return
-            if self.catch_up_count > SAVE_AFTER_REPLAYING:
+                snapshot_is_old = True
+            if snapshot_is_old:
                 self.save()
 
     def rebuild(self, progress: Callable[[str, int], None] | None = None) -> None:
@@ -132,28 +130,38 @@ class IndexSet:
                 self.indexes[signal] = self._build(signal)
 
     def _apply(self, adds: Sequence[int], gone: Sequence[int]) -> None:
-        records = self.store.get_records([*adds, *gone])
-        video_ids = [i for i in [*adds, *gone] if i in records and records[i].signal == "vpdq"]
+        """Add and remove whole pages per index: one add/remove call per signal, not per record."""
+        entries = self.store.index_entries([*adds, *gone])
+        video_ids = [i for i in [*adds, *gone] if i in entries and entries[i][0] == "vpdq"]
         frames = self.store.video_frames(video_ids) if video_ids else {}
+        # Keyed by index key, so a key added twice in one page is added once.
+        added: dict[str, dict[int, str]] = {signal: {} for signal in INDEXED_SIGNALS}
+        removed: dict[str, list[int]] = {signal: [] for signal in INDEXED_SIGNALS}
         for record_id in adds:
-            record = records.get(record_id)
-            if record is None or record.status == "retracted":
+            if record_id not in entries:
                 continue
-            if record.signal == "vpdq":
-                rows = frames.get(record_id, [])
-                if rows:
-                    self.indexes["vpdq"].add([f for f, _, _ in rows], hex_to_codes([h for _, h, _ in rows], 256))
-            elif record.signal in self.indexes:
-                bits = INDEXED_SIGNALS[record.signal]
-                self.indexes[record.signal].add([record_id], hex_to_codes([record.value], bits))
+            signal, value, status = entries[record_id]
+            if status == "retracted":
+                continue
+            if signal == "vpdq":
+                added["vpdq"].update((f, h) for f, h, _ in frames.get(record_id, []))
+            elif signal in added:
+                added[signal][record_id] = value
         for record_id in gone:
-            record = records.get(record_id)
-            if record is None:
+            if record_id not in entries:
                 continue
-            if record.signal == "vpdq":
-                self.indexes["vpdq"].remove([f for f, _, _ in frames.get(record_id, [])])
-            elif record.signal in self.indexes:
-                self.indexes[record.signal].remove([record_id])
+            signal = entries[record_id][0]
+            if signal == "vpdq":
+                removed["vpdq"].extend(f for f, _, _ in frames.get(record_id, []))
+            elif signal in removed:
+                removed[signal].append(record_id)
+        for signal, bits in INDEXED_SIGNALS.items():
+            # Adds first, as before: a page that adds and retracts a record leaves it out.
+            if added[signal]:
+                keys = added[signal]
+                self.indexes[signal].add(list(keys), hex_to_codes(list(keys.values()), bits))
+            if removed[signal]:
+                self.indexes[signal].remove(removed[signal])
 
     def save(self) -> None:
         if self.directory is None:

@@ -62,6 +62,11 @@ class HashStore(Protocol):
         the key is a frame id (see frame_records)."""
         ...
 
+    def index_entries(self, record_ids: Sequence[int]) -> dict[int, tuple[str, str, str]]:
+        """(signal, value, status) per record: what an index replay needs, without the vote and
+        support counts get_records computes."""
+        ...
+
     def frame_records(self, frame_ids: Sequence[int]) -> dict[int, int]: ...
     def video_frames(self, record_ids: Sequence[int]) -> dict[int, list[tuple[int, str, int | None]]]:
         """Per video record: (frame id, pdq hex, quality) in frame order."""

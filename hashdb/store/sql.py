@@ -349,6 +349,11 @@ class SQLStore(ABC):
             yield rows
             last = rows[-1][0]
 
+    def index_entries(self, record_ids: Sequence[int]) -> dict[int, tuple[str, str, str]]:
+        unique = list(dict.fromkeys(int(i) for i in record_ids))
+        rows = self._rows_in("SELECT id, signal, value, status FROM records WHERE id IN ({marks})", (), unique)
+        return {int(r["id"]): (str(r["signal"]), str(r["value"]), str(r["status"])) for r in rows}
+
     def frame_records(self, frame_ids: Sequence[int]) -> dict[int, int]:
         unique = list(dict.fromkeys(int(i) for i in frame_ids))
         rows = self._rows_in("SELECT id, record_id FROM video_frames WHERE id IN ({marks})", (), unique)

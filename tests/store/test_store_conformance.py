@@ -251,6 +251,14 @@ def test_live_hashes_skip_retracted_and_page_across_batches(store: SQLStore) -> 
         list(store.live_hashes("pdq", batch=0))
 
 
+def test_index_entries_give_signal_value_and_status(store: SQLStore) -> None:
+    acme = actor(store, "Acme")
+    out = store.add_records([record(pdq(1)), record("cd" * 8, signal="phash")], acme)
+    store.set_status(out[0].id, "retracted", acme)
+    entries = store.index_entries([out[0].id, out[1].id, 999_999])
+    assert entries == {out[0].id: ("pdq", pdq(1), "retracted"), out[1].id: ("phash", "cd" * 8, "active")}
+
+
 def test_video_frames_stored_and_returned(store: SQLStore) -> None:
     acme = actor(store, "Acme")
     clip = video("aa" * 16, [pdq(10), pdq(11), pdq(12)])
