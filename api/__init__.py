@@ -74,15 +74,15 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     return app
 
 
-def _webhook_delivery(interval: float) -> Callable[[HashDB], None] | None:
+def _webhook_delivery(interval: float) -> Callable[[HashDB], Callable[[], None]] | None:
     """Each worker delivers due webhooks from a daemon thread; workers claim deliveries with a
     lease in the store, so two workers never send the same one."""
     if interval <= 0:
         return None
 
-    def start(service: HashDB) -> None:
+    def start(service: HashDB) -> Callable[[], None]:
         from hashdb.webhooks import start_background_delivery
 
-        start_background_delivery(service, interval)
+        return start_background_delivery(service, interval).stop
 
     return start

@@ -33,10 +33,12 @@ class ServiceRuntime:
     """One HashDB per process, created on first use in that process."""
 
     def __init__(self, factory: Callable[[], HashDB], background: bool = True,
-                 on_start: Callable[[HashDB], None] | None = None) -> None:
+                 on_start: Callable[[HashDB], Callable[[], None]] | None = None) -> None:
         self._factory = factory
         self._background = background
+        # Starts per-process background work for a new service; returns how to stop it.
         self._on_start = on_start
+        self._stop: Callable[[], None] | None = None
         self._pid = -1
         self._service: HashDB | None = None
         self._ready = threading.Event()
@@ -58,7 +60,7 @@ class ServiceRuntime:
                 self._ready = threading.Event()
                 self._error = None
                 if self._on_start is not None:
-                    self._on_start(self._service)
+                    self._stop = self._on_start(self._service)
                 if self._background:
                     threading.Thread(target=self._load, args=(self._service, self._ready),
                                      name="hashdb-index-load", daemon=True).start()
@@ -74,6 +76,15 @@ class ServiceRuntime:
             self._error = f"{type(exc).__name__}: {exc}"
             return
         ready.set()
+
+    def close(self) -> None:
+        """Stop this process's background work, then close its store."""
+        if self._stop is not None:
+            self._stop()
+            self._stop = None
+        if self._service is not None and self._pid == os.getpid():
+            self._service.store.close()
+            self._service = None
 
     @property
     def ready(self) -> bool:

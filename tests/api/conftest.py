@@ -22,7 +22,7 @@ def app(tmp_path):
     app = create_app({"DB": str(tmp_path / "db.sqlite"), "LOAD_INDEX_IN_BACKGROUND": False,
                       "RATE_LIMIT": 0, "TESTING": True})
     yield app
-    app.extensions["hashdb"].service().store.close()
+    app.extensions["hashdb"].close()
 
 
 @pytest.fixture

@@ -39,7 +39,7 @@ def fuzz_app(tmp_path_factory):
     client.post("/v1/hashes", headers=headers, json={"items": [
         {"signal": "pdq", "hash": random_pdq(rng), "labels": ["glorification"]} for _ in range(20)]})
     yield app, headers
-    app.extensions["hashdb"].service().store.close()
+    app.extensions["hashdb"].close()
 
 
 @pytest.fixture(scope="module")

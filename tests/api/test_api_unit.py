@@ -114,7 +114,7 @@ def test_config_order_defaults_then_env_then_mapping(tmp_path, monkeypatch):
         assert app.config["MAX_BATCH"] == 7 and app.config["RATE_BURST"] == 3
         assert app.config["MAX_CONTENT_LENGTH"] == 4 * 1024 * 1024
     finally:
-        app.extensions["hashdb"].service().store.close()
+        app.extensions["hashdb"].close()
 
 
 def test_batch_limit_follows_the_config(tmp_path, keys, app):
@@ -127,7 +127,7 @@ def test_batch_limit_follows_the_config(tmp_path, keys, app):
         assert small.test_client().get("/openapi.json").get_json()["components"]["schemas"]["LookupRequest"][
             "properties"]["items"]["maxItems"] == 2
     finally:
-        small.extensions["hashdb"].service().store.close()
+        small.extensions["hashdb"].close()
 
 
 class GatedIndexes:
@@ -171,7 +171,7 @@ def test_readyz_is_503_until_the_index_is_loaded_and_healthz_answers_at_once(app
         assert reply.status_code == 200
     finally:
         gate.set()
-        runtime.service().store.close()
+        runtime.close()
 
 
 def test_token_bucket_refills_at_the_rate():
@@ -203,7 +203,7 @@ def test_rate_limit_gives_429_with_retry_after(tmp_path, app, keys):
         other = {"Authorization": f"Bearer {keys['admin']}"}
         assert client.get("/v1/stats", headers=other).status_code == 200
     finally:
-        limited.extensions["hashdb"].service().store.close()
+        limited.extensions["hashdb"].close()
 
 
 def test_importing_hashdb_and_its_cli_does_not_import_flask():

@@ -19,7 +19,7 @@ def api(tmp_path):
     app = create_app({"DB": str(db), "LOAD_INDEX_IN_BACKGROUND": False, "RATE_LIMIT": 0, "TESTING": True})
     auth = {name: {"Authorization": f"Bearer {key}"} for name, (key, _) in keys.items()}
     yield app.test_client(), auth
-    app.extensions["hashdb"].service().store.close()
+    app.extensions["hashdb"].close()
 
 
 def test_admin_opens_an_incident_a_contributor_then_names(api):
