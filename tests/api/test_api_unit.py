@@ -224,3 +224,11 @@ def test_patch_relabels_for_the_owner_only(client, keys):
     assert bad.status_code == 422
     ok = client.patch(f"/v1/hashes/{record_id}", json={"labels": ["graphic_violence"]}, headers=auth)
     assert ok.status_code == 200 and ok.get_json()["labels"] == ["graphic_violence"]
+
+
+def test_an_id_past_the_largest_is_not_found_for_every_method(client, keys):
+    auth = {"Authorization": f"Bearer {keys['admin']}"}
+    big = f"/v1/hashes/{2**63}"
+    assert client.delete(big, headers=auth).status_code == 404
+    assert client.patch(big, json={"labels": ["glorification"]}, headers=auth).status_code == 404
+    assert client.post(f"{big}/feedback", json={"verdict": "agree"}, headers=auth).status_code == 404
