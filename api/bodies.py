@@ -91,31 +91,32 @@ def hash_value(item: Mapping[str, Any], where: str) -> HashValue:
     return parse_hash(item.get("signal"), item.get("hash"), quality(item.get("quality"), where))
 
 
-def hash_list(raw: object, where: str) -> tuple[HashValue, ...]:
+def _objects(raw: object, where: str, limit: int) -> list[tuple[str, dict[str, Any]]]:
+    """A non-empty array of at most `limit` objects at `where`, each with its own location."""
     if not isinstance(raw, list) or not raw:
-        raise InvalidInput(f"{where}.hashes must be a non-empty array")
-    if len(raw) > MAX_HASHES_PER_ITEM:
-        raise InvalidInput(f"{where}.hashes has more than {MAX_HASHES_PER_ITEM} entries")
+        raise InvalidInput(f"{where} must be a non-empty array")
+    if len(raw) > limit:
+        raise InvalidInput(f"{where} has more than {limit} entries")
     out = []
     for n, entry in enumerate(raw):
-        here = f"{where}.hashes[{n}]"
+        here = f"{where}[{n}]"
         if not isinstance(entry, dict):
             raise InvalidInput(f"{here} must be an object")
+        out.append((here, entry))
+    return out
+
+
+def hash_list(raw: object, where: str) -> tuple[HashValue, ...]:
+    out = []
+    for here, entry in _objects(raw, f"{where}.hashes", MAX_HASHES_PER_ITEM):
         fields(entry, here, HASH_FIELDS, {"signal", "hash"})
         out.append(hash_value(entry, here))
     return tuple(out)
 
 
 def frame_list(raw: object, where: str) -> tuple[FrameHash, ...]:
-    if not isinstance(raw, list) or not raw:
-        raise InvalidInput(f"{where}.frames must be a non-empty array")
-    if len(raw) > MAX_FRAMES_PER_ITEM:
-        raise InvalidInput(f"{where}.frames has more than {MAX_FRAMES_PER_ITEM} entries")
     out = []
-    for n, frame in enumerate(raw):
-        here = f"{where}.frames[{n}]"
-        if not isinstance(frame, dict):
-            raise InvalidInput(f"{here} must be an object")
+    for n, (here, frame) in enumerate(_objects(raw, f"{where}.frames", MAX_FRAMES_PER_ITEM)):
         fields(frame, here, {"pdq", "quality", "t"}, {"pdq"})
         t = frame.get("t", 0.0)
         if isinstance(t, bool) or not isinstance(t, (int, float)) or t < 0:
