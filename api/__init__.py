@@ -1,5 +1,5 @@
 """The HTTP API: a Flask app factory over HashDB. Views parse the request, call one service
-method and answer with hashdb.output's shapes, the same the CLI's --json prints; no SQL,
+method and answer with hashdb.io.output's shapes, the same the CLI's --json prints; no SQL,
 FAISS or PIL here."""
 
 from __future__ import annotations
@@ -81,7 +81,7 @@ def _webhook_delivery(interval: float) -> Callable[[HashDB], Callable[[], None]]
         return None
 
     def start(service: HashDB) -> Callable[[], None]:
-        from hashdb.webhooks import start_background_delivery
+        from hashdb.trust.webhooks import start_background_delivery
 
         return start_background_delivery(service, interval).stop
 

@@ -10,9 +10,9 @@ from flask import request
 from werkzeug.exceptions import UnsupportedMediaType
 
 from api import jsonbody
-from hashdb import policy
 from hashdb.errors import InvalidInput
 from hashdb.hashing.registry import parse_hash
+from hashdb.trust import policy
 from hashdb.types import FrameHash, HashValue, Query, Submission
 
 MAX_INPUT = 1024

@@ -24,7 +24,7 @@ def open_service(config: Mapping[str, Any]) -> HashDB:
     Several API replicas share one PostgreSQL store: config DSN (env HASHDB_DSN), or a
     postgresql:// URL as DB; otherwise DB is the SQLite file.
     """
-    from hashdb.local import open_database
+    from hashdb.service.local import open_database
 
     return open_database(str(config.get("DSN") or config["DB"]))
 

@@ -6,12 +6,12 @@ from __future__ import annotations
 from typing import Any
 
 from api.bodies import MAX_FRAMES_PER_ITEM, MAX_HASHES_PER_ITEM, MAX_IDEMPOTENCY_KEY, MAX_INPUT
-from hashdb import policy
 from hashdb.config import Settings
 from hashdb.hashing.registry import signal_names
-from hashdb.incidents import MAX_DESCRIPTION
 from hashdb.service import MAX_EXPORT_PAGE
-from hashdb.taxonomy import MAX_LABELS
+from hashdb.trust import policy
+from hashdb.trust.incidents import MAX_DESCRIPTION
+from hashdb.trust.taxonomy import MAX_LABELS
 from hashdb.types import STATUSES, VERDICTS
 
 Schema = dict[str, Any]

@@ -36,7 +36,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from serverproc import make_keys, start_server  # noqa: E402
 
-from hashdb.local import open_database  # noqa: E402
+from hashdb.service.local import open_database  # noqa: E402
 from hashdb.types import HashValue, NewRecord, Principal, Query  # noqa: E402
 
 LOAD_BATCH = 50_000

@@ -13,7 +13,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from hashdb.indexes import IndexSet
+from hashdb.index.indexset import IndexSet
 from hashdb.store.sqlite_store import SQLiteStore
 from hashdb.types import HashValue, NewRecord, Principal
 

@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 from hashdb.config import Settings
-from hashdb.indexes import IndexSet
+from hashdb.index.indexset import IndexSet
 from hashdb.service import HashDB
 from hashdb.store.sqlite_store import SQLiteStore
 from hashdb.types import HashValue, Principal, Query, Submission

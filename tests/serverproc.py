@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hashdb.local import open_database
+from hashdb.service.local import open_database
 from hashdb.types import Principal
 
 START_TIMEOUT_S = 60.0

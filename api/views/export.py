@@ -9,7 +9,7 @@ from flask import Blueprint, request
 from api import bodies
 from api.auth import principal
 from api.runtime import get_service
-from hashdb import output
+from hashdb.io import output
 
 bp = Blueprint("export", __name__)
 

@@ -12,7 +12,7 @@ from api import bodies
 from api.auth import principal
 from api.runtime import get_service
 from api.views import max_batch
-from hashdb import output
+from hashdb.io import output
 
 bp = Blueprint("hashes", __name__)
 

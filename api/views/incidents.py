@@ -9,8 +9,8 @@ from flask import Blueprint
 from api import bodies
 from api.auth import principal
 from api.runtime import get_service
-from hashdb import output
-from hashdb.incidents import MAX_DESCRIPTION
+from hashdb.io import output
+from hashdb.trust.incidents import MAX_DESCRIPTION
 
 bp = Blueprint("incidents", __name__)
 

@@ -10,7 +10,7 @@ from api import bodies
 from api.auth import principal
 from api.runtime import get_service, runtime
 from api.views import max_batch
-from hashdb import output
+from hashdb.io import output
 from hashdb.types import LookupResult
 
 bp = Blueprint("lookup", __name__)

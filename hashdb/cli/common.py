@@ -13,12 +13,12 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from hashdb.errors import HashDBError
-from hashdb.inputs import BadInput, HashedInput, HashInput, Item
+from hashdb.io.inputs import BadInput, HashedInput, HashInput, Item
 from hashdb.service import HashDB
 from hashdb.types import Principal
 
 if TYPE_CHECKING:
-    from hashdb.client import Client
+    from hashdb.partners.client import Client
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -48,7 +48,7 @@ def server_options(func: F) -> F:
 
 
 def connect(server: str, api_key: str | None) -> Client:
-    from hashdb.client import Client
+    from hashdb.partners.client import Client
 
     if not api_key:
         raise click.UsageError("--server needs --api-key (or HASHDB_API_KEY)")
@@ -73,7 +73,7 @@ def shown(text: str) -> str:
 
 
 def open_service(db_path: str | Path) -> HashDB:
-    from hashdb.local import open_database
+    from hashdb.service.local import open_database
 
     try:
         return open_database(db_path)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import click
 
-from hashdb import output
 from hashdb.cli.common import cli, db_option, emit, json_option, local_principal, open_service
+from hashdb.io import output
 
 
 @cli.group()

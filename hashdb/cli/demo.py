@@ -14,8 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from hashdb.client import Client
 from hashdb.errors import HashDBError, InvalidInput
+from hashdb.partners.client import Client
 from hashdb.service import HashDB
 from hashdb.types import Principal, Submission
 

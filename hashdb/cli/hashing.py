@@ -7,10 +7,10 @@ from typing import Any
 
 import click
 
-from hashdb import output
 from hashdb.cli.common import cli, emit, hashing_service, json_option, progress, shown
 from hashdb.errors import HashDBError
-from hashdb.inputs import BadInput, FileInput, expand
+from hashdb.io import output
+from hashdb.io.inputs import BadInput, FileInput, expand
 
 
 @cli.command("hash")

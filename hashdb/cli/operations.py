@@ -130,7 +130,7 @@ def demo(port: int, host: str, media: Path | None, db_path: Path | None, once: b
     """
     import tempfile
 
-    from hashdb import demo as demo_run
+    from hashdb.cli import demo as demo_run
 
     if db_path is None:
         db_path = Path(tempfile.mkdtemp(prefix="hashdb-demo-")) / "demo.sqlite"

@@ -18,7 +18,7 @@ from hashdb.cli.common import (
     org_option,
     server_options,
 )
-from hashdb.formats import write_export
+from hashdb.partners.formats import write_export
 
 
 @cli.command()
@@ -39,7 +39,7 @@ def export(since: str | None, fmt: str, limit: int | None, db_path: str, server:
         hashdb export --since "$CURSOR" >> feed.jsonl
     """
     if server:
-        from hashdb.client import KEY_DECIDES, RemoteFeed
+        from hashdb.partners.client import KEY_DECIDES, RemoteFeed
 
         cursor = write_export(RemoteFeed(connect(server, api_key)), KEY_DECIDES, sys.stdout, fmt, since, limit)
         click.echo(f"next cursor: {cursor}", err=True)
@@ -72,7 +72,7 @@ def import_command(file: Path, labels: tuple[str, ...], source: str | None, db_p
         hashdb import --db mirror.sqlite feed.jsonl
         hashdb import --label glorification te-hashes.txt
     """
-    from hashdb.formats import import_file
+    from hashdb.partners.formats import import_file
 
     service = open_service(db_path)
     summary = import_file(service, local_principal(service, org), file, labels, source)
@@ -103,7 +103,7 @@ def sync(url: str, api_key: str | None, batch: int, follow: bool, interval: floa
         hashdb sync --from https://hashdb.example.org --api-key "$KEY" --db mirror.sqlite
         hashdb lookup --db mirror.sqlite upload.jpg
     """
-    from hashdb import mirror
+    from hashdb.partners import mirror
 
     if not api_key:
         raise click.UsageError("sync needs --api-key (or HASHDB_API_KEY): a partner key for the server")

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import click
 
-from hashdb import output
+from hashdb.io import output
 from hashdb.cli.common import (
     _resolve,
     cli,
@@ -20,7 +20,7 @@ from hashdb.cli.common import (
     org_option,
     server_options,
 )
-from hashdb.inputs import expand
+from hashdb.io.inputs import expand
 from hashdb.types import Query, Submission
 
 
@@ -56,7 +56,7 @@ def submit(inputs: tuple[str, ...], labels: tuple[str, ...], incident: str | Non
         else:
             submissions.append(Submission(name, tuple(labels), (value,), **meta))  # type: ignore[arg-type]
     if client is not None:
-        from hashdb.client import submit_submissions
+        from hashdb.partners.client import submit_submissions
 
         docs = submit_submissions(client, submissions, idempotency_key)
     else:
@@ -96,7 +96,7 @@ def lookup(inputs: tuple[str, ...], thresholds: tuple[str, ...], no_dihedral: bo
         else:
             queries.append(Query(name, (value,)))
     if client is not None:
-        from hashdb.client import lookup_queries
+        from hashdb.partners.client import lookup_queries
 
         docs = lookup_queries(client, queries, limits)
     else:

@@ -8,9 +8,9 @@ from typing import Any
 
 import click
 
-from hashdb import output
 from hashdb.cli.common import _resolve, cli, db_option, emit, json_option, local_principal, open_service
-from hashdb.inputs import expand
+from hashdb.io import output
+from hashdb.io.inputs import expand
 
 
 @cli.group()
@@ -33,7 +33,7 @@ def audit_verify(anchors: tuple[str, ...], db_path: str, as_json: bool) -> None:
     Example:
         hashdb audit verify --anchor 1200:5f0c...e9
     """
-    from hashdb.audit import parse_anchor
+    from hashdb.trust.audit import parse_anchor
 
     parsed = [parse_anchor(a) for a in anchors]
     service = open_service(db_path)
@@ -187,7 +187,7 @@ def report_command(out_dir: Path, named: bool, db_path: str, as_json: bool) -> N
     Example:
         hashdb report --out public/2026-q1
     """
-    from hashdb import report
+    from hashdb.trust import report
 
     service = open_service(db_path)
     data = service.transparency_report(local_principal(service, "local"), named)

@@ -1,17 +1,19 @@
 """Meta's vPDQ per-frame text format: `frame_number,quality,pdq_hex,timestamp_seconds` a line.
 
 Parsing is strict (every bad line is refused with its line number); no decoding, no matching.
+Also a video item's identity: the digest of its frame hashes.
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from hashdb.errors import InvalidHash, InvalidInput
 from hashdb.hashing.pdq import PdqSignal
-from hashdb.types import FrameHash
+from hashdb.types import FrameHash, HashValue
 
 # ASCII only: `\d` and float() would accept other scripts' digits, "nan", "1e3" and "_".
 _INT = re.compile(r"[0-9]+")
@@ -71,3 +73,10 @@ def write_vpdq(frames: Iterable[FrameHash]) -> str:
             )
         out.append(f"{frame.frame_number},{value.quality},{value.hex},{frame.timestamp:.3f}\n")
     return "".join(out)
+
+
+def video_digest(frames: Sequence[FrameHash]) -> HashValue:
+    """A video item's identity: the digest of its frame hashes (same frames, same item). The
+    service stores a video under it and the safelist screens by it, so both must agree."""
+    body = "\n".join(f.hash.hex for f in frames).encode()
+    return HashValue("vpdq", hashlib.sha256(body).hexdigest())

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from hashdb import policy
+from hashdb.trust import policy
 from hashdb.types import FeedEntry, HashRecord, Incident, LookupResult, Match, MediaHashes, SubmitResult
 
 

@@ -1,11 +1,11 @@
 """A small client for the hashdb HTTP API (stdlib only): what `hashdb ... --server` uses, and
-what a platform can import. Answers are the JSON shapes of PRODUCT.md (hashdb.output); API
+what a platform can import. Answers are the JSON shapes of PRODUCT.md (hashdb.io.output); API
 errors come back as the same typed HashDBError subclasses the service raises.
 
 Media never leaves the machine: hash files locally (HashDB.hash_file) and send the hashes.
 Inputs (file names) are not sent either; results come back in order and are named here.
 
-    from hashdb.client import Client
+    from hashdb.partners.client import Client
     client = Client("https://hashdb.example.org", api_key)
     [result] = client.lookup([{"signal": "pdq", "hash": "9a3f..."}])
 """

@@ -9,9 +9,10 @@ import json
 from pathlib import Path
 from typing import IO, Protocol
 
-from hashdb import mirror, output
 from hashdb.errors import InvalidInput
-from hashdb.inputs import BadInput, HashedInput, HashInput, read_hash_file
+from hashdb.io import output
+from hashdb.io.inputs import BadInput, HashedInput, HashInput, read_hash_file
+from hashdb.partners import mirror
 from hashdb.service import HashDB
 from hashdb.types import FeedEntry, Principal, Submission
 
@@ -31,7 +32,7 @@ def csv_cell(value: object) -> str:
 
 
 class FeedSource(Protocol):
-    """What an export reads from: HashDB, or hashdb.client.RemoteFeed over the HTTP API."""
+    """What an export reads from: HashDB, or hashdb.partners.client.RemoteFeed over the HTTP API."""
 
     def export(self, actor: Principal, since: str | None = None,
                limit: int = 1000) -> tuple[list[FeedEntry], str]: ...
@@ -70,7 +71,7 @@ def write_export(service: FeedSource, actor: Principal, stream: IO[str], fmt: st
 
 def import_file(service: HashDB, actor: Principal, path: Path, labels: tuple[str, ...] = (),
                 source: str | None = None) -> dict[str, int]:
-    """Import our JSONL feed into a mirror of `source` (hashdb.mirror), or a ThreatExchange
+    """Import our JSONL feed into a mirror of `source` (hashdb.partners.mirror), or a ThreatExchange
     hash file (which carries no labels: give them)."""
     with path.open("rb") as handle:
         first = handle.readline().lstrip()

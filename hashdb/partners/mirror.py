@@ -12,11 +12,11 @@ from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlsplit, urlunsplit
 
-from hashdb import policy
 from hashdb.errors import Forbidden, HashDBError, InvalidHash, InvalidInput, RateLimited, Unauthorized
 from hashdb.hashing.registry import VIDEO_SIGNAL, parse_hash
 from hashdb.service import MAX_EXPORT_PAGE, HashDB
-from hashdb.taxonomy import Taxonomy
+from hashdb.trust import policy
+from hashdb.trust.taxonomy import Taxonomy
 from hashdb.types import FEED_KINDS, STATUSES, FeedEntry, FrameHash, HashValue, MirrorOutcome, Principal
 
 # Entries per transaction when importing a file.
@@ -189,7 +189,7 @@ def _file_pages(path: Path, taxonomy: Taxonomy) -> Iterator[list[FeedEntry]]:
 
 
 class FeedPages(Protocol):
-    """GET /v1/export, as hashdb.client.Client offers it."""
+    """GET /v1/export, as hashdb.partners.client.Client offers it."""
 
     def export(self, since: str | None = None, limit: int = 1000) -> tuple[list[dict[str, Any]], str]: ...
 
@@ -245,7 +245,7 @@ def follow(service: HashDB, feed: FeedPages, source: Source, actor: Principal, b
            sleep: Callable[[float], None] = time.sleep) -> None:
     """sync() every `interval` seconds until interrupted; a server that cannot be reached (or
     rate-limits us) is tried again next time, any other error stops the mirror."""
-    from hashdb.client import ServerError
+    from hashdb.partners.client import ServerError
 
     while True:
         try:

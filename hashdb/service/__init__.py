@@ -6,10 +6,8 @@ from here only."""
 
 from __future__ import annotations
 
-from hashdb import spike
 from hashdb.config import Settings
-from hashdb.indexes import IndexSet
-from hashdb.safelist import SafelistMatcher
+from hashdb.index.indexset import IndexSet
 from hashdb.service.accounts import AccountsMixin
 from hashdb.service.base import MAX_EXPORT_PAGE
 from hashdb.service.crisis import CrisisMixin
@@ -17,12 +15,14 @@ from hashdb.service.matching import MatchingMixin
 from hashdb.service.media import MediaMixin
 from hashdb.service.operations import OperationsMixin
 from hashdb.service.partners import PartnersMixin, decode_cursor, encode_cursor
-from hashdb.service.sharing import SharingMixin, request_digest, video_digest
+from hashdb.service.sharing import SharingMixin, request_digest
 from hashdb.service.trust import TrustMixin
 from hashdb.store.base import HashStore
-from hashdb.taxonomy import Taxonomy
+from hashdb.trust import spike
+from hashdb.trust.safelist import SafelistMatcher
+from hashdb.trust.taxonomy import Taxonomy
 
-__all__ = ["MAX_EXPORT_PAGE", "HashDB", "decode_cursor", "encode_cursor", "request_digest", "video_digest"]
+__all__ = ["MAX_EXPORT_PAGE", "HashDB", "decode_cursor", "encode_cursor", "request_digest"]
 
 
 class HashDB(MediaMixin, SharingMixin, MatchingMixin, PartnersMixin, AccountsMixin, TrustMixin, CrisisMixin,

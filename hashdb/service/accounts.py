@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from hashdb import keys, policy
 from hashdb.errors import InvalidInput, Unauthorized
 from hashdb.service.base import ServiceBase
+from hashdb.trust import keys, policy
 from hashdb.types import ROLES, ApiKey, Principal
 
 

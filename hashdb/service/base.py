@@ -6,13 +6,13 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
-from hashdb import policy, spike
 from hashdb.config import Settings
 from hashdb.errors import InvalidInput, NotFound
-from hashdb.indexes import IndexSet
-from hashdb.safelist import SafelistHit, SafelistMatcher
+from hashdb.index.indexset import IndexSet
 from hashdb.store.base import HashStore
-from hashdb.taxonomy import Taxonomy
+from hashdb.trust import policy, spike
+from hashdb.trust.safelist import SafelistHit, SafelistMatcher
+from hashdb.trust.taxonomy import Taxonomy
 from hashdb.types import HashRecord, Incident, Match, NewRecord, Principal, SubmitOutcome
 
 MAX_EXPORT_PAGE = 10_000

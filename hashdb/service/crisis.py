@@ -5,9 +5,9 @@ from __future__ import annotations
 import secrets
 from collections.abc import Mapping, Sequence
 
-from hashdb import incidents, policy, webhooks
 from hashdb.errors import Forbidden, InvalidInput, NotFound
 from hashdb.service.base import MAX_EXPORT_PAGE, ServiceBase
+from hashdb.trust import incidents, policy, webhooks
 from hashdb.types import DeliveryAttempt, Incident, NewRecord, Principal, SubmitOutcome, Webhook
 
 

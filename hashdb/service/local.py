@@ -7,13 +7,13 @@ import os
 import re
 from pathlib import Path
 
-from hashdb import keys
 from hashdb.config import Settings
 from hashdb.errors import InvalidInput
-from hashdb.indexes import IndexSet
+from hashdb.index.indexset import IndexSet
 from hashdb.service import HashDB
 from hashdb.store.sqlite_store import SQLiteStore
-from hashdb.taxonomy import Taxonomy
+from hashdb.trust import keys
+from hashdb.trust.taxonomy import Taxonomy
 
 
 def index_dir(db_path: Path) -> Path:

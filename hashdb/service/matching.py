@@ -5,9 +5,9 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping, Sequence
 
-from hashdb import policy
 from hashdb.hashing.registry import get_signal
 from hashdb.service.base import ServiceBase
+from hashdb.trust import policy
 from hashdb.types import FrameHash, HashValue, LookupResult, Match, Principal, Query, VideoMatch
 
 

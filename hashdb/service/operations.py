@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from hashdb import policy
 from hashdb.service.base import ServiceBase
+from hashdb.trust import policy
 from hashdb.types import Principal
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import base64
 
-from hashdb import policy
 from hashdb.errors import InvalidInput
 from hashdb.service.base import MAX_EXPORT_PAGE, ServiceBase
+from hashdb.trust import policy
 from hashdb.types import FeedEntry, FrameHash, HashValue, Principal
 
 

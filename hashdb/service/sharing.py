@@ -1,4 +1,4 @@
-"""Sharing: submit a batch of hashes, retract one, vote on one; and a submitted item's identity."""
+"""Sharing: submit a batch of hashes, retract one, relabel one, vote on one."""
 
 from __future__ import annotations
 
@@ -7,13 +7,12 @@ import hashlib
 import json
 from collections.abc import Sequence
 
-from hashdb import incidents, policy
 from hashdb.errors import Forbidden, InvalidInput
+from hashdb.hashing.vpdq_format import video_digest
 from hashdb.service.base import ServiceBase
+from hashdb.trust import incidents, policy
 from hashdb.types import (
-    FrameHash,
     HashRecord,
-    HashValue,
     Incident,
     NewRecord,
     Principal,
@@ -109,12 +108,6 @@ class SharingMixin(ServiceBase):
         if new_status != record.status:
             record = self.store.set_status(record_id, new_status, actor, "feedback")
         return record
-
-
-def video_digest(frames: Sequence[FrameHash]) -> HashValue:
-    """A video item's identity: the digest of its frame hashes (same frames, same item)."""
-    body = "\n".join(f.hash.hex for f in frames).encode()
-    return HashValue("vpdq", hashlib.sha256(body).hexdigest())
 
 
 def request_digest(records: Sequence[NewRecord]) -> str:

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from hashdb import audit, policy, report, spike
 from hashdb.errors import Conflict, InvalidInput
-from hashdb.indexes import INDEXED_SIGNALS
-from hashdb.safelist import SafelistHit, check_values, values_of
+from hashdb.index.indexset import INDEXED_SIGNALS
 from hashdb.service.base import MAX_EXPORT_PAGE, ServiceBase
+from hashdb.trust import audit, policy, report, spike
+from hashdb.trust.safelist import SafelistHit, check_values, values_of
 from hashdb.types import (
     AuditEntry,
     HashRecord,

@@ -7,9 +7,9 @@ means a crisis the consortium declared.
 
 from __future__ import annotations
 
-from hashdb import policy
 from hashdb.errors import InvalidInput
 from hashdb.store.base import HashStore
+from hashdb.trust import policy
 from hashdb.types import Incident
 
 MAX_DESCRIPTION = 2_000

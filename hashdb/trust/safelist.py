@@ -10,12 +10,13 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from hashdb import policy
 from hashdb.config import Settings
 from hashdb.errors import InvalidInput
+from hashdb.hashing.vpdq_format import video_digest
 from hashdb.index.base import hex_to_codes
 from hashdb.index.linear import LinearIndex
 from hashdb.store.base import HashStore
+from hashdb.trust import policy
 from hashdb.types import HashValue, MediaHashes
 
 # Signals compared by Hamming distance; every other signal (md5, sha256, a vpdq item digest)
@@ -37,8 +38,6 @@ def values_of(item: HashValue | MediaHashes, settings: Settings) -> list[HashVal
     if isinstance(item, HashValue):
         return [item]
     if item.media_type == "video":
-        from hashdb.service import video_digest  # the service owns the item identity of a video
-
         frames = policy.good_frames(item.frames, settings)
         return [*item.hashes, *([video_digest(frames)] if frames else [])]
     return [*item.hashes, *item.variants]

@@ -26,16 +26,13 @@ import urllib.request
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from hashdb.config import Settings
 from hashdb.errors import InvalidInput
 from hashdb.store.base import HashStore
 from hashdb.types import HashRecord, Incident
-
-if TYPE_CHECKING:
-    from hashdb.service import HashDB
 
 log = logging.getLogger(__name__)
 
@@ -192,10 +189,16 @@ def deliver_due(store: HashStore, server_secret: bytes, settings: Settings,
     return DeliveryPass(attempted, delivered, retrying, failed)
 
 
+class Deliverer(Protocol):
+    """What the delivery thread drives: HashDB, whose `deliver_webhooks` runs one pass."""
+
+    def deliver_webhooks(self) -> DeliveryPass: ...
+
+
 class DeliveryWorker:
     """A daemon thread running delivery passes every `interval` seconds until stopped."""
 
-    def __init__(self, service: HashDB, interval: float = 2.0) -> None:
+    def __init__(self, service: Deliverer, interval: float = 2.0) -> None:
         self.service = service
         self.interval = interval
         self._stop = threading.Event()
@@ -222,6 +225,6 @@ class DeliveryWorker:
             self._stop.wait(self.interval)
 
 
-def start_background_delivery(service: HashDB, interval: float = 2.0) -> DeliveryWorker:
+def start_background_delivery(service: Deliverer, interval: float = 2.0) -> DeliveryWorker:
     """For the server: deliver webhooks from a background thread; call .stop() on shutdown."""
     return DeliveryWorker(service, interval).start()

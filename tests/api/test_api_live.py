@@ -10,7 +10,7 @@ import random
 import pytest
 
 from serverproc import TEST_MAX_CONTENT_LENGTH
-from hashdb.local import open_database
+from hashdb.service.local import open_database
 from hashdb.types import Principal
 from support import flip, random_pdq
 
@@ -355,8 +355,8 @@ def test_api_writes_are_audited_with_organisation_and_key(live, live_db, live_ke
 
 
 def test_formula_in_incident_is_stored_as_given_and_escaped_in_csv(live, live_db, live_keys):
-    from hashdb.client import KEY_DECIDES, Client, RemoteFeed
-    from hashdb.formats import write_export
+    from hashdb.partners.client import KEY_DECIDES, Client, RemoteFeed
+    from hashdb.partners.formats import write_export
     import csv
     import io
 

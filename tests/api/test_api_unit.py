@@ -16,7 +16,7 @@ from api.ratelimit import TokenBucket
 from api.runtime import ServiceRuntime
 from hashdb import errors
 from hashdb.errors import InvalidInput, RateLimited
-from hashdb.local import open_database
+from hashdb.service.local import open_database
 from support import random_pdq
 
 import random
@@ -207,7 +207,7 @@ def test_rate_limit_gives_429_with_retry_after(tmp_path, app, keys):
 
 
 def test_importing_hashdb_and_its_cli_does_not_import_flask():
-    code = ("import sys, hashdb, hashdb.cli, hashdb.client; "
+    code = ("import sys, hashdb, hashdb.cli, hashdb.partners.client; "
             "bad = [m for m in ('flask', 'werkzeug', 'gunicorn', 'api', 'prometheus_client') if m in sys.modules]; "
             "assert not bad, bad")
     subprocess.run([sys.executable, "-c", code], check=True)

@@ -8,10 +8,10 @@ import pytest
 from click.testing import CliRunner
 
 from hashdb.cli import cli
-from hashdb.client import query_item, submission_item
-from hashdb.local import open_database
-from hashdb.types import Principal
+from hashdb.partners.client import query_item, submission_item
+from hashdb.service.local import open_database
 from hashdb.types import HashValue, Query, Submission
+from hashdb.types import Principal
 from serverproc import make_keys, start_server
 from support import flip, random_pdq
 

@@ -15,7 +15,7 @@ State = tuple[str, str, str, tuple[str, ...]]  # signal, hash, status, labels
 
 
 def fold(docs: Iterable[Mapping[str, Any]], upto_seq: int | None = None) -> Counter[State]:
-    """A feed's live records, folded here from its JSON lines (independently of hashdb.mirror):
+    """A feed's live records, folded here from its JSON lines (independently of hashdb.partners.mirror):
     each record's last entry decides; retracted records are not live."""
     latest: dict[int, State] = {}
     for doc in sorted(docs, key=lambda d: d["seq"]):
@@ -27,7 +27,7 @@ def fold(docs: Iterable[Mapping[str, Any]], upto_seq: int | None = None) -> Coun
 
 def feed_docs(service: HashDB) -> list[dict[str, Any]]:
     """The whole change feed of a local database, as the JSON an export writes."""
-    from hashdb.output import feed_json
+    from hashdb.io.output import feed_json
 
     admin = admin_of(service)
     docs: list[dict[str, Any]] = []
@@ -41,7 +41,7 @@ def feed_docs(service: HashDB) -> list[dict[str, Any]]:
 
 def live_set(db: Path | str) -> Counter[State]:
     """The live records of a database file, read through a fresh service."""
-    from hashdb.local import open_database
+    from hashdb.service.local import open_database
 
     service = open_database(db)
     try:

@@ -1,4 +1,4 @@
-"""Applying another hashdb's change feed to a local mirror (hashdb.mirror), on every store:
+"""Applying another hashdb's change feed to a local mirror (hashdb.partners.mirror), on every store:
 idempotent, order-preserving, statuses and labels kept, labels checked, one transaction a page."""
 
 from __future__ import annotations
@@ -14,14 +14,14 @@ from partner_helpers import admin_of, feed_docs, fold, jsonl
 from sqlite_utils import Database
 from support import INDEX_FACTORY, flip, principal, random_pdq
 
-from hashdb import mirror
 from hashdb.cli import cli
 from hashdb.config import Settings
 from hashdb.errors import InvalidHash, InvalidInput, UnknownLabel, UnknownSignal
-from hashdb.indexes import IndexSet
+from hashdb.index.indexset import IndexSet
+from hashdb.partners import mirror
 from hashdb.service import HashDB
 from hashdb.store.sqlite_store import SQLiteStore
-from hashdb.taxonomy import Taxonomy
+from hashdb.trust.taxonomy import Taxonomy
 from hashdb.types import FrameHash, HashValue, MirrorOutcome, Query, Submission
 
 SOURCE = mirror.Source.from_url("https://hashdb.example.org")

@@ -17,9 +17,9 @@ from partner_helpers import admin_of, feed_docs, fold, live_set
 from serverproc import make_keys, start_server
 from support import random_pdq
 
-from hashdb.client import Client
-from hashdb.local import open_database
-from hashdb.mirror import Source
+from hashdb.partners.client import Client
+from hashdb.partners.mirror import Source
+from hashdb.service.local import open_database
 from hashdb.store.sqlite_store import SQLiteStore
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from hashdb.config import Settings
-from hashdb.indexes import IndexSet
+from hashdb.index.indexset import IndexSet
 from hashdb.service import HashDB
 from hashdb.store.sqlite_store import SQLiteStore
 from support import INDEX_FACTORY

@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from hashdb.local import open_database
+from hashdb.service.local import open_database
 from hashdb.types import HashValue, Query, Submission
 
 from support import flip, principal, random_pdq

@@ -6,8 +6,8 @@ import random
 
 import pytest
 
-from hashdb import output
 from hashdb.errors import Forbidden, NotFound, UnknownLabel
+from hashdb.io import output
 from hashdb.types import HashValue, Submission
 
 from support import principal, random_pdq

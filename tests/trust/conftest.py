@@ -20,7 +20,7 @@ def run(tmp_path: Path) -> Run:
 def make_service(tmp_path: Path):
     """HashDB over a fresh SQLite file with the given Settings overrides."""
     from hashdb.config import Settings
-    from hashdb.indexes import IndexSet
+    from hashdb.index.indexset import IndexSet
     from hashdb.service import HashDB
     from hashdb.store.sqlite_store import SQLiteStore
     from support import INDEX_FACTORY

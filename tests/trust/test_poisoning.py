@@ -9,7 +9,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from hashdb.errors import Conflict, Forbidden, InvalidHash, InvalidInput
-from hashdb.spike import hour_bucket
+from hashdb.trust.spike import hour_bucket
 from hashdb.types import HashValue, Query, Submission
 from support import flip, principal, random_pdq
 from trust_helpers import lines

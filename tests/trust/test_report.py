@@ -11,8 +11,8 @@ from datetime import datetime, timezone
 import pytest
 from PIL import Image
 
-from hashdb import report
 from hashdb.errors import Forbidden
+from hashdb.trust import report
 from hashdb.types import HashValue, Submission
 from support import flip, principal, random_pdq
 from trust_helpers import lines

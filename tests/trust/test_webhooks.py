@@ -14,8 +14,8 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 
-from hashdb import webhooks
 from hashdb.errors import Forbidden, InvalidInput
+from hashdb.trust import webhooks
 from hashdb.types import HashValue, Submission
 from support import principal
 
@@ -82,7 +82,7 @@ def share(service, actor, hex_value: str, incident: str | None = "attack-1", sig
 
 
 def expected_signature(secret: str, timestamp: str, body: bytes) -> str:
-    # Computed here from the documented recipe, independently of hashdb.webhooks.sign.
+    # Computed here from the documented recipe, independently of hashdb.trust.webhooks.sign.
     return "sha256=" + hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
 
 

@@ -6,7 +6,7 @@ import hashlib
 import hmac
 import time
 
-from hashdb.local import open_database
+from hashdb.service.local import open_database
 from hashdb.types import Principal
 
 from serverproc import make_keys, start_server

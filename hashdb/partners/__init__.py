@@ -1,0 +1,4 @@
+"""What partners use to take the list away: feed `formats` (JSONL, CSV, ThreatExchange lines),
+`mirror` (another hashdb's change feed applied to a local store: `hashdb import` and `hashdb
+sync`) and `client` (the HTTP API from Python, stdlib only). Modules here may import the
+service and everything below it (`io`, `trust`, `hashing`, `store`, core); never `cli` or `api`."""
