@@ -116,6 +116,30 @@ def test_a_truncated_tail_is_found_only_with_an_anchor(run):
     assert "no longer in the log" in doc["broken"]["problem"]
 
 
+def test_a_tail_rewritten_with_fresh_hashes_is_found_only_with_an_anchor(run):
+    """The attack the anchor exists for: every entry from 3 on edited and re-chained, so each
+    row's own hash and each link hold, and only the hash written down elsewhere disagrees."""
+    from hashdb.store.rows import audit_hash
+
+    count = make_history(run)
+    _, before = verify(run)
+    conn = sqlite3.connect(run.db)
+    with conn:
+        (prev,) = conn.execute("SELECT entry_hash FROM audit WHERE id = 2").fetchone()
+        rows = conn.execute("SELECT id, at, org_id, key_id, action, target FROM audit WHERE id >= 3 ORDER BY id")
+        for entry_id, at, org_id, key_id, action, target in rows.fetchall():
+            fresh = audit_hash(prev, at, org_id, key_id, action, target, '{"rewritten": true}')
+            conn.execute("UPDATE audit SET detail = ?, prev_hash = ?, entry_hash = ? WHERE id = ?",
+                         ('{"rewritten": true}', prev, fresh, entry_id))
+            prev = fresh
+    conn.close()
+    assert verify(run)[0] == 0  # a consistently re-hashed tail is a valid chain on its own
+    code, doc = verify(run, "--anchor", f"{before['head']['id']}:{before['head']['hash']}")
+    assert code == 1 and doc["broken"]["id"] == before["head"]["id"] == count
+    assert "differs from the anchor" in doc["broken"]["problem"]
+    assert "rewritten from here or earlier" in doc["broken"]["problem"]
+
+
 def test_an_anchor_that_still_holds_passes(run):
     make_history(run)
     _, before = verify(run)
