@@ -60,6 +60,15 @@ def test_retraction_stops_matching_at_once_and_only_owner_or_admin(service):
         service.retract(record_id, bob)
     service.retract(record_id, alice, "mistake")
     assert not service.lookup(query, bob)[0].matched
+    # An admin of another organisation may retract too, with the same immediate effect.
+    admin = principal(service, "ops", "admin")
+    other = random_pdq(rng)
+    other_id = submit_pdq(service, alice, other).ids[0]
+    other_query = [Query("q", (HashValue("pdq", other),))]
+    assert service.lookup(other_query, bob)[0].matched
+    retracted = service.retract(other_id, admin, "operator decision")
+    assert (retracted.id, retracted.status) == (other_id, "retracted")
+    assert not service.lookup(other_query, bob)[0].matched
 
 
 def test_quarantined_visible_to_admins_only_and_answers_are_identical(service):
