@@ -1,15 +1,15 @@
 """A child process for the durability and concurrency tests: submits PDQ hashes one per call
 and prints "<n> <id> <duplicate>" for each only after add_records has returned (committed).
 
-    python submitter.py sqlite|postgres TARGET START COUNT [START_AT_UNIX_TIME]
+    python submitter.py sqlite|postgres TARGET START COUNT [--barrier]
 
-COUNT < 0 means forever (until killed). START_AT lets two children begin at the same moment.
+COUNT < 0 means forever (until killed). With --barrier the child imports the store, prints
+"ready" and waits for a line on stdin before opening it, so several children begin together.
 """
 
 from __future__ import annotations
 
 import sys
-import time
 
 from hashdb.store.sql import SQLStore
 from hashdb.types import HashValue, NewRecord, Principal
@@ -28,8 +28,11 @@ def open_store(kind: str, target: str) -> SQLStore:
 
 def main() -> None:
     kind, target, start, count = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
-    if len(sys.argv) > 5:
-        time.sleep(max(0.0, float(sys.argv[5]) - time.time()))
+    if sys.argv[5:] == ["--barrier"]:
+        # Import the store's module before the barrier, so only opening and writing race.
+        __import__("hashdb.store.sqlite_store" if kind == "sqlite" else "hashdb.store.postgres_store")
+        print("ready", flush=True)
+        sys.stdin.readline()
     store = open_store(kind, target)
     org = store.ensure_org("durable")
     actor = Principal(org.id, org.name, "contributor")

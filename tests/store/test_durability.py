@@ -12,7 +12,6 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -24,11 +23,12 @@ from hashdb.store.sqlite_store import SQLiteStore
 SUBMITTER = Path(__file__).with_name("submitter.py")
 
 
-def start(kind: str, target: str, first: int, count: int = -1, at: float | None = None) -> subprocess.Popen[str]:
+def start(kind: str, target: str, first: int, count: int = -1, barrier: bool = False) -> subprocess.Popen[str]:
     args = [sys.executable, str(SUBMITTER), kind, target, str(first), str(count)]
-    if at is not None:
-        args.append(str(at))
-    return subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    if barrier:
+        args.append("--barrier")
+    return subprocess.Popen(args, stdin=subprocess.PIPE if barrier else subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
 def parse(line: str) -> tuple[int, int, bool]:
@@ -120,9 +120,17 @@ def test_file_store_runs_wal_with_full_sync(tmp_path: Path) -> None:
 
 
 def run_together(path: Path, firsts: list[int], count: int) -> list[list[tuple[int, int, bool]]]:
-    """Start one submitter per entry of `firsts` on the same fresh file at the same instant."""
-    at = time.time() + 0.7  # both children have imported the store by then
-    children = [start("sqlite", str(path), first, count, at) for first in firsts]
+    """Start one submitter per entry of `firsts` on the same fresh file, released together once
+    every one has imported the store and said so (a barrier, not a guess at import time)."""
+    children = [start("sqlite", str(path), first, count, barrier=True) for first in firsts]
+    for child in children:
+        assert child.stdout is not None
+        line = child.stdout.readline()
+        assert line == "ready\n", f"submitter failed before the barrier: {child.communicate(timeout=30)[1]}"
+    for child in children:
+        assert child.stdin is not None
+        child.stdin.write("go\n")
+        child.stdin.flush()
     results = []
     for child in children:
         out, err = child.communicate(timeout=120)

@@ -8,7 +8,6 @@ import hmac
 import json
 import socket
 import threading
-import time
 from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
@@ -26,12 +25,14 @@ class Receiver:
     def __init__(self, statuses: list[int], location: str = "") -> None:
         self.statuses = list(statuses)
         self.requests: list[tuple[dict[str, str], bytes]] = []
+        self.received = threading.Event()
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:  # noqa: N802 - http.server's naming
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 receiver.requests.append(({k.lower(): v for k, v in self.headers.items()}, body))
+                receiver.received.set()
                 status = receiver.statuses.pop(0) if len(receiver.statuses) > 1 else receiver.statuses[0]
                 self.send_response(status)
                 if location:
@@ -93,18 +94,24 @@ def test_signed_delivery_retried_after_a_500_then_delivered(make_service, receiv
     result = share(service, contributor, "a" * 32)
     assert receiver.requests == []  # submitting sends nothing: it only writes the outbox
 
-    first = service.deliver_webhooks()
+    # A clock of our own, so the backoff is checked at exact instants whatever the load.
+    t0 = datetime.now(timezone.utc) + timedelta(seconds=1)
+
+    def deliver_at(offset: float):
+        return webhooks.deliver_due(service.store, service.server_secret, service.settings,
+                                    now=lambda: t0 + timedelta(seconds=offset))
+
+    first = deliver_at(0)
     assert (first.attempted, first.delivered, first.retrying) == (1, 0, 1)
-    assert service.deliver_webhooks().attempted == 0  # not due again before the backoff
-    time.sleep(0.25)
-    second = service.deliver_webhooks()
+    assert deliver_at(0.19).attempted == 0  # not due again before the backoff
+    second = deliver_at(0.21)
     assert (second.attempted, second.delivered) == (1, 1)
-    assert service.deliver_webhooks().attempted == 0  # delivered means done
+    assert deliver_at(100).attempted == 0  # delivered means done
 
     assert len(receiver.requests) == 2
     for headers, body in receiver.requests:
         assert headers["content-type"] == "application/json"
-        assert abs(int(headers["x-hashdb-timestamp"]) - time.time()) < 60
+        assert abs(int(headers["x-hashdb-timestamp"]) - t0.timestamp()) <= 1  # signed at our clock's time
         assert headers["x-hashdb-signature"] == expected_signature(secret, headers["x-hashdb-timestamp"], body)
         assert not webhooks.verify("another secret", headers["x-hashdb-timestamp"], body,
                                    headers["x-hashdb-signature"])
@@ -145,13 +152,19 @@ def test_backoff_doubles_and_gives_up_after_the_set_attempts(make_service, recei
 
 def test_a_dead_subscriber_never_blocks_or_fails_a_submission(make_service):
     service = make_service(webhook_max_attempts=1, webhook_timeout_seconds=1)
-    with socket.socket() as sock:  # a port nobody listens on
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    # A socket that listens but never accepts: a connection made while submitting would sit
+    # in its backlog, so "no connection" is checked exactly instead of by timing the submit.
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(8)
+    port = sock.getsockname()[1]
     admin, contributor, _, _, _ = setup(service, f"http://127.0.0.1:{port}/hook")
-    start = time.monotonic()
     result = share(service, contributor, "c" * 32)
-    assert result.status == "active" and time.monotonic() - start < 1
+    assert result.status == "active"
+    sock.setblocking(False)
+    with pytest.raises(BlockingIOError):
+        sock.accept()  # submitting made no connection at all
+    sock.close()  # now nobody listens: the delivery pass gets a refusal
     done = service.deliver_webhooks()
     assert (done.attempted, done.failed) == (1, 1)
     [attempt] = service.delivery_log(admin)
@@ -200,9 +213,8 @@ def test_background_worker_delivers_without_being_asked(make_service, receiver_f
     worker = webhooks.start_background_delivery(service, interval=0.05)
     try:
         share(service, contributor, "7" * 32)
-        deadline = time.monotonic() + 5
-        while not receiver.requests and time.monotonic() < deadline:
-            time.sleep(0.02)
+        # An event, not a polling loop: generous, since only a hang should ever reach it.
+        assert receiver.received.wait(60)
     finally:
         worker.stop()
     assert len(receiver.requests) == 1 and not worker.alive
