@@ -11,11 +11,14 @@ import hashlib
 import hmac
 import os
 import secrets
+import tempfile
 from pathlib import Path
 
 from hashdb.errors import InvalidInput, Unauthorized
 
 KEY_PREFIX = "hdb"
+# Characters of server secret at least (HASHDB_SECRET, or the .secret file: 64 hex digits).
+MIN_SECRET = 32
 
 
 def generate() -> tuple[str, str]:
@@ -42,14 +45,34 @@ def matches(server_secret: bytes, key: str, stored_hash: str) -> bool:
 def load_server_secret(env_value: str | None, secret_file: Path) -> bytes:
     """HASHDB_SECRET if set; otherwise a random secret kept (mode 0600) beside the database."""
     if env_value:
-        if len(env_value) < 32:
-            raise InvalidInput("HASHDB_SECRET must be at least 32 characters")
+        if len(env_value) < MIN_SECRET:
+            raise InvalidInput(f"HASHDB_SECRET must be at least {MIN_SECRET} characters")
         return env_value.encode()
-    if secret_file.exists():
-        return secret_file.read_bytes().strip()
-    secret_file.parent.mkdir(parents=True, exist_ok=True)
-    value = secrets.token_hex(32).encode()
-    fd = os.open(secret_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(value)
+    if not secret_file.exists():
+        _create_secret_file(secret_file)
+    value = secret_file.read_bytes().strip()
+    if len(value) < MIN_SECRET:
+        # Never serve under an empty or cut secret: every key would be checked against it.
+        raise InvalidInput(f"the server secret file {secret_file} is empty or too short; restore it from "
+                           "a backup (a new secret invalidates every API key) or set HASHDB_SECRET")
     return value
+
+
+def _create_secret_file(secret_file: Path) -> None:
+    """Write a fresh secret under a private name, then link it into place: the final name only
+    ever holds a whole secret, and when several processes start at once the first link wins
+    and the others read the winner's (os.link refuses to replace an existing file)."""
+    secret_file.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=secret_file.name + ".", suffix=".tmp", dir=secret_file.parent)
+    try:
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(secrets.token_hex(32).encode())
+            handle.flush()
+            os.fsync(handle.fileno())
+        try:
+            os.link(tmp, secret_file)
+        except FileExistsError:
+            pass  # another process created it first: use theirs
+    finally:
+        os.unlink(tmp)
