@@ -47,6 +47,32 @@ def test_tighter_threshold_allowed_looser_refused(service):
     assert not service.lookup(query, alice, {"pdq": 10})[0].matched
     with pytest.raises(InvalidInput):
         service.lookup(query, alice, {"pdq": 40})
+    # The ceiling is exactly the default: 31 may be asked for, 32 may not.
+    assert service.lookup(query, alice, {"pdq": 31})[0].matched
+    for signal, past in (("pdq", 32), ("phash", 11), ("dhash", 11), ("vpdq", 32)):
+        with pytest.raises(InvalidInput, match=f"may not exceed {past - 1}"):
+            service.lookup(query, alice, {signal: past})
+
+
+@pytest.mark.parametrize("signal", ["phash", "dhash"])
+def test_imagehash_threshold_is_inclusive_at_10_and_excludes_11(service, signal):
+    rng = random.Random(11)
+    alice = principal(service, "alice", "contributor")
+    bits = [1] * 32 + [0] * 32
+    rng.shuffle(bits)
+    base = int("".join(map(str, bits)), 2)
+
+    def flipped(k: int) -> str:
+        value = base
+        for bit in rng.sample(range(64), k):
+            value ^= 1 << bit
+        return f"{value:016x}"
+
+    [stored] = service.submit([Submission("x", LABELS, (HashValue(signal, f"{base:016x}"),))], alice)
+    near, far = service.lookup([Query("near", (HashValue(signal, flipped(10)),)),
+                                Query("far", (HashValue(signal, flipped(11)),))], alice)
+    assert [(m.id, m.distance) for m in near.matches] == [(stored.ids[0], 10)]
+    assert not far.matched
 
 
 def test_retraction_stops_matching_at_once_and_only_owner_or_admin(service):
