@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from hashdb.errors import InvalidInput
-from hashdb.keys import load_server_secret
+from hashdb.trust.keys import load_server_secret
 
 PROCESSES = 6
 FILES = 150
@@ -23,7 +23,7 @@ FILES = 150
 CHILD = textwrap.dedent("""
     import sys
     from pathlib import Path
-    from hashdb.keys import load_server_secret
+    from hashdb.trust.keys import load_server_secret
     folder = Path(sys.argv[1])
     print("ready", flush=True)
     sys.stdin.readline()
