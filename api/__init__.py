@@ -1,6 +1,7 @@
 """The HTTP API: a Flask app factory over HashDB. Views parse the request, call one service
 method and answer with hashdb.io.output's shapes, the same the CLI's --json prints; no SQL,
-FAISS or PIL here."""
+FAISS or PIL here. Modules here may import the service, `trust`, `io`, `hashing.registry` and the
+core; never `store`, `index` or `cli`."""
 
 from __future__ import annotations
 

@@ -1,7 +1,9 @@
 """The `hashdb` command: a thin click adapter over HashDB. No hashing, SQL or FAISS here.
 
 One module per group of commands, named as the service's concerns are; `common` holds the click
-group and the options and helpers they share. Importing this package registers every command."""
+group and the options and helpers they share; `demo` runs `hashdb demo`. Importing this package
+registers every command. Modules here may import anything in `hashdb`; `api` only inside
+`hashdb serve`, so that `import hashdb` never pulls in Flask."""
 
 from __future__ import annotations
 
