@@ -198,3 +198,30 @@ def test_the_walk_sees_what_it_must() -> None:
     assert forbidden([Arrow("hashdb.service.sharing", "hashdb.cli.common", 1, "f")]) != []
     assert forbidden([Arrow("hashdb.cli.operations", "api.server", 1, "serve")]) == []
     assert forbidden([Arrow("hashdb.cli.operations", "api.server", 1, "other")]) != []
+
+
+def _self_attributes(cls: ast.ClassDef) -> tuple[set[str], set[str]]:
+    """(names a class defines: methods and annotated attributes, names it uses as `self.X`)."""
+    defined = {n.name for n in cls.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))}
+    defined |= {n.target.id for n in cls.body if isinstance(n, ast.AnnAssign) and isinstance(n.target, ast.Name)}
+    used = {n.attr for n in ast.walk(cls) if isinstance(n, ast.Attribute)
+            and isinstance(n.value, ast.Name) and n.value.id == "self"}
+    return defined, used
+
+
+def test_service_concerns_reach_each_other_only_through_shared_dependencies() -> None:
+    """A mixin uses only its own methods and what ServiceBase declares (the constructor's
+    dependencies and shared helpers), so no concern calls into another one unseen."""
+    service = ROOT / "hashdb" / "service"
+    base = next(n for n in ast.parse((service / "base.py").read_text()).body
+                if isinstance(n, ast.ClassDef) and n.name == "ServiceBase")
+    shared, _ = _self_attributes(base)
+    assert not any(isinstance(n, ast.If) for n in base.body), "no TYPE_CHECKING stubs in ServiceBase"
+    reaching: dict[str, set[str]] = {}
+    for path in sorted(service.glob("*.py")):
+        for cls in ast.parse(path.read_text()).body:
+            if isinstance(cls, ast.ClassDef) and cls.name.endswith("Mixin"):
+                own, used = _self_attributes(cls)
+                if used - own - shared:
+                    reaching[cls.name] = used - own - shared
+    assert reaching == {}

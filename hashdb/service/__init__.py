@@ -35,4 +35,4 @@ class HashDB(MediaMixin, SharingMixin, MatchingMixin, PartnersMixin, AccountsMix
         self.indexes = indexes if indexes is not None else IndexSet(store)
         self.taxonomy = taxonomy if taxonomy is not None else Taxonomy.load()
         self.safelist = SafelistMatcher(store, settings)
-        self.spikes = spike.SpikeCounter(settings)
+        self.spike_rule = spike.SpikeRule(store, settings)

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Mapping, Sequence
-
 from hashdb.errors import Forbidden, InvalidInput, NotFound
 from hashdb.service.base import MAX_EXPORT_PAGE, ServiceBase
 from hashdb.trust import incidents, policy, webhooks
-from hashdb.types import DeliveryAttempt, Incident, NewRecord, Principal, SubmitOutcome, Webhook
+from hashdb.types import DeliveryAttempt, Incident, Principal, Webhook
 
 
 class CrisisMixin(ServiceBase):
@@ -64,19 +62,3 @@ class CrisisMixin(ServiceBase):
     def deliver_webhooks(self) -> webhooks.DeliveryPass:
         """One delivery pass over the outbox (the CLI, or the server's background thread)."""
         return webhooks.deliver_due(self.store, self._secret(), self.settings)
-
-    def _announce(self, records: Sequence[NewRecord], outcomes: Sequence[SubmitOutcome],
-                  by_name: Mapping[str, Incident]) -> None:
-        # Outbox rows only: sending is the delivery worker's job, so no subscriber can slow or
-        # fail a submission. Quarantined records are not announced.
-        fresh = [(r, o) for r, o in zip(records, outcomes)
-                 if not o.duplicate and o.status == "active" and r.incident in by_name]
-        if not fresh:
-            return
-        stored = self.store.get_records([o.id for _, o in fresh])
-        frames = self.store.video_frames([o.id for r, o in fresh if r.hash.signal == "vpdq"])
-        self.store.enqueue_deliveries([
-            (o.id, webhooks.payload(stored[o.id], by_name[str(r.incident)],
-                                    [(h, q) for _, h, q in frames.get(o.id, [])]))
-            for r, o in fresh
-        ])

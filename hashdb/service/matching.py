@@ -51,7 +51,7 @@ class MatchingMixin(ServiceBase):
                                       stored.support, stored.agree, stored.disagree,
                                       video.get((n, record_id))))
         if not actor.is_admin:  # operators investigating are not the crowd the spike rule watches
-            self._count_matches(per_query, actor)
+            self.spike_rule.count(per_query, actor.org_id)
         results = []
         for query, matches in zip(queries, per_query):
             matches.sort(key=lambda m: (m.distance, m.id))

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from hashdb.errors import Forbidden, InvalidInput
 from hashdb.hashing.vpdq_format import video_digest
 from hashdb.service.base import ServiceBase
-from hashdb.trust import incidents, policy
+from hashdb.trust import incidents, policy, webhooks
 from hashdb.types import (
     HashRecord,
     Incident,
@@ -67,9 +67,9 @@ class SharingMixin(ServiceBase):
         records = [dataclasses.replace(r, status="quarantined") if n in held else r for n, r in enumerate(records)]
         digest = request_digest(records)
         outcomes = self.store.add_records(records, actor, idempotency_key, digest)
-        self._note_safelist_holds(records, outcomes, held, actor)
+        self.safelist.note_holds(records, outcomes, held, actor)
         if open_incidents:
-            self._announce(records, outcomes, {i.name: i for i in open_incidents.values()})
+            webhooks.announce(self.store, records, outcomes, {i.name: i for i in open_incidents.values()})
         per_input: list[list[SubmitOutcome]] = [[] for _ in submissions]
         for outcome, owner in zip(outcomes, owners):
             per_input[owner].append(outcome)

@@ -3,23 +3,20 @@ and the transparency report."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 from hashdb.errors import Conflict, InvalidInput
 from hashdb.index.indexset import INDEXED_SIGNALS
 from hashdb.service.base import MAX_EXPORT_PAGE, ServiceBase
-from hashdb.trust import audit, policy, report, spike
+from hashdb.trust import audit, policy, report
 from hashdb.trust.safelist import SafelistHit, check_values, values_of
 from hashdb.types import (
     AuditEntry,
     HashRecord,
     HashValue,
-    Match,
     MediaHashes,
-    NewRecord,
     Principal,
     Quarantine,
-    SubmitOutcome,
 )
 
 
@@ -53,7 +50,7 @@ class TrustMixin(ServiceBase):
     def _live_near(self, values: Sequence[HashValue]) -> list[tuple[int, SafelistHit, str]]:
         """Stored records within threshold of `values` (the safelist's rule, seen from the other side)."""
         if not self.indexes.ready:
-            self.load_index()
+            self.indexes.load()
         self.indexes.catch_up()
         limits = policy.thresholds(self.settings, {})
         found: list[tuple[int, SafelistHit, str]] = []
@@ -68,45 +65,9 @@ class TrustMixin(ServiceBase):
                 found += [(r.id, SafelistHit(0, 0), signal) for r in self.store.find_values(signal, hexes)]
         return found
 
-    def _note_safelist_holds(self, records: Sequence[NewRecord], outcomes: Sequence[SubmitOutcome],
-                             held: Mapping[int, SafelistHit], actor: Principal) -> None:
-        # Written just after the records (not in their transaction, which the store owns); a
-        # crash in between leaves a quarantined record listed with an empty reason, never an
-        # active one.
-        for n, outcome in enumerate(outcomes):
-            if n in held and not outcome.duplicate and outcome.status == "quarantined":
-                self.store.note_quarantine([outcome.id], "safelist", held[n].reason(records[n].hash.signal), actor)
-
-    def _count_matches(self, per_query: Sequence[Sequence[Match]], actor: Principal) -> None:
-        self.spikes.add((m.id for matches in per_query for m in matches if m.status in ("active", "disputed")),
-                        actor.org_id)
-        self.flush_match_counts(force=False)
-
     def flush_match_counts(self, force: bool = True) -> list[int]:
         """Write buffered match counts and quarantine records the spike rule catches; their ids."""
-        counts = self.spikes.take_due(force)
-        if not counts:
-            return []
-        now = self.spikes.utcnow()
-        totals = self.store.count_matches(counts, spike.window_start(now, self.settings))
-        tripped = {rid: t for rid, t in sorted(totals.items()) if spike.tripped(t[0], t[1], self.settings)}
-        if not tripped:
-            return []
-        exempt: set[str] = set()
-        if self.settings.spike_exempt_open_incidents:
-            # During a declared crisis the attacker's video really is matched everywhere at once:
-            # that spike is the crisis, not poisoning (the safelist still applies to it).
-            exempt = {i.name for i in self.store.incidents(open_only=True)}
-        records = self.store.get_records(list(tripped))
-        held = []
-        for record_id, (matches, orgs) in tripped.items():
-            record = records.get(record_id)
-            if record is None or record.incident in exempt:
-                continue
-            reason = spike.spike_reason(matches, orgs, self.settings)
-            if self.store.quarantine(record_id, "spike", reason, None):
-                held.append(record_id)
-        return held
+        return self.spike_rule.flush(force)
 
     def quarantined(self, actor: Principal, after_id: int = 0, limit: int = 100) -> list[Quarantine]:
         policy.require(actor, "admin")

@@ -7,7 +7,7 @@ instead of active. The list is read from the store and cached until it changes.
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from hashdb.config import Settings
@@ -17,7 +17,7 @@ from hashdb.index.base import hex_to_codes
 from hashdb.index.linear import LinearIndex
 from hashdb.store.base import HashStore
 from hashdb.trust import policy
-from hashdb.types import HashValue, MediaHashes
+from hashdb.types import HashValue, MediaHashes, NewRecord, Principal, SubmitOutcome
 
 # Signals compared by Hamming distance; every other signal (md5, sha256, a vpdq item digest)
 # only by equality. A vpdq digest is a sha256 of the frame list, so nearness means nothing there.
@@ -100,3 +100,13 @@ class SafelistMatcher:
                 if entry is not None:
                     hits[n] = SafelistHit(entry, 0)
         return hits
+
+    def note_holds(self, records: Sequence[NewRecord], outcomes: Sequence[SubmitOutcome],
+                   held: Mapping[int, SafelistHit], actor: Principal) -> None:
+        """Record why `screen` held back the records a submission stored quarantined."""
+        # Written just after the records (not in their transaction, which the store owns); a
+        # crash in between leaves a quarantined record listed with an empty reason, never an
+        # active one.
+        for n, outcome in enumerate(outcomes):
+            if n in held and not outcome.duplicate and outcome.status == "quarantined":
+                self.store.note_quarantine([outcome.id], "safelist", held[n].reason(records[n].hash.signal), actor)

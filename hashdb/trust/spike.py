@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta, timezone
 
 from hashdb.config import Settings
+from hashdb.store.base import HashStore
+from hashdb.types import Match
 
 Count = tuple[int, str, int, int]  # (record id, hour bucket, org id, matches)
 
@@ -61,3 +63,44 @@ class SpikeCounter:
             self._pending.clear()
             self._last_flush = self.clock()
             return taken
+
+
+class SpikeRule:
+    """The rule at work over one store: count a lookup's matches, and on each due flush write
+    the counts and quarantine the records that crossed the line."""
+
+    def __init__(self, store: HashStore, settings: Settings, counter: SpikeCounter | None = None) -> None:
+        self.store = store
+        self.settings = settings
+        self.counter = counter if counter is not None else SpikeCounter(settings)
+
+    def count(self, per_query: Sequence[Sequence[Match]], org_id: int) -> None:
+        self.counter.add((m.id for matches in per_query for m in matches if m.status in ("active", "disputed")),
+                         org_id)
+        self.flush(force=False)
+
+    def flush(self, force: bool = True) -> list[int]:
+        """Write buffered match counts and quarantine records the rule catches; their ids."""
+        counts = self.counter.take_due(force)
+        if not counts:
+            return []
+        now = self.counter.utcnow()
+        totals = self.store.count_matches(counts, window_start(now, self.settings))
+        caught = {rid: t for rid, t in sorted(totals.items()) if tripped(t[0], t[1], self.settings)}
+        if not caught:
+            return []
+        exempt: set[str] = set()
+        if self.settings.spike_exempt_open_incidents:
+            # During a declared crisis the attacker's video really is matched everywhere at once:
+            # that spike is the crisis, not poisoning (the safelist still applies to it).
+            exempt = {i.name for i in self.store.incidents(open_only=True)}
+        records = self.store.get_records(list(caught))
+        held = []
+        for record_id, (matches, orgs) in caught.items():
+            record = records.get(record_id)
+            if record is None or record.incident in exempt:
+                continue
+            reason = spike_reason(matches, orgs, self.settings)
+            if self.store.quarantine(record_id, "spike", reason, None):
+                held.append(record_id)
+        return held

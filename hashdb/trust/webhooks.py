@@ -23,7 +23,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, Protocol
@@ -32,7 +32,7 @@ from urllib.parse import urlsplit
 from hashdb.config import Settings
 from hashdb.errors import InvalidInput
 from hashdb.store.base import HashStore
-from hashdb.types import HashRecord, Incident
+from hashdb.types import HashRecord, Incident, NewRecord, SubmitOutcome
 
 log = logging.getLogger(__name__)
 
@@ -108,6 +108,23 @@ def payload(record: HashRecord, incident: Incident, frames: Sequence[tuple[str, 
     if frames:
         doc["hash"]["frames"] = [{"pdq": h, "quality": q} for h, q in frames]
     return json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
+
+
+def announce(store: HashStore, records: Sequence[NewRecord], outcomes: Sequence[SubmitOutcome],
+             by_name: Mapping[str, Incident]) -> None:
+    """Queue the webhook payloads for a submission's new active records under an open incident."""
+    # Outbox rows only: sending is the delivery worker's job, so no subscriber can slow or
+    # fail a submission. Quarantined records are not announced.
+    fresh = [(r, o) for r, o in zip(records, outcomes)
+             if not o.duplicate and o.status == "active" and r.incident in by_name]
+    if not fresh:
+        return
+    stored = store.get_records([o.id for _, o in fresh])
+    frames = store.video_frames([o.id for r, o in fresh if r.hash.signal == "vpdq"])
+    store.enqueue_deliveries([
+        (o.id, payload(stored[o.id], by_name[str(r.incident)], [(h, q) for _, h, q in frames.get(o.id, [])]))
+        for r, o in fresh
+    ])
 
 
 def backoff_seconds(attempt: int, settings: Settings) -> float:
