@@ -38,7 +38,7 @@ from pathlib import Path
 import faiss
 import numpy as np
 
-from hashdb.index.base import codes_to_hex
+from hashdb.bits import codes_to_hex
 from hashdb.index.faiss_index import FaissIndex, set_threads
 
 BITS = 256

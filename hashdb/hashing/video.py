@@ -15,6 +15,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from hashdb.bits import hex_to_codes, popcount
 from hashdb.config import MediaLimits, Settings
 from hashdb.errors import InvalidInput, MediaTooLarge, UnsupportedMedia
 from hashdb.hashing.media import media_type
@@ -329,29 +330,20 @@ def compare_videos(
     return video_match_from_pairs(query, stored, matching_pairs(query, stored, rule.distance))
 
 
-# Bits set in each byte value: popcount of XORed hash bytes by table lookup.
-_POPCOUNT = np.array([bin(i).count("1") for i in range(256)], dtype=np.uint8)
 # Upper bound on the XOR block held at once (bytes), so two long videos never need gigabytes.
 _BLOCK_BYTES = 1 << 24
 
 
-def hex_to_bytes(hexes: Sequence[str]) -> np.ndarray:
-    """PDQ hex values as an (n, 32) uint8 array, most significant byte first."""
-    if not hexes:
-        return np.zeros((0, 32), dtype=np.uint8)
-    return np.frombuffer(bytes.fromhex("".join(hexes)), dtype=np.uint8).reshape(len(hexes), 32)
-
-
 def matching_pairs(query: Sequence[str], stored: Sequence[str], distance: int) -> list[tuple[int, int]]:
     """Every (query index, stored index) whose PDQ hashes are within `distance` bits."""
-    q, s = hex_to_bytes(query), hex_to_bytes(stored)
+    q, s = hex_to_codes(query, PdqSignal.bits), hex_to_codes(stored, PdqSignal.bits)
     if len(q) == 0 or len(s) == 0:
         return []
     rows = max(1, _BLOCK_BYTES // (32 * len(s)))
     pairs: list[tuple[int, int]] = []
     for start in range(0, len(q), rows):
         block = q[start : start + rows]
-        bits = _POPCOUNT[block[:, None, :] ^ s[None, :, :]].sum(axis=2, dtype=np.uint16)
+        bits = popcount(block[:, None, :] ^ s[None, :, :]).sum(axis=2, dtype=np.uint16)
         for i, j in zip(*np.nonzero(bits <= distance)):
             pairs.append((start + int(i), int(j)))
     return pairs

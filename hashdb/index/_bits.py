@@ -1,4 +1,4 @@
-"""Bit-level helpers shared by the indexes: input checks, popcount, Hamming distances, bit fields.
+"""Bit-level helpers shared by the indexes: input checks, Hamming distances, bit fields.
 
 Pure numpy, no I/O. Codes are uint8 rows of `bits // 8` bytes, in the byte order of the hex.
 """
@@ -9,21 +9,11 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
+from hashdb.bits import popcount
 from hashdb.errors import InvalidInput
 
 # Store row ids: non-negative so they can never collide with -1, FAISS's "no result" label.
 _MAX_ID = 2**63 - 1
-
-# 256-entry popcount table for numpy < 2.0, which lacks np.bitwise_count.
-_POPCOUNT8 = np.array([bin(i).count("1") for i in range(256)], dtype=np.uint8)
-_HAS_BITWISE_COUNT = hasattr(np, "bitwise_count")
-
-
-def check_bits(bits: object) -> int:
-    if isinstance(bits, bool) or not isinstance(bits, int) or bits <= 0 or bits % 8:
-        raise InvalidInput(f"index bits must be a positive multiple of 8, got {bits!r}")
-    return bits
-
 
 def check_codes(codes: object, bits: int) -> np.ndarray:
     """Return `codes` as a C-contiguous uint8 array of shape (n, bits // 8), or raise."""
@@ -69,21 +59,6 @@ def check_radius(max_distance: object, bits: int) -> int:
     ):
         raise InvalidInput(f"max_distance must be an integer from 0 to {bits}, got {max_distance!r}")
     return int(max_distance)
-
-
-def popcount(words: np.ndarray) -> np.ndarray:
-    """Per-element popcount of an unsigned integer array (uint8 result)."""
-    if _HAS_BITWISE_COUNT:
-        counts: np.ndarray = np.bitwise_count(words)
-        return counts
-    return popcount_by_table(words)
-
-
-def popcount_by_table(words: np.ndarray) -> np.ndarray:
-    """The numpy < 2.0 path of `popcount`: a 256-entry table lookup per byte."""
-    as_bytes = np.ascontiguousarray(words).view(np.uint8).reshape(*words.shape, words.dtype.itemsize)
-    counts: np.ndarray = _POPCOUNT8[as_bytes].sum(axis=-1, dtype=np.uint8)
-    return counts
 
 
 def word_view(codes: np.ndarray) -> np.ndarray:

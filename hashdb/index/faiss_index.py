@@ -21,14 +21,9 @@ from pathlib import Path
 import faiss
 import numpy as np
 
+from hashdb.bits import check_bits, popcount
 from hashdb.errors import IndexStale
-from hashdb.index._bits import (
-    check_bits,
-    check_codes,
-    check_ids,
-    check_radius,
-    popcount,
-)
+from hashdb.index._bits import check_codes, check_ids, check_radius
 from hashdb.index._buckets import BucketOffsets
 from hashdb.index._files import Manifest, write_saved
 from hashdb.index.mih import CandidateGroup, MultiIndexHash

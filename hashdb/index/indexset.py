@@ -16,7 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from hashdb.errors import IndexStale
-from hashdb.index.base import HashIndex, hex_to_codes, load_index
+from hashdb.bits import hex_to_codes
+from hashdb.index.base import HashIndex, load_index
 from hashdb.index.linear import LinearIndex
 from hashdb.index.registry import LINEAR_MAX_SIZE
 from hashdb.store.base import HashStore

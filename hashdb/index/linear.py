@@ -14,7 +14,8 @@ from pathlib import Path
 import numpy as np
 
 from hashdb.errors import IndexStale
-from hashdb.index._bits import check_bits, check_codes, check_ids, check_radius, hamming_to_all
+from hashdb.bits import check_bits
+from hashdb.index._bits import check_codes, check_ids, check_radius, hamming_to_all
 from hashdb.index._files import Manifest, write_saved
 
 

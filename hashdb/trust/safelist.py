@@ -10,10 +10,10 @@ import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from hashdb.bits import hex_to_codes
 from hashdb.config import Settings
 from hashdb.errors import InvalidInput
 from hashdb.hashing.vpdq_format import video_digest
-from hashdb.index.base import hex_to_codes
 from hashdb.index.linear import LinearIndex
 from hashdb.store.base import HashStore
 from hashdb.trust import policy

@@ -12,9 +12,10 @@ from _index_data import random_codes
 from hypothesis import given
 from hypothesis import strategies as st
 
+from hashdb.bits import codes_to_hex, hex_to_codes, popcount, popcount_by_table
 from hashdb.errors import HashDBError, InvalidHash, InvalidInput
-from hashdb.index._bits import bit_field, popcount, popcount_by_table
-from hashdb.index.base import HashIndex, codes_to_hex, hex_to_codes
+from hashdb.index._bits import bit_field
+from hashdb.index.base import HashIndex
 from hashdb.index.faiss_index import FaissIndex, set_threads
 from hashdb.index.linear import LinearIndex
 from hashdb.index.registry import LINEAR_MAX_SIZE, make_index

@@ -7,7 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hashdb.index.base import HashIndex, hex_to_codes
+from hashdb.bits import hex_to_codes
+from hashdb.index.base import HashIndex
 from hashdb.index.faiss_index import FaissIndex
 from hashdb.index.linear import LinearIndex
 

@@ -8,7 +8,7 @@ import pytest
 
 from hashdb.config import Settings
 from hashdb.errors import Forbidden, InvalidInput, LowQuality, NotFound, InvalidHash
-from hashdb.index.base import hex_to_codes
+from hashdb.bits import hex_to_codes
 from hashdb.index.indexset import IndexSet
 from hashdb.service import HashDB
 from hashdb.store.sqlite_store import SQLiteStore
