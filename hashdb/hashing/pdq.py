@@ -12,16 +12,16 @@ import numpy as np
 import numpy.typing as npt
 
 from hashdb.errors import InvalidInput
-from hashdb.hashing import pdq_core
+from hashdb.hashing import pdq_core, pdq_dihedral
 from hashdb.hashing.base import ImageSignal
 from hashdb.types import HashValue
 
 if TYPE_CHECKING:
     from PIL import Image
 
-# python-threatexchange's names, in its order; pdq_core.DIHEDRAL says which Pillow
+# python-threatexchange's names, in its order; pdq_dihedral.DIHEDRAL says which Pillow
 # transpose each one is (pytx's flipx is FLIP_TOP_BOTTOM, flipplus1 TRANSPOSE, ...).
-DIHEDRAL_NAMES = tuple(name for name, *_ in pdq_core.DIHEDRAL)
+DIHEDRAL_NAMES = tuple(name for name, *_ in pdq_dihedral.DIHEDRAL)
 
 
 def bits_to_hex(bits: np.ndarray) -> str:
@@ -66,7 +66,7 @@ class PdqSignal(ImageSignal):
         Equal to compute(image.transpose(op)) for each op (what other members compute for a
         rotated or mirrored copy; a DCT-domain shortcut is faster but gives other hashes), about
         twice as fast: no image is transposed, and the luma and the first filter passes are
-        shared between variants (see pdq_core.pdq_dihedral_hex).
+        shared between variants (see pdq_dihedral.pdq_dihedral_hex).
         """
-        variants = pdq_core.pdq_dihedral_hex(_checked(_rgb_array(image)))
+        variants = pdq_dihedral.pdq_dihedral_hex(_checked(_rgb_array(image)))
         return tuple(HashValue(self.name, hex_value, quality) for hex_value, quality in variants)
