@@ -32,6 +32,7 @@ from PIL import (
 
 from hashdb.config import MediaLimits
 from hashdb.errors import MediaTooLarge, UnsupportedMedia
+from hashdb.hashing import media_headers
 
 MediaType = Literal["image", "video"]
 
@@ -76,8 +77,6 @@ _STILL_IMAGE_BRANDS = frozenset(
 )
 # QuickTime files older than the ftyp box start directly with one of these atoms.
 _QUICKTIME_ATOMS = frozenset({b"moov", b"mdat", b"wide", b"free", b"skip"})
-# A legitimate PNG has IDAT chunks of kilobytes; millions of tiny chunks only cost time.
-_MAX_PNG_CHUNKS = 200_000
 
 _ACCEPTED = f"accepted: images {', '.join(IMAGE_FORMATS)}; videos MP4/MOV, WebM/MKV, AVI"
 
@@ -193,11 +192,11 @@ def decode_image(data: bytes, limits: MediaLimits = MediaLimits()) -> DecodedIma
     # Formats whose Pillow reader allocates or expands the canvas while opening get their
     # size read here first; the others only parse the header when opened.
     if fmt == "PNG":
-        _check_pixels(_png_size(data), max_pixels)
+        _check_pixels(media_headers.png_size(data), max_pixels)
     elif fmt == "GIF":
-        _check_pixels(_gif_canvas(data), max_pixels)
+        _check_pixels(media_headers.gif_canvas(data), max_pixels)
     elif fmt == "WEBP":
-        _check_pixels(_webp_canvas(data), max_pixels)
+        _check_pixels(media_headers.webp_canvas(data), max_pixels)
     image = _open(fmt, data)
     _check_pixels(image.size, max_pixels)
     try:
@@ -317,75 +316,6 @@ def _check_pixels(size: tuple[int, int], max_pixels: int) -> None:
         raise MediaTooLarge(
             f"image is {width}x{height} ({width * height:,} pixels), over the {max_pixels:,}-pixel limit"
         )
-
-
-def _png_size(data: bytes) -> tuple[int, int]:
-    """IHDR's size, after checking every chunk's length and CRC up to IEND.
-
-    Pillow ignores IDAT checksums, so a corrupted PNG would otherwise hash as garbage.
-    """
-    view = memoryview(data)
-    pos, chunks, size = 8, 0, None
-    while True:
-        if pos + 8 > len(view):
-            raise UnsupportedMedia("PNG is truncated: it ends before the IEND chunk")
-        (length,) = struct.unpack_from(">I", view, pos)
-        kind = bytes(view[pos + 4 : pos + 8])
-        name = kind.decode("latin-1")
-        end = pos + 12 + length
-        if end > len(view):
-            raise UnsupportedMedia(f"PNG is truncated inside its {name!r} chunk at byte {pos:,}")
-        (crc,) = struct.unpack_from(">I", view, end - 4)
-        if zlib.crc32(view[pos + 4 : end - 4]) != crc:
-            raise UnsupportedMedia(f"PNG is corrupt: bad CRC in its {name!r} chunk at byte {pos:,}")
-        if size is None:
-            if kind != b"IHDR" or length != 13:
-                raise UnsupportedMedia("PNG is corrupt: it does not start with an IHDR chunk")
-            size = struct.unpack_from(">II", view, pos + 8)
-        if kind == b"IEND":
-            return size
-        chunks += 1
-        if chunks > _MAX_PNG_CHUNKS:
-            raise UnsupportedMedia(f"PNG has more than {_MAX_PNG_CHUNKS:,} chunks")
-        pos = end
-
-
-def _gif_canvas(data: bytes) -> tuple[int, int]:
-    """The canvas Pillow will allocate: the screen, grown to hold the first frame."""
-    if len(data) < 13:
-        raise UnsupportedMedia("GIF is truncated: it ends inside its header")
-    width, height = struct.unpack_from("<HH", data, 6)
-    flags = data[10]
-    pos = 13 + (3 << ((flags & 7) + 1) if flags & 0x80 else 0)
-    while pos < len(data):
-        if data[pos] == 0x2C:  # image descriptor of the first frame
-            if pos + 9 > len(data):
-                break
-            left, top, frame_w, frame_h = struct.unpack_from("<HHHH", data, pos + 1)
-            return max(width, left + frame_w), max(height, top + frame_h)
-        if data[pos] != 0x21:  # not an extension: the trailer, or garbage Pillow will refuse
-            break
-        pos += 2
-        while pos < len(data) and data[pos]:
-            pos += data[pos] + 1
-        pos += 1
-    return width, height
-
-
-def _webp_canvas(data: bytes) -> tuple[int, int]:
-    """The canvas size from the first chunk; libwebp allocates it when the file is opened."""
-    chunk = data[12:16]
-    if chunk == b"VP8X" and len(data) >= 30:
-        return int.from_bytes(data[24:27], "little") + 1, int.from_bytes(data[27:30], "little") + 1
-    if chunk == b"VP8L" and len(data) >= 25 and data[20] == 0x2F:
-        bits = int.from_bytes(data[21:25], "little")
-        return (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1
-    if chunk == b"VP8 " and len(data) >= 30 and data[23:26] == b"\x9d\x01\x2a":
-        return (
-            int.from_bytes(data[26:28], "little") & 0x3FFF,
-            int.from_bytes(data[28:30], "little") & 0x3FFF,
-        )
-    raise UnsupportedMedia("WEBP is corrupt: no VP8, VP8L or VP8X header")
 
 
 def _describe(head: bytes) -> str:
