@@ -10,9 +10,12 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import zipfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import numpy as np
 
 from hashdb.errors import IndexStale, InvalidInput
 
@@ -141,3 +144,24 @@ def read_manifest(path: Path) -> Manifest:
     ):
         raise IndexStale(f"saved index manifest at {path} is malformed; rebuild it from the store")
     return Manifest(kind=kind, bits=bits, covers_seq=seq, count=count, files=files, params=params)
+
+
+def save_npy(target: Path, array: np.ndarray) -> None:
+    with open(target, "wb") as fh:
+        np.save(fh, np.ascontiguousarray(array), allow_pickle=False)
+
+
+def npy_writer(array: np.ndarray) -> Callable[[Path], None]:
+    """A writer for `write_saved` that saves `array` (bound now, not when the loop moves on)."""
+    return lambda target: save_npy(target, array)
+
+
+def load_npy(source: Path, dtype: type | tuple[type, ...], shape: tuple[int, ...]) -> np.ndarray:
+    try:
+        array: np.ndarray = np.load(source, allow_pickle=False)
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+        raise IndexStale(f"saved index data {source} is unreadable ({exc}); rebuild it") from None
+    dtypes = dtype if isinstance(dtype, tuple) else (dtype,)
+    if array.dtype not in dtypes or array.shape != shape:
+        raise IndexStale(f"saved index data {source} does not match its manifest; rebuild it")
+    return array

@@ -14,19 +14,19 @@ a doubled size) takes a full compaction, which drops removed rows and rebuilds t
 
 from __future__ import annotations
 
-import zipfile
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import faiss
 import numpy as np
 
-from hashdb.bits import check_bits, popcount
+from hashdb.bits import check_bits
 from hashdb.errors import IndexStale
+from hashdb.index import _scan
 from hashdb.index._bits import check_codes, check_ids, check_radius
 from hashdb.index._buckets import BucketOffsets
-from hashdb.index._files import Manifest, write_saved
-from hashdb.index.mih import CandidateGroup, MultiIndexHash
+from hashdb.index._files import Manifest, load_npy, npy_writer, write_saved
+from hashdb.index.mih import MultiIndexHash
 
 # Below this many codes a FAISS flat scan is used. Flat costs ~1.1 ns per 256-bit code per query
 # on one core; the multi-index ~0.1 ms fixed (numpy calls) plus ~20 ns per candidate, and its
@@ -61,9 +61,6 @@ _REBUILD_GROWTH = 2
 _COPY_GROUP = 1 << 20
 # Words per XOR row when verifying candidates (see _search_mih).
 _XOR_WIDTH = 64
-# FAISS's exhaustive binary range search over raw code arrays (what IndexBinaryFlat.range_search
-# runs); the faiss-cpu type stubs do not list it.
-_hamming_range_search: Callable[..., None] = faiss.hamming_range_search  # type: ignore[attr-defined]
 
 
 def set_threads(threads: int) -> None:
@@ -302,7 +299,7 @@ class FaissIndex:
         if self._dead is not None:
             alive = ~self._dead[rows]  # rows < self._rows: spare capacity is never returned
             qnum, rows, dist = qnum[alive], rows[alive], dist[alive]
-        return _group(len(queries), qnum, self._ids[rows], dist)
+        return _scan.group(len(queries), qnum, self._ids[rows], dist)
 
     def _use_mih(self, mih: MultiIndexHash, radius: int) -> bool:
         plan = mih.plan(radius)
@@ -318,19 +315,19 @@ class FaissIndex:
         self, mih: MultiIndexHash, queries: np.ndarray, radius: int
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         codes = self._codes()
-        words, qwords = _words(codes), _words(queries)
+        words, qwords = _scan.words(codes), _scan.words(queries)
         # Each query's words repeated across ~64 columns, so XORing a run of candidates with
         # their query is one numpy call over a wide row instead of one per 4-word row.
         tile = max(1, _XOR_WIDTH // qwords.shape[1])
         tiled = np.tile(qwords, (1, tile))
-        parts = [_verify(words, qwords, tiled, group, radius) for group in mih.candidates(queries, radius)]
+        parts = [_scan.verify(words, qwords, tiled, group, radius) for group in mih.candidates(queries, radius)]
         extra = np.arange(self._built, self._rows, dtype=np.int64)
         if self._dirty:
             if self._dirty_rows is None:
                 self._dirty_rows = np.sort(np.fromiter(self._dirty, dtype=np.int64))
             extra = np.concatenate([self._dirty_rows, extra])
         if len(extra):
-            qnum, at, dist = _range_search(queries, np.ascontiguousarray(codes[extra]), radius)
+            qnum, at, dist = _scan.range_search(queries, np.ascontiguousarray(codes[extra]), radius)
             parts.append((qnum, extra[at], dist))
         if not parts:
             empty = np.zeros(0, dtype=np.int64)
@@ -353,15 +350,15 @@ class FaissIndex:
         flat, ids, mih = self._flat, self._ids[: self._rows], self._mih
         writers = {
             "faiss": lambda target: faiss.write_index_binary(flat, str(target)),
-            "ids": _npy_writer(ids),
+            "ids": npy_writer(ids),
         }
         if self._dead is not None and self._dead_count:
             dead = self._dead[: self._rows]
-            writers["dead"] = _npy_writer(dead)
+            writers["dead"] = npy_writer(dead)
         params = {"large_min_size": self.large_min_size, "delta_limit": self.delta_limit}
         if mih is not None:
             for name, array in mih.tables().items():
-                writers[f"mih_{name}"] = _npy_writer(array)
+                writers[f"mih_{name}"] = npy_writer(array)
             params["chunk_bits"] = mih.chunk_bits
             params["chunks"] = mih.chunks
             params["offset_low_bits"] = mih.offsets.low_bits
@@ -387,7 +384,7 @@ class FaissIndex:
             flat = faiss.read_index_binary(str(faiss_path))
         except RuntimeError as exc:
             raise IndexStale(f"saved index {faiss_path} is unreadable ({exc}); rebuild it") from None
-        ids = _load_npy(manifest.file(path, "ids"), (np.uint32, np.int64), (manifest.count,))
+        ids = load_npy(manifest.file(path, "ids"), (np.uint32, np.int64), (manifest.count,))
         if not isinstance(flat, faiss.IndexBinaryFlat) or flat.d != manifest.bits or flat.ntotal != manifest.count:
             raise IndexStale(f"saved index {faiss_path} does not match its manifest; rebuild it")
         if not _strictly_increasing(ids):
@@ -395,7 +392,7 @@ class FaissIndex:
         index._flat, index._ids = flat, ids
         index._rows = index._built = index._full_build_rows = manifest.count
         if "dead" in manifest.files:
-            index._dead = _load_npy(manifest.file(path, "dead"), np.bool_, (manifest.count,))
+            index._dead = load_npy(manifest.file(path, "dead"), np.bool_, (manifest.count,))
             index._dead_count = int(index._dead.sum())
         if "mih_order" in manifest.files:
             chunk_bits = params.get("chunk_bits", 0)
@@ -406,9 +403,9 @@ class FaissIndex:
             low_bits = params.get("offset_low_bits", 0)
             if not 0 < chunks * chunk_bits <= manifest.bits or low_bits not in (0, 8, 16):
                 raise IndexStale(f"saved index {path} has a bad chunking; rebuild it")
-            order = _load_npy(manifest.file(path, "mih_order"), np.uint32, (chunks, manifest.count))
+            order = load_npy(manifest.file(path, "mih_order"), np.uint32, (chunks, manifest.count))
             arrays = {
-                name: _load_npy(manifest.file(path, f"mih_{name}"), dtype, shape)
+                name: load_npy(manifest.file(path, f"mih_{name}"), dtype, shape)
                 for name, (dtype, shape) in BucketOffsets.shapes(chunks, chunk_bits, low_bits).items()
             }
             offsets = BucketOffsets.load_arrays(chunk_bits, arrays)
@@ -424,104 +421,3 @@ class FaissIndex:
 
 def _strictly_increasing(values: np.ndarray) -> bool:
     return len(values) < 2 or bool((values[1:] > values[:-1]).all())
-
-
-def _words(codes: np.ndarray) -> np.ndarray:
-    """(n, nbytes) uint8 codes as 64-bit words when the width allows (fewer, wider XORs)."""
-    return codes.view(np.uint64) if codes.shape[1] % 8 == 0 else codes
-
-
-def _verify(
-    words: np.ndarray, qwords: np.ndarray, tiled: np.ndarray, group: CandidateGroup, radius: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(query number, row, distance) of the group's candidates within `radius` of their query."""
-    # np.take on a 2-D array is several times faster than fancy indexing for row gathers.
-    x = np.take(words, group.rows, axis=0)
-    width = qwords.shape[1]
-    tile = tiled.shape[1] // width
-    bounds = group.bounds.tolist()
-    for i in range(len(bounds) - 1):
-        lo, hi = bounds[i], bounds[i + 1]
-        whole = lo + (hi - lo) // tile * tile
-        if whole > lo:
-            block = x[lo:whole].reshape(-1, tiled.shape[1])
-            np.bitwise_xor(block, tiled[group.first + i], out=block)
-        if hi > whole:
-            np.bitwise_xor(x[whole:hi], qwords[group.first + i], out=x[whole:hi])
-    counts = popcount(x)
-    near = np.flatnonzero(_wrapped_sums(counts) <= radius)
-    # The filter summed modulo 256; the few rows it kept get their exact distance.
-    dist = counts[near].sum(axis=1, dtype=np.int32)
-    near, dist = near[dist <= radius], dist[dist <= radius]
-    qnum = np.searchsorted(group.bounds, near, side="right") - 1 + group.first
-    return qnum, group.rows[near].astype(np.int64), dist
-
-
-def _wrapped_sums(counts: np.ndarray) -> np.ndarray:
-    """Row sums of (n, k) uint8 popcounts modulo 256: never above the true sum when it is below 256."""
-    k = counts.shape[1]
-    if k == 1:
-        return counts[:, 0]
-    if k in (2, 4) and counts.flags.c_contiguous:
-        # Each row's k bytes as one integer times 0x0101...: its top byte is the sum of the
-        # bytes. No lower byte carries into it: with word popcounts (<= 64) each lower partial
-        # sum is at most 64 * 3 < 256. Two numpy passes instead of k - 1 strided additions.
-        wide = np.dtype(np.uint16 if k == 2 else np.uint32)
-        packed: np.ndarray = counts.view(wide).reshape(-1) * np.array(0x0101 if k == 2 else 0x01010101, dtype=wide)
-        packed >>= np.array(8 * (k - 1), dtype=wide)
-        return packed
-    total = counts[:, 0].copy()
-    for j in range(1, k):
-        total += counts[:, j]
-    return total
-
-
-def _range_search(queries: np.ndarray, codes: np.ndarray, radius: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(query number, row of `codes`, distance) within `radius`, by FAISS's exhaustive binary scan."""
-    result = faiss.RangeSearchResult(len(queries))
-    # FAISS keeps distances strictly below its radius argument.
-    _hamming_range_search(
-        faiss.swig_ptr(queries), faiss.swig_ptr(codes), len(queries), len(codes),
-        radius + 1, codes.shape[1], result,
-    )
-    lims = faiss.rev_swig_ptr(result.lims, len(queries) + 1).copy()
-    found = int(lims[-1])
-    rows = faiss.rev_swig_ptr(result.labels, found).astype(np.int64)
-    dist = faiss.rev_swig_ptr(result.distances, found).astype(np.int32)
-    qnum = np.repeat(np.arange(len(queries), dtype=np.int64), np.diff(lims).astype(np.int64))
-    return qnum, rows, dist
-
-
-def _group(
-    nqueries: int, qnum: np.ndarray, ids: np.ndarray, dist: np.ndarray
-) -> list[list[tuple[int, int]]]:
-    """Per query, (id, distance) pairs sorted by (distance, id)."""
-    order = np.lexsort((ids, dist, qnum))
-    ids_list = ids[order].tolist()
-    dist_list = dist[order].tolist()
-    bounds = np.searchsorted(qnum[order], np.arange(nqueries + 1)).tolist()
-    return [
-        list(zip(ids_list[bounds[q] : bounds[q + 1]], dist_list[bounds[q] : bounds[q + 1]]))
-        for q in range(nqueries)
-    ]
-
-
-def _save_npy(target: Path, array: np.ndarray) -> None:
-    with open(target, "wb") as fh:
-        np.save(fh, np.ascontiguousarray(array), allow_pickle=False)
-
-
-def _npy_writer(array: np.ndarray) -> Callable[[Path], None]:
-    """A writer for `write_saved` that saves `array` (bound now, not when the loop moves on)."""
-    return lambda target: _save_npy(target, array)
-
-
-def _load_npy(source: Path, dtype: type | tuple[type, ...], shape: tuple[int, ...]) -> np.ndarray:
-    try:
-        array: np.ndarray = np.load(source, allow_pickle=False)
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
-        raise IndexStale(f"saved index data {source} is unreadable ({exc}); rebuild it") from None
-    dtypes = dtype if isinstance(dtype, tuple) else (dtype,)
-    if array.dtype not in dtypes or array.shape != shape:
-        raise IndexStale(f"saved index data {source} does not match its manifest; rebuild it")
-    return array

@@ -80,13 +80,13 @@ def test_a_save_that_fails_midway_leaves_the_previous_index(tmp_path: Path, monk
     files_before = sorted(p.name for p in tmp_path.iterdir())
     expected = index.search(queries, 31)
 
-    import hashdb.index.faiss_index as module
+    import hashdb.index._files as module
 
     def broken_save(target_path: Path, array: np.ndarray) -> None:
         target_path.write_bytes(b"partial")
         raise OSError("disk full")
 
-    monkeypatch.setattr(module, "_save_npy", broken_save)
+    monkeypatch.setattr(module, "save_npy", broken_save)
     index.add([1], random_codes(np.random.default_rng(3), 1, 256))
     with pytest.raises(OSError, match="disk full"):
         index.save(target, 2)
