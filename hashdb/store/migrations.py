@@ -1,7 +1,9 @@
 """Ordered, named schema migrations for the SQLite store (sqlite-utils' Migrations).
 
 Never edit an applied migration: add a new one. PostgreSQL keeps its own DDL in
-postgres_schema.py, kept equivalent by the store conformance tests.
+postgres_schema.py (its dialect differs: identities, BIGINT, a unique key's column order);
+tests/store/test_schema_equal.py applies both to real databases and holds the resulting
+schemas equal, table by table, so a change here needs its twin there.
 """
 
 from __future__ import annotations

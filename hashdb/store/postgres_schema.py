@@ -2,8 +2,9 @@
 
 Never edit an applied migration: add a new one. The tables mirror migrations.py column for
 column (timestamps and labels stay TEXT, as in SQLite, so rows.py turns rows from either store
-into identical domain values and the audit chain hashes the exact stored strings); the store
-conformance tests hold the two equivalent.
+into identical domain values and the audit chain hashes the exact stored strings);
+tests/store/test_schema_equal.py holds the two schemas equal on real databases (tables, columns,
+types, keys, constraints, indexes), and the store conformance tests their behaviour.
 """
 
 from __future__ import annotations
