@@ -94,13 +94,13 @@ MUTANTS: tuple[Mutant, ...] = (
            "if entry.prev_hash != prev_hash:", "if False:",
            ("tests/trust/test_audit.py",), "a broken link (deleted row) is not reported"),
     # Index verification
-    Mutant("index-exact-refilter", "hashdb/index/faiss_index.py",
+    Mutant("index-exact-refilter", "hashdb/index/_scan.py",
            "    near, dist = near[dist <= radius], dist[dist <= radius]\n", "",
            ("tests/index",), "candidates past the radius after the modulo-256 sum are returned"),
-    Mutant("index-filter-bound", "hashdb/index/faiss_index.py",
-           "near = np.flatnonzero(_wrapped_sums(counts) <= radius)", "near = np.flatnonzero(_wrapped_sums(counts) < radius)",
+    Mutant("index-filter-bound", "hashdb/index/_scan.py",
+           "near = np.flatnonzero(wrapped_sums(counts) <= radius)", "near = np.flatnonzero(wrapped_sums(counts) < radius)",
            ("tests/index",), "multi-index misses hits exactly at the radius"),
-    Mutant("index-flat-radius", "hashdb/index/faiss_index.py",
+    Mutant("index-flat-radius", "hashdb/index/_scan.py",
            "        radius + 1, codes.shape[1], result,", "        radius, codes.shape[1], result,",
            ("tests/index",), "flat scan misses hits exactly at the radius (FAISS's strict bound)"),
     # Exact digests
