@@ -2,7 +2,10 @@
 
 HashDB is assembled from one mixin per concern (media, sharing, matching, partners, accounts,
 trust, crisis, operations), each in its own module; callers import HashDB and the helpers below
-from here only."""
+from here only, and `local.open_database` to build one over a SQLite file or a PostgreSQL DSN.
+A concern reaches another only through what the constructor sets (store, indexes, taxonomy,
+safelist, spike rule; see base.ServiceBase). Modules here may import `trust`, `io`, `hashing`,
+`store`, `index` and the core; never `partners`, `cli` or `api`."""
 
 from __future__ import annotations
 
