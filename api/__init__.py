@@ -9,6 +9,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from flask import Blueprint, Flask
+from werkzeug.routing import IntegerConverter
 
 from api import errors
 from api.auth import require_key
@@ -38,8 +39,16 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
+class AsciiIntConverter(IntegerConverter):
+    """`<int:...>` with ASCII digits only: Werkzeug's `\\d+` also takes full-width and
+    Arabic-Indic digits, so `/v1/hashes/４８` would address record 48."""
+
+    regex = r"[0-9]+"
+
+
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app = Flask(__name__, static_folder=None)
+    app.url_map.converters["int"] = AsciiIntConverter
     app.config.from_mapping(DEFAULTS)
     app.config.from_prefixed_env("HASHDB")
     if config is not None:

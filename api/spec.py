@@ -201,11 +201,13 @@ def paths(max_batch: int) -> dict[str, Schema]:
             ]),
         },
         "/v1/hashes/{id}": {
-            "delete": authed("Retract a record (its organisation, or an admin)", {
-                "200": ok("Record"), "404": error("No such record, or not visible to this key."), **BODY_ERRORS},
+            "delete": authed("Retract a record (its organisation's contributor keys, or an admin)", {
+                "200": ok("Record"), "403": error("Not this key's record, or a consumer or partner key."),
+                "404": error("No such record, or not visible to this key."), **BODY_ERRORS},
                 requestBody=body("RetractRequest", required=False), parameters=[RECORD_ID], operationId="retract"),
-            "patch": authed("Replace a record's labels (its organisation, or an admin)", {
-                "200": ok("Record"), "404": error("No such record, or not visible to this key."),
+            "patch": authed("Replace a record's labels (its organisation's contributor keys, or an admin)", {
+                "200": ok("Record"), "403": error("Not this key's record, or a consumer or partner key."),
+                "404": error("No such record, or not visible to this key."),
                 "422": error("A label outside the taxonomy."), **BODY_ERRORS},
                 requestBody=body("RelabelRequest"), parameters=[RECORD_ID], operationId="relabel"),
         },
@@ -215,7 +217,8 @@ def paths(max_batch: int) -> dict[str, Schema]:
                 requestBody=body("FeedbackRequest"), parameters=[RECORD_ID], operationId="feedback"),
         },
         "/v1/export": {
-            "get": authed("Change feed after a cursor (partner, admin)", {"200": ok("ExportResponse")},
+            "get": authed("Change feed after a cursor (partner, admin)", {
+                "200": ok("ExportResponse"), "400": error("A cursor this server did not issue.")},
                           operationId="export", parameters=[
                 {"name": "since", "in": "query", "required": False, "schema": string(256)},
                 {"name": "limit", "in": "query", "required": False,

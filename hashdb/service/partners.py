@@ -31,6 +31,9 @@ class PartnersMixin(ServiceBase):
         return entries, encode_cursor(changes[-1].seq if changes else seq)
 
 
+MAX_SEQ = 2**63 - 1
+
+
 def encode_cursor(seq: int) -> str:
     return base64.urlsafe_b64encode(f"v1:{seq}".encode()).decode().rstrip("=")
 
@@ -41,7 +44,8 @@ def decode_cursor(cursor: str | None) -> int:
     try:
         text = base64.urlsafe_b64decode(str(cursor) + "=" * (-len(str(cursor)) % 4)).decode("ascii")
         version, _, seq = text.partition(":")
-        if version != "v1" or not seq.isascii() or not seq.isdigit():
+        # Sequences are BIGINTs in both stores: a larger number would overflow SQLite's binding.
+        if version != "v1" or not seq.isascii() or not seq.isdigit() or len(seq) > 19 or int(seq) > MAX_SEQ:
             raise ValueError(text)
         return int(seq)
     except (ValueError, UnicodeDecodeError) as exc:

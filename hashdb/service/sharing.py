@@ -92,7 +92,11 @@ class SharingMixin(ServiceBase):
         return self.store.set_labels(record_id, valid, actor)
 
     def _owned_record(self, record_id: int, actor: Principal, action: str) -> HashRecord:
-        """The record, if this caller may see it and is its organisation or an admin."""
+        """The record, if this caller may see it and is its organisation or an admin. Only keys
+        that may share may change what was shared: a consumer or partner key of the same
+        organisation reads, it does not write."""
+        if actor.role not in policy.PERMISSIONS["submit"]:
+            raise Forbidden(f"the {actor.role} role may not {action}; only contributor and admin keys may")
         record = self._visible_record(record_id, actor)
         if record.org_id != actor.org_id and not actor.is_admin:
             raise Forbidden(f"only the contributing organisation or an admin may {action}")
@@ -111,6 +115,10 @@ class SharingMixin(ServiceBase):
 
 
 def request_digest(records: Sequence[NewRecord]) -> str:
-    body = json.dumps([[r.hash.signal, r.hash.hex, list(r.labels), r.incident, r.reference, len(r.frames)]
+    """What an idempotency key is bound to: every field of every record, so a retry that
+    differs in anything (a quality, the media type, one frame) is a new request, not a replay."""
+    body = json.dumps([[r.hash.signal, r.hash.hex, r.hash.quality, r.media_type, list(r.labels), r.incident,
+                        r.reference, r.removed_at,
+                        [[f.hash.hex, f.hash.quality, f.timestamp] for f in r.frames]]
                        for r in records])
     return hashlib.sha256(body.encode()).hexdigest()

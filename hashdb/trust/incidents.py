@@ -20,6 +20,11 @@ def check_name(name: str) -> str:
     name = name.strip()
     if not name:
         raise InvalidInput("incident name is empty")
+    # Names are printed in terminals, logs and webhook payloads: no ESC, C1 or other control
+    # or format characters, which could rewrite what an operator sees.
+    bad = next((ch for ch in name if not ch.isprintable()), None)
+    if bad is not None:
+        raise InvalidInput(f"incident name contains a control or unprintable character (U+{ord(bad):04X})")
     # Submissions name an incident by name or by id: an all-digit name would be ambiguous.
     if name.isdigit():
         raise InvalidInput(f"incident name {name!r} is all digits; ids are numbers, names need a letter")
@@ -39,8 +44,9 @@ def resolve_open(store: HashStore, given: str, cache: dict[str, Incident]) -> In
     if incident is None and given.isascii() and given.isdigit():
         incident = store.get_incident(int(given))
     if incident is None:
-        names = ", ".join(i.name for i in store.incidents(open_only=True)) or "none"
-        raise InvalidInput(f"no incident {given!r}: a submission's incident must be open (open now: {names})")
+        # Not the list of open incidents: a contributor learns only whether the one they named exists.
+        raise InvalidInput(f"no incident {given!r}: a submission's incident must be one an admin opened "
+                           "(use its exact name or id)")
     if incident.status != "open":
         raise InvalidInput(f"incident {incident.name!r} was closed at {incident.closed_at}; "
                            "submit without --incident or ask an admin to open a new one")

@@ -1,0 +1,116 @@
+"""Rules that must hold for every key, on the Flask test client over a real SQLite file: who may
+change a record, what an id or a cursor may look like, what an idempotency key binds, what an
+unknown incident tells a contributor."""
+
+from __future__ import annotations
+
+import pytest
+
+from serverproc import make_keys
+from support import random_pdq
+
+import random
+
+
+def auth(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+def shared(client, key: str, hex_value: str = "ab" * 16) -> int:
+    body = {"items": [{"signal": "md5", "hash": hex_value, "labels": ["glorification"]}]}
+    reply = client.post("/v1/hashes", json=body, headers=auth(key))
+    assert reply.status_code == 201, reply.data
+    return int(reply.get_json()["results"][0]["ids"][0])
+
+
+@pytest.mark.parametrize("role", ["consumer", "partner"])
+def test_read_only_keys_of_the_owning_organisation_cannot_retract_or_relabel(app, client, keys, role):
+    # Issue item 3: the ownership check ignored the role.
+    [(reader, _)] = make_keys(app.config["DB"], {"reader": ("alpha", role)}).values()
+    record_id = shared(client, keys["alpha"])
+    relabel = client.patch(f"/v1/hashes/{record_id}", json={"labels": ["graphic_violence"]}, headers=auth(reader))
+    assert relabel.status_code == 403 and relabel.get_json()["error"]["code"] == "forbidden"
+    retract = client.delete(f"/v1/hashes/{record_id}", headers=auth(reader))
+    assert retract.status_code == 403 and retract.get_json()["error"]["code"] == "forbidden"
+    # Nothing changed; the contributor key of the same organisation still may.
+    ok = client.delete(f"/v1/hashes/{record_id}", headers=auth(keys["alpha"]))
+    assert ok.status_code == 200 and ok.get_json()["status"] == "retracted"
+    assert ok.get_json()["labels"] == ["glorification"]
+
+
+@pytest.mark.parametrize("seq", [2**63, 2**64, 10**30])
+def test_a_cursor_past_the_largest_sequence_is_400(client, keys, seq):
+    # Issue item 8: v1:9223372036854775808 overflowed SQLite's integer binding (500).
+    import base64
+
+    cursor = base64.urlsafe_b64encode(f"v1:{seq}".encode()).decode().rstrip("=")
+    reply = client.get(f"/v1/export?since={cursor}", headers=auth(keys["partner"]))
+    assert reply.status_code == 400, reply.data
+    assert reply.get_json()["error"]["code"] == "invalid_input"
+    largest = base64.urlsafe_b64encode(f"v1:{2**63 - 1}".encode()).decode().rstrip("=")
+    reply = client.get(f"/v1/export?since={largest}", headers=auth(keys["partner"]))
+    assert reply.status_code == 200 and reply.get_json()["changes"] == []
+
+
+@pytest.mark.parametrize("digits", ["\uff14\uff18", "\u0664\u0668", "\u06f4\u06f8", "\u096a\u096e"])
+def test_record_ids_in_paths_are_ascii_digits_only(client, keys, digits):
+    # Issue item 9: full-width and Arabic-Indic digits addressed record 48.
+    ids = [shared(client, keys["alpha"], f"{n:032x}") for n in range(1, 49)]
+    assert ids[-1] == 48
+    for reply in (client.delete(f"/v1/hashes/{digits}", headers=auth(keys["alpha"])),
+                  client.patch(f"/v1/hashes/{digits}", json={"labels": ["graphic_violence"]},
+                               headers=auth(keys["alpha"])),
+                  client.post(f"/v1/hashes/{digits}/feedback", json={"verdict": "agree"},
+                              headers=auth(keys["beta"])),
+                  client.get(f"/v1/incidents/{digits}", headers=auth(keys["admin"]))):
+        assert reply.status_code == 404, reply.data
+    record = client.patch("/v1/hashes/48", json={"labels": ["glorification"]}, headers=auth(keys["alpha"]))
+    assert record.get_json()["status"] == "active"
+
+
+def test_an_idempotency_key_replayed_with_another_quality_is_409(client, keys):
+    # Issue item 10: the same hash with another quality replayed the old 201.
+    pdq = random_pdq(random.Random(10))
+    first = {"signal": "pdq", "hash": pdq, "quality": 80, "labels": ["glorification"]}
+    headers = {**auth(keys["alpha"]), "Idempotency-Key": "retry-1"}
+    assert client.post("/v1/hashes", json={"items": [first]}, headers=headers).status_code == 201
+    reply = client.post("/v1/hashes", json={"items": [{**first, "quality": 90}]}, headers=headers)
+    assert reply.status_code == 409, reply.data
+    assert reply.get_json()["error"]["code"] == "conflict"
+    # The same request again is still the replay it always was.
+    again = client.post("/v1/hashes", json={"items": [first]}, headers=headers)
+    assert again.status_code == 201
+
+
+def test_an_idempotency_key_replayed_with_another_media_type_is_a_conflict(app):
+    # Issue item 10: the same file hash said to be an image, then a video, replayed the first answer.
+    from hashdb.errors import Conflict
+    from hashdb.types import HashValue, Principal, Submission
+
+    service = app.extensions["hashdb"].service()
+    org = service.store.ensure_org("alpha")
+    actor = Principal(org.id, org.name, "contributor")
+    md5 = HashValue("md5", "ef" * 16)
+    service.submit([Submission("clip", ("glorification",), (md5,), media_type="image")], actor, "k")
+    with pytest.raises(Conflict):
+        service.submit([Submission("clip", ("glorification",), (md5,), media_type="video")], actor, "k")
+
+
+def test_an_unknown_incident_does_not_list_the_open_ones(client, keys):
+    # Issue item 11: a contributor naming an unknown incident was told every open incident's name.
+    opened = client.post("/v1/incidents", json={"name": "secret-operation-x"}, headers=auth(keys["admin"]))
+    assert opened.status_code == 201
+    body = {"items": [{"signal": "md5", "hash": "cd" * 16, "labels": ["glorification"], "incident": "nope"}]}
+    reply = client.post("/v1/hashes", json=body, headers=auth(keys["alpha"]))
+    assert reply.status_code == 400
+    message = reply.get_json()["error"]["message"]
+    assert "'nope'" in message and "secret-operation-x" not in message
+
+
+@pytest.mark.parametrize("name", ["attack\x1b[2J", "att\x85ack", "attack\x9b31m", "at\u202etack", "a\u200bb",
+                                  "line\nbreak"])
+def test_incident_names_refuse_control_characters(client, keys, name):
+    # Issue item 11: ESC and C1 control characters were accepted in incident names.
+    reply = client.post("/v1/incidents", json={"name": name}, headers=auth(keys["admin"]))
+    assert reply.status_code == 400, reply.data
+    assert "U+" in reply.get_json()["error"]["message"]
