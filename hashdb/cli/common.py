@@ -39,6 +39,30 @@ def org_option(func: F) -> F:
                         help="Organisation acting in local mode.")(func)
 
 
+def pdq_quality_option(func: F) -> F:
+    return click.option(
+        "--pdq-quality", type=click.IntRange(0, 100), metavar="N",
+        help="Quality to record for PDQ hashes given without one (pdq:HEX arguments, ThreatExchange "
+             "`pdq <hex>` lines): what their hasher is known to have met. Such hashes are refused "
+             "without it. (python-threatexchange's hasher refuses images below 50.)",
+    )(func)
+
+
+def with_pdq_quality(value: Any, quality: int | None) -> Any:
+    """A PDQ without a quality gets the one the user vouched for (--pdq-quality); anything else as is."""
+    import dataclasses
+
+    from hashdb.types import HashValue, MediaHashes
+
+    if quality is None:
+        return value
+    if isinstance(value, HashValue):
+        return dataclasses.replace(value, quality=quality) if value.signal == "pdq" and value.quality is None else value
+    if isinstance(value, MediaHashes):
+        return dataclasses.replace(value, hashes=tuple(with_pdq_quality(v, quality) for v in value.hashes))
+    return value
+
+
 def server_options(func: F) -> F:
     func = click.option("--api-key", envvar="HASHDB_API_KEY",
                         help="API key for --server (env HASHDB_API_KEY).")(func)

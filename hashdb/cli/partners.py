@@ -16,6 +16,7 @@ from hashdb.cli.common import (
     local_principal,
     open_service,
     org_option,
+    pdq_quality_option,
     server_options,
 )
 from hashdb.partners.formats import write_export
@@ -56,11 +57,12 @@ def export(since: str | None, fmt: str, limit: int | None, db_path: str, server:
 @click.option("--source", metavar="NAME_OR_URL",
               help="Where an export file came from (default: file); its records are held under the "
                    "organisation mirror:NAME. The server's URL continues the mirror `hashdb sync` keeps.")
+@pdq_quality_option
 @db_option
 @org_option
 @json_option
-def import_command(file: Path, labels: tuple[str, ...], source: str | None, db_path: str, org: str,
-                   as_json: bool) -> None:
+def import_command(file: Path, labels: tuple[str, ...], source: str | None, pdq_quality: int | None, db_path: str,
+                   org: str, as_json: bool) -> None:
     """Import what `hashdb export` wrote (JSONL) as a mirror, or a ThreatExchange hash file.
 
     An export is applied in order, keeping the source's statuses and retractions; importing
@@ -70,12 +72,12 @@ def import_command(file: Path, labels: tuple[str, ...], source: str | None, db_p
     \b
     Example:
         hashdb import --db mirror.sqlite feed.jsonl
-        hashdb import --label glorification te-hashes.txt
+        hashdb import --label glorification --pdq-quality 50 te-hashes.txt
     """
     from hashdb.partners.formats import import_file
 
     service = open_service(db_path)
-    summary = import_file(service, local_principal(service, org), file, labels, source)
+    summary = import_file(service, local_principal(service, org), file, labels, source, pdq_quality)
     service.rebuild_index()
     emit(as_json, summary, ", ".join(f"{k}: {v}" for k, v in summary.items()))
 

@@ -18,7 +18,9 @@ from hashdb.cli.common import (
     local_principal,
     open_service,
     org_option,
+    pdq_quality_option,
     server_options,
+    with_pdq_quality,
 )
 from hashdb.io.inputs import expand
 from hashdb.types import Query, Submission
@@ -30,26 +32,29 @@ from hashdb.types import Query, Submission
 @click.option("--incident", help="Incident id (crisis protocol).")
 @click.option("--ref", "reference", help="Your own reference id for this content (evidence pointer).")
 @click.option("--idempotency-key", help="Makes a retried submit store the batch once.")
+@pdq_quality_option
 @db_option
 @org_option
 @server_options
 @json_option
 def submit(inputs: tuple[str, ...], labels: tuple[str, ...], incident: str | None, reference: str | None,
-           idempotency_key: str | None, db_path: str, org: str, server: str | None, api_key: str | None,
-           as_json: bool) -> None:
+           idempotency_key: str | None, pdq_quality: int | None, db_path: str, org: str, server: str | None,
+           api_key: str | None, as_json: bool) -> None:
     """Share hashes of content you removed: media files, SIGNAL:HEX, or hash files.
 
     The whole batch is checked first; if anything is invalid nothing is stored.
 
     \b
     Example:
-        hashdb submit removed/ pdq:9a3f...e1 --label glorification --ref case-1234
+        hashdb submit removed/ --label glorification --ref case-1234
+        hashdb submit pdq:9a3f...e1 te-hashes.txt --pdq-quality 50 --label glorification
         hashdb submit removed/ --label glorification --server https://hashdb.example.org --api-key "$KEY"
     """
     client = connect(server, api_key) if server else None
     service = hashing_service() if client else open_service(db_path)
     submissions = []
     for name, value in _resolve(service, list(expand(inputs)), dihedral=False):
+        value = with_pdq_quality(value, pdq_quality)
         meta = {"incident": incident, "reference": reference}
         if hasattr(value, "media_type"):
             submissions.append(service.submission_for(value, labels, **meta))

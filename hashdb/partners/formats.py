@@ -70,9 +70,9 @@ def write_export(service: FeedSource, actor: Principal, stream: IO[str], fmt: st
 
 
 def import_file(service: HashDB, actor: Principal, path: Path, labels: tuple[str, ...] = (),
-                source: str | None = None) -> dict[str, int]:
+                source: str | None = None, pdq_quality: int | None = None) -> dict[str, int]:
     """Import our JSONL feed into a mirror of `source` (hashdb.partners.mirror), or a ThreatExchange
-    hash file (which carries no labels: give them)."""
+    hash file (which carries no labels, nor PDQ qualities: give them)."""
     with path.open("rb") as handle:
         first = handle.readline().lstrip()
     if first.startswith(b"{") and b'"kind"' in first:
@@ -83,7 +83,10 @@ def import_file(service: HashDB, actor: Principal, path: Path, labels: tuple[str
         if isinstance(item, BadInput):
             raise item.error
         if isinstance(item, HashInput):
-            submissions.append(Submission(item.input, labels, (item.value,)))
+            value = item.value
+            if value.signal == "pdq" and value.quality is None and pdq_quality is not None:
+                value = dataclasses.replace(value, quality=pdq_quality)
+            submissions.append(Submission(item.input, labels, (value,)))
         elif isinstance(item, HashedInput):
             submissions.append(service.submission_for(item.hashes, labels))
     if submissions and not labels:

@@ -7,7 +7,7 @@ import hashlib
 import json
 from collections.abc import Sequence
 
-from hashdb.errors import Forbidden, InvalidInput
+from hashdb.errors import Forbidden, InvalidInput, LowQuality
 from hashdb.hashing.vpdq_format import video_digest
 from hashdb.service.base import ServiceBase
 from hashdb.trust import incidents, policy, webhooks
@@ -45,7 +45,8 @@ class SharingMixin(ServiceBase):
             for value in sub.hashes:
                 problem = policy.submission_problem(value, self.settings)
                 if problem is not None:
-                    if sub.media_type == "image" and value.signal == "pdq" and sub.input and len(sub.hashes) > 1:
+                    if (sub.media_type == "image" and value.signal in policy.PERCEPTUAL_BITS and sub.input
+                            and len(sub.hashes) > 1):
                         notes.append(problem)  # a file's other hashes can still be shared
                         continue
                     raise policy.refusal(value, problem)
@@ -53,6 +54,8 @@ class SharingMixin(ServiceBase):
                                          sub.removed_at))
                 owners.append(n)
             if sub.frames:
+                if any(f.hash.quality is None for f in sub.frames):
+                    raise LowQuality(f"{sub.input}: every video frame's pdq needs its quality (0..100)")
                 good = policy.good_frames(sub.frames, self.settings)
                 if not good:
                     raise InvalidInput(f"{sub.input}: no video frame has PDQ quality >= "

@@ -21,9 +21,16 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "admin": frozenset({"admin"}),
 }
 
-# A real PDQ thresholds its DCT at the median, so about half its 256 bits are set. Far from
-# half means a flat or synthetic image: such a hash matches floods of unrelated uploads.
-PDQ_MIN_ONES, PDQ_MAX_ONES = 32, 224
+# A real perceptual hash thresholds at a median (PDQ, pHash) or compares neighbouring pixels
+# (dHash), so about half its bits are set. Far from half means a flat or synthetic image: such
+# a hash matches floods of unrelated uploads (an all-zero pHash matches every flat image). One
+# rule for every perceptual signal: between 1/8 and 7/8 of the bits set.
+PERCEPTUAL_BITS = {"pdq": 256, "phash": 64, "dhash": 64}
+
+
+def ones_range(signal: str) -> tuple[int, int] | None:
+    bits = PERCEPTUAL_BITS.get(signal)
+    return None if bits is None else (bits // 8, bits - bits // 8)
 
 
 def require(actor: Principal, action: str) -> None:
@@ -49,15 +56,22 @@ def check_verdict(verdict: object) -> str:
     return str(verdict)
 
 
-def submission_problem(value: HashValue, settings: Settings) -> str | None:
-    """Why this hash may not be shared, or None when it may."""
-    if value.signal != "pdq":
-        return None
-    if value.quality is not None and value.quality < settings.pdq_min_quality:
-        return f"pdq quality {value.quality} is below {settings.pdq_min_quality}"
-    ones = int(value.hex, 16).bit_count()
-    if not PDQ_MIN_ONES <= ones <= PDQ_MAX_ONES:
-        return f"pdq hash is degenerate ({ones} of 256 bits set)"
+def submission_problem(value: HashValue, settings: Settings, need_quality: bool = True) -> str | None:
+    """Why this hash may not be shared, or None when it may. A PDQ must say its quality: one
+    without it would skip the quality rule (`need_quality=False` only for the safelist, where a
+    benign hash is listed, never shared)."""
+    if value.signal == "pdq":
+        if value.quality is None and need_quality:
+            return ("pdq quality is required (0..100, what the hasher reported with the hash); "
+                    "for hashes that carry none, say the quality they are known to meet")
+        if value.quality is not None and value.quality < settings.pdq_min_quality:
+            return f"pdq quality {value.quality} is below {settings.pdq_min_quality}"
+    bounds = ones_range(value.signal)
+    if bounds is not None:
+        ones = int(value.hex, 16).bit_count()
+        if not bounds[0] <= ones <= bounds[1]:
+            return (f"{value.signal} hash is degenerate ({ones} of {PERCEPTUAL_BITS[value.signal]} bits set; "
+                    f"a real image sets {bounds[0]} to {bounds[1]})")
     return None
 
 

@@ -44,11 +44,11 @@ def values_of(item: HashValue | MediaHashes, settings: Settings) -> list[HashVal
 
 
 def check_values(values: Sequence[HashValue], settings: Settings) -> None:
-    """A degenerate PDQ on the safelist would hold back every flat image ever submitted."""
+    """A degenerate hash on the safelist would hold back every flat image ever submitted."""
     if not values:
         raise InvalidInput("nothing to add to the safelist")
     for value in values:
-        problem = policy.submission_problem(value, settings)
+        problem = policy.submission_problem(value, settings, need_quality=False)
         if problem is not None:
             raise policy.refusal(value, f"{value.signal}:{value.hex[:16]}...: {problem}")
 

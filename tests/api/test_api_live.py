@@ -22,7 +22,7 @@ def key(live_keys, name):
 
 
 def item(hex_value, **extra):
-    return {"signal": "pdq", "hash": hex_value, "labels": [LABEL], **extra}
+    return {"signal": "pdq", "hash": hex_value, "quality": 100, "labels": [LABEL], **extra}
 
 
 def submit(live, live_keys, hex_value, who="alpha", **extra):

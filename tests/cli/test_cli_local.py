@@ -48,7 +48,7 @@ def test_every_command_has_help_with_an_example(run, path):
 def test_submit_then_lookup_by_hash_matches_with_distance(run):
     rng = random.Random(11)
     base = random_pdq(rng)
-    submitted = run("submit", "--json", f"pdq:{base}", "--label", "glorification", "--ref", "case-1")
+    submitted = run("submit", "--pdq-quality", "100", "--json", f"pdq:{base}", "--label", "glorification", "--ref", "case-1")
     assert submitted.exit_code == 0
     [doc] = lines(submitted)
     assert doc == {"input": f"pdq:{base}", "ids": [1], "status": "active", "duplicate": False}
@@ -65,8 +65,8 @@ def test_submit_then_lookup_by_hash_matches_with_distance(run):
 
 def test_second_submit_is_a_duplicate(run):
     base = random_pdq(random.Random(12))
-    run("submit", f"pdq:{base}", "--label", "glorification")
-    [doc] = lines(run("submit", "--json", f"pdq:{base}", "--label", "glorification"))
+    run("submit", "--pdq-quality", "100", f"pdq:{base}", "--label", "glorification")
+    [doc] = lines(run("submit", "--pdq-quality", "100", "--json", f"pdq:{base}", "--label", "glorification"))
     assert doc["duplicate"] is True and doc["ids"] == [1]
 
 
@@ -76,14 +76,14 @@ def test_second_submit_is_a_duplicate(run):
 ])
 def test_bad_hash_arguments_exit_non_zero_with_one_line_and_store_nothing(run, bad):
     good = random_pdq(random.Random(13))
-    result = run("submit", f"pdq:{good}", bad, "--label", "glorification")
+    result = run("submit", "--pdq-quality", "100", f"pdq:{good}", bad, "--label", "glorification")
     assert result.exit_code != 0
     assert len(result.stderr.strip().splitlines()) == 1
     assert run("export").stdout == ""
 
 
 def test_unknown_label_lists_the_valid_ones(run):
-    result = run("submit", f"pdq:{random_pdq(random.Random(14))}", "--label", "bogus")
+    result = run("submit", "--pdq-quality", "100", f"pdq:{random_pdq(random.Random(14))}", "--label", "bogus")
     assert result.exit_code == 1
     assert "glorification" in result.stderr and "bogus" in result.stderr
 
@@ -95,14 +95,17 @@ def test_hash_files_jsonl_and_threatexchange_lines(run, tmp_path):
     jsonl.write_text(json.dumps({"path": "x.jpg", "media_type": "image", "pdq": {"hash": a, "quality": 90}}) + "\n")
     te = tmp_path / "te.txt"
     te.write_text(f"pdq {b}\n")
-    assert run("submit", str(jsonl), str(te), "--label", "glorification").exit_code == 0
+    # A ThreatExchange line carries no quality: refused until someone vouches for one.
+    refused = run("submit", str(jsonl), str(te), "--label", "glorification")
+    assert refused.exit_code == 1 and "pdq quality is required" in refused.stderr
+    assert run("submit", str(jsonl), str(te), "--label", "glorification", "--pdq-quality", "50").exit_code == 0
     results = lines(run("lookup", "--json", str(jsonl), str(te)))
     assert [(r["input"], r["matched"]) for r in results] == [("x.jpg", True), (f"pdq {b}", True)]
 
 
 def test_retract_stops_matching_and_leaves_a_tombstone(run):
     base = random_pdq(random.Random(16))
-    run("submit", f"pdq:{base}", "--label", "glorification")
+    run("submit", "--pdq-quality", "100", f"pdq:{base}", "--label", "glorification")
     assert run("retract", "1", "--reason", "mistake").exit_code == 0
     [doc] = lines(run("lookup", "--json", f"pdq:{base}"))
     assert doc["matched"] is False
@@ -113,10 +116,10 @@ def test_retract_stops_matching_and_leaves_a_tombstone(run):
 
 def test_export_cursor_gives_only_later_changes(run):
     rng = random.Random(17)
-    run("submit", f"pdq:{random_pdq(rng)}", "--label", "glorification")
+    run("submit", "--pdq-quality", "100", f"pdq:{random_pdq(rng)}", "--label", "glorification")
     first = run("export")
     cursor = first.stderr.strip().rsplit(" ", 1)[-1]
-    run("submit", f"pdq:{random_pdq(rng)}", "--label", "graphic_violence")
+    run("submit", "--pdq-quality", "100", f"pdq:{random_pdq(rng)}", "--label", "graphic_violence")
     later = lines(run("export", "--since", cursor))
     assert [e["labels"] for e in later] == [["graphic_violence"]]
     assert run("export", "--since", "not-a-cursor").exit_code == 1
@@ -125,7 +128,7 @@ def test_export_cursor_gives_only_later_changes(run):
 def test_csv_export_escapes_formula_cells(run):
     base = random_pdq(random.Random(18))
     run("incident", "open", "+1")  # a submission may only name an open incident
-    run("submit", f"pdq:{base}", "--label", "glorification", "--ref", '=HYPERLINK("http://x")',
+    run("submit", "--pdq-quality", "100", f"pdq:{base}", "--label", "glorification", "--ref", '=HYPERLINK("http://x")',
         "--incident", "+1")
     rows = list(csv.DictReader(io.StringIO(run("export", "--format", "csv").stdout)))
     assert rows[0]["hash"] == base
@@ -135,7 +138,7 @@ def test_csv_export_escapes_formula_cells(run):
 def test_export_then_import_into_a_mirror_matches_the_same(run, tmp_path):
     rng = random.Random(19)
     kept, gone = random_pdq(rng), random_pdq(rng)
-    run("submit", f"pdq:{kept}", f"pdq:{gone}", "--label", "glorification")
+    run("submit", "--pdq-quality", "100", f"pdq:{kept}", f"pdq:{gone}", "--label", "glorification")
     run("retract", "2")
     feed = tmp_path / "feed.jsonl"
     feed.write_text(run("export").stdout)
@@ -149,7 +152,7 @@ def test_export_then_import_into_a_mirror_matches_the_same(run, tmp_path):
 def test_tighter_threshold_only(run):
     rng = random.Random(20)
     base = random_pdq(rng)
-    run("submit", f"pdq:{base}", "--label", "glorification")
+    run("submit", "--pdq-quality", "100", f"pdq:{base}", "--label", "glorification")
     near = flip(base, 20, rng)
     assert lines(run("lookup", "--json", f"pdq:{near}"))[0]["matched"]
     assert not lines(run("lookup", "--json", "--threshold", "pdq=10", f"pdq:{near}"))[0]["matched"]
@@ -158,7 +161,7 @@ def test_tighter_threshold_only(run):
 
 def test_relabel_shows_in_the_feed(run):
     base = random_pdq(random.Random(21))
-    run("submit", f"pdq:{base}", "--label", "glorification")
+    run("submit", "--pdq-quality", "100", f"pdq:{base}", "--label", "glorification")
     [doc] = lines(run("relabel", "--json", "1", "--label", "attacker_manifesto"))
     assert doc["labels"] == ["attacker_manifesto"]
     assert [e["kind"] for e in lines(run("export"))] == ["add", "labels"]

@@ -53,7 +53,7 @@ def data(media, served, tmp_path_factory):
 
 def test_submit_prints_the_same(served, data, tmp_path):
     _, inputs = data
-    args = ("submit", *inputs, "--label", "glorification", "--ref", "case-1")
+    args = ("submit", "--pdq-quality", "100", *inputs, "--label", "glorification", "--ref", "case-1")
     for as_json in (("--json",), ()):
         mine = local(tmp_path / "local.sqlite", *args, *as_json)
         theirs = remote(served, "alpha", *args, *as_json)
@@ -63,7 +63,7 @@ def test_submit_prints_the_same(served, data, tmp_path):
 @pytest.fixture(scope="module")
 def populated(served, data):
     _, inputs = data
-    code, _, err = remote(served, "alpha", "submit", *inputs, "--label", "glorification")
+    code, _, err = remote(served, "alpha", "submit", "--pdq-quality", "100", *inputs, "--label", "glorification")
     assert code == 0, err
     service = open_database(served[0].db)  # a submission may only name an open incident
     try:
@@ -72,7 +72,7 @@ def populated(served, data):
     finally:
         service.store.close()
     incident = f"pdq:{random_pdq(random.Random(25))}"
-    code, _, err = remote(served, "alpha", "submit", incident, "--label", "glorification", "--incident", "=cmd|x")
+    code, _, err = remote(served, "alpha", "submit", "--pdq-quality", "100", incident, "--label", "glorification", "--incident", "=cmd|x")
     assert code == 0, err
     return served
 
@@ -111,9 +111,9 @@ def test_retract_and_feedback_print_the_same(served, tmp_path):
     db = tmp_path / "local.sqlite"
     server, _ = served
     fresh = random_pdq(random.Random(23))
-    local(db, "submit", f"pdq:{fresh}", "--label", "glorification")
+    local(db, "submit", "--pdq-quality", "100", f"pdq:{fresh}", "--label", "glorification")
     # The server's database already holds other records: find this one's id there.
-    code, out, _ = remote(served, "alpha", "submit", "--json", f"pdq:{fresh}", "--label", "glorification")
+    code, out, _ = remote(served, "alpha", "submit", "--pdq-quality", "100", "--json", f"pdq:{fresh}", "--label", "glorification")
     remote_id = out.split('"ids": [')[1].split("]")[0]
     for as_json in (("--json",), ()):
         mine = local(db, "feedback", "1", "--agree", "--note", "looks right", *as_json)

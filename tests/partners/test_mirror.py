@@ -271,7 +271,7 @@ def test_import_of_an_export_keeps_statuses_and_is_idempotent(tmp_path):
     rng = random.Random(21)
     src, dst = str(tmp_path / "src.sqlite"), str(tmp_path / "dst.sqlite")
     held, kept, gone = (random_pdq(rng) for _ in range(3))
-    assert run("submit", "--db", src, f"pdq:{held}", f"pdq:{kept}", f"pdq:{gone}", "--label", "glorification")[0] == 0
+    assert run("submit", "--pdq-quality", "100", "--db", src, f"pdq:{held}", f"pdq:{kept}", f"pdq:{gone}", "--label", "glorification")[0] == 0
     assert run("quarantine", "add", "1", "--reason", "report", "--db", src)[0] == 0
     assert run("retract", "3", "--db", src)[0] == 0
     code, feed, err = run("export", "--db", src)

@@ -140,7 +140,7 @@ def test_low_quality_and_degenerate_pdq_refused_and_nothing_stored(service):
         service.submit([Submission("ok", LABELS, (HashValue("pdq", good, 90),)),
                         Submission("bad", LABELS, (HashValue("pdq", random_pdq(rng), 49),))], alice)
     with pytest.raises(InvalidHash):
-        service.submit([Submission("zero", LABELS, (HashValue("pdq", "0" * 64),))], alice)
+        service.submit([Submission("zero", LABELS, (HashValue("pdq", "0" * 64, 100),))], alice)
     assert service.store.last_seq() == 0
 
 

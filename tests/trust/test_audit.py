@@ -15,8 +15,8 @@ def make_history(run) -> int:
     """A few audited writes through the CLI; returns how many audit rows exist."""
     rng = random.Random(5)
     hashes = [f"pdq:{random_pdq(rng)}" for _ in range(3)]
-    assert run("submit", hashes[0], "--label", "glorification").exit_code == 0
-    assert run("submit", hashes[1], hashes[2], "--label", "recruitment_instruction", "--org", "b").exit_code == 0
+    assert run("submit", "--pdq-quality", "100", hashes[0], "--label", "glorification").exit_code == 0
+    assert run("submit", "--pdq-quality", "100", hashes[1], hashes[2], "--label", "recruitment_instruction", "--org", "b").exit_code == 0
     assert run("feedback", "1", "--agree", "--org", "b").exit_code == 0
     assert run("keys", "create", "--org", "c", "--role", "consumer").exit_code == 0
     assert run("retract", "2", "--org", "b", "--reason", "mistake").exit_code == 0

@@ -55,12 +55,12 @@ def test_cli_incident_open_list_close_and_submit(run):
     opened = lines(run("incident", "open", "--json", "attack-9", "--description", "stream"))[0]
     assert (opened["name"], opened["status"]) == ("attack-9", "open")
     value = random_pdq(random.Random(4))
-    ok = run("submit", "--json", f"pdq:{value}", "--label", "attacker_manifesto", "--incident", "attack-9")
+    ok = run("submit", "--pdq-quality", "100", "--json", f"pdq:{value}", "--label", "attacker_manifesto", "--incident", "attack-9")
     assert ok.exit_code == 0
     assert [d["name"] for d in lines(run("incident", "list", "--open", "--json"))] == ["attack-9"]
     assert run("incident", "close", str(opened["id"])).exit_code == 0
     assert lines(run("incident", "list", "--open", "--json")) == []
-    refused = run("submit", f"pdq:{random_pdq(random.Random(5))}", "--label", "glorification",
+    refused = run("submit", "--pdq-quality", "100", f"pdq:{random_pdq(random.Random(5))}", "--label", "glorification",
                   "--incident", "attack-9")
     assert refused.exit_code == 1 and "was closed" in refused.stderr and "Traceback" not in refused.stderr
 
@@ -69,7 +69,7 @@ def test_a_mirror_import_keeps_incident_tags_it_has_no_incident_for(run, tmp_pat
     from trust_helpers import Run
 
     run("incident", "open", "attack-9")
-    run("submit", f"pdq:{random_pdq(random.Random(6))}", "--label", "glorification", "--incident", "attack-9")
+    run("submit", "--pdq-quality", "100", f"pdq:{random_pdq(random.Random(6))}", "--label", "glorification", "--incident", "attack-9")
     feed = tmp_path / "feed.jsonl"
     feed.write_text(run("export").stdout)
     mirror = Run(tmp_path / "mirror.sqlite")

@@ -24,7 +24,7 @@ def api(tmp_path):
 
 def test_admin_opens_an_incident_a_contributor_then_names(api):
     client, auth = api
-    item = {"signal": "pdq", "hash": random_pdq(random.Random(1)), "labels": ["attacker_manifesto"],
+    item = {"signal": "pdq", "hash": random_pdq(random.Random(1)), "quality": 100, "labels": ["attacker_manifesto"],
             "incident": "attack-1"}
     refused = client.post("/v1/hashes", json={"items": [item]}, headers=auth["alpha"])
     assert refused.status_code == 400 and refused.get_json()["error"]["code"] == "invalid_input"

@@ -16,6 +16,8 @@ from trust_helpers import lines
 
 
 def submit(service, actor, value: HashValue, label: str = "glorification"):
+    if value.signal == "pdq" and value.quality is None:
+        value = HashValue("pdq", value.hex, 100)
     [result] = service.submit([Submission(str(value), (label,), (value,))], actor)
     return result
 
@@ -230,7 +232,7 @@ def test_cli_safelist_submit_list_release_confirm(run):
     benign, other = random_pdq(rng), random_pdq(rng)
     added = run("safelist", "add", "--json", f"pdq:{benign}", "--note", "news photo")
     assert added.exit_code == 0 and lines(added) == [{"added": 1, "quarantined": []}]
-    submitted = run("submit", "--json", f"pdq:{flip(benign, 3, rng)}", f"pdq:{other}", "--label", "glorification")
+    submitted = run("submit", "--pdq-quality", "100", "--json", f"pdq:{flip(benign, 3, rng)}", f"pdq:{other}", "--label", "glorification")
     assert [(d["ids"], d["status"]) for d in lines(submitted)] == [([1], "quarantined"), ([2], "active")]
     listed = lines(run("quarantine", "list", "--json"))
     assert [(d["id"], d["status"], d["rule"]) for d in listed] == [(1, "quarantined", "safelist")]

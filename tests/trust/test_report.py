@@ -44,7 +44,7 @@ def shared(make_service):
     made: list[tuple[str, str, tuple[str, ...]]] = []  # (org, signal, labels) of every record
 
     def share(actor, signal: str, value: str, labels: tuple[str, ...]) -> int:
-        [result] = service.submit([Submission(value, labels, (HashValue(signal, value),))], actor)
+        [result] = service.submit([Submission(value, labels, (HashValue(signal, value, 100 if signal == "pdq" else None),))], actor)
         made.append((actor.org_name, signal, labels))
         return result.ids[0]
 
@@ -52,7 +52,7 @@ def shared(make_service):
         share(alpha, "pdq", random_pdq(rng), ("glorification",))
     share(alpha, "md5", "a" * 32, ("glorification", "graphic_violence"))
     for n in range(2):
-        share(beta, "phash", f"{n:016x}", ("recruitment_instruction",))
+        share(beta, "phash", f"{0x0f0f0f0f0f0f0f0f + n:016x}", ("recruitment_instruction",))
     gone = share(beta, "md5", "b" * 32, ("attacker_manifesto",))
     service.retract(gone, beta, "mistake")
     benign = random_pdq(rng)
@@ -129,7 +129,7 @@ def test_empty_database_report_still_writes(make_service, tmp_path):
 
 
 def test_cli_report_writes_markdown_and_chart(run, tmp_path):
-    run("submit", f"pdq:{random_pdq(random.Random(3))}", "--label", "glorification", "--org", "alpha-platform")
+    run("submit", "--pdq-quality", "100", f"pdq:{random_pdq(random.Random(3))}", "--label", "glorification", "--org", "alpha-platform")
     run("submit", "md5:" + "c" * 32, "--label", "glorification", "--org", "beta-platform")
     out = tmp_path / "published"
     result = run("report", "--json", "--out", str(out))
