@@ -46,6 +46,24 @@ def _error_classes() -> dict[str, type[errors.HashDBError]]:
 ERRORS = _error_classes()
 
 
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    # Following a redirect would send the bearer key to wherever the answer points (and turn a
+    # POST lookup into a GET): a redirect is an error the user fixes by naming the final URL.
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+_OPENER = urllib.request.build_opener(_NoRedirects)
+
+
+def _shape(doc: Any, key: str, kind: type, what: str) -> Any:
+    """doc[key] if doc is an object holding a `kind` there; else a one-line ServerError."""
+    value = doc.get(key) if isinstance(doc, dict) else None
+    if not isinstance(value, kind):
+        raise ServerError(f"{what}: the server's answer is not a hashdb API answer (no {key!r})")
+    return value
+
+
 def query_item(query: Query) -> dict[str, Any]:
     """A Query as a lookup item, without its input (a local name)."""
     if len(query.hashes) == 1 and not query.frames:
@@ -102,42 +120,52 @@ class Client:
             body: dict[str, Any] = {"items": list(items[start:start + BATCH])}
             if thresholds:
                 body["thresholds"] = dict(thresholds)
-            results.extend(self._call("POST", "/v1/lookup", body)["results"])
+            chunk = _shape(self._call("POST", "/v1/lookup", body), "results", list, "POST /v1/lookup")
+            if len(chunk) != len(body["items"]) or not all(isinstance(r, dict) for r in chunk):
+                raise ServerError("POST /v1/lookup: the server answered another number of results than items sent")
+            results.extend(chunk)
         return results
 
     def lookup_one(self, signal: str, hash_hex: str) -> dict[str, Any]:
         query = urllib.parse.urlencode({"signal": signal, "hash": hash_hex})
-        doc: dict[str, Any] = self._call("GET", f"/v1/lookup?{query}")
-        return doc
+        doc = self._call("GET", f"/v1/lookup?{query}")
+        _shape(doc, "matches", list, "GET /v1/lookup")
+        return dict(doc)
 
     def submit(self, items: Sequence[Mapping[str, Any]], idempotency_key: str | None = None) -> list[dict[str, Any]]:
         """POST /v1/hashes. One request: the server refuses the whole batch if any item is bad."""
         headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
-        results: list[dict[str, Any]] = self._call("POST", "/v1/hashes", {"items": list(items)}, headers)["results"]
-        return results
+        results = _shape(self._call("POST", "/v1/hashes", {"items": list(items)}, headers), "results", list,
+                         "POST /v1/hashes")
+        if len(results) != len(items) or not all(isinstance(r, dict) for r in results):
+            raise ServerError("POST /v1/hashes: the server answered another number of results than items sent")
+        return list(results)
 
     def retract(self, record_id: int, reason: str = "") -> dict[str, Any]:
-        doc: dict[str, Any] = self._call("DELETE", f"/v1/hashes/{int(record_id)}", {"reason": reason} if reason else None)
-        return doc
+        doc = self._call("DELETE", f"/v1/hashes/{int(record_id)}", {"reason": reason} if reason else None)
+        return _record(doc, "DELETE /v1/hashes/{id}")
 
     def relabel(self, record_id: int, labels: Sequence[str]) -> dict[str, Any]:
-        doc: dict[str, Any] = self._call("PATCH", f"/v1/hashes/{int(record_id)}", {"labels": list(labels)})
-        return doc
+        doc = self._call("PATCH", f"/v1/hashes/{int(record_id)}", {"labels": list(labels)})
+        return _record(doc, "PATCH /v1/hashes/{id}")
 
     def feedback(self, record_id: int, verdict: str, note: str = "") -> dict[str, Any]:
         body: dict[str, Any] = {"verdict": verdict}
         if note:
             body["note"] = note
-        doc: dict[str, Any] = self._call("POST", f"/v1/hashes/{int(record_id)}/feedback", body)
-        return doc
+        doc = self._call("POST", f"/v1/hashes/{int(record_id)}/feedback", body)
+        return _record(doc, "POST /v1/hashes/{id}/feedback")
 
     def export(self, since: str | None = None, limit: int = 1000) -> tuple[list[dict[str, Any]], str]:
         params = {"limit": str(limit), **({"since": since} if since else {})}
         doc = self._call("GET", f"/v1/export?{urllib.parse.urlencode(params)}")
-        return doc["changes"], doc["cursor"]
+        changes = _shape(doc, "changes", list, "GET /v1/export")
+        return changes, _shape(doc, "cursor", str, "GET /v1/export")
 
     def stats(self) -> dict[str, Any]:
-        doc: dict[str, Any] = self._call("GET", "/v1/stats")
+        doc = self._call("GET", "/v1/stats")
+        if not isinstance(doc, dict):
+            raise ServerError("GET /v1/stats: the server's answer is not a hashdb API answer")
         return doc
 
     def ready(self) -> bool:
@@ -161,10 +189,16 @@ class Client:
         for name, value in (headers or {}).items():
             request.add_header(name, value)
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310 - http(s) only
+            with _OPENER.open(request, timeout=self.timeout) as response:
                 payload = response.read()
         except urllib.error.HTTPError as exc:
-            raise _api_error(exc.code, exc.read(), exc.headers.get("Retry-After")) from None
+            with exc:
+                if 300 <= exc.code < 400:
+                    where = exc.headers.get("Location") or "another URL"
+                    raise ServerError(f"{method} {path}: {self.base_url} redirected (HTTP {exc.code}) to {where!r}; "
+                                      "not followed, so the API key goes nowhere else: use the final URL as the "
+                                      "server") from None
+                raise _api_error(exc.code, exc.read(), exc.headers.get("Retry-After")) from None
         except (urllib.error.URLError, OSError) as exc:
             reason = getattr(exc, "reason", exc)
             raise ServerError(f"cannot reach {self.base_url}: {reason}") from None
@@ -172,6 +206,12 @@ class Client:
             return json.loads(payload)
         except ValueError:
             raise ServerError(f"{method} {path}: the server's answer is not JSON") from None
+
+
+def _record(doc: Any, what: str) -> dict[str, Any]:
+    _shape(doc, "id", int, what)
+    _shape(doc, "status", str, what)
+    return dict(doc)
 
 
 def _api_error(status: int, payload: bytes, retry_after: str | None) -> errors.HashDBError:
@@ -216,11 +256,14 @@ def submit_submissions(client: Client, submissions: Sequence[Submission],
 
 def feed_entry(doc: Mapping[str, Any]) -> FeedEntry:
     """The inverse of output.feed_json."""
-    frames = tuple(FrameHash(n, 0.0, HashValue("pdq", f["pdq"], f.get("quality")))
-                   for n, f in enumerate(doc.get("frames") or []))
-    return FeedEntry(doc["seq"], doc["kind"], doc["id"], doc["signal"], doc["hash"], doc["quality"],
-                     doc["media_type"], tuple(doc["labels"]), doc["status"], doc["incident"], doc["created_at"],
-                     doc["at"], frames)
+    try:
+        frames = tuple(FrameHash(n, 0.0, HashValue("pdq", f["pdq"], f.get("quality")))
+                       for n, f in enumerate(doc.get("frames") or []))
+        return FeedEntry(doc["seq"], doc["kind"], doc["id"], doc["signal"], doc["hash"], doc["quality"],
+                         doc["media_type"], tuple(doc["labels"]), doc["status"], doc["incident"], doc["created_at"],
+                         doc["at"], frames)
+    except (KeyError, TypeError, AttributeError):
+        raise ServerError("GET /v1/export: a change in the server's answer is not a hashdb feed entry") from None
 
 
 class RemoteFeed:
