@@ -54,3 +54,7 @@ class Settings:
     webhook_timeout_seconds: float = 5.0
     # Plain http only to a loopback address unless allowed: payloads carry hash values.
     webhook_allow_http: bool = False
+    # Webhooks go to public addresses only (no SSRF into private networks or a cloud metadata
+    # service); an operator may allow loopback (tests, a relay on the same host):
+    # HASHDB_WEBHOOK_ALLOW_LOOPBACK=1.
+    webhook_allow_loopback: bool = False

@@ -29,6 +29,12 @@ def is_dsn(target: str | Path) -> bool:
     return text.startswith(("postgresql://", "postgres://")) or bool(_CONNINFO.match(text))
 
 
+def settings_from_env() -> Settings:
+    """Defaults, with the operator settings the environment may change."""
+    allow = os.environ.get("HASHDB_WEBHOOK_ALLOW_LOOPBACK", "").strip().lower() in ("1", "true", "yes")
+    return Settings(webhook_allow_loopback=allow)
+
+
 def open_database(target: str | Path, settings: Settings | None = None,
                   taxonomy_path: str | None = None) -> HashDB:
     """Open (creating the schema if needed) a SQLite file, index snapshots beside it, or a
@@ -42,10 +48,10 @@ def open_database(target: str | Path, settings: Settings | None = None,
             raise InvalidInput("set HASHDB_SECRET (the same on every replica) to use PostgreSQL")
         pg = PostgresStore(str(target))
         directory = os.environ.get("HASHDB_INDEX_DIR")
-        return HashDB(settings or Settings(), pg, IndexSet(pg, Path(directory) if directory else None),
+        return HashDB(settings or settings_from_env(), pg, IndexSet(pg, Path(directory) if directory else None),
                       taxonomy, server_secret=keys.load_server_secret(os.environ["HASHDB_SECRET"], Path()))
     path = Path(target)
     store = SQLiteStore(path)
     secret = keys.load_server_secret(os.environ.get("HASHDB_SECRET"), path.with_name(path.name + ".secret"))
-    return HashDB(settings or Settings(), store, IndexSet(store, index_dir(path)), taxonomy,
+    return HashDB(settings or settings_from_env(), store, IndexSet(store, index_dir(path)), taxonomy,
                   server_secret=secret)

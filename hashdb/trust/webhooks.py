@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import ipaddress
+import http.client
 import json
 import logging
+import socket
+import ssl
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -32,6 +32,7 @@ from urllib.parse import urlsplit
 from hashdb.config import Settings
 from hashdb.errors import InvalidInput
 from hashdb.store.base import HashStore
+from hashdb.trust import addresses
 from hashdb.types import HashRecord, Incident, NewRecord, SubmitOutcome
 
 log = logging.getLogger(__name__)
@@ -46,7 +47,8 @@ ERROR_CHARS = 500
 
 
 def check_url(url: str, settings: Settings) -> str:
-    """https anywhere; plain http only to a loopback address (tests, a local relay) unless allowed."""
+    """https to a public address; plain http only to loopback (tests, a local relay) unless
+    allowed; loopback itself only when the operator allows it (webhook_allow_loopback)."""
     url = url.strip()
     if len(url) > MAX_URL or any(ch.isspace() or not ch.isprintable() for ch in url):
         raise InvalidInput("webhook URL is too long or contains spaces or control characters")
@@ -55,18 +57,22 @@ def check_url(url: str, settings: Settings) -> str:
         raise InvalidInput(f"webhook URL must be http(s)://host/...: got {url!r}")
     if parts.username or parts.password:
         raise InvalidInput("webhook URL must not carry credentials: the signature authenticates us")
-    if parts.scheme == "http" and not settings.webhook_allow_http and not _loopback(parts.hostname):
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError as exc:
+        raise InvalidInput(f"webhook URL has a bad port: {exc}") from exc
+    if parts.scheme == "http" and not settings.webhook_allow_http and not _loopback(parts.hostname, port):
         raise InvalidInput("webhook URL must use https (payloads carry hash values)")
+    addresses.check_registration(parts.hostname, port, settings.webhook_allow_loopback)
     return url
 
 
-def _loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
+def _loopback(host: str, port: int) -> bool:
     try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
+        found = addresses.resolve(host, port)
+    except (OSError, UnicodeError):
         return False
+    return bool(found) and all(ip.is_loopback for ip in found)
 
 
 def signing_secret(server_secret: bytes, salt: str) -> str:
@@ -132,30 +138,57 @@ def backoff_seconds(attempt: int, settings: Settings) -> float:
     return float(settings.webhook_backoff_seconds * 2 ** (attempt - 1))
 
 
-class _NoRedirects(urllib.request.HTTPRedirectHandler):
-    # A redirect would re-send a signed payload somewhere nobody registered: treat it as a failure.
-    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-        return None
+class _PinnedHTTP(http.client.HTTPConnection):
+    """Connects to the address that was checked, whatever the name resolves to by now."""
+
+    def __init__(self, host: str, port: int, address: str, timeout: float) -> None:
+        super().__init__(host, port, timeout=timeout)
+        self.address = address
+
+    def connect(self) -> None:
+        self.sock = socket.create_connection((self.address, self.port), self.timeout)
 
 
-_OPENER = urllib.request.build_opener(_NoRedirects)
+class _PinnedHTTPS(http.client.HTTPSConnection):
+    """The same for https; the certificate is still checked against the host's name (SNI)."""
+
+    def __init__(self, host: str, port: int, address: str, timeout: float) -> None:
+        self.tls = ssl.create_default_context()
+        super().__init__(host, port, timeout=timeout, context=self.tls)
+        self.address = address
+
+    def connect(self) -> None:
+        sock = socket.create_connection((self.address, self.port), self.timeout)
+        self.sock = self.tls.wrap_socket(sock, server_hostname=self.host)
 
 
-def post(url: str, body: bytes, headers: dict[str, str], timeout: float) -> tuple[int | None, str]:
-    """(status code or None, error text); any answer but 2xx is an error."""
-    request = urllib.request.Request(url, data=body, method="POST",
-                                     headers={"Content-Type": "application/json", "User-Agent": "hashdb-webhooks",
-                                              **headers})
+def post(url: str, body: bytes, headers: dict[str, str], timeout: float,
+         allow_loopback: bool = False) -> tuple[int | None, str]:
+    """(status code or None, error text); any answer but 2xx is an error. The host is resolved
+    and checked at every delivery (it may point elsewhere since registration), and a redirect
+    is never followed: it would re-send a signed payload somewhere nobody registered."""
     try:
-        with _OPENER.open(request, timeout=timeout) as response:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        address = addresses.delivery_address(host, port, allow_loopback)
+        kind = _PinnedHTTPS if parts.scheme == "https" else _PinnedHTTP
+        conn = kind(host, port, str(address), timeout)
+        try:
+            target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+            conn.request("POST", target, body=body, headers={
+                "Content-Type": "application/json", "User-Agent": "hashdb-webhooks", **headers})
+            response = conn.getresponse()
             response.read(65_536)
-            return int(response.status), ""
-    except urllib.error.HTTPError as exc:
-        with exc:
-            return int(exc.code), f"HTTP {exc.code} {exc.reason}"
-    except (urllib.error.URLError, OSError, ValueError) as exc:
-        reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
-        return None, f"{type(exc).__name__}: {reason}"[:ERROR_CHARS]
+            if 200 <= response.status < 300:
+                return int(response.status), ""
+            return int(response.status), f"HTTP {response.status} {response.reason}"[:ERROR_CHARS]
+        finally:
+            conn.close()
+    except InvalidInput as exc:
+        return None, f"refused: {exc.message}"[:ERROR_CHARS]
+    except (OSError, http.client.HTTPException, ValueError) as exc:
+        return None, f"{type(exc).__name__}: {exc}"[:ERROR_CHARS]
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,7 +224,8 @@ def deliver_due(store: HashStore, server_secret: bytes, settings: Settings,
                 DELIVERY_HEADER: str(delivery.id),
             }
             began = time.monotonic()
-            status, error = post(delivery.url, body, headers, settings.webhook_timeout_seconds)
+            status, error = post(delivery.url, body, headers, settings.webhook_timeout_seconds,
+                                 settings.webhook_allow_loopback)
             took = int((time.monotonic() - began) * 1000)
             ok = status is not None and 200 <= status < 300
             attempt = delivery.attempts + 1

@@ -30,7 +30,8 @@ def make_service(tmp_path: Path):
     def make(**overrides):
         store = SQLiteStore(tmp_path / f"db{len(stores)}.sqlite")
         stores.append(store)
-        service = HashDB(Settings(**overrides), store,
+        # Test receivers listen on loopback, which an operator must allow (webhook_allow_loopback).
+        service = HashDB(Settings(**{"webhook_allow_loopback": True, **overrides}), store,
                          IndexSet(store, tmp_path / f"index{len(stores)}", factory=INDEX_FACTORY),
                          server_secret=b"s" * 32)
         service.load_index()

@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import time
 
+from hashdb.config import Settings
 from hashdb.service.local import open_database
 from hashdb.types import Principal
 
@@ -16,7 +17,7 @@ from test_webhooks import Receiver
 def test_a_running_server_delivers_a_signed_webhook_for_a_crisis_submission(tmp_path):
     db = tmp_path / "live.sqlite"
     receiver = Receiver([200])
-    service = open_database(db)
+    service = open_database(db, Settings(webhook_allow_loopback=True))
     try:
         ops = service.store.ensure_org("ops")
         admin = Principal(ops.id, ops.name, "admin")
@@ -26,7 +27,7 @@ def test_a_running_server_delivers_a_signed_webhook_for_a_crisis_submission(tmp_
     finally:
         service.store.close()
     keys = make_keys(db, {"contributor": ("member", "contributor")})
-    server = start_server(db, workers=1)
+    server = start_server(db, workers=1, env={"HASHDB_WEBHOOK_ALLOW_LOOPBACK": "1"})
     try:
         md5 = "0123456789abcdef0123456789abcdef"
         reply = server.request("POST", "/v1/hashes", key=keys["contributor"][0], body={

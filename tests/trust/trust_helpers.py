@@ -18,7 +18,8 @@ class Run:
         self.runner = CliRunner()
 
     def __call__(self, *args: str) -> Result:
-        return self.runner.invoke(cli, [*args], env={"HASHDB_DB": str(self.db)}, catch_exceptions=False)
+        return self.runner.invoke(cli, [*args], env={"HASHDB_DB": str(self.db),
+                                                              "HASHDB_WEBHOOK_ALLOW_LOOPBACK": "1"}, catch_exceptions=False)
 
 
 def lines(result: Result) -> list[dict]:
