@@ -192,12 +192,64 @@ CREATE TABLE mirror_sources (
 );
 """
 
+
+def _contributions(table: str) -> str:
+    """(dim, key) rows each record of `table` adds to record_counts (see migrations.py)."""
+    return (f"SELECT 'signal' AS dim, signal AS key FROM {table}"
+            f" UNION ALL SELECT 'status', status FROM {table}"
+            f" UNION ALL SELECT 'month', substr(created_at, 1, 7) FROM {table}"
+            f" UNION ALL SELECT 'label', l FROM {table}, json_array_elements_text({table}.labels::json) AS l"
+            f" WHERE {table}.status <> 'retracted'")
+
+
+def _apply_deltas(parts: str) -> str:
+    # Grouped first: an upsert may touch each (dim, key) once per statement.
+    return (f"INSERT INTO record_counts (dim, key, n) SELECT dim, key, SUM(d) FROM ({parts}) AS c"
+            f" GROUP BY dim, key HAVING SUM(d) <> 0"
+            f" ON CONFLICT (dim, key) DO UPDATE SET n = record_counts.n + EXCLUDED.n;")
+
+
+_OLD = f"SELECT dim, key, -1 AS d FROM ({_contributions('old_rows')}) AS o"
+_NEW = f"SELECT dim, key, 1 AS d FROM ({_contributions('new_rows')}) AS n"
+
+# Statement-level triggers over transition tables: a 10k-record batch updates each count
+# once, not 10k times. Writers already hold WRITE_LOCK, so the few hot rows never deadlock.
+M006_RECORD_COUNTS = f"""
+CREATE TABLE record_counts (
+    dim TEXT NOT NULL,
+    key TEXT NOT NULL,
+    n BIGINT NOT NULL,
+    PRIMARY KEY (dim, key)
+);
+INSERT INTO record_counts (dim, key, n)
+    SELECT dim, key, COUNT(*) FROM ({_contributions('records')}) AS c GROUP BY dim, key;
+CREATE FUNCTION record_counts_apply() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        {_apply_deltas(_NEW)}
+    ELSIF TG_OP = 'UPDATE' THEN
+        {_apply_deltas(_OLD + " UNION ALL " + _NEW)}
+    ELSE
+        {_apply_deltas(_OLD)}
+    END IF;
+    RETURN NULL;
+END;
+$$;
+CREATE TRIGGER record_counts_insert AFTER INSERT ON records REFERENCING NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION record_counts_apply();
+CREATE TRIGGER record_counts_update AFTER UPDATE ON records REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION record_counts_apply();
+CREATE TRIGGER record_counts_delete AFTER DELETE ON records REFERENCING OLD TABLE AS old_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION record_counts_apply();
+"""
+
 # (name, DDL) in the order they apply; the names match SQLite's where the change is the same.
 MIGRATIONS: tuple[tuple[str, str], ...] = (
     ("m001_core", M001_CORE),
     ("m002_poisoning", M002_POISONING),
     ("m003_incidents_webhooks", M003_INCIDENTS_WEBHOOKS),
     ("m005_mirror", M005_MIRROR),
+    ("m006_record_counts", M006_RECORD_COUNTS),
 )
 
 

@@ -402,17 +402,9 @@ class SQLStore(ABC):
         return [audit_from_row(r) for r in rows]
 
     def counts(self) -> dict[str, dict[str, int]]:
-        def group(column: str) -> dict[str, int]:
-            rows = self._rows(f"SELECT {column} AS k, COUNT(*) AS n FROM records GROUP BY k ORDER BY k")
-            return {str(r["k"]): int(r["n"]) for r in rows}
-
-        labels: dict[str, int] = {}
-        for r in self._rows("SELECT labels FROM records WHERE status != 'retracted'"):
-            for label in json.loads(r["labels"]):
-                labels[label] = labels.get(label, 0) + 1
-        return {
-            "signal": group("signal"),
-            "status": group("status"),
-            "month": group("substr(created_at, 1, 7)"),
-            "label": dict(sorted(labels.items())),
-        }
+        # Kept by triggers in every writing transaction (migration m006): one small read,
+        # whatever the number of records.
+        out: dict[str, dict[str, int]] = {"signal": {}, "status": {}, "month": {}, "label": {}}
+        for r in self._rows("SELECT dim, key, n FROM record_counts WHERE n > 0"):
+            out[str(r["dim"])][str(r["key"])] = int(r["n"])
+        return {dim: dict(sorted(values.items())) for dim, values in out.items()}
