@@ -17,6 +17,8 @@ from typing import Any
 
 from gunicorn.app.base import BaseApplication
 
+from api.accesslog import AccessLogger
+
 # Path without the query string: a GET lookup's hash stays out of the log, and no header
 # (the API key) is ever written.
 ACCESS_LOG_FORMAT = '%(h)s %(t)s "%(m)s %(U)s %(H)s" %(s)s %(B)s %(M)sms'
@@ -100,6 +102,7 @@ def gunicorn_options(opts: ServeOptions) -> dict[str, Any]:
         "graceful_timeout": 10,
         "accesslog": opts.access_log,
         "access_log_format": ACCESS_LOG_FORMAT,
+        "logger_class": AccessLogger,
         "errorlog": "-",
         "post_fork": post_fork,
         "child_exit": child_exit,
