@@ -11,12 +11,13 @@ from typing import TYPE_CHECKING, Any
 from flask import Blueprint, Flask
 from werkzeug.routing import IntegerConverter
 
-from api import errors
+from api import errors, spec
 from api.auth import require_key
 from api.ratelimit import TokenBucket
 from api.runtime import ServiceRuntime, get_service, open_service
 
 if TYPE_CHECKING:
+    from api.metrics import Metrics
     from hashdb.service import HashDB
 
 __all__ = ["create_app", "get_service"]
@@ -36,6 +37,8 @@ DEFAULTS: dict[str, Any] = {
     "LOAD_INDEX_IN_BACKGROUND": True,
     # Seconds between webhook delivery passes in each worker (crisis protocol); 0 turns it off.
     "WEBHOOK_INTERVAL": 2.0,
+    # Seconds between refreshes of each worker's index gauges on /metrics; 0 turns it off.
+    "METRICS_INTERVAL": 5.0,
 }
 
 
@@ -57,15 +60,15 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.json.sort_keys = False  # type: ignore[attr-defined]
 
     settings = app.config
-    runtime = ServiceRuntime(lambda: open_service(settings), bool(settings["LOAD_INDEX_IN_BACKGROUND"]),
-                             on_start=_webhook_delivery(float(settings["WEBHOOK_INTERVAL"])))
-    app.extensions["hashdb"] = runtime
-    app.extensions["hashdb_ratelimit"] = TokenBucket(float(settings["RATE_LIMIT"]), float(settings["RATE_BURST"]))
     # Imported here, not at the top: `hashdb serve` imports this package in the gunicorn master
     # and must set PROMETHEUS_MULTIPROC_DIR before prometheus_client is first imported.
     from api.metrics import Metrics
 
     metrics = Metrics()
+    runtime = ServiceRuntime(lambda: open_service(settings), bool(settings["LOAD_INDEX_IN_BACKGROUND"]),
+                             on_start=_background_work(settings, metrics))
+    app.extensions["hashdb"] = runtime
+    app.extensions["hashdb_ratelimit"] = TokenBucket(float(settings["RATE_LIMIT"]), float(settings["RATE_BURST"]))
     app.extensions["hashdb_metrics"] = metrics
     metrics.install(app)
     errors.register(app)
@@ -78,21 +81,32 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         v1.register_blueprint(module.bp)
     app.register_blueprint(v1)
     app.register_blueprint(health.bp)
+    metrics.name_endpoints(app, spec.document(int(settings["MAX_BATCH"]))["paths"])
     # Build the service (and start loading the index) now, in this process.
     with app.app_context():
         get_service()
     return app
 
 
-def _webhook_delivery(interval: float) -> Callable[[HashDB], Callable[[], None]] | None:
-    """Each worker delivers due webhooks from a daemon thread; workers claim deliveries with a
-    lease in the store, so two workers never send the same one."""
-    if interval <= 0:
-        return None
+def _background_work(settings: Mapping[str, Any], metrics: Metrics) -> Callable[[HashDB], Callable[[], None]]:
+    """Each worker's daemon threads: webhook delivery (workers claim deliveries with a lease in
+    the store, so two never send the same one) and its own metrics gauges."""
+    webhook_interval = float(settings["WEBHOOK_INTERVAL"])
+    metrics_interval = float(settings["METRICS_INTERVAL"])
 
     def start(service: HashDB) -> Callable[[], None]:
-        from hashdb.trust.webhooks import start_background_delivery
+        stops: list[Callable[[], None]] = []
+        if webhook_interval > 0:
+            from hashdb.trust.webhooks import start_background_delivery
 
-        return start_background_delivery(service, interval).stop
+            stops.append(start_background_delivery(service, webhook_interval, metrics.count_deliveries).stop)
+        if metrics_interval > 0:
+            stops.append(metrics.start_refresher(service, metrics_interval))
+
+        def stop() -> None:
+            for halt in stops:
+                halt()
+
+        return stop
 
     return start

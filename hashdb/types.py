@@ -310,3 +310,12 @@ class DeliveryAttempt:
     status_code: int | None
     error: str
     duration_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class IndexStatus:
+    """One process's view of its indexes, for metrics and readiness."""
+
+    ready: bool
+    sizes: dict[str, int]  # entries per signal (empty until ready)
+    behind: int  # change-log rows committed but not yet applied to this process's index

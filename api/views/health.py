@@ -31,7 +31,7 @@ def readyz() -> dict[str, Any] | Response:
 
 @bp.get("/metrics")
 def metrics() -> Response:
-    rendered: Response = current_app.extensions["hashdb_metrics"].render()
+    rendered: Response = current_app.extensions["hashdb_metrics"].render(runtime().service())
     return rendered
 
 

@@ -11,7 +11,6 @@ from api.auth import principal
 from api.runtime import get_service, runtime
 from api.views import max_batch
 from hashdb.io import output
-from hashdb.types import LookupResult
 
 bp = Blueprint("lookup", __name__)
 
@@ -21,7 +20,7 @@ def lookup_batch() -> dict[str, Any]:
     queries, thresholds = bodies.lookup_request(bodies.json_body(), max_batch())
     runtime().require_ready()
     results = get_service().lookup(queries, principal(), thresholds)
-    _count(results)
+    current_app.extensions["hashdb_metrics"].count_lookups(queries, results)
     return {"results": [output.lookup_json(r) for r in results]}
 
 
@@ -30,11 +29,6 @@ def lookup_one() -> dict[str, Any]:
     query = bodies.lookup_query()
     runtime().require_ready()
     results = get_service().lookup([query], principal())
-    _count(results)
+    current_app.extensions["hashdb_metrics"].count_lookups([query], results)
     return output.lookup_json(results[0])
 
-
-def _count(results: list[LookupResult]) -> None:
-    metrics = current_app.extensions["hashdb_metrics"]
-    metrics.lookups.inc(len(results))
-    metrics.matches.inc(sum(1 for r in results if r.matched))

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from hashdb.service.base import ServiceBase
 from hashdb.trust import policy
-from hashdb.types import Principal
+from hashdb.types import IndexStatus, Principal
 
 
 class OperationsMixin(ServiceBase):
@@ -21,3 +21,13 @@ class OperationsMixin(ServiceBase):
     def stats(self, actor: Principal) -> dict[str, dict[str, int]]:
         policy.require(actor, "lookup")
         return self.store.counts()
+
+    def record_counts(self) -> dict[str, dict[str, int]]:
+        """The stats counts for the operator's metrics (served without a key; no names in them)."""
+        return self.store.counts()
+
+    def index_status(self) -> IndexStatus:
+        """This process's indexes: entries per signal, and change-log rows not yet applied."""
+        indexes = self.indexes
+        seq, ready = indexes.seq, indexes.ready
+        return IndexStatus(ready, indexes.sizes() if ready else {}, max(0, self.store.last_seq() - seq))

@@ -249,9 +249,11 @@ class Deliverer(Protocol):
 class DeliveryWorker:
     """A daemon thread running delivery passes every `interval` seconds until stopped."""
 
-    def __init__(self, service: Deliverer, interval: float = 2.0) -> None:
+    def __init__(self, service: Deliverer, interval: float = 2.0,
+                 on_pass: Callable[[DeliveryPass], None] | None = None) -> None:
         self.service = service
         self.interval = interval
+        self.on_pass = on_pass  # told each pass's counts (the server's metrics)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="hashdb-webhooks", daemon=True)
 
@@ -270,12 +272,15 @@ class DeliveryWorker:
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
-                self.service.deliver_webhooks()
+                done = self.service.deliver_webhooks()
+                if self.on_pass is not None:
+                    self.on_pass(done)
             except Exception:  # the thread must outlive a bad pass (a locked or restarting database)
                 log.exception("webhook delivery pass failed; retrying in %.1f s", self.interval)
             self._stop.wait(self.interval)
 
 
-def start_background_delivery(service: Deliverer, interval: float = 2.0) -> DeliveryWorker:
+def start_background_delivery(service: Deliverer, interval: float = 2.0,
+                              on_pass: Callable[[DeliveryPass], None] | None = None) -> DeliveryWorker:
     """For the server: deliver webhooks from a background thread; call .stop() on shutdown."""
-    return DeliveryWorker(service, interval).start()
+    return DeliveryWorker(service, interval, on_pass).start()
