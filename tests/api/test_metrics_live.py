@@ -50,7 +50,7 @@ def traffic(live, keys) -> int:
     """A little of everything: a submission, matching and missing lookups, feedback, a refusal."""
     rng = random.Random(31)
     base = random_pdq(rng)
-    reply = live.request("POST", "/v1/hashes", {"items": [{"signal": "pdq", "hash": base, "labels": ["glorification"]}]},
+    reply = live.request("POST", "/v1/hashes", {"items": [{"signal": "pdq", "hash": base, "quality": 90, "labels": ["glorification"]}]},
                          keys["alpha"])
     assert reply.status in (200, 201), reply.body  # 200: a second call finds it there
     record_id = reply.json()["results"][0]["ids"][0]
@@ -59,7 +59,7 @@ def traffic(live, keys) -> int:
     md5 = {"signal": "md5", "hash": "ab" * 16}
     assert live.request("POST", "/v1/lookup", {"items": [md5]}, keys["consumer"]).status == 200
     assert live.request("POST", f"/v1/hashes/{record_id}/feedback", {"verdict": "agree"}, keys["consumer"]).status == 200
-    refused = live.request("POST", "/v1/hashes", {"items": [{"signal": "pdq", "hash": base, "labels": ["no-such"]}]},
+    refused = live.request("POST", "/v1/hashes", {"items": [{"signal": "pdq", "hash": base, "quality": 90, "labels": ["no-such"]}]},
                            keys["alpha"])
     assert refused.status == 422 and refused.json()["error"]["code"] == "unknown_label"
     return record_id
