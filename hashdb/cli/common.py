@@ -138,6 +138,9 @@ def cli() -> None:
     hashdb hash photo.jpg                      # local only: nothing leaves the machine
     hashdb submit photo.jpg --label glorification
     hashdb lookup --json pdq:9a3f...
+
+    Members who run python-threatexchange or HMA can add a hashdb server as an exchange:
+    `threatexchange config extensions add hashdb.partners_pytx` (see the README).
     """
 
 

@@ -1,0 +1,18 @@
+#!/bin/sh
+# The Debian packages the test suite needs, in one place: the README's test command (and so
+# .ci/run) runs this first. Does nothing when they are all installed already.
+#   cmake, g++, pkg-config, FFmpeg's development libraries: pip compiles the vpdq package
+#   (Meta's vPDQ bindings, the test oracle for our video hashes) against them.
+set -eu
+PACKAGES="cmake g++ pkg-config libavcodec-dev libavdevice-dev libavfilter-dev libavformat-dev libavutil-dev
+libswresample-dev libswscale-dev"
+missing=""
+for package in $PACKAGES; do
+    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "ok installed" || missing="$missing $package"
+done
+[ -z "$missing" ] && exit 0
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo=sudo
+echo "installing Debian packages:$missing" >&2
+$sudo apt-get update -q >&2
+$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $missing >&2
