@@ -11,7 +11,6 @@ this module.
 
 # No `from __future__ import annotations`: pytx builds its CLI options from these dataclasses'
 # field types, which must be classes, not strings.
-import json
 import time
 import typing as t
 from dataclasses import dataclass, field
@@ -23,8 +22,8 @@ from threatexchange.exchanges.collab_config import CollaborationConfigWithDefaul
 from threatexchange.extensions.manifest import ThreatExchangeExtensionManifest
 from threatexchange.signal_type.signal_base import SignalType
 
-from hashdb import errors
-from hashdb.client import Client
+from hashdb import errors, te_format
+from hashdb.client import Client, feed_entry
 
 API_NAME = "hashdb"
 PAGE = 1000
@@ -211,22 +210,12 @@ class HashDBSignalExchangeAPI(
 def to_pytx(doc: t.Mapping[str, t.Any]) -> tuple[str, HashDBRecord] | None:
     """A feed entry (output.feed_json) as (pytx signal type name, record), or None when pytx has
     no signal type for it (e.g. phash, or an image's MD5: pytx's md5 type is for video)."""
-    signal, media_type = doc["signal"], doc.get("media_type")
-    if signal == "pdq":
-        name, value = "pdq", str(doc["hash"])
-    elif signal in ("md5", "sha256") and media_type == "video":
-        name, value = f"video_{signal}", str(doc["hash"])
-    elif signal == "vpdq":
-        name, value = "vpdq", vpdq_signal(doc.get("frames") or [])
-    else:
+    entry = feed_entry(doc)
+    name = te_format.pytx_name(entry.signal, entry.media_type)
+    if name is None:
         return None
-    record = HashDBRecord(name, value, tuple(doc.get("labels") or ()), str(doc["status"]), doc.get("incident"))
-    return name, record
-
-
-def vpdq_signal(frames: t.Sequence[t.Mapping[str, t.Any]]) -> str:
-    """pytx's vPDQ signal string: a JSON list of "pdq_hex,quality,seconds" strings, one a frame."""
-    return json.dumps([f"{f['pdq']},{int(f.get('quality') or 0)},{float(f.get('t') or 0.0):.3f}" for f in frames])
+    value = te_format.vpdq_signal(entry.frames) if entry.signal == "vpdq" else entry.hash
+    return name, HashDBRecord(name, value, entry.labels, entry.status, entry.incident)
 
 
 def _epoch(at: object) -> int | None:

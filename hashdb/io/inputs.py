@@ -9,9 +9,10 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from hashdb.errors import HashDBError, InvalidHash, InvalidInput, UnsupportedMedia
+from hashdb import te_format
+from hashdb.errors import HashDBError, InvalidInput, UnsupportedMedia
 from hashdb.hashing import media as media_io
-from hashdb.hashing.registry import get_signal, looks_like_hash_argument, parse_hash_argument, parse_hash
+from hashdb.hashing.registry import get_signal, looks_like_hash_argument, parse_hash, parse_hash_argument
 from hashdb.types import FrameHash, HashValue, MediaHashes
 
 MAX_HASH_FILE_BYTES = 512 * 1024 * 1024
@@ -92,7 +93,7 @@ def _looks_like_text(head: bytes) -> bool:
     if stripped.startswith(b"{"):
         return True
     word = stripped.split(b" ", 1)[0].split(b"\t", 1)[0].decode("ascii", "replace").lower()
-    return bool(word) and _known_signal(word)
+    return bool(word) and (_known_signal(word) or te_format.is_pytx_name(word))
 
 
 def _known_signal(name: str) -> bool:
@@ -118,7 +119,7 @@ def read_hash_file(path: Path) -> Iterator[Item]:
                         hashes = hashes_from_json(json.loads(text))
                         yield HashedInput(hashes.path or where, hashes)
                     else:
-                        yield HashInput(text, _te_line(text))
+                        yield _te_line(text, where)
                 except (ValueError, HashDBError) as exc:
                     message = exc.message if isinstance(exc, HashDBError) else f"not valid JSON ({exc})"
                     yield BadInput(where, InvalidInput(f"{where}: {message}"))
@@ -126,12 +127,15 @@ def read_hash_file(path: Path) -> Iterator[Item]:
             raise InvalidInput(f"{path}: hash file is not UTF-8 text") from exc
 
 
-def _te_line(text: str) -> HashValue:
-    """ThreatExchange local-file format: `<signal> <hash>` (extra columns ignored)."""
-    parts = text.split()
-    if len(parts) < 2:
-        raise InvalidHash("expected `SIGNAL HEX`")
-    return parse_hash(parts[0].lower(), parts[1])
+def _te_line(text: str, where: str) -> Item:
+    """ThreatExchange local-file format: `<signal> <hash>` (extra columns ignored), with pytx's
+    video types: `video_md5`/`video_sha256` (our md5/sha256 of a video file) and `vpdq`."""
+    media_type, values, frames = te_format.parse_line(text)
+    if media_type == "image":
+        return HashInput(text, values[0])
+    # A vPDQ line is long: it is named by where it is, not by its text.
+    name = where if frames else text
+    return HashedInput(name, MediaHashes(name, media_type, values, frames=frames))
 
 
 def hashes_from_json(doc: object) -> MediaHashes:

@@ -1,5 +1,5 @@
 """Export and import formats: our JSONL (full fidelity), CSV (spreadsheet-safe) and
-ThreatExchange's local-file lines (`pdq <hex>`, live hashes only)."""
+ThreatExchange's local-file lines (`<pytx signal type> <signal>`, live hashes only)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 from typing import IO, Protocol
 
+from hashdb import te_format
 from hashdb.errors import InvalidInput
 from hashdb.io import output
 from hashdb.io.inputs import BadInput, HashedInput, HashInput, read_hash_file
@@ -21,8 +22,6 @@ CSV_COLUMNS = ("seq", "kind", "id", "signal", "hash", "quality", "media_type", "
                "incident", "created_at", "at")
 # Spreadsheets execute a cell starting with one of these as a formula (CSV injection).
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-# pytx's local-file exchange reads `<signal_type> <hash>`; these are the names it uses.
-TE_SIGNALS = {"pdq": "pdq"}
 LIVE = ("active", "disputed")
 
 
@@ -64,9 +63,17 @@ def write_export(service: FeedSource, actor: Principal, stream: IO[str], fmt: st
         if len(entries) < page:
             break
     for entry in sorted(latest.values(), key=lambda e: e.id):
-        if entry.status in LIVE and entry.signal in TE_SIGNALS:
-            stream.write(f"{TE_SIGNALS[entry.signal]} {entry.hash}\n")
+        stream.write(te_line(entry) if entry.status in LIVE else "")
     return cursor or ""
+
+
+def te_line(entry: FeedEntry) -> str:
+    """The line pytx's local-file exchange reads for this record ("" when pytx has no type for it)."""
+    name = te_format.pytx_name(entry.signal, entry.media_type)
+    if name is None:
+        return ""
+    signal = te_format.vpdq_signal(entry.frames) if entry.signal == "vpdq" else entry.hash
+    return f"{name} {signal}\n"
 
 
 def import_file(service: HashDB, actor: Principal, path: Path, labels: tuple[str, ...] = (),

@@ -4,6 +4,7 @@ and index, and pytx's hash lines imported by us."""
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import os
@@ -15,8 +16,12 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 from threatexchange.exchanges.impl.file_api import FileCollaborationConfig, LocalFileSignalExchangeAPI
+from threatexchange.extensions.vpdq.vpdq import VPDQSignal
+from threatexchange.extensions.vpdq.vpdq_util import json_to_vpdq
+from threatexchange.signal_type.md5 import VideoMD5Signal
 from threatexchange.signal_type.pdq.pdq_hasher import pdq_from_bytes
 from threatexchange.signal_type.pdq.signal import PdqSignal
+from threatexchange.signal_type.sha256 import VideoSHA256Signal
 
 from hashdb.cli import cli, hashing_service
 from hashdb.hashing.pdq import PdqSignal as OurPdq
@@ -163,3 +168,128 @@ def test_hashdb_imports_what_python_threatexchange_writes(tmp_path):
     # Without labels a TE file is refused with the reason, not stored unlabelled.
     code, _, err = run("import", "--db", str(tmp_path / "other.sqlite"), str(te))
     assert code == 1 and "--label" in err and err.count("\n") == 1
+
+
+# Video both ways: pytx's video_md5, video_sha256 and vpdq lines ---------------------------
+
+
+def pytx_cli(home: Path, *args: str) -> str:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HASHDB_", "TX_"))}
+    env.update(HOME=str(home), TX_STATEDIR=str(home / ".threatexchange"))
+    done = subprocess.run([sys.executable, "-m", "threatexchange.cli.main", *args], env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_hashdb_imports_and_submits_the_video_lines_python_threatexchange_writes(tmp_path):
+    # `threatexchange hash video`, with pytx's vPDQ extension loaded as its users load it.
+    pytx_cli(tmp_path, "config", "extensions", "add", "threatexchange.extensions.vpdq.manifest")
+    written = pytx_cli(tmp_path, "hash", "video", str(MEDIA / "clip.mp4"))
+    assert [line.split()[0] for line in written.splitlines()] == ["video_md5", "video_sha256", "vpdq"]
+    te = tmp_path / "pytx-video.txt"
+    te.write_text(written)
+    data = (MEDIA / "clip.mp4").read_bytes()
+
+    db = str(tmp_path / "db.sqlite")
+    code, out, err = run("import", "--json", "--db", db, "--label", "attacker_manifesto", str(te))
+    assert code == 0, err
+    assert json.loads(out) == {"added": 3, "duplicates": 0}
+    # Stored as what we store for a video file: its md5 and sha256 (computed here with hashlib),
+    # and its frames. Our own hash of the same file finds every one of pytx's frames (1 a
+    # second); ours add scene-change frames pytx does not take, so fewer than all of ours match.
+    code, out, err = run("lookup", "--json", "--db", db, str(MEDIA / "clip.mp4"), str(MEDIA / "other.mp4"))
+    found, unrelated = (json.loads(line) for line in out.splitlines())
+    assert not unrelated["matched"]
+    by_signal = {m["signal"]: m for m in found["matches"]}
+    assert sorted(by_signal) == ["md5", "sha256", "vpdq"]
+    assert by_signal["vpdq"]["video"]["stored_pct"] == 100.0
+    assert 80.0 <= by_signal["vpdq"]["video"]["query_pct"] < 100.0
+    code, out, err = run("lookup", "--json", "--db", db, f"md5:{hashlib.md5(data).hexdigest()}",
+                         f"sha256:{hashlib.sha256(data).hexdigest()}")
+    assert [json.loads(line)["matched"] for line in out.splitlines()] == [True, True]
+
+    # The same lines through `submit` (one record per hash; a second time, duplicates).
+    other = str(tmp_path / "other.sqlite")
+    code, out, err = run("submit", "--json", "--db", other, "--label", "attacker_manifesto", str(te))
+    assert code == 0, err
+    results = [json.loads(line) for line in out.splitlines()]
+    assert [r["duplicate"] for r in results] == [False, False, False]
+    assert results[0]["input"] == written.splitlines()[0]
+    assert results[2]["input"] == f"{te}:3"  # a vpdq line is named by where it is
+    code, out, _ = run("submit", "--json", "--db", other, "--label", "attacker_manifesto", str(te))
+    assert [json.loads(line)["duplicate"] for line in out.splitlines()] == [True, True, True]
+    # What we export of them, pytx reads as what it wrote (frame timestamps aside).
+    code, exported, err = run("export", "--format", "te", "--db", db)
+    assert code == 0, err
+    assert pytx_fetch_all(write(tmp_path / "ours.txt", exported)) == pytx_fetch_all(te)
+
+
+def write(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
+
+
+def pytx_fetch_all(path: Path) -> dict[str, list]:
+    """Signal type name -> the signals pytx's local-file exchange reads from `path`, with pytx's
+    video types; vPDQ as (hex, quality) per frame."""
+    collab = FileCollaborationConfig(name="hashdb-export", filename=str(path))
+    api = LocalFileSignalExchangeAPI.for_collab(collab)
+    fetched: dict = {}
+    for delta in api.fetch_iter([], None):
+        api.naive_fetch_merge(fetched, delta.updates)
+    types = [PdqSignal, VideoMD5Signal, VideoSHA256Signal, VPDQSignal]
+    out: dict[str, list] = {}
+    for s_type, signals in api.naive_convert_to_signal_type(types, collab, fetched).items():
+        if s_type is VPDQSignal:
+            out["vpdq"] = sorted([(f.pdq_hex, f.quality) for f in json_to_vpdq(s)] for s in signals)
+        else:
+            out[s_type.get_name()] = sorted(signals)
+    return out
+
+
+def test_our_te_export_carries_every_signal_python_threatexchange_reads(tmp_path):
+    db = str(tmp_path / "db.sqlite")
+    code, out, err = run("submit", "--json", "--db", db, str(MEDIA / "clip.mp4"), str(MEDIA / "chelsea.jpg"),
+                         "--label", "attacker_manifesto")
+    assert code == 0, err
+    code, te, err = run("export", "--format", "te", "--db", db)
+    assert code == 0, err
+    read = pytx_fetch_all(write(tmp_path / "te.txt", te))
+    data = (MEDIA / "clip.mp4").read_bytes()
+    # Exact hashes computed here with hashlib; the image's md5/sha256 and phash are not
+    # written (pytx has no types for them), so nothing in the file is unreadable to pytx.
+    assert read["video_md5"] == [hashlib.md5(data).hexdigest()]
+    assert read["video_sha256"] == [hashlib.sha256(data).hexdigest()]
+    assert read["pdq"] == [pytx_pdq((MEDIA / "chelsea.jpg").read_bytes())[0]]
+    assert len(te.splitlines()) == 4
+    # pytx matches its own vPDQ of a re-encoded copy against the video we exported.
+    [vpdq_line] = [line for line in te.splitlines() if line.startswith("vpdq ")]
+    stored = vpdq_line.partition(" ")[2]
+    assert VPDQSignal.compare_hash(VPDQSignal.hash_from_file(MEDIA / "clip.mp4"), stored).match
+    assert not VPDQSignal.compare_hash(VPDQSignal.hash_from_file(MEDIA / "other.mp4"), stored).match
+
+    # And back: what we exported imports into another database as the same records.
+    again = str(tmp_path / "again.sqlite")
+    code, out, err = run("import", "--json", "--db", again, "--label", "attacker_manifesto", str(tmp_path / "te.txt"))
+    assert json.loads(out) == {"added": 4, "duplicates": 0}, err
+    code, te_again, _ = run("export", "--format", "te", "--db", again)
+    assert te_again == te
+
+
+@pytest.mark.parametrize("line, reason", [
+    ("vpdq not json", "vPDQ format"),
+    ('vpdq ["203fe293ac3f5a93353aa3d1863e5c7354d729d18237f6e24482012ffb68f9c4,100"]', "hex,quality,seconds"),
+    ('vpdq ["203fe293ac3f5a93353aa3d1863e5c7354d729d18237f6e24482012ffb68f9c4,100,-1"]', "seconds"),
+    ("vpdq []", "non-empty"),
+    ("video_md5 8a36bea7", "md5"),
+    ("video_sha256", "SIGNAL HEX"),
+])
+def test_a_bad_pytx_line_refuses_the_file_with_a_one_line_reason(tmp_path, line, reason):
+    te = tmp_path / "bad.txt"
+    te.write_text(f"video_md5 8a36bea7babba2474dc20c20c971e7f2\n{line}\n")
+    db = tmp_path / "db.sqlite"
+    code, out, err = run("import", "--db", str(db), "--label", "glorification", str(te))
+    assert code == 1 and reason in err and err.count("\n") == 1, err
+    code, out, _ = run("export", "--db", str(db))
+    assert out == ""  # nothing stored, not even the good first line
