@@ -140,7 +140,7 @@ def cli() -> None:
     hashdb lookup --json pdq:9a3f...
 
     Members who run python-threatexchange or HMA can add a hashdb server as an exchange:
-    `threatexchange config extensions add hashdb.partners_pytx` (see the README).
+    `threatexchange config extensions add hashdb.partners.pytx` (see the README).
     """
 
 

@@ -9,7 +9,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from hashdb import te_format
+from hashdb.io import te_format
 from hashdb.errors import HashDBError, InvalidInput, UnsupportedMedia
 from hashdb.hashing import media as media_io
 from hashdb.hashing.registry import get_signal, looks_like_hash_argument, parse_hash, parse_hash_argument

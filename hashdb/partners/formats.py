@@ -9,7 +9,7 @@ import json
 from pathlib import Path
 from typing import IO, Protocol
 
-from hashdb import te_format
+from hashdb.io import te_format
 from hashdb.errors import InvalidInput
 from hashdb.io import output
 from hashdb.io.inputs import BadInput, HashedInput, HashInput, read_hash_file

@@ -1,6 +1,6 @@
 """hashdb as an exchange for python-threatexchange (pytx) and HMA: a SignalExchangeAPI that reads a
 hashdb server's change feed (`GET /v1/export`) a page at a time, with the feed's cursor as its
-checkpoint. Load it with `threatexchange config extensions add hashdb.partners_pytx`.
+checkpoint. Load it with `threatexchange config extensions add hashdb.partners.pytx`.
 
 Each feed entry is a whole snapshot of one record, so updates are keyed by record id and the
 newest replaces the last; a retraction, or a record the server holds in quarantine, is a
@@ -22,8 +22,9 @@ from threatexchange.exchanges.collab_config import CollaborationConfigWithDefaul
 from threatexchange.extensions.manifest import ThreatExchangeExtensionManifest
 from threatexchange.signal_type.signal_base import SignalType
 
-from hashdb import errors, te_format
-from hashdb.client import Client, feed_entry
+from hashdb import errors
+from hashdb.io import te_format
+from hashdb.partners.client import Client, feed_entry
 
 API_NAME = "hashdb"
 PAGE = 1000

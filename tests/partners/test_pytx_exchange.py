@@ -25,8 +25,8 @@ from threatexchange.signal_type.sha256 import VideoSHA256Signal
 from threatexchange.utils import dataclass_json
 
 from hashdb.cli import cli
-from hashdb.client import Client
-from hashdb.partners_pytx import (
+from hashdb.partners.client import Client
+from hashdb.partners.pytx import (
     PAGE,
     HashDBCheckpoint,
     HashDBCollabConfig,
@@ -36,7 +36,7 @@ from hashdb.partners_pytx import (
 
 ROOT = Path(__file__).resolve().parents[2]
 ROLES = {"alpha": ("alpha", "contributor"), "partner": ("delta", "partner"), "consumer": ("gamma", "consumer")}
-EXTENSION = "hashdb.partners_pytx"
+EXTENSION = "hashdb.partners.pytx"
 TIMEOUT_S = 120
 
 
