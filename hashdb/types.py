@@ -319,3 +319,38 @@ class IndexStatus:
     ready: bool
     sizes: dict[str, int]  # entries per signal (empty until ready)
     behind: int  # change-log rows committed but not yet applied to this process's index
+
+
+@dataclass(frozen=True, slots=True)
+class RecordQuery:
+    """What the console's records page asks for: filters, and a keyset cursor (ids below
+    `before`, newest first). `org_id` scopes the search; the service sets it, never the caller."""
+
+    status: str | None = None
+    signal: str | None = None
+    value: str | None = None
+    label: str | None = None
+    incident: str | None = None
+    org_id: int | None = None
+    before: int | None = None
+    # Only ids >= this are read: a filter no index serves (a label) reads a bounded window.
+    floor: int = 0
+    limit: int = 50
+
+
+@dataclass(frozen=True, slots=True)
+class Vote:
+    org_name: str
+    verdict: str
+    note: str
+    at: str
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryEvent:
+    """One line of a record's history: its addition (change log) or an audit entry about it."""
+
+    at: str
+    action: str
+    org_name: str
+    detail: str

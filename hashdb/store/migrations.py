@@ -284,3 +284,26 @@ def m006_record_counts(db: Database) -> None:
             {_bump("OLD", "-")}
         END;
         """)
+
+
+@migrations()
+def m007_console(db: Database) -> None:
+    """The web console: indexes led by each records filter and then id, so a page of records is
+    an index range read at any size; a record's history by target; one-time sign-in links."""
+    run_script(db,
+        """
+        CREATE INDEX records_status_id ON records (status, id);
+        CREATE INDEX records_org_id ON records (org_id, id);
+        CREATE INDEX records_incident_id ON records (incident, id) WHERE incident IS NOT NULL;
+        CREATE INDEX records_signal_id ON records (signal, id);
+        CREATE INDEX changes_record ON changes (record_id);
+        CREATE INDEX audit_target ON audit (target);
+        CREATE TABLE signin_links (
+            token_hash TEXT PRIMARY KEY,   -- HMAC of the token under the server secret
+            key_id INTEGER NOT NULL REFERENCES api_keys(id),
+            created_at TEXT NOT NULL,
+            expires_at TEXT NOT NULL,
+            used_at TEXT
+        );
+        """
+    )

@@ -243,6 +243,22 @@ CREATE TRIGGER record_counts_delete AFTER DELETE ON records REFERENCING OLD TABL
     FOR EACH STATEMENT EXECUTE FUNCTION record_counts_apply();
 """
 
+M007_CONSOLE = """
+CREATE INDEX records_status_id ON records (status, id);
+CREATE INDEX records_org_id ON records (org_id, id);
+CREATE INDEX records_incident_id ON records (incident, id) WHERE incident IS NOT NULL;
+CREATE INDEX records_signal_id ON records (signal, id);
+CREATE INDEX changes_record ON changes (record_id);
+CREATE INDEX audit_target ON audit (target);
+CREATE TABLE signin_links (
+    token_hash TEXT PRIMARY KEY,
+    key_id BIGINT NOT NULL REFERENCES api_keys(id),
+    created_at TEXT NOT NULL,
+    expires_at TEXT NOT NULL,
+    used_at TEXT
+);
+"""
+
 # (name, DDL) in the order they apply; the names match SQLite's where the change is the same.
 MIGRATIONS: tuple[tuple[str, str], ...] = (
     ("m001_core", M001_CORE),
@@ -250,6 +266,7 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
     ("m003_incidents_webhooks", M003_INCIDENTS_WEBHOOKS),
     ("m005_mirror", M005_MIRROR),
     ("m006_record_counts", M006_RECORD_COUNTS),
+    ("m007_console", M007_CONSOLE),
 )
 
 

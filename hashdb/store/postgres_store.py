@@ -21,6 +21,7 @@ import psycopg
 from psycopg import sql as pgsql
 
 from hashdb.store import postgres_schema
+from hashdb.store.console_sql import ConsoleSQL
 from hashdb.store.mirror_sql import MirrorSQL
 from hashdb.store.sql import Connection, SQLStore
 from hashdb.store.trust_sql import TrustSQL
@@ -49,7 +50,7 @@ class _Connection:
             cursor.executemany(to_pyformat(sql), rows)
 
 
-class PostgresStore(MirrorSQL, TrustSQL, SQLStore):
+class PostgresStore(ConsoleSQL, MirrorSQL, TrustSQL, SQLStore):
     def __init__(self, dsn: str) -> None:
         self.dsn = dsn
         self._lock = threading.RLock()

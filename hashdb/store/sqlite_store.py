@@ -18,6 +18,7 @@ from pathlib import Path
 from sqlite_utils import Database
 
 from hashdb.store.migrations import migrations
+from hashdb.store.console_sql import ConsoleSQL
 from hashdb.store.mirror_sql import MirrorSQL
 from hashdb.store.sql import SQLStore
 from hashdb.store.trust_sql import TrustSQL
@@ -28,7 +29,7 @@ BUSY_TIMEOUT_MS = 30_000
 CACHE_KIB = 64 * 1024
 
 
-class SQLiteStore(MirrorSQL, TrustSQL, SQLStore):
+class SQLiteStore(ConsoleSQL, MirrorSQL, TrustSQL, SQLStore):
     def __init__(self, db: str | Path | Database) -> None:
         if isinstance(db, Database):
             self.db = db
