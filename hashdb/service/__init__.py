@@ -13,6 +13,7 @@ from hashdb.config import Settings
 from hashdb.index.indexset import IndexSet
 from hashdb.service.accounts import AccountsMixin
 from hashdb.service.base import MAX_EXPORT_PAGE
+from hashdb.service.console import ConsoleMixin
 from hashdb.service.crisis import CrisisMixin
 from hashdb.service.matching import MatchingMixin
 from hashdb.service.media import MediaMixin
@@ -29,7 +30,7 @@ __all__ = ["MAX_EXPORT_PAGE", "HashDB", "decode_cursor", "encode_cursor", "reque
 
 
 class HashDB(MediaMixin, SharingMixin, MatchingMixin, PartnersMixin, AccountsMixin, TrustMixin, CrisisMixin,
-             OperationsMixin):
+             OperationsMixin, ConsoleMixin):
     def __init__(self, settings: Settings, store: HashStore, indexes: IndexSet | None = None,
                  taxonomy: Taxonomy | None = None, server_secret: bytes | None = None) -> None:
         self.settings = settings

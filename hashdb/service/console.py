@@ -1,0 +1,262 @@
+"""What the web console asks that the API does not: pages of records, one record with its history
+and the actions its viewer may take, the review queues, an incident's records and deliveries,
+cached counts, and sign-in (a key id kept in a signed session, one-time sign-in links).
+
+Every method applies the same rules as the API's: policy.require for the role, policy.visible
+for what a caller may see, owner-or-admin for acting on a record."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta, timezone
+
+from hashdb import policy
+from hashdb.errors import InvalidInput, NotFound, Unauthorized
+from hashdb.hashing.registry import VIDEO_SIGNAL, get_signal, parse_hash, signal_names
+from hashdb.service.base import ServiceBase
+from hashdb.types import (
+    STATUSES,
+    AuditEntry,
+    DeliveryAttempt,
+    HashRecord,
+    HistoryEvent,
+    Incident,
+    Principal,
+    RecordQuery,
+    Vote,
+    Webhook,
+)
+
+MAX_PAGE = 200
+# A label filter has no index (labels are a JSON array): each page reads at most this many ids.
+LABEL_WINDOW = 100_000
+SIGNIN_LINK_TTL = timedelta(hours=24)
+# Counts are a full pass over the records (seconds at millions); the console shows a snapshot
+# at most this old, recounted in the background so no page waits for it.
+COUNTS_MAX_AGE_S = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class RecordPage:
+    records: tuple[HashRecord, ...]
+    next_before: int | None  # pass as `before` for the next (older) page; None at the end
+    searched_to: int | None  # with a label filter: ids at or above this were searched
+
+
+@dataclass(frozen=True, slots=True)
+class RecordView:
+    """A record as this viewer may see it. Who only looks up sees what a lookup says (labels,
+    status, support, votes), never the hash, the organisation or the history."""
+
+    record: HashRecord
+    value: str | None
+    org_name: str | None
+    precision: float
+    history: tuple[HistoryEvent, ...] | None
+    votes: tuple[Vote, ...] | None
+    quarantine: tuple[str, str, str] | None
+    actions: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class IncidentView:
+    incident: Incident
+    records: RecordPage
+    webhooks: tuple[Webhook, ...]
+    attempts: tuple[DeliveryAttempt, ...]
+    pending: dict[int, int]
+
+
+@dataclass(frozen=True, slots=True)
+class CountsSnapshot:
+    counts: dict[str, dict[str, int]]
+    at: float  # time.time() when counted
+    seconds: float  # how long counting took
+
+
+class CountsCache:
+    """The last counts and a background recount when they are older than max_age."""
+
+    def __init__(self, compute: Callable[[], dict[str, dict[str, int]]], max_age: float) -> None:
+        self._compute = compute
+        self._max_age = max_age
+        self._snapshot: CountsSnapshot | None = None
+        self._running: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def get(self, wait: float) -> CountsSnapshot | None:
+        with self._lock:
+            snapshot = self._snapshot
+            stale = snapshot is None or time.time() - snapshot.at > self._max_age
+            if stale and self._running is None:
+                self._running = threading.Thread(target=self._recount, name="hashdb-console-counts", daemon=True)
+                self._running.start()
+            running = self._running
+        if snapshot is None and running is not None:
+            running.join(wait)  # a small database is counted before the first page answers
+            return self._snapshot
+        return snapshot
+
+    def _recount(self) -> None:
+        started = time.perf_counter()
+        try:
+            counts = self._compute()
+            self._snapshot = CountsSnapshot(counts, time.time(), time.perf_counter() - started)
+        finally:
+            with self._lock:
+                self._running = None
+
+
+class ConsoleMixin(ServiceBase):
+    # sessions -----------------------------------------------------------------------------
+
+    def session_secret(self) -> bytes:
+        """The key the console signs its session cookies with, derived from the server secret
+        so every worker and replica agrees on it without another setting."""
+        return hmac.new(self._secret(), b"hashdb console session v1", hashlib.sha256).digest()
+
+    def principal_for_key_id(self, key_id: int) -> Principal:
+        """The principal a signed-in session acts as; refused once its key is revoked."""
+        record = self.store.get_api_key(key_id)
+        if record is None:
+            raise Unauthorized("unknown API key")
+        if record.revoked_at is not None:
+            raise Unauthorized("this API key has been revoked")
+        return Principal(record.org_id, record.org_name, record.role, record.id)
+
+    def create_signin_link(self, key_id: int, actor: Principal, ttl: timedelta = SIGNIN_LINK_TTL) -> str:
+        """A token that signs its first visitor in as key `key_id`, once, within `ttl`."""
+        policy.require(actor, "admin")
+        if self.store.get_api_key(key_id) is None:
+            raise NotFound(f"no API key with id {key_id}")
+        token = secrets.token_urlsafe(32)
+        at = datetime.now(timezone.utc)
+        self.store.add_signin_link(self._token_hash(token), key_id, at.isoformat(timespec="microseconds"),
+                                   (at + ttl).isoformat(timespec="microseconds"))
+        return token
+
+    def redeem_signin_link(self, token: str) -> Principal:
+        if not token or len(token) > 100 or not token.isascii():
+            raise Unauthorized("this sign-in link is not valid")
+        at = datetime.now(timezone.utc).isoformat(timespec="microseconds")
+        key_id = self.store.use_signin_link(self._token_hash(token), at)
+        if key_id is None:
+            raise Unauthorized("this sign-in link was already used or has expired; sign in with the API key")
+        return self.principal_for_key_id(key_id)
+
+    def _token_hash(self, token: str) -> str:
+        return hmac.new(self._secret(), b"signin:" + token.encode(), hashlib.sha256).hexdigest()
+
+    # records ------------------------------------------------------------------------------
+
+    def browse_records(self, actor: Principal, query: RecordQuery, org: str | None = None) -> RecordPage:
+        """A page of records, newest first: an admin's of any organisation (or `org`), a
+        contributor's of its own. Who may not submit has no records to list."""
+        policy.require(actor, "submit")
+        if not 1 <= query.limit <= MAX_PAGE:
+            raise InvalidInput(f"limit must be between 1 and {MAX_PAGE}")
+        if query.status is not None and query.status not in STATUSES:
+            raise InvalidInput(f"status must be one of {', '.join(STATUSES)}")
+        if query.signal is not None and query.signal != VIDEO_SIGNAL:
+            get_signal(query.signal)
+        if query.label is not None:
+            self.taxonomy.validate([query.label])
+        if query.value is not None:
+            query = replace(query, value=query.value.strip().lower())
+        if actor.is_admin:
+            if org:
+                found = self.store.get_org(org)
+                if found is None:
+                    raise NotFound(f"no organisation named {org!r}")
+                query = replace(query, org_id=found.id)
+        else:
+            query = replace(query, org_id=actor.org_id)
+        before = query.before if query.before is not None else self.store.max_record_id() + 1
+        floor = max(0, before - LABEL_WINDOW) if query.label is not None else 0
+        rows = self.store.search_records(replace(query, before=before, floor=floor, limit=query.limit + 1))
+        more = len(rows) > query.limit
+        rows = rows[:query.limit]
+        shown = tuple(r for r in rows if policy.visible(r, actor))
+        if more:
+            return RecordPage(shown, rows[-1].id, None)
+        if floor > 1:  # the window ended before the page filled: older ids are not searched yet
+            return RecordPage(shown, floor, floor)
+        return RecordPage(shown, None, floor if query.label is not None else None)
+
+    def find_by_hash(self, actor: Principal, text: str) -> RecordPage:
+        """Records holding this hash (`signal:hex`, or hex of any signal of that length)."""
+        signal, _, hexv = text.strip().rpartition(":")
+        hexv = hexv.lower()
+        candidates = [signal] if signal else [s for s in signal_names() if _hex_length(s) == len(hexv)]
+        if not candidates:
+            raise InvalidInput(f"{text!r} is not a hash of any signal (give signal:hex)")
+        found: list[HashRecord] = []
+        for name in candidates:
+            value = parse_hash(name, hexv)
+            found += self.browse_records(actor, RecordQuery(signal=name, value=value.hex, limit=MAX_PAGE)).records
+        return RecordPage(tuple(sorted(found, key=lambda r: -r.id)), None, None)
+
+    def record_view(self, record_id: int, actor: Principal) -> RecordView:
+        policy.require(actor, "lookup")
+        record = self._visible_record(record_id, actor)
+        owner = actor.is_admin or record.org_id == actor.org_id
+        actions = ["feedback"] if actor.role in policy.PERMISSIONS["feedback"] else []
+        if owner:
+            actions += ["relabel", "retract"]
+        if actor.is_admin:
+            actions += ["release", "confirm"] if record.status == "quarantined" else ["quarantine"]
+        if not owner:
+            return RecordView(record, None, None, policy.precision_estimate(record), None, None, None,
+                              tuple(actions))
+        names = self.store.org_names([record.org_id])
+        return RecordView(record, record.value, names.get(record.org_id, ""), policy.precision_estimate(record),
+                          tuple(self.store.record_history(record.id)), tuple(self.store.votes([record.id])[record.id]),
+                          self.store.open_quarantine(record.id), tuple(actions))
+
+    def disputed(self, actor: Principal, before: int | None = None,
+                 limit: int = 50) -> tuple[RecordPage, dict[int, list[Vote]]]:
+        """The disputed queue with every organisation's vote and note."""
+        policy.require(actor, "admin")
+        page = self.browse_records(actor, RecordQuery(status="disputed", before=before, limit=limit))
+        return page, self.store.votes([r.id for r in page.records])
+
+    # incidents ----------------------------------------------------------------------------
+
+    def incident_view(self, incident_id: int, actor: Principal, before: int | None = None) -> IncidentView:
+        policy.require(actor, "admin")
+        incident = self.store.get_incident(incident_id)
+        if incident is None:
+            raise NotFound(f"no incident with id {incident_id}")
+        records = self.browse_records(actor, RecordQuery(incident=incident.name, before=before))
+        ids = [r.id for r in records.records]
+        return IncidentView(incident, records, tuple(self.store.webhooks(active_only=False)),
+                            tuple(self.store.attempts_for_records(ids)), self.store.pending_deliveries(ids))
+
+    def recent_audit(self, actor: Principal, limit: int = 50) -> tuple[list[AuditEntry], dict[int, str]]:
+        """The newest audit entries, newest first, and the names of the organisations in them."""
+        policy.require(actor, "admin")
+        if not 1 <= limit <= MAX_PAGE:
+            raise InvalidInput(f"limit must be between 1 and {MAX_PAGE}")
+        entries = self.store.audit_tail(limit)
+        return entries, self.store.org_names([e.org_id for e in entries if e.org_id is not None])
+
+    # counts -------------------------------------------------------------------------------
+
+    def counts_snapshot(self, actor: Principal, wait: float = 0.25) -> CountsSnapshot | None:
+        """stats() as of at most COUNTS_MAX_AGE_S ago; None while the first count runs."""
+        policy.require(actor, "lookup")
+        cache: CountsCache | None = getattr(self, "_counts_cache", None)
+        if cache is None:
+            cache = CountsCache(self.store.counts, COUNTS_MAX_AGE_S)
+            self._counts_cache = cache
+        return cache.get(wait)
+
+
+def _hex_length(signal: str) -> int:
+    return int(get_signal(signal).bits) // 4
