@@ -39,6 +39,8 @@ DEFAULTS: dict[str, Any] = {
     "WEBHOOK_INTERVAL": 2.0,
     # Seconds between refreshes of each worker's index gauges on /metrics; 0 turns it off.
     "METRICS_INTERVAL": 5.0,
+    # The web console at /ui/ (api/ui); HASHDB_CONSOLE=false serves the API alone.
+    "CONSOLE": True,
 }
 
 
@@ -85,6 +87,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     # Build the service (and start loading the index) now, in this process.
     with app.app_context():
         get_service()
+        if settings["CONSOLE"]:
+            from api import ui
+
+            ui.register(app)
     return app
 
 

@@ -31,6 +31,7 @@ class DemoData:
     key: str
     probe: Path
     probe_pdq: str
+    signin_token: str  # one-time: signs the first visitor of the console link in with `key`
 
 
 def default_media_dir() -> Path:
@@ -69,8 +70,9 @@ def build(service: HashDB, media: Path, say: Callable[[str], None]) -> DemoData:
     pdq = service.hash_file(probe).get("pdq")
     if pdq is None:
         raise InvalidInput(f"{probe} has no PDQ")
-    key, _ = service.create_key("demo", "admin", actor)
-    return DemoData(sum(len(r.ids) for r in results), len(submissions), key, probe, pdq.hex)
+    key, record = service.create_key("demo", "admin", actor)
+    link = service.create_signin_link(record.id, actor)
+    return DemoData(sum(len(r.ids) for r in results), len(submissions), key, probe, pdq.hex, link)
 
 
 def free_port(host: str) -> int:
@@ -103,6 +105,10 @@ def curl_command(base_url: str, key: str, pdq: str) -> str:
     return f"curl -s -H {shlex.quote('Authorization: Bearer ' + key)} {shlex.quote(url)}"
 
 
+def console_link(base_url: str, token: str) -> str:
+    return f"{base_url}/ui/signin/link?{urllib.parse.urlencode({'token': token})}"
+
+
 def run(service: HashDB, db: Path, media: Path, host: str, port: int, workers: int, once: bool,
         say: Callable[[str], None]) -> None:
     say(f"building a demo database from {media} ...")
@@ -119,6 +125,9 @@ def run(service: HashDB, db: Path, media: Path, host: str, port: int, workers: i
         say(f"database: {db} ({data.shared} hashes of {data.files} files, label {LABEL})")
         say(f"API key (admin, for this demo only): {data.key}")
         say(f"serving on {base_url}  (OpenAPI: {base_url}/openapi.json)")
+        say(f"web console: {console_link(base_url, data.signin_token)}")
+        say("  (one-time link: it signs you in with the demo key; afterwards sign in at "
+            f"{base_url}/ui/ with the key above)")
         say("")
         say(f"Look up {data.probe.name}, a JPEG-quality-30 re-encode of a shared image:")
         say("")

@@ -18,6 +18,8 @@ SPEC_NAMES = {"record_id": "id"}
 def app_operations(app):
     out = set()
     for rule in app.url_map.iter_rules():
+        if rule.endpoint.startswith("ui."):  # the web console's HTML pages, not the JSON API
+            continue
         path = PATH_PARAM.sub(lambda m: "{" + SPEC_NAMES.get(m.group(1), m.group(1)) + "}", rule.rule)
         for method in rule.methods - {"HEAD", "OPTIONS"}:
             out.add((path, method.lower()))

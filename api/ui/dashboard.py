@@ -1,0 +1,36 @@
+"""The dashboard: records by month, label, status and signal; lookups and matches over time;
+queue sizes and open incidents (admins)."""
+
+from __future__ import annotations
+
+import time
+
+from flask import render_template
+
+from api.runtime import get_service
+from api.ui import charts
+from api.ui.activity import activity
+from api.ui.bp import bp
+from api.ui.session import me
+
+
+@bp.get("/")
+def dashboard() -> str:
+    principal = me()
+    service = get_service()
+    snapshot = service.counts_snapshot(principal)
+    counts = snapshot.counts if snapshot else {}
+    panels = [charts.bars(title, counts.get(key, {})) for key, title in
+              (("month", "Records by month (created)"), ("label", "Live records by label"),
+               ("status", "Records by status"), ("signal", "Records by signal"))] if snapshot else []
+    samples = activity().samples()
+    stamps = [time.strftime("%H:%M", time.gmtime(s.at)) for s in samples]
+    traffic = charts.lines("Lookups and matches since this worker started (cumulative)", stamps,
+                           {"lookups": [s.lookups for s in samples], "matches": [s.matches for s in samples]})
+    open_incidents = service.list_incidents(principal, open_only=True) if principal.is_admin else []
+    status = counts.get("status", {})
+    return render_template(
+        "dashboard.html", snapshot=snapshot, panels=panels, traffic=traffic,
+        last=samples[-1], queues={"quarantined": status.get("quarantined", 0), "disputed": status.get("disputed", 0)},
+        open_incidents=open_incidents,
+        age=int(time.time() - snapshot.at) if snapshot else None)

@@ -1,0 +1,112 @@
+"""Signing in to the console: an API key (or a one-time link) is exchanged for a session that
+holds the key's id, never the key; Flask signs the cookie with a key derived from the server
+secret. Every request re-reads the key, so revoking it ends its sessions at once. Every POST
+carries the session's CSRF token."""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+import time
+from datetime import timedelta
+from typing import Any
+
+from flask import Flask, Request, abort, current_app, g, request, session
+from flask.sessions import SecureCookieSessionInterface
+
+from api.runtime import get_service
+from hashdb import policy
+from hashdb.errors import Unauthorized
+from hashdb.types import Principal
+
+LIFETIME = timedelta(hours=8)
+COOKIE = "hashdb_console"
+
+
+class ConsoleSessionInterface(SecureCookieSessionInterface):
+    """Secure cookies whenever the request came over https (behind a proxy, wrap the app in
+    werkzeug's ProxyFix so request.is_secure sees the client's scheme)."""
+
+    def get_cookie_secure(self, app: Flask) -> bool:
+        forced = bool(app.config.get("SESSION_COOKIE_SECURE"))
+        return forced or _current_request_secure()
+
+
+def _current_request_secure() -> bool:
+    try:
+        req: Request = request
+        return bool(req.is_secure)
+    except RuntimeError:  # no request context
+        return False
+
+
+def configure(app: Flask) -> None:
+    if not app.config.get("SECRET_KEY"):
+        app.secret_key = get_service().session_secret()
+    app.config.update(SESSION_COOKIE_NAME=COOKIE, SESSION_COOKIE_HTTPONLY=True,
+                      SESSION_COOKIE_SAMESITE="Strict", SESSION_COOKIE_PATH="/ui",
+                      PERMANENT_SESSION_LIFETIME=LIFETIME)
+    app.session_interface = ConsoleSessionInterface()
+
+
+def sign_in(principal: Principal) -> None:
+    session.clear()  # a fresh session (and CSRF token) at every sign-in: no session fixation
+    session.permanent = True
+    session["key_id"] = principal.key_id
+    session["since"] = int(time.time())
+    session["csrf"] = secrets.token_urlsafe(32)
+
+
+def sign_out() -> None:
+    session.clear()
+
+
+def current() -> Principal | None:
+    """The signed-in principal, or None (no session, expired, or its key revoked)."""
+    if "me" in g:
+        me: Principal | None = g.me
+        return me
+    key_id, since = session.get("key_id"), session.get("since")
+    principal = None
+    if isinstance(key_id, int) and isinstance(since, int) and time.time() - since < LIFETIME.total_seconds():
+        try:
+            principal = get_service().principal_for_key_id(key_id)
+        except Unauthorized:
+            session.pop("key_id", None)
+    g.me = principal
+    return principal
+
+
+def me() -> Principal:
+    principal = current()
+    if principal is None:
+        abort(401)
+    return principal
+
+
+def csrf_token() -> str:
+    token = session.get("csrf")
+    if not isinstance(token, str):
+        token = secrets.token_urlsafe(32)
+        session["csrf"] = token
+    return token
+
+
+def check_csrf() -> None:
+    """before_request: a POST without this session's token is refused (400), before any work."""
+    if request.method != "POST":
+        return
+    sent = request.form.get("csrf_token", "")
+    token = session.get("csrf")
+    if not isinstance(token, str) or not hmac.compare_digest(sent.encode(), token.encode()):
+        current_app.logger.info("console: CSRF token missing or wrong on %s", request.path)
+        abort(400, description="csrf")
+
+
+def template_globals() -> dict[str, Any]:
+    """What every page may show: links only to what the signed-in role may open (the service
+    refuses the rest anyway), read from the same permission table the API enforces."""
+    principal = current()
+    role = principal.role if principal else ""
+    may = {action: role in roles for action, roles in policy.PERMISSIONS.items()}
+    return {"csrf_token": csrf_token, "me": principal, "may": may}

@@ -1,0 +1,64 @@
+"""Sign in with an API key or a one-time link; sign out."""
+
+from __future__ import annotations
+
+from flask import flash, redirect, render_template, request, url_for
+from werkzeug.wrappers import Response
+
+from api.errors import status_for
+from api.runtime import get_service
+from api.ui import session as ui_session
+from api.ui.bp import bp
+from hashdb.errors import HashDBError, Unauthorized
+
+MAX_KEY_LENGTH = 200
+
+
+def _safe_next(target: str | None) -> str:
+    # Only a path inside the console: never an absolute URL someone put in a link.
+    if target and target.startswith("/ui/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return url_for("ui.dashboard")
+
+
+@bp.get("/signin")
+def signin() -> str | Response:
+    if ui_session.current() is not None:
+        return redirect(url_for("ui.dashboard"))
+    return render_template("signin.html", next=request.args.get("next", ""), errors={})
+
+
+@bp.post("/signin")
+def signin_post() -> tuple[str, int] | Response:
+    key = request.form.get("key", "").strip()
+    target = request.form.get("next", "")
+    try:
+        if not key:
+            raise Unauthorized("enter your API key")
+        if len(key) > MAX_KEY_LENGTH or not key.isascii():
+            raise Unauthorized("malformed API key")
+        principal = get_service().authenticate(key)
+    except HashDBError as exc:
+        return render_template("signin.html", next=target, errors={"key": exc.message}), status_for(exc)
+    ui_session.sign_in(principal)
+    return redirect(_safe_next(target))
+
+
+@bp.get("/signin/link")
+def signin_link() -> tuple[str, int] | str:
+    """The one-time link `hashdb demo` prints. The answer is a page that moves on by itself:
+    a redirect would carry on the click's navigation, on which a SameSite=Strict cookie set by
+    a link from elsewhere is not sent back."""
+    try:
+        principal = get_service().redeem_signin_link(request.args.get("token", ""))
+    except HashDBError as exc:
+        return render_template("signin.html", next="", errors={"link": exc.message}), status_for(exc)
+    ui_session.sign_in(principal)
+    return render_template("signed_in.html", target=url_for("ui.dashboard"))
+
+
+@bp.post("/signout")
+def signout() -> Response:
+    ui_session.sign_out()
+    flash("Signed out.")
+    return redirect(url_for("ui.signin"))
