@@ -3,9 +3,11 @@
 # .ci/run) runs this first. Does nothing when they are all installed already.
 #   cmake, g++, pkg-config, FFmpeg's development libraries: pip compiles the vpdq package
 #   (Meta's vPDQ bindings, the test oracle for our video hashes) against them.
+#   chromium, fonts-liberation: the web console's browser tests drive Debian's Chromium through
+#   Playwright (whose own browser download is not used), with fonts for readable screenshots.
 set -eu
 PACKAGES="cmake g++ pkg-config libavcodec-dev libavdevice-dev libavfilter-dev libavformat-dev libavutil-dev
-libswresample-dev libswscale-dev"
+libswresample-dev libswscale-dev chromium fonts-liberation"
 missing=""
 for package in $PACKAGES; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "ok installed" || missing="$missing $package"

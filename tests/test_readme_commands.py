@@ -21,4 +21,6 @@ def test_ci_runs_exactly_the_readmes_test_command():
     ci = [line for line in (ROOT / ".ci" / "run").read_text().splitlines()
           if line.strip() and not line.startswith(("#", "set ", "cd "))]
     assert ci == [tests]
-    assert re.search(r"pytest", tests) and "browser-deps" in tests
+    assert re.search(r"pytest", tests) and "system-packages.sh" in tests
+    # The browser tests need Chromium on a fresh machine: the package script installs it.
+    assert "chromium" in (ROOT / "scripts" / "system-packages.sh").read_text().split("PACKAGES=", 1)[1]
