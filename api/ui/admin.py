@@ -13,7 +13,7 @@ from api.ui.bp import bp
 from api.ui.check import parse
 from api.ui.forms import text
 from api.ui.session import me
-from hashdb import audit
+from hashdb.trust import audit
 from hashdb.errors import HashDBError
 from hashdb.types import ROLES
 

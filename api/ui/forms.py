@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import request
 
 from hashdb.errors import InvalidInput
-from hashdb.policy import MAX_NOTE
+from hashdb.trust.policy import MAX_NOTE
 
 
 def text(name: str, required: bool = False, limit: int = MAX_NOTE) -> str:

@@ -13,7 +13,7 @@ from api.ui.bp import bp
 from api.ui.forms import optional_int, text
 from api.ui.session import me
 from hashdb.errors import HashDBError
-from hashdb.incidents import MAX_DESCRIPTION
+from hashdb.trust.incidents import MAX_DESCRIPTION
 
 REFRESH_S = 5
 ID = "<int(max=9223372036854775807):incident_id>"

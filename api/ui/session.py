@@ -15,7 +15,7 @@ from flask import Flask, Request, abort, current_app, g, request, session
 from flask.sessions import SecureCookieSessionInterface
 
 from api.runtime import get_service
-from hashdb import policy
+from hashdb.trust import policy
 from hashdb.errors import Unauthorized
 from hashdb.types import Principal
 

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 
-from hashdb import policy
+from hashdb.trust import policy
 from hashdb.errors import InvalidInput, NotFound, Unauthorized
 from hashdb.hashing.registry import VIDEO_SIGNAL, get_signal, parse_hash, signal_names
 from hashdb.service.base import ServiceBase

@@ -8,7 +8,7 @@ import random
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from hashdb.local import open_database
+from hashdb.service.local import open_database
 from hashdb.types import HashValue, Principal, Submission
 from support import random_pdq
 
