@@ -421,3 +421,5 @@ def test_hashdb_demo_prints_a_link_that_signs_in_once(browser, tmp_path, screens
         except subprocess.TimeoutExpired:
             demo.kill()
             demo.wait()
+        if demo.stdout is not None:
+            demo.stdout.close()
