@@ -34,7 +34,7 @@ PHONE = {"width": 390, "height": 844}
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LiveServer, Seeded]]:
     db = tmp_path_factory.mktemp("console") / "console.sqlite"
     seeded = seed(db)
-    server = start_server(db, workers=2, env={"HASHDB_WEBHOOK_INTERVAL": "0.5"})
+    server = start_server(db, workers=2, env={"HASHDB_WEBHOOK_INTERVAL": "0.5", "HASHDB_WEBHOOK_ALLOW_LOOPBACK": "1"})
     yield server, seeded
     server.stop()
 
