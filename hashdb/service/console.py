@@ -10,9 +10,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-import threading
-import time
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 
@@ -20,6 +17,7 @@ from hashdb.trust import policy
 from hashdb.errors import InvalidInput, NotFound, Unauthorized
 from hashdb.hashing.registry import VIDEO_SIGNAL, get_signal, parse_hash, signal_names
 from hashdb.service.base import ServiceBase
+from hashdb.service.counts import CountsSnapshot
 from hashdb.types import (
     STATUSES,
     AuditEntry,
@@ -37,9 +35,6 @@ MAX_PAGE = 200
 # A label filter has no index (labels are a JSON array): each page reads at most this many ids.
 LABEL_WINDOW = 100_000
 SIGNIN_LINK_TTL = timedelta(hours=24)
-# Counts are a full pass over the records (seconds at millions); the console shows a snapshot
-# at most this old, recounted in the background so no page waits for it.
-COUNTS_MAX_AGE_S = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,46 +66,6 @@ class IncidentView:
     webhooks: tuple[Webhook, ...]
     attempts: tuple[DeliveryAttempt, ...]
     pending: dict[int, int]
-
-
-@dataclass(frozen=True, slots=True)
-class CountsSnapshot:
-    counts: dict[str, dict[str, int]]
-    at: float  # time.time() when counted
-    seconds: float  # how long counting took
-
-
-class CountsCache:
-    """The last counts and a background recount when they are older than max_age."""
-
-    def __init__(self, compute: Callable[[], dict[str, dict[str, int]]], max_age: float) -> None:
-        self._compute = compute
-        self._max_age = max_age
-        self._snapshot: CountsSnapshot | None = None
-        self._running: threading.Thread | None = None
-        self._lock = threading.Lock()
-
-    def get(self, wait: float) -> CountsSnapshot | None:
-        with self._lock:
-            snapshot = self._snapshot
-            stale = snapshot is None or time.time() - snapshot.at > self._max_age
-            if stale and self._running is None:
-                self._running = threading.Thread(target=self._recount, name="hashdb-console-counts", daemon=True)
-                self._running.start()
-            running = self._running
-        if snapshot is None and running is not None:
-            running.join(wait)  # a small database is counted before the first page answers
-            return self._snapshot
-        return snapshot
-
-    def _recount(self) -> None:
-        started = time.perf_counter()
-        try:
-            counts = self._compute()
-            self._snapshot = CountsSnapshot(counts, time.time(), time.perf_counter() - started)
-        finally:
-            with self._lock:
-                self._running = None
 
 
 class ConsoleMixin(ServiceBase):
@@ -249,13 +204,9 @@ class ConsoleMixin(ServiceBase):
     # counts -------------------------------------------------------------------------------
 
     def counts_snapshot(self, actor: Principal, wait: float = 0.25) -> CountsSnapshot | None:
-        """stats() as of at most COUNTS_MAX_AGE_S ago; None while the first count runs."""
+        """stats() as of at most a minute ago (counts.py); None while the first count runs."""
         policy.require(actor, "lookup")
-        cache: CountsCache | None = getattr(self, "_counts_cache", None)
-        if cache is None:
-            cache = CountsCache(self.store.counts, COUNTS_MAX_AGE_S)
-            self._counts_cache = cache
-        return cache.get(wait)
+        return self.counts.get(wait)
 
 
 def _hex_length(signal: str) -> int:
