@@ -13,8 +13,8 @@ from api.ui.bp import bp
 from api.ui.check import parse
 from api.ui.forms import text
 from api.ui.session import me
-from hashdb.trust import audit
 from hashdb.errors import HashDBError
+from hashdb.trust import audit
 from hashdb.types import ROLES
 
 ID = "<int(max=9223372036854775807):item_id>"

@@ -18,11 +18,10 @@ from api.ui.session import me
 def dashboard() -> str:
     principal = me()
     service = get_service()
-    snapshot = service.counts_snapshot(principal)
-    counts = snapshot.counts if snapshot else {}
+    counts = service.stats(principal)  # what GET /v1/stats answers
     panels = [charts.bars(title, counts.get(key, {})) for key, title in
               (("month", "Records by month (created)"), ("label", "Live records by label"),
-               ("status", "Records by status"), ("signal", "Records by signal"))] if snapshot else []
+               ("status", "Records by status"), ("signal", "Records by signal"))]
     samples = activity().samples()
     stamps = [time.strftime("%H:%M", time.gmtime(s.at)) for s in samples]
     traffic = charts.lines("Lookups and matches since this worker started (cumulative)", stamps,
@@ -30,7 +29,6 @@ def dashboard() -> str:
     open_incidents = service.list_incidents(principal, open_only=True) if principal.is_admin else []
     status = counts.get("status", {})
     return render_template(
-        "dashboard.html", snapshot=snapshot, panels=panels, traffic=traffic,
+        "dashboard.html", panels=panels, traffic=traffic,
         last=samples[-1], queues={"quarantined": status.get("quarantined", 0), "disputed": status.get("disputed", 0)},
-        open_incidents=open_incidents,
-        age=int(time.time() - snapshot.at) if snapshot else None)
+        open_incidents=open_incidents)

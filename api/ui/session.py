@@ -15,8 +15,8 @@ from flask import Flask, Request, abort, current_app, g, request, session
 from flask.sessions import SecureCookieSessionInterface
 
 from api.runtime import get_service
-from hashdb.trust import policy
 from hashdb.errors import Unauthorized
+from hashdb.trust import policy
 from hashdb.types import Principal
 
 LIFETIME = timedelta(hours=8)

@@ -14,7 +14,6 @@ from hashdb.index.indexset import IndexSet
 from hashdb.service.accounts import AccountsMixin
 from hashdb.service.base import MAX_EXPORT_PAGE
 from hashdb.service.console import ConsoleMixin
-from hashdb.service.counts import CountsCache
 from hashdb.service.crisis import CrisisMixin
 from hashdb.service.matching import MatchingMixin
 from hashdb.service.media import MediaMixin
@@ -41,4 +40,3 @@ class HashDB(MediaMixin, SharingMixin, MatchingMixin, PartnersMixin, AccountsMix
         self.taxonomy = taxonomy if taxonomy is not None else Taxonomy.load()
         self.safelist = SafelistMatcher(store, settings)
         self.spike_rule = spike.SpikeRule(store, settings)
-        self.counts = CountsCache(store.counts, store.last_seq)

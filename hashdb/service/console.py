@@ -1,6 +1,6 @@
 """What the web console asks that the API does not: pages of records, one record with its history
 and the actions its viewer may take, the review queues, an incident's records and deliveries,
-cached counts, and sign-in (a key id kept in a signed session, one-time sign-in links).
+and sign-in (a key id kept in a signed session, one-time sign-in links).
 
 Every method applies the same rules as the API's: policy.require for the role, policy.visible
 for what a caller may see, owner-or-admin for acting on a record."""
@@ -13,11 +13,10 @@ import secrets
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 
-from hashdb.trust import policy
 from hashdb.errors import InvalidInput, NotFound, Unauthorized
 from hashdb.hashing.registry import VIDEO_SIGNAL, get_signal, parse_hash, signal_names
 from hashdb.service.base import ServiceBase
-from hashdb.service.counts import CountsSnapshot
+from hashdb.trust import policy
 from hashdb.types import (
     STATUSES,
     AuditEntry,
@@ -200,13 +199,6 @@ class ConsoleMixin(ServiceBase):
             raise InvalidInput(f"limit must be between 1 and {MAX_PAGE}")
         entries = self.store.audit_tail(limit)
         return entries, self.store.org_names([e.org_id for e in entries if e.org_id is not None])
-
-    # counts -------------------------------------------------------------------------------
-
-    def counts_snapshot(self, actor: Principal, wait: float = 0.25) -> CountsSnapshot | None:
-        """stats() as of at most a minute ago (counts.py); None while the first count runs."""
-        policy.require(actor, "lookup")
-        return self.counts.get(wait)
 
 
 def _hex_length(signal: str) -> int:

@@ -4,13 +4,11 @@ record page shows each viewer, one-time sign-in links, and when counts are recou
 from __future__ import annotations
 
 import random
-import time
 
 import pytest
 
 from hashdb.errors import Forbidden, NotFound, Unauthorized
 from hashdb.service import console
-from hashdb.service.counts import CountsCache
 from hashdb.types import HashValue, RecordQuery, Submission
 from support import principal, random_pdq
 
@@ -87,20 +85,3 @@ def test_a_signin_link_signs_in_once(service, world):
     service.revoke_key(key.id, admin)
     with pytest.raises(Unauthorized):
         service.principal_for_key_id(key.id)
-
-
-def test_counts_are_recounted_only_after_a_change():
-    calls, version = [], [1]
-    cache = CountsCache(lambda: calls.append(1) or {"status": {"active": len(calls)}}, lambda: version[0], max_age=0)
-    first = cache.get(wait=5)
-    assert first is not None and first.counts == {"status": {"active": 1}}
-    for _ in range(3):
-        cache.get(wait=0)
-    assert len(calls) == 1  # nothing changed: no recount however old
-    version[0] = 2
-    cache.get(wait=0)
-    for _ in range(100):
-        if cache.get(wait=0).counts["status"]["active"] == 2:
-            break
-        time.sleep(0.01)
-    assert len(calls) == 2
