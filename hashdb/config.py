@@ -10,6 +10,10 @@ class MediaLimits:
     max_bytes: int = 200 * 1024 * 1024
     # Well under Pillow's decompression-bomb limit (~89 Mpx); checked before any pixel is decoded.
     max_pixels: int = 50_000_000
+    # What one image's decode may take: the decoded frame at Pillow's storage size, its RGB
+    # copies and the array the hashers read, estimated from the header before any pixel is
+    # decoded. 256 MiB holds a 36-megapixel RGB photo; a 7000x7000 image needs about 330 MiB.
+    max_decode_bytes: int = 256 * 1024 * 1024
     max_video_seconds: float = 4 * 3600.0
     max_video_frames: int = 20_000
     max_video_pixels: int = 3840 * 2160

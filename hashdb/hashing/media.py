@@ -199,6 +199,7 @@ def decode_image(data: bytes, limits: MediaLimits = MediaLimits()) -> DecodedIma
         _check_pixels(media_headers.webp_canvas(data), max_pixels)
     image = _open(fmt, data)
     _check_pixels(image.size, max_pixels)
+    _check_decode_memory(image, limits)
     try:
         image.load()
     except Image.DecompressionBombError as exc:
@@ -221,6 +222,9 @@ def _prepare(image: ImageFile.ImageFile, fmt: str) -> DecodedImage:
             # Pillow warns when a palette with per-entry alpha goes straight to RGB; via RGBA
             # gives the same colours without the warning.
             rgb = source.convert("RGBA").convert("RGB")
+        elif source.mode == "RGB":
+            # Already RGB: convert() would only copy it (4 bytes a pixel).
+            rgb = source
         else:
             rgb = source.convert("RGB")
     except _DECODE_ERRORS as exc:
@@ -315,6 +319,36 @@ def _check_pixels(size: tuple[int, int], max_pixels: int) -> None:
     if width * height > max_pixels:
         raise MediaTooLarge(
             f"image is {width}x{height} ({width * height:,} pixels), over the {max_pixels:,}-pixel limit"
+        )
+
+
+def decode_bytes(image: Image.Image) -> int:
+    """Bytes a decode of this (opened, not loaded) image takes at its peak, from its header.
+
+    Pillow stores a frame at 1 byte a pixel for modes "1", "L" and "P", 2 for 16-bit grey and
+    4 for the rest. On top: the RGB copy (a Pillow RGB image is 4 bytes a pixel), the uint8
+    array the hashers read (3), and, for images that can carry transparency or are palette or
+    CMYK, the flattened and pytx variants (4 each) and the alpha mask (1).
+    """
+    width, height = image.size
+    mode = image.mode
+    frame = 1 if mode in ("1", "L", "P") else 2 if mode.startswith("I;16") else 4
+    extra = 0
+    if mode in ("P", "CMYK"):
+        extra += 4  # pytx_raw
+    if "A" in mode or "a" in mode or mode == "P" or "transparency" in image.info:
+        extra += 2 * 4 + 1  # on_white, on_black, alpha mask
+    converted = 0 if mode == "RGB" else 4
+    return width * height * (frame + converted + 3 + extra)
+
+
+def _check_decode_memory(image: Image.Image, limits: MediaLimits) -> None:
+    need = decode_bytes(image)
+    if need > limits.max_decode_bytes:
+        width, height = image.size
+        raise MediaTooLarge(
+            f"image is {width}x{height} ({image.mode}): decoding it would take about {need / 2**20:,.0f} MiB, "
+            f"over the {limits.max_decode_bytes / 2**20:,.0f} MiB decode-memory limit"
         )
 
 

@@ -470,6 +470,44 @@ def test_pixel_limit_is_configurable(media: Path) -> None:
     assert "451x300 (135,300 pixels), over the 100,000-pixel limit" in refusal(excinfo)
 
 
+def flat_png(width: int, height: int) -> bytes:
+    """A complete RGB PNG of zeros, compressed as zlib does at level 9: big canvas, few bytes."""
+    row = b"\0" * (1 + 3 * width)
+    compressor = zlib.compressobj(9)
+    body = b"".join(compressor.compress(row) for _ in range(height)) + compressor.flush()
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", ihdr) + png_chunk(b"IDAT", body) + png_chunk(b"IEND", b"")
+
+
+def test_flat_7000_square_png_is_refused_by_the_decode_memory_cap() -> None:
+    # Under the pixel limit (49 Mpx < 50 Mpx) and a few hundred KB, but its decode would take
+    # 49e6 x (4 bytes in Pillow + 3 in the hashers' array) = 343 MB: refused from the header.
+    data = flat_png(7000, 7000)
+    assert len(data) < 400_000
+    assert 7000 * 7000 < MediaLimits().max_pixels
+    with pytest.raises(MediaTooLarge) as excinfo:
+        decode_image(data)
+    message = refusal(excinfo)
+    assert "7000x7000" in message and "327 MiB" in message and "256 MiB decode-memory limit" in message
+
+
+@pytest.mark.parametrize(("mode", "per_pixel"), [("RGB", 4 + 3), ("L", 1 + 4 + 3), ("RGBA", 4 + 4 + 3 + 9)])
+def test_decode_memory_limit_counts_the_mode_and_is_configurable(mode: str, per_pixel: int) -> None:
+    data = encode(noise((300, 200), mode), "PNG")
+    need = 300 * 200 * per_pixel
+    decode_image(data, MediaLimits(max_decode_bytes=need))
+    with pytest.raises(MediaTooLarge) as excinfo:
+        decode_image(data, MediaLimits(max_decode_bytes=need - 1))
+    assert "decode-memory limit" in refusal(excinfo)
+
+
+def test_rgb_images_are_not_copied_to_convert_them(media: Path) -> None:
+    decoded = decode_path(media / "chelsea.jpg")
+    with Image.open(media / "chelsea.jpg") as image:
+        assert decoded.rgb.mode == "RGB" and pixels(decoded.rgb).tobytes() == pixels(image.convert("RGB")).tobytes()
+    assert decoded.upright is None and decoded.variants() == ()
+
+
 def test_over_the_byte_limit(media: Path) -> None:
     path = media / "chelsea.jpg"
     limits = MediaLimits(max_bytes=1000)
