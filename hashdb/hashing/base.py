@@ -9,6 +9,8 @@ from hashdb.errors import InvalidHash
 from hashdb.types import HashValue
 
 if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
     from PIL import Image
 
 # Explicit ASCII set: str.isdigit() and int(x, 16) accept unicode digits and fullwidth
@@ -65,6 +67,13 @@ class ImageSignal(Signal):
     @abstractmethod
     def compute(self, image: Image.Image) -> HashValue:
         """Hash an RGB PIL image (decoding lives in media.py only)."""
+
+    def compute_rgb(self, image: Image.Image, rgb: npt.NDArray[np.uint8]) -> HashValue:
+        """compute(image), given also its pixels as a uint8 H x W x 3 array (np.asarray(image)).
+
+        Signals with a faster path from the array override this; the hash is the same.
+        """
+        return self.compute(image)
 
 
 class BytesSignal(Signal):

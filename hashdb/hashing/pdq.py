@@ -1,7 +1,8 @@
 """PDQ signal: 256-bit hash with quality, bit-exact with Meta's reference, and its 8 dihedral variants.
 
 This module turns images into arrays and results into HashValues; the arithmetic lives in
-pdq_core (numpy and OpenCV, no PIL).
+the compiled kernel (hashing/kernel.py) when the install built it, else in pdq_core (numpy and
+OpenCV, no PIL): the same hashes either way.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import numpy as np
 import numpy.typing as npt
 
 from hashdb.errors import InvalidInput
-from hashdb.hashing import pdq_core, pdq_dihedral
+from hashdb.hashing import kernel, pdq_core, pdq_dihedral
 from hashdb.hashing.base import ImageSignal
 from hashdb.types import HashValue
 
@@ -57,8 +58,13 @@ class PdqSignal(ImageSignal):
 
         Images with a side under 5 pixels get the all-zero hash with quality 0, as in the reference.
         """
-        hex_value, quality = pdq_core.pdq_hex(_checked(rgb))
+        rgb = _checked(rgb)
+        fast = kernel.pdq(rgb, dihedral=False) if min(rgb.shape[:2]) >= pdq_core.MIN_HASHABLE_DIM else None
+        hex_value, quality = fast[0] if fast else pdq_core.pdq_hex(rgb)
         return HashValue(self.name, hex_value, quality)
+
+    def compute_rgb(self, image: Image.Image, rgb: npt.NDArray[np.uint8]) -> HashValue:
+        return self.compute_array(rgb)
 
     def dihedral(self, image: Image.Image) -> tuple[HashValue, ...]:
         """PDQ of the image after each of Pillow's 8 transposes, in DIHEDRAL_NAMES order.
@@ -68,5 +74,11 @@ class PdqSignal(ImageSignal):
         twice as fast: no image is transposed, and the luma and the first filter passes are
         shared between variants (see pdq_dihedral.pdq_dihedral_hex).
         """
-        variants = pdq_dihedral.pdq_dihedral_hex(_checked(_rgb_array(image)))
+        return self.dihedral_array(_rgb_array(image))
+
+    def dihedral_array(self, rgb: npt.NDArray[np.uint8]) -> tuple[HashValue, ...]:
+        """dihedral() of a uint8 H x W x 3 RGB array; the first is compute_array(rgb)."""
+        rgb = _checked(rgb)
+        fast = kernel.pdq(rgb, dihedral=True) if min(rgb.shape[:2]) >= pdq_core.MIN_HASHABLE_DIM else None
+        variants = fast or pdq_dihedral.pdq_dihedral_hex(rgb)
         return tuple(HashValue(self.name, hex_value, quality) for hex_value, quality in variants)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
+
 from hashdb.hashing import media as media_io
 from hashdb.hashing.pdq import PdqSignal
 from hashdb.hashing.registry import DEFAULT_SIGNALS, bytes_signals, get_signal, image_signals
@@ -34,18 +36,24 @@ class MediaMixin(ServiceBase):
                 frames = video.hash_video_bytes(data, self.settings.limits, sampling)
             return MediaHashes(name, "video", exact, frames=frames)
         decoded = media_io.decode_image(data, self.settings.limits)
-        perceptual = tuple(s.compute(decoded.rgb) for s in image_signals() if s.name in wanted)
-        variants: tuple[HashValue, ...] = ()
+        # One array for every signal; with dihedral, the first of the 8 PDQs is the primary.
+        rgb = np.asarray(decoded.rgb)
+        pdq = PdqSignal()
         rotations: tuple[HashValue, ...] = ()
+        if dihedral and "pdq" in wanted:
+            rotations = pdq.dihedral_array(rgb)
+        perceptual = tuple(
+            rotations[0] if s.name == "pdq" and rotations else s.compute_rgb(decoded.rgb, rgb)
+            for s in image_signals() if s.name in wanted
+        )
+        variants: tuple[HashValue, ...] = ()
         if "pdq" in wanted:
-            pdq = PdqSignal()
             # Flattened (transparency) and upright (EXIF) copies: what re-uploads tend to look like.
             primary = next((v.hex for v in perceptual if v.signal == "pdq"), None)
             computed = [pdq.compute(image) for _, image in decoded.variants()]
             variants = tuple(v for n, v in enumerate(computed)
                              if v.hex != primary and v.hex not in {w.hex for w in computed[:n]})
-            if dihedral:
-                rotations = pdq.dihedral(decoded.rgb)[1:]
+        rotations = rotations[1:]
         return MediaHashes(name, "image", exact + perceptual, variants=variants, dihedral=rotations)
 
     def query_for(self, hashes: MediaHashes) -> Query:

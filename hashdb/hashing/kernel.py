@@ -1,0 +1,63 @@
+"""The compiled kernel (_pdq_kernel.c), when the install could build it, behind typed calls.
+
+Two jobs, each equal to the byte to what it replaces (the tests hold both to their oracles):
+PDQ of an RGB array and its 8 dihedral variants (pdqhash, and pdq_core's numpy port), and
+pHash's 32x32 grey thumbnail (Pillow's convert("L") then a Lanczos resize, as imagehash
+makes it). Without the kernel (no C compiler at install time) every caller falls back to
+the numpy and Pillow code, which gives the same hashes, slower.
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+import numpy as np
+import numpy.typing as npt
+import PIL
+
+from hashdb.hashing import pdq_core
+
+
+def _load() -> ModuleType | None:
+    try:
+        from hashdb.hashing import _pdq_kernel  # type: ignore[attr-defined]
+    except ImportError:
+        return None
+    module: ModuleType = _pdq_kernel
+    return module
+
+
+KERNEL = _load()
+# Pillow 13 runs the vertical resize pass first when the height shrinks by more than twice
+# what the width does; the kernel follows 13's rule, so older Pillows keep their own resize.
+_PILLOW_RULE = int(PIL.__version__.split(".")[0]) >= 13
+
+
+def available() -> bool:
+    return KERNEL is not None
+
+
+def pdq(rgb: npt.NDArray[np.uint8], dihedral: bool) -> tuple[tuple[str, int], ...] | None:
+    """((hex, quality), ...) of the image, or of its 8 variants in pdq_dihedral.DIHEDRAL order.
+
+    None without the kernel. rgb: uint8, H x W x 3, both sides at least MIN_HASHABLE_DIM.
+    """
+    if KERNEL is None:
+        return None
+    rgb = np.ascontiguousarray(rgb)
+    height, width = rgb.shape[:2]
+    floats, qualities = KERNEL.pdq_float(rgb, height, width, rgb.strides[0], 3, pdq_core._DCT, dihedral)
+    dcts = np.frombuffer(floats, dtype=np.float32).reshape(-1, 16, 16)
+    return tuple((pdq_core.dct_hex(dct), int(q)) for dct, q in zip(dcts, qualities))
+
+
+def grey_thumbnail(pixels: npt.NDArray[np.uint8], side: int) -> npt.NDArray[np.uint8] | None:
+    """Pillow's `image.convert("L").resize((side, side), LANCZOS)` of an RGB (H x W x 3) or grey
+    (H x W) uint8 array, or None when the kernel (or a Pillow it matches) is missing."""
+    if KERNEL is None or not _PILLOW_RULE:
+        return None
+    pixels = np.ascontiguousarray(pixels)
+    height, width = pixels.shape[:2]
+    pixel_bytes = 1 if pixels.ndim == 2 else pixels.shape[2]
+    data = KERNEL.grey_thumbnail(pixels, height, width, pixels.strides[0], pixel_bytes, side, side)
+    return np.frombuffer(data, dtype=np.uint8).reshape(side, side)

@@ -1,0 +1,126 @@
+"""The compiled kernel against its oracles: pdqhash (Meta's C++) for PDQ, Pillow and imagehash
+for pHash's thumbnail. Every comparison is exact: floats, bits, qualities, bytes."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import imagehash
+import numpy as np
+import pdqhash
+import pytest
+from PIL import Image
+
+from hashdb.hashing import kernel, pdq_core, pdq_dihedral
+from hashdb.hashing.imagehashes import PHashSignal
+from hashdb.hashing.pdq import bits_to_hex
+
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "media"
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+# Pillow's transposes in pdq_dihedral.DIHEDRAL order (FLIP_LEFT_RIGHT is 0: compare with None).
+TRANSPOSES = (None, Image.Transpose.ROTATE_90, Image.Transpose.ROTATE_180, Image.Transpose.ROTATE_270,
+              Image.Transpose.FLIP_TOP_BOTTOM, Image.Transpose.FLIP_LEFT_RIGHT, Image.Transpose.TRANSPOSE,
+              Image.Transpose.TRANSVERSE)
+# Under and over 64 on each side, 64x64 (no filter), odd sizes, very wide and tall, ~1024 px.
+SHAPES = [(5, 5), (5, 9), (17, 31), (64, 64), (63, 64), (64, 65), (127, 129), (200, 33), (33, 200),
+          (300, 517), (9, 2000), (2000, 9), (768, 1024), (1001, 999)]
+
+
+@pytest.fixture(autouse=True)
+def _kernel() -> None:
+    # `pip install -e .` builds it when a C compiler is there; CI must have it.
+    if not kernel.available():
+        if IN_CI:
+            pytest.fail("the compiled kernel (hashdb/hashing/_pdq_kernel.c) is required in CI but was not built")
+        pytest.skip("the compiled kernel was not built (no C compiler at install time)")
+
+
+def image(h: int, w: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    # Smooth colour fields with some noise: real-looking DCTs, and every bit in play.
+    small = rng.integers(0, 256, (max(2, h // 8), max(2, w // 8), 3), dtype=np.uint8)
+    smooth = np.asarray(Image.fromarray(small).resize((w, h), Image.Resampling.BICUBIC))
+    return np.clip(smooth.astype(np.int16) + rng.integers(-20, 21, (h, w, 3)), 0, 255).astype(np.uint8)
+
+
+@pytest.mark.parametrize(("h", "w"), SHAPES)
+def test_dct_floats_and_quality_equal_pdqhash(h: int, w: int) -> None:
+    rgb = image(h, w, h * 7919 + w)
+    floats, qualities = kernel.KERNEL.pdq_float(rgb, h, w, rgb.strides[0], 3, pdq_core._DCT, False)
+    want, quality = pdqhash.compute_float(rgb)
+    np.testing.assert_array_equal(np.frombuffer(floats, dtype=np.float32)[::-1], want.astype(np.float32))
+    assert qualities == (quality,)
+
+
+@pytest.mark.parametrize(("h", "w"), SHAPES)
+def test_dihedral_equals_pdqhash_of_each_pillow_transpose(h: int, w: int) -> None:
+    rgb = image(h, w, h + 31 * w)
+    picture = Image.fromarray(rgb)
+    want = []
+    for op in TRANSPOSES:
+        bits, quality = pdqhash.compute(np.asarray(picture.transpose(op)) if op is not None else rgb)
+        want.append((bits_to_hex(bits), quality))
+    assert kernel.pdq(rgb, dihedral=True) == tuple(want)
+    assert kernel.pdq(rgb, dihedral=False) == (want[0],)
+
+
+@pytest.mark.parametrize(("h", "w"), [(5, 5), (64, 64), (127, 129), (33, 200)])
+def test_kernel_equals_the_numpy_port(h: int, w: int) -> None:
+    # The port is what runs when the kernel could not be built: same hashes.
+    rgb = image(h, w, 5 * h + w)
+    assert kernel.pdq(rgb, dihedral=True) == pdq_dihedral.pdq_dihedral_hex(rgb)
+
+
+def test_non_contiguous_arrays_are_hashed_as_their_pixels() -> None:
+    rgb = image(90, 120, 3)
+    view = np.ascontiguousarray(rgb[:, ::-1])[:, ::-1]  # a strided view of the same pixels
+    assert kernel.pdq(rgb[10:80, 5:100], dihedral=False) == kernel.pdq(np.ascontiguousarray(rgb[10:80, 5:100]), False)
+    assert kernel.pdq(view, dihedral=True) == kernel.pdq(rgb, dihedral=True)
+
+
+def thumbnail_oracle(picture: Image.Image) -> np.ndarray:
+    return np.asarray(picture.convert("L").resize((32, 32), Image.Resampling.LANCZOS))
+
+
+# Both of Pillow 13's pass orders (vertical first when the height shrinks by more than twice
+# the width), upscaling on one or both sides, exactly 32 on one side.
+@pytest.mark.parametrize(("h", "w"), [(1, 1), (7, 5), (32, 32), (32, 500), (500, 32), (31, 32), (42, 34),
+                                      (42, 40), (60, 45), (90, 60), (1000, 3), (3, 1000), (1531, 97),
+                                      (768, 1024), (1024, 768)])
+def test_thumbnail_equals_pillows(h: int, w: int) -> None:
+    rgb = image(h, w, h * 3 + w)
+    picture = Image.fromarray(rgb)
+    if not kernel._PILLOW_RULE:
+        pytest.skip("the kernel follows Pillow 13's resize; this Pillow is older")
+    np.testing.assert_array_equal(kernel.grey_thumbnail(rgb, 32), thumbnail_oracle(picture))
+    grey = np.asarray(picture.convert("L"))
+    np.testing.assert_array_equal(kernel.grey_thumbnail(grey, 32), thumbnail_oracle(picture))
+
+
+def media_images() -> list[Path]:
+    return sorted(p for p in FIXTURES.iterdir() if p.suffix in (".jpg", ".png") and "corrupt" not in p.name)
+
+
+@pytest.mark.parametrize("path", media_images(), ids=lambda p: p.name)
+def test_phash_from_the_array_equals_imagehash(path: Path) -> None:
+    with Image.open(path) as opened:
+        picture = opened.convert("RGB")
+    rgb = np.asarray(picture)
+    np.testing.assert_array_equal(kernel.grey_thumbnail(rgb, 32), thumbnail_oracle(picture))
+    assert PHashSignal().compute_rgb(picture, rgb).hex == str(imagehash.phash(picture))
+
+
+@pytest.mark.vectors
+def test_phash_and_pdq_of_every_vector_image(vectors: Path) -> None:
+    paths = sorted(p for p in (vectors / "pdq").rglob("*") if p.suffix.lower() in (".jpg", ".jpeg", ".png")
+                   and "exif-rotn" not in p.parts)
+    assert len(paths) >= 25
+    for path in paths:
+        with Image.open(path) as opened:
+            picture = opened.convert("RGB")
+        rgb = np.asarray(picture)
+        assert PHashSignal().compute_rgb(picture, rgb).hex == str(imagehash.phash(picture)), path.name
+        if min(rgb.shape[:2]) >= 5:
+            bits, quality = pdqhash.compute(rgb)
+            assert kernel.pdq(rgb, dihedral=False) == ((bits_to_hex(bits), quality),), path.name
