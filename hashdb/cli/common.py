@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from hashdb.errors import HashDBError
-from hashdb.io.inputs import BadInput, HashedInput, HashInput, Item
+from hashdb.io.inputs import BadInput, FileInput, HashedInput, HashInput, Item
 from hashdb.service import HashDB
 from hashdb.types import Principal
 
@@ -28,6 +28,11 @@ def db_option(func: F) -> F:
         "--db", "db_path", envvar="HASHDB_DB", default="hashdb.sqlite", show_default=True,
         help="SQLite file, or a postgresql:// DSN (env HASHDB_DB).",
     )(func)
+
+
+def jobs_option(func: F) -> F:
+    return click.option("--jobs", "-j", type=click.IntRange(min=1), metavar="N",
+                        help="Processes that hash files at once (default: every core this process may use).")(func)
 
 
 def json_option(func: F) -> F:
@@ -144,19 +149,24 @@ def cli() -> None:
     """
 
 
-def _resolve(service: HashDB, items: Sequence[Item], dihedral: bool) -> list[tuple[str, Any]]:
-    """Hash what needs hashing; any bad input stops the whole command before anything is sent."""
-    resolved: list[tuple[str, Any]] = []
-    for item in progress(items, "hashing"):
+def _resolve(service: HashDB, items: Sequence[Item], dihedral: bool, jobs: int | None = None) -> list[tuple[str, Any]]:
+    """Hash what needs hashing; any bad input stops the whole command before anything is sent.
+
+    Files are hashed on every core (or `jobs` processes), answers kept in the order given.
+    """
+    for item in items:
         if isinstance(item, BadInput):
             raise click.ClickException(f"{shown(item.input)}: {item.error.message}")
+    answers = service.hash_files([i.path for i in items if isinstance(i, FileInput)], dihedral=dihedral, jobs=jobs)
+    resolved: list[tuple[str, Any]] = []
+    for item in progress(items, "hashing"):
         if isinstance(item, HashInput):
             resolved.append((item.input, item.value))
         elif isinstance(item, HashedInput):
             resolved.append((item.input, item.hashes))
-        else:
-            try:
-                resolved.append((item.input, service.hash_file(item.path, dihedral=dihedral)))
-            except HashDBError as exc:
-                raise click.ClickException(f"{shown(item.input)}: {exc.message}") from exc
+        elif isinstance(item, FileInput):
+            answer = next(answers)
+            if isinstance(answer, HashDBError):
+                raise click.ClickException(f"{shown(item.input)}: {answer.message}") from answer
+            resolved.append((item.input, answer))
     return resolved

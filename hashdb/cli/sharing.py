@@ -14,6 +14,7 @@ from hashdb.cli.common import (
     db_option,
     emit,
     hashing_service,
+    jobs_option,
     json_option,
     local_principal,
     open_service,
@@ -78,10 +79,11 @@ def submit(inputs: tuple[str, ...], labels: tuple[str, ...], incident: str | Non
 @click.option("--threshold", "thresholds", multiple=True, metavar="SIGNAL=N",
               help="Tighter match threshold for a signal, e.g. pdq=20 (never looser than the default).")
 @click.option("--no-dihedral", is_flag=True, help="Do not also match rotated and mirrored copies of images.")
+@jobs_option
 @db_option
 @server_options
 @json_option
-def lookup(inputs: tuple[str, ...], thresholds: tuple[str, ...], no_dihedral: bool, db_path: str,
+def lookup(inputs: tuple[str, ...], thresholds: tuple[str, ...], no_dihedral: bool, jobs: int | None, db_path: str,
            server: str | None, api_key: str | None, as_json: bool) -> None:
     """Check media or hashes against the database. Exits 0 whatever matched; --json says.
 
@@ -94,7 +96,7 @@ def lookup(inputs: tuple[str, ...], thresholds: tuple[str, ...], no_dihedral: bo
     client = connect(server, api_key) if server else None
     service = hashing_service() if client else open_service(db_path)
     queries = []
-    for name, value in _resolve(service, list(expand(inputs)), dihedral=not no_dihedral):
+    for name, value in _resolve(service, list(expand(inputs)), dihedral=not no_dihedral, jobs=jobs):
         if hasattr(value, "media_type"):
             query = service.query_for(value)
             queries.append(Query(name, query.hashes, query.frames))

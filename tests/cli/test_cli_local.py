@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import random
+from pathlib import Path
 
 import click
 import pytest
@@ -165,3 +166,38 @@ def test_relabel_shows_in_the_feed(run):
     [doc] = lines(run("relabel", "--json", "1", "--label", "attacker_manifesto"))
     assert doc["labels"] == ["attacker_manifesto"]
     assert [e["kind"] for e in lines(run("export"))] == ["add", "labels"]
+
+
+def test_hash_of_a_folder_on_two_processes_keeps_order_and_reports_bad_files(run, media, tmp_path):
+    folder = tmp_path / "uploads"
+    folder.mkdir()
+    names = ["astronaut.jpg", "camera.png", "chelsea_corrupt.jpg", "coffee.jpg", "rocket.jpg"]
+    for index, name in enumerate(names):
+        (folder / f"{index}-{name}").write_bytes((media / name).read_bytes())
+    pooled = run("hash", "--json", "--jobs", "2", str(folder))
+    alone = run("hash", "--json", "--jobs", "1", str(folder))
+    assert pooled.exit_code == alone.exit_code == 1
+    assert pooled.stdout == alone.stdout
+    docs = lines(pooled)
+    assert [Path(d["path"]).name for d in docs] == [f"{i}-{n}" for i, n in enumerate(names)]
+    assert "error" in docs[2] and all("pdq" in d for i, d in enumerate(docs) if i != 2)
+
+
+def test_lookup_of_a_huge_flat_png_is_a_one_line_refusal(run, tmp_path):
+    import struct
+    import zlib
+
+    row = b"\0" * (1 + 3 * 7000)
+    compressor = zlib.compressobj(9)
+    body = b"".join(compressor.compress(row) for _ in range(7000)) + compressor.flush()
+
+    def chunk(kind: bytes, payload: bytes) -> bytes:
+        return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
+
+    big = tmp_path / "flat.png"
+    big.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 7000, 7000, 8, 2, 0, 0, 0))
+                    + chunk(b"IDAT", body) + chunk(b"IEND", b""))
+    result = CliRunner().invoke(cli, ["lookup", str(big)])
+    assert result.exit_code == 1
+    assert "7000x7000" in result.output and "decode-memory limit" in result.output
+    assert len(result.output.strip().splitlines()) == 1 and "Traceback" not in result.output

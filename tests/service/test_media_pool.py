@@ -1,0 +1,70 @@
+"""Hashing a folder on several processes gives what hashing it file by file gives, in order."""
+
+from __future__ import annotations
+
+import shutil
+import struct
+import zlib
+from pathlib import Path
+
+import pytest
+
+from hashdb.config import Settings
+from hashdb.errors import HashDBError, MediaTooLarge, UnsupportedMedia
+from hashdb.service import media_pool
+from hashdb.service.media import hash_media_file
+
+
+def corpus(media: Path, tmp_path: Path) -> list[Path]:
+    """Fixture images, a video, a corrupt JPEG and a text file, in a known order."""
+    names = ["astronaut.jpg", "camera.png", "astronaut_corrupt.jpg", "logo_rgba.png", "clip.mp4",
+             "chelsea_exif6.jpg", "coffee_palette.png", "rocket_anim.gif"]
+    paths = []
+    for index, name in enumerate(names):
+        target = tmp_path / f"{index:02d}-{name}"
+        shutil.copy(media / name, target)
+        paths.append(target)
+    text = tmp_path / "99-notes.jpg"
+    text.write_text("not an image")
+    return paths + [text]
+
+
+def answers_as_data(answers: list[object]) -> list[object]:
+    return [(type(a).__name__, a.message) if isinstance(a, HashDBError) else a for a in answers]
+
+
+@pytest.mark.parametrize("dihedral", [False, True])
+def test_two_processes_answer_as_one_does_in_order(media: Path, tmp_path: Path, dihedral: bool) -> None:
+    paths = corpus(media, tmp_path)
+    settings = Settings()
+    one_by_one = []
+    for path in paths:
+        try:
+            one_by_one.append(hash_media_file(settings, path, None, dihedral))
+        except HashDBError as exc:
+            one_by_one.append(exc)
+    pooled = list(media_pool.hash_paths(settings, paths, dihedral=dihedral, jobs=2))
+    assert answers_as_data(pooled) == answers_as_data(one_by_one)
+    assert [type(a) for a in pooled].count(UnsupportedMedia) == 2  # the corrupt JPEG, the text
+    assert [getattr(a, "path", None) for a in pooled[:2]] == [str(paths[0]), str(paths[1])]
+
+
+def test_signals_reach_the_workers(media: Path, tmp_path: Path) -> None:
+    paths = corpus(media, tmp_path)[:2]
+    pooled = list(media_pool.hash_paths(Settings(), paths, ["md5", "dhash"], jobs=2))
+    assert [[v.signal for v in a.hashes] for a in pooled] == [["md5", "dhash"], ["md5", "dhash"]]
+
+
+def test_the_decode_memory_cap_holds_in_the_workers(tmp_path: Path) -> None:
+    row = b"\0" * (1 + 3 * 7000)
+    compressor = zlib.compressobj(9)
+    body = b"".join(compressor.compress(row) for _ in range(7000)) + compressor.flush()
+
+    def chunk(kind: bytes, payload: bytes) -> bytes:
+        return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
+
+    big = tmp_path / "flat.png"
+    big.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 7000, 7000, 8, 2, 0, 0, 0))
+                    + chunk(b"IDAT", body) + chunk(b"IEND", b""))
+    [answer, _] = media_pool.hash_paths(Settings(), [big, big], jobs=2)
+    assert isinstance(answer, MediaTooLarge) and "decode-memory limit" in answer.message
