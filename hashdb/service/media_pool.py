@@ -1,4 +1,4 @@
-"""Hashing many files on every core: a process pool over service.media.hash_media_file.
+"""Hashing many files on every core: a process pool over service.media_hashing.hash_media_file.
 
 Hashing is CPU work in C and numpy that holds the GIL for much of its time, so processes, not
 threads. Each worker gets the settings once (initializer); a task is a path and its answer
@@ -16,7 +16,7 @@ from pathlib import Path
 
 from hashdb.config import Settings
 from hashdb.errors import HashDBError
-from hashdb.service.media import hash_media_file
+from hashdb.service.media_hashing import hash_media_file
 from hashdb.types import MediaHashes
 
 Answer = MediaHashes | HashDBError

@@ -12,7 +12,7 @@ import pytest
 from hashdb.config import Settings
 from hashdb.errors import HashDBError, MediaTooLarge, UnsupportedMedia
 from hashdb.service import media_pool
-from hashdb.service.media import hash_media_file
+from hashdb.service.media_hashing import hash_media_file
 
 
 def corpus(media: Path, tmp_path: Path) -> list[Path]:

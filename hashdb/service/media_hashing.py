@@ -1,0 +1,61 @@
+"""Hashing one image or video: every wanted signal, as a pure function of the bytes and settings.
+
+The service's MediaMixin and the process pool (media_pool) both call these; nothing here
+touches a store or an index, so a worker process needs only the settings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from hashdb.config import Settings
+from hashdb.hashing import media as media_io
+from hashdb.hashing.pdq import PdqSignal
+from hashdb.hashing.registry import DEFAULT_SIGNALS, bytes_signals, get_signal, image_signals
+from hashdb.types import HashValue, MediaHashes
+
+
+def hash_media_file(settings: Settings, path: Path, signals: Sequence[str] | None = None,
+                    dihedral: bool = False) -> MediaHashes:
+    data = media_io.read_file(path, settings.limits)
+    return hash_media(settings, data, str(path), signals, path, dihedral)
+
+
+def hash_media(settings: Settings, data: bytes, name: str, signals: Sequence[str] | None = None,
+               path: Path | None = None, dihedral: bool = False) -> MediaHashes:
+    """Every wanted signal of one image or video; a pure function of the bytes and settings."""
+    wanted = tuple(signals) if signals else DEFAULT_SIGNALS
+    for signal in wanted:
+        get_signal(signal)
+    exact = tuple(s.compute_bytes(data) for s in bytes_signals() if s.name in wanted)
+    if media_io.media_type(data) == "video":
+        from hashdb.hashing import video
+
+        sampling = video.VideoSampling.from_settings(settings)
+        if path is not None:
+            frames = video.hash_video(path, settings.limits, sampling)
+        else:
+            frames = video.hash_video_bytes(data, settings.limits, sampling)
+        return MediaHashes(name, "video", exact, frames=frames)
+    decoded = media_io.decode_image(data, settings.limits)
+    # One array for every signal; with dihedral, the first of the 8 PDQs is the primary.
+    rgb = np.asarray(decoded.rgb)
+    pdq = PdqSignal()
+    rotations: tuple[HashValue, ...] = ()
+    if dihedral and "pdq" in wanted:
+        rotations = pdq.dihedral_array(rgb)
+    perceptual = tuple(
+        rotations[0] if s.name == "pdq" and rotations else s.compute_rgb(decoded.rgb, rgb)
+        for s in image_signals() if s.name in wanted
+    )
+    variants: tuple[HashValue, ...] = ()
+    if "pdq" in wanted:
+        # Flattened (transparency) and upright (EXIF) copies: what re-uploads tend to look like.
+        primary = next((v.hex for v in perceptual if v.signal == "pdq"), None)
+        computed = [pdq.compute(image) for _, image in decoded.variants()]
+        variants = tuple(v for n, v in enumerate(computed)
+                         if v.hex != primary and v.hex not in {w.hex for w in computed[:n]})
+    return MediaHashes(name, "image", exact + perceptual, variants=variants, dihedral=rotations[1:])
