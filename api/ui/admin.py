@@ -91,9 +91,8 @@ def safelist() -> Any:
 
 
 def _safelist(errors: dict[str, str], form: dict[str, str], status: int = 200) -> Any:
-    report = get_service().transparency_report(me())
-    return render_template("safelist.html", counts=report.integrity.get("safelist", {}), errors=errors,
-                           form=form), status
+    size = get_service().safelist_size(me())
+    return render_template("safelist.html", size=size, errors=errors, form=form), status
 
 
 @bp.post("/admin/safelist")

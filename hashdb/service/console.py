@@ -31,7 +31,8 @@ from hashdb.types import (
 )
 
 MAX_PAGE = 200
-# A label filter has no index (labels are a JSON array): each page reads at most this many ids.
+# Filters with no index of their own (a label: labels are a JSON array; a signal: an index led
+# by signal misleads SQLite's planner on exact-hash lookups) read at most this many ids a page.
 LABEL_WINDOW = 100_000
 SIGNIN_LINK_TTL = timedelta(hours=24)
 
@@ -132,7 +133,8 @@ class ConsoleMixin(ServiceBase):
         else:
             query = replace(query, org_id=actor.org_id)
         before = query.before if query.before is not None else self.store.max_record_id() + 1
-        floor = max(0, before - LABEL_WINDOW) if query.label is not None else 0
+        windowed = query.label is not None or (query.signal is not None and query.value is None)
+        floor = max(0, before - LABEL_WINDOW) if windowed else 0
         rows = self.store.search_records(replace(query, before=before, floor=floor, limit=query.limit + 1))
         more = len(rows) > query.limit
         rows = rows[:query.limit]
@@ -141,10 +143,12 @@ class ConsoleMixin(ServiceBase):
             return RecordPage(shown, rows[-1].id, None)
         if floor > 1:  # the window ended before the page filled: older ids are not searched yet
             return RecordPage(shown, floor, floor)
-        return RecordPage(shown, None, floor if query.label is not None else None)
+        return RecordPage(shown, None, floor if windowed else None)
 
     def find_by_hash(self, actor: Principal, text: str) -> RecordPage:
-        """Records holding this hash (`signal:hex`, or hex of any signal of that length)."""
+        """Records holding this hash (`signal:hex`, or hex of any signal of that length), among
+        those browse_records would list for this caller."""
+        policy.require(actor, "submit")
         signal, _, hexv = text.strip().rpartition(":")
         hexv = hexv.lower()
         candidates = [signal] if signal else [s for s in signal_names() if _hex_length(s) == len(hexv)]
@@ -152,9 +156,14 @@ class ConsoleMixin(ServiceBase):
             raise InvalidInput(f"{text!r} is not a hash of any signal (give signal:hex)")
         found: list[HashRecord] = []
         for name in candidates:
-            value = parse_hash(name, hexv)
-            found += self.browse_records(actor, RecordQuery(signal=name, value=value.hex, limit=MAX_PAGE)).records
-        return RecordPage(tuple(sorted(found, key=lambda r: -r.id)), None, None)
+            # The (signal, value) unique key answers this at any size; a scan by id would not.
+            found += self.store.find_values(name, [parse_hash(name, hexv).hex])
+        shown = [r for r in found if policy.visible(r, actor) and (actor.is_admin or r.org_id == actor.org_id)]
+        return RecordPage(tuple(sorted(shown, key=lambda r: -r.id)), None, None)
+
+    def safelist_size(self, actor: Principal) -> int:
+        policy.require(actor, "admin")
+        return self.store.safelist_version()[0]
 
     def record_view(self, record_id: int, actor: Principal) -> RecordView:
         policy.require(actor, "lookup")

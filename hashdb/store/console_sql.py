@@ -24,18 +24,24 @@ class ConsoleSQL(SQLStore):
         return int(self._rows("SELECT COALESCE(MAX(id), 0) AS n FROM records")[0]["n"])
 
     def search_records(self, query: RecordQuery) -> list[HashRecord]:
-        """Newest first, ids below `before` and at or above `floor`. Each filter but the label has
-        an index led by it and then id (m006), so a page reads about `limit` index entries."""
+        """Newest first, ids below `before` and at or above `floor`. Status, organisation and
+        incident have an index led by them and then id (m007), so a page reads about `limit`
+        index entries; for a label or a signal the caller bounds the read with `floor`."""
         where = ["r.id >= ?"]
         params: list[Any] = [query.floor]
         if query.before is not None:
             where.append("r.id < ?")
             params.append(query.before)
-        for column, value in (("status", query.status), ("signal", query.signal), ("value", query.value),
+        for column, value in (("status", query.status), ("value", query.value),
                               ("incident", query.incident), ("org_id", query.org_id)):
             if value is not None:
                 where.append(f"r.{column} = ?")
                 params.append(value)
+        if query.signal is not None:
+            # Without a value, as an expression: the unique key leads with signal, and a planner
+            # that took it would read every record of the signal and sort them, not the window.
+            where.append("r.signal = ?" if query.value is not None else "(r.signal || '') = ?")
+            params.append(query.signal)
         if query.label is not None:
             where.append("r.labels LIKE ? ESCAPE '\\'")
             params.append(_like_label(query.label))

@@ -259,6 +259,9 @@ CREATE TABLE signin_links (
 );
 """
 
+# Dropped as in SQLite (see migrations.m008): the two stores keep the same indexes.
+M008_DROP_RECORDS_SIGNAL_ID = "DROP INDEX IF EXISTS records_signal_id;"
+
 # (name, DDL) in the order they apply; the names match SQLite's where the change is the same.
 MIGRATIONS: tuple[tuple[str, str], ...] = (
     ("m001_core", M001_CORE),
@@ -267,6 +270,7 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
     ("m005_mirror", M005_MIRROR),
     ("m006_record_counts", M006_RECORD_COUNTS),
     ("m007_console", M007_CONSOLE),
+    ("m008_drop_records_signal_id", M008_DROP_RECORDS_SIGNAL_ID),
 )
 
 

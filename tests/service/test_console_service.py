@@ -85,3 +85,13 @@ def test_a_signin_link_signs_in_once(service, world):
     service.revoke_key(key.id, admin)
     with pytest.raises(Unauthorized):
         service.principal_for_key_id(key.id)
+
+
+def test_a_hash_search_finds_only_what_the_caller_may_list(service, world):
+    admin, alpha, beta, a_ids, b_ids = world
+    value = service.store.get_records([b_ids[0]])[b_ids[0]].value
+    assert [r.id for r in service.find_by_hash(admin, f"pdq:{value}").records] == [b_ids[0]]
+    assert [r.id for r in service.find_by_hash(beta, value).records] == [b_ids[0]]  # signal from the length
+    assert service.find_by_hash(alpha, f"pdq:{value}").records == ()  # beta's record
+    with pytest.raises(Forbidden):
+        service.find_by_hash(principal(service, "gamma", "consumer"), f"pdq:{value}")

@@ -85,3 +85,16 @@ def test_a_signin_link_works_once_and_not_after_it_expires(store):
     assert store.use_signin_link("t2", "2026-01-01T12:00:01") is None  # used
     assert store.use_signin_link("nope", "2026-01-01T12:00:00") is None
     assert store.get_api_key(key.id).prefix == "abcdefabcdef" and store.get_api_key(key.id + 99) is None
+
+
+def test_an_exact_hash_lookup_probes_the_unique_key_on_sqlite(tmp_path):
+    """The console's indexes must not change how lookups read: with an index led by signal and
+    then id, SQLite walked every record of the signal for `value IN (...) ORDER BY id`."""
+    from hashdb.store.rows import RECORD_COLUMNS
+    from hashdb.store.sqlite_store import SQLiteStore
+
+    store = SQLiteStore(tmp_path / "plan.sqlite")
+    sql = f"SELECT {RECORD_COLUMNS} FROM records r WHERE r.signal = ? AND r.value IN (?) ORDER BY r.id"
+    plan = [row[3] for row in store.db.conn.execute("EXPLAIN QUERY PLAN " + sql, ("md5", "00"))]
+    store.close()
+    assert "(signal=? AND value=?)" in plan[0], plan
