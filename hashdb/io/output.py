@@ -95,7 +95,8 @@ def feed_json(entry: FeedEntry) -> dict[str, Any]:
         "at": entry.at,
     }
     if entry.frames:
-        out["frames"] = [{"pdq": f.hash.hex, "quality": f.hash.quality} for f in entry.frames]
+        out["frames"] = [{"pdq": f.hash.hex, "quality": f.hash.quality, "t": round(f.timestamp, 3)}
+                         for f in entry.frames]
     return out
 
 

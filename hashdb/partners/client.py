@@ -257,12 +257,12 @@ def submit_submissions(client: Client, submissions: Sequence[Submission],
 def feed_entry(doc: Mapping[str, Any]) -> FeedEntry:
     """The inverse of output.feed_json."""
     try:
-        frames = tuple(FrameHash(n, 0.0, HashValue("pdq", f["pdq"], f.get("quality")))
+        frames = tuple(FrameHash(n, float(f.get("t") or 0.0), HashValue("pdq", f["pdq"], f.get("quality")))
                        for n, f in enumerate(doc.get("frames") or []))
         return FeedEntry(doc["seq"], doc["kind"], doc["id"], doc["signal"], doc["hash"], doc["quality"],
                          doc["media_type"], tuple(doc["labels"]), doc["status"], doc["incident"], doc["created_at"],
                          doc["at"], frames)
-    except (KeyError, TypeError, AttributeError):
+    except (KeyError, TypeError, AttributeError, ValueError):
         raise ServerError("GET /v1/export: a change in the server's answer is not a hashdb feed entry") from None
 
 

@@ -5,6 +5,7 @@ against the local taxonomy) before the store applies them; no HTTP or click in t
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, fields
@@ -90,7 +91,7 @@ def parse_entry(doc: object, taxonomy: Taxonomy) -> FeedEntry:
         if raw_frames:
             raise InvalidInput("only a vpdq entry has frames")
         value = parse_hash(doc.get("signal"), doc.get("hash"), quality)
-    frames = tuple(FrameHash(n, 0.0, parse_hash("pdq", f.get("pdq"), f.get("quality")))
+    frames = tuple(FrameHash(n, _frame_time(f.get("t", 0.0)), parse_hash("pdq", f.get("pdq"), f.get("quality")))
                    for n, f in enumerate(raw_frames))
     labels = doc.get("labels")
     if not isinstance(labels, list):
@@ -100,6 +101,13 @@ def parse_entry(doc: object, taxonomy: Taxonomy) -> FeedEntry:
     return FeedEntry(seq, str(kind), record_id, value.signal, value.hex, value.quality, str(media_type),
                      taxonomy.validate(labels), str(status), incident, _timestamp(doc, "created_at"),
                      _timestamp(doc, "at"), frames)
+
+
+def _frame_time(value: object) -> float:
+    """A frame's time in seconds; feeds written before frames carried one give 0."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+        raise InvalidInput(f"a frame's t must be a number of seconds >= 0, got {value!r}")
+    return float(value)
 
 
 def _positive(doc: Mapping[str, Any], key: str) -> int:

@@ -19,12 +19,13 @@ class PartnersMixin(ServiceBase):
         seq = decode_cursor(since)
         changes = self.store.changes_since(seq, limit)
         records = self.store.get_records([c.record_id for c in changes])
-        videos = self.store.video_frames([r.id for r in records.values() if r.signal == "vpdq"])
+        video_ids = [r.id for r in records.values() if r.signal == "vpdq"]
+        videos, times = self.store.video_frames(video_ids), self.store.frame_times(video_ids)
         entries = []
         for change in changes:
             record = records[change.record_id]
-            frames = tuple(FrameHash(i, 0.0, HashValue("pdq", h, q)) for i, (_, h, q) in
-                           enumerate(videos.get(record.id, [])))
+            frames = tuple(FrameHash(i, t, HashValue("pdq", h, q)) for i, ((_, h, q), t) in
+                           enumerate(zip(videos.get(record.id, []), times.get(record.id, []))))
             entries.append(FeedEntry(change.seq, change.kind, record.id, record.signal, record.value,
                                      record.quality, record.media_type, change.labels, change.status,
                                      record.incident, record.created_at, change.at, frames))

@@ -368,6 +368,16 @@ class SQLStore(ABC):
             out[int(r["record_id"])].append((int(r["id"]), r["value"], r["quality"]))
         return out
 
+    def frame_times(self, record_ids: Sequence[int]) -> dict[int, list[float]]:
+        # Apart from video_frames: only the change feed needs the times, matching never does.
+        unique = list(dict.fromkeys(int(i) for i in record_ids))
+        out: dict[int, list[float]] = {i: [] for i in unique}
+        rows = self._rows_in("SELECT record_id, timestamp FROM video_frames"
+                             " WHERE record_id IN ({marks}) ORDER BY id", (), unique)
+        for r in rows:
+            out[int(r["record_id"])].append(float(r["timestamp"]))
+        return out
+
     # change log and audit ----------------------------------------------------------------
 
     def last_seq(self) -> int:

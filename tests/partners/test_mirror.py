@@ -206,6 +206,17 @@ def test_video_records_keep_their_frames(source, local):
         apply_docs(local, [{**doc, "hash": "f" * 63}])
     with pytest.raises(InvalidInput, match="a vpdq entry must list its frames"):
         apply_docs(local, [{**doc, "frames": []}])
+    # Each frame's time travels with it, so the mirror's own feed says the same; a bad one is
+    # refused, and a feed from before frames carried times reads as 0.
+    assert [f["t"] for f in doc["frames"]] == [float(n) for n in range(6)]
+    assert [f["t"] for f in feed_docs(local)[0]["frames"]] == [float(n) for n in range(6)]
+    for bad in (-1, "1.0", float("nan"), True):
+        with pytest.raises(InvalidInput, match="a frame's t must be a number of seconds >= 0"):
+            apply_docs(local, [{**doc, "frames": [{**doc["frames"][0], "t": bad}]}])
+    older = {**doc, "id": doc["id"] + 100, "seq": doc["seq"] + 100,
+             "frames": [{"pdq": f["pdq"], "quality": f["quality"]} for f in doc["frames"]]}
+    apply_docs(local, [older])
+    assert {f["t"] for f in feed_docs(local)[-1]["frames"]} == {0.0}
 
 
 def test_an_unknown_label_is_refused_naming_the_entry(source, tmp_path):

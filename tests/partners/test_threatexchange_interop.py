@@ -266,6 +266,10 @@ def test_our_te_export_carries_every_signal_python_threatexchange_reads(tmp_path
     # pytx matches its own vPDQ of a re-encoded copy against the video we exported.
     [vpdq_line] = [line for line in te.splitlines() if line.startswith("vpdq ")]
     stored = vpdq_line.partition(" ")[2]
+    # Its frames, with their times, are those `hashdb hash --json` gives for the file.
+    code, hashed, _ = run("hash", "--json", str(MEDIA / "clip.mp4"))
+    assert [(f.pdq_hex, f.quality, f.timestamp) for f in json_to_vpdq(stored)] == \
+        [(f["pdq"], f["quality"], f["t"]) for f in json.loads(hashed)["frames"]]
     assert VPDQSignal.compare_hash(VPDQSignal.hash_from_file(MEDIA / "clip.mp4"), stored).match
     assert not VPDQSignal.compare_hash(VPDQSignal.hash_from_file(MEDIA / "other.mp4"), stored).match
 
