@@ -31,9 +31,12 @@ class ServeOptions:
     host: str = "127.0.0.1"
     port: int = 8000
     workers: int = 2
-    threads: int = 1
+    threads: int = 4
     access_log: str | None = "-"
     timeout: int = 60
+    max_connections: int = 1000
+    # Seconds an idle kept-alive connection stays open.
+    keepalive: int = 5
 
 
 class HashdbServer(BaseApplication):  # type: ignore[misc]
@@ -96,7 +99,10 @@ def gunicorn_options(opts: ServeOptions) -> dict[str, Any]:
         "bind": f"{opts.host}:{opts.port}",
         "workers": opts.workers,
         "threads": opts.threads,
-        "worker_class": "gthread" if opts.threads > 1 else "sync",
+        # gunicorn's threaded worker, reading each request whole before a thread sees it.
+        "worker_class": "api.worker.HashdbWorker",
+        "worker_connections": opts.max_connections,
+        "keepalive": opts.keepalive,
         "preload_app": False,
         "timeout": opts.timeout,
         "graceful_timeout": 10,

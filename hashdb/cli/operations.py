@@ -93,11 +93,18 @@ def index_rebuild(db_path: str, as_json: bool) -> None:
 @click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True)
 @click.option("--workers", type=click.IntRange(1, 64), default=2, show_default=True,
               help="Worker processes (about one per core).")
-@click.option("--threads", type=click.IntRange(1, 64), default=1, show_default=True,
-              help="Threads per worker (more than 1 uses gunicorn's gthread workers).")
+@click.option("--threads", type=click.IntRange(1, 64), default=4, show_default=True,
+              help="Threads per worker answering requests (slow clients never hold one).")
+@click.option("--max-connections", type=click.IntRange(8, 100_000), default=1000, show_default=True,
+              help="Open connections per worker; past it the worker stops accepting until one closes.")
 @click.option("--access-log", default="-", show_default=True, help="Access log file, '-' for stderr, 'off' for none.")
-def serve(db_path: str, host: str, port: int, workers: int, threads: int, access_log: str) -> None:
+def serve(db_path: str, host: str, port: int, workers: int, threads: int, max_connections: int,
+          access_log: str) -> None:
     """Serve the HTTP API (gunicorn) over the database; Ctrl-C stops it.
+
+    Connections are kept alive between requests. A request reaches a worker thread only
+    once it has arrived whole (head within 10 s, body within 30 s), so slow or stalled
+    clients cannot hold the threads.
 
     Settings come from HASHDB_* variables too (HASHDB_RATE_LIMIT, HASHDB_MAX_BATCH, ...).
 
@@ -110,7 +117,7 @@ def serve(db_path: str, host: str, port: int, workers: int, threads: int, access
     from api.server import serve as run_server
 
     run_server(ServeOptions(str(db_path), host, port, workers, threads,
-                            None if access_log == "off" else access_log))
+                            None if access_log == "off" else access_log, max_connections=max_connections))
 
 
 @cli.command()

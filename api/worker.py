@@ -1,0 +1,201 @@
+"""The gunicorn worker `hashdb serve` runs: gunicorn's threaded worker, except that a
+request reaches a thread only once it has arrived whole.
+
+gunicorn's gthread worker hands a connection to a thread as soon as its first bytes arrive;
+the thread then blocks reading the rest. Two clients that send half a header and stop hold
+two threads for as long as they like, and a body announced as 10 GB holds one until the
+client leaves. Here the worker's main loop reads every request head (and a body of known,
+allowed length) without blocking, alongside every other connection, under a deadline; a
+thread gets only requests it can answer at once. So slow or hostile clients cost a buffer
+and a poll slot each, never a thread:
+
+- the head must arrive within HEADER_TIMEOUT of the first wait, the body within BODY_TIMEOUT;
+  otherwise the connection is closed;
+- a body larger than the app's MAX_CONTENT_LENGTH is answered 413 at once, unread;
+- a thread's own socket reads and writes (a chunked body, a client that does not read its
+  answer) time out after IO_TIMEOUT;
+- each worker holds at most `worker_connections` connections (`hashdb serve --max-connections`);
+  past that it stops accepting until one closes, and the kernel's backlog queues the rest.
+
+Connections are kept alive between requests (`keepalive` seconds), so a client that reuses
+its connection pays no TCP handshake per lookup.
+"""
+
+from __future__ import annotations
+
+import errno
+import re
+import selectors
+import socket
+import time
+from functools import partial
+from typing import Any
+
+from gunicorn.workers.gthread import ThreadWorker, TConn
+
+HEADER_TIMEOUT = 10.0
+BODY_TIMEOUT = 30.0
+IO_TIMEOUT = 10.0
+# A head longer than this is handed to gunicorn's parser, whose limits answer 400.
+MAX_HEAD = 64 * 1024
+READ_SIZE = 64 * 1024
+DEFAULT_MAX_BODY = 4 * 1024 * 1024
+# After an early 413: how much of the refused body is read and dropped, and for how long.
+DRAIN_BYTES = 8 * 1024 * 1024
+DRAIN_TIMEOUT = 5.0
+
+_CONTENT_LENGTH = re.compile(rb"^content-length[ \t]*:[ \t]*(\S*)[ \t]*\r?$", re.IGNORECASE | re.MULTILINE)
+_CHUNKED = re.compile(rb"^transfer-encoding[ \t]*:", re.IGNORECASE | re.MULTILINE)
+
+
+class TimedSocket(socket.socket):
+    """A client socket whose "blocking" mode has a timeout: gunicorn's thread code switches
+    sockets to blocking, and a read or write it makes must not wait forever either."""
+
+    def setblocking(self, flag: bool) -> None:
+        if flag:
+            self.settimeout(IO_TIMEOUT)
+        else:
+            super().setblocking(False)
+
+
+def _timed(sock: socket.socket) -> TimedSocket:
+    return TimedSocket(sock.family, sock.type, sock.proto, fileno=sock.detach())
+
+
+class Gathering:
+    """What the main loop has read of one connection's next request."""
+
+    def __init__(self, now: float) -> None:
+        self.buffer = bytearray()
+        self.deadline = now + HEADER_TIMEOUT
+        self.head_end = -1  # index just past the blank line, once seen
+        self.needed = -1  # total bytes of head and body, once known
+        self.drain_left = -1  # answered already: bytes of the body still to read and drop
+
+
+class HashdbWorker(ThreadWorker):  # type: ignore[misc]
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.gathering: dict[TConn, Gathering] = {}
+
+    def _max_body(self) -> int:
+        config = getattr(getattr(self, "wsgi", None), "config", None)
+        limit = config.get("MAX_CONTENT_LENGTH") if config is not None else None
+        return int(limit) if limit else DEFAULT_MAX_BODY
+
+    # -- connections arriving -------------------------------------------------------------
+
+    def accept(self, listener: socket.socket) -> None:
+        try:
+            client, address = listener.accept()
+        except OSError as e:
+            if e.errno not in (errno.EAGAIN, errno.ECONNABORTED, errno.EWOULDBLOCK):
+                raise
+            return
+        self.nr_conns += 1
+        conn = TConn(self.cfg, _timed(client), address, listener.getsockname())
+        self._gather(conn)
+
+    def on_client_socket_readable(self, conn: TConn, client: socket.socket) -> None:
+        """A kept-alive connection has its next request coming: gather it too."""
+        self.poller.unregister(client)
+        self.keepalived_conns.remove(conn)
+        self._gather(conn)
+
+    def _gather(self, conn: TConn) -> None:
+        conn.sock.setblocking(False)
+        self.gathering[conn] = Gathering(time.monotonic())
+        self.poller.register(conn.sock, selectors.EVENT_READ, partial(self._on_readable, conn))
+
+    def _on_readable(self, conn: TConn, client: socket.socket) -> None:
+        state = self.gathering.get(conn)
+        if state is None:
+            return
+        try:
+            data = conn.sock.recv(READ_SIZE)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            self._drop(conn)
+            return
+        if not data:
+            self._drop(conn)
+            return
+        if state.drain_left >= 0:
+            state.drain_left -= len(data)
+            if state.drain_left <= 0:
+                self._drop(conn)
+            return
+        state.buffer += data
+        if state.head_end < 0:
+            end = state.buffer.find(b"\r\n\r\n")
+            if end < 0:
+                if len(state.buffer) > MAX_HEAD:
+                    self._dispatch(conn, state)
+                return
+            state.head_end = end + 4
+            head = bytes(state.buffer[: state.head_end])
+            lengths = _CONTENT_LENGTH.findall(head)
+            if _CHUNKED.search(head) or len(lengths) > 1 or (lengths and not lengths[0].isdigit()):
+                # gunicorn's parser reads chunked bodies and refuses ambiguous framing (400).
+                self._dispatch(conn, state)
+                return
+            length = int(lengths[0]) if lengths else 0
+            if length > self._max_body():
+                self._refuse_too_large(conn, state)
+                return
+            state.needed = state.head_end + length
+            state.deadline = time.monotonic() + BODY_TIMEOUT
+        if len(state.buffer) >= state.needed:
+            self._dispatch(conn, state)
+
+    def _dispatch(self, conn: TConn, state: Gathering) -> None:
+        """The request is whole (or is the parser's to refuse): on to a thread."""
+        self.poller.unregister(conn.sock)
+        del self.gathering[conn]
+        conn.sock.setblocking(True)
+        conn.init()
+        conn.parser.unreader.unread(bytes(state.buffer))
+        conn.data_ready = True
+        self.enqueue_req(conn)
+
+    def _refuse_too_large(self, conn: TConn, state: Gathering) -> None:
+        """Answer 413 now, then read and drop what the client is still sending (up to
+        DRAIN_BYTES, within DRAIN_TIMEOUT) so it reads the answer instead of a reset."""
+        body = (b'{"error": {"code": "too_large", "message": "request body larger than '
+                + str(self._max_body()).encode() + b' bytes"}}\n')
+        answer = (b"HTTP/1.1 413 Content Too Large\r\nContent-Type: application/json\r\n"
+                  b"Connection: close\r\nContent-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+        try:
+            conn.sock.send(answer)  # non-blocking: a reply this small fits the socket buffer
+            conn.sock.shutdown(socket.SHUT_WR)
+        except OSError:
+            self._drop(conn)
+            return
+        state.buffer.clear()
+        state.drain_left = DRAIN_BYTES
+        state.deadline = time.monotonic() + DRAIN_TIMEOUT
+
+    def _drop(self, conn: TConn) -> None:
+        self.gathering.pop(conn, None)
+        try:
+            self.poller.unregister(conn.sock)
+        except (OSError, KeyError, ValueError):
+            pass
+        self.nr_conns -= 1
+        conn.close()
+
+    # -- deadlines and shutdown -----------------------------------------------------------
+
+    def murder_pending(self) -> None:
+        super().murder_pending()
+        now = time.monotonic()
+        for conn in [c for c, state in self.gathering.items() if state.deadline <= now]:
+            self._drop(conn)
+
+    def _cap_keepalive(self, deadline: float) -> None:
+        # Stopping: requests not yet whole are dropped now rather than waited for.
+        super()._cap_keepalive(deadline)
+        for conn in list(self.gathering):
+            self._drop(conn)
