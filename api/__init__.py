@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from flask import Blueprint, Flask
 from werkzeug.routing import IntegerConverter
 
-from api import errors, spec
+from api import background, errors, spec
 from api.auth import require_key
 from api.ratelimit import TokenBucket
 from api.runtime import ServiceRuntime, get_service, open_service
@@ -41,6 +41,8 @@ DEFAULTS: dict[str, Any] = {
     "METRICS_INTERVAL": 5.0,
     # The web console at /ui/ (api/ui); HASHDB_CONSOLE=false serves the API alone.
     "CONSOLE": True,
+    # Seconds a write waits for another writer's lock (an import) before answering 503.
+    "WRITE_TIMEOUT": 5.0,
 }
 
 
@@ -96,7 +98,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
 def _background_work(settings: Mapping[str, Any], metrics: Metrics) -> Callable[[HashDB], Callable[[], None]]:
     """Each worker's daemon threads: webhook delivery (workers claim deliveries with a lease in
-    the store, so two never send the same one) and its own metrics gauges."""
+    the store, so two never send the same one), its own metrics gauges, and spike counting."""
     webhook_interval = float(settings["WEBHOOK_INTERVAL"])
     metrics_interval = float(settings["METRICS_INTERVAL"])
 
@@ -108,6 +110,8 @@ def _background_work(settings: Mapping[str, Any], metrics: Metrics) -> Callable[
             stops.append(start_background_delivery(service, webhook_interval, metrics.count_deliveries).stop)
         if metrics_interval > 0:
             stops.append(metrics.start_refresher(service, metrics_interval))
+        # Spike counts are written from here, never by a lookup (see api/background.py).
+        stops.append(background.start_spike_flusher(service))
 
         def stop() -> None:
             for halt in stops:

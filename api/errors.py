@@ -37,6 +37,8 @@ STATUS: dict[type[errors.HashDBError], int] = {
     errors.RateLimited: 429,
     # The index is loading (start-up): come back shortly; /readyz says when.
     errors.IndexStale: 503,
+    # Another process held the write lock past the wait: nothing was written, retry.
+    errors.Busy: 503,
 }
 
 # Werkzeug's own errors, named like ours; others get their name in snake case.
@@ -71,7 +73,7 @@ def error_response(status: int, code: str, message: str, headers: dict[str, str]
 
 def _domain_error(exc: errors.HashDBError) -> Response:
     headers: dict[str, str] = {}
-    if isinstance(exc, errors.RateLimited):
+    if isinstance(exc, (errors.RateLimited, errors.Busy)):
         headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after)))
     elif isinstance(exc, errors.IndexStale):
         headers["Retry-After"] = "1"

@@ -26,7 +26,7 @@ def open_service(config: Mapping[str, Any]) -> HashDB:
     """
     from hashdb.service.local import open_database
 
-    return open_database(str(config.get("DSN") or config["DB"]))
+    return open_database(str(config.get("DSN") or config["DB"]), write_timeout=float(config["WRITE_TIMEOUT"]))
 
 
 class ServiceRuntime:

@@ -74,3 +74,13 @@ class RateLimited(HashDBError):
 
 class IndexStale(HashDBError):
     code = "index_stale"
+
+
+class Busy(HashDBError):
+    """Another writer held the database's write lock longer than this write may wait."""
+
+    code = "busy"
+
+    def __init__(self, message: str, retry_after: int = 1) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

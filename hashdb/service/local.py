@@ -36,7 +36,7 @@ def settings_from_env() -> Settings:
 
 
 def open_database(target: str | Path, settings: Settings | None = None,
-                  taxonomy_path: str | None = None) -> HashDB:
+                  taxonomy_path: str | None = None, write_timeout: float | None = None) -> HashDB:
     """Open (creating the schema if needed) a SQLite file, index snapshots beside it, or a
     PostgreSQL DSN, index snapshots in HASHDB_INDEX_DIR if set (else rebuilt at start)."""
     taxonomy = Taxonomy.load(taxonomy_path or os.environ.get("HASHDB_TAXONOMY") or None)
@@ -51,7 +51,7 @@ def open_database(target: str | Path, settings: Settings | None = None,
         return HashDB(settings or settings_from_env(), pg, IndexSet(pg, Path(directory) if directory else None),
                       taxonomy, server_secret=keys.load_server_secret(os.environ["HASHDB_SECRET"], Path()))
     path = Path(target)
-    store = SQLiteStore(path)
+    store = SQLiteStore(path) if write_timeout is None else SQLiteStore(path, write_timeout)
     secret = keys.load_server_secret(os.environ.get("HASHDB_SECRET"), path.with_name(path.name + ".secret"))
     return HashDB(settings or settings_from_env(), store, IndexSet(store, index_dir(path)), taxonomy,
                   server_secret=secret)

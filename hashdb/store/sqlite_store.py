@@ -4,10 +4,16 @@ Durability: WAL with synchronous=FULL, so a COMMIT has reached the disk before w
 every write runs in BEGIN IMMEDIATE (the write lock is taken up front, so two writers
 queue on busy_timeout instead of failing half-way), and a record commits with its
 change-log and audit rows or not at all.
+
+Reads never wait for writers: each thread reads through its own connection, and WAL gives
+a reader the last committed state while another connection (or process: an import) holds
+the write lock. Only writes share the one write connection, and a write that cannot get
+the lock within `write_timeout` raises Busy (the API's 503), never a bare "locked" error.
 """
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 import time
@@ -17,6 +23,7 @@ from pathlib import Path
 
 from sqlite_utils import Database
 
+from hashdb.errors import Busy
 from hashdb.store.migrations import migrations
 from hashdb.store.console_sql import ConsoleSQL
 from hashdb.store.mirror_sql import MirrorSQL
@@ -27,20 +34,29 @@ BUSY_TIMEOUT_MS = 30_000
 # 64 MiB of page cache (negative = KiB): a bulk import touches index pages all over a
 # random-hex B-tree, and the 2 MiB default turns that into a re-read per row.
 CACHE_KIB = 64 * 1024
+# Each reading thread's page cache: lookups and key checks touch a few pages per request.
+READ_CACHE_KIB = 8 * 1024
 
 
 class SQLiteStore(ConsoleSQL, MirrorSQL, TrustSQL, SQLStore):
-    def __init__(self, db: str | Path | Database) -> None:
+    def __init__(self, db: str | Path | Database, write_timeout: float = BUSY_TIMEOUT_MS / 1000) -> None:
+        self.write_timeout = write_timeout
+        self._path: str | None = None
         if isinstance(db, Database):
             self.db = db
         else:
-            # check_same_thread=False: one connection shared by a threaded server, serialised
-            # by self._lock; SQLite itself serialises writers across processes.
-            conn = sqlite3.connect(str(db), check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000)
+            # check_same_thread=False: one write connection shared by a threaded server,
+            # serialised by self._lock; SQLite itself serialises writers across processes.
+            conn = sqlite3.connect(str(db), check_same_thread=False, timeout=write_timeout)
             self.db = Database(conn, execute_plugins=False)
+            if not self.db.memory:
+                self._path = str(db)
         self._lock = threading.RLock()
+        self._local = threading.local()
+        self._readers: list[sqlite3.Connection] = []
+        self._readers_lock = threading.Lock()
         conn = self.db.conn
-        conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        conn.execute(f"PRAGMA busy_timeout={int(write_timeout * 1000)}")
         if not self.db.memory:
             self._enable_wal(conn)
         conn.execute("PRAGMA synchronous=FULL")
@@ -67,14 +83,28 @@ class SQLiteStore(ConsoleSQL, MirrorSQL, TrustSQL, SQLStore):
             time.sleep(0.01)
 
     def close(self) -> None:
+        with self._readers_lock:
+            readers, self._readers = self._readers, []
+        for reader in readers:
+            reader.close()
         with self._lock:
             self.db.close()
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
+        if not self._lock.acquire(timeout=self.write_timeout):
+            raise Busy(f"the database is busy with other writes (waited {self.write_timeout:g} s); retry")
+        depth = getattr(self._local, "writing", 0)
+        self._local.writing = depth + 1
+        try:
             conn = self.db.conn
-            conn.execute("BEGIN IMMEDIATE")
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as error:
+                if "locked" in str(error) or "busy" in str(error):
+                    raise Busy(f"another process holds the database's write lock (waited "
+                               f"{self.write_timeout:g} s); retry") from None
+                raise
             try:
                 yield conn
                 conn.execute("COMMIT")
@@ -84,8 +114,33 @@ class SQLiteStore(ConsoleSQL, MirrorSQL, TrustSQL, SQLStore):
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
                 raise
+        finally:
+            self._local.writing = depth
+            self._lock.release()
 
     @contextmanager
     def _read(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            yield self.db.conn
+        writing: int = getattr(self._local, "writing", 0)
+        if self._path is None or writing:
+            # In memory there is one connection; inside a write, reads must see its own rows.
+            with self._lock:
+                yield self.db.conn
+            return
+        yield self._reader()
+
+    def _reader(self) -> sqlite3.Connection:
+        reader: sqlite3.Connection | None = getattr(self._local, "reader", None)
+        if reader is not None and getattr(self._local, "pid", None) == os.getpid():
+            return reader
+        assert self._path is not None
+        # check_same_thread=False only so close() may close it from another thread; it is
+        # used by the thread that opened it alone.
+        reader = sqlite3.connect(self._path, check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000)
+        reader.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        reader.execute(f"PRAGMA cache_size=-{READ_CACHE_KIB}")
+        reader.execute("PRAGMA query_only=1")
+        self._local.reader = reader
+        self._local.pid = os.getpid()
+        with self._readers_lock:
+            self._readers.append(reader)
+        return reader

@@ -4,6 +4,7 @@ and written in one transaction per flush, so a matching lookup rarely waits for 
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -12,6 +13,8 @@ from datetime import datetime, timedelta, timezone
 from hashdb.config import Settings
 from hashdb.store.base import HashStore
 from hashdb.types import Match
+
+log = logging.getLogger(__name__)
 
 Count = tuple[int, str, int, int]  # (record id, hour bucket, org id, matches)
 
@@ -45,6 +48,9 @@ class SpikeCounter:
         self._lock = threading.Lock()
         self._pending: dict[tuple[int, str, int], int] = {}
         self._last_flush = clock()
+        # True: a lookup writes due counts itself (local use). A server sets it False and
+        # flushes from a background thread, so no lookup ever waits for that commit.
+        self.inline = True
 
     def add(self, record_ids: Iterable[int], org_id: int) -> None:
         bucket = hour_bucket(self.utcnow())
@@ -64,6 +70,13 @@ class SpikeCounter:
             self._last_flush = self.clock()
             return taken
 
+    def restore(self, counts: Iterable[Count]) -> None:
+        """Put back counts a flush took but could not write (the database was busy)."""
+        with self._lock:
+            for record_id, bucket, org_id, n in counts:
+                key = (record_id, bucket, org_id)
+                self._pending[key] = self._pending.get(key, 0) + n
+
 
 class SpikeRule:
     """The rule at work over one store: count a lookup's matches, and on each due flush write
@@ -77,15 +90,24 @@ class SpikeRule:
     def count(self, per_query: Sequence[Sequence[Match]], org_id: int) -> None:
         self.counter.add((m.id for matches in per_query for m in matches if m.status in ("active", "disputed")),
                          org_id)
-        self.flush(force=False)
+        if self.counter.inline:
+            try:
+                self.flush(force=False)
+            except Exception:  # counting must never fail a lookup; the counts were put back
+                log.warning("match counts not written yet (will retry)", exc_info=True)
 
     def flush(self, force: bool = True) -> list[int]:
-        """Write buffered match counts and quarantine records the rule catches; their ids."""
+        """Write buffered match counts and quarantine records the rule catches; their ids.
+        Counts that cannot be written (a busy database) are kept for the next flush."""
         counts = self.counter.take_due(force)
         if not counts:
             return []
         now = self.counter.utcnow()
-        totals = self.store.count_matches(counts, window_start(now, self.settings))
+        try:
+            totals = self.store.count_matches(counts, window_start(now, self.settings))
+        except BaseException:
+            self.counter.restore(counts)
+            raise
         caught = {rid: t for rid, t in sorted(totals.items()) if tripped(t[0], t[1], self.settings)}
         if not caught:
             return []

@@ -1,0 +1,121 @@
+"""A real `hashdb serve` under slow and hostile clients, and beside another process holding
+the database's write lock.
+
+The default run holds a bounded crowd of hostile connections and checks that /healthz and
+lookups are answered meanwhile; the slow-marked test holds 200. Timeouts here are generous
+limits against hanging, not speed targets (scripts/bench_hostile.py measures latencies).
+"""
+
+from __future__ import annotations
+
+import http.client
+import random
+import sqlite3
+
+import pytest
+
+from hashdb.local import open_database
+from hashdb.types import HashValue, Principal, Submission
+from hostile import HostileCrowd, hostile_connection, timed_requests
+from serverproc import make_keys, start_server
+from support import flip, random_pdq
+
+GENEROUS = 15.0
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    db = tmp_path_factory.mktemp("hardening") / "db.sqlite"
+    keys = make_keys(db, {"alpha": ("alpha", "contributor"), "consumer": ("gamma", "consumer"),
+                          "partner": ("delta", "partner")})
+    rng = random.Random(11)
+    value = random_pdq(rng)
+    service = open_database(db)
+    try:
+        org = service.store.ensure_org("alpha")
+        service.submit([Submission("seed", ("glorification",), (HashValue("pdq", value, 100),))],
+                       Principal(org.id, org.name, "contributor"))
+    finally:
+        service.store.close()
+    server = start_server(db, workers=2, env={"HASHDB_RATE_LIMIT": "0", "HASHDB_WRITE_TIMEOUT": "1"})
+    yield server, {name: key for name, (key, _) in keys.items()}, flip(value, 6, rng)
+    server.stop()
+
+
+def lookup_path(value: str) -> str:
+    return f"/v1/lookup?signal=pdq&hash={value}"
+
+
+def assert_serving(port: int, key: str, probe: str, requests: int) -> list[float]:
+    took = timed_requests(port, requests, "GET", "/healthz", {}, timeout=GENEROUS)
+    took += timed_requests(port, requests, "GET", lookup_path(probe), {"Authorization": f"Bearer {key}"},
+                           timeout=GENEROUS)
+    return took
+
+
+def test_answers_while_hostile_connections_are_held(served):
+    server, keys, probe = served
+    with HostileCrowd(server.port, 30, keys["consumer"]):
+        assert_serving(server.port, keys["consumer"], probe, 20)
+
+
+def test_a_body_announced_far_over_the_limit_is_refused_without_waiting_for_it(served):
+    server, keys, _ = served
+    sock = hostile_connection(server.port, "huge_body", keys["consumer"])
+    try:
+        sock.settimeout(GENEROUS)
+        answer = sock.recv(4096)  # the client has sent 2 of 10,000,000,000 bytes and waits
+    finally:
+        sock.close()
+    assert answer.startswith(b"HTTP/1.1 413"), answer[:100]
+    assert b'"too_large"' in answer
+
+
+def test_a_half_sent_head_holds_no_worker(served):
+    server, keys, probe = served
+    # Two more half heads than the server has threads in all (2 workers x 4 threads).
+    socks = [hostile_connection(server.port, "half_head") for _ in range(10)]
+    try:
+        assert_serving(server.port, keys["consumer"], probe, 5)
+    finally:
+        for sock in socks:
+            sock.close()
+
+
+def test_reads_go_on_and_writes_are_503_while_another_process_holds_the_write_lock(served):
+    server, keys, probe = served
+    other = sqlite3.connect(str(server.db), isolation_level=None)
+    try:
+        other.execute("BEGIN IMMEDIATE")
+        conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=GENEROUS)
+        auth = {"Authorization": f"Bearer {keys['consumer']}"}
+        for _ in range(5):  # spread over both workers and past a webhook poll (every 2 s)
+            conn.request("GET", lookup_path(probe), headers=auth)
+            response = conn.getresponse()
+            assert response.status == 200 and b'"matched":true' in response.read().replace(b" ", b"")
+            conn.request("GET", "/v1/export", headers={"Authorization": f"Bearer {keys['partner']}"})
+            response = conn.getresponse()
+            assert response.status == 200, response.read()
+            response.read()
+        write = {"Authorization": f"Bearer {keys['alpha']}", "Content-Type": "application/json"}
+        conn.request("POST", "/v1/hashes", headers=write,
+                     body=b'{"items": [{"signal": "pdq", "hash": "' + random_pdq(random.Random(5)).encode()
+                     + b'", "quality": 100, "labels": ["glorification"]}]}')
+        response = conn.getresponse()
+        body = response.read()
+        assert response.status == 503, body
+        assert response.getheader("Retry-After") and b'"busy"' in body
+        conn.close()
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+
+
+@pytest.mark.slow
+def test_answers_while_200_hostile_connections_are_held(served):
+    server, keys, probe = served
+    with HostileCrowd(server.port, 200, keys["consumer"]) as crowd:
+        took = assert_serving(server.port, keys["consumer"], probe, 500)
+        assert crowd.opened >= 200
+    took.sort()
+    print(f"p50 {took[len(took) // 2] * 1000:.1f} ms, p99 {took[int(len(took) * 0.99)] * 1000:.1f} ms")
