@@ -33,6 +33,9 @@ DEFAULTS: dict[str, Any] = {
     # Requests per second per key, per worker (see api/ratelimit.py); 0 turns it off.
     "RATE_LIMIT": 100.0,
     "RATE_BURST": 200,
+    # Failed authentications per second per client address, per worker; 0 turns it off.
+    "AUTH_FAILURE_RATE": 5.0,
+    "AUTH_FAILURE_BURST": 50,
     # Load the index in a background thread (a server); tests may load it before answering.
     "LOAD_INDEX_IN_BACKGROUND": True,
     # Seconds between webhook delivery passes in each worker (crisis protocol); 0 turns it off.
@@ -73,6 +76,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
                              on_start=_background_work(settings, metrics))
     app.extensions["hashdb"] = runtime
     app.extensions["hashdb_ratelimit"] = TokenBucket(float(settings["RATE_LIMIT"]), float(settings["RATE_BURST"]))
+    app.extensions["hashdb_auth_failures"] = TokenBucket(float(settings["AUTH_FAILURE_RATE"]),
+                                                         float(settings["AUTH_FAILURE_BURST"]))
     app.extensions["hashdb_metrics"] = metrics
     metrics.install(app)
     errors.register(app)

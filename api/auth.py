@@ -1,5 +1,7 @@
-"""Bearer keys -> the acting organisation and role, checked against the store on every request,
-so a revoked key is refused from the next request on. The key itself is never logged."""
+"""Bearer keys -> the acting organisation and role. A key is checked against the store for
+revocation on every request, so a revoked key is refused from the next request on; the rest
+of the check is cached (HashDB.authenticate). Failed attempts are rate limited per client
+address. The key itself is never logged."""
 
 from __future__ import annotations
 
@@ -20,7 +22,19 @@ def require_key() -> None:
         raise Unauthorized("send an API key as `Authorization: Bearer <key>`")
     if len(key) > MAX_KEY_LENGTH or not key.isascii():
         raise Unauthorized("malformed API key")
-    principal = get_service().authenticate(key)
+    service = get_service()
+    principal = service.authenticate_known(key)
+    if principal is None:
+        # A new or refused key: limited per client address, so guessing keys (or retrying a
+        # bad one) is cheap for us and slow for the guesser.
+        failures = current_app.extensions["hashdb_auth_failures"]
+        client = request.remote_addr or ""
+        failures.check(client)
+        try:
+            principal = service.authenticate(key)
+        except Unauthorized:
+            failures.charge(client)
+            raise
     current_app.extensions["hashdb_ratelimit"].take(principal.key_id)
     g.principal = principal
 

@@ -38,3 +38,22 @@ class TokenBucket:
                 wait = (1.0 - tokens) / self.rate
                 raise RateLimited(f"rate limit of {self.rate:g} requests/s for this key exceeded", int(wait) + 1)
             self._state[key] = (tokens - 1.0, now)
+
+    def check(self, key: object) -> None:
+        """Raise RateLimited if `key` has no token left, without spending one."""
+        if not self.enabled:
+            return
+        now = self.clock()
+        with self._lock:
+            tokens, last = self._state.get(key, (self.burst, now))
+            tokens = min(self.burst, tokens + (now - last) * self.rate)
+            if tokens < 1.0:
+                raise RateLimited(f"too many failed attempts; retry in {int((1.0 - tokens) / self.rate) + 1} s",
+                                  int((1.0 - tokens) / self.rate) + 1)
+
+    def charge(self, key: object) -> None:
+        """Spend one token of `key` if it has one; never raises."""
+        try:
+            self.take(key)
+        except RateLimited:
+            pass

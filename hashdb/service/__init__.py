@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from hashdb.config import Settings
 from hashdb.index.indexset import IndexSet
-from hashdb.service.accounts import AccountsMixin
+from hashdb.service.accounts import AccountsMixin, KeyCache
 from hashdb.service.base import MAX_EXPORT_PAGE
 from hashdb.service.console import ConsoleMixin
 from hashdb.service.crisis import CrisisMixin
@@ -40,3 +40,4 @@ class HashDB(MediaMixin, SharingMixin, MatchingMixin, PartnersMixin, AccountsMix
         self.taxonomy = taxonomy if taxonomy is not None else Taxonomy.load()
         self.safelist = SafelistMatcher(store, settings)
         self.spike_rule = spike.SpikeRule(store, settings)
+        self.key_cache = KeyCache()

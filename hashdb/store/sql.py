@@ -156,6 +156,11 @@ class SQLStore(ABC):
         keys = self._keys("k.prefix = ?", (prefix,))
         return keys[0] if keys else None
 
+    def key_revoked(self, key_id: int) -> bool:
+        """True if the key is revoked or gone: one primary-key read, for cached key checks."""
+        rows = self._rows("SELECT revoked_at FROM api_keys WHERE id = ?", (key_id,))
+        return not rows or rows[0]["revoked_at"] is not None
+
     def list_api_keys(self) -> list[ApiKey]:
         return self._keys("1 = 1", ())
 
