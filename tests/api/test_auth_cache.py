@@ -9,8 +9,8 @@ import random
 import pytest
 
 from api import create_app
-from hashdb import keys as key_format
-from hashdb.local import open_database
+from hashdb.trust import keys as key_format
+from hashdb.service.local import open_database
 from hashdb.types import Principal
 from serverproc import make_keys
 from support import random_pdq

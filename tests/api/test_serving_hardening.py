@@ -14,7 +14,7 @@ import sqlite3
 
 import pytest
 
-from hashdb.local import open_database
+from hashdb.service.local import open_database
 from hashdb.types import HashValue, Principal, Submission
 from hostile import HostileCrowd, hostile_connection, timed_requests
 from serverproc import make_keys, start_server

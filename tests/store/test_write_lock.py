@@ -19,7 +19,7 @@ import pytest
 
 from hashdb.config import Settings
 from hashdb.errors import Busy
-from hashdb.indexes import IndexSet
+from hashdb.index.indexset import IndexSet
 from hashdb.service import HashDB
 from hashdb.store.sqlite_store import SQLiteStore
 from hashdb.types import HashValue, Query, Submission
