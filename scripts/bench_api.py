@@ -1,32 +1,34 @@
-"""Throughput and latency of the HTTP API under `hashdb serve`, with N stored PDQ hashes.
+"""Throughput and latency of the HTTP API under `hashdb serve`, measured with wrk, against a
+reference server measured in the same run.
 
-    .venv/bin/python scripts/bench_api.py                          # 1M and 2M hashes, 2 workers
-    .venv/bin/python scripts/bench_api.py --sizes 100000 --seconds 5
+    apt-get install -y wrk                                      # Debian's package
+    git -C . worktree add --detach /tmp/hashdb-ref <commit>     # the code to compare against
+    .venv/bin/python scripts/bench_api.py --reference /tmp/hashdb-ref
+    .venv/bin/python scripts/bench_api.py --sizes 100000 --seconds 5 --concurrency 1,16
 
-Per size: random PDQ hashes (seeded) are bulk-loaded through HashStore.add_records, the index
-snapshot is built once, and `hashdb serve --workers 2` is started on a loopback port with the
-rate limit off. The load generator is a Python thread pool in this process, on the same
-machine (so it takes CPU from the server: the numbers are a floor). Half the queries are
-stored hashes with 8 bits flipped (they match), half are fresh random hashes (they do not).
+Per size: random PDQ hashes (seeded) are bulk-loaded through HashStore.add_records and the
+index snapshot is built once. Then two servers run over that database on loopback ports,
+`--workers 2` each with their default worker settings and the rate limit off: this code's,
+and (with --reference) the same command from another checkout. wrk drives them in turn, the
+same request mix for the same time, one row per (request, concurrency), so each ratio is
+paired within a minute of load. Half the looked-up hashes are stored ones with 8 bits
+flipped (they match), half random (they do not). wrk runs on the same machine, so it takes
+CPU from the servers: the numbers are a floor.
 
-Reference rows measured in the same run: GET /healthz through the same server and client
-(the HTTP stack's own ceiling), and HashDB.lookup in this process over the same database
-(the service's cost without HTTP).
+GET /healthz is measured in the same run as the HTTP stack's ceiling.
 """
 
 from __future__ import annotations
 
 import argparse
-import http.client
-import json
 import os
 import platform
-import statistics
+import shutil
+import subprocess
 import sys
 import tempfile
-import threading
 import time
-from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -34,12 +36,48 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
-from serverproc import make_keys, start_server  # noqa: E402
+from serverproc import LiveServer, make_keys, start_server  # noqa: E402
 
 from hashdb.service.local import open_database  # noqa: E402
-from hashdb.types import HashValue, NewRecord, Principal, Query  # noqa: E402
+from hashdb.types import HashValue, NewRecord, Principal  # noqa: E402
 
 LOAD_BATCH = 50_000
+
+LUA = r"""
+local hashes = {}
+for line in io.lines(os.getenv("BENCH_HASHES")) do hashes[#hashes + 1] = line end
+local mode = os.getenv("BENCH_MODE")
+local batch = tonumber(os.getenv("BENCH_BATCH"))
+local auth = {["Authorization"] = "Bearer " .. os.getenv("BENCH_KEY"), ["Content-Type"] = "application/json"}
+local started = 0
+local i = 0
+
+setup = function(thread)
+  thread:set("offset", started * 7919)
+  started = started + 1
+end
+
+init = function(args) i = offset or 0 end
+
+request = function()
+  i = i + 1
+  if mode == "health" then return wrk.format("GET", "/healthz") end
+  if mode == "single" then
+    return wrk.format("GET", "/v1/lookup?signal=pdq&hash=" .. hashes[(i % #hashes) + 1], auth)
+  end
+  local items = {}
+  for k = 1, batch do
+    items[k] = '{"signal":"pdq","hash":"' .. hashes[((i * batch + k) % #hashes) + 1] .. '"}'
+  end
+  return wrk.format("POST", "/v1/lookup", auth, '{"items":[' .. table.concat(items, ",") .. ']}')
+end
+
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format("BENCH %d %d %d %d %d\n", summary.requests, summary.duration,
+    e.connect + e.read + e.write + e.timeout + e.status, latency:percentile(50), latency:percentile(99)))
+end
+"""
 
 
 def random_codes(n: int, seed: int) -> np.ndarray:
@@ -93,38 +131,31 @@ def queries(n_stored: int, count: int, seed: int) -> list[str]:
     return [mixed[i] for i in order]
 
 
-def drive(port: int, make_request: Callable[[int], tuple[str, str, bytes | None]], seconds: float,
-          threads: int, headers: dict[str, str]) -> list[float]:
-    latencies: list[list[float]] = [[] for _ in range(threads)]
-    stop = time.perf_counter() + seconds
-    errors: list[str] = []
+@dataclass(frozen=True)
+class Run:
+    requests: int
+    seconds: float
+    errors: int
+    p50_ms: float
+    p99_ms: float
 
-    def worker(n: int) -> None:
-        i = n
-        while time.perf_counter() < stop:
-            method, path, body = make_request(i)
-            i += threads
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-            t0 = time.perf_counter()
-            conn.request(method, path, body=body, headers=headers)
-            response = conn.getresponse()
-            response.read()
-            latencies[n].append(time.perf_counter() - t0)
-            conn.close()
-            if response.status != 200:
-                errors.append(f"{method} {path[:40]} -> {response.status}")
-
-    pool = [threading.Thread(target=worker, args=(n,)) for n in range(threads)]
-    for t in pool:
-        t.start()
-    for t in pool:
-        t.join()
-    if errors:
-        raise SystemExit(f"{len(errors)} failed requests, e.g. {errors[0]}")
-    return [x for per in latencies for x in per]
+    @property
+    def rps(self) -> float:
+        return self.requests / self.seconds
 
 
-def wait_all_ready(server, timeout: float = 600.0) -> None:
+def wrk(port: int, mode: str, connections: int, seconds: float, env: dict[str, str]) -> Run:
+    threads = min(connections, 2)
+    command = ["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{seconds:g}s", "--timeout", "10s",
+               "-s", env["BENCH_SCRIPT"], f"http://127.0.0.1:{port}"]
+    out = subprocess.run(command, env={**os.environ, **env, "BENCH_MODE": mode}, capture_output=True,
+                         text=True, check=True).stdout
+    line = next(x for x in out.splitlines() if x.startswith("BENCH "))
+    requests, micros, errors, p50, p99 = (int(v) for v in line.split()[1:])
+    return Run(requests, micros / 1e6, errors, p50 / 1000, p99 / 1000)
+
+
+def wait_all_ready(server: LiveServer, timeout: float = 900.0) -> None:
     """/readyz answers from whichever worker accepts: ready means 20 ready answers in a row."""
     deadline, streak = time.monotonic() + timeout, 0
     while streak < 20:
@@ -135,91 +166,83 @@ def wait_all_ready(server, timeout: float = 600.0) -> None:
             time.sleep(0.2)
 
 
-def row(name: str, latencies: list[float], seconds: float, per_request: int) -> str:
-    rps = len(latencies) / seconds
-    cuts = statistics.quantiles(latencies, n=100)
-    return (f"| {name} | {len(latencies):,} | {rps:,.0f} | {rps * per_request:,.0f} | "
-            f"{cuts[49] * 1000:.1f} | {cuts[98] * 1000:.1f} |")
-
-
-def in_process(db: Path, hexes: list[str], batch: int, seconds: float) -> list[float]:
-    service = open_database(db)
-    try:
-        service.load_index()
-        org = service.store.ensure_org("bench-reader")
-        actor = Principal(org.id, org.name, "consumer")
-        out = []
-        stop = time.perf_counter() + seconds
-        i = 0
-        while time.perf_counter() < stop:
-            chunk = [hexes[(i + k) % len(hexes)] for k in range(batch)]
-            i += batch
-            t0 = time.perf_counter()
-            service.lookup([Query(h, (HashValue("pdq", h),)) for h in chunk], actor)
-            out.append(time.perf_counter() - t0)
-        return out
-    finally:
-        service.store.close()
-
-
-def bench(size: int, workers: int, seconds: float, threads: int, batch: int) -> list[str]:
+def bench(size: int, reference: Path | None, seconds: float, levels: list[int], batch: int,
+          workers: int) -> list[str]:
     directory = Path(tempfile.mkdtemp(prefix="hashdb-bench-api-"))
     db = directory / "db.sqlite"
     loaded = load(db, size, 1)
     print(f"  {size:,} hashes loaded in {loaded:.0f} s ({size / loaded:,.0f}/s)", file=sys.stderr)
     keys = make_keys(db, {"reader": ("reader", "consumer")})
-    headers = {"Authorization": f"Bearer {keys['reader'][0]}", "Content-Type": "application/json"}
-    hexes = queries(size, 20_000, 7)
-    started = time.perf_counter()
-    server = start_server(db, workers=workers, env={"HASHDB_RATE_LIMIT": "0"})
-    wait_all_ready(server)
-    ready = time.perf_counter() - started
+    hashes = directory / "queries.txt"
+    hashes.write_text("\n".join(queries(size, 20_000, 7)) + "\n")
+    script = directory / "bench.lua"
+    script.write_text(LUA)
+    env = {"BENCH_HASHES": str(hashes), "BENCH_KEY": keys["reader"][0], "BENCH_BATCH": str(batch),
+           "BENCH_SCRIPT": str(script)}
+    servers: dict[str, LiveServer] = {}
     lines = []
     try:
-        def single(i: int) -> tuple[str, str, bytes | None]:
-            return "GET", f"/v1/lookup?signal=pdq&hash={hexes[i % len(hexes)]}", None
-
-        def batched(i: int) -> tuple[str, str, bytes | None]:
-            items = [{"signal": "pdq", "hash": hexes[(i * batch + k) % len(hexes)]} for k in range(batch)]
-            return "POST", "/v1/lookup", json.dumps({"items": items}).encode()
-
-        def health(i: int) -> tuple[str, str, bytes | None]:
-            return "GET", "/healthz", None
-
-        drive(server.port, single, 1.0, threads, headers)  # warm up both workers
-        lines.append(row(f"{size:,}: GET /v1/lookup, 1 hash", drive(server.port, single, seconds, threads, headers),
-                         seconds, 1))
-        lines.append(row(f"{size:,}: POST /v1/lookup, {batch} hashes",
-                         drive(server.port, batched, seconds, threads, headers), seconds, batch))
-        lines.append(row(f"{size:,}: reference GET /healthz", drive(server.port, health, seconds, threads, headers),
-                         seconds, 0))
+        servers["this"] = start_server(db, workers=workers, env={"HASHDB_RATE_LIMIT": "0"})
+        if reference is not None:
+            servers["reference"] = start_server(db, workers=workers, env={"HASHDB_RATE_LIMIT": "0"},
+                                                source=reference)
+        for server in servers.values():
+            wait_all_ready(server)
+            wrk(server.port, "single", 4, 2, env)  # warm up every worker
+        plan = [("GET /healthz (ceiling)", "health", c, 0) for c in (16, 64)]
+        plan += [("GET /v1/lookup, 1 hash", "single", c, 1) for c in levels]
+        plan += [(f"POST /v1/lookup, {batch} hashes", "batch", c, batch) for c in (4, 16)]
+        for what, mode, connections, per in plan:
+            runs = {name: wrk(server.port, mode, connections, seconds, env) for name, server in servers.items()}
+            lines.append(row(size, what, connections, per, runs))
+            print(lines[-1], flush=True)
     finally:
-        server.stop()
-    lines.append(row(f"{size:,}: reference HashDB.lookup in-process, 1 hash", in_process(db, hexes, 1, seconds),
-                     seconds, 1))
-    lines.append(row(f"{size:,}: reference HashDB.lookup in-process, {batch} hashes",
-                     in_process(db, hexes, batch, seconds), seconds, batch))
-    print(f"  server ready {ready:.1f} s after start", file=sys.stderr)
+        for server in servers.values():
+            server.stop()
+        shutil.rmtree(directory, ignore_errors=True)
     return lines
+
+
+def row(size: int, what: str, connections: int, per: int, runs: dict[str, Run]) -> str:
+    this = runs["this"]
+    cells = [f"{size:,}", what, str(connections), f"{this.rps:,.0f}",
+             f"{this.rps * per:,.0f}" if per else "-", f"{this.p50_ms:.1f}", f"{this.p99_ms:.1f}"]
+    ref = runs.get("reference")
+    if ref is not None:
+        cells += [f"{ref.rps:,.0f}", f"{ref.p99_ms:.1f}", f"{this.rps / ref.rps:.2f}x"]
+    errors = sum(r.errors for r in runs.values())
+    if errors:
+        cells[1] += f" ({errors} errors)"
+    return "| " + " | ".join(cells) + " |"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sizes", default="1000000,2000000", help="Comma-separated stored-hash counts.")
+    parser.add_argument("--sizes", default="1000000", help="Comma-separated stored-hash counts.")
+    parser.add_argument("--reference", type=Path, help="Another checkout of hashdb to serve as the reference.")
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=8, help="Client threads (concurrent requests).")
-    parser.add_argument("--seconds", type=float, default=15.0, help="Per measurement.")
+    parser.add_argument("--concurrency", default="1,4,16,64", help="Connections for single lookups.")
+    parser.add_argument("--seconds", type=float, default=10.0, help="Per wrk run.")
     parser.add_argument("--batch", type=int, default=100)
     args = parser.parse_args()
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
-          f"server: hashdb serve --workers {args.workers} (gunicorn sync); client: {args.threads} Python "
-          f"threads in one process on the same machine, a new connection per request")
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is not installed (Debian: apt-get install -y wrk)")
+    load_avg = os.getloadavg()
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+          f"load average {load_avg[0]:.1f} at start; servers: hashdb serve --workers {args.workers} (defaults); "
+          f"client: wrk on the same machine, kept-alive connections, {args.seconds:g} s per run")
     print()
-    print("| what | requests | requests/s | hashes/s | p50 ms | p99 ms |")
-    print("|---|---:|---:|---:|---:|---:|")
+    header = "| hashes | request | connections | requests/s | hashes/s | p50 ms | p99 ms |"
+    rule = "|---:|---|---:|---:|---:|---:|---:|"
+    if args.reference is not None:
+        header += " reference requests/s | reference p99 ms | ratio |"
+        rule += "---:|---:|---:|"
+    print(header)
+    print(rule)
+    levels = [int(c) for c in args.concurrency.split(",")]
     for size in (int(s) for s in args.sizes.split(",")):
-        for line in bench(size, args.workers, args.seconds, args.threads, args.batch):
-            print(line, flush=True)
+        bench(size, args.reference, args.seconds, levels, args.batch, args.workers)
+    print(f"\nload average at the end: {os.getloadavg()[0]:.1f}")
 
 
 if __name__ == "__main__":

@@ -78,15 +78,19 @@ class LiveServer:
                 self.process.wait()
 
 
-def start_server(db: Path, workers: int = 2, env: Mapping[str, str] | None = None) -> LiveServer:
+def start_server(db: Path, workers: int = 2, env: Mapping[str, str] | None = None,
+                 source: Path | None = None, access_log: str = "-") -> LiveServer:
+    """`source`: run the server from another checkout of the code (a benchmark's reference)."""
     port = free_port()
     log = db.with_name(db.name + f".{port}.log")
     command = [sys.executable, "-c", "from hashdb.cli import cli; cli()", "serve", "--db", str(db),
-               "--port", str(port), "--workers", str(workers), "--access-log", "-"]
+               "--port", str(port), "--workers", str(workers), "--access-log", access_log]
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("HASHDB_")}
     full_env.update(env or {})
+    if source is not None:
+        full_env["PYTHONPATH"] = str(source)
     with log.open("wb") as out:
-        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=full_env)
+        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=full_env, cwd=source)
     server = LiveServer(f"http://127.0.0.1:{port}", port, process, log, db)
     deadline = time.monotonic() + START_TIMEOUT_S
     while time.monotonic() < deadline:
