@@ -2,16 +2,21 @@
 
 Saving is atomic: data files get fresh generation-stamped names, and replacing the manifest
 (os.replace) is the single commit point, so a crash leaves either the old or the new index,
-never a mix. One writer at a time per path; the previous generation is deleted after the commit.
+never a mix. Writers of one path take turns on a lock file beside it (several server workers
+may save at once); the previous generation is deleted after the commit, and so is anything a
+killed writer left behind, since no other writer can be half-way through while we hold the lock.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
+import re
 import secrets
 import zipfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -54,6 +59,50 @@ def _try_read(path: Path) -> Manifest | None:
         return None
 
 
+def _lock_path(path: Path) -> Path:
+    return path.parent / f".{path.name}.lock"
+
+
+@contextmanager
+def _writer_lock(path: Path, wait: bool = True) -> Iterator[bool]:
+    """Hold the path's writer lock (released by the kernel if we are killed); yields False
+    when `wait` is off and another writer has it."""
+    fd = os.open(_lock_path(path), os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            yield False
+            return
+        yield True
+    finally:
+        os.close(fd)
+
+
+def _leftovers(path: Path, keep: Iterable[str]) -> list[Path]:
+    """Files of `path`'s saves that `keep` (the committed manifest's) does not name."""
+    kept = set(keep)
+    data = re.compile(re.escape(path.name) + r"\.[0-9a-f]{16}\.[A-Za-z0-9_]+")
+    temp = re.compile(r"\." + re.escape(path.name) + r"\.[0-9a-f]{16}\.tmp")
+    return [p for p in path.parent.iterdir()
+            if p.name not in kept and (data.fullmatch(p.name) or temp.fullmatch(p.name))]
+
+
+def remove_leftovers(path: Path) -> int:
+    """Delete what killed writers of `path` left (unless a writer is at work now); how many."""
+    path = Path(path)
+    if not path.parent.is_dir():
+        return 0
+    with _writer_lock(path, wait=False) as locked:
+        if not locked:
+            return 0
+        manifest = _try_read(path)
+        stale = _leftovers(path, manifest.files.values() if manifest is not None else ())
+        for leftover in stale:
+            leftover.unlink(missing_ok=True)
+        return len(stale)
+
+
 def write_saved(
     path: Path,
     *,
@@ -69,6 +118,12 @@ def write_saved(
         raise InvalidInput(f"covers_seq must be a non-negative integer, got {covers_seq!r}")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    with _writer_lock(path):
+        _write_saved(path, kind, bits, covers_seq, count, writers, params)
+
+
+def _write_saved(path: Path, kind: str, bits: int, covers_seq: int, count: int,
+                 writers: Mapping[str, Callable[[Path], None]], params: Mapping[str, int] | None) -> None:
     previous = _try_read(path)
     generation = secrets.token_hex(8)
     written: list[Path] = []
@@ -104,6 +159,8 @@ def write_saved(
             old = path.parent / name
             if old not in written:
                 old.unlink(missing_ok=True)
+    for leftover in _leftovers(path, files.values()):
+        leftover.unlink(missing_ok=True)
 
 
 def _count(value: object) -> int | None:

@@ -17,6 +17,7 @@ import numpy as np
 
 from hashdb.errors import IndexStale
 from hashdb.bits import hex_to_codes
+from hashdb.index._files import remove_leftovers
 from hashdb.index.base import HashIndex, load_index
 from hashdb.index.linear import LinearIndex
 from hashdb.index.registry import LINEAR_MAX_SIZE
@@ -67,6 +68,10 @@ class IndexSet:
             if self.directory is not None:
                 for signal in INDEXED_SIGNALS:
                     path = self._path(signal)
+                    # A process killed while saving leaves its half-written files: clear them.
+                    removed = remove_leftovers(path)
+                    if removed:
+                        log.info("removed %d files of an unfinished index save at %s", removed, path)
                     if path.exists():
                         try:
                             loaded[signal] = load_index(path)
