@@ -12,6 +12,7 @@ from typing import Any
 
 from flask import current_app
 
+from api import readiness
 from hashdb.errors import IndexStale
 from hashdb.service import HashDB
 
@@ -76,6 +77,7 @@ class ServiceRuntime:
             self._error = f"{type(exc).__name__}: {exc}"
             return
         ready.set()
+        readiness.mark_ready()
 
     def close(self) -> None:
         """Stop this process's background work, then close its store."""

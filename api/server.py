@@ -63,6 +63,9 @@ def post_fork(server: Any, worker: Any) -> None:
 
 
 def child_exit(server: Any, worker: Any) -> None:
+    from api import readiness
+
+    readiness.forget(worker.pid)
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         from prometheus_client import multiprocess
 
@@ -119,4 +122,9 @@ def gunicorn_options(opts: ServeOptions) -> dict[str, Any]:
 def serve(opts: ServeOptions) -> None:
     """Run until SIGINT/SIGTERM. Call before anything imports prometheus_client or FAISS."""
     prepare_environment()
+    # Where workers say their index is loaded, so /readyz answers for all of them (readiness.py).
+    run_dir = tempfile.mkdtemp(prefix="hashdb-run-")
+    atexit.register(_remove_in, os.getpid(), run_dir)
+    os.environ["HASHDB_RUN_DIR"] = run_dir
+    os.environ["HASHDB_WORKERS"] = str(opts.workers)
     HashdbServer(gunicorn_options(opts), {"DB": opts.db}).run()

@@ -6,7 +6,7 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app
 
-from api import spec
+from api import readiness, spec
 from api.errors import error_response
 from api.runtime import runtime
 
@@ -23,7 +23,11 @@ def readyz() -> dict[str, Any] | Response:
     rt = runtime()
     rt.service()
     if rt.ready:
-        return {"status": "ready"}
+        counted = readiness.workers_ready()
+        if counted is None or counted[0] >= counted[1]:
+            return {"status": "ready"}
+        return error_response(503, "index_loading", f"{counted[0]} of {counted[1]} workers have loaded the index",
+                              {"Retry-After": "1"})
     if rt.error is not None:
         return error_response(503, "index_failed", f"the index could not be loaded: {rt.error}")
     return error_response(503, "index_loading", "the index is still loading", {"Retry-After": "1"})
