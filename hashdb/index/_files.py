@@ -213,9 +213,12 @@ def npy_writer(array: np.ndarray) -> Callable[[Path], None]:
     return lambda target: save_npy(target, array)
 
 
-def load_npy(source: Path, dtype: type | tuple[type, ...], shape: tuple[int, ...]) -> np.ndarray:
+def load_npy(source: Path, dtype: type | tuple[type, ...], shape: tuple[int, ...],
+             mapped: bool = False) -> np.ndarray:
+    """`mapped`: a copy-on-write map of the file (shared page cache, private pages only
+    where written) instead of a copy in memory."""
     try:
-        array: np.ndarray = np.load(source, allow_pickle=False)
+        array: np.ndarray = np.load(source, allow_pickle=False, mmap_mode="c" if mapped else None)
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
         raise IndexStale(f"saved index data {source} is unreadable ({exc}); rebuild it") from None
     dtypes = dtype if isinstance(dtype, tuple) else (dtype,)

@@ -160,6 +160,7 @@ class FaissIndex:
         keys = check_ids(ids, count=codes.shape[0])
         if not len(keys):
             return
+        self._own_codes()
         if not _strictly_increasing(keys) and len(np.unique(keys)) != len(keys):
             # The same id twice in one batch: the later code wins, as with two add() calls.
             _, first_from_end = np.unique(keys[::-1], return_index=True)
@@ -177,6 +178,18 @@ class FaissIndex:
             self.compact()
         elif self._pending() > self.delta_limit:
             self._refresh()
+
+    def _own_codes(self) -> None:
+        """Before the first write to codes loaded as a read-only map of the saved file (see
+        load): copy them into memory of our own. FAISS aborts the process on a write to a
+        mapped vector, so every write path starts here."""
+        if self._flat.xb.is_owned:  # type: ignore[attr-defined]
+            return
+        flat = faiss.IndexBinaryFlat(self.bits)
+        codes = self._codes()
+        for lo in range(0, len(codes), _COPY_GROUP):
+            flat.add(codes[lo : lo + _COPY_GROUP])
+        self._flat = flat
 
     def _replace(self, rows: np.ndarray, codes: np.ndarray) -> None:
         view = self._codes()
@@ -381,10 +394,14 @@ class FaissIndex:
         )
         faiss_path = manifest.file(path, "faiss")
         try:
-            flat = faiss.read_index_binary(str(faiss_path))
+            # Mapped, not read: every process loading this snapshot (the server's workers)
+            # shares one copy of it in the page cache, and loading costs no copy. Writes
+            # first take a private copy of what they change (_own_codes; .npy maps are
+            # copy-on-write), so the saved files are never modified.
+            flat = faiss.read_index_binary(str(faiss_path), faiss.IO_FLAG_MMAP_IFC)
         except RuntimeError as exc:
             raise IndexStale(f"saved index {faiss_path} is unreadable ({exc}); rebuild it") from None
-        ids = load_npy(manifest.file(path, "ids"), (np.uint32, np.int64), (manifest.count,))
+        ids = load_npy(manifest.file(path, "ids"), (np.uint32, np.int64), (manifest.count,), mapped=True)
         if not isinstance(flat, faiss.IndexBinaryFlat) or flat.d != manifest.bits or flat.ntotal != manifest.count:
             raise IndexStale(f"saved index {faiss_path} does not match its manifest; rebuild it")
         if not _strictly_increasing(ids):
@@ -392,7 +409,7 @@ class FaissIndex:
         index._flat, index._ids = flat, ids
         index._rows = index._built = index._full_build_rows = manifest.count
         if "dead" in manifest.files:
-            index._dead = load_npy(manifest.file(path, "dead"), np.bool_, (manifest.count,))
+            index._dead = load_npy(manifest.file(path, "dead"), np.bool_, (manifest.count,), mapped=True)
             index._dead_count = int(index._dead.sum())
         if "mih_order" in manifest.files:
             chunk_bits = params.get("chunk_bits", 0)
@@ -403,9 +420,9 @@ class FaissIndex:
             low_bits = params.get("offset_low_bits", 0)
             if not 0 < chunks * chunk_bits <= manifest.bits or low_bits not in (0, 8, 16):
                 raise IndexStale(f"saved index {path} has a bad chunking; rebuild it")
-            order = load_npy(manifest.file(path, "mih_order"), np.uint32, (chunks, manifest.count))
+            order = load_npy(manifest.file(path, "mih_order"), np.uint32, (chunks, manifest.count), mapped=True)
             arrays = {
-                name: load_npy(manifest.file(path, f"mih_{name}"), dtype, shape)
+                name: load_npy(manifest.file(path, f"mih_{name}"), dtype, shape, mapped=True)
                 for name, (dtype, shape) in BucketOffsets.shapes(chunks, chunk_bits, low_bits).items()
             }
             offsets = BucketOffsets.load_arrays(chunk_bits, arrays)
