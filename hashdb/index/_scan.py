@@ -18,8 +18,14 @@ _hamming_range_search: Callable[..., None] = faiss.hamming_range_search  # type:
 
 
 def words(codes: np.ndarray) -> np.ndarray:
-    """(n, nbytes) uint8 codes as 64-bit words when the width allows (fewer, wider XORs)."""
-    return codes.view(np.uint64) if codes.shape[1] % 8 == 0 else codes
+    """(n, nbytes) uint8 codes as 64-bit words when the width allows (fewer, wider XORs).
+
+    Codes mapped from a saved FAISS file start wherever its header ends, rarely on an 8-byte
+    boundary, and numpy's unaligned paths are several times slower: those stay bytes here,
+    and `verify` widens the gathered (aligned) copy instead."""
+    if codes.shape[1] % 8 or codes.ctypes.data % 8:
+        return codes
+    return codes.view(np.uint64)
 
 
 def verify(
@@ -28,6 +34,8 @@ def verify(
     """(query number, row, distance) of the group's candidates within `radius` of their query."""
     # np.take on a 2-D array is several times faster than fancy indexing for row gathers.
     x = np.take(words, group.rows, axis=0)
+    if x.dtype != qwords.dtype:
+        x = x.view(qwords.dtype)
     width = qwords.shape[1]
     tile = tiled.shape[1] // width
     bounds = group.bounds.tolist()
