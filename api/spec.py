@@ -164,7 +164,8 @@ def authed(summary: str, responses: dict[str, Schema], **extra: Any) -> Schema:
         "400": error("Malformed request: bad JSON, wrong type, invalid hash."),
         "401": error("Missing, unknown or revoked API key.", **{"WWW-Authenticate": "Bearer"}),
         "403": error("The key's role may not do this."),
-        "429": error("Rate limit for this key exceeded.", **{"Retry-After": "Seconds to wait."}),
+        "429": error("Rate limit for this key exceeded, or too many failed key checks from this address.",
+                     **{"Retry-After": "Seconds to wait."}),
     }
     return {"summary": summary, "security": [{"bearer": []}], "responses": {**common, **responses}, **extra}
 
@@ -173,6 +174,9 @@ RECORD_ID: Schema = {"name": "id", "in": "path", "required": True,
                      "schema": {"type": "integer", "minimum": 0, "maximum": 2**63 - 1}}
 BODY_ERRORS = {"413": error("Request body over the size limit."),
                "415": error("Body is not Content-Type: application/json.")}
+# Every write: another process held the write lock past HASHDB_WRITE_TIMEOUT; nothing was written.
+WRITE_ERRORS = {**BODY_ERRORS, "503": error("The database was busy with another writer; retry.",
+                                            **{"Retry-After": "Seconds to wait."})}
 
 
 def paths(max_batch: int) -> dict[str, Schema]:
@@ -197,7 +201,7 @@ def paths(max_batch: int) -> dict[str, Schema]:
                 "409": error("Idempotency-Key reused for a different request."),
                 "422": error("A label outside the taxonomy, or a PDQ below the quality cut-off or without its "
                              "quality."),
-                **BODY_ERRORS}, requestBody=body("SubmitRequest"), operationId="submit", parameters=[
+                **WRITE_ERRORS}, requestBody=body("SubmitRequest"), operationId="submit", parameters=[
                 {"name": "Idempotency-Key", "in": "header", "required": False,
                  "schema": string(MAX_IDEMPOTENCY_KEY, minLength=1, pattern="^[\\x20-\\x7e]+$")},
             ]),
@@ -205,17 +209,17 @@ def paths(max_batch: int) -> dict[str, Schema]:
         "/v1/hashes/{id}": {
             "delete": authed("Retract a record (its organisation's contributor keys, or an admin)", {
                 "200": ok("Record"), "403": error("Not this key's record, or a consumer or partner key."),
-                "404": error("No such record, or not visible to this key."), **BODY_ERRORS},
+                "404": error("No such record, or not visible to this key."), **WRITE_ERRORS},
                 requestBody=body("RetractRequest", required=False), parameters=[RECORD_ID], operationId="retract"),
             "patch": authed("Replace a record's labels (its organisation's contributor keys, or an admin)", {
                 "200": ok("Record"), "403": error("Not this key's record, or a consumer or partner key."),
                 "404": error("No such record, or not visible to this key."),
-                "422": error("A label outside the taxonomy."), **BODY_ERRORS},
+                "422": error("A label outside the taxonomy."), **WRITE_ERRORS},
                 requestBody=body("RelabelRequest"), parameters=[RECORD_ID], operationId="relabel"),
         },
         "/v1/hashes/{id}/feedback": {
             "post": authed("Agree, disagree or report a false positive", {
-                "200": ok("Record"), "404": error("No such record, or not visible to this key."), **BODY_ERRORS},
+                "200": ok("Record"), "404": error("No such record, or not visible to this key."), **WRITE_ERRORS},
                 requestBody=body("FeedbackRequest"), parameters=[RECORD_ID], operationId="feedback"),
         },
         "/v1/export": {
@@ -233,7 +237,7 @@ def paths(max_batch: int) -> dict[str, Schema]:
         "/v1/incidents": {
             "post": authed("Open a crisis incident (admin); submissions may then name it", {
                 "201": ok("Incident", "Opened."), "409": error("An incident with this name exists."),
-                **BODY_ERRORS}, requestBody=body("IncidentRequest"), operationId="openIncident"),
+                **WRITE_ERRORS}, requestBody=body("IncidentRequest"), operationId="openIncident"),
         },
         "/v1/incidents/{incident_id}": {
             "get": authed("One incident (admin)", {"200": ok("Incident"), "404": error("No such incident.")},
@@ -241,7 +245,7 @@ def paths(max_batch: int) -> dict[str, Schema]:
         },
         "/healthz": {"get": {"summary": "Liveness", "security": [], "operationId": "healthz",
                              "responses": {"200": ok("Status")}}},
-        "/readyz": {"get": {"summary": "Readiness: 200 once the index is loaded", "security": [],
+        "/readyz": {"get": {"summary": "Readiness: 200 once every worker has loaded the index", "security": [],
                             "operationId": "readyz",
                             "responses": {"200": ok("Status"), "503": error("Not ready yet.")}}},
         "/metrics": {"get": {"summary": "Prometheus metrics", "security": [], "operationId": "metrics",
