@@ -11,7 +11,8 @@ and a poll slot each, never a thread:
 
 - the head must arrive within HEADER_TIMEOUT of the first wait, the body within BODY_TIMEOUT;
   otherwise the connection is closed;
-- a body larger than the app's MAX_CONTENT_LENGTH is answered 413 at once, unread;
+- a body larger than the app's MAX_CONTENT_LENGTH is answered 413 at once, unread, and a
+  head over MAX_HEAD 431;
 - a thread's own socket reads and writes (a chunked body, a client that does not read its
   answer) time out after IO_TIMEOUT;
 - each worker holds at most `worker_connections` connections (`hashdb serve --max-connections`);
@@ -24,6 +25,7 @@ its connection pays no TCP handshake per lookup.
 from __future__ import annotations
 
 import errno
+import json
 import re
 import selectors
 import socket
@@ -35,8 +37,10 @@ from gunicorn.workers.gthread import ThreadWorker, TConn
 
 HEADER_TIMEOUT = 10.0
 BODY_TIMEOUT = 30.0
-IO_TIMEOUT = 10.0
-# A head longer than this is handed to gunicorn's parser, whose limits answer 400.
+# Per blocking socket call of a thread (sendall: the whole answer), so a client that stops
+# reading its answer, or trickles a chunked body, frees the thread in time.
+IO_TIMEOUT = 30.0
+# Request heads larger than this are answered 431 (no request of this API comes close).
 MAX_HEAD = 64 * 1024
 READ_SIZE = 64 * 1024
 DEFAULT_MAX_BODY = 4 * 1024 * 1024
@@ -132,7 +136,8 @@ class HashdbWorker(ThreadWorker):  # type: ignore[misc]
             end = state.buffer.find(b"\r\n\r\n")
             if end < 0:
                 if len(state.buffer) > MAX_HEAD:
-                    self._dispatch(conn, state)
+                    self._refuse(conn, state, 431, "Request Header Fields Too Large", "headers_too_large",
+                                 f"request head larger than {MAX_HEAD} bytes")
                 return
             state.head_end = end + 4
             head = bytes(state.buffer[: state.head_end])
@@ -143,7 +148,8 @@ class HashdbWorker(ThreadWorker):  # type: ignore[misc]
                 return
             length = int(lengths[0]) if lengths else 0
             if length > self._max_body():
-                self._refuse_too_large(conn, state)
+                self._refuse(conn, state, 413, "Content Too Large", "too_large",
+                             f"request body larger than {self._max_body()} bytes")
                 return
             state.needed = state.head_end + length
             state.deadline = time.monotonic() + BODY_TIMEOUT
@@ -160,13 +166,12 @@ class HashdbWorker(ThreadWorker):  # type: ignore[misc]
         conn.data_ready = True
         self.enqueue_req(conn)
 
-    def _refuse_too_large(self, conn: TConn, state: Gathering) -> None:
-        """Answer 413 now, then read and drop what the client is still sending (up to
-        DRAIN_BYTES, within DRAIN_TIMEOUT) so it reads the answer instead of a reset."""
-        body = (b'{"error": {"code": "too_large", "message": "request body larger than '
-                + str(self._max_body()).encode() + b' bytes"}}\n')
-        answer = (b"HTTP/1.1 413 Content Too Large\r\nContent-Type: application/json\r\n"
-                  b"Connection: close\r\nContent-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+    def _refuse(self, conn: TConn, state: Gathering, status: int, reason: str, code: str, message: str) -> None:
+        """Answer now, in the API's error shape, then read and drop what the client is still
+        sending (up to DRAIN_BYTES, within DRAIN_TIMEOUT) so it reads the answer, not a reset."""
+        body = json.dumps({"error": {"code": code, "message": message}}).encode() + b"\n"
+        answer = (f"HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\nConnection: close\r\n"
+                  f"Content-Length: {len(body)}\r\n\r\n").encode() + body
         try:
             conn.sock.send(answer)  # non-blocking: a reply this small fits the socket buffer
             conn.sock.shutdown(socket.SHUT_WR)

@@ -71,6 +71,19 @@ def test_a_body_announced_far_over_the_limit_is_refused_without_waiting_for_it(s
     assert b'"too_large"' in answer
 
 
+def test_a_head_past_64_kib_is_refused_before_it_ends(served):
+    server, _, _ = served
+    sock = hostile_connection(server.port, "silent")
+    try:
+        sock.settimeout(GENEROUS)
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Pad: " + b"a" * 70_000)  # no end of head
+        answer = sock.recv(4096)
+    finally:
+        sock.close()
+    assert answer.startswith(b"HTTP/1.1 431"), answer[:100]
+    assert b'"headers_too_large"' in answer
+
+
 def test_a_half_sent_head_holds_no_worker(served):
     server, keys, probe = served
     # Two more half heads than the server has threads in all (2 workers x 4 threads).
