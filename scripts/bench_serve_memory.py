@@ -2,6 +2,7 @@
 
     .venv/bin/python scripts/bench_serve_memory.py --size 10000000 --reference /tmp/hashdb-ref
     .venv/bin/python scripts/bench_serve_memory.py --size 100000 --workers 1,2
+    .venv/bin/python scripts/bench_serve_memory.py --size 10000000 --index-only --reference /tmp/hashdb-ref
 
 Random PDQ hashes (seeded) are bulk-loaded and the index snapshot saved once (a database of
 the size is kept in --keep DIR if given, and reused when it exists). Then, for each worker
@@ -11,6 +12,10 @@ answers for all workers), given 200 lookups so each worker has searched, and mea
 the server really holds; its growth per added worker is what each worker beyond the first
 costs. That is set against the index's own size (its saved files). With --reference the same
 is measured for another checkout of the code in the same run.
+
+--index-only leaves the database out (loading 10M hashes through the store takes most of an
+hour on this machine): a FaissIndex of N random codes is saved once, then loaded by 1, 2, 4
+reader processes at once, each as a worker loads it, and their PSS is summed the same way.
 """
 
 from __future__ import annotations
@@ -106,6 +111,73 @@ def measure(db: Path, workers: int, key: str, hexes: list[str], source: Path | N
     return statistics.median(times), pss, private
 
 
+# A process that loads the saved index as a server worker does after a restart, searches it,
+# says how long the load took, and waits to be measured.
+READER = """
+import sys, time
+import numpy as np
+from pathlib import Path
+from hashdb.index.base import load_index
+import hashdb.index.faiss_index  # imported before the clock starts, as in a running worker
+started = time.perf_counter()
+index, _ = load_index(Path(sys.argv[1]))
+took = time.perf_counter() - started
+queries = np.random.default_rng(int(sys.argv[2])).integers(0, 256, size=(200, 32), dtype=np.uint8)
+for q in queries:
+    index.search(q[None], 31)
+print(f"{took:.3f}", flush=True)
+sys.stdin.read()
+"""
+
+
+def index_only(size: int, counts: list[int], sources: list[tuple[str, Path | None]]) -> None:
+    """The index alone, without a database: N random PDQ codes in a saved FaissIndex, loaded by
+    1, 2, 4 ... reader processes at once (each as a worker would), their PSS summed."""
+    import subprocess
+
+    import numpy as np
+
+    from hashdb.index.faiss_index import FaissIndex
+
+    directory = Path(f"/tmp/hashdb-bench-memory-index-{size}")
+    path = directory / "pdq.faiss"
+    if not path.exists():
+        directory.mkdir(parents=True, exist_ok=True)
+        index = FaissIndex(256)
+        # One add: one full build of the tables, as a rebuild from the store does.
+        index.add(np.arange(1, size + 1), np.random.default_rng(1).integers(0, 256, size=(size, 32), dtype=np.uint8))
+        index.save(path, 1)
+        del index
+    size_bytes = sum(p.stat().st_size for p in directory.iterdir() if p.is_file())
+    print(f"{size:,} PDQ hashes in a saved FaissIndex of {size_bytes / MIB:,.0f} MiB; index alone, loaded by "
+          f"reader processes as server workers load it; {os.cpu_count()} cores, load average "
+          f"{os.getloadavg()[0]:.1f} (a shared machine)")
+    print()
+    print("| code | processes | load s (each) | PSS summed, MiB | added per process beyond the first, MiB | "
+          "... as % of the index |")
+    print("|---|---:|---|---:|---:|---:|")
+    for name, source in sources:
+        env = {**os.environ, "PYTHONPATH": str(source or ROOT), "OMP_NUM_THREADS": "1"}
+        base = None
+        for workers in counts:
+            readers = [subprocess.Popen([sys.executable, "-c", READER, str(path), str(n)], env=env, cwd=source or ROOT,
+                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+                       for n in range(workers)]
+            try:
+                loads = [float(r.stdout.readline()) for r in readers if r.stdout is not None]
+                pss = sum(rollup(r.pid)["Pss"] for r in readers)
+            finally:
+                for r in readers:
+                    r.kill()
+                    r.wait()
+            if base is None:
+                base = (workers, pss)
+            added = (pss - base[1]) / (workers - base[0]) if workers > base[0] else None
+            print(f"| {name} | {workers} | {', '.join(f'{t:.2f}' for t in loads)} | {pss / MIB:,.0f} | "
+                  + ("- | -" if added is None else f"{added / MIB:,.0f} | {100 * added / size_bytes:.1f} %") + " |",
+                  flush=True)
+
+
 def index_bytes(db: Path) -> int:
     directory = db.with_name(db.name + ".index")
     return sum(p.stat().st_size for p in directory.iterdir() if p.is_file())
@@ -118,7 +190,15 @@ def main() -> None:
     parser.add_argument("--reference", type=Path, help="Another checkout of hashdb, measured the same way.")
     parser.add_argument("--keep", type=Path, help="Directory to keep (and reuse) the database in.")
     parser.add_argument("--restarts", type=int, default=3, help="Starts timed per row (the median is shown).")
+    parser.add_argument("--index-only", action="store_true",
+                        help="Measure the index alone (no database to load: quick at 10M).")
     args = parser.parse_args()
+    if args.index_only:
+        named: list[tuple[str, Path | None]] = [("this", None)]
+        if args.reference is not None:
+            named.append(("reference", args.reference))
+        index_only(args.size, [int(w) for w in args.workers.split(",")], named)
+        return
     directory = args.keep or Path(f"/tmp/hashdb-bench-memory-{args.size}")
     directory.mkdir(parents=True, exist_ok=True)
     db = directory / "db.sqlite"
