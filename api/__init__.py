@@ -103,7 +103,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
 def _background_work(settings: Mapping[str, Any], metrics: Metrics) -> Callable[[HashDB], Callable[[], None]]:
     """Each worker's daemon threads: webhook delivery (workers claim deliveries with a lease in
-    the store, so two never send the same one), its own metrics gauges, and spike counting."""
+    the store, so two never send the same one), its own metrics gauges, spike counting, and following the change log."""
     webhook_interval = float(settings["WEBHOOK_INTERVAL"])
     metrics_interval = float(settings["METRICS_INTERVAL"])
 
@@ -117,6 +117,7 @@ def _background_work(settings: Mapping[str, Any], metrics: Metrics) -> Callable[
             stops.append(metrics.start_refresher(service, metrics_interval))
         # Spike counts are written from here, never by a lookup (see api/background.py).
         stops.append(background.start_spike_flusher(service))
+        stops.append(background.start_index_follower(service))
 
         def stop() -> None:
             for halt in stops:

@@ -1,5 +1,6 @@
-"""Per-worker background work that writes: spike-count flushing (webhook delivery and the
-metrics refresher are started beside it, in api/__init__.py).
+"""Per-worker background work off the request path: spike-count flushing and following the
+change log (webhook delivery and the metrics refresher are started beside them, in
+api/__init__.py).
 
 Writing here keeps every lookup free of writes, so a lookup never waits for the write lock
 (an import in another process may hold it for seconds)."""
@@ -60,3 +61,19 @@ def start_spike_flusher(service: HashDB) -> Callable[[], None]:
             log.warning("match counts could not be written at shutdown", exc_info=True)
 
     return stop
+
+
+# Seconds between a worker's catch-ups of its index with the change log.
+FOLLOW_INTERVAL = 1.0
+
+
+def start_index_follower(service: HashDB, interval: float = FOLLOW_INTERVAL) -> Callable[[], None]:
+    """Apply other processes' changes to this worker's index from a thread, so a lookup rarely
+    finds changes to apply first (each lookup still catches up: a retraction stops matching
+    at once) and an idle worker's index does not fall behind; returns how to stop it."""
+
+    def follow() -> None:
+        if service.indexes.ready:
+            service.indexes.catch_up()
+
+    return Periodic("hashdb-index-follow", follow, interval).start().stop
