@@ -98,10 +98,13 @@ def run_one(name: str, template: Path, source: Path | None, import_file: Path, s
         lines.append(cells(name, "lookups alone", took, statuses, seconds))
         done = threading.Event()
         env = {**os.environ, "PYTHONPATH": str(source)} if source is not None else None
+        command = [sys.executable, "-c", "from hashdb.cli import cli; cli()", "import"]
+        usage = subprocess.run([*command, "--help"], cwd=source, env=env, capture_output=True, text=True).stdout
+        if "--pdq-quality" in usage:  # lines without a quality need one vouched for (newer code)
+            command += ["--pdq-quality", "90"]
         started = time.perf_counter()
         importer = subprocess.Popen(
-            [sys.executable, "-c", "from hashdb.cli import cli; cli()", "import", "--db", str(db), "--org", "importer",
-             "--label", "glorification", str(import_file)],
+            [*command, "--db", str(db), "--org", "importer", "--label", "glorification", str(import_file)],
             cwd=source, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         waiter = threading.Thread(target=lambda: (importer.wait(), done.set()))
         waiter.start()
