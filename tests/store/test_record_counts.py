@@ -65,11 +65,12 @@ def test_reading_the_counts_never_touches_the_records_table(tmp_path: Path) -> N
                 read.add(table)
             return sqlite3.SQLITE_OK
 
-        store.db.conn.set_authorizer(watch)
-        try:
-            counts = store.counts()
-        finally:
-            store.db.conn.set_authorizer(None)
+        with store._read() as conn:  # the connection this thread's reads go through
+            conn.set_authorizer(watch)
+            try:
+                counts = store.counts()
+            finally:
+                conn.set_authorizer(None)
         assert counts["signal"] == {"pdq": 19}
         assert read and "records" not in read
     finally:
