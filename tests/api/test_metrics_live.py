@@ -106,7 +106,9 @@ def test_each_worker_reports_its_index(server):
     while True:
         got = samples(scrape(live))
         ready = {labels.get("pid"): v for name, labels, v in got if name == "hashdb_index_ready"}
-        if len(ready) == 2 and set(ready.values()) == {1.0} or time.monotonic() > deadline:
+        lag = [v for name, _, v in got if name == "hashdb_index_lag_changes"]
+        # Workers follow the change log once a second: wait for the fixture's writes too.
+        if len(ready) == 2 and set(ready.values()) == {1.0} and lag == [0.0] or time.monotonic() > deadline:
             break
         time.sleep(0.2)
     assert len(ready) == 2 and set(ready.values()) == {1.0}, ready  # one series per live worker
