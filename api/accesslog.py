@@ -6,6 +6,7 @@ Imported by api/server.py in the gunicorn master: gunicorn only, nothing heavy."
 from __future__ import annotations
 
 import datetime
+import sys
 from typing import Any
 from urllib.parse import quote
 
@@ -37,3 +38,8 @@ class AccessLogger(Logger):  # type: ignore[misc]
             if isinstance(value, str):
                 atoms[name] = escape(value)
         return atoms
+
+    def _set_handler(self, log: Any, output: Any, fmt: Any, stream: Any = None) -> None:
+        # gunicorn writes `accesslog = "-"` to stdout; `hashdb serve --access-log -` says stderr,
+        # which keeps stdout free for whatever runs the server.
+        super()._set_handler(log, output, fmt, sys.stderr if output == "-" else stream)

@@ -7,7 +7,7 @@ from typing import Any
 
 from api.bodies import MAX_FRAMES_PER_ITEM, MAX_HASHES_PER_ITEM, MAX_IDEMPOTENCY_KEY, MAX_INPUT
 from hashdb.config import Settings
-from hashdb.hashing.registry import signal_names
+from hashdb.hashing.registry import get_signal, signal_names
 from hashdb.service import MAX_EXPORT_PAGE
 from hashdb.trust import policy
 from hashdb.trust.incidents import MAX_DESCRIPTION
@@ -41,12 +41,38 @@ QUALITY: Schema = {"type": "integer", "minimum": 0, "maximum": 100}
 COUNTS: Schema = {"type": "object", "additionalProperties": {"type": "integer", "minimum": 0}}
 
 
+def hex_of(length: int) -> str:
+    return f"^[0-9A-Fa-f]{{{length}}}$"
+
+
+def hash_lengths() -> dict[str, int]:
+    """Hex characters per signal: 16 for phash and dhash, 32 md5, 64 pdq and sha256."""
+    return {name: get_signal(name).hex_length() for name in signal_names()}
+
+
+def per_signal(submit: bool = False) -> list[Schema]:
+    """`hash` must have its signal's length (and, in a submission, a PDQ its quality)."""
+    rules: list[Schema] = [{"if": {"properties": {"signal": {"const": name}}, "required": ["signal"]},
+                            "then": {"properties": {"hash": {"pattern": hex_of(length)}}}}
+                           for name, length in hash_lengths().items()]
+    if submit:
+        rules.append({"if": {"properties": {"signal": {"const": "pdq"}}, "required": ["signal"]},
+                      "then": {"required": ["quality"]}})
+    return rules
+
+
+def any_length() -> str:
+    return "^(" + "|".join(hex_of(n)[1:-1] for n in sorted(set(hash_lengths().values()))) + ")$"
+
+
 def schemas(max_batch: int) -> dict[str, Schema]:
     ceilings = Settings().threshold_ceilings
     single_hash = {
         "input": string(MAX_INPUT, description="Echoed back; default `signal:hash`."),
         "signal": string(enum=list(signal_names())),
-        "hash": string(minLength=16, maxLength=64, pattern=HEX, description="Hex of the signal's length."),
+        "hash": string(minLength=16, maxLength=64, pattern=any_length(),
+                       description="Hex of the signal's length: " + ", ".join(
+                           f"{name} {length}" for name, length in hash_lengths().items()) + "."),
         "quality": QUALITY,
     }
     media = {
@@ -63,12 +89,13 @@ def schemas(max_batch: int) -> dict[str, Schema]:
     media_forms = [{"required": ["hashes"]}, {"required": ["frames"]}]
     return {
         "Error": obj({"error": obj({"code": string(), "message": string()}, ("code", "message"))}, ("error",)),
-        "Hash": obj({k: single_hash[k] for k in ("signal", "hash", "quality")}, ("signal", "hash")),
+        "Hash": obj({k: single_hash[k] for k in ("signal", "hash", "quality")}, ("signal", "hash"),
+                    allOf=per_signal()),
         "Frame": obj({"pdq": string(minLength=64, maxLength=64, pattern=HEX), "quality": QUALITY,
                       "t": {"type": "number", "minimum": 0, "description": "Seconds from the start."}},
                      ("pdq",)),
         "LookupItem": {"oneOf": [
-            obj(single_hash, ("signal", "hash"), title="one hash"),
+            obj(single_hash, ("signal", "hash"), title="one hash", allOf=per_signal()),
             obj(media, title="one file's hashes and/or a video's frames", anyOf=media_forms),
         ]},
         "LookupRequest": obj({
@@ -83,6 +110,10 @@ def schemas(max_batch: int) -> dict[str, Schema]:
             "status": string(enum=list(STATUSES)),
             "video": obj({"query_pct": {"type": "number"}, "stored_pct": {"type": "number"}},
                          ("query_pct", "stored_pct")),
+            "source": obj({"name": string(description="The source's URL or name."),
+                           "id": {"type": "integer", "description": "The record's id at the source."}},
+                          ("name", "id"), description="A mirror's record: where it came from; send "
+                                                      "feedback there, by this id."),
         }, ("id", "signal", "distance", "labels", "agree", "disagree", "support", "status")),
         "LookupResult": obj({
             "input": string(), "matched": {"type": "boolean"},
@@ -91,7 +122,8 @@ def schemas(max_batch: int) -> dict[str, Schema]:
         }, ("input", "matched", "matches")),
         "LookupResponse": obj({"results": {"type": "array", "items": ref("LookupResult")}}, ("results",)),
         "SubmitItem": {"oneOf": [
-            obj({**single_hash, **sharing}, ("signal", "hash", "labels"), title="one hash"),
+            obj({**single_hash, **sharing}, ("signal", "hash", "labels"), title="one hash",
+                allOf=per_signal(submit=True)),
             obj({**media, **sharing}, ("labels",), title="one file's hashes and/or a video's frames",
                 anyOf=media_forms),
         ]},
@@ -102,6 +134,10 @@ def schemas(max_batch: int) -> dict[str, Schema]:
             "input": string(), "ids": {"type": "array", "items": {"type": "integer"}},
             "status": string(enum=list(STATUSES)), "duplicate": {"type": "boolean"},
             "skipped": {"type": "array", "items": string()},
+            "duplicate_ids": {"type": "array", "items": {"type": "integer"},
+                              "description": "This input's hashes that were already shared, kept as they were."},
+            "notes": {"type": "array", "items": string(),
+                      "description": "What a duplicate did not change (its labels, incident)."},
         }, ("input", "ids", "status", "duplicate")),
         "SubmitResponse": obj({"results": {"type": "array", "items": ref("SubmitResult")}}, ("results",)),
         "Record": obj({
@@ -189,8 +225,9 @@ def paths(max_batch: int) -> dict[str, Schema]:
             "get": authed("Look up one hash", {"200": ok("LookupResult"), "503": not_ready},
                           operationId="lookupOne", parameters=[
                 {"name": "signal", "in": "query", "required": True, "schema": string(enum=list(signal_names()))},
-                {"name": "hash", "in": "query", "required": True, "schema": string(minLength=16, maxLength=64,
-                                                                                   pattern=HEX)},
+                {"name": "hash", "in": "query", "required": True,
+                 "schema": string(minLength=16, maxLength=64, pattern=any_length(),
+                                  description="Hex of the signal's length (16 phash, dhash; 32 md5; 64 pdq, sha256).")},
                 {"name": "quality", "in": "query", "required": False, "schema": QUALITY},
             ]),
         },

@@ -110,6 +110,9 @@ class Match:
     agree: int
     disagree: int
     video: VideoMatch | None = None
+    # From a mirror: the source it came from and the record's id there (feedback goes there).
+    source: str | None = None
+    source_id: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,6 +217,9 @@ class SubmitResult:
     status: str
     duplicate: bool
     skipped: tuple[str, ...] = ()
+    # Ids of this input's hashes that were already shared (kept as they were), and why.
+    duplicate_ids: tuple[int, ...] = ()
+    notes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -248,6 +254,17 @@ class MirrorOutcome:
     changed: int = 0
     retracted: int = 0
     unchanged: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class SafelistEntry:
+    """A benign hash on the safelist."""
+
+    id: int
+    signal: str
+    value: str
+    note: str
+    created_at: str
 
 
 QUARANTINE_RULES = ("safelist", "spike", "manual")

@@ -5,8 +5,10 @@ Command modules import `cli` from here; `hashdb/cli/__init__.py` imports them so
 from __future__ import annotations
 
 import json
+import signal
 import sys
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -101,6 +103,29 @@ def shown(text: str) -> str:
     return text if text.isprintable() else json.dumps(text)
 
 
+def located(name: str, message: str) -> str:
+    """`NAME: message`, with the name once: many errors already start with the path they are about."""
+    for prefix in (f"{name}: ", f"{name}:"):
+        if message.startswith(prefix):
+            message = message[len(prefix):]
+            break
+    return f"{shown(name)}: {message}"
+
+
+@contextmanager
+def stopped_by_sigterm() -> Iterator[None]:
+    """SIGTERM stops a long-running command the way Ctrl-C does (KeyboardInterrupt), so its
+    clean-up runs; also where SIGINT is ignored (nohup, a background job, some CI runners)."""
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def open_service(db_path: str | Path) -> HashDB:
     from hashdb.service.local import open_database
 
@@ -156,17 +181,28 @@ def _resolve(service: HashDB, items: Sequence[Item], dihedral: bool, jobs: int |
     """
     for item in items:
         if isinstance(item, BadInput):
-            raise click.ClickException(f"{shown(item.input)}: {item.error.message}")
+            raise click.ClickException(located(item.input, item.error.message))
+    resolved: list[tuple[str, Any]] = []
+    for name, value in _resolve_each(service, items, dihedral, jobs):
+        if isinstance(value, HashDBError):
+            raise click.ClickException(located(name, value.message))
+        resolved.append((name, value))
+    return resolved
+
+
+def _resolve_each(service: HashDB, items: Sequence[Item], dihedral: bool,
+                  jobs: int | None = None) -> list[tuple[str, Any]]:
+    """Each input with its hashes, or the HashDBError that says why it has none; files hashed
+    on every core (or `jobs` processes), in the order given."""
     answers = service.hash_files([i.path for i in items if isinstance(i, FileInput)], dihedral=dihedral, jobs=jobs)
     resolved: list[tuple[str, Any]] = []
     for item in progress(items, "hashing"):
-        if isinstance(item, HashInput):
+        if isinstance(item, BadInput):
+            resolved.append((item.input, item.error))
+        elif isinstance(item, HashInput):
             resolved.append((item.input, item.value))
         elif isinstance(item, HashedInput):
             resolved.append((item.input, item.hashes))
         elif isinstance(item, FileInput):
-            answer = next(answers)
-            if isinstance(answer, HashDBError):
-                raise click.ClickException(f"{shown(item.input)}: {answer.message}") from answer
-            resolved.append((item.input, answer))
+            resolved.append((item.input, next(answers)))
     return resolved

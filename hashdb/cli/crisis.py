@@ -31,18 +31,19 @@ def incident_open(name: str, description: str, db_path: str, as_json: bool) -> N
 
 
 @incident.command("close")
-@click.argument("incident_id", type=int)
+@click.argument("incident")
 @db_option
 @json_option
-def incident_close(incident_id: int, db_path: str, as_json: bool) -> None:
-    """Close an incident: new submissions may no longer name it.
+def incident_close(incident: str, db_path: str, as_json: bool) -> None:
+    """Close an incident, by name or id: new submissions may no longer name it.
 
     \b
     Example:
+        hashdb incident close attack-2026-03
         hashdb incident close 3
     """
     service = open_service(db_path)
-    item = service.close_incident(incident_id, local_principal(service, "local"))
+    item = service.close_incident(incident, local_principal(service, "local"))
     emit(as_json, output.incident_json(item), f"incident {item.id} {item.name!r} closed")
 
 
@@ -67,8 +68,9 @@ def webhook() -> None:
     """Webhooks: new hashes under an open incident are POSTed, signed, to each subscriber."""
 
 
-# Both spellings work: `hashdb webhook add ...`, `hashdb webhooks deliver`.
-cli.add_command(webhook, "webhooks")
+# `webhooks` (the plural) still works for scripts written against it, but is not listed: one
+# name in --help. The alias shares the group's command table, so it never falls behind.
+cli.add_command(click.Group("webhooks", commands=webhook.commands, hidden=True, help=webhook.help))
 
 
 @webhook.command("add")
@@ -133,7 +135,7 @@ def webhook_deliver(db_path: str, as_json: bool) -> None:
 
     \b
     Example:
-        hashdb webhooks deliver
+        hashdb webhook deliver
     """
     service = open_service(db_path)
     done = service.deliver_webhooks()

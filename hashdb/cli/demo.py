@@ -3,8 +3,10 @@ ready-to-paste lookup of a near-duplicate with the answer the server gave."""
 
 from __future__ import annotations
 
+import errno
 import json
 import shlex
+import signal
 import socket
 import subprocess
 import sys
@@ -32,6 +34,10 @@ class DemoData:
     probe: Path
     probe_pdq: str
     signin_token: str  # one-time: signs the first visitor of the console link in with `key`
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def default_media_dir() -> Path:
@@ -109,14 +115,33 @@ def console_link(base_url: str, token: str) -> str:
     return f"{base_url}/ui/signin/link?{urllib.parse.urlencode({'token': token})}"
 
 
+def check_port(host: str, port: int) -> None:
+    """Refuse a port something already listens on, before building anything (the server would
+    otherwise retry for a while and exit with a message about gunicorn)."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server binds
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise InvalidInput(f"port {port} on {host} is in use: pick another with --port "
+                                   "(--port 0 picks a free one)") from exc
+            raise InvalidInput(f"cannot listen on {host}:{port} ({exc.strerror})") from exc
+
+
 def run(service: HashDB, db: Path, media: Path, host: str, port: int, workers: int, once: bool,
         say: Callable[[str], None]) -> None:
+    if port:
+        check_port(host, port)
     say(f"building a demo database from {media} ...")
     data = build(service, media, say)
     service.store.close()
     port = port or free_port(host)
     base_url = f"http://{host}:{port}"
     server = start_server(db, host, port, workers)
+    # SIGTERM (a service manager, `kill`) unwinds like Ctrl-C, so the finally below stops the
+    # server instead of leaving it serving on its own.
+    previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
         client = Client(base_url, data.key)
         wait_ready(client, server)
@@ -142,6 +167,7 @@ def run(service: HashDB, db: Path, media: Path, host: str, port: int, workers: i
     except KeyboardInterrupt:
         pass
     finally:
+        signal.signal(signal.SIGTERM, previous)
         if server.poll() is None:
             server.terminate()
             try:

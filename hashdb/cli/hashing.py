@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from hashdb.cli.common import cli, emit, hashing_service, jobs_option, json_option, progress, shown
+from hashdb.cli.common import cli, emit, hashing_service, jobs_option, json_option, located, progress, shown
 from hashdb.errors import HashDBError
 from hashdb.hashing.registry import get_signal
 from hashdb.io import output
@@ -41,12 +41,14 @@ def hash_command(paths: tuple[str, ...], signals: str | None, jobs: int | None, 
         if not isinstance(item, FileInput):
             failed += 1
             message = item.error.message if isinstance(item, BadInput) else "not a media file"
+            message = located(item.input, message).removeprefix(f"{shown(item.input)}: ")
             emit(as_json, {"path": item.input, "error": message}, f"{shown(item.input)}: error: {message}")
             continue
         answer = next(answers)
         if isinstance(answer, HashDBError):
             failed += 1
-            emit(as_json, {"path": item.input, "error": answer.message}, f"{shown(item.input)}: error: {answer.message}")
+            message = located(item.input, answer.message).removeprefix(f"{shown(item.input)}: ")
+            emit(as_json, {"path": item.input, "error": message}, f"{shown(item.input)}: error: {message}")
             continue
         doc = output.hashes_json(answer)
         emit(as_json, doc, _hashes_text(doc))

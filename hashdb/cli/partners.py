@@ -18,6 +18,7 @@ from hashdb.cli.common import (
     org_option,
     pdq_quality_option,
     server_options,
+    stopped_by_sigterm,
 )
 from hashdb.partners.formats import write_export
 
@@ -96,6 +97,8 @@ def sync(url: str, api_key: str | None, batch: int, follow: bool, interval: floa
          as_json: bool) -> None:
     """Keep a local mirror of a hashdb server; lookups against it never leave this machine.
 
+    With --follow it runs until Ctrl-C or SIGTERM, and stops between pages.
+
     Pulls the change feed from where the last run stopped (the cursor is kept in the mirror,
     committed with each page, so an interrupted sync resumes exactly) and applies additions,
     label and status changes and retractions. Records are held under mirror:HOST.
@@ -128,9 +131,10 @@ def sync(url: str, api_key: str | None, batch: int, follow: bool, interval: floa
 
     if follow:
         try:
-            mirror.follow(service, client, source, actor, batch, interval, report,
-                          lambda exc: click.echo(f"{source.key}: {exc.message}; trying again in {interval:g} s",
-                                                 err=True))
+            with stopped_by_sigterm():
+                mirror.follow(service, client, source, actor, batch, interval, report,
+                              lambda exc: click.echo(f"{source.key}: {exc.message}; trying again in {interval:g} s",
+                                                     err=True))
         except KeyboardInterrupt:
             click.echo("stopped; the next sync resumes from the last page applied", err=True)
         return

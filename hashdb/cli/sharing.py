@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
+from typing import Any
 
 import click
 
 from hashdb.io import output
 from hashdb.cli.common import (
     _resolve,
+    _resolve_each,
+    located,
+    shown,
     cli,
     connect,
     db_option,
@@ -24,7 +29,8 @@ from hashdb.cli.common import (
     with_pdq_quality,
 )
 from hashdb.io.inputs import expand
-from hashdb.types import Query, Submission
+from hashdb.errors import HashDBError
+from hashdb.types import Principal, Query, Submission
 
 
 @cli.command()
@@ -71,6 +77,9 @@ def submit(inputs: tuple[str, ...], labels: tuple[str, ...], incident: str | Non
     for doc in docs:
         state = "already shared" if doc["duplicate"] else doc["status"]
         note = f"; skipped {', '.join(doc['skipped'])}" if doc.get("skipped") else ""
+        if doc.get("duplicate_ids") and not doc["duplicate"]:
+            note += f"; already shared: ids {', '.join(map(str, doc['duplicate_ids']))}"
+        note += "".join(f"; {n}" for n in doc.get("notes", []))
         emit(as_json, doc, f"{doc['input']}: {state}, ids {', '.join(map(str, doc['ids']))}{note}")
 
 
@@ -79,13 +88,19 @@ def submit(inputs: tuple[str, ...], labels: tuple[str, ...], incident: str | Non
 @click.option("--threshold", "thresholds", multiple=True, metavar="SIGNAL=N",
               help="Tighter match threshold for a signal, e.g. pdq=20 (never looser than the default).")
 @click.option("--no-dihedral", is_flag=True, help="Do not also match rotated and mirrored copies of images.")
+@click.option("--admin", "as_admin", is_flag=True,
+              help="Local database: see what an admin sees (quarantined records too). By default a local "
+                   "lookup sees what a member sees over the API.")
 @jobs_option
 @db_option
 @server_options
 @json_option
-def lookup(inputs: tuple[str, ...], thresholds: tuple[str, ...], no_dihedral: bool, jobs: int | None, db_path: str,
-           server: str | None, api_key: str | None, as_json: bool) -> None:
+def lookup(inputs: tuple[str, ...], thresholds: tuple[str, ...], no_dihedral: bool, as_admin: bool, jobs: int | None,
+           db_path: str, server: str | None, api_key: str | None, as_json: bool) -> None:
     """Check media or hashes against the database. Exits 0 whatever matched; --json says.
+
+    A file that cannot be read or hashed gets an error line of its own and the rest are
+    looked up; the exit status is then 1.
 
     \b
     Example:
@@ -93,32 +108,57 @@ def lookup(inputs: tuple[str, ...], thresholds: tuple[str, ...], no_dihedral: bo
         hashdb lookup upload.jpg --server https://hashdb.example.org --api-key "$KEY"
     """
     limits = _parse_thresholds(thresholds)
+    if as_admin and server:
+        raise click.UsageError("--admin is for a local database; over the API the key decides what you see")
     client = connect(server, api_key) if server else None
     service = hashing_service() if client else open_service(db_path)
-    queries = []
-    for name, value in _resolve(service, list(expand(inputs)), dihedral=not no_dihedral, jobs=jobs):
-        if hasattr(value, "media_type"):
+    queries: list[Query] = []
+    failed: dict[int, tuple[str, str]] = {}  # position in the output -> (input, why it failed)
+    for name, value in _resolve_each(service, list(expand(inputs)), dihedral=not no_dihedral, jobs=jobs):
+        if isinstance(value, HashDBError):
+            failed[len(queries) + len(failed)] = (name, value.message)
+        elif hasattr(value, "media_type"):
             query = service.query_for(value)
             queries.append(Query(name, query.hashes, query.frames))
         else:
             queries.append(Query(name, (value,)))
-    if client is not None:
+    docs: list[dict[str, Any]] = []
+    if queries and client is not None:
         from hashdb.partners.client import lookup_queries
 
         docs = lookup_queries(client, queries, limits)
-    else:
+    elif queries:
         service.load_index()
-        docs = [output.lookup_json(r) for r in service.lookup(queries, local_principal(service, "local"), limits)]
-    for doc in docs:
+        org = service.store.ensure_org("local")
+        # As a member sees it over the API (quarantined records held back), unless --admin; not
+        # counted by the spike rule, which watches members' lookups.
+        actor = Principal(org.id, org.name, "admin" if as_admin else "consumer")
+        docs = [output.lookup_json(r) for r in service.lookup(queries, actor, limits, count=False)]
+    answers = iter(docs)
+    for position in range(len(docs) + len(failed)):
+        if position in failed:
+            name, message = failed[position]
+            # As `hashdb hash` says it: `NAME: error: why`, the name once.
+            why = located(name, message)[len(shown(name)) + 2:]
+            emit(as_json, {"input": name, "error": why}, f"{shown(name)}: error: {why}")
+            continue
+        doc = next(answers)
         if not doc["matched"]:
             text = f"{doc['input']}: no match"
         else:
             text = f"{doc['input']}: MATCH " + "; ".join(
-                f"id {m['id']} {m['signal']} distance {m['distance']} [{', '.join(m['labels'])}] "
+                f"id {m['id']}{_source_text(m)} {m['signal']} distance {m['distance']} [{', '.join(m['labels'])}] "
                 f"{m['status']}, {m['support']} org(s), {m['agree']} agree / {m['disagree']} disagree"
                 for m in doc["matches"]
             )
         emit(as_json, doc, text)
+    if failed:
+        sys.exit(1)
+
+
+def _source_text(match: dict[str, Any]) -> str:
+    source = match.get("source")
+    return f" (id {source['id']} at {source['name']})" if source else ""
 
 
 def _parse_thresholds(pairs: Sequence[str]) -> dict[str, int]:

@@ -96,6 +96,42 @@ def safelist_add(inputs: tuple[str, ...], note: str, db_path: str, as_json: bool
          + (f": {', '.join(map(str, held))}" if held else ""))
 
 
+@safelist.command("list")
+@click.option("--after", "after_id", type=int, default=0, show_default=True, help="Entries after this id.")
+@click.option("--limit", type=int, default=100, show_default=True)
+@db_option
+@json_option
+def safelist_list(after_id: int, limit: int, db_path: str, as_json: bool) -> None:
+    """List safelisted hashes: id, signal, hash, note.
+
+    \b
+    Example:
+        hashdb safelist list --json
+    """
+    service = open_service(db_path)
+    for entry in service.safelist_entries(local_principal(service, "local"), after_id, limit):
+        emit(as_json, {"id": entry.id, "signal": entry.signal, "hash": entry.value, "note": entry.note,
+                       "created_at": entry.created_at},
+             f"{entry.id}  {entry.signal}:{entry.value}  {entry.note}")
+
+
+@safelist.command("remove")
+@click.argument("entry_ids", nargs=-1, required=True, type=int)
+@click.option("--note", default="", help="Why (kept in the audit log).")
+@db_option
+@json_option
+def safelist_remove(entry_ids: tuple[int, ...], note: str, db_path: str, as_json: bool) -> None:
+    """Take entries off the safelist. Records they held stay quarantined until released.
+
+    \b
+    Example:
+        hashdb safelist remove 12 --note "added by mistake"
+    """
+    service = open_service(db_path)
+    removed = service.remove_safelist(list(entry_ids), local_principal(service, "local"), note)
+    emit(as_json, {"removed": removed}, f"removed from the safelist: {', '.join(map(str, removed))}")
+
+
 @cli.group()
 def quarantine() -> None:
     """Records held out of members' lookups pending review: list, add, release, confirm (admins)."""

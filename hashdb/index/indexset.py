@@ -162,12 +162,14 @@ class IndexSet:
             elif signal in removed:
                 removed[signal].append(record_id)
         for signal, bits in INDEXED_SIGNALS.items():
-            # Adds first, as before: a page that adds and retracts a record leaves it out.
+            # Removals first, then the records live now: a page that adds and retracts a record
+            # leaves it out (it is retracted now, so not added), and one that retracts a record
+            # and adds it again (shared again by its organisation) leaves it in.
+            if removed[signal]:
+                self.indexes[signal].remove(removed[signal])
             if added[signal]:
                 keys = added[signal]
                 self.indexes[signal].add(list(keys), hex_to_codes(list(keys.values()), bits))
-            if removed[signal]:
-                self.indexes[signal].remove(removed[signal])
 
     def save(self) -> None:
         if self.directory is None:

@@ -36,6 +36,8 @@ def match_json(match: Match) -> dict[str, Any]:
         "support": match.support,
         "status": match.status,
     }
+    if match.source is not None:
+        out["source"] = {"name": match.source, "id": match.source_id}
     if match.video is not None:
         out["video"] = {"query_pct": round(match.video.query_pct, 1), "stored_pct": round(match.video.stored_pct, 1)}
     return out
@@ -61,6 +63,10 @@ def submit_json(result: SubmitResult) -> dict[str, Any]:
     }
     if result.skipped:
         out["skipped"] = list(result.skipped)
+    if result.duplicate_ids:
+        out["duplicate_ids"] = list(result.duplicate_ids)
+    if result.notes:
+        out["notes"] = list(result.notes)
     return out
 
 

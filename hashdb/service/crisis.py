@@ -14,9 +14,15 @@ class CrisisMixin(ServiceBase):
         policy.require(actor, "admin")
         return self.store.open_incident(incidents.check_name(name), incidents.check_description(description), actor)
 
-    def close_incident(self, incident_id: int, actor: Principal) -> Incident:
+    def close_incident(self, incident: int | str, actor: Principal) -> Incident:
+        """Close an incident named by id or by name (names are never all digits)."""
         policy.require(actor, "admin")
-        return self.store.close_incident(incident_id, actor)
+        if isinstance(incident, str) and not (incident.isascii() and incident.isdigit()):
+            found = self.store.find_incident(incident.strip())
+            if found is None:
+                raise NotFound(f"no incident named {incident!r}")
+            return self.store.close_incident(found.id, actor)
+        return self.store.close_incident(int(incident), actor)
 
     def get_incident(self, incident_id: int, actor: Principal) -> Incident:
         policy.require(actor, "admin")

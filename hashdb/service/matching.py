@@ -13,7 +13,9 @@ from hashdb.types import FrameHash, HashValue, LookupResult, Match, Principal, Q
 
 class MatchingMixin(ServiceBase):
     def lookup(self, queries: Sequence[Query], actor: Principal,
-               thresholds: Mapping[str, int] | None = None) -> list[LookupResult]:
+               thresholds: Mapping[str, int] | None = None, count: bool = True) -> list[LookupResult]:
+        """Matches `actor` may see. `count=False` keeps the lookup out of the spike rule's
+        counts (a local lookup: nobody else's crowd)."""
         policy.require(actor, "lookup")
         limits = policy.thresholds(self.settings, thresholds or {})
         self.indexes.catch_up()
@@ -42,6 +44,8 @@ class MatchingMixin(ServiceBase):
                     _keep(best, (n, record_id), distance, "vpdq")
                     video[(n, record_id)] = match
         records = self.store.get_records([rid for _, rid in best])
+        # A mirror's records name their source and id there: feedback goes to the source.
+        origins = self.store.mirror_origins(list(records)) if records else {}
         per_query: list[list[Match]] = [[] for _ in queries]
         for (n, record_id), (distance, signal) in best.items():
             stored = records.get(record_id)
@@ -49,8 +53,8 @@ class MatchingMixin(ServiceBase):
                 continue
             per_query[n].append(Match(stored.id, signal, distance, stored.labels, stored.status,
                                       stored.support, stored.agree, stored.disagree,
-                                      video.get((n, record_id))))
-        if not actor.is_admin:  # operators investigating are not the crowd the spike rule watches
+                                      video.get((n, record_id)), *origins.get(record_id, (None, None))))
+        if count and not actor.is_admin:  # operators investigating are not the crowd the spike rule watches
             self.spike_rule.count(per_query, actor.org_id)
         results = []
         for query, matches in zip(queries, per_query):

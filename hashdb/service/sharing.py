@@ -7,7 +7,7 @@ import hashlib
 import json
 from collections.abc import Sequence
 
-from hashdb.errors import Forbidden, InvalidInput, LowQuality
+from hashdb.errors import Forbidden, InvalidInput, LowQuality, NotFound
 from hashdb.hashing.vpdq_format import video_digest
 from hashdb.service.base import ServiceBase
 from hashdb.trust import incidents, policy, webhooks
@@ -32,6 +32,7 @@ class SharingMixin(ServiceBase):
         records: list[NewRecord] = []
         owners: list[int] = []
         skipped: list[list[str]] = []
+        shared: list[tuple[tuple[str, ...], str | None]] = []  # per input: its labels and incident
         open_incidents: dict[str, Incident] = {}
         for n, sub in enumerate(submissions):
             labels = self.taxonomy.validate(sub.labels)
@@ -66,6 +67,7 @@ class SharingMixin(ServiceBase):
             if len(records) == stored_before:
                 raise InvalidInput(f"{sub.input}: nothing left to share ({'; '.join(notes)})")
             skipped.append(notes)
+            shared.append((labels, sub.incident))
         held = self.safelist.screen([r.hash for r in records])
         records = [dataclasses.replace(r, status="quarantined") if n in held else r for n, r in enumerate(records)]
         digest = request_digest(records)
@@ -76,16 +78,27 @@ class SharingMixin(ServiceBase):
         per_input: list[list[SubmitOutcome]] = [[] for _ in submissions]
         for outcome, owner in zip(outcomes, owners):
             per_input[owner].append(outcome)
+        stored = self.store.get_records([o.id for o in outcomes if o.duplicate])
         results: list[SubmitResult] = []
         for n, (sub, mine) in enumerate(zip(submissions, per_input)):
-            status = next((o.status for o in mine if not o.duplicate), mine[0].status)
-            results.append(SubmitResult(sub.input, tuple(o.id for o in mine), status,
-                                        all(o.duplicate for o in mine), tuple(skipped[n])))
+            new = [o for o in mine if not o.duplicate]
+            # One held record makes the input held: a file whose PDQ the safelist caught is not
+            # "active" because its md5 is.
+            if any(o.status == "quarantined" for o in new):
+                status = "quarantined"
+            else:
+                status = new[0].status if new else mine[0].status
+            duplicates = tuple(dict.fromkeys(o.id for o in mine if o.duplicate))
+            said = [_duplicate_note(stored[i], shared[n]) for i in duplicates if i in stored]
+            results.append(SubmitResult(sub.input, tuple(o.id for o in mine), status, not new, tuple(skipped[n]),
+                                        duplicates, tuple(note for note in said if note)))
         return results
 
     def retract(self, record_id: int, actor: Principal, reason: str = "") -> HashRecord:
+        """Its organisation (a contributor key) or an admin; also while it is quarantined: an
+        owner withdrawing its own hash only ever takes something off the list."""
         policy.check_text("reason", reason)
-        self._owned_record(record_id, actor, "retract a hash")
+        self._owned_record(record_id, actor, "retract a hash", own_quarantined=True)
         return self.store.set_status(record_id, "retracted", actor, reason)
 
     def relabel(self, record_id: int, labels: Sequence[str], actor: Principal) -> HashRecord:
@@ -94,14 +107,19 @@ class SharingMixin(ServiceBase):
         self._owned_record(record_id, actor, "change labels")
         return self.store.set_labels(record_id, valid, actor)
 
-    def _owned_record(self, record_id: int, actor: Principal, action: str) -> HashRecord:
+    def _owned_record(self, record_id: int, actor: Principal, action: str,
+                      own_quarantined: bool = False) -> HashRecord:
         """The record, if this caller may see it and is its organisation or an admin. Only keys
         that may share may change what was shared: a consumer or partner key of the same
         organisation reads, it does not write."""
         if actor.role not in policy.PERMISSIONS["submit"]:
             raise Forbidden(f"the {actor.role} role may not {action}; only contributor and admin keys may")
-        record = self._visible_record(record_id, actor)
-        if record.org_id != actor.org_id and not actor.is_admin:
+        record = self.store.get_records([record_id]).get(record_id)
+        own = record is not None and record.org_id == actor.org_id
+        if record is None or not (policy.visible(record, actor)
+                                  or (own_quarantined and own and record.status == "quarantined")):
+            raise NotFound(f"no hash record with id {record_id}")
+        if not own and not actor.is_admin:
             raise Forbidden(f"only the contributing organisation or an admin may {action}")
         return record
 
@@ -115,6 +133,18 @@ class SharingMixin(ServiceBase):
         if new_status != record.status:
             record = self.store.set_status(record_id, new_status, actor, "feedback")
         return record
+
+
+def _duplicate_note(record: HashRecord, wanted: tuple[tuple[str, ...], str | None]) -> str:
+    """What a submission of an already shared hash did not do, or "" when nothing was lost."""
+    if record.status == "retracted":
+        return (f"record {record.id} was retracted when an admin confirmed its quarantine; it stays out "
+                "(ask an admin)")
+    labels, incident = wanted
+    if tuple(labels) == tuple(record.labels) and (incident is None or incident == record.incident):
+        return ""
+    return (f"record {record.id} was already shared (labels {', '.join(record.labels)}; incident "
+            f"{record.incident or 'none'}): kept as it was; `hashdb relabel {record.id}` changes its labels")
 
 
 def request_digest(records: Sequence[NewRecord]) -> str:

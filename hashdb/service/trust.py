@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from hashdb.errors import Conflict, InvalidInput
+from hashdb.errors import Conflict, InvalidInput, NotFound
 from hashdb.index.indexset import INDEXED_SIGNALS
 from hashdb.service.base import MAX_EXPORT_PAGE, ServiceBase
 from hashdb.trust import audit, policy, report
@@ -17,6 +17,7 @@ from hashdb.types import (
     MediaHashes,
     Principal,
     Quarantine,
+    SafelistEntry,
 )
 
 
@@ -47,8 +48,29 @@ class TrustMixin(ServiceBase):
                 held.append(record_id)
         return added, held
 
+    def safelist_entries(self, actor: Principal, after_id: int = 0, limit: int = 100) -> list[SafelistEntry]:
+        policy.require(actor, "admin")
+        if not 1 <= limit <= MAX_EXPORT_PAGE:
+            raise InvalidInput(f"limit must be between 1 and {MAX_EXPORT_PAGE}")
+        return self.store.safelist_entries(after_id, limit)
+
+    def remove_safelist(self, entry_ids: Sequence[int], actor: Principal, note: str = "") -> list[int]:
+        """Take entries off the safelist (new submissions near them are no longer held); records
+        they quarantined stay held until an admin releases them. NotFound for an id not on it."""
+        policy.require(actor, "admin")
+        policy.check_text("note", note)
+        removed = self.store.remove_safelist(entry_ids, actor, note)
+        missing = [i for i in entry_ids if i not in removed]
+        if missing:
+            raise NotFound(f"no safelist entry with id {missing[0]}"
+                           + (f" (removed: {', '.join(map(str, removed))})" if removed else ""))
+        return removed
+
     def _live_near(self, values: Sequence[HashValue]) -> list[tuple[int, SafelistHit, str]]:
-        """Stored records within threshold of `values` (the safelist's rule, seen from the other side)."""
+        """Stored records within threshold of `values` (the safelist's rule, seen from the other
+        side), each with the safelist entry that holds it."""
+        entry_of = {(signal, hex_value): entry_id for signal in {v.signal for v in values}
+                    for entry_id, hex_value in self.store.safelist_values(signal)}
         if not self.indexes.ready:
             self.indexes.load()
         self.indexes.catch_up()
@@ -60,9 +82,11 @@ class TrustMixin(ServiceBase):
         for signal, hexes in by_signal.items():
             if signal in INDEXED_SIGNALS and signal != "vpdq":
                 hits = self.indexes.search(signal, hexes, limits[signal])
-                found += [(int(rid), SafelistHit(0, int(d)), signal) for near in hits for rid, d in near]
+                found += [(int(rid), SafelistHit(entry_of.get((signal, h), 0), int(d)), signal)
+                          for h, near in zip(hexes, hits) for rid, d in near]
             else:
-                found += [(r.id, SafelistHit(0, 0), signal) for r in self.store.find_values(signal, hexes)]
+                found += [(r.id, SafelistHit(entry_of.get((signal, r.value), 0), 0), signal)
+                          for r in self.store.find_values(signal, hexes)]
         return found
 
     def flush_match_counts(self, force: bool = True) -> list[int]:

@@ -315,3 +315,10 @@ def m008_drop_records_signal_id(db: Database) -> None:
     # exact-hash lookup) as a walk over every record of the signal instead of a probe of the
     # unique key: 0.5 s at 1M. The console's signal filter reads a bounded id window instead.
     db.execute("DROP INDEX IF EXISTS records_signal_id")
+
+
+@migrations()
+def m009_safelist_removal(db: Database) -> None:
+    """Safelist entries can be removed: kept with the time, so the list's version (newest add
+    and newest removal) changes on every add and every removal."""
+    db.execute("ALTER TABLE safelist ADD COLUMN removed_at TEXT")

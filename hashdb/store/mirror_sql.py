@@ -65,8 +65,14 @@ class MirrorSQL(SQLStore):
     def _mirror_update(self, conn: Connection, record_id: int, entry: FeedEntry) -> str:
         signal, status, old_labels = self._locked_record(conn, record_id)
         if status == "retracted":
-            # Final at the source as here: nothing there brings a tombstone back.
-            return "unchanged"
+            # Only the source's organisation sharing the hash again brings a tombstone back
+            # (the source then sends an `add`); a live status after it means just that.
+            if entry.status == "retracted":
+                return "unchanged"
+            labels = labels_json(entry.labels)
+            conn.execute("UPDATE records SET status = ?, labels = ? WHERE id = ?", (entry.status, labels, record_id))
+            self._change(conn, "add", record_id, signal, entry.status, labels)
+            return "changed"
         effect = "unchanged"
         labels = labels_json(entry.labels)
         if labels != old_labels:
@@ -146,6 +152,11 @@ class MirrorSQL(SQLStore):
     def mirror_cursor(self, source: str) -> str | None:
         rows = self._rows("SELECT cursor FROM mirror_sources WHERE source = ?", (source,))
         return str(rows[0]["cursor"]) if rows else None
+
+    def mirror_origins(self, record_ids: Sequence[int]) -> dict[int, tuple[str, int]]:
+        rows = self._rows_in("SELECT source, source_id, record_id FROM mirror_records WHERE record_id IN ({marks})",
+                             (), list(dict.fromkeys(record_ids)))
+        return {int(r["record_id"]): (str(r["source"]), int(r["source_id"])) for r in rows}
 
     def mirror_ids(self, source: str, source_ids: Sequence[int]) -> dict[int, int]:
         rows = self._rows_in("SELECT source_id, record_id FROM mirror_records WHERE source = ?"

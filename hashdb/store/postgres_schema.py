@@ -262,6 +262,10 @@ CREATE TABLE signin_links (
 # Dropped as in SQLite (see migrations.m008): the two stores keep the same indexes.
 M008_DROP_RECORDS_SIGNAL_ID = "DROP INDEX IF EXISTS records_signal_id;"
 
+M009_SAFELIST_REMOVAL = """
+ALTER TABLE safelist ADD COLUMN removed_at TEXT;
+"""
+
 # (name, DDL) in the order they apply; the names match SQLite's where the change is the same.
 MIGRATIONS: tuple[tuple[str, str], ...] = (
     ("m001_core", M001_CORE),
@@ -271,6 +275,7 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
     ("m006_record_counts", M006_RECORD_COUNTS),
     ("m007_console", M007_CONSOLE),
     ("m008_drop_records_signal_id", M008_DROP_RECORDS_SIGNAL_ID),
+    ("m009_safelist_removal", M009_SAFELIST_REMOVAL),
 )
 
 

@@ -212,9 +212,10 @@ class SQLStore(ABC):
         """Set-at-a-time: one lookup of the batch's existing keys, then bulk inserts."""
         keys = [(r.hash.signal, r.hash.hex) for r in records]
         known = self._existing(conn, org_id, keys)
+        revived = self._revive(conn, known, dict(zip(keys, records)), at)
         fresh: dict[Key, NewRecord] = {}
         for key, record in zip(keys, records):
-            if key not in known:
+            if key not in known and key not in revived:
                 fresh.setdefault(key, record)
         created: dict[Key, tuple[int, str]] = {}
         if fresh:
@@ -243,7 +244,11 @@ class SQLStore(ABC):
         outcomes: list[SubmitOutcome] = []
         reported: set[Key] = set()
         for key in keys:
-            if key in known:
+            if key in revived and key not in reported:
+                record_id, status = revived[key]
+                outcomes.append(SubmitOutcome(record_id, status, duplicate=False))
+                reported.add(key)
+            elif key in known:
                 record_id, status = known[key]
                 outcomes.append(SubmitOutcome(record_id, status, duplicate=True))
             else:
@@ -252,6 +257,33 @@ class SQLStore(ABC):
                 outcomes.append(SubmitOutcome(record_id, status, duplicate=key in reported))
                 reported.add(key)
         return outcomes
+
+    def _revive(self, conn: Connection, known: dict[Key, tuple[int, str]], wanted: dict[Key, NewRecord],
+                at: str) -> dict[Key, tuple[int, str]]:
+        """An organisation sharing a hash it retracted shares it again: the same record (one per
+        hash and organisation) comes back with the new labels, and the feed carries a fresh
+        `add` for it. Not a hash an admin confirmed out of a quarantine: that decision stands."""
+        retracted = {key: rid for key, (rid, status) in known.items() if status == "retracted"}
+        if not retracted:
+            return {}
+        confirmed = {int(r["record_id"]) for r in select_in(
+            conn, "SELECT record_id FROM quarantines WHERE resolution = 'confirmed' AND record_id IN ({marks})",
+            (), list(retracted.values()))}
+        revived: dict[Key, tuple[int, str]] = {}
+        for key, record_id in retracted.items():
+            if record_id in confirmed:
+                continue
+            record = wanted[key]
+            labels = json.dumps(list(record.labels))
+            conn.execute("UPDATE records SET status = ?, labels = ?, quality = ?, media_type = ?, incident = ?,"
+                         " reference = ?, removed_at = ? WHERE id = ?",
+                         (record.status, labels, record.hash.quality, record.media_type, record.incident,
+                          record.reference, record.removed_at, record_id))
+            conn.execute("INSERT INTO changes (kind, record_id, signal, status, labels, at) VALUES (?, ?, ?, ?, ?, ?)",
+                         ("add", record_id, key[0], record.status, labels, at))
+            revived[key] = (record_id, record.status)
+            del known[key]
+        return revived
 
     def _existing(self, conn: Connection, org_id: int, keys: Sequence[Key]) -> dict[Key, tuple[int, str]]:
         by_signal: dict[str, list[str]] = {}

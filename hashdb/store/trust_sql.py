@@ -21,6 +21,7 @@ from hashdb.types import (
     Incident,
     Principal,
     Quarantine,
+    SafelistEntry,
     Webhook,
 )
 
@@ -41,9 +42,12 @@ class TrustSQL(SQLStore):
         added = 0
         with self._write() as conn:
             for value in dict.fromkeys((v.signal, v.hex) for v in values):
+                # A removed entry listed again comes back (same id); a listed one stays as it is.
                 cursor = conn.execute(
                     "INSERT INTO safelist (signal, value, note, org_id, created_at) VALUES (?, ?, ?, ?, ?)"
-                    " ON CONFLICT (signal, value) DO NOTHING",
+                    " ON CONFLICT (signal, value) DO UPDATE SET removed_at = NULL, note = excluded.note,"
+                    " org_id = excluded.org_id, created_at = excluded.created_at"
+                    " WHERE safelist.removed_at IS NOT NULL",
                     (value[0], value[1], note, actor.org_id, at),
                 )
                 added += max(cursor.rowcount, 0)
@@ -51,14 +55,40 @@ class TrustSQL(SQLStore):
                         json.dumps({"added": added, "note": note}))
         return added
 
-    def safelist_version(self) -> tuple[int, int]:
+    def safelist_version(self) -> tuple[int, int, str, str]:
         """Changes whenever the safelist does: callers cache the list against it."""
-        row = self._rows("SELECT COUNT(*) AS n, COALESCE(MAX(id), 0) AS last FROM safelist")[0]
-        return int(row["n"]), int(row["last"])
+        # Every add (or re-add of a removed entry) moves the newest created_at, every removal the
+        # newest removed_at: a cache keyed on this never misses a change.
+        row = self._rows("SELECT COUNT(*) AS n, COALESCE(MAX(id), 0) AS last, COALESCE(MAX(created_at), '') AS added,"
+                         " COALESCE(MAX(removed_at), '') AS removed FROM safelist")[0]
+        return int(row["n"]), int(row["last"]), str(row["added"]), str(row["removed"])
 
     def safelist_values(self, signal: str) -> list[tuple[int, str]]:
-        rows = self._rows("SELECT id, value FROM safelist WHERE signal = ? ORDER BY id", (signal,))
+        rows = self._rows("SELECT id, value FROM safelist WHERE signal = ? AND removed_at IS NULL ORDER BY id",
+                          (signal,))
         return [(int(r["id"]), str(r["value"])) for r in rows]
+
+    def safelist_entries(self, after_id: int = 0, limit: int = 100) -> list[SafelistEntry]:
+        rows = self._rows("SELECT id, signal, value, note, created_at FROM safelist WHERE removed_at IS NULL"
+                          " AND id > ? ORDER BY id LIMIT ?", (after_id, limit))
+        return [SafelistEntry(int(r["id"]), str(r["signal"]), str(r["value"]), str(r["note"]), str(r["created_at"]))
+                for r in rows]
+
+    def remove_safelist(self, entry_ids: Sequence[int], actor: Principal, note: str) -> list[int]:
+        """Take entries off the safelist; returns the ids that were on it. Records it held stay
+        quarantined until an admin releases them."""
+        at = now()
+        removed: list[int] = []
+        with self._write() as conn:
+            for entry_id in dict.fromkeys(entry_ids):
+                cursor = conn.execute("UPDATE safelist SET removed_at = ? WHERE id = ? AND removed_at IS NULL",
+                                      (at, entry_id))
+                if cursor.rowcount > 0:
+                    removed.append(entry_id)
+            if removed:
+                self._audit(conn, actor.org_id, actor.key_id, "safelist.remove", f"batch:{len(removed)}",
+                            json.dumps({"ids": removed, "note": note}))
+        return removed
 
     # quarantine -------------------------------------------------------------------------------
 
@@ -322,8 +352,11 @@ class TrustSQL(SQLStore):
 
         return {
             "quarantine_rule": group("SELECT rule AS k, COUNT(*) AS n FROM quarantines GROUP BY rule ORDER BY rule"),
-            "quarantine_outcome": group("SELECT COALESCE(resolution, 'pending') AS k, COUNT(*) AS n FROM quarantines"
-                                        " GROUP BY COALESCE(resolution, 'pending') ORDER BY k"),
+            # An open quarantine of a record its organisation retracted was withdrawn, not pending.
+            "quarantine_outcome": group(
+                "SELECT COALESCE(q.resolution, CASE WHEN r.status = 'retracted' THEN 'withdrawn' ELSE 'pending' END)"
+                " AS k, COUNT(*) AS n FROM quarantines q JOIN records r ON r.id = q.record_id GROUP BY k ORDER BY k"),
             "incident": group("SELECT status AS k, COUNT(*) AS n FROM incidents GROUP BY status ORDER BY status"),
-            "safelist": group("SELECT signal AS k, COUNT(*) AS n FROM safelist GROUP BY signal ORDER BY signal"),
+            "safelist": group("SELECT signal AS k, COUNT(*) AS n FROM safelist WHERE removed_at IS NULL"
+                              " GROUP BY signal ORDER BY signal"),
         }

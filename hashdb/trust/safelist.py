@@ -58,7 +58,7 @@ class SafelistMatcher:
         self.store = store
         self.radii = policy.thresholds(settings, {})
         self._lock = threading.Lock()
-        self._version: tuple[int, int] | None = None
+        self._version: tuple[int, int, str, str] | None = None
         self._near: dict[str, LinearIndex] = {}
         self._exact: dict[str, dict[str, int]] = {}
 

@@ -163,9 +163,12 @@ def test_a_consumer_key_is_refused(served, tmp_path):
 
 def test_follow_keeps_the_mirror_current_until_stopped(served, tmp_path):
     mirror = tmp_path / "mirror.sqlite"
+    # SIGINT as a terminal's Ctrl-C sends it, even when this suite runs with SIGINT ignored (a
+    # background job, nohup), which the child would otherwise inherit.
     process = subprocess.Popen([*HASHDB, *sync_args(served, mirror, "partner", "--json", "--follow",
                                                      "--interval", "0.2")],
-                               cwd=ROOT, env=clean_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                               cwd=ROOT, env=clean_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         assert process.stdout is not None and process.stdout.readline()
         [new] = submit_random(served, 1, seed=34)
@@ -176,6 +179,25 @@ def test_follow_keeps_the_mirror_current_until_stopped(served, tmp_path):
             time.sleep(0.2)
         assert live_set(mirror) == wanted, f"record {new} never reached the mirror"
         process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=TIMEOUT_S)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode == 0, err
+    assert "stopped; the next sync resumes" in err
+
+
+def test_follow_stops_on_sigterm_where_sigint_is_ignored(served, tmp_path):
+    # Issue item 20: with SIGINT ignored (nohup, a background job, some CI runners) the follower
+    # could only be killed, and SIGTERM killed it without a word.
+    process = subprocess.Popen([*HASHDB, *sync_args(served, tmp_path / "mirror.sqlite", "partner", "--json",
+                                                     "--follow", "--interval", "0.2")],
+                               cwd=ROOT, env=clean_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+    try:
+        assert process.stdout is not None and process.stdout.readline()
+        process.send_signal(signal.SIGTERM)
         _, err = process.communicate(timeout=TIMEOUT_S)
     finally:
         if process.poll() is None:

@@ -62,3 +62,100 @@ def test_degenerate_queries_still_get_an_answer(service):
     alice = principal(service, "alice", "contributor")
     [result] = service.lookup([Query("q", (HashValue("phash", "0" * 16),))], alice)
     assert not result.matched
+
+
+# Item 16: re-sharing a retracted hash; owners withdrawing their quarantined records ----------
+
+
+def pdq_value(seed: int) -> HashValue:
+    return HashValue("pdq", random_pdq(random.Random(seed)), 100)
+
+
+def test_an_owner_may_share_a_retracted_hash_again(service):
+    # Issue item 16: a retracted hash could never be shared again by the same organisation (the
+    # submit answered "already shared" with the tombstone's id and stored nothing).
+    alice = principal(service, "alice", "contributor")
+    value = pdq_value(160)
+    [first] = service.submit([Submission("x", LABELS, (value,))], alice)
+    service.retract(first.ids[0], alice, "shared by mistake")
+    assert not service.lookup([Query("q", (value,))], alice)[0].matched
+    [again] = service.submit([Submission("x", ("attacker_manifesto",), (value,))], alice)
+    assert again.ids == first.ids and again.status == "active" and not again.duplicate
+    [hit] = service.lookup([Query("q", (value,))], alice)[0].matches
+    assert hit.id == first.ids[0] and hit.labels == ("attacker_manifesto",)
+    entries, _ = service.export(principal(service, "ops", "admin"))
+    assert [(e.kind, e.status, e.labels) for e in entries] == [
+        ("add", "active", LABELS), ("retract", "retracted", LABELS), ("add", "active", ("attacker_manifesto",))]
+
+
+def test_a_hash_an_admin_confirmed_out_is_not_shared_again_by_its_owner(service):
+    alice, admin = principal(service, "alice", "contributor"), principal(service, "ops", "admin")
+    value = pdq_value(161)
+    [first] = service.submit([Submission("x", LABELS, (value,))], alice)
+    service.quarantine(first.ids[0], admin, "member report")
+    service.confirm_quarantine(first.ids[0], admin, "benign meme")
+    [again] = service.submit([Submission("x", LABELS, (value,))], alice)
+    assert again.status == "retracted" and again.duplicate
+    assert any("admin" in note for note in again.notes)
+    assert not service.lookup([Query("q", (value,))], admin)[0].matched
+
+
+def test_an_owner_may_retract_its_own_quarantined_record(service):
+    # Issue item 16: owners got 404 retracting their own quarantined records.
+    alice, bob = principal(service, "alice", "contributor"), principal(service, "bob", "contributor")
+    admin = principal(service, "ops", "admin")
+    [result] = service.submit([Submission("x", LABELS, (pdq_value(162),))], alice)
+    record_id = result.ids[0]
+    service.quarantine(record_id, admin, "member report")
+    from hashdb.errors import NotFound
+
+    with pytest.raises(NotFound):  # another member still cannot tell it exists
+        service.retract(record_id, bob)
+    assert service.retract(record_id, alice, "ours, withdrawn").status == "retracted"
+    assert service.quarantined(admin) == []
+    counts = service.store.integrity_counts()["quarantine_outcome"]
+    assert counts == {"withdrawn": 1}
+
+
+# Item 19: what a submission says about safelist holds and duplicates ---------------------------
+
+
+def test_a_file_held_by_the_safelist_says_quarantined(service):
+    # Issue item 19: a file whose PDQ the safelist held answered "active" (its md5's status).
+    alice, admin = principal(service, "alice", "contributor"), principal(service, "ops", "admin")
+    benign = pdq_value(190)
+    service.add_safelist([benign], admin, "press photo")
+    sub = Submission("photo.jpg", LABELS, (HashValue("md5", "12" * 16), benign))
+    [result] = service.submit([sub], alice)
+    assert result.status == "quarantined"
+    records = service.store.get_records(list(result.ids))
+    assert sorted(r.status for r in records.values()) == ["active", "quarantined"]
+
+
+def test_safelisting_names_the_entry_that_held_each_record(service):
+    # Issue item 19: quarantines made by `safelist add` recorded entry 0.
+    alice, admin = principal(service, "alice", "contributor"), principal(service, "ops", "admin")
+    service.add_safelist([pdq_value(191), HashValue("md5", "34" * 16)], admin, "first")
+    live = pdq_value(192)
+    [shared] = service.submit([Submission("x", LABELS, (live,))], alice)
+    added, held = service.add_safelist([live], admin, "second")
+    assert (added, held) == (1, list(shared.ids))
+    entry_id = max(i for i, _ in service.store.safelist_values("pdq"))
+    assert entry_id == 3
+    [item] = service.quarantined(admin)
+    assert item.reason == f"pdq within 0 bits of safelist entry {entry_id}"
+
+
+def test_a_duplicate_says_so_and_that_its_new_labels_were_not_applied(service):
+    # Issue item 19: a duplicate was listed without saying so, and its new labels and incident
+    # were dropped silently.
+    alice, admin = principal(service, "alice", "contributor"), principal(service, "ops", "admin")
+    service.open_incident("attack-1", admin)
+    value = pdq_value(193)
+    [first] = service.submit([Submission("x", LABELS, (value,))], alice)
+    sub = Submission("photo.jpg", ("attacker_manifesto",), (value, HashValue("md5", "56" * 16)), incident="attack-1")
+    [second] = service.submit([sub], alice)
+    assert not second.duplicate and second.duplicate_ids == first.ids
+    [note] = second.notes
+    assert f"record {first.ids[0]}" in note and "glorification" in note and "relabel" in note
+    assert service.store.get_records(list(first.ids))[first.ids[0]].labels == LABELS

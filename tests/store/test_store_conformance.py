@@ -279,7 +279,10 @@ def test_video_frames_stored_and_returned(store: SQLStore) -> None:
     store.set_status(clip_id, "retracted", acme)
     assert [pair for batch in store.live_hashes("vpdq") for pair in batch] == [
         (f, h) for f, h, _ in frames[other_id]]
-    # A repeated video is a duplicate: its frames are not stored again.
+    # Shared again by its organisation, a retracted video comes back as the same record, and
+    # its frames are not stored again; once live, a repeat is a duplicate.
+    again = store.add_records([clip], acme)[0]
+    assert (again.id, again.duplicate) == (clip_id, False)
     assert store.add_records([clip], acme)[0].duplicate
     assert len(store.video_frames([clip_id])[clip_id]) == 3
 

@@ -97,7 +97,7 @@ def test_safelist_refuses_degenerate_hashes_and_non_admins(make_service):
         service.add_safelist([HashValue("pdq", "0" * 64)], admin)
     with pytest.raises(Forbidden):
         service.add_safelist([HashValue("md5", "a" * 32)], contributor)
-    assert service.store.safelist_version() == (0, 0)
+    assert service.store.safelist_version() == (0, 0, "", "")
 
 
 # spike rule -------------------------------------------------------------------------------------

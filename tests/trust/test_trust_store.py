@@ -19,7 +19,7 @@ def setup(store):
 
 def test_safelist_add_is_idempotent_and_versioned(any_store):
     actor, _, _ = setup(any_store)
-    assert any_store.safelist_version() == (0, 0)
+    assert any_store.safelist_version() == (0, 0, "", "")
     values = [HashValue("md5", "a" * 32), HashValue("pdq", "f0" * 32), HashValue("md5", "a" * 32)]
     assert any_store.add_safelist(values, "benign", actor) == 2
     first = any_store.safelist_version()

@@ -1,0 +1,156 @@
+"""The smaller things a new user trips over: a batch lookup that stops at one bad file, errors
+that say the file name twice, incidents closed by id only, two spellings of one command group,
+a safelist that can only grow, an access log on the wrong stream, docs and spec that disagree."""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from hashdb.cli import cli
+from support import random_pdq
+
+ROOT = Path(__file__).resolve().parents[2]
+MEDIA = ROOT / "fixtures" / "media"
+
+
+def run(db: Path, *args: str):
+    result = CliRunner().invoke(cli, list(args), env={"HASHDB_DB": str(db), "HASHDB_SERVER": None})
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    return result
+
+
+def test_a_corrupt_file_does_not_stop_a_lookup_batch(tmp_path):
+    # Issue item 21: one corrupt file aborted the whole batch (hash carried on).
+    db = tmp_path / "db.sqlite"
+    assert run(db, "submit", str(MEDIA / "chelsea.jpg"), "--label", "glorification").exit_code == 0
+    corrupt = MEDIA / "coffee_corrupt.jpg"
+    result = run(db, "lookup", "--json", str(corrupt), str(MEDIA / "chelsea_jpeg30.jpg"), "md5:" + "ab" * 16)
+    assert result.exit_code == 1
+    bad, near, absent = (json.loads(line) for line in result.stdout.splitlines())
+    assert bad["input"] == str(corrupt) and bad["error"] and "matched" not in bad
+    assert near["matched"] is True and absent["matched"] is False
+    text = run(db, "lookup", str(corrupt), str(MEDIA / "chelsea_jpeg30.jpg"))
+    assert text.exit_code == 1
+    first, second = text.stdout.splitlines()
+    assert first.startswith(f"{corrupt}: ") and first.count(str(corrupt)) == 1
+    assert "MATCH" in second
+
+
+@pytest.mark.parametrize("command", [["hash"], ["lookup"], ["submit", "--label", "glorification"]])
+def test_an_error_names_the_file_once(tmp_path, command):
+    # Issue item 21: "missing.jpg: missing.jpg: no such file ...".
+    missing = str(tmp_path / "missing.jpg")
+    result = run(tmp_path / "db.sqlite", *command, missing)
+    assert result.exit_code == 1
+    said = result.stdout + result.stderr
+    assert said.count(missing) == 1, said
+    assert "no such file" in said
+
+
+def test_a_bad_line_of_a_hash_file_is_named_once(tmp_path):
+    hashes = tmp_path / "te.txt"
+    hashes.write_text("pdq 1234\n")
+    result = run(tmp_path / "db.sqlite", "lookup", str(hashes))
+    said = result.stdout + result.stderr
+    assert result.exit_code == 1 and said.count(f"{hashes}:1") == 1, said
+
+
+def test_an_incident_is_closed_by_name_or_id(tmp_path):
+    # Issue item 21: `incident close` took only an id.
+    db = tmp_path / "db.sqlite"
+    run(db, "incident", "open", "attack-1")
+    run(db, "incident", "open", "attack-2")
+    by_name = run(db, "incident", "close", "--json", "attack-1")
+    assert by_name.exit_code == 0 and json.loads(by_name.stdout)["status"] == "closed"
+    by_id = run(db, "incident", "close", "--json", "2")
+    assert by_id.exit_code == 0 and json.loads(by_id.stdout)["name"] == "attack-2"
+    missing = run(db, "incident", "close", "attack-9")
+    assert missing.exit_code == 1 and "attack-9" in missing.stderr
+
+
+def test_one_webhook_group_is_listed(tmp_path):
+    # Issue item 21: `webhook` and `webhooks` were both listed.
+    listed = run(tmp_path / "db.sqlite", "--help").stdout
+    names = re.findall(r"^  (\S+)", listed, flags=re.M)
+    assert "webhook" in names and "webhooks" not in names
+    # The plural still works for scripts written against it, with the same commands.
+    assert run(tmp_path / "db.sqlite", "webhooks", "deliver", "--json").exit_code == 0
+    assert "log" in run(tmp_path / "db.sqlite", "webhooks", "--help").stdout
+
+
+def test_the_safelist_can_be_listed_and_entries_removed(tmp_path):
+    # Issue item 21: the safelist had `add` only.
+    db = tmp_path / "db.sqlite"
+    benign, other = random_pdq(random.Random(211)), random_pdq(random.Random(212))
+    assert run(db, "safelist", "add", f"pdq:{benign}", f"pdq:{other}", "--note", "press photo").exit_code == 0
+    listed = [json.loads(line) for line in run(db, "safelist", "list", "--json").stdout.splitlines()]
+    assert [(e["signal"], e["hash"], e["note"]) for e in listed] == [("pdq", benign, "press photo"),
+                                                                     ("pdq", other, "press photo")]
+    removed = run(db, "safelist", "remove", "--json", str(listed[0]["id"]), "--note", "not benign after all")
+    assert removed.exit_code == 0 and json.loads(removed.stdout) == {"removed": [listed[0]["id"]]}
+    assert [e["hash"] for e in map(json.loads, run(db, "safelist", "list", "--json").stdout.splitlines())] == [other]
+    # No longer held: a submission of it is active; the other entry still holds.
+    [free, held] = map(json.loads, run(db, "submit", "--json", "--pdq-quality", "100", f"pdq:{benign}",
+                                       f"pdq:{other}", "--label", "glorification").stdout.splitlines())
+    assert (free["status"], held["status"]) == ("active", "quarantined")
+    again = run(db, "safelist", "remove", str(listed[0]["id"]))
+    assert again.exit_code == 1 and "no safelist entry" in again.stderr
+
+
+def test_removing_an_entry_reaches_a_matcher_that_cached_the_list(tmp_path):
+    from hashdb.service.local import open_database
+    from hashdb.types import HashValue, Principal
+
+    service = open_database(tmp_path / "db.sqlite")
+    try:
+        org = service.store.ensure_org("ops")
+        admin = Principal(org.id, org.name, "admin")
+        values = [HashValue("pdq", random_pdq(random.Random(n)), 100) for n in (1, 2)]
+        service.add_safelist(values[:1], admin)
+        assert service.safelist.screen(values[:1])  # cached now
+        [entry] = service.safelist_entries(admin)
+        service.remove_safelist([entry.id], admin)
+        service.add_safelist(values[1:], admin)  # may take the removed entry's place
+        assert service.safelist.screen(values[:1]) == {}
+        assert service.safelist.screen(values[1:])
+    finally:
+        service.store.close()
+
+
+def test_access_log_dash_goes_to_stderr(tmp_path):
+    # Issue item 21: `serve --access-log -` said stderr but wrote stdout.
+    from serverproc import free_port
+
+    port = free_port()
+    out, err = tmp_path / "out.log", tmp_path / "err.log"
+    with out.open("wb") as stdout, err.open("wb") as stderr:
+        process = subprocess.Popen([sys.executable, "-c", "from hashdb.cli import cli; cli()", "serve", "--db",
+                                    str(tmp_path / "db.sqlite"), "--port", str(port), "--workers", "1",
+                                    "--access-log", "-"], stdout=stdout, stderr=stderr, cwd=ROOT)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as reply:
+                    assert reply.status == 200
+                    break
+            except OSError:
+                time.sleep(0.2)
+        deadline = time.monotonic() + 20
+        while "GET /healthz" not in err.read_text(errors="replace") and time.monotonic() < deadline:
+            time.sleep(0.1)
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+    assert "GET /healthz" in err.read_text(errors="replace")
+    assert "GET /healthz" not in out.read_text(errors="replace")
