@@ -26,6 +26,7 @@ import argparse
 import gc
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -33,12 +34,14 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import faiss
 import numpy as np
 
 from hashdb.bits import codes_to_hex
+from hashdb.index import _scan
 from hashdb.index.faiss_index import FaissIndex, set_threads
 
 BITS = 256
@@ -127,7 +130,11 @@ def compare(got: Results, truth: Results) -> tuple[float, bool]:
     return recall, got == truth
 
 
-def faiss_flat(codes: np.ndarray, ids: np.ndarray, queries: np.ndarray, row: Row) -> tuple[Results, Callable[[], None]]:
+def faiss_flat(codes: np.ndarray, ids: np.ndarray, queries: np.ndarray, row: Row,
+               single: int) -> tuple[Results, Callable[[], None]]:
+    """Ground truth for every query. Single queries are timed on the first `single` (all of them
+    at the usual sizes); when that is fewer than all, the truth comes from one batch of every
+    query, timed once as the batch-1000 rate (a 50M flat scan answers ~10 queries/s)."""
     gc.collect()
     before = rss()
     start = time.perf_counter()
@@ -145,11 +152,16 @@ def faiss_flat(codes: np.ndarray, ids: np.ndarray, queries: np.ndarray, row: Row
             out.append(part)
         return out
 
-    times, truth = time_single(search, queries)
+    times, truth = time_single(search, queries[:single])
     row.p50_ms, row.p99_ms = percentiles(times)
-    row.sampled = len(queries)
-    row.batch100 = time_batches(search, queries, 100)
-    row.batch1000 = time_batches(search, queries, 1000)
+    row.sampled = len(times)
+    if single >= len(queries):
+        row.batch100 = time_batches(search, queries, 100)
+        row.batch1000 = time_batches(search, queries, 1000)
+    else:
+        start = time.perf_counter()
+        truth = search(queries)
+        row.batch1000 = len(queries) / (time.perf_counter() - start) if len(queries) >= 1000 else None
     row.recall, row.identical = 1.0, True
 
     def free() -> None:
@@ -185,9 +197,16 @@ def numpy_brute(codes: np.ndarray, ids: np.ndarray, queries: np.ndarray, truth: 
     def search(q: np.ndarray) -> Results:
         out = []
         for query in q.view(np.uint64):
-            dist = np.bitwise_count(words ^ query).sum(axis=1, dtype=np.int32)
-            hit = np.flatnonzero(dist <= RADIUS)
-            out.append(sorted(zip(ids[hit].tolist(), dist[hit].tolist()), key=lambda kd: (kd[1], kd[0])))
+            hits, dists = [], []
+            # A block of rows at a time: at 50M codes one pass over all of them would need 3 GB
+            # of temporaries.
+            for lo in range(0, len(words), CHUNK * 4):
+                dist = np.bitwise_count(words[lo : lo + CHUNK * 4] ^ query).sum(axis=1, dtype=np.int32)
+                hit = np.flatnonzero(dist <= RADIUS)
+                hits.append(hit + lo)
+                dists.append(dist[hit])
+            hit, dist = np.concatenate(hits), np.concatenate(dists)
+            out.append(sorted(zip(ids[hit].tolist(), dist.tolist()), key=lambda kd: (kd[1], kd[0])))
         return out
 
     times, got = time_single(search, queries)
@@ -222,8 +241,7 @@ def pytx_index(codes: np.ndarray, ids: np.ndarray, queries: np.ndarray, truth: R
     row.p50_ms, row.p99_ms = percentiles(times)
     row.sampled = len(queries)
     row.recall, row.identical = compare(got, truth[: len(queries)])
-    del index
-    gc.collect()
+    # PDQIndex2's memory goes when this frame and `search` do; the caller collects.
 
 
 RESTART_CHILD = """
@@ -265,10 +283,10 @@ def restart(index: FaissIndex, queries: np.ndarray, truth: Results, folder: Path
     ]
 
 
-def write_path(index: FaissIndex, ids: np.ndarray, seed: int) -> str:
+def write_path(index: FaissIndex, ids: np.ndarray, seed: int, full: bool = True) -> str:
     """Time the add that overflows the delta (new, higher ids: a merge), then a full compaction."""
     rng = np.random.default_rng(seed)
-    count = index.delta_limit + 1
+    count = index.delta_capacity + 1
     new_ids = int(ids.max()) + 1 + np.arange(count, dtype=np.int64) * 2
     codes = rng.integers(0, 256, size=(count, BITS // 8), dtype=np.uint8)
     merges, builds = index.merges, index.full_builds
@@ -276,21 +294,94 @@ def write_path(index: FaissIndex, ids: np.ndarray, seed: int) -> str:
     index.add(new_ids, codes)
     merged = time.perf_counter() - start
     how = "merged" if index.merges > merges else "rebuilt" if index.full_builds > builds else "flat, no tables"
+    if not full:
+        return (f"an add of {count:,} new hashes that overflows the delta took {merged:.2f} s ({how}); "
+                f"a full compaction not timed (it is a build of the tables: see build s)")
     start = time.perf_counter()
     index.compact()
-    full = time.perf_counter() - start
+    seconds = time.perf_counter() - start
     return (f"an add of {count:,} new hashes that overflows the delta took {merged:.2f} s ({how}); "
-            f"a full compaction {full:.2f} s")
+            f"a full compaction {seconds:.2f} s")
 
 
 def pending_search(index: FaissIndex, ids: np.ndarray, queries: np.ndarray, seed: int) -> str:
     """Batch throughput while the delta is as full as it gets (rows not yet in the tables)."""
     rng = np.random.default_rng(seed + 1)
-    count = index.delta_limit - 1
+    count = index.delta_capacity - 1
     new_ids = int(ids.max()) + 10**6 + np.arange(count, dtype=np.int64) * 2
     index.add(new_ids, rng.integers(0, 256, size=(count, BITS // 8), dtype=np.uint8))
     qps = time_batches(lambda q: index.search(q, RADIUS), queries, 100)
     return f"batch 100 with {count:,} added rows not yet in the tables: {fmt(qps, ',.0f')} queries/s"
+
+
+def catch_up(index: FaissIndex, codes: np.ndarray, ids: np.ndarray, queries: np.ndarray, changes: int,
+             page: int, seed: int) -> tuple[float, bool, str]:
+    """Apply `changes` change-log rows to the index as IndexSet.catch_up does (pages of `page`,
+    one add and one remove call per page): 9 in 10 are new records with higher ids, 1 in 10
+    retracts a stored one. Some new codes are planted near the first queries and some retracted
+    ids are their planted neighbours, so the check below sees both kinds of change. Returns
+    (seconds, answers after it equal brute force over the changed set, detail)."""
+    rng = np.random.default_rng(seed + 2)
+    check = queries[: min(20, len(queries))]
+    merges, builds = index.merges, index.full_builds
+    next_id = int(ids.max()) + 3
+    added_ids: list[np.ndarray] = []
+    added_codes: list[np.ndarray] = []
+    removed: list[np.ndarray] = []
+    # The planted neighbours of the checked queries (rows within the radius of any of them).
+    qnum, near_rows, _ = _scan.range_search(check, codes, RADIUS)
+    near_ids = ids[near_rows]
+    pages = []
+    for lo in range(0, changes, page):
+        size = min(page, changes - lo)
+        gone = size // 10
+        fresh = size - gone
+        new_ids = next_id + 2 * np.arange(fresh, dtype=np.int64)
+        next_id = int(new_ids[-1]) + 2
+        new_codes = rng.integers(0, 256, size=(fresh, BITS // 8), dtype=np.uint8)
+        plant = min(len(check), fresh)
+        flips = np.zeros((plant, BITS), dtype=np.uint8)
+        for i in range(plant):
+            flips[i, rng.choice(BITS, size=int(rng.integers(0, RADIUS + 1)), replace=False)] = 1
+        new_codes[:plant] = check[:plant] ^ np.packbits(flips, axis=1)
+        retract = rng.choice(ids, size=gone, replace=False)
+        if lo == 0 and len(near_ids):
+            retract[: min(len(near_ids), gone) // 2] = near_ids[: min(len(near_ids), gone) // 2]
+        pages.append((new_ids, new_codes, np.unique(retract)))
+        added_ids.append(new_ids)
+        added_codes.append(new_codes)
+        removed.append(retract)
+    start = time.perf_counter()
+    for new_ids, new_codes, retract in pages:
+        index.add(new_ids, new_codes)
+        index.remove(retract)
+    seconds = time.perf_counter() - start
+    got = index.search(check, RADIUS)
+    # Brute force over the changed set: the original codes minus retracted ids, plus the new ones.
+    gone_ids = np.unique(np.concatenate(removed))
+    q1, r1, d1 = _scan.range_search(check, codes, RADIUS)
+    keep = ~np.isin(ids[r1], gone_ids)
+    new_all = np.concatenate(added_codes)
+    q2, r2, d2 = _scan.range_search(check, np.ascontiguousarray(new_all), RADIUS)
+    want = _scan.group(
+        len(check),
+        np.concatenate([q1[keep], q2]),
+        np.concatenate([ids[r1[keep]], np.concatenate(added_ids)[r2]]),
+        np.concatenate([d1[keep], d2]),
+    )
+    exact = got == want
+    touched = len(np.unique(qnum[np.isin(near_ids, gone_ids)]))
+    detail = (f"{changes:,} changes in pages of {page:,} ({changes - changes // 10:,} adds, "
+              f"{sum(len(r) for _, _, r in pages):,} retracts): {seconds:.2f} s, "
+              f"{index.merges - merges} merges and {index.full_builds - builds} full builds of the tables; "
+              f"answers of {len(check)} queries afterwards equal brute force over the changed set: {exact} "
+              f"({sum(len(h) for h in want)} pairs; {touched} of those queries lost a retracted neighbour)")
+    return seconds, exact, detail
+
+
+def peak_rss_gib() -> float:
+    """The process's peak resident memory so far (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
 
 
 def tables(index: FaissIndex) -> str:
@@ -333,6 +424,13 @@ def main(argv: list[str] | None = None) -> int:
                              "per hash, 10 GB at 10M, and adds hashes in a Python loop)")
     parser.add_argument("--threads", type=int, default=1, help="FAISS OpenMP threads (default 1)")
     parser.add_argument("--restart", action="store_true", help="also save the largest hashdb index and time load_index")
+    parser.add_argument("--flat-timed-max", type=int, default=10_000_000,
+                        help="largest size at which every query is timed on faiss-flat one at a time and in "
+                             "batches (default 10M; above it the truth is one batch of all queries and "
+                             "--brute-queries are timed singly), and at which a full compaction is timed")
+    parser.add_argument("--changes", type=int, default=100_000, help="change-log rows for the catch-up (default 100k)")
+    parser.add_argument("--page", type=int, default=10_000,
+                        help="changes applied per add/remove call in the catch-up (default 10k, IndexSet's page)")
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args(argv)
     sizes = [int(s.replace("_", "")) for s in args.sizes.split(",") if s.strip()]
@@ -340,15 +438,31 @@ def main(argv: list[str] | None = None) -> int:
 
     rows: list[Row] = []
     notes: list[str] = []
+    targets: list[str] = []
     for n in sizes:
         print(f"# size {n:,}: generating", file=sys.stderr, flush=True)
         codes, ids, queries = make_data(n, args.queries, args.seed + n)
         print("# faiss-flat (ground truth)", file=sys.stderr, flush=True)
         flat_row = Row(n, "faiss-flat (exhaustive)")
-        truth, free_flat = faiss_flat(codes, ids, queries, flat_row)
+        single = len(queries) if n <= args.flat_timed_max else args.brute_queries
+        truth, free_flat = faiss_flat(codes, ids, queries, flat_row, single)
         free_flat()
+        del free_flat
+        gc.collect()
         inside = sum(1 for hits in truth for _, d in hits)
         notes.append(f"size {n:,}: {inside} (query, id) pairs within {RADIUS} over {len(queries)} queries")
+        # The slow contenders run before hashdb's index exists, so the two never share memory.
+        print("# numpy brute force", file=sys.stderr, flush=True)
+        brute_row = Row(n, "numpy brute force")
+        numpy_brute(codes, ids, queries[: args.brute_queries], truth, brute_row)
+        pytx_row = None
+        if n <= args.pytx_max:
+            print("# pytx PDQIndex2", file=sys.stderr, flush=True)
+            pytx_row = Row(n, "pytx PDQIndex2")
+            pytx_index(codes, ids, queries[: args.brute_queries], truth, pytx_row)
+            gc.collect()
+        else:
+            notes.append(f"size {n:,}: pytx PDQIndex2 not run (--pytx-max {args.pytx_max:,})")
         print("# hashdb", file=sys.stderr, flush=True)
         ours_row = Row(n, "hashdb")
         index = hashdb_index(codes, ids, queries, truth, ours_row, args.threads)
@@ -356,29 +470,32 @@ def main(argv: list[str] | None = None) -> int:
         beyond = sum(1 for hits in big_radius for _, d in hits if d > RADIUS)
         notes.append(f"size {n:,}: hashdb at radius 40 over 50 queries finds {beyond} planted pairs at 32..40 "
                      f"(none of them is in the radius-{RADIUS} answers: identical={ours_row.identical})")
+        notes.append(f"size {n:,}: hashdb {tables(index)}")
         if args.restart and n == max(sizes):
             print("# restart", file=sys.stderr, flush=True)
             with tempfile.TemporaryDirectory(dir=os.environ.get("BENCH_TMP")) as tmp:
                 notes += [f"size {n:,}: " + line for line in restart(index, queries, truth, Path(tmp))]
-        notes.append(f"size {n:,}: hashdb {tables(index)}")
+        print("# catch-up", file=sys.stderr, flush=True)
+        caught_s, caught_exact, detail = catch_up(index, codes, ids, queries, args.changes, args.page, args.seed)
+        notes.append(f"size {n:,}: catch-up: {detail}")
+        times, _ = time_single(partial(index.search, max_distance=RADIUS), queries)
+        after_p50, after_p99 = percentiles(times)
+        notes.append(f"size {n:,}: single queries right after the catch-up: p50 {after_p50:.3f} ms, "
+                     f"p99 {after_p99:.3f} ms")
         print("# write path", file=sys.stderr, flush=True)
-        notes.append(f"size {n:,}: " + write_path(index, ids, args.seed))
+        notes.append(f"size {n:,}: " + write_path(index, ids, args.seed, full=n <= args.flat_timed_max))
         print("# search with a full delta", file=sys.stderr, flush=True)
         notes.append(f"size {n:,}: " + pending_search(index, ids, queries, args.seed))
         del index
         gc.collect()
-        print("# numpy brute force", file=sys.stderr, flush=True)
-        brute_row = Row(n, "numpy brute force")
-        numpy_brute(codes, ids, queries[: args.brute_queries], truth, brute_row)
-        rows += [ours_row, flat_row, brute_row]
-        if n <= args.pytx_max:
-            print("# pytx PDQIndex2", file=sys.stderr, flush=True)
-            pytx_row = Row(n, "pytx PDQIndex2")
-            pytx_index(codes, ids, queries[: args.brute_queries], truth, pytx_row)
-            rows.append(pytx_row)
-        else:
-            notes.append(f"size {n:,}: pytx PDQIndex2 not run (--pytx-max {args.pytx_max:,})")
-        del codes
+        rows += [ours_row, flat_row, brute_row] + ([pytx_row] if pytx_row else [])
+        notes.append(f"size {n:,}: peak RSS of this process so far {peak_rss_gib():.1f} GiB")
+        targets.append(
+            f"| {n:,} | {'yes' if ours_row.identical and caught_exact else 'NO'} "
+            f"| {fmt(ours_row.p50_ms, '.3f')} | {fmt(ours_row.computed_per_hash, '.1f')} "
+            f"/ {fmt(ours_row.rss_per_hash, '.1f')} | {fmt(ours_row.build_s, '.1f')} | {caught_s:.2f} |"
+        )
+        del codes, ids
         gc.collect()
 
     print(f"\nradius {RADIUS}, {BITS}-bit codes, FAISS threads {args.threads}, numpy {np.__version__}, "
@@ -387,6 +504,12 @@ def main(argv: list[str] | None = None) -> int:
     print()
     for note in notes:
         print(f"- {note}")
+    print(f"\nTargets (exact, p50 <= 1 ms, <= 100 B/hash, build <= 300 s, catch-up of "
+          f"{args.changes:,} changes <= 5 s):\n")
+    print("| size | exact (search and after catch-up) | p50 ms | B/hash (computed / RSS) | build s | catch-up s |")
+    print("|---:|---|---:|---:|---:|---:|")
+    for line in targets:
+        print(line)
     return 0
 
 
