@@ -97,6 +97,41 @@ class BucketOffsets:
         full[-1] = self.high[c, -1]
         return full
 
+    def grown(self, keys: list[np.ndarray]) -> BucketOffsets:
+        """These offsets with one more row in bucket k of chunk c for each k in keys[c] (any
+        order, repeats allowed): the offsets of the tables after new rows are appended.
+
+        In place of decoding and re-encoding every chunk (several passes over 2**width uint32
+        values), the compact layout is updated in its own dtype: adding the running count of new
+        keys to `low` modulo 2**8 (or 2**16) is what the new offsets are modulo that, and `high`
+        gains the count of new keys below each block's first bucket. When some block outgrows
+        the layout, the builder re-encodes every chunk (the layout grows; the answers stay exact).
+        """
+        if len(keys) != self.chunks:
+            raise ValueError(f"{len(keys)} key arrays for {self.chunks} chunks")
+        if self.low is not None:
+            block_starts = np.arange(self.high.shape[1], dtype=np.int64) << self.block_log2
+            high = np.empty_like(self.high)
+            low = np.empty_like(self.low)
+            limit = 1 << (8 * self.low.itemsize)
+            for c, chunk_keys in enumerate(keys):
+                ordered = np.sort(chunk_keys.astype(np.int64))
+                np.add(self.high[c], np.searchsorted(ordered, block_starts), out=high[c], casting="unsafe")
+                if (np.diff(high[c]) >= limit).any():
+                    break
+                below = np.zeros(low.shape[1], dtype=self.low.dtype)
+                np.add.at(below, ordered + 1, 1)  # wraps in the low dtype: the layout's modulo
+                np.cumsum(below, dtype=below.dtype, out=below)
+                np.add(self.low[c], below, out=low[c])
+            else:
+                return BucketOffsets(self.width, high, low, self.block_log2)
+        builder = OffsetsBuilder(self.chunks, self.width)
+        for c, chunk_keys in enumerate(keys):
+            full = self.chunk_offsets(c)
+            full[1:] += np.cumsum(np.bincount(chunk_keys, minlength=1 << self.width)).astype(np.uint32)
+            builder.add(c, full)
+        return builder.finish()
+
     def arrays(self) -> dict[str, np.ndarray]:
         """Arrays to save, by name; `load_arrays` restores them."""
         if self.low is None:

@@ -188,17 +188,16 @@ class MultiIndexHash:
         width = self.chunk_bits
         new_rows = np.arange(start, total, dtype=np.uint32)
         order = np.empty((self.chunks, total), dtype=np.uint32)
-        offsets = OffsetsBuilder(self.chunks, width)
+        chunk = np.arange(self.chunks, dtype=np.int64)
+        keys = self.query_keys(codes[start:])  # (new rows, chunks)
+        # Where each new row goes: the end of its bucket in the old tables.
+        starts, lengths = self._offsets.lookup(chunk, keys)
+        ends = starts.astype(np.int64) + lengths
         for c in range(self.chunks):
-            old = self._offsets.chunk_offsets(c)
-            keys = bit_field(codes[start:], c * width, width)
-            by_key = np.argsort(keys, kind="stable")
-            at = old[keys[by_key].astype(np.int64) + 1].astype(np.int64)
-            order[c] = np.insert(self._order[c], at, new_rows[by_key])
-            added = np.cumsum(np.bincount(keys, minlength=1 << width))
-            old[1:] += added.astype(np.uint32)
-            offsets.add(c, old)
-        return MultiIndexHash(self.bits, width, order, offsets.finish())
+            by_key = np.argsort(keys[:, c], kind="stable")
+            order[c] = np.insert(self._order[c], ends[by_key, c], new_rows[by_key])
+        offsets = self._offsets.grown([keys[:, c] for c in range(self.chunks)])
+        return MultiIndexHash(self.bits, width, order, offsets)
 
     def tables(self) -> dict[str, np.ndarray]:
         """Arrays to save, by name: "order" plus those of `BucketOffsets.arrays`."""

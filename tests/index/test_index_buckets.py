@@ -121,3 +121,18 @@ def test_distances_up_to_every_bit_are_exact(bits: int) -> None:
     for radius in (bits - 1, bits):
         assert index.search(codes[3:6], radius) == oracle(truth, codes[3:6], radius)
     assert (0, bits) in index.search(codes[3:4], bits)[0]
+
+
+@hyp
+@given(seed=st.integers(0, 2**32 - 1), width=st.sampled_from((3, 6, 9, 12)), count=st.integers(0, 2000),
+       added=st.integers(0, 1000), chunks=st.integers(1, 4))
+def test_grown_offsets_equal_the_offsets_of_all_keys(seed: int, width: int, count: int, added: int,
+                                                    chunks: int) -> None:
+    # Appended rows may crowd a block past its layout: then the layout must grow, as a build's would.
+    rng = np.random.default_rng(seed)
+    keys = crowded_keys(rng, chunks, width, count, [int(rng.integers(0, count + 1)) for _ in range(chunks)])
+    more = crowded_keys(rng, chunks, width, added, [int(rng.integers(0, added + 1)) for _ in range(chunks)])
+    grown = BucketOffsets.from_full(plain_offsets(keys, width)).grown(list(more))
+    everything = plain_offsets(np.concatenate([keys, more], axis=1), width)
+    assert_same_as_plain(grown, everything)
+    assert grown.low_bits == BucketOffsets.from_full(everything).low_bits
