@@ -37,6 +37,12 @@ LARGE_MIN_SIZE = 100_000
 # they are merged in or the tables rebuilt: ~16k codes scan in well under 0.1 ms per query, and
 # a merge or rebuild (both cost O(size), see BENCHMARKS.md) then happens at most once per 16k writes.
 DELTA_LIMIT = 16_384
+# ... or 1/DELTA_SHARE of the rows in the tables, whichever is more. A merge rewrites every
+# chunk's order array, O(size) (~2 s at 50M codes), so with a fixed delta the merge cost per
+# write would grow with the index; a delta of size/256 keeps it constant, and brute-forcing a
+# full delta stays cheap (FAISS scans ~1 ns a code: ~0.2 ms a query at 50M). It also lets a
+# replay of 100k changes into a 50M index append without merging (BENCHMARKS.md).
+DELTA_SHARE = 256
 # Removed rows are only filtered out at search time until there are this many (or 1/8 of the
 # index, whichever is larger); then a compaction reclaims their memory.
 DEAD_LIMIT = 16_384
@@ -79,6 +85,7 @@ class FaissIndex:
         *,
         large_min_size: int = LARGE_MIN_SIZE,
         delta_limit: int = DELTA_LIMIT,
+        delta_share: int = DELTA_SHARE,
         threads: int | None = DEFAULT_THREADS,
         chunk_bits: int | None = None,
         chunks: int | None = None,
@@ -88,6 +95,7 @@ class FaissIndex:
         self._code_size = bits // 8
         self.large_min_size = large_min_size
         self.delta_limit = delta_limit
+        self.delta_share = delta_share
         self._chunk_bits = chunk_bits
         self._chunks = chunks
         self.mih_work_divisor = mih_work_divisor
@@ -126,6 +134,12 @@ class FaissIndex:
         if self._mih is not None:
             total += self._mih.nbytes
         return total
+
+    @property
+    def delta_capacity(self) -> int:
+        """Rows searched by brute force (added or changed since the tables were last updated)
+        before the next write folds them into the tables."""
+        return max(self.delta_limit, self._built // self.delta_share)
 
     def _codes(self) -> np.ndarray:
         """A view of FAISS's code storage; invalid after the next add or compaction."""
@@ -176,7 +190,7 @@ class FaissIndex:
         # tables catch up once the brute-forced rows outgrow the delta.
         if self._mih is None and len(self) >= self.large_min_size:
             self.compact()
-        elif self._pending() > self.delta_limit:
+        elif self._pending() > self.delta_capacity:
             self._refresh()
 
     def _own_codes(self) -> None:
@@ -222,7 +236,7 @@ class FaissIndex:
         self._ids[start:need] = keys
         self._rows = need
         # A batch that overflows the delta is about to be compacted: skip the per-id dict work.
-        if self._pending() <= self.delta_limit:
+        if self._pending() <= self.delta_capacity:
             self._delta.update(zip(keys.tolist(), range(start, need)))
 
     def _pending(self) -> int:
