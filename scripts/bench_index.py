@@ -55,9 +55,11 @@ class Row:
     size: int
     name: str
     build_s: float | None = None
+    build_cpu_s: float | None = None
     rss_per_hash: float | None = None
     computed_per_hash: float | None = None
     p50_ms: float | None = None
+    p50_cpu_ms: float | None = None
     p99_ms: float | None = None
     sampled: int = 0
     batch100: float | None = None
@@ -96,12 +98,17 @@ def percentiles(times: list[float]) -> tuple[float, float]:
     return statistics.median(ordered) * 1e3, p99 * 1e3
 
 
-def time_single(search: Callable[[np.ndarray], Results], queries: np.ndarray) -> tuple[list[float], Results]:
+def time_single(search: Callable[[np.ndarray], Results], queries: np.ndarray,
+                cpu: list[float] | None = None) -> tuple[list[float], Results]:
+    """Wall seconds of each query searched alone (and its CPU seconds into `cpu`, if given: on
+    a shared machine the wall time includes waiting for a core, the CPU time does not)."""
     times, out = [], []
     for i in range(len(queries)):
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         res = search(queries[i : i + 1])
         times.append(time.perf_counter() - start)
+        if cpu is not None:
+            cpu.append(time.process_time() - start_cpu)
         out.extend(res)
     return times, out
 
@@ -174,16 +181,19 @@ def hashdb_index(codes: np.ndarray, ids: np.ndarray, queries: np.ndarray, truth:
                  threads: int) -> FaissIndex:
     gc.collect()
     before = rss()
-    start = time.perf_counter()
+    start, start_cpu = time.perf_counter(), time.process_time()
     index = FaissIndex(BITS, threads=threads)
     index.add(ids, codes)
     row.build_s = time.perf_counter() - start
+    row.build_cpu_s = time.process_time() - start_cpu
     gc.collect()
     row.rss_per_hash = (rss() - before) / len(codes)
     row.computed_per_hash = index.nbytes / len(codes)
     row.name = f"hashdb ({index.structure})"
-    times, got = time_single(lambda q: index.search(q, RADIUS), queries)
+    cpu: list[float] = []
+    times, got = time_single(lambda q: index.search(q, RADIUS), queries, cpu)
     row.p50_ms, row.p99_ms = percentiles(times)
+    row.p50_cpu_ms = statistics.median(cpu) * 1e3
     row.sampled = len(queries)
     row.batch100 = time_batches(lambda q: index.search(q, RADIUS), queries, 100)
     row.batch1000 = time_batches(lambda q: index.search(q, RADIUS), queries, 1000)
@@ -315,12 +325,12 @@ def pending_search(index: FaissIndex, ids: np.ndarray, queries: np.ndarray, seed
 
 
 def catch_up(index: FaissIndex, codes: np.ndarray, ids: np.ndarray, queries: np.ndarray, changes: int,
-             page: int, seed: int) -> tuple[float, bool, str]:
+             page: int, seed: int) -> tuple[float, float, bool, str]:
     """Apply `changes` change-log rows to the index as IndexSet.catch_up does (pages of `page`,
     one add and one remove call per page): 9 in 10 are new records with higher ids, 1 in 10
     retracts a stored one. Some new codes are planted near the first queries and some retracted
     ids are their planted neighbours, so the check below sees both kinds of change. Returns
-    (seconds, answers after it equal brute force over the changed set, detail)."""
+    (wall seconds, CPU seconds, answers after it equal brute force over the changed set, detail)."""
     rng = np.random.default_rng(seed + 2)
     check = queries[: min(20, len(queries))]
     merges, builds = index.merges, index.full_builds
@@ -351,11 +361,11 @@ def catch_up(index: FaissIndex, codes: np.ndarray, ids: np.ndarray, queries: np.
         added_ids.append(new_ids)
         added_codes.append(new_codes)
         removed.append(retract)
-    start = time.perf_counter()
+    start, start_cpu = time.perf_counter(), time.process_time()
     for new_ids, new_codes, retract in pages:
         index.add(new_ids, new_codes)
         index.remove(retract)
-    seconds = time.perf_counter() - start
+    seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - start_cpu
     got = index.search(check, RADIUS)
     # Brute force over the changed set: the original codes minus retracted ids, plus the new ones.
     gone_ids = np.unique(np.concatenate(removed))
@@ -372,11 +382,11 @@ def catch_up(index: FaissIndex, codes: np.ndarray, ids: np.ndarray, queries: np.
     exact = got == want
     touched = len(np.unique(qnum[np.isin(near_ids, gone_ids)]))
     detail = (f"{changes:,} changes in pages of {page:,} ({changes - changes // 10:,} adds, "
-              f"{sum(len(r) for _, _, r in pages):,} retracts): {seconds:.2f} s, "
+              f"{sum(len(r) for _, _, r in pages):,} retracts): {seconds:.2f} s ({cpu_seconds:.2f} s CPU), "
               f"{index.merges - merges} merges and {index.full_builds - builds} full builds of the tables; "
               f"answers of {len(check)} queries afterwards equal brute force over the changed set: {exact} "
               f"({sum(len(h) for h in want)} pairs; {touched} of those queries lost a retracted neighbour)")
-    return seconds, exact, detail
+    return seconds, cpu_seconds, exact, detail
 
 
 def peak_rss_gib() -> float:
@@ -476,11 +486,13 @@ def main(argv: list[str] | None = None) -> int:
             with tempfile.TemporaryDirectory(dir=os.environ.get("BENCH_TMP")) as tmp:
                 notes += [f"size {n:,}: " + line for line in restart(index, queries, truth, Path(tmp))]
         print("# catch-up", file=sys.stderr, flush=True)
-        caught_s, caught_exact, detail = catch_up(index, codes, ids, queries, args.changes, args.page, args.seed)
+        caught_s, caught_cpu, caught_exact, detail = catch_up(index, codes, ids, queries, args.changes, args.page, args.seed)
         notes.append(f"size {n:,}: catch-up: {detail}")
-        times, _ = time_single(partial(index.search, max_distance=RADIUS), queries)
+        cpu: list[float] = []
+        times, _ = time_single(partial(index.search, max_distance=RADIUS), queries, cpu)
         after_p50, after_p99 = percentiles(times)
-        notes.append(f"size {n:,}: single queries right after the catch-up: p50 {after_p50:.3f} ms, "
+        notes.append(f"size {n:,}: single queries right after the catch-up ({index.delta_capacity:,} rows fit "
+                     f"the delta): p50 {after_p50:.3f} ms ({statistics.median(cpu) * 1e3:.3f} ms CPU), "
                      f"p99 {after_p99:.3f} ms")
         print("# write path", file=sys.stderr, flush=True)
         notes.append(f"size {n:,}: " + write_path(index, ids, args.seed, full=n <= args.flat_timed_max))
@@ -492,8 +504,10 @@ def main(argv: list[str] | None = None) -> int:
         notes.append(f"size {n:,}: peak RSS of this process so far {peak_rss_gib():.1f} GiB")
         targets.append(
             f"| {n:,} | {'yes' if ours_row.identical and caught_exact else 'NO'} "
-            f"| {fmt(ours_row.p50_ms, '.3f')} | {fmt(ours_row.computed_per_hash, '.1f')} "
-            f"/ {fmt(ours_row.rss_per_hash, '.1f')} | {fmt(ours_row.build_s, '.1f')} | {caught_s:.2f} |"
+            f"| {fmt(ours_row.p50_ms, '.3f')} / {fmt(ours_row.p50_cpu_ms, '.3f')} "
+            f"| {fmt(ours_row.computed_per_hash, '.1f')} / {fmt(ours_row.rss_per_hash, '.1f')} "
+            f"| {fmt(ours_row.build_s, '.1f')} / {fmt(ours_row.build_cpu_s, '.1f')} "
+            f"| {caught_s:.2f} / {caught_cpu:.2f} |"
         )
         del codes, ids
         gc.collect()
@@ -506,7 +520,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"- {note}")
     print(f"\nTargets (exact, p50 <= 1 ms, <= 100 B/hash, build <= 300 s, catch-up of "
           f"{args.changes:,} changes <= 5 s):\n")
-    print("| size | exact (search and after catch-up) | p50 ms | B/hash (computed / RSS) | build s | catch-up s |")
+    print("Wall time, then the process's CPU time (the machine may be shared: wall time includes waiting "
+          "for a core).\n")
+    print("| size | exact (search and after catch-up) | p50 ms (wall / CPU) | B/hash (computed / RSS delta) "
+          "| build s (wall / CPU) | catch-up s (wall / CPU) |")
     print("|---:|---|---:|---:|---:|---:|")
     for line in targets:
         print(line)
