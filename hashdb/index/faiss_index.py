@@ -22,7 +22,7 @@ import numpy as np
 
 from hashdb.bits import check_bits
 from hashdb.errors import IndexStale
-from hashdb.index import _scan
+from hashdb.index import _memory, _scan
 from hashdb.index._bits import check_codes, check_ids, check_radius
 from hashdb.index._buckets import BucketOffsets
 from hashdb.index._files import Manifest, load_npy, npy_writer, write_saved
@@ -143,11 +143,14 @@ class FaissIndex:
 
     def _codes(self) -> np.ndarray:
         """A view of FAISS's code storage; invalid after the next add or compaction."""
-        if self._rows == 0:
+        return self._codes_view(self._rows)
+
+    def _codes_view(self, rows: int) -> np.ndarray:
+        if rows == 0:
             return np.zeros((0, self._code_size), dtype=np.uint8)
         # `xb` is the flat index's code vector; the SWIG stubs do not declare it.
-        flat: np.ndarray = faiss.rev_swig_ptr(self._flat.xb.data(), self._rows * self._code_size)  # type: ignore[attr-defined]
-        return flat.reshape(self._rows, self._code_size)
+        flat: np.ndarray = faiss.rev_swig_ptr(self._flat.xb.data(), rows * self._code_size)  # type: ignore[attr-defined]
+        return flat.reshape(rows, self._code_size)
 
     def _find(self, ids: np.ndarray) -> np.ndarray:
         """Row of each id, -1 where unknown."""
@@ -221,7 +224,12 @@ class FaissIndex:
 
     def _append(self, keys: np.ndarray, codes: np.ndarray) -> None:
         start = self._rows
+        before = self._codes().ctypes.data if start else 0
         self._flat.add(codes)
+        view = self._codes_view(start + len(keys))
+        if view.ctypes.data != before:
+            # FAISS moved the codes to a larger buffer (it doubles), on small pages again.
+            _memory.huge_pages_soon(view)
         need = start + len(keys)
         if self._ids.dtype == np.uint32 and int(keys.max()) > _SMALL_ID_MAX:
             self._ids = self._ids.astype(np.int64)
@@ -311,6 +319,7 @@ class FaissIndex:
         if self._rows >= self.large_min_size:
             self._mih = MultiIndexHash.build(self._codes(), self.bits, self._chunk_bits, self._chunks)
             self.full_builds += 1
+            _memory.huge_pages(self._codes())
 
     # -- search ------------------------------------------------------------------------
 
@@ -445,6 +454,8 @@ class FaissIndex:
                 index._chunk_bits, index._chunks = chunk_bits, chunks
             if not index._mih.consistent_with(index._codes()):
                 raise IndexStale(f"saved tables of {path} do not match its codes; rebuild the index")
+            # In the background: a restart must not wait for it.
+            _memory.huge_pages_soon(index._codes())
         elif manifest.count >= index.large_min_size:
             index.compact()
         return index
