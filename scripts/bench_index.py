@@ -293,11 +293,11 @@ def restart(index: FaissIndex, queries: np.ndarray, truth: Results, folder: Path
     ]
 
 
-def write_path(index: FaissIndex, ids: np.ndarray, seed: int, full: bool = True) -> str:
+def write_path(index: FaissIndex, top: int, seed: int, full: bool = True) -> str:
     """Time the add that overflows the delta (new, higher ids: a merge), then a full compaction."""
     rng = np.random.default_rng(seed)
     count = index.delta_capacity + 1
-    new_ids = int(ids.max()) + 1 + np.arange(count, dtype=np.int64) * 2
+    new_ids = top + 1 + np.arange(count, dtype=np.int64) * 2
     codes = rng.integers(0, 256, size=(count, BITS // 8), dtype=np.uint8)
     merges, builds = index.merges, index.full_builds
     start = time.perf_counter()
@@ -314,11 +314,11 @@ def write_path(index: FaissIndex, ids: np.ndarray, seed: int, full: bool = True)
             f"a full compaction {seconds:.2f} s")
 
 
-def pending_search(index: FaissIndex, ids: np.ndarray, queries: np.ndarray, seed: int) -> str:
+def pending_search(index: FaissIndex, top: int, queries: np.ndarray, seed: int) -> str:
     """Batch throughput while the delta is as full as it gets (rows not yet in the tables)."""
     rng = np.random.default_rng(seed + 1)
     count = index.delta_capacity - 1
-    new_ids = int(ids.max()) + 10**6 + np.arange(count, dtype=np.int64) * 2
+    new_ids = top + 10**6 + np.arange(count, dtype=np.int64) * 2
     index.add(new_ids, rng.integers(0, 256, size=(count, BITS // 8), dtype=np.uint8))
     qps = time_batches(lambda q: index.search(q, RADIUS), queries, 100)
     return f"batch 100 with {count:,} added rows not yet in the tables: {fmt(qps, ',.0f')} queries/s"
@@ -495,9 +495,11 @@ def main(argv: list[str] | None = None) -> int:
                      f"the delta): p50 {after_p50:.3f} ms ({statistics.median(cpu) * 1e3:.3f} ms CPU), "
                      f"p99 {after_p99:.3f} ms")
         print("# write path", file=sys.stderr, flush=True)
-        notes.append(f"size {n:,}: " + write_path(index, ids, args.seed, full=n <= args.flat_timed_max))
+        # New ids above every id so far (the catch-up's too), as the store hands them out.
+        top = int(ids.max()) + 4 * args.changes
+        notes.append(f"size {n:,}: " + write_path(index, top, args.seed, full=n <= args.flat_timed_max))
         print("# search with a full delta", file=sys.stderr, flush=True)
-        notes.append(f"size {n:,}: " + pending_search(index, ids, queries, args.seed))
+        notes.append(f"size {n:,}: " + pending_search(index, top + 4 * index.delta_capacity, queries, args.seed))
         del index
         gc.collect()
         rows += [ours_row, flat_row, brute_row] + ([pytx_row] if pytx_row else [])

@@ -357,14 +357,15 @@ class FaissIndex:
         tile = max(1, _XOR_WIDTH // qwords.shape[1])
         tiled = np.tile(qwords, (1, tile))
         parts = [_scan.verify(words, qwords, tiled, group, radius) for group in mih.candidates(queries, radius)]
-        extra = np.arange(self._built, self._rows, dtype=np.int64)
+        if self._rows > self._built:
+            # Rows appended since the tables were built: a contiguous block, scanned in place.
+            qnum, at, dist = _scan.range_search(queries, codes[self._built : self._rows], radius)
+            parts.append((qnum, at + self._built, dist))
         if self._dirty:
             if self._dirty_rows is None:
                 self._dirty_rows = np.sort(np.fromiter(self._dirty, dtype=np.int64))
-            extra = np.concatenate([self._dirty_rows, extra])
-        if len(extra):
-            qnum, at, dist = _scan.range_search(queries, np.ascontiguousarray(codes[extra]), radius)
-            parts.append((qnum, extra[at], dist))
+            qnum, at, dist = _scan.range_search(queries, np.ascontiguousarray(codes[self._dirty_rows]), radius)
+            parts.append((qnum, self._dirty_rows[at], dist))
         if not parts:
             empty = np.zeros(0, dtype=np.int64)
             return empty, empty, empty.astype(np.int32)
