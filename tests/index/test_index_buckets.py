@@ -136,3 +136,4 @@ def test_grown_offsets_equal_the_offsets_of_all_keys(seed: int, width: int, coun
     everything = plain_offsets(np.concatenate([keys, more], axis=1), width)
     assert_same_as_plain(grown, everything)
     assert grown.low_bits == BucketOffsets.from_full(everything).low_bits
+
