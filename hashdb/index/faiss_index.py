@@ -38,10 +38,10 @@ LARGE_MIN_SIZE = 100_000
 # a merge or rebuild (both cost O(size), see BENCHMARKS.md) then happens at most once per 16k writes.
 DELTA_LIMIT = 16_384
 # ... or 1/DELTA_SHARE of the rows in the tables, whichever is more. A merge rewrites every
-# chunk's order array, O(size) (~2 s at 50M codes), so with a fixed delta the merge cost per
-# write would grow with the index; a delta of size/256 keeps it constant, and brute-forcing a
-# full delta stays cheap (FAISS scans ~1 ns a code: ~0.2 ms a query at 50M). It also lets a
-# replay of 100k changes into a 50M index append without merging (BENCHMARKS.md).
+# chunk's order array, O(size), so with a fixed delta the merge cost per write would grow with
+# the index; a delta of size/256 keeps it constant and lets a replay of 100k changes into a 50M
+# index append without merging. The price is the brute-force scan of the delta: ~3.4 ns a code
+# measured at 50M, so up to ~0.65 ms a query there when the delta is full (BENCHMARKS.md).
 DELTA_SHARE = 256
 # Removed rows are only filtered out at search time until there are this many (or 1/8 of the
 # index, whichever is larger); then a compaction reclaims their memory.
