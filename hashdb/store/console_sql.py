@@ -46,8 +46,13 @@ class ConsoleSQL(SQLStore):
             where.append("r.labels LIKE ? ESCAPE '\\'")
             params.append(_like_label(query.label))
         # Ids first (index only), then the full rows with their computed counts for one page.
+        # Ordered as the serving index is: the leading column is fixed by its equality, so the
+        # order is the same, and a planner without statistics (PostgreSQL before ANALYZE) still
+        # sees the index gives it for free instead of walking the primary key backwards.
+        lead = next((f"r.{c} DESC, " for c, v in (("org_id", query.org_id), ("incident", query.incident),
+                                                    ("status", query.status)) if v is not None), "")
         ids = [int(r["id"]) for r in self._rows(
-            f"SELECT r.id FROM records r WHERE {' AND '.join(where)} ORDER BY r.id DESC LIMIT ?",
+            f"SELECT r.id FROM records r WHERE {' AND '.join(where)} ORDER BY {lead}r.id DESC LIMIT ?",
             [*params, query.limit])]
         if not ids:
             return []
@@ -57,10 +62,12 @@ class ConsoleSQL(SQLStore):
     def record_history(self, record_id: int) -> list[HistoryEvent]:
         """The record's addition (from the change log) and every audit entry naming it, oldest first."""
         events: list[HistoryEvent] = []
-        for r in self._rows("SELECT c.at, o.name FROM changes c JOIN records r ON r.id = c.record_id"
-                            " JOIN orgs o ON o.id = r.org_id WHERE c.record_id = ? AND c.kind = 'add'"
-                            " ORDER BY c.seq LIMIT 1", (record_id,)):
-            events.append(HistoryEvent(str(r["at"]), "hashes.submit", str(r["name"]), ""))
+        # MIN, not ORDER BY seq LIMIT 1: that could be planned as a walk of the whole log by seq.
+        for r in self._rows("SELECT MIN(c.at) AS at, MIN(o.name) AS name FROM changes c"
+                            " JOIN records r ON r.id = c.record_id JOIN orgs o ON o.id = r.org_id"
+                            " WHERE c.record_id = ? AND c.kind = 'add'", (record_id,)):
+            if r["at"] is not None:
+                events.append(HistoryEvent(str(r["at"]), "hashes.submit", str(r["name"]), ""))
         for r in self._rows("SELECT a.at, a.action, a.detail, o.name FROM audit a LEFT JOIN orgs o ON o.id = a.org_id"
                             " WHERE a.target = ? ORDER BY a.id", (f"record:{record_id}",)):
             events.append(HistoryEvent(str(r["at"]), str(r["action"]), str(r["name"] or "(system)"),
