@@ -14,6 +14,7 @@ reasons and outcomes from fixed lists.
 
 from __future__ import annotations
 
+import logging
 import os
 import platform
 import re
@@ -45,6 +46,8 @@ STATUSES = ("active", "disputed", "quarantined", "retracted")
 DELIVERY_OUTCOMES = ("delivered", "retrying", "failed")
 # Seconds between refreshes of a worker's own gauges (index ready, size, lag).
 REFRESH_SECONDS = 5.0
+
+log = logging.getLogger("hashdb.api")
 
 
 def multiprocess_mode() -> bool:
@@ -122,8 +125,8 @@ class Metrics:
     def render(self, service: HashDB) -> Response:
         try:
             self.refresh(service)  # the answering worker's own gauges are always current
-        except Exception:
-            pass
+        except Exception:  # the scrape still answers, with this worker's last values
+            log.debug("refreshing the index gauges failed", exc_info=True)
         scrape = CollectorRegistry()
         scrape.register(StoreCollector(service))
         if multiprocess_mode():
@@ -152,7 +155,7 @@ class Metrics:
                 try:
                     self.refresh(service)
                 except Exception:  # a locked or closing database: try again next time
-                    pass
+                    log.debug("refreshing the index gauges failed", exc_info=True)
                 if stop.wait(interval):
                     return
 
@@ -233,6 +236,7 @@ class StoreCollector(Collector):
         try:
             counts: Mapping[str, Mapping[str, int]] = self.service.record_counts()
         except Exception:  # the scrape must not fail because the database is busy
+            log.warning("/metrics: reading the record counts failed", exc_info=True)
             return
         by_status = GaugeMetricFamily("hashdb_records", "Records by status", labels=["status"])
         for status in STATUSES:

@@ -1,0 +1,37 @@
+"""Metric labels in-process (no server): every route is labelled by its OpenAPI path, and
+nothing a client sends becomes a new label value."""
+
+from __future__ import annotations
+
+from prometheus_client import generate_latest
+
+from api import spec
+from api.metrics import path_templates
+
+
+def test_every_route_is_labelled_by_an_openapi_path(app):
+    metrics = app.extensions["hashdb_metrics"]
+    paths = set(spec.document(1000)["paths"])
+    rules = {r.rule for r in app.url_map.iter_rules()}
+    assert set(metrics.templates) == rules
+    assert set(metrics.templates.values()) == paths
+    assert metrics.templates["/v1/hashes/<int(max=9223372036854775807):record_id>/feedback"] == \
+        "/v1/hashes/{id}/feedback"
+
+
+def test_path_templates_match_on_literal_segments_only():
+    got = path_templates(["/v1/a/<int:x>/b", "/v1/c/<y>", "/v1/d"], ["/v1/a/{id}/b", "/v1/c/{name}"])
+    assert got == {"/v1/a/<int:x>/b": "/v1/a/{id}/b", "/v1/c/<y>": "/v1/c/{name}", "/v1/d": "/v1/d"}
+
+
+def test_client_chosen_methods_paths_and_codes_fold_into_fixed_values(app, client, keys):
+    for n in range(30):
+        client.open(f"/v1/lookup-{n}", method=f"FOO{n}")
+        client.get(f"/nowhere/{n}")
+        client.post("/v1/hashes", json={"items": [{"signal": "pdq", "hash": "zz"}]},
+                    headers={"Authorization": f"Bearer {keys['alpha']}"})
+    text = generate_latest(app.extensions["hashdb_metrics"].registry).decode()
+    assert "FOO" not in text and "nowhere" not in text and "lookup-" not in text
+    assert 'method="other"' in text and 'endpoint="unmatched"' in text
+    assert 'hashdb_submissions_refused_total{reason="invalid_input"} 30.0' in text \
+        or 'hashdb_submissions_refused_total{reason="invalid_hash"} 30.0' in text
