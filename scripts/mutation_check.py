@@ -2,8 +2,8 @@
 
 Each mutant below is an edit a real regression could make (a threshold off by one, a role
 check dropped, a quarantined record answered, an audit or index check skipped, a digest
-swapped). For each, the tree is copied to a temporary directory beside this one (so
-`../shared` still resolves), the edit applied there (never here), and the tests named for
+swapped). For each, the tree is copied to a temporary directory beside this one (with
+`../shared` linked in), the edit applied there (never here), and the tests named for
 it run against the copy. A mutant is *killed* when those tests fail, *survived* when they
 pass: a survivor is a rule no test holds. The unmutated copy must pass the same tests first.
 
@@ -103,6 +103,10 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("index-flat-radius", "hashdb/index/_scan.py",
            "        radius + 1, codes.shape[1], result,", "        radius, codes.shape[1], result,",
            ("tests/index",), "flat scan misses hits exactly at the radius (FAISS's strict bound)"),
+    # Operator-facing bounds
+    Mutant("metrics-method-label", "api/metrics.py",
+           "method = request.method if request.method in METHODS else OTHER", "method = request.method",
+           ("tests/api/test_metrics_unit.py",), "each made-up HTTP method becomes a new metric series"),
     # Exact digests
     Mutant("digest-sha256", "hashdb/hashing/exact.py",
            "hashlib.sha256(data).hexdigest()", "hashlib.sha3_256(data).hexdigest()",
@@ -169,6 +173,9 @@ def main() -> int:
 
     results: list[tuple[Mutant, str, float, str]] = []
     with tempfile.TemporaryDirectory(prefix=".mutation-", dir=ROOT.parent) as tmp:
+        shared = ROOT.parent / "shared"
+        if shared.is_dir():  # the copies sit one level deeper: keep `../shared` (Meta's vectors) in reach
+            (Path(tmp) / "shared").symlink_to(shared)
         pristine = Path(tmp) / "pristine"
         copy_tree(pristine)
         check_imports_from(pristine)
