@@ -90,7 +90,6 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         v1.register_blueprint(module.bp)
     app.register_blueprint(v1)
     app.register_blueprint(health.bp)
-    metrics.name_endpoints(app, spec.document(int(settings["MAX_BATCH"]))["paths"])
     # Build the service (and start loading the index) now, in this process.
     with app.app_context():
         get_service()
@@ -98,6 +97,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
             from api import ui
 
             ui.register(app)
+    # Last, once every route (the console's too) is registered.
+    metrics.name_endpoints(app, spec.document(int(settings["MAX_BATCH"]))["paths"])
     return app
 
 

@@ -205,7 +205,10 @@ class Metrics:
     def _finish(self, response: Response) -> Response:
         started = g.get("metrics_start")
         rule = request.url_rule.rule if request.url_rule is not None else None
-        endpoint = self.templates.get(rule, UNMATCHED) if rule is not None else UNMATCHED
+        endpoint = UNMATCHED
+        if rule is not None:
+            # A route added after name_endpoints still gets its template form, never the raw rule.
+            endpoint = self.templates.get(rule) or path_templates([rule], ())[rule]
         method = request.method if request.method in METHODS else OTHER
         status = str(response.status_code) if 100 <= response.status_code <= 599 else OTHER
         self.requests.labels(endpoint, method, status).inc()

@@ -1,5 +1,5 @@
-"""Metric labels in-process (no server): every route is labelled by its OpenAPI path, and
-nothing a client sends becomes a new label value."""
+"""Metric labels in-process (no server): every API route is labelled by its OpenAPI path (console
+pages by the same template form), and nothing a client sends becomes a new label value."""
 
 from __future__ import annotations
 
@@ -14,7 +14,11 @@ def test_every_route_is_labelled_by_an_openapi_path(app):
     paths = set(spec.document(1000)["paths"])
     rules = {r.rule for r in app.url_map.iter_rules()}
     assert set(metrics.templates) == rules
-    assert set(metrics.templates.values()) == paths
+    api_rules = {r for r in rules if not r.startswith("/ui/")}  # the web console is not in the API document
+    assert {metrics.templates[r] for r in api_rules} == paths
+    # Console pages get the same {name} form, never converter syntax.
+    assert all("<" not in label and ">" not in label for label in metrics.templates.values())
+    assert metrics.templates["/ui/records/<int(max=9223372036854775807):record_id>"] == "/ui/records/{record_id}"
     assert metrics.templates["/v1/hashes/<int(max=9223372036854775807):record_id>/feedback"] == \
         "/v1/hashes/{id}/feedback"
 
