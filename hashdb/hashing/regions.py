@@ -1,0 +1,247 @@
+"""Detectors for what edits add around a picture: uniform borders and bars, caption bands, UI chrome.
+
+Pure numpy over a uint8 H x W x 3 RGB array; each returns the content box left inside. The
+same detector runs on the stored and the queried side, so where it stops inside a picture
+(a flat sky, a clip-art drawing's white ground) it stops in the same place on both.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+RGB = npt.NDArray[np.uint8]
+
+# Per-channel difference still counted as the band's colour: JPEG at quality 50 moves flat
+# areas next to an edge by up to about 20 levels.
+TOLERANCE = 24
+# A border line is the border's colour nearly everywhere (room for JPEG ringing and noise).
+BORDER_SHARE = 0.97
+# A band line (caption, app bar, status bar) is its colour in at least this share of pixels:
+# text and icons cover the rest. Measured on rendered captions: lines through text keep 60-90 %.
+BAND_SHARE = 0.55
+# Never peel more than this share of a side from one edge, nor leave less than this much.
+MAX_EDGE_SHARE = 0.45
+# Lines of large caption text may be under BAND_SHARE: a band goes on across that many (as a
+# share of the side) when its colour takes over again after them.
+BAND_GAP = 0.08
+# Detection runs on a copy reduced to this longest side, then each side is refined on the
+# full image: a 37-pixel bar is found as 37 pixels at any size.
+DETECT_SIDE = 512
+# Letterbox and pillarbox bars are black, or close to it after a lossy re-encode.
+DARK = 40
+_CHUNK = 16
+MIN_KEPT_SHARE = 0.25
+
+
+@dataclass(frozen=True, slots=True)
+class Box:
+    """A region: left, top inclusive; right, bottom exclusive, in pixels."""
+
+    left: int
+    top: int
+    right: int
+    bottom: int
+
+    @property
+    def width(self) -> int:
+        return self.right - self.left
+
+    @property
+    def height(self) -> int:
+        return self.bottom - self.top
+
+    def crop(self, rgb: RGB) -> RGB:
+        return rgb[self.top:self.bottom, self.left:self.right]
+
+    def is_full(self, rgb: RGB) -> bool:
+        return (self.left, self.top, self.right, self.bottom) == (0, 0, rgb.shape[1], rgb.shape[0])
+
+
+def _shares(lines: npt.NDArray[np.int16], colour: npt.NDArray[np.int16]) -> npt.NDArray[np.float64]:
+    d = np.abs(lines - colour)
+    near = np.maximum(np.maximum(d[..., 0], d[..., 1]), d[..., 2]) <= TOLERANCE
+    counts: npt.NDArray[np.float64] = np.count_nonzero(near, axis=1) / max(1, lines.shape[1])
+    return counts
+
+
+def _colour(line: npt.NDArray[np.int16]) -> npt.NDArray[np.int16]:
+    colour: npt.NDArray[np.int16] = np.median(line, axis=0).astype(np.int16)
+    return colour
+
+
+def _edge_lines(lines: npt.NDArray[np.int16], share: float, limit: int, gap: int) -> int:
+    """How many leading lines (ordered from the edge inwards) belong to edge bands.
+
+    A band is a run of lines mostly of one colour (the median colour of its first line); one
+    band may follow another (a status bar above an app bar, a white margin inside black bars).
+    With `gap`, a band goes on across up to that many lines that are only partly its colour
+    (a line of large text) when its colour takes over again after them.
+    """
+    limit = min(limit, len(lines))
+    n = 0
+    while n < limit:
+        colour = _colour(lines[n])
+        end = _band_end(lines, n, limit, colour, share, gap)
+        if end == n:
+            break
+        n = end
+    return n
+
+
+def _band_end(lines: npt.NDArray[np.int16], start: int, limit: int, colour: npt.NDArray[np.int16],
+              share: float, gap: int) -> int:
+    """The first line from `start` that ends the band of `colour`; shares are computed a few
+    lines at a time, since most bands (and most non-bands) end within a few lines."""
+    n = start
+    while n < limit:
+        chunk = _shares(lines[n:min(limit, n + _CHUNK)], colour)
+        weak = np.flatnonzero(chunk < share)
+        if not weak.size:
+            n += len(chunk)
+            continue
+        n += int(weak[0])
+        if not gap or n == start:
+            return n
+        ahead = _shares(lines[n:min(limit, n + gap + 1)], colour)
+        strong = np.flatnonzero(ahead >= share)
+        # Text never takes a whole line: a line far from the colour ends the band.
+        if not strong.size or ahead[:int(strong[0])].min() < share / 4:
+            return n
+        n += int(strong[0])
+    return limit
+
+
+def _refine(pixels: npt.NDArray[np.int16], at: int, share: float, reach: int) -> int:
+    """Continue a peel at full resolution: the lines after `at` still of line at-1's colour."""
+    if at <= 0 or at >= len(pixels):
+        return at
+    colour = _colour(pixels[at - 1])
+    shares = _shares(pixels[at:at + reach], colour)
+    failing = np.flatnonzero(shares < share)
+    return at + (int(failing[0]) if failing.size else len(shares))
+
+
+def _peel(rgb: RGB, share: float, gap_share: float = 0.0, rounds: int = 2) -> Box:
+    height, width = rgb.shape[:2]
+    # Every k-th pixel, not an average: a view, no resampling cost, and flat colours stay exact.
+    step = max(1, math.ceil(max(height, width) / DETECT_SIDE))
+    pixels = rgb[::step, ::step].astype(np.int16)
+    sh, sw = pixels.shape[:2]
+    box = Box(0, 0, sw, sh)
+    for _ in range(rounds):
+        inner = pixels[box.top:box.bottom, box.left:box.right]
+        h, w = inner.shape[:2]
+        if h < 8 or w < 8:
+            break
+        top = _edge_lines(inner, share, int(h * MAX_EDGE_SHARE), int(h * gap_share))
+        bottom = _edge_lines(inner[::-1], share, int(h * MAX_EDGE_SHARE), int(h * gap_share))
+        rows = inner[top:h - bottom] if top + bottom < h else inner
+        columns = rows.transpose(1, 0, 2)
+        left = _edge_lines(columns, share, int(w * MAX_EDGE_SHARE), int(w * gap_share))
+        right = _edge_lines(columns[::-1], share, int(w * MAX_EDGE_SHARE), int(w * gap_share))
+        new = Box(box.left + left, box.top + top, box.right - right, box.bottom - bottom)
+        if new == box:
+            break
+        box = new
+    if step > 1:
+        box = _full_resolution(rgb, box, step, share)
+    if box.width < MIN_KEPT_SHARE * width or box.height < MIN_KEPT_SHARE * height:
+        return Box(0, 0, width, height)
+    return box
+
+
+def _full_resolution(rgb: RGB, box: Box, step: int, share: float) -> Box:
+    """Map a box found on every step-th pixel back, each moved side refined on all pixels
+    (the band may go on for up to step - 1 lines between two sampled ones)."""
+    height, width = rgb.shape[:2]
+    reach = step + 1
+    left, top = (box.left - 1) * step + 1 if box.left else 0, (box.top - 1) * step + 1 if box.top else 0
+    # The first sampled line known to be band on the right and at the bottom.
+    right = min(width, box.right * step) if box.right < -(-width // step) else width
+    bottom = min(height, box.bottom * step) if box.bottom < -(-height // step) else height
+    pixels = rgb[max(0, top - 1):bottom + 1].astype(np.int16)
+    offset = max(0, top - 1)
+    if top > 0:
+        top = _refine(pixels, top - offset, share, reach) + offset
+    if bottom < height:
+        tail = rgb[max(0, bottom - reach - 1):][::-1].astype(np.int16)
+        bottom = height - _refine(tail, height - bottom, share, reach)
+    rows = rgb[top:bottom].transpose(1, 0, 2)
+    if left > 0:
+        left = _refine(rows[:left + reach + 1].astype(np.int16), left, share, reach)
+    if right < width:
+        tail = rows[max(0, right - reach - 1):][::-1].astype(np.int16)
+        right = width - _refine(tail, width - right, share, reach)
+    return Box(left, top, right, bottom)
+
+
+def uniform_border(rgb: RGB) -> Box:
+    """The box inside uniform borders and letterbox/pillarbox bars (any colour, each side its own)."""
+    return _peel(rgb, BORDER_SHARE)
+
+
+def bars(rgb: RGB) -> Box:
+    """The box inside letterbox or pillarbox bars: dark, uniform, of about equal width on
+    opposite sides (what a re-encode to another aspect ratio adds). Unlike uniform_border it
+    leaves a dark sky or a dark-suited speaker alone: video frames are trimmed only by this."""
+    box = uniform_border(rgb)
+    height, width = rgb.shape[:2]
+    top, bottom = box.top, height - box.bottom
+    left, right = box.left, width - box.right
+    keep_rows = _paired(top, bottom, height) and _dark(rgb[0]) and _dark(rgb[-1])
+    keep_cols = _paired(left, right, width) and _dark(rgb[:, 0]) and _dark(rgb[:, -1])
+    return Box(left if keep_cols else 0, top if keep_rows else 0,
+               box.right if keep_cols else width, box.bottom if keep_rows else height)
+
+
+def _paired(a: int, b: int, side: int) -> bool:
+    return a > 0 and b > 0 and abs(a - b) <= max(2, 0.02 * side)
+
+
+def _dark(line: RGB) -> bool:
+    return bool(np.median(line.astype(np.int16), axis=0).max() <= DARK)
+
+
+def bands(rgb: RGB) -> Box:
+    """The box of the picture inside borders, caption bands and UI chrome.
+
+    Inside the uniform border, the rows split into blocks at uniform lines (a band's padding,
+    the margin between a status bar and an app bar, white space under a picture); the tallest
+    block is the picture, and the same split of its columns drops side panels and margins.
+    Text and icons in a band make a short block of their own, so they never need to be told
+    from the picture by colour: a caption on white above a drawing on white is still apart.
+    """
+    outer = uniform_border(rgb)
+    inner = outer.crop(rgb).astype(np.int16)
+    if min(inner.shape[:2]) < 8:
+        return outer
+    rows = _tallest_block(inner)
+    columns = _tallest_block(inner[rows[0]:rows[1]].transpose(1, 0, 2)) if rows else None
+    if rows is None or columns is None:
+        return outer  # no line of it is busy: no picture to tell from its surroundings
+    (top, bottom), (left, right) = rows, columns
+    box = Box(outer.left + left, outer.top + top, outer.left + right, outer.top + bottom)
+    height, width = rgb.shape[:2]
+    if box.width < MIN_KEPT_SHARE * width or box.height < MIN_KEPT_SHARE * height:
+        return outer
+    return box
+
+
+def _tallest_block(lines: npt.NDArray[np.int16]) -> tuple[int, int] | None:
+    """[start, end) of the longest run of non-uniform lines; None when every line is uniform."""
+    colours = np.median(lines, axis=1).astype(np.int16)[:, None, :]
+    d = np.abs(lines - colours)
+    near = np.maximum(np.maximum(d[..., 0], d[..., 1]), d[..., 2]) <= TOLERANCE
+    busy = np.count_nonzero(near, axis=1) < BORDER_SHARE * lines.shape[1]
+    if not busy.any():
+        return None
+    if busy.all():
+        return 0, len(lines)
+    edges = np.diff(np.concatenate(([0], busy.astype(np.int8), [0])))
+    starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+    n = int(np.argmax(ends - starts))
+    return int(starts[n]), int(ends[n])

@@ -1,0 +1,120 @@
+"""Region detectors on synthetic frames of known geometry: a 37-pixel bar is found as 37 pixels."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw, ImageFont
+
+from hashdb.hashing import regions
+from hashdb.hashing.regions import Box
+
+
+def photo(media: Path, width: int, height: int) -> np.ndarray:
+    """A photo with fine grain added, so that no line of it could pass for a flat band: where a
+    detector stops is then the geometry under test, not the photo's content."""
+    with Image.open(media / "chelsea.jpg") as image:
+        rgb = np.asarray(image.convert("RGB").resize((width, height), Image.Resampling.BILINEAR))
+    grain = np.random.default_rng(37).integers(-40, 41, size=rgb.shape)
+    return np.clip(rgb.astype(int) + grain, 0, 255).astype(np.uint8)
+
+
+def framed(content: np.ndarray, left: int, top: int, right: int, bottom: int,
+           colour: tuple[int, int, int] = (0, 0, 0)) -> np.ndarray:
+    h, w = content.shape[:2]
+    out = np.empty((h + top + bottom, w + left + right, 3), np.uint8)
+    out[:] = colour
+    out[top:top + h, left:left + w] = content
+    return out
+
+
+def jpeg(rgb: np.ndarray, quality: int = 75) -> np.ndarray:
+    buffer = io.BytesIO()
+    Image.fromarray(rgb).save(buffer, "JPEG", quality=quality)
+    return np.asarray(Image.open(io.BytesIO(buffer.getvalue())).convert("RGB"))
+
+
+def test_a_37_pixel_letterbox_bar_is_37_pixels(media: Path) -> None:
+    image = framed(photo(media, 400, 300), 0, 37, 0, 37)
+    assert regions.uniform_border(image) == Box(0, 37, 400, 337)
+    assert regions.bands(image) == Box(0, 37, 400, 337)
+
+
+@pytest.mark.parametrize("width", [1300, 2100])
+def test_bars_are_exact_on_large_images_too(media: Path, width: int) -> None:
+    # Detection samples every k-th line above 512 pixels; the sides are refined on all of them.
+    height = width * 3 // 4
+    image = framed(photo(media, width, height), 41, 37, 41, 37)
+    assert regions.uniform_border(image) == Box(41, 37, 41 + width, 37 + height)
+
+
+def test_uneven_coloured_border(media: Path) -> None:
+    image = framed(photo(media, 300, 200), 13, 37, 5, 22, colour=(200, 30, 40))
+    assert regions.uniform_border(image) == Box(13, 37, 313, 237)
+
+
+def test_pillarbox_after_jpeg_is_within_a_pixel(media: Path) -> None:
+    image = jpeg(framed(photo(media, 300, 300), 90, 0, 90, 0))
+    box = regions.uniform_border(image)
+    assert abs(box.left - 90) <= 1 and abs(box.right - 390) <= 1
+    assert (box.top, box.bottom) == (0, 300)
+
+
+def test_white_margin_inside_black_bars(media: Path) -> None:
+    image = framed(framed(photo(media, 300, 200), 10, 10, 10, 10, colour=(255, 255, 255)), 0, 30, 0, 30)
+    assert regions.uniform_border(image) == Box(10, 40, 310, 240)
+
+
+def test_no_border_means_the_whole_image(media: Path) -> None:
+    image = photo(media, 320, 240)
+    assert regions.uniform_border(image).is_full(image)
+    assert regions.bands(image).is_full(image)
+
+
+def _caption(width: int, height: int, text: str, size: int, bg: tuple[int, int, int],
+             fg: tuple[int, int, int]) -> np.ndarray:
+    band = Image.new("RGB", (width, height), bg)
+    ImageDraw.Draw(band).text((8, (height - size) // 2), text, fill=fg, font=ImageFont.load_default(size=size))
+    return np.asarray(band)
+
+
+def test_caption_band_with_large_text_above(media: Path) -> None:
+    content = photo(media, 400, 300)
+    band = _caption(400, 60, "BREAKING: watch before they delete", 26, (255, 255, 255), (0, 0, 0))
+    image = np.concatenate([band, content])
+    # Text lines are not uniform: the border detector stops at the text, the band detector does not.
+    assert regions.uniform_border(image).top < 60
+    assert regions.bands(image) == Box(0, 60, 400, 360)
+
+
+def test_caption_bands_above_and_below(media: Path) -> None:
+    content = photo(media, 400, 300)
+    top = _caption(400, 48, "official channel", 20, (200, 0, 0), (255, 255, 255))
+    bottom = _caption(400, 71, "follow us now", 30, (0, 0, 0), (255, 255, 255))
+    image = np.concatenate([top, content, bottom])
+    assert regions.bands(image) == Box(0, 48, 400, 348)
+
+
+def test_phone_ui_chrome(media: Path) -> None:
+    # Status bar 24, app bar 56, white margins of 12 beside the picture, a nav bar of 48.
+    content = photo(media, 376, 282)
+    width = 400
+    status = _caption(width, 24, "12:45", 13, (20, 20, 20), (255, 255, 255))
+    app = _caption(width, 56, "     channel name", 20, (59, 89, 152), (255, 255, 255))
+    middle = framed(content, 12, 0, 12, 0, colour=(255, 255, 255))
+    nav = np.full((48, width, 3), 245, np.uint8)
+    nav[14:34, 40:60] = 90
+    nav[14:34, 190:210] = 90
+    nav[14:34, 340:360] = 90
+    image = np.concatenate([status, app, middle, nav])
+    assert regions.bands(image) == Box(12, 80, 388, 362)
+
+
+def test_never_peels_past_the_limit() -> None:
+    # A flat image: nothing is content, so no box is claimed (the whole image comes back).
+    flat = np.full((200, 300, 3), 128, np.uint8)
+    assert regions.uniform_border(flat).is_full(flat)
+    assert regions.bands(flat).is_full(flat)
