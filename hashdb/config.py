@@ -26,14 +26,32 @@ class Settings:
     pdq_min_quality: int = 50
     # 64-bit imagehash signals: checked by scripts/bench_thresholds.py (see BENCHMARKS.md).
     imagehash_threshold: int = 10
+    # A 64-bit hash alone names the wrong image far more often than PDQ: measured by
+    # scripts/eval_matching.py on clip art, flags and emoji, pHash at distance 3 to 10 matched
+    # 3.8 % of distinct negatives and 2 % of edited queries matched another known image, while
+    # PDQ at 31 matched none. So when the query carries a usable PDQ (quality >= pdq_min_quality,
+    # whole or derived) a pHash/dHash match counts only up to this distance; queries without one
+    # (hash-only callers, low-quality images) keep imagehash_threshold.
+    imagehash_threshold_with_pdq: int = 2
     # A per-request threshold may be tighter than the default, never looser than this ceiling.
     threshold_ceilings: dict[str, int] = field(
         default_factory=lambda: {"pdq": 31, "phash": 10, "dhash": 10, "vpdq": 31}
     )
     vpdq_query_pct: float = 80.0
     vpdq_stored_pct: float = 0.0
+    # A query holding this share of a stored video's frames matches it too, even when the
+    # query is longer (an intro or outro added); the stored video needs this many unique good
+    # frames, so a still or near-still clip cannot match whatever contains one similar frame.
+    vpdq_contained_pct: float = 80.0
+    vpdq_contained_min_frames: int = 5
     video_fps: float = 1.0
+    # Stored videos are sampled denser than queries, so every query frame has a stored frame
+    # close in time: a copy shifted by a frame or two, or cut differently, still lines up.
+    video_stored_fps: float = 10.0
     dihedral: bool = True
+    # PDQs of an image's content region (borders, caption bands, UI chrome removed), stored
+    # with a submission and computed for a lookup; see hashdb/hashing/derived.py.
+    derived_hashes: bool = True
     # A record is disputed once this share of (at least this many) voting organisations disagree.
     dispute_share: float = 0.5
     dispute_min_votes: int = 2

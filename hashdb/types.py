@@ -27,6 +27,17 @@ class FrameHash:
 
 
 @dataclass(frozen=True, slots=True)
+class DerivedHash:
+    """A PDQ of part of an image: `via` names which part (see hashdb/hashing/derived.py).
+
+    Stored with the record of the whole image's PDQ (same id, labels and status), matched
+    alongside it, and never a record of its own."""
+
+    via: str
+    hash: HashValue
+
+
+@dataclass(frozen=True, slots=True)
 class MediaHashes:
     """Everything `hashdb hash` computes for one file; the media itself is never kept."""
 
@@ -39,6 +50,8 @@ class MediaHashes:
     # PDQs of the 7 other rotations/flips: computed for lookups only, never stored.
     dihedral: tuple[HashValue, ...] = ()
     frames: tuple[FrameHash, ...] = ()
+    # PDQs of the content region (borders, bands, UI chrome removed): stored and queried.
+    derived: tuple[DerivedHash, ...] = ()
 
     def get(self, signal: str) -> HashValue | None:
         for value in self.hashes:
@@ -113,6 +126,8 @@ class Match:
     # From a mirror: the source it came from and the record's id there (feedback goes there).
     source: str | None = None
     source_id: int | None = None
+    # Which derived hash matched (DerivedHash.via), None when whole image matched whole image.
+    via: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,6 +155,7 @@ class NewRecord:
     removed_at: str | None = None
     frames: tuple[FrameHash, ...] = ()
     status: str = "active"
+    derived: tuple[DerivedHash, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,6 +210,7 @@ class Query:
     input: str
     hashes: tuple[HashValue, ...] = ()
     frames: tuple[FrameHash, ...] = ()
+    derived: tuple[DerivedHash, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,6 +225,8 @@ class Submission:
     incident: str | None = None
     reference: str | None = None
     removed_at: str | None = None
+    # Stored with the submission's PDQ record.
+    derived: tuple[DerivedHash, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -239,6 +258,7 @@ class FeedEntry:
     created_at: str
     at: str
     frames: tuple[FrameHash, ...] = ()
+    derived: tuple[DerivedHash, ...] = ()
 
 
 FEED_KINDS = ("add", "labels", "status", "retract")

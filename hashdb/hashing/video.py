@@ -14,10 +14,12 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import numpy.typing as npt
 
 from hashdb.bits import hex_to_codes, popcount
 from hashdb.config import MediaLimits, Settings
 from hashdb.errors import InvalidInput, MediaTooLarge, UnsupportedMedia
+from hashdb.hashing import regions
 from hashdb.hashing.media import media_type
 from hashdb.hashing.pdq import PdqSignal
 from hashdb.types import FrameHash, HashValue, VideoMatch
@@ -48,12 +50,23 @@ class VideoSampling:
     scene_threshold: float = 32.0
     # FFmpeg decoding threads; 0 leaves FFmpeg's choice (one per core).
     decode_threads: int = 0
+    # Frames with letterbox/pillarbox bars (regions.bars) also get the PDQ of the picture
+    # inside them, as a second frame hash at the same time: an SD re-encode with bars then
+    # matches its HD original. The first hash stays the whole frame's, as Meta's vPDQ has it.
+    trim_bars: bool = False
+    # Query side: each regular sample also hashes the frames decoded in the next this many
+    # seconds, as hashes of the same sampled frame (same timestamp). Set to the stored side's
+    # sampling interval, one of them is a frame the stored side hashed too, however the copy
+    # was shifted or cut (Settings.video_stored_fps). 0: a sample is one frame.
+    group_seconds: float = 0.0
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.fps) and self.fps > 0):
             raise InvalidInput(f"video sampling rate must be a positive number per second, got {self.fps}")
         if not (math.isfinite(self.scene_probe_fps) and self.scene_probe_fps >= 0):
             raise InvalidInput(f"scene probe rate must be >= 0 per second, got {self.scene_probe_fps}")
+        if not (math.isfinite(self.group_seconds) and 0 <= self.group_seconds <= 10):
+            raise InvalidInput(f"frame group must be from 0 to 10 seconds, got {self.group_seconds}")
         if not (math.isfinite(self.scene_threshold) and 0 <= self.scene_threshold <= 255):
             raise InvalidInput(f"scene threshold must be from 0 to 255, got {self.scene_threshold}")
         if self.decode_threads < 0:
@@ -61,7 +74,7 @@ class VideoSampling:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> VideoSampling:
-        return cls(fps=settings.video_fps)
+        return cls(fps=settings.video_fps, trim_bars=settings.derived_hashes)
 
 
 def pdq_of_rgb(rgb: np.ndarray) -> HashValue:
@@ -171,6 +184,8 @@ def _sample(
     max_decoded = math.ceil(limits.max_video_seconds * _MAX_PLAUSIBLE_FPS)
     container_fps = capture.get(cv2.CAP_PROP_FPS)
     frames: list[FrameHash] = []
+    last_hex = ""
+    group_t = group_until = 0.0
     next_sample = next_probe = 0.0
     previous_thumb: np.ndarray | None = None
     first_msec: float | None = None
@@ -195,7 +210,8 @@ def _sample(
             )
         regular = t >= next_sample
         probe = sampling.scene_probe_fps > 0 and t >= next_probe
-        if not (regular or probe):
+        grouped = group_until > t
+        if not (regular or probe or grouped):
             continue
         ok, bgr = capture.retrieve()
         if not ok or bgr is None or bgr.ndim != 3:
@@ -215,12 +231,20 @@ def _sample(
             previous_thumb = thumb
         if regular:
             next_sample = _next_tick(t, sampling.fps)
-        if not (regular or cut):
+        if not (regular or cut or grouped):
             continue
-        value = pdq_of_rgb(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
-        if frames and frames[-1].hash.hex == value.hex:
+        rgb: npt.NDArray[np.uint8] = np.asarray(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), dtype=np.uint8)
+        value = pdq_of_rgb(rgb)
+        if regular or cut:
+            group_t, group_until = t, t + sampling.group_seconds
+        if value.hex == last_hex:
             continue  # a static stretch is one frame: keep the first
-        frames.append(FrameHash(number, t, value))
+        last_hex = value.hex
+        frames.append(FrameHash(number, group_t, value))
+        if sampling.trim_bars:
+            box = regions.bars(rgb)
+            if not box.is_full(rgb):
+                frames.append(FrameHash(number, group_t, pdq_of_rgb(np.ascontiguousarray(box.crop(rgb)))))
         if len(frames) > limits.max_video_frames:
             raise MediaTooLarge(f"{name}: more than {limits.max_video_frames} sampled frames")
     if decoded == 0:
@@ -254,13 +278,17 @@ class VpdqRule:
     # from a long stored video still matches; the stored side is reported, and can be required.
     query_pct: float = 80.0
     stored_pct: float = 0.0
+    # The alternative for a query longer than the stored video (see Settings); 0 turns it off.
+    contained_pct: float = 0.0
+    contained_min_frames: int = 5
 
     def __post_init__(self) -> None:
         if not 0 <= self.distance <= 256:
             raise InvalidInput(f"vPDQ frame distance must be from 0 to 256, got {self.distance}")
         if not 0 <= self.min_quality <= 100:
             raise InvalidInput(f"vPDQ minimum quality must be from 0 to 100, got {self.min_quality}")
-        for label, pct in (("query", self.query_pct), ("stored", self.stored_pct)):
+        for label, pct in (("query", self.query_pct), ("stored", self.stored_pct),
+                           ("contained", self.contained_pct)):
             if not (math.isfinite(pct) and 0 <= pct <= 100):
                 raise InvalidInput(f"vPDQ {label} percentage must be from 0 to 100, got {pct}")
 
@@ -271,15 +299,26 @@ class VpdqRule:
             min_quality=settings.pdq_min_quality,
             query_pct=settings.vpdq_query_pct,
             stored_pct=settings.vpdq_stored_pct,
+            contained_pct=settings.vpdq_contained_pct,
+            contained_min_frames=settings.vpdq_contained_min_frames,
         )
 
-    def is_match(self, match: VideoMatch) -> bool:
+    def is_match(self, match: VideoMatch, query_frames: int = 0, stored_frames: float = 0.0) -> bool:
+        """vPDQ's rule on the query's share; or the stored video found (nearly) whole inside a
+        longer query: given the query's number of sampled frames and the stored video's length
+        in query samples, the matched query frames cover contained_pct of the stored video."""
         # No good frames on a side gives 0 %, never a match, even with a 0 % requirement.
-        return (
+        vpdq = (
             match.query_pct > 0
             and match.query_pct >= self.query_pct
             and match.stored_pct >= self.stored_pct
         )
+        contained = (
+            self.contained_pct > 0
+            and stored_frames >= self.contained_min_frames
+            and match.query_pct * query_frames >= self.contained_pct * stored_frames
+        )
+        return vpdq or contained
 
 
 def unique_good_hashes(frames: Iterable[FrameHash], min_quality: int = 50) -> tuple[str, ...]:
@@ -323,11 +362,37 @@ def _pct(part: int, whole: int) -> float:
 def compare_videos(
     query_frames: Iterable[FrameHash], stored_frames: Iterable[FrameHash], rule: VpdqRule | None = None
 ) -> VideoMatch:
-    """The vPDQ percentages of a query video against one stored video, by brute force."""
+    """The vPDQ percentages of a query video against one stored video, by brute force.
+
+    Query frame hashes sharing a timestamp are one frame seen two ways (whole, inside bars):
+    that frame matches when either does. With one hash a frame this is vPDQ's rule exactly.
+    """
     rule = rule or VpdqRule()
+    query_frames = list(query_frames)
     query = unique_good_hashes(query_frames, rule.min_quality)
     stored = unique_good_hashes(stored_frames, rule.min_quality)
-    return video_match_from_pairs(query, stored, matching_pairs(query, stored, rule.distance))
+    pairs = matching_pairs(query, stored, rule.distance)
+    groups = _groups(query_frames, query)
+    if len(set(groups)) == len(query):
+        return video_match_from_pairs(query, stored, pairs)
+    matched = video_match_from_pairs(query, stored, pairs)
+    hit = {groups[q] for q, _ in pairs}
+    return VideoMatch(query_pct=_pct(len(hit), len(set(groups))), stored_pct=matched.stored_pct)
+
+
+def sampled_frames(frames: Iterable[FrameHash], min_quality: int = 50) -> int:
+    """How many sampled frames (timestamps) have a good hash: a query's frame count."""
+    return len({round(f.timestamp, 3) for f in frames if (f.hash.quality or 0) >= min_quality})
+
+
+def _groups(frames: Sequence[FrameHash], unique: Sequence[str]) -> list[int]:
+    """For each unique hash, the first sampled frame (by timestamp) it belongs to."""
+    first: dict[float, int] = {}
+    by_hex: dict[str, int] = {}
+    for frame in frames:
+        group = first.setdefault(round(frame.timestamp, 3), len(first))
+        by_hex.setdefault(frame.hash.hex, group)
+    return [by_hex[h] for h in unique]
 
 
 # Upper bound on the XOR block held at once (bytes), so two long videos never need gigabytes.

@@ -25,8 +25,10 @@ from hashdb.store.base import HashStore
 
 log = logging.getLogger(__name__)
 
-# Bit signals with a Hamming index; vpdq indexes video frames (PDQ) keyed by frame id.
-INDEXED_SIGNALS: dict[str, int] = {"pdq": 256, "phash": 64, "dhash": 64, "vpdq": 256}
+# Bit signals with a Hamming index; vpdq indexes video frames (PDQ) keyed by frame id, and
+# pdq_derived the derived PDQs of image records (hashing/derived.py) keyed by their row id.
+DERIVED = "pdq_derived"
+INDEXED_SIGNALS: dict[str, int] = {"pdq": 256, "phash": 64, "dhash": 64, "vpdq": 256, DERIVED: 256}
 REPLAY_PAGE = 10_000
 # Replaying more than this at start-up means the snapshot is old: save a fresh one.
 SAVE_AFTER_REPLAYING = 10_000
@@ -140,6 +142,8 @@ class IndexSet:
         entries = self.store.index_entries([*adds, *gone])
         video_ids = [i for i in [*adds, *gone] if i in entries and entries[i][0] == "vpdq"]
         frames = self.store.video_frames(video_ids) if video_ids else {}
+        pdq_ids = [i for i in [*adds, *gone] if i in entries and entries[i][0] == "pdq"]
+        derived = self.store.derived_hashes(pdq_ids) if pdq_ids else {}
         # Keyed by index key, so a key added twice in one page is added once.
         added: dict[str, dict[int, str]] = {signal: {} for signal in INDEXED_SIGNALS}
         removed: dict[str, list[int]] = {signal: [] for signal in INDEXED_SIGNALS}
@@ -153,6 +157,7 @@ class IndexSet:
                 added["vpdq"].update((f, h) for f, h, _ in frames.get(record_id, []))
             elif signal in added:
                 added[signal][record_id] = value
+                added[DERIVED].update((d, h.hash.hex) for d, h in derived.get(record_id, []))
         for record_id in gone:
             if record_id not in entries:
                 continue
@@ -161,6 +166,7 @@ class IndexSet:
                 removed["vpdq"].extend(f for f, _, _ in frames.get(record_id, []))
             elif signal in removed:
                 removed[signal].append(record_id)
+                removed[DERIVED].extend(d for d, _ in derived.get(record_id, []))
         for signal, bits in INDEXED_SIGNALS.items():
             # Removals first, then the records live now: a page that adds and retracts a record
             # leaves it out (it is retracted now, so not added), and one that retracts a record

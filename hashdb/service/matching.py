@@ -6,6 +6,7 @@ import dataclasses
 from collections.abc import Mapping, Sequence
 
 from hashdb.hashing.registry import get_signal
+from hashdb.index.indexset import DERIVED
 from hashdb.service.base import ServiceBase
 from hashdb.trust import policy
 from hashdb.types import FrameHash, HashValue, LookupResult, Match, Principal, Query, VideoMatch
@@ -19,8 +20,8 @@ class MatchingMixin(ServiceBase):
         policy.require(actor, "lookup")
         limits = policy.thresholds(self.settings, thresholds or {})
         self.indexes.catch_up()
-        # best[(query n, record id)] = (distance, signal)
-        best: dict[tuple[int, int], tuple[int, str]] = {}
+        # best[(query n, record id)] = (distance, signal, via)
+        best: dict[tuple[int, int], tuple[int, str, str | None]] = {}
         by_signal: dict[str, list[tuple[int, str]]] = {}
         for n, query in enumerate(queries):
             for value in query.hashes:
@@ -37,6 +38,9 @@ class MatchingMixin(ServiceBase):
             for (n, _), found in zip(items, hits):
                 for record_id, distance in found:
                     _keep(best, (n, record_id), distance, signal)
+        if self.settings.derived_hashes:
+            self._derived_matches(queries, by_signal.get("pdq", []), limits["pdq"], best)
+        self._gate_64_bit(queries, best)
         video: dict[tuple[int, int], VideoMatch] = {}
         for n, query in enumerate(queries):
             if query.frames:
@@ -47,13 +51,14 @@ class MatchingMixin(ServiceBase):
         # A mirror's records name their source and id there: feedback goes to the source.
         origins = self.store.mirror_origins(list(records)) if records else {}
         per_query: list[list[Match]] = [[] for _ in queries]
-        for (n, record_id), (distance, signal) in best.items():
+        for (n, record_id), (distance, signal, via) in best.items():
             stored = records.get(record_id)
             if stored is None or not policy.visible(stored, actor):
                 continue
             per_query[n].append(Match(stored.id, signal, distance, stored.labels, stored.status,
                                       stored.support, stored.agree, stored.disagree,
-                                      video.get((n, record_id)), *origins.get(record_id, (None, None))))
+                                      video.get((n, record_id)), *origins.get(record_id, (None, None)),
+                                      via=via))
         if count and not actor.is_admin:  # operators investigating are not the crowd the spike rule watches
             self.spike_rule.count(per_query, actor.org_id)
         results = []
@@ -62,6 +67,38 @@ class MatchingMixin(ServiceBase):
             results.append(LookupResult(query.input, bool(matches), tuple(matches),
                                         policy.query_flags(query, self.settings)))
         return results
+
+    def _gate_64_bit(self, queries: Sequence[Query], best: dict[tuple[int, int], tuple[int, str, str | None]]) -> None:
+        """Drop pHash/dHash matches a usable PDQ of the same query would have to vouch for
+        (see Settings.imagehash_threshold_with_pdq)."""
+        radius = min(self.settings.imagehash_threshold_with_pdq, self.settings.imagehash_threshold)
+        vouched = {n for n, q in enumerate(queries) if _has_usable_pdq(q, self.settings.pdq_min_quality)}
+        for key, (distance, signal, _) in list(best.items()):
+            if signal in _BITS_64 and key[0] in vouched and distance > radius:
+                del best[key]
+
+    def _derived_matches(self, queries: Sequence[Query], pdqs: Sequence[tuple[int, str]], radius: int,
+                         best: dict[tuple[int, int], tuple[int, str, str | None]]) -> None:
+        """Derived hashes on either side: the query's PDQs against stored derived ones, and the
+        query's derived PDQs against stored whole-image and derived ones. A whole-image match
+        at the same distance wins, so `via` is set only when a derived hash was needed."""
+        mine = [(n, d) for n, q in enumerate(queries) for d in policy.usable_derived(q.derived, self.settings)]
+        if mine:
+            hits = self.indexes.search("pdq", [d.hash.hex for _, d in mine], radius)
+            for (n, d), found in zip(mine, hits):
+                for record_id, distance in found:
+                    _keep(best, (n, record_id), distance, "pdq", d.via)
+        probes = [*pdqs, *((n, d.hash.hex) for n, d in mine)]
+        vias: list[str | None] = [*(None for _ in pdqs), *(d.via for _, d in mine)]
+        if not probes:
+            return
+        hits = self.indexes.search(DERIVED, [h for _, h in probes], radius)
+        owners = self.store.derived_records([key for found in hits for key, _ in found])
+        for (n, _), query_via, found in zip(probes, vias, hits):
+            for key, distance in found:
+                if key in owners:
+                    record_id, stored_via = owners[key]
+                    _keep(best, (n, record_id), distance, "pdq", stored_via if query_via is None else query_via)
 
     def _video_candidates(self, frames: Sequence[FrameHash], radius: int) -> dict[int, tuple[int, VideoMatch]]:
         """Stored videos passing the vPDQ rule: candidates from the frame index, then exact percentages."""
@@ -84,11 +121,24 @@ class MatchingMixin(ServiceBase):
         for record_id, distance in nearest.items():
             stored_frames = [FrameHash(n, 0.0, HashValue("pdq", h, q)) for n, (_, h, q) in enumerate(stored[record_id])]
             match = video.compare_videos(query, stored_frames, rule)
-            if rule.is_match(match):
+            # Stored videos are sampled at video_stored_fps, queries at video_fps: the stored
+            # video's length in query samples, for the rule's "contained in a longer copy".
+            length = len(video.unique_good_hashes(stored_frames, rule.min_quality)) * (
+                self.settings.video_fps / self.settings.video_stored_fps)
+            if rule.is_match(match, video.sampled_frames(query, rule.min_quality), length):
                 out[record_id] = (distance, match)
         return out
 
 
-def _keep(best: dict[tuple[int, int], tuple[int, str]], key: tuple[int, int], distance: int, signal: str) -> None:
+_BITS_64 = ("phash", "dhash")
+
+
+def _has_usable_pdq(query: Query, min_quality: int) -> bool:
+    values = [v for v in query.hashes if v.signal == "pdq"] + [d.hash for d in query.derived]
+    return any(v.quality is None or v.quality >= min_quality for v in values)
+
+
+def _keep(best: dict[tuple[int, int], tuple[int, str, str | None]], key: tuple[int, int], distance: int,
+          signal: str, via: str | None = None) -> None:
     if key not in best or distance < best[key][0]:
-        best[key] = (distance, signal)
+        best[key] = (distance, signal, via)

@@ -13,7 +13,8 @@ from hashdb.types import HashValue, MediaHashes, Query, Submission
 
 class MediaMixin(ServiceBase):
     def hash_file(self, path: Path, signals: Sequence[str] | None = None, dihedral: bool = False) -> MediaHashes:
-        """Hash one file; `dihedral` adds the PDQs of its 8 rotations/flips (for lookups)."""
+        """Hash one file; `dihedral` (for lookups) adds the PDQs of its 8 rotations/flips, and
+        samples a video as a query (see Settings.video_stored_fps)."""
         return media_hashing.hash_media_file(self.settings, path, signals, dihedral)
 
     def hash_bytes(self, data: bytes, name: str, signals: Sequence[str] | None = None,
@@ -38,11 +39,11 @@ class MediaMixin(ServiceBase):
             if (value.signal, value.hex) not in seen:
                 seen.add((value.signal, value.hex))
                 unique.append(value)
-        return Query(hashes.path, tuple(unique))
+        return Query(hashes.path, tuple(unique), derived=hashes.derived)
 
     def submission_for(self, hashes: MediaHashes, labels: Sequence[str], **meta: str | None) -> Submission:
         return Submission(
             input=hashes.path, labels=tuple(labels), hashes=hashes.hashes + hashes.variants,
-            frames=hashes.frames, media_type=hashes.media_type, **meta,
+            frames=hashes.frames, media_type=hashes.media_type, derived=hashes.derived, **meta,
         )
 

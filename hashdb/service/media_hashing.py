@@ -6,6 +6,7 @@ touches a store or an index, so a worker process needs only the settings.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from hashdb.config import Settings
 from hashdb.hashing import media as media_io
 from hashdb.hashing.pdq import PdqSignal
 from hashdb.hashing.registry import DEFAULT_SIGNALS, bytes_signals, get_signal, image_signals
-from hashdb.types import HashValue, MediaHashes
+from hashdb.types import DerivedHash, HashValue, MediaHashes
 
 
 def hash_media_file(settings: Settings, path: Path, signals: Sequence[str] | None = None,
@@ -35,6 +36,10 @@ def hash_media(settings: Settings, data: bytes, name: str, signals: Sequence[str
         from hashdb.hashing import video
 
         sampling = video.VideoSampling.from_settings(settings)
+        if dihedral:  # a lookup: each sample spans one stored sampling interval
+            sampling = dataclasses.replace(sampling, group_seconds=1 / settings.video_stored_fps)
+        else:  # hashing to store: denser, see Settings.video_stored_fps
+            sampling = dataclasses.replace(sampling, fps=settings.video_stored_fps)
         if path is not None:
             frames = video.hash_video(path, settings.limits, sampling)
         else:
@@ -52,10 +57,18 @@ def hash_media(settings: Settings, data: bytes, name: str, signals: Sequence[str
         for s in image_signals() if s.name in wanted
     )
     variants: tuple[HashValue, ...] = ()
+    derived: tuple[DerivedHash, ...] = ()
     if "pdq" in wanted:
         # Flattened (transparency) and upright (EXIF) copies: what re-uploads tend to look like.
         primary = next((v.hex for v in perceptual if v.signal == "pdq"), None)
         computed = [pdq.compute(image) for _, image in decoded.variants()]
         variants = tuple(v for n, v in enumerate(computed)
                          if v.hex != primary and v.hex not in {w.hex for w in computed[:n]})
-    return MediaHashes(name, "image", exact + perceptual, variants=variants, dihedral=rotations[1:])
+        if settings.derived_hashes:
+            from hashdb.hashing.derived import derived_pdqs
+
+            # Of what a viewer sees: flattened onto white, turned upright.
+            shown = decoded.upright or decoded.on_white or decoded.rgb
+            derived = derived_pdqs(shown, settings.pdq_min_quality)
+    return MediaHashes(name, "image", exact + perceptual, variants=variants, dihedral=rotations[1:],
+                       derived=derived)

@@ -21,6 +21,7 @@ class PartnersMixin(ServiceBase):
         records = self.store.get_records([c.record_id for c in changes])
         video_ids = [r.id for r in records.values() if r.signal == "vpdq"]
         videos, times = self.store.video_frames(video_ids), self.store.frame_times(video_ids)
+        derived = self.store.derived_hashes([r.id for r in records.values() if r.signal == "pdq"])
         entries = []
         for change in changes:
             record = records[change.record_id]
@@ -28,7 +29,8 @@ class PartnersMixin(ServiceBase):
                            enumerate(zip(videos.get(record.id, []), times.get(record.id, []))))
             entries.append(FeedEntry(change.seq, change.kind, record.id, record.signal, record.value,
                                      record.quality, record.media_type, change.labels, change.status,
-                                     record.incident, record.created_at, change.at, frames))
+                                     record.incident, record.created_at, change.at, frames,
+                                     tuple(d for _, d in derived.get(record.id, []))))
         return entries, encode_cursor(changes[-1].seq if changes else seq)
 
 

@@ -43,6 +43,8 @@ class SharingMixin(ServiceBase):
             policy.check_text("reference", sub.reference)
             notes: list[str] = []
             stored_before = len(records)
+            # Derived hashes go with the submission's first PDQ record; low-detail ones are dropped.
+            pending = policy.usable_derived(sub.derived, self.settings)
             for value in sub.hashes:
                 problem = policy.submission_problem(value, self.settings)
                 if problem is not None:
@@ -51,8 +53,10 @@ class SharingMixin(ServiceBase):
                         notes.append(problem)  # a file's other hashes can still be shared
                         continue
                     raise policy.refusal(value, problem)
+                derived = pending if value.signal == "pdq" else ()
+                pending = () if value.signal == "pdq" else pending
                 records.append(NewRecord(value, sub.media_type, labels, sub.incident, sub.reference,
-                                         sub.removed_at))
+                                         sub.removed_at, derived=derived))
                 owners.append(n)
             if sub.frames:
                 if any(f.hash.quality is None for f in sub.frames):
@@ -152,6 +156,7 @@ def request_digest(records: Sequence[NewRecord]) -> str:
     differs in anything (a quality, the media type, one frame) is a new request, not a replay."""
     body = json.dumps([[r.hash.signal, r.hash.hex, r.hash.quality, r.media_type, list(r.labels), r.incident,
                         r.reference, r.removed_at,
-                        [[f.hash.hex, f.hash.quality, f.timestamp] for f in r.frames]]
+                        [[f.hash.hex, f.hash.quality, f.timestamp] for f in r.frames],
+                        [[d.via, d.hash.hex, d.hash.quality] for d in r.derived]]
                        for r in records])
     return hashlib.sha256(body.encode()).hexdigest()

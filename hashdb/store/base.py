@@ -14,6 +14,7 @@ from hashdb.types import (
     Change,
     Delivery,
     DeliveryAttempt,
+    DerivedHash,
     FeedEntry,
     HashRecord,
     HashValue,
@@ -79,6 +80,14 @@ class HashStore(Protocol):
 
     def frame_times(self, record_ids: Sequence[int]) -> dict[int, list[float]]:
         """Per video record: each frame's time in the video (seconds), in frame order."""
+        ...
+
+    def derived_hashes(self, record_ids: Sequence[int]) -> dict[int, list[tuple[int, DerivedHash]]]:
+        """Per record: (derived row id, derived hash) in insertion order (see NewRecord.derived)."""
+        ...
+
+    def derived_records(self, derived_ids: Sequence[int]) -> dict[int, tuple[int, str]]:
+        """Derived row id -> (record id, via); live_hashes("pdq_derived") keys are these ids."""
         ...
 
     # change log and audit

@@ -322,3 +322,21 @@ def m009_safelist_removal(db: Database) -> None:
     """Safelist entries can be removed: kept with the time, so the list's version (newest add
     and newest removal) changes on every add and every removal."""
     db.execute("ALTER TABLE safelist ADD COLUMN removed_at TEXT")
+
+
+@migrations()
+def m010_derived_hashes(db: Database) -> None:
+    """Derived hashes (PDQs of an image's content region) of a record: same id, labels and
+    status as the record; they match and leave with it."""
+    run_script(db,
+        """
+        CREATE TABLE derived_hashes (
+            id INTEGER PRIMARY KEY,
+            record_id INTEGER NOT NULL REFERENCES records(id),
+            via TEXT NOT NULL,
+            value TEXT NOT NULL,
+            quality INTEGER
+        );
+        CREATE INDEX derived_hashes_record ON derived_hashes (record_id);
+        """
+    )

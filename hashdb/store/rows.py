@@ -126,3 +126,6 @@ def check_record(record: NewRecord) -> None:
         check_text(what, value)
     for frame in record.frames:
         check_text("frame hash", frame.hash.hex)
+    for derived in record.derived:
+        check_text("derived via", derived.via)
+        check_text("derived hash", derived.hash.hex)

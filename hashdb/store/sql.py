@@ -37,13 +37,17 @@ from hashdb.types import (
     ApiKey,
     AuditEntry,
     Change,
+    DerivedHash,
     HashRecord,
+    HashValue,
     NewRecord,
     Organisation,
     Principal,
     SubmitOutcome,
 )
 
+# The index key space of derived hashes (their row ids), beside the records' signals.
+DERIVED_INDEX = "pdq_derived"
 # Values per IN (...) list: far below SQLite's 32766 and PostgreSQL's 65535 bound parameters.
 CHUNK = 500
 
@@ -237,6 +241,10 @@ class SQLStore(ABC):
             if frames:
                 self._insert_rows(conn, "video_frames",
                                   ("record_id", "frame_number", "timestamp", "value", "quality"), frames)
+            derived = [(created[key][0], d.via, d.hash.hex, d.hash.quality)
+                       for key, record in fresh.items() for d in record.derived]
+            if derived:
+                self._insert_rows(conn, "derived_hashes", ("record_id", "via", "value", "quality"), derived)
             # In id order, so a partner replaying the log sees additions in insertion order.
             changes = sorted((created[key][0], "add", key[0], record.status, row["labels"], at)
                              for (key, record), row in zip(fresh.items(), rows))
@@ -373,12 +381,15 @@ class SQLStore(ABC):
         if signal == "vpdq":
             sql = ("SELECT f.id, f.value FROM video_frames f JOIN records r ON r.id = f.record_id"
                    " WHERE r.status != 'retracted' AND f.id > ? ORDER BY f.id LIMIT ?")
+        elif signal == DERIVED_INDEX:
+            sql = ("SELECT d.id, d.value FROM derived_hashes d JOIN records r ON r.id = d.record_id"
+                   " WHERE r.status != 'retracted' AND d.id > ? ORDER BY d.id LIMIT ?")
         else:
             sql = ("SELECT id, value FROM records WHERE signal = ? AND status != 'retracted'"
                    " AND id > ? ORDER BY id LIMIT ?")
         last = 0
         while True:
-            params: tuple[Any, ...] = (last, batch) if signal == "vpdq" else (signal, last, batch)
+            params: tuple[Any, ...] = (last, batch) if signal in ("vpdq", DERIVED_INDEX) else (signal, last, batch)
             with self._read() as conn:
                 rows = [(int(i), str(v)) for i, v in conn.execute(sql, params).fetchall()]
             if not rows:
@@ -414,6 +425,21 @@ class SQLStore(ABC):
         for r in rows:
             out[int(r["record_id"])].append(float(r["timestamp"]))
         return out
+
+    def derived_hashes(self, record_ids: Sequence[int]) -> dict[int, list[tuple[int, DerivedHash]]]:
+        unique = list(dict.fromkeys(int(i) for i in record_ids))
+        out: dict[int, list[tuple[int, DerivedHash]]] = {i: [] for i in unique}
+        rows = self._rows_in("SELECT id, record_id, via, value, quality FROM derived_hashes"
+                             " WHERE record_id IN ({marks}) ORDER BY id", (), unique)
+        for r in rows:
+            out[int(r["record_id"])].append(
+                (int(r["id"]), DerivedHash(str(r["via"]), HashValue("pdq", str(r["value"]), r["quality"]))))
+        return out
+
+    def derived_records(self, derived_ids: Sequence[int]) -> dict[int, tuple[int, str]]:
+        unique = list(dict.fromkeys(int(i) for i in derived_ids))
+        rows = self._rows_in("SELECT id, record_id, via FROM derived_hashes WHERE id IN ({marks})", (), unique)
+        return {int(r["id"]): (int(r["record_id"]), str(r["via"])) for r in rows}
 
     # change log and audit ----------------------------------------------------------------
 

@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 
 from hashdb.config import Settings
 from hashdb.errors import Forbidden, HashDBError, InvalidHash, InvalidInput, LowQuality
-from hashdb.types import VERDICTS, FrameHash, HashRecord, HashValue, Principal, Query
+from hashdb.types import VERDICTS, DerivedHash, FrameHash, HashRecord, HashValue, Principal, Query
 
 MAX_TEXT = 256
 MAX_NOTE = 2_000
@@ -73,6 +73,18 @@ def submission_problem(value: HashValue, settings: Settings, need_quality: bool 
             return (f"{value.signal} hash is degenerate ({ones} of {PERCEPTUAL_BITS[value.signal]} bits set; "
                     f"a real image sets {bounds[0]} to {bounds[1]})")
     return None
+
+
+def usable_derived(derived: Sequence[DerivedHash], settings: Settings) -> tuple[DerivedHash, ...]:
+    """Derived hashes worth storing or querying: PDQ, shareable by the same rule as a whole
+    image's PDQ, each value once. A low-detail remnant would match unrelated uploads."""
+    seen: set[str] = set()
+    out: list[DerivedHash] = []
+    for d in derived:
+        if d.hash.signal == "pdq" and d.hash.hex not in seen and submission_problem(d.hash, settings) is None:
+            seen.add(d.hash.hex)
+            out.append(d)
+    return tuple(out)
 
 
 def refusal(value: HashValue, problem: str) -> HashDBError:

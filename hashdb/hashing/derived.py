@@ -1,0 +1,130 @@
+"""Derived hashes: PDQs of an image's content region, computed the same way on both sides.
+
+A re-upload adds borders, caption bands or an app's chrome around the picture; a PDQ of the
+whole frame then misses it. Both the stored and the queried image get the PDQ of what the
+region detectors (regions.py) leave inside; any of a query's PDQs matching any of a record's
+PDQs is a match, reported with the `via` of the derived side. The canonical PDQ of the whole
+file never changes (it is what partners and python-threatexchange compute).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+from PIL import Image
+
+from hashdb.errors import InvalidInput
+from hashdb.hashing import regions
+from hashdb.hashing.pdq import PdqSignal
+from hashdb.types import DerivedHash, HashValue
+
+# Names a lookup answer's `via` may carry.
+TRIMMED = "trimmed"   # inside uniform borders and letterbox/pillarbox bars
+CONTENT = "content"   # inside borders, caption bands and UI chrome too
+VIAS = (TRIMMED, CONTENT)
+
+# Least brightness structure (0..255 scale) a region needs to be hashed; see detailed().
+MIN_SPREAD = 6.0
+# A region this close to the whole image is the whole image: its hash adds nothing.
+MIN_CHANGE = 0.02
+# Derived PDQs are computed on a copy of at most this side: they are compared only with
+# derived PDQs computed the same way, never offered as the file's PDQ, and this keeps each
+# one to about a millisecond whatever the upload's size.
+WORK_SIDE = 512
+_DETECTORS: tuple[tuple[str, Callable[[npt.NDArray[np.uint8]], regions.Box]], ...] = (
+    (TRIMMED, regions.uniform_border),
+    (CONTENT, regions.bands),
+)
+
+
+def derived_pdqs(image: Image.Image, min_quality: int) -> tuple[DerivedHash, ...]:
+    """The PDQs of an image's distinct content regions, each of quality >= min_quality.
+
+    Low-detail remnants (a logo left after trimming, a flat strip) fall under the quality cut
+    and are not returned: shared, they would match unrelated uploads.
+    """
+    rgb = _work_copy(image)
+    height, width = rgb.shape[:2]
+    pdq = PdqSignal()
+    seen: list[regions.Box] = []
+    out: list[DerivedHash] = []
+
+    def add(via: str, box: regions.Box) -> None:
+        if any(box == other for other in seen) or min(box.width, box.height) < 16:
+            return
+        seen.append(box)
+        part = np.ascontiguousarray(box.crop(rgb))
+        if not detailed(part):
+            return
+        value = pdq.compute_array(part)
+        if usable(value, min_quality):
+            out.append(DerivedHash(via, value))
+
+    for via, detect in _DETECTORS:
+        box = detect(rgb)
+        if box.is_full(rgb) or box.width * box.height > (1 - MIN_CHANGE) * width * height:
+            continue
+        add(via, box)
+    return tuple(out)
+
+
+def _work_copy(image: Image.Image) -> npt.NDArray[np.uint8]:
+    rgb = np.asarray(image if image.mode == "RGB" else image.convert("RGB"))
+    height, width = rgb.shape[:2]
+    scale = WORK_SIDE / max(height, width)
+    if scale >= 1:
+        return rgb
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    return np.asarray(cv2.resize(rgb, size, interpolation=cv2.INTER_AREA), dtype=np.uint8)
+
+
+def detailed(rgb: npt.NDArray[np.uint8]) -> bool:
+    """Enough picture left to be worth a hash. PDQ's quality is no guard here: it reads 100 for
+    flat grey with one faint line, and for a strip of a striped flag, and such remnants of
+    unrelated images then match each other. What is measured is the brightness left over a
+    32 x 32 thumbnail once each row's and each column's mean is taken out: stripes, bars and
+    gradients leave ~0, a remnant with one faint line 1 to 3, drawings and photos 10 and more."""
+    thumb = cv2.resize(rgb, (32, 32), interpolation=cv2.INTER_AREA)
+    luma = thumb @ np.array([0.299, 0.587, 0.114])
+    residual = luma - luma.mean(axis=0, keepdims=True) - luma.mean(axis=1, keepdims=True) + luma.mean()
+    return float(residual.std()) >= MIN_SPREAD
+
+
+def usable(value: HashValue, min_quality: int) -> bool:
+    # Same rule as a submitted PDQ (policy.submission_problem): quality, and not degenerate.
+    ones = int(value.hex, 16).bit_count()
+    return (value.quality or 0) >= min_quality and 32 <= ones <= 224
+
+
+# Derived hashes in every JSON shape (hash --json, API items, export feed): a list of
+# {"via": ..., "pdq": hex, "quality": n}. At most a few per image.
+MAX_DERIVED = 8
+
+
+def derived_json(derived: tuple[DerivedHash, ...]) -> list[dict[str, object]]:
+    return [{"via": d.via, "pdq": d.hash.hex, "quality": d.hash.quality} for d in derived]
+
+
+def derived_from_json(raw: object, where: str = "derived") -> tuple[DerivedHash, ...]:
+    """The inverse of derived_json, strictly: a list of objects with a known via and a PDQ."""
+    from hashdb.hashing.registry import parse_hash
+
+    if raw is None:
+        return ()
+    if not isinstance(raw, list) or len(raw) > MAX_DERIVED:
+        raise InvalidInput(f"{where} must be an array of at most {MAX_DERIVED} objects")
+    out = []
+    for n, entry in enumerate(raw):
+        here = f"{where}[{n}]"
+        if not isinstance(entry, dict) or not set(entry) <= {"via", "pdq", "quality"}:
+            raise InvalidInput(f"{here} must be an object with via, pdq and quality")
+        if entry.get("via") not in VIAS:
+            raise InvalidInput(f"{here}.via must be one of {', '.join(VIAS)}")
+        quality = entry.get("quality")
+        if quality is not None and (isinstance(quality, bool) or not isinstance(quality, int)):
+            raise InvalidInput(f"{here}.quality must be an integer from 0 to 100")
+        out.append(DerivedHash(str(entry["via"]), parse_hash("pdq", entry.get("pdq"), quality)))
+    return tuple(out)

@@ -1,0 +1,142 @@
+"""Derived hashes through the service: stored with the record, matched, exported, retracted."""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+from hashdb.hashing.pdq import PdqSignal
+from hashdb.service import HashDB
+from hashdb.types import Query
+
+from support import principal
+
+LABELS = ("glorification",)
+
+
+def encoded(image: Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", quality=90)
+    return buffer.getvalue()
+
+
+def bordered(image: Image.Image, side: int, colour: tuple[int, int, int]) -> Image.Image:
+    out = Image.new("RGB", (image.width + 2 * side, image.height + 2 * side), colour)
+    out.paste(image, (side, side))
+    return out
+
+
+def captioned(image: Image.Image, height: int) -> Image.Image:
+    out = Image.new("RGB", (image.width, image.height + height), (255, 255, 255))
+    ImageDraw.Draw(out).text((10, height // 4), "watch before they delete this", fill=(0, 0, 0),
+                             font=ImageFont.load_default(size=height // 2))
+    out.paste(image, (0, height))
+    return out
+
+
+def submit(service: HashDB, actor, data: bytes):
+    return service.submit([service.submission_for(service.hash_bytes(data, "original"), LABELS)], actor)[0]
+
+
+def lookup(service: HashDB, actor, data: bytes):
+    return service.lookup([service.query_for(service.hash_bytes(data, "query", dihedral=True))], actor)[0]
+
+
+def pdq_record_id(service: HashDB, ids) -> int:
+    records = service.store.get_records(list(ids))
+    return next(r.id for r in records.values() if r.signal == "pdq")
+
+
+def test_whole_file_pdq_is_unchanged_by_derived_hashes(service, media):
+    data = (media / "chelsea.jpg").read_bytes()
+    hashes = service.hash_bytes(data, "chelsea")
+    with Image.open(io.BytesIO(data)) as image:
+        assert hashes.get("pdq") == PdqSignal().compute(image.convert("RGB"))
+
+
+def test_bordered_and_captioned_copies_match_through_a_derived_hash(service, media):
+    alice = principal(service, "alice", "contributor")
+    photo = Image.open(media / "chelsea.jpg").convert("RGB")
+    record = pdq_record_id(service, submit(service, alice, encoded(photo)).ids)
+    for edited in (bordered(photo, 60, (0, 0, 0)), bordered(photo, 45, (250, 250, 250)), captioned(photo, 90)):
+        data = encoded(edited)
+        # The whole-image PDQ alone misses these edits...
+        plain = service.lookup([Query("q", service.hash_bytes(data, "q").hashes)], alice)[0]
+        assert record not in [m.id for m in plain.matches if m.signal == "pdq"]
+        # ...the derived hash of the query's content region finds the record, and says so.
+        result = lookup(service, alice, data)
+        match = next(m for m in result.matches if m.id == record)
+        assert match.signal == "pdq" and match.via in ("trimmed", "content") and match.distance <= 31
+
+
+def test_original_with_a_border_matches_its_uncropped_content(service, media):
+    # The stored side has the border: its derived hash matches the re-upload without it.
+    alice = principal(service, "alice", "contributor")
+    photo = Image.open(media / "coffee.jpg").convert("RGB")
+    record = pdq_record_id(service, submit(service, alice, encoded(bordered(photo, 50, (0, 0, 0)))).ids)
+    match = next(m for m in lookup(service, alice, encoded(photo)).matches if m.id == record)
+    assert match.via in ("trimmed", "content")
+
+
+def test_retraction_removes_the_derived_hashes_too(service, media):
+    alice = principal(service, "alice", "contributor")
+    photo = Image.open(media / "chelsea.jpg").convert("RGB")
+    ids = submit(service, alice, encoded(photo)).ids
+    query = encoded(bordered(photo, 60, (0, 0, 0)))
+    assert lookup(service, alice, query).matched
+    for record_id in ids:
+        service.retract(record_id, alice)
+    assert not lookup(service, alice, query).matched
+
+
+def test_derived_hashes_are_part_of_the_record_in_the_feed(service, media):
+    alice = principal(service, "alice", "contributor")
+    admin = principal(service, "ops", "admin")
+    photo = Image.open(media / "chelsea.jpg").convert("RGB")
+    record = pdq_record_id(service, submit(service, alice, encoded(bordered(photo, 40, (0, 0, 0)))).ids)
+    entries, _ = service.export(admin)
+    entry = next(e for e in entries if e.id == record)
+    assert [d.via for d in entry.derived][:1] == ["trimmed"]
+    assert all(e.derived == () for e in entries if e.signal != "pdq")
+
+
+def test_low_detail_remnants_are_not_derived(service):
+    # A thin mark on flat grey inside a border: its content region has too little detail.
+    canvas = Image.new("RGB", (400, 300), (0, 0, 0))
+    inner = Image.new("RGB", (300, 200), (128, 128, 128))
+    ImageDraw.Draw(inner).line((10, 100, 290, 101), fill=(140, 140, 140))
+    canvas.paste(inner, (50, 50))
+    hashes = service.hash_bytes(encoded(canvas), "flat")
+    assert hashes.derived == ()
+
+
+def test_reference_path_without_derived_hashes_misses_the_border(service, media):
+    alice = principal(service, "alice", "contributor")
+    photo = Image.open(media / "chelsea.jpg").convert("RGB")
+    submit(service, alice, encoded(photo))
+    plain = HashDB(dataclasses.replace(service.settings, derived_hashes=False), service.store, service.indexes,
+                   service.taxonomy, service.server_secret)
+    query = encoded(bordered(photo, 60, (0, 0, 0)))
+    assert not any(m.signal == "pdq" for m in lookup(plain, alice, query).matches)
+    assert any(m.via for m in lookup(service, alice, query).matches)
+
+
+def test_unrelated_image_matches_nothing(service, media):
+    alice = principal(service, "alice", "contributor")
+    submit(service, alice, (media / "chelsea.jpg").read_bytes())
+    other = Image.open(media / "astronaut.jpg").convert("RGB")
+    result = lookup(service, alice, encoded(captioned(bordered(other, 30, (0, 0, 0)), 80)))
+    assert not result.matched
+
+
+def test_index_rebuilt_from_the_store_keeps_derived_hashes(service, media, tmp_path: Path):
+    alice = principal(service, "alice", "contributor")
+    photo = Image.open(media / "chelsea.jpg").convert("RGB")
+    submit(service, alice, encoded(photo))
+    service.indexes.rebuild()
+    assert lookup(service, alice, encoded(bordered(photo, 60, (0, 0, 0)))).matched
+    assert np.isfinite(len(service.indexes.sizes()))
