@@ -11,9 +11,10 @@ from werkzeug.exceptions import UnsupportedMediaType
 
 from api import jsonbody
 from hashdb.errors import InvalidInput
+from hashdb.hashing.derived import derived_from_json
 from hashdb.hashing.registry import parse_hash
 from hashdb.trust import policy
-from hashdb.types import FrameHash, HashValue, Query, Submission
+from hashdb.types import DerivedHash, FrameHash, HashValue, Query, Submission
 
 MAX_INPUT = 1024
 MAX_HASHES_PER_ITEM = 64
@@ -21,7 +22,7 @@ MAX_FRAMES_PER_ITEM = 20_000
 MAX_IDEMPOTENCY_KEY = 200
 
 HASH_FIELDS = {"signal", "hash", "quality"}
-MEDIA_FIELDS = {"hashes", "frames"}
+MEDIA_FIELDS = {"hashes", "frames", "derived"}
 SHARING_FIELDS = {"labels", "incident", "reference"}
 
 
@@ -125,19 +126,20 @@ def frame_list(raw: object, where: str) -> tuple[FrameHash, ...]:
     return tuple(out)
 
 
-def _media(item: Mapping[str, Any], where: str, extra: set[str]) -> tuple[str, tuple[HashValue, ...], tuple[FrameHash, ...]]:
+def _media(item: Mapping[str, Any], where: str,
+           extra: set[str]) -> tuple[str, tuple[HashValue, ...], tuple[FrameHash, ...], tuple[DerivedHash, ...]]:
     """An item is one hash ({signal, hash}) or one file's hashes ({hashes} and/or {frames})."""
     if "signal" in item or "hash" in item:
         fields(item, where, {"input"} | HASH_FIELDS | extra, {"signal", "hash"})
         value = hash_value(item, where)
         default = f"{item['signal']}:{item['hash']}"
-        return default, (value,), ()
+        return default, (value,), (), ()
     fields(item, where, {"input"} | MEDIA_FIELDS | extra)
     if "hashes" not in item and "frames" not in item:
         raise InvalidInput(f"{where}: give signal and hash, or hashes and/or frames")
     hashes = hash_list(item["hashes"], where) if "hashes" in item else ()
     frames = frame_list(item["frames"], where) if "frames" in item else ()
-    return where, hashes, frames
+    return where, hashes, frames, derived_from_json(item.get("derived"), f"{where}.derived")
 
 
 def _input(item: Mapping[str, Any], default: str, where: str) -> str:
@@ -150,8 +152,8 @@ def lookup_request(doc: Mapping[str, Any], max_batch: int) -> tuple[list[Query],
     queries = []
     for n, item in enumerate(items(doc, max_batch)):
         where = f"items[{n}]"
-        default, hashes, frames = _media(item, where, set())
-        queries.append(Query(_input(item, default, where), hashes, frames))
+        default, hashes, frames, derived = _media(item, where, set())
+        queries.append(Query(_input(item, default, where), hashes, frames, derived))
     thresholds = doc.get("thresholds", {})
     if not isinstance(thresholds, dict):
         raise InvalidInput("thresholds must be an object of signal -> integer")
@@ -163,13 +165,13 @@ def submit_request(doc: Mapping[str, Any], max_batch: int) -> list[Submission]:
     out = []
     for n, item in enumerate(items(doc, max_batch)):
         where = f"items[{n}]"
-        default, hashes, frames = _media(item, where, SHARING_FIELDS)
+        default, hashes, frames, derived = _media(item, where, SHARING_FIELDS)
         labels = item.get("labels")
         if not isinstance(labels, list):
             raise InvalidInput(f"{where}.labels must be an array of label ids")
         out.append(Submission(
             input=_input(item, default, where), labels=tuple(labels), hashes=hashes, frames=frames,
-            media_type="video" if frames else "image",
+            media_type="video" if frames else "image", derived=derived,
             incident=text(item.get("incident"), f"{where}.incident"),
             reference=text(item.get("reference"), f"{where}.reference"),
         ))

@@ -7,6 +7,7 @@ from typing import Any
 
 from api.bodies import MAX_FRAMES_PER_ITEM, MAX_HASHES_PER_ITEM, MAX_IDEMPOTENCY_KEY, MAX_INPUT
 from hashdb.config import Settings
+from hashdb.hashing.derived import MAX_DERIVED, VIAS
 from hashdb.hashing.registry import get_signal, signal_names
 from hashdb.service import MAX_EXPORT_PAGE
 from hashdb.trust import policy
@@ -79,6 +80,8 @@ def schemas(max_batch: int) -> dict[str, Schema]:
         "input": string(MAX_INPUT, description="Echoed back; default `items[N]`."),
         "hashes": {"type": "array", "items": ref("Hash"), "minItems": 1, "maxItems": MAX_HASHES_PER_ITEM},
         "frames": {"type": "array", "items": ref("Frame"), "minItems": 1, "maxItems": MAX_FRAMES_PER_ITEM},
+        "derived": {"type": "array", "items": ref("Derived"), "maxItems": MAX_DERIVED,
+                    "description": "PDQs of the image's content region (borders, bands, UI chrome removed)."},
     }
     sharing = {
         "labels": {"type": "array", "items": string(64), "minItems": 1, "maxItems": MAX_LABELS,
@@ -94,6 +97,8 @@ def schemas(max_batch: int) -> dict[str, Schema]:
         "Frame": obj({"pdq": string(minLength=64, maxLength=64, pattern=HEX), "quality": QUALITY,
                       "t": {"type": "number", "minimum": 0, "description": "Seconds from the start."}},
                      ("pdq",)),
+        "Derived": obj({"via": string(enum=list(VIAS)), "pdq": string(minLength=64, maxLength=64, pattern=HEX),
+                        "quality": QUALITY}, ("via", "pdq")),
         "LookupItem": {"oneOf": [
             obj(single_hash, ("signal", "hash"), title="one hash", allOf=per_signal()),
             obj(media, title="one file's hashes and/or a video's frames", anyOf=media_forms),
@@ -114,6 +119,7 @@ def schemas(max_batch: int) -> dict[str, Schema]:
                            "id": {"type": "integer", "description": "The record's id at the source."}},
                           ("name", "id"), description="A mirror's record: where it came from; send "
                                                       "feedback there, by this id."),
+            "via": string(enum=list(VIAS), description="The derived hash the match needed, if any."),
         }, ("id", "signal", "distance", "labels", "agree", "disagree", "support", "status")),
         "LookupResult": obj({
             "input": string(), "matched": {"type": "boolean"},
@@ -160,6 +166,9 @@ def schemas(max_batch: int) -> dict[str, Schema]:
             "frames": {"type": "array", "items": obj({"pdq": string(), "quality": {"type": ["integer", "null"]},
                                                       "t": {"type": "number", "minimum": 0}},
                                                      ("pdq", "quality", "t"))},
+            "derived": {"type": "array", "items": obj({"via": string(), "pdq": string(),
+                                                       "quality": {"type": ["integer", "null"]}},
+                                                      ("via", "pdq", "quality"))},
         }, ("seq", "kind", "id", "signal", "hash", "quality", "media_type", "labels", "status", "incident",
             "created_at", "at")),
         "ExportResponse": obj({"changes": {"type": "array", "items": ref("Change")},

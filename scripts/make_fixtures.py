@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFont
 from skimage import data as skdata
 
 OUT = Path(__file__).resolve().parent.parent / "fixtures" / "media"
@@ -151,6 +151,42 @@ def mode_fixtures() -> None:
           rocket.what, rocket.licence, "animated GIF, 4 frames (the original, then rotated 20/40/60 degrees)")
 
 
+def framed_fixtures() -> None:
+    """Edited re-uploads of originals that a whole-image PDQ misses: a border, a caption band,
+    a phone screenshot. Their originals must still match them (through derived hashes)."""
+    by_stem = {src.stem: src for src in SOURCES}
+    coffee, chelsea, astronaut = (by_stem[s] for s in ("coffee", "chelsea", "astronaut"))
+    image = load("coffee")
+    bordered = Image.new("RGB", (image.width + 2 * 48, image.height + 2 * 48), (0, 0, 0))
+    bordered.paste(image, (48, 48))
+    write("coffee_border.jpg", encode(bordered, "jpg", quality=90), coffee.what, coffee.licence,
+          "original inside a 48-pixel black border, JPEG q90")
+    image = load("chelsea")
+    band = 72
+    captioned = Image.new("RGB", (image.width, image.height + band), (255, 255, 255))
+    ImageDraw.Draw(captioned).text((12, 18), "watch before they delete this", fill=(0, 0, 0),
+                                   font=ImageFont.load_default(size=30))
+    captioned.paste(image, (0, band))
+    write("chelsea_caption.jpg", encode(captioned, "jpg", quality=90), chelsea.what, chelsea.licence,
+          f"original under a {band}-pixel white caption band with black text, JPEG q90")
+    image = load("astronaut", 376)
+    width, top, bottom = 400, 24 + 56, 48
+    shot = Image.new("RGB", (width, top + image.height + 60 + bottom), (255, 255, 255))
+    pen = ImageDraw.Draw(shot)
+    pen.rectangle((0, 0, width, 24), fill=(20, 20, 20))
+    pen.text((8, 5), "12:45", fill=(255, 255, 255), font=ImageFont.load_default(size=13))
+    pen.rectangle((0, 24, width, top), fill=(59, 89, 152))
+    pen.ellipse((12, 36, 44, 68), fill=(200, 200, 200))
+    pen.text((56, 40), "channel name", fill=(255, 255, 255), font=ImageFont.load_default(size=20))
+    shot.paste(image, (12, top))
+    pen.text((12, top + image.height + 16), "shared 3 h ago", fill=(40, 40, 40), font=ImageFont.load_default(size=16))
+    pen.rectangle((0, shot.height - bottom, width, shot.height), fill=(245, 245, 245))
+    for x in (40, 190, 340):
+        pen.rectangle((x, shot.height - 34, x + 20, shot.height - 14), fill=(90, 90, 90))
+    write("astronaut_screenshot.jpg", encode(shot, "jpg", quality=90), astronaut.what, astronaut.licence,
+          "original (376 px) in a phone app's frame: status bar, app bar, margins, caption, nav bar")
+
+
 def write_readme() -> None:
     readme = OUT / "README.md"
     tail = ""
@@ -181,6 +217,7 @@ def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     originals_and_variants()
     mode_fixtures()
+    framed_fixtures()
     write_readme()
     total = sum((OUT / name).stat().st_size for name, *_ in rows)
     print(f"wrote {len(rows)} images, {total:,} bytes, to {OUT}")

@@ -119,7 +119,7 @@ def lookup(inputs: tuple[str, ...], thresholds: tuple[str, ...], no_dihedral: bo
             failed[len(queries) + len(failed)] = (name, value.message)
         elif hasattr(value, "media_type"):
             query = service.query_for(value)
-            queries.append(Query(name, query.hashes, query.frames))
+            queries.append(Query(name, query.hashes, query.frames, query.derived))
         else:
             queries.append(Query(name, (value,)))
     docs: list[dict[str, Any]] = []

@@ -12,6 +12,7 @@ from pathlib import Path
 from hashdb.io import te_format
 from hashdb.errors import HashDBError, InvalidInput, UnsupportedMedia
 from hashdb.hashing import media as media_io
+from hashdb.hashing.derived import derived_from_json
 from hashdb.hashing.registry import get_signal, looks_like_hash_argument, parse_hash, parse_hash_argument
 from hashdb.types import FrameHash, HashValue, MediaHashes
 
@@ -144,7 +145,7 @@ def hashes_from_json(doc: object) -> MediaHashes:
         raise InvalidInput("each line must be a JSON object")
     values: list[HashValue] = []
     for key, raw in doc.items():
-        if key in ("path", "media_type", "frames", "pdq_variants") or not _known_signal(key):
+        if key in ("path", "media_type", "frames", "pdq_variants", "derived") or not _known_signal(key):
             continue
         if key == "pdq" and isinstance(raw, dict):
             values.append(parse_hash("pdq", raw.get("hash"), raw.get("quality")))
@@ -167,4 +168,4 @@ def hashes_from_json(doc: object) -> MediaHashes:
         raise InvalidInput("no hashes in this line")
     path = doc.get("path")
     return MediaHashes(str(path) if isinstance(path, str) else "", str(media_type), tuple(values),
-                       variants, frames=tuple(frames))
+                       variants, frames=tuple(frames), derived=derived_from_json(doc.get("derived")))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from hashdb.hashing.derived import derived_json
 from hashdb.trust import policy
 from hashdb.types import FeedEntry, HashRecord, Incident, LookupResult, Match, MediaHashes, SubmitResult
 
@@ -18,6 +19,8 @@ def hashes_json(media: MediaHashes) -> dict[str, Any]:
             out[value.signal] = value.hex
     if media.variants:
         out["pdq_variants"] = [{"hash": v.hex, "quality": v.quality} for v in media.variants]
+    if media.derived:
+        out["derived"] = derived_json(media.derived)
     if media.media_type == "video":
         out["frames"] = [
             {"t": round(f.timestamp, 3), "pdq": f.hash.hex, "quality": f.hash.quality} for f in media.frames
@@ -38,6 +41,8 @@ def match_json(match: Match) -> dict[str, Any]:
     }
     if match.source is not None:
         out["source"] = {"name": match.source, "id": match.source_id}
+    if match.via is not None:
+        out["via"] = match.via
     if match.video is not None:
         out["video"] = {"query_pct": round(match.video.query_pct, 1), "stored_pct": round(match.video.stored_pct, 1)}
     return out
@@ -103,6 +108,8 @@ def feed_json(entry: FeedEntry) -> dict[str, Any]:
     if entry.frames:
         out["frames"] = [{"pdq": f.hash.hex, "quality": f.hash.quality, "t": round(f.timestamp, 3)}
                          for f in entry.frames]
+    if entry.derived:
+        out["derived"] = derived_json(entry.derived)
     return out
 
 

@@ -20,6 +20,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from hashdb import errors
+from hashdb.hashing.derived import derived_from_json, derived_json
 from hashdb.types import FeedEntry, FrameHash, HashValue, Principal, Query, Submission
 
 # The server's default batch limit (HASHDB_MAX_BATCH); longer lists are sent in several requests.
@@ -66,19 +67,21 @@ def _shape(doc: Any, key: str, kind: type, what: str) -> Any:
 
 def query_item(query: Query) -> dict[str, Any]:
     """A Query as a lookup item, without its input (a local name)."""
-    if len(query.hashes) == 1 and not query.frames:
+    if len(query.hashes) == 1 and not query.frames and not query.derived:
         return hash_doc(query.hashes[0])
     item: dict[str, Any] = {}
     if query.hashes:
         item["hashes"] = [hash_doc(v) for v in query.hashes]
     if query.frames:
         item["frames"] = [frame_doc(f) for f in query.frames]
+    if query.derived:
+        item["derived"] = derived_json(query.derived)
     return item
 
 
 def submission_item(sub: Submission) -> dict[str, Any]:
     """A Submission as a submit item, without its input (a local name)."""
-    item = query_item(Query("", sub.hashes, sub.frames))
+    item = query_item(Query("", sub.hashes, sub.frames, sub.derived))
     item["labels"] = list(sub.labels)
     if sub.incident is not None:
         item["incident"] = sub.incident
@@ -261,7 +264,7 @@ def feed_entry(doc: Mapping[str, Any]) -> FeedEntry:
                        for n, f in enumerate(doc.get("frames") or []))
         return FeedEntry(doc["seq"], doc["kind"], doc["id"], doc["signal"], doc["hash"], doc["quality"],
                          doc["media_type"], tuple(doc["labels"]), doc["status"], doc["incident"], doc["created_at"],
-                         doc["at"], frames)
+                         doc["at"], frames, derived_from_json(doc.get("derived")))
     except (KeyError, TypeError, AttributeError, ValueError):
         raise ServerError("GET /v1/export: a change in the server's answer is not a hashdb feed entry") from None
 

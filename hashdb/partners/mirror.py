@@ -14,6 +14,7 @@ from typing import Any, Protocol
 from urllib.parse import urlsplit, urlunsplit
 
 from hashdb.errors import Forbidden, HashDBError, InvalidHash, InvalidInput, RateLimited, Unauthorized
+from hashdb.hashing.derived import derived_from_json
 from hashdb.hashing.registry import VIDEO_SIGNAL, parse_hash
 from hashdb.service import MAX_EXPORT_PAGE, HashDB
 from hashdb.trust import policy
@@ -98,9 +99,12 @@ def parse_entry(doc: object, taxonomy: Taxonomy) -> FeedEntry:
         raise InvalidInput("labels must be a list")
     incident = doc.get("incident")
     policy.check_text("incident", incident)
+    derived = derived_from_json(doc.get("derived"))
+    if derived and value.signal != "pdq":
+        raise InvalidInput("only a pdq entry has derived hashes")
     return FeedEntry(seq, str(kind), record_id, value.signal, value.hex, value.quality, str(media_type),
                      taxonomy.validate(labels), str(status), incident, _timestamp(doc, "created_at"),
-                     _timestamp(doc, "at"), frames)
+                     _timestamp(doc, "at"), frames, derived)
 
 
 def _frame_time(value: object) -> float:
