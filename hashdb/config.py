@@ -29,9 +29,9 @@ class Settings:
     # A 64-bit hash alone names the wrong image far more often than PDQ: measured by
     # scripts/eval_matching.py on clip art, flags and emoji, pHash at distance 3 to 10 matched
     # 3.8 % of distinct negatives and 2 % of edited queries matched another known image, while
-    # PDQ at 31 matched none. So when the query carries a usable PDQ (quality >= pdq_min_quality,
-    # whole or derived) a pHash/dHash match counts only up to this distance; queries without one
-    # (hash-only callers, low-quality images) keep imagehash_threshold.
+    # PDQ at 31 matched none. So when the query carries a PDQ (any file this service hashes) a
+    # pHash/dHash match counts only up to this distance; hash-only queries keep
+    # imagehash_threshold. Images too flat for a good PDQ are where pHash collides most.
     imagehash_threshold_with_pdq: int = 2
     # A per-request threshold may be tighter than the default, never looser than this ceiling.
     threshold_ceilings: dict[str, int] = field(

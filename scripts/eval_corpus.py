@@ -44,6 +44,9 @@ def _fit(image: Image.Image) -> Image.Image:
         flat.paste(rgba, (0, 0), rgba)
         image = flat
     image = image.convert("RGB")
+    factor = max(image.size) // (2 * MAX_SIDE)
+    if factor > 1:  # a box reduction first: Lanczos over the full drawing costs seconds
+        image = image.reduce(factor)
     scale = MAX_SIDE / max(image.size)
     if scale < 1:
         image = image.resize((max(1, round(image.width * scale)), max(1, round(image.height * scale))),
@@ -422,7 +425,8 @@ def encode(image: Image.Image) -> bytes:
     return buffer.getvalue()
 
 
-def encode_png(image: Image.Image) -> bytes:
+def encode_lossless(image: Image.Image) -> bytes:
+    """How originals are submitted: lossless, and BMP since it costs nothing to write or read."""
     buffer = io.BytesIO()
-    image.save(buffer, "PNG", compress_level=1)
+    image.save(buffer, "BMP")
     return buffer.getvalue()

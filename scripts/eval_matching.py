@@ -56,7 +56,7 @@ class Size:
 
 
 SIZES = {
-    "full": Size(known=800, negatives=5000, per_family=250, timing=40),
+    "full": Size(known=800, negatives=5000, per_family=160, timing=30),
     "small": Size(known=200, negatives=1000, per_family=60, timing=20),
     "tiny": Size(known=40, negatives=120, per_family=12, timing=6),
     # What the test suite runs (tests/test_eval_matching.py): seconds, not minutes.
@@ -124,7 +124,7 @@ def select_distinct(service: HashDB, hasher: Hasher, images: list[tuple[str, obj
     # T^-1(b) near a.
     hashed: list[MediaHashes] = []
     for start in range(0, len(images), 500):
-        chunk = [(eval_corpus.encode_png(image), name) for name, image in images[start:start + 500]]  # type: ignore[arg-type]
+        chunk = [(eval_corpus.encode_lossless(image), name) for name, image in images[start:start + 500]]  # type: ignore[arg-type]
         hashed += hasher.hash(chunk, dihedral=True, signals=("pdq",))
         if progress:
             print(f"  hashed {len(hashed)}/{len(images)} pool images", file=sys.stderr)
@@ -173,6 +173,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--check", action="store_true", help="exit 1 unless the targets are met")
     parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
     parser.add_argument("--jobs", type=int, default=2, help="hashing processes (default 2)")
+    parser.add_argument("--reference", action="store_true",
+                        help="evaluate the reference path (whole-file hashes only, ungated pHash): the 'before'")
     args = parser.parse_args(argv)
     size_name = args.size or "full"
     size_spec = SIZES[size_name]
@@ -192,6 +194,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         actor = local_principal(service, "eval")
         reference = HashDB(dataclasses.replace(service.settings, **reference_settings()), service.store,
                            service.indexes, service.taxonomy, service.server_secret)
+        if args.reference:
+            service = reference
 
         hasher = Hasher(service.settings, args.jobs)
         # 1. corpus and the distinct pool
@@ -214,7 +218,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         owner: dict[int, int] = {}  # record id -> image index
         for start in range(0, len(known), BATCH):
             chunk = known[start:start + BATCH]
-            files = hasher.hash([(eval_corpus.encode_png(images[n][1]), images[n][0]) for n in chunk],  # type: ignore[arg-type]
+            files = hasher.hash([(eval_corpus.encode_lossless(images[n][1]), images[n][0]) for n in chunk],  # type: ignore[arg-type]
                                 dihedral=False)
             subs = [service.submission_for(h, [LABEL]) for h in files]
             for n, result in zip(chunk, service.submit(subs, actor)):
@@ -292,7 +296,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     wrong_rate = sum(r["wrong"] * r["queries"] for r in rows) / max(1, total_queries)
     fp_rate = fp / max(1, len(negatives))
     summary = {
-        "corpus": args.corpus, "size": size_name, "jobs": args.jobs, "seed": args.seed, "known": len(known),
+        "corpus": args.corpus, "size": size_name, "jobs": args.jobs, "path": "reference" if args.reference else "current", "seed": args.seed, "known": len(known),
         "negatives": len(negatives), "near_duplicate_pairs": near_pairs, "families": rows,
         "mean_recall": mean_recall, "false_positives": fp, "fp_rate": fp_rate,
         "wrong_match_rate": wrong_rate, "ms_per_lookup": 1000 * lookup_seconds / max(1, lookups),
@@ -313,9 +317,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def reference_settings() -> dict[str, object]:
-    """Settings for the reference path: matching as it was before derived hashes."""
-    fields = {f.name for f in dataclasses.fields(Settings)}
-    return {"derived_hashes": False} if "derived_hashes" in fields else {}
+    """Settings for the reference path: matching as it was before derived hashes and the gate
+    on 64-bit matches (whole-file hashes only, pHash/dHash at their full threshold)."""
+    return {"derived_hashes": False, "imagehash_threshold_with_pdq": Settings().imagehash_threshold}
 
 
 def time_megapixel(service: HashDB, reference: HashDB, actor: Principal, images: list[object]) -> dict[str, float]:
@@ -339,7 +343,7 @@ def time_megapixel(service: HashDB, reference: HashDB, actor: Principal, images:
 
 
 def print_table(s: dict) -> None:  # type: ignore[type-arg]
-    print(f"corpus {s['corpus']} ({s['size']}): {s['known']} known images, {s['negatives']} distinct negatives, "
+    print(f"{s['path']} matching; corpus {s['corpus']} ({s['size']}): {s['known']} known images, {s['negatives']} distinct negatives, "
           f"{s['near_duplicate_pairs']} near-duplicate pairs left out of the pool")
     print(f"{'family':<24} {'queries':>7} {'recall':>7} {'wrong':>7} {'target':>7} {'no64':>6}  by strength")
     for r in s["families"]:

@@ -147,7 +147,8 @@ def lookup(inputs: tuple[str, ...], thresholds: tuple[str, ...], no_dihedral: bo
             text = f"{doc['input']}: no match"
         else:
             text = f"{doc['input']}: MATCH " + "; ".join(
-                f"id {m['id']}{_source_text(m)} {m['signal']} distance {m['distance']} [{', '.join(m['labels'])}] "
+                f"id {m['id']}{_source_text(m)} {m['signal']}{' via ' + m['via'] if m.get('via') else ''} "
+                f"distance {m['distance']} [{', '.join(m['labels'])}] "
                 f"{m['status']}, {m['support']} org(s), {m['agree']} agree / {m['disagree']} disagree"
                 for m in doc["matches"]
             )

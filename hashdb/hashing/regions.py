@@ -20,21 +20,15 @@ RGB = npt.NDArray[np.uint8]
 TOLERANCE = 24
 # A border line is the border's colour nearly everywhere (room for JPEG ringing and noise).
 BORDER_SHARE = 0.97
-# A band line (caption, app bar, status bar) is its colour in at least this share of pixels:
-# text and icons cover the rest. Measured on rendered captions: lines through text keep 60-90 %.
-BAND_SHARE = 0.55
 # Never peel more than this share of a side from one edge, nor leave less than this much.
-MAX_EDGE_SHARE = 0.45
-# Lines of large caption text may be under BAND_SHARE: a band goes on across that many (as a
-# share of the side) when its colour takes over again after them.
-BAND_GAP = 0.08
+MAX_EDGE_SHARE = 0.7
 # Detection runs on a copy reduced to this longest side, then each side is refined on the
 # full image: a 37-pixel bar is found as 37 pixels at any size.
 DETECT_SIDE = 512
 # Letterbox and pillarbox bars are black, or close to it after a lossy re-encode.
 DARK = 40
 _CHUNK = 16
-MIN_KEPT_SHARE = 0.25
+MIN_KEPT_SHARE = 0.1
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,19 +67,17 @@ def _colour(line: npt.NDArray[np.int16]) -> npt.NDArray[np.int16]:
     return colour
 
 
-def _edge_lines(lines: npt.NDArray[np.int16], share: float, limit: int, gap: int) -> int:
+def _edge_lines(lines: npt.NDArray[np.int16], share: float, limit: int) -> int:
     """How many leading lines (ordered from the edge inwards) belong to edge bands.
 
     A band is a run of lines mostly of one colour (the median colour of its first line); one
-    band may follow another (a status bar above an app bar, a white margin inside black bars).
-    With `gap`, a band goes on across up to that many lines that are only partly its colour
-    (a line of large text) when its colour takes over again after them.
+    band may follow another (a white margin inside black bars, bars of two colours).
     """
     limit = min(limit, len(lines))
     n = 0
     while n < limit:
         colour = _colour(lines[n])
-        end = _band_end(lines, n, limit, colour, share, gap)
+        end = _band_end(lines, n, limit, colour, share)
         if end == n:
             break
         n = end
@@ -93,7 +85,7 @@ def _edge_lines(lines: npt.NDArray[np.int16], share: float, limit: int, gap: int
 
 
 def _band_end(lines: npt.NDArray[np.int16], start: int, limit: int, colour: npt.NDArray[np.int16],
-              share: float, gap: int) -> int:
+              share: float) -> int:
     """The first line from `start` that ends the band of `colour`; shares are computed a few
     lines at a time, since most bands (and most non-bands) end within a few lines."""
     n = start
@@ -103,15 +95,7 @@ def _band_end(lines: npt.NDArray[np.int16], start: int, limit: int, colour: npt.
         if not weak.size:
             n += len(chunk)
             continue
-        n += int(weak[0])
-        if not gap or n == start:
-            return n
-        ahead = _shares(lines[n:min(limit, n + gap + 1)], colour)
-        strong = np.flatnonzero(ahead >= share)
-        # Text never takes a whole line: a line far from the colour ends the band.
-        if not strong.size or ahead[:int(strong[0])].min() < share / 4:
-            return n
-        n += int(strong[0])
+        return n + int(weak[0])
     return limit
 
 
@@ -125,7 +109,7 @@ def _refine(pixels: npt.NDArray[np.int16], at: int, share: float, reach: int) ->
     return at + (int(failing[0]) if failing.size else len(shares))
 
 
-def _peel(rgb: RGB, share: float, gap_share: float = 0.0, rounds: int = 2) -> Box:
+def _peel(rgb: RGB, share: float, rounds: int = 2) -> Box:
     height, width = rgb.shape[:2]
     # Every k-th pixel, not an average: a view, no resampling cost, and flat colours stay exact.
     step = max(1, math.ceil(max(height, width) / DETECT_SIDE))
@@ -137,12 +121,12 @@ def _peel(rgb: RGB, share: float, gap_share: float = 0.0, rounds: int = 2) -> Bo
         h, w = inner.shape[:2]
         if h < 8 or w < 8:
             break
-        top = _edge_lines(inner, share, int(h * MAX_EDGE_SHARE), int(h * gap_share))
-        bottom = _edge_lines(inner[::-1], share, int(h * MAX_EDGE_SHARE), int(h * gap_share))
+        top = _edge_lines(inner, share, int(h * MAX_EDGE_SHARE))
+        bottom = _edge_lines(inner[::-1], share, int(h * MAX_EDGE_SHARE))
         rows = inner[top:h - bottom] if top + bottom < h else inner
         columns = rows.transpose(1, 0, 2)
-        left = _edge_lines(columns, share, int(w * MAX_EDGE_SHARE), int(w * gap_share))
-        right = _edge_lines(columns[::-1], share, int(w * MAX_EDGE_SHARE), int(w * gap_share))
+        left = _edge_lines(columns, share, int(w * MAX_EDGE_SHARE))
+        right = _edge_lines(columns[::-1], share, int(w * MAX_EDGE_SHARE))
         new = Box(box.left + left, box.top + top, box.right - right, box.bottom - bottom)
         if new == box:
             break

@@ -69,10 +69,10 @@ class MatchingMixin(ServiceBase):
         return results
 
     def _gate_64_bit(self, queries: Sequence[Query], best: dict[tuple[int, int], tuple[int, str, str | None]]) -> None:
-        """Drop pHash/dHash matches a usable PDQ of the same query would have to vouch for
-        (see Settings.imagehash_threshold_with_pdq)."""
+        """Tighten pHash/dHash matches of queries that carry a PDQ (see
+        Settings.imagehash_threshold_with_pdq)."""
         radius = min(self.settings.imagehash_threshold_with_pdq, self.settings.imagehash_threshold)
-        vouched = {n for n, q in enumerate(queries) if _has_usable_pdq(q, self.settings.pdq_min_quality)}
+        vouched = {n for n, q in enumerate(queries) if _has_pdq(q)}
         for key, (distance, signal, _) in list(best.items()):
             if signal in _BITS_64 and key[0] in vouched and distance > radius:
                 del best[key]
@@ -133,9 +133,10 @@ class MatchingMixin(ServiceBase):
 _BITS_64 = ("phash", "dhash")
 
 
-def _has_usable_pdq(query: Query, min_quality: int) -> bool:
-    values = [v for v in query.hashes if v.signal == "pdq"] + [d.hash for d in query.derived]
-    return any(v.quality is None or v.quality >= min_quality for v in values)
+def _has_pdq(query: Query) -> bool:
+    # Any PDQ: an image too flat for a good PDQ (a gradient, a two-stripe flag) is exactly
+    # where a 64-bit hash collides with unrelated images.
+    return any(v.signal == "pdq" for v in query.hashes) or bool(query.derived)
 
 
 def _keep(best: dict[tuple[int, int], tuple[int, str, str | None]], key: tuple[int, int], distance: int,

@@ -153,7 +153,7 @@ def test_sqlite_and_postgres_schemas_are_equal(tmp_path: Path, postgres_dsn: str
     postgres = postgres_schema_of(postgres_dsn)
     assert differences(sqlite, postgres) == []
     # The comparison saw the whole schema, not an empty or partial one.
-    assert len(sqlite) == 20  # with record_counts (m006), signin_links (m007), derived_hashes (m008)
+    assert len(sqlite) == 20  # with record_counts (m006), signin_links (m007), derived_hashes (m009)
     assert {"record_counts", "signin_links", "derived_hashes"} <= set(sqlite)
     assert sqlite["records"].checks == {(frozenset({"status"}),
                                          frozenset({"active", "disputed", "quarantined", "retracted"}))}
