@@ -27,11 +27,12 @@ class Settings:
     # 64-bit imagehash signals: checked by scripts/bench_thresholds.py (see BENCHMARKS.md).
     imagehash_threshold: int = 10
     # A 64-bit hash alone names the wrong image far more often than PDQ: measured by
-    # scripts/eval_matching.py on clip art, flags and emoji, pHash at distance 3 to 10 matched
-    # 3.8 % of distinct negatives and 2 % of edited queries matched another known image, while
-    # PDQ at 31 matched none. So when the query carries a PDQ (any file this service hashes) a
-    # pHash/dHash match counts only up to this distance; hash-only queries keep
-    # imagehash_threshold. Images too flat for a good PDQ are where pHash collides most.
+    # scripts/eval_matching.py --reference on clip art, flags and emoji, pHash at distance 4 to
+    # 10 matched 5 % of distinct negatives and 1.9 % of edited queries matched another known
+    # image, while whole-file PDQ at 31 matched none. So when the query carries a PDQ (any file
+    # this service hashes) a pHash/dHash match counts only up to this distance; hash-only
+    # queries keep imagehash_threshold. Images too flat for a good PDQ are where pHash collides
+    # most.
     imagehash_threshold_with_pdq: int = 2
     # A per-request threshold may be tighter than the default, never looser than this ceiling.
     threshold_ceilings: dict[str, int] = field(

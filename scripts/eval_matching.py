@@ -4,7 +4,7 @@ Everything goes through the service calls `hashdb submit` and `hashdb lookup` ma
 file's bytes, build the submission or query, submit, look up); this script holds the corpus
 and the edits, never a matching rule. See README "Error rates" and BENCHMARKS.md.
 
-    .venv/bin/python scripts/eval_matching.py                 # full: 800 known, 5,000 negatives
+    .venv/bin/python scripts/eval_matching.py                 # full: 800 known, up to 5,000 negatives
     .venv/bin/python scripts/eval_matching.py --small         # a few minutes
     .venv/bin/python scripts/eval_matching.py --corpus synthetic --tiny --check   # what CI runs
 
