@@ -55,10 +55,10 @@ class MatchingMixin(ServiceBase):
             stored = records.get(record_id)
             if stored is None or not policy.visible(stored, actor):
                 continue
+            source, source_id = origins.get(record_id, (None, None))
             per_query[n].append(Match(stored.id, signal, distance, stored.labels, stored.status,
                                       stored.support, stored.agree, stored.disagree,
-                                      video.get((n, record_id)), *origins.get(record_id, (None, None)),
-                                      via=via))
+                                      video.get((n, record_id)), source, source_id, via))
         if count and not actor.is_admin:  # operators investigating are not the crowd the spike rule watches
             self.spike_rule.count(per_query, actor.org_id)
         results = []
