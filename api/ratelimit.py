@@ -25,14 +25,18 @@ class TokenBucket:
     def enabled(self) -> bool:
         return self.rate > 0
 
+    def _tokens(self, key: object, now: float) -> float:
+        """Tokens `key` holds at `now`: what it had, refilled at `rate` up to `burst`. Caller holds the lock."""
+        tokens, last = self._state.get(key, (self.burst, now))
+        return min(self.burst, tokens + (now - last) * self.rate)
+
     def take(self, key: object) -> None:
         """Spend one token for `key`, or raise RateLimited with the seconds until the next."""
         if not self.enabled:
             return
         now = self.clock()
         with self._lock:
-            tokens, last = self._state.get(key, (self.burst, now))
-            tokens = min(self.burst, tokens + (now - last) * self.rate)
+            tokens = self._tokens(key, now)
             if tokens < 1.0:
                 self._state[key] = (tokens, now)
                 wait = (1.0 - tokens) / self.rate
@@ -43,10 +47,8 @@ class TokenBucket:
         """Raise RateLimited if `key` has no token left, without spending one."""
         if not self.enabled:
             return
-        now = self.clock()
         with self._lock:
-            tokens, last = self._state.get(key, (self.burst, now))
-            tokens = min(self.burst, tokens + (now - last) * self.rate)
+            tokens = self._tokens(key, self.clock())
             if tokens < 1.0:
                 raise RateLimited(f"too many failed attempts; retry in {int((1.0 - tokens) / self.rate) + 1} s",
                                   int((1.0 - tokens) / self.rate) + 1)
