@@ -22,7 +22,9 @@ from psycopg import sql as pgsql
 
 from hashdb.store import postgres_schema
 from hashdb.store.console_sql import ConsoleSQL
+from hashdb.store.keys_sql import KeysSQL
 from hashdb.store.mirror_sql import MirrorSQL
+from hashdb.store.parts_sql import RecordPartsSQL
 from hashdb.store.sql import Connection, SQLStore
 from hashdb.store.trust_sql import TrustSQL
 
@@ -50,7 +52,7 @@ class _Connection:
             cursor.executemany(to_pyformat(sql), rows)
 
 
-class PostgresStore(ConsoleSQL, MirrorSQL, TrustSQL, SQLStore):
+class PostgresStore(ConsoleSQL, MirrorSQL, TrustSQL, KeysSQL, RecordPartsSQL, SQLStore):
     def __init__(self, dsn: str) -> None:
         self.dsn = dsn
         self._lock = threading.RLock()

@@ -17,7 +17,6 @@ from hashdb.errors import Conflict, InvalidInput, NotFound
 from hashdb.store.rows import (
     GENESIS_HASH,
     RECORD_COLUMNS,
-    api_key_from_row,
     audit_from_row,
     audit_hash,
     change_from_row,
@@ -31,17 +30,12 @@ from hashdb.store.rows import (
     record_values,
 )
 from hashdb.types import (
-    ROLES,
     STATUSES,
     VERDICTS,
-    ApiKey,
     AuditEntry,
     Change,
-    DerivedHash,
     HashRecord,
-    HashValue,
     NewRecord,
-    Organisation,
     Principal,
     SubmitOutcome,
 )
@@ -118,65 +112,6 @@ class SQLStore(ABC):
     def _rows_in(self, sql: str, before: Sequence[Any], values: Sequence[Any]) -> list[dict[str, Any]]:
         with self._read() as conn:
             return select_in(conn, sql, before, values)
-
-    # organisations and keys -------------------------------------------------------------
-
-    def ensure_org(self, name: str) -> Organisation:
-        check_text("organisation name", name)
-        with self._write() as conn:
-            conn.execute("INSERT INTO orgs (name, created_at) VALUES (?, ?) ON CONFLICT (name) DO NOTHING",
-                         (name, now()))
-            (org_id,) = conn.execute("SELECT id FROM orgs WHERE name = ?", (name,)).fetchone()
-        return Organisation(int(org_id), name)
-
-    def get_org(self, name: str) -> Organisation | None:
-        rows = self._rows("SELECT id, name FROM orgs WHERE name = ?", (name,))
-        return Organisation(int(rows[0]["id"]), rows[0]["name"]) if rows else None
-
-    def create_api_key(self, org_id: int, role: str, prefix: str, secret_hash: str) -> ApiKey:
-        check_choice("role", role, ROLES)
-        with self._write() as conn:
-            if conn.execute("SELECT 1 FROM orgs WHERE id = ?", (org_id,)).fetchone() is None:
-                raise NotFound(f"no organisation with id {org_id}")
-            if conn.execute("SELECT 1 FROM api_keys WHERE prefix = ?", (prefix,)).fetchone() is not None:
-                raise Conflict(f"an API key with prefix {prefix!r} already exists")
-            (key_id,) = conn.execute(
-                "INSERT INTO api_keys (org_id, role, prefix, secret_hash, created_at)"
-                " VALUES (?, ?, ?, ?, ?) RETURNING id",
-                (org_id, role, prefix, secret_hash, now()),
-            ).fetchone()
-            self._audit(conn, org_id, None, "key.create", f"key:{key_id}", json.dumps({"role": role}))
-        return self._keys("k.id = ?", (key_id,))[0]
-
-    def _keys(self, where: str, params: Sequence[Any]) -> list[ApiKey]:
-        rows = self._rows(
-            "SELECT k.*, o.name AS org_name FROM api_keys k JOIN orgs o ON o.id = k.org_id"
-            f" WHERE {where} ORDER BY k.id",
-            params,
-        )
-        return [api_key_from_row(r) for r in rows]
-
-    def find_api_key(self, prefix: str) -> ApiKey | None:
-        keys = self._keys("k.prefix = ?", (prefix,))
-        return keys[0] if keys else None
-
-    def key_revoked(self, key_id: int) -> bool:
-        """True if the key is revoked or gone: one primary-key read, for cached key checks."""
-        rows = self._rows("SELECT revoked_at FROM api_keys WHERE id = ?", (key_id,))
-        return not rows or rows[0]["revoked_at"] is not None
-
-    def list_api_keys(self) -> list[ApiKey]:
-        return self._keys("1 = 1", ())
-
-    def revoke_api_key(self, key_id: int, actor: Principal) -> ApiKey:
-        with self._write() as conn:
-            cursor = conn.execute(
-                "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?", (now(), key_id)
-            )
-            if cursor.rowcount == 0:
-                raise NotFound(f"no API key with id {key_id}")
-            self._audit(conn, actor.org_id, actor.key_id, "key.revoke", f"key:{key_id}", "")
-        return self._keys("k.id = ?", (key_id,))[0]
 
     # records ------------------------------------------------------------------------------
 
@@ -401,45 +336,6 @@ class SQLStore(ABC):
         unique = list(dict.fromkeys(int(i) for i in record_ids))
         rows = self._rows_in("SELECT id, signal, value, status FROM records WHERE id IN ({marks})", (), unique)
         return {int(r["id"]): (str(r["signal"]), str(r["value"]), str(r["status"])) for r in rows}
-
-    def frame_records(self, frame_ids: Sequence[int]) -> dict[int, int]:
-        unique = list(dict.fromkeys(int(i) for i in frame_ids))
-        rows = self._rows_in("SELECT id, record_id FROM video_frames WHERE id IN ({marks})", (), unique)
-        return {int(r["id"]): int(r["record_id"]) for r in rows}
-
-    def video_frames(self, record_ids: Sequence[int]) -> dict[int, list[tuple[int, str, int | None]]]:
-        unique = list(dict.fromkeys(int(i) for i in record_ids))
-        out: dict[int, list[tuple[int, str, int | None]]] = {i: [] for i in unique}
-        rows = self._rows_in("SELECT id, record_id, value, quality FROM video_frames"
-                             " WHERE record_id IN ({marks}) ORDER BY id", (), unique)
-        for r in rows:
-            out[int(r["record_id"])].append((int(r["id"]), r["value"], r["quality"]))
-        return out
-
-    def frame_times(self, record_ids: Sequence[int]) -> dict[int, list[float]]:
-        # Apart from video_frames: only the change feed needs the times, matching never does.
-        unique = list(dict.fromkeys(int(i) for i in record_ids))
-        out: dict[int, list[float]] = {i: [] for i in unique}
-        rows = self._rows_in("SELECT record_id, timestamp FROM video_frames"
-                             " WHERE record_id IN ({marks}) ORDER BY id", (), unique)
-        for r in rows:
-            out[int(r["record_id"])].append(float(r["timestamp"]))
-        return out
-
-    def derived_hashes(self, record_ids: Sequence[int]) -> dict[int, list[tuple[int, DerivedHash]]]:
-        unique = list(dict.fromkeys(int(i) for i in record_ids))
-        out: dict[int, list[tuple[int, DerivedHash]]] = {i: [] for i in unique}
-        rows = self._rows_in("SELECT id, record_id, via, value, quality FROM derived_hashes"
-                             " WHERE record_id IN ({marks}) ORDER BY id", (), unique)
-        for r in rows:
-            out[int(r["record_id"])].append(
-                (int(r["id"]), DerivedHash(str(r["via"]), HashValue("pdq", str(r["value"]), r["quality"]))))
-        return out
-
-    def derived_records(self, derived_ids: Sequence[int]) -> dict[int, tuple[int, str]]:
-        unique = list(dict.fromkeys(int(i) for i in derived_ids))
-        rows = self._rows_in("SELECT id, record_id, via FROM derived_hashes WHERE id IN ({marks})", (), unique)
-        return {int(r["id"]): (int(r["record_id"]), str(r["via"])) for r in rows}
 
     # change log and audit ----------------------------------------------------------------
 

@@ -26,7 +26,9 @@ from sqlite_utils import Database
 from hashdb.errors import Busy
 from hashdb.store.migrations import migrations
 from hashdb.store.console_sql import ConsoleSQL
+from hashdb.store.keys_sql import KeysSQL
 from hashdb.store.mirror_sql import MirrorSQL
+from hashdb.store.parts_sql import RecordPartsSQL
 from hashdb.store.sql import SQLStore
 from hashdb.store.trust_sql import TrustSQL
 
@@ -38,7 +40,7 @@ CACHE_KIB = 64 * 1024
 READ_CACHE_KIB = 8 * 1024
 
 
-class SQLiteStore(ConsoleSQL, MirrorSQL, TrustSQL, SQLStore):
+class SQLiteStore(ConsoleSQL, MirrorSQL, TrustSQL, KeysSQL, RecordPartsSQL, SQLStore):
     def __init__(self, db: str | Path | Database, write_timeout: float = BUSY_TIMEOUT_MS / 1000) -> None:
         self.write_timeout = write_timeout
         self._path: str | None = None

@@ -1,0 +1,51 @@
+"""Store readers for the parts of a record kept in their own tables: a video's frames and an
+image's derived hashes, in the SQL both dialects speak (see sql.py). A mixin over SQLStore.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from hashdb.store.sql import SQLStore
+from hashdb.types import DerivedHash, HashValue
+
+
+class RecordPartsSQL(SQLStore):
+    def frame_records(self, frame_ids: Sequence[int]) -> dict[int, int]:
+        unique = list(dict.fromkeys(int(i) for i in frame_ids))
+        rows = self._rows_in("SELECT id, record_id FROM video_frames WHERE id IN ({marks})", (), unique)
+        return {int(r["id"]): int(r["record_id"]) for r in rows}
+
+    def video_frames(self, record_ids: Sequence[int]) -> dict[int, list[tuple[int, str, int | None]]]:
+        unique = list(dict.fromkeys(int(i) for i in record_ids))
+        out: dict[int, list[tuple[int, str, int | None]]] = {i: [] for i in unique}
+        rows = self._rows_in("SELECT id, record_id, value, quality FROM video_frames"
+                             " WHERE record_id IN ({marks}) ORDER BY id", (), unique)
+        for r in rows:
+            out[int(r["record_id"])].append((int(r["id"]), r["value"], r["quality"]))
+        return out
+
+    def frame_times(self, record_ids: Sequence[int]) -> dict[int, list[float]]:
+        # Apart from video_frames: only the change feed needs the times, matching never does.
+        unique = list(dict.fromkeys(int(i) for i in record_ids))
+        out: dict[int, list[float]] = {i: [] for i in unique}
+        rows = self._rows_in("SELECT record_id, timestamp FROM video_frames"
+                             " WHERE record_id IN ({marks}) ORDER BY id", (), unique)
+        for r in rows:
+            out[int(r["record_id"])].append(float(r["timestamp"]))
+        return out
+
+    def derived_hashes(self, record_ids: Sequence[int]) -> dict[int, list[tuple[int, DerivedHash]]]:
+        unique = list(dict.fromkeys(int(i) for i in record_ids))
+        out: dict[int, list[tuple[int, DerivedHash]]] = {i: [] for i in unique}
+        rows = self._rows_in("SELECT id, record_id, via, value, quality FROM derived_hashes"
+                             " WHERE record_id IN ({marks}) ORDER BY id", (), unique)
+        for r in rows:
+            out[int(r["record_id"])].append(
+                (int(r["id"]), DerivedHash(str(r["via"]), HashValue("pdq", str(r["value"]), r["quality"]))))
+        return out
+
+    def derived_records(self, derived_ids: Sequence[int]) -> dict[int, tuple[int, str]]:
+        unique = list(dict.fromkeys(int(i) for i in derived_ids))
+        rows = self._rows_in("SELECT id, record_id, via FROM derived_hashes WHERE id IN ({marks})", (), unique)
+        return {int(r["id"]): (int(r["record_id"]), str(r["via"])) for r in rows}
