@@ -21,6 +21,7 @@ from hashdb.types import (
     STATUSES,
     AuditEntry,
     DeliveryAttempt,
+    DerivedHash,
     HashRecord,
     HistoryEvent,
     Incident,
@@ -47,10 +48,11 @@ class RecordPage:
 @dataclass(frozen=True, slots=True)
 class RecordView:
     """A record as this viewer may see it. Who only looks up sees what a lookup says (labels,
-    status, support, votes), never the hash, the organisation or the history."""
+    status, support, votes), never the hash, its derived hashes, the organisation or the history."""
 
     record: HashRecord
     value: str | None
+    derived: tuple[DerivedHash, ...] | None  # PDQs of the image's content regions, with its hash
     org_name: str | None
     precision: float
     history: tuple[HistoryEvent, ...] | None
@@ -175,11 +177,13 @@ class ConsoleMixin(ServiceBase):
         if actor.is_admin:
             actions += ["release", "confirm"] if record.status == "quarantined" else ["quarantine"]
         if not owner:
-            return RecordView(record, None, None, policy.precision_estimate(record), None, None, None,
+            return RecordView(record, None, None, None, policy.precision_estimate(record), None, None, None,
                               tuple(actions))
         names = self.store.org_names([record.org_id])
-        return RecordView(record, record.value, names.get(record.org_id, ""), policy.precision_estimate(record),
-                          tuple(self.store.record_history(record.id)), tuple(self.store.votes([record.id])[record.id]),
+        derived = tuple(d for _, d in self.store.derived_hashes([record.id]).get(record.id, []))
+        return RecordView(record, record.value, derived, names.get(record.org_id, ""),
+                          policy.precision_estimate(record), tuple(self.store.record_history(record.id)),
+                          tuple(self.store.votes([record.id])[record.id]),
                           self.store.open_quarantine(record.id), tuple(actions))
 
     def disputed(self, actor: Principal, before: int | None = None,
