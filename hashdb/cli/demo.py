@@ -44,7 +44,8 @@ def default_media_dir() -> Path:
     here = Path.cwd() / "fixtures" / "media"
     if here.is_dir():
         return here
-    return Path(__file__).resolve().parent.parent / "fixtures" / "media"
+    # hashdb/cli/demo.py: the repository root is three levels up.
+    return Path(__file__).resolve().parents[2] / "fixtures" / "media"
 
 
 def originals(media: Path) -> list[Path]:
