@@ -84,3 +84,11 @@ class Busy(HashDBError):
     def __init__(self, message: str, retry_after: int = 1) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class StoreUnavailable(InvalidInput):
+    """The database named by the caller (`--db`, HASHDB_DB, a DSN) could not be opened: a missing
+    folder, a file that is not a database, a server that refused the connection. Raised only
+    when a store is opened, never by a request to a running server."""
+
+    code = "store_unavailable"

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import os
 import re
+import sqlite3
 from pathlib import Path
 
 from hashdb.config import Settings
-from hashdb.errors import InvalidInput
+from hashdb.errors import InvalidInput, StoreUnavailable
 from hashdb.index.indexset import IndexSet
 from hashdb.service import HashDB
 from hashdb.store.sqlite_store import SQLiteStore
@@ -46,12 +47,18 @@ def open_database(target: str | Path, settings: Settings | None = None,
         # Replicas must agree on the secret that API keys are hashed under, so no per-file default.
         if not os.environ.get("HASHDB_SECRET"):
             raise InvalidInput("set HASHDB_SECRET (the same on every replica) to use PostgreSQL")
-        pg = PostgresStore(str(target))
+        try:
+            pg = PostgresStore(str(target))
+        except Exception as exc:  # psycopg's errors: imported only with the PostgreSQL store
+            raise StoreUnavailable(f"cannot open the PostgreSQL database: {exc}".strip()) from exc
         directory = os.environ.get("HASHDB_INDEX_DIR")
         return HashDB(settings or settings_from_env(), pg, IndexSet(pg, Path(directory) if directory else None),
                       taxonomy, server_secret=keys.load_server_secret(os.environ["HASHDB_SECRET"], Path()))
     path = Path(target)
-    store = SQLiteStore(path) if write_timeout is None else SQLiteStore(path, write_timeout)
+    try:
+        store = SQLiteStore(path) if write_timeout is None else SQLiteStore(path, write_timeout)
+    except sqlite3.DatabaseError as exc:
+        raise StoreUnavailable(f"cannot open the database {path}: {exc}") from exc
     secret = keys.load_server_secret(os.environ.get("HASHDB_SECRET"), path.with_name(path.name + ".secret"))
     return HashDB(settings or settings_from_env(), store, IndexSet(store, index_dir(path)), taxonomy,
                   server_secret=secret)
