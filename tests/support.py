@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import random
+import struct
+import zlib
 
 from hashdb.service import HashDB
 from hashdb.types import Principal
@@ -33,3 +35,16 @@ def flip(hex_value: str, k: int, rng: random.Random) -> str:
     for bit in rng.sample(range(256), k):
         value ^= 1 << bit
     return f"{value:064x}"
+
+
+def png_chunk(kind: bytes, payload: bytes) -> bytes:
+    return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
+
+
+def flat_png(width: int, height: int) -> bytes:
+    """A complete RGB PNG of zeros, compressed as zlib does at level 9: big canvas, few bytes."""
+    row = b"\0" * (1 + 3 * width)
+    compressor = zlib.compressobj(9)
+    body = b"".join(compressor.compress(row) for _ in range(height)) + compressor.flush()
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", ihdr) + png_chunk(b"IDAT", body) + png_chunk(b"IEND", b"")

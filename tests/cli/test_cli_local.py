@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from hashdb.cli import cli
-from support import flip, random_pdq
+from support import flat_png, flip, random_pdq
 
 
 @pytest.fixture
@@ -184,19 +184,8 @@ def test_hash_of_a_folder_on_two_processes_keeps_order_and_reports_bad_files(run
 
 
 def test_lookup_of_a_huge_flat_png_is_a_one_line_refusal(run, tmp_path):
-    import struct
-    import zlib
-
-    row = b"\0" * (1 + 3 * 7000)
-    compressor = zlib.compressobj(9)
-    body = b"".join(compressor.compress(row) for _ in range(7000)) + compressor.flush()
-
-    def chunk(kind: bytes, payload: bytes) -> bytes:
-        return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
-
     big = tmp_path / "flat.png"
-    big.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 7000, 7000, 8, 2, 0, 0, 0))
-                    + chunk(b"IDAT", body) + chunk(b"IEND", b""))
+    big.write_bytes(flat_png(7000, 7000))
     result = CliRunner().invoke(cli, ["lookup", str(big)])
     assert result.exit_code == 1
     assert "7000x7000" in result.output and "decode-memory limit" in result.output

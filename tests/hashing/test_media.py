@@ -22,6 +22,7 @@ from hashdb.config import MediaLimits
 from hashdb.errors import HashDBError, MediaTooLarge, UnsupportedMedia
 from hashdb.hashing.media import DecodedImage, decode_image, media_type, read_file, sniff
 from hashdb.hashing.pdq import PdqSignal
+from support import flat_png, png_chunk
 
 PDQ = PdqSignal()
 PILLOW_LIMIT = Image.MAX_IMAGE_PIXELS
@@ -54,10 +55,6 @@ def noise(size: tuple[int, int], mode: str = "RGB", seed: int = 0) -> Image.Imag
 
 
 # --- crafted files ------------------------------------------------------------------------
-
-
-def png_chunk(kind: bytes, payload: bytes) -> bytes:
-    return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
 
 
 def png_claiming(width: int, height: int) -> bytes:
@@ -468,15 +465,6 @@ def test_pixel_limit_is_configurable(media: Path) -> None:
     with pytest.raises(MediaTooLarge) as excinfo:
         decode_path(media / "chelsea.jpg", MediaLimits(max_pixels=100_000))
     assert "451x300 (135,300 pixels), over the 100,000-pixel limit" in refusal(excinfo)
-
-
-def flat_png(width: int, height: int) -> bytes:
-    """A complete RGB PNG of zeros, compressed as zlib does at level 9: big canvas, few bytes."""
-    row = b"\0" * (1 + 3 * width)
-    compressor = zlib.compressobj(9)
-    body = b"".join(compressor.compress(row) for _ in range(height)) + compressor.flush()
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", ihdr) + png_chunk(b"IDAT", body) + png_chunk(b"IEND", b"")
 
 
 def test_flat_7000_square_png_is_refused_by_the_decode_memory_cap() -> None:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import struct
-import zlib
 from pathlib import Path
 
 import pytest
@@ -13,6 +11,7 @@ from hashdb.config import Settings
 from hashdb.errors import HashDBError, MediaTooLarge, UnsupportedMedia
 from hashdb.service import media_pool
 from hashdb.service.media_hashing import hash_media_file
+from support import flat_png
 
 
 def corpus(media: Path, tmp_path: Path) -> list[Path]:
@@ -56,15 +55,7 @@ def test_signals_reach_the_workers(media: Path, tmp_path: Path) -> None:
 
 
 def test_the_decode_memory_cap_holds_in_the_workers(tmp_path: Path) -> None:
-    row = b"\0" * (1 + 3 * 7000)
-    compressor = zlib.compressobj(9)
-    body = b"".join(compressor.compress(row) for _ in range(7000)) + compressor.flush()
-
-    def chunk(kind: bytes, payload: bytes) -> bytes:
-        return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
-
     big = tmp_path / "flat.png"
-    big.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 7000, 7000, 8, 2, 0, 0, 0))
-                    + chunk(b"IDAT", body) + chunk(b"IEND", b""))
+    big.write_bytes(flat_png(7000, 7000))
     [answer, _] = media_pool.hash_paths(Settings(), [big, big], jobs=2)
     assert isinstance(answer, MediaTooLarge) and "decode-memory limit" in answer.message
