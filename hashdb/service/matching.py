@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping, Sequence
 
+from hashdb.hashing import vpdq_rule
 from hashdb.hashing.registry import get_signal
 from hashdb.index.indexset import DERIVED
 from hashdb.service.base import ServiceBase
@@ -102,9 +103,7 @@ class MatchingMixin(ServiceBase):
 
     def _video_candidates(self, frames: Sequence[FrameHash], radius: int) -> dict[int, tuple[int, VideoMatch]]:
         """Stored videos passing the vPDQ rule: candidates from the frame index, then exact percentages."""
-        from hashdb.hashing import video
-
-        rule = dataclasses.replace(video.VpdqRule.from_settings(self.settings), distance=radius)
+        rule = dataclasses.replace(vpdq_rule.VpdqRule.from_settings(self.settings), distance=radius)
         query = policy.good_frames(frames, self.settings)
         if not query:
             return {}
@@ -120,12 +119,12 @@ class MatchingMixin(ServiceBase):
         out: dict[int, tuple[int, VideoMatch]] = {}
         for record_id, distance in nearest.items():
             stored_frames = [FrameHash(n, 0.0, HashValue("pdq", h, q)) for n, (_, h, q) in enumerate(stored[record_id])]
-            match = video.compare_videos(query, stored_frames, rule)
+            match = vpdq_rule.compare_videos(query, stored_frames, rule)
             # Stored videos are sampled at video_stored_fps, queries at video_fps: the stored
             # video's length in query samples, for the rule's "contained in a longer copy".
-            length = len(video.unique_good_hashes(stored_frames, rule.min_quality)) * (
+            length = len(vpdq_rule.unique_good_hashes(stored_frames, rule.min_quality)) * (
                 self.settings.video_fps / self.settings.video_stored_fps)
-            if rule.is_match(match, video.sampled_frames(query, rule.min_quality), length):
+            if rule.is_match(match, vpdq_rule.sampled_frames(query, rule.min_quality), length):
                 out[record_id] = (distance, match)
         return out
 

@@ -37,7 +37,8 @@ def hash_media(settings: Settings, data: bytes, name: str, signals: Sequence[str
 
         sampling = video.VideoSampling.from_settings(settings)
         if dihedral:  # a lookup: each sample spans one stored sampling interval
-            sampling = dataclasses.replace(sampling, group_seconds=1 / settings.video_stored_fps)
+            sampling = dataclasses.replace(sampling, group_seconds=1 / settings.video_stored_fps,
+                                           cuts_join_sample=True)
         else:  # hashing to store: denser, see Settings.video_stored_fps
             sampling = dataclasses.replace(sampling, fps=settings.video_stored_fps)
         if path is not None:

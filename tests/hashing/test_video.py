@@ -17,12 +17,10 @@ from PIL import Image
 from hashdb.config import MediaLimits, Settings
 from hashdb.errors import HashDBError, InvalidHash, InvalidInput, MediaTooLarge, UnsupportedMedia
 from hashdb.hashing.pdq import PdqSignal
-from hashdb.hashing.video import (
-    VideoSampling,
+from hashdb.hashing.video import VideoSampling, hash_video, hash_video_bytes
+from hashdb.hashing.vpdq_rule import (
     VpdqRule,
     compare_videos,
-    hash_video,
-    hash_video_bytes,
     matching_pairs,
     unique_good_hashes,
     video_match_from_pairs,
