@@ -57,7 +57,7 @@ MUTANTS: tuple[Mutant, ...] = (
            "if value.quality is not None and value.quality < settings.pdq_min_quality:",
            "if value.quality is not None and value.quality < settings.pdq_min_quality - 1:",
            ("tests/service", "tests/api/test_api_unit.py"), "PDQ quality 49 accepted for sharing"),
-    Mutant("threshold-vpdq-share", "hashdb/hashing/video.py",
+    Mutant("threshold-vpdq-share", "hashdb/hashing/vpdq_rule.py",
            "and match.query_pct >= self.query_pct", "and match.query_pct >= self.query_pct - 1",
            ("tests/hashing/test_video.py", "tests/service"), "a video matching 79 % of frames counts"),
     # Role checks
