@@ -4,21 +4,36 @@ Everything goes through the service calls `hashdb submit` and `hashdb lookup` ma
 file's bytes, build the submission or query, submit, look up); this script holds the corpus
 and the edits, never a matching rule. See README "Error rates" and BENCHMARKS.md.
 
-    .venv/bin/python scripts/eval_matching.py                 # full: 800 known, up to 5,000 negatives
-    .venv/bin/python scripts/eval_matching.py --small         # a few minutes
+    .venv/bin/python scripts/eval_matching.py                 # full: 800 known, 5,000 negatives
+    .venv/bin/python scripts/eval_matching.py --medium        # 400 known, 2,500 negatives
+    .venv/bin/python scripts/eval_matching.py --small         # 200 known, 1,000 negatives
     .venv/bin/python scripts/eval_matching.py --corpus synthetic --tiny --check   # what CI runs
 
-The Debian corpus needs `apt-get install openclipart-png fonts-noto-color-emoji`.
+The Debian corpus (scripts/eval_corpus.py) needs its packages: `scripts/system-packages.sh
+--eval` installs them. Hashing (loading, editing, encoding and hashing each image) runs in
+--jobs worker processes through the same service call `hashdb hash` uses; the parent submits
+and looks up while the workers hash what comes next. Nothing is cached between runs.
 
-Distinct: the pool keeps an image only if none of its PDQs (whole image and derived, in all 8
-orientations) is within the PDQ threshold (31) of a PDQ stored for an image kept before it.
-The near-duplicate pairs found are counted and reported, never scored as false positives.
+Distinct negatives. Two images of the pool are near-duplicates when, in one of the 8
+orientations (rotations and flips), the PDQ of one's whole image or of its content is within
+31 bits of the PDQ of the other's whole image or content. "Content" is the image with its
+uniform margins trimmed by this script's own trimming (eval_corpus.trim_uniform), so a drawing
+on a white page and the same drawing on a black one are the same picture. 31 is PDQ's
+published match threshold (Meta's): the fixed line at which the industry calls two images the
+same, kept here as a constant, so the pool changes neither with hashdb's thresholds nor with
+its detectors (hashdb's derived hashes are not used to build it). Only hashes of quality >= 50
+(PDQ's own cut-off) speak: a near-blank image says nothing about sameness. pHash is left out
+on purpose: different flags and look-alike emoji collide in it at 0 to 2 bits, and those are
+false positives the evaluation must count. The pool keeps an image unless it is a
+near-duplicate of one kept before it; each pair left out is reported (count, examples, and
+all of them in --json), never scored.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import json
 import random
 import statistics
@@ -26,25 +41,32 @@ import sys
 import tempfile
 import time
 from collections import Counter, defaultdict
-from concurrent.futures import ProcessPoolExecutor
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
 from pathlib import Path
+from typing import Any, TypeVar
 
 import faiss
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import eval_corpus  # noqa: E402
+import eval_edits  # noqa: E402
 
 from hashdb.cli.common import local_principal  # noqa: E402
 from hashdb.config import Settings  # noqa: E402
+from hashdb.hashing.pdq import PdqSignal  # noqa: E402
 from hashdb.service.local import open_database  # noqa: E402
 from hashdb.service import HashDB  # noqa: E402
-from hashdb.types import LookupResult, MediaHashes, Principal  # noqa: E402
+from hashdb.types import HashValue, LookupResult, MediaHashes, Principal  # noqa: E402
 
 LABEL = "glorification"
 BITS_64 = ("phash", "dhash")
 BATCH = 64
+NEAR_DUPLICATE_BITS = 31  # PDQ's published threshold; deliberately not hashdb's setting
+PDQ_QUALITY = 50  # PDQ's published quality cut-off
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,6 +79,7 @@ class Size:
 
 SIZES = {
     "full": Size(known=800, negatives=5000, per_family=160, timing=30),
+    "medium": Size(known=400, negatives=2500, per_family=80, timing=20),
     "small": Size(known=200, negatives=1000, per_family=60, timing=20),
     "tiny": Size(known=40, negatives=120, per_family=12, timing=6),
     # What the test suite runs (tests/test_eval_matching.py): seconds, not minutes.
@@ -72,8 +95,11 @@ def hashes_of(service: HashDB, data: bytes, name: str) -> MediaHashes:
     return service.hash_bytes(data, name, dihedral=True)
 
 
-# Hashing is most of the work and needs no database: worker processes do it with the same
-# service call (a hashing-only HashDB, as `hashdb hash` uses), the parent submits and looks up.
+# ----------------------------------------------------------------------------- workers
+# Each worker process holds a hashing-only HashDB (as `hashdb hash` uses) and loads the
+# source images it needs itself, keeping the known ones it has loaded: every edited query
+# starts from one of them.
+
 _WORKER: HashDB | None = None
 
 
@@ -84,79 +110,146 @@ def _init_worker(settings: Settings) -> None:
     _WORKER = HashDB(settings, SQLiteStore(":memory:"))
 
 
-def _hash_job(job: tuple[bytes, str, bool, tuple[str, ...] | None]) -> tuple[MediaHashes, float]:
-    data, name, dihedral, signals = job
+def _service() -> HashDB:
     assert _WORKER is not None
+    return _WORKER
+
+
+@functools.lru_cache(maxsize=1200)
+def _source(key: str) -> Any:
+    return eval_corpus.load_source(key)
+
+
+@dataclasses.dataclass(frozen=True)
+class PoolItem:
+    key: str
+    hashed: MediaHashes  # of the JPEG upload, with all 8 orientations: the negative's query
+    content: tuple[HashValue, ...]  # PDQs of trim_uniform(image) in 8 orientations, if it trims
+    seconds: float
+
+
+def pool_job(key: str) -> PoolItem | None:
+    image = _source(key)
+    if image is None:
+        return None
     start = time.perf_counter()
-    hashed = _WORKER.hash_bytes(data, name, signals, dihedral=dihedral)
+    hashed = _service().hash_bytes(eval_edits.encode(image), key, dihedral=True)
+    seconds = time.perf_counter() - start
+    trimmed = eval_corpus.trim_uniform(image)
+    content = PdqSignal().dihedral_array(np.asarray(trimmed)) if trimmed.size != image.size else ()
+    return PoolItem(key, hashed, content, seconds)
+
+
+def submission_job(key: str) -> tuple[MediaHashes, float]:
+    """Originals are submitted lossless."""
+    start = time.perf_counter()
+    hashed = _service().hash_bytes(eval_edits.encode_lossless(_source(key)), key)
     return hashed, time.perf_counter() - start
 
 
-class Hasher:
+def query_job(job: tuple[str, str, int, str]) -> tuple[MediaHashes, float]:
+    key, family_name, strength, seed = job
+    family = eval_edits.FAMILY[family_name]
+    edited = family.edit(_source(key), random.Random(seed), family.strengths[strength])
+    data = eval_edits.encode(edited)
+    start = time.perf_counter()
+    hashed = _service().hash_bytes(data, f"{family_name}/{key}", dihedral=True)
+    return hashed, time.perf_counter() - start
+
+
+class Workers:
+    """Results of `fn` over items, in order, from `jobs` processes (or this one), with a
+    bounded number in flight so that a consumer may stop early and so that the parent's
+    lookups overlap the workers' hashing."""
+
     def __init__(self, settings: Settings, jobs: int) -> None:
         self.pool = ProcessPoolExecutor(jobs, initializer=_init_worker, initargs=(settings,)) if jobs > 1 else None
         if self.pool is None:
             _init_worker(settings)
-        self.seconds = 0.0
+        self.window = 16 * jobs
 
-    def hash(self, items: Sequence[tuple[bytes, str]], dihedral: bool,
-             signals: tuple[str, ...] | None = None) -> list[MediaHashes]:
-        jobs = [(data, name, dihedral, signals) for data, name in items]
-        results = list(self.pool.map(_hash_job, jobs, chunksize=8)) if self.pool else [_hash_job(j) for j in jobs]
-        self.seconds += sum(t for _, t in results)
-        return [h for h, _ in results]
+    def map(self, fn: Callable[[T], R], items: Iterable[T]) -> Iterator[R]:
+        if self.pool is None:
+            yield from map(fn, items)
+            return
+        pending: list[Future[R]] = []
+        source = iter(items)
+        try:
+            for item in source:
+                pending.append(self.pool.submit(fn, item))
+                if len(pending) >= self.window:
+                    yield pending.pop(0).result()
+            while pending:
+                yield pending.pop(0).result()
+        finally:
+            for future in pending:
+                future.cancel()
 
     def close(self) -> None:
         if self.pool is not None:
-            self.pool.shutdown()
+            self.pool.shutdown(cancel_futures=True)
 
 
-def pdqs(values: Sequence[object]) -> list[str]:
-    return [v.hex for v in values if getattr(v, "signal", None) == "pdq"]  # type: ignore[attr-defined]
+def batches(items: Iterable[T], size: int = BATCH) -> Iterator[list[T]]:
+    batch: list[T] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
 
 
-def select_distinct(service: HashDB, hasher: Hasher, images: list[tuple[str, object]], want: int,
-                    progress: bool) -> tuple[list[int], list[MediaHashes], int]:
-    """Greedy: keep an image unless a query-side PDQ of it is within 31 of a stored-side PDQ
-    of an image already kept (or the other way round). Returns kept indexes, all hashes, and
-    how many near-duplicate pairs were dropped."""
-    # One direction suffices: the query side holds all 8 orientations, so T(a) near b is
-    # T^-1(b) near a.
-    hashed: list[MediaHashes] = []
-    for start in range(0, len(images), 500):
-        chunk = [(eval_corpus.encode_lossless(image), name) for name, image in images[start:start + 500]]  # type: ignore[arg-type]
-        hashed += hasher.hash(chunk, dihedral=True, signals=("pdq",))
-        if progress:
-            print(f"  hashed {len(hashed)}/{len(images)} pool images", file=sys.stderr)
+# ----------------------------------------------------------------------------- the pool
+
+@dataclasses.dataclass
+class Pool:
+    items: list[PoolItem]  # kept, in pool order
+    pairs: list[dict[str, object]]  # near-duplicates left out
+    offered: int  # candidates looked at
+    seconds: float  # hashing CPU
+
+
+def _codes(values: Sequence[HashValue]) -> np.ndarray:
+    return np.frombuffer(bytes.fromhex("".join(v.hex for v in values)), dtype=np.uint8).reshape(len(values), 32)
+
+
+def build_pool(workers: Workers, keys: Sequence[str], enough: Callable[[list[PoolItem]], bool],
+               progress: bool) -> Pool:
+    """Greedy, in pool order: keep an image unless it is a near-duplicate (see the module's
+    docstring) of one kept before it. The candidate's side holds all 8 orientations and the
+    kept side only the upright one, which suffices: T(a) near b is a near T^-1(b)."""
     stored = faiss.IndexBinaryFlat(256)
-    owners: list[int] = []
-    kept: list[int] = []
-    pairs = 0
-    for n, h in enumerate(hashed):
-        query = pdqs(service.query_for(h).hashes)
-        mine = pdqs(service.submission_for(h, [LABEL]).hashes)
-        if not query or not mine:
+    owners: list[tuple[int, str]] = []  # per stored PDQ: (kept index, "whole" | "content")
+    pool = Pool([], [], 0, 0.0)
+    for item in workers.map(pool_job, keys):
+        pool.offered += 1
+        if progress and pool.offered % 1000 == 0:
+            print(f"  pool: {pool.offered} candidates, {len(pool.items)} kept", file=sys.stderr)
+        if item is None:
             continue
-        near = False
-        if owners:
-            codes = np.frombuffer(bytes.fromhex("".join(query)), dtype=np.uint8).reshape(len(query), 32)
-            lims, _, _ = stored.range_search(codes, 32)
-            near = lims[-1] > 0
-        if near:
-            pairs += 1
-            continue
-        kept.append(n)
-        stored.add(np.frombuffer(bytes.fromhex("".join(mine)), dtype=np.uint8).reshape(len(mine), 32))
-        owners.extend([n] * len(mine))
-        if len(kept) >= want:
+        pool.seconds += item.seconds
+        whole = [v for v in (*item.hashed.hashes, *item.hashed.dihedral) if v.signal == "pdq"]
+        probes = [(v, "whole") for v in whole] + [(v, "content") for v in item.content]
+        probes = [(v, view) for v, view in probes if (v.quality or 0) >= PDQ_QUALITY]
+        if probes and owners:
+            lims, distances, ids = stored.range_search(_codes([v for v, _ in probes]), NEAR_DUPLICATE_BITS + 1)
+            if lims[-1] > 0:
+                best = int(np.argmin(distances))
+                probe = int(np.searchsorted(lims, best, side="right")) - 1
+                kept, view = owners[int(ids[best])]
+                pool.pairs.append({"left_out": item.key, "kept": pool.items[kept].key,
+                                   "views": f"{probes[probe][1]}/{view}", "distance": int(distances[best])})
+                continue
+        upright = [(p, view) for p, view in probes if p in (whole[0], *item.content[:1])]
+        if upright:
+            stored.add(_codes([v for v, _ in upright]))
+            owners.extend((len(pool.items), view) for _, view in upright)
+        pool.items.append(item)
+        if enough(pool.items):
             break
-    return kept, hashed, pairs
-
-
-def lookup_batch(service: HashDB, hasher: Hasher, actor: Principal,
-                 items: list[tuple[str, bytes]]) -> list[LookupResult]:
-    hashed = hasher.hash([(data, name) for name, data in items], dihedral=True)
-    return service.lookup([service.query_for(h) for h in hashed], actor)
+    return pool
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -164,6 +257,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
     parser.add_argument("--corpus", choices=("debian", "synthetic"), default="debian")
     size = parser.add_mutually_exclusive_group()
+    size.add_argument("--medium", action="store_const", dest="size", const="medium")
     size.add_argument("--small", action="store_const", dest="size", const="small")
     size.add_argument("--tiny", action="store_const", dest="size", const="tiny")
     size.add_argument("--ci", action="store_const", dest="size", const="ci", help=argparse.SUPPRESS)
@@ -181,10 +275,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     progress = not args.quiet
     wall = time.perf_counter()
 
-    families = eval_corpus.FAMILIES
+    families = eval_edits.FAMILIES
     if args.families:
         wanted = set(args.families.split(","))
-        unknown = wanted - {f.name for f in families}
+        unknown = wanted - set(eval_edits.FAMILY)
         if unknown:
             parser.error(f"unknown families: {', '.join(sorted(unknown))}")
         families = tuple(f for f in families if f.name in wanted)
@@ -196,113 +290,87 @@ def main(argv: Sequence[str] | None = None) -> int:
                            service.indexes, service.taxonomy, service.server_secret)
         if args.reference:
             service = reference
+        workers = Workers(service.settings, args.jobs)
+        hash_seconds = 0.0
 
-        hasher = Hasher(service.settings, args.jobs)
-        # 1. corpus and the distinct pool
-        need = size_spec.known + size_spec.negatives
+        # 1. the distinct pool: the first shareable images are the known ones, the rest negatives
         t0 = time.perf_counter()
-        images = eval_corpus.load(args.corpus, int(need * 1.35) + 50, args.seed)
-        kept, hashed, near_pairs = select_distinct(service, hasher, images, need, progress)
+        need = size_spec.known + size_spec.negatives
+
+        def shareable(item: PoolItem) -> bool:
+            return any(v.signal == "pdq" and (v.quality or 0) >= service.settings.pdq_min_quality
+                       for v in item.hashed.hashes)
+
+        def enough(items: list[PoolItem]) -> bool:
+            return len(items) >= need and sum(map(shareable, items)) >= size_spec.known
+
+        keys = eval_corpus.candidates(args.corpus, args.seed, int(need * 1.35) + 50)
+        pool = build_pool(workers, keys, enough, progress)
+        hash_seconds += pool.seconds
+        known = [item for item in pool.items if shareable(item)][:size_spec.known]
+        known_keys = {item.key for item in known}
+        negatives = [item for item in pool.items if item.key not in known_keys][:size_spec.negatives]
         pool_seconds = time.perf_counter() - t0
-        # Known images: those a member could share (PDQ quality >= 50), the first in pool order.
-        shareable = [n for n in kept if any(v.signal == "pdq" and (v.quality or 0) >= service.settings.pdq_min_quality
-                                            for v in hashed[n].hashes)]
-        known = shareable[:size_spec.known]
-        negatives = [n for n in kept if n not in set(known)][:size_spec.negatives]
         if progress:
-            print(f"pool: {len(images)} loaded, {len(kept)} distinct ({near_pairs} near-duplicates dropped), "
-                  f"{len(known)} known, {len(negatives)} negatives, {pool_seconds:.0f} s", file=sys.stderr)
+            print(f"pool: {pool.offered} candidates, {len(pool.items)} distinct ({len(pool.pairs)} near-duplicates "
+                  f"left out), {len(known)} known, {len(negatives)} negatives, {pool_seconds:.0f} s", file=sys.stderr)
 
         # 2. submit the known images as a member would
         t0 = time.perf_counter()
-        owner: dict[int, int] = {}  # record id -> image index
-        for start in range(0, len(known), BATCH):
-            chunk = known[start:start + BATCH]
-            files = hasher.hash([(eval_corpus.encode_lossless(images[n][1]), images[n][0]) for n in chunk],  # type: ignore[arg-type]
-                                dihedral=False)
-            subs = [service.submission_for(h, [LABEL]) for h in files]
-            for n, result in zip(chunk, service.submit(subs, actor)):
+        owner: dict[int, str] = {}  # record id -> source key
+        for chunk in batches(zip(known, workers.map(submission_job, [item.key for item in known]))):
+            hash_seconds += sum(seconds for _, (_, seconds) in chunk)
+            subs = [service.submission_for(hashed, [LABEL]) for _, (hashed, _) in chunk]
+            for (item, _), result in zip(chunk, service.submit(subs, actor)):
                 for record_id in result.ids:
-                    owner[record_id] = n
+                    owner[record_id] = item.key
         service.load_index()
         submit_seconds = time.perf_counter() - t0
 
-        # 3. edited queries per family
+        # 3. edited queries of every family, hashed by the workers while this process looks up
         rng = random.Random(args.seed)
-        rows = []
-        by_signal: dict[tuple[str, str, str], Counter[int]] = defaultdict(Counter)  # (signal, via, right|wrong)
-        hasher.seconds = 0.0
-        lookup_start = time.perf_counter()
-        lookups = 0
+        jobs = []
         for family in families:
-            cases: list[tuple[int, bytes, object]] = []
             for q in range(size_spec.per_family):
-                n = known[rng.randrange(len(known))]
-                strength = family.strengths[q % len(family.strengths)]
-                edited = family.edit(images[n][1], rng, strength)  # type: ignore[arg-type]
-                cases.append((n, eval_corpus.encode(edited), strength))
-            hits = wrong = hits_256 = 0
-            per_strength: dict[str, list[int]] = defaultdict(lambda: [0, 0])
-            for start in range(0, len(cases), BATCH):
-                chunk = cases[start:start + BATCH]
-                results = lookup_batch(service, hasher, actor, [(f"{family.name}/{n}", d) for n, d, _ in chunk])
-                lookups += len(chunk)
-                for (n, _, strength), result in zip(chunk, results):
-                    own = [m for m in result.matches if owner.get(m.id) == n]
-                    other = [m for m in result.matches if owner.get(m.id) not in (None, n)]
-                    hits += bool(own)
-                    hits_256 += any(m.signal not in BITS_64 for m in own)
-                    wrong += bool(other)
-                    per_strength[str(strength)][0] += bool(own)
-                    per_strength[str(strength)][1] += 1
-                    for m in own:
-                        by_signal[(m.signal, getattr(m, "via", None) or "", "right")][m.distance] += 1
-                    for m in other:
-                        by_signal[(m.signal, getattr(m, "via", None) or "", "wrong")][m.distance] += 1
-            rows.append({"family": family.name, "queries": len(cases), "recall": hits / len(cases),
-                         "wrong": wrong / len(cases),
-                         "recall_256": hits_256 / len(cases), "target": family.target,
-                         "by_strength": {k: v[0] / v[1] for k, v in per_strength.items()}})
-            if progress:
-                print(f"  {family.name}: recall {hits / len(cases):.3f}, wrong {wrong}", file=sys.stderr)
+                key = known[rng.randrange(len(known))].key
+                jobs.append((key, family.name, q % len(family.strengths), f"{args.seed}/{family.name}/{q}"))
+        tally = Tally(owner)
+        lookup_start = time.perf_counter()
+        for chunk in batches(zip(jobs, workers.map(query_job, jobs))):
+            hash_seconds += sum(seconds for _, (_, seconds) in chunk)
+            results = service.lookup([service.query_for(hashed) for _, (hashed, _) in chunk], actor)
+            for (job, _), result in zip(chunk, results):
+                tally.query(job, result)
 
-        # 4. negatives: distinct images never submitted
-        fp = 0
-        fp_examples: list[str] = []
-        for start in range(0, len(negatives), BATCH):
-            chunk = negatives[start:start + BATCH]
-            results = lookup_batch(service, hasher, actor, [(images[n][0], eval_corpus.encode(images[n][1]))
-                                                             for n in chunk])
-            lookups += len(chunk)
-            for n, result in zip(chunk, results):
-                if result.matched:
-                    fp += 1
-                    m = result.matches[0]
-                    via = getattr(m, "via", None) or ""
-                    by_signal[(m.signal, via, "false_positive")][m.distance] += 1
-                    if len(fp_examples) < 10:
-                        fp_examples.append(f"{images[n][0]} -> {images[owner[m.id]][0]} "
-                                           f"({m.signal}{'/' + via if via else ''} at {m.distance})")
-
+        # 4. negatives: distinct images never submitted, hashed once when the pool was built
+        for chunk in batches(negatives):
+            results = service.lookup([service.query_for(item.hashed) for item in chunk], actor)
+            for item, result in zip(chunk, results):
+                tally.negative(item.key, result)
         lookup_seconds = time.perf_counter() - lookup_start
-        hash_seconds = hasher.seconds
-        hasher.close()
+        workers.close()
         # 5. time per 1-megapixel image, this lookup against the reference path, interleaved
-        timing = (time_megapixel(service, reference, actor, [images[n][1] for n in known[:size_spec.timing]])
+        timing = (time_megapixel(service, reference, actor, [eval_corpus.load_source(item.key)
+                                                             for item in known[:size_spec.timing]])
                   if size_spec.timing else {"reference_ms": 0.0, "current_ms": 0.0, "ratio": 0.0})
 
+    rows = tally.rows(families)
     total_queries = sum(r["queries"] for r in rows)
+    lookups = total_queries + len(negatives)
     mean_recall = statistics.mean(r["recall"] for r in rows) if rows else 0.0
-    wrong_rate = sum(r["wrong"] * r["queries"] for r in rows) / max(1, total_queries)
-    fp_rate = fp / max(1, len(negatives))
     summary = {
-        "corpus": args.corpus, "size": size_name, "jobs": args.jobs, "path": "reference" if args.reference else "current", "seed": args.seed, "known": len(known),
-        "negatives": len(negatives), "near_duplicate_pairs": near_pairs, "families": rows,
-        "mean_recall": mean_recall, "false_positives": fp, "fp_rate": fp_rate,
-        "wrong_match_rate": wrong_rate, "ms_per_lookup": 1000 * lookup_seconds / max(1, lookups),
-        "ms_hashing_per_lookup": 1000 * hash_seconds / max(1, lookups),
-        "timing_1mp": timing, "fp_examples": fp_examples,
-        "by_signal": {"/".join(k): dict(sorted(v.items())) for k, v in sorted(by_signal.items())},
+        "corpus": args.corpus, "size": size_name, "jobs": args.jobs, "path": "reference" if args.reference else "current",
+        "seed": args.seed, "known": len(known), "negatives": len(negatives),
+        "sources": dict(Counter(item.key.partition(":")[0] for item in known + negatives)),
+        "known_sources": dict(Counter(item.key.partition(":")[0] for item in known)),
+        "candidates": pool.offered, "near_duplicate_pairs": len(pool.pairs), "near_duplicates": pool.pairs,
+        "families": rows, "mean_recall": mean_recall, "false_positives": tally.false_positives,
+        "fp_rate": tally.false_positives / max(1, len(negatives)),
+        "wrong_match_rate": tally.wrong_queries / max(1, total_queries),
+        "ms_per_lookup": 1000 * lookup_seconds / max(1, lookups),
+        "ms_hashing_per_image": 1000 * hash_seconds / max(1, pool.offered + len(known) + total_queries),
+        "timing_1mp": timing, "fp_examples": tally.fp_examples,
+        "by_signal": {"/".join(k): dict(sorted(v.items())) for k, v in sorted(tally.by_signal.items())},
         "seconds": {"pool": pool_seconds, "submit": submit_seconds, "total": time.perf_counter() - wall},
     }
     print_table(summary)
@@ -314,6 +382,65 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"FAIL {failure}")
         return 1 if failures else 0
     return 0
+
+
+class Tally:
+    """Counts what the lookups answered: per family and strength, and per signal, derived
+    hash and distance (right = the query's own image, wrong = another known image,
+    false_positive = a negative matching anything)."""
+
+    def __init__(self, owner: dict[int, str]) -> None:
+        self.owner = owner
+        self.per_family: dict[str, dict[str, Any]] = {}
+        self.by_signal: dict[tuple[str, str, str], Counter[int]] = defaultdict(Counter)
+        self.wrong_queries = 0
+        self.false_positives = 0
+        self.fp_examples: list[str] = []
+
+    def _count(self, kind: str, matches: Iterable[Any]) -> None:
+        # Once per query and (signal, via, distance): a rate per signal and distance is then
+        # a share of queries.
+        for signal, via, distance in {(m.signal, getattr(m, "via", None) or "", m.distance) for m in matches}:
+            self.by_signal[(signal, via, kind)][distance] += 1
+
+    def query(self, job: tuple[str, str, int, str], result: LookupResult) -> None:
+        key, family, strength, _ = job
+        own = [m for m in result.matches if self.owner.get(m.id) == key]
+        other = [m for m in result.matches if self.owner.get(m.id) not in (None, key)]
+        row = self.per_family.setdefault(family, {"queries": 0, "hits": 0, "wrong": 0, "hits_256": 0,
+                                                   "by_strength": defaultdict(lambda: [0, 0])})
+        row["queries"] += 1
+        row["hits"] += bool(own)
+        row["wrong"] += bool(other)
+        row["hits_256"] += any(m.signal not in BITS_64 for m in own)
+        row["by_strength"][strength][0] += bool(own)
+        row["by_strength"][strength][1] += 1
+        self.wrong_queries += bool(other)
+        self._count("right", own)
+        self._count("wrong", other)
+
+    def negative(self, key: str, result: LookupResult) -> None:
+        if not result.matched:
+            return
+        self.false_positives += 1
+        self._count("false_positive", result.matches)
+        if len(self.fp_examples) < 12:
+            m = result.matches[0]
+            via = getattr(m, "via", None) or ""
+            self.fp_examples.append(f"{key} -> {self.owner.get(m.id)} ({m.signal}{'/' + via if via else ''} at {m.distance})")
+
+    def rows(self, families: Sequence[eval_edits.Family]) -> list[dict[str, Any]]:
+        rows = []
+        for family in families:
+            row = self.per_family.get(family.name)
+            if row is None:
+                continue
+            n = row["queries"]
+            rows.append({"family": family.name, "queries": n, "recall": row["hits"] / n, "wrong": row["wrong"] / n,
+                         "recall_256": row["hits_256"] / n, "target": family.target,
+                         "by_strength": {str(family.strengths[k]): v[0] / v[1]
+                                         for k, v in sorted(row["by_strength"].items())}})
+        return rows
 
 
 def reference_settings() -> dict[str, object]:
@@ -330,7 +457,7 @@ def time_megapixel(service: HashDB, reference: HashDB, actor: Principal, images:
         assert isinstance(image, Image.Image)
         scale = (1_000_000 / (image.width * image.height)) ** 0.5
         big = image.resize((round(image.width * scale), round(image.height * scale)), Image.Resampling.BICUBIC)
-        payloads.append(eval_corpus.encode(eval_corpus.border(big, random.Random(0), (0.05, "black"))))
+        payloads.append(eval_edits.encode(eval_edits.border(big, random.Random(0), (0.05, "black"))))
     spent = {"reference": [], "current": []}  # type: dict[str, list[float]]
     for _ in range(3):
         for name, svc in (("reference", reference), ("current", service)):
@@ -342,9 +469,15 @@ def time_megapixel(service: HashDB, reference: HashDB, actor: Principal, images:
     return {"reference_ms": 1000 * ref, "current_ms": 1000 * cur, "ratio": cur / ref if ref else 0.0}
 
 
-def print_table(s: dict) -> None:  # type: ignore[type-arg]
-    print(f"{s['path']} matching; corpus {s['corpus']} ({s['size']}): {s['known']} known images, {s['negatives']} distinct negatives, "
-          f"{s['near_duplicate_pairs']} near-duplicate pairs left out of the pool")
+def print_table(s: dict[str, Any]) -> None:
+    sources = ", ".join(f"{k} {v}" for k, v in sorted(s["sources"].items()))
+    known = ", ".join(f"{k} {v}" for k, v in sorted(s["known_sources"].items()))
+    print(f"{s['path']} matching; corpus {s['corpus']} ({s['size']}, seed {s['seed']}): {s['known']} known images "
+          f"({known}), {s['negatives']} distinct negatives; all: {sources}")
+    views = Counter(str(p["views"]) for p in s["near_duplicates"])
+    print(f"pool: {s['candidates']} candidates; {s['near_duplicate_pairs']} near-duplicate pairs left out, "
+          f"never scored (PDQ within {NEAR_DUPLICATE_BITS} bits in some orientation, by view: "
+          + ", ".join(f"{k} {v}" for k, v in sorted(views.items())) + ")")
     print(f"{'family':<24} {'queries':>7} {'recall':>7} {'wrong':>7} {'target':>7} {'no64':>6}  by strength")
     for r in s["families"]:
         strengths = ", ".join(f"{k} {v:.2f}" for k, v in r["by_strength"].items())
@@ -353,26 +486,37 @@ def print_table(s: dict) -> None:  # type: ignore[type-arg]
               f" {r['recall_256']:>6.3f}  {strengths}{mark}")
     print(f"mean recall {s['mean_recall']:.3f}; false positives {s['false_positives']}/{s['negatives']} "
           f"({100 * s['fp_rate']:.2f} %); wrong-match rate {100 * s['wrong_match_rate']:.2f} %; "
-          f"{s['ms_per_lookup']:.1f} ms wall per edited or negative image ({args_jobs(s)}), of which hashing "
-          f"{s['ms_hashing_per_lookup']:.1f} ms CPU")
+          f"{s['ms_per_lookup']:.1f} ms wall per edited or negative image ({s['jobs']} hashing processes); "
+          f"hashing {s['ms_hashing_per_image']:.1f} ms CPU per image")
     t = s["timing_1mp"]
-    print(f"1-megapixel lookup: {t['current_ms']:.1f} ms, reference path {t['reference_ms']:.1f} ms, "
-          f"ratio {t['ratio']:.2f}")
+    print(f"1-megapixel lookup (one process, best of 3): {t['current_ms']:.1f} ms, reference path "
+          f"{t['reference_ms']:.1f} ms, ratio {t['ratio']:.2f}")
     print("no64: recall counting only matches through 256-bit PDQ (whole or derived)")
-    print("matches by signal/via and distance (right = own image, wrong = another known image):")
-    for key, hist in s["by_signal"].items():
-        print(f"  {key:<28} " + " ".join(f"{d}:{c}" for d, c in hist.items()))
+    queries = sum(r["queries"] for r in s["families"])
+    print(f"by signal/derived hash: queries (of {queries} edited, {s['negatives']} negatives) with a match of each kind; "
+          "right = own image, wrong = another known image, fp = a negative matched")
+    print(f"  {'signal/via':<14} {'right':>6} {'wrong':>6} {'wrong %':>8} {'fp':>5} {'fp %':>6}  by distance: right/wrong/fp")
+    signals = sorted({k.rsplit("/", 1)[0] for k in s["by_signal"]})
+    for signal in signals:
+        hist = {kind: s["by_signal"].get(f"{signal}/{kind}", {}) for kind in ("right", "wrong", "false_positive")}
+        total = {kind: sum(h.values()) for kind, h in hist.items()}
+        distances = sorted({int(d) for h in hist.values() for d in h})
+        spread = " ".join(f"{d}:{hist['right'].get(d, 0)}/{hist['wrong'].get(d, 0)}/{hist['false_positive'].get(d, 0)}"
+                          for d in distances)
+        print(f"  {signal.rstrip('/') or signal:<14} {total['right']:>6} {total['wrong']:>6} "
+              f"{100 * total['wrong'] / max(1, queries):>7.2f}% {total['false_positive']:>5} "
+              f"{100 * total['false_positive'] / max(1, s['negatives']):>5.2f}%  {spread}")
+    pairs = s["near_duplicates"]
+    step = max(1, len(pairs) // 12)
+    for pair in pairs[::step][:12]:
+        print(f"  near-duplicate: {pair['left_out']} ~ {pair['kept']} ({pair['views']} at {pair['distance']})")
     for example in s["fp_examples"]:
         print(f"  false positive: {example}")
     secs = s["seconds"]
     print(f"time: pool {secs['pool']:.0f} s, submit {secs['submit']:.0f} s, total {secs['total']:.0f} s")
 
 
-def args_jobs(s: dict) -> str:  # type: ignore[type-arg]
-    return f"{s['jobs']} hashing processes"
-
-
-def check(s: dict) -> list[str]:  # type: ignore[type-arg]
+def check(s: dict[str, Any]) -> list[str]:
     failures = [f"{r['family']} recall {r['recall']:.3f} < {r['target']}" for r in s["families"]
                 if r["recall"] < r["target"]]
     if s["mean_recall"] < MEAN_RECALL:
