@@ -31,3 +31,32 @@ def test_small_evaluation_meets_its_floors(tmp_path: Path) -> None:
     assert result["mean_recall"] >= 0.7  # 0.76 measured: crops and 5-degree rotations pull it down
     assert result["false_positives"] == 0 and result["wrong_match_rate"] == 0.0
     assert result["negatives"] == 100 and result["known"] == 30
+
+
+def test_pool_leaves_out_near_duplicates_in_every_orientation_and_after_trimming(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    sys.path.insert(0, str(ROOT / "scripts"))
+    import eval_corpus
+    import eval_matching
+    from PIL import Image, ImageOps
+
+    from hashdb.config import Settings
+
+    picture = eval_corpus.load_source("synthetic:1")
+    images = {
+        "picture": picture,
+        "turned": picture.transpose(Image.Transpose.ROTATE_90),
+        # A margin a fifth of each side moves the whole image's PDQ far past 31 bits; its
+        # content is the picture itself.
+        "framed": ImageOps.expand(picture, border=picture.width // 5, fill=(0, 0, 0)),
+        "other": eval_corpus.load_source("synthetic:2"),
+    }
+    monkeypatch.setattr(eval_corpus, "load_source", images.__getitem__)
+    eval_matching._source.cache_clear()
+    workers = eval_matching.Workers(Settings(), jobs=1)
+    pool = eval_matching.build_pool(workers, list(images), lambda kept: False, progress=False)
+    eval_matching._source.cache_clear()
+
+    assert [item.key for item in pool.items] == ["picture", "other"]
+    assert {(p["left_out"], p["kept"], p["views"]) for p in pool.pairs} == {
+        ("turned", "picture", "whole/whole"), ("framed", "picture", "content/whole")}
+    assert pool.offered == 4
