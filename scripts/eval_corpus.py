@@ -6,7 +6,7 @@ Sources, all freely licensed (Debian main) and installed from Debian packages
     (`/usr/share/openclipart/png`, about 8,100 files; at most PER_FOLDER a folder);
   - fonts-noto-color-emoji: Noto Color Emoji, SIL Open Font License 1.1, rendered here one
     glyph per image (about 3,700: faces, objects, flags);
-  - desktop backgrounds, photographs and rendered art of 1,600 to 5,600 px (about 80, kept
+  - desktop backgrounds, photographs and rendered art of 1 to 15 megapixels (about 85, kept
     at up to PHOTO_SIDE): plasma-workspace-wallpapers (KDE, LGPL/CC-BY-SA), mate-backgrounds
     (GPL/CC-BY-SA), lomiri-wallpapers-16.04 (Ubuntu's community photographs, CC-BY-SA) and
     ukui-wallpapers (GPL); each package's /usr/share/doc/*/copyright names the licences.
@@ -71,7 +71,7 @@ def _fit(image: Image.Image, side: int = MAX_SIDE) -> Image.Image:
 # variations of one motif, which would otherwise weigh on every rate as much as a whole
 # category of real drawings. shapes/stars (1,378 many-pointed stars, thin lines whose PDQ
 # moves by up to 100 bits on a JPEG re-encode) keeps fewer.
-PER_FOLDER = 150
+PER_FOLDER = 200
 FOLDER_CAP = {"shapes/stars": 40}
 
 
@@ -143,22 +143,23 @@ _SIZE_SUFFIX = re.compile(r"_\d+x\d+$")
 
 
 def _photo_keys() -> list[str]:
-    """One file per picture: the widest landscape size of each KDE wallpaper, and the other
-    packages' files with a size suffix ("Elephants_3840x2160") folded into one."""
-    best: dict[str, Path] = {}
-
-    def offer(group: str, path: Path) -> None:
-        if path.stat().st_size > 1024 and (group not in best or path.stat().st_size > best[group].stat().st_size):
-            best[group] = path
-
+    """One file per picture: of the sizes a picture comes in (a KDE wallpaper's folder, or a
+    size suffix as in "Elephants_3840x2160"), the smallest that is still PHOTO_SIDE wide
+    in landscape, since decoding a 5,120-pixel PNG costs seconds."""
+    sizes: dict[str, list[tuple[int, Path]]] = defaultdict(list)
     for path in sorted(WALLPAPERS.glob("*/contents/images/*")):
         w, _, h = path.stem.partition("x")
         if w.isdigit() and h.isdigit() and int(w) > int(h):
-            offer(str(path.parents[2]), path)
+            sizes[str(path.parents[2])].append((int(w), path))
     for path in sorted(BACKGROUNDS.rglob("*")):
-        if path.suffix.lower() in (".jpg", ".jpeg", ".png"):
-            offer(str(path.parent / _SIZE_SUFFIX.sub("", path.stem)), path)
-    return [f"photo:{path}" for path in sorted(best.values())]
+        if path.suffix.lower() in (".jpg", ".jpeg", ".png") and path.stat().st_size > 1024:
+            with Image.open(path) as image:
+                sizes[str(path.parent / _SIZE_SUFFIX.sub("", path.stem))].append((image.width, path))
+    keys = []
+    for group in sorted(sizes):
+        wide = sorted(sizes[group])
+        keys.append(f"photo:{next((p for w, p in wide if w >= PHOTO_SIDE), wide[-1][1])}")
+    return keys
 
 
 def _photo(path: str) -> Image.Image | None:
