@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 import struct
 import zlib
+from pathlib import Path
 
 from hashdb.service import HashDB
 from hashdb.types import Principal
@@ -48,3 +49,12 @@ def flat_png(width: int, height: int) -> bytes:
     body = b"".join(compressor.compress(row) for _ in range(height)) + compressor.flush()
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
     return b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", ihdr) + png_chunk(b"IDAT", body) + png_chunk(b"IEND", b"")
+
+
+def empty_database(path: Path) -> Path:
+    """A hashdb SQLite file with the schema and nothing in it: what a first `submit` leaves.
+    Read-only commands (lookup, export, ...) refuse a --db that does not exist."""
+    from hashdb.store.sqlite_store import SQLiteStore
+
+    SQLiteStore(path).close()
+    return path

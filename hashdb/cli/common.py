@@ -126,9 +126,15 @@ def stopped_by_sigterm() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-def open_service(db_path: str | Path) -> HashDB:
-    from hashdb.service.local import open_database
+def open_service(db_path: str | Path, create: bool = False) -> HashDB:
+    """Open the database at --db. Only commands that put something in it (`submit`, `import`,
+    `keys create`, ...) pass create=True: a mistyped --db to `lookup` or `export` would
+    otherwise make a new empty database and answer "no match" as if the list were checked."""
+    from hashdb.service.local import is_dsn, open_database
 
+    if not create and not is_dsn(db_path) and not Path(db_path).exists():
+        raise click.ClickException(
+            f"no database at {db_path} (check --db or HASHDB_DB; `hashdb submit` or `hashdb import` creates one)")
     try:
         return open_database(db_path)
     except HashDBError as exc:

@@ -25,7 +25,7 @@ def incident_open(name: str, description: str, db_path: str, as_json: bool) -> N
     Example:
         hashdb incident open attack-2026-03 --description "live-streamed attack, Example City"
     """
-    service = open_service(db_path)
+    service = open_service(db_path, create=True)
     item = service.open_incident(name, local_principal(service, "local"), description)
     emit(as_json, output.incident_json(item), f"incident {item.id} {item.name!r} open")
 
@@ -88,7 +88,7 @@ def webhook_add(url: str, org: str, db_path: str, as_json: bool) -> None:
     Example:
         hashdb webhook add --org example-platform https://hooks.example.com/hashdb
     """
-    service = open_service(db_path)
+    service = open_service(db_path, create=True)
     secret, hook = service.add_webhook(org, url, local_principal(service, "local"))
     emit(as_json, {"id": hook.id, "org": hook.org_name, "url": hook.url, "secret": secret},
          f"{secret}\n(webhook {hook.id} for {hook.org_name}: store the secret now, it is not shown again)")

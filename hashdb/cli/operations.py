@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import closing
 from pathlib import Path
 
 import click
@@ -26,7 +27,7 @@ def keys_create(org: str, role: str, db_path: str, as_json: bool) -> None:
     Example:
         hashdb keys create --org example-platform --role contributor
     """
-    service = open_service(db_path)
+    service = open_service(db_path, create=True)
     key, record = service.create_key(org, role, local_principal(service, "local"))
     emit(as_json, {"id": record.id, "org": record.org_name, "role": record.role, "prefix": record.prefix,
                    "key": key},
@@ -112,12 +113,43 @@ def serve(db_path: str, host: str, port: int, workers: int, threads: int, max_co
     Example:
         hashdb serve --db hashdb.sqlite --host 0.0.0.0 --port 8000 --workers 2
     """
+    check_servable(db_path, host, port)
     # Imported here only: `import hashdb` never pulls in Flask or gunicorn.
     from api.server import ServeOptions
     from api.server import serve as run_server
 
     run_server(ServeOptions(str(db_path), host, port, workers, threads,
                             None if access_log == "off" else access_log, max_connections=max_connections))
+
+
+def check_servable(db_path: str, host: str, port: int) -> None:
+    """Say what is wrong with --db or --port in one line before gunicorn starts: past that
+    point a bad database is only "Worker failed to boot" and a busy port five seconds of
+    retries that never name the option."""
+    import socket
+    import sqlite3
+
+    from hashdb.service.local import is_dsn
+
+    if not is_dsn(db_path):
+        path = Path(db_path)
+        if not path.parent.is_dir():
+            raise click.ClickException(f"cannot create the database {path}: there is no folder {path.parent} (--db)")
+        if path.exists():
+            try:
+                with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as connection:
+                    connection.execute("PRAGMA schema_version")
+            except sqlite3.Error as exc:
+                raise click.ClickException(f"{path} is not a hashdb database: {exc} (--db)") from exc
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        # The same option gunicorn sets, so a port left in TIME_WAIT is not called busy.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise click.ClickException(
+                f"cannot listen on {host}:{port}: {exc.strerror or exc} (choose another with --port or --host)") from exc
 
 
 @cli.command()
@@ -143,5 +175,5 @@ def demo(port: int, host: str, media: Path | None, db_path: Path | None, once: b
         db_path = Path(tempfile.mkdtemp(prefix="hashdb-demo-")) / "demo.sqlite"
     elif db_path.exists():
         raise click.UsageError(f"{db_path} exists; the demo builds a fresh database")
-    demo_run.run(open_service(db_path), db_path, media or demo_run.default_media_dir(), host, port, 1, once,
+    demo_run.run(open_service(db_path, create=True), db_path, media or demo_run.default_media_dir(), host, port, 1, once,
                  click.echo)

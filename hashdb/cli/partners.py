@@ -77,7 +77,7 @@ def import_command(file: Path, labels: tuple[str, ...], source: str | None, pdq_
     """
     from hashdb.partners.formats import import_file
 
-    service = open_service(db_path)
+    service = open_service(db_path, create=True)
     summary = import_file(service, local_principal(service, org), file, labels, source, pdq_quality)
     service.rebuild_index()
     emit(as_json, summary, ", ".join(f"{k}: {v}" for k, v in summary.items()))
@@ -114,7 +114,7 @@ def sync(url: str, api_key: str | None, batch: int, follow: bool, interval: floa
         raise click.UsageError("sync needs --api-key (or HASHDB_API_KEY): a partner key for the server")
     source = mirror.Source.from_url(url)
     client = connect(url, api_key)
-    service = open_service(db_path)
+    service = open_service(db_path, create=True)
     actor = local_principal(service, "local")
     shown_pages = 0
 

@@ -58,7 +58,7 @@ def submit(inputs: tuple[str, ...], labels: tuple[str, ...], incident: str | Non
         hashdb submit removed/ --label glorification --server https://hashdb.example.org --api-key "$KEY"
     """
     client = connect(server, api_key) if server else None
-    service = hashing_service() if client else open_service(db_path)
+    service = hashing_service() if client else open_service(db_path, create=True)
     submissions = []
     for name, value in _resolve(service, list(expand(inputs)), dihedral=False):
         value = with_pdq_quality(value, pdq_quality)

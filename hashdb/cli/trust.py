@@ -88,7 +88,7 @@ def safelist_add(inputs: tuple[str, ...], note: str, db_path: str, as_json: bool
     Example:
         hashdb safelist add viral-meme.jpg pdq:9a3f...e1 --note "news photo, not TVEC"
     """
-    service = open_service(db_path)
+    service = open_service(db_path, create=True)
     items = [value for _, value in _resolve(service, list(expand(inputs)), dihedral=False)]
     added, held = service.add_safelist(items, local_principal(service, "local"), note)
     emit(as_json, {"added": added, "quarantined": held},

@@ -13,12 +13,12 @@ import pytest
 from click.testing import CliRunner
 
 from hashdb.cli import cli
-from support import flat_png, flip, random_pdq
+from support import empty_database, flat_png, flip, random_pdq
 
 
 @pytest.fixture
 def run(tmp_path, monkeypatch):
-    monkeypatch.setenv("HASHDB_DB", str(tmp_path / "db.sqlite"))
+    monkeypatch.setenv("HASHDB_DB", str(empty_database(tmp_path / "db.sqlite")))
     runner = CliRunner()
 
     def invoke(*args: str):
@@ -190,3 +190,13 @@ def test_lookup_of_a_huge_flat_png_is_a_one_line_refusal(run, tmp_path):
     assert result.exit_code == 1
     assert "7000x7000" in result.output and "decode-memory limit" in result.output
     assert len(result.output.strip().splitlines()) == 1 and "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("command", [["lookup", "md5:" + "0" * 32], ["export"], ["quarantine", "list"], ["audit", "list"]])
+def test_a_mistyped_db_is_refused_not_created(tmp_path, command):
+    # Answering "no match" from a new empty file would look like a checked upload.
+    missing = tmp_path / "tyop.sqlite"
+    result = CliRunner().invoke(cli, [*command, "--db", str(missing)])
+    assert result.exit_code == 1, result.output
+    assert result.output.count("\n") == 1 and "no database at" in result.output and str(missing) in result.output
+    assert list(tmp_path.iterdir()) == []

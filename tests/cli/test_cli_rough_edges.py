@@ -17,13 +17,15 @@ import pytest
 from click.testing import CliRunner
 
 from hashdb.cli import cli
-from support import random_pdq
+from support import empty_database, random_pdq
 
 ROOT = Path(__file__).resolve().parents[2]
 MEDIA = ROOT / "fixtures" / "media"
 
 
 def run(db: Path, *args: str):
+    if not db.exists():
+        empty_database(db)
     result = CliRunner().invoke(cli, list(args), env={"HASHDB_DB": str(db), "HASHDB_SERVER": None})
     assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
     return result
@@ -154,3 +156,23 @@ def test_access_log_dash_goes_to_stderr(tmp_path):
         process.wait(timeout=30)
     assert "GET /healthz" in err.read_text(errors="replace")
     assert "GET /healthz" not in out.read_text(errors="replace")
+
+
+def test_serve_names_a_bad_db_or_a_busy_port_in_one_line(tmp_path):
+    import socket
+
+    not_a_db = tmp_path / "notes.sqlite"
+    not_a_db.write_text("shopping list\n")
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = str(busy.getsockname()[1])
+        cases = {
+            "there is no folder": ["serve", "--db", str(tmp_path / "nowhere" / "db.sqlite")],
+            "is not a hashdb database": ["serve", "--db", str(not_a_db)],
+            "--port": ["serve", "--db", str(tmp_path / "db.sqlite"), "--port", port],
+        }
+        for said, args in cases.items():
+            result = CliRunner().invoke(cli, args, env={"HASHDB_SERVER": None})
+            assert result.exit_code == 1 and result.output.count("\n") == 1, result.output
+            assert said in result.output

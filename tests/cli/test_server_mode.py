@@ -13,7 +13,7 @@ from hashdb.service.local import open_database
 from hashdb.types import HashValue, Query, Submission
 from hashdb.types import Principal
 from serverproc import make_keys, start_server
-from support import flip, random_pdq
+from support import empty_database, flip, random_pdq
 
 ROLES = {"alpha": ("alpha", "contributor"), "partner": ("delta", "partner"), "admin": ("operator", "admin")}
 
@@ -34,6 +34,8 @@ def run(*args, env=None):
 
 
 def local(db, *args):
+    if not db.exists():
+        empty_database(db)
     return run(*args, "--db", str(db))
 
 
