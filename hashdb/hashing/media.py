@@ -115,6 +115,10 @@ class DecodedImage:
     # which is not their colours (palette indices as gray; C, M, Y read as R, G, B). Kept as
     # a variant so hashes shared by HMA members for such files still match ours.
     pytx_raw: Image.Image | None = None
+    # 16-bit images only: the values scaled to 8 bits, as viewers show them. `rgb` clips at
+    # 255 the way pytx does, which leaves most of a full-range 16-bit image white: without
+    # this a 16-bit copy of a known image would never match it.
+    scaled: Image.Image | None = None
 
     @property
     def has_transparency(self) -> bool:
@@ -123,7 +127,7 @@ class DecodedImage:
     def variants(self) -> tuple[tuple[str, Image.Image], ...]:
         """The present variants, by name, in a stable order."""
         named = (("on_white", self.on_white), ("on_black", self.on_black), ("upright", self.upright),
-                 ("pytx_raw", self.pytx_raw))
+                 ("pytx_raw", self.pytx_raw), ("scaled", self.scaled))
         return tuple((name, image) for name, image in named if image is not None)
 
 
@@ -235,7 +239,15 @@ def _prepare(image: ImageFile.ImageFile, fmt: str) -> DecodedImage:
         on_black = _flatten(rgb, alpha, (0, 0, 0))
     orientation = _orientation(image)
     upright = rgb.transpose(_ORIENTATION[orientation]) if orientation in _ORIENTATION else None
-    return DecodedImage(rgb, fmt, mode, on_white, on_black, upright, _pytx_raw(image))
+    return DecodedImage(rgb, fmt, mode, on_white, on_black, upright, _pytx_raw(image), _scaled(image))
+
+
+def _scaled(image: Image.Image) -> Image.Image | None:
+    if not image.mode.startswith("I;16"):
+        return None
+    values = np.asarray(image)
+    # >> 8 maps 0..65535 onto 0..255 evenly (a value v * 257 goes back to v).
+    return Image.fromarray((values >> 8).astype(np.uint8), "L").convert("RGB")
 
 
 def _pytx_raw(image: Image.Image) -> Image.Image | None:
@@ -328,14 +340,15 @@ def decode_bytes(image: Image.Image) -> int:
     Pillow stores a frame at 1 byte a pixel for modes "1", "L" and "P", 2 for 16-bit grey and
     4 for the rest. On top: the RGB copy (a Pillow RGB image is 4 bytes a pixel), the uint8
     array the hashers read (3), and, for images that can carry transparency or are palette or
-    CMYK, the flattened and pytx variants (4 each) and the alpha mask (1).
+    CMYK, the flattened and pytx variants (4 each), the 8-bit copy of a 16-bit image (4) and
+    the alpha mask (1).
     """
     width, height = image.size
     mode = image.mode
     frame = 1 if mode in ("1", "L", "P") else 2 if mode.startswith("I;16") else 4
     extra = 0
-    if mode in ("P", "CMYK"):
-        extra += 4  # pytx_raw
+    if mode in ("P", "CMYK") or mode.startswith("I;16"):
+        extra += 4  # pytx_raw, or the scaled copy of a 16-bit image
     if "A" in mode or "a" in mode or mode == "P" or "transparency" in image.info:
         extra += 2 * 4 + 1  # on_white, on_black, alpha mask
     converted = 0 if mode == "RGB" else 4

@@ -69,7 +69,7 @@ def hash_media(settings: Settings, data: bytes, name: str, signals: Sequence[str
             from hashdb.hashing.derived import derived_pdqs
 
             # Of what a viewer sees: flattened onto white, turned upright.
-            shown = decoded.upright or decoded.on_white or decoded.rgb
+            shown = decoded.upright or decoded.on_white or decoded.scaled or decoded.rgb
             derived = derived_pdqs(shown, settings.pdq_min_quality)
     return MediaHashes(name, "image", exact + perceptual, variants=variants, dihedral=rotations[1:],
                        derived=derived)

@@ -63,7 +63,8 @@ def submission_problem(value: HashValue, settings: Settings, need_quality: bool 
     if value.signal == "pdq":
         if value.quality is None and need_quality:
             return ("pdq quality is required (0..100, what the hasher reported with the hash); "
-                    "for hashes that carry none, say the quality they are known to meet")
+                    "for hashes that carry none, say the quality they are known to meet "
+                    "(`--pdq-quality N` on the command line, `\"quality\"` in the API)")
         if value.quality is not None and value.quality < settings.pdq_min_quality:
             return f"pdq quality {value.quality} is below {settings.pdq_min_quality}"
     bounds = ones_range(value.signal)

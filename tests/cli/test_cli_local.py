@@ -200,3 +200,12 @@ def test_a_mistyped_db_is_refused_not_created(tmp_path, command):
     assert result.exit_code == 1, result.output
     assert result.output.count("\n") == 1 and "no database at" in result.output and str(missing) in result.output
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_sixteen_bit_copy_matches_its_eight_bit_original(run):
+    # pytx clips 16-bit values at 255 (our canonical PDQ does too, and is then near-white,
+    # quality 3); the copy scaled back to 8 bits is what a viewer sees and must still match.
+    media = Path(__file__).resolve().parents[2] / "fixtures" / "media"
+    assert run("submit", str(media / "camera.png"), "--label", "glorification").exit_code == 0
+    answer = lines(run("lookup", "--json", str(media / "camera_16bit.png")))[0]
+    assert answer["matched"] and answer["matches"][0]["distance"] <= 31
