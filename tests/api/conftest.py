@@ -5,34 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from api import create_app
+from app_fixtures import ROLES, app, client, keys  # noqa: F401  (fixtures shared with tests/ui)
 from serverproc import TEST_MAX_CONTENT_LENGTH, make_keys, start_server
-
-ROLES = {
-    "admin": ("operator", "admin"),
-    "alpha": ("alpha", "contributor"),  # contributes the records the tests look up
-    "beta": ("beta", "contributor"),
-    "consumer": ("gamma", "consumer"),
-    "partner": ("delta", "partner"),
-}
-
-
-@pytest.fixture
-def app(tmp_path):
-    app = create_app({"DB": str(tmp_path / "db.sqlite"), "LOAD_INDEX_IN_BACKGROUND": False,
-                      "RATE_LIMIT": 0, "TESTING": True})
-    yield app
-    app.extensions["hashdb"].close()
-
-
-@pytest.fixture
-def keys(app):
-    return {name: key for name, (key, _) in make_keys(app.config["DB"], ROLES).items()}
-
-
-@pytest.fixture
-def client(app):
-    return app.test_client()
 
 
 @pytest.fixture(scope="session")

@@ -5,27 +5,8 @@ from __future__ import annotations
 
 import re
 
-import pytest
-
-from api import create_app
+from app_fixtures import app, keys  # noqa: F401  (the API tests' in-process fixtures)
 from hashdb.cli.common import hashing_service
-from serverproc import make_keys
-
-ROLES = {"alpha": ("alpha", "contributor"), "beta": ("beta", "contributor"),
-         "admin": ("operator", "admin"), "partner": ("delta", "partner")}
-
-
-@pytest.fixture
-def app(tmp_path):
-    app = create_app({"DB": str(tmp_path / "db.sqlite"), "LOAD_INDEX_IN_BACKGROUND": False,
-                      "RATE_LIMIT": 0, "TESTING": True})
-    yield app
-    app.extensions["hashdb"].close()
-
-
-@pytest.fixture
-def keys(app):
-    return {name: key for name, (key, _) in make_keys(app.config["DB"], ROLES).items()}
 
 
 def bearer(key):
