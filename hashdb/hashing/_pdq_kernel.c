@@ -31,6 +31,13 @@
 #else
 #define HOT
 #endif
+/* Inlined into each HOT caller, so that they are compiled for its target too (a call out of
+ * the AVX2 clone to a separate function runs that function's baseline code). */
+#if defined(__GNUC__)
+#define INLINE static inline __attribute__((always_inline))
+#else
+#define INLINE static inline
+#endif
 
 #define SIDE 64
 #define SLAB 32 /* rows transposed at a time for a pass along rows */
@@ -48,7 +55,7 @@ typedef struct {
     float *sum;        /* lanes running sums */
 } box_t;
 
-static void box_init(box_t *b, const float *in, ptrdiff_t stride, int n, int lanes, int window, float *sum) {
+INLINE void box_init(box_t *b, const float *in, ptrdiff_t stride, int n, int lanes, int window, float *sum) {
     b->in = in;
     b->stride = stride;
     b->n = n;
@@ -67,8 +74,15 @@ static void box_init(box_t *b, const float *in, ptrdiff_t stride, int n, int lan
 }
 
 /* Output b->next: add in[next + lead] (if inside), then subtract in[next - trail] (if >= 0),
- * then divide by the count. `out` NULL skips the divide (a sampled pass not keeping it). */
-static void box_step(box_t *b, float *restrict out) {
+ * then divide by the count. `out` NULL skips the divide (a sampled pass not keeping it).
+ *
+ * The divide t / count is done as float(double(t) * (1.0 / count)), a multiply instead of a
+ * float divide, and it gives the same float for every t: the double product is within
+ * 2**-52 (relative) of t / count, and t / count (t a float, count an integer) is never a
+ * midpoint between two floats and lies at least 2**-25 / count (relative) from every one, so
+ * both round to the same float for any count below 2**27 (windows are at most 2**13 here).
+ * The tests compare every DCT float of the 8 variants with pdqhash's. */
+INLINE void box_step(box_t *b, float *restrict out) {
     const int k = b->next++;
     const int add = k + b->lead, sub = k - b->trail;
     const int lanes = b->lanes;
@@ -76,27 +90,27 @@ static void box_step(box_t *b, float *restrict out) {
     const float *restrict a = add < b->n ? b->in + b->stride * add : NULL;
     const float *restrict d = sub >= 0 ? b->in + b->stride * sub : NULL;
     const int adds = (add < b->n ? add + 1 : b->n), subs = (sub >= 0 ? sub + 1 : 0);
-    const float count = (float)(adds - subs);
+    const double inv = 1.0 / (double)(adds - subs);
     if (a && d) {
         if (out) {
-            for (int j = 0; j < lanes; j++) { float t = s[j] + a[j]; t = t - d[j]; s[j] = t; out[j] = t / count; }
+            for (int j = 0; j < lanes; j++) { float t = s[j] + a[j]; t = t - d[j]; s[j] = t; out[j] = (float)((double)t * inv); }
         } else {
             for (int j = 0; j < lanes; j++) { float t = s[j] + a[j]; s[j] = t - d[j]; }
         }
     } else if (a) {
         if (out) {
-            for (int j = 0; j < lanes; j++) { float t = s[j] + a[j]; s[j] = t; out[j] = t / count; }
+            for (int j = 0; j < lanes; j++) { float t = s[j] + a[j]; s[j] = t; out[j] = (float)((double)t * inv); }
         } else {
             for (int j = 0; j < lanes; j++) s[j] += a[j];
         }
     } else if (d) {
         if (out) {
-            for (int j = 0; j < lanes; j++) { float t = s[j] - d[j]; s[j] = t; out[j] = t / count; }
+            for (int j = 0; j < lanes; j++) { float t = s[j] - d[j]; s[j] = t; out[j] = (float)((double)t * inv); }
         } else {
             for (int j = 0; j < lanes; j++) s[j] -= d[j];
         }
     } else if (out) {
-        for (int j = 0; j < lanes; j++) out[j] = s[j] / count;
+        for (int j = 0; j < lanes; j++) out[j] = (float)((double)s[j] * inv);
     }
 }
 
@@ -111,7 +125,7 @@ static void decimation(int n, int keep[SIDE]) {
 /* out (cols x rows, row stride out_stride) = transpose of in (rows x cols, row stride in_stride).
  * Transposes were 40 % of a dihedral hash as scalar loops: 4 x 4 blocks go through SSE
  * registers where the target has them (every x86-64 does), the edges one value at a time. */
-static void transpose(const float *restrict in, ptrdiff_t in_stride, int rows, int cols,
+INLINE void transpose(const float *restrict in, ptrdiff_t in_stride, int rows, int cols,
                       float *restrict out, ptrdiff_t out_stride) {
     int r0 = 0;
 #ifdef __SSE2__
@@ -142,7 +156,7 @@ static void transpose(const float *restrict in, ptrdiff_t in_stride, int rows, i
  * same pass run right to left, written in the reversed frame (column j of out_rev is the
  * output at step j from the right). buf and obuf hold m x SLAB floats each. With
  * x_transposed, the array given is x's transpose (m x n), whose slabs need no transposing. */
-static void rows_pass(const float *x, ptrdiff_t x_stride, int x_transposed, int n, int m, int window, float *out_fwd,
+HOT static void rows_pass(const float *x, ptrdiff_t x_stride, int x_transposed, int n, int m, int window, float *out_fwd,
                       float *out_rev, ptrdiff_t out_stride, float *buf, float *obuf, float *sum) {
     for (int r0 = 0; r0 < n; r0 += SLAB) {
         const int sl = r0 + SLAB < n ? SLAB : n - r0;
@@ -167,7 +181,7 @@ static void rows_pass(const float *x, ptrdiff_t x_stride, int x_transposed, int 
  * p1 (n x m, already in the column frame wanted): pass 2 along columns (rows walked
  * backwards when flip_rows), a slab of its rows at a time into pass 3 along rows (64
  * sampled outputs kept), then pass 4 down those 64 columns (64 kept). image: 64 x 64. */
-static void finish(const float *p1, ptrdiff_t p_stride, int n, int m, int flip_rows, float *image,
+HOT static void finish(const float *p1, ptrdiff_t p_stride, int n, int m, int flip_rows, float *image,
                    float *slab, float *buf, float *p3, float *sum, float *sum2) {
     const int win_rows = window_for(m), win_cols = window_for(n);
     int keep_cols[SIDE], keep_rows[SIDE];
@@ -214,7 +228,7 @@ static void finish(const float *p1, ptrdiff_t p_stride, int n, int m, int flip_r
 }
 
 /* dct64To16 (B = D A D^T, each sum in k order from 0) and pdqImageDomainQualityMetric. */
-static int dct_and_quality(const float *image, const float *dct_matrix, float *out) {
+HOT static int dct_and_quality(const float *image, const float *dct_matrix, float *out) {
     float t[16][SIDE];
     for (int i = 0; i < 16; i++) {
         for (int j = 0; j < SIDE; j++) {
@@ -245,25 +259,70 @@ static int dct_and_quality(const float *image, const float *dct_matrix, float *o
     return (int)(q > 100 ? 100 : q);
 }
 
+#if defined(__GNUC__)
+typedef uint8_t u8x16 __attribute__((vector_size(16)));
+typedef int32_t i32x4 __attribute__((vector_size(16)));
+/* Channel ch of 16 packed RGB pixels (48 bytes in v0, v1, v2): bytes 3i + ch. The first
+ * shuffle takes those in v0 and v1 (indices < 32), the second the rest from v2. */
+#define G3(ch, i) ((3 * (i) + (ch)) < 32 ? (3 * (i) + (ch)) : 0)
+#define R3(ch, i) ((3 * (i) + (ch)) < 32 ? (i) : 16 + (3 * (i) + (ch)) - 32)
+#define CHANNEL(F, ch) {F(ch, 0), F(ch, 1), F(ch, 2), F(ch, 3), F(ch, 4), F(ch, 5), F(ch, 6), F(ch, 7), \
+                        F(ch, 8), F(ch, 9), F(ch, 10), F(ch, 11), F(ch, 12), F(ch, 13), F(ch, 14), F(ch, 15)}
+static const u8x16 GATHER_FIRST[3] = {CHANNEL(G3, 0), CHANNEL(G3, 1), CHANNEL(G3, 2)};
+static const u8x16 GATHER_REST[3] = {CHANNEL(R3, 0), CHANNEL(R3, 1), CHANNEL(R3, 2)};
+static const int32_t LUMA_WEIGHTS[3] = {299, 587, 114};
+#define WIDEN_Q(q) {4 * (q), 16, 16, 16, 4 * (q) + 1, 16, 16, 16, 4 * (q) + 2, 16, 16, 16, 4 * (q) + 3, 16, 16, 16}
+static const u8x16 WIDEN[4] = {WIDEN_Q(0), WIDEN_Q(1), WIDEN_Q(2), WIDEN_Q(3)};
+static const u8x16 ZERO16 = {0};
+#endif
+
 /* Luma of uint8 RGB: float32(299 R + 587 G + 114 B) / 1000, correctly rounded, which equals
  * the C++'s float(0.299 R + 0.587 G + 0.114 B) in double (see pdq_core.py). */
-static void luma(const uint8_t *rgb, ptrdiff_t row_bytes, int pixel_bytes, int n, int m, float *out, ptrdiff_t stride) {
-    if (pixel_bytes == 3) {
-        for (int r = 0; r < n; r++) {
-            const uint8_t *restrict p = rgb + row_bytes * r;
-            float *restrict o = out + (ptrdiff_t)r * stride;
-            for (int c = 0; c < m; c++) o[c] = (float)(299 * p[3 * c] + 587 * p[3 * c + 1] + 114 * p[3 * c + 2]) / 1000.0f;
-        }
-        return;
-    }
+HOT static void luma(const uint8_t *rgb, ptrdiff_t row_bytes, int pixel_bytes, int n, int m, float *out, ptrdiff_t stride) {
+    /* Two loops a row: the integer sums (stride-3 loads), then convert and divide, which the
+     * compiler vectorises once the divide is not tangled with the byte loads. The integer
+     * sum is exact and below 2**24, so its float is exact too. */
+    int32_t *k = malloc(sizeof(int32_t) * (size_t)m);
     for (int r = 0; r < n; r++) {
         const uint8_t *restrict p = rgb + row_bytes * r;
         float *restrict o = out + (ptrdiff_t)r * stride;
-        for (int c = 0; c < m; c++) {
-            const int k = 299 * p[c * pixel_bytes] + 587 * p[c * pixel_bytes + 1] + 114 * p[c * pixel_bytes + 2];
-            o[c] = (float)k / 1000.0f;
+        if (!k) {
+            for (int c = 0; c < m; c++) {
+                const uint8_t *q = p + (ptrdiff_t)c * pixel_bytes;
+                o[c] = (float)(299 * q[0] + 587 * q[1] + 114 * q[2]) / 1000.0f;
+            }
+            continue;
         }
+        if (pixel_bytes == 3) {
+            int c = 0;
+#if defined(__GNUC__)
+            /* 16 pixels at a time: two shuffles gather each channel out of 48 bytes. */
+            for (; c + 16 <= m; c += 16) {
+                u8x16 v0, v1, v2;
+                memcpy(&v0, p + 3 * c, 16);
+                memcpy(&v1, p + 3 * c + 16, 16);
+                memcpy(&v2, p + 3 * c + 32, 16);
+                i32x4 sum[4] = {{0}};
+                for (int ch = 0; ch < 3; ch++) {
+                    const u8x16 first = __builtin_shuffle(v0, v1, GATHER_FIRST[ch]);
+                    const u8x16 all = __builtin_shuffle(first, v2, GATHER_REST[ch]);
+                    /* Widen to int32 by shuffling zero bytes in: pixels 4q..4q+3. */
+                    for (int q = 0; q < 4; q++)
+                        sum[q] += LUMA_WEIGHTS[ch] * (i32x4)__builtin_shuffle(all, ZERO16, WIDEN[q]);
+                }
+                memcpy(k + c, sum, sizeof sum);
+            }
+#endif
+            for (; c < m; c++) k[c] = 299 * p[3 * c] + 587 * p[3 * c + 1] + 114 * p[3 * c + 2];
+        } else {
+            for (int c = 0; c < m; c++) {
+                const uint8_t *q = p + (ptrdiff_t)c * pixel_bytes;
+                k[c] = 299 * q[0] + 587 * q[1] + 114 * q[2];
+            }
+        }
+        for (int c = 0; c < m; c++) o[c] = (float)k[c] / 1000.0f;
     }
+    free(k);
 }
 
 /* ---- the 8 orientations ---------------------------------------------------------------- */

@@ -14,7 +14,7 @@ from PIL import Image
 
 from hashdb.hashing import kernel, pdq_core, pdq_dihedral
 from hashdb.hashing.imagehashes import PHashSignal
-from hashdb.hashing.pdq import bits_to_hex
+from hashdb.hashing.pdq import PdqSignal, bits_to_hex
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "media"
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
@@ -63,6 +63,33 @@ def test_dihedral_equals_pdqhash_of_each_pillow_transpose(h: int, w: int) -> Non
         want.append((bits_to_hex(bits), quality))
     assert kernel.pdq(rgb, dihedral=True) == tuple(want)
     assert kernel.pdq(rgb, dihedral=False) == (want[0],)
+
+
+def transposes_pdq(rgb: np.ndarray, compute=pdqhash.compute) -> list:  # type: ignore[no-untyped-def]
+    picture = Image.fromarray(rgb)
+    return [compute(np.asarray(picture.transpose(op)) if op is not None else rgb) for op in TRANSPOSES]
+
+
+@pytest.mark.parametrize(("h", "w"), [(5, 7), (63, 65), (64, 64), (200, 33), (767, 1023)])
+def test_dihedral_dct_floats_equal_pdqhash_of_each_transpose(h: int, w: int) -> None:
+    # Stronger than the bits: every one of the 8 x 256 DCT floats, so that a rounding step
+    # done in another order (the box sums, the divides, the luma) shows even where no bit flips.
+    rng = np.random.default_rng(h * 1009 + w)
+    rgb = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+    floats, qualities = kernel.KERNEL.pdq_float(rgb, h, w, rgb.strides[0], 3, pdq_core._DCT, True)
+    ours = np.frombuffer(floats, dtype=np.float32).reshape(8, 256)
+    for o, (want, quality) in enumerate(transposes_pdq(rgb, pdqhash.compute_float)):
+        np.testing.assert_array_equal(ours[o][::-1], want.astype(np.float32), err_msg=f"variant {o}")
+        assert qualities[o] == quality, f"variant {o}"
+
+
+# Seeded noise of odd sizes, down to sizes below PDQ's minimum side (all-zero hash, quality 0).
+@pytest.mark.parametrize(("h", "w"), [(1, 1), (2, 3), (4, 9), (63, 65), (1023, 767)])
+def test_signal_dihedral_of_odd_sizes_equals_pdqhash(h: int, w: int) -> None:
+    rgb = np.random.default_rng(h + 7 * w).integers(0, 256, (h, w, 3), dtype=np.uint8)
+    want = [(bits_to_hex(bits), quality) for bits, quality in transposes_pdq(rgb)]
+    got = [(v.hex, v.quality) for v in PdqSignal().dihedral_array(rgb)]
+    assert got == want
 
 
 @pytest.mark.parametrize(("h", "w"), [(5, 5), (64, 64), (127, 129), (33, 200)])
