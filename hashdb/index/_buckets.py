@@ -160,11 +160,35 @@ class BucketOffsets:
         return cls.from_full(arrays["offsets"])
 
     def valid(self, count: int) -> bool:
-        """Every chunk's offsets start at 0, never decrease and end at `count` (a loaded table
-        that fails this would index outside the order array)."""
+        """Every chunk's buckets, as `lookup` reads them, tile rows 0 to `count` in order: the
+        first starts at 0, each starts where the one before ends, the last ends at `count` (a
+        loaded table that fails this would index outside the order array, or miss rows).
+
+        Checked in the compact layout itself, a byte per bucket, instead of decoding every
+        chunk to uint32 offsets: every worker of a restarted server runs this on the mapped
+        tables (about 0.9 s of CPU at 10M hashes when it decoded them)."""
+        if self.low is None:
+            for c in range(self.chunks):
+                full = self.high[c]
+                if full[0] != 0 or full[-1] != count or (np.diff(full) > count).any():
+                    return False
+            return True
+        limit = 1 << self.low_bits
+        block = 1 << self.block_log2
         for c in range(self.chunks):
-            full = self.chunk_offsets(c)
-            if full[0] != 0 or full[-1] != count or (np.diff(full) > count).any():
+            high, low = self.high[c].astype(np.int64), self.low[c]
+            per_block = np.diff(high)
+            if high[0] != 0 or high[-1] != count or (per_block < 0).any() or (per_block >= limit).any():
+                return False
+            # Each block's first bucket starts at the block's exact offset...
+            if not np.array_equal(low[:-1:block], high[:-1].astype(low.dtype)):
+                return False
+            # ...and its bucket lengths (differences of `low`, wrapping in its dtype, as lookup
+            # takes them) add up to the block's row count. Lengths are >= 0 and the block holds
+            # fewer rows than the dtype counts, so no running sum wraps: the starts inside the
+            # block rise from its offset to the next block's.
+            lengths = np.diff(low)
+            if not np.array_equal(lengths.reshape(-1, block).sum(axis=1, dtype=np.int64), per_block):
                 return False
         return True
 

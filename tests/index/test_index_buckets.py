@@ -85,6 +85,47 @@ def test_offsets_that_decrease_or_overrun_are_invalid() -> None:
     assert not BucketOffsets.from_full(broken).valid(500)
 
 
+def tiles_rows(offsets: BucketOffsets, count: int) -> bool:
+    """The property valid() promises, from lookup of every bucket: each chunk's buckets run
+    from row 0 to `count`, each starting where the one before ends; and the stored total
+    (the offsets' last entry, which chunk_offsets reads) is `count`."""
+    buckets = 1 << offsets.width
+    keys = np.tile(np.arange(buckets, dtype=np.uint32), (offsets.chunks, 1)).T
+    starts, lengths = offsets.lookup(np.arange(offsets.chunks, dtype=np.int64), keys)
+    starts, ends = starts.astype(np.int64), starts.astype(np.int64) + lengths.astype(np.int64)
+    return bool((starts[0] == 0).all() and (ends[-1] == count).all() and (starts[1:] == ends[:-1]).all()
+                and (offsets.high[:, -1] == count).all())
+
+
+@hyp
+@given(seed=st.integers(0, 2**32 - 1), width=st.sampled_from((3, 6, 9, 12)), crowd=st.sampled_from((0, 300)),
+       part=st.sampled_from(("low", "high", "none")), where=st.floats(0, 1), delta=st.integers(1, 255))
+def test_valid_is_true_exactly_when_the_buckets_tile_the_rows(seed: int, width: int, crowd: int, part: str,
+                                                               where: float, delta: int) -> None:
+    # Damage one stored value of a compact table (any position, the last low entry included),
+    # or none: valid() must agree with reading every bucket back.
+    rng = np.random.default_rng(seed)
+    count = 2 * 2**width + crowd
+    offsets = BucketOffsets.from_full(plain_offsets(crowded_keys(rng, 2, width, count, [crowd, 0]), width))
+    if part != "none" and offsets.low is not None:
+        array = offsets.low if part == "low" else offsets.high
+        flat = array.reshape(-1)
+        at = min(int(where * flat.size), flat.size - 1)
+        flat[at] = (int(flat[at]) + delta) % (1 << (8 * flat.itemsize))
+    assert offsets.valid(count) == tiles_rows(offsets, count)
+    if part == "none":
+        assert offsets.valid(count)
+
+
+def test_a_damaged_last_low_entry_is_invalid() -> None:
+    # The last bucket's length is read from the last low entry, which the check once skipped.
+    rng = np.random.default_rng(5)
+    offsets = BucketOffsets.from_full(plain_offsets(crowded_keys(rng, 2, 8, 500, [0, 0]), 8))
+    assert offsets.low is not None and offsets.valid(500)
+    offsets.low[1, -1] += 3
+    assert not offsets.valid(500)
+
+
 @pytest.mark.parametrize(("copies", "low_bits"), [(0, 8), (400, 16), (70_000, 0)])
 def test_search_is_exact_in_every_layout_and_survives_a_reload(copies: int, low_bits: int, tmp_path: Path) -> None:
     """Many stored copies of one code crowd its chunk values; queries near it get every copy."""
