@@ -13,7 +13,6 @@ import math
 import threading
 from collections.abc import Sequence
 
-import cv2
 import numpy as np
 import numpy.typing as npt
 
@@ -102,6 +101,8 @@ def decimation_indices(n: int) -> list[int]:
 
 def _luma_into(block: npt.NDArray[np.uint8], floats: Floats, out: Floats) -> None:
     """Luma of an h x w x 3 uint8 block into out (h x w); floats is h x w x 3 scratch."""
+    import cv2  # here, not at the top: with the compiled kernel only the fallback needs OpenCV
+
     np.copyto(floats, block, casting="unsafe")
     # transform sums the three weighted channels: exact, the values are integers < 2**24.
     weighted = cv2.transform(floats, _LUMA_WEIGHTS, dst=out)
@@ -146,6 +147,8 @@ def _luma_transposed_into(rgb: npt.NDArray[np.uint8], out: Floats) -> None:
 
 
 def _transpose_into(src: Floats, dst: Floats) -> None:
+    import cv2
+
     written = cv2.transpose(src, dst=dst)
     # OpenCV silently allocates a new array when it cannot write through the view.
     if written.__array_interface__["data"][0] != dst.__array_interface__["data"][0]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from hashdb.index.base import HashIndex
-from hashdb.index.faiss_index import LARGE_MIN_SIZE, FaissIndex
 from hashdb.index.linear import LinearIndex
 
 # Up to this many hashes numpy brute force answers a query in tens of microseconds, and the
@@ -13,7 +12,7 @@ from hashdb.index.linear import LinearIndex
 LINEAR_MAX_SIZE = 2_000
 
 
-def make_index(bits: int, expected_size: int, *, large_min_size: int = LARGE_MIN_SIZE) -> HashIndex:
+def make_index(bits: int, expected_size: int, *, large_min_size: int | None = None) -> HashIndex:
     """A fresh, empty index suited to about `expected_size` hashes of `bits` bits.
 
     The choice is made once: call this again (a rebuild from the store) when the size has
@@ -21,4 +20,8 @@ def make_index(bits: int, expected_size: int, *, large_min_size: int = LARGE_MIN
     """
     if expected_size <= LINEAR_MAX_SIZE:
         return LinearIndex(bits)
-    return FaissIndex(bits, large_min_size=large_min_size)
+    # FAISS is imported only here and when a saved FAISS index is loaded: commands that
+    # never search (hashing a folder) start without it.
+    from hashdb.index.faiss_index import LARGE_MIN_SIZE, FaissIndex
+
+    return FaissIndex(bits, large_min_size=LARGE_MIN_SIZE if large_min_size is None else large_min_size)
