@@ -27,6 +27,7 @@ import argparse
 import hashlib
 import os
 import platform
+import resource
 import shutil
 import statistics
 import subprocess
@@ -97,35 +98,54 @@ sys.stdout.write("\\n".join(out) + "\\n")
 """
 
 
-def run(command: list[str], cores: str) -> float:
+def run(command: list[str], cores: str) -> tuple[float, float]:
+    """(wall seconds, CPU seconds) of one command: user + system time of the child, which a
+    busy machine inflates far less than the wall time of a process pinned to one core."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     subprocess.run(["taskset", "-c", cores, *command], check=False, stdout=subprocess.DEVNULL,
                    stderr=subprocess.DEVNULL)
-    return time.perf_counter() - start
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+
+
+# --before: the `hashdb` executable of another checkout (e.g. the commit before a change), run
+# in the same rounds as this one's.
+BEFORE: Path | None = None
 
 
 def commands(folder: Path, db: Path) -> dict[str, list[str]]:
-    return {
+    runs = {
         "reference: Pillow + pdqhash.compute_dihedral": [sys.executable, "-c", REFERENCE, str(folder)],
         "hashdb hash --json": [str(HASHDB), "hash", "--json", str(folder)],
         "hashdb lookup --json (local db)": [str(HASHDB), "lookup", "--json", "--db", str(db), str(folder)],
     }
+    if BEFORE is not None:
+        runs["before: hashdb hash --json"] = [str(BEFORE), "hash", "--json", str(folder)]
+        runs["before: hashdb lookup --json (local db)"] = [str(BEFORE), "lookup", "--json", "--db", str(db), str(folder)]
+    return runs
 
 
 def one_core_table(folder: Path, db: Path, count: int, rounds: int, core: int) -> None:
     runs = commands(folder, db)
     times: dict[str, list[float]] = {name: [] for name in runs}
+    cpu: dict[str, list[float]] = {name: [] for name in runs}
     for _ in range(rounds):
         for name, command in runs.items():
-            times[name].append(run(command, str(core)))
-    ref = times["reference: Pillow + pdqhash.compute_dihedral"]
+            wall, used = run(command, str(core))
+            times[name].append(wall)
+            cpu[name].append(used)
+    ref, ref_cpu = times["reference: Pillow + pdqhash.compute_dihedral"], cpu["reference: Pillow + pdqhash.compute_dihedral"]
     print(f"\n## One core (taskset -c {core}), {count} images, {rounds} alternated rounds\n")
-    print("| command | median s | ms per image | reference / this (median of rounds) |")
-    print("|---|---:|---:|---:|")
+    print("| command | median s | ms per image | reference / this (median of rounds) "
+          "| CPU s (median) | reference / this, CPU |")
+    print("|---|---:|---:|---:|---:|---:|")
     for name, values in times.items():
         ratio = statistics.median(r / v for r, v in zip(ref, values))
+        cpu_ratio = statistics.median(r / v for r, v in zip(ref_cpu, cpu[name]))
         print(f"| {name} | {statistics.median(values):.2f} | {1000 * statistics.median(values) / count:.1f} | "
-              f"{ratio:.2f}x |")
+              f"{ratio:.2f}x | {statistics.median(cpu[name]):.2f} | {cpu_ratio:.2f}x |")
     print("\nper round (s): " + "; ".join(f"{n.split(':')[0]}: " + ", ".join(f"{v:.2f}" for v in vs)
                                           for n, vs in times.items()))
 
@@ -141,8 +161,8 @@ def all_cores_table(folder: Path, db: Path, count: int, rounds: int, core: int) 
     for name, command in runs.items():
         one, many = [], []
         for _ in range(rounds):
-            one.append(run(command, str(core)))
-            many.append(run(command, every))
+            one.append(run(command, str(core))[0])
+            many.append(run(command, every)[0])
         speedup = statistics.median(a / b for a, b in zip(one, many))
         print(f"| {name} | {statistics.median(one):.2f} | {statistics.median(many):.2f} | {speedup:.2f}x |")
 
@@ -229,7 +249,11 @@ def main() -> None:
     parser.add_argument("--core", type=int, help="the core for one-core rows (default: the last allowed)")
     parser.add_argument("--corpus", type=Path, help="folder to write the corpus to (kept); default a temp folder")
     parser.add_argument("--skip-profile", action="store_true")
+    parser.add_argument("--skip-all-cores", action="store_true", help="only the one-core table (a busy machine)")
+    parser.add_argument("--before", type=Path, help="another checkout's hashdb executable, timed in the same rounds")
     args = parser.parse_args()
+    global BEFORE
+    BEFORE = args.before
     allowed = sorted(os.sched_getaffinity(0))
     core = allowed[-1] if args.core is None else args.core
     temp = Path(tempfile.mkdtemp(prefix="bench-e2e-"))
@@ -244,7 +268,7 @@ def main() -> None:
               f"load average at start {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
         print(f"# corpus: {len(paths)} files, {sum(p.stat().st_size for p in paths) / 1e6:.1f} MB in {folder}")
         one_core_table(folder, db, len(paths), args.rounds, core)
-        if len(allowed) > 1:
+        if len(allowed) > 1 and not args.skip_all_cores:
             all_cores_table(folder, db, len(paths), args.rounds, core)
         if not args.skip_profile:
             os.sched_setaffinity(0, {core})
