@@ -209,3 +209,19 @@ def test_a_sixteen_bit_copy_matches_its_eight_bit_original(run):
     assert run("submit", str(media / "camera.png"), "--label", "glorification").exit_code == 0
     answer = lines(run("lookup", "--json", str(media / "camera_16bit.png")))[0]
     assert answer["matched"] and answer["matches"][0]["distance"] <= 31
+
+
+def test_hashing_a_file_never_loads_faiss(tmp_path: Path) -> None:
+    # Start-up is part of every `hashdb hash` a user runs; FAISS (and its OpenMP runtime) is
+    # for searching an index, which hashing never does.
+    import subprocess
+    import sys
+
+    image = tmp_path / "flat.png"
+    image.write_bytes(flat_png(64, 48))
+    code = ("import sys; from hashdb.cli import cli\n"
+            "try:\n    cli(['hash', '--json', sys.argv[1]])\nexcept SystemExit as exit:\n    assert not exit.code, exit.code\n"
+            "assert 'faiss' not in sys.modules, 'faiss was imported'")
+    done = subprocess.run([sys.executable, "-c", code, str(image)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["media_type"] == "image"
