@@ -75,6 +75,10 @@ class ImageSignal(Signal):
         """
         return self.compute(image)
 
+    def prepare(self) -> None:
+        """Import now what compute imports on first use: a process pool forks its workers
+        after this, so that they share the import instead of each paying it."""
+
 
 class BytesSignal(Signal):
     """A cryptographic hash of the file's exact bytes."""

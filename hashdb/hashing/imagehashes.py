@@ -38,6 +38,10 @@ class PHashSignal(_ImageHashSignal):
     def _hash(self, image: Image.Image) -> imagehash.ImageHash:
         return imagehash.phash(image)
 
+    def prepare(self) -> None:
+        # imagehash imports SciPy's FFT inside phash; about 0.2-0.4 s of CPU.
+        import scipy.fftpack  # noqa: F401
+
     def compute_rgb(self, image: Image.Image, rgb: npt.NDArray[np.uint8]) -> HashValue:
         # The thumbnail is most of phash's time; the kernel makes the same bytes from the
         # array, and the rest is imagehash.phash's own steps.

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from hashdb.config import Settings
 from hashdb.errors import HashDBError
+from hashdb.hashing.registry import DEFAULT_SIGNALS, image_signals
 from hashdb.service.media_hashing import hash_media_file
 from hashdb.types import MediaHashes
 
@@ -43,6 +44,10 @@ def hash_paths(settings: Settings, paths: Sequence[Path], signals: Sequence[str]
     # fork starts workers in milliseconds with hashdb already imported; elsewhere the
     # platform's default (spawn) imports it once per worker.
     context = multiprocessing.get_context("fork") if "fork" in multiprocessing.get_all_start_methods() else None
+    if context is not None:
+        for signal in image_signals():
+            if signal.name in (wanted or DEFAULT_SIGNALS):
+                signal.prepare()
     # Small chunks keep every worker busy to the end; not one per task, which costs a round trip each.
     chunk = max(1, min(8, len(paths) // (workers * 8)))
     pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_init, initargs=(settings, wanted, dihedral))
