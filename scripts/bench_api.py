@@ -2,8 +2,8 @@
 reference server measured in the same run.
 
     apt-get install -y wrk                                      # Debian's package
-    git -C . worktree add --detach /tmp/hashdb-ref <commit>     # the code to compare against
-    .venv/bin/python scripts/bench_api.py --reference /tmp/hashdb-ref
+    .venv/bin/python scripts/bench_api.py --reference-rev dd4056e   # checks the commit out itself
+    .venv/bin/python scripts/bench_api.py --reference /tmp/hashdb-ref  # or any checkout
     .venv/bin/python scripts/bench_api.py --sizes 100000 --seconds 5 --concurrency 1,16
 
 Per size: random PDQ hashes (seeded) are bulk-loaded through HashStore.add_records and the
@@ -216,15 +216,32 @@ def row(size: int, what: str, connections: int, per: int, runs: dict[str, Run]) 
     return "| " + " | ".join(cells) + " |"
 
 
+def reference_checkout(rev: str) -> Path:
+    """A detached worktree of `rev` (the servers run it through PYTHONPATH with this venv's
+    packages), made once per commit."""
+    root = Path(__file__).resolve().parent.parent
+    sha = subprocess.run(["git", "-C", str(root), "rev-parse", "--verify", f"{rev}^{{commit}}"],
+                         check=True, capture_output=True, text=True).stdout.strip()
+    target = Path(tempfile.gettempdir()) / f"hashdb-ref-{sha[:12]}"
+    if not (target / "hashdb" / "__init__.py").exists():
+        subprocess.run(["git", "-C", str(root), "worktree", "add", "--detach", str(target), sha], check=True)
+    print(f"reference: {rev} ({sha[:12]}) in {target}")
+    return target
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="1000000", help="Comma-separated stored-hash counts.")
     parser.add_argument("--reference", type=Path, help="Another checkout of hashdb to serve as the reference.")
+    parser.add_argument("--reference-rev", help="A git revision of this repository to serve as the reference: "
+                        "checked out (git worktree add --detach) into a temporary folder, reused if there.")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--concurrency", default="1,4,16,64", help="Connections for single lookups.")
     parser.add_argument("--seconds", type=float, default=10.0, help="Per wrk run.")
     parser.add_argument("--batch", type=int, default=100)
     args = parser.parse_args()
+    if args.reference_rev is not None:
+        args.reference = reference_checkout(args.reference_rev)
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed (Debian: apt-get install -y wrk)")
     load_avg = os.getloadavg()

@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "scripts"))
 
-from bench_api import load, queries  # noqa: E402
+from bench_api import load, queries, reference_checkout  # noqa: E402
 from serverproc import LiveServer, make_keys, start_server  # noqa: E402
 
 MIB = 1024 * 1024
@@ -188,11 +188,14 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=1_000_000)
     parser.add_argument("--workers", default="1,2,4", help="Worker counts to measure (the first is the base).")
     parser.add_argument("--reference", type=Path, help="Another checkout of hashdb, measured the same way.")
+    parser.add_argument("--reference-rev", help="A git revision to check out and measure as the reference.")
     parser.add_argument("--keep", type=Path, help="Directory to keep (and reuse) the database in.")
     parser.add_argument("--restarts", type=int, default=3, help="Starts timed per row (the median is shown).")
     parser.add_argument("--index-only", action="store_true",
                         help="Measure the index alone (no database to load: quick at 10M).")
     args = parser.parse_args()
+    if args.reference_rev is not None:
+        args.reference = reference_checkout(args.reference_rev)
     if args.index_only:
         named: list[tuple[str, Path | None]] = [("this", None)]
         if args.reference is not None:
