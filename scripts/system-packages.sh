@@ -5,12 +5,13 @@
 #   (Meta's vPDQ bindings, the test oracle for our video hashes) against them.
 #   chromium, fonts-liberation: the web console's browser tests drive Debian's Chromium through
 #   Playwright (whose own browser download is not used), with fonts for readable screenshots.
+#   wrk: the HTTP load generator scripts/bench_api.py drives the server with (small).
 # With --eval, also the image corpus of scripts/eval_matching.py (clip art, emoji, desktop
 # backgrounds: about 350 MB, so not for the test suite, whose small evaluation draws its images):
 # see scripts/eval_corpus.py for what each package gives and its licence.
 set -eu
 PACKAGES="cmake g++ pkg-config libavcodec-dev libavdevice-dev libavfilter-dev libavformat-dev libavutil-dev
-libswresample-dev libswscale-dev chromium fonts-liberation"
+libswresample-dev libswscale-dev chromium fonts-liberation wrk"
 if [ "${1:-}" = "--eval" ]; then
     PACKAGES="$PACKAGES openclipart-png fonts-noto-color-emoji plasma-workspace-wallpapers mate-backgrounds
 lomiri-wallpapers-16.04 ukui-wallpapers"
