@@ -119,13 +119,13 @@ import numpy as np
 from pathlib import Path
 from hashdb.index.base import load_index
 import hashdb.index.faiss_index  # imported before the clock starts, as in a running worker
-started = time.perf_counter()
+started, cpu = time.perf_counter(), time.process_time()
 index, _ = load_index(Path(sys.argv[1]))
-took = time.perf_counter() - started
+took, took_cpu = time.perf_counter() - started, time.process_time() - cpu
 queries = np.random.default_rng(int(sys.argv[2])).integers(0, 256, size=(200, 32), dtype=np.uint8)
 for q in queries:
     index.search(q[None], 31)
-print(f"{took:.3f}", flush=True)
+print(f"{took:.3f} {took_cpu:.3f}", flush=True)
 sys.stdin.read()
 """
 
@@ -153,9 +153,9 @@ def index_only(size: int, counts: list[int], sources: list[tuple[str, Path | Non
           f"reader processes as server workers load it; {os.cpu_count()} cores, load average "
           f"{os.getloadavg()[0]:.1f} (a shared machine)")
     print()
-    print("| code | processes | load s (each) | PSS summed, MiB | added per process beyond the first, MiB | "
-          "... as % of the index |")
-    print("|---|---:|---|---:|---:|---:|")
+    print("| code | processes | load s (each) | load CPU s (each) | PSS summed, MiB | "
+          "added per process beyond the first, MiB | ... as % of the index |")
+    print("|---|---:|---|---|---:|---:|---:|")
     for name, source in sources:
         env = {**os.environ, "PYTHONPATH": str(source or ROOT), "OMP_NUM_THREADS": "1"}
         base = None
@@ -164,7 +164,12 @@ def index_only(size: int, counts: list[int], sources: list[tuple[str, Path | Non
                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
                        for n in range(workers)]
             try:
-                loads = [float(r.stdout.readline()) for r in readers if r.stdout is not None]
+                loads, cpus = [], []
+                for r in readers:
+                    if r.stdout is not None:
+                        wall, used = r.stdout.readline().split()
+                        loads.append(float(wall))
+                        cpus.append(float(used))
                 pss = sum(rollup(r.pid)["Pss"] for r in readers)
             finally:
                 for r in readers:
@@ -173,7 +178,8 @@ def index_only(size: int, counts: list[int], sources: list[tuple[str, Path | Non
             if base is None:
                 base = (workers, pss)
             added = (pss - base[1]) / (workers - base[0]) if workers > base[0] else None
-            print(f"| {name} | {workers} | {', '.join(f'{t:.2f}' for t in loads)} | {pss / MIB:,.0f} | "
+            print(f"| {name} | {workers} | {', '.join(f'{t:.2f}' for t in loads)} | "
+                  f"{', '.join(f'{t:.2f}' for t in cpus)} | {pss / MIB:,.0f} | "
                   + ("- | -" if added is None else f"{added / MIB:,.0f} | {100 * added / size_bytes:.1f} %") + " |",
                   flush=True)
 
