@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 
 from PIL import Image
 
-from hashdb.types import Query
+from hashdb.types import HashValue, Query, Submission
 
 from support import principal
 
@@ -59,3 +60,20 @@ def test_query_input_is_echoed(service):
     alice = principal(service, "alice", "contributor")
     [result] = service.lookup([Query("  as given  ")], alice)
     assert result.input == "  as given  " and not result.matched
+
+
+def test_a_hash_pytx_shares_after_unletterboxing_matches_the_letterboxed_file(service, vectors):
+    # `threatexchange hash photo --photo-preprocess unletterbox` crops black bars and
+    # re-encodes the crop before hashing; members who share such hashes must be found when
+    # the letterboxed file itself is looked up. The whole-file PDQ is ~140 bits from them.
+    with (vectors / "pdq" / "expected.csv").open(newline="") as handle:
+        shared = [row["pdq_hex"] for row in csv.DictReader(handle)
+                  if row["source"].startswith("pytx-exact-after-unletterbox")]
+    assert len(shared) == 2
+    alice = principal(service, "alice", "contributor")
+    ids = {service.submit([Submission(f"pytx {n}", LABELS, (HashValue("pdq", hex_value, 80),))], alice)[0].ids[0]
+           for n, hex_value in enumerate(shared)}
+    result = lookup_file(service, alice, vectors / "pdq" / "pytx" / "letterboxed_sample-b.jpg")
+    found = {m.id: m for m in result.matches if m.signal == "pdq"}
+    assert set(found) == ids
+    assert all(m.via is not None and m.distance <= 31 for m in found.values())
