@@ -123,10 +123,15 @@ def _peel(rgb: RGB, share: float, rounds: int = 2) -> Box:
             break
         top = _edge_lines(inner, share, int(h * MAX_EDGE_SHARE))
         bottom = _edge_lines(inner[::-1], share, int(h * MAX_EDGE_SHARE))
-        rows = inner[top:h - bottom] if top + bottom < h else inner
-        columns = rows.transpose(1, 0, 2)
+        # Each side may take up to MAX_EDGE_SHARE, so on a nearly flat picture (a small
+        # detail on one colour) the two peels cross: there is no inner picture to trim to.
+        if top + bottom >= h:
+            return Box(0, 0, width, height)
+        columns = inner[top:h - bottom].transpose(1, 0, 2)
         left = _edge_lines(columns, share, int(w * MAX_EDGE_SHARE))
         right = _edge_lines(columns[::-1], share, int(w * MAX_EDGE_SHARE))
+        if left + right >= w:
+            return Box(0, 0, width, height)
         new = Box(box.left + left, box.top + top, box.right - right, box.bottom - bottom)
         if new == box:
             break

@@ -77,3 +77,10 @@ def test_a_hash_pytx_shares_after_unletterboxing_matches_the_letterboxed_file(se
     found = {m.id: m for m in result.matches if m.signal == "pdq"}
     assert set(found) == ids
     assert all(m.via is not None and m.distance <= 31 for m in found.values())
+
+
+def test_meta_sample_video_with_a_nearly_flat_frame_hashes_cleanly(service, vectors):
+    # Frame 52 of the doorknob sample is one grey with a small detail: the bar detector's
+    # peels crossed there (a NaN colour, a RuntimeWarning, which this suite makes an error).
+    hashed = service.hash_file(vectors / "vpdq" / "videos" / "doorknob-hd-no-bar.mp4")
+    assert hashed.media_type == "video" and hashed.frames
