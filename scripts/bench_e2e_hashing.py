@@ -112,9 +112,25 @@ def run(command: list[str], cores: str) -> tuple[float, float]:
     return wall, (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
 
 
-# --before: the `hashdb` executable of another checkout (e.g. the commit before a change), run
-# in the same rounds as this one's.
+# --before / --before-rev: another checkout of hashdb (e.g. the commit before a change), its
+# `hashdb` run with this interpreter and its packages, in the same rounds as this one's.
 BEFORE: Path | None = None
+
+
+def before_command(checkout: Path) -> list[str]:
+    return ["env", f"PYTHONPATH={checkout}", sys.executable, "-c", "from hashdb.cli import cli; cli()"]
+
+
+def before_checkout(rev: str) -> Path:
+    """A worktree of `rev` with its compiled kernel built in place (without it the checkout
+    would time the numpy fallback, not the code as installed)."""
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from bench_api import reference_checkout
+
+    checkout = reference_checkout(rev)
+    subprocess.run([sys.executable, "setup.py", "-q", "build_ext", "--inplace"], cwd=checkout, check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return checkout
 
 
 def commands(folder: Path, db: Path) -> dict[str, list[str]]:
@@ -124,8 +140,9 @@ def commands(folder: Path, db: Path) -> dict[str, list[str]]:
         "hashdb lookup --json (local db)": [str(HASHDB), "lookup", "--json", "--db", str(db), str(folder)],
     }
     if BEFORE is not None:
-        runs["before: hashdb hash --json"] = [str(BEFORE), "hash", "--json", str(folder)]
-        runs["before: hashdb lookup --json (local db)"] = [str(BEFORE), "lookup", "--json", "--db", str(db), str(folder)]
+        runs["before: hashdb hash --json"] = [*before_command(BEFORE), "hash", "--json", str(folder)]
+        runs["before: hashdb lookup --json (local db)"] = [*before_command(BEFORE), "lookup", "--json", "--db", str(db),
+                                                           str(folder)]
     return runs
 
 
@@ -260,10 +277,11 @@ def main() -> None:
     parser.add_argument("--corpus", type=Path, help="folder to write the corpus to (kept); default a temp folder")
     parser.add_argument("--skip-profile", action="store_true")
     parser.add_argument("--skip-all-cores", action="store_true", help="only the one-core table (a busy machine)")
-    parser.add_argument("--before", type=Path, help="another checkout's hashdb executable, timed in the same rounds")
+    parser.add_argument("--before", type=Path, help="another checkout of hashdb, timed in the same rounds")
+    parser.add_argument("--before-rev", help="a git revision to check out (kernel built) and time as --before")
     args = parser.parse_args()
     global BEFORE
-    BEFORE = args.before
+    BEFORE = before_checkout(args.before_rev) if args.before_rev else args.before
     allowed = sorted(os.sched_getaffinity(0))
     core = allowed[-1] if args.core is None else args.core
     temp = Path(tempfile.mkdtemp(prefix="bench-e2e-"))
