@@ -12,13 +12,19 @@ from api.runtime import get_service
 from api.ui.bp import bp
 from api.ui.check import parse
 from api.ui.forms import text
-from api.ui.session import me
+from api.ui.session import me, spend_once
 from hashdb.errors import HashDBError
 from hashdb.trust import audit
 from hashdb.types import ROLES
 
 ID = "<int(max=9223372036854775807):item_id>"
 MAX_SAFELIST_LINES = 1000
+
+
+def _sent_again(page: str, what: str) -> Any:
+    flash(f"That form was sent already (the page was reloaded?): no second {what} was made. "
+          f"The {what} it made is in the list; its secret was shown once, on that answer.")
+    return redirect(url_for(page), 303)
 
 
 # keys -------------------------------------------------------------------------------------
@@ -37,6 +43,8 @@ def _keys(errors: dict[str, str], form: dict[str, str], created: Any = None, sta
 @bp.post("/admin/keys")
 def create_key() -> Any:
     form = {"org": request.form.get("org", "")[:200], "role": request.form.get("role", "")}
+    if not spend_once():
+        return _sent_again("ui.keys", "key")
     try:
         key, record = get_service().create_key(text("org", limit=200), form["role"], me())
     except HashDBError as exc:
@@ -68,6 +76,8 @@ def _webhooks(errors: dict[str, str], form: dict[str, str], created: Any = None,
 @bp.post("/admin/webhooks")
 def add_webhook() -> Any:
     form = {"org": request.form.get("org", "")[:200], "url": request.form.get("url", "")[:2000]}
+    if not spend_once():
+        return _sent_again("ui.webhooks", "webhook")
     try:
         secret, hook = get_service().add_webhook(text("org", limit=200), text("url", limit=2000), me())
     except HashDBError as exc:

@@ -20,6 +20,8 @@ from hashdb.trust import policy
 from hashdb.types import Principal
 
 LIFETIME = timedelta(hours=8)
+# Create-forms rendered and not yet sent, per session (see form_once).
+MAX_OPEN_FORMS = 16
 COOKIE = "hashdb_console"
 
 
@@ -103,10 +105,31 @@ def check_csrf() -> None:
         abort(400, description="csrf")
 
 
+def form_once() -> str:
+    """A single-use token for a form that creates something (a key, a webhook). Reloading the
+    page that answered such a form sends the form again; without this it would create a
+    second key whose secret nobody saw."""
+    pending = session.get("once")
+    kept = [t for t in pending if isinstance(t, str)][-(MAX_OPEN_FORMS - 1):] if isinstance(pending, list) else []
+    token = secrets.token_urlsafe(16)
+    session["once"] = [*kept, token]
+    return token
+
+
+def spend_once() -> bool:
+    """True once for each token form_once gave; False for a form sent again."""
+    sent = request.form.get("once", "")
+    pending = session.get("once")
+    if not sent or not isinstance(pending, list) or sent not in pending:
+        return False
+    session["once"] = [t for t in pending if t != sent]
+    return True
+
+
 def template_globals() -> dict[str, Any]:
     """What every page may show: links only to what the signed-in role may open (the service
     refuses the rest anyway), read from the same permission table the API enforces."""
     principal = current()
     role = principal.role if principal else ""
     may = {action: role in roles for action, roles in policy.PERMISSIONS.items()}
-    return {"csrf_token": csrf_token, "me": principal, "may": may}
+    return {"csrf_token": csrf_token, "form_once": form_once, "me": principal, "may": may}
