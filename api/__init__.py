@@ -42,6 +42,9 @@ DEFAULTS: dict[str, Any] = {
     "WEBHOOK_INTERVAL": 2.0,
     # Seconds between refreshes of each worker's index gauges on /metrics; 0 turns it off.
     "METRICS_INTERVAL": 5.0,
+    # /metrics shows record counts by status and the review queues: where the port is reachable
+    # from outside, HASHDB_METRICS_TOKEN makes Prometheus send it as a bearer token.
+    "METRICS_TOKEN": None,
     # The web console at /ui/ (api/ui); HASHDB_CONSOLE=false serves the API alone.
     "CONSOLE": True,
     # Seconds a write waits for another writer's lock (an import) before answering 503.

@@ -294,9 +294,11 @@ def paths(max_batch: int) -> dict[str, Schema]:
         "/readyz": {"get": {"summary": "Readiness: 200 once every worker has loaded the index", "security": [],
                             "operationId": "readyz",
                             "responses": {"200": ok("Status"), "503": error("Not ready yet.")}}},
-        "/metrics": {"get": {"summary": "Prometheus metrics", "security": [], "operationId": "metrics",
+        "/metrics": {"get": {"summary": "Prometheus metrics (a bearer token only when HASHDB_METRICS_TOKEN is set)",
+                             "security": [], "operationId": "metrics",
                              "responses": {"200": {"description": "Prometheus text format",
-                                                   "content": {"text/plain": {"schema": string()}}}}}},
+                                                   "content": {"text/plain": {"schema": string()}}},
+                                           "401": error("HASHDB_METRICS_TOKEN is set and was not sent.")}}},
         "/openapi.json": {"get": {"summary": "This document", "security": [], "operationId": "openapi",
                                   "responses": {"200": {"description": "OpenAPI 3.1",
                                                         "content": {"application/json": {

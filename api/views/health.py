@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import hmac
 from typing import Any
 
-from flask import Blueprint, Response, current_app
+from flask import Blueprint, Response, current_app, request
 
 from api import readiness, spec
 from api.errors import error_response
@@ -35,6 +36,12 @@ def readyz() -> dict[str, Any] | Response:
 
 @bp.get("/metrics")
 def metrics() -> Response:
+    token = current_app.config.get("METRICS_TOKEN")
+    if token:
+        sent = request.headers.get("Authorization", "")
+        if not hmac.compare_digest(sent.encode(), f"Bearer {token}".encode()):
+            return error_response(401, "unauthorized", "/metrics needs the metrics token (HASHDB_METRICS_TOKEN) "
+                                  "as 'Authorization: Bearer TOKEN'", {"WWW-Authenticate": 'Bearer realm="metrics"'})
     rendered: Response = current_app.extensions["hashdb_metrics"].render(runtime().service())
     return rendered
 

@@ -39,3 +39,24 @@ def test_client_chosen_methods_paths_and_codes_fold_into_fixed_values(app, clien
     assert 'method="other"' in text and 'endpoint="unmatched"' in text
     assert 'hashdb_submissions_refused_total{reason="invalid_input"} 30.0' in text \
         or 'hashdb_submissions_refused_total{reason="invalid_hash"} 30.0' in text
+
+
+def test_a_metrics_token_is_required_once_set(tmp_path):
+    from api import create_app
+
+    app = create_app({"DB": str(tmp_path / "db.sqlite"), "LOAD_INDEX_IN_BACKGROUND": False,
+                      "RATE_LIMIT": 0, "TESTING": True, "METRICS_TOKEN": "s3cret-scrape"})
+    try:
+        client = app.test_client()
+        for sent in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "s3cret-scrape"}):
+            refused = client.get("/metrics", headers=sent)
+            assert refused.status_code == 401 and refused.get_json()["error"]["code"] == "unauthorized"
+            assert b"hashdb_" not in refused.data
+        scraped = client.get("/metrics", headers={"Authorization": "Bearer s3cret-scrape"})
+        assert scraped.status_code == 200 and b"hashdb_" in scraped.data
+    finally:
+        app.extensions["hashdb"].close()
+
+
+def test_metrics_are_open_without_a_token(client):
+    assert client.get("/metrics").status_code == 200
