@@ -6,12 +6,13 @@
 #   chromium, fonts-liberation: the web console's browser tests drive Debian's Chromium through
 #   Playwright (whose own browser download is not used), with fonts for readable screenshots.
 #   wrk: the HTTP load generator scripts/bench_api.py drives the server with (small).
+#   prometheus: for promtool, which checks and unit-tests the alert rules in docs/.
 # With --eval, also the image corpus of scripts/eval_matching.py (clip art, emoji, desktop
 # backgrounds: about 350 MB, so not for the test suite, whose small evaluation draws its images):
 # see scripts/eval_corpus.py for what each package gives and its licence.
 set -eu
 PACKAGES="cmake g++ pkg-config libavcodec-dev libavdevice-dev libavfilter-dev libavformat-dev libavutil-dev
-libswresample-dev libswscale-dev chromium fonts-liberation wrk"
+libswresample-dev libswscale-dev chromium fonts-liberation wrk prometheus"
 if [ "${1:-}" = "--eval" ]; then
     PACKAGES="$PACKAGES openclipart-png fonts-noto-color-emoji plasma-workspace-wallpapers mate-backgrounds
 lomiri-wallpapers-16.04 ukui-wallpapers"

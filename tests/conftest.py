@@ -13,15 +13,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "fixtures" / "media"
 VECTORS = ROOT.parent / "shared" / "vectors"
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
-
-
-def require_or_skip(available: bool, what: str) -> None:
-    if available:
-        return
-    if IN_CI:
-        pytest.fail(f"{what} is required in CI but is not available")
-    pytest.skip(f"{what} not available")
+from support import IN_CI, require_or_skip  # noqa: F401  (IN_CI: read by test modules)
 
 
 @pytest.fixture(scope="session")

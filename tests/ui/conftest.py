@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from support import require_or_skip
+
 ROOT = Path(__file__).resolve().parents[2]
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 CHROMIUM_NAMES = ("chromium", "chromium-browser")
 
@@ -37,17 +38,11 @@ def screenshots() -> Path:
 @pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
     path = chromium_path()
-    if path is None:
-        what = "Chromium (apt-get install chromium; the README's test command installs it)"
-        if IN_CI:
-            pytest.fail(f"{what} is required in CI but is not available")
-        pytest.skip(f"{what} not available")
+    require_or_skip(path is not None, "Chromium (apt-get install chromium; the README's test command installs it)")
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
-        if IN_CI:
-            pytest.fail("playwright is required in CI (pip install -e '.[test]')")
-        pytest.skip("playwright not installed")
+        require_or_skip(False, "playwright (pip install -e '.[test]')")
     with sync_playwright() as pw:
         # --no-sandbox: CI runs as root, where Chromium's sandbox refuses to start.
         launched = pw.chromium.launch(executable_path=path, args=["--no-sandbox", "--disable-gpu"])
