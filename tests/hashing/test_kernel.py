@@ -151,3 +151,15 @@ def test_phash_and_pdq_of_every_vector_image(vectors: Path) -> None:
         if min(rgb.shape[:2]) >= 5:
             bits, quality = pdqhash.compute(rgb)
             assert kernel.pdq(rgb, dihedral=False) == ((bits_to_hex(bits), quality),), path.name
+
+
+def test_threads_hashing_at_once_get_the_serial_answers() -> None:
+    # The kernel runs without the GIL and keeps its work arrays between calls: threads hashing
+    # images of different sizes at once must each get what a lone call gives.
+    from concurrent.futures import ThreadPoolExecutor
+
+    images = [image(h, w, h + w) for h, w in ((300, 517), (64, 64), (767, 1023), (33, 200), (5, 9))] * 4
+    alone = [kernel.pdq(rgb, dihedral=n % 2 == 0) for n, rgb in enumerate(images)]
+    with ThreadPoolExecutor(4) as pool:
+        together = list(pool.map(lambda n: kernel.pdq(images[n], dihedral=n % 2 == 0), range(len(images))))
+    assert together == alone
