@@ -72,7 +72,7 @@ class SharingMixin(ServiceBase):
                 raise InvalidInput(f"{sub.input}: nothing left to share ({'; '.join(notes)})")
             skipped.append(notes)
             shared.append((labels, sub.incident))
-        held = self.safelist.screen([r.hash for r in records])
+        held = self.safelist.screen_records(records)
         records = [dataclasses.replace(r, status="quarantined") if n in held else r for n, r in enumerate(records)]
         digest = request_digest(records)
         outcomes = self.store.add_records(records, actor, idempotency_key, digest)

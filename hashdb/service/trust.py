@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from hashdb.errors import Conflict, InvalidInput, NotFound
-from hashdb.index.indexset import INDEXED_SIGNALS
+from hashdb.index.indexset import DERIVED, INDEXED_SIGNALS
 from hashdb.service.base import MAX_EXPORT_PAGE, ServiceBase
 from hashdb.trust import audit, policy, report
 from hashdb.trust.safelist import SafelistHit, check_values, values_of
@@ -87,6 +87,13 @@ class TrustMixin(ServiceBase):
             else:
                 found += [(r.id, SafelistHit(entry_of.get((signal, r.value), 0), 0), signal)
                           for r in self.store.find_values(signal, hexes)]
+        if by_signal.get("pdq"):
+            # Records whose derived PDQ (a trimmed or content region) is near a safelisted one.
+            hexes = by_signal["pdq"]
+            hits = self.indexes.search(DERIVED, hexes, limits["pdq"])
+            owners = self.store.derived_records([key for near in hits for key, _ in near])
+            found += [(owners[key][0], SafelistHit(entry_of.get(("pdq", h), 0), int(d), owners[key][1]), "pdq")
+                      for h, near in zip(hexes, hits) for key, d in near if key in owners]
         return found
 
     def flush_match_counts(self, force: bool = True) -> list[int]:

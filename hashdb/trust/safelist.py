@@ -28,19 +28,25 @@ HAMMING_BITS = {"pdq": 256, "phash": 64, "dhash": 64}
 class SafelistHit:
     entry_id: int
     distance: int
+    # Set when a record's derived hash (hashing/derived.py) was the one near the entry.
+    via: str | None = None
 
     def reason(self, signal: str) -> str:
-        return f"{signal} within {self.distance} bits of safelist entry {self.entry_id}"
+        what = f"{signal}/{self.via}" if self.via else signal
+        return f"{what} within {self.distance} bits of safelist entry {self.entry_id}"
 
 
 def values_of(item: HashValue | MediaHashes, settings: Settings) -> list[HashValue]:
-    """What a safelisted file contributes: every hash stored for it on submission."""
+    """What a safelisted file contributes: every hash stored for it on submission, its derived
+    PDQs too (a benign picture inside a border or caption band is as benign as the whole)."""
     if isinstance(item, HashValue):
         return [item]
     if item.media_type == "video":
         frames = policy.good_frames(item.frames, settings)
         return [*item.hashes, *([video_digest(frames)] if frames else [])]
-    return [*item.hashes, *item.variants]
+    derived = [d.hash for d in policy.usable_derived(item.derived, settings)]
+    unique = {(v.signal, v.hex): v for v in reversed([*item.hashes, *item.variants, *derived])}
+    return list(reversed(unique.values()))
 
 
 def check_values(values: Sequence[HashValue], settings: Settings) -> None:
@@ -100,6 +106,23 @@ class SafelistMatcher:
                 if entry is not None:
                     hits[n] = SafelistHit(entry, 0)
         return hits
+
+    def screen_records(self, records: Sequence[NewRecord]) -> dict[int, SafelistHit]:
+        """Position in `records` -> why it is held: its hash or one of its derived hashes is
+        near a safelist entry. A derived hash near one would let a benign picture, wrapped in a
+        border or a caption, match through the record as if it were the shared content."""
+        values = [r.hash for r in records]
+        owners: list[tuple[int, str | None]] = [(n, None) for n in range(len(records))]
+        for n, record in enumerate(records):
+            for d in record.derived:
+                values.append(d.hash)
+                owners.append((n, d.via))
+        held: dict[int, SafelistHit] = {}
+        for position, hit in sorted(self.screen(values).items()):
+            n, via = owners[position]
+            if n not in held:
+                held[n] = SafelistHit(hit.entry_id, hit.distance, via)
+        return held
 
     def note_holds(self, records: Sequence[NewRecord], outcomes: Sequence[SubmitOutcome],
                    held: Mapping[int, SafelistHit], actor: Principal) -> None:

@@ -140,3 +140,48 @@ def test_index_rebuilt_from_the_store_keeps_derived_hashes(service, media, tmp_p
     service.indexes.rebuild()
     assert lookup(service, alice, encoded(bordered(photo, 60, (0, 0, 0)))).matched
     assert np.isfinite(len(service.indexes.sizes()))
+
+
+# The safelist screens derived hashes too ---------------------------------------------------------
+
+def statuses(service: HashDB, result) -> set[str]:
+    return {r.status for r in service.store.get_records(list(result.ids)).values()}
+
+
+def test_a_safelisted_files_derived_hashes_hold_back_its_bare_picture(service, media):
+    # The benign picture was safelisted as it circulates, inside a black border: the bare
+    # picture (whole PDQ far from the bordered file's) is held by the border-trimmed PDQ.
+    admin, alice = principal(service, "ops", "admin"), principal(service, "alice", "contributor")
+    photo = Image.open(media / "chelsea.jpg").convert("RGB")
+    safe = service.hash_bytes(encoded(bordered(photo, 60, (0, 0, 0))), "benign")
+    assert any(d.via == "trimmed" for d in safe.derived)
+    service.add_safelist([safe], admin, "news photo")
+    result = submit(service, alice, encoded(photo))
+    assert result.status == "quarantined"
+    reasons = [q.reason for q in service.quarantined(admin)]
+    assert any(r.startswith("pdq within") for r in reasons), reasons
+
+
+def test_a_submission_whose_derived_hash_is_safelisted_is_held(service, media):
+    # A benign picture wrapped in a caption band: its whole PDQ is far from the safelist, its
+    # content PDQ is not. Stored active, it would match every plain copy of the benign picture.
+    admin, alice = principal(service, "ops", "admin"), principal(service, "alice", "contributor")
+    photo = Image.open(media / "chelsea.jpg").convert("RGB")
+    service.add_safelist([service.hash_bytes(encoded(photo), "benign")], admin)
+    result = submit(service, alice, encoded(captioned(photo, 120)))
+    assert result.status == "quarantined"
+    assert any("pdq/content within" in q.reason or "pdq/trimmed within" in q.reason
+               for q in service.quarantined(admin))
+    consumer = principal(service, "c", "consumer")
+    assert not lookup(service, consumer, encoded(photo)).matched
+
+
+def test_safelisting_holds_records_whose_derived_hash_is_near(service, media):
+    admin, alice = principal(service, "ops", "admin"), principal(service, "alice", "contributor")
+    photo = Image.open(media / "chelsea.jpg").convert("RGB")
+    early = submit(service, alice, encoded(captioned(photo, 120)))
+    assert early.status == "active" and lookup(service, alice, encoded(photo)).matched
+    _, held = service.add_safelist([service.hash_bytes(encoded(photo), "benign")], admin)
+    assert pdq_record_id(service, early.ids) in held
+    consumer = principal(service, "c", "consumer")
+    assert not lookup(service, consumer, encoded(photo)).matched
