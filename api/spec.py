@@ -104,7 +104,9 @@ def schemas(max_batch: int) -> dict[str, Schema]:
             obj(media, title="one file's hashes and/or a video's frames", anyOf=media_forms),
         ]},
         "LookupRequest": obj({
-            "items": {"type": "array", "items": ref("LookupItem"), "minItems": 1, "maxItems": max_batch},
+            "items": {"type": "array", "items": ref("LookupItem"), "minItems": 1, "maxItems": max_batch,
+                      "description": "An item carrying a pdq (whole or derived) is matched by PDQ and gets no "
+                                     "phash/dhash matches; an item of 64-bit hashes alone is matched by them."},
             "thresholds": obj({s: {"type": "integer", "minimum": 0, "maximum": ceilings[s]} for s in ceilings},
                               description="Tighter per-signal thresholds (never looser than the default)."),
         }, ("items",)),

@@ -100,7 +100,8 @@ def lookup(inputs: tuple[str, ...], thresholds: tuple[str, ...], no_dihedral: bo
     """Check media or hashes against the database. Exits 0 whatever matched; --json says.
 
     A file that cannot be read or hashed gets an error line of its own and the rest are
-    looked up; the exit status is then 1.
+    looked up; the exit status is then 1. A file (or a query with a pdq) is matched by PDQ,
+    whole and derived; pHash/dHash match only queries of 64-bit hashes alone.
 
     \b
     Example:

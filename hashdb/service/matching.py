@@ -70,9 +70,10 @@ class MatchingMixin(ServiceBase):
         return results
 
     def _gate_64_bit(self, queries: Sequence[Query], best: dict[tuple[int, int], tuple[int, str, str | None]]) -> None:
-        """Tighten pHash/dHash matches of queries that carry a PDQ (see
-        Settings.imagehash_threshold_with_pdq)."""
-        radius = min(self.settings.imagehash_threshold_with_pdq, self.settings.imagehash_threshold)
+        """Drop (or tighten) pHash/dHash matches of queries that carry a PDQ (see
+        Settings.imagehash_threshold_with_pdq): there PDQ decides."""
+        gate = self.settings.imagehash_threshold_with_pdq
+        radius = -1 if gate is None else min(gate, self.settings.imagehash_threshold)
         vouched = {n for n, q in enumerate(queries) if _has_pdq(q)}
         for key, (distance, signal, _) in list(best.items()):
             if signal in _BITS_64 and key[0] in vouched and distance > radius:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import random
 
 import pytest
@@ -73,6 +74,25 @@ def test_imagehash_threshold_is_inclusive_at_10_and_excludes_11(service, signal)
                                 Query("far", (HashValue(signal, flipped(11)),))], alice)
     assert [(m.id, m.distance) for m in near.matches] == [(stored.ids[0], 10)]
     assert not far.matched
+
+
+@pytest.mark.parametrize("signal", ["phash", "dhash"])
+def test_a_query_carrying_a_pdq_gets_no_64_bit_matches(service, signal):
+    # Measured on clip art and flags (BENCHMARKS.md "Matching quality"): 64-bit matches of
+    # queries that also carry a PDQ were most false positives and wrong matches, even at 0 bits.
+    rng = random.Random(12)
+    alice = principal(service, "alice", "contributor")
+    value = HashValue(signal, "5a5a5a5a0f0f3c3c")
+    [stored] = service.submit([Submission("x", LABELS, (value,))], alice)
+    unrelated_pdq = HashValue("pdq", random_pdq(rng), 90)
+    alone, with_pdq = service.lookup([Query("alone", (value,)), Query("both", (value, unrelated_pdq))], alice)
+    assert [m.id for m in alone.matches] == [stored.ids[0]]
+    assert not with_pdq.matched
+    # A deployment may keep them up to a distance instead.
+    kept = HashDB(dataclasses.replace(service.settings, imagehash_threshold_with_pdq=2), service.store,
+                  service.indexes, service.taxonomy, service.server_secret)
+    [both] = kept.lookup([Query("both", (value, unrelated_pdq))], alice)
+    assert [m.id for m in both.matches] == [stored.ids[0]]
 
 
 def test_retraction_stops_matching_at_once_and_only_owner_or_admin(service):
