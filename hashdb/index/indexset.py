@@ -59,9 +59,12 @@ class IndexSet:
     def search(self, signal: str, hexes: Sequence[str], radius: int) -> list[list[tuple[int, int]]]:
         """Range search under the set's lock: an index must not be written while it is searched
         (catch_up from another thread of the same worker would otherwise race it)."""
+        index = self.get(signal)
+        if not len(index):  # the derived index of a list without framed images, say
+            return [[] for _ in hexes]
         codes = hex_to_codes(hexes, INDEXED_SIGNALS[signal])
         with self._lock:
-            return self.get(signal).search(codes, radius)
+            return index.search(codes, radius)
 
     def load(self, progress: Callable[[str, int], None] | None = None) -> None:
         """Load snapshots and replay later changes, or rebuild from the store when there are none."""

@@ -110,6 +110,8 @@ class SQLStore(ABC):
             return dicts(conn.execute(sql, params))
 
     def _rows_in(self, sql: str, before: Sequence[Any], values: Sequence[Any]) -> list[dict[str, Any]]:
+        if not values:  # most lookups match nothing: no read transaction for an empty IN list
+            return []
         with self._read() as conn:
             return select_in(conn, sql, before, values)
 
