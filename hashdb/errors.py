@@ -92,3 +92,10 @@ class StoreUnavailable(InvalidInput):
     when a store is opened, never by a request to a running server."""
 
     code = "store_unavailable"
+
+
+class ToolMissing(HashDBError):
+    """A hash was asked for whose optional tool is not installed here (tmk: the tmkpy package
+    and the ffmpeg program). Only hashing on the caller's machine raises it."""
+
+    code = "tool_missing"

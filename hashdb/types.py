@@ -38,6 +38,16 @@ class DerivedHash:
 
 
 @dataclass(frozen=True, slots=True)
+class TmkHash:
+    """A video's TMK+PDQF hash as a record keeps it: the exact bytes of its `.tmk` file, and its
+    pure-average feature at length 1 (little-endian float32: the vector TMK's first level
+    compares), both from hashdb/hashing/tmk.py."""
+
+    features: bytes
+    average: bytes
+
+
+@dataclass(frozen=True, slots=True)
 class MediaHashes:
     """Everything `hashdb hash` computes for one file; the media itself is never kept."""
 
@@ -52,6 +62,8 @@ class MediaHashes:
     frames: tuple[FrameHash, ...] = ()
     # PDQs of the content region (borders, bands, UI chrome removed): stored and queried.
     derived: tuple[DerivedHash, ...] = ()
+    # A video's TMK+PDQF hash: the exact bytes of its `.tmk` file (see hashing/tmk.py).
+    tmk: bytes | None = None
 
     def get(self, signal: str) -> HashValue | None:
         for value in self.hashes:
@@ -128,6 +140,9 @@ class Match:
     source_id: int | None = None
     # Which derived hash matched (DerivedHash.via), None when whole image matched whole image.
     via: str | None = None
+    # A similarity (higher is closer, 1 at most) for signals scored that way (tmk: the level-2
+    # kernel score); `distance` means nothing then and is 0.
+    score: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,6 +171,8 @@ class NewRecord:
     frames: tuple[FrameHash, ...] = ()
     status: str = "active"
     derived: tuple[DerivedHash, ...] = ()
+    # A tmk record's hash; `hash` is then the sha256 of its `.tmk` file (the record's identity).
+    tmk: TmkHash | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,6 +228,7 @@ class Query:
     hashes: tuple[HashValue, ...] = ()
     frames: tuple[FrameHash, ...] = ()
     derived: tuple[DerivedHash, ...] = ()
+    tmk: bytes | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,6 +245,8 @@ class Submission:
     removed_at: str | None = None
     # Stored with the submission's PDQ record.
     derived: tuple[DerivedHash, ...] = ()
+    # A video's `.tmk` bytes: a tmk record of its own.
+    tmk: bytes | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -259,6 +279,7 @@ class FeedEntry:
     at: str
     frames: tuple[FrameHash, ...] = ()
     derived: tuple[DerivedHash, ...] = ()
+    tmk: TmkHash | None = None
 
 
 FEED_KINDS = ("add", "labels", "status", "retract")

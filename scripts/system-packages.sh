@@ -7,12 +7,14 @@
 #   Playwright (whose own browser download is not used), with fonts for readable screenshots.
 #   wrk: the HTTP load generator scripts/bench_api.py drives the server with (small).
 #   prometheus: for promtool, which checks and unit-tests the alert rules in docs/.
+#   swig, ffmpeg: pip builds tmkpy (TMK+PDQF video hashes, hashdb[tmk]) with swig, and tmkpy
+#   decodes videos by running the ffmpeg program.
 # With --eval, also the image corpus of scripts/eval_matching.py (clip art, emoji, desktop
 # backgrounds: about 350 MB, so not for the test suite, whose small evaluation draws its images):
 # see scripts/eval_corpus.py for what each package gives and its licence.
 set -eu
 PACKAGES="cmake g++ pkg-config libavcodec-dev libavdevice-dev libavfilter-dev libavformat-dev libavutil-dev
-libswresample-dev libswscale-dev chromium fonts-liberation wrk prometheus"
+libswresample-dev libswscale-dev chromium fonts-liberation wrk prometheus swig ffmpeg"
 if [ "${1:-}" = "--eval" ]; then
     PACKAGES="$PACKAGES openclipart-png fonts-noto-color-emoji plasma-workspace-wallpapers mate-backgrounds
 lomiri-wallpapers-16.04 ukui-wallpapers"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import random
 import struct
@@ -73,3 +74,11 @@ def empty_database(path: Path) -> Path:
 
     SQLiteStore(path).close()
     return path
+
+
+@functools.lru_cache(maxsize=None)
+def tmk_of(path: Path) -> bytes:
+    """A fixture video's TMK (tmkpy through hashdb.hashing.tmk_video), computed once a session."""
+    from hashdb.hashing.tmk_video import hash_tmk
+
+    return hash_tmk(path)

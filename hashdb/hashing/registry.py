@@ -14,6 +14,8 @@ SIGNALS: tuple[Signal, ...] = (PdqSignal(), PHashSignal(), DHashSignal(), Md5Sig
 DEFAULT_SIGNALS = ("md5", "sha256", "pdq", "phash")
 # Video: PDQ per sampled frame, matched with the vPDQ rule; not a single hex value.
 VIDEO_SIGNAL = "vpdq"
+# Video: TMK+PDQF, a float feature file scored by similarity (hashing/tmk.py); not hex either.
+TMK_SIGNAL = "tmk"
 
 
 def _check_unique(signals: tuple[Signal, ...]) -> dict[str, Signal]:
