@@ -10,7 +10,8 @@ from flask import request
 from werkzeug.exceptions import UnsupportedMediaType
 
 from api import jsonbody
-from hashdb.errors import InvalidInput
+from hashdb.errors import InvalidHash, InvalidInput
+from hashdb.hashing import tmk
 from hashdb.hashing.derived import derived_from_json
 from hashdb.hashing.registry import parse_hash
 from hashdb.trust import policy
@@ -22,7 +23,7 @@ MAX_FRAMES_PER_ITEM = 20_000
 MAX_IDEMPOTENCY_KEY = 200
 
 HASH_FIELDS = {"signal", "hash", "quality"}
-MEDIA_FIELDS = {"hashes", "frames", "derived"}
+MEDIA_FIELDS = {"hashes", "frames", "derived", "tmk"}
 SHARING_FIELDS = {"labels", "incident", "reference"}
 
 
@@ -126,20 +127,31 @@ def frame_list(raw: object, where: str) -> tuple[FrameHash, ...]:
     return tuple(out)
 
 
-def _media(item: Mapping[str, Any], where: str,
-           extra: set[str]) -> tuple[str, tuple[HashValue, ...], tuple[FrameHash, ...], tuple[DerivedHash, ...]]:
-    """An item is one hash ({signal, hash}) or one file's hashes ({hashes} and/or {frames})."""
+Media = tuple[str, tuple[HashValue, ...], tuple[FrameHash, ...], tuple[DerivedHash, ...], bytes | None]
+
+
+def _media(item: Mapping[str, Any], where: str, extra: set[str]) -> Media:
+    """An item is one hash ({signal, hash}) or one file's hashes ({hashes} and/or {frames}
+    and/or a video's {tmk})."""
     if "signal" in item or "hash" in item:
         fields(item, where, {"input"} | HASH_FIELDS | extra, {"signal", "hash"})
         value = hash_value(item, where)
         default = f"{item['signal']}:{item['hash']}"
-        return default, (value,), (), ()
+        return default, (value,), (), (), None
     fields(item, where, {"input"} | MEDIA_FIELDS | extra)
-    if "hashes" not in item and "frames" not in item:
-        raise InvalidInput(f"{where}: give signal and hash, or hashes and/or frames")
+    if "hashes" not in item and "frames" not in item and "tmk" not in item:
+        raise InvalidInput(f"{where}: give signal and hash, or hashes and/or frames and/or tmk")
     hashes = hash_list(item["hashes"], where) if "hashes" in item else ()
     frames = frame_list(item["frames"], where) if "frames" in item else ()
-    return where, hashes, frames, derived_from_json(item.get("derived"), f"{where}.derived")
+    features = _tmk(item["tmk"], f"{where}.tmk") if "tmk" in item else None
+    return where, hashes, frames, derived_from_json(item.get("derived"), f"{where}.derived"), features
+
+
+def _tmk(raw: object, where: str) -> bytes:
+    try:
+        return tmk.parse_text(raw).data
+    except InvalidHash as exc:
+        raise InvalidHash(f"{where}: {exc.message}") from exc
 
 
 def _input(item: Mapping[str, Any], default: str, where: str) -> str:
@@ -152,8 +164,8 @@ def lookup_request(doc: Mapping[str, Any], max_batch: int) -> tuple[list[Query],
     queries = []
     for n, item in enumerate(items(doc, max_batch)):
         where = f"items[{n}]"
-        default, hashes, frames, derived = _media(item, where, set())
-        queries.append(Query(_input(item, default, where), hashes, frames, derived))
+        default, hashes, frames, derived, features = _media(item, where, set())
+        queries.append(Query(_input(item, default, where), hashes, frames, derived, features))
     thresholds = doc.get("thresholds", {})
     if not isinstance(thresholds, dict):
         raise InvalidInput("thresholds must be an object of signal -> integer")
@@ -165,13 +177,13 @@ def submit_request(doc: Mapping[str, Any], max_batch: int) -> list[Submission]:
     out = []
     for n, item in enumerate(items(doc, max_batch)):
         where = f"items[{n}]"
-        default, hashes, frames, derived = _media(item, where, SHARING_FIELDS)
+        default, hashes, frames, derived, features = _media(item, where, SHARING_FIELDS)
         labels = item.get("labels")
         if not isinstance(labels, list):
             raise InvalidInput(f"{where}.labels must be an array of label ids")
         out.append(Submission(
             input=_input(item, default, where), labels=tuple(labels), hashes=hashes, frames=frames,
-            media_type="video" if frames else "image", derived=derived,
+            media_type="video" if frames or features else "image", derived=derived, tmk=features,
             incident=text(item.get("incident"), f"{where}.incident"),
             reference=text(item.get("reference"), f"{where}.reference"),
         ))

@@ -35,6 +35,9 @@ STATUS: dict[type[errors.HashDBError], int] = {
     errors.MediaTooLarge: 413,
     errors.UnsupportedMedia: 415,
     errors.RateLimited: 429,
+    # The API hashes no media, so it never needs tmkpy; should a request ever reach that code,
+    # it is well-formed content this server cannot process, not a server fault.
+    errors.ToolMissing: 422,
     # The index is loading (start-up): come back shortly; /readyz says when.
     errors.IndexStale: 503,
     # Another process held the write lock past the wait: nothing was written, retry.

@@ -31,7 +31,7 @@ from prometheus_client.registry import Collector
 
 from hashdb import __version__
 from hashdb.errors import HashDBError
-from hashdb.hashing.registry import VIDEO_SIGNAL, signal_names
+from hashdb.hashing.registry import TMK_SIGNAL, VIDEO_SIGNAL, signal_names
 from hashdb.types import LookupResult, Query
 
 if TYPE_CHECKING:
@@ -90,7 +90,7 @@ class Metrics:
         # Labelled children by (metric, label values): prometheus_client's labels() takes
         # a lock and validates every call (about a tenth of a lookup request's own CPU time).
         self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
-        self.signals = frozenset(signal_names()) | {VIDEO_SIGNAL}
+        self.signals = frozenset(signal_names()) | {VIDEO_SIGNAL, TMK_SIGNAL}
         self.reasons = refusal_reasons()
         self.requests = Counter("hashdb_http_requests", "HTTP requests by endpoint (OpenAPI path), method and status",
                                 ["endpoint", "method", "status"], registry=registry)
@@ -178,7 +178,8 @@ class Metrics:
         for query, result in zip(queries, results):
             items += 1
             matched += result.matched
-            carried = {v.signal for v in query.hashes} | ({VIDEO_SIGNAL} if query.frames else set())
+            carried = ({v.signal for v in query.hashes} | ({VIDEO_SIGNAL} if query.frames else set())
+                       | ({TMK_SIGNAL} if query.tmk is not None else set()))
             for signal in carried & self.signals:
                 self._child(self.signal_lookups, signal).inc()
             for signal in {m.signal for m in result.matches} & self.signals:

@@ -7,6 +7,7 @@ from typing import Any
 
 from api.bodies import MAX_FRAMES_PER_ITEM, MAX_HASHES_PER_ITEM, MAX_IDEMPOTENCY_KEY, MAX_INPUT
 from hashdb.config import Settings
+from hashdb.hashing import tmk
 from hashdb.hashing.derived import MAX_DERIVED, VIAS
 from hashdb.hashing.registry import get_signal, signal_names
 from hashdb.service import MAX_EXPORT_PAGE
@@ -82,6 +83,12 @@ def schemas(max_batch: int) -> dict[str, Schema]:
         "frames": {"type": "array", "items": ref("Frame"), "minItems": 1, "maxItems": MAX_FRAMES_PER_ITEM},
         "derived": {"type": "array", "items": ref("Derived"), "maxItems": MAX_DERIVED,
                     "description": "PDQs of the image's content region (borders, bands, UI chrome removed)."},
+        # The exact length is in the description, not a minLength: a 351,128-character string is
+        # past what schema-driven generators (Hypothesis, under the fuzz test) can produce.
+        "tmk": string(pattern="^[A-Za-z0-9+/]+={0,2}$",
+                      description=f"A video's TMK+PDQF hash: its .tmk file ({tmk.SIZE} bytes, as Meta's "
+                                  f"tmk-hash-video and tmkpy write it) in standard base64, exactly "
+                                  f"{tmk.TEXT_LENGTH} characters; anything else is a 400."),
     }
     sharing = {
         "labels": {"type": "array", "items": string(64), "minItems": 1, "maxItems": MAX_LABELS,
@@ -89,7 +96,7 @@ def schemas(max_batch: int) -> dict[str, Schema]:
         "incident": string(policy.MAX_TEXT),
         "reference": string(policy.MAX_TEXT, description="Your own reference id for this content."),
     }
-    media_forms = [{"required": ["hashes"]}, {"required": ["frames"]}]
+    media_forms = [{"required": ["hashes"]}, {"required": ["frames"]}, {"required": ["tmk"]}]
     return {
         "Error": obj({"error": obj({"code": string(), "message": string()}, ("code", "message"))}, ("error",)),
         "Hash": obj({k: single_hash[k] for k in ("signal", "hash", "quality")}, ("signal", "hash"),
@@ -111,7 +118,10 @@ def schemas(max_batch: int) -> dict[str, Schema]:
                               description="Tighter per-signal thresholds (never looser than the default)."),
         }, ("items",)),
         "Match": obj({
-            "id": {"type": "integer"}, "signal": string(), "distance": {"type": "integer", "minimum": 0},
+            "id": {"type": "integer"}, "signal": string(),
+            "distance": {"type": "integer", "minimum": 0, "description": "Bits apart (Hamming signals)."},
+            "score": {"type": "number", "maximum": 1,
+                      "description": "tmk only, instead of distance: the level-2 similarity, higher is closer."},
             "labels": {"type": "array", "items": string()},
             "agree": {"type": "integer"}, "disagree": {"type": "integer"}, "support": {"type": "integer"},
             "status": string(enum=list(STATUSES)),
@@ -122,7 +132,8 @@ def schemas(max_batch: int) -> dict[str, Schema]:
                           ("name", "id"), description="A mirror's record: where it came from; send "
                                                       "feedback there, by this id."),
             "via": string(enum=list(VIAS), description="The derived hash the match needed, if any."),
-        }, ("id", "signal", "distance", "labels", "agree", "disagree", "support", "status")),
+        }, ("id", "signal", "labels", "agree", "disagree", "support", "status"),
+            oneOf=[{"required": ["distance"]}, {"required": ["score"]}]),
         "LookupResult": obj({
             "input": string(), "matched": {"type": "boolean"},
             "matches": {"type": "array", "items": ref("Match")},
@@ -171,6 +182,7 @@ def schemas(max_batch: int) -> dict[str, Schema]:
             "derived": {"type": "array", "items": obj({"via": string(), "pdq": string(),
                                                        "quality": {"type": ["integer", "null"]}},
                                                       ("via", "pdq", "quality"))},
+            "tmk": string(description="A tmk record's .tmk file in base64; `hash` is its sha256."),
         }, ("seq", "kind", "id", "signal", "hash", "quality", "media_type", "labels", "status", "incident",
             "created_at", "at")),
         "ExportResponse": obj({"changes": {"type": "array", "items": ref("Change")},

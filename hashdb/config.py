@@ -50,6 +50,12 @@ class Settings:
     # Stored videos are sampled denser than queries, so every query frame has a stored frame
     # close in time: a copy shifted by a frame or two, or cut differently, still lines up.
     video_stored_fps: float = 10.0
+    # TMK+PDQF: Meta's two thresholds (tmk_default_thresholds.h), validated for TMK+PDQF. Level 1
+    # is the cosine of the pure-average features, level 2 the kernel score at the best time shift.
+    tmk_level1: float = 0.7
+    tmk_level2: float = 0.7
+    # Compute a video's TMK by default when tmkpy and ffmpeg are installed (hashing/tmk_video.py).
+    tmk_hashes: bool = True
     dihedral: bool = True
     # PDQs of an image's content region (borders, caption bands, UI chrome removed), stored
     # with a submission and computed for a lookup; see hashdb/hashing/derived.py.

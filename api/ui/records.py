@@ -38,7 +38,7 @@ def records() -> str | Response:
         page = service.browse_records(principal, query, args["org"] or None)
     newer = {k: v for k, v in args.items() if v}
     return render_template("records.html", page=page, args=args, newer=newer, statuses=STATUSES,
-                           signals=(*signal_names(), "vpdq"), labels=service.taxonomy.labels)
+                           signals=(*signal_names(), "vpdq", "tmk"), labels=service.taxonomy.labels)
 
 
 @bp.get("/records/<int(max=9223372036854775807):record_id>")

@@ -9,14 +9,16 @@ import click
 
 from hashdb.cli.common import cli, emit, hashing_service, jobs_option, json_option, located, progress, shown
 from hashdb.errors import HashDBError
-from hashdb.hashing.registry import get_signal
+from hashdb.hashing.registry import TMK_SIGNAL, get_signal
+from hashdb.hashing.tmk_video import unavailable
 from hashdb.io import output
 from hashdb.io.inputs import BadInput, FileInput, expand
 
 
 @cli.command("hash")
 @click.argument("paths", nargs=-1, required=True)
-@click.option("--signals", help="Comma-separated signals, e.g. pdq,phash,md5 (default: md5,sha256,pdq,phash).")
+@click.option("--signals", help="Comma-separated signals, e.g. pdq,phash,md5 (default: md5,sha256,pdq,phash; "
+                                 "videos also vpdq frames, and tmk when tmkpy and ffmpeg are installed).")
 @jobs_option
 @json_option
 def hash_command(paths: tuple[str, ...], signals: str | None, jobs: int | None, as_json: bool) -> None:
@@ -28,6 +30,7 @@ def hash_command(paths: tuple[str, ...], signals: str | None, jobs: int | None, 
     \b
     Example:
         hashdb hash --json photos/ clip.mp4 > hashes.jsonl
+        hashdb hash --signals md5,tmk --json clip.mp4    # fails if tmkpy or ffmpeg is missing
     """
     service = hashing_service()
     wanted = [s.strip() for s in signals.split(",")] if signals else None
@@ -35,7 +38,11 @@ def hash_command(paths: tuple[str, ...], signals: str | None, jobs: int | None, 
     items = list(expand(paths))
     if wanted:
         for name in wanted:
-            get_signal(name)  # an unknown signal is one error, not one per file
+            if name != TMK_SIGNAL:
+                get_signal(name)  # an unknown signal is one error, not one per file
+        missing = unavailable() if TMK_SIGNAL in wanted else None
+        if missing is not None:
+            raise click.ClickException(missing)
     answers = service.hash_files([i.path for i in items if isinstance(i, FileInput)], wanted, jobs=jobs)
     for item in progress(items, "hashing"):
         if not isinstance(item, FileInput):
@@ -61,6 +68,8 @@ def _hashes_text(doc: dict[str, Any]) -> str:
     for key, value in doc.items():
         if key == "pdq":
             parts.append(f"pdq:{value['hash']} (quality {value['quality']})")
+        elif key == "tmk":
+            parts.append(f"tmk:({len(value)} base64 characters; --json prints them)")
         elif key not in ("path", "media_type", "frames", "pdq_variants"):
             parts.append(f"{key}:{value}")
     if "frames" in doc:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -120,7 +121,7 @@ def lookup(inputs: tuple[str, ...], thresholds: tuple[str, ...], no_dihedral: bo
             failed[len(queries) + len(failed)] = (name, value.message)
         elif hasattr(value, "media_type"):
             query = service.query_for(value)
-            queries.append(Query(name, query.hashes, query.frames, query.derived))
+            queries.append(dataclasses.replace(query, input=name))
         else:
             queries.append(Query(name, (value,)))
     docs: list[dict[str, Any]] = []
@@ -149,13 +150,18 @@ def lookup(inputs: tuple[str, ...], thresholds: tuple[str, ...], no_dihedral: bo
         else:
             text = f"{doc['input']}: MATCH " + "; ".join(
                 f"id {m['id']}{_source_text(m)} {m['signal']}{' via ' + m['via'] if m.get('via') else ''} "
-                f"distance {m['distance']} [{', '.join(m['labels'])}] "
+                f"{_closeness(m)} [{', '.join(m['labels'])}] "
                 f"{m['status']}, {m['support']} org(s), {m['agree']} agree / {m['disagree']} disagree"
                 for m in doc["matches"]
             )
         emit(as_json, doc, text)
     if failed:
         sys.exit(1)
+
+
+def _closeness(match: dict[str, Any]) -> str:
+    """Bits apart for Hamming signals; a similarity score (higher is closer) for tmk."""
+    return f"score {match['score']}" if "score" in match else f"distance {match['distance']}"
 
 
 def _source_text(match: dict[str, Any]) -> str:

@@ -1,6 +1,6 @@
 """Turning command-line arguments into things to hash or look up: `SIGNAL:HEX`, media paths,
-directories (walked), and hash files (JSONL from `hashdb hash --json`, or ThreatExchange's
-`pdq <hex>` lines). Parsing only: hashing is the service's job."""
+directories (walked), hash files (JSONL from `hashdb hash --json`, or ThreatExchange's
+`pdq <hex>` lines) and TMK+PDQF `.tmk` files. Parsing only: hashing is the service's job."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from pathlib import Path
 from hashdb.io import te_format
 from hashdb.errors import HashDBError, InvalidInput, UnsupportedMedia
 from hashdb.hashing import media as media_io
+from hashdb.hashing import tmk
 from hashdb.hashing.derived import derived_from_json
 from hashdb.hashing.registry import get_signal, looks_like_hash_argument, parse_hash, parse_hash_argument
 from hashdb.types import FrameHash, HashValue, MediaHashes
@@ -72,6 +73,9 @@ def _file_items(path: Path) -> Iterator[Item]:
     except OSError as exc:
         yield BadInput(str(path), InvalidInput(f"{path}: cannot read ({exc.strerror})"))
         return
+    if head.startswith(tmk.MAGIC[:8]):  # a `.tmk` file, as Meta's tmk-hash-video writes it
+        yield _tmk_file(path)
+        return
     if _is_media(head) or not _looks_like_text(head):
         yield FileInput(str(path), path)
         return
@@ -79,6 +83,17 @@ def _file_items(path: Path) -> Iterator[Item]:
         yield from read_hash_file(path)
     except HashDBError as exc:
         yield BadInput(str(path), exc)
+
+
+def _tmk_file(path: Path) -> Item:
+    try:
+        with path.open("rb") as handle:
+            data = handle.read(tmk.SIZE + 1)  # one byte more shows a file that is too long
+        return HashedInput(str(path), MediaHashes(str(path), "video", (), tmk=tmk.parse_tmk(data).data))
+    except OSError as exc:
+        return BadInput(str(path), InvalidInput(f"{path}: cannot read ({exc.strerror})"))
+    except HashDBError as exc:
+        return BadInput(str(path), InvalidInput(f"{path}: {exc.message}"))
 
 
 def _is_media(head: bytes) -> bool:
@@ -145,7 +160,7 @@ def hashes_from_json(doc: object) -> MediaHashes:
         raise InvalidInput("each line must be a JSON object")
     values: list[HashValue] = []
     for key, raw in doc.items():
-        if key in ("path", "media_type", "frames", "pdq_variants", "derived") or not _known_signal(key):
+        if key in ("path", "media_type", "frames", "pdq_variants", "derived", "tmk") or not _known_signal(key):
             continue
         if key == "pdq" and isinstance(raw, dict):
             values.append(parse_hash("pdq", raw.get("hash"), raw.get("quality")))
@@ -161,11 +176,15 @@ def hashes_from_json(doc: object) -> MediaHashes:
         if isinstance(t, bool) or not isinstance(t, (int, float)):
             raise InvalidInput("frame time t must be a number")
         frames.append(FrameHash(n, float(t), parse_hash("pdq", frame.get("pdq"), frame.get("quality"))))
-    media_type = doc.get("media_type", "video" if frames else "image")
+    tmk_bytes = None if doc.get("tmk") is None else tmk.parse_text(doc.get("tmk")).data
+    media_type = doc.get("media_type", "video" if frames or tmk_bytes else "image")
     if media_type not in ("image", "video"):
         raise InvalidInput("media_type must be image or video")
-    if not values and not frames:
+    if tmk_bytes is not None and media_type != "video":
+        raise InvalidInput("only a video has a tmk hash")
+    if not values and not frames and tmk_bytes is None:
         raise InvalidInput("no hashes in this line")
     path = doc.get("path")
     return MediaHashes(str(path) if isinstance(path, str) else "", str(media_type), tuple(values),
-                       variants, frames=tuple(frames), derived=derived_from_json(doc.get("derived")))
+                       variants, frames=tuple(frames), derived=derived_from_json(doc.get("derived")),
+                       tmk=tmk_bytes)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from hashdb.hashing import tmk
 from hashdb.hashing.derived import derived_json
 from hashdb.trust import policy
 from hashdb.types import FeedEntry, HashRecord, Incident, LookupResult, Match, MediaHashes, SubmitResult
@@ -21,6 +22,8 @@ def hashes_json(media: MediaHashes) -> dict[str, Any]:
         out["pdq_variants"] = [{"hash": v.hex, "quality": v.quality} for v in media.variants]
     if media.derived:
         out["derived"] = derived_json(media.derived)
+    if media.tmk is not None:
+        out["tmk"] = tmk.encode_text(media.tmk)
     if media.media_type == "video":
         out["frames"] = [
             {"t": round(f.timestamp, 3), "pdq": f.hash.hex, "quality": f.hash.quality} for f in media.frames
@@ -29,16 +32,19 @@ def hashes_json(media: MediaHashes) -> dict[str, Any]:
 
 
 def match_json(match: Match) -> dict[str, Any]:
-    out: dict[str, Any] = {
-        "id": match.id,
-        "signal": match.signal,
-        "distance": match.distance,
+    out: dict[str, Any] = {"id": match.id, "signal": match.signal}
+    # A scored signal (tmk) says how similar, higher is closer; the others how far, in bits.
+    if match.score is not None:
+        out["score"] = round(match.score, 4)
+    else:
+        out["distance"] = match.distance
+    out.update({
         "labels": list(match.labels),
         "agree": match.agree,
         "disagree": match.disagree,
         "support": match.support,
         "status": match.status,
-    }
+    })
     if match.source is not None:
         out["source"] = {"name": match.source, "id": match.source_id}
     if match.via is not None:
@@ -110,6 +116,8 @@ def feed_json(entry: FeedEntry) -> dict[str, Any]:
                          for f in entry.frames]
     if entry.derived:
         out["derived"] = derived_json(entry.derived)
+    if entry.tmk is not None:
+        out["tmk"] = tmk.encode_text(entry.tmk.features)
     return out
 
 

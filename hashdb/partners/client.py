@@ -16,15 +16,19 @@ import json
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from hashdb import errors
+from hashdb.hashing import tmk
 from hashdb.hashing.derived import derived_from_json, derived_json
 from hashdb.types import FeedEntry, FrameHash, HashValue, Principal, Query, Submission
 
 # The server's default batch limit (HASHDB_MAX_BATCH); longer lists are sent in several requests.
 BATCH = 1000
+# ...and bodies over this many bytes of items too: the server's default body limit is 4 MiB, and a
+# video's tmk alone is 351 KB of base64.
+BATCH_BYTES = 3 * 1024 * 1024
 USER_AGENT = "hashdb-client/1"
 
 
@@ -67,7 +71,7 @@ def _shape(doc: Any, key: str, kind: type, what: str) -> Any:
 
 def query_item(query: Query) -> dict[str, Any]:
     """A Query as a lookup item, without its input (a local name)."""
-    if len(query.hashes) == 1 and not query.frames and not query.derived:
+    if len(query.hashes) == 1 and not query.frames and not query.derived and query.tmk is None:
         return hash_doc(query.hashes[0])
     item: dict[str, Any] = {}
     if query.hashes:
@@ -76,18 +80,34 @@ def query_item(query: Query) -> dict[str, Any]:
         item["frames"] = [frame_doc(f) for f in query.frames]
     if query.derived:
         item["derived"] = derived_json(query.derived)
+    if query.tmk is not None:
+        item["tmk"] = tmk.encode_text(query.tmk)
     return item
 
 
 def submission_item(sub: Submission) -> dict[str, Any]:
     """A Submission as a submit item, without its input (a local name)."""
-    item = query_item(Query("", sub.hashes, sub.frames, sub.derived))
+    item = query_item(Query("", sub.hashes, sub.frames, sub.derived, sub.tmk))
     item["labels"] = list(sub.labels)
     if sub.incident is not None:
         item["incident"] = sub.incident
     if sub.reference is not None:
         item["reference"] = sub.reference
     return item
+
+
+def _batches(items: Sequence[Mapping[str, Any]]) -> Iterator[list[Mapping[str, Any]]]:
+    batch: list[Mapping[str, Any]] = []
+    size = 0
+    for item in items:
+        item_size = len(json.dumps(item))
+        if batch and (len(batch) == BATCH or size + item_size > BATCH_BYTES):
+            yield batch
+            batch, size = [], 0
+        batch.append(item)
+        size += item_size
+    if batch:
+        yield batch
 
 
 def frame_doc(frame: FrameHash) -> dict[str, Any]:
@@ -119,8 +139,8 @@ class Client:
                ) -> list[dict[str, Any]]:
         """POST /v1/lookup, in batches; one result per item, in order."""
         results: list[dict[str, Any]] = []
-        for start in range(0, len(items), BATCH):
-            body: dict[str, Any] = {"items": list(items[start:start + BATCH])}
+        for batch in _batches(items):
+            body: dict[str, Any] = {"items": batch}
             if thresholds:
                 body["thresholds"] = dict(thresholds)
             chunk = _shape(self._call("POST", "/v1/lookup", body), "results", list, "POST /v1/lookup")
@@ -246,14 +266,17 @@ def lookup_queries(client: Client, queries: Sequence[Query],
 
 def submit_submissions(client: Client, submissions: Sequence[Submission],
                        idempotency_key: str | None = None) -> list[dict[str, Any]]:
-    """Submit in requests of at most BATCH items (each one all-or-nothing on the server)."""
+    """Submit in requests of at most BATCH items and BATCH_BYTES (each one all-or-nothing on the server)."""
     results: list[dict[str, Any]] = []
-    for n, start in enumerate(range(0, len(submissions), BATCH)):
-        chunk = submissions[start:start + BATCH]
-        key = idempotency_key if idempotency_key is None or len(submissions) <= BATCH else f"{idempotency_key}.{n}"
-        for sub, result in zip(chunk, client.submit([submission_item(s) for s in chunk], key)):
+    items = [submission_item(s) for s in submissions]
+    batches = list(_batches(items))
+    done = 0
+    for n, batch in enumerate(batches):
+        key = idempotency_key if idempotency_key is None or len(batches) == 1 else f"{idempotency_key}.{n}"
+        for sub, result in zip(submissions[done:done + len(batch)], client.submit(batch, key)):
             result["input"] = sub.input
             results.append(result)
+        done += len(batch)
     return results
 
 
@@ -264,8 +287,9 @@ def feed_entry(doc: Mapping[str, Any]) -> FeedEntry:
                        for n, f in enumerate(doc.get("frames") or []))
         return FeedEntry(doc["seq"], doc["kind"], doc["id"], doc["signal"], doc["hash"], doc["quality"],
                          doc["media_type"], tuple(doc["labels"]), doc["status"], doc["incident"], doc["created_at"],
-                         doc["at"], frames, derived_from_json(doc.get("derived")))
-    except (KeyError, TypeError, AttributeError, ValueError):
+                         doc["at"], frames, derived_from_json(doc.get("derived")),
+                         tmk.stored(tmk.parse_text(doc["tmk"])) if doc.get("tmk") is not None else None)
+    except (KeyError, TypeError, AttributeError, ValueError, errors.HashDBError):
         raise ServerError("GET /v1/export: a change in the server's answer is not a hashdb feed entry") from None
 
 

@@ -14,6 +14,7 @@ from typing import Any, Protocol
 from urllib.parse import urlsplit, urlunsplit
 
 from hashdb.errors import Forbidden, HashDBError, InvalidHash, InvalidInput, RateLimited, Unauthorized
+from hashdb.hashing import tmk
 from hashdb.hashing.derived import derived_from_json
 from hashdb.hashing.registry import VIDEO_SIGNAL, parse_hash
 from hashdb.service import MAX_EXPORT_PAGE, HashDB
@@ -78,6 +79,9 @@ def parse_entry(doc: object, taxonomy: Taxonomy) -> FeedEntry:
         raise InvalidInput(f"media_type must be image or video, got {media_type!r}")
     quality = doc.get("quality")  # parse_hash checks it is None or an integer 0..100
     raw_frames = doc.get("frames") or []
+    stored_tmk = None
+    if doc.get("tmk") is not None and doc.get("signal") != tmk.SIGNAL:
+        raise InvalidInput("only a tmk entry has a tmk hash")
     if not isinstance(raw_frames, list) or not all(isinstance(f, dict) for f in raw_frames):
         raise InvalidInput("frames must be a list of objects")
     if doc.get("signal") == VIDEO_SIGNAL:
@@ -88,6 +92,14 @@ def parse_entry(doc: object, taxonomy: Taxonomy) -> FeedEntry:
         except InvalidHash as exc:
             raise InvalidHash(f"vpdq hash must be 64 hex characters, the video's digest ({exc.message})") from exc
         value = HashValue(VIDEO_SIGNAL, digest.hex, digest.quality)
+    elif doc.get("signal") == tmk.SIGNAL:
+        if raw_frames:
+            raise InvalidInput("only a vpdq entry has frames")
+        features = tmk.parse_text(doc.get("tmk"))
+        if doc.get("hash") != features.digest:  # the record's id is the sha256 of its .tmk file
+            raise InvalidHash("tmk entry's hash must be the sha256 of its tmk file")
+        value = HashValue(tmk.SIGNAL, features.digest, None)
+        stored_tmk = tmk.stored(features)
     else:
         if raw_frames:
             raise InvalidInput("only a vpdq entry has frames")
@@ -104,7 +116,7 @@ def parse_entry(doc: object, taxonomy: Taxonomy) -> FeedEntry:
         raise InvalidInput("only a pdq entry has derived hashes")
     return FeedEntry(seq, str(kind), record_id, value.signal, value.hex, value.quality, str(media_type),
                      taxonomy.validate(labels), str(status), incident, _timestamp(doc, "created_at"),
-                     _timestamp(doc, "at"), frames, derived)
+                     _timestamp(doc, "at"), frames, derived, stored_tmk)
 
 
 def _frame_time(value: object) -> float:

@@ -20,6 +20,7 @@ from hashdb.service.media import MediaMixin
 from hashdb.service.operations import OperationsMixin
 from hashdb.service.partners import PartnersMixin, decode_cursor, encode_cursor
 from hashdb.service.sharing import SharingMixin, request_digest
+from hashdb.service.tmk_matching import TmkMatcher
 from hashdb.service.trust import TrustMixin
 from hashdb.store.base import HashStore
 from hashdb.trust import spike
@@ -40,4 +41,5 @@ class HashDB(MediaMixin, SharingMixin, MatchingMixin, PartnersMixin, AccountsMix
         self.taxonomy = taxonomy if taxonomy is not None else Taxonomy.load()
         self.safelist = SafelistMatcher(store, settings)
         self.spike_rule = spike.SpikeRule(store, settings)
+        self.tmk = TmkMatcher(store, settings)
         self.key_cache = KeyCache()

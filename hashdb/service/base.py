@@ -6,6 +6,7 @@ from __future__ import annotations
 from hashdb.config import Settings
 from hashdb.errors import InvalidInput, NotFound
 from hashdb.index.indexset import IndexSet
+from hashdb.service.tmk_matching import TmkMatcher
 from hashdb.store.base import HashStore
 from hashdb.trust import policy, spike
 from hashdb.trust.safelist import SafelistMatcher
@@ -28,6 +29,7 @@ class ServiceBase:
     taxonomy: Taxonomy
     safelist: SafelistMatcher
     spike_rule: spike.SpikeRule
+    tmk: TmkMatcher
 
     def _visible_record(self, record_id: int, actor: Principal) -> HashRecord:
         record = self.store.get_records([record_id]).get(record_id)

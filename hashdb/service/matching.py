@@ -48,7 +48,12 @@ class MatchingMixin(ServiceBase):
                 for record_id, (distance, match) in self._video_candidates(query.frames, limits["vpdq"]).items():
                     _keep(best, (n, record_id), distance, "vpdq")
                     video[(n, record_id)] = match
-        records = self.store.get_records([rid for _, rid in best])
+        scores: dict[tuple[int, int], float] = {}
+        for n, query in enumerate(queries):
+            if query.tmk is not None:
+                for hit in self.tmk.matches(query.tmk):
+                    scores[(n, hit.record_id)] = hit.level2
+        records = self.store.get_records([*(rid for _, rid in best), *(rid for _, rid in scores)])
         # A mirror's records name their source and id there: feedback goes to the source.
         origins = self.store.mirror_origins(list(records)) if records else {}
         per_query: list[list[Match]] = [[] for _ in queries]
@@ -60,11 +65,19 @@ class MatchingMixin(ServiceBase):
             per_query[n].append(Match(stored.id, signal, distance, stored.labels, stored.status,
                                       stored.support, stored.agree, stored.disagree,
                                       video.get((n, record_id)), source, source_id, via))
+        for (n, record_id), score in scores.items():
+            stored = records.get(record_id)
+            if stored is None or not policy.visible(stored, actor):
+                continue
+            source, source_id = origins.get(record_id, (None, None))
+            per_query[n].append(Match(stored.id, stored.signal, 0, stored.labels, stored.status, stored.support,
+                                      stored.agree, stored.disagree, None, source, source_id, score=score))
         if count and not actor.is_admin:  # operators investigating are not the crowd the spike rule watches
             self.spike_rule.count(per_query, actor.org_id)
         results = []
         for query, matches in zip(queries, per_query):
-            matches.sort(key=lambda m: (m.distance, m.id))
+            # Distances first, closest first; then scored matches (tmk), highest score first.
+            matches.sort(key=lambda m: (m.score is not None, m.distance, -(m.score or 0.0), m.id))
             results.append(LookupResult(query.input, bool(matches), tuple(matches),
                                         policy.query_flags(query, self.settings)))
         return results

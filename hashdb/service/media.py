@@ -32,7 +32,7 @@ class MediaMixin(ServiceBase):
     def query_for(self, hashes: MediaHashes) -> Query:
         """What to look up for a hashed file: every hash, PDQ's alpha and dihedral variants too."""
         if hashes.media_type == "video":
-            return Query(hashes.path, hashes.hashes, hashes.frames)
+            return Query(hashes.path, hashes.hashes, hashes.frames, tmk=hashes.tmk)
         seen: set[tuple[str, str]] = set()
         unique: list[HashValue] = []
         for value in hashes.hashes + hashes.variants + hashes.dihedral:
@@ -44,6 +44,7 @@ class MediaMixin(ServiceBase):
     def submission_for(self, hashes: MediaHashes, labels: Sequence[str], **meta: str | None) -> Submission:
         return Submission(
             input=hashes.path, labels=tuple(labels), hashes=hashes.hashes + hashes.variants,
-            frames=hashes.frames, media_type=hashes.media_type, derived=hashes.derived, **meta,
+            frames=hashes.frames, media_type=hashes.media_type, derived=hashes.derived, tmk=hashes.tmk,
+            incident=meta.get("incident"), reference=meta.get("reference"), removed_at=meta.get("removed_at"),
         )
 

@@ -15,7 +15,7 @@ import numpy as np
 from hashdb.config import Settings
 from hashdb.hashing import media as media_io
 from hashdb.hashing.pdq import PdqSignal
-from hashdb.hashing.registry import DEFAULT_SIGNALS, bytes_signals, get_signal, image_signals
+from hashdb.hashing.registry import TMK_SIGNAL, DEFAULT_SIGNALS, bytes_signals, get_signal, image_signals
 from hashdb.types import DerivedHash, HashValue, MediaHashes
 
 
@@ -25,12 +25,24 @@ def hash_media_file(settings: Settings, path: Path, signals: Sequence[str] | Non
     return hash_media(settings, data, str(path), signals, path, dihedral)
 
 
+def _tmk(settings: Settings, data: bytes, path: Path | None, signals: Sequence[str] | None) -> bytes | None:
+    """A video's TMK (after hash_video accepted the file under the limits): when asked for by
+    name (ToolMissing if it cannot be computed here), or by default when it can be."""
+    from hashdb.hashing import tmk_video
+
+    if not (signals and TMK_SIGNAL in signals):
+        if signals or not settings.tmk_hashes or tmk_video.unavailable() is not None:
+            return None
+    return tmk_video.hash_tmk(path) if path is not None else tmk_video.hash_tmk_bytes(data)
+
+
 def hash_media(settings: Settings, data: bytes, name: str, signals: Sequence[str] | None = None,
                path: Path | None = None, dihedral: bool = False) -> MediaHashes:
     """Every wanted signal of one image or video; a pure function of the bytes and settings."""
     wanted = tuple(signals) if signals else DEFAULT_SIGNALS
     for signal in wanted:
-        get_signal(signal)
+        if signal != TMK_SIGNAL:
+            get_signal(signal)
     exact = tuple(s.compute_bytes(data) for s in bytes_signals() if s.name in wanted)
     if media_io.media_type(data) == "video":
         from hashdb.hashing import video
@@ -45,7 +57,7 @@ def hash_media(settings: Settings, data: bytes, name: str, signals: Sequence[str
             frames = video.hash_video(path, settings.limits, sampling)
         else:
             frames = video.hash_video_bytes(data, settings.limits, sampling)
-        return MediaHashes(name, "video", exact, frames=frames)
+        return MediaHashes(name, "video", exact, frames=frames, tmk=_tmk(settings, data, path, signals))
     decoded = media_io.decode_image(data, settings.limits)
     # One array for every signal; with dihedral, the first of the 8 PDQs is the primary.
     rgb = np.asarray(decoded.rgb)

@@ -5,9 +5,10 @@ from __future__ import annotations
 import base64
 
 from hashdb.errors import InvalidInput
+from hashdb.hashing import tmk
 from hashdb.service.base import MAX_EXPORT_PAGE, ServiceBase
 from hashdb.trust import policy
-from hashdb.types import FeedEntry, FrameHash, HashValue, Principal
+from hashdb.types import FeedEntry, FrameHash, HashValue, Principal, TmkHash
 
 
 class PartnersMixin(ServiceBase):
@@ -22,6 +23,7 @@ class PartnersMixin(ServiceBase):
         video_ids = [r.id for r in records.values() if r.signal == "vpdq"]
         videos, times = self.store.video_frames(video_ids), self.store.frame_times(video_ids)
         derived = self.store.derived_hashes([r.id for r in records.values() if r.signal == "pdq"])
+        tmks = self.store.tmk_features([r.id for r in records.values() if r.signal == tmk.SIGNAL])
         entries = []
         for change in changes:
             record = records[change.record_id]
@@ -30,8 +32,13 @@ class PartnersMixin(ServiceBase):
             entries.append(FeedEntry(change.seq, change.kind, record.id, record.signal, record.value,
                                      record.quality, record.media_type, change.labels, change.status,
                                      record.incident, record.created_at, change.at, frames,
-                                     tuple(d for _, d in derived.get(record.id, []))))
+                                     tuple(d for _, d in derived.get(record.id, [])),
+                                     _tmk_hash(tmks.get(record.id))))
         return entries, encode_cursor(changes[-1].seq if changes else seq)
+
+
+def _tmk_hash(data: bytes | None) -> TmkHash | None:
+    return None if data is None else tmk.stored(tmk.parse_tmk(data))
 
 
 MAX_SEQ = 2**63 - 1

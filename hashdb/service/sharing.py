@@ -8,11 +8,13 @@ import json
 from collections.abc import Sequence
 
 from hashdb.errors import Forbidden, InvalidInput, LowQuality, NotFound
+from hashdb.hashing import tmk
 from hashdb.hashing.vpdq_format import video_digest
 from hashdb.service.base import ServiceBase
 from hashdb.trust import incidents, policy, webhooks
 from hashdb.types import (
     HashRecord,
+    HashValue,
     Incident,
     NewRecord,
     Principal,
@@ -67,6 +69,11 @@ class SharingMixin(ServiceBase):
                                        f"{self.settings.pdq_min_quality}")
                 records.append(NewRecord(video_digest(good), "video", labels, sub.incident, sub.reference,
                                          sub.removed_at, frames=good))
+                owners.append(n)
+            if sub.tmk is not None:
+                features = tmk.parse_tmk(sub.tmk)
+                records.append(NewRecord(HashValue(tmk.SIGNAL, features.digest), "video", labels, sub.incident,
+                                         sub.reference, sub.removed_at, tmk=tmk.stored(features)))
                 owners.append(n)
             if len(records) == stored_before:
                 raise InvalidInput(f"{sub.input}: nothing left to share ({'; '.join(notes)})")

@@ -86,6 +86,15 @@ class HashStore(Protocol):
         """Per record: (derived row id, derived hash) in insertion order (see NewRecord.derived)."""
         ...
 
+    def tmk_features(self, record_ids: Sequence[int]) -> dict[int, bytes]:
+        """Per tmk record: its `.tmk` file's bytes."""
+        ...
+
+    def tmk_averages(self, after: int, limit: int) -> list[tuple[int, int, bytes]]:
+        """(row id, record id, unit pure-average feature as little-endian float32) of tmk rows
+        with id > after, in id order: what a cosine index loads, whatever the record's status."""
+        ...
+
     def derived_records(self, derived_ids: Sequence[int]) -> dict[int, tuple[int, str]]:
         """Derived row id -> (record id, via); live_hashes("pdq_derived") keys are these ids."""
         ...

@@ -340,3 +340,21 @@ def m010_derived_hashes(db: Database) -> None:
         CREATE INDEX derived_hashes_record ON derived_hashes (record_id);
         """
     )
+
+
+@migrations()
+def m011_tmk_hashes(db: Database) -> None:
+    """A tmk record's TMK+PDQF features (the `.tmk` file, 263 KB) and, apart, its pure-average
+    feature scaled to length 1 (1 KB): an index loads the small vectors, and reads a whole file
+    only for the few candidates its first level finds. The record's value is the file's sha256."""
+    run_script(db,
+        """
+        CREATE TABLE tmk_hashes (
+            id INTEGER PRIMARY KEY,
+            record_id INTEGER NOT NULL REFERENCES records(id),
+            average BLOB NOT NULL,
+            features BLOB NOT NULL
+        );
+        CREATE UNIQUE INDEX tmk_hashes_record ON tmk_hashes (record_id);
+        """
+    )

@@ -45,6 +45,16 @@ class RecordPartsSQL(SQLStore):
                 (int(r["id"]), DerivedHash(str(r["via"]), HashValue("pdq", str(r["value"]), r["quality"]))))
         return out
 
+    def tmk_features(self, record_ids: Sequence[int]) -> dict[int, bytes]:
+        unique = list(dict.fromkeys(int(i) for i in record_ids))
+        rows = self._rows_in("SELECT record_id, features FROM tmk_hashes WHERE record_id IN ({marks})", (), unique)
+        return {int(r["record_id"]): bytes(r["features"]) for r in rows}
+
+    def tmk_averages(self, after: int, limit: int) -> list[tuple[int, int, bytes]]:
+        rows = self._rows("SELECT id, record_id, average FROM tmk_hashes WHERE id > ? ORDER BY id LIMIT ?",
+                          (int(after), int(limit)))
+        return [(int(r["id"]), int(r["record_id"]), bytes(r["average"])) for r in rows]
+
     def derived_records(self, derived_ids: Sequence[int]) -> dict[int, tuple[int, str]]:
         unique = list(dict.fromkeys(int(i) for i in derived_ids))
         rows = self._rows_in("SELECT id, record_id, via FROM derived_hashes WHERE id IN ({marks})", (), unique)

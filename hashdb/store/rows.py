@@ -126,6 +126,8 @@ def check_record(record: NewRecord) -> None:
         check_text(what, value)
     for frame in record.frames:
         check_text("frame hash", frame.hash.hex)
+    if (record.tmk is not None) != (record.hash.signal == "tmk"):
+        raise InvalidInput("a tmk record, and only a tmk record, carries TMK features")
     for derived in record.derived:
         check_text("derived via", derived.via)
         check_text("derived hash", derived.hash.hex)

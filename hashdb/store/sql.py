@@ -182,6 +182,10 @@ class SQLStore(ABC):
                        for key, record in fresh.items() for d in record.derived]
             if derived:
                 self._insert_rows(conn, "derived_hashes", ("record_id", "via", "value", "quality"), derived)
+            tmks = [(created[key][0], record.tmk.average, record.tmk.features)
+                    for key, record in fresh.items() if record.tmk is not None]
+            if tmks:
+                self._insert_rows(conn, "tmk_hashes", ("record_id", "average", "features"), tmks)
             # In id order, so a partner replaying the log sees additions in insertion order.
             changes = sorted((created[key][0], "add", key[0], record.status, row["labels"], at)
                              for (key, record), row in zip(fresh.items(), rows))

@@ -26,7 +26,8 @@ from hashdb.store.migrations import migrations
 pytestmark = pytest.mark.postgres
 
 BOOKKEEPING = {"_sqlite_migrations", "sqlite_sequence", "schema_migrations"}
-TYPES = {"integer": "INTEGER", "bigint": "INTEGER", "text": "TEXT", "real": "REAL", "double precision": "REAL"}
+TYPES = {"integer": "INTEGER", "bigint": "INTEGER", "text": "TEXT", "real": "REAL", "double precision": "REAL",
+         "blob": "BLOB", "bytea": "BLOB"}
 
 
 @dataclass
@@ -153,8 +154,10 @@ def test_sqlite_and_postgres_schemas_are_equal(tmp_path: Path, postgres_dsn: str
     postgres = postgres_schema_of(postgres_dsn)
     assert differences(sqlite, postgres) == []
     # The comparison saw the whole schema, not an empty or partial one.
-    assert len(sqlite) == 20  # with record_counts (m006), signin_links (m007), derived_hashes (m009)
-    assert {"record_counts", "signin_links", "derived_hashes"} <= set(sqlite)
+    assert len(sqlite) == 21  # with record_counts (m006), signin_links (m007), derived_hashes (m010), tmk_hashes (m011)
+    assert {"record_counts", "signin_links", "derived_hashes", "tmk_hashes"} <= set(sqlite)
+    assert [c[:2] for c in sqlite["tmk_hashes"].columns] == [
+        ("id", "INTEGER"), ("record_id", "INTEGER"), ("average", "BLOB"), ("features", "BLOB")]
     assert sqlite["records"].checks == {(frozenset({"status"}),
                                          frozenset({"active", "disputed", "quarantined", "retracted"}))}
     assert sqlite["changes"].generated == {"seq": "always"}
