@@ -69,8 +69,11 @@ def write(path: Path, frames: list[np.ndarray]) -> Path:
 
 
 def submit(service: HashDB, actor, path: Path) -> int:
+    """The id of the video's vPDQ record (these edits are about vPDQ; a tmk record comes after it)."""
     [result] = service.submit([service.submission_for(service.hash_file(path), LABELS)], actor)
-    return result.ids[-1]
+    records = service.store.get_records(list(result.ids))
+    [vpdq] = [i for i in result.ids if records[i].signal == "vpdq"]
+    return vpdq
 
 
 def lookup(service: HashDB, actor, path: Path):
