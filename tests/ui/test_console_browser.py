@@ -281,7 +281,11 @@ def test_the_check_page_hashes_a_file_in_the_browser_and_never_uploads_it(browse
     page.on("request", lambda r: sent.append(r))
     page.get_by_label("Hashes").fill("")
     page.get_by_label("Hash a file on this computer").set_input_files(str(CHECK_FILE))
-    page.wait_for_function("document.getElementById('hashes').value.includes('sha256:')")
+    # A locator assertion, not wait_for_function: the console's CSP forbids eval, which
+    # wait_for_function's string predicate needs whenever it has to poll (a loaded machine).
+    from playwright.sync_api import expect
+
+    expect(page.get_by_label("Hashes")).to_have_value(re.compile("sha256:"), timeout=30_000)
     content = CHECK_FILE.read_bytes()
     expected = f"md5:{hashlib.md5(content).hexdigest()} sha256:{hashlib.sha256(content).hexdigest()}"
     assert page.get_by_label("Hashes").input_value() == expected
