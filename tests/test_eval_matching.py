@@ -60,3 +60,35 @@ def test_pool_leaves_out_near_duplicates_in_every_orientation_and_after_trimming
     assert {(p["left_out"], p["kept"], p["views"]) for p in pool.pairs} == {
         ("turned", "picture", "whole/whole"), ("framed", "picture", "content/whole")}
     assert pool.offered == 4
+
+
+def test_pool_keeps_pictures_that_differ_in_colour_alone(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """PDQ hashes luminance: one picture tinted red and tinted green at the same luminance
+    hashes alike, and is still two pictures (as the flags of Peru and Nigeria are)."""
+    sys.path.insert(0, str(ROOT / "scripts"))
+    import eval_corpus
+    import eval_matching
+    import numpy as np
+    from PIL import Image
+
+    from hashdb.config import Settings
+
+    grey = np.asarray(eval_corpus.load_source("synthetic:3").convert("L"), dtype=np.float64)
+    luminance = 40 + grey * 120 / 255
+
+    def tinted(colour: tuple[float, float, float]) -> Image.Image:
+        # Y = 0.299 R + 0.587 G + 0.114 B of the tint is 1, so each pixel keeps its luminance.
+        y = 0.299 * colour[0] + 0.587 * colour[1] + 0.114 * colour[2]
+        pixels = luminance[..., None] * np.array(colour) / y
+        return Image.fromarray(np.clip(pixels.round(), 0, 255).astype(np.uint8), "RGB")
+
+    images = {"red": tinted((1.5, 0.8, 0.6)), "green": tinted((0.5, 1.3, 0.9)), "red again": tinted((1.5, 0.8, 0.6))}
+    monkeypatch.setattr(eval_corpus, "load_source", images.__getitem__)
+    eval_matching._source.cache_clear()
+    pool = eval_matching.build_pool(eval_matching.Workers(Settings(), jobs=1), list(images), lambda kept: False,
+                                    progress=False)
+    eval_matching._source.cache_clear()
+
+    assert [item.key for item in pool.items] == ["red", "green"]
+    assert [(p["left_out"], p["kept"]) for p in pool.pairs] == [("red again", "red")]
+    assert [(p["left_out"], p["kept"]) for p in pool.recoloured] == [("green", "red")]
