@@ -88,14 +88,15 @@ def _openclipart_keys() -> list[str]:
 
 def _openclipart(relative: str) -> Image.Image | None:
     try:
-        with warnings.catch_warnings(), Image.open(OPENCLIPART / relative) as image:
+        with warnings.catch_warnings():
+            # A few drawings are exported at up to 170 megapixels: skip them (decoding one
+            # costs seconds) without Pillow's bomb warning, which opening them raises.
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            # A few drawings are exported at up to 170 megapixels: skip them (decoding
-            # one costs seconds) rather than trip Pillow's bomb warning.
-            if min(image.size) < 48 or image.width * image.height > 12_000_000:
-                return None
-            image.load()
-            return _fit(image)
+            with Image.open(OPENCLIPART / relative) as image:
+                if min(image.size) < 48 or image.width * image.height > 12_000_000:
+                    return None
+                image.load()
+                return _fit(image)
     except (OSError, ValueError, Image.DecompressionBombError):
         return None
 
