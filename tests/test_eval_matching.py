@@ -28,7 +28,7 @@ def test_small_evaluation_meets_its_floors(tmp_path: Path) -> None:
     assert set(FLOORS) <= set(recall)
     low = {name: recall[name] for name, floor in FLOORS.items() if recall[name] < floor}
     assert not low, low
-    assert result["mean_recall"] >= 0.7  # 0.76 measured: crops and 5-degree rotations pull it down
+    assert result["mean_recall"] >= 0.7  # 0.74 measured: crops and 5-degree rotations pull it down
     assert result["false_positives"] == 0 and result["wrong_match_rate"] == 0.0
     assert result["negatives"] == 100 and result["known"] == 30
 
