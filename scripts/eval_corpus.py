@@ -71,7 +71,7 @@ def _fit(image: Image.Image, side: int = MAX_SIDE) -> Image.Image:
 # variations of one motif, which would otherwise weigh on every rate as much as a whole
 # category of real drawings. shapes/stars (1,378 many-pointed stars, thin lines whose PDQ
 # moves by up to 100 bits on a JPEG re-encode) keeps fewer.
-PER_FOLDER = 200
+PER_FOLDER = 300
 FOLDER_CAP = {"shapes/stars": 40}
 
 

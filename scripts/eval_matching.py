@@ -22,13 +22,15 @@ on a white page and the same drawing on a black one are the same picture. 31 is 
 published match threshold (Meta's): the fixed line at which the industry calls two images the
 same, kept here as a constant, so the pool changes neither with hashdb's thresholds nor with
 its detectors (hashdb's derived hashes are not used to build it). Only hashes of quality >= 50
-(PDQ's own cut-off) speak: a near-blank image says nothing about sameness. PDQ sees luminance
-only, so the pair must also agree in colour: the mean RGB of their content within 32 levels in
-every channel (flags that differ in hue alone are different pictures; such pairs are kept, and
-scored, and counted apart as "recoloured"). pHash is left out on purpose: different flags and
-look-alike emoji collide in it at 0 to 2 bits, and those are false positives the evaluation
-must count. The pool keeps an image unless it is a near-duplicate of one kept before it; each
-pair left out is reported (count, examples, and all of them in --json), never scored.
+(PDQ's own cut-off) speak: a near-blank image says nothing about sameness. Colour is not part of
+it: the "colour" family requires a grey copy of an image to match the image, so two pictures
+that differ in colour alone (a red and a green jigsaw piece, the flags of Peru and Nigeria) are
+the same picture by the evaluation's own rules; such pairs are counted apart ("recoloured":
+mean RGB of the content more than 32 levels apart in a channel). pHash is left out on purpose:
+different flags and look-alike emoji collide in it at 0 to 2 bits, and those are false
+positives the evaluation must count. The pool keeps an image unless it is a near-duplicate of
+one kept before it; each pair left out is reported (count, examples, and all of them in
+--json), never scored.
 """
 
 from __future__ import annotations
@@ -67,10 +69,9 @@ BITS_64 = ("phash", "dhash")
 BATCH = 64
 NEAR_DUPLICATE_BITS = 31  # PDQ's published threshold; deliberately not hashdb's setting
 PDQ_QUALITY = 50  # PDQ's published quality cut-off
-# PDQ sees luminance only: a pair it calls the same is a near-duplicate only if the mean colour
-# of their content also agrees within an eighth of the range in every channel (JPEG and
-# scaling move it by a level or two; the flags of Peru and Nigeria differ by over 100).
-NEAR_DUPLICATE_COLOUR = 32
+# Near-duplicates whose content's mean colour differs by more than this in a channel (an
+# eighth of the range; JPEG and scaling move it by a level or two) are reported as recoloured.
+RECOLOURED = 32
 T = TypeVar("T")
 R = TypeVar("R")
 
@@ -216,7 +217,6 @@ def batches(items: Iterable[T], size: int = BATCH) -> Iterator[list[T]]:
 class Pool:
     items: list[PoolItem]  # kept, in pool order
     pairs: list[dict[str, object]]  # near-duplicates left out
-    recoloured: list[dict[str, object]]  # PDQ-near but other colours: kept, and scored
     offered: int  # candidates looked at
     seconds: float  # hashing CPU
 
@@ -236,7 +236,7 @@ def build_pool(workers: Workers, keys: Sequence[str], enough: Callable[[list[Poo
     kept side only the upright one, which suffices: T(a) near b is a near T^-1(b)."""
     stored = faiss.IndexBinaryFlat(256)
     owners: list[tuple[int, str]] = []  # per stored PDQ: (kept index, "whole" | "content")
-    pool = Pool([], [], [], 0, 0.0)
+    pool = Pool([], [], 0, 0.0)
     for item in workers.map(pool_job, keys):
         pool.offered += 1
         if progress and pool.offered % 1000 == 0:
@@ -249,19 +249,14 @@ def build_pool(workers: Workers, keys: Sequence[str], enough: Callable[[list[Poo
         probes = [(v, view) for v, view in probes if (v.quality or 0) >= PDQ_QUALITY]
         if probes and owners:
             lims, distances, ids = stored.range_search(_codes([v for v, _ in probes]), NEAR_DUPLICATE_BITS + 1)
-            near = []
-            for hit in np.argsort(distances, kind="stable"):
-                probe = int(np.searchsorted(lims, hit, side="right")) - 1
-                kept, view = owners[int(ids[hit])]
-                near.append({"left_out": item.key, "kept": pool.items[kept].key,
-                             "views": f"{probes[probe][1]}/{view}", "distance": int(distances[hit]),
-                             "colour": round(_colour_gap(item, pool.items[kept]))})
-            same = [pair for pair in near if pair["colour"] <= NEAR_DUPLICATE_COLOUR]
-            if same:
-                pool.pairs.append(same[0])
+            if lims[-1] > 0:
+                best = int(np.argmin(distances))
+                probe = int(np.searchsorted(lims, best, side="right")) - 1
+                kept, view = owners[int(ids[best])]
+                pool.pairs.append({"left_out": item.key, "kept": pool.items[kept].key,
+                                   "views": f"{probes[probe][1]}/{view}", "distance": int(distances[best]),
+                                   "colour": round(_colour_gap(item, pool.items[kept]))})
                 continue
-            if near:
-                pool.recoloured.append(near[0])
         upright = [(p, view) for p, view in probes if p in (whole[0], *item.content[:1])]
         if upright:
             stored.add(_codes([v for v, _ in upright]))
@@ -384,7 +379,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "sources": dict(Counter(item.key.partition(":")[0] for item in known + negatives)),
         "known_sources": dict(Counter(item.key.partition(":")[0] for item in known)),
         "candidates": pool.offered, "near_duplicate_pairs": len(pool.pairs), "near_duplicates": pool.pairs,
-        "recoloured_pairs": pool.recoloured,
+        "recoloured_pairs": sum(p["colour"] > RECOLOURED for p in pool.pairs),  # type: ignore[operator]
         "families": rows, "mean_recall": mean_recall, "false_positives": tally.false_positives,
         "fp_rate": tally.false_positives / max(1, len(negatives)),
         "wrong_match_rate": tally.wrong_queries / max(1, total_queries),
@@ -497,9 +492,9 @@ def print_table(s: dict[str, Any]) -> None:
           f"({known}), {s['negatives']} distinct negatives; all: {sources}")
     views = Counter(str(p["views"]) for p in s["near_duplicates"])
     print(f"pool: {s['candidates']} candidates; {s['near_duplicate_pairs']} near-duplicate pairs left out, "
-          f"never scored (PDQ within {NEAR_DUPLICATE_BITS} bits in some orientation and mean colour within "
-          f"{NEAR_DUPLICATE_COLOUR}, by view: " + ", ".join(f"{k} {v}" for k, v in sorted(views.items())) + "); "
-          f"{len(s['recoloured_pairs'])} PDQ-near pairs of other colours kept and scored")
+          f"never scored (PDQ within {NEAR_DUPLICATE_BITS} bits in some orientation; by view: "
+          + ", ".join(f"{k} {v}" for k, v in sorted(views.items()))
+          + f"; {s['recoloured_pairs']} of them recoloured, mean colour more than {RECOLOURED} apart)")
     print(f"{'family':<24} {'queries':>7} {'recall':>7} {'wrong':>7} {'target':>7} {'no64':>6}  by strength")
     for r in s["families"]:
         strengths = ", ".join(f"{k} {v:.2f}" for k, v in r["by_strength"].items())
@@ -531,10 +526,12 @@ def print_table(s: dict[str, Any]) -> None:
     pairs = s["near_duplicates"]
     step = max(1, len(pairs) // 12)
     for pair in pairs[::step][:12]:
-        print(f"  near-duplicate: {pair['left_out']} ~ {pair['kept']} ({pair['views']} at {pair['distance']})")
-    for pair in s["recoloured_pairs"][:6]:
-        print(f"  recoloured, scored: {pair['left_out']} ~ {pair['kept']} ({pair['views']} at {pair['distance']}, "
+        print(f"  near-duplicate: {pair['left_out']} ~ {pair['kept']} ({pair['views']} at {pair['distance']}, "
               f"colour {pair['colour']})")
+    recoloured = [p for p in pairs if p["colour"] > RECOLOURED]
+    for pair in recoloured[::max(1, len(recoloured) // 4)][:4]:
+        print(f"  near-duplicate, recoloured: {pair['left_out']} ~ {pair['kept']} ({pair['views']} at "
+              f"{pair['distance']}, colour {pair['colour']})")
     for example in s["fp_examples"]:
         print(f"  false positive: {example}")
     secs = s["seconds"]
