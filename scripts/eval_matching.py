@@ -320,23 +320,31 @@ def main(argv: Sequence[str] | None = None) -> int:
         keys = eval_corpus.candidates(args.corpus, args.seed, int(need * 1.35) + 50)
         pool = build_pool(workers, keys, enough, progress)
         hash_seconds += pool.seconds
-        known = [item for item in pool.items if shareable(item)][:size_spec.known]
+        pool_seconds = time.perf_counter() - t0
+
+        # 2. submit the known images as a member would: the first shareable ones, judged on
+        # the lossless file they are submitted as (its PDQ quality can fall under the JPEG's)
+        t0 = time.perf_counter()
+        owner: dict[int, str] = {}  # record id -> source key
+        known: list[PoolItem] = []
+        offered = [item for item in pool.items if shareable(item)]
+        for chunk in batches(zip(offered, workers.map(submission_job, [item.key for item in offered]))):
+            hash_seconds += sum(seconds for _, (_, seconds) in chunk)
+            chosen = [(item, hashed) for item, (hashed, _) in chunk
+                      if any(v.signal == "pdq" and (v.quality or 0) >= service.settings.pdq_min_quality
+                             for v in hashed.hashes)][:size_spec.known - len(known)]
+            subs = [service.submission_for(hashed, [LABEL]) for _, hashed in chosen]
+            for (item, _), result in zip(chosen, service.submit(subs, actor) if subs else []):
+                known.append(item)
+                for record_id in result.ids:
+                    owner[record_id] = item.key
+            if len(known) >= size_spec.known:
+                break
         known_keys = {item.key for item in known}
         negatives = [item for item in pool.items if item.key not in known_keys][:size_spec.negatives]
-        pool_seconds = time.perf_counter() - t0
         if progress:
             print(f"pool: {pool.offered} candidates, {len(pool.items)} distinct ({len(pool.pairs)} near-duplicates "
                   f"left out), {len(known)} known, {len(negatives)} negatives, {pool_seconds:.0f} s", file=sys.stderr)
-
-        # 2. submit the known images as a member would
-        t0 = time.perf_counter()
-        owner: dict[int, str] = {}  # record id -> source key
-        for chunk in batches(zip(known, workers.map(submission_job, [item.key for item in known]))):
-            hash_seconds += sum(seconds for _, (_, seconds) in chunk)
-            subs = [service.submission_for(hashed, [LABEL]) for _, (hashed, _) in chunk]
-            for (item, _), result in zip(chunk, service.submit(subs, actor)):
-                for record_id in result.ids:
-                    owner[record_id] = item.key
         service.load_index()
         submit_seconds = time.perf_counter() - t0
 
