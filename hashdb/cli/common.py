@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from hashdb.errors import HashDBError
+from hashdb.errors import HashDBError, InvalidInput
 from hashdb.io.inputs import BadInput, FileInput, HashedInput, HashInput, Item
 from hashdb.service import HashDB
 from hashdb.types import Principal
@@ -139,6 +139,23 @@ def open_service(db_path: str | Path, create: bool = False) -> HashDB:
         return open_database(db_path)
     except HashDBError as exc:
         raise click.ClickException(str(exc)) from exc
+
+
+def check_port(host: str, port: int) -> None:
+    """Refuse a port something already listens on, in one line, before any work: gunicorn
+    would otherwise retry for five seconds and exit with a message that never names --port."""
+    import errno
+    import socket
+
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server binds
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise InvalidInput(f"port {port} on {host} is in use: pick another with --port "
+                                   "(--port 0 picks a free one)") from exc
+            raise InvalidInput(f"cannot listen on {host}:{port} ({exc.strerror}; see --host and --port)") from exc
 
 
 def local_principal(service: HashDB, org: str) -> Principal:

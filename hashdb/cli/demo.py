@@ -3,7 +3,6 @@ ready-to-paste lookup of a near-duplicate with the answer the server gave."""
 
 from __future__ import annotations
 
-import errno
 import json
 import shlex
 import signal
@@ -16,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from hashdb.cli.common import check_port
 from hashdb.errors import HashDBError, InvalidInput
 from hashdb.partners.client import Client
 from hashdb.service import HashDB
@@ -45,7 +45,12 @@ def default_media_dir() -> Path:
     if here.is_dir():
         return here
     # hashdb/cli/demo.py: the repository root is three levels up.
-    return Path(__file__).resolve().parents[2] / "fixtures" / "media"
+    beside = Path(__file__).resolve().parents[2] / "fixtures" / "media"
+    if beside.is_dir():
+        return beside
+    raise InvalidInput("no fixtures/media here or beside the package (an install from a wheel has none): "
+                       "run the demo in a hashdb checkout, or pass --media DIR with images and their "
+                       f"*{VARIANT}.jpg re-encodes")
 
 
 def originals(media: Path) -> list[Path]:
@@ -116,22 +121,8 @@ def console_link(base_url: str, token: str) -> str:
     return f"{base_url}/ui/signin/link?{urllib.parse.urlencode({'token': token})}"
 
 
-def check_port(host: str, port: int) -> None:
-    """Refuse a port something already listens on, before building anything (the server would
-    otherwise retry for a while and exit with a message about gunicorn)."""
-    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server binds
-        try:
-            sock.bind((host, port))
-        except OSError as exc:
-            if exc.errno == errno.EADDRINUSE:
-                raise InvalidInput(f"port {port} on {host} is in use: pick another with --port "
-                                   "(--port 0 picks a free one)") from exc
-            raise InvalidInput(f"cannot listen on {host}:{port} ({exc.strerror})") from exc
-
-
 def run(service: HashDB, db: Path, media: Path, host: str, port: int, workers: int, once: bool,
-        say: Callable[[str], None]) -> None:
+        say: Callable[[str], None], kept: bool = True) -> None:
     if port:
         check_port(host, port)
     say(f"building a demo database from {media} ...")
@@ -148,7 +139,8 @@ def run(service: HashDB, db: Path, media: Path, host: str, port: int, workers: i
         wait_ready(client, server)
         answer = client.lookup_one("pdq", data.probe_pdq)
         say("")
-        say(f"database: {db} ({data.shared} hashes of {data.files} files, label {LABEL})")
+        say(f"database: {db} ({data.shared} hashes of {data.files} files, label {LABEL})"
+            + ("" if kept else "; removed when the demo stops (--db PATH keeps one)"))
         say(f"API key (admin, for this demo only): {data.key}")
         say(f"serving on {base_url}  (OpenAPI: {base_url}/openapi.json)")
         say(f"web console: {console_link(base_url, data.signin_token)}")
@@ -160,6 +152,10 @@ def run(service: HashDB, db: Path, media: Path, host: str, port: int, workers: i
         say("  " + curl_command(base_url, data.key, data.probe_pdq))
         say("")
         say(json.dumps(answer, indent=2, ensure_ascii=False))
+        say("")
+        say("The same from the command line (files are hashed on your side; only hashes are sent):")
+        say("")
+        say(f"  hashdb lookup --server {base_url} --api-key {shlex.quote(data.key)} {shlex.quote(str(data.probe))}")
         if once:
             return
         say("")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from hashdb.cli.common import cli, db_option, emit, json_option, local_principal, open_service
+from hashdb.cli.common import check_port, cli, db_option, emit, json_option, local_principal, open_service
 
 
 @cli.group()
@@ -23,12 +23,22 @@ def keys() -> None:
 def keys_create(org: str, role: str, db_path: str, as_json: bool) -> None:
     """Create an API key. It is printed once and stored only as a keyed hash.
 
+    Roles: consumer (look up, feedback), contributor (also submit, retract its own), partner
+    (also export and mirror: what `hashdb sync` and the python-threatexchange exchange need),
+    admin (everything, operators).
+
     \b
     Example:
         hashdb keys create --org example-platform --role contributor
     """
+    from hashdb.service.local import is_dsn
+
+    new = not is_dsn(db_path) and not Path(db_path).exists()
     service = open_service(db_path, create=True)
     key, record = service.create_key(org, role, local_principal(service, "local"))
+    if new:
+        # A key made in a mistyped database is refused by the real server later, far from here.
+        click.echo(f"new database at {db_path} (the server must use the same --db)", err=True)
     emit(as_json, {"id": record.id, "org": record.org_name, "role": record.role, "prefix": record.prefix,
                    "key": key},
          f"{key}\n(key {record.id} for {record.org_name}, role {record.role}: store it now, it is not shown again)")
@@ -126,7 +136,6 @@ def check_servable(db_path: str, host: str, port: int) -> None:
     """Say what is wrong with --db or --port in one line before gunicorn starts: past that
     point a bad database is only "Worker failed to boot" and a busy port five seconds of
     retries that never name the option."""
-    import socket
     import sqlite3
 
     from hashdb.service.local import is_dsn
@@ -141,15 +150,9 @@ def check_servable(db_path: str, host: str, port: int) -> None:
                     connection.execute("PRAGMA schema_version")
             except sqlite3.Error as exc:
                 raise click.ClickException(f"{path} is not a hashdb database: {exc} (--db)") from exc
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as probe:
-        # The same option gunicorn sets, so a port left in TIME_WAIT is not called busy.
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind((host, port))
-        except OSError as exc:
-            raise click.ClickException(
-                f"cannot listen on {host}:{port}: {exc.strerror or exc} (choose another with --port or --host)") from exc
+    check_port(host, port)
+    if not is_dsn(db_path) and not Path(db_path).exists():
+        click.echo(f"no database at {db_path} yet: serving a new, empty one (--db names another)", err=True)
 
 
 @cli.command()
@@ -167,13 +170,24 @@ def demo(port: int, host: str, media: Path | None, db_path: Path | None, once: b
     Example:
         hashdb demo --port 8000
     """
+    import shutil
     import tempfile
 
     from hashdb.cli import demo as demo_run
 
+    media = media or demo_run.default_media_dir()
+    if port:
+        check_port(host, port)
+    scratch = None
     if db_path is None:
-        db_path = Path(tempfile.mkdtemp(prefix="hashdb-demo-")) / "demo.sqlite"
+        # Removed when the demo stops: --db keeps a database to look at afterwards.
+        scratch = Path(tempfile.mkdtemp(prefix="hashdb-demo-"))
+        db_path = scratch / "demo.sqlite"
     elif db_path.exists():
         raise click.UsageError(f"{db_path} exists; the demo builds a fresh database")
-    demo_run.run(open_service(db_path, create=True), db_path, media or demo_run.default_media_dir(), host, port, 1, once,
-                 click.echo)
+    try:
+        demo_run.run(open_service(db_path, create=True), db_path, media, host, port, 1, once, click.echo,
+                     kept=scratch is None)
+    finally:
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)

@@ -24,7 +24,10 @@ def test_demo_once_prints_a_curl_lookup_and_its_match(tmp_path):
     words = shlex.split(curl)
     assert words[:3] == ["curl", "-s", "-H"] and words[3].startswith("Authorization: Bearer hdb_")
     assert "/v1/lookup?signal=pdq&hash=" in words[4]
-    answer = json.loads(out[out.index("{"):])
+    answer, _ = json.JSONDecoder().raw_decode(out[out.index("{"):])
+    [cli_line] = [shlex.split(line) for line in out.splitlines() if line.strip().startswith("hashdb lookup ")]
+    assert cli_line[2:6] == ["--server", words[4].split("/v1/")[0], "--api-key", words[3].split()[-1]]
+    assert Path(cli_line[6]).name.endswith("_jpeg30.jpg") and Path(cli_line[6]).is_file()
     assert answer["matched"] is True
     # A JPEG-quality-30 copy: near, not identical.
     assert 0 < answer["matches"][0]["distance"] <= 31
@@ -38,3 +41,18 @@ def test_demo_refuses_an_existing_database(tmp_path):
     result = subprocess.run([sys.executable, "-c", "from hashdb.cli import cli; cli()", "demo", "--once", "--db",
                              str(db)], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert result.returncode == 2 and "fresh" in result.stderr
+
+
+def test_demo_without_media_is_one_line(tmp_path, monkeypatch):
+    # An install from a wheel has no fixtures/ beside the package, and the folder run in none.
+    from click.testing import CliRunner
+
+    from hashdb.cli import cli
+    from hashdb.cli import demo
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(demo, "__file__", str(tmp_path / "site-packages" / "hashdb" / "cli" / "demo.py"))
+    result = CliRunner().invoke(cli, ["demo", "--once", "--port", "0"])
+    assert result.exit_code == 1 and result.output.count("\n") == 1, result.output
+    assert "--media DIR" in result.output
+    assert not list(tmp_path.iterdir())
