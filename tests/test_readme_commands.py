@@ -24,3 +24,10 @@ def test_ci_runs_exactly_the_readmes_test_command():
     assert re.search(r"pytest", tests) and "system-packages.sh" in tests
     # The browser tests need Chromium on a fresh machine: the package script installs it.
     assert "chromium" in (ROOT / "scripts" / "system-packages.sh").read_text().split("PACKAGES=", 1)[1]
+
+
+def test_the_readme_lists_every_label_of_the_default_taxonomy():
+    from hashdb.trust.taxonomy import Taxonomy
+
+    readme = (ROOT / "README.md").read_text()
+    assert [label for label in Taxonomy.load(None).labels if f"`{label}`" not in readme] == []

@@ -70,12 +70,22 @@ def with_pdq_quality(value: Any, quality: int | None) -> Any:
     return value
 
 
-def server_options(func: F) -> F:
+def _server_options(func: F, server_help: str) -> F:
     func = click.option("--api-key", envvar="HASHDB_API_KEY",
                         help="API key for --server (env HASHDB_API_KEY).")(func)
-    return click.option("--server", envvar="HASHDB_SERVER", metavar="URL",
-                        help="Use the HTTP API at URL instead of --db (env HASHDB_SERVER); "
-                             "files are still hashed here and only hashes are sent.")(func)
+    return click.option("--server", envvar="HASHDB_SERVER", metavar="URL", help=server_help)(func)
+
+
+def server_options(func: F) -> F:
+    return _server_options(func, "Use the HTTP API at URL (the server's base URL, without /v1) "
+                                 "instead of --db (env HASHDB_SERVER).")
+
+
+def hashing_server_options(func: F) -> F:
+    """For commands that take files: what --server sends is said in their help."""
+    return _server_options(func, "Use the HTTP API at URL (the server's base URL, without /v1) "
+                                 "instead of --db (env HASHDB_SERVER); files are still hashed here "
+                                 "and only hashes are sent.")
 
 
 def connect(server: str, api_key: str | None) -> Client:

@@ -10,7 +10,13 @@ from hashdb.io import output
 
 @cli.group()
 def incident() -> None:
-    """Crisis incidents: submissions may be tagged with an open one; subscribers are notified."""
+    """Crisis incidents: submissions may be tagged with an open one; subscribers are notified.
+
+    \b
+    Example:
+        hashdb incident open christchurch-2019 --description "live-streamed attack"
+        hashdb submit attack.mp4 --label imminent_threat --incident christchurch-2019
+    """
 
 
 @incident.command("open")
@@ -65,7 +71,13 @@ def incident_list(open_only: bool, db_path: str, as_json: bool) -> None:
 
 @cli.group()
 def webhook() -> None:
-    """Webhooks: new hashes under an open incident are POSTed, signed, to each subscriber."""
+    """Webhooks: new hashes under an open incident are POSTed, signed, to each subscriber.
+
+    \b
+    Example:
+        hashdb webhook add https://hooks.example.org/hashdb --org example-platform
+        hashdb webhook log
+    """
 
 
 # `webhooks` (the plural) still works for scripts written against it, but is not listed: one

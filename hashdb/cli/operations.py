@@ -12,7 +12,13 @@ from hashdb.cli.common import check_port, cli, db_option, emit, json_option, loc
 
 @cli.group()
 def keys() -> None:
-    """API keys: create (shown once), list, revoke."""
+    """API keys: create (shown once), list, revoke.
+
+    \b
+    Example:
+        hashdb keys create --org example-platform --role partner
+        hashdb keys list
+    """
 
 
 @keys.command("create")
@@ -80,7 +86,12 @@ def keys_revoke(key_id: int, db_path: str, as_json: bool) -> None:
 
 @cli.group()
 def index() -> None:
-    """The derived near-duplicate index (rebuilt from the database, never the other way round)."""
+    """The derived near-duplicate index (rebuilt from the database, never the other way round).
+
+    \b
+    Example:
+        hashdb index rebuild --db hashdb.sqlite
+    """
 
 
 @index.command("rebuild")

@@ -25,7 +25,9 @@ from hashdb.partners.formats import write_export
 
 @cli.command()
 @click.option("--since", help="Cursor printed by the previous export (default: from the start).")
-@click.option("--format", "fmt", type=click.Choice(["jsonl", "csv", "te"]), default="jsonl", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["jsonl", "csv", "te"]), default="jsonl", show_default=True,
+              help="jsonl: every change, what `hashdb import` and mirrors read; csv: one row a change; "
+                   "te: python-threatexchange's local-file format (`<signal> <hash>` lines).")
 @click.option("--limit", type=int, default=None, help="At most this many changes (default: all).")
 @db_option
 @server_options

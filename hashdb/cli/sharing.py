@@ -19,6 +19,7 @@ from hashdb.cli.common import (
     connect,
     db_option,
     emit,
+    hashing_server_options,
     hashing_service,
     jobs_option,
     json_option,
@@ -31,19 +32,22 @@ from hashdb.cli.common import (
 )
 from hashdb.io.inputs import expand
 from hashdb.errors import HashDBError
+from hashdb.trust.taxonomy import Taxonomy
 from hashdb.types import Principal, Query, Submission
 
 
 @cli.command()
 @click.argument("inputs", nargs=-1, required=True)
-@click.option("--label", "labels", multiple=True, required=True, help="Taxonomy label id (repeatable).")
+@click.option("--label", "labels", multiple=True, required=True,
+              help="Taxonomy label id (repeatable). The default taxonomy's: "
+                   + ", ".join(Taxonomy.load(None).labels) + " (HASHDB_TAXONOMY names another).")
 @click.option("--incident", help="Incident id (crisis protocol).")
 @click.option("--ref", "reference", help="Your own reference id for this content (evidence pointer).")
 @click.option("--idempotency-key", help="Makes a retried submit store the batch once.")
 @pdq_quality_option
 @db_option
 @org_option
-@server_options
+@hashing_server_options
 @json_option
 def submit(inputs: tuple[str, ...], labels: tuple[str, ...], incident: str | None, reference: str | None,
            idempotency_key: str | None, pdq_quality: int | None, db_path: str, org: str, server: str | None,
@@ -94,7 +98,7 @@ def submit(inputs: tuple[str, ...], labels: tuple[str, ...], incident: str | Non
                    "lookup sees what a member sees over the API.")
 @jobs_option
 @db_option
-@server_options
+@hashing_server_options
 @json_option
 def lookup(inputs: tuple[str, ...], thresholds: tuple[str, ...], no_dihedral: bool, as_admin: bool, jobs: int | None,
            db_path: str, server: str | None, api_key: str | None, as_json: bool) -> None:
@@ -161,7 +165,13 @@ def lookup(inputs: tuple[str, ...], thresholds: tuple[str, ...], no_dihedral: bo
 
 def _closeness(match: dict[str, Any]) -> str:
     """Bits apart for Hamming signals; a similarity score (higher is closer) for tmk."""
-    return f"score {match['score']}" if "score" in match else f"distance {match['distance']}"
+    if "score" in match:
+        return f"score {match['score']}"
+    video = match.get("video")
+    # For a video the shares of matching frames decide, not the nearest frame's distance.
+    frames = f", {video['query_pct']:g} % of this video's frames, {video['stored_pct']:g} % of the stored one's" \
+        if isinstance(video, dict) else ""
+    return f"distance {match['distance']}{frames}"
 
 
 def _source_text(match: dict[str, Any]) -> str:

@@ -15,7 +15,13 @@ from hashdb.io.inputs import expand
 
 @cli.group()
 def audit() -> None:
-    """The append-only, hash-chained audit log of every write (admins)."""
+    """The append-only, hash-chained audit log of every write (admins).
+
+    \b
+    Example:
+        hashdb audit verify
+        hashdb audit list --limit 20
+    """
 
 
 @audit.command("verify")
@@ -73,7 +79,13 @@ def audit_list(after_id: int, limit: int, db_path: str, as_json: bool) -> None:
 
 @cli.group()
 def safelist() -> None:
-    """Benign hashes no one may share: a submission near one is quarantined (admins)."""
+    """Benign hashes no one may share: a submission near one is quarantined (admins).
+
+    \b
+    Example:
+        hashdb safelist add flag.png --note "national flag, not propaganda"
+        hashdb safelist list
+    """
 
 
 @safelist.command("add")
@@ -134,7 +146,13 @@ def safelist_remove(entry_ids: tuple[int, ...], note: str, db_path: str, as_json
 
 @cli.group()
 def quarantine() -> None:
-    """Records held out of members' lookups pending review: list, add, release, confirm (admins)."""
+    """Records held out of members' lookups pending review: list, add, release, confirm (admins).
+
+    \b
+    Example:
+        hashdb quarantine list
+        hashdb quarantine release 42 --reason "checked: the label is right"
+    """
 
 
 def _quarantine_json(item: Any) -> dict[str, Any]:

@@ -129,6 +129,9 @@ class Client:
         parsed = urllib.parse.urlsplit(base_url)
         if parsed.scheme not in ("http", "https") or not parsed.netloc:
             raise errors.InvalidInput(f"server URL must be http(s)://host[:port], got {base_url!r}")
+        if parsed.path.rstrip("/").endswith("/v1"):
+            # Every call adds /v1/...: with it in the base URL too, each answer is a bare 404.
+            raise errors.InvalidInput(f"give the server's base URL, without /v1: got {base_url!r}")
         self.base_url = base_url.rstrip("/")
         self.api_key = api_key
         self.timeout = timeout

@@ -225,3 +225,12 @@ def test_hashing_a_file_never_loads_faiss(tmp_path: Path) -> None:
     done = subprocess.run([sys.executable, "-c", code, str(image)], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["media_type"] == "image"
+
+
+def test_a_video_match_in_text_says_the_shares_of_frames_that_decide_it(run):
+    media = Path(__file__).resolve().parents[2] / "fixtures" / "media"
+    assert run("submit", str(media / "clip.mp4"), "--label", "glorification").exit_code == 0
+    text = run("lookup", str(media / "clip_reencoded.mp4")).stdout
+    [answer] = lines(run("lookup", "--json", str(media / "clip_reencoded.mp4")))
+    [video] = [m["video"] for m in answer["matches"] if m["signal"] == "vpdq"]
+    assert f"{video['query_pct']:g} % of this video's frames, {video['stored_pct']:g} % of the stored one's" in text

@@ -119,3 +119,13 @@ def test_a_feed_entry_of_the_wrong_shape_is_a_one_line_error():
                                     env={"HASHDB_SERVER": None, "HASHDB_API_KEY": None})
     assert result.exit_code == 1 and isinstance(result.exception, SystemExit)
     assert "not a hashdb feed entry" in result.stderr and result.stderr.count("\n") == 1
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:9/v1", "https://hashdb.example.org/v1/"])
+def test_a_base_url_ending_in_v1_is_named_not_a_bare_404(url):
+    result = CliRunner().invoke(cli, ["lookup", "md5:" + "0" * 32, "--server", url, "--api-key", "k"],
+                                env={"HASHDB_DB": None})
+    assert result.exit_code == 1 and result.output.count("\n") == 1, result.output
+    assert "without /v1" in result.output
+    # A server mounted under a path of its own is fine.
+    assert Client("https://example.org/hashdb").base_url == "https://example.org/hashdb"
