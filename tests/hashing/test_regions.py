@@ -128,3 +128,21 @@ def test_never_peels_past_the_limit() -> None:
     flat = np.full((200, 300, 3), 128, np.uint8)
     assert regions.uniform_border(flat).is_full(flat)
     assert regions.bands(flat).is_full(flat)
+
+
+def test_sampled_line_colours_find_the_same_regions_as_every_pixel(media: Path, monkeypatch) -> None:
+    # COLOUR_SAMPLES reads a line's colour from some of its pixels; what the detectors find
+    # must not change for it (checked here on every fixture image, framed ones included).
+    from hashdb.hashing.derived import derived_pdqs
+
+    images = []
+    for path in sorted(media.iterdir()):
+        if path.suffix.lower() in (".jpg", ".png") and "corrupt" not in path.name:
+            with Image.open(path) as image:
+                images.append(image.convert("RGB"))
+    sampled = [(regions.uniform_border(np.asarray(i)), regions.bands(np.asarray(i)), derived_pdqs(i, 50))
+               for i in images]
+    monkeypatch.setattr(regions, "COLOUR_SAMPLES", 10**9)
+    every = [(regions.uniform_border(np.asarray(i)), regions.bands(np.asarray(i)), derived_pdqs(i, 50))
+             for i in images]
+    assert sampled == every and any(d for _, _, d in every)
