@@ -1,4 +1,5 @@
-"""Derived hashes: PDQs of an image's content region, computed the same way on both sides.
+"""Derived hashes: PDQs of an image's content region, or of it turned upright, computed the same
+way on both sides.
 
 A re-upload adds borders, caption bands or an app's chrome around the picture; a PDQ of the
 whole frame then misses it. Both the stored and the queried image get the PDQ of what the
@@ -17,14 +18,15 @@ import numpy.typing as npt
 from PIL import Image
 
 from hashdb.errors import InvalidInput
-from hashdb.hashing import regions
+from hashdb.hashing import deskew, regions
 from hashdb.hashing.pdq import PdqSignal
 from hashdb.types import DerivedHash, HashValue
 
 # Names a lookup answer's `via` may carry.
 TRIMMED = "trimmed"   # inside uniform borders and letterbox/pillarbox bars
 CONTENT = "content"   # inside borders, caption bands and UI chrome too
-VIAS = (TRIMMED, CONTENT)
+DESKEWED = "deskewed"  # turned back upright: a small rotation that left uniform corner wedges
+VIAS = (TRIMMED, CONTENT, DESKEWED)
 
 # Least brightness structure (0..255 scale) a region needs to be hashed; see detailed().
 MIN_SPREAD = 6.0
@@ -68,6 +70,13 @@ def derived_pdqs(image: Image.Image, min_quality: int) -> tuple[DerivedHash, ...
         if box.is_full(rgb) or box.width * box.height > (1 - MIN_CHANGE) * width * height:
             continue
         add(via, box)
+    degrees = deskew.rotation_angle(rgb)
+    if degrees is not None:
+        upright = np.ascontiguousarray(deskew.deskewed(rgb, degrees))
+        if detailed(upright):
+            value = pdq.compute_array(upright)
+            if usable(value, min_quality):
+                out.append(DerivedHash(DESKEWED, value))
     return tuple(out)
 
 

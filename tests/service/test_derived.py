@@ -185,3 +185,19 @@ def test_safelisting_holds_records_whose_derived_hash_is_near(service, media):
     assert pdq_record_id(service, early.ids) in held
     consumer = principal(service, "c", "consumer")
     assert not lookup(service, consumer, encoded(photo)).matched
+
+
+def test_a_slightly_turned_copy_matches_through_its_deskewed_hash(service, media):
+    # Turned 4 degrees inside its frame (black corner wedges), as an editor's rotate leaves it:
+    # the whole-image PDQ is far past 31; turned back upright, the query's PDQ is not.
+    alice = principal(service, "alice", "contributor")
+    photo = Image.open(media / "chelsea.jpg").convert("RGB")
+    record = pdq_record_id(service, submit(service, alice, encoded(photo)).ids)
+    for degrees in (4.0, -3.0):
+        data = encoded(photo.rotate(degrees, resample=Image.Resampling.BILINEAR, fillcolor=(0, 0, 0)))
+        plain = service.lookup([Query("q", service.hash_bytes(data, "q").hashes)], alice)[0]
+        assert record not in [m.id for m in plain.matches if m.signal == "pdq"]
+        match = next(m for m in lookup(service, alice, data).matches if m.id == record)
+        assert (match.signal, match.via) == ("pdq", "deskewed") and match.distance <= 31
+    # An upright upload gets no deskewed hash at all.
+    assert all(d.via != "deskewed" for d in service.hash_bytes(encoded(photo), "upright").derived)

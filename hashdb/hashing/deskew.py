@@ -1,0 +1,135 @@
+"""Small rotations: the angle a picture was turned inside its own frame, read from the corner wedges.
+
+Turning an image a few degrees without growing the canvas (what an editor's "rotate" and most
+re-upload tools do) cuts off the picture's corners and fills four thin triangles with one
+colour. PDQ moves far more than its threshold for 3 degrees, so it is undone before hashing (on
+both sides, like the other derived hashes): the triangles give the angle to about 0.2 degrees,
+the picture is turned back and its lost corners are filled with the colour around them. Nothing is guessed when there are no triangles: a picture whose own
+ground has the fill's colour (a drawing on white, turned with a white fill) is left alone.
+
+Pure numpy and OpenCV over a uint8 H x W x 3 RGB array, like regions.py.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from hashdb.hashing.regions import TOLERANCE
+
+RGB = npt.NDArray[np.uint8]
+
+# Angles tried, in degrees either way. Below half a degree the wedges are a pixel or two wide
+# and PDQ already matches; beyond 8 degrees re-uploads are rare and the lost corners grow large.
+MIN_DEGREES = 0.5
+MAX_DEGREES = 8.0
+STEP_DEGREES = 0.1
+# Detection runs on a copy of at most this side: the wedges are tens of pixels there.
+WORK_SIDE = 256
+# The observed fill must cover the wedges of the angle it names this well (intersection over
+# union, corner by corner, inside the zone where any wedge could be; two corners at least), and
+# the zone must hold picture outside them.
+MIN_IOU = 0.85
+MIN_PICTURE_SHARE = 0.25
+
+
+def _wedges(height: int, width: int, degrees: float) -> npt.NDArray[np.bool_]:
+    """Where turning a height x width frame by `degrees` (counter-clockwise, about its centre,
+    canvas kept) leaves no picture."""
+    turn = cv2.getRotationMatrix2D(((width - 1) / 2, (height - 1) / 2), degrees, 1.0)
+    ones = np.full((height, width), 255, np.uint8)
+    covered = cv2.warpAffine(ones, turn, (width, height), flags=cv2.INTER_NEAREST,
+                             borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    return np.asarray(covered == 0)
+
+
+def _work(rgb: RGB) -> RGB:
+    height, width = rgb.shape[:2]
+    scale = WORK_SIDE / max(height, width)
+    if scale >= 1:
+        return rgb
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    return np.asarray(cv2.resize(rgb, size, interpolation=cv2.INTER_AREA), dtype=np.uint8)
+
+
+def rotation_angle(rgb: RGB) -> float | None:
+    """The angle (degrees, counter-clockwise) the picture was turned inside its frame, or None
+    when its corners hold no uniform wedges of one such angle."""
+    small = _work(rgb)
+    height, width = small.shape[:2]
+    if min(height, width) < 32:
+        return None
+    corners = small[[0, 0, -1, -1], [0, -1, 0, -1]].astype(np.int16)
+    fill = corners[0]
+    if int(np.abs(corners - fill).max()) > TOLERANCE:
+        return None  # the four corners are not one colour: no fill
+    # Only pixels where some candidate's wedge could lie are looked at (the wedges of a larger
+    # turn hold them all): a few per cent of the image, so every angle is cheap to score.
+    zone = _wedges(height, width, MAX_DEGREES + 3) | _wedges(height, width, -(MAX_DEGREES + 3))
+    ys, xs = np.nonzero(zone)
+    seen = np.abs(small[ys, xs].astype(np.int16) - fill).max(axis=1) <= TOLERANCE
+    corner = (ys >= height / 2).astype(np.int8) * 2 + (xs >= width / 2).astype(np.int8)
+
+    def score(degrees: float) -> float:
+        # Each corner on its own, and the second best of the four: dark picture next to one
+        # corner spoils that corner, not the angle.
+        expected = _in_wedge(ys, xs, height, width, degrees)
+        both = np.bincount(corner[expected & seen], minlength=4)
+        either = np.maximum(np.bincount(corner[expected | seen], minlength=4), 1)
+        return float(np.sort(both / either)[-2])
+
+    coarse = [sign * d for d in np.arange(MIN_DEGREES, MAX_DEGREES + 1e-9, 0.5) for sign in (1, -1)]
+    best = max(coarse, key=score)
+    fine = [best + d for d in np.arange(-0.5, 0.51, STEP_DEGREES) if MIN_DEGREES <= abs(best + d) <= MAX_DEGREES]
+    best = max(fine, key=score)
+    if score(best) < MIN_IOU:
+        return None
+    # The rest of the zone must be picture, not more fill: a ground of the fill's colour would
+    # fit every angle's wedges and name none.
+    outside = ~_in_wedge(ys, xs, height, width, best)
+    if int((outside & ~seen).sum()) < MIN_PICTURE_SHARE * int(outside.sum()):
+        return None
+    return round(float(best), 2)
+
+
+def _in_wedge(ys: npt.NDArray[np.intp], xs: npt.NDArray[np.intp], height: int, width: int,
+              degrees: float) -> npt.NDArray[np.bool_]:
+    """Whether each pixel is left without picture by the turn (OpenCV's rotation about the
+    centre, as _wedges): its source, turned back, falls outside the frame."""
+    t = np.radians(degrees)
+    cx, cy = (width - 1) / 2, (height - 1) / 2
+    dx, dy = xs - cx, ys - cy
+    sx = cx + dx * np.cos(t) - dy * np.sin(t)
+    sy = cy + dx * np.sin(t) + dy * np.cos(t)
+    # One pixel inside the edge still holds picture once blended by the resampling and JPEG.
+    edge = 1.0
+    return np.asarray((sx < -edge) | (sx > width - 1 + edge) | (sy < -edge) | (sy > height - 1 + edge))
+
+
+def deskewed(rgb: RGB, degrees: float) -> RGB:
+    """The picture turned back upright by `degrees` (rotation_angle's answer), its lost corners
+    filled with the colour along its edges."""
+    height, width = rgb.shape[:2]
+    centre = ((width - 1) / 2, (height - 1) / 2)
+    turned = np.asarray(cv2.warpAffine(rgb, cv2.getRotationMatrix2D(centre, -degrees, 1.0), (width, height),
+                                       flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
+                                       borderValue=(0, 0, 0)), dtype=np.uint8)
+    # The corners the turn cut off are gone; the colour of the picture's own edge (away from the
+    # wedges) is the best stand-in, and keeps the fill's colour out of the hash.
+    lost = _wedges(height, width, -degrees) | _turned_fill(rgb, degrees)
+    ring = np.concatenate([turned[height // 2, :3], turned[height // 2, -3:],
+                           turned[:3, width // 2], turned[-3:, width // 2]])
+    turned[lost] = np.median(ring, axis=0).astype(np.uint8)
+    return turned
+
+
+def _turned_fill(rgb: RGB, degrees: float) -> npt.NDArray[np.bool_]:
+    """The query's own wedges, where they land once turned back (they become the lost corners)."""
+    height, width = rgb.shape[:2]
+    wedges = _wedges(height, width, degrees).astype(np.uint8) * 255
+    centre = ((width - 1) / 2, (height - 1) / 2)
+    back = cv2.warpAffine(wedges, cv2.getRotationMatrix2D(centre, -degrees, 1.0), (width, height),
+                          flags=cv2.INTER_NEAREST, borderMode=cv2.BORDER_CONSTANT, borderValue=255)
+    return np.asarray(back > 0)
+

@@ -1,0 +1,71 @@
+"""Small-rotation detector on synthetic frames of known geometry: a picture turned 3 degrees is
+found turned 3 degrees, and a picture that was not turned is left alone."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+
+from hashdb.hashing import deskew
+
+
+def shapes(width: int = 480, height: int = 360, seed: int = 5) -> Image.Image:
+    """Random filled shapes on a mid-grey ground: neither the ground nor the shapes reach the
+    fill colours used below, so the wedges are the only uniform corners."""
+    rng = np.random.default_rng(seed)
+    image = Image.new("RGB", (width, height), (128, 120, 110))
+    draw = ImageDraw.Draw(image)
+    for _ in range(60):
+        x, y = int(rng.integers(0, width)), int(rng.integers(0, height))
+        w, h = int(rng.integers(10, 120)), int(rng.integers(10, 120))
+        colour = tuple(int(c) for c in rng.integers(40, 220, size=3))
+        (draw.ellipse if rng.random() < 0.5 else draw.rectangle)((x, y, x + w, y + h), fill=colour)
+    return image
+
+
+def jpeg(image: Image.Image, quality: int = 85) -> np.ndarray:
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", quality=quality)
+    return np.asarray(Image.open(io.BytesIO(buffer.getvalue())).convert("RGB"))
+
+
+def turned(image: Image.Image, degrees: float, fill: tuple[int, int, int]) -> np.ndarray:
+    # What an editor's rotate does: counter-clockwise about the centre, canvas kept.
+    return jpeg(image.rotate(degrees, resample=Image.Resampling.BILINEAR, fillcolor=fill))
+
+
+@pytest.mark.parametrize("degrees", [1.5, -2.0, 3.0, -4.5, 5.0, 7.0])
+@pytest.mark.parametrize("fill", [(0, 0, 0), (255, 255, 255)])
+def test_a_turned_picture_is_found_turned_by_its_angle(degrees: float, fill: tuple[int, int, int]) -> None:
+    found = deskew.rotation_angle(turned(shapes(), degrees, fill))
+    assert found is not None and abs(found - degrees) <= 0.35
+
+
+def test_an_upright_picture_is_left_alone() -> None:
+    assert deskew.rotation_angle(jpeg(shapes())) is None
+    # Uniform corners are not enough: a plain black frame around it has no wedges of any angle.
+    framed = Image.new("RGB", (540, 420), (0, 0, 0))
+    framed.paste(shapes(), (30, 30))
+    assert deskew.rotation_angle(jpeg(framed)) is None
+
+
+def test_a_ground_of_the_fills_colour_names_no_angle() -> None:
+    # A drawing on white turned with a white fill: every angle's wedges fit, so none is named.
+    drawing = Image.new("RGB", (480, 360), (255, 255, 255))
+    ImageDraw.Draw(drawing).ellipse((140, 80, 340, 280), fill=(200, 30, 30))
+    assert deskew.rotation_angle(turned(drawing, 4.0, (255, 255, 255))) is None
+
+
+def test_turning_back_restores_the_picture() -> None:
+    original = np.asarray(shapes()).astype(int)
+    query = turned(shapes(), 4.0, (0, 0, 0))
+    upright = deskew.deskewed(query, 4.0).astype(int)
+    # Away from the corners the turn cut off, the picture is back where it was (JPEG and two
+    # bilinear resamplings apart); turned, it is not.
+    inner = (slice(60, -60), slice(60, -60))
+    assert np.abs(upright[inner] - original[inner]).mean() < 0.5 * np.abs(query.astype(int)[inner] - original[inner]).mean()
+    # The lost corners hold no fill colour (black) any more.
+    assert upright[:4, :4].mean() > 40
