@@ -81,13 +81,7 @@ def derived_pdqs(image: Image.Image, min_quality: int) -> tuple[DerivedHash, ...
 
 
 def _work_copy(image: Image.Image) -> npt.NDArray[np.uint8]:
-    rgb = np.asarray(image if image.mode == "RGB" else image.convert("RGB"))
-    height, width = rgb.shape[:2]
-    scale = WORK_SIDE / max(height, width)
-    if scale >= 1:
-        return rgb
-    size = (max(1, round(width * scale)), max(1, round(height * scale)))
-    return np.asarray(cv2.resize(rgb, size, interpolation=cv2.INTER_AREA), dtype=np.uint8)
+    return regions.reduced(np.asarray(image if image.mode == "RGB" else image.convert("RGB")), WORK_SIDE)
 
 
 def detailed(rgb: npt.NDArray[np.uint8]) -> bool:

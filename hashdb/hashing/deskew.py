@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from hashdb.hashing.regions import TOLERANCE
+from hashdb.hashing.regions import TOLERANCE, reduced
 
 RGB = npt.NDArray[np.uint8]
 
@@ -44,19 +44,10 @@ def _wedges(height: int, width: int, degrees: float) -> npt.NDArray[np.bool_]:
     return np.asarray(covered == 0)
 
 
-def _work(rgb: RGB) -> RGB:
-    height, width = rgb.shape[:2]
-    scale = WORK_SIDE / max(height, width)
-    if scale >= 1:
-        return rgb
-    size = (max(1, round(width * scale)), max(1, round(height * scale)))
-    return np.asarray(cv2.resize(rgb, size, interpolation=cv2.INTER_AREA), dtype=np.uint8)
-
-
 def rotation_angle(rgb: RGB) -> float | None:
     """The angle (degrees, counter-clockwise) the picture was turned inside its frame, or None
     when its corners hold no uniform wedges of one such angle."""
-    small = _work(rgb)
+    small = reduced(rgb, WORK_SIDE)
     height, width = small.shape[:2]
     if min(height, width) < 32:
         return None

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 import numpy.typing as npt
 
@@ -34,6 +35,17 @@ MIN_KEPT_SHARE = 0.1
 # every line was the largest cost of hashing an image (BENCHMARKS.md, "Image hashing end to
 # end"). On the fixtures and vectors the boxes found are the same either way.
 COLOUR_SAMPLES = 128
+
+
+def reduced(rgb: RGB, side: int) -> RGB:
+    """`rgb` with its longest side at most `side` (area-averaged), or `rgb` itself if smaller:
+    the working copy the detectors and derived hashes run on, whatever the upload's size."""
+    height, width = rgb.shape[:2]
+    scale = side / max(height, width)
+    if scale >= 1:
+        return rgb
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    return np.asarray(cv2.resize(rgb, size, interpolation=cv2.INTER_AREA), dtype=np.uint8)
 
 
 @dataclass(frozen=True, slots=True)
