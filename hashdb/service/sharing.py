@@ -54,7 +54,8 @@ class SharingMixin(ServiceBase):
                             and len(sub.hashes) > 1):
                         notes.append(problem)  # a file's other hashes can still be shared
                         continue
-                    raise policy.refusal(value, problem)
+                    # Named by its input (a file's line, an API item): a batch is refused whole.
+                    raise policy.refusal(value, f"{sub.input}: {problem}" if sub.input else problem)
                 derived = pending if value.signal == "pdq" else ()
                 pending = () if value.signal == "pdq" else pending
                 records.append(NewRecord(value, sub.media_type, labels, sub.incident, sub.reference,
