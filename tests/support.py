@@ -82,3 +82,11 @@ def tmk_of(path: Path) -> bytes:
     from hashdb.hashing.tmk_video import hash_tmk
 
     return hash_tmk(path)
+
+
+def json_lines(result: object) -> list[dict[str, object]]:
+    """The JSON objects a `--json` command printed, one a line (a click Result)."""
+    import json
+
+    stdout: str = getattr(result, "stdout")
+    return [json.loads(line) for line in stdout.splitlines() if line.strip()]

@@ -13,22 +13,8 @@ import pytest
 from click.testing import CliRunner
 
 from hashdb.cli import cli
-from support import empty_database, flat_png, flip, random_pdq
-
-
-@pytest.fixture
-def run(tmp_path, monkeypatch):
-    monkeypatch.setenv("HASHDB_DB", str(empty_database(tmp_path / "db.sqlite")))
-    runner = CliRunner()
-
-    def invoke(*args: str):
-        return runner.invoke(cli, list(args), catch_exceptions=False)
-
-    return invoke
-
-
-def lines(result) -> list[dict]:
-    return [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
+from support import flat_png, flip, random_pdq
+from support import json_lines as lines
 
 
 def all_commands(group: click.Group, prefix: tuple[str, ...] = ()):

@@ -7,28 +7,11 @@ from __future__ import annotations
 import json
 import struct
 
-import pytest
-from click.testing import CliRunner
 
-from hashdb.cli import cli
 from hashdb.hashing import tmk
 
+from support import json_lines as lines
 from support import tmk_of
-
-
-@pytest.fixture
-def run(tmp_path, monkeypatch):
-    monkeypatch.setenv("HASHDB_DB", str(tmp_path / "db.sqlite"))
-    runner = CliRunner()
-
-    def invoke(*args: str):
-        return runner.invoke(cli, list(args), catch_exceptions=False)
-
-    return invoke
-
-
-def lines(result) -> list[dict]:
-    return [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
 
 
 def test_hash_prints_the_tmk_tmkpy_computes(run, media):

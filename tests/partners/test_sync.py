@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -161,24 +162,18 @@ def test_a_consumer_key_is_refused(served, tmp_path):
     assert live_set(mirror) == {}
 
 
-def test_follow_keeps_the_mirror_current_until_stopped(served, tmp_path):
-    mirror = tmp_path / "mirror.sqlite"
-    # SIGINT as a terminal's Ctrl-C sends it, even when this suite runs with SIGINT ignored (a
-    # background job, nohup), which the child would otherwise inherit.
+def follow_until_stopped(served, mirror: Path, sigint: signal.Handlers, stop: signal.Signals,
+                         meanwhile: Callable[[], None] = lambda: None) -> None:
+    """Run `hashdb sync --follow` with SIGINT set to `sigint` in the child, wait for its first
+    pass, run `meanwhile`, send `stop`, and check it stopped cleanly, saying so."""
     process = subprocess.Popen([*HASHDB, *sync_args(served, mirror, "partner", "--json", "--follow",
                                                      "--interval", "0.2")],
                                cwd=ROOT, env=clean_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, sigint))
     try:
         assert process.stdout is not None and process.stdout.readline()
-        [new] = submit_random(served, 1, seed=34)
-        server = served[0]
-        wanted = live_set(server.db)
-        deadline = time.monotonic() + TIMEOUT_S
-        while live_set(mirror) != wanted and time.monotonic() < deadline:
-            time.sleep(0.2)
-        assert live_set(mirror) == wanted, f"record {new} never reached the mirror"
-        process.send_signal(signal.SIGINT)
+        meanwhile()
+        process.send_signal(stop)
         _, err = process.communicate(timeout=TIMEOUT_S)
     finally:
         if process.poll() is None:
@@ -186,22 +181,25 @@ def test_follow_keeps_the_mirror_current_until_stopped(served, tmp_path):
             process.communicate()
     assert process.returncode == 0, err
     assert "stopped; the next sync resumes" in err
+
+
+def test_follow_keeps_the_mirror_current_until_stopped(served, tmp_path):
+    mirror = tmp_path / "mirror.sqlite"
+
+    def new_record_arrives() -> None:
+        [new] = submit_random(served, 1, seed=34)
+        wanted = live_set(served[0].db)
+        deadline = time.monotonic() + TIMEOUT_S
+        while live_set(mirror) != wanted and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert live_set(mirror) == wanted, f"record {new} never reached the mirror"
+
+    # SIGINT as a terminal's Ctrl-C sends it, even when this suite runs with SIGINT ignored (a
+    # background job, nohup), which the child would otherwise inherit.
+    follow_until_stopped(served, mirror, signal.SIG_DFL, signal.SIGINT, new_record_arrives)
 
 
 def test_follow_stops_on_sigterm_where_sigint_is_ignored(served, tmp_path):
     # Issue item 20: with SIGINT ignored (nohup, a background job, some CI runners) the follower
     # could only be killed, and SIGTERM killed it without a word.
-    process = subprocess.Popen([*HASHDB, *sync_args(served, tmp_path / "mirror.sqlite", "partner", "--json",
-                                                     "--follow", "--interval", "0.2")],
-                               cwd=ROOT, env=clean_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
-    try:
-        assert process.stdout is not None and process.stdout.readline()
-        process.send_signal(signal.SIGTERM)
-        _, err = process.communicate(timeout=TIMEOUT_S)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.communicate()
-    assert process.returncode == 0, err
-    assert "stopped; the next sync resumes" in err
+    follow_until_stopped(served, tmp_path / "mirror.sqlite", signal.SIG_IGN, signal.SIGTERM)

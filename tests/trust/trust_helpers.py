@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from click.testing import CliRunner, Result
 
 from hashdb.cli import cli
+from support import json_lines
 
 
 class Run:
@@ -22,5 +22,4 @@ class Run:
                                                               "HASHDB_WEBHOOK_ALLOW_LOOPBACK": "1"}, catch_exceptions=False)
 
 
-def lines(result: Result) -> list[dict]:
-    return [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
+lines = json_lines
