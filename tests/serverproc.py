@@ -10,7 +10,8 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -119,3 +120,15 @@ def make_keys(db: Path, roles: Mapping[str, tuple[str, str]]) -> dict[str, tuple
         return out
     finally:
         service.store.close()
+
+
+@contextmanager
+def serving(db: Path, roles: Mapping[str, tuple[str, str]], workers: int = 1,
+            env: Mapping[str, str] | None = None) -> Iterator[tuple[LiveServer, dict[str, str]]]:
+    """A real `hashdb serve` over `db`, rate limit off, with a key per role: (server, name -> key)."""
+    keys = {name: key for name, (key, _) in make_keys(db, roles).items()}
+    server = start_server(db, workers=workers, env={"HASHDB_RATE_LIMIT": "0", **(env or {})})
+    try:
+        yield server, keys
+    finally:
+        server.stop()

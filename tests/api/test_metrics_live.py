@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from serverproc import make_keys, start_server
+from serverproc import serving
 from support import random_pdq
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
@@ -24,10 +24,8 @@ SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{.*\})? (\S+)$")
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     db = tmp_path_factory.mktemp("metrics") / "db.sqlite"
-    keys = {name: key for name, (key, _) in make_keys(db, ROLES).items()}
-    live = start_server(db, workers=2, env={"HASHDB_RATE_LIMIT": "0", "HASHDB_METRICS_INTERVAL": "0.2"})
-    yield live, keys
-    live.stop()
+    with serving(db, ROLES, workers=2, env={"HASHDB_METRICS_INTERVAL": "0.2"}) as served:
+        yield served
 
 
 def scrape(live) -> str:

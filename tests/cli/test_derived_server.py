@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from hashdb.cli import cli
 from hashdb.cli.common import hashing_service
-from serverproc import make_keys, start_server
+from serverproc import serving
 
 ROLES = {"alpha": ("alpha", "contributor"), "partner": ("delta", "partner")}
 PAIRS = {"coffee_border.jpg": "coffee.jpg", "chelsea_caption.jpg": "chelsea.jpg",
@@ -21,10 +21,8 @@ PAIRS = {"coffee_border.jpg": "coffee.jpg", "chelsea_caption.jpg": "chelsea.jpg"
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
     db = tmp_path_factory.mktemp("derived") / "db.sqlite"
-    keys = {name: key for name, (key, _) in make_keys(db, ROLES).items()}
-    server = start_server(db, workers=1, env={"HASHDB_RATE_LIMIT": "0"})
-    yield server, keys
-    server.stop()
+    with serving(db, ROLES) as served:
+        yield served
 
 
 def remote(served, who, *args, as_json=("--json",)):

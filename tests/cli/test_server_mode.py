@@ -12,7 +12,7 @@ from hashdb.partners.client import query_item, submission_item
 from hashdb.service.local import open_database
 from hashdb.types import HashValue, Query, Submission
 from hashdb.types import Principal
-from serverproc import make_keys, start_server
+from serverproc import serving
 from support import empty_database, flip, random_pdq
 
 ROLES = {"alpha": ("alpha", "contributor"), "partner": ("delta", "partner"), "admin": ("operator", "admin")}
@@ -21,10 +21,8 @@ ROLES = {"alpha": ("alpha", "contributor"), "partner": ("delta", "partner"), "ad
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
     db = tmp_path_factory.mktemp("served") / "db.sqlite"
-    keys = {name: key for name, (key, _) in make_keys(db, ROLES).items()}
-    server = start_server(db, workers=2, env={"HASHDB_RATE_LIMIT": "0"})
-    yield server, keys
-    server.stop()
+    with serving(db, ROLES, workers=2) as served:
+        yield served
 
 
 def run(*args, env=None):

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from serverproc import make_keys, start_server
+from serverproc import make_keys, serving
 from support import random_pdq
 from threatexchange.exchanges.fetch_state import AggregateSignalOpinionCategory
 from threatexchange.extensions.manifest import ThreatExchangeExtensionManifest
@@ -43,10 +43,8 @@ TIMEOUT_S = 120
 @pytest.fixture
 def served(tmp_path):
     db = tmp_path / "server.sqlite"
-    keys = {name: key for name, (key, _) in make_keys(db, ROLES).items()}
-    server = start_server(db, workers=1, env={"HASHDB_RATE_LIMIT": "0"})
-    yield server, keys
-    server.stop()
+    with serving(db, ROLES) as served:
+        yield served
 
 
 def hashdb(*args: str) -> str:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 from partner_helpers import admin_of, feed_docs, fold, live_set
-from serverproc import make_keys, start_server
+from serverproc import serving
 from support import random_pdq
 
 from hashdb.partners.client import Client
@@ -32,10 +32,8 @@ TIMEOUT_S = 60
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
     db = tmp_path_factory.mktemp("served") / "server.sqlite"
-    keys = {name: key for name, (key, _) in make_keys(db, ROLES).items()}
-    server = start_server(db, workers=1, env={"HASHDB_RATE_LIMIT": "0"})
-    yield server, keys
-    server.stop()
+    with serving(db, ROLES) as served:
+        yield served
 
 
 def clean_env() -> dict[str, str]:
