@@ -211,9 +211,9 @@ def profile(paths: list[Path]) -> None:
         timed("PDQ + 7 dihedral variants (kernel)", lambda: pdq.dihedral_array(rgb))
         timed("pHash (kernel thumbnail + imagehash's DCT)", lambda: phash.compute_rgb(decoded.rgb, rgb))
         timed("PDQ of transparency/EXIF variants", lambda: [pdq.compute(i) for _, i in decoded.variants()])
-        shown = decoded.upright or decoded.on_white or decoded.rgb
+        shown = decoded.shown
         timed("derived PDQs of the content region (Settings.derived_hashes, on by default)",
-              lambda: derived_pdqs(shown, settings.pdq_min_quality))
+              lambda: derived_pdqs(rgb if shown is decoded.rgb else shown, settings.pdq_min_quality))
         timed("hash_media_file, default signals (all of the above, once)", lambda: hash_media_file(settings, path))
         timed("hash_media_file, default signals, derived hashes off", lambda: hash_media_file(underived, path))
         timed("hash_media_file with dihedral, derived hashes off",

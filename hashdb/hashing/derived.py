@@ -42,7 +42,7 @@ _DETECTORS: tuple[tuple[str, Callable[[npt.NDArray[np.uint8]], regions.Box]], ..
 )
 
 
-def derived_pdqs(image: Image.Image, min_quality: int) -> tuple[DerivedHash, ...]:
+def derived_pdqs(image: Image.Image | npt.NDArray[np.uint8], min_quality: int) -> tuple[DerivedHash, ...]:
     """The PDQs of an image's distinct content regions, each of quality >= min_quality.
 
     Low-detail remnants (a logo left after trimming, a flat strip) fall under the quality cut
@@ -80,8 +80,10 @@ def derived_pdqs(image: Image.Image, min_quality: int) -> tuple[DerivedHash, ...
     return tuple(out)
 
 
-def _work_copy(image: Image.Image) -> npt.NDArray[np.uint8]:
-    return regions.reduced(np.asarray(image if image.mode == "RGB" else image.convert("RGB")), WORK_SIDE)
+def _work_copy(image: Image.Image | npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
+    if not isinstance(image, np.ndarray):
+        image = np.asarray(image if image.mode == "RGB" else image.convert("RGB"))
+    return regions.reduced(image, WORK_SIDE)
 
 
 def detailed(rgb: npt.NDArray[np.uint8]) -> bool:

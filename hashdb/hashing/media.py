@@ -124,6 +124,12 @@ class DecodedImage:
     def has_transparency(self) -> bool:
         return self.on_white is not None
 
+    @property
+    def shown(self) -> Image.Image:
+        """The picture as a viewer sees it: turned upright, flattened onto white, 16-bit
+        values scaled to 8 bits. What the derived hashes are taken of."""
+        return self.upright or self.on_white or self.scaled or self.rgb
+
     def variants(self) -> tuple[tuple[str, Image.Image], ...]:
         """The present variants, by name, in a stable order."""
         named = (("on_white", self.on_white), ("on_black", self.on_black), ("upright", self.upright),

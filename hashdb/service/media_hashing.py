@@ -80,8 +80,8 @@ def hash_media(settings: Settings, data: bytes, name: str, signals: Sequence[str
         if settings.derived_hashes:
             from hashdb.hashing.derived import derived_pdqs
 
-            # Of what a viewer sees: flattened onto white, turned upright.
-            shown = decoded.upright or decoded.on_white or decoded.scaled or decoded.rgb
-            derived = derived_pdqs(shown, settings.pdq_min_quality)
+            shown = decoded.shown
+            # The RGB array made above serves when nothing had to be flattened or turned.
+            derived = derived_pdqs(rgb if shown is decoded.rgb else shown, settings.pdq_min_quality)
     return MediaHashes(name, "image", exact + perceptual, variants=variants, dihedral=rotations[1:],
                        derived=derived)
