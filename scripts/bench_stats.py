@@ -114,7 +114,7 @@ def main() -> None:
     parser.add_argument("--overhead", type=int, default=200_000, help="records for the import-cost comparison (0: skip)")
     args = parser.parse_args()
 
-    from api import create_app
+    from hashdb.api import create_app
     from hashdb.service.local import open_database
 
     with tempfile.TemporaryDirectory() as tmp:

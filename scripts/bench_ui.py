@@ -119,7 +119,7 @@ def timed(call: Callable[[], Any], repeat: int) -> tuple[list[float], int]:
 
 
 def run(kind: str, n: int, batch: int, repeat: int, say: Callable[[str], None]) -> list[tuple[str, ...]]:
-    from api import create_app
+    from hashdb.api import create_app
 
     with tempfile.TemporaryDirectory(prefix="bench_ui_") as tmpdir, database(kind, Path(tmpdir)) as target:
         service = open_database(target)

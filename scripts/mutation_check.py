@@ -104,7 +104,7 @@ MUTANTS: tuple[Mutant, ...] = (
            "        radius + 1, codes.shape[1], result,", "        radius, codes.shape[1], result,",
            ("tests/index",), "flat scan misses hits exactly at the radius (FAISS's strict bound)"),
     # Operator-facing bounds
-    Mutant("metrics-method-label", "api/metrics.py",
+    Mutant("metrics-method-label", "hashdb/api/metrics.py",
            "method = request.method if request.method in METHODS else OTHER", "method = request.method",
            ("tests/api/test_metrics_unit.py",), "each made-up HTTP method becomes a new metric series"),
     # Exact digests
@@ -151,7 +151,7 @@ def apply(tree: Path, mutant: Mutant) -> bool:
 
 def check_imports_from(tree: Path) -> None:
     env = {**os.environ, "PYTHONPATH": str(tree)}
-    out = subprocess.run([sys.executable, "-c", "import hashdb, api; print(hashdb.__file__); print(api.__file__)"],
+    out = subprocess.run([sys.executable, "-c", "import hashdb.api; print(hashdb.__file__); print(hashdb.api.__file__)"],
                          cwd=tree, env=env, check=True, capture_output=True, text=True).stdout.split()
     if not all(Path(p).resolve().is_relative_to(tree.resolve()) for p in out):
         raise SystemExit(f"the copy imports hashdb from {out}, not from {tree}: mutants would not be seen")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from api import create_app
+from hashdb.api import create_app
 from serverproc import make_keys
 
 ROLES = {

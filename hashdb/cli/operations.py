@@ -136,8 +136,8 @@ def serve(db_path: str, host: str, port: int, workers: int, threads: int, max_co
     """
     check_servable(db_path, host, port)
     # Imported here only: `import hashdb` never pulls in Flask or gunicorn.
-    from api.server import ServeOptions
-    from api.server import serve as run_server
+    from hashdb.api.server import ServeOptions
+    from hashdb.api.server import serve as run_server
 
     run_server(ServeOptions(str(db_path), host, port, workers, threads,
                             None if access_log == "off" else access_log, max_connections=max_connections))

@@ -19,7 +19,7 @@ from schemathesis.checks import (
     status_code_conformance,
 )
 
-from api import create_app, spec
+from hashdb.api import create_app, spec
 from serverproc import make_keys
 from support import random_pdq
 

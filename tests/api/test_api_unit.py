@@ -11,9 +11,9 @@ import threading
 
 import pytest
 
-from api import create_app, errors as api_errors, jsonbody
-from api.ratelimit import TokenBucket
-from api.runtime import ServiceRuntime
+from hashdb.api import create_app, errors as api_errors, jsonbody
+from hashdb.api.ratelimit import TokenBucket
+from hashdb.api.runtime import ServiceRuntime
 from hashdb import errors
 from hashdb.errors import InvalidInput, RateLimited
 from hashdb.service.local import open_database
@@ -209,7 +209,7 @@ def test_rate_limit_gives_429_with_retry_after(tmp_path, app, keys):
 
 def test_importing_hashdb_and_its_cli_does_not_import_flask():
     code = ("import sys, hashdb, hashdb.cli, hashdb.partners.client; "
-            "bad = [m for m in ('flask', 'werkzeug', 'gunicorn', 'api', 'prometheus_client') if m in sys.modules]; "
+            "bad = [m for m in ('flask', 'werkzeug', 'gunicorn', 'hashdb.api', 'prometheus_client') if m in sys.modules]; "
             "assert not bad, bad")
     subprocess.run([sys.executable, "-c", code], check=True)
 

@@ -8,7 +8,7 @@ import random
 
 import pytest
 
-from api import create_app
+from hashdb.api import create_app
 from hashdb.trust import keys as key_format
 from hashdb.service.local import open_database
 from hashdb.types import Principal

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from prometheus_client import generate_latest
 
-from api import spec
-from api.metrics import path_templates
+from hashdb.api import spec
+from hashdb.api.metrics import path_templates
 
 
 def test_every_route_is_labelled_by_an_openapi_path(app):
@@ -42,7 +42,7 @@ def test_client_chosen_methods_paths_and_codes_fold_into_fixed_values(app, clien
 
 
 def test_a_metrics_token_is_required_once_set(tmp_path):
-    from api import create_app
+    from hashdb.api import create_app
 
     app = create_app({"DB": str(tmp_path / "db.sqlite"), "LOAD_INDEX_IN_BACKGROUND": False,
                       "RATE_LIMIT": 0, "TESTING": True, "METRICS_TOKEN": "s3cret-scrape"})

@@ -6,7 +6,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from api import create_app
+from hashdb.api import create_app
 
 
 def test_readyz_waits_for_every_worker(tmp_path, monkeypatch):

@@ -11,7 +11,7 @@ from support import random_pdq
 
 @pytest.fixture
 def api(tmp_path):
-    from api import create_app
+    from hashdb.api import create_app
     from serverproc import make_keys
 
     db = tmp_path / "db.sqlite"

@@ -12,7 +12,7 @@ from typing import Any
 
 from flask import current_app
 
-from api import readiness
+from hashdb.api import readiness
 from hashdb.errors import IndexStale
 from hashdb.service import HashDB
 

@@ -1,5 +1,5 @@
 """Request documents -> domain values (Query, Submission, ...). Shapes only: every rule about
-what may be shared or seen stays in the service. api/spec.py describes the same shapes."""
+what may be shared or seen stays in the service. hashdb/api/spec.py describes the same shapes."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 from flask import request
 from werkzeug.exceptions import UnsupportedMediaType
 
-from api import jsonbody
+from hashdb.api import jsonbody
 from hashdb.errors import InvalidHash, InvalidInput
 from hashdb.hashing import tmk
 from hashdb.hashing.derived import derived_from_json

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from flask import Flask, current_app
 from prometheus_client import CollectorRegistry
 
-from api.metrics import Metrics, multiprocess_mode
+from hashdb.api.metrics import Metrics, multiprocess_mode
 
 INTERVAL_S = 60.0
 KEEP = 24 * 60  # a day of minutes

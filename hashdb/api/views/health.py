@@ -7,9 +7,9 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, request
 
-from api import readiness, spec
-from api.errors import error_response
-from api.runtime import runtime
+from hashdb.api import readiness, spec
+from hashdb.api.errors import error_response
+from hashdb.api.runtime import runtime
 
 bp = Blueprint("health", __name__)
 

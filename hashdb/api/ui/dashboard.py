@@ -7,11 +7,11 @@ import time
 
 from flask import render_template
 
-from api.runtime import get_service
-from api.ui import charts
-from api.ui.activity import activity
-from api.ui.bp import bp
-from api.ui.session import me
+from hashdb.api.runtime import get_service
+from hashdb.api.ui import charts
+from hashdb.api.ui.activity import activity
+from hashdb.api.ui.bp import bp
+from hashdb.api.ui.session import me
 
 
 @bp.get("/")

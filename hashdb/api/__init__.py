@@ -11,13 +11,13 @@ from typing import TYPE_CHECKING, Any
 from flask import Blueprint, Flask
 from werkzeug.routing import IntegerConverter
 
-from api import background, errors, spec
-from api.auth import require_key
-from api.ratelimit import TokenBucket
-from api.runtime import ServiceRuntime, get_service, open_service
+from hashdb.api import background, errors, spec
+from hashdb.api.auth import require_key
+from hashdb.api.ratelimit import TokenBucket
+from hashdb.api.runtime import ServiceRuntime, get_service, open_service
 
 if TYPE_CHECKING:
-    from api.metrics import Metrics
+    from hashdb.api.metrics import Metrics
     from hashdb.service import HashDB
 
 __all__ = ["create_app", "get_service"]
@@ -30,7 +30,7 @@ DEFAULTS: dict[str, Any] = {
     # frames at 1 fps (14,400) are about 1.3 MB; a batch of 1,000 hashes about 150 KB.
     "MAX_CONTENT_LENGTH": 4 * 1024 * 1024,
     "MAX_BATCH": 1000,
-    # Requests per second per key, per worker (see api/ratelimit.py); 0 turns it off.
+    # Requests per second per key, per worker (see hashdb/api/ratelimit.py); 0 turns it off.
     "RATE_LIMIT": 100.0,
     "RATE_BURST": 200,
     # Failed authentications per second per client address, per worker; 0 turns it off.
@@ -45,7 +45,7 @@ DEFAULTS: dict[str, Any] = {
     # /metrics shows record counts by status and the review queues: where the port is reachable
     # from outside, HASHDB_METRICS_TOKEN makes Prometheus send it as a bearer token.
     "METRICS_TOKEN": None,
-    # The web console at /ui/ (api/ui); HASHDB_CONSOLE=false serves the API alone.
+    # The web console at /ui/ (hashdb/api/ui); HASHDB_CONSOLE=false serves the API alone.
     "CONSOLE": True,
     # Seconds a write waits for another writer's lock (an import) before answering 503.
     "WRITE_TIMEOUT": 5.0,
@@ -72,7 +72,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     settings = app.config
     # Imported here, not at the top: `hashdb serve` imports this package in the gunicorn master
     # and must set PROMETHEUS_MULTIPROC_DIR before prometheus_client is first imported.
-    from api.metrics import Metrics
+    from hashdb.api.metrics import Metrics
 
     metrics = Metrics()
     runtime = ServiceRuntime(lambda: open_service(settings), bool(settings["LOAD_INDEX_IN_BACKGROUND"]),
@@ -85,7 +85,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     metrics.install(app)
     errors.register(app)
 
-    from api.views import export, hashes, health, incidents, lookup, stats
+    from hashdb.api.views import export, hashes, health, incidents, lookup, stats
 
     v1 = Blueprint("v1", __name__, url_prefix="/v1")
     v1.before_request(require_key)
@@ -97,7 +97,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     with app.app_context():
         get_service()
         if settings["CONSOLE"]:
-            from api import ui
+            from hashdb.api import ui
 
             ui.register(app)
     # Last, once every route (the console's too) is registered.
@@ -119,7 +119,7 @@ def _background_work(settings: Mapping[str, Any], metrics: Metrics) -> Callable[
             stops.append(start_background_delivery(service, webhook_interval, metrics.count_deliveries).stop)
         if metrics_interval > 0:
             stops.append(metrics.start_refresher(service, metrics_interval))
-        # Spike counts are written from here, never by a lookup (see api/background.py).
+        # Spike counts are written from here, never by a lookup (see hashdb/api/background.py).
         stops.append(background.start_spike_flusher(service))
         stops.append(background.start_index_follower(service))
 

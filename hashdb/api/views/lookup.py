@@ -6,10 +6,10 @@ from typing import Any
 
 from flask import Blueprint, current_app
 
-from api import bodies
-from api.auth import principal
-from api.runtime import get_service, runtime
-from api.views import max_batch
+from hashdb.api import bodies
+from hashdb.api.auth import principal
+from hashdb.api.runtime import get_service, runtime
+from hashdb.api.views import max_batch
 from hashdb.io import output
 
 bp = Blueprint("lookup", __name__)

@@ -7,12 +7,12 @@ from typing import Any
 
 from flask import flash, redirect, render_template, request, url_for
 
-from api.errors import status_for
-from api.runtime import get_service
-from api.ui.bp import bp
-from api.ui.check import parse
-from api.ui.forms import text
-from api.ui.session import me, spend_once
+from hashdb.api.errors import status_for
+from hashdb.api.runtime import get_service
+from hashdb.api.ui.bp import bp
+from hashdb.api.ui.check import parse
+from hashdb.api.ui.forms import text
+from hashdb.api.ui.session import me, spend_once
 from hashdb.errors import HashDBError
 from hashdb.trust import audit
 from hashdb.types import ROLES

@@ -7,11 +7,11 @@ from typing import Any
 
 from flask import flash, redirect, render_template, url_for
 
-from api.errors import status_for
-from api.runtime import get_service
-from api.ui.bp import bp
-from api.ui.forms import optional_int, text
-from api.ui.session import me
+from hashdb.api.errors import status_for
+from hashdb.api.runtime import get_service
+from hashdb.api.ui.bp import bp
+from hashdb.api.ui.forms import optional_int, text
+from hashdb.api.ui.session import me
 from hashdb.errors import HashDBError
 from hashdb.trust.incidents import MAX_DESCRIPTION
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from flask import render_template, request
 
-from api.runtime import get_service
-from api.ui.bp import bp
-from api.ui.forms import optional_int
-from api.ui.session import me
+from hashdb.api.runtime import get_service
+from hashdb.api.ui.bp import bp
+from hashdb.api.ui.forms import optional_int
+from hashdb.api.ui.session import me
 
 PAGE = 50
 

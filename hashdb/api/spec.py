@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from api.bodies import MAX_FRAMES_PER_ITEM, MAX_HASHES_PER_ITEM, MAX_IDEMPOTENCY_KEY, MAX_INPUT
+from hashdb.api.bodies import MAX_FRAMES_PER_ITEM, MAX_HASHES_PER_ITEM, MAX_IDEMPOTENCY_KEY, MAX_INPUT
 from hashdb.config import Settings
 from hashdb.hashing import tmk
 from hashdb.hashing.derived import MAX_DERIVED, VIAS

@@ -14,7 +14,7 @@ from typing import Any
 from flask import Flask, Request, abort, current_app, g, request, session
 from flask.sessions import SecureCookieSessionInterface
 
-from api.runtime import get_service
+from hashdb.api.runtime import get_service
 from hashdb.errors import Unauthorized
 from hashdb.trust import policy
 from hashdb.types import Principal

@@ -5,10 +5,10 @@ from __future__ import annotations
 from flask import flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
-from api.errors import status_for
-from api.runtime import get_service
-from api.ui import session as ui_session
-from api.ui.bp import bp
+from hashdb.api.errors import status_for
+from hashdb.api.runtime import get_service
+from hashdb.api.ui import session as ui_session
+from hashdb.api.ui.bp import bp
 from hashdb.errors import HashDBError, Unauthorized
 
 MAX_KEY_LENGTH = 200

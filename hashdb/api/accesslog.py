@@ -1,7 +1,7 @@
 """The access log's lines are the server's, not the client's: the logged path is percent-encoded
 again, so `%0a`, `%00` or a quote in a request cannot start a forged line or break a field.
 
-Imported by api/server.py in the gunicorn master: gunicorn only, nothing heavy."""
+Imported by hashdb/api/server.py in the gunicorn master: gunicorn only, nothing heavy."""
 
 from __future__ import annotations
 

@@ -8,10 +8,10 @@ from typing import Any
 from flask import Blueprint
 from flask.views import MethodView
 
-from api import bodies
-from api.auth import principal
-from api.runtime import get_service
-from api.views import max_batch
+from hashdb.api import bodies
+from hashdb.api.auth import principal
+from hashdb.api.runtime import get_service
+from hashdb.api.views import max_batch
 from hashdb.io import output
 
 bp = Blueprint("hashes", __name__)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from flask import current_app, g, request
 
-from api.runtime import get_service
+from hashdb.api.runtime import get_service
 from hashdb.errors import Unauthorized
 from hashdb.types import Principal
 

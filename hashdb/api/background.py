@@ -1,6 +1,6 @@
 """Per-worker background work off the request path: spike-count flushing and following the
 change log (webhook delivery and the metrics refresher are started beside them, in
-api/__init__.py).
+hashdb/api/__init__.py).
 
 Writing here keeps every lookup free of writes, so a lookup never waits for the write lock
 (an import in another process may hold it for seconds)."""

@@ -8,10 +8,10 @@ from typing import Any
 
 from flask import current_app, render_template, request
 
-from api.errors import status_for
-from api.runtime import get_service, runtime
-from api.ui.bp import bp
-from api.ui.session import me
+from hashdb.api.errors import status_for
+from hashdb.api.runtime import get_service, runtime
+from hashdb.api.ui.bp import bp
+from hashdb.api.ui.session import me
 from hashdb.errors import HashDBError, InvalidInput
 from hashdb.hashing.registry import parse_hash_argument
 from hashdb.types import LookupResult, Query

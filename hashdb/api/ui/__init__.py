@@ -12,9 +12,9 @@ from flask import Flask, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 from werkzeug.exceptions import HTTPException
 
-from api.errors import status_for
-from api.ui import session as ui_session
-from api.ui.bp import bp
+from hashdb.api.errors import status_for
+from hashdb.api.ui import session as ui_session
+from hashdb.api.ui.bp import bp
 from hashdb.errors import HashDBError
 
 # Reachable signed out: the sign-in page, the one-time link, the stylesheet and script.
@@ -23,12 +23,12 @@ PUBLIC = frozenset({"ui.signin", "ui.signin_post", "ui.signin_link", "ui.static"
 
 def register(app: Flask) -> None:
     """Mount the console on an app built by api.create_app (after its service exists)."""
-    from api.ui import activity
+    from hashdb.api.ui import activity
 
     ui_session.configure(app)
     activity.install(app)
     # Imported for their routes on `bp`.
-    from api.ui import admin, check, dashboard, incidents, records, review, signin  # noqa: F401
+    from hashdb.api.ui import admin, check, dashboard, incidents, records, review, signin  # noqa: F401
 
     app.register_blueprint(bp)
 

@@ -1,7 +1,7 @@
 """Prometheus metrics an operator can alert on; the names are listed in docs/metrics.md.
 
 Under `hashdb serve` every gunicorn worker writes its samples to PROMETHEUS_MULTIPROC_DIR (set
-up by api/server.py before any worker starts) and /metrics, whichever worker answers, sums
+up by hashdb/api/server.py before any worker starts) and /metrics, whichever worker answers, sums
 the counters of all workers, live and dead. Per-worker gauges (index ready, size, lag) carry
 a `pid` label or are reduced across live workers (see each gauge's mode); values that belong
 to the database, not a worker (records by status, queues), are read at scrape time.

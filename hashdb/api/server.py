@@ -17,7 +17,7 @@ from typing import Any
 
 from gunicorn.app.base import BaseApplication
 
-from api.accesslog import AccessLogger
+from hashdb.api.accesslog import AccessLogger
 
 # Path without the query string: a GET lookup's hash stays out of the log, and no header
 # (the API key) is ever written.
@@ -50,7 +50,7 @@ class HashdbServer(BaseApplication):  # type: ignore[misc]
             self.cfg.set(key, value)
 
     def load(self) -> Any:
-        from api import create_app
+        from hashdb.api import create_app
 
         return create_app(self.app_config)
 
@@ -63,7 +63,7 @@ def post_fork(server: Any, worker: Any) -> None:
 
 
 def child_exit(server: Any, worker: Any) -> None:
-    from api import readiness
+    from hashdb.api import readiness
 
     readiness.forget(worker.pid)
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
@@ -103,7 +103,7 @@ def gunicorn_options(opts: ServeOptions) -> dict[str, Any]:
         "workers": opts.workers,
         "threads": opts.threads,
         # gunicorn's threaded worker, reading each request whole before a thread sees it.
-        "worker_class": "api.worker.HashdbWorker",
+        "worker_class": "hashdb.api.worker.HashdbWorker",
         "worker_connections": opts.max_connections,
         "keepalive": opts.keepalive,
         "preload_app": False,

@@ -6,9 +6,9 @@ from typing import Any
 
 from flask import Blueprint, request
 
-from api import bodies
-from api.auth import principal
-from api.runtime import get_service
+from hashdb.api import bodies
+from hashdb.api.auth import principal
+from hashdb.api.runtime import get_service
 from hashdb.io import output
 
 bp = Blueprint("export", __name__)
