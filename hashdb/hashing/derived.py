@@ -26,7 +26,8 @@ from hashdb.types import DerivedHash, HashValue
 TRIMMED = "trimmed"   # inside uniform borders and letterbox/pillarbox bars
 CONTENT = "content"   # inside borders, caption bands and UI chrome too
 DESKEWED = "deskewed"  # turned back upright: a small rotation that left uniform corner wedges
-VIAS = (TRIMMED, CONTENT, DESKEWED)
+CROPPED = "cropped"  # a centred crop of a stored image (stored only; see crops.py)
+VIAS = (TRIMMED, CONTENT, DESKEWED, CROPPED)
 
 # Least brightness structure (0..255 scale) a region needs to be hashed; see detailed().
 MIN_SPREAD = 6.0

@@ -6,6 +6,7 @@ import dataclasses
 from collections.abc import Mapping, Sequence
 
 from hashdb.hashing import vpdq_rule
+from hashdb.hashing.derived import CROPPED
 from hashdb.hashing.registry import get_signal
 from hashdb.index.indexset import DERIVED
 from hashdb.service.base import ServiceBase
@@ -96,8 +97,14 @@ class MatchingMixin(ServiceBase):
                          best: dict[tuple[int, int], tuple[int, str, str | None]]) -> None:
         """Derived hashes on either side: the query's PDQs against stored derived ones, and the
         query's derived PDQs against stored whole-image and derived ones. A whole-image match
-        at the same distance wins, so `via` is set only when a derived hash was needed."""
-        mine = [(n, d) for n, q in enumerate(queries) for d in policy.usable_derived(q.derived, self.settings)]
+        at the same distance wins, so `via` is set only when a derived hash was needed.
+
+        A stored centred crop (hashing/crops.py) counts only against the query's whole-image
+        PDQs: the query is the cropped file itself. Matched by the query's detector regions
+        too, crops added no recall in the evaluation and opened a path for false positives
+        (a trimmed clock face matched an 85 % crop of another clock, BENCHMARKS.md)."""
+        mine = [(n, d) for n, q in enumerate(queries) for d in policy.usable_derived(q.derived, self.settings)
+                if d.via != CROPPED]  # a query's own crops are no evidence (queries do not compute them)
         if mine:
             hits = self.indexes.search("pdq", [d.hash.hex for _, d in mine], radius)
             for (n, d), found in zip(mine, hits):
@@ -113,6 +120,8 @@ class MatchingMixin(ServiceBase):
             for key, distance in found:
                 if key in owners:
                     record_id, stored_via = owners[key]
+                    if stored_via == CROPPED and query_via is not None:
+                        continue
                     _keep(best, (n, record_id), distance, "pdq", stored_via if query_via is None else query_via)
 
     def _video_candidates(self, frames: Sequence[FrameHash], radius: int) -> dict[int, tuple[int, VideoMatch]]:

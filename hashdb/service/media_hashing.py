@@ -83,5 +83,9 @@ def hash_media(settings: Settings, data: bytes, name: str, signals: Sequence[str
             shown = decoded.shown
             # The RGB array made above serves when nothing had to be flattened or turned.
             derived = derived_pdqs(rgb if shown is decoded.rgb else shown, settings.pdq_min_quality)
+            if not dihedral:  # hashing to store (as for videos above): centred crops, never queried
+                from hashdb.hashing.crops import crop_pdqs
+
+                derived += crop_pdqs(rgb if shown is decoded.rgb else shown, settings.pdq_min_quality)
     return MediaHashes(name, "image", exact + perceptual, variants=variants, dihedral=rotations[1:],
                        derived=derived)

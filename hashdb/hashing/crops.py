@@ -1,0 +1,56 @@
+"""Centred crops of a stored image: PDQs of its middle 95, 90, 85 and 80 %, stored as derived
+hashes (`via` "cropped") beside the whole image's PDQ.
+
+A re-upload cropped to its middle keeps none of the whole image's PDQ past about 5 % off
+each side, and nothing in the crop says what was cut away, so the query cannot undo it; the
+stored side can anticipate it. Each crop is matched only by a query's whole-image PDQs (see
+service/matching.py): the query is the cropped file itself, and a region a detector cut from
+it is not a crop of anything stored. Queries never compute these (a lookup pays nothing);
+PDQ's tolerance covers about 2.5 % of side on either side of each share, so the four shares
+cover centred crops from about 78 % to 97 % (BENCHMARKS.md, "Matching quality").
+Off-centre crops are not covered: four corner crops of 85 % recovered none in the evaluation.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+from PIL import Image
+
+from hashdb.hashing import derived, regions
+from hashdb.hashing.pdq import PdqSignal
+from hashdb.types import DerivedHash
+
+# Share of each side kept, largest first.
+SHARES = (0.95, 0.9, 0.85, 0.8)
+
+
+def centre_boxes(width: int, height: int) -> list[tuple[int, int, int, int]]:
+    """(left, top, right, bottom) of each centred crop, in SHARES order."""
+    boxes = []
+    for share in SHARES:
+        w, h = round(width * share), round(height * share)
+        left, top = (width - w) // 2, (height - h) // 2
+        boxes.append((left, top, left + w, top + h))
+    return boxes
+
+
+def crop_pdqs(image: Image.Image | npt.NDArray[np.uint8], min_quality: int) -> tuple[DerivedHash, ...]:
+    """PDQs of the centred crops worth sharing: by the same rules as the other derived hashes
+    (enough detail left, quality >= min_quality, not degenerate)."""
+    if not isinstance(image, np.ndarray):
+        image = np.asarray(image if image.mode == "RGB" else image.convert("RGB"))
+    rgb = regions.reduced(image, derived.WORK_SIDE)
+    height, width = rgb.shape[:2]
+    if min(width, height) * SHARES[-1] < 16:
+        return ()
+    pdq = PdqSignal()
+    out: list[DerivedHash] = []
+    for left, top, right, bottom in centre_boxes(width, height):
+        part = np.ascontiguousarray(rgb[top:bottom, left:right])
+        if not derived.detailed(part):
+            continue
+        value = pdq.compute_array(part)
+        if derived.usable(value, min_quality) and all(value.hex != d.hash.hex for d in out):
+            out.append(DerivedHash(derived.CROPPED, value))
+    return tuple(out)
