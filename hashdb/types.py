@@ -31,10 +31,13 @@ class DerivedHash:
     """A PDQ of part of an image: `via` names which part (see hashdb/hashing/derived.py).
 
     Stored with the record of the whole image's PDQ (same id, labels and status), matched
-    alongside it, and never a record of its own."""
+    alongside it, and never a record of its own. `share` is the part's area over the whole
+    image's (0 to 1; None when unknown, e.g. a turned copy or a row stored before shares
+    were kept): see service/matching.py, _same_share."""
 
     via: str
     hash: HashValue
+    share: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

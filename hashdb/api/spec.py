@@ -105,7 +105,9 @@ def schemas(max_batch: int) -> dict[str, Schema]:
                       "t": {"type": "number", "minimum": 0, "description": "Seconds from the start."}},
                      ("pdq",)),
         "Derived": obj({"via": string(enum=list(VIAS)), "pdq": string(minLength=64, maxLength=64, pattern=HEX),
-                        "quality": QUALITY}, ("via", "pdq")),
+                        "quality": QUALITY,
+                        "share": {"type": "number", "exclusiveMinimum": 0, "maximum": 1,
+                                  "description": "The region's area over the image's."}}, ("via", "pdq")),
         "LookupItem": {"oneOf": [
             obj(single_hash, ("signal", "hash"), title="one hash", allOf=per_signal()),
             obj(media, title="one file's hashes and/or a video's frames", anyOf=media_forms),

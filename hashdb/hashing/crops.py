@@ -46,11 +46,17 @@ def crop_pdqs(image: Image.Image | npt.NDArray[np.uint8], min_quality: int) -> t
         return ()
     pdq = PdqSignal()
     out: list[DerivedHash] = []
+    # Every crop holds the middle of the image; with no detail there, what detail a crop has
+    # is a frame's edges (flat grey inside a black border), which would match any such frame.
+    middle = rgb[height // 4:height - height // 4, width // 4:width - width // 4]
+    if not derived.detailed(middle):
+        return ()
     for left, top, right, bottom in centre_boxes(width, height):
         part = np.ascontiguousarray(rgb[top:bottom, left:right])
         if not derived.detailed(part):
             continue
         value = pdq.compute_array(part)
         if derived.usable(value, min_quality) and all(value.hex != d.hash.hex for d in out):
-            out.append(DerivedHash(derived.CROPPED, value))
+            out.append(DerivedHash(derived.CROPPED, value, derived.share_of((right - left) * (bottom - top),
+                                                                            width * height)))
     return tuple(out)

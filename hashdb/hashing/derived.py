@@ -64,7 +64,7 @@ def derived_pdqs(image: Image.Image | npt.NDArray[np.uint8], min_quality: int) -
             return
         value = pdq.compute_array(part)
         if usable(value, min_quality):
-            out.append(DerivedHash(via, value))
+            out.append(DerivedHash(via, value, share_of(box.width * box.height, width * height)))
 
     for via, detect in _DETECTORS:
         box = detect(rgb)
@@ -110,8 +110,14 @@ def usable(value: HashValue, min_quality: int) -> bool:
 MAX_DERIVED = 8
 
 
+def share_of(part: int, whole: int) -> float:
+    """A region's share of the image's area, as stored and sent (4 decimals)."""
+    return round(part / whole, 4) if whole else 0.0
+
+
 def derived_json(derived: tuple[DerivedHash, ...]) -> list[dict[str, object]]:
-    return [{"via": d.via, "pdq": d.hash.hex, "quality": d.hash.quality} for d in derived]
+    return [{"via": d.via, "pdq": d.hash.hex, "quality": d.hash.quality,
+             **({} if d.share is None else {"share": d.share})} for d in derived]
 
 
 def derived_from_json(raw: object, where: str = "derived") -> tuple[DerivedHash, ...]:
@@ -125,12 +131,17 @@ def derived_from_json(raw: object, where: str = "derived") -> tuple[DerivedHash,
     out = []
     for n, entry in enumerate(raw):
         here = f"{where}[{n}]"
-        if not isinstance(entry, dict) or not set(entry) <= {"via", "pdq", "quality"}:
-            raise InvalidInput(f"{here} must be an object with via, pdq and quality")
+        if not isinstance(entry, dict) or not set(entry) <= {"via", "pdq", "quality", "share"}:
+            raise InvalidInput(f"{here} must be an object with via, pdq, quality and share")
         if entry.get("via") not in VIAS:
             raise InvalidInput(f"{here}.via must be one of {', '.join(VIAS)}")
         quality = entry.get("quality")
         if quality is not None and (isinstance(quality, bool) or not isinstance(quality, int)):
             raise InvalidInput(f"{here}.quality must be an integer from 0 to 100")
-        out.append(DerivedHash(str(entry["via"]), parse_hash("pdq", entry.get("pdq"), quality)))
+        share = entry.get("share")
+        if share is not None and (isinstance(share, bool) or not isinstance(share, (int, float))
+                                  or not 0 < share <= 1):
+            raise InvalidInput(f"{here}.share must be a number above 0 and at most 1")
+        out.append(DerivedHash(str(entry["via"]), parse_hash("pdq", entry.get("pdq"), quality),
+                               None if share is None else float(share)))
     return tuple(out)

@@ -358,3 +358,10 @@ def m011_tmk_hashes(db: Database) -> None:
         CREATE UNIQUE INDEX tmk_hashes_record ON tmk_hashes (record_id);
         """
     )
+
+
+@migrations()
+def m012_derived_share(db: Database) -> None:
+    """A derived hash's region as a share of the image's area (NULL for rows stored before):
+    matching asks more of two derived hashes of regions of the same share (matching.py)."""
+    db.execute("ALTER TABLE derived_hashes ADD COLUMN share REAL")

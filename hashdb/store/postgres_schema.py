@@ -287,6 +287,10 @@ CREATE TABLE tmk_hashes (
 CREATE UNIQUE INDEX tmk_hashes_record ON tmk_hashes (record_id);
 """
 
+M012_DERIVED_SHARE = """
+ALTER TABLE derived_hashes ADD COLUMN share DOUBLE PRECISION;
+"""
+
 # (name, DDL) in the order they apply; the names match SQLite's where the change is the same.
 MIGRATIONS: tuple[tuple[str, str], ...] = (
     ("m001_core", M001_CORE),
@@ -299,6 +303,7 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
     ("m009_safelist_removal", M009_SAFELIST_REMOVAL),
     ("m010_derived_hashes", M010_DERIVED_HASHES),
     ("m011_tmk_hashes", M011_TMK_HASHES),
+    ("m012_derived_share", M012_DERIVED_SHARE),
 )
 
 

@@ -178,10 +178,10 @@ class SQLStore(ABC):
             if frames:
                 self._insert_rows(conn, "video_frames",
                                   ("record_id", "frame_number", "timestamp", "value", "quality"), frames)
-            derived = [(created[key][0], d.via, d.hash.hex, d.hash.quality)
+            derived = [(created[key][0], d.via, d.hash.hex, d.hash.quality, d.share)
                        for key, record in fresh.items() for d in record.derived]
             if derived:
-                self._insert_rows(conn, "derived_hashes", ("record_id", "via", "value", "quality"), derived)
+                self._insert_rows(conn, "derived_hashes", ("record_id", "via", "value", "quality", "share"), derived)
             tmks = [(created[key][0], record.tmk.average, record.tmk.features)
                     for key, record in fresh.items() if record.tmk is not None]
             if tmks:
