@@ -17,6 +17,10 @@ FLOORS = {
     "caption_top": 0.85, "caption_bottom": 0.85, "screenshot": 0.85,
     "jpeg": 0.85, "resize": 0.85, "blur": 0.85, "flip": 0.85, "rotate90": 0.85,
 }
+# Centred crops match through the crops stored with each image (hashing/crops.py): 1.00 at every
+# centred strength on this corpus at seed 10, 0.00 without them; off-centre crops are not covered.
+CENTRED_CROPS = {"crop_95_90": ("(0.95, 'centre')", "(0.9, 'centre')"), "crop_85": ("(0.85, 'centre')",),
+                 "crop_80": ("(0.8, 'centre')",)}
 
 
 def test_small_evaluation_meets_its_floors(tmp_path: Path) -> None:
@@ -28,7 +32,10 @@ def test_small_evaluation_meets_its_floors(tmp_path: Path) -> None:
     assert set(FLOORS) <= set(recall)
     low = {name: recall[name] for name, floor in FLOORS.items() if recall[name] < floor}
     assert not low, low
-    assert result["mean_recall"] >= 0.7  # 0.74 measured: crops and 5-degree rotations pull it down
+    strengths = {row["family"]: row["by_strength"] for row in result["families"]}
+    crops = {(name, s): strengths[name][s] for name, kept in CENTRED_CROPS.items() for s in kept}
+    assert all(value >= 0.75 for value in crops.values()), crops
+    assert result["mean_recall"] >= 0.8  # 0.84 measured: off-centre crops and 5-degree rotations pull it down
     assert result["false_positives"] == 0 and result["wrong_match_rate"] == 0.0
     assert result["negatives"] == 100 and result["known"] == 30
 

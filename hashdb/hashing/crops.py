@@ -8,7 +8,8 @@ service/matching.py): the query is the cropped file itself, and a region a detec
 it is not a crop of anything stored. Queries never compute these (a lookup pays nothing);
 PDQ's tolerance covers about 2.5 % of side on either side of each share, so the four shares
 cover centred crops from about 78 % to 97 % (BENCHMARKS.md, "Matching quality").
-Off-centre crops are not covered: four corner crops of 85 % recovered none in the evaluation.
+Off-centre crops are not covered: four corner crops of 85 % added 0.001 of mean recall in the
+evaluation.
 """
 
 from __future__ import annotations
