@@ -135,3 +135,11 @@ def test_a_centred_crop_matches_its_original_through_a_stored_crop(service, medi
     whole = int(query.get("pdq").hex, 16) ^ int(service.store.get_records([record])[record].value, 16)
     assert whole.bit_count() > 31  # the whole-image PDQ alone misses it
     assert matches(service, service.query_for(query)) == [(record, "cropped")]
+
+
+def test_the_share_is_stored_and_exported_with_the_derived_hash(service):
+    record = store(service, WHOLE, (DerivedHash("content", pdq(REGION), 0.4321), DerivedHash("deskewed", pdq(WHOLE))))
+    admin = principal(service, "ops", "admin")
+    entries, _ = service.export(admin)
+    entry = next(e for e in entries if e.id == record)
+    assert [(d.via, d.share) for d in entry.derived] == [("content", 0.4321), ("deskewed", None)]
