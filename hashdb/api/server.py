@@ -64,8 +64,13 @@ def post_fork(server: Any, worker: Any) -> None:
 
 def child_exit(server: Any, worker: Any) -> None:
     from hashdb.api import readiness
+    from hashdb.api.balance import ConnectionShares
 
     readiness.forget(worker.pid)
+    shares = ConnectionShares.for_server()
+    if shares is not None:
+        shares.release(worker.pid)
+        shares.close()
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         from prometheus_client import multiprocess
 

@@ -19,12 +19,14 @@ and a poll slot each, never a thread:
   past that it stops accepting until one closes, and the kernel's backlog queues the rest.
 
 Connections are kept alive between requests (`keepalive` seconds), so a client that reuses
-its connection pays no TCP handshake per lookup.
+its connection pays no TCP handshake per lookup; a worker takes new connections only while no
+other worker holds fewer (balance.py), so a few kept-alive clients keep every core busy.
 """
 
 from __future__ import annotations
 
 import errno
+import os
 import json
 import re
 import selectors
@@ -35,6 +37,8 @@ from typing import Any
 
 from gunicorn.workers.gthread import ThreadWorker, TConn
 
+from hashdb.api.balance import ConnectionShares
+
 HEADER_TIMEOUT = 10.0
 BODY_TIMEOUT = 30.0
 # Per blocking socket call of a thread (sendall: the whole answer), so a client that stops
@@ -44,6 +48,9 @@ IO_TIMEOUT = 30.0
 MAX_HEAD = 64 * 1024
 READ_SIZE = 64 * 1024
 DEFAULT_MAX_BODY = 4 * 1024 * 1024
+# While another worker holds fewer connections, how often (seconds) a worker looks again: its
+# own poll may have nothing else to wake it.
+BALANCE_RECHECK = 0.05
 # After an early 413: how much of the refused body is read and dropped, and for how long.
 DRAIN_BYTES = 8 * 1024 * 1024
 DRAIN_TIMEOUT = 5.0
@@ -82,6 +89,14 @@ class HashdbWorker(ThreadWorker):  # type: ignore[misc]
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.gathering: dict[TConn, Gathering] = {}
+        self.shares: ConnectionShares | None = None
+        self._accept_wanted = False
+
+    def init_process(self) -> None:
+        self.shares = ConnectionShares.for_server()
+        if self.shares is not None:
+            self.shares.claim(os.getpid())
+        super().init_process()
 
     def _max_body(self) -> int:
         config = getattr(getattr(self, "wsgi", None), "config", None)
@@ -89,6 +104,24 @@ class HashdbWorker(ThreadWorker):  # type: ignore[misc]
         return int(limit) if limit else DEFAULT_MAX_BODY
 
     # -- connections arriving -------------------------------------------------------------
+
+    def set_accept_enabled(self, enabled: bool) -> None:
+        # gunicorn turns accepting off at worker_connections; the fair share can turn it off too.
+        self._accept_wanted = enabled
+        super().set_accept_enabled(enabled and self._fair())
+
+    def _fair(self) -> bool:
+        return self.shares is None or self.shares.may_accept(self.nr_conns)
+
+    def wait_for_and_dispatch_events(self, timeout: float) -> None:
+        if self.shares is not None:
+            self.shares.publish(self.nr_conns)
+            fair = self._fair()
+            if (self._accept_wanted and fair) != self._accepting:
+                super().set_accept_enabled(self._accept_wanted and fair)
+            if self._accept_wanted and not fair:
+                timeout = min(timeout, BALANCE_RECHECK)
+        super().wait_for_and_dispatch_events(timeout)
 
     def accept(self, listener: socket.socket) -> None:
         try:
@@ -98,6 +131,8 @@ class HashdbWorker(ThreadWorker):  # type: ignore[misc]
                 raise
             return
         self.nr_conns += 1
+        if self.shares is not None:
+            self.shares.publish(self.nr_conns)
         conn = TConn(self.cfg, _timed(client), address, listener.getsockname())
         self._gather(conn)
 
