@@ -15,7 +15,9 @@ paired within a minute of load. Half the looked-up hashes are stored ones with 8
 flipped (they match), half random (they do not). wrk runs on the same machine, so it takes
 CPU from the servers: the numbers are a floor.
 
-GET /healthz is measured in the same run as the HTTP stack's ceiling.
+GET /healthz is measured in the same run as the HTTP stack's ceiling. Each row also gives the
+CPU the server's processes used per request (from /proc): on a shared machine requests/s
+follows whatever else runs, CPU per request much less so.
 """
 
 from __future__ import annotations
@@ -138,21 +140,42 @@ class Run:
     errors: int
     p50_ms: float
     p99_ms: float
+    # CPU the server's processes (master and workers) used per request: on a shared machine
+    # this moves far less with other load than requests/s does.
+    cpu_us: float = 0.0
 
     @property
     def rps(self) -> float:
         return self.requests / self.seconds
 
 
-def wrk(port: int, mode: str, connections: int, seconds: float, env: dict[str, str]) -> Run:
+def server_cpu_seconds(pid: int) -> float:
+    """User and system CPU of a process and its children now alive, from /proc."""
+    pids = [pid]
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    if children.exists():
+        pids += [int(p) for p in children.read_text().split()]
+    ticks = 0
+    for one in pids:
+        try:
+            fields = Path(f"/proc/{one}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def wrk(port: int, mode: str, connections: int, seconds: float, env: dict[str, str], pid: int | None = None) -> Run:
     threads = min(connections, 2)
     command = ["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{seconds:g}s", "--timeout", "10s",
                "-s", env["BENCH_SCRIPT"], f"http://127.0.0.1:{port}"]
+    before = server_cpu_seconds(pid) if pid is not None else 0.0
     out = subprocess.run(command, env={**os.environ, **env, "BENCH_MODE": mode}, capture_output=True,
                          text=True, check=True).stdout
+    used = server_cpu_seconds(pid) - before if pid is not None else 0.0
     line = next(x for x in out.splitlines() if x.startswith("BENCH "))
     requests, micros, errors, p50, p99 = (int(v) for v in line.split()[1:])
-    return Run(requests, micros / 1e6, errors, p50 / 1000, p99 / 1000)
+    return Run(requests, micros / 1e6, errors, p50 / 1000, p99 / 1000, used / max(requests, 1) * 1e6)
 
 
 def wait_all_ready(server: LiveServer, timeout: float = 900.0) -> None:
@@ -193,7 +216,8 @@ def bench(size: int, reference: Path | None, seconds: float, levels: list[int], 
         plan += [("GET /v1/lookup, 1 hash", "single", c, 1) for c in levels]
         plan += [(f"POST /v1/lookup, {batch} hashes", "batch", c, batch) for c in (4, 16)]
         for what, mode, connections, per in plan:
-            runs = {name: wrk(server.port, mode, connections, seconds, env) for name, server in servers.items()}
+            runs = {name: wrk(server.port, mode, connections, seconds, env, server.process.pid)
+                    for name, server in servers.items()}
             lines.append(row(size, what, connections, per, runs))
             print(lines[-1], flush=True)
     finally:
@@ -206,10 +230,11 @@ def bench(size: int, reference: Path | None, seconds: float, levels: list[int], 
 def row(size: int, what: str, connections: int, per: int, runs: dict[str, Run]) -> str:
     this = runs["this"]
     cells = [f"{size:,}", what, str(connections), f"{this.rps:,.0f}",
-             f"{this.rps * per:,.0f}" if per else "-", f"{this.p50_ms:.1f}", f"{this.p99_ms:.1f}"]
+             f"{this.rps * per:,.0f}" if per else "-", f"{this.p50_ms:.1f}", f"{this.p99_ms:.1f}", f"{this.cpu_us:,.0f}"]
     ref = runs.get("reference")
     if ref is not None:
-        cells += [f"{ref.rps:,.0f}", f"{ref.p99_ms:.1f}", f"{this.rps / ref.rps:.2f}x"]
+        cells += [f"{ref.rps:,.0f}", f"{ref.p99_ms:.1f}", f"{ref.cpu_us:,.0f}", f"{this.rps / ref.rps:.2f}x",
+                  f"{ref.cpu_us / this.cpu_us:.2f}x" if this.cpu_us else "-"]
     errors = sum(r.errors for r in runs.values())
     if errors:
         cells[1] += f" ({errors} errors)"
@@ -249,11 +274,12 @@ def main() -> None:
           f"load average {load_avg[0]:.1f} at start; servers: hashdb serve --workers {args.workers} (defaults); "
           f"client: wrk on the same machine, kept-alive connections, {args.seconds:g} s per run")
     print()
-    header = "| hashes | request | connections | requests/s | hashes/s | p50 ms | p99 ms |"
-    rule = "|---:|---|---:|---:|---:|---:|---:|"
+    header = "| hashes | request | connections | requests/s | hashes/s | p50 ms | p99 ms | server CPU us/request |"
+    rule = "|---:|---|---:|---:|---:|---:|---:|---:|"
     if args.reference is not None:
-        header += " reference requests/s | reference p99 ms | ratio |"
-        rule += "---:|---:|---:|"
+        header += (" reference requests/s | reference p99 ms | reference CPU us/request | ratio |"
+                   " CPU ratio (reference / this) |")
+        rule += "---:|---:|---:|---:|---:|"
     print(header)
     print(rule)
     levels = [int(c) for c in args.concurrency.split(",")]
