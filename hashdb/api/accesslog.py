@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime
 import sys
+import traceback
 from typing import Any
 from urllib.parse import quote
 
@@ -27,17 +28,40 @@ def escape_token(value: str) -> str:
     return quote(value.encode("latin-1", "backslashreplace"), safe="-_.!~*'")
 
 
-class AccessLogger(Logger):  # type: ignore[misc]
-    """gunicorn's logger with the request-controlled atoms of our format escaped."""
+# Path without the query string: a GET lookup's hash stays out of the log, and no header
+# (the API key) is ever written.
+FORMAT = '%(h)s %(t)s "%(m)s %(U)s %(H)s" %(s)s %(B)s %(M)sms'
 
-    def atoms(self, resp: Any, req: Any, environ: dict[str, Any], request_time: datetime.timedelta) -> dict[str, Any]:
-        atoms: dict[str, Any] = super().atoms(resp, req, environ, request_time)
-        # The protocol (H) is checked by gunicorn's parser; the path and method come as sent.
-        for name, escape in (("U", escape_path), ("m", escape_token)):
-            value = atoms.get(name)
-            if isinstance(value, str):
-                atoms[name] = escape(value)
-        return atoms
+
+class AccessLogger(Logger):  # type: ignore[misc]
+    """gunicorn's logger, writing our format with the request-controlled atoms escaped.
+
+    gunicorn's own `access` first builds every atom it knows, each request and response header
+    and every environ variable among them: about a tenth of a lookup's time in the worker.
+    This builds only the atoms FORMAT uses."""
+
+    def access(self, resp: Any, req: Any, environ: dict[str, Any], request_time: datetime.timedelta) -> None:
+        if not self.access_log_enabled:
+            return
+        status = resp.status
+        if isinstance(status, str):
+            status = status.split(None, 1)[0]
+        sent = getattr(resp, "sent", None)
+        atoms = {
+            "h": environ.get("REMOTE_ADDR", "-"),
+            "t": self.now(),
+            # The protocol (H) is checked by gunicorn's parser; the path and method come as sent.
+            "m": escape_token(str(environ.get("REQUEST_METHOD", "-"))),
+            "U": escape_path(str(environ.get("PATH_INFO", "-"))),
+            "H": environ.get("SERVER_PROTOCOL", "-"),
+            "s": status,
+            "B": "-" if sent is None else sent,
+            "M": request_time.seconds * 1000 + request_time.microseconds // 1000,
+        }
+        try:
+            self.access_log.info(FORMAT, atoms)
+        except Exception:
+            self.error(traceback.format_exc())
 
     def _set_handler(self, log: Any, output: Any, fmt: Any, stream: Any = None) -> None:
         # gunicorn writes `accesslog = "-"` to stdout; `hashdb serve --access-log -` says stderr,

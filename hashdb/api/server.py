@@ -17,11 +17,8 @@ from typing import Any
 
 from gunicorn.app.base import BaseApplication
 
+from hashdb.api.accesslog import FORMAT as ACCESS_LOG_FORMAT
 from hashdb.api.accesslog import AccessLogger
-
-# Path without the query string: a GET lookup's hash stays out of the log, and no header
-# (the API key) is ever written.
-ACCESS_LOG_FORMAT = '%(h)s %(t)s "%(m)s %(U)s %(H)s" %(s)s %(B)s %(M)sms'
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
