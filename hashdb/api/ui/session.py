@@ -12,7 +12,7 @@ from datetime import timedelta
 from typing import Any
 
 from flask import Flask, Request, abort, current_app, g, request, session
-from flask.sessions import SecureCookieSessionInterface
+from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 
 from hashdb.api.runtime import get_service
 from hashdb.errors import Unauthorized
@@ -23,11 +23,19 @@ LIFETIME = timedelta(hours=8)
 # Create-forms rendered and not yet sent, per session (see form_once).
 MAX_OPEN_FORMS = 16
 COOKIE = "hashdb_console"
+COOKIE_PATH = "/ui"
 
 
 class ConsoleSessionInterface(SecureCookieSessionInterface):
     """Secure cookies whenever the request came over https (behind a proxy, wrap the app in
     werkzeug's ProxyFix so request.is_secure sees the client's scheme)."""
+
+    def open_session(self, app: Flask, request: Request) -> SecureCookieSession | None:
+        # The cookie's path is /ui: the API's requests never carry it, so they skip the
+        # signing serializer's set-up on every lookup.
+        if not request.path.startswith(COOKIE_PATH):
+            return self.make_null_session(app)
+        return super().open_session(app, request)
 
     def get_cookie_secure(self, app: Flask) -> bool:
         forced = bool(app.config.get("SESSION_COOKIE_SECURE"))
@@ -46,7 +54,7 @@ def configure(app: Flask) -> None:
     if not app.config.get("SECRET_KEY"):
         app.secret_key = get_service().session_secret()
     app.config.update(SESSION_COOKIE_NAME=COOKIE, SESSION_COOKIE_HTTPONLY=True,
-                      SESSION_COOKIE_SAMESITE="Strict", SESSION_COOKIE_PATH="/ui",
+                      SESSION_COOKIE_SAMESITE="Strict", SESSION_COOKIE_PATH=COOKIE_PATH,
                       PERMANENT_SESSION_LIFETIME=LIFETIME)
     app.session_interface = ConsoleSessionInterface()
 
