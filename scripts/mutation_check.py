@@ -107,6 +107,9 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("metrics-method-label", "hashdb/api/metrics.py",
            "method = request.method if request.method in METHODS else OTHER", "method = request.method",
            ("tests/api/test_metrics_unit.py",), "each made-up HTTP method becomes a new metric series"),
+    Mutant("balance-fewest", "hashdb/api/balance.py",
+           "and words[2 + 2 * slot] < connections:", "and words[2 + 2 * slot] < connections - 1:",
+           ("tests/api/test_serving_balance.py",), "a worker takes a connection while another holds fewer"),
     # Exact digests
     Mutant("digest-sha256", "hashdb/hashing/exact.py",
            "hashlib.sha256(data).hexdigest()", "hashlib.sha3_256(data).hexdigest()",
