@@ -55,6 +55,9 @@ BALANCE_RECHECK = 0.05
 DRAIN_BYTES = 8 * 1024 * 1024
 DRAIN_TIMEOUT = 5.0
 
+# A TLS record of type handshake (22), protocol major version 3: what a ClientHello starts with,
+# and what no HTTP/1.x request line does.
+TLS_HANDSHAKE = b"\x16\x03"
 _CONTENT_LENGTH = re.compile(rb"^content-length[ \t]*:[ \t]*(\S*)[ \t]*\r?$", re.IGNORECASE | re.MULTILINE)
 _CHUNKED = re.compile(rb"^transfer-encoding[ \t]*:", re.IGNORECASE | re.MULTILINE)
 
@@ -167,6 +170,11 @@ class HashdbWorker(ThreadWorker):  # type: ignore[misc]
                 self._drop(conn)
             return
         state.buffer += data
+        if state.head_end < 0 and state.buffer.startswith(TLS_HANDSHAKE):
+            # An https client at a plain-http port: it waits for a server hello that never
+            # comes. Closing at once ends its wait with an error instead of HEADER_TIMEOUT.
+            self._drop(conn)
+            return
         if state.head_end < 0:
             end = state.buffer.find(b"\r\n\r\n")
             if end < 0:

@@ -13,6 +13,7 @@ Inputs (file names) are not sent either; results come back in order and are name
 from __future__ import annotations
 
 import json
+import ssl
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -227,7 +228,10 @@ class Client:
                 raise _api_error(exc.code, exc.read(), exc.headers.get("Retry-After")) from None
         except (urllib.error.URLError, OSError) as exc:
             reason = getattr(exc, "reason", exc)
-            raise ServerError(f"cannot reach {self.base_url}: {reason}") from None
+            hint = ""
+            if isinstance(reason, ssl.SSLError) and self.base_url.startswith("https://"):
+                hint = f" (does the server speak plain http? then use http://{self.base_url[len('https://'):]})"
+            raise ServerError(f"cannot reach {self.base_url}: {reason}{hint}") from None
         try:
             return json.loads(payload)
         except ValueError:

@@ -14,6 +14,7 @@ import sqlite3
 
 import pytest
 
+from hashdb.partners.client import Client, ServerError
 from hashdb.service.local import open_database
 from hashdb.types import HashValue, Principal, Submission
 from hostile import HostileCrowd, hostile_connection, timed_requests
@@ -93,6 +94,14 @@ def test_a_half_sent_head_holds_no_worker(served):
     finally:
         for sock in socks:
             sock.close()
+
+
+def test_an_https_client_at_the_http_port_is_told_at_once(served):
+    server, keys, _ = served
+    # Well inside the 10 s a silent half head is given: the handshake is refused when it arrives.
+    client = Client(f"https://127.0.0.1:{server.port}", keys["consumer"], timeout=5.0)
+    with pytest.raises(ServerError, match=f"use http://127.0.0.1:{server.port}"):
+        client.stats()
 
 
 def test_reads_go_on_and_writes_are_503_while_another_process_holds_the_write_lock(served):
