@@ -143,3 +143,15 @@ def test_the_share_is_stored_and_exported_with_the_derived_hash(service):
     entries, _ = service.export(admin)
     entry = next(e for e in entries if e.id == record)
     assert [(d.via, d.share) for d in entry.derived] == [("content", 0.4321), ("deskewed", None)]
+
+
+def test_a_low_quality_region_is_neither_stored_nor_looked_up(service):
+    # A remnant under PDQ's sharing quality (50): a logo or a flat strip left after trimming.
+    faint = HashValue("pdq", REGION, 40)
+    record = store(service, WHOLE, (DerivedHash("trimmed", faint, 0.3),))
+    assert matches(service, Query("same value, whole", (pdq(REGION),))) == []
+    # Queried, the same faint remnant finds nothing either, not even a stored image it equals.
+    other = store(service, REGION, ())
+    query = Query("q", (pdq(OTHER_WHOLE),), derived=(DerivedHash("trimmed", faint, 0.3),))
+    assert matches(service, query) == []
+    assert record != other
