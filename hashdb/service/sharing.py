@@ -7,7 +7,7 @@ import hashlib
 import json
 from collections.abc import Sequence
 
-from hashdb.errors import Forbidden, InvalidInput, LowQuality, NotFound
+from hashdb.errors import Forbidden, InvalidInput, NotFound
 from hashdb.hashing import tmk
 from hashdb.hashing.vpdq_format import video_digest
 from hashdb.service.base import ServiceBase
@@ -62,8 +62,9 @@ class SharingMixin(ServiceBase):
                                          sub.removed_at, derived=derived))
                 owners.append(n)
             if sub.frames:
-                if any(f.hash.quality is None for f in sub.frames):
-                    raise LowQuality(f"{sub.input}: every video frame's pdq needs its quality (0..100)")
+                refused = policy.frames_refusal(sub.frames, self.settings, sub.input)
+                if refused is not None:
+                    raise refused
                 good = policy.good_frames(sub.frames, self.settings)
                 if not good:
                     raise InvalidInput(f"{sub.input}: no video frame has PDQ quality >= "

@@ -3,6 +3,7 @@ what a caller may see, how votes change a record's status. No I/O."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 
 from hashdb.config import Settings
@@ -92,6 +93,20 @@ def refusal(value: HashValue, problem: str) -> HashDBError:
     if "quality" in problem:
         return LowQuality(problem)
     return InvalidHash(problem)
+
+
+def frames_refusal(frames: Sequence[FrameHash], settings: Settings, where: str) -> HashDBError | None:
+    """Why a video's frames cannot be shared, or None: each needs its PDQ's quality, and a time
+    within the longest video this service hashes itself (a frame at 1e300 s would be stored
+    and exported as a 300-digit timestamp)."""
+    longest = settings.limits.max_video_seconds
+    for frame in frames:
+        if frame.hash.quality is None:
+            return LowQuality(f"{where}: every video frame's pdq needs its quality (0..100)")
+        if not (math.isfinite(frame.timestamp) and 0 <= frame.timestamp <= longest):
+            return InvalidInput(f"{where}: video frame {frame.frame_number} is at {frame.timestamp:g} s; frame "
+                                f"times run from 0 to {longest:g} s (the longest video hashed here)")
+    return None
 
 
 def good_frames(frames: Sequence[FrameHash], settings: Settings) -> tuple[FrameHash, ...]:

@@ -8,7 +8,7 @@ import random
 
 import pytest
 
-from hashdb.errors import InvalidHash, LowQuality
+from hashdb.errors import InvalidHash, InvalidInput, LowQuality
 from hashdb.types import FrameHash, HashValue, Query, Submission
 from support import principal, random_pdq
 
@@ -47,6 +47,20 @@ def test_a_pdq_without_quality_is_refused(service):
     with pytest.raises(LowQuality, match="quality"):
         service.submit([Submission("clip", LABELS, frames=frames, media_type="video")], alice)
     assert service.store.last_seq() == 0
+
+
+@pytest.mark.parametrize("when", [1e300, 4 * 3600.0 + 0.5, -1.0, float("nan"), float("inf")])
+def test_a_video_frame_outside_any_video_this_service_hashes_is_refused(service, when):
+    # A frame at 1e300 s was stored and exported as a 300-digit timestamp.
+    alice = principal(service, "alice", "contributor")
+    frames = tuple(FrameHash(n, float(n), HashValue("pdq", random_pdq(random.Random(n)), 90)) for n in range(3))
+    late = (*frames, FrameHash(3, when, HashValue("pdq", random_pdq(random.Random(3)), 90)))
+    with pytest.raises(InvalidInput, match="frame times run from 0 to 14400 s"):
+        service.submit([Submission("clip", LABELS, frames=late, media_type="video")], alice)
+    assert service.store.last_seq() == 0
+    # Up to the longest video hashed here is fine.
+    edge = (*frames, FrameHash(3, 4 * 3600.0, HashValue("pdq", random_pdq(random.Random(3)), 90)))
+    assert service.submit([Submission("clip", LABELS, frames=edge, media_type="video")], alice)[0].ids
 
 
 def test_a_file_keeps_its_exact_hashes_when_a_perceptual_one_is_degenerate(service):
