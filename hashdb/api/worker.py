@@ -35,6 +35,7 @@ import time
 from functools import partial
 from typing import Any
 
+from gunicorn import util as gunicorn_util
 from gunicorn.workers.gthread import ThreadWorker, TConn
 
 from hashdb.api.balance import ConnectionShares
@@ -60,6 +61,30 @@ DRAIN_TIMEOUT = 5.0
 TLS_HANDSHAKE = b"\x16\x03"
 _CONTENT_LENGTH = re.compile(rb"^content-length[ \t]*:[ \t]*(\S*)[ \t]*\r?$", re.IGNORECASE | re.MULTILINE)
 _CHUNKED = re.compile(rb"^transfer-encoding[ \t]*:", re.IGNORECASE | re.MULTILINE)
+
+
+# Codes for the statuses gunicorn's parser answers itself, in the API's naming (api/errors.py).
+PARSER_CODES = {400: "invalid_input", 403: "forbidden", 414: "uri_too_long", 417: "expectation_failed",
+                431: "headers_too_large", 500: "internal", 501: "not_implemented"}
+
+
+def error_answer(status: int, reason: str, code: str, message: str) -> bytes:
+    """A whole HTTP answer in the API's error shape, closing the connection."""
+    body = json.dumps({"error": {"code": code, "message": message}}).encode() + b"\n"
+    return (f"HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\nConnection: close\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n").encode() + body
+
+
+def _write_json_error(sock: socket.socket, status_int: int, reason: str, mesg: str) -> None:
+    code = PARSER_CODES.get(status_int, reason.lower().replace(" ", "_"))
+    gunicorn_util.write_nonblock(sock, error_answer(status_int, reason, code, mesg or reason))
+
+
+# gunicorn answers a request its parser refuses (a malformed request line, a header line over
+# its limit, a Content-Length of -1) with an HTML page: Worker.handle_error calls
+# util.write_error. The API promises JSON errors everywhere, so in the processes this module is
+# loaded in (`hashdb serve` only) that page is written in the API's shape instead.
+gunicorn_util.write_error = _write_json_error
 
 
 class TimedSocket(socket.socket):
@@ -212,9 +237,7 @@ class HashdbWorker(ThreadWorker):  # type: ignore[misc]
     def _refuse(self, conn: TConn, state: Gathering, status: int, reason: str, code: str, message: str) -> None:
         """Answer now, in the API's error shape, then read and drop what the client is still
         sending (up to DRAIN_BYTES, within DRAIN_TIMEOUT) so it reads the answer, not a reset."""
-        body = json.dumps({"error": {"code": code, "message": message}}).encode() + b"\n"
-        answer = (f"HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\nConnection: close\r\n"
-                  f"Content-Length: {len(body)}\r\n\r\n").encode() + body
+        answer = error_answer(status, reason, code, message)
         try:
             conn.sock.send(answer)  # non-blocking: a reply this small fits the socket buffer
             conn.sock.shutdown(socket.SHUT_WR)

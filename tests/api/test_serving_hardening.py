@@ -9,6 +9,7 @@ limits against hanging, not speed targets (scripts/bench_hostile.py measures lat
 from __future__ import annotations
 
 import http.client
+import json
 import random
 import sqlite3
 
@@ -94,6 +95,28 @@ def test_a_half_sent_head_holds_no_worker(served):
     finally:
         for sock in socks:
             sock.close()
+
+
+@pytest.mark.parametrize(("head", "status"), [
+    (b"GET /healthz HTTP/1.1\r\nHost: x\r\nIdempotency-Key: " + b"k" * 10_000 + b"\r\n\r\n", 431),
+    (b"POST /v1/lookup HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n", 400),
+    (b"GET /healthz HTTP/9.9\r\nHost: x\r\n\r\n", 400),
+])
+def test_what_the_http_parser_refuses_is_answered_in_json(served, head, status):
+    server, _, _ = served
+    sock = hostile_connection(server.port, "silent")
+    try:
+        sock.settimeout(GENEROUS)
+        sock.sendall(head)
+        answer = b""
+        while chunk := sock.recv(4096):
+            answer += chunk
+    finally:
+        sock.close()
+    top, _, body = answer.partition(b"\r\n\r\n")
+    assert top.startswith(b"HTTP/1.1 %d" % status), answer[:200]
+    assert b"content-type: application/json" in top.lower()
+    assert set(json.loads(body)["error"]) == {"code", "message"}
 
 
 def test_an_https_client_at_the_http_port_is_told_at_once(served):
