@@ -111,8 +111,21 @@ class SharingMixin(ServiceBase):
         """Its organisation (a contributor key) or an admin; also while it is quarantined: an
         owner withdrawing its own hash only ever takes something off the list."""
         policy.check_text("reason", reason)
+        done = self._already_retracted(record_id, actor)
+        if done is not None:
+            return done
         self._owned_record(record_id, actor, "retract a hash", own_quarantined=True)
         return self.store.set_status(record_id, "retracted", actor, reason)
+
+    def _already_retracted(self, record_id: int, actor: Principal) -> HashRecord | None:
+        """A retraction its owner (or an admin) already made: a retried call is answered with
+        the record as it is, and writes nothing more to the feed or the audit log."""
+        if actor.role not in policy.PERMISSIONS["submit"]:
+            return None
+        record = self.store.get_records([record_id]).get(record_id)
+        if record is None or record.status != "retracted":
+            return None
+        return record if record.org_id == actor.org_id or actor.is_admin else None
 
     def relabel(self, record_id: int, labels: Sequence[str], actor: Principal) -> HashRecord:
         """Replace a record's labels (its organisation or an admin); partners see it in the feed."""

@@ -117,6 +117,20 @@ def test_retraction_stops_matching_at_once_and_only_owner_or_admin(service):
     assert not service.lookup(other_query, bob)[0].matched
 
 
+def test_retracting_again_answers_the_record_and_writes_nothing_more(service):
+    rng = random.Random(31)
+    alice, bob = principal(service, "alice", "contributor"), principal(service, "bob", "contributor")
+    record_id = submit_pdq(service, alice, random_pdq(rng)).ids[0]
+    service.retract(record_id, alice, "mistake")
+    seq = service.store.last_seq()
+    again = service.retract(record_id, alice, "retried")  # a script retrying after a timeout
+    assert (again.id, again.status) == (record_id, "retracted")
+    assert service.store.last_seq() == seq
+    # Another organisation learns nothing from it: the record is gone for it.
+    with pytest.raises(NotFound):
+        service.retract(record_id, bob)
+
+
 def test_quarantined_visible_to_admins_only_and_answers_are_identical(service):
     rng = random.Random(4)
     alice = principal(service, "alice", "contributor")
