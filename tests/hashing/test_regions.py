@@ -146,3 +146,21 @@ def test_sampled_line_colours_find_the_same_regions_as_every_pixel(media: Path, 
     every = [(regions.uniform_border(np.asarray(i)), regions.bands(np.asarray(i)), derived_pdqs(i, 50))
              for i in images]
     assert sampled == every and any(d for _, _, d in every)
+
+
+def test_line_colour_median_equals_numpys() -> None:
+    # regions._median replaces np.median (then int16) over each line's samples: same values.
+    rng = np.random.default_rng(11)
+    for shape in [(3, 1), (3, 2), (3, 5, 1), (3, 7, 128), (3, 4, 127), (3, 9, 64)]:
+        samples = rng.integers(0, 256, shape).astype(np.int16)
+        want = np.median(samples, axis=-1).astype(np.int16)
+        np.testing.assert_array_equal(regions._median(samples), want)
+
+
+def test_content_boxes_are_uniform_border_and_bands(media: Path) -> None:
+    content = photo(media, 400, 300)
+    band = _caption(424, 60, "BREAKING", 26, (255, 255, 255), (0, 0, 0))
+    image = np.concatenate([band, framed(content, 12, 0, 12, 9, colour=(255, 255, 255))])
+    for rgb in (image, framed(image, 30, 20, 30, 20), framed(photo(media, 900, 700), 0, 50, 0, 50)):
+        assert regions.content_boxes(rgb) == (regions.uniform_border(rgb), regions.bands(rgb))
+    assert regions.content_boxes(image)[1] == Box(12, 60, 412, 360)
