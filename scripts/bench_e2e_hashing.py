@@ -213,7 +213,7 @@ def profile(paths: list[Path]) -> None:
         timed("PDQ of transparency/EXIF variants", lambda: [pdq.compute(i) for _, i in decoded.variants()])
         shown = decoded.shown
         timed("derived PDQs of the content region (Settings.derived_hashes, on by default)",
-              lambda: derived_pdqs(rgb if shown is decoded.rgb else shown, settings.pdq_min_quality))
+              lambda: derived_pdqs(shown, settings.pdq_min_quality))
         timed("hash_media_file, default signals (all of the above, once)", lambda: hash_media_file(settings, path))
         timed("hash_media_file, default signals, derived hashes off", lambda: hash_media_file(underived, path))
         timed("hash_media_file with dihedral, derived hashes off",

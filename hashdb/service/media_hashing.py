@@ -81,8 +81,8 @@ def hash_media(settings: Settings, data: bytes, name: str, signals: Sequence[str
             from hashdb.hashing.derived import derived_pdqs
 
             shown = decoded.shown
-            # The RGB array made above serves when nothing had to be flattened or turned.
-            derived = derived_pdqs(rgb if shown is decoded.rgb else shown, settings.pdq_min_quality)
+            # From the picture as a viewer sees it; derived_pdqs reduces it before any array.
+            derived = derived_pdqs(shown, settings.pdq_min_quality)
             if not dihedral:  # hashing to store (as for videos above): centred crops, never queried
                 from hashdb.hashing.crops import crop_pdqs
 
