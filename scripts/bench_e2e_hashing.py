@@ -44,7 +44,7 @@ import PIL
 from PIL import Image
 
 from hashdb.config import Settings
-from hashdb.hashing import kernel, media
+from hashdb.hashing import derived, deskew, kernel, media, regions
 from hashdb.hashing.derived import derived_pdqs
 from hashdb.hashing.imagehashes import PHashSignal
 from hashdb.hashing.pdq import PdqSignal
@@ -199,6 +199,7 @@ def profile(paths: list[Path]) -> None:
 
     pdq, phash, settings = PdqSignal(), PHashSignal(), Settings()
     underived = dataclasses.replace(settings, derived_hashes=False)
+    phash.prepare()  # SciPy's FFT, imported once per process (the commands pay it at start-up)
     for path in paths:
         data = timed("read the file", lambda: media.read_file(path))
         assert isinstance(data, bytes)
@@ -208,10 +209,15 @@ def profile(paths: list[Path]) -> None:
         rgb = timed("np.asarray(rgb)", lambda: np.asarray(decoded.rgb))
         assert isinstance(rgb, np.ndarray)
         timed("PDQ (kernel)", lambda: pdq.compute_array(rgb))
-        timed("PDQ + 7 dihedral variants (kernel)", lambda: pdq.dihedral_array(rgb))
+        timed("PDQ + 7 exact dihedral variants (kernel, PdqSignal.dihedral)", lambda: pdq.dihedral_array(rgb))
+        timed("PDQ + 7 DCT-domain dihedral variants (what lookup queries)", lambda: pdq.dct_dihedral_array(rgb))
         timed("pHash (kernel thumbnail + imagehash's DCT)", lambda: phash.compute_rgb(decoded.rgb, rgb))
         timed("PDQ of transparency/EXIF variants", lambda: [pdq.compute(i) for _, i in decoded.variants()])
         shown = decoded.shown
+        work = timed("derived, of which: work copy", lambda: derived._work_copy(shown))
+        assert isinstance(work, np.ndarray)
+        timed("derived, of which: region detectors (content_boxes)", lambda: regions.content_boxes(work))
+        timed("derived, of which: small-rotation angle", lambda: deskew.rotation_angle(work))
         timed("derived PDQs of the content region (Settings.derived_hashes, on by default)",
               lambda: derived_pdqs(shown, settings.pdq_min_quality))
         timed("hash_media_file, default signals (all of the above, once)", lambda: hash_media_file(settings, path))
