@@ -60,8 +60,7 @@ class MediaHashes:
     # Extra PDQs queried or stored as variants of the same item: images with real
     # transparency flattened onto white and onto black (see PRODUCT.md, "Transparency").
     variants: tuple[HashValue, ...] = ()
-    # PDQs of the 7 other rotations/flips, as pdqhash.compute_dihedral makes them (from the
-    # DCT, a few bits from the PDQ of each turned image): computed for lookups only, never stored.
+    # PDQs of the 7 other rotations/flips: computed for lookups only, never stored.
     dihedral: tuple[HashValue, ...] = ()
     frames: tuple[FrameHash, ...] = ()
     # PDQs of the content region (borders, bands, UI chrome removed): stored and queried.

@@ -209,8 +209,7 @@ def profile(paths: list[Path]) -> None:
         rgb = timed("np.asarray(rgb)", lambda: np.asarray(decoded.rgb))
         assert isinstance(rgb, np.ndarray)
         timed("PDQ (kernel)", lambda: pdq.compute_array(rgb))
-        timed("PDQ + 7 exact dihedral variants (kernel, PdqSignal.dihedral)", lambda: pdq.dihedral_array(rgb))
-        timed("PDQ + 7 DCT-domain dihedral variants (what lookup queries)", lambda: pdq.dct_dihedral_array(rgb))
+        timed("PDQ + 7 dihedral variants (kernel, exact; what lookup queries)", lambda: pdq.dihedral_array(rgb))
         timed("pHash (kernel thumbnail + imagehash's DCT)", lambda: phash.compute_rgb(decoded.rgb, rgb))
         timed("PDQ of transparency/EXIF variants", lambda: [pdq.compute(i) for _, i in decoded.variants()])
         shown = decoded.shown

@@ -54,17 +54,6 @@ def pdq(rgb: npt.NDArray[np.uint8], dihedral: bool) -> tuple[tuple[str, int], ..
     return tuple((pdq_core.dct_hex(dct), int(q)) for dct, q in zip(dcts, qualities))
 
 
-def pdq_dct(rgb: npt.NDArray[np.uint8]) -> tuple[npt.NDArray[np.float32], int] | None:
-    """(the 16x16 DCT before thresholding, quality) of the image, as pdq_core.pdq_float gives
-    them; None without the kernel. rgb: as for pdq()."""
-    if KERNEL is None:
-        return None
-    rgb = np.ascontiguousarray(rgb)
-    height, width = rgb.shape[:2]
-    floats, qualities = KERNEL.pdq_float(rgb, height, width, rgb.strides[0], 3, pdq_core._DCT, False)
-    return np.frombuffer(floats, dtype=np.float32).reshape(16, 16), int(qualities[0])
-
-
 def grey_thumbnail(pixels: npt.NDArray[np.uint8], side: int) -> npt.NDArray[np.uint8] | None:
     """Pillow's `image.convert("L").resize((side, side), LANCZOS)` of an RGB (H x W x 3) or grey
     (H x W) uint8 array, or None when the kernel (or a Pillow it matches) is missing."""

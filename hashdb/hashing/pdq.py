@@ -82,18 +82,3 @@ class PdqSignal(ImageSignal):
         fast = kernel.pdq(rgb, dihedral=True) if min(rgb.shape[:2]) >= pdq_core.MIN_HASHABLE_DIM else None
         variants = fast or pdq_dihedral.pdq_dihedral_hex(rgb)
         return tuple(HashValue(self.name, hex_value, quality) for hex_value, quality in variants)
-
-    def dct_dihedral_array(self, rgb: npt.NDArray[np.uint8]) -> tuple[HashValue, ...]:
-        """The 8 variants as pdqhash.compute_dihedral makes them (bit-exact with it): from the
-        one DCT of the image, for the cost of one PDQ; the first is compute_array(rgb).
-
-        Each is within a few bits of the exact PDQ of the turned image (dihedral_array), not
-        equal to it (BENCHMARKS.md, "Image hashing end to end"): for lookups only, where a
-        rotated upload is matched against stored PDQs; never stored, exported or printed.
-        """
-        rgb = _checked(rgb)
-        if min(rgb.shape[:2]) < pdq_core.MIN_HASHABLE_DIM:
-            return tuple(HashValue(self.name, pdq_core.ZERO_HEX, 0) for _ in DIHEDRAL_NAMES)
-        fast = kernel.pdq_dct(rgb)
-        dct, quality = fast if fast else pdq_core.pdq_float(rgb)
-        return tuple(HashValue(self.name, hex_value, quality) for hex_value in pdq_core.dct_dihedral_hex(dct))

@@ -375,34 +375,3 @@ def pdq_hex(rgb: npt.NDArray[np.uint8]) -> tuple[str, int]:
         return ZERO_HEX, 0
     dct, q = pdq_float(rgb)
     return dct_hex(dct), q
-
-
-# pdqhash.compute_dihedral's variants, in pdq_dihedral.DIHEDRAL order: each a transpose and
-# sign flips of the one 16x16 DCT (turning the picture turns its cosines; mirroring one axis
-# negates every other coefficient along it). Rows are (transposed, row signs, column signs),
-# None for no flip. Not the PDQ of the turned image (the box filter and the sampling are not
-# symmetric, so that differs by a few bits): pdqhash's own shortcut, equal to it bit for bit.
-_EVEN_NEGATED = np.where(np.arange(16) % 2 == 0, -1, 1).astype(F32)
-_DCT_DIHEDRAL = (
-    (False, None, None),
-    (True, _EVEN_NEGATED, None),
-    (False, _EVEN_NEGATED, _EVEN_NEGATED),
-    (True, None, _EVEN_NEGATED),
-    (False, _EVEN_NEGATED, None),
-    (False, None, _EVEN_NEGATED),
-    (True, None, None),
-    (True, _EVEN_NEGATED, _EVEN_NEGATED),
-)
-
-
-def dct_dihedral_hex(dct: Floats) -> tuple[str, ...]:
-    """dct_hex of the 8 DCT-domain variants of one image's DCT (see _DCT_DIHEDRAL)."""
-    out = []
-    for transposed, row_signs, column_signs in _DCT_DIHEDRAL:
-        turned = dct.T if transposed else dct
-        if row_signs is not None:
-            turned = turned * row_signs[:, None]
-        if column_signs is not None:
-            turned = turned * column_signs[None, :]
-        out.append(dct_hex(np.ascontiguousarray(turned)))
-    return tuple(out)

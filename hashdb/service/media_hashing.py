@@ -64,10 +64,7 @@ def hash_media(settings: Settings, data: bytes, name: str, signals: Sequence[str
     pdq = PdqSignal()
     rotations: tuple[HashValue, ...] = ()
     if dihedral and "pdq" in wanted:
-        # A lookup's rotated and mirrored PDQs are only looked up (query_for), never stored or
-        # printed: pdqhash's DCT-domain variants, for the cost of one PDQ instead of about four
-        # for the exact PDQ of each turned image (BENCHMARKS.md, "Image hashing end to end").
-        rotations = pdq.dct_dihedral_array(rgb)
+        rotations = pdq.dihedral_array(rgb)
     perceptual = tuple(
         rotations[0] if s.name == "pdq" and rotations else s.compute_rgb(decoded.rgb, rgb)
         for s in image_signals() if s.name in wanted

@@ -336,41 +336,6 @@ def test_dihedral_names_follow_pytx() -> None:
     assert DIHEDRAL_NAMES == tuple(PILLOW_OPS)
 
 
-def _compute_dihedral_oracle(rgb: np.ndarray) -> list[tuple[str, int]]:
-    hashes, quality = pdqhash.compute_dihedral(np.ascontiguousarray(rgb))
-    return [(bits_to_hex(bits), int(quality)) for bits in hashes]
-
-
-@pytest.mark.parametrize(("h", "w", "kind"), [(5, 5, "noise"), (64, 64, "noise"), (6, 9, "noise"), (100, 37, "smooth"),
-                                              (333, 517, "gradient"), (480, 640, "blocks"), (767, 1023, "smooth"),
-                                              (300, 200, "flat")])
-def test_dct_dihedral_equals_pdqhash_compute_dihedral(h: int, w: int, kind: str) -> None:
-    # Lookup's variants: pdqhash's own DCT-domain shortcut, bit for bit, on the kernel and
-    # on the numpy port (what runs without it).
-    rgb = KINDS[kind](np.random.default_rng(3 * h + w), h, w)
-    want = _compute_dihedral_oracle(rgb)
-    assert [(v.hex, v.quality) for v in PDQ.dct_dihedral_array(rgb)] == want
-    dct, quality = pdq_core.pdq_float(rgb)
-    assert [(hex_value, quality) for hex_value in pdq_core.dct_dihedral_hex(dct)] == want
-
-
-def test_dct_dihedral_of_fixture_photos_equals_pdqhash_and_is_near_the_exact_variants(media: Path) -> None:
-    # Not the PDQ of each turned image (that is dihedral()), but close to it: the first is the
-    # primary PDQ itself, the others a few bits away on photos (BENCHMARKS.md has the spread).
-    for name in ("astronaut.jpg", "chelsea.jpg", "coffee.jpg", "rocket.jpg"):
-        rgb = np.asarray(decode_image((media / name).read_bytes()).rgb)
-        fast = PDQ.dct_dihedral_array(rgb)
-        assert [(v.hex, v.quality) for v in fast] == _compute_dihedral_oracle(rgb), name
-        exact = PDQ.dihedral_array(rgb)
-        assert fast[0] == exact[0] == PDQ.compute_array(rgb)
-        assert max(PDQ.distance(a.hex, b.hex) for a, b in zip(fast, exact)) <= 31, name
-
-
-def test_dct_dihedral_of_images_under_five_pixels_is_the_zero_hash() -> None:
-    got = PDQ.dct_dihedral_array(np.full((4, 50, 3), 200, dtype=np.uint8))
-    assert [(v.hex, v.quality) for v in got] == [("0" * 64, 0)] * 8
-
-
 # ---------------------------------------------------------------- interface
 
 

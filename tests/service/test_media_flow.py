@@ -45,25 +45,6 @@ def test_rotated_copy_matches_only_with_dihedral_lookup(service, media):
     assert any(m.signal == "pdq" for m in lookup_file(service, alice, rotated, dihedral=True).matches)
 
 
-def test_a_lookup_queries_pdqhash_dihedral_variants_and_stores_none(service, media):
-    # The 7 rotated/mirrored PDQs of a lookup are pdqhash.compute_dihedral's (the DCT-domain
-    # shortcut, not the PDQ of each turned image): only queried, never part of a submission.
-    import numpy as np
-    import pdqhash
-
-    from hashdb.hashing.pdq import bits_to_hex
-
-    hashed = service.hash_file(media / "chelsea.jpg", dihedral=True)
-    with Image.open(media / "chelsea.jpg") as image:
-        bits, quality = pdqhash.compute_dihedral(np.asarray(image.convert("RGB")))
-    want = [HashValue("pdq", bits_to_hex(b), int(quality)) for b in bits]
-    assert [hashed.get("pdq"), *hashed.dihedral] == want
-    query = service.query_for(hashed)
-    assert all(v in query.hashes for v in want)
-    stored = service.submission_for(hashed, LABELS).hashes
-    assert not any(v in stored for v in want[1:])
-
-
 def test_reencoded_video_matches_with_both_percentages(service, media):
     alice = principal(service, "alice", "contributor")
     stored = submit_file(service, alice, media / "clip.mp4")
