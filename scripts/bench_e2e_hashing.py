@@ -118,7 +118,9 @@ BEFORE: Path | None = None
 
 
 def before_command(checkout: Path) -> list[str]:
-    return ["env", f"PYTHONPATH={checkout}", sys.executable, "-c", "from hashdb.cli import cli; cli()"]
+    # -P: without it `python -c` puts the working directory first on sys.path, so run from
+    # this checkout's root it imported this hashdb, not the other one.
+    return ["env", f"PYTHONPATH={checkout}", sys.executable, "-P", "-c", "from hashdb.cli import cli; cli()"]
 
 
 def before_checkout(rev: str) -> Path:
