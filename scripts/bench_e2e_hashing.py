@@ -215,7 +215,7 @@ def profile(paths: list[Path]) -> None:
         timed("pHash (kernel thumbnail + imagehash's DCT)", lambda: phash.compute_rgb(decoded.rgb, rgb))
         timed("PDQ of transparency/EXIF variants", lambda: [pdq.compute(i) for _, i in decoded.variants()])
         shown = decoded.shown
-        work = timed("derived, of which: work copy", lambda: derived._work_copy(shown))
+        work = timed("derived, of which: work copy", lambda: derived.work_copy(shown))
         assert isinstance(work, np.ndarray)
         timed("derived, of which: region detectors (content_boxes)", lambda: regions.content_boxes(work))
         timed("derived, of which: small-rotation angle", lambda: deskew.rotation_angle(work))

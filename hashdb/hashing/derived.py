@@ -43,7 +43,7 @@ def derived_pdqs(image: Image.Image | npt.NDArray[np.uint8], min_quality: int) -
     Low-detail remnants (a logo left after trimming, a flat strip) fall under the quality cut
     and are not returned: shared, they would match unrelated uploads.
     """
-    rgb = _work_copy(image)
+    rgb = work_copy(image)
     height, width = rgb.shape[:2]
     pdq = PdqSignal()
     seen: list[regions.Box] = []
@@ -75,8 +75,9 @@ def derived_pdqs(image: Image.Image | npt.NDArray[np.uint8], min_quality: int) -
     return tuple(out)
 
 
-def _work_copy(image: Image.Image | npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
-    """The image with its longest side at most WORK_SIDE, as an RGB array.
+def work_copy(image: Image.Image | npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
+    """The image with its longest side at most WORK_SIDE, as an RGB array (what derived_pdqs
+    and crops.crop_pdqs hash; either takes it as given, already that small).
 
     Pillow's reduce() first averages k x k blocks (k the whole times the image exceeds
     WORK_SIDE), then a bilinear resize covers the rest, a factor between 1/2 and 1 where

@@ -78,14 +78,15 @@ def hash_media(settings: Settings, data: bytes, name: str, signals: Sequence[str
         variants = tuple(v for n, v in enumerate(computed)
                          if v.hex != primary and v.hex not in {w.hex for w in computed[:n]})
         if settings.derived_hashes:
-            from hashdb.hashing.derived import derived_pdqs
+            from hashdb.hashing.derived import derived_pdqs, work_copy
 
-            shown = decoded.shown
-            # From the picture as a viewer sees it; derived_pdqs reduces it before any array.
-            derived = derived_pdqs(shown, settings.pdq_min_quality)
+            # From the picture as a viewer sees it, reduced once for both kinds of derived
+            # hash (no full-size array is made for it).
+            work = work_copy(decoded.shown)
+            derived = derived_pdqs(work, settings.pdq_min_quality)
             if not dihedral:  # hashing to store (as for videos above): centred crops, never queried
                 from hashdb.hashing.crops import crop_pdqs
 
-                derived += crop_pdqs(rgb if shown is decoded.rgb else shown, settings.pdq_min_quality)
+                derived += crop_pdqs(work, settings.pdq_min_quality)
     return MediaHashes(name, "image", exact + perceptual, variants=variants, dihedral=rotations[1:],
                        derived=derived)

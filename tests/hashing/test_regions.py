@@ -170,12 +170,12 @@ def test_content_boxes_are_uniform_border_and_bands(media: Path) -> None:
 def test_derived_work_copy_is_about_an_area_average(media: Path, size: tuple[int, int]) -> None:
     # The derived hashes' work copy (a block average, then bilinear for the rest) stands in
     # for OpenCV's area average: same shape, a level or two apart on average.
-    from hashdb.hashing.derived import WORK_SIDE, _work_copy
+    from hashdb.hashing.derived import WORK_SIDE, work_copy
 
     with Image.open(media / "astronaut.jpg") as image:
         picture = image.convert("RGB").resize(size, Image.Resampling.LANCZOS)
     area = regions.reduced(np.asarray(picture), WORK_SIDE)
-    got = _work_copy(picture)
+    got = work_copy(picture)
     assert got.shape == area.shape and max(got.shape[:2]) == min(WORK_SIDE, max(size))
     assert float(np.abs(got.astype(int) - area).mean()) <= 3.0
-    np.testing.assert_array_equal(_work_copy(np.asarray(picture)), got)
+    np.testing.assert_array_equal(work_copy(np.asarray(picture)), got)
