@@ -32,6 +32,11 @@ def db_option(func: F) -> F:
     )(func)
 
 
+# Ids are SQLite INTEGERs: past 2**63 - 1 Python cannot even bind them (OverflowError).
+RECORD_ID = click.IntRange(1, 2**63 - 1)
+AFTER_ID = click.IntRange(0, 2**63 - 1)
+
+
 def jobs_option(func: F) -> F:
     return click.option("--jobs", "-j", type=click.IntRange(min=1), metavar="N",
                         help="Processes that hash files at once (default: every core this process may use).")(func)
@@ -86,6 +91,22 @@ def hashing_server_options(func: F) -> F:
     return _server_options(func, "Use the HTTP API at URL (the server's base URL, without /v1) "
                                  "instead of --db (env HASHDB_SERVER); files are still hashed here "
                                  "and only hashes are sent.")
+
+
+def chosen_server(server: str | None) -> str | None:
+    """The server to use, or None for the local --db. An option given on the command line beats
+    an environment variable: `--db mirror.sqlite` with HASHDB_SERVER set stays local (the
+    README promises lookups against a mirror never leave the machine); both on the command
+    line is a usage error."""
+    if server is None:
+        return None
+    ctx = click.get_current_context()
+    typed = click.core.ParameterSource.COMMANDLINE
+    if ctx.get_parameter_source("db_path") == typed:
+        if ctx.get_parameter_source("server") == typed:
+            raise click.UsageError("give --server or --db, not both")
+        return None
+    return server
 
 
 def connect(server: str, api_key: str | None) -> Client:
@@ -169,6 +190,10 @@ def check_port(host: str, port: int) -> None:
 
 
 def local_principal(service: HashDB, org: str) -> Principal:
+    from hashdb.trust.policy import check_name
+
+    # --org is printed back in audit lists and exports, as key organisations are: the same rule.
+    check_name("organisation name", org, 100)
     organisation = service.store.ensure_org(org)
     # Local mode: whoever can write the database file runs it.
     return Principal(organisation.id, organisation.name, "admin")
@@ -190,6 +215,12 @@ class HashdbGroup(click.Group):
             return super().invoke(ctx)
         except HashDBError as exc:
             raise click.ClickException(str(exc)) from exc
+        except OSError as exc:
+            # A path that cannot be written or read (--out /proc/x, a folder that is a file):
+            # one line naming it. OSErrors without a path are not ours to rephrase.
+            if exc.filename is None:
+                raise
+            raise click.ClickException(f"{shown(str(exc.filename))}: {exc.strerror or exc}") from exc
 
 
 @click.group(cls=HashdbGroup)

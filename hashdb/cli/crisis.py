@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from hashdb.cli.common import cli, db_option, emit, json_option, local_principal, open_service
+from hashdb.cli.common import AFTER_ID, RECORD_ID, cli, db_option, emit, json_option, local_principal, open_service
 from hashdb.io import output
 
 
@@ -124,7 +124,7 @@ def webhook_list(db_path: str, as_json: bool) -> None:
 
 
 @webhook.command("remove")
-@click.argument("webhook_id", type=int)
+@click.argument("webhook_id", type=RECORD_ID)
 @db_option
 @json_option
 def webhook_remove(webhook_id: int, db_path: str, as_json: bool) -> None:
@@ -157,7 +157,7 @@ def webhook_deliver(db_path: str, as_json: bool) -> None:
 
 
 @webhook.command("log")
-@click.option("--after", "after_id", type=int, default=0, show_default=True, help="Attempts after this id.")
+@click.option("--after", "after_id", type=AFTER_ID, default=0, show_default=True, help="Attempts after this id.")
 @click.option("--limit", type=int, default=100, show_default=True)
 @db_option
 @json_option

@@ -68,6 +68,10 @@ def _hashes_text(doc: dict[str, Any]) -> str:
     for key, value in doc.items():
         if key == "pdq":
             parts.append(f"pdq:{value['hash']} (quality {value['quality']})")
+        elif key == "derived":
+            # PDQs of crops and other derived views, in the style of the whole image's pdq.
+            parts.extend(f"pdq/{d['via']}:{d['pdq']} (quality {d['quality']}"
+                         + (f", share {d['share']:.2f})" if "share" in d else ")") for d in value)
         elif key == "tmk":
             parts.append(f"tmk:({len(value)} base64 characters; --json prints them)")
         elif key not in ("path", "media_type", "frames", "pdq_variants"):

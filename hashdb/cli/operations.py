@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from hashdb.cli.common import check_port, cli, db_option, emit, json_option, local_principal, open_service
+from hashdb.cli.common import RECORD_ID, check_port, cli, db_option, emit, json_option, local_principal, open_service
 
 
 @cli.group()
@@ -69,7 +69,7 @@ def keys_list(db_path: str, as_json: bool) -> None:
 
 
 @keys.command("revoke")
-@click.argument("key_id", type=int)
+@click.argument("key_id", type=RECORD_ID)
 @db_option
 @json_option
 def keys_revoke(key_id: int, db_path: str, as_json: bool) -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from hashdb.cli.common import (
+    chosen_server,
     cli,
     connect,
     db_option,
@@ -28,7 +29,7 @@ from hashdb.partners.formats import write_export
 @click.option("--format", "fmt", type=click.Choice(["jsonl", "csv", "te"]), default="jsonl", show_default=True,
               help="jsonl: every change, what `hashdb import` and mirrors read; csv: one row a change; "
                    "te: python-threatexchange's local-file format (`<signal> <hash>` lines).")
-@click.option("--limit", type=int, default=None, help="At most this many changes (default: all).")
+@click.option("--limit", type=click.IntRange(1, 2**63 - 1), default=None, help="At most this many changes (default: all).")
 @db_option
 @server_options
 def export(since: str | None, fmt: str, limit: int | None, db_path: str, server: str | None,
@@ -42,6 +43,7 @@ def export(since: str | None, fmt: str, limit: int | None, db_path: str, server:
         hashdb export --format csv > hashes.csv
         hashdb export --since "$CURSOR" >> feed.jsonl
     """
+    server = chosen_server(server)
     if server:
         from hashdb.partners.client import KEY_DECIDES, RemoteFeed
 

@@ -11,8 +11,10 @@ import click
 
 from hashdb.io import output
 from hashdb.cli.common import (
+    RECORD_ID,
     _resolve,
     _resolve_each,
+    chosen_server,
     located,
     shown,
     cli,
@@ -62,6 +64,7 @@ def submit(inputs: tuple[str, ...], labels: tuple[str, ...], incident: str | Non
         hashdb submit pdq:9a3f...e1 te-hashes.txt --pdq-quality 50 --label glorification
         hashdb submit removed/ --label glorification --server https://hashdb.example.org --api-key "$KEY"
     """
+    server = chosen_server(server)
     client = connect(server, api_key) if server else None
     service = hashing_service() if client else open_service(db_path, create=True)
     submissions = []
@@ -113,6 +116,7 @@ def lookup(inputs: tuple[str, ...], thresholds: tuple[str, ...], no_dihedral: bo
         hashdb lookup --json upload.jpg pdq:9a3f...e1
         hashdb lookup upload.jpg --server https://hashdb.example.org --api-key "$KEY"
     """
+    server = chosen_server(server)
     limits = _parse_thresholds(thresholds)
     if as_admin and server:
         raise click.UsageError("--admin is for a local database; over the API the key decides what you see")
@@ -190,7 +194,7 @@ def _parse_thresholds(pairs: Sequence[str]) -> dict[str, int]:
 
 
 @cli.command()
-@click.argument("ids", nargs=-1, required=True, type=int)
+@click.argument("ids", nargs=-1, required=True, type=RECORD_ID)
 @click.option("--reason", default="", help="Why (kept in the audit log).")
 @db_option
 @org_option
@@ -204,6 +208,7 @@ def retract(ids: tuple[int, ...], reason: str, db_path: str, org: str, server: s
     Example:
         hashdb retract 42 43 --reason "benign meme, submitted by mistake"
     """
+    server = chosen_server(server)
     if server:
         client = connect(server, api_key)
         for record_id in ids:
@@ -218,7 +223,7 @@ def retract(ids: tuple[int, ...], reason: str, db_path: str, org: str, server: s
 
 
 @cli.command()
-@click.argument("record_id", type=int)
+@click.argument("record_id", type=RECORD_ID)
 @click.option("--label", "labels", multiple=True, required=True, help="New taxonomy label id (repeatable).")
 @db_option
 @org_option
@@ -232,6 +237,7 @@ def relabel(record_id: int, labels: tuple[str, ...], db_path: str, org: str, ser
     Example:
         hashdb relabel 42 --label recruitment_instruction --label branded_publication
     """
+    server = chosen_server(server)
     if server:
         doc = connect(server, api_key).relabel(record_id, labels)
     else:
@@ -241,25 +247,31 @@ def relabel(record_id: int, labels: tuple[str, ...], db_path: str, org: str, ser
 
 
 @cli.command()
-@click.argument("record_id", type=int)
-@click.option("--agree", "verdict", flag_value="agree", help="The label is right.")
-@click.option("--disagree", "verdict", flag_value="disagree", help="The label is wrong.")
-@click.option("--false-positive", "verdict", flag_value="false_positive", help="It matched benign content.")
+@click.argument("record_id", type=RECORD_ID)
+# Three flags, not one option with three flag values: click keeps only the last of those, so
+# `--agree --disagree` would pass as a disagree vote.
+@click.option("--agree", is_flag=True, help="The label is right.")
+@click.option("--disagree", is_flag=True, help="The label is wrong.")
+@click.option("--false-positive", is_flag=True, help="It matched benign content.")
 @click.option("--note", default="", help="Optional note for the contributor.")
 @db_option
 @org_option
 @server_options
 @json_option
-def feedback(record_id: int, verdict: str | None, note: str, db_path: str, org: str, server: str | None,
-             api_key: str | None, as_json: bool) -> None:
+def feedback(record_id: int, agree: bool, disagree: bool, false_positive: bool, note: str, db_path: str, org: str,
+             server: str | None, api_key: str | None, as_json: bool) -> None:
     """Vote on a shared hash (one vote per organisation, changeable).
 
     \b
     Example:
         hashdb feedback 42 --false-positive --note "matches a news photo"
     """
-    if verdict is None:
-        raise click.UsageError("give one of --agree, --disagree, --false-positive")
+    chosen = [v for v, given in (("agree", agree), ("disagree", disagree), ("false_positive", false_positive))
+              if given]
+    if len(chosen) != 1:
+        raise click.UsageError(f"give {'one' if not chosen else 'only one'} of --agree, --disagree, --false-positive")
+    verdict = chosen[0]
+    server = chosen_server(server)
     if server:
         doc = connect(server, api_key).feedback(record_id, verdict, note)
     else:

@@ -8,7 +8,17 @@ from typing import Any
 
 import click
 
-from hashdb.cli.common import _resolve, cli, db_option, emit, json_option, local_principal, open_service
+from hashdb.cli.common import (
+    AFTER_ID,
+    RECORD_ID,
+    _resolve,
+    cli,
+    db_option,
+    emit,
+    json_option,
+    local_principal,
+    open_service,
+)
 from hashdb.io import output
 from hashdb.io.inputs import expand
 
@@ -57,7 +67,7 @@ def audit_verify(anchors: tuple[str, ...], db_path: str, as_json: bool) -> None:
 
 
 @audit.command("list")
-@click.option("--after", "after_id", type=int, default=0, show_default=True, help="Entries after this id.")
+@click.option("--after", "after_id", type=AFTER_ID, default=0, show_default=True, help="Entries after this id.")
 @click.option("--limit", type=int, default=100, show_default=True)
 @db_option
 @json_option
@@ -109,7 +119,7 @@ def safelist_add(inputs: tuple[str, ...], note: str, db_path: str, as_json: bool
 
 
 @safelist.command("list")
-@click.option("--after", "after_id", type=int, default=0, show_default=True, help="Entries after this id.")
+@click.option("--after", "after_id", type=AFTER_ID, default=0, show_default=True, help="Entries after this id.")
 @click.option("--limit", type=int, default=100, show_default=True)
 @db_option
 @json_option
@@ -128,7 +138,7 @@ def safelist_list(after_id: int, limit: int, db_path: str, as_json: bool) -> Non
 
 
 @safelist.command("remove")
-@click.argument("entry_ids", nargs=-1, required=True, type=int)
+@click.argument("entry_ids", nargs=-1, required=True, type=RECORD_ID)
 @click.option("--note", default="", help="Why (kept in the audit log).")
 @db_option
 @json_option
@@ -160,7 +170,7 @@ def _quarantine_json(item: Any) -> dict[str, Any]:
 
 
 @quarantine.command("list")
-@click.option("--after", "after_id", type=int, default=0, show_default=True, help="Records after this id.")
+@click.option("--after", "after_id", type=AFTER_ID, default=0, show_default=True, help="Records after this id.")
 @click.option("--limit", type=int, default=100, show_default=True)
 @db_option
 @json_option
@@ -178,7 +188,7 @@ def quarantine_list(after_id: int, limit: int, db_path: str, as_json: bool) -> N
 
 
 @quarantine.command("add")
-@click.argument("record_id", type=int)
+@click.argument("record_id", type=RECORD_ID)
 @click.option("--reason", required=True, help="Why (kept in the audit log).")
 @db_option
 @json_option
@@ -195,7 +205,7 @@ def quarantine_add(record_id: int, reason: str, db_path: str, as_json: bool) -> 
 
 
 @quarantine.command("release")
-@click.argument("record_id", type=int)
+@click.argument("record_id", type=RECORD_ID)
 @click.option("--reason", default="", help="Why (kept in the audit log).")
 @db_option
 @json_option
@@ -212,7 +222,7 @@ def quarantine_release(record_id: int, reason: str, db_path: str, as_json: bool)
 
 
 @quarantine.command("confirm")
-@click.argument("record_id", type=int)
+@click.argument("record_id", type=RECORD_ID)
 @click.option("--reason", required=True, help="Why it stays out (members and partners see a retraction).")
 @db_option
 @json_option

@@ -67,9 +67,8 @@ class AccountsMixin(ServiceBase):
         policy.require(actor, "admin")
         if role not in ROLES:
             raise InvalidInput(f"role must be one of {', '.join(ROLES)}")
-        policy.check_text("org", org, 100)
-        if not org.strip():
-            raise InvalidInput("organisation name is empty")
+        # As given, not stripped: the name keys the organisation, and "x " was always its own.
+        policy.check_name("organisation name", org, 100)
         organisation = self.store.ensure_org(org)
         key, prefix = keys.generate()
         record = self.store.create_api_key(organisation.id, role, prefix,

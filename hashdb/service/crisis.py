@@ -8,6 +8,8 @@ from hashdb.service.base import MAX_EXPORT_PAGE, ServiceBase
 from hashdb.trust import incidents, policy, webhooks
 from hashdb.types import DeliveryAttempt, Incident, Principal, Webhook
 
+MAX_ID = 2**63 - 1  # SQLite's largest INTEGER
+
 
 class CrisisMixin(ServiceBase):
     def open_incident(self, name: str, actor: Principal, description: str = "") -> Incident:
@@ -22,6 +24,8 @@ class CrisisMixin(ServiceBase):
             if found is None:
                 raise NotFound(f"no incident named {incident!r}")
             return self.store.close_incident(found.id, actor)
+        if int(incident) > MAX_ID:
+            raise NotFound(f"no incident with id {incident}")  # SQLite could not even look it up
         return self.store.close_incident(int(incident), actor)
 
     def get_incident(self, incident_id: int, actor: Principal) -> Incident:

@@ -16,15 +16,7 @@ MAX_DESCRIPTION = 2_000
 
 
 def check_name(name: str) -> str:
-    policy.check_text("incident name", name)
-    name = name.strip()
-    if not name:
-        raise InvalidInput("incident name is empty")
-    # Names are printed in terminals, logs and webhook payloads: no ESC, C1 or other control
-    # or format characters, which could rewrite what an operator sees.
-    bad = next((ch for ch in name if not ch.isprintable()), None)
-    if bad is not None:
-        raise InvalidInput(f"incident name contains a control or unprintable character (U+{ord(bad):04X})")
+    name = policy.check_name("incident name", name)
     # Submissions name an incident by name or by id: an all-digit name would be ambiguous.
     if name.isdigit():
         raise InvalidInput(f"incident name {name!r} is all digits; ids are numbers, names need a letter")

@@ -51,6 +51,20 @@ def check_text(field: str, value: str | None, limit: int = MAX_TEXT) -> None:
         raise InvalidInput(f"{field} contains a NUL character or a lone surrogate")
 
 
+def check_name(field: str, value: str, limit: int = MAX_TEXT) -> str:
+    """A name (incident, organisation), stripped. Names are printed in terminals, logs and
+    webhook payloads: no ESC, C1 or other control or format characters, which could rewrite
+    what an operator sees."""
+    check_text(field, value, limit)
+    name = value.strip()
+    if not name:
+        raise InvalidInput(f"{field} is empty")
+    bad = next((ch for ch in name if not ch.isprintable()), None)
+    if bad is not None:
+        raise InvalidInput(f"{field} contains a control or unprintable character (U+{ord(bad):04X})")
+    return name
+
+
 def check_verdict(verdict: object) -> str:
     if verdict not in VERDICTS:
         raise InvalidInput(f"verdict must be one of {', '.join(VERDICTS)}")
