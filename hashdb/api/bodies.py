@@ -199,12 +199,13 @@ def idempotency_key() -> str | None:
     return key
 
 
-def query_int(name: str, default: int) -> int:
+def query_int(name: str, default: int, low: int = 0, high: int = 999_999_999) -> int:
+    """An integer query parameter from low to high; the message says the range it takes."""
     raw = request.args.get(name)
     if raw is None:
         return default
-    if not raw.isascii() or not raw.isdigit() or len(raw) > 9:
-        raise InvalidInput(f"{name} must be a positive integer")
+    if not raw.isascii() or not raw.isdigit() or len(raw) > 9 or not low <= int(raw) <= high:
+        raise InvalidInput(f"{name} must be an integer from {low} to {high}")
     return int(raw)
 
 
@@ -223,7 +224,7 @@ def lookup_query() -> Query:
     signal, value = request.args.get("signal"), request.args.get("hash")
     if signal is None or value is None:
         raise InvalidInput("give the query parameters signal and hash")
-    given = query_int("quality", -1)
+    given = query_int("quality", -1, 0, 100)
     parsed = parse_hash(signal, value, None if given < 0 else given)
     return Query(f"{signal}:{value}", (parsed,))
 

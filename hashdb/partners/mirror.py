@@ -173,7 +173,7 @@ def apply(service: HashDB, source: Source, entries: Sequence[FeedEntry], cursor:
           actor: Principal) -> MirrorOutcome:
     """Apply checked entries in one transaction (with `cursor`, when given)."""
     # A mirror rewrites records wholesale, statuses included: the operator's call.
-    policy.require(actor, "admin")
+    policy.require(actor, "admin", "apply a feed to a mirror")
     return service.store.apply_feed(source.key, source.org, entries, cursor, actor)
 
 

@@ -64,7 +64,7 @@ class AccountsMixin(ServiceBase):
 
     def create_key(self, org: str, role: str, actor: Principal) -> tuple[str, ApiKey]:
         """A new key for `org` (created if new); the key string is returned once, never stored."""
-        policy.require(actor, "admin")
+        policy.require(actor, "admin", "create API keys")
         if role not in ROLES:
             raise InvalidInput(f"role must be one of {', '.join(ROLES)}")
         # As given, not stripped: the name keys the organisation, and "x " was always its own.
@@ -114,9 +114,9 @@ class AccountsMixin(ServiceBase):
         return Principal(record.org_id, record.org_name, record.role, record.id)
 
     def list_keys(self, actor: Principal) -> list[ApiKey]:
-        policy.require(actor, "admin")
+        policy.require(actor, "admin", "list API keys")
         return self.store.list_api_keys()
 
     def revoke_key(self, key_id: int, actor: Principal) -> ApiKey:
-        policy.require(actor, "admin")
+        policy.require(actor, "admin", "revoke API keys")
         return self.store.revoke_api_key(key_id, actor)

@@ -89,7 +89,7 @@ class ConsoleMixin(ServiceBase):
 
     def create_signin_link(self, key_id: int, actor: Principal, ttl: timedelta = SIGNIN_LINK_TTL) -> str:
         """A token that signs its first visitor in as key `key_id`, once, within `ttl`."""
-        policy.require(actor, "admin")
+        policy.require(actor, "admin", "create sign-in links")
         if self.store.get_api_key(key_id) is None:
             raise NotFound(f"no API key with id {key_id}")
         token = secrets.token_urlsafe(32)
@@ -164,7 +164,7 @@ class ConsoleMixin(ServiceBase):
         return RecordPage(tuple(sorted(shown, key=lambda r: -r.id)), None, None)
 
     def safelist_size(self, actor: Principal) -> int:
-        policy.require(actor, "admin")
+        policy.require(actor, "admin", "see the safelist")
         return self.store.safelist_version()[0]
 
     def record_view(self, record_id: int, actor: Principal) -> RecordView:
@@ -189,14 +189,14 @@ class ConsoleMixin(ServiceBase):
     def disputed(self, actor: Principal, before: int | None = None,
                  limit: int = 50) -> tuple[RecordPage, dict[int, list[Vote]]]:
         """The disputed queue with every organisation's vote and note."""
-        policy.require(actor, "admin")
+        policy.require(actor, "admin", "list disputed records")
         page = self.browse_records(actor, RecordQuery(status="disputed", before=before, limit=limit))
         return page, self.store.votes([r.id for r in page.records])
 
     # incidents ----------------------------------------------------------------------------
 
     def incident_view(self, incident_id: int, actor: Principal, before: int | None = None) -> IncidentView:
-        policy.require(actor, "admin")
+        policy.require(actor, "admin", "view an incident")
         incident = self.store.get_incident(incident_id)
         if incident is None:
             raise NotFound(f"no incident with id {incident_id}")
@@ -207,7 +207,7 @@ class ConsoleMixin(ServiceBase):
 
     def recent_audit(self, actor: Principal, limit: int = 50) -> tuple[list[AuditEntry], dict[int, str]]:
         """The newest audit entries, newest first, and the names of the organisations in them."""
-        policy.require(actor, "admin")
+        policy.require(actor, "admin", "read the audit log")
         if not 1 <= limit <= MAX_PAGE:
             raise InvalidInput(f"limit must be between 1 and {MAX_PAGE}")
         entries = self.store.audit_tail(limit)

@@ -13,12 +13,12 @@ MAX_ID = 2**63 - 1  # SQLite's largest INTEGER
 
 class CrisisMixin(ServiceBase):
     def open_incident(self, name: str, actor: Principal, description: str = "") -> Incident:
-        policy.require(actor, "admin")
+        policy.require(actor, "admin", "open an incident")
         return self.store.open_incident(incidents.check_name(name), incidents.check_description(description), actor)
 
     def close_incident(self, incident: int | str, actor: Principal) -> Incident:
         """Close an incident named by id or by name (names are never all digits)."""
-        policy.require(actor, "admin")
+        policy.require(actor, "admin", "close an incident")
         if isinstance(incident, str) and not (incident.isascii() and incident.isdigit()):
             found = self.store.find_incident(incident.strip())
             if found is None:
@@ -29,14 +29,14 @@ class CrisisMixin(ServiceBase):
         return self.store.close_incident(int(incident), actor)
 
     def get_incident(self, incident_id: int, actor: Principal) -> Incident:
-        policy.require(actor, "admin")
+        policy.require(actor, "admin", "read an incident")
         incident = self.store.get_incident(incident_id)
         if incident is None:
             raise NotFound(f"no incident with id {incident_id}")
         return incident
 
     def list_incidents(self, actor: Principal, open_only: bool = False) -> list[Incident]:
-        policy.require(actor, "admin")
+        policy.require(actor, "admin", "list incidents")
         return self.store.incidents(open_only)
 
     def add_webhook(self, org: str, url: str, actor: Principal) -> tuple[str, Webhook]:
@@ -53,7 +53,7 @@ class CrisisMixin(ServiceBase):
         return webhooks.signing_secret(self._secret(), salt), hook
 
     def list_webhooks(self, actor: Principal) -> list[Webhook]:
-        policy.require(actor, "admin")
+        policy.require(actor, "admin", "list webhooks")
         return self.store.webhooks(active_only=False)
 
     def remove_webhook(self, webhook_id: int, actor: Principal) -> Webhook:
@@ -64,7 +64,7 @@ class CrisisMixin(ServiceBase):
         return self.store.remove_webhook(webhook_id, actor)
 
     def delivery_log(self, actor: Principal, after_id: int = 0, limit: int = 100) -> list[DeliveryAttempt]:
-        policy.require(actor, "admin")
+        policy.require(actor, "admin", "read the webhook delivery log")
         if not 1 <= limit <= MAX_EXPORT_PAGE:
             raise InvalidInput(f"limit must be between 1 and {MAX_EXPORT_PAGE}")
         return self.store.delivery_attempts(after_id, limit)

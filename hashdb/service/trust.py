@@ -24,11 +24,11 @@ from hashdb.types import (
 class TrustMixin(ServiceBase):
     def verify_audit(self, actor: Principal, anchors: Sequence[audit.Anchor] = ()) -> audit.AuditVerdict:
         """Walk the audit log's hash chain; the verdict names the first entry that does not hold."""
-        policy.require(actor, "admin")
+        policy.require(actor, "admin", "verify the audit log")
         return audit.verify_chain(audit.all_entries(self.store), anchors)
 
     def audit_log(self, actor: Principal, after_id: int = 0, limit: int = 100) -> list[AuditEntry]:
-        policy.require(actor, "admin")
+        policy.require(actor, "admin", "read the audit log")
         if not 1 <= limit <= audit.PAGE:
             raise InvalidInput(f"limit must be between 1 and {audit.PAGE}")
         return self.store.audit_entries(after_id, limit)
@@ -37,7 +37,7 @@ class TrustMixin(ServiceBase):
                      note: str = "") -> tuple[int, list[int]]:
         """Safelist benign hashes; returns (how many were new, ids of live records now quarantined
         because they are near one: a poisoned hash shared before the safelist knew better)."""
-        policy.require(actor, "admin")
+        policy.require(actor, "admin", "add to the safelist")
         policy.check_text("note", note)
         values = [v for item in items for v in values_of(item, self.settings)]
         check_values(values, self.settings)
@@ -49,7 +49,7 @@ class TrustMixin(ServiceBase):
         return added, held
 
     def safelist_entries(self, actor: Principal, after_id: int = 0, limit: int = 100) -> list[SafelistEntry]:
-        policy.require(actor, "admin")
+        policy.require(actor, "admin", "list the safelist")
         if not 1 <= limit <= MAX_EXPORT_PAGE:
             raise InvalidInput(f"limit must be between 1 and {MAX_EXPORT_PAGE}")
         return self.store.safelist_entries(after_id, limit)
@@ -57,7 +57,7 @@ class TrustMixin(ServiceBase):
     def remove_safelist(self, entry_ids: Sequence[int], actor: Principal, note: str = "") -> list[int]:
         """Take entries off the safelist (new submissions near them are no longer held); records
         they quarantined stay held until an admin releases them. NotFound for an id not on it."""
-        policy.require(actor, "admin")
+        policy.require(actor, "admin", "remove safelist entries")
         policy.check_text("note", note)
         removed = self.store.remove_safelist(entry_ids, actor, note)
         missing = [i for i in entry_ids if i not in removed]
@@ -101,14 +101,14 @@ class TrustMixin(ServiceBase):
         return self.spike_rule.flush(force)
 
     def quarantined(self, actor: Principal, after_id: int = 0, limit: int = 100) -> list[Quarantine]:
-        policy.require(actor, "admin")
+        policy.require(actor, "admin", "list quarantined records")
         if not 1 <= limit <= MAX_EXPORT_PAGE:
             raise InvalidInput(f"limit must be between 1 and {MAX_EXPORT_PAGE}")
         return self.store.quarantined(after_id, limit)
 
     def quarantine(self, record_id: int, actor: Principal, reason: str) -> HashRecord:
         """An admin holds a record back by hand (e.g. after a member's report)."""
-        policy.require(actor, "admin")
+        policy.require(actor, "admin", "quarantine a record")
         policy.check_text("reason", reason)
         record = self._visible_record(record_id, actor)
         if not self.store.quarantine(record_id, "manual", reason, actor):
@@ -118,7 +118,7 @@ class TrustMixin(ServiceBase):
 
     def release(self, record_id: int, actor: Principal, reason: str = "") -> HashRecord:
         """Back to active (then disputed again if the votes say so)."""
-        policy.require(actor, "admin")
+        policy.require(actor, "admin", "release a quarantined record")
         policy.check_text("reason", reason)
         self.store.resolve_quarantine(record_id, True, actor, reason)
         record = self.store.get_records([record_id])[record_id]
@@ -127,7 +127,8 @@ class TrustMixin(ServiceBase):
 
     def transparency_report(self, actor: Principal, named: bool = False) -> report.ReportData:
         """What the transparency report shows; contributors are named only for an admin who asks."""
-        policy.require(actor, "admin" if named else "lookup")
+        policy.require(actor, "admin" if named else "lookup",
+                       "name organisations in the report" if named else None)
         from hashdb.store.rows import now
 
         return report.ReportData(now(), self.store.counts(), self.store.integrity_counts(),
@@ -135,7 +136,7 @@ class TrustMixin(ServiceBase):
 
     def confirm_quarantine(self, record_id: int, actor: Principal, reason: str) -> HashRecord:
         """Keep it out for good: retracted, with the reason, so exports and mirrors drop it too."""
-        policy.require(actor, "admin")
+        policy.require(actor, "admin", "confirm a quarantine")
         policy.check_text("reason", reason)
         if not reason.strip():
             raise InvalidInput("say why the quarantine is confirmed (--reason): members see a retraction")

@@ -34,9 +34,19 @@ def ones_range(signal: str) -> tuple[int, int] | None:
     return None if bits is None else (bits // 8, bits - bits // 8)
 
 
-def require(actor: Principal, action: str) -> None:
-    if actor.role not in PERMISSIONS[action]:
-        raise Forbidden(f"the {actor.role} role may not {action}")
+# What each permission lets a caller do, for refusals that name no more precise action.
+DOING = {"lookup": "look up hashes", "feedback": "vote on records", "submit": "submit hashes",
+         "export": "read the change feed", "admin": "administer this database"}
+
+
+def require(actor: Principal, permission: str, doing: str | None = None) -> None:
+    """Refuse unless the actor's role has `permission`; the message names the caller's role,
+    what it tried (`doing`, e.g. "open an incident") and the roles that may."""
+    allowed = PERMISSIONS[permission]
+    if actor.role not in allowed:
+        roles = [r for r in ("consumer", "contributor", "partner", "admin") if r in allowed]
+        raise Forbidden(f"the {actor.role} role may not {doing or DOING[permission]} "
+                        f"(role{'s' if len(roles) > 1 else ''}: {', '.join(roles)})")
 
 
 def check_text(field: str, value: str | None, limit: int = MAX_TEXT) -> None:

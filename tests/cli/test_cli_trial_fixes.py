@@ -143,3 +143,18 @@ def test_hash_prints_derived_hashes_readably():
     derived = [word for word in result.stdout.split() if word.startswith("pdq/cropped:")]
     assert derived and all(len(word.split(":", 1)[1]) == 64 for word in derived)
     assert " share 0." in result.stdout
+
+
+def test_a_refusal_names_the_callers_role_and_what_it_tried(tmp_path):
+    from hashdb.errors import Forbidden
+    from hashdb.service.local import open_database
+    from support import principal
+
+    service = open_database(empty_database(tmp_path / "db.sqlite"))
+    consumer = principal(service, "gamma", "consumer")
+    with pytest.raises(Forbidden) as refused:
+        service.open_incident("attack-2026", consumer)
+    assert str(refused.value) == "the consumer role may not open an incident (role: admin)"
+    with pytest.raises(Forbidden) as refused:
+        service.export(consumer)
+    assert str(refused.value) == "the consumer role may not read the change feed (roles: partner, admin)"

@@ -10,6 +10,7 @@ from hashdb.api import bodies
 from hashdb.api.auth import principal
 from hashdb.api.runtime import get_service
 from hashdb.io import output
+from hashdb.service.base import MAX_EXPORT_PAGE
 
 bp = Blueprint("export", __name__)
 
@@ -19,6 +20,6 @@ DEFAULT_LIMIT = 1000
 @bp.get("/export")
 def export() -> dict[str, Any]:
     bodies.query_args({"since", "limit"})
-    limit = bodies.query_int("limit", DEFAULT_LIMIT)
+    limit = bodies.query_int("limit", DEFAULT_LIMIT, 1, MAX_EXPORT_PAGE)
     entries, cursor = get_service().export(principal(), request.args.get("since"), limit)
     return {"changes": [output.feed_json(e) for e in entries], "cursor": cursor}
