@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shlex
+import shutil
 import signal
 import socket
 import subprocess
@@ -121,6 +122,21 @@ def console_link(base_url: str, token: str) -> str:
     return f"{base_url}/ui/signin/link?{urllib.parse.urlencode({'token': token})}"
 
 
+def hashdb_command() -> str:
+    """`hashdb` as this shell can run it: the README installs it in .venv/bin, which need not be
+    on PATH, so a bare `hashdb` would be "command not found". The script that is running (or
+    the one beside this Python) unless `hashdb` on PATH is that same file."""
+    running = Path(sys.argv[0])
+    if running.name != "hashdb":  # run as `python -c ...`: the script installed beside this Python
+        running = Path(sys.executable).parent / "hashdb"
+    on_path = shutil.which("hashdb")
+    if not running.is_file():
+        return "hashdb" if on_path else f"{shlex.quote(sys.executable)} -c 'from hashdb.cli import cli; cli()'"
+    if on_path and Path(on_path).resolve() == running.resolve():
+        return "hashdb"
+    return shlex.quote(str(running.absolute()))
+
+
 def run(service: HashDB, db: Path, media: Path, host: str, port: int, workers: int, once: bool,
         say: Callable[[str], None], kept: bool = True) -> None:
     if port:
@@ -142,10 +158,15 @@ def run(service: HashDB, db: Path, media: Path, host: str, port: int, workers: i
         say(f"database: {db} ({data.shared} hashes of {data.files} files, label {LABEL})"
             + ("" if kept else "; removed when the demo stops (--db PATH keeps one)"))
         say(f"API key (admin, for this demo only): {data.key}")
-        say(f"serving on {base_url}  (OpenAPI: {base_url}/openapi.json)")
-        say(f"web console: {console_link(base_url, data.signin_token)}")
-        say("  (one-time link: it signs you in with the demo key; afterwards sign in at "
-            f"{base_url}/ui/ with the key above)")
+        if once:
+            # The server stops when this returns: no console link, and the commands below are
+            # what was run, to run again against `hashdb demo` without --once.
+            say(f"served on {base_url} for this one lookup; it stops now (--once)")
+        else:
+            say(f"serving on {base_url}  (OpenAPI: {base_url}/openapi.json)")
+            say(f"web console: {console_link(base_url, data.signin_token)}")
+            say("  (one-time link: it signs you in with the demo key; afterwards sign in at "
+                f"{base_url}/ui/ with the key above)")
         say("")
         say(f"Look up {data.probe.name}, a JPEG-quality-30 re-encode of a shared image:")
         say("")
@@ -155,8 +176,11 @@ def run(service: HashDB, db: Path, media: Path, host: str, port: int, workers: i
         say("")
         say("The same from the command line (files are hashed on your side; only hashes are sent):")
         say("")
-        say(f"  hashdb lookup --server {base_url} --api-key {shlex.quote(data.key)} {shlex.quote(str(data.probe))}")
+        say(f"  {hashdb_command()} lookup --server {base_url} --api-key {shlex.quote(data.key)} "
+            f"{shlex.quote(str(data.probe))}")
         if once:
+            say("")
+            say(f"the demo server has stopped (--once): run `{hashdb_command()} demo` without --once to try these")
             return
         say("")
         say("serving until Ctrl-C")

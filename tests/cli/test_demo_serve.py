@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shlex
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -25,7 +26,9 @@ def test_demo_once_prints_a_curl_lookup_and_its_match(tmp_path):
     assert words[:3] == ["curl", "-s", "-H"] and words[3].startswith("Authorization: Bearer hdb_")
     assert "/v1/lookup?signal=pdq&hash=" in words[4]
     answer, _ = json.JSONDecoder().raw_decode(out[out.index("{"):])
-    [cli_line] = [shlex.split(line) for line in out.splitlines() if line.strip().startswith("hashdb lookup ")]
+    [cli_line] = [shlex.split(line) for line in out.splitlines() if " lookup --server " in line]
+    # Runnable as printed: `hashdb` only when that is on PATH, else the script's own path.
+    assert shutil.which(cli_line[0]) is not None and Path(shutil.which(cli_line[0]) or "").name == "hashdb"
     assert cli_line[2:6] == ["--server", words[4].split("/v1/")[0], "--api-key", words[3].split()[-1]]
     assert Path(cli_line[6]).name.endswith("_jpeg30.jpg") and Path(cli_line[6]).is_file()
     assert answer["matched"] is True
@@ -33,6 +36,9 @@ def test_demo_once_prints_a_curl_lookup_and_its_match(tmp_path):
     assert 0 < answer["matches"][0]["distance"] <= 31
     assert answer["input"] == "pdq:" + words[4].rsplit("hash=", 1)[1]
     assert "hash" not in answer["matches"][0]
+    # --once stops the server before returning: no sign-in link to a server that is gone.
+    assert "web console" not in out and "/ui/signin/link" not in out
+    assert "the demo server has stopped" in out.splitlines()[-1]
 
 
 def test_demo_refuses_an_existing_database(tmp_path):
@@ -56,3 +62,25 @@ def test_demo_without_media_is_one_line(tmp_path, monkeypatch):
     assert result.exit_code == 1 and result.output.count("\n") == 1, result.output
     assert "--media DIR" in result.output
     assert not list(tmp_path.iterdir())
+
+
+def test_the_printed_command_is_the_running_hashdb_unless_path_has_the_same(tmp_path, monkeypatch):
+    # The README's first command installs hashdb in .venv/bin, which is often not on PATH.
+    from hashdb.cli import demo
+
+    bin_dir = tmp_path / "venv" / "bin"
+    bin_dir.mkdir(parents=True)
+    script = bin_dir / "hashdb"
+    script.write_text("#!/bin/sh\n")
+    script.chmod(0o755)
+    monkeypatch.setattr(sys, "argv", [str(script), "demo"])
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    assert demo.hashdb_command() == str(script)
+    monkeypatch.setenv("PATH", str(bin_dir))
+    assert demo.hashdb_command() == "hashdb"
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "hashdb").write_text("#!/bin/sh\n")
+    (other / "hashdb").chmod(0o755)
+    monkeypatch.setenv("PATH", str(other))
+    assert demo.hashdb_command() == str(script)
