@@ -111,21 +111,12 @@ class SharingMixin(ServiceBase):
         """Its organisation (a contributor key) or an admin; also while it is quarantined: an
         owner withdrawing its own hash only ever takes something off the list."""
         policy.check_text("reason", reason)
-        done = self._already_retracted(record_id, actor)
-        if done is not None:
-            return done
-        self._owned_record(record_id, actor, "retract a hash", own_quarantined=True)
+        record = self._owned_record(record_id, actor, "retract a hash", own_quarantined=True, retracted=True)
+        if record.status == "retracted":
+            # Already retracted (a call retried after a timeout, say): answered as it is, with
+            # nothing more written to the feed or the audit log.
+            return record
         return self.store.set_status(record_id, "retracted", actor, reason)
-
-    def _already_retracted(self, record_id: int, actor: Principal) -> HashRecord | None:
-        """A retraction its owner (or an admin) already made: a retried call is answered with
-        the record as it is, and writes nothing more to the feed or the audit log."""
-        if actor.role not in policy.PERMISSIONS["submit"]:
-            return None
-        record = self.store.get_records([record_id]).get(record_id)
-        if record is None or record.status != "retracted":
-            return None
-        return record if record.org_id == actor.org_id or actor.is_admin else None
 
     def relabel(self, record_id: int, labels: Sequence[str], actor: Principal) -> HashRecord:
         """Replace a record's labels (its organisation or an admin); partners see it in the feed."""
@@ -134,16 +125,21 @@ class SharingMixin(ServiceBase):
         return self.store.set_labels(record_id, valid, actor)
 
     def _owned_record(self, record_id: int, actor: Principal, action: str,
-                      own_quarantined: bool = False) -> HashRecord:
+                      own_quarantined: bool = False, retracted: bool = False) -> HashRecord:
         """The record, if this caller may see it and is its organisation or an admin. Only keys
         that may share may change what was shared: a consumer or partner key of the same
-        organisation reads, it does not write."""
+        organisation reads, it does not write. `own_quarantined`: also the caller's own
+        quarantined record; `retracted`: also a retracted one, to its organisation or an admin
+        (to anyone else it is gone)."""
         if actor.role not in policy.PERMISSIONS["submit"]:
             raise Forbidden(f"the {actor.role} role may not {action}; only contributor and admin keys may")
         record = self.store.get_records([record_id]).get(record_id)
-        own = record is not None and record.org_id == actor.org_id
-        if record is None or not (policy.visible(record, actor)
-                                  or (own_quarantined and own and record.status == "quarantined")):
+        if record is None:
+            raise NotFound(f"no hash record with id {record_id}")
+        own = record.org_id == actor.org_id
+        held = own_quarantined and own and record.status == "quarantined"
+        gone = retracted and (own or actor.is_admin) and record.status == "retracted"
+        if not (policy.visible(record, actor) or held or gone):
             raise NotFound(f"no hash record with id {record_id}")
         if not own and not actor.is_admin:
             raise Forbidden(f"only the contributing organisation or an admin may {action}")
