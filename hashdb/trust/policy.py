@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 
 from hashdb.config import Settings
 from hashdb.errors import Forbidden, HashDBError, InvalidHash, InvalidInput, LowQuality
-from hashdb.types import VERDICTS, DerivedHash, FrameHash, HashRecord, HashValue, Principal, Query
+from hashdb.types import ROLES, VERDICTS, DerivedHash, FrameHash, HashRecord, HashValue, Principal, Query
 
 MAX_TEXT = 256
 MAX_NOTE = 2_000
@@ -44,7 +44,7 @@ def require(actor: Principal, permission: str, doing: str | None = None) -> None
     what it tried (`doing`, e.g. "open an incident") and the roles that may."""
     allowed = PERMISSIONS[permission]
     if actor.role not in allowed:
-        roles = [r for r in ("consumer", "contributor", "partner", "admin") if r in allowed]
+        roles = [r for r in ROLES if r in allowed]
         raise Forbidden(f"the {actor.role} role may not {doing or DOING[permission]} "
                         f"(role{'s' if len(roles) > 1 else ''}: {', '.join(roles)})")
 
