@@ -44,14 +44,21 @@ STATUS: dict[type[errors.HashDBError], int] = {
     errors.Busy: 503,
 }
 
-# Werkzeug's own errors, named like ours; others get their name in snake case.
+# HTTP errors not raised by our code (Werkzeug's, and those gunicorn's parser answers, see
+# worker.py), named like ours; others get their reason phrase in snake case.
 HTTP_CODES = {
     400: "invalid_input",
     404: "not_found",
     405: "method_not_allowed",
     413: "too_large",
     415: "unsupported_media_type",
+    431: "headers_too_large",
+    500: "internal_error",
 }
+
+
+def code_for(status: int, reason: str) -> str:
+    return HTTP_CODES.get(status) or reason.lower().replace(" ", "_")
 
 # After a 413 the rest of the body is read and dropped (up to this much), so the client gets
 # the answer instead of a reset connection; a larger body is cut off.
@@ -89,7 +96,7 @@ def _http_error(exc: HTTPException) -> Response:
     status = exc.code or 500
     if status == 413:
         _drain()
-    code = HTTP_CODES.get(status) or (exc.name or "error").lower().replace(" ", "_")
+    code = code_for(status, exc.name or "error")
     headers = {k: v for k, v in exc.get_headers() if k.lower() not in ("content-type", "content-length")}
     return error_response(status, code, exc.description or exc.name or "error", headers)
 

@@ -19,6 +19,7 @@ from gunicorn.app.base import BaseApplication
 
 from hashdb.api.accesslog import FORMAT as ACCESS_LOG_FORMAT
 from hashdb.api.accesslog import AccessLogger
+
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 

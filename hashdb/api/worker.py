@@ -26,8 +26,8 @@ other worker holds fewer (balance.py), so a few kept-alive clients keep every co
 from __future__ import annotations
 
 import errno
-import os
 import json
+import os
 import re
 import selectors
 import socket
@@ -39,6 +39,7 @@ from gunicorn import util as gunicorn_util
 from gunicorn.workers.gthread import ThreadWorker, TConn
 
 from hashdb.api.balance import ConnectionShares
+from hashdb.api.errors import code_for
 
 HEADER_TIMEOUT = 10.0
 BODY_TIMEOUT = 30.0
@@ -63,11 +64,6 @@ _CONTENT_LENGTH = re.compile(rb"^content-length[ \t]*:[ \t]*(\S*)[ \t]*\r?$", re
 _CHUNKED = re.compile(rb"^transfer-encoding[ \t]*:", re.IGNORECASE | re.MULTILINE)
 
 
-# Codes for the statuses gunicorn's parser answers itself, in the API's naming (api/errors.py).
-PARSER_CODES = {400: "invalid_input", 403: "forbidden", 414: "uri_too_long", 417: "expectation_failed",
-                431: "headers_too_large", 500: "internal", 501: "not_implemented"}
-
-
 def error_answer(status: int, reason: str, code: str, message: str) -> bytes:
     """A whole HTTP answer in the API's error shape, closing the connection."""
     body = json.dumps({"error": {"code": code, "message": message}}).encode() + b"\n"
@@ -76,8 +72,8 @@ def error_answer(status: int, reason: str, code: str, message: str) -> bytes:
 
 
 def _write_json_error(sock: socket.socket, status_int: int, reason: str, mesg: str) -> None:
-    code = PARSER_CODES.get(status_int, reason.lower().replace(" ", "_"))
-    gunicorn_util.write_nonblock(sock, error_answer(status_int, reason, code, mesg or reason))
+    answer = error_answer(status_int, reason, code_for(status_int, reason), mesg or reason)
+    gunicorn_util.write_nonblock(sock, answer)
 
 
 # gunicorn answers a request its parser refuses (a malformed request line, a header line over
