@@ -18,7 +18,7 @@ import numpy as np
 import numpy.typing as npt
 from PIL import Image
 
-from hashdb.hashing import derived, regions
+from hashdb.hashing import derived
 from hashdb.hashing.pdq import PdqSignal
 from hashdb.types import DerivedHash
 
@@ -39,9 +39,7 @@ def centre_boxes(width: int, height: int) -> list[tuple[int, int, int, int]]:
 def crop_pdqs(image: Image.Image | npt.NDArray[np.uint8], min_quality: int) -> tuple[DerivedHash, ...]:
     """PDQs of the centred crops worth sharing: by the same rules as the other derived hashes
     (enough detail left, quality >= min_quality, not degenerate)."""
-    if not isinstance(image, np.ndarray):
-        image = np.asarray(image if image.mode == "RGB" else image.convert("RGB"))
-    rgb = regions.reduced(image, derived.WORK_SIDE)
+    rgb = derived.work_copy(image)  # the same copy derived_pdqs hashes (hash_media passes it in)
     height, width = rgb.shape[:2]
     if min(width, height) * SHARES[-1] < 16:
         return ()
