@@ -6,6 +6,11 @@ whole frame then misses it. Both the stored and the queried image get the PDQ of
 region detectors (regions.py) leave inside; any of a query's PDQs matching any of a record's
 PDQs is a match, reported with the `via` of the derived side. The canonical PDQ of the whole
 file never changes (it is what partners and python-threatexchange compute).
+
+A lookup adds one kind of region the stored side does not: each region trimmed once more of
+the uniform margin left inside it (see derived_pdqs). A drawing on a white ground shown in an
+app keeps some of that ground around it inside the app's frame; the stored image's own
+border trim took all of it away, so the query must do the same to what the frame held.
 """
 
 from __future__ import annotations
@@ -37,11 +42,17 @@ MIN_CHANGE = 0.02
 WORK_SIDE = 512
 
 
-def derived_pdqs(image: Image.Image | npt.NDArray[np.uint8], min_quality: int) -> tuple[DerivedHash, ...]:
+def derived_pdqs(image: Image.Image | npt.NDArray[np.uint8], min_quality: int,
+                 lookup: bool = False) -> tuple[DerivedHash, ...]:
     """The PDQs of an image's distinct content regions, each of quality >= min_quality.
 
     Low-detail remnants (a logo left after trimming, a flat strip) fall under the quality cut
     and are not returned: shared, they would match unrelated uploads.
+
+    With `lookup`, also each region less the uniform margin inside it (regions.trimmed_inside),
+    as CONTENT: a query's regions only. Stored too, in the evaluation they added no recall and
+    two false positives; queried, screenshots went 0.55 -> 0.68 and captions 0.76/0.83 ->
+    0.78/0.85 (BENCHMARKS.md, "Matching quality").
     """
     rgb = work_copy(image)
     height, width = rgb.shape[:2]
@@ -60,11 +71,19 @@ def derived_pdqs(image: Image.Image | npt.NDArray[np.uint8], min_quality: int) -
         if usable(value, min_quality):
             out.append(DerivedHash(via, value, share_of(box.width * box.height, width * height)))
 
+    def whole(box: regions.Box) -> bool:
+        return box.is_full(rgb) or box.width * box.height > (1 - MIN_CHANGE) * width * height
+
     # TRIMMED is uniform_border's box, CONTENT bands'; content_boxes finds both in one pass.
-    for via, box in zip((TRIMMED, CONTENT), regions.content_boxes(rgb), strict=True):
-        if box.is_full(rgb) or box.width * box.height > (1 - MIN_CHANGE) * width * height:
-            continue
-        add(via, box)
+    boxes = regions.content_boxes(rgb)
+    for via, box in zip((TRIMMED, CONTENT), boxes, strict=True):
+        if not whole(box):
+            add(via, box)
+    if lookup:
+        for box in boxes:
+            inner = regions.trimmed_inside(rgb, box)
+            if not whole(inner):
+                add(CONTENT, inner)
     degrees = deskew.rotation_angle(rgb)
     if degrees is not None:
         upright = np.ascontiguousarray(deskew.deskewed(rgb, degrees))

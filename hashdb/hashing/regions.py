@@ -223,6 +223,15 @@ def uniform_border(rgb: RGB) -> Box:
     return _peel(rgb, BORDER_SHARE)
 
 
+def trimmed_inside(rgb: RGB, box: Box) -> Box:
+    """`box` less the uniform border of what it holds (uniform_border of the crop), in `rgb`'s
+    coordinates; `box` itself when nothing inside it trims."""
+    if min(box.width, box.height) < 8:
+        return box
+    inner = uniform_border(np.ascontiguousarray(box.crop(rgb)))
+    return Box(box.left + inner.left, box.top + inner.top, box.left + inner.right, box.top + inner.bottom)
+
+
 def bars(rgb: RGB) -> Box:
     """The box inside letterbox or pillarbox bars: dark, uniform, of about equal width on
     opposite sides (what a re-encode to another aspect ratio adds). Unlike uniform_border it

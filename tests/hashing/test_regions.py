@@ -123,6 +123,32 @@ def test_phone_ui_chrome(media: Path) -> None:
     assert regions.bands(image) == Box(12, 80, 388, 362)
 
 
+def shown_on_a_page(drawing: np.ndarray) -> np.ndarray:
+    """`drawing` on a white ground (25 px above and below, 30 beside), shown at (70, 90) on a
+    dark 400 x 350 page with an address bar above and a line of text below: a desktop
+    screenshot of a post. The ground's rows have the dark page beside them, so they are not
+    uniform lines of the page."""
+    ground = framed(drawing, 30, 25, 30, 25, colour=(255, 255, 255))
+    page = framed(ground, 70, 90, 70, 60, colour=(32, 33, 36))
+    page[:40] = _caption(400, 40, "https://example.org/watch", 16, (222, 225, 230), (0, 0, 0))
+    page[300:330] = _caption(400, 30, "shared 3 hours ago", 14, (32, 33, 36), (200, 200, 200))
+    return page
+
+
+def test_trimmed_inside_takes_the_ground_left_inside_a_region(media: Path) -> None:
+    page = shown_on_a_page(photo(media, 200, 150))
+    box = regions.bands(page)
+    # bands() keeps the ground's rows (busy lines of the page) but not its columns.
+    assert box == Box(100, 90, 300, 290)
+    assert regions.trimmed_inside(page, box) == Box(100, 115, 300, 265)
+
+
+def test_trimmed_inside_leaves_a_region_without_margin_alone(media: Path) -> None:
+    image = framed(photo(media, 300, 200), 0, 37, 0, 37)
+    box = regions.bands(image)
+    assert regions.trimmed_inside(image, box) == box == Box(0, 37, 300, 237)
+
+
 def test_never_peels_past_the_limit() -> None:
     # A flat image: nothing is content, so no box is claimed (the whole image comes back).
     flat = np.full((200, 300, 3), 128, np.uint8)

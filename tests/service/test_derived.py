@@ -201,3 +201,32 @@ def test_a_slightly_turned_copy_matches_through_its_deskewed_hash(service, media
         assert (match.signal, match.via) == ("pdq", "deskewed") and match.distance <= 31
     # An upright upload gets no deskewed hash at all.
     assert all(d.via != "deskewed" for d in service.hash_bytes(encoded(photo), "upright").derived)
+
+
+def test_a_screenshot_keeping_the_drawings_ground_matches_through_the_trimmed_region(service, media, monkeypatch):
+    # The stored drawing's border trim removed its white ground; in the screenshot, the page
+    # beside the ground keeps its rows in the content region, and only trimming inside that
+    # region again (a lookup's own region) finds the drawing as stored.
+    from hashdb.hashing import regions
+
+    alice = principal(service, "alice", "contributor")
+    photo = Image.open(media / "chelsea.jpg").convert("RGB").resize((200, 150))
+    ground = Image.new("RGB", (260, 200), (255, 255, 255))
+    ground.paste(photo, (30, 25))
+    page = Image.new("RGB", (400, 350), (32, 33, 36))
+    page.paste(ground, (70, 90))
+    draw = ImageDraw.Draw(page)
+    draw.rectangle((0, 0, 399, 39), fill=(222, 225, 230))
+    draw.text((8, 10), "https://example.org/watch", fill=(0, 0, 0), font=ImageFont.load_default(size=16))
+    draw.text((8, 305), "shared 3 hours ago", fill=(200, 200, 200), font=ImageFont.load_default(size=14))
+    record = pdq_record_id(service, submit(service, alice, encoded(ground)).ids)
+    data = encoded(page)
+    # A lookup's region only: the stored side's regions of the same file are one fewer.
+    stored = [d for d in service.hash_bytes(data, "page").derived if d.via == "content"]
+    queried = [d for d in service.hash_bytes(data, "page", dihedral=True).derived if d.via == "content"]
+    assert len(queried) == len(stored) + 1
+    match = next(m for m in lookup(service, alice, data).matches if m.id == record)
+    assert match.via == "content" and match.distance <= 31
+    with monkeypatch.context() as patched:
+        patched.setattr(regions, "trimmed_inside", lambda rgb, box: box)
+        assert record not in [m.id for m in lookup(service, alice, data).matches]
