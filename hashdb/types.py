@@ -60,7 +60,9 @@ class MediaHashes:
     # Extra PDQs queried or stored as variants of the same item: images with real
     # transparency flattened onto white and onto black (see PRODUCT.md, "Transparency").
     variants: tuple[HashValue, ...] = ()
-    # PDQs of the 7 other rotations/flips: computed for lookups only, never stored.
+    # PDQs of the 7 other rotations/flips, all from one filter of the image (a few bits at
+    # most from filtering each turned copy; PdqSignal.dihedral_one_filter_array): computed
+    # for lookups only, never stored.
     dihedral: tuple[HashValue, ...] = ()
     frames: tuple[FrameHash, ...] = ()
     # PDQs of the content region (borders, bands, UI chrome removed): stored and queried.

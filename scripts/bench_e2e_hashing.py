@@ -211,7 +211,9 @@ def profile(paths: list[Path]) -> None:
         rgb = timed("np.asarray(rgb)", lambda: np.asarray(decoded.rgb))
         assert isinstance(rgb, np.ndarray)
         timed("PDQ (kernel)", lambda: pdq.compute_array(rgb))
-        timed("PDQ + 7 dihedral variants (kernel, exact; what lookup queries)", lambda: pdq.dihedral_array(rgb))
+        timed("PDQ + 7 dihedral variants (kernel, one filter; what lookup queries)",
+              lambda: pdq.dihedral_one_filter_array(rgb))
+        timed("PDQ + 7 dihedral variants (kernel, each turned image filtered)", lambda: pdq.dihedral_array(rgb))
         timed("pHash (kernel thumbnail + imagehash's DCT)", lambda: phash.compute_rgb(decoded.rgb, rgb))
         timed("PDQ of transparency/EXIF variants", lambda: [pdq.compute(i) for _, i in decoded.variants()])
         shown = decoded.shown

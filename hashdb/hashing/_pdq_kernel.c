@@ -179,14 +179,14 @@ HOT static void rows_pass(const float *x, ptrdiff_t x_stride, int x_transposed, 
 
 /* Passes 2, 3 and 4 of the filter, then decimation, for one orientation of pass 1's output
  * p1 (n x m, already in the column frame wanted): pass 2 along columns (rows walked
- * backwards when flip_rows), a slab of its rows at a time into pass 3 along rows (64
- * sampled outputs kept), then pass 4 down those 64 columns (64 kept). image: 64 x 64. */
+ * backwards when flip_rows), a slab of its rows at a time into pass 3 along rows (the kc
+ * outputs listed in keep_cols kept), then pass 4 down those kc columns (the kr outputs in
+ * keep_rows kept). Both lists ascending, at most KEEP_MAX long. image: kr x kc; p3: n x kc. */
+#define KEEP_MAX (2 * SIDE)
 HOT static void finish(const float *p1, ptrdiff_t p_stride, int n, int m, int flip_rows, float *image,
-                   float *slab, float *buf, float *p3, float *sum, float *sum2) {
+                   float *slab, float *buf, float *p3, float *sum, float *sum2,
+                   const int *keep_cols, int kc, const int *keep_rows, int kr) {
     const int win_rows = window_for(m), win_cols = window_for(n);
-    int keep_cols[SIDE], keep_rows[SIDE];
-    decimation(m, keep_cols);
-    decimation(n, keep_rows);
     box_t pass2;
     if (flip_rows) box_init(&pass2, p1 + (ptrdiff_t)(n - 1) * p_stride, -p_stride, n, m, win_cols, sum);
     else box_init(&pass2, p1, p_stride, n, m, win_cols, sum);
@@ -196,31 +196,31 @@ HOT static void finish(const float *p1, ptrdiff_t p_stride, int n, int m, int fl
         /* Pass 3 on these sl rows: transposed so that the rows are lanes. */
         transpose(slab, m, sl, m, buf, SLAB);
         box_t pass3;
-        float kept[SIDE][SLAB];
+        float kept[KEEP_MAX][SLAB];
         box_init(&pass3, buf, SLAB, m, sl, win_rows, sum2);
         int q = 0;
         for (int k = 0; k < m; k++) {
-            if (q < SIDE && keep_cols[q] == k) {
+            if (q < kc && keep_cols[q] == k) {
                 box_step(&pass3, kept[q]);
                 q++;
-                while (q < SIDE && keep_cols[q] == k) { memcpy(kept[q], kept[q - 1], sizeof(float) * sl); q++; }
+                while (q < kc && keep_cols[q] == k) { memcpy(kept[q], kept[q - 1], sizeof(float) * sl); q++; }
             } else {
                 box_step(&pass3, NULL);
             }
-            if (q == SIDE) break; /* nothing after the last kept output is read */
+            if (q == kc) break; /* nothing after the last kept output is read */
         }
-        for (int c = 0; c < SIDE; c++)
-            for (int r = 0; r < sl; r++) p3[(ptrdiff_t)(r0 + r) * SIDE + c] = kept[c][r];
+        for (int c = 0; c < kc; c++)
+            for (int r = 0; r < sl; r++) p3[(ptrdiff_t)(r0 + r) * kc + c] = kept[c][r];
     }
-    /* Pass 4: along the n rows of p3 (n x 64), 64 lanes, keep 64. */
+    /* Pass 4: along the n rows of p3 (n x kc), kc lanes, keep kr. */
     box_t pass4;
-    box_init(&pass4, p3, SIDE, n, SIDE, win_cols, sum2);
+    box_init(&pass4, p3, kc, n, kc, win_cols, sum2);
     int q = 0;
-    for (int k = 0; k < n && q < SIDE; k++) {
+    for (int k = 0; k < n && q < kr; k++) {
         if (keep_rows[q] == k) {
-            box_step(&pass4, image + q * SIDE);
+            box_step(&pass4, image + (ptrdiff_t)q * kc);
             q++;
-            while (q < SIDE && keep_rows[q] == k) { memcpy(image + q * SIDE, image + (q - 1) * SIDE, sizeof(float) * SIDE); q++; }
+            while (q < kr && keep_rows[q] == k) { memcpy(image + (ptrdiff_t)q * kc, image + (ptrdiff_t)(q - 1) * kc, sizeof(float) * kc); q++; }
         } else {
             box_step(&pass4, NULL);
         }
@@ -410,10 +410,14 @@ static int family(const float *x, ptrdiff_t x_stride, int n, int m, int family_i
     if (ok) {
         float *buf = block, *obuf = buf + slab_floats + SKEW, *slab = obuf + slab_floats + SKEW;
         float *p3 = slab + slab_floats + SKEW, *sum = p3 + p3_floats + SKEW, *sum2 = sum + sum_floats;
+        int keep_cols[SIDE], keep_rows[SIDE];
+        decimation(m, keep_cols);
+        decimation(n, keep_rows);
         rows_pass(x, x_stride, family_id, n, m, window_for(m), p1a, need_rev ? p1b : NULL, padded(m), buf, obuf, sum);
         for (int o = 0; o < 8; o++) {
             if (!wanted[o] || DIHEDRAL[o][0] != family_id) continue;
-            finish(DIHEDRAL[o][2] ? p1b : p1a, padded(m), n, m, DIHEDRAL[o][1], images[o], slab, buf, p3, sum, sum2);
+            finish(DIHEDRAL[o][2] ? p1b : p1a, padded(m), n, m, DIHEDRAL[o][1], images[o], slab, buf, p3, sum, sum2,
+                   keep_cols, SIDE, keep_rows, SIDE);
         }
     }
     scratch_give(SCRATCH_PASSES, block);
@@ -445,9 +449,98 @@ HOT static int downsample_all(const uint8_t *rgb, ptrdiff_t row_bytes, int pixel
     return rc;
 }
 
+/* ---- the 8 orientations from one filtered image (what lookups query) ---------------------
+ *
+ * Mirroring an image reverses the direction every box pass runs in. A pass with an even
+ * window w averages inputs k - w/2 + 1 .. k + w/2 running forwards and k - w/2 .. k + w/2 - 1
+ * running backwards: the same window one step earlier (odd windows are centred either way).
+ * So, away from the borders, the filtered mirror image is the upright filtered image read
+ * one step back per pass (two passes an axis), and the 64 cells of the mirror image are the
+ * upright filtered image at mirrored, shifted positions. A transpose only swaps the axes
+ * (each axis's window and cells follow its own length). One filter kept at up to 128
+ * positions an axis thus gives all 8 buffers, for about the cost of one PDQ instead of
+ * four. They differ from filtering each turned image (the exact variants above) in rounding
+ * only (the running sums add in another order) and in cells within two windows of a border
+ * (the clipped windows there are not shifts of each other). The upright buffer is the
+ * upright PDQ's, bit for bit. The one thing not to do instead is pdqhash's shortcut of
+ * flipping signs of the upright DCT: that keeps the upright cells, which sit a few pixels
+ * off the mirror image's own (the shift above, plus the rounding down of each cell's
+ * centre), tens of bits away on sharp-edged drawings. */
+
+typedef struct {
+    int count;            /* distinct positions kept */
+    int pos[KEEP_MAX];    /* ascending */
+    int upright[SIDE];    /* index into pos of cell i of the upright image */
+    int mirrored[SIDE];   /* index into pos of cell i of the mirror image */
+} cells_t;
+
+static void cells_init(cells_t *c, int len) {
+    int up[SIDE], mir[SIDE];
+    decimation(len, up);
+    const int w = window_for(len), lead = (w + 2) / 2 - 1, shift = 2 * (w - 2 * lead - 1);
+    for (int i = 0; i < SIDE; i++) {
+        const int p = len - 1 - up[i] + shift;
+        mir[i] = p < 0 ? 0 : p >= len ? len - 1 : p;
+    }
+    /* up ascends with i, mir descends: merge them into one ascending list without repeats. */
+    int a = 0, b = SIDE - 1;
+    c->count = 0;
+    while (a < SIDE || b >= 0) {
+        const int next = (b < 0 || (a < SIDE && up[a] <= mir[b])) ? up[a] : mir[b];
+        if (c->count == 0 || c->pos[c->count - 1] != next) c->pos[c->count++] = next;
+        while (a < SIDE && up[a] == next) c->upright[a++] = c->count - 1;
+        while (b >= 0 && mir[b] == next) c->mirrored[b--] = c->count - 1;
+    }
+}
+
+/* The 8 64x64 buffers in DIHEDRAL order from one filter of the upright image. 0, or -1 (memory). */
+HOT static int sampled_all(const uint8_t *rgb, ptrdiff_t row_bytes, int pixel_bytes, int n, int m,
+                           float (*images)[SIDE * SIDE]) {
+    if (n == SIDE && m == SIDE) {
+        /* No filter at 64 x 64 (as in the C++): the exact variants are plain transposes. */
+        static const int all[8] = {1, 1, 1, 1, 1, 1, 1, 1};
+        return downsample_all(rgb, row_bytes, pixel_bytes, n, m, all, images);
+    }
+    cells_t rows, cols;
+    cells_init(&rows, n);
+    cells_init(&cols, m);
+    const ptrdiff_t lstride = padded(m);
+    const size_t l_floats = lines((size_t)n * (size_t)lstride);
+    float *image_block = scratch_take(SCRATCH_IMAGE, 2 * l_floats + 2 * SKEW);
+    const size_t slab_floats = lines((size_t)m * SLAB), p3_floats = lines((size_t)n * (size_t)cols.count);
+    const int most = n > m ? (n > KEEP_MAX ? n : KEEP_MAX) : (m > KEEP_MAX ? m : KEEP_MAX);
+    const size_t sum_floats = lines((size_t)most), big_floats = lines((size_t)rows.count * (size_t)cols.count);
+    float *pass_block = image_block ? scratch_take(SCRATCH_PASSES, 3 * slab_floats + p3_floats + 2 * sum_floats +
+                                                                       big_floats + 5 * SKEW) : NULL;
+    int rc = -1;
+    if (pass_block) {
+        float *l = image_block, *p1 = l + l_floats + SKEW;
+        float *buf = pass_block, *obuf = buf + slab_floats + SKEW, *slab = obuf + slab_floats + SKEW;
+        float *p3 = slab + slab_floats + SKEW, *sum = p3 + p3_floats + SKEW, *sum2 = sum + sum_floats;
+        float *big = sum2 + sum_floats + SKEW;
+        luma(rgb, row_bytes, pixel_bytes, n, m, l, lstride);
+        rows_pass(l, lstride, 0, n, m, window_for(m), p1, NULL, lstride, buf, obuf, sum);
+        finish(p1, lstride, n, m, 0, big, slab, buf, p3, sum, sum2, cols.pos, cols.count, rows.pos, rows.count);
+        for (int o = 0; o < 8; o++) {
+            const int transposed = DIHEDRAL[o][0], flip_rows = DIHEDRAL[o][1], flip_cols = DIHEDRAL[o][2];
+            /* A turned image's rows run along the upright columns when transposed. */
+            const int *down = transposed ? (flip_cols ? rows.mirrored : rows.upright) : (flip_rows ? rows.mirrored : rows.upright);
+            const int *across = transposed ? (flip_rows ? cols.mirrored : cols.upright) : (flip_cols ? cols.mirrored : cols.upright);
+            for (int i = 0; i < SIDE; i++)
+                for (int j = 0; j < SIDE; j++)
+                    images[o][i * SIDE + j] = transposed ? big[(ptrdiff_t)down[j] * cols.count + across[i]]
+                                                         : big[(ptrdiff_t)down[i] * cols.count + across[j]];
+        }
+        rc = 0;
+    }
+    scratch_give(SCRATCH_PASSES, pass_block);
+    scratch_give(SCRATCH_IMAGE, image_block);
+    return rc;
+}
+
 /* ---- Python binding --------------------------------------------------------------------- */
 
-/* pdq_float(rgb, height, width, row_bytes, pixel_bytes, dct_matrix, dihedral)
+/* pdq_float(rgb, height, width, row_bytes, pixel_bytes, dct_matrix, mode)
  *   -> (bytes of float32 DCTs, 16 x 16 per orientation, tuple of qualities) */
 static PyObject *pdq_float_impl(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
     (void)self;
@@ -458,8 +551,13 @@ static PyObject *pdq_float_impl(PyObject *self, PyObject *const *args, Py_ssize_
     long n = PyLong_AsLong(args[1]), m = PyLong_AsLong(args[2]);
     Py_ssize_t row_bytes = PyLong_AsSsize_t(args[3]);
     long pixel_bytes = PyLong_AsLong(args[4]);
-    int dihedral = PyObject_IsTrue(args[6]);
-    if (PyErr_Occurred() || dihedral < 0) return NULL;
+    /* 0: the image only; 1: its 8 orientations, each filtered (exact); 2: the 8 from one filter. */
+    long mode = PyLong_AsLong(args[6]);
+    if (PyErr_Occurred()) return NULL;
+    if (mode < 0 || mode > 2) {
+        PyErr_SetString(PyExc_ValueError, "pdq_float: mode is 0, 1 or 2");
+        return NULL;
+    }
     if (n < 1 || m < 1 || n > (1 << 20) || m > (1 << 20) || pixel_bytes < 3 || row_bytes < m * pixel_bytes) {
         PyErr_SetString(PyExc_ValueError, "pdq_float: bad image shape");
         return NULL;
@@ -477,7 +575,7 @@ static PyObject *pdq_float_impl(PyObject *self, PyObject *const *args, Py_ssize_
         return NULL;
     }
     int wanted[8] = {1, 0, 0, 0, 0, 0, 0, 0};
-    const int count = dihedral ? 8 : 1;
+    const int count = mode ? 8 : 1;
     for (int o = 0; o < count; o++) wanted[o] = 1;
     float (*images)[SIDE * SIDE] = malloc(sizeof(float) * SIDE * SIDE * 8);
     PyObject *out = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)sizeof(float) * 256 * count);
@@ -486,7 +584,8 @@ static PyObject *pdq_float_impl(PyObject *self, PyObject *const *args, Py_ssize_
     if (images && out) {
         float *dcts = (float *)PyBytes_AS_STRING(out);
         Py_BEGIN_ALLOW_THREADS
-        rc = downsample_all((const uint8_t *)rgb.buf, row_bytes, (int)pixel_bytes, (int)n, (int)m, wanted, images);
+        if (mode == 2) rc = sampled_all((const uint8_t *)rgb.buf, row_bytes, (int)pixel_bytes, (int)n, (int)m, images);
+        else rc = downsample_all((const uint8_t *)rgb.buf, row_bytes, (int)pixel_bytes, (int)n, (int)m, wanted, images);
         if (rc == 0)
             for (int o = 0; o < count; o++) qualities[o] = dct_and_quality(images[o], (const float *)dct.buf, dcts + 256 * o);
         Py_END_ALLOW_THREADS
@@ -716,7 +815,7 @@ static PyObject *grey_thumbnail_impl(PyObject *self, PyObject *const *args, Py_s
 
 static PyMethodDef methods[] = {
     {"pdq_float", (PyCFunction)(void (*)(void))pdq_float_impl, METH_FASTCALL,
-     "pdq_float(rgb, height, width, row_bytes, pixel_bytes, dct_matrix, dihedral) -> (dcts, qualities)"},
+     "pdq_float(rgb, height, width, row_bytes, pixel_bytes, dct_matrix, mode) -> (dcts, qualities)"},
     {"grey_thumbnail", (PyCFunction)(void (*)(void))grey_thumbnail_impl, METH_FASTCALL,
      "grey_thumbnail(pixels, height, width, row_bytes, pixel_bytes, out_width, out_height) -> bytes"},
     {NULL, NULL, 0, NULL},

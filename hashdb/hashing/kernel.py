@@ -40,8 +40,10 @@ def available() -> bool:
     return KERNEL is not None
 
 
-def pdq(rgb: npt.NDArray[np.uint8], dihedral: bool) -> tuple[tuple[str, int], ...] | None:
-    """((hex, quality), ...) of the image, or of its 8 variants in pdq_dihedral.DIHEDRAL order.
+def pdq(rgb: npt.NDArray[np.uint8], dihedral: bool, one_filter: bool = False) -> tuple[tuple[str, int], ...] | None:
+    """((hex, quality), ...) of the image, or of its 8 variants in pdq_dihedral.DIHEDRAL order:
+    each turned image filtered (exact), or with one_filter all 8 read from the upright image's
+    filter (pdq_dihedral.pdq_one_filter_hex, which this equals).
 
     None without the kernel. rgb: uint8, H x W x 3, both sides at least MIN_HASHABLE_DIM.
     """
@@ -49,7 +51,8 @@ def pdq(rgb: npt.NDArray[np.uint8], dihedral: bool) -> tuple[tuple[str, int], ..
         return None
     rgb = np.ascontiguousarray(rgb)
     height, width = rgb.shape[:2]
-    floats, qualities = KERNEL.pdq_float(rgb, height, width, rgb.strides[0], 3, pdq_core._DCT, dihedral)
+    mode = (2 if one_filter else 1) if dihedral else 0
+    floats, qualities = KERNEL.pdq_float(rgb, height, width, rgb.strides[0], 3, pdq_core._DCT, mode)
     dcts = np.frombuffer(floats, dtype=np.float32).reshape(-1, 16, 16)
     return tuple((pdq_core.dct_hex(dct), int(q)) for dct, q in zip(dcts, qualities))
 

@@ -82,3 +82,17 @@ class PdqSignal(ImageSignal):
         fast = kernel.pdq(rgb, dihedral=True) if min(rgb.shape[:2]) >= pdq_core.MIN_HASHABLE_DIM else None
         variants = fast or pdq_dihedral.pdq_dihedral_hex(rgb)
         return tuple(HashValue(self.name, hex_value, quality) for hex_value, quality in variants)
+
+    def dihedral_one_filter_array(self, rgb: npt.NDArray[np.uint8]) -> tuple[HashValue, ...]:
+        """The 8 variants as lookups query them, in DIHEDRAL_NAMES order, for about the cost of
+        one PDQ: all read from one filter of the upright image (pdq_dihedral.pdq_one_filter_hex).
+
+        The first is compute_array(rgb); the others are within a few bits of dihedral_array's
+        (rounding, and the cells next to the borders), not equal to them: for lookups only,
+        never stored, exported or printed.
+        """
+        rgb = _checked(rgb)
+        hashable = min(rgb.shape[:2]) >= pdq_core.MIN_HASHABLE_DIM
+        fast = kernel.pdq(rgb, dihedral=True, one_filter=True) if hashable else None
+        variants = fast or pdq_dihedral.pdq_one_filter_hex(rgb)
+        return tuple(HashValue(self.name, hex_value, quality) for hex_value, quality in variants)

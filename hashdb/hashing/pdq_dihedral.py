@@ -87,3 +87,61 @@ def pdq_dihedral_hex(rgb: npt.NDArray[np.uint8]) -> tuple[tuple[str, int], ...]:
             for name, transposed, flip_rows, flip_cols in DIHEDRAL
         }
     return tuple((dct_hex(dct16(images[name])), quality(images[name])) for name, *_ in DIHEDRAL)
+
+
+def _cells(length: int) -> tuple[list[int], list[int], list[int]]:
+    """Positions kept along an axis of this length (ascending, distinct), and for each of the
+    64 cells of the upright and of the mirror image its index among them.
+
+    A box pass with an even window run backwards is the forward pass one step earlier (odd
+    windows are centred either way): two passes an axis, so the mirror image's cell i is the
+    upright filtered image at length - 1 - cell_i + 2 * shift, away from the borders.
+    """
+    upright = decimation_indices(length)
+    window = jarosz_window(length)
+    lead = (window + 2) // 2 - 1
+    shift = 2 * (window - 2 * lead - 1)
+    mirrored = [min(max(length - 1 - u + shift, 0), length - 1) for u in upright]
+    kept = sorted(set(upright) | set(mirrored))
+    index = {p: i for i, p in enumerate(kept)}
+    return kept, [index[p] for p in upright], [index[p] for p in mirrored]
+
+
+def pdq_one_filter_hex(rgb: npt.NDArray[np.uint8]) -> tuple[tuple[str, int], ...]:
+    """The 8 variants in DIHEDRAL order from one filter of the upright image: what lookups query.
+
+    The upright image is filtered once and its last two passes keep up to 128 positions an
+    axis, the cells of the upright and of the mirror image (_cells); a transpose only swaps
+    the axes. So the 8 cost about one PDQ instead of about four. The first is pdq_hex(rgb) bit
+    for bit; the others differ from the exact variants (pdq_dihedral_hex) in rounding and in
+    the cells within two windows of a border only: a few bits, where pdqhash's sign flips of
+    the upright DCT keep the upright cells, a few pixels off the turned image's own, and land
+    tens of bits away on sharp-edged drawings (BENCHMARKS.md, "Image hashing end to end").
+    The compiled kernel does the same (kernel.pdq with one_filter), float for float.
+    """
+    if min(rgb.shape[:2]) < MIN_HASHABLE_DIM:
+        return tuple((ZERO_HEX, 0) for _ in DIHEDRAL)
+    rows, cols = rgb.shape[:2]
+    if rows == SIDE and cols == SIDE:
+        return pdq_dihedral_hex(rgb)  # no filter at 64 x 64: the exact variants are transposes
+    plain = luma(rgb)
+    keep_rows, rows_up, rows_mirrored = _cells(rows)
+    keep_cols, cols_up, cols_mirrored = _cells(cols)
+    along_rows, along_cols = jarosz_window(cols), jarosz_window(rows)
+    pass1 = _image("one filter pass 1", rows, cols)
+    box_into_transposed(np.ascontiguousarray(plain.T), along_rows, pass1)
+    pass2 = _image("one filter pass 2", cols, rows)
+    box_into_transposed(pass1, along_cols, pass2)
+    pass3 = box_sampled(pass2, along_rows, keep_cols)
+    kept = box_sampled(np.ascontiguousarray(pass3.T), along_cols, keep_rows)
+    out = []
+    for _, transposed, flip_rows, flip_cols in DIHEDRAL:
+        # A turned image's rows run along the upright columns when it is transposed.
+        if transposed:
+            down, across = (rows_mirrored if flip_cols else rows_up), (cols_mirrored if flip_rows else cols_up)
+            cells = np.ascontiguousarray(kept[np.ix_(down, across)].T)
+        else:
+            down, across = (rows_mirrored if flip_rows else rows_up), (cols_mirrored if flip_cols else cols_up)
+            cells = np.ascontiguousarray(kept[np.ix_(down, across)])
+        out.append((dct_hex(dct16(cells)), quality(cells)))
+    return tuple(out)
