@@ -163,3 +163,48 @@ def test_threads_hashing_at_once_get_the_serial_answers() -> None:
     with ThreadPoolExecutor(4) as pool:
         together = list(pool.map(lambda n: kernel.pdq(images[n], dihedral=n % 2 == 0), range(len(images))))
     assert together == alone
+
+
+# ---------------------------------------------------------------- one filter (what lookups query)
+
+
+@pytest.mark.parametrize(("h", "w"), [(5, 5), (64, 64), (100, 37), (127, 129), (200, 33), (33, 200), (300, 517),
+                                      (767, 1023)])
+def test_one_filter_kernel_equals_the_numpy_port(h: int, w: int) -> None:
+    rgb = image(h, w, 3 * h + w)
+    assert kernel.pdq(rgb, dihedral=True, one_filter=True) == pdq_dihedral.pdq_one_filter_hex(rgb)
+
+
+@pytest.mark.parametrize(("h", "w"), SHAPES)
+def test_one_filter_upright_is_pdqhash_and_the_turned_are_near_each_turned_image(h: int, w: int) -> None:
+    rgb = image(h, w, h + 31 * w)
+    got = kernel.pdq(rgb, dihedral=True, one_filter=True)
+    want = [(bits_to_hex(bits), quality) for bits, quality in transposes_pdq(rgb)]
+    assert got is not None and got[0] == want[0]
+    pdq = PdqSignal()
+    for o, ((hex_got, q_got), (hex_want, q_want)) in enumerate(zip(got, want)):
+        # This per-pixel noise is the hard case: the cells next to a border (a 200-pixel side,
+        # whose window of 2 barely averages) move 12-16 bits; anything else is a few.
+        assert pdq.distance(hex_got, hex_want) <= 16, f"variant {o}"
+        assert abs(q_got - q_want) <= 1, f"variant {o}"
+
+
+@pytest.mark.parametrize(("h", "w"), [(100, 37), (128, 128), (5, 128), (90, 64)])
+def test_one_filter_is_exact_where_no_side_is_filtered(h: int, w: int) -> None:
+    # Sides up to 128 pixels have a window of 1: nothing to run backwards, so every turned
+    # image's cells are the upright cells mirrored, to the float.
+    rgb = image(h, w, h * w)
+    want = [(bits_to_hex(bits), quality) for bits, quality in transposes_pdq(rgb)]
+    assert kernel.pdq(rgb, dihedral=True, one_filter=True) == tuple(want)
+
+
+def test_one_filter_of_fixture_photos_is_within_a_few_bits_of_each_turned_image() -> None:
+    pdq = PdqSignal()
+    names = ("astronaut.jpg", "chelsea.jpg", "coffee.jpg", "rocket.jpg", "camera_jpeg30.jpg")
+    for path in (FIXTURES / name for name in names):
+        with Image.open(path) as opened:
+            rgb = np.asarray(opened.convert("RGB"))
+        want = [bits_to_hex(bits) for bits, _ in transposes_pdq(rgb)]
+        got = [v.hex for v in pdq.dihedral_one_filter_array(rgb)]
+        assert got[0] == want[0], path.name
+        assert max(pdq.distance(a, b) for a, b in zip(got, want)) <= 4, path.name

@@ -45,6 +45,30 @@ def test_rotated_copy_matches_only_with_dihedral_lookup(service, media):
     assert any(m.signal == "pdq" for m in lookup_file(service, alice, rotated, dihedral=True).matches)
 
 
+def test_a_lookup_queries_each_turned_pdq_near_pdqhash_of_the_turned_image_and_stores_none(service, media):
+    # The 7 rotated/mirrored PDQs of a lookup come from one filter of the image: each within a
+    # few bits of pdqhash's PDQ of the turned image; only queried, never part of a submission.
+    import numpy as np
+    import pdqhash
+
+    from hashdb.hashing.pdq import PdqSignal, bits_to_hex
+
+    hashed = service.hash_file(media / "chelsea.jpg", dihedral=True)
+    ops = (Image.Transpose.ROTATE_90, Image.Transpose.ROTATE_180, Image.Transpose.ROTATE_270,
+           Image.Transpose.FLIP_TOP_BOTTOM, Image.Transpose.FLIP_LEFT_RIGHT, Image.Transpose.TRANSPOSE,
+           Image.Transpose.TRANSVERSE)
+    with Image.open(media / "chelsea.jpg") as image:
+        upright = image.convert("RGB")
+    turned = [bits_to_hex(pdqhash.compute(np.asarray(upright.transpose(op)))[0]) for op in ops]
+    assert len(hashed.dihedral) == 7
+    assert all(PdqSignal().distance(v.hex, want) <= 4 for v, want in zip(hashed.dihedral, turned))
+    assert hashed.get("pdq").hex == bits_to_hex(pdqhash.compute(np.asarray(upright))[0])
+    query = service.query_for(hashed)
+    assert all(v in query.hashes for v in hashed.dihedral)
+    stored = service.submission_for(hashed, LABELS).hashes
+    assert not any(v in stored for v in hashed.dihedral)
+
+
 def test_reencoded_video_matches_with_both_percentages(service, media):
     alice = principal(service, "alice", "contributor")
     stored = submit_file(service, alice, media / "clip.mp4")
