@@ -201,7 +201,6 @@ def profile(paths: list[Path]) -> None:
 
     pdq, phash, settings = PdqSignal(), PHashSignal(), Settings()
     underived = dataclasses.replace(settings, derived_hashes=False)
-    phash.prepare()  # SciPy's FFT, imported once per process (the commands pay it at start-up)
     for path in paths:
         data = timed("read the file", lambda: media.read_file(path))
         assert isinstance(data, bytes)

@@ -4,6 +4,8 @@ for pHash's thumbnail. Every comparison is exact: floats, bits, qualities, bytes
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import imagehash
@@ -136,6 +138,36 @@ def test_phash_from_the_array_equals_imagehash(path: Path) -> None:
     rgb = np.asarray(picture)
     np.testing.assert_array_equal(kernel.grey_thumbnail(rgb, 32), thumbnail_oracle(picture))
     assert PHashSignal().compute_rgb(picture, rgb).hex == str(imagehash.phash(picture))
+
+
+def _tied(kind: str) -> Image.Image:
+    """Thumbnails whose DCT has exact ties with its median (symmetry zeroes coefficients), where
+    the bits come from rounding noise: pHash must then take SciPy's own DCT, as imagehash does."""
+    rng = np.random.default_rng(5)
+    if kind == "flat":
+        return Image.new("RGB", (300, 200), (120, 130, 140))
+    half = rng.integers(0, 256, (48, 40, 3), dtype=np.uint8)
+    if kind == "mirrored":
+        return Image.fromarray(np.concatenate([half, half[:, ::-1]], axis=1))
+    return Image.fromarray(np.concatenate([half, half[::-1]], axis=0))  # "mirrored top to bottom"
+
+
+@pytest.mark.parametrize("kind", ["flat", "mirrored", "mirrored top to bottom"])
+def test_phash_of_symmetric_images_equals_imagehash(kind: str) -> None:
+    picture = _tied(kind)
+    assert PHashSignal().compute_rgb(picture, np.asarray(picture)).hex == str(imagehash.phash(picture))
+
+
+def test_phash_of_a_photo_needs_no_scipy() -> None:
+    # SciPy's FFT costs a quarter of a second to import: a photo's pHash is made without it.
+    code = ("import sys; import numpy as np; from PIL import Image; "
+            "from hashdb.hashing.imagehashes import PHashSignal; "
+            f"picture = Image.open({str(FIXTURES / 'chelsea.jpg')!r}).convert('RGB'); "
+            "print(PHashSignal().compute_rgb(picture, np.asarray(picture)).hex); "
+            "print(any(m.startswith('scipy') for m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    with Image.open(FIXTURES / "chelsea.jpg") as opened:
+        assert out == [str(imagehash.phash(opened.convert("RGB"))), "False"]
 
 
 @pytest.mark.vectors
