@@ -47,13 +47,13 @@ def crop_pdqs(image: Image.Image | npt.NDArray[np.uint8], min_quality: int) -> t
     out: list[DerivedHash] = []
     # Every crop holds the middle of the image; with no detail there, what detail a crop has
     # is a frame's edges (flat grey inside a black border), which would match any such frame.
-    middle = rgb[height // 4:height - height // 4, width // 4:width - width // 4]
-    if not derived.detailed(middle):
+    detail = derived.Detail(rgb)
+    if not detail(width // 4, height // 4, width - width // 4, height - height // 4):
         return ()
     for left, top, right, bottom in centre_boxes(width, height):
-        part = np.ascontiguousarray(rgb[top:bottom, left:right])
-        if not derived.detailed(part):
+        if not detail(left, top, right, bottom):
             continue
+        part = np.ascontiguousarray(rgb[top:bottom, left:right])
         value = pdq.compute_array(part)
         if derived.usable(value, min_quality) and all(value.hex != d.hash.hex for d in out):
             out.append(DerivedHash(derived.CROPPED, value, derived.share_of((right - left) * (bottom - top),

@@ -59,14 +59,15 @@ def derived_pdqs(image: Image.Image | npt.NDArray[np.uint8], min_quality: int,
     pdq = PdqSignal()
     seen: list[regions.Box] = []
     out: list[DerivedHash] = []
+    detail = Detail(rgb)
 
     def add(via: str, box: regions.Box) -> None:
         if any(box == other for other in seen) or min(box.width, box.height) < 16:
             return
         seen.append(box)
-        part = np.ascontiguousarray(box.crop(rgb))
-        if not detailed(part):
+        if not detail(box.left, box.top, box.right, box.bottom):
             return
+        part = np.ascontiguousarray(box.crop(rgb))
         value = pdq.compute_array(part)
         if usable(value, min_quality):
             out.append(DerivedHash(via, value, share_of(box.width * box.height, width * height)))
@@ -121,16 +122,64 @@ def work_copy(image: Image.Image | npt.NDArray[np.uint8]) -> npt.NDArray[np.uint
     return np.asarray(cv2.resize(blocks, size, interpolation=cv2.INTER_LINEAR), dtype=np.uint8)
 
 
+_LUMA = np.array([0.299, 0.587, 0.114])
+_THUMB = 32
+# How far the residual spread of detailed()'s rounded thumbnail can be from that of the exact
+# area averages: INTER_AREA rounds each channel to within 0.5 (its float sums are good to
+# ~1e-3), so luma moves by at most 0.5 a pixel, and the spread (the RMS of a projection of
+# the pixels) by at most the RMS of that move.
+_ROUNDING = 0.51
+
+
+def _spread(luma: npt.NDArray[np.float64]) -> float:
+    residual = luma - luma.mean(axis=0, keepdims=True) - luma.mean(axis=1, keepdims=True) + luma.mean()
+    return float(residual.std())
+
+
 def detailed(rgb: npt.NDArray[np.uint8]) -> bool:
     """Enough picture left to be worth a hash. PDQ's quality is no guard here: it reads 100 for
     flat grey with one faint line, and for a strip of a striped flag, and such remnants of
     unrelated images then match each other. What is measured is the brightness left over a
     32 x 32 thumbnail once each row's and each column's mean is taken out: stripes, bars and
     gradients leave ~0, a remnant with one faint line 1 to 3, drawings and photos 10 and more."""
-    thumb = cv2.resize(rgb, (32, 32), interpolation=cv2.INTER_AREA)
-    luma = thumb @ np.array([0.299, 0.587, 0.114])
-    residual = luma - luma.mean(axis=0, keepdims=True) - luma.mean(axis=1, keepdims=True) + luma.mean()
-    return float(residual.std()) >= MIN_SPREAD
+    thumb = cv2.resize(rgb, (_THUMB, _THUMB), interpolation=cv2.INTER_AREA)
+    return _spread(thumb @ _LUMA) >= MIN_SPREAD
+
+
+class Detail:
+    """detailed() of many regions of one image, each for a few microseconds: their thumbnails'
+    exact area averages from one summed-area table of the image (INTER_AREA shrinking is area
+    averaging, then rounded). Where that spread is within _ROUNDING of MIN_SPREAD, the
+    region's own detailed() decides, so the answer is detailed()'s always."""
+
+    def __init__(self, rgb: npt.NDArray[np.uint8]) -> None:
+        self.rgb = rgb
+        # Per channel, (H + 1) x (W + 1) x 3, exact (integers below 2**53).
+        self.sums = cv2.integral(np.ascontiguousarray(rgb), sdepth=cv2.CV_64F)
+
+    def _integral(self, ys: npt.NDArray[np.floating], xs: npt.NDArray[np.floating]) -> npt.NDArray[np.float64]:
+        # The integral of each channel from the origin, bilinear inside each pixel: exact there.
+        rows, cols = self.sums.shape[:2]
+        y0 = np.minimum(ys.astype(np.int64), rows - 2)
+        x0 = np.minimum(xs.astype(np.int64), cols - 2)
+        fy, fx = (ys - y0)[:, None, None], (xs - x0)[None, :, None]
+        top, below = self.sums[y0], self.sums[y0 + 1]
+        left = top[:, x0] * (1 - fy) + below[:, x0] * fy
+        right = top[:, x0 + 1] * (1 - fy) + below[:, x0 + 1] * fy
+        out: npt.NDArray[np.float64] = left * (1 - fx) + right * fx
+        return out
+
+    def __call__(self, left: int, top: int, right: int, bottom: int) -> bool:
+        width, height = right - left, bottom - top
+        if min(width, height) >= _THUMB:  # shrinking on both axes: area averages
+            ys = top + np.arange(_THUMB + 1) * (height / _THUMB)
+            xs = left + np.arange(_THUMB + 1) * (width / _THUMB)
+            cumulative = self._integral(ys, xs)
+            cells = cumulative[1:, 1:] - cumulative[:-1, 1:] - cumulative[1:, :-1] + cumulative[:-1, :-1]
+            spread = _spread((cells @ _LUMA) / ((width / _THUMB) * (height / _THUMB)))
+            if abs(spread - MIN_SPREAD) > _ROUNDING:
+                return spread >= MIN_SPREAD
+        return detailed(np.ascontiguousarray(self.rgb[top:bottom, left:right]))
 
 
 def usable(value: HashValue, min_quality: int) -> bool:
