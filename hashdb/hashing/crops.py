@@ -45,10 +45,8 @@ def crop_pdqs(image: Image.Image | npt.NDArray[np.uint8], min_quality: int) -> t
         return ()
     pdq = PdqSignal()
     out: list[DerivedHash] = []
-    # Every crop holds the middle of the image; with no detail there, what detail a crop has
-    # is a frame's edges (flat grey inside a black border), which would match any such frame.
     detail = derived.Detail(rgb)
-    if not detail(width // 4, height // 4, width - width // 4, height - height // 4):
+    if not derived.detailed_middle(rgb, detail):
         return ()
     for left, top, right, bottom in centre_boxes(width, height):
         if not detail(left, top, right, bottom):

@@ -30,7 +30,8 @@ TRIMMED = "trimmed"   # inside uniform borders and letterbox/pillarbox bars
 CONTENT = "content"   # inside borders, caption bands and UI chrome too
 DESKEWED = "deskewed"  # turned back upright: a small rotation that left uniform corner wedges
 CROPPED = "cropped"  # a centred crop of a stored image (stored only; see crops.py)
-VIAS = (TRIMMED, CONTENT, DESKEWED, CROPPED)
+MASKED = "masked"  # the image with one corner covered: a logo's or a watermark's place (masked.py)
+VIAS = (TRIMMED, CONTENT, DESKEWED, CROPPED, MASKED)
 
 # Least brightness structure (0..255 scale) a region needs to be hashed; see detailed().
 MIN_SPREAD = 6.0
@@ -182,6 +183,15 @@ class Detail:
         return detailed(np.ascontiguousarray(self.rgb[top:bottom, left:right]))
 
 
+def detailed_middle(rgb: npt.NDArray[np.uint8], detail: Detail | None = None) -> bool:
+    """detailed() of the middle half of each side (`detail`: the image's Detail, when the
+    caller has one). Crops and corner-masked copies all hold the middle; with no detail there,
+    what detail they have is a frame's edges (flat grey inside a black border), which would
+    match any such frame."""
+    height, width = rgb.shape[:2]
+    return (detail or Detail(rgb))(width // 4, height // 4, width - width // 4, height - height // 4)
+
+
 def usable(value: HashValue, min_quality: int) -> bool:
     # Same rule as a submitted PDQ (policy.submission_problem): quality, and not degenerate.
     ones = int(value.hex, 16).bit_count()
@@ -189,8 +199,9 @@ def usable(value: HashValue, min_quality: int) -> bool:
 
 
 # Derived hashes in every JSON shape (hash --json, API items, export feed): a list of
-# {"via": ..., "pdq": hex, "quality": n}. At most a few per image.
-MAX_DERIVED = 8
+# {"via": ..., "pdq": hex, "quality": n, "share": x}. A stored image has at most 11: two
+# regions, a deskewed copy, four centred crops and four corner-masked copies.
+MAX_DERIVED = 12
 
 
 def share_of(part: int, whole: int) -> float:

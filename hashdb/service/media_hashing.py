@@ -85,7 +85,10 @@ def hash_media(settings: Settings, data: bytes, name: str, signals: Sequence[str
             # From the picture as a viewer sees it, reduced once for both kinds of derived
             # hash (no full-size array is made for it).
             work = work_copy(decoded.shown)
+            from hashdb.hashing.masked import masked_pdqs
+
             derived = derived_pdqs(work, settings.pdq_min_quality, lookup=dihedral)
+            derived += masked_pdqs(work, settings.pdq_min_quality)
             if not dihedral:  # hashing to store (as for videos above): centred crops, never queried
                 from hashdb.hashing.crops import crop_pdqs
 

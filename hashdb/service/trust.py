@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from hashdb.errors import Conflict, InvalidInput, NotFound
+from hashdb.hashing.derived import MASKED
 from hashdb.index.indexset import DERIVED, INDEXED_SIGNALS
 from hashdb.service.base import MAX_EXPORT_PAGE, ServiceBase
 from hashdb.trust import audit, policy, report
@@ -93,7 +94,8 @@ class TrustMixin(ServiceBase):
             hits = self.indexes.search(DERIVED, hexes, limits["pdq"])
             owners = self.store.derived_records([key for near in hits for key, _ in near])
             found += [(owners[key][0], SafelistHit(entry_of.get(("pdq", h), 0), int(d), owners[key][1]), "pdq")
-                      for h, near in zip(hexes, hits) for key, d in near if key in owners]
+                      for h, near in zip(hexes, hits) for key, d in near
+                      if key in owners and owners[key][1] != MASKED]  # see safelist.values_of
         return found
 
     def flush_match_counts(self, force: bool = True) -> list[int]:

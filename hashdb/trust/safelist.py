@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from hashdb.bits import hex_to_codes
 from hashdb.config import Settings
 from hashdb.errors import InvalidInput
+from hashdb.hashing.derived import MASKED
 from hashdb.hashing.vpdq_format import video_digest
 from hashdb.index.linear import LinearIndex
 from hashdb.store.base import HashStore
@@ -44,7 +45,10 @@ def values_of(item: HashValue | MediaHashes, settings: Settings) -> list[HashVal
     if item.media_type == "video":
         frames = policy.good_frames(item.frames, settings)
         return [*item.hashes, *([video_digest(frames)] if frames else [])]
-    derived = [d.hash for d in policy.usable_derived(item.derived, settings)]
+    # Corner-masked hashes match only each other, within far fewer bits than the safelist's
+    # radius (service/matching.py): at PDQ's radius they would hold back pictures that merely
+    # share most of a frame.
+    derived = [d.hash for d in policy.usable_derived(item.derived, settings) if d.via != MASKED]
     unique = {(v.signal, v.hex): v for v in reversed([*item.hashes, *item.variants, *derived])}
     return list(reversed(unique.values()))
 
@@ -115,6 +119,8 @@ class SafelistMatcher:
         owners: list[tuple[int, str | None]] = [(n, None) for n in range(len(records))]
         for n, record in enumerate(records):
             for d in record.derived:
+                if d.via == MASKED:  # see values_of
+                    continue
                 values.append(d.hash)
                 owners.append((n, d.via))
         held: dict[int, SafelistHit] = {}

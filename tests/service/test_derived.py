@@ -76,7 +76,7 @@ def test_bordered_and_captioned_copies_match_through_a_derived_hash(service, med
 def test_original_with_a_border_matches_its_uncropped_content(service, media):
     # The stored side has the border: its derived hash matches the re-upload without it.
     alice = principal(service, "alice", "contributor")
-    photo = Image.open(media / "coffee.jpg").convert("RGB")
+    photo = Image.open(media / "rocket.jpg").convert("RGB")
     record = pdq_record_id(service, submit(service, alice, encoded(bordered(photo, 50, (0, 0, 0)))).ids)
     match = next(m for m in lookup(service, alice, encoded(photo)).matches if m.id == record)
     assert match.via in ("trimmed", "content")
@@ -230,3 +230,57 @@ def test_a_screenshot_keeping_the_drawings_ground_matches_through_the_trimmed_re
     with monkeypatch.context() as patched:
         patched.setattr(regions, "trimmed_inside", lambda rgb, box: box)
         assert record not in [m.id for m in lookup(service, alice, data).matches]
+
+
+def with_corner_logo(image: Image.Image, text: str = "NEWS 24") -> Image.Image:
+    """An opaque channel logo of about a seventh of the picture in its top right corner."""
+    out = image.copy()
+    w, h = round(image.width * 0.45), round(image.height * 0.33)
+    left, top = image.width - w - 8, 8
+    draw = ImageDraw.Draw(out)
+    draw.rounded_rectangle((left, top, left + w, top + h), radius=h // 4, fill=(200, 20, 30))
+    draw.text((left + w // 2, top + h // 2), text, fill=(255, 255, 255), anchor="mm",
+              font=ImageFont.load_default(size=h // 3))
+    return out
+
+
+def test_a_copy_with_a_corner_logo_matches_through_its_masked_hash(service, media, monkeypatch):
+    from hashdb.hashing import masked
+
+    alice = principal(service, "alice", "contributor")
+    photo = Image.open(media / "rocket.jpg").convert("RGB")
+    record = pdq_record_id(service, submit(service, alice, encoded(photo)).ids)
+    data = encoded(with_corner_logo(photo))
+    # The logo moves the whole image's PDQ past 31 bits; the covered copies stay within 5.
+    plain = service.lookup([Query("q", service.hash_bytes(data, "q").hashes)], alice)[0]
+    assert record not in [m.id for m in plain.matches]
+    match = next(m for m in lookup(service, alice, data).matches if m.id == record)
+    assert match.via == "masked" and match.distance <= 5
+    with monkeypatch.context() as patched:  # no cover on the query: the logo stays in every hash
+        patched.setattr(masked, "masked_pdqs", lambda image, min_quality: ())
+        assert record not in [m.id for m in lookup(service, alice, data).matches]
+
+
+def test_another_picture_with_the_same_logo_does_not_match(service, media):
+    alice = principal(service, "alice", "contributor")
+    photo = Image.open(media / "rocket.jpg").convert("RGB")
+    record = pdq_record_id(service, submit(service, alice, encoded(with_corner_logo(photo))).ids)
+    for name in ("chelsea.jpg", "astronaut.jpg", "camera.png", "coffee.jpg"):
+        other = Image.open(media / name).convert("RGB").resize(photo.size)
+        assert record not in [m.id for m in lookup(service, alice, encoded(with_corner_logo(other))).matches]
+
+
+def test_masked_hashes_match_only_masked_hashes(service, media):
+    # A stored masked hash offered as a query's whole-image PDQ (or as another kind of derived
+    # hash) matches nothing: 80 % of one picture is not the whole of another.
+    from hashdb.hashing.derived import CONTENT, MASKED
+    from hashdb.types import DerivedHash
+
+    alice = principal(service, "alice", "contributor")
+    photo = Image.open(media / "chelsea.jpg").convert("RGB")
+    hashes = service.hash_bytes(encoded(photo), "original")
+    service.submit([service.submission_for(hashes, LABELS)], alice)
+    covered = next(d.hash for d in hashes.derived if d.via == MASKED)
+    as_whole = service.lookup([Query("whole", (covered,))], alice)[0]
+    as_region = service.lookup([Query("region", derived=(DerivedHash(CONTENT, covered, 0.5),))], alice)[0]
+    assert as_whole.matches == () and as_region.matches == ()

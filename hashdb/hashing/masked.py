@@ -1,0 +1,62 @@
+"""Corner-masked PDQs: the image with one corner covered, stored and queried (`via` "masked").
+
+A channel logo or a watermark in a corner covering a tenth of the picture moves the whole
+image's PDQ by about 50 bits (the evaluation's median), past any radius that keeps unrelated
+images apart, and no detector can say where an arbitrary logo is. So both sides cover each
+corner in turn with the same box (MASK_WIDTH x MASK_HEIGHT of the image, the picture's median
+colour): under the box the query loses its logo and the stored image the same pixels, and the
+80 % left must then agree within a quarter of PDQ's radius (service/matching.py,
+MASKED_RADIUS): the rest of the picture all but unchanged.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+from PIL import Image
+
+from hashdb.hashing import derived, regions
+from hashdb.hashing.pdq import PdqSignal
+from hashdb.types import DerivedHash
+
+# Share of the width and of the height each corner's box covers: a corner logo of up to 15 %
+# of the area, with the padding a broadcaster leaves, fits under it (wider than tall, as logos
+# and the frames they sit in are).
+MASK_WIDTH = 0.5
+MASK_HEIGHT = 0.4
+# Below this side a corner box leaves too few pixels to say anything.
+MIN_SIDE = 32
+# Covered copies are hashed at this longest side: PDQ reads a 64 x 64 reduction anyway, and
+# masked hashes are compared only with masked hashes made the same way. Four PDQs of the
+# 512-pixel work copy cost more than the rest of an image's derived hashes together.
+MASK_SIDE = 256
+
+
+def corner_boxes(width: int, height: int) -> list[tuple[int, int, int, int]]:
+    """(left, top, right, bottom) of each corner's box: top left, top right, bottom left,
+    bottom right."""
+    w, h = round(width * MASK_WIDTH), round(height * MASK_HEIGHT)
+    return [(left, top, left + w, top + h) for top in (0, height - h) for left in (0, width - w)]
+
+
+def masked_pdqs(image: Image.Image | npt.NDArray[np.uint8], min_quality: int) -> tuple[DerivedHash, ...]:
+    """PDQs of the image with each corner covered, by the same rules as the other derived
+    hashes (a picture with detail, quality >= min_quality, not degenerate)."""
+    rgb = regions.reduced(derived.work_copy(image), MASK_SIDE)
+    height, width = rgb.shape[:2]
+    if min(width, height) < MIN_SIDE:
+        return ()
+    if not derived.detailed_middle(rgb):
+        return ()
+    # The median of every other pixel each way: as steady as the median of all (a logo or a
+    # re-encode moves it by a level or two) at a quarter of the cost.
+    fill = np.median(rgb[::2, ::2].reshape(-1, 3), axis=0).astype(np.uint8)
+    pdq = PdqSignal()
+    out: list[DerivedHash] = []
+    for left, top, right, bottom in corner_boxes(width, height):
+        covered = rgb.copy()
+        covered[top:bottom, left:right] = fill
+        value = pdq.compute_array(covered)
+        if derived.usable(value, min_quality) and all(value.hex != d.hash.hex for d in out):
+            out.append(DerivedHash(derived.MASKED, value))
+    return tuple(out)
