@@ -93,6 +93,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         v1.register_blueprint(module.bp)
     app.register_blueprint(v1)
     app.register_blueprint(health.bp)
+    # The lookup routes' hot path (lean.py); everything else, and their Flask views, behind it.
+    from hashdb.api.lean import LeanLookup
+
+    app.wsgi_app = LeanLookup(app, app.wsgi_app)  # type: ignore[method-assign]
     # Build the service (and start loading the index) now, in this process.
     with app.app_context():
         get_service()

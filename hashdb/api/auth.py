@@ -5,38 +5,50 @@ address. The key itself is never logged."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from flask import current_app, g, request
 
+from hashdb.api.ratelimit import TokenBucket
 from hashdb.api.runtime import get_service
 from hashdb.errors import Unauthorized
 from hashdb.types import Principal
+
+if TYPE_CHECKING:
+    from hashdb.service import HashDB
 
 MAX_KEY_LENGTH = 200
 
 
 def require_key() -> None:
     """before_request for /v1: authenticate, then charge the key's rate limit."""
-    scheme, _, key = request.headers.get("Authorization", "").partition(" ")
+    extensions = current_app.extensions
+    g.principal = check_key(request.headers.get("Authorization", ""), request.remote_addr or "", get_service(),
+                            extensions["hashdb_auth_failures"], extensions["hashdb_ratelimit"])
+
+
+def check_key(authorization: str, client: str, service: HashDB, failures: TokenBucket,
+              limit: TokenBucket) -> Principal:
+    """The principal an Authorization header's key stands for, its rate limit charged; the one
+    key check of every /v1 request, whichever adapter (Flask's, or lean.py's) answers it."""
+    scheme, _, key = authorization.partition(" ")
     key = key.strip()
     if scheme.lower() != "bearer" or not key:
         raise Unauthorized("send an API key as `Authorization: Bearer <key>`")
     if len(key) > MAX_KEY_LENGTH or not key.isascii():
         raise Unauthorized("malformed API key")
-    service = get_service()
     principal = service.authenticate_known(key)
     if principal is None:
         # A new or refused key: limited per client address, so guessing keys (or retrying a
         # bad one) is cheap for us and slow for the guesser.
-        failures = current_app.extensions["hashdb_auth_failures"]
-        client = request.remote_addr or ""
         failures.check(client)
         try:
             principal = service.authenticate(key)
         except Unauthorized:
             failures.charge(client)
             raise
-    current_app.extensions["hashdb_ratelimit"].take(principal.key_id)
-    g.principal = principal
+    limit.take(principal.key_id)
+    return principal
 
 
 def principal() -> Principal:

@@ -6,8 +6,10 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 from typing import Any
 
-from flask import request
+from flask import request as flask_request
+from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import UnsupportedMediaType
+from werkzeug.wrappers import Request
 
 from hashdb.api import jsonbody
 from hashdb.errors import InvalidHash, InvalidInput
@@ -27,8 +29,9 @@ MEDIA_FIELDS = {"hashes", "frames", "derived", "tmk"}
 SHARING_FIELDS = {"labels", "incident", "reference"}
 
 
-def json_body(optional: bool = False) -> dict[str, Any]:
-    """The request's JSON object; an empty body is `{}` when `optional`."""
+def json_body(optional: bool = False, req: Request | None = None) -> dict[str, Any]:
+    """The request's (`req`, else Flask's current one) JSON object; an empty body is `{}` when `optional`."""
+    request = flask_request if req is None else req
     data = request.get_data(cache=False)
     limit = request.max_content_length
     if request.content_length is None and limit is not None and len(data) >= limit:
@@ -191,7 +194,7 @@ def submit_request(doc: Mapping[str, Any], max_batch: int) -> list[Submission]:
 
 
 def idempotency_key() -> str | None:
-    key = request.headers.get("Idempotency-Key")
+    key = flask_request.headers.get("Idempotency-Key")
     if key is None:
         return None
     if not 1 <= len(key) <= MAX_IDEMPOTENCY_KEY or not key.isascii() or not key.isprintable():
@@ -199,9 +202,10 @@ def idempotency_key() -> str | None:
     return key
 
 
-def query_int(name: str, default: int, low: int = 0, high: int = 999_999_999) -> int:
+def query_int(name: str, default: int, low: int = 0, high: int = 999_999_999,
+              args: MultiDict[str, str] | None = None) -> int:
     """An integer query parameter from low to high; the message says the range it takes."""
-    raw = request.args.get(name)
+    raw = (flask_request.args if args is None else args).get(name)
     if raw is None:
         return default
     if not raw.isascii() or not raw.isdigit() or len(raw) > 9 or not low <= int(raw) <= high:
@@ -209,22 +213,24 @@ def query_int(name: str, default: int, low: int = 0, high: int = 999_999_999) ->
     return int(raw)
 
 
-def query_args(allowed: set[str]) -> None:
-    unknown = sorted(set(request.args) - allowed)
+def query_args(allowed: set[str], args: MultiDict[str, str] | None = None) -> None:
+    args = flask_request.args if args is None else args
+    unknown = sorted(set(args) - allowed)
     if unknown:
         raise InvalidInput(f"unknown query parameter {unknown[0][:64]!r}")
-    for name in request.args:
-        if len(request.args.getlist(name)) > 1:
+    for name in args:
+        if len(args.getlist(name)) > 1:
             raise InvalidInput(f"query parameter {name!r} given twice")
 
 
-def lookup_query() -> Query:
+def lookup_query(args: MultiDict[str, str] | None = None) -> Query:
     """GET /v1/lookup?signal=pdq&hash=...[&quality=N]: the input echoed is `signal:hash`."""
-    query_args({"signal", "hash", "quality"})
-    signal, value = request.args.get("signal"), request.args.get("hash")
+    args = flask_request.args if args is None else args
+    query_args({"signal", "hash", "quality"}, args)
+    signal, value = args.get("signal"), args.get("hash")
     if signal is None or value is None:
         raise InvalidInput("give the query parameters signal and hash")
-    given = query_int("quality", -1, 0, 100)
+    given = query_int("quality", -1, 0, 100, args)
     parsed = parse_hash(signal, value, None if given < 0 else given)
     return Query(f"{signal}:{value}", (parsed,))
 

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Mapping
+from typing import Any
 
 from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
@@ -72,16 +74,21 @@ def status_for(exc: errors.HashDBError) -> int:
     return 400
 
 
+def error_document(code: str, message: str) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message}}
+
+
 def error_response(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> Response:
-    """The one place the error body is built."""
-    response = jsonify({"error": {"code": code, "message": message}})
+    """The one place the error body is built (lean.py serialises the same document)."""
+    response = jsonify(error_document(code, message))
     response.status_code = status
     for name, value in (headers or {}).items():
         response.headers[name] = value
     return response
 
 
-def _domain_error(exc: errors.HashDBError) -> Response:
+def domain_error(exc: errors.HashDBError) -> tuple[int, str, str, dict[str, str]]:
+    """A domain error's status, code, message and extra headers."""
     headers: dict[str, str] = {}
     if isinstance(exc, (errors.RateLimited, errors.Busy)):
         headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after)))
@@ -89,21 +96,31 @@ def _domain_error(exc: errors.HashDBError) -> Response:
         headers["Retry-After"] = "1"
     elif isinstance(exc, errors.Unauthorized):
         headers["WWW-Authenticate"] = 'Bearer realm="hashdb"'
-    return error_response(status_for(exc), exc.code, exc.message, headers)
+    return status_for(exc), exc.code, exc.message, headers
+
+
+def http_error(exc: HTTPException, environ: Mapping[str, Any]) -> tuple[int, str, str, dict[str, str]]:
+    """A Werkzeug HTTP error's status, code, message and extra headers; after a 413 the rest of
+    the body is read and dropped first."""
+    status = exc.code or 500
+    if status == 413:
+        _drain(environ)
+    code = code_for(status, exc.name or "error")
+    headers = {k: v for k, v in exc.get_headers() if k.lower() not in ("content-type", "content-length")}
+    return status, code, exc.description or exc.name or "error", headers
+
+
+def _domain_error(exc: errors.HashDBError) -> Response:
+    return error_response(*domain_error(exc))
 
 
 def _http_error(exc: HTTPException) -> Response:
-    status = exc.code or 500
-    if status == 413:
-        _drain()
-    code = code_for(status, exc.name or "error")
-    headers = {k: v for k, v in exc.get_headers() if k.lower() not in ("content-type", "content-length")}
-    return error_response(status, code, exc.description or exc.name or "error", headers)
+    return error_response(*http_error(exc, request.environ))
 
 
-def _drain() -> None:
-    stream = request.environ.get("wsgi.input")
-    if stream is None or not request.environ.get("wsgi.input_terminated"):
+def _drain(environ: Mapping[str, Any]) -> None:
+    stream = environ.get("wsgi.input")
+    if stream is None or not environ.get("wsgi.input_terminated"):
         return
     left = DRAIN_BYTES
     try:
