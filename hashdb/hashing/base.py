@@ -15,7 +15,8 @@ if TYPE_CHECKING:
 
 # Explicit ASCII set: str.isdigit() and int(x, 16) accept unicode digits and fullwidth
 # letters, which must never reach the store as if they were hex.
-_HEX = frozenset("0123456789abcdef")
+_HEX_DIGITS = "0123456789abcdef"
+_HEX = frozenset(_HEX_DIGITS)
 
 
 class Signal(ABC):
@@ -42,8 +43,11 @@ class Signal(ABC):
             hint = " (it has leading or trailing whitespace)" if text != text.strip() else ""
             raise InvalidHash(f"{cls.name} hash must be {want} hex characters, got {len(text)}{hint}")
         lowered = text.lower()
-        # Scan the text as given, so the message names the character the caller sent.
-        bad = next((ch for ch in text if ch.lower() not in _HEX), None)
+        # Scan the text as given, so the message names the character the caller sent; hex
+        # text (nearly every call) is recognised first without a loop in Python.
+        bad = None
+        if not (lowered.isascii() and not lowered.strip(_HEX_DIGITS)):
+            bad = next((ch for ch in text if ch.lower() not in _HEX), None)
         if bad is not None:
             raise InvalidHash(
                 f"{cls.name} hash has a character that is not ASCII hex: {bad!r} (U+{ord(bad):04X})"

@@ -205,7 +205,7 @@ def test_bad_hash_strings_are_invalid_with_a_reason(text: object, named: str) ->
 @pytest.mark.parametrize("signal", by_name(SIGNALS))
 def test_every_signal_refuses_wrong_length_and_non_hex(signal: Signal) -> None:
     good = "0" * signal.hex_length()
-    for bad in (good[:-1], good + "0", "z" + good[1:], "\u0663" + good[1:]):
+    for bad in (good[:-1], good + "0", "z" + good[1:], "\u0663" + good[1:], "\uff21" + good[1:], "\u212a" + good[1:]):
         with pytest.raises(InvalidHash):
             signal.parse(bad)
 
