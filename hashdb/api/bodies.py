@@ -25,6 +25,8 @@ MAX_FRAMES_PER_ITEM = 20_000
 MAX_IDEMPOTENCY_KEY = 200
 
 HASH_FIELDS = {"signal", "hash", "quality"}
+HASH_REQUIRED = frozenset({"signal", "hash"})
+HASH_ITEM_FIELDS = {"input"} | HASH_FIELDS
 MEDIA_FIELDS = {"hashes", "frames", "derived", "tmk"}
 SHARING_FIELDS = {"labels", "incident", "reference"}
 
@@ -49,6 +51,9 @@ def json_body(optional: bool = False, req: Request | None = None) -> dict[str, A
 
 
 def fields(doc: Mapping[str, Any], where: str, allowed: set[str], required: Collection[str] = ()) -> None:
+    keys = doc.keys()
+    if keys <= allowed and None not in doc.values() and all(name in keys for name in required):
+        return  # the usual case, checked without building the lists the messages need
     unknown = sorted(set(doc) - allowed)
     if unknown:
         raise InvalidInput(f"{where}: unknown field {unknown[0][:64]!r}")
@@ -137,7 +142,7 @@ def _media(item: Mapping[str, Any], where: str, extra: set[str]) -> Media:
     """An item is one hash ({signal, hash}) or one file's hashes ({hashes} and/or {frames}
     and/or a video's {tmk})."""
     if "signal" in item or "hash" in item:
-        fields(item, where, {"input"} | HASH_FIELDS | extra, {"signal", "hash"})
+        fields(item, where, HASH_ITEM_FIELDS | extra if extra else HASH_ITEM_FIELDS, HASH_REQUIRED)
         value = hash_value(item, where)
         default = f"{item['signal']}:{item['hash']}"
         return default, (value,), (), (), None
