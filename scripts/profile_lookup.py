@@ -1,5 +1,5 @@
-"""Where a lookup's CPU goes, layer by layer, in one process: the service, the Flask app around
-it, and the app with the service taken out. CPU time, best of --rounds, so a shared machine's
+"""Where a lookup's CPU goes, layer by layer, in one process: the service, the WSGI app around
+it (hashdb/api/lean.py in front of Flask), and the app with the service taken out. CPU time, best of --rounds, so a shared machine's
 other load moves it little; with --reference-rev the same is measured for another commit in
 alternated rounds (each round a fresh process per code), and the table gives both.
 
@@ -82,14 +82,14 @@ def measure(db: Path, key: str, hexes: list[str], rounds: int) -> dict[str, floa
         "service.lookup, 1 hash": _cpu_us(lambda: [service.lookup([q], actor) for q in singles], LOOKUPS, rounds),
         "service.lookup, batch of 100 (per hash)": _cpu_us(lambda: [service.lookup(b, actor) for b in batches],
                                                            LOOKUPS, rounds),
-        "Flask app, GET /v1/lookup": _cpu_us(app_singles, LOOKUPS, rounds),
-        "Flask app, POST /v1/lookup of 100 (per hash)": _cpu_us(app_batches, LOOKUPS, rounds),
+        "WSGI app, GET /v1/lookup": _cpu_us(app_singles, LOOKUPS, rounds),
+        "WSGI app, POST /v1/lookup of 100 (per hash)": _cpu_us(app_batches, LOOKUPS, rounds),
     }
     real = service.lookup
     service.lookup = lambda queries, actor, thresholds=None, count=True: [  # type: ignore[method-assign]
         LookupResult(q.input, False) for q in queries]
     try:
-        out["Flask app, GET /v1/lookup, service stubbed"] = _cpu_us(app_singles, LOOKUPS, rounds)
+        out["WSGI app, GET /v1/lookup, service stubbed"] = _cpu_us(app_singles, LOOKUPS, rounds)
     finally:
         service.lookup = real  # type: ignore[method-assign]
     return out
