@@ -53,6 +53,12 @@ DEFAULT_MAX_BODY = 4 * 1024 * 1024
 # While another worker holds fewer connections, how often (seconds) a worker looks again: its
 # own poll may have nothing else to wake it.
 BALANCE_RECHECK = 0.05
+# The main loop runs once per batch of socket events, many times a second under load: the
+# arbiter's heartbeat (a file's mtime, one syscall) and the scan of gathering connections for
+# missed deadlines need not run every time. Deadlines are seconds long; the heartbeat's
+# timeout is `hashdb serve`'s --timeout (60 s).
+HOUSEKEEPING_EVERY = 0.2
+
 # After an early 413: how much of the refused body is read and dropped, and for how long.
 DRAIN_BYTES = 8 * 1024 * 1024
 DRAIN_TIMEOUT = 5.0
@@ -115,6 +121,7 @@ class HashdbWorker(ThreadWorker):  # type: ignore[misc]
         self.gathering: dict[TConn, Gathering] = {}
         self.shares: ConnectionShares | None = None
         self._accept_wanted = False
+        self._notified = self._swept = float("-inf")
 
     def init_process(self) -> None:
         self.shares = ConnectionShares.for_server()
@@ -255,9 +262,18 @@ class HashdbWorker(ThreadWorker):  # type: ignore[misc]
 
     # -- deadlines and shutdown -----------------------------------------------------------
 
+    def notify(self) -> None:
+        now = time.monotonic()
+        if now - self._notified >= HOUSEKEEPING_EVERY:
+            self._notified = now
+            super().notify()
+
     def murder_pending(self) -> None:
         super().murder_pending()
         now = time.monotonic()
+        if now - self._swept < HOUSEKEEPING_EVERY:
+            return
+        self._swept = now
         for conn in [c for c, state in self.gathering.items() if state.deadline <= now]:
             self._drop(conn)
 
