@@ -32,6 +32,7 @@ import re
 import selectors
 import socket
 import time
+from concurrent.futures import Future
 from functools import partial
 from typing import Any
 
@@ -62,6 +63,10 @@ HOUSEKEEPING_EVERY = 0.2
 # After an early 413: how much of the refused body is read and dropped, and for how long.
 DRAIN_BYTES = 8 * 1024 * 1024
 DRAIN_TIMEOUT = 5.0
+# Closing a connection after its last answer: what the client may still send is read and
+# dropped, up to this much for this long (gunicorn's own limits for the same close).
+LINGER_BYTES = 64 * 1024
+LINGER_TIMEOUT = 2.0
 
 # A TLS record of type handshake (22), protocol major version 3: what a ClientHello starts with,
 # and what no HTTP/1.x request line does.
@@ -250,6 +255,33 @@ class HashdbWorker(ThreadWorker):  # type: ignore[misc]
         state.buffer.clear()
         state.drain_left = DRAIN_BYTES
         state.deadline = time.monotonic() + DRAIN_TIMEOUT
+
+    def finish_request(self, conn: TConn, fs: Future[Any]) -> None:
+        """A thread is done with a connection. gunicorn closes one that is not kept alive
+        gracefully, on this loop: a FIN, then a blocking read of up to 2 s for the client's
+        own; a client that asked to close and then kept its end open held every connection of
+        the worker for those 2 s. Here the reading is left to the poller (_linger)."""
+        if fs.cancelled() or (fs.exception() is None and not fs.result()):
+            self._linger(conn)
+            return
+        super().finish_request(conn, fs)
+
+    def _linger(self, conn: TConn) -> None:
+        """Close after the last answer as RFC 9112 section 9.6 asks (FIN first, then read what the
+        client still sends, so its data does not make the kernel reset the connection and cut
+        the answer short), without waiting: the poller reads, murder_pending ends it."""
+        try:
+            conn.sock.setblocking(False)
+            conn.sock.shutdown(socket.SHUT_WR)
+        except OSError:
+            self.nr_conns -= 1
+            conn.close()
+            return
+        state = Gathering(time.monotonic())
+        state.drain_left = LINGER_BYTES
+        state.deadline = time.monotonic() + LINGER_TIMEOUT
+        self.gathering[conn] = state
+        self.poller.register(conn.sock, selectors.EVENT_READ, partial(self._on_readable, conn))
 
     def _drop(self, conn: TConn) -> None:
         self.gathering.pop(conn, None)

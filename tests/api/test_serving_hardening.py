@@ -97,6 +97,28 @@ def test_a_half_sent_head_holds_no_worker(served):
             sock.close()
 
 
+def test_clients_that_ask_to_close_and_keep_their_end_open_hold_nobody_up(served):
+    server, keys, probe = served
+    # Each answer is followed by a close that waits up to 2 s for the client's own: 12 such
+    # clients a worker, waited for in turn, would hold its other connections past GENEROUS.
+    socks = []
+    try:
+        for _ in range(24):
+            sock = hostile_connection(server.port, "silent")
+            sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            socks.append(sock)
+        assert_serving(server.port, keys["consumer"], probe, 5)
+        for sock in socks:  # each got its whole answer, then the server's end of the connection
+            sock.settimeout(GENEROUS)
+            answer = b""
+            while chunk := sock.recv(4096):
+                answer += chunk
+            assert answer.startswith(b"HTTP/1.1 200") and answer.endswith(b'{"status":"ok"}\n'), answer[-200:]
+    finally:
+        for sock in socks:
+            sock.close()
+
+
 @pytest.mark.parametrize(("head", "status"), [
     (b"GET /healthz HTTP/1.1\r\nHost: x\r\nIdempotency-Key: " + b"k" * 10_000 + b"\r\n\r\n", 431),
     (b"POST /v1/lookup HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n", 400),
