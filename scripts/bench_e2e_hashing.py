@@ -45,8 +45,10 @@ from PIL import Image
 
 from hashdb.config import Settings
 from hashdb.hashing import derived, deskew, kernel, media, regions
+from hashdb.hashing.crops import crop_pdqs
 from hashdb.hashing.derived import derived_pdqs
 from hashdb.hashing.imagehashes import PHashSignal
+from hashdb.hashing.masked import masked_pdqs
 from hashdb.hashing.pdq import PdqSignal
 from hashdb.hashing.pdq_dihedral import pdq_dihedral_hex
 from hashdb.service.media_hashing import hash_media_file
@@ -222,6 +224,10 @@ def profile(paths: list[Path]) -> None:
         timed("derived, of which: small-rotation angle", lambda: deskew.rotation_angle(work))
         timed("derived PDQs of the content region (Settings.derived_hashes, on by default)",
               lambda: derived_pdqs(shown, settings.pdq_min_quality))
+        timed("derived PDQs, a lookup's (each region trimmed again inside)",
+              lambda: derived_pdqs(work, settings.pdq_min_quality, lookup=True))
+        timed("corner-masked PDQs (stored and queried)", lambda: masked_pdqs(work, settings.pdq_min_quality))
+        timed("centred crops' PDQs (stored only)", lambda: crop_pdqs(work, settings.pdq_min_quality))
         timed("hash_media_file, default signals (all of the above, once)", lambda: hash_media_file(settings, path))
         timed("hash_media_file, default signals, derived hashes off", lambda: hash_media_file(underived, path))
         timed("hash_media_file with dihedral, derived hashes off",
