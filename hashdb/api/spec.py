@@ -82,7 +82,9 @@ def schemas(max_batch: int) -> dict[str, Schema]:
         "hashes": {"type": "array", "items": ref("Hash"), "minItems": 1, "maxItems": MAX_HASHES_PER_ITEM},
         "frames": {"type": "array", "items": ref("Frame"), "minItems": 1, "maxItems": MAX_FRAMES_PER_ITEM},
         "derived": {"type": "array", "items": ref("Derived"), "maxItems": MAX_DERIVED,
-                    "description": "PDQs of the image's content region (borders, bands, UI chrome removed)."},
+                    "description": "PDQs of parts of the image, as `hashdb hash --json` prints them: its "
+                                   "content region (trimmed, content), turned upright (deskewed), centred crops "
+                                   "(cropped, stored side only) and copies with one corner covered (masked)."},
         # The exact length is in the description, not a minLength: a 351,128-character string is
         # past what schema-driven generators (Hypothesis, under the fuzz test) can produce.
         "tmk": string(pattern="^[A-Za-z0-9+/]+={0,2}$",
@@ -121,7 +123,9 @@ def schemas(max_batch: int) -> dict[str, Schema]:
         }, ("items",)),
         "Match": obj({
             "id": {"type": "integer"}, "signal": string(),
-            "distance": {"type": "integer", "minimum": 0, "description": "Bits apart (Hamming signals)."},
+            "distance": {"type": "integer", "minimum": 0,
+                         "description": "Bits apart (Hamming signals): of the hashes that matched, so for "
+                                        "via masked the corner-covered copies', not the whole images'."},
             "score": {"type": "number", "maximum": 1,
                       "description": "tmk only, instead of distance: the level-2 similarity, higher is closer."},
             "labels": {"type": "array", "items": string()},

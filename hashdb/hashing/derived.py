@@ -20,7 +20,7 @@ import numpy as np
 import numpy.typing as npt
 from PIL import Image
 
-from hashdb.errors import InvalidInput
+from hashdb.errors import HashDBError, InvalidInput
 from hashdb.hashing import deskew, regions
 from hashdb.hashing.pdq import PdqSignal
 from hashdb.types import DerivedHash, HashValue
@@ -236,6 +236,9 @@ def derived_from_json(raw: object, where: str = "derived") -> tuple[DerivedHash,
         if share is not None and (isinstance(share, bool) or not isinstance(share, (int, float))
                                   or not 0 < share <= 1):
             raise InvalidInput(f"{here}.share must be a number above 0 and at most 1")
-        out.append(DerivedHash(str(entry["via"]), parse_hash("pdq", entry.get("pdq"), quality),
-                               None if share is None else float(share)))
+        try:
+            value = parse_hash("pdq", entry.get("pdq"), quality)
+        except HashDBError as exc:  # the same error, told where it is
+            raise type(exc)(f"{here}.pdq: {exc}") from None
+        out.append(DerivedHash(str(entry["via"]), value, None if share is None else float(share)))
     return tuple(out)

@@ -141,16 +141,18 @@ class MatchingMixin(ServiceBase):
                     _keep(best, (n, record_id), distance, "pdq", query_derived.via)
         if unproven:
             self._corroborate(unproven, pdqs, best, WHOLE_CORROBORATION)
-        self._masked_matches([(n, d) for n, d in usable if d.via == MASKED], pdqs, best)
+        self._masked_matches([(n, d) for n, d in usable if d.via == MASKED], pdqs, radius, best)
 
     def _masked_matches(self, masked: Sequence[tuple[int, DerivedHash]], pdqs: Sequence[tuple[int, str]],
-                        best: dict[tuple[int, int], tuple[int, str, str | None]]) -> None:
-        """A query's corner-masked PDQs against stored ones only, within MASKED_RADIUS, with the
-        whole images (any orientation) within MASKED_CORROBORATION; for records no other PDQ
-        matched (the masked distance is no measure of the whole pictures' closeness)."""
+                        pdq_radius: int, best: dict[tuple[int, int], tuple[int, str, str | None]]) -> None:
+        """A query's corner-masked PDQs against stored ones only, within MASKED_RADIUS (or the
+        caller's PDQ threshold, when tighter), with the whole images (any orientation) within
+        MASKED_CORROBORATION; for records no other PDQ matched (the masked distance is no
+        measure of the whole pictures' closeness)."""
+        radius = min(MASKED_RADIUS, pdq_radius)
         if not masked:
             return
-        hits = self.indexes.search(DERIVED, [d.hash.hex for _, d in masked], MASKED_RADIUS)
+        hits = self.indexes.search(DERIVED, [d.hash.hex for _, d in masked], radius)
         owners = self.store.derived_records([key for found in hits for key, _ in found])
         unproven: dict[tuple[int, int], tuple[int, str]] = {}
         for (n, _), found in zip(masked, hits):
@@ -159,7 +161,7 @@ class MatchingMixin(ServiceBase):
                     record_id = owners[key][0]
                     if best.get((n, record_id), (0, ""))[1] == "pdq":
                         continue
-                    if distance < unproven.get((n, record_id), (MASKED_RADIUS + 1, ""))[0]:
+                    if distance < unproven.get((n, record_id), (radius + 1, ""))[0]:
                         unproven[(n, record_id)] = (distance, MASKED)
         if unproven:
             self._corroborate(unproven, pdqs, best, MASKED_CORROBORATION)

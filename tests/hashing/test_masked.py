@@ -45,3 +45,16 @@ def test_a_flat_picture_in_a_frame_gets_none() -> None:
 def test_tiny_images_get_none() -> None:
     noise = np.random.default_rng(3).integers(0, 256, (24, 60, 3), dtype=np.uint8)
     assert masked.masked_pdqs(noise, 0) == ()
+
+
+def test_a_derived_entry_without_its_pdq_is_refused_saying_where() -> None:
+    import pytest
+
+    from hashdb.errors import InvalidHash
+    from hashdb.hashing.derived import derived_from_json
+
+    with pytest.raises(InvalidHash, match=r"^items\[0\]\.derived\[1\]\.pdq: pdq hash must be"):
+        derived_from_json([{"via": "masked", "pdq": "ab" * 32, "quality": 90}, {"via": "masked"}],
+                          "items[0].derived")
+    with pytest.raises(InvalidHash, match=r"^derived\[0\]\.pdq: "):
+        derived_from_json([{"via": "masked", "pdq": "ab" * 32, "quality": 101}])

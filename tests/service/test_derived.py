@@ -259,6 +259,11 @@ def test_a_copy_with_a_corner_logo_matches_through_its_masked_hash(service, medi
     with monkeypatch.context() as patched:  # no cover on the query: the logo stays in every hash
         patched.setattr(masked, "masked_pdqs", lambda image, min_quality: ())
         assert record not in [m.id for m in lookup(service, alice, data).matches]
+    # A caller's tighter PDQ threshold caps the masked radius too.
+    query = service.query_for(service.hash_bytes(data, "query", dihedral=True))
+    for threshold in range(0, 6):
+        found = [m for m in service.lookup([query], alice, {"pdq": threshold})[0].matches if m.id == record]
+        assert bool(found) == (threshold >= match.distance), threshold
 
 
 def test_another_picture_with_the_same_logo_does_not_match(service, media):
