@@ -266,7 +266,11 @@ def _resolve_each(service: HashDB, items: Sequence[Item], dihedral: bool,
         elif isinstance(item, HashInput):
             resolved.append((item.input, item.value))
         elif isinstance(item, HashedInput):
-            resolved.append((item.input, item.hashes))
+            if item.hashes.dihedral and not dihedral:  # a lookup's hashes offered for storing
+                resolved.append((item.input, InvalidInput(
+                    "hashed for a lookup (hashdb hash --for-lookup): hash without --for-lookup to submit")))
+            else:
+                resolved.append((item.input, item.hashes))
         elif isinstance(item, FileInput):
             resolved.append((item.input, next(answers)))
     return resolved

@@ -19,9 +19,13 @@ from hashdb.io.inputs import BadInput, FileInput, expand
 @click.argument("paths", nargs=-1, required=True)
 @click.option("--signals", help="Comma-separated signals, e.g. pdq,phash,md5 (default: md5,sha256,pdq,phash; "
                                  "videos also vpdq frames, and tmk when tmkpy and ffmpeg are installed).")
+@click.option("--for-lookup", is_flag=True,
+              help="Hash as `hashdb lookup` does: add the 7 turned and mirrored PDQs and a lookup's own "
+                   "regions, for `hashdb lookup FILE.jsonl` later. Such lines cannot be submitted.")
 @jobs_option
 @json_option
-def hash_command(paths: tuple[str, ...], signals: str | None, jobs: int | None, as_json: bool) -> None:
+def hash_command(paths: tuple[str, ...], signals: str | None, for_lookup: bool, jobs: int | None,
+                 as_json: bool) -> None:
     """Hash images and videos locally; nothing leaves the machine.
 
     Directories are walked, and their files hashed on every core (--jobs). A file that cannot
@@ -30,6 +34,7 @@ def hash_command(paths: tuple[str, ...], signals: str | None, jobs: int | None, 
     \b
     Example:
         hashdb hash --json photos/ clip.mp4 > hashes.jsonl
+        hashdb hash --for-lookup --json uploads/ > queries.jsonl   # then: hashdb lookup queries.jsonl
         hashdb hash --signals md5,tmk --json clip.mp4    # fails if tmkpy or ffmpeg is missing
     """
     service = hashing_service()
@@ -43,7 +48,8 @@ def hash_command(paths: tuple[str, ...], signals: str | None, jobs: int | None, 
         missing = unavailable() if TMK_SIGNAL in wanted else None
         if missing is not None:
             raise click.ClickException(missing)
-    answers = service.hash_files([i.path for i in items if isinstance(i, FileInput)], wanted, jobs=jobs)
+    answers = service.hash_files([i.path for i in items if isinstance(i, FileInput)], wanted,
+                                 dihedral=for_lookup, jobs=jobs)
     for item in progress(items, "hashing"):
         if not isinstance(item, FileInput):
             failed += 1
@@ -74,6 +80,8 @@ def _hashes_text(doc: dict[str, Any]) -> str:
                          + (f", share {d['share']:.2f})" if "share" in d else ")") for d in value)
         elif key == "tmk":
             parts.append(f"tmk:({len(value)} base64 characters; --json prints them)")
+        elif key == "pdq_dihedral":
+            parts.append(f"pdq turned and mirrored: {len(value)}")
         elif key not in ("path", "media_type", "frames", "pdq_variants"):
             parts.append(f"{key}:{value}")
     if "frames" in doc:

@@ -160,7 +160,8 @@ def hashes_from_json(doc: object) -> MediaHashes:
         raise InvalidInput("each line must be a JSON object")
     values: list[HashValue] = []
     for key, raw in doc.items():
-        if key in ("path", "media_type", "frames", "pdq_variants", "derived", "tmk") or not _known_signal(key):
+        if key in ("path", "media_type", "frames", "pdq_variants", "pdq_dihedral", "derived", "tmk") \
+                or not _known_signal(key):
             continue
         if key == "pdq" and isinstance(raw, dict):
             values.append(parse_hash("pdq", raw.get("hash"), raw.get("quality")))
@@ -168,6 +169,8 @@ def hashes_from_json(doc: object) -> MediaHashes:
             values.append(parse_hash(key, raw))
     variants = tuple(parse_hash("pdq", v.get("hash"), v.get("quality"))
                      for v in doc.get("pdq_variants") or [] if isinstance(v, dict))
+    dihedral = tuple(parse_hash("pdq", v.get("hash"), v.get("quality"))
+                     for v in doc.get("pdq_dihedral") or [] if isinstance(v, dict))
     frames: list[FrameHash] = []
     for n, frame in enumerate(doc.get("frames") or []):
         if not isinstance(frame, dict):
@@ -186,5 +189,5 @@ def hashes_from_json(doc: object) -> MediaHashes:
         raise InvalidInput("no hashes in this line")
     path = doc.get("path")
     return MediaHashes(str(path) if isinstance(path, str) else "", str(media_type), tuple(values),
-                       variants, frames=tuple(frames), derived=derived_from_json(doc.get("derived")),
-                       tmk=tmk_bytes)
+                       variants, dihedral=dihedral, frames=tuple(frames),
+                       derived=derived_from_json(doc.get("derived")), tmk=tmk_bytes)

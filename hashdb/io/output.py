@@ -20,6 +20,8 @@ def hashes_json(media: MediaHashes) -> dict[str, Any]:
             out[value.signal] = value.hex
     if media.variants:
         out["pdq_variants"] = [{"hash": v.hex, "quality": v.quality} for v in media.variants]
+    if media.dihedral:  # hashed for a lookup (hash --for-lookup): the other 7 orientations
+        out["pdq_dihedral"] = [{"hash": v.hex, "quality": v.quality} for v in media.dihedral]
     if media.derived:
         out["derived"] = derived_json(media.derived)
     if media.tmk is not None:

@@ -220,3 +220,27 @@ def test_a_video_match_in_text_says_the_shares_of_frames_that_decide_it(run):
     [answer] = lines(run("lookup", "--json", str(media / "clip_reencoded.mp4")))
     [video] = [m["video"] for m in answer["matches"] if m["signal"] == "vpdq"]
     assert f"{video['query_pct']:g} % of this video's frames, {video['stored_pct']:g} % of the stored one's" in text
+
+
+def test_hashes_made_for_a_lookup_find_what_the_file_finds_and_are_never_stored(run, media, tmp_path):
+    # A mirrored copy: its hash file finds the original only with the turned PDQs a lookup
+    # of the file itself computes (--for-lookup); such a line is a query, never a submission.
+    submitted = run("submit", "--json", str(media / "rocket.jpg"), "--label", "glorification")
+    assert submitted.exit_code == 0
+    [stored] = lines(submitted)
+    mirrored = str(media / "rocket_hflip.jpg")
+    for flags, found in (((), False), (("--for-lookup",), True)):
+        hashed = run("hash", "--json", *flags, mirrored)
+        assert hashed.exit_code == 0
+        [doc] = lines(hashed)
+        assert ("pdq_dihedral" in doc) is found
+        queries = tmp_path / f"queries{len(flags)}.jsonl"
+        queries.write_text(hashed.stdout)
+        [answer] = lines(run("lookup", "--json", str(queries)))
+        assert answer["matched"] is found
+    assert [answer["matched"]] == [m["matched"] for m in lines(run("lookup", "--json", mirrored))]
+    refused = run("submit", str(queries), "--label", "glorification")
+    assert refused.exit_code != 0 and "--for-lookup" in refused.output
+    assert len(refused.output.strip().splitlines()) == 1 and "Traceback" not in refused.output
+    [again] = lines(run("lookup", "--json", str(media / "rocket.jpg")))
+    assert {m["id"] for m in again["matches"]} <= set(stored["ids"])  # nothing new was stored
