@@ -7,6 +7,7 @@ import base64
 import hashlib
 import http.server
 import json
+import os
 import re
 import signal
 import sqlite3
@@ -394,9 +395,10 @@ def test_keyboard_only_sign_in_with_visible_focus(browser, server, data):
 
 def test_hashdb_demo_prints_a_link_that_signs_in_once(browser, tmp_path, screenshots):
     port = free_port()
+    # A session of its own, so that the last resort below stops the demo's server too.
     demo = subprocess.Popen([sys.executable, "-c", "from hashdb.cli import cli; cli()", "demo", "--port", str(port),
                              "--db", str(tmp_path / "demo.sqlite")], cwd=ROOT, stdout=subprocess.PIPE,
-                            stderr=subprocess.DEVNULL, text=True)
+                            stderr=subprocess.DEVNULL, text=True, start_new_session=True)
     try:
         link = None
         deadline = time.monotonic() + 180
@@ -419,11 +421,14 @@ def test_hashdb_demo_prints_a_link_that_signs_in_once(browser, tmp_path, screens
         reply = again.goto(link)
         assert reply.status == 401 and "already used" in again.inner_text("main")
     finally:
-        demo.send_signal(signal.SIGINT)
+        # SIGTERM, which the demo turns into its Ctrl-C path itself: a SIGINT is ignored when this
+        # suite runs with SIGINT ignored (a background job), and the killed demo then left its
+        # server running after the suite.
+        demo.send_signal(signal.SIGTERM)
         try:
             demo.wait(timeout=30)
         except subprocess.TimeoutExpired:
-            demo.kill()
+            os.killpg(demo.pid, signal.SIGKILL)
             demo.wait()
         if demo.stdout is not None:
             demo.stdout.close()
