@@ -40,7 +40,7 @@ from gunicorn import util as gunicorn_util
 from gunicorn.workers.gthread import ThreadWorker, TConn
 
 from hashdb.api.balance import ConnectionShares
-from hashdb.api.errors import code_for
+from hashdb.api.errors import code_for, error_document
 
 HEADER_TIMEOUT = 10.0
 BODY_TIMEOUT = 30.0
@@ -77,7 +77,7 @@ _CHUNKED = re.compile(rb"^transfer-encoding[ \t]*:", re.IGNORECASE | re.MULTILIN
 
 def error_answer(status: int, reason: str, code: str, message: str) -> bytes:
     """A whole HTTP answer in the API's error shape, closing the connection."""
-    body = json.dumps({"error": {"code": code, "message": message}}).encode() + b"\n"
+    body = json.dumps(error_document(code, message)).encode() + b"\n"
     return (f"HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\nConnection: close\r\n"
             f"Content-Length: {len(body)}\r\n\r\n").encode() + body
 
