@@ -184,12 +184,15 @@ class Detail:
 
 
 def detailed_middle(rgb: npt.NDArray[np.uint8], detail: Detail | None = None) -> bool:
-    """detailed() of the middle half of each side (`detail`: the image's Detail, when the
-    caller has one). Crops and corner-masked copies all hold the middle; with no detail there,
-    what detail they have is a frame's edges (flat grey inside a black border), which would
-    match any such frame."""
+    """detailed() of the middle half of each side (through `detail`, the image's Detail, when
+    the caller has one for other regions too). Crops and corner-masked copies all hold the
+    middle; with no detail there, what detail they have is a frame's edges (flat grey inside a
+    black border), which would match any such frame."""
     height, width = rgb.shape[:2]
-    return (detail or Detail(rgb))(width // 4, height // 4, width - width // 4, height - height // 4)
+    box = (width // 4, height // 4, width - width // 4, height - height // 4)
+    if detail is None:
+        return detailed(np.ascontiguousarray(rgb[box[1]:box[3], box[0]:box[2]]))
+    return detail(*box)
 
 
 def usable(value: HashValue, min_quality: int) -> bool:

@@ -81,12 +81,11 @@ def hash_media(settings: Settings, data: bytes, name: str, signals: Sequence[str
                          if v.hex != primary and v.hex not in {w.hex for w in computed[:n]})
         if settings.derived_hashes:
             from hashdb.hashing.derived import derived_pdqs, work_copy
-
-            # From the picture as a viewer sees it, reduced once for both kinds of derived
-            # hash (no full-size array is made for it).
-            work = work_copy(decoded.shown)
             from hashdb.hashing.masked import masked_pdqs
 
+            # From the picture as a viewer sees it, reduced once for every kind of derived
+            # hash (no full-size array is made for it).
+            work = work_copy(decoded.shown)
             derived = derived_pdqs(work, settings.pdq_min_quality, lookup=dihedral)
             derived += masked_pdqs(work, settings.pdq_min_quality)
             if not dihedral:  # hashing to store (as for videos above): centred crops, never queried
