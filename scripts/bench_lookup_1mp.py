@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import os
 import pickle
 import shutil
 import statistics
@@ -82,7 +83,7 @@ def main() -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--reference-rev", required=True, help="the git revision to compare with (checked out once)")
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--core", type=int, default=max(0, len(__import__("os").sched_getaffinity(0)) - 1))
+    parser.add_argument("--core", type=int, default=max(0, len(os.sched_getaffinity(0)) - 1))
     args = parser.parse_args()
     if shutil.which("taskset") is None:
         parser.error("taskset (util-linux) is needed to pin each side to one core")
