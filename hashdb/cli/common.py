@@ -5,9 +5,10 @@ Command modules import `cli` from here; `hashdb/cli/__init__.py` imports them so
 from __future__ import annotations
 
 import json
+import shutil
 import signal
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -15,7 +16,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from hashdb.errors import HashDBError, InvalidInput
-from hashdb.io.inputs import BadInput, FileInput, HashedInput, HashInput, Item
+from hashdb.io.inputs import BadInput, FileInput, HashedInput, HashInput, Item, SkippedInput
 from hashdb.service import HashDB
 from hashdb.types import Principal
 
@@ -163,13 +164,35 @@ def open_service(db_path: str | Path, create: bool = False) -> HashDB:
     otherwise make a new empty database and answer "no match" as if the list were checked."""
     from hashdb.service.local import is_dsn, open_database
 
-    if not create and not is_dsn(db_path) and not Path(db_path).exists():
+    fresh = not is_dsn(db_path) and not Path(db_path).exists()
+    if fresh and not create:
         raise click.ClickException(
             f"no database at {db_path} (check --db or HASHDB_DB; `hashdb submit` or `hashdb import` creates one)")
     try:
-        return open_database(db_path)
+        service = open_database(db_path)
     except HashDBError as exc:
         raise click.ClickException(str(exc)) from exc
+    if fresh:
+        _created.append((Path(db_path), service))
+    return service
+
+
+# Databases this command created, removed again if it fails (HashdbGroup.invoke): a refused
+# `submit --db new.sqlite` must not leave an empty database and its secret behind.
+_created: list[tuple[Path, HashDB]] = []
+
+
+def _remove_created() -> None:
+    from hashdb.service.local import index_dir
+
+    while _created:
+        path, service = _created.pop()
+        if service.store.last_seq():  # records went in before the failure: they stay
+            continue
+        service.store.close()
+        for leftover in (path, *(path.with_name(path.name + s) for s in ("-wal", "-shm", "-journal", ".secret"))):
+            leftover.unlink(missing_ok=True)
+        shutil.rmtree(index_dir(path), ignore_errors=True)
 
 
 def check_port(host: str, port: int) -> None:
@@ -208,9 +231,20 @@ def progress(items: Sequence[Item], label: str) -> Iterator[Item]:
 
 
 class HashdbGroup(click.Group):
-    """Domain errors become one-line messages with exit status 1, never tracebacks."""
+    """Domain errors become one-line messages with exit status 1, never tracebacks; a database
+    the failed command created is removed again."""
 
     def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return self._invoke(ctx)
+        except (click.ClickException, SystemExit) as exc:
+            if not (isinstance(exc, SystemExit) and exc.code in (0, None)):
+                _remove_created()
+            raise
+        finally:
+            _created.clear()
+
+    def _invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except HashDBError as exc:
@@ -236,6 +270,18 @@ def cli() -> None:
     Members who run python-threatexchange or HMA can add a hashdb server as an exchange:
     `threatexchange config extensions add hashdb.partners.pytx` (see the README).
     """
+
+
+def without_skipped(items: Iterable[Item]) -> list[Item]:
+    """Inputs less the text files a folder walk found (a README beside the images), each named
+    in a note on stderr: a folder of media is hashed, submitted or looked up as a whole."""
+    kept = []
+    for item in items:
+        if isinstance(item, SkippedInput):
+            click.echo(f"{shown(item.input)}: skipped, {item.reason}", err=True)
+        else:
+            kept.append(item)
+    return kept
 
 
 def _resolve(service: HashDB, items: Sequence[Item], dihedral: bool, jobs: int | None = None) -> list[tuple[str, Any]]:

@@ -7,7 +7,17 @@ from typing import Any
 
 import click
 
-from hashdb.cli.common import cli, emit, hashing_service, jobs_option, json_option, located, progress, shown
+from hashdb.cli.common import (
+    cli,
+    emit,
+    hashing_service,
+    jobs_option,
+    json_option,
+    located,
+    progress,
+    shown,
+    without_skipped,
+)
 from hashdb.errors import HashDBError
 from hashdb.hashing.registry import TMK_SIGNAL, get_signal
 from hashdb.hashing.tmk_video import unavailable
@@ -40,7 +50,7 @@ def hash_command(paths: tuple[str, ...], signals: str | None, for_lookup: bool, 
     service = hashing_service()
     wanted = [s.strip() for s in signals.split(",")] if signals else None
     failed = 0
-    items = list(expand(paths))
+    items = without_skipped(expand(paths))
     if wanted:
         for name in wanted:
             if name != TMK_SIGNAL:

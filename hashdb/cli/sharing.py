@@ -15,8 +15,6 @@ from hashdb.cli.common import (
     _resolve,
     _resolve_each,
     chosen_server,
-    located,
-    shown,
     cli,
     connect,
     db_option,
@@ -26,11 +24,14 @@ from hashdb.cli.common import (
     jobs_option,
     json_option,
     local_principal,
+    located,
     open_service,
     org_option,
     pdq_quality_option,
     server_options,
+    shown,
     with_pdq_quality,
+    without_skipped,
 )
 from hashdb.io.inputs import expand
 from hashdb.errors import HashDBError
@@ -68,7 +69,7 @@ def submit(inputs: tuple[str, ...], labels: tuple[str, ...], incident: str | Non
     client = connect(server, api_key) if server else None
     service = hashing_service() if client else open_service(db_path, create=True)
     submissions = []
-    for name, value in _resolve(service, list(expand(inputs)), dihedral=False):
+    for name, value in _resolve(service, without_skipped(expand(inputs)), dihedral=False):
         value = with_pdq_quality(value, pdq_quality)
         meta = {"incident": incident, "reference": reference}
         if hasattr(value, "media_type"):
@@ -124,7 +125,7 @@ def lookup(inputs: tuple[str, ...], thresholds: tuple[str, ...], no_dihedral: bo
     service = hashing_service() if client else open_service(db_path)
     queries: list[Query] = []
     failed: dict[int, tuple[str, str]] = {}  # position in the output -> (input, why it failed)
-    for name, value in _resolve_each(service, list(expand(inputs)), dihedral=not no_dihedral, jobs=jobs):
+    for name, value in _resolve_each(service, without_skipped(expand(inputs)), dihedral=not no_dihedral, jobs=jobs):
         if isinstance(value, HashDBError):
             failed[len(queries) + len(failed)] = (name, value.message)
         elif hasattr(value, "media_type"):

@@ -18,6 +18,7 @@ from hashdb.cli.common import (
     json_option,
     local_principal,
     open_service,
+    without_skipped,
 )
 from hashdb.io import output
 from hashdb.io.inputs import expand
@@ -111,7 +112,7 @@ def safelist_add(inputs: tuple[str, ...], note: str, db_path: str, as_json: bool
         hashdb safelist add viral-meme.jpg pdq:9a3f...e1 --note "news photo, not TVEC"
     """
     service = open_service(db_path, create=True)
-    items = [value for _, value in _resolve(service, list(expand(inputs)), dihedral=False)]
+    items = [value for _, value in _resolve(service, without_skipped(expand(inputs)), dihedral=False)]
     added, held = service.add_safelist(items, local_principal(service, "local"), note)
     emit(as_json, {"added": added, "quarantined": held},
          f"{added} hash(es) added to the safelist; quarantined {len(held)} live record(s)"

@@ -44,7 +44,16 @@ class BadInput:
     error: HashDBError
 
 
-Item = HashInput | FileInput | HashedInput | BadInput
+@dataclass(frozen=True, slots=True)
+class SkippedInput:
+    """A file found by walking a folder that is neither media nor a hash file (a README, a
+    thumbnail database): left out with a note. Named on the command line, it is a BadInput."""
+
+    input: str
+    reason: str
+
+
+Item = HashInput | FileInput | HashedInput | BadInput | SkippedInput
 
 
 def expand(args: Sequence[str]) -> Iterator[Item]:
@@ -59,14 +68,14 @@ def expand(args: Sequence[str]) -> Iterator[Item]:
         path = Path(arg)
         if path.is_dir():
             for child in sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith(".")):
-                yield from _file_items(child)
+                yield from _file_items(child, walked=True)
         elif path.exists():
             yield from _file_items(path)
         else:
             yield BadInput(arg, InvalidInput(f"{arg}: no such file, and not a SIGNAL:HEX hash"))
 
 
-def _file_items(path: Path) -> Iterator[Item]:
+def _file_items(path: Path, walked: bool = False) -> Iterator[Item]:
     try:
         with path.open("rb") as handle:
             head = handle.read(64)
@@ -76,8 +85,16 @@ def _file_items(path: Path) -> Iterator[Item]:
     if head.startswith(tmk.MAGIC[:8]):  # a `.tmk` file, as Meta's tmk-hash-video writes it
         yield _tmk_file(path)
         return
-    if _is_media(head) or not _looks_like_text(head):
+    if _is_media(head):
         yield FileInput(str(path), path)
+        return
+    if not _looks_like_text(head):
+        if walked and _is_prose(head):
+            yield SkippedInput(str(path), "a text file, neither media nor a hash file")
+        else:
+            # Named on the command line, or binary (a format the decoder may name, such as
+            # HEIC): the decoder's error says what it is and what is accepted.
+            yield FileInput(str(path), path)
         return
     try:
         yield from read_hash_file(path)
@@ -102,6 +119,12 @@ def _is_media(head: bytes) -> bool:
         return True
     except UnsupportedMedia:
         return False
+
+
+def _is_prose(head: bytes) -> bool:
+    """UTF-8 text with no control characters but whitespace (the head may end inside a character)."""
+    text = head.decode("utf-8", "ignore")
+    return bool(text) and len(text.encode()) >= len(head) - 3 and all(c.isprintable() or c in "\t\r\n\f" for c in text)
 
 
 def _looks_like_text(head: bytes) -> bool:

@@ -3,6 +3,7 @@ non-zero exit, never a traceback; and where `hashdb demo` finds its media."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -42,3 +43,58 @@ def test_demo_finds_the_fixtures_from_any_directory(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, check=True)
     assert Path(out.stdout.strip()) == MEDIA
     assert default_media_dir().is_dir()
+
+
+def _files(folder: Path) -> set[str]:
+    return {p.name for p in folder.iterdir()}
+
+
+@pytest.mark.parametrize("args", [
+    ["submit", "{bad}", "--label", "glorification"],
+    ["submit", str(MEDIA / "coffee.jpg"), "--label", "no_such_label"],
+    ["submit", str(MEDIA / "astronaut_corrupt.jpg"), "--label", "glorification"],
+    ["keys", "create", "--org", "bad\nname", "--role", "admin"],
+], ids=["not media", "unknown label", "undecodable image", "bad organisation"])
+def test_a_refused_command_leaves_no_new_database_behind(tmp_path, args):
+    bad = tmp_path / "notes.txt"
+    bad.write_text("not media\n")
+    work = tmp_path / "work"
+    work.mkdir()
+    db = work / "new.sqlite"
+    result = invoke(*[a.replace("{bad}", str(bad)) for a in args], "--db", str(db))
+    assert result.exit_code == 1 and result.stderr.startswith("Error: ")
+    assert _files(work) == set()
+
+
+def test_a_refused_command_leaves_an_existing_database_as_it_was(tmp_path):
+    db = tmp_path / "db.sqlite"
+    assert invoke("submit", str(MEDIA / "coffee.jpg"), "--label", "glorification", "--db", str(db)).exit_code == 0
+    before = _files(tmp_path)
+    result = invoke("submit", str(MEDIA / "astronaut.jpg"), "--label", "no_such_label", "--db", str(db))
+    assert result.exit_code == 1
+    assert _files(tmp_path) == before
+    assert invoke("lookup", str(MEDIA / "coffee.jpg"), "--json", "--db", str(db)).output.count('"matched": true') == 1
+
+
+def test_a_folder_is_submitted_with_its_readme_noted_and_left_out(tmp_path):
+    folder = tmp_path / "removed"
+    folder.mkdir()
+    (folder / "coffee.jpg").write_bytes((MEDIA / "coffee.jpg").read_bytes())
+    (folder / "README.md").write_text("# what was removed, and why\n")
+    db = tmp_path / "db.sqlite"
+    result = invoke("submit", str(folder), "--label", "glorification", "--db", str(db), "--json")
+    assert result.exit_code == 0, result.stderr
+    assert [json.loads(line)["input"] for line in result.stdout.splitlines()] == [str(folder / "coffee.jpg")]
+    assert result.stderr.strip() == f"{folder / 'README.md'}: skipped, a text file, neither media nor a hash file"
+    # Named on the command line, the same file is an error: the user meant it.
+    named = invoke("hash", str(folder / "README.md"))
+    assert named.exit_code == 1 and "unsupported format: text, not media" in named.stdout
+
+
+def test_binary_files_in_a_folder_are_still_errors(tmp_path):
+    folder = tmp_path / "removed"
+    folder.mkdir()
+    (folder / "coffee.jpg").write_bytes((MEDIA / "coffee.jpg").read_bytes())
+    (folder / "clip.zip").write_bytes(b"PK\x03\x04" + bytes(range(256)))
+    result = invoke("submit", str(folder), "--label", "glorification", "--db", str(tmp_path / "db.sqlite"))
+    assert result.exit_code == 1 and "clip.zip: unsupported format" in result.stderr
