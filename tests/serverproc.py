@@ -80,12 +80,14 @@ class LiveServer:
 
 
 def start_server(db: Path, workers: int = 2, env: Mapping[str, str] | None = None,
-                 source: Path | None = None, access_log: str = "-") -> LiveServer:
+                 source: Path | None = None, access_log: str = "-", threads: int | None = None) -> LiveServer:
     """`source`: run the server from another checkout of the code (a benchmark's reference)."""
     port = free_port()
     log = db.with_name(db.name + f".{port}.log")
     command = [sys.executable, "-c", "from hashdb.cli import cli; cli()", "serve", "--db", str(db),
                "--port", str(port), "--workers", str(workers), "--access-log", access_log]
+    if threads is not None:
+        command += ["--threads", str(threads)]
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("HASHDB_")}
     full_env.update(env or {})
     if source is not None:

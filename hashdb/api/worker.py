@@ -18,6 +18,10 @@ and a poll slot each, never a thread:
 - each worker holds at most `worker_connections` connections (`hashdb serve --max-connections`);
   past that it stops accepting until one closes, and the kernel's backlog queues the rest.
 
+A plain lookup or health check read whole is answered on the main loop itself (inline.py):
+for a request that costs well under a millisecond, the hand-off to a thread and gunicorn's
+parser cost more than the answer. Everything else goes to a thread as described above.
+
 Connections are kept alive between requests (`keepalive` seconds), so a client that reuses
 its connection pays no TCP handshake per lookup; a worker takes new connections only while no
 other worker holds fewer (balance.py), so a few kept-alive clients keep every core busy.
@@ -33,12 +37,15 @@ import selectors
 import socket
 import time
 from concurrent.futures import Future
+from datetime import timedelta
 from functools import partial
 from typing import Any
 
 from gunicorn import util as gunicorn_util
+from gunicorn.http.wsgi import WSGIErrorsWrapper
 from gunicorn.workers.gthread import ThreadWorker, TConn
 
+from hashdb.api import inline
 from hashdb.api.balance import ConnectionShares
 from hashdb.api.errors import code_for, error_document
 
@@ -118,15 +125,21 @@ class Gathering:
         self.head_end = -1  # index just past the blank line, once seen
         self.needed = -1  # total bytes of head and body, once known
         self.drain_left = -1  # answered already: bytes of the body still to read and drop
+        self.idle = False  # kept alive after an inline answer, no byte of the next request yet
+        self.outgoing = b""  # an inline answer the socket has not taken yet
+        self.close_after = False  # ... and whether the connection ends with it
 
 
 class HashdbWorker(ThreadWorker):  # type: ignore[misc]
+    alive: bool  # gunicorn's, untyped there: False once the worker is stopping
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.gathering: dict[TConn, Gathering] = {}
         self.shares: ConnectionShares | None = None
         self._accept_wanted = False
         self._notified = self._swept = float("-inf")
+        self._date = inline.DateHeader()
+        self._wsgi_errors: WSGIErrorsWrapper | None = None
 
     def init_process(self) -> None:
         self.shares = ConnectionShares.for_server()
@@ -202,6 +215,9 @@ class HashdbWorker(ThreadWorker):  # type: ignore[misc]
             if state.drain_left <= 0:
                 self._drop(conn)
             return
+        if state.idle:
+            state.idle = False
+            state.deadline = time.monotonic() + HEADER_TIMEOUT
         state.buffer += data
         if state.head_end < 0 and state.buffer.startswith(TLS_HANDSHAKE):
             # An https client at a plain-http port: it waits for a server hello that never
@@ -233,7 +249,15 @@ class HashdbWorker(ThreadWorker):  # type: ignore[misc]
             self._dispatch(conn, state)
 
     def _dispatch(self, conn: TConn, state: Gathering) -> None:
-        """The request is whole (or is the parser's to refuse): on to a thread."""
+        """The request is whole (or is the parser's to refuse): answered here if it is a plain
+        lookup (inline.py), else on to a thread."""
+        # A connection a thread has served keeps gunicorn's parser, which may hold what it
+        # read ahead: it stays with the threads.
+        if conn.parser is None and state.needed >= 0:
+            request = inline.parse(state.buffer, state.head_end, self.cfg)
+            if request is not None:
+                self._answer_inline(conn, request)
+                return
         self.poller.unregister(conn.sock)
         del self.gathering[conn]
         conn.sock.setblocking(True)
@@ -241,6 +265,83 @@ class HashdbWorker(ThreadWorker):  # type: ignore[misc]
         conn.parser.unreader.unread(bytes(state.buffer))
         conn.data_ready = True
         self.enqueue_req(conn)
+
+    # -- lookups answered on this loop (inline.py) ---------------------------------------------
+
+    def _answer_inline(self, conn: TConn, request: inline.InlineRequest) -> None:
+        started = time.monotonic()
+        if self._wsgi_errors is None:
+            self._wsgi_errors = WSGIErrorsWrapper(self.cfg)
+        environ = inline.environ(request, conn.client, conn.server, self.cfg, self._wsgi_errors)
+        answer = inline.Answer()
+        # The same rules as gunicorn's handle_request: a worker past max_requests restarts, a
+        # stopping worker or a full keep-alive table closes after the answer.
+        self.nr += 1
+        close = (request.close or not self.alive or not self.cfg.keepalive
+                 or len(self.keepalived_conns) + len(self.gathering) > self.max_keepalived)
+        if self.nr >= self.max_requests:
+            if self.alive:
+                self.log.info("Autorestarting worker after current request.")
+                self.alive = False
+            close = True
+        try:
+            result = self.wsgi(environ, answer.start_response)
+            try:
+                body = b"".join(result)
+            finally:
+                if hasattr(result, "close"):
+                    result.close()
+            data = answer.encode(request, body, close, self._date(time.time()))
+        except Exception:
+            self.log.exception("Error handling request %s %s", request.method, request.path)
+            answer.status, close = "500 Internal Server Error", True
+            data = error_answer(500, "Internal Server Error", "internal_error", "internal server error")
+        if getattr(self.log, "access_log_enabled", True):
+            self.log.access(answer, None, environ, timedelta(seconds=time.monotonic() - started))
+        try:
+            sent = conn.sock.send(data)
+        except (BlockingIOError, InterruptedError):
+            sent = 0
+        except OSError:
+            self._drop(conn)
+            return
+        if sent < len(data):
+            # The socket's buffer is full (a client not reading): the loop sends the rest.
+            state = self.gathering[conn]
+            state.outgoing, state.close_after = data[sent:], close
+            state.deadline = time.monotonic() + IO_TIMEOUT
+            self.poller.modify(conn.sock, selectors.EVENT_WRITE, partial(self._on_writable, conn))
+            return
+        self._after_inline(conn, close)
+
+    def _on_writable(self, conn: TConn, client: socket.socket) -> None:
+        state = self.gathering.get(conn)
+        if state is None:
+            return
+        try:
+            sent = conn.sock.send(state.outgoing)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            self._drop(conn)
+            return
+        state.outgoing = state.outgoing[sent:]
+        if not state.outgoing:
+            self.poller.modify(conn.sock, selectors.EVENT_READ, partial(self._on_readable, conn))
+            self._after_inline(conn, state.close_after)
+
+    def _after_inline(self, conn: TConn, close: bool) -> None:
+        if close:
+            self.poller.unregister(conn.sock)
+            del self.gathering[conn]
+            self._linger(conn)
+            return
+        # Kept alive: the socket stays registered for the next request, which has the
+        # keep-alive timeout to start arriving, then HEADER_TIMEOUT to arrive whole.
+        state = Gathering(time.monotonic())
+        state.idle = True
+        state.deadline = time.monotonic() + self.cfg.keepalive
+        self.gathering[conn] = state
 
     def _refuse(self, conn: TConn, state: Gathering, status: int, reason: str, code: str, message: str) -> None:
         """Answer now, in the API's error shape, then read and drop what the client is still
