@@ -26,7 +26,7 @@ from hashdb.index import _memory, _scan
 from hashdb.index._bits import check_codes, check_ids, check_radius
 from hashdb.index._buckets import BucketOffsets
 from hashdb.index._files import Manifest, load_npy, npy_writer, write_saved
-from hashdb.index.mih import MultiIndexHash
+from hashdb.index.mih import MultiIndexHash, compiled_search_available
 
 # Below this many codes a FAISS flat scan is used. Flat costs ~1.1 ns per 256-bit code per query
 # on one core; the multi-index ~0.1 ms fixed (numpy calls) plus ~20 ns per candidate, and its
@@ -90,6 +90,7 @@ class FaissIndex:
         chunk_bits: int | None = None,
         chunks: int | None = None,
         mih_work_divisor: float = MIH_WORK_DIVISOR,
+        compiled: bool = True,
     ) -> None:
         self.bits = check_bits(bits)
         self._code_size = bits // 8
@@ -99,6 +100,9 @@ class FaissIndex:
         self._chunk_bits = chunk_bits
         self._chunks = chunks
         self.mih_work_divisor = mih_work_divisor
+        # The compiled multi-index search when the install built it; False keeps the numpy
+        # path (the fallback without a compiler, and the kernel's oracle in the tests).
+        self.compiled = compiled and compiled_search_available()
         if threads is not None:
             set_threads(threads)
         self._flat = faiss.IndexBinaryFlat(bits)
@@ -351,12 +355,18 @@ class FaissIndex:
         self, mih: MultiIndexHash, queries: np.ndarray, radius: int
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         codes = self._codes()
-        words, qwords = _scan.words(codes), _scan.words(queries)
-        # Each query's words repeated across ~64 columns, so XORing a run of candidates with
-        # their query is one numpy call over a wide row instead of one per 4-word row.
-        tile = max(1, _XOR_WIDTH // qwords.shape[1])
-        tiled = np.tile(qwords, (1, tile))
-        parts = [_scan.verify(words, qwords, tiled, group, radius) for group in mih.candidates(queries, radius)]
+        if self.compiled:
+            parts = [mih.search(codes, queries, radius)]
+            # The kernel reports each row of the tables once, unless its code changed since.
+            repeats = bool(self._dirty)
+        else:
+            words, qwords = _scan.words(codes), _scan.words(queries)
+            # Each query's words repeated across ~64 columns, so XORing a run of candidates with
+            # their query is one numpy call over a wide row instead of one per 4-word row.
+            tile = max(1, _XOR_WIDTH // qwords.shape[1])
+            tiled = np.tile(qwords, (1, tile))
+            parts = [_scan.verify(words, qwords, tiled, group, radius) for group in mih.candidates(queries, radius)]
+            repeats = True
         if self._rows > self._built:
             # Rows appended since the tables were built: a contiguous block, scanned in place.
             qnum, at, dist = _scan.range_search(queries, codes[self._built : self._rows], radius)
@@ -369,9 +379,13 @@ class FaissIndex:
         if not parts:
             empty = np.zeros(0, dtype=np.int64)
             return empty, empty, empty.astype(np.int32)
+        if len(parts) == 1 and not repeats:
+            return parts[0]
         qnum = np.concatenate([p[0] for p in parts])
         rows = np.concatenate([p[1] for p in parts])
         dist = np.concatenate([p[2] for p in parts])
+        if not repeats:
+            return qnum, rows, dist  # appended rows are not in the tables: no row twice
         # A code near the query in several chunks is proposed once per chunk; a dirty row may
         # come from both the tables (stale keys) and the brute-force pass.
         _, first = np.unique(qnum * self._rows + rows, return_index=True)

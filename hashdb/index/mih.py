@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from itertools import combinations
+from types import ModuleType
 
 import numpy as np
 
@@ -39,6 +40,23 @@ TABLE_FLOOR_BYTES = 16 << 20
 # while the per-group numpy calls are spread over many candidates.
 GROUP_CANDIDATES = 65_536
 MAX_QUERY_GROUP = 64
+
+
+def _load_kernel() -> ModuleType | None:
+    """The compiled search (_mih_kernel.c), or None when the install had no C compiler."""
+    try:
+        from hashdb.index import _mih_kernel  # type: ignore[attr-defined]
+    except ImportError:
+        return None
+    module: ModuleType = _mih_kernel
+    return module
+
+
+KERNEL = _load_kernel()
+
+
+def compiled_search_available() -> bool:
+    return KERNEL is not None
 
 
 def table_bytes(chunks: int, width: int, count: int) -> int:
@@ -261,6 +279,27 @@ class MultiIndexHash:
         padded = np.zeros((bitmap.shape[0], chunks, 32), dtype=np.uint8)
         padded[:, :, 32 - width :] = bitmap
         return np.packbits(padded, axis=2).view(">u4")[..., 0].astype(np.uint32)
+
+    def search(self, codes: np.ndarray, queries: np.ndarray, radius: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(query number, row, distance) of the rows within `radius` of their query, by the
+        compiled kernel: the candidates of `candidates`, verified against `codes` (every row
+        the tables cover, and any after them), each (query, row) once.
+
+        Once holds for rows whose code is the one the tables were built from; a row whose code
+        changed since sits under stale keys and may be reported zero times or several (with
+        its current distance), so the caller searches changed rows apart and drops repeats.
+        """
+        if KERNEL is None:
+            raise RuntimeError("the compiled multi-index search (hashdb/index/_mih_kernel.c) was not built")
+        chunk_col, masks = self._probes(radius)
+        thresholds = np.array(chunk_thresholds(radius, self.chunks), dtype=np.int32)
+        offsets = self._offsets
+        low = b"" if offsets.low is None else offsets.low
+        qnum, rows, dist = KERNEL.search(
+            codes, codes.shape[1], queries, self._order, self.count, self.chunks, self.chunk_bits,
+            offsets.high, low, offsets.low_bits, offsets.block_log2, chunk_col, masks, thresholds, radius,
+        )
+        return np.frombuffer(qnum, dtype=np.int64), np.frombuffer(rows, dtype=np.int64), np.frombuffer(dist, dtype=np.int32)
 
     def candidates(self, queries: np.ndarray, radius: int) -> Iterator[CandidateGroup]:
         """Candidate rows of consecutive queries, a group at a time, with repeats, including every
