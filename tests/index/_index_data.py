@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from hashdb.index.faiss_index import FaissIndex
+from hashdb.index.mih import compiled_search_available
+
 
 def random_codes(rng: np.random.Generator, n: int, bits: int) -> np.ndarray:
     return rng.integers(0, 256, size=(n, bits // 8), dtype=np.uint8)
@@ -46,3 +49,14 @@ def oracle(
         hits = [(key, (q ^ value).bit_count()) for key, value in stored.items()]
         out.append(sorted(((k, d) for k, d in hits if d <= radius), key=lambda kd: (kd[1], kd[0])))
     return out
+
+
+def search_both(index: FaissIndex, queries: np.ndarray, radius: int) -> list[list[tuple[int, int]]]:
+    """The index's answers by its numpy path and, when it was built, its compiled search: each
+    is the other's oracle, so they must agree (and the caller compares them to brute force)."""
+    index.compiled = False
+    by_numpy = index.search(queries, radius)
+    if compiled_search_available():
+        index.compiled = True
+        assert index.search(queries, radius) == by_numpy
+    return by_numpy

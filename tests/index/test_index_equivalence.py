@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from _index_data import as_int, flip_bits, oracle, planted, random_codes
+from _index_data import as_int, flip_bits, oracle, planted, random_codes, search_both
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -61,7 +61,7 @@ def test_faiss_equals_linear_and_python_oracle(
 
     expected = oracle({int(k): as_int(c) for k, c in zip(ids, codes)}, queries, radius)
     assert slow.search(queries, radius) == expected
-    assert fast.search(queries, radius) == expected
+    assert search_both(fast, queries, radius) == expected
     assert len(fast) == len(slow) == n
     assert fast.structure == ("mih" if n >= SWITCH else "flat")
 
@@ -78,7 +78,7 @@ def test_planted_hits_at_the_threshold_are_found_and_one_more_bit_is_not(bits: i
     index = FaissIndex(bits, large_min_size=SWITCH if structure == "mih" else 10**9, mih_work_divisor=0)
     index.add(ids, codes)
     assert index.structure == structure
-    got = {r: index.search(base[None, :], r)[0] for r in (30, 31, 32)}
+    got = {r: search_both(index, base[None, :], r)[0] for r in (30, 31, 32)}
     assert (1200, 0) in got[30] and (1201, 31) not in got[30]
     assert (1201, 31) in got[31] and (1202, 32) not in got[31]
     assert (1201, 31) in got[32] and (1202, 32) in got[32]
@@ -122,7 +122,7 @@ def test_multi_index_finds_the_pigeonhole_worst_case(chunk_bits: int, radius: in
     index.add(ids, codes)
     assert index.structure == "mih"
     expected = oracle({int(k): as_int(c) for k, c in zip(ids, codes)}, query[None, :], radius)
-    got = index.search(query[None, :], radius)
+    got = search_both(index, query[None, :], radius)
     assert got == expected
     assert {k for k, _ in got[0]} >= set(range(len(neighbours)))
     assert len(neighbours) > 0 and all(d == radius for k, d in got[0] if k < len(neighbours))
@@ -148,7 +148,7 @@ def test_removed_ids_never_appear(seed: int, n: int, forced_mih: bool, remove_fr
     assert len(fast) == n - len(gone)
     kept = {int(k): as_int(c) for k, c in zip(ids, codes) if k not in set(gone.tolist())}
     for radius in (0, 31, 32, 256):
-        got = fast.search(queries, radius)
+        got = search_both(fast, queries, radius)
         assert got == slow.search(queries, radius) == oracle(kept, queries, radius)
         assert not {k for hits in got for k, _ in hits} & set(gone.tolist())
 
@@ -184,7 +184,7 @@ def test_large_radius_falls_back_to_the_flat_scan_and_stays_exact() -> None:
     index.add(ids, codes)
     assert index.structure == "mih"
     expected = oracle({int(k): as_int(c) for k, c in zip(ids, codes)}, codes[:3], 40)
-    assert index.search(codes[:3], 40) == expected
+    assert search_both(index, codes[:3], 40) == expected
     assert [len(hits) for hits in index.search(codes[:2], 64)] == [300, 300]
 
 
@@ -213,10 +213,10 @@ def test_rows_outside_the_tables_are_searched_until_compaction(bits: int) -> Non
     queries = np.concatenate([new_codes, replaced_codes, codes[[10, 20, 30, 0, 11]]])
     queries = np.stack([flip_bits(rng, q, 2) for q in queries])
     for radius in (0, 2, 10, 31, 32):
-        assert index.search(queries, radius) == oracle(truth, queries, radius)
+        assert search_both(index, queries, radius) == oracle(truth, queries, radius)
     index.compact()
     for radius in (2, 31):
-        assert index.search(queries, radius) == oracle(truth, queries, radius)
+        assert search_both(index, queries, radius) == oracle(truth, queries, radius)
 
 
 @pytest.mark.parametrize("large_min_size", [1, 10**9])
@@ -237,6 +237,6 @@ def test_ids_beyond_32_bits_mix_with_small_ones(large_min_size: int) -> None:
     del truth[2**40], truth[int(small[3])]
     for step in ("before", "after"):
         assert len(index) == len(truth), step
-        assert index.search(codes, 0) == oracle(truth, codes, 0), step
-        assert index.search(codes, 32) == oracle(truth, codes, 32), step
+        assert search_both(index, codes, 0) == oracle(truth, codes, 0), step
+        assert search_both(index, codes, 32) == oracle(truth, codes, 32), step
         index.compact()

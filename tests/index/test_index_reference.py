@@ -7,6 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from _index_data import search_both
+
 from hashdb.bits import hex_to_codes
 from hashdb.index.base import HashIndex
 from hashdb.index.faiss_index import FaissIndex
@@ -56,4 +58,7 @@ def test_reference_haystack_and_needles(reg_input: tuple[list[str], list[str]], 
     index.add(np.arange(len(haystack), dtype=np.int64), hex_to_codes(haystack, 256))
     expected = brute_force(haystack, needles, radius)
     assert sum(map(len, expected)) > 0  # the input does contain matches
-    assert index.search(hex_to_codes(needles, 256), radius) == expected
+    queries = hex_to_codes(needles, 256)
+    assert index.search(queries, radius) == expected
+    if isinstance(index, FaissIndex):
+        assert search_both(index, queries, radius) == expected

@@ -7,7 +7,7 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-from _index_data import as_int, flip_bits, oracle, random_codes
+from _index_data import as_int, flip_bits, oracle, random_codes, search_both
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
@@ -97,7 +97,7 @@ class IndexMachine(RuleBasedStateMachine):
         # which may still sit outside the multi-index tables.
         recent = [flip_bits(self.rng, code, int(self.rng.integers(0, radius + 1))) for code in self.recent[-3:]]
         queries = np.concatenate([self._near_existing(count), np.array(recent, dtype=np.uint8).reshape(-1, self.bits // 8)])
-        got = self.index.search(queries, radius)
+        got = search_both(self.index, queries, radius)
         assert got == oracle(self.truth, queries, radius)
         assert not {k for hits in got for k, _ in hits} & self.removed
 
