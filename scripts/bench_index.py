@@ -189,7 +189,12 @@ def hashdb_index(codes: np.ndarray, ids: np.ndarray, queries: np.ndarray, truth:
     gc.collect()
     row.rss_per_hash = (rss() - before) / len(codes)
     row.computed_per_hash = index.nbytes / len(codes)
-    row.name = f"hashdb ({index.structure})"
+    row.name = f"hashdb ({index.structure}{', compiled' if index.compiled and index.structure == 'mih' else ''})"
+    time_searches(index, queries, truth, row)
+    return index
+
+
+def time_searches(index: FaissIndex, queries: np.ndarray, truth: Results, row: Row) -> None:
     cpu: list[float] = []
     times, got = time_single(lambda q: index.search(q, RADIUS), queries, cpu)
     row.p50_ms, row.p99_ms = percentiles(times)
@@ -198,7 +203,16 @@ def hashdb_index(codes: np.ndarray, ids: np.ndarray, queries: np.ndarray, truth:
     row.batch100 = time_batches(lambda q: index.search(q, RADIUS), queries, 100)
     row.batch1000 = time_batches(lambda q: index.search(q, RADIUS), queries, 1000)
     row.recall, row.identical = compare(got, truth)
-    return index
+
+
+def numpy_path(index: FaissIndex, queries: np.ndarray, truth: Results, row: Row) -> None:
+    """The same index searched by its numpy path (the fallback without a C compiler): the
+    reference for the compiled multi-index search, in the same run and the same memory."""
+    index.compiled = False
+    try:
+        time_searches(index, queries, truth, row)
+    finally:
+        index.compiled = True
 
 
 def numpy_brute(codes: np.ndarray, ids: np.ndarray, queries: np.ndarray, truth: Results, row: Row) -> None:
@@ -476,6 +490,11 @@ def main(argv: list[str] | None = None) -> int:
         print("# hashdb", file=sys.stderr, flush=True)
         ours_row = Row(n, "hashdb")
         index = hashdb_index(codes, ids, queries, truth, ours_row, args.threads)
+        numpy_row = None
+        if index.compiled and index.structure == "mih":
+            print("# hashdb, numpy path", file=sys.stderr, flush=True)
+            numpy_row = Row(n, "hashdb (mih, numpy path)")
+            numpy_path(index, queries, truth, numpy_row)
         big_radius = index.search(queries[:50], 40)
         beyond = sum(1 for hits in big_radius for _, d in hits if d > RADIUS)
         notes.append(f"size {n:,}: hashdb at radius 40 over 50 queries finds {beyond} planted pairs at 32..40 "
@@ -502,7 +521,7 @@ def main(argv: list[str] | None = None) -> int:
         notes.append(f"size {n:,}: " + pending_search(index, top + 4 * index.delta_capacity, queries, args.seed))
         del index
         gc.collect()
-        rows += [ours_row, flat_row, brute_row] + ([pytx_row] if pytx_row else [])
+        rows += [ours_row] + ([numpy_row] if numpy_row else []) + [flat_row, brute_row] + ([pytx_row] if pytx_row else [])
         notes.append(f"size {n:,}: peak RSS of this process so far {peak_rss_gib():.1f} GiB")
         targets.append(
             f"| {n:,} | {'yes' if ours_row.identical and caught_exact else 'NO'} "

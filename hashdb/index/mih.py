@@ -159,7 +159,7 @@ class MultiIndexHash:
         self.count = int(order.shape[1])
         self._order = order  # (chunks, count) uint32
         self._offsets = offsets
-        self._probe_cache: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        self._probe_cache: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
         self._plan_cache: dict[int, ProbePlan] = {}
 
     @classmethod
@@ -254,8 +254,8 @@ class MultiIndexHash:
             self._plan_cache[radius] = plan
         return plan
 
-    def _probes(self, radius: int) -> tuple[np.ndarray, np.ndarray]:
-        """(chunk of each probe column, flip mask of each column)."""
+    def _probes(self, radius: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(chunk of each probe column, flip mask of each column, int32 threshold of each chunk)."""
         cached = self._probe_cache.get(radius)
         if cached is None:
             chunk_cols, masks = [], []
@@ -265,7 +265,8 @@ class MultiIndexHash:
                 m = _flip_masks(self.chunk_bits, t)
                 masks.append(m)
                 chunk_cols.append(np.full(len(m), c, dtype=np.int64))
-            cached = (np.concatenate(chunk_cols), np.concatenate(masks))
+            thresholds = np.array(chunk_thresholds(radius, self.chunks), dtype=np.int32)
+            cached = (np.concatenate(chunk_cols), np.concatenate(masks), thresholds)
             self._probe_cache[radius] = cached
         return cached
 
@@ -291,8 +292,7 @@ class MultiIndexHash:
         """
         if KERNEL is None:
             raise RuntimeError("the compiled multi-index search (hashdb/index/_mih_kernel.c) was not built")
-        chunk_col, masks = self._probes(radius)
-        thresholds = np.array(chunk_thresholds(radius, self.chunks), dtype=np.int32)
+        chunk_col, masks, thresholds = self._probes(radius)
         offsets = self._offsets
         low = b"" if offsets.low is None else offsets.low
         qnum, rows, dist = KERNEL.search(
@@ -304,7 +304,7 @@ class MultiIndexHash:
     def candidates(self, queries: np.ndarray, radius: int) -> Iterator[CandidateGroup]:
         """Candidate rows of consecutive queries, a group at a time, with repeats, including every
         row within `radius` of its query. Groups keep the caller's verification cache-sized."""
-        chunk_col, masks = self._probes(radius)
+        chunk_col, masks, _ = self._probes(radius)
         keys = self.query_keys(queries)
         order = self._order.reshape(-1)
         # Where each probe column's chunk starts in the flattened (chunks, count) order array.

@@ -4,6 +4,8 @@ empty tables, radius 0 to every bit, and each (query, row) reported once."""
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import pytest
 from _index_data import as_int, flip_bits, planted, random_codes
@@ -129,3 +131,16 @@ def test_tables_pointing_outside_the_codes_are_an_error() -> None:
     mih = MultiIndexHash.build(codes, 256, chunk_bits=10, chunks=8)
     with pytest.raises(ValueError, match="outside"):
         mih.search(codes[:100], codes[200:201], 31)
+
+
+def test_searches_from_several_threads_agree() -> None:
+    """The kernel runs without the GIL (the server searches from threads): concurrent searches of
+    one index, sharing its tables and codes, get the answers a lone search gets."""
+    rng = np.random.default_rng(11)
+    codes, queries = planted(rng, 3_000, 256, [0, 7, 31, 32], nqueries=40)
+    mih = MultiIndexHash.build(codes, 256, chunk_bits=10, chunks=12)
+    expected = by_kernel(mih, codes, queries, 31)
+    assert expected == brute_force(codes, queries, 31)
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(lambda _: by_kernel(mih, codes, queries, 31), range(16)))
+    assert all(result == expected for result in results)
