@@ -32,6 +32,9 @@ from hashdb.index.mih import MultiIndexHash, compiled_search_available
 # on one core; the multi-index ~0.1 ms fixed (numpy calls) plus ~20 ns per candidate, and its
 # tables cost 4 bytes per code per chunk plus their builds. At 100k codes both answer in ~0.1 ms
 # (scripts/bench_index.py, BENCHMARKS.md), so below that the tables are not worth their memory.
+# (Those figures are the numpy path's. The compiled search's fixed part is ~20 us, so the
+# multi-index would win below 100k too; the switch stays here because a flat scan of under
+# 100k codes is already ~0.1 ms, and the tables would cost their 16 MiB floor.)
 LARGE_MIN_SIZE = 100_000
 # Rows searched by brute force (added or overwritten since the tables were last updated) before
 # they are merged in or the tables rebuilt: ~16k codes scan in well under 0.1 ms per query, and
