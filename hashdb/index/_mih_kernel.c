@@ -57,8 +57,8 @@ INLINE uint32_t load_u32(const uint8_t *p) {
     return v;
 }
 
-INLINE uint16_t load_u16(const uint8_t *p) {
-    uint16_t v;
+INLINE uint32_t load_u16(const uint8_t *p) {
+    uint32_t v;
     memcpy(&v, p, 2);
     return v;
 }
@@ -149,9 +149,9 @@ INLINE void bucket(const Search *s, int c, uint32_t key, int64_t *start, int64_t
         *length = (uint8_t)(s->low[at + 1] - below);
         *start = (int64_t)base + (uint8_t)(below - (uint8_t)base);
     } else {
-        const uint16_t below = load_u16(s->low + 2 * at);
-        *length = (uint16_t)(load_u16(s->low + 2 * (at + 1)) - below);
-        *start = (int64_t)base + (uint16_t)(below - (uint16_t)base);
+        const uint32_t below = load_u16(s->low + 2 * at);
+        *length = (uint32_t)(load_u16(s->low + 2 * (at + 1)) - below);
+        *start = (int64_t)base + (uint32_t)(below - (uint32_t)base);
     }
 }
 
@@ -187,9 +187,9 @@ typedef struct {
     uint32_t *key;      /* per probe */
     int64_t *run_first; /* per non-empty bucket: its first position in the flattened order */
     int64_t *run_len;
-    int16_t *run_chunk;
+    int32_t *run_chunk;
     uint32_t *rows; /* the last GATHER candidates, a ring */
-    int16_t *chunk;
+    int32_t *chunk;
 } Buffers;
 
 HOT static int run_search(const Search *s, Hits *hits, Buffers *b) {
@@ -211,7 +211,7 @@ HOT static int run_search(const Search *s, Hits *hits, Buffers *b) {
             const int64_t first = (int64_t)c * s->count + start;
             b->run_first[runs] = first;
             b->run_len[runs] = length;
-            b->run_chunk[runs] = (int16_t)c;
+            b->run_chunk[runs] = (int32_t)c;
             runs++;
         }
         /* Candidate i is verified when candidate i + GATHER is read: its code was asked for
@@ -220,7 +220,7 @@ HOT static int run_search(const Search *s, Hits *hits, Buffers *b) {
         for (Py_ssize_t r = 0; r < runs; r++) {
             if (r + RUN_AHEAD < runs) PREFETCH(s->order + 4 * b->run_first[r + RUN_AHEAD]);
             const uint8_t *run = s->order + 4 * b->run_first[r];
-            const int16_t c = b->run_chunk[r];
+            const int32_t c = b->run_chunk[r];
             for (int64_t i = 0; i < b->run_len[r]; i++) {
                 const uint32_t row = load_u32(run + 4 * i);
                 if ((Py_ssize_t)row >= s->nrows) return BAD_TABLES;
@@ -245,9 +245,9 @@ static int search_all(const Search *s, Hits *hits) {
         malloc(sizeof(uint32_t) * probes),
         malloc(sizeof(int64_t) * probes),
         malloc(sizeof(int64_t) * probes),
-        malloc(sizeof(int16_t) * probes),
+        malloc(sizeof(int32_t) * probes),
         malloc(sizeof(uint32_t) * GATHER),
-        malloc(sizeof(int16_t) * GATHER),
+        malloc(sizeof(int32_t) * GATHER),
     };
     int rc = NO_MEMORY;
     if (b.qkey && b.key && b.run_first && b.run_len && b.run_chunk && b.rows && b.chunk) rc = run_search(s, hits, &b);
@@ -272,7 +272,7 @@ static PyObject *search_impl(PyObject *self, PyObject *args) {
     Py_buffer *all[] = {&codes, &queries, &order, &high, &low, &probe_chunk, &masks, &thresholds};
     const char *problem = NULL;
     Search s = {0};
-    if (code_bytes < 1 || chunks < 0 || chunks > INT16_MAX || width < 1 || width > 32 || (Py_ssize_t)chunks * width > 8 * code_bytes)
+    if (code_bytes < 1 || chunks < 0 || width < 1 || width > 32 || (Py_ssize_t)chunks * width > 8 * code_bytes)
         problem = "chunks do not fit the code width";
     else if (count < 0 || order.len != 4 * (Py_ssize_t)chunks * count)
         problem = "order is not (chunks, count) uint32";
