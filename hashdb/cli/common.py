@@ -275,7 +275,7 @@ def cli() -> None:
 def without_skipped(items: Iterable[Item]) -> list[Item]:
     """Inputs less the text files a folder walk found (a README beside the images), each named
     in a note on stderr: a folder of media is hashed, submitted or looked up as a whole."""
-    kept = []
+    kept: list[Item] = []
     for item in items:
         if isinstance(item, SkippedInput):
             click.echo(f"{shown(item.input)}: skipped, {item.reason}", err=True)
