@@ -57,8 +57,8 @@ INLINE uint32_t load_u32(const uint8_t *p) {
     return v;
 }
 
-INLINE uint32_t load_u16(const uint8_t *p) {
-    uint32_t v;
+INLINE uint16_t load_u16(const uint8_t *p) {
+    uint16_t v;
     memcpy(&v, p, 2);
     return v;
 }
@@ -149,9 +149,9 @@ INLINE void bucket(const Search *s, int c, uint32_t key, int64_t *start, int64_t
         *length = (uint8_t)(s->low[at + 1] - below);
         *start = (int64_t)base + (uint8_t)(below - (uint8_t)base);
     } else {
-        const uint32_t below = load_u16(s->low + 2 * at);
-        *length = (uint32_t)(load_u16(s->low + 2 * (at + 1)) - below);
-        *start = (int64_t)base + (uint32_t)(below - (uint32_t)base);
+        const uint16_t below = load_u16(s->low + 2 * at);
+        *length = (uint16_t)(load_u16(s->low + 2 * (at + 1)) - below);
+        *start = (int64_t)base + (uint16_t)(below - (uint16_t)base);
     }
 }
 

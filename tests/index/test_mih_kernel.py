@@ -68,12 +68,14 @@ def test_random_and_near_codes_of_every_width(bits: int, radius: int) -> None:
     assert check(mih, codes, queries, radius)
 
 
-@pytest.mark.parametrize(("copies", "low_bits"), [(0, 8), (400, 16), (70_000, 0)])
+# Past 256 rows the uint8 parts wrap, past 65,536 the uint16 parts: both must be read modulo.
+@pytest.mark.parametrize(("copies", "others", "low_bits"),
+                         [(0, 1_500, 8), (400, 1_500, 16), (300, 70_000, 16), (70_000, 1_500, 0)])
 @pytest.mark.parametrize("radius", [0, 5, 31])
-def test_crowded_buckets_in_every_layout(copies: int, low_bits: int, radius: int) -> None:
+def test_crowded_buckets_in_every_layout(copies: int, others: int, low_bits: int, radius: int) -> None:
     rng = np.random.default_rng(copies + radius)
     crowded = random_codes(rng, 1, 256)[0]
-    codes = np.concatenate([np.repeat(crowded[None, :], copies, axis=0), random_codes(rng, 1_500, 256)])
+    codes = np.concatenate([np.repeat(crowded[None, :], copies, axis=0), random_codes(rng, others, 256)])
     codes[copies + 3 :: 97] = crowded  # some copies among the others too
     mih = MultiIndexHash.build(codes, 256, chunk_bits=12, chunks=8)
     assert mih.offsets.low_bits == low_bits
