@@ -131,8 +131,9 @@ def emit(as_json: bool, doc: dict[str, Any], text: str) -> None:
 
 
 def shown(text: str) -> str:
-    """An input as it can be shown on one line: escaped when it holds control characters."""
-    return text if text.isprintable() else json.dumps(text)
+    """An input as it can be shown on one line: quoted when empty or all blank, escaped when it
+    holds control characters."""
+    return text if text.isprintable() and text.strip() else json.dumps(text)
 
 
 def located(name: str, message: str) -> str:

@@ -119,6 +119,11 @@ def sync(url: str, api_key: str | None, batch: int, follow: bool, interval: floa
     source = mirror.Source.from_url(url)
     client = connect(url, api_key)
     service = open_service(db_path, create=True)
+    if service.holds_key(api_key):
+        # A mirror never holds its source's keys: this is the source's own database, and every
+        # record would be copied into it again, on every run.
+        raise click.ClickException(f"--db {db_path} is the database the server at {url} serves (--api-key is one "
+                                   "of its keys): a mirror needs a database of its own")
     actor = local_principal(service, "local")
     shown_pages = 0
 

@@ -383,16 +383,20 @@ def _describe(head: bytes) -> str:
         (b"\xff\x4f\xff\x51", "JPEG 2000 codestream"),
         (b"8BPS", "Photoshop document"),
         (b"\x00\x00\x01\x00", "ICO icon"),
+        (b"\xd0\xcf\x11\xe0", "OLE compound file (Thumbs.db, an old Office document)"),
     )
     for magic, name in guesses:
         if text.startswith(magic):
             return name
     try:
-        text.decode("utf-8")
+        decoded = text.decode("utf-8")
     except UnicodeDecodeError as exc:
         # The 32-byte window may cut a multi-byte character at its end.
-        if exc.start < len(text) - 3 or b"\x00" in text:
+        if exc.start < len(text) - 3:
             return f"unrecognised bytes {head[:8].hex()}"
+        decoded = text[: exc.start].decode("utf-8")
+    if any(not c.isprintable() and c not in "\t\r\n\f" for c in decoded):
+        return f"unrecognised bytes {head[:8].hex()}"
     return "text, not media"
 
 

@@ -18,6 +18,9 @@ from hashdb.hashing.registry import get_signal, looks_like_hash_argument, parse_
 from hashdb.types import FrameHash, HashValue, MediaHashes
 
 MAX_HASH_FILE_BYTES = 512 * 1024 * 1024
+# Files an operating system leaves in folders of pictures: skipped in a folder walk, as
+# dotfiles (.DS_Store, macOS's ._ resource forks) are.
+OS_CLUTTER = frozenset({"thumbs.db", "ehthumbs.db", "desktop.ini"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +62,10 @@ Item = HashInput | FileInput | HashedInput | BadInput | SkippedInput
 def expand(args: Sequence[str]) -> Iterator[Item]:
     """Yield one item per hash, media file or hash-file line, in the order given."""
     for arg in args:
+        if not arg.strip():
+            # An unset shell variable ("$FILE") would otherwise name the working directory.
+            yield BadInput(arg, InvalidInput("empty argument: give a file, a folder or a SIGNAL:HEX hash"))
+            continue
         if looks_like_hash_argument(arg):
             try:
                 yield HashInput(arg, parse_hash_argument(arg))
@@ -67,7 +74,8 @@ def expand(args: Sequence[str]) -> Iterator[Item]:
             continue
         path = Path(arg)
         if path.is_dir():
-            for child in sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith(".")):
+            for child in sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith(".")
+                                and p.name.lower() not in OS_CLUTTER):
                 yield from _file_items(child, walked=True)
         elif path.exists():
             yield from _file_items(path)

@@ -82,6 +82,8 @@ def import_file(service: HashDB, actor: Principal, path: Path, labels: tuple[str
     hash file (which carries no labels, nor PDQ qualities: give them)."""
     with path.open("rb") as handle:
         first = handle.readline().lstrip()
+    if not first and path.stat().st_size == 0:
+        raise InvalidInput(f"{path}: empty file (0 bytes)")
     if first.startswith(b"{") and b'"kind"' in first:
         outcome = mirror.import_feed(service, mirror.Source.named(source or mirror.FILE_SOURCE), path, actor)
         return dataclasses.asdict(outcome)

@@ -126,10 +126,16 @@ def _frame_time(value: object) -> float:
     return float(value)
 
 
+# Sequence numbers and ids are SQLite (and PostgreSQL bigint) integers: a source sending a
+# larger one is refused here, in one line, not by the database's OverflowError.
+MAX_INTEGER = 2**63 - 1
+
+
 def _positive(doc: Mapping[str, Any], key: str) -> int:
     value = doc.get(key)
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise InvalidInput(f"{key} must be a positive integer, got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_INTEGER:
+        shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:40] + "..."
+        raise InvalidInput(f"{key} must be a positive integer up to {MAX_INTEGER}, got {shown}")
     return value
 
 

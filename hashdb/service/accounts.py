@@ -8,7 +8,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 
-from hashdb.errors import InvalidInput, Unauthorized
+from hashdb.errors import HashDBError, InvalidInput, Unauthorized
 from hashdb.service.base import ServiceBase
 from hashdb.trust import keys, policy
 from hashdb.types import ROLES, ApiKey, Principal
@@ -104,6 +104,15 @@ class AccountsMixin(ServiceBase):
         if isinstance(known, Principal) and not self.store.key_revoked(known.key_id or 0):
             return known
         return None
+
+    def holds_key(self, key: str) -> bool:
+        """Whether `key` (revoked or not) is one of this database's keys: then this database is
+        the one the server that takes the key serves."""
+        try:
+            record = self.store.find_api_key(keys.prefix_of(key))
+        except HashDBError:
+            return False
+        return record is not None and hmac.compare_digest(keys.secret_hash(self._secret(), key), record.secret_hash)
 
     def _authenticate(self, key: str, digest: str) -> Principal:
         record = self.store.find_api_key(keys.prefix_of(key))

@@ -19,6 +19,11 @@ class PartnersMixin(ServiceBase):
             raise InvalidInput(f"limit must be between 1 and {MAX_EXPORT_PAGE}")
         seq = decode_cursor(since)
         changes = self.store.changes_since(seq, limit)
+        if not changes and seq and seq > self.store.last_seq():
+            # Every cursor this server issued is at most its feed's head. One past it is another
+            # server's, or older than a restore of this database: following it would skip changes.
+            raise InvalidInput("cursor is not one this server issued (it is past the end of this feed: "
+                               "from another server, or from before the database was restored?)")
         records = self.store.get_records([c.record_id for c in changes])
         video_ids = [r.id for r in records.values() if r.signal == "vpdq"]
         videos, times = self.store.video_frames(video_ids), self.store.frame_times(video_ids)

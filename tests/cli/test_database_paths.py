@@ -98,3 +98,42 @@ def test_binary_files_in_a_folder_are_still_errors(tmp_path):
     (folder / "clip.zip").write_bytes(b"PK\x03\x04" + bytes(range(256)))
     result = invoke("submit", str(folder), "--label", "glorification", "--db", str(tmp_path / "db.sqlite"))
     assert result.exit_code == 1 and "clip.zip: unsupported format" in result.stderr
+
+
+@pytest.mark.parametrize("command", ["submit", "lookup", "hash"])
+def test_an_empty_argument_is_an_error_not_the_working_directory(tmp_path, monkeypatch, command):
+    # "$FILE" with FILE unset: walking "." would share whatever the working directory holds.
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "coffee.jpg").write_bytes((MEDIA / "coffee.jpg").read_bytes())
+    db = tmp_path / "db.sqlite"
+    invoke("submit", str(MEDIA / "rocket.jpg"), "--label", "glorification", "--db", str(db))
+    extra = {"submit": ["--label", "glorification", "--db", str(db)], "lookup": ["--db", str(db)], "hash": []}
+    result = invoke(command, "", *extra[command])
+    assert result.exit_code == 1
+    assert 'empty argument' in (result.stderr + result.stdout) and '""' in (result.stderr + result.stdout)
+    assert "coffee.jpg" not in result.stdout
+
+
+def test_os_clutter_in_a_folder_is_skipped_and_binary_is_not_called_text(tmp_path):
+    folder = tmp_path / "removed"
+    folder.mkdir()
+    (folder / "coffee.jpg").write_bytes((MEDIA / "coffee.jpg").read_bytes())
+    (folder / "Thumbs.db").write_bytes(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(64))
+    (folder / "desktop.ini").write_text("[.ShellClassInfo]\n")
+    result = invoke("hash", "--json", str(folder))
+    assert result.exit_code == 0, result.output
+    assert [json.loads(line)["path"] for line in result.stdout.splitlines()] == [str(folder / "coffee.jpg")]
+    named = invoke("hash", str(folder / "Thumbs.db"))
+    assert named.exit_code == 1 and "OLE compound file" in named.stdout and "text" not in named.stdout
+    (folder / "blob.bin").write_bytes(b"junk\x01\x02binary")
+    assert "unrecognised bytes" in invoke("hash", str(folder / "blob.bin")).stdout
+
+
+def test_importing_an_empty_file_is_an_error_and_creates_nothing(tmp_path):
+    empty = tmp_path / "feed.jsonl"
+    empty.write_bytes(b"")
+    work = tmp_path / "work"
+    work.mkdir()
+    result = invoke("import", str(empty), "--db", str(work / "mirror.sqlite"))
+    assert result.exit_code == 1 and result.stderr.strip() == f"Error: {empty}: empty file (0 bytes)"
+    assert _files(work) == set()

@@ -241,6 +241,9 @@ def test_an_unknown_label_is_refused_naming_the_entry(source, tmp_path):
     ("status", "deleted", InvalidInput, "status must be one of"),
     ("kind", "rename", InvalidInput, "kind must be one of"),
     ("seq", "3", InvalidInput, "seq must be a positive integer"),
+    # SQLite's integers end at 2**63 - 1: past it the database raised OverflowError, a traceback.
+    ("seq", 2**63, InvalidInput, "seq must be a positive integer up to 9223372036854775807"),
+    ("id", 10**30, InvalidInput, "id must be a positive integer up to 9223372036854775807"),
     ("labels", "glorification", InvalidInput, "labels must be a list"),
     ("quality", 101, InvalidHash, "quality must be an integer from 0 to 100"),
     ("created_at", None, InvalidInput, "created_at must be a timestamp"),

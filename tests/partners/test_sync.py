@@ -201,3 +201,23 @@ def test_follow_stops_on_sigterm_where_sigint_is_ignored(served, tmp_path):
     # Issue item 20: with SIGINT ignored (nohup, a background job, some CI runners) the follower
     # could only be killed, and SIGTERM killed it without a word.
     follow_until_stopped(served, tmp_path / "mirror.sqlite", signal.SIG_IGN, signal.SIGTERM)
+
+
+def test_syncing_a_server_into_its_own_database_is_refused(served):
+    server, keys = served
+    before = live_set(server.db)
+    done = hashdb(*sync_args(served, server.db))
+    assert done.returncode == 1
+    assert done.stderr.strip() == (f"Error: --db {server.db} is the database the server at {server.url} serves "
+                                   "(--api-key is one of its keys): a mirror needs a database of its own")
+    assert live_set(server.db) == before
+
+
+def test_an_export_cursor_past_the_feed_is_refused(served):
+    server, keys = served
+    ahead = Client(server.url, keys["partner"])
+    from hashdb.service import encode_cursor
+    answer = server.request("GET", f"/v1/export?since={encode_cursor(2**62)}", key=keys["partner"])
+    assert answer.status == 400 and "past the end of this feed" in answer.json()["error"]["message"]
+    docs, cursor = ahead.export(None, 1000)
+    assert server.request("GET", f"/v1/export?since={cursor}", key=keys["partner"]).status == 200
