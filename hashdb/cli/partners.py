@@ -135,8 +135,10 @@ def sync(url: str, api_key: str | None, batch: int, follow: bool, interval: floa
         done = page.outcome
         emit(as_json, {"page": page.number, "changes": page.changes, "added": done.added, "changed": done.changed,
                        "retracted": done.retracted, "unchanged": done.unchanged, "cursor": page.cursor},
-             f"page {page.number}: {page.changes} changes: {done.added} added, {done.changed} changed, "
-             f"{done.retracted} retracted, {done.unchanged} unchanged; cursor {page.cursor}")
+             # Effects are per record: a record added and retracted in one page is one of them.
+             f"page {page.number}: {page.changes} changes to {done.added + done.changed + done.retracted + done.unchanged}"
+             f" records: {done.added} added, {done.changed} changed, {done.retracted} retracted, "
+             f"{done.unchanged} unchanged; cursor {page.cursor}")
 
     if follow:
         try:
