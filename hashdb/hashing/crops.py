@@ -19,21 +19,9 @@ import numpy.typing as npt
 from PIL import Image
 
 from hashdb.hashing import derived
+from hashdb.hashing.centred import SHARES, centre_boxes
 from hashdb.hashing.pdq import PdqSignal
 from hashdb.types import DerivedHash
-
-# Share of each side kept, largest first.
-SHARES = (0.95, 0.9, 0.85, 0.8)
-
-
-def centre_boxes(width: int, height: int) -> list[tuple[int, int, int, int]]:
-    """(left, top, right, bottom) of each centred crop, in SHARES order."""
-    boxes = []
-    for share in SHARES:
-        w, h = round(width * share), round(height * share)
-        left, top = (width - w) // 2, (height - h) // 2
-        boxes.append((left, top, left + w, top + h))
-    return boxes
 
 
 def crop_pdqs(image: Image.Image | npt.NDArray[np.uint8], min_quality: int) -> tuple[DerivedHash, ...]:

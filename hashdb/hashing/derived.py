@@ -7,10 +7,13 @@ region detectors (regions.py) leave inside; any of a query's PDQs matching any o
 PDQs is a match, reported with the `via` of the derived side. The canonical PDQ of the whole
 file never changes (it is what partners and python-threatexchange compute).
 
-A lookup adds one kind of region the stored side does not: each region trimmed once more of
-the uniform margin left inside it (see derived_pdqs). A drawing on a white ground shown in an
-app keeps some of that ground around it inside the app's frame; the stored image's own
-border trim took all of it away, so the query must do the same to what the frame held.
+A lookup adds regions the stored side does not (see derived_pdqs): the detectors run again
+inside each region found, and the frame is cut below a caption above it or above one below.
+A drawing on a white ground shown in an app keeps some of that ground around it inside the
+app's frame; the stored image's own border trim took all of it away, so the query must do the
+same to what the frame held. The stored side's regions are of the picture alone; the query's
+detectors first see the picture with what was added to it, so they must be run again on what
+they found to land where the stored side did.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ import numpy.typing as npt
 from PIL import Image
 
 from hashdb.errors import HashDBError, InvalidInput
-from hashdb.hashing import deskew, regions
+from hashdb.hashing import centred, deskew, regions
 from hashdb.hashing.pdq import PdqSignal
 from hashdb.types import DerivedHash, HashValue
 
@@ -50,10 +53,16 @@ def derived_pdqs(image: Image.Image | npt.NDArray[np.uint8], min_quality: int,
     Low-detail remnants (a logo left after trimming, a flat strip) fall under the quality cut
     and are not returned: shared, they would match unrelated uploads.
 
-    With `lookup`, also each region less the uniform margin inside it (regions.trimmed_inside),
-    as CONTENT: a query's regions only. Stored too, in the evaluation they added no recall and
-    two false positives; queried, screenshots went 0.55 -> 0.68 and captions 0.76/0.83 ->
-    0.78/0.85 (BENCHMARKS.md, "Matching quality").
+    With `lookup`, a query's regions only, as CONTENT: each region less the uniform margin
+    inside it (regions.trimmed_inside), and the detectors' bands run again inside each region;
+    the trimmed region less a band above, below or both (regions.band_cuts). Stored too, the
+    first added no recall in the evaluation and two false positives; queried, screenshots went
+    0.55 -> 0.68 and captions 0.76/0.83 -> 0.78/0.85; the other two took captions to
+    0.88/0.94 and screenshots to 0.74 with no false positive added (BENCHMARKS.md, "Matching
+    quality"). And with `lookup`, a turned copy also gets the PDQ of the largest centred crop
+    (centred.fitting_box) its deskewed picture still fills, DESKEWED with that crop's share:
+    it is compared only with stored crops of the same share (service/matching.py), so the
+    corners the turn cut off are left out on both sides.
     """
     rgb = work_copy(image)
     height, width = rgb.shape[:2]
@@ -76,14 +85,26 @@ def derived_pdqs(image: Image.Image | npt.NDArray[np.uint8], min_quality: int,
     def whole(box: regions.Box) -> bool:
         return box.is_full(rgb) or box.width * box.height > (1 - MIN_CHANGE) * width * height
 
-    # TRIMMED is uniform_border's box, CONTENT bands'; content_boxes finds both in one pass.
-    boxes = regions.content_boxes(rgb)
+    # TRIMMED is uniform_border's box, CONTENT bands'; layout finds both in one pass.
+    found = regions.layout(rgb)
+    boxes = (found.trimmed, found.content)
     for via, box in zip((TRIMMED, CONTENT), boxes, strict=True):
         if not whole(box):
             add(via, box)
     if lookup:
-        for box in boxes:
+        for box in dict.fromkeys(boxes):
             inner = regions.trimmed_inside(rgb, box)
+            if not whole(inner):
+                add(CONTENT, inner)
+            # The bands of what the trimmed region holds are found.content, added above, unless
+            # trimming inside it took more away (a layout is most of the detectors' time).
+            if (box != found.trimmed or inner != box) and min(box.width, box.height) >= 8:
+                sub = regions.layout(np.ascontiguousarray(box.crop(rgb))).content
+                inner = regions.Box(box.left + sub.left, box.top + sub.top, box.left + sub.right, box.top + sub.bottom)
+                if not whole(inner):
+                    add(CONTENT, inner)
+        for cut in regions.band_cuts(found):
+            inner = regions.trimmed_inside(rgb, cut)
             if not whole(inner):
                 add(CONTENT, inner)
     degrees = deskew.rotation_angle(rgb)
@@ -93,6 +114,12 @@ def derived_pdqs(image: Image.Image | npt.NDArray[np.uint8], min_quality: int,
             value = pdq.compute_array(upright)
             if usable(value, min_quality):
                 out.append(DerivedHash(DESKEWED, value))
+        fits: tuple[int, int, int, int] | None = centred.fitting_box(width, height, degrees) if lookup else None
+        if fits is not None and detail(*fits):
+            x0, y0, x1, y1 = fits
+            value = pdq.compute_array(np.ascontiguousarray(upright[y0:y1, x0:x1]))
+            if usable(value, min_quality):
+                out.append(DerivedHash(DESKEWED, value, share_of((x1 - x0) * (y1 - y0), width * height)))
     return tuple(out)
 
 

@@ -36,6 +36,8 @@ DETECT_SIDE = 512
 DARK = 40
 _CHUNK = 16
 MIN_KEPT_SHARE = 0.1
+# A band cut off above or below the picture (band_cuts) holds at most this share of the height.
+BAND_SHARE = 0.5
 # A line's colour is the median of at most this many of its pixels, evenly spaced: a band's
 # median is its colour whichever of its pixels are read, and the median of every pixel of
 # every line was the largest cost of hashing an image (BENCHMARKS.md, "Image hashing end to
@@ -263,12 +265,28 @@ def bands(rgb: RGB) -> Box:
     Text and icons in a band make a short block of their own, so they never need to be told
     from the picture by colour: a caption on white above a drawing on white is still apart.
     """
-    return content_boxes(rgb)[1]
+    return layout(rgb).content
+
+
+@dataclass(frozen=True, slots=True)
+class Layout:
+    """What the detectors find in one pass: `trimmed` (uniform_border), `content` (bands), and
+    the runs of non-uniform rows inside `trimmed` ([start, end) in the image's rows), from
+    which band_cuts works."""
+
+    trimmed: Box
+    content: Box
+    rows: tuple[tuple[int, int], ...]
 
 
 def content_boxes(rgb: RGB) -> tuple[Box, Box]:
     """(uniform_border(rgb), bands(rgb)) in one pass: bands starts from the uniform border,
     and both read the same planes."""
+    found = layout(rgb)
+    return found.trimmed, found.content
+
+
+def layout(rgb: RGB) -> Layout:
     height, width = rgb.shape[:2]
     whole = planes(rgb) if max(height, width) <= DETECT_SIDE else None
     outer = _peel(rgb, BORDER_SHARE, whole=whole)
@@ -277,29 +295,57 @@ def content_boxes(rgb: RGB) -> tuple[Box, Box]:
     else:
         inner = planes(outer.crop(rgb))
     if min(inner.shape[1:]) < 8:
-        return outer, outer
-    rows = _tallest_block(inner)
-    columns = _tallest_block(inner[:, rows[0]:rows[1]].transpose(0, 2, 1)) if rows else None
+        return Layout(outer, outer, ())
+    blocks = _blocks(inner)
+    rows = _longest(blocks)
+    columns = _longest(_blocks(inner[:, rows[0]:rows[1]].transpose(0, 2, 1))) if rows else None
+    runs = tuple((outer.top + start, outer.top + end) for start, end in blocks)
     if rows is None or columns is None:
-        return outer, outer  # no line of it is busy: no picture to tell from its surroundings
+        return Layout(outer, outer, runs)  # no line of it is busy: no picture to tell from its surroundings
     (top, bottom), (left, right) = rows, columns
     box = Box(outer.left + left, outer.top + top, outer.left + right, outer.top + bottom)
     if box.width < MIN_KEPT_SHARE * width or box.height < MIN_KEPT_SHARE * height:
-        return outer, outer
-    return outer, box
+        return Layout(outer, outer, runs)
+    return Layout(outer, box, runs)
 
 
-def _tallest_block(lines: Planes) -> tuple[int, int] | None:
-    """[start, end) of the longest run of non-uniform lines; None when every line is uniform."""
+def band_cuts(found: Layout) -> list[Box]:
+    """`found.trimmed` less a band above, a band below, and both: each cut at the widest
+    run of uniform rows within BAND_SHARE of that side.
+
+    bands() keeps only the tallest block of busy rows, so a picture with uniform rows of its
+    own (a frame of small drawings, a dialog box, a drawing on white) loses all but one
+    strip of itself, and then nothing of it matches; and a caption of several lines is
+    several blocks, so dropping the first block is not enough. The widest gap is where a
+    caption's padding meets the picture's own margin."""
+    outer, runs = found.trimmed, found.rows
+    gaps = [(runs[n][1], runs[n + 1][0]) for n in range(len(runs) - 1)]
+    limit = BAND_SHARE * outer.height
+    above = [gap for gap in gaps if gap[1] - outer.top <= limit]
+    below = [gap for gap in gaps if outer.bottom - gap[0] <= limit]
+    top = max(above, key=lambda gap: gap[1] - gap[0])[1] if above else None
+    bottom = max(below, key=lambda gap: gap[1] - gap[0])[0] if below else None
+    cuts = []
+    if top is not None:
+        cuts.append(Box(outer.left, top, outer.right, runs[-1][1]))
+    if bottom is not None:
+        cuts.append(Box(outer.left, runs[0][0], outer.right, bottom))
+    if top is not None and bottom is not None and bottom > top:
+        cuts.append(Box(outer.left, top, outer.right, bottom))
+    return cuts
+
+
+def _blocks(lines: Planes) -> list[tuple[int, int]]:
+    """[start, end) of each run of non-uniform lines."""
     n, m = lines.shape[1:]
     step = max(1, m // COLOUR_SAMPLES)
     colours = _median(lines[:, :, ::step])
     busy = np.count_nonzero(_near(lines, colours), axis=1) < BORDER_SHARE * m
-    if not busy.any():
-        return None
-    if busy.all():
-        return 0, n
     edges = np.diff(np.concatenate(([0], busy.astype(np.int8), [0])))
     starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
-    longest = int(np.argmax(ends - starts))
-    return int(starts[longest]), int(ends[longest])
+    return [(int(start), int(end)) for start, end in zip(starts, ends)]
+
+
+def _longest(blocks: list[tuple[int, int]]) -> tuple[int, int] | None:
+    """The longest of the runs (the first of equals); None when there is none."""
+    return max(blocks, key=lambda block: block[1] - block[0]) if blocks else None

@@ -7,7 +7,7 @@ import math
 from collections.abc import Mapping, Sequence
 
 from hashdb.hashing import vpdq_rule
-from hashdb.hashing.derived import CROPPED, MASKED
+from hashdb.hashing.derived import CROPPED, DESKEWED, MASKED
 from hashdb.hashing.registry import get_signal
 from hashdb.index.indexset import DERIVED
 from hashdb.service.base import ServiceBase
@@ -108,14 +108,15 @@ class MatchingMixin(ServiceBase):
         Corner-masked hashes (hashing/masked.py) match only each other: see _masked_matches."""
         usable = [(n, d) for n, q in enumerate(queries) for d in policy.usable_derived(q.derived, self.settings)]
         # A query's own crops are no evidence (queries do not compute them).
-        mine = [(n, d) for n, d in usable if d.via not in (CROPPED, MASKED)]
+        mine = [(n, d) for n, d in usable if d.via not in (CROPPED, MASKED) and not _deskewed_crop(d)]
         if mine:
             hits = self.indexes.search("pdq", [d.hash.hex for _, d in mine], radius)
             for (n, d), found in zip(mine, hits):
                 for record_id, distance in found:
                     _keep(best, (n, record_id), distance, "pdq", d.via)
-        probes = [*pdqs, *((n, d.hash.hex) for n, d in mine)]
-        mine_of: list[DerivedHash | None] = [*(None for _ in pdqs), *(d for _, d in mine)]
+        turned = [(n, d) for n, d in usable if _deskewed_crop(d)]
+        probes = [*pdqs, *((n, d.hash.hex) for n, d in mine), *((n, d.hash.hex) for n, d in turned)]
+        mine_of: list[DerivedHash | None] = [*(None for _ in pdqs), *(d for _, d in mine), *(d for _, d in turned)]
         if not probes:
             return
         hits = self.indexes.search(DERIVED, [h for _, h in probes], radius)
@@ -132,6 +133,9 @@ class MatchingMixin(ServiceBase):
                     continue
                 if query_derived is None:
                     _keep(best, (n, record_id), distance, "pdq", stored_via)
+                elif _deskewed_crop(query_derived):
+                    if stored_via == CROPPED and _same_share(query_derived.share, stored_share):
+                        _keep(best, (n, record_id), distance, "pdq", query_derived.via)
                 elif stored_via == CROPPED:
                     continue
                 elif _same_share(query_derived.share, stored_share):
@@ -238,6 +242,10 @@ def _same_share(query: float | None, stored: float | None) -> bool:
     if not query or not stored:
         return False  # unknown (a row stored before shares were kept, a partner's older client)
     return abs(math.log(query / stored)) <= SAME_SHARE
+
+
+def _deskewed_crop(derived: DerivedHash) -> bool:
+    return derived.via == DESKEWED and derived.share is not None
 
 
 def _has_pdq(query: Query) -> bool:

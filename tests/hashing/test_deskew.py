@@ -69,3 +69,22 @@ def test_turning_back_restores_the_picture() -> None:
     assert np.abs(upright[inner] - original[inner]).mean() < 0.5 * np.abs(query.astype(int)[inner] - original[inner]).mean()
     # The lost corners hold no fill colour (black) any more.
     assert upright[:4, :4].mean() > 40
+
+
+@pytest.mark.parametrize("degrees", [1.0, -3.0, 6.0, -8.0])
+@pytest.mark.parametrize("size", [(480, 360), (360, 480)])
+def test_the_fitting_crop_holds_no_lost_corner_and_the_next_larger_does(degrees: float, size: tuple[int, int]) -> None:
+    # Independent of fitting_box's formula: the corners a turn cuts off, as OpenCV warps them.
+    from hashdb.hashing import centred
+
+    width, height = size
+    lost = deskew._wedges(height, width, -degrees)
+    box = centred.fitting_box(width, height, degrees)
+    assert box is not None
+    left, top, right, bottom = box
+    assert lost[top:bottom, left:right].sum() == 0
+    boxes = centred.centre_boxes(width, height)
+    larger = boxes.index(box) - 1
+    if larger >= 0:
+        left, top, right, bottom = boxes[larger]
+        assert lost[top:bottom, left:right].sum() > 10

@@ -205,3 +205,33 @@ def test_derived_work_copy_is_about_an_area_average(media: Path, size: tuple[int
     assert got.shape == area.shape and max(got.shape[:2]) == min(WORK_SIDE, max(size))
     assert float(np.abs(got.astype(int) - area).mean()) <= 3.0
     np.testing.assert_array_equal(work_copy(np.asarray(picture)), got)
+
+
+def _two_line_caption(width: int, height: int) -> np.ndarray:
+    band = Image.new("RGB", (width, height), (255, 255, 255))
+    draw = ImageDraw.Draw(band)
+    for n, text in enumerate(("breaking news", "share before they delete")):
+        draw.text((8, 6 + 30 * n), text, fill=(0, 0, 0), font=ImageFont.load_default(size=20))
+    return np.asarray(band)
+
+
+def test_band_cuts_take_a_caption_of_two_lines_off_a_picture_with_a_gap_of_its_own(media: Path) -> None:
+    # A picture whose own rows include a 20-row white gap (two panels), under a 90-row caption
+    # of two text lines on white: bands() keeps one panel (the tallest block); the cut at the
+    # widest gap in the top half (caption padding, 29 rows, against 10 between the lines) leaves
+    # the whole picture.
+    panels = np.concatenate([photo(media, 400, 140), np.full((20, 400, 3), 255, np.uint8), photo(media, 400, 140)])
+    image = np.concatenate([_two_line_caption(400, 90), panels])
+    found = regions.layout(image)
+    assert found.trimmed.top < 90 and found.content.height == 140
+    cuts = regions.band_cuts(found)
+    assert cuts[0] == Box(0, 90, 400, 390)
+    assert regions.trimmed_inside(image, cuts[0]) == Box(0, 90, 400, 390)
+    # The same caption below: the cut above it is the last one but the one with both.
+    below = np.concatenate([panels, _two_line_caption(400, 90)])
+    assert Box(0, 0, 400, 300) in regions.band_cuts(regions.layout(below))
+
+
+def test_a_picture_with_no_uniform_row_has_no_band_cuts(media: Path) -> None:
+    found = regions.layout(framed(photo(media, 400, 300), 20, 20, 20, 20))
+    assert found.rows == ((20, 320),) and regions.band_cuts(found) == []
