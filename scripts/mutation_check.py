@@ -109,7 +109,7 @@ MUTANTS: tuple[Mutant, ...] = (
            ("tests/api/test_metrics_unit.py",), "each made-up HTTP method becomes a new metric series"),
     # Matching precision (issue-10 gates)
     Mutant("gate-64-bit-beside-pdq", "hashdb/service/matching.py",
-           "if signal in _BITS_64 and key[0] in vouched and distance > radius:", "if False:",
+           "if _has_pdq(queries[key[0]]):", "if False:",
            ("tests/service",), "pHash/dHash match beside a PDQ, where PDQ should decide"),
     Mutant("derived-same-share-unproven", "hashdb/service/matching.py",
            "if any((int(h, 16) ^ stored).bit_count() <= bound for h in wholes.get(n, ())):",

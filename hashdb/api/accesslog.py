@@ -6,7 +6,9 @@ Imported by hashdb/api/server.py in the gunicorn master: gunicorn only, nothing 
 from __future__ import annotations
 
 import datetime
+import logging
 import sys
+import time
 import traceback
 from typing import Any
 from urllib.parse import quote
@@ -40,6 +42,16 @@ class AccessLogger(Logger):  # type: ignore[misc]
     and every environ variable among them: about a tenth of a lookup's time in the worker.
     This builds only the atoms FORMAT uses."""
 
+    _second = -1
+    _stamp = ""
+
+    def now(self) -> str:
+        # gunicorn formats the time on every line; it changes once a second.
+        second = int(time.time())
+        if second != self._second:
+            self._second, self._stamp = second, super().now()
+        return self._stamp
+
     def access(self, resp: Any, req: Any, environ: dict[str, Any], request_time: datetime.timedelta) -> None:
         if not self.access_log_enabled:
             return
@@ -59,7 +71,20 @@ class AccessLogger(Logger):  # type: ignore[misc]
             "M": request_time.seconds * 1000 + request_time.microseconds // 1000,
         }
         try:
-            self.access_log.info(FORMAT, atoms)
+            line = FORMAT % atoms
+            handlers = self.access_log.handlers
+            if all(_plain(h) for h in handlers):
+                # logging's record, filters and formatter cost more than the rest of this line
+                # (a tenth of a lookup's CPU): a plain stream handler gets the line directly.
+                for handler in handlers:
+                    handler.acquire()
+                    try:
+                        handler.stream.write(line + handler.terminator)
+                        handler.flush()
+                    finally:
+                        handler.release()
+            else:
+                self.access_log.info("%s", line)
         except Exception:
             self.error(traceback.format_exc())
 
@@ -67,3 +92,10 @@ class AccessLogger(Logger):  # type: ignore[misc]
         # gunicorn writes `accesslog = "-"` to stdout; `hashdb serve --access-log -` says stderr,
         # which keeps stdout free for whatever runs the server.
         super()._set_handler(log, output, fmt, sys.stderr if output == "-" else stream)
+
+
+def _plain(handler: logging.Handler) -> bool:
+    """A stream or file handler writing each message as it is (gunicorn's own, "%(message)s")."""
+    formatter = handler.formatter
+    return (type(handler) in (logging.StreamHandler, logging.FileHandler) and not handler.filters
+            and formatter is not None and formatter._fmt == "%(message)s")

@@ -89,9 +89,8 @@ class MatchingMixin(ServiceBase):
         Settings.imagehash_threshold_with_pdq): there PDQ decides."""
         gate = self.settings.imagehash_threshold_with_pdq
         radius = -1 if gate is None else min(gate, self.settings.imagehash_threshold)
-        vouched = {n for n, q in enumerate(queries) if _has_pdq(q)}
-        for key, (distance, signal, _) in list(best.items()):
-            if signal in _BITS_64 and key[0] in vouched and distance > radius:
+        for key in [k for k, (distance, signal, _) in best.items() if signal in _BITS_64 and distance > radius]:
+            if _has_pdq(queries[key[0]]):
                 del best[key]
 
     def _derived_matches(self, queries: Sequence[Query], pdqs: Sequence[tuple[int, str]], radius: int,

@@ -23,6 +23,21 @@ def hour_bucket(at: datetime) -> str:
     return at.astimezone(timezone.utc).strftime("%Y-%m-%dT%H")
 
 
+class _HourBuckets:
+    """hour_bucket of the current time, formatted once an hour rather than once a lookup."""
+
+    def __init__(self) -> None:
+        self._hour: tuple[int, int, int, int] | None = None
+        self._bucket = ""
+
+    def __call__(self, now: datetime) -> str:
+        utc = now.astimezone(timezone.utc)
+        hour = (utc.year, utc.month, utc.day, utc.hour)
+        if hour != self._hour:
+            self._hour, self._bucket = hour, hour_bucket(utc)
+        return self._bucket
+
+
 def window_start(at: datetime, settings: Settings) -> str:
     """The oldest hour bucket inside the window (the current hour counts as one of them)."""
     return hour_bucket(at - timedelta(hours=max(settings.spike_window_hours, 1) - 1))
@@ -48,12 +63,13 @@ class SpikeCounter:
         self._lock = threading.Lock()
         self._pending: dict[tuple[int, str, int], int] = {}
         self._last_flush = clock()
+        self._bucket = _HourBuckets()
         # True: a lookup writes due counts itself (local use). A server sets it False and
         # flushes from a background thread, so no lookup ever waits for that commit.
         self.inline = True
 
     def add(self, record_ids: Iterable[int], org_id: int) -> None:
-        bucket = hour_bucket(self.utcnow())
+        bucket = self._bucket(self.utcnow())
         with self._lock:
             for record_id in record_ids:
                 key = (record_id, bucket, org_id)
