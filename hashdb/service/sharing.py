@@ -42,7 +42,7 @@ class SharingMixin(ServiceBase):
             if sub.incident is not None:
                 sub = dataclasses.replace(sub, incident=incidents.resolve_open(self.store, sub.incident,
                                                                                 open_incidents).name)
-            policy.check_text("reference", sub.reference)
+            policy.check_printable("reference", sub.reference)
             notes: list[str] = []
             stored_before = len(records)
             # Derived hashes go with the submission's first PDQ record; low-detail ones are dropped.

@@ -3,6 +3,8 @@ what a caller may see, how votes change a record's status. No I/O."""
 
 from __future__ import annotations
 
+import hashlib
+
 import math
 from collections.abc import Mapping, Sequence
 
@@ -61,17 +63,28 @@ def check_text(field: str, value: str | None, limit: int = MAX_TEXT) -> None:
         raise InvalidInput(f"{field} contains a NUL character or a lone surrogate")
 
 
+# Digests of zero bytes: an empty file is refused as media, and its digest as a shared hash.
+EMPTY_FILE_DIGESTS = {"md5": hashlib.md5(b"").hexdigest(), "sha256": hashlib.sha256(b"").hexdigest()}
+
+
+def check_printable(field: str, value: str | None, limit: int = MAX_TEXT) -> None:
+    """Free text that is shown on one line (a member's reference id in the console, a CSV
+    export, a terminal): check_text, and no control or format characters (an ESC would
+    recolour or rewrite what an operator reads)."""
+    check_text(field, value, limit)
+    bad = next((ch for ch in value or "" if not ch.isprintable()), None)
+    if bad is not None:
+        raise InvalidInput(f"{field} contains a control or unprintable character (U+{ord(bad):04X})")
+
+
 def check_name(field: str, value: str, limit: int = MAX_TEXT) -> str:
     """A name (incident, organisation), stripped. Names are printed in terminals, logs and
     webhook payloads: no ESC, C1 or other control or format characters, which could rewrite
     what an operator sees."""
-    check_text(field, value, limit)
+    check_printable(field, value, limit)
     name = value.strip()
     if not name:
         raise InvalidInput(f"{field} is empty")
-    bad = next((ch for ch in name if not ch.isprintable()), None)
-    if bad is not None:
-        raise InvalidInput(f"{field} contains a control or unprintable character (U+{ord(bad):04X})")
     return name
 
 
@@ -92,6 +105,8 @@ def submission_problem(value: HashValue, settings: Settings, need_quality: bool 
                     "(`--pdq-quality N` on the command line, `\"quality\"` in the API)")
         if value.quality is not None and value.quality < settings.pdq_min_quality:
             return f"pdq quality {value.quality} is below {settings.pdq_min_quality}"
+    if EMPTY_FILE_DIGESTS.get(value.signal) == value.hex:
+        return f"{value.signal} hash of an empty file: it would match every empty upload"
     bounds = ones_range(value.signal)
     if bounds is not None:
         ones = int(value.hex, 16).bit_count()

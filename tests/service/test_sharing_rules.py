@@ -30,6 +30,30 @@ def test_degenerate_64_bit_hashes_are_refused_like_pdq(service, signal, hex_valu
     assert service.store.last_seq() == 0
 
 
+@pytest.mark.parametrize("signal", ["md5", "sha256"])
+def test_the_digest_of_an_empty_file_is_not_shared(service, signal):
+    # It would match every empty upload. The expected values come from hashlib, not our table.
+    import hashlib
+
+    alice = principal(service, "alice", "contributor")
+    empty = hashlib.new(signal, b"").hexdigest()
+    with pytest.raises(InvalidHash, match="empty file"):
+        service.submit([Submission("x", LABELS, (HashValue(signal, empty),))], alice)
+    assert service.store.last_seq() == 0
+    one_byte = hashlib.new(signal, b"\0").hexdigest()
+    assert service.submit([Submission("y", LABELS, (HashValue(signal, one_byte),))], alice)[0].status == "active"
+
+
+@pytest.mark.parametrize("reference", ["x\x1b[31mred", "tab\there", "line\nbreak", "bidi\u202ecase"])
+def test_a_reference_with_control_or_format_characters_is_refused(service, reference):
+    alice = principal(service, "alice", "contributor")
+    value = HashValue("md5", "a" * 32)
+    with pytest.raises(InvalidInput, match="reference contains a control or unprintable character"):
+        service.submit([Submission("x", LABELS, (value,), reference=reference)], alice)
+    assert service.store.last_seq() == 0
+    assert service.submit([Submission("x", LABELS, (value,), reference="case 1234/é")], alice)[0].status == "active"
+
+
 def test_the_degeneracy_bounds_are_an_eighth_of_the_bits(service):
     alice = principal(service, "alice", "contributor")
     edge_low, edge_high = "00000000000000ff", "ff00ffffffffffff"  # 8 and 56 bits set: accepted
