@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from hashdb.service.local import open_database
-from hashdb.types import Principal
+from hashdb.types import HashValue, Principal, Submission
 
 START_TIMEOUT_S = 60.0
 # The API tests' body limit: small enough that an over-limit body is cheap to send, large
@@ -122,6 +122,20 @@ def make_keys(db: Path, roles: Mapping[str, tuple[str, str]]) -> dict[str, tuple
         return out
     finally:
         service.store.close()
+
+
+def seeded_database(db: Path, roles: Mapping[str, tuple[str, str]], pdq: str) -> dict[str, str]:
+    """Keys for `roles` (name -> key), and `pdq` shared by organisation "alpha" so that a
+    lookup near it matches: the database the live-server tests start from."""
+    keys = {name: key for name, (key, _) in make_keys(db, roles).items()}
+    service = open_database(db)
+    try:
+        org = service.store.ensure_org("alpha")
+        service.submit([Submission("seed", ("glorification",), (HashValue("pdq", pdq, 100),))],
+                       Principal(org.id, org.name, "contributor"))
+    finally:
+        service.store.close()
+    return keys
 
 
 @contextmanager

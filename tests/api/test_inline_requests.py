@@ -16,9 +16,7 @@ from gunicorn.http.parser import RequestParser
 from gunicorn.http.wsgi import create
 
 from hashdb.api import inline
-from hashdb.service.local import open_database
-from hashdb.types import HashValue, Principal, Submission
-from serverproc import make_keys, start_server
+from serverproc import seeded_database, start_server
 from support import flip, random_pdq
 
 GENEROUS = 15.0
@@ -113,19 +111,12 @@ def test_more_fields_than_gunicorn_allows_are_declined():
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
     db = tmp_path_factory.mktemp("inline") / "db.sqlite"
-    keys = make_keys(db, {"consumer": ("gamma", "consumer"), "alpha": ("alpha", "contributor")})
     rng = random.Random(5)
     value = random_pdq(rng)
-    service = open_database(db)
-    try:
-        org = service.store.ensure_org("alpha")
-        service.submit([Submission("seed", ("glorification",), (HashValue("pdq", value, 100),))],
-                       Principal(org.id, org.name, "contributor"))
-    finally:
-        service.store.close()
+    keys = seeded_database(db, {"consumer": ("gamma", "consumer"), "alpha": ("alpha", "contributor")}, value)
     # One worker with one thread: a request that holds the thread shows who answers the rest.
     server = start_server(db, workers=1, env={"HASHDB_RATE_LIMIT": "0"}, threads=1)
-    yield server, {name: key for name, (key, _) in keys.items()}, flip(value, 6, rng)
+    yield server, keys, flip(value, 6, rng)
     server.stop()
 
 

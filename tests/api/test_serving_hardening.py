@@ -16,10 +16,8 @@ import sqlite3
 import pytest
 
 from hashdb.partners.client import Client, ServerError
-from hashdb.service.local import open_database
-from hashdb.types import HashValue, Principal, Submission
 from hostile import HostileCrowd, hostile_connection, timed_requests
-from serverproc import make_keys, start_server
+from serverproc import seeded_database, start_server
 from support import flip, random_pdq
 
 GENEROUS = 15.0
@@ -28,19 +26,12 @@ GENEROUS = 15.0
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
     db = tmp_path_factory.mktemp("hardening") / "db.sqlite"
-    keys = make_keys(db, {"alpha": ("alpha", "contributor"), "consumer": ("gamma", "consumer"),
-                          "partner": ("delta", "partner")})
     rng = random.Random(11)
     value = random_pdq(rng)
-    service = open_database(db)
-    try:
-        org = service.store.ensure_org("alpha")
-        service.submit([Submission("seed", ("glorification",), (HashValue("pdq", value, 100),))],
-                       Principal(org.id, org.name, "contributor"))
-    finally:
-        service.store.close()
+    keys = seeded_database(db, {"alpha": ("alpha", "contributor"), "consumer": ("gamma", "consumer"),
+                                "partner": ("delta", "partner")}, value)
     server = start_server(db, workers=2, env={"HASHDB_RATE_LIMIT": "0", "HASHDB_WRITE_TIMEOUT": "1"})
-    yield server, {name: key for name, (key, _) in keys.items()}, flip(value, 6, rng)
+    yield server, keys, flip(value, 6, rng)
     server.stop()
 
 
