@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+import multiprocessing
 import shutil
 from pathlib import Path
 
@@ -59,3 +61,29 @@ def test_the_decode_memory_cap_holds_in_the_workers(tmp_path: Path) -> None:
     big.write_bytes(flat_png(7000, 7000))
     [answer, _] = media_pool.hash_paths(Settings(), [big, big], jobs=2)
     assert isinstance(answer, MediaTooLarge) and "decode-memory limit" in answer.message
+
+
+def test_the_workers_start_hashing_before_the_first_answer_is_read(media: Path, tmp_path: Path) -> None:
+    # `hashdb lookup` opens its index while the workers hash: that needs them started by the call.
+    paths = corpus(media, tmp_path)[:2]
+    answers = media_pool.hash_paths(Settings(), paths, jobs=2)
+    try:
+        assert len(multiprocessing.active_children()) == 2
+    finally:
+        answers.close()  # type: ignore[attr-defined]
+    assert multiprocessing.active_children() == []
+
+
+def test_reading_every_answer_stops_the_workers(media: Path, tmp_path: Path) -> None:
+    paths = corpus(media, tmp_path)[:3]
+    answers = media_pool.hash_paths(Settings(), paths, jobs=2)
+    assert len(list(answers)) == 3
+    assert multiprocessing.active_children() == []
+    assert list(answers) == []
+
+
+def test_the_parent_collects_garbage_after_starting_the_workers(media: Path, tmp_path: Path) -> None:
+    # The pool freezes this process's objects for the fork only (see hash_paths).
+    paths = corpus(media, tmp_path)[:2]
+    list(media_pool.hash_paths(Settings(), paths, jobs=2))
+    assert gc.get_freeze_count() == 0
