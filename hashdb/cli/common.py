@@ -305,19 +305,28 @@ def _resolve_each(service: HashDB, items: Sequence[Item], dihedral: bool,
                   jobs: int | None = None) -> list[tuple[str, Any]]:
     """Each input with its hashes, or the HashDBError that says why it has none; files hashed
     on every core (or `jobs` processes), in the order given."""
+    return list(_resolving(service, items, dihedral, jobs))
+
+
+def _resolving(service: HashDB, items: Sequence[Item], dihedral: bool,
+               jobs: int | None = None) -> Iterator[tuple[str, Any]]:
+    """_resolve_each one input at a time. Several processes start hashing before this returns,
+    so what the caller does before reading (opening an index) runs alongside them."""
     answers = service.hash_files([i.path for i in items if isinstance(i, FileInput)], dihedral=dihedral, jobs=jobs)
-    resolved: list[tuple[str, Any]] = []
+    return _paired(items, answers, dihedral)
+
+
+def _paired(items: Sequence[Item], answers: Iterator[Any], dihedral: bool) -> Iterator[tuple[str, Any]]:
     for item in progress(items, "hashing"):
         if isinstance(item, BadInput):
-            resolved.append((item.input, item.error))
+            yield item.input, item.error
         elif isinstance(item, HashInput):
-            resolved.append((item.input, item.value))
+            yield item.input, item.value
         elif isinstance(item, HashedInput):
             if item.hashes.dihedral and not dihedral:  # a lookup's hashes offered for storing
-                resolved.append((item.input, InvalidInput(
-                    "hashed for a lookup (hashdb hash --for-lookup): hash without --for-lookup to submit")))
+                yield item.input, InvalidInput(
+                    "hashed for a lookup (hashdb hash --for-lookup): hash without --for-lookup to submit")
             else:
-                resolved.append((item.input, item.hashes))
+                yield item.input, item.hashes
         elif isinstance(item, FileInput):
-            resolved.append((item.input, next(answers)))
-    return resolved
+            yield item.input, next(answers)

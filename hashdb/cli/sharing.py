@@ -13,7 +13,7 @@ from hashdb.io import output
 from hashdb.cli.common import (
     RECORD_ID,
     _resolve,
-    _resolve_each,
+    _resolving,
     chosen_server,
     cli,
     connect,
@@ -33,9 +33,10 @@ from hashdb.cli.common import (
     with_pdq_quality,
     without_skipped,
 )
-from hashdb.io.inputs import expand
+from hashdb.io.inputs import BadInput, expand
 from hashdb.errors import HashDBError
 from hashdb.trust.taxonomy import Taxonomy
+from hashdb.service import HashDB
 from hashdb.types import Principal, Query, Submission
 
 
@@ -123,9 +124,20 @@ def lookup(inputs: tuple[str, ...], thresholds: tuple[str, ...], no_dihedral: bo
         raise click.UsageError("--admin is for a local database; over the API the key decides what you see")
     client = connect(server, api_key) if server else None
     service = hashing_service() if client else open_service(db_path)
+    items = without_skipped(expand(inputs))
+    resolved = _resolving(service, items, dihedral=not no_dihedral, jobs=jobs)
+    actor: Principal | None = None
+    if client is None and any(not isinstance(i, BadInput) for i in items):
+        # While the workers hash (a large index takes seconds to load).
+        service.load_index()
+        org = service.store.ensure_org("local")
+        # As a member sees it over the API (quarantined records held back), unless --admin; not
+        # counted by the spike rule, which watches members' lookups.
+        actor = Principal(org.id, org.name, "admin" if as_admin else "consumer")
     queries: list[Query] = []
     failed: dict[int, tuple[str, str]] = {}  # position in the output -> (input, why it failed)
-    for name, value in _resolve_each(service, without_skipped(expand(inputs)), dihedral=not no_dihedral, jobs=jobs):
+    docs: list[dict[str, Any]] = []
+    for name, value in resolved:
         if isinstance(value, HashDBError):
             failed[len(queries) + len(failed)] = (name, value.message)
         elif hasattr(value, "media_type"):
@@ -133,18 +145,15 @@ def lookup(inputs: tuple[str, ...], thresholds: tuple[str, ...], no_dihedral: bo
             queries.append(dataclasses.replace(query, input=name))
         else:
             queries.append(Query(name, (value,)))
-    docs: list[dict[str, Any]] = []
+        if actor is not None and len(queries) - len(docs) == _LOOKUP_BATCH:
+            # Looked up as they come, so only the last batch waits for the last file.
+            docs += _looked_up(service, queries[len(docs):], actor, limits)
     if queries and client is not None:
         from hashdb.partners.client import lookup_queries
 
         docs = lookup_queries(client, queries, limits)
-    elif queries:
-        service.load_index()
-        org = service.store.ensure_org("local")
-        # As a member sees it over the API (quarantined records held back), unless --admin; not
-        # counted by the spike rule, which watches members' lookups.
-        actor = Principal(org.id, org.name, "admin" if as_admin else "consumer")
-        docs = [output.lookup_json(r) for r in service.lookup(queries, actor, limits, count=False)]
+    elif actor is not None and len(docs) < len(queries):
+        docs += _looked_up(service, queries[len(docs):], actor, limits)
     answers = iter(docs)
     for position in range(len(docs) + len(failed)):
         if position in failed:
@@ -166,6 +175,17 @@ def lookup(inputs: tuple[str, ...], thresholds: tuple[str, ...], no_dihedral: bo
         emit(as_json, doc, text)
     if failed:
         sys.exit(1)
+
+
+# Queries looked up at once by a local lookup of many files: a batch's matches are the same as
+# one lookup of them all (each query is matched on its own), and its cost is paid while the
+# workers hash the next files.
+_LOOKUP_BATCH = 16
+
+
+def _looked_up(service: HashDB, queries: Sequence[Query], actor: Principal,
+               limits: dict[str, int]) -> list[dict[str, Any]]:
+    return [output.lookup_json(r) for r in service.lookup(queries, actor, limits, count=False)]
 
 
 def _closeness(match: dict[str, Any]) -> str:

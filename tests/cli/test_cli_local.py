@@ -169,6 +169,32 @@ def test_hash_of_a_folder_on_two_processes_keeps_order_and_reports_bad_files(run
     assert "error" in docs[2] and all("pdq" in d for i, d in enumerate(docs) if i != 2)
 
 
+def test_lookup_of_a_folder_in_batches_answers_as_one_lookup_of_it_all(run, media, tmp_path, monkeypatch):
+    # Files are looked up 16 at a time while the workers hash the rest: the same lines, in
+    # the same order, as one lookup of every file once all are hashed (the batch as large as
+    # the folder), on two processes or one. 21 images and a broken file: two batches, the second short.
+    from hashdb.cli import sharing
+
+    names = sorted(p.name for p in media.iterdir() if p.suffix in (".jpg", ".png") and "corrupt" not in p.name
+                   and not p.name.startswith("camera_16bit"))[:21]
+    folder = tmp_path / "uploads"
+    folder.mkdir()
+    for index, name in enumerate(names):
+        (folder / f"{index:02d}-{name}").write_bytes((media / name).read_bytes())
+    (folder / "07-broken.jpg").write_bytes((media / "coffee_corrupt.jpg").read_bytes())
+    assert run("submit", str(media / "astronaut.jpg"), str(media / "chelsea.jpg"), "--label", "glorification").exit_code == 0
+    batched = run("lookup", "--json", "--jobs", "2", str(folder))
+    alone = run("lookup", "--json", "--jobs", "1", str(folder))
+    monkeypatch.setattr(sharing, "_LOOKUP_BATCH", 1000)
+    at_once = run("lookup", "--json", "--jobs", "2", str(folder))
+    assert batched.exit_code == alone.exit_code == at_once.exit_code == 1  # the broken file
+    assert batched.stdout == alone.stdout == at_once.stdout
+    docs = lines(batched)
+    assert len(docs) == 22 and "error" in docs[7] and docs[7]["input"].endswith("07-broken.jpg")
+    matched = {Path(d["input"]).name.split("-", 1)[1] for d in docs if d.get("matched")}
+    assert {"astronaut.jpg", "astronaut_jpeg30.jpg", "chelsea.jpg", "chelsea_hflip.jpg", "chelsea_jpeg30.jpg"} <= matched
+
+
 def test_lookup_of_a_huge_flat_png_is_a_one_line_refusal(run, tmp_path):
     big = tmp_path / "flat.png"
     big.write_bytes(flat_png(7000, 7000))
