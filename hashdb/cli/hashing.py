@@ -10,7 +10,6 @@ import click
 from hashdb.cli.common import (
     cli,
     emit,
-    hashing_service,
     jobs_option,
     json_option,
     located,
@@ -18,11 +17,13 @@ from hashdb.cli.common import (
     shown,
     without_skipped,
 )
+from hashdb.config import Settings
 from hashdb.errors import HashDBError
 from hashdb.hashing.registry import TMK_SIGNAL, get_signal
 from hashdb.hashing.tmk_video import unavailable
 from hashdb.io import output
 from hashdb.io.inputs import BadInput, FileInput, expand
+from hashdb.service import HashingService
 
 
 @cli.command("hash")
@@ -47,7 +48,7 @@ def hash_command(paths: tuple[str, ...], signals: str | None, for_lookup: bool, 
         hashdb hash --for-lookup --json uploads/ > queries.jsonl   # then: hashdb lookup queries.jsonl
         hashdb hash --signals md5,tmk --json clip.mp4    # fails if tmkpy or ffmpeg is missing
     """
-    service = hashing_service()
+    service = HashingService(Settings())
     wanted = [s.strip() for s in signals.split(",")] if signals else None
     failed = 0
     items = without_skipped(expand(paths))

@@ -16,7 +16,7 @@ from hashdb.service.base import MAX_EXPORT_PAGE
 from hashdb.service.console import ConsoleMixin
 from hashdb.service.crisis import CrisisMixin
 from hashdb.service.matching import MatchingMixin
-from hashdb.service.media import MediaMixin
+from hashdb.service.media import HashingService, MediaMixin
 from hashdb.service.operations import OperationsMixin
 from hashdb.service.partners import PartnersMixin, decode_cursor, encode_cursor
 from hashdb.service.sharing import SharingMixin, request_digest
@@ -27,7 +27,7 @@ from hashdb.trust import spike
 from hashdb.trust.safelist import SafelistMatcher
 from hashdb.trust.taxonomy import Taxonomy
 
-__all__ = ["MAX_EXPORT_PAGE", "HashDB", "decode_cursor", "encode_cursor", "request_digest"]
+__all__ = ["MAX_EXPORT_PAGE", "HashDB", "HashingService", "decode_cursor", "encode_cursor", "request_digest"]
 
 
 class HashDB(MediaMixin, SharingMixin, MatchingMixin, PartnersMixin, AccountsMixin, TrustMixin, CrisisMixin,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+from hashdb.config import Settings
 from hashdb.errors import HashDBError
 from hashdb.service import media_hashing, media_pool
 from hashdb.service.base import ServiceBase
@@ -48,3 +49,10 @@ class MediaMixin(ServiceBase):
             incident=meta.get("incident"), reference=meta.get("reference"), removed_at=meta.get("removed_at"),
         )
 
+
+class HashingService(MediaMixin):
+    """Hashing alone, without a store or an index (`hashdb hash`): a HashDB's hashing for none
+    of its cost, which a folder hashed on every core would pay before its workers start."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
