@@ -8,7 +8,7 @@ import json
 import shutil
 import signal
 import sys
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -18,6 +18,7 @@ import click
 from hashdb.errors import HashDBError, InvalidInput
 from hashdb.io.inputs import BadInput, FileInput, HashedInput, HashInput, Item, SkippedInput
 from hashdb.service import HashDB
+from hashdb.service.media import MediaMixin
 from hashdb.types import Principal
 
 if TYPE_CHECKING:
@@ -167,8 +168,7 @@ def open_service(db_path: str | Path, create: bool = False) -> HashDB:
 
     fresh = not is_dsn(db_path) and not Path(db_path).exists()
     if fresh and not create:
-        raise click.ClickException(
-            f"no database at {db_path} (check --db or HASHDB_DB; `hashdb submit` or `hashdb import` creates one)")
+        require_database(db_path)
     try:
         service = open_database(db_path)
     except HashDBError as exc:
@@ -194,6 +194,15 @@ def _remove_created() -> None:
         for leftover in (path, *(path.with_name(path.name + s) for s in ("-wal", "-shm", "-journal", ".secret"))):
             leftover.unlink(missing_ok=True)
         shutil.rmtree(index_dir(path), ignore_errors=True)
+
+
+def require_database(db_path: str | Path) -> None:
+    """The one-line error for a --db that names no file (see open_service)."""
+    from hashdb.service.local import is_dsn
+
+    if not is_dsn(db_path) and not Path(db_path).exists():
+        raise click.ClickException(
+            f"no database at {db_path} (check --db or HASHDB_DB; `hashdb submit` or `hashdb import` creates one)")
 
 
 def check_port(host: str, port: int) -> None:
@@ -285,7 +294,8 @@ def without_skipped(items: Iterable[Item]) -> list[Item]:
     return kept
 
 
-def _resolve(service: HashDB, items: Sequence[Item], dihedral: bool, jobs: int | None = None) -> list[tuple[str, Any]]:
+def _resolve(service: MediaMixin, items: Sequence[Item], dihedral: bool,
+             jobs: int | None = None) -> list[tuple[str, Any]]:
     """Hash what needs hashing; any bad input stops the whole command before anything is sent.
 
     Files are hashed on every core (or `jobs` processes), answers kept in the order given.
@@ -301,22 +311,22 @@ def _resolve(service: HashDB, items: Sequence[Item], dihedral: bool, jobs: int |
     return resolved
 
 
-def _resolve_each(service: HashDB, items: Sequence[Item], dihedral: bool,
+def _resolve_each(service: MediaMixin, items: Sequence[Item], dihedral: bool,
                   jobs: int | None = None) -> list[tuple[str, Any]]:
     """Each input with its hashes, or the HashDBError that says why it has none; files hashed
     on every core (or `jobs` processes), in the order given."""
     return list(_resolving(service, items, dihedral, jobs))
 
 
-def _resolving(service: HashDB, items: Sequence[Item], dihedral: bool,
-               jobs: int | None = None) -> Iterator[tuple[str, Any]]:
+def _resolving(service: MediaMixin, items: Sequence[Item], dihedral: bool,
+               jobs: int | None = None) -> Generator[tuple[str, Any], None, None]:
     """_resolve_each one input at a time. Several processes start hashing before this returns,
     so what the caller does before reading (opening an index) runs alongside them."""
     answers = service.hash_files([i.path for i in items if isinstance(i, FileInput)], dihedral=dihedral, jobs=jobs)
     return _paired(items, answers, dihedral)
 
 
-def _paired(items: Sequence[Item], answers: Iterator[Any], dihedral: bool) -> Iterator[tuple[str, Any]]:
+def _paired(items: Sequence[Item], answers: Iterator[Any], dihedral: bool) -> Generator[tuple[str, Any], None, None]:
     for item in progress(items, "hashing"):
         if isinstance(item, BadInput):
             yield item.input, item.error

@@ -28,6 +28,7 @@ from hashdb.cli.common import (
     open_service,
     org_option,
     pdq_quality_option,
+    require_database,
     server_options,
     shown,
     with_pdq_quality,
@@ -36,7 +37,8 @@ from hashdb.cli.common import (
 from hashdb.io.inputs import BadInput, expand
 from hashdb.errors import HashDBError
 from hashdb.trust.taxonomy import Taxonomy
-from hashdb.service import HashDB
+from hashdb.service import HashDB, HashingService
+from hashdb.service.local import settings_from_env
 from hashdb.types import Principal, Query, Submission
 
 
@@ -123,17 +125,27 @@ def lookup(inputs: tuple[str, ...], thresholds: tuple[str, ...], no_dihedral: bo
     if as_admin and server:
         raise click.UsageError("--admin is for a local database; over the API the key decides what you see")
     client = connect(server, api_key) if server else None
-    service = hashing_service() if client else open_service(db_path)
+    if client is None:
+        require_database(db_path)  # a mistyped --db is told before any file is hashed
+    # Hashing needs no database: the workers start first, and the database and its index open
+    # while they hash (a large index takes seconds to load).
+    hasher = HashingService(settings_from_env())
     items = without_skipped(expand(inputs))
-    resolved = _resolving(service, items, dihedral=not no_dihedral, jobs=jobs)
+    resolved = _resolving(hasher, items, dihedral=not no_dihedral, jobs=jobs)
+    service: HashDB | None = None
     actor: Principal | None = None
-    if client is None and any(not isinstance(i, BadInput) for i in items):
-        # While the workers hash (a large index takes seconds to load).
-        service.load_index()
-        org = service.store.ensure_org("local")
-        # As a member sees it over the API (quarantined records held back), unless --admin; not
-        # counted by the spike rule, which watches members' lookups.
-        actor = Principal(org.id, org.name, "admin" if as_admin else "consumer")
+    if client is None:
+        try:
+            service = open_service(db_path)
+            if any(not isinstance(i, BadInput) for i in items):
+                service.load_index()
+                org = service.store.ensure_org("local")
+                # As a member sees it over the API (quarantined records held back), unless
+                # --admin; not counted by the spike rule, which watches members' lookups.
+                actor = Principal(org.id, org.name, "admin" if as_admin else "consumer")
+        except BaseException:
+            resolved.close()  # releases the workers: they stop after the files in hand
+            raise
     queries: list[Query] = []
     failed: dict[int, tuple[str, str]] = {}  # position in the output -> (input, why it failed)
     docs: list[dict[str, Any]] = []
@@ -141,18 +153,18 @@ def lookup(inputs: tuple[str, ...], thresholds: tuple[str, ...], no_dihedral: bo
         if isinstance(value, HashDBError):
             failed[len(queries) + len(failed)] = (name, value.message)
         elif hasattr(value, "media_type"):
-            query = service.query_for(value)
+            query = hasher.query_for(value)
             queries.append(dataclasses.replace(query, input=name))
         else:
             queries.append(Query(name, (value,)))
-        if actor is not None and len(queries) - len(docs) == _LOOKUP_BATCH:
+        if service is not None and actor is not None and len(queries) - len(docs) == _LOOKUP_BATCH:
             # Looked up as they come, so only the last batch waits for the last file.
             docs += _looked_up(service, queries[len(docs):], actor, limits)
     if queries and client is not None:
         from hashdb.partners.client import lookup_queries
 
         docs = lookup_queries(client, queries, limits)
-    elif actor is not None and len(docs) < len(queries):
+    elif service is not None and actor is not None and len(docs) < len(queries):
         docs += _looked_up(service, queries[len(docs):], actor, limits)
     answers = iter(docs)
     for position in range(len(docs) + len(failed)):

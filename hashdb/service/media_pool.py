@@ -64,26 +64,32 @@ def hash_paths(settings: Settings, paths: Sequence[Path], signals: Sequence[str]
         answers = pool.map(_hash_one, paths, chunksize=chunk)  # forks the workers, queues every path
     finally:
         gc.unfreeze()  # this process collects as before
-    return _PoolAnswers(pool, answers)
+    return _PoolAnswers(pool, answers, len(paths))
 
 
 class _PoolAnswers(Iterator[Answer]):
-    """The pool's answers in order; the pool is shut down once they are all read or the
-    reader closes this (a caller that stops early, the first refused file of a submit, waits
-    for the tasks in flight only, not for the rest of the folder)."""
+    """The pool's answers in order. The pool is shut down with the last answer (readers take
+    one answer per path and never ask for more) or when the reader closes this: a caller that
+    stops early, the first refused file of a submit, waits for the tasks in flight only, not
+    for the rest of the folder."""
 
-    def __init__(self, pool: ProcessPoolExecutor, answers: Iterator[Answer]) -> None:
+    def __init__(self, pool: ProcessPoolExecutor, answers: Iterator[Answer], count: int) -> None:
         self._pool: ProcessPoolExecutor | None = pool
         self._answers = answers
+        self._left = count
 
     def __next__(self) -> Answer:
         if self._pool is None:
             raise StopIteration
         try:
-            return next(self._answers)
-        except BaseException:  # the last answer read, or the reader interrupted (Ctrl-C)
+            answer = next(self._answers)
+        except BaseException:  # the reader interrupted (Ctrl-C), or a worker died
             self.close()
             raise
+        self._left -= 1
+        if self._left == 0:
+            self.close()
+        return answer
 
     def close(self) -> None:
         pool, self._pool = self._pool, None

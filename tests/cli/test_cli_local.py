@@ -182,7 +182,8 @@ def test_lookup_of_a_folder_in_batches_answers_as_one_lookup_of_it_all(run, medi
     for index, name in enumerate(names):
         (folder / f"{index:02d}-{name}").write_bytes((media / name).read_bytes())
     (folder / "07-broken.jpg").write_bytes((media / "coffee_corrupt.jpg").read_bytes())
-    assert run("submit", str(media / "astronaut.jpg"), str(media / "chelsea.jpg"), "--label", "glorification").exit_code == 0
+    submitted = run("submit", str(media / "astronaut.jpg"), str(media / "chelsea.jpg"), "--label", "glorification")
+    assert submitted.exit_code == 0
     batched = run("lookup", "--json", "--jobs", "2", str(folder))
     alone = run("lookup", "--json", "--jobs", "1", str(folder))
     monkeypatch.setattr(sharing, "_LOOKUP_BATCH", 1000)
@@ -192,7 +193,26 @@ def test_lookup_of_a_folder_in_batches_answers_as_one_lookup_of_it_all(run, medi
     docs = lines(batched)
     assert len(docs) == 22 and "error" in docs[7] and docs[7]["input"].endswith("07-broken.jpg")
     matched = {Path(d["input"]).name.split("-", 1)[1] for d in docs if d.get("matched")}
-    assert {"astronaut.jpg", "astronaut_jpeg30.jpg", "chelsea.jpg", "chelsea_hflip.jpg", "chelsea_jpeg30.jpg"} <= matched
+    assert {"astronaut.jpg", "astronaut_jpeg30.jpg", "chelsea.jpg", "chelsea_hflip.jpg",
+            "chelsea_jpeg30.jpg"} <= matched
+
+
+def test_lookup_with_a_damaged_database_is_one_line_and_stops_the_workers(media, tmp_path):
+    # The database opens while the workers hash: its error still ends the command at once.
+    import multiprocessing
+
+    folder = tmp_path / "uploads"
+    folder.mkdir()
+    for index in range(40):
+        (folder / f"{index:02d}.jpg").write_bytes((media / "astronaut.jpg").read_bytes())
+    damaged = tmp_path / "damaged.sqlite"
+    damaged.write_bytes(b"not a database, " * 1000)
+    result = CliRunner().invoke(cli, ["lookup", "--jobs", "2", "--db", str(damaged), str(folder)])
+    assert result.exit_code == 1 and "cannot open the database" in result.output
+    assert len(result.output.strip().splitlines()) == 1 and "Traceback" not in result.output
+    assert multiprocessing.active_children() == []
+    missing = CliRunner().invoke(cli, ["lookup", "--jobs", "2", "--db", str(tmp_path / "none.sqlite"), str(folder)])
+    assert missing.exit_code == 1 and "no database at" in missing.output
 
 
 def test_lookup_of_a_huge_flat_png_is_a_one_line_refusal(run, tmp_path):

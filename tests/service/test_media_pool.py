@@ -75,9 +75,11 @@ def test_the_workers_start_hashing_before_the_first_answer_is_read(media: Path, 
 
 
 def test_reading_every_answer_stops_the_workers(media: Path, tmp_path: Path) -> None:
-    paths = corpus(media, tmp_path)[:3]
+    # Readers take one answer a path (the CLI's `next(answers)` per file) and never ask for
+    # one more: the last answer itself ends the pool, not a StopIteration.
+    paths = corpus(media, tmp_path)[:3]  # the third a corrupt JPEG: its answer is its error
     answers = media_pool.hash_paths(Settings(), paths, jobs=2)
-    assert len(list(answers)) == 3
+    assert [type(next(answers)).__name__ for _ in paths] == ["MediaHashes", "MediaHashes", "UnsupportedMedia"]
     assert multiprocessing.active_children() == []
     assert list(answers) == []
 
