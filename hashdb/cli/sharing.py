@@ -38,7 +38,6 @@ from hashdb.io.inputs import BadInput, expand
 from hashdb.errors import HashDBError
 from hashdb.trust.taxonomy import Taxonomy
 from hashdb.service import HashDB, HashingService
-from hashdb.service.local import settings_from_env
 from hashdb.types import Principal, Query, Submission
 
 
@@ -124,6 +123,8 @@ def lookup(inputs: tuple[str, ...], thresholds: tuple[str, ...], no_dihedral: bo
     limits = _parse_thresholds(thresholds)
     if as_admin and server:
         raise click.UsageError("--admin is for a local database; over the API the key decides what you see")
+    from hashdb.service.local import settings_from_env  # not at the top: it imports the SQLite store
+
     client = connect(server, api_key) if server else None
     if client is None:
         require_database(db_path)  # a mistyped --db is told before any file is hashed
