@@ -148,6 +148,8 @@ class Match:
     # A similarity (higher is closer, 1 at most) for signals scored that way (tmk: the level-2
     # kernel score); `distance` means nothing then and is 0.
     score: float | None = None
+    # Members' reports that the record is not TVEC at all (agree/disagree are about its labels).
+    false_positive: int = 0
 
 
 @dataclass(frozen=True, slots=True)

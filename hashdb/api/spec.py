@@ -130,6 +130,7 @@ def schemas(max_batch: int) -> dict[str, Schema]:
                       "description": "tmk only, instead of distance: the level-2 similarity, higher is closer."},
             "labels": {"type": "array", "items": string()},
             "agree": {"type": "integer"}, "disagree": {"type": "integer"}, "support": {"type": "integer"},
+            "false_positive": {"type": "integer", "description": "Members' reports that the record is not TVEC."},
             "status": string(enum=list(STATUSES)),
             "video": obj({"query_pct": {"type": "number"}, "stored_pct": {"type": "number"}},
                          ("query_pct", "stored_pct")),
@@ -138,7 +139,7 @@ def schemas(max_batch: int) -> dict[str, Schema]:
                           ("name", "id"), description="A mirror's record: where it came from; send "
                                                       "feedback there, by this id."),
             "via": string(enum=list(VIAS), description="The derived hash the match needed, if any."),
-        }, ("id", "signal", "labels", "agree", "disagree", "support", "status"),
+        }, ("id", "signal", "labels", "agree", "disagree", "false_positive", "support", "status"),
             oneOf=[{"required": ["distance"]}, {"required": ["score"]}]),
         "LookupResult": obj({
             "input": string(), "matched": {"type": "boolean"},

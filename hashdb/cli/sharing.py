@@ -183,6 +183,7 @@ def lookup(inputs: tuple[str, ...], thresholds: tuple[str, ...], no_dihedral: bo
                 f"id {m['id']}{_source_text(m)} {m['signal']}{' via ' + m['via'] if m.get('via') else ''} "
                 f"{_closeness(m)} [{', '.join(m['labels'])}] "
                 f"{m['status']}, {m['support']} org(s), {m['agree']} agree / {m['disagree']} disagree"
+                + (f" / {m['false_positive']} false positive" if m.get("false_positive") else "")
                 for m in doc["matches"]
             )
         emit(as_json, doc, text)

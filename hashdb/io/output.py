@@ -44,6 +44,7 @@ def match_json(match: Match) -> dict[str, Any]:
         "labels": list(match.labels),
         "agree": match.agree,
         "disagree": match.disagree,
+        "false_positive": match.false_positive,
         "support": match.support,
         "status": match.status,
     })

@@ -66,14 +66,16 @@ class MatchingMixin(ServiceBase):
             source, source_id = origins.get(record_id, (None, None))
             per_query[n].append(Match(stored.id, signal, distance, stored.labels, stored.status,
                                       stored.support, stored.agree, stored.disagree,
-                                      video.get((n, record_id)), source, source_id, via))
+                                      video.get((n, record_id)), source, source_id, via,
+                                      false_positive=stored.false_positive))
         for (n, record_id), score in scores.items():
             stored = records.get(record_id)
             if stored is None or not policy.visible(stored, actor):
                 continue
             source, source_id = origins.get(record_id, (None, None))
             per_query[n].append(Match(stored.id, stored.signal, 0, stored.labels, stored.status, stored.support,
-                                      stored.agree, stored.disagree, None, source, source_id, score=score))
+                                      stored.agree, stored.disagree, None, source, source_id, score=score,
+                                      false_positive=stored.false_positive))
         if count and not actor.is_admin:  # operators investigating are not the crowd the spike rule watches
             self.spike_rule.count(per_query, actor.org_id)
         results = []

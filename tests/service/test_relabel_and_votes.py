@@ -8,7 +8,7 @@ import pytest
 
 from hashdb.errors import Forbidden, NotFound, UnknownLabel
 from hashdb.io import output
-from hashdb.types import HashValue, Submission
+from hashdb.types import HashValue, Query, Submission
 
 from support import principal, random_pdq
 
@@ -55,3 +55,16 @@ def test_precision_estimate_follows_the_votes(service):
     for voter, verdict in zip(voters, ["agree", "agree", "agree", "false_positive"]):
         record = service.feedback(record_id, voter, verdict)
     assert output.record_json(record)["precision"] == round((3 + 1) / (4 + 2), 4)
+
+
+def test_a_lookup_shows_false_positive_reports_apart_from_label_votes(service):
+    # A member checking an upload must see that others reported the record as not TVEC at all;
+    # agree/disagree are votes on its labels and stayed 0 after such reports.
+    owner = principal(service, "alpha", "contributor")
+    record_id = share(service, owner)
+    value = service.store.get_records([record_id])[record_id].value
+    for n, verdict in enumerate(["false_positive", "false_positive", "disagree"]):
+        service.feedback(record_id, principal(service, f"voter{n}", "consumer"), verdict)
+    [result] = service.lookup([Query("q", (HashValue("pdq", value),))], principal(service, "gamma", "consumer"))
+    [match] = [output.match_json(m) for m in result.matches]
+    assert (match["agree"], match["disagree"], match["false_positive"]) == (0, 1, 2)
