@@ -131,6 +131,17 @@ def emit(as_json: bool, doc: dict[str, Any], text: str) -> None:
     click.echo(json.dumps(doc, ensure_ascii=False) if as_json else text)
 
 
+def emit_rows(as_json: bool, rows: Iterable[tuple[dict[str, Any], str]], empty: str) -> None:
+    """A listing, a line a row; an empty one says so on stderr (people reading a blank screen
+    cannot tell "nothing" from "nothing yet"), leaving stdout empty for scripts."""
+    shown = 0
+    for doc, text in rows:
+        emit(as_json, doc, text)
+        shown += 1
+    if not shown:
+        click.echo(empty, err=True)
+
+
 def shown(text: str) -> str:
     """An input as it can be shown on one line: quoted when empty or all blank, escaped when it
     holds control characters."""

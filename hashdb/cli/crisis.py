@@ -4,7 +4,17 @@ from __future__ import annotations
 
 import click
 
-from hashdb.cli.common import AFTER_ID, RECORD_ID, cli, db_option, emit, json_option, local_principal, open_service
+from hashdb.cli.common import (
+    AFTER_ID,
+    RECORD_ID,
+    cli,
+    db_option,
+    emit,
+    emit_rows,
+    json_option,
+    local_principal,
+    open_service,
+)
 from hashdb.io import output
 
 
@@ -65,8 +75,9 @@ def incident_list(open_only: bool, db_path: str, as_json: bool) -> None:
         hashdb incident list --open --json
     """
     service = open_service(db_path)
-    for item in service.list_incidents(local_principal(service, "local"), open_only):
-        emit(as_json, output.incident_json(item), f"{item.id}  {item.name}  {item.status}  {item.description}")
+    emit_rows(as_json, ((output.incident_json(item), f"{item.id}  {item.name}  {item.status}  {item.description}")
+                        for item in service.list_incidents(local_principal(service, "local"), open_only)),
+              "no open incidents" if open_only else "no incidents")
 
 
 @cli.group()
@@ -117,10 +128,12 @@ def webhook_list(db_path: str, as_json: bool) -> None:
         hashdb webhook list --json
     """
     service = open_service(db_path)
-    for hook in service.list_webhooks(local_principal(service, "local")):
-        state = f"removed {hook.disabled_at}" if hook.disabled_at else "active"
-        emit(as_json, {"id": hook.id, "org": hook.org_name, "url": hook.url, "created_at": hook.created_at,
-                       "disabled_at": hook.disabled_at}, f"{hook.id}  {hook.org_name}  {hook.url}  {state}")
+    emit_rows(as_json, (({"id": hook.id, "org": hook.org_name, "url": hook.url, "created_at": hook.created_at,
+                          "disabled_at": hook.disabled_at},
+                         f"{hook.id}  {hook.org_name}  {hook.url}  "
+                         + (f"removed {hook.disabled_at}" if hook.disabled_at else "active"))
+                        for hook in service.list_webhooks(local_principal(service, "local"))),
+              "no webhooks")
 
 
 @webhook.command("remove")

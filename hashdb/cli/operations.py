@@ -7,7 +7,17 @@ from pathlib import Path
 
 import click
 
-from hashdb.cli.common import RECORD_ID, check_port, cli, db_option, emit, json_option, local_principal, open_service
+from hashdb.cli.common import (
+    RECORD_ID,
+    check_port,
+    cli,
+    db_option,
+    emit,
+    emit_rows,
+    json_option,
+    local_principal,
+    open_service,
+)
 
 
 @cli.group()
@@ -61,11 +71,12 @@ def keys_list(db_path: str, as_json: bool) -> None:
         hashdb keys list --json
     """
     service = open_service(db_path)
-    for key in service.list_keys(local_principal(service, "local")):
-        doc = {"id": key.id, "org": key.org_name, "role": key.role, "prefix": key.prefix,
-               "created_at": key.created_at, "revoked_at": key.revoked_at}
-        state = f"revoked {key.revoked_at}" if key.revoked_at else "active"
-        emit(as_json, doc, f"{key.id}  hdb_{key.prefix}_…  {key.org_name}  {key.role}  {state}")
+    emit_rows(as_json, (({"id": key.id, "org": key.org_name, "role": key.role, "prefix": key.prefix,
+                          "created_at": key.created_at, "revoked_at": key.revoked_at},
+                         f"{key.id}  hdb_{key.prefix}_…  {key.org_name}  {key.role}  "
+                         + (f"revoked {key.revoked_at}" if key.revoked_at else "active"))
+                        for key in service.list_keys(local_principal(service, "local"))),
+              "no keys (hashdb keys create makes one)")
 
 
 @keys.command("revoke")

@@ -15,6 +15,7 @@ from hashdb.cli.common import (
     cli,
     db_option,
     emit,
+    emit_rows,
     json_option,
     local_principal,
     open_service,
@@ -80,12 +81,13 @@ def audit_list(after_id: int, limit: int, db_path: str, as_json: bool) -> None:
         hashdb audit list --after 1000 --limit 50 --json
     """
     service = open_service(db_path)
-    for entry in service.audit_log(local_principal(service, "local"), after_id, limit):
-        doc = {"id": entry.id, "at": entry.at, "org_id": entry.org_id, "key_id": entry.key_id,
-               "action": entry.action, "target": entry.target, "detail": entry.detail,
-               "entry_hash": entry.entry_hash}
-        emit(as_json, doc, f"{entry.id}  {entry.at}  org {entry.org_id}  key {entry.key_id}  "
-                           f"{entry.action}  {entry.target}  {entry.detail}")
+    emit_rows(as_json, (({"id": entry.id, "at": entry.at, "org_id": entry.org_id, "key_id": entry.key_id,
+                          "action": entry.action, "target": entry.target, "detail": entry.detail,
+                          "entry_hash": entry.entry_hash},
+                         f"{entry.id}  {entry.at}  org {entry.org_id}  key {entry.key_id}  "
+                         f"{entry.action}  {entry.target}  {entry.detail}")
+                        for entry in service.audit_log(local_principal(service, "local"), after_id, limit)),
+              "no audit entries" + (f" after id {after_id}" if after_id else ""))
 
 
 @cli.group()
@@ -132,10 +134,10 @@ def safelist_list(after_id: int, limit: int, db_path: str, as_json: bool) -> Non
         hashdb safelist list --json
     """
     service = open_service(db_path)
-    for entry in service.safelist_entries(local_principal(service, "local"), after_id, limit):
-        emit(as_json, {"id": entry.id, "signal": entry.signal, "hash": entry.value, "note": entry.note,
-                       "created_at": entry.created_at},
-             f"{entry.id}  {entry.signal}:{entry.value}  {entry.note}")
+    emit_rows(as_json, (({"id": entry.id, "signal": entry.signal, "hash": entry.value, "note": entry.note,
+                          "created_at": entry.created_at}, f"{entry.id}  {entry.signal}:{entry.value}  {entry.note}")
+                        for entry in service.safelist_entries(local_principal(service, "local"), after_id, limit)),
+              "the safelist is empty" + (f" after id {after_id}" if after_id else ""))
 
 
 @safelist.command("remove")
@@ -183,9 +185,10 @@ def quarantine_list(after_id: int, limit: int, db_path: str, as_json: bool) -> N
         hashdb quarantine list --json
     """
     service = open_service(db_path)
-    for item in service.quarantined(local_principal(service, "local"), after_id, limit):
-        doc = _quarantine_json(item)
-        emit(as_json, doc, f"{doc['id']}  {doc['signal']}  [{', '.join(doc['labels'])}]  {item.rule}: {item.reason}")
+    emit_rows(as_json, ((doc, f"{doc['id']}  {doc['signal']}  [{', '.join(doc['labels'])}]  {item.rule}: {item.reason}")
+                        for item in service.quarantined(local_principal(service, "local"), after_id, limit)
+                        for doc in (_quarantine_json(item),)),
+              "no records in quarantine" + (f" after id {after_id}" if after_id else ""))
 
 
 @quarantine.command("add")

@@ -137,3 +137,20 @@ def test_importing_an_empty_file_is_an_error_and_creates_nothing(tmp_path):
     result = invoke("import", str(empty), "--db", str(work / "mirror.sqlite"))
     assert result.exit_code == 1 and result.stderr.strip() == f"Error: {empty}: empty file (0 bytes)"
     assert _files(work) == set()
+
+
+@pytest.mark.parametrize(("command", "says"), [
+    (["quarantine", "list"], "no records in quarantine"),
+    (["safelist", "list"], "the safelist is empty"),
+    (["incident", "list", "--open"], "no open incidents"),
+    (["webhook", "list"], "no webhooks"),
+    (["keys", "list"], "no keys (hashdb keys create makes one)"),
+    (["audit", "list", "--after", "99"], "no audit entries after id 99"),
+])
+def test_an_empty_listing_says_so_on_stderr_and_leaves_stdout_empty(tmp_path, command, says):
+    # From a new-user trial: an empty queue printed nothing at all.
+    db = tmp_path / "db.sqlite"
+    assert invoke("submit", "md5:" + "ab" * 16, "--label", "glorification", "--db", str(db)).exit_code == 0
+    for json_flag in ([], ["--json"]):
+        result = invoke(*command, "--db", str(db), *json_flag)
+        assert result.exit_code == 0 and result.stdout == "" and result.stderr.strip() == says
