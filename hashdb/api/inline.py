@@ -51,19 +51,34 @@ class InlineRequest:
     close: bool  # the client asked to close after this answer (or HTTP/1.0 did not ask to keep)
 
 
-def parse(data: bytes | bytearray, head_end: int, cfg: Any) -> InlineRequest | None:
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """What parse needs of gunicorn's settings, read once per worker: they do not change while
+    it runs, and rebuilding the set of scheme headers cost every request a few microseconds."""
+
+    request_line: int  # 0: no limit, as in gunicorn
+    fields: int
+    field_size: int  # 0: no limit
+    scheme_headers: frozenset[str]  # upper-case
+
+    @classmethod
+    def of(cls, cfg: Any) -> Limits:
+        return cls(cfg.limit_request_line, cfg.limit_request_fields, cfg.limit_request_field_size,
+                   frozenset(name.upper() for name in cfg.secure_scheme_headers))
+
+
+def parse(data: bytes | bytearray, head_end: int, limits: Limits) -> InlineRequest | None:
     """The one request in `data` (its head ends at `head_end`), or None if a thread should take it."""
     head = bytes(data[: head_end - 4])
     lines = head.split(b"\r\n")
     line = lines[0]
-    limit = cfg.limit_request_line
-    if limit and len(line) > limit:
+    if limits.request_line and len(line) > limits.request_line:
         return None
     match = _REQUEST_LINE.fullmatch(line)
-    if match is None or len(lines) - 1 > cfg.limit_request_fields:
+    if match is None or len(lines) - 1 > limits.fields:
         return None
-    secure = {name.upper() for name in cfg.secure_scheme_headers}
-    field_limit = cfg.limit_request_field_size
+    secure = limits.scheme_headers
+    field_limit = limits.field_size
     headers: list[tuple[str, str]] = []
     seen: set[str] = set()
     length = 0

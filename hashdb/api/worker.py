@@ -139,6 +139,7 @@ class HashdbWorker(ThreadWorker):  # type: ignore[misc]
         self._accept_wanted = False
         self._notified = self._swept = float("-inf")
         self._date = inline.DateHeader()
+        self._inline_limits = inline.Limits.of(self.cfg)
         self._wsgi_errors: WSGIErrorsWrapper | None = None
 
     def init_process(self) -> None:
@@ -254,7 +255,7 @@ class HashdbWorker(ThreadWorker):  # type: ignore[misc]
         # A connection a thread has served keeps gunicorn's parser, which may hold what it
         # read ahead: it stays with the threads.
         if conn.parser is None and state.needed >= 0:
-            request = inline.parse(state.buffer, state.head_end, self.cfg)
+            request = inline.parse(state.buffer, state.head_end, self._inline_limits)
             if request is not None:
                 self._answer_inline(conn, request)
                 return

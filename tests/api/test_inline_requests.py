@@ -56,7 +56,7 @@ TAKEN = [
 @pytest.mark.parametrize("raw", TAKEN)
 def test_what_is_taken_reads_as_gunicorn_reads_it(raw):
     cfg = _config()
-    request = inline.parse(raw, _head_end(raw), cfg)
+    request = inline.parse(raw, _head_end(raw), inline.Limits.of(cfg))
     assert request is not None
     ours = inline.environ(request, ("127.0.0.1", 5000), ("127.0.0.1", 8000), cfg, None)
     theirs, body, close = _gunicorns(raw, cfg)
@@ -93,16 +93,16 @@ DECLINED = {
 
 @pytest.mark.parametrize("raw", DECLINED.values(), ids=DECLINED.keys())
 def test_anything_unusual_goes_to_gunicorns_parser(raw):
-    assert inline.parse(raw, _head_end(raw), _config()) is None
+    assert inline.parse(raw, _head_end(raw), inline.Limits.of(_config())) is None
 
 
 def test_more_fields_than_gunicorn_allows_are_declined():
     cfg = _config()
     fields = b"".join(b"X-F%d: v\r\n" % i for i in range(cfg.limit_request_fields + 1))
     raw = b"GET /healthz HTTP/1.1\r\n" + fields + b"\r\n"
-    assert inline.parse(raw, _head_end(raw), cfg) is None
+    assert inline.parse(raw, _head_end(raw), inline.Limits.of(cfg)) is None
     raw = b"GET /healthz HTTP/1.1\r\n" + fields.split(b"\r\n", 1)[1] + b"\r\n"
-    assert inline.parse(raw, _head_end(raw), cfg) is not None
+    assert inline.parse(raw, _head_end(raw), inline.Limits.of(cfg)) is not None
 
 
 # -- a live server ----------------------------------------------------------------------------
