@@ -388,16 +388,19 @@ def _describe(head: bytes) -> str:
     for magic, name in guesses:
         if text.startswith(magic):
             return name
+    return "text, not media" if looks_like_text(text) else f"unrecognised bytes {head[:8].hex()}"
+
+
+def looks_like_text(start: bytes) -> bool:
+    """Whether the first bytes of a file read as UTF-8 text with no control characters but
+    whitespace. The window may cut a multi-byte character at its end."""
     try:
-        decoded = text.decode("utf-8")
+        decoded = start.decode("utf-8")
     except UnicodeDecodeError as exc:
-        # The 32-byte window may cut a multi-byte character at its end.
-        if exc.start < len(text) - 3:
-            return f"unrecognised bytes {head[:8].hex()}"
-        decoded = text[: exc.start].decode("utf-8")
-    if any(not c.isprintable() and c not in "\t\r\n\f" for c in decoded):
-        return f"unrecognised bytes {head[:8].hex()}"
-    return "text, not media"
+        if exc.start < len(start) - 3:
+            return False
+        decoded = start[: exc.start].decode("utf-8")
+    return all(c.isprintable() or c in "\t\r\n\f" for c in decoded)
 
 
 def _one_line(exc: BaseException) -> str:

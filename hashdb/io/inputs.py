@@ -97,7 +97,8 @@ def _file_items(path: Path, walked: bool = False) -> Iterator[Item]:
         yield FileInput(str(path), path)
         return
     if not _looks_like_text(head):
-        if walked and _is_prose(head):
+        # What the decoder would refuse as "text, not media" (a README beside the images).
+        if walked and head and media_io.looks_like_text(head):
             yield SkippedInput(str(path), "a text file, neither media nor a hash file")
         else:
             # Named on the command line, or binary (a format the decoder may name, such as
@@ -127,12 +128,6 @@ def _is_media(head: bytes) -> bool:
         return True
     except UnsupportedMedia:
         return False
-
-
-def _is_prose(head: bytes) -> bool:
-    """UTF-8 text with no control characters but whitespace (the head may end inside a character)."""
-    text = head.decode("utf-8", "ignore")
-    return bool(text) and len(text.encode()) >= len(head) - 3 and all(c.isprintable() or c in "\t\r\n\f" for c in text)
 
 
 def _looks_like_text(head: bytes) -> bool:
