@@ -48,6 +48,13 @@ class LowQuality(InvalidInput):
     code = "low_quality"
 
 
+class UnknownIncident(InvalidInput):
+    """A submission names an incident that is not open: like an unknown label, the request is
+    well formed and its content is what is refused."""
+
+    code = "unknown_incident"
+
+
 class NotFound(HashDBError):
     code = "not_found"
 

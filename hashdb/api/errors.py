@@ -4,8 +4,8 @@ HTTP errors keep theirs; anything else is a logged, bare 500 (a 5xx is a bug).
 
 400 or 422: a request the server cannot read as meant (malformed JSON, a wrong type, a hash
 that is not hex of the signal's length, an unknown signal) is 400; a well-formed request whose
-content the sharing policy refuses (a label outside the taxonomy, a PDQ below the quality
-cut-off) is 422, so a client can tell "fix your code" from "fix your data".
+content the sharing policy refuses (a label outside the taxonomy, an incident that is not open, a
+PDQ below the quality cut-off) is 422, so a client can tell "fix your code" from "fix your data".
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ STATUS: dict[type[errors.HashDBError], int] = {
     errors.UnknownSignal: 400,
     errors.UnknownLabel: 422,
     errors.LowQuality: 422,
+    errors.UnknownIncident: 422,
     errors.Unauthorized: 401,
     errors.Forbidden: 403,
     errors.NotFound: 404,

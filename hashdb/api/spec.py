@@ -266,8 +266,8 @@ def paths(max_batch: int) -> dict[str, Schema]:
                 "200": ok("SubmitResponse", "Everything was already shared (or an idempotent repeat)."),
                 "201": ok("SubmitResponse", "Stored."),
                 "409": error("Idempotency-Key reused for a different request."),
-                "422": error("A label outside the taxonomy, or a PDQ below the quality cut-off or without its "
-                             "quality."),
+                "422": error("A label outside the taxonomy, an incident that is not open, or a PDQ below "
+                             "the quality cut-off or without its quality."),
                 **WRITE_ERRORS}, requestBody=body("SubmitRequest"), operationId="submit", parameters=[
                 {"name": "Idempotency-Key", "in": "header", "required": False,
                  "schema": string(MAX_IDEMPOTENCY_KEY, minLength=1, pattern="^[\\x20-\\x7e]+$")},

@@ -7,7 +7,7 @@ means a crisis the consortium declared.
 
 from __future__ import annotations
 
-from hashdb.errors import InvalidInput
+from hashdb.errors import InvalidInput, UnknownIncident
 from hashdb.store.base import HashStore
 from hashdb.trust import policy
 from hashdb.types import Incident
@@ -29,7 +29,7 @@ def check_description(description: str) -> str:
 
 
 def resolve_open(store: HashStore, given: str, cache: dict[str, Incident]) -> Incident:
-    """The open incident `given` names (by name, or by id when all digits), else InvalidInput."""
+    """The open incident `given` names (by name, or by id when all digits), else UnknownIncident."""
     if given in cache:
         return cache[given]
     incident = store.find_incident(given)
@@ -37,10 +37,10 @@ def resolve_open(store: HashStore, given: str, cache: dict[str, Incident]) -> In
         incident = store.get_incident(int(given))
     if incident is None:
         # Not the list of open incidents: a contributor learns only whether the one they named exists.
-        raise InvalidInput(f"no incident {given!r}: a submission's incident must be one an admin opened "
+        raise UnknownIncident(f"no incident {given!r}: a submission's incident must be one an admin opened "
                            "(use its exact name or id)")
     if incident.status != "open":
-        raise InvalidInput(f"incident {incident.name!r} was closed at {incident.closed_at}; "
+        raise UnknownIncident(f"incident {incident.name!r} was closed at {incident.closed_at}; "
                            "submit without --incident or ask an admin to open a new one")
     cache[given] = incident
     return incident

@@ -103,9 +103,24 @@ def test_an_unknown_incident_does_not_list_the_open_ones(client, keys):
     assert opened.status_code == 201
     body = {"items": [{"signal": "md5", "hash": "cd" * 16, "labels": ["glorification"], "incident": "nope"}]}
     reply = client.post("/v1/hashes", json=body, headers=auth(keys["alpha"]))
-    assert reply.status_code == 400
+    # Well formed, content refused: 422 like an unknown label, not 400 like a malformed body.
+    assert reply.status_code == 422
+    assert reply.get_json()["error"]["code"] == "unknown_incident"
     message = reply.get_json()["error"]["message"]
     assert "'nope'" in message and "secret-operation-x" not in message
+
+
+def test_a_closed_incident_is_refused_like_an_unknown_one(app, client, keys):
+    opened = client.post("/v1/incidents", json={"name": "over-now"}, headers=auth(keys["admin"]))
+    assert opened.status_code == 201
+    service = app.extensions["hashdb"].service()
+    service.close_incident(opened.get_json()["id"], service.authenticate(keys["admin"]))
+    body = {"items": [{"signal": "md5", "hash": "ce" * 16, "labels": ["glorification"], "incident": "over-now"}]}
+    reply = client.post("/v1/hashes", json=body, headers=auth(keys["alpha"]))
+    assert reply.status_code == 422
+    assert reply.get_json()["error"]["code"] == "unknown_incident"
+    assert "closed" in reply.get_json()["error"]["message"]
+    assert client.get("/v1/lookup?signal=md5&hash=" + "ce" * 16, headers=auth(keys["alpha"])).get_json()["matched"] is False
 
 
 @pytest.mark.parametrize("name", ["attack\x1b[2J", "att\x85ack", "attack\x9b31m", "at\u202etack", "a\u200bb",

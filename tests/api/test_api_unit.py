@@ -55,7 +55,7 @@ def test_every_domain_error_has_a_chosen_status(cls):
 
 def test_status_table_choices():
     expected = {errors.InvalidHash: 400, errors.InvalidInput: 400, errors.UnknownSignal: 400,
-                errors.UnknownLabel: 422, errors.LowQuality: 422, errors.Unauthorized: 401,
+                errors.UnknownLabel: 422, errors.LowQuality: 422, errors.UnknownIncident: 422, errors.Unauthorized: 401,
                 errors.Forbidden: 403, errors.NotFound: 404, errors.Conflict: 409, errors.MediaTooLarge: 413,
                 errors.UnsupportedMedia: 415, errors.RateLimited: 429}
     for cls, status in expected.items():

@@ -27,7 +27,7 @@ def test_admin_opens_an_incident_a_contributor_then_names(api):
     item = {"signal": "pdq", "hash": random_pdq(random.Random(1)), "quality": 100, "labels": ["attacker_manifesto"],
             "incident": "attack-1"}
     refused = client.post("/v1/hashes", json={"items": [item]}, headers=auth["alpha"])
-    assert refused.status_code == 400 and refused.get_json()["error"]["code"] == "invalid_input"
+    assert refused.status_code == 422 and refused.get_json()["error"]["code"] == "unknown_incident"
 
     assert client.post("/v1/incidents", json={"name": "attack-1"}, headers=auth["alpha"]).status_code == 403
     opened = client.post("/v1/incidents", json={"name": "attack-1", "description": "stream"}, headers=auth["admin"])
