@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from flask import Flask, Response, jsonify, request
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, NotFound
 
 from hashdb import errors
 
@@ -66,6 +66,8 @@ def code_for(status: int, reason: str) -> str:
 # After a 413 the rest of the body is read and dropped (up to this much), so the client gets
 # the answer instead of a reset connection; a larger body is cut off.
 DRAIN_BYTES = 8 * 1024 * 1024
+# A 404 names the path it could not find, cut to this many characters.
+MAX_PATH_SHOWN = 200
 
 
 def status_for(exc: errors.HashDBError) -> int:
@@ -108,7 +110,14 @@ def http_error(exc: HTTPException, environ: Mapping[str, Any]) -> tuple[int, str
         _drain(environ)
     code = code_for(status, exc.name or "error")
     headers = {k: v for k, v in exc.get_headers() if k.lower() not in ("content-type", "content-length")}
-    return status, code, exc.description or exc.name or "error", headers
+    message = exc.description or exc.name or "error"
+    if isinstance(exc, NotFound) and message == NotFound.description:
+        # Werkzeug's text ("If you entered the URL manually...") is for browsers; say which path,
+        # and where the real ones are: an id that is not a whole number lands here too.
+        path = str(environ.get("PATH_INFO", ""))
+        shown = path if len(path) <= MAX_PATH_SHOWN else path[:MAX_PATH_SHOWN] + "..."
+        message = f"no such path {shown!r}; the API's paths, with the form of their ids, are in /openapi.json"
+    return status, code, message, headers
 
 
 def _domain_error(exc: errors.HashDBError) -> Response:

@@ -233,3 +233,21 @@ def test_an_id_past_the_largest_is_not_found_for_every_method(client, keys):
     assert client.delete(big, headers=auth).status_code == 404
     assert client.patch(big, json={"labels": ["glorification"]}, headers=auth).status_code == 404
     assert client.post(f"{big}/feedback", json={"verdict": "agree"}, headers=auth).status_code == 404
+
+
+@pytest.mark.parametrize("method,path", [("DELETE", "/v1/hashes/abc"), ("GET", "/v1/incidents/1x"),
+                                         ("POST", "/v1/hashes/-3/feedback"), ("GET", "/v1/nothing")])
+def test_an_unknown_path_is_named_in_its_404(client, keys, method, path):
+    reply = client.open(path, method=method, headers={"Authorization": f"Bearer {keys['admin']}"})
+    assert reply.status_code == 404
+    error = reply.get_json()["error"]
+    assert error["code"] == "not_found"
+    assert repr(path) in error["message"] and "/openapi.json" in error["message"]
+
+
+def test_a_404_cuts_a_long_path():
+    from werkzeug.exceptions import NotFound
+
+    path = "/v1/" + "x" * 10_000
+    _, _, message, _ = api_errors.http_error(NotFound(), {"PATH_INFO": path})
+    assert len(message) < 400 and message.count("x") == api_errors.MAX_PATH_SHOWN - len("/v1/")
