@@ -239,6 +239,20 @@ class Query:
 
 
 @dataclass(frozen=True, slots=True)
+class PdqBatch:
+    """Whole-image PDQ lookups kept in columns: the common batch (a list of PDQ hashes), which
+    HashDB.lookup_pdqs answers as lookup() answers one Query per hash, without building them.
+    Item n is Query(inputs[n], (HashValue("pdq", hexes[n], qualities[n]),))."""
+
+    inputs: tuple[str, ...]
+    hexes: tuple[str, ...]  # canonical: 64 lowercase hex digits
+    qualities: tuple[int | None, ...]
+
+    def __len__(self) -> int:
+        return len(self.hexes)
+
+
+@dataclass(frozen=True, slots=True)
 class Submission:
     """One input to share: each hash becomes a record; frames become one video record."""
 

@@ -17,7 +17,7 @@ from hashdb.hashing import tmk
 from hashdb.hashing.derived import derived_from_json
 from hashdb.hashing.registry import parse_hash
 from hashdb.trust import policy
-from hashdb.types import DerivedHash, FrameHash, HashValue, Query, Submission
+from hashdb.types import DerivedHash, FrameHash, HashValue, PdqBatch, Query, Submission
 
 MAX_INPUT = 1024
 MAX_HASHES_PER_ITEM = 64
@@ -29,6 +29,9 @@ HASH_REQUIRED = frozenset({"signal", "hash"})
 HASH_ITEM_FIELDS = {"input"} | HASH_FIELDS
 MEDIA_FIELDS = {"hashes", "frames", "derived", "tmk"}
 SHARING_FIELDS = {"labels", "incident", "reference"}
+LOOKUP_FIELDS = {"items", "thresholds"}
+PDQ_HEX = 64
+HEX_DIGITS = "0123456789abcdef"
 
 
 def json_body(optional: bool = False, req: Request | None = None) -> dict[str, Any]:
@@ -178,6 +181,56 @@ def lookup_request(doc: Mapping[str, Any], max_batch: int) -> tuple[list[Query],
     if not isinstance(thresholds, dict):
         raise InvalidInput("thresholds must be an object of signal -> integer")
     return queries, thresholds
+
+
+def pdq_batch(doc: Mapping[str, Any], max_batch: int) -> tuple[PdqBatch, dict[str, Any]] | None:
+    """The request as (PdqBatch, thresholds) when it is the common batch: every item a plain PDQ
+    ({"signal": "pdq", "hash": ...}, with input and quality or without) that lookup_request
+    accepts. Anything else, including every malformed request, is None: lookup_request then
+    parses it and raises its error, so this path never chooses an error and never accepts what
+    lookup_request refuses (tests/api/test_pdq_batch.py compares the two)."""
+    raw = doc.get("items")
+    thresholds = doc.get("thresholds", {})
+    if (type(raw) is not list or not raw or len(raw) > max_batch or type(thresholds) is not dict
+            or not doc.keys() <= LOOKUP_FIELDS):
+        return None
+    inputs: list[str] = []
+    hexes: list[str] = []
+    qualities: list[int | None] = []
+    for item in raw:
+        # Exact types: what the JSON reader builds, and no bool passes for an int.
+        if type(item) is not dict or item.get("signal") != "pdq" or not item.keys() <= HASH_ITEM_FIELDS:
+            return None
+        value = item.get("hash")
+        if type(value) is not str or len(value) != PDQ_HEX:
+            return None
+        given = item.get("input")
+        if given is None:
+            if "input" in item:
+                return None
+            given = "pdq:" + value
+        # ASCII without NUL passes policy.check_text; other text takes the full check.
+        elif type(given) is not str or len(given) > MAX_INPUT or not given.isascii() or "\x00" in given:
+            return None
+        score = item.get("quality")
+        if score is None:
+            if "quality" in item:
+                return None
+        elif type(score) is not int or not 0 <= score <= 100:
+            return None
+        inputs.append(given)
+        hexes.append(value)
+        qualities.append(score)
+    # Every hash's digits checked in one pass over them all (each is PDQ_HEX long).
+    joined = "".join(hexes)
+    if not joined.isascii():
+        return None
+    lowered = joined.lower()
+    if lowered.strip(HEX_DIGITS):  # what is left once hex digits are stripped from both ends
+        return None
+    if lowered != joined:
+        hexes = [lowered[i:i + PDQ_HEX] for i in range(0, len(lowered), PDQ_HEX)]
+    return PdqBatch(tuple(inputs), tuple(hexes), tuple(qualities)), thresholds
 
 
 def submit_request(doc: Mapping[str, Any], max_batch: int) -> list[Submission]:

@@ -20,7 +20,7 @@ import platform
 import re
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from flask import Flask, Response, g, request
@@ -173,21 +173,29 @@ class Metrics:
 
     # -- events ----------------------------------------------------------------------------
 
-    def count_lookups(self, queries: Iterable[Query], results: Iterable[LookupResult]) -> None:
+    def count_lookups(self, queries: Iterable[Query], results: Sequence[LookupResult]) -> None:
         # Tallied here, then one inc() per signal: each inc() of a multiprocess counter takes a
         # lock and writes to its mapped file, once per item was about a tenth of a batch's CPU.
-        items = matched = 0
         looked: dict[str, int] = {}
-        hit: dict[str, int] = {}
-        for query, result in zip(queries, results):
-            items += 1
-            matched += result.matched
+        for query in queries:
             carried = ({v.signal for v in query.hashes} | ({VIDEO_SIGNAL} if query.frames else set())
                        | ({TMK_SIGNAL} if query.tmk is not None else set()))
             for signal in carried:
                 looked[signal] = looked.get(signal, 0) + 1
-            for signal in {m.signal for m in result.matches}:
-                hit[signal] = hit.get(signal, 0) + 1
+        self._count(len(results), looked, results)
+
+    def count_pdq_lookups(self, results: Sequence[LookupResult]) -> None:
+        """count_lookups of a PdqBatch's answers: every query carried one PDQ."""
+        self._count(len(results), {"pdq": len(results)}, results)
+
+    def _count(self, items: int, looked: Mapping[str, int], results: Iterable[LookupResult]) -> None:
+        matched = 0
+        hit: dict[str, int] = {}
+        for result in results:
+            if result.matched:
+                matched += 1
+                for signal in {m.signal for m in result.matches}:
+                    hit[signal] = hit.get(signal, 0) + 1
         for signal, count in looked.items():
             if signal in self.signals:
                 self._child(self.signal_lookups, signal).inc(count)

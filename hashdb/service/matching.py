@@ -12,7 +12,12 @@ from hashdb.hashing.registry import get_signal
 from hashdb.index.indexset import DERIVED
 from hashdb.service.base import ServiceBase
 from hashdb.trust import policy
-from hashdb.types import DerivedHash, FrameHash, HashValue, LookupResult, Match, Principal, Query, VideoMatch
+from hashdb.types import (
+    DerivedHash, FrameHash, HashValue, LookupResult, Match, PdqBatch, Principal, Query, VideoMatch,
+)
+
+# best[(query n, record id)] = (distance, signal, via): each query's nearest hit of each record
+Best = dict[tuple[int, int], tuple[int, str, str | None]]
 
 
 class MatchingMixin(ServiceBase):
@@ -23,8 +28,7 @@ class MatchingMixin(ServiceBase):
         policy.require(actor, "lookup")
         limits = policy.thresholds(self.settings, thresholds or {})
         self.indexes.catch_up()
-        # best[(query n, record id)] = (distance, signal, via)
-        best: dict[tuple[int, int], tuple[int, str, str | None]] = {}
+        best: Best = {}
         by_signal: dict[str, list[tuple[int, str]]] = {}
         for n, query in enumerate(queries):
             for value in query.hashes:
@@ -55,10 +59,39 @@ class MatchingMixin(ServiceBase):
             if query.tmk is not None:
                 for hit in self.tmk.matches(query.tmk):
                     scores[(n, hit.record_id)] = hit.level2
+        per_query = self._matches(len(queries), best, video, scores, actor, count)
+        return [LookupResult(query.input, bool(matches), tuple(matches), policy.query_flags(query, self.settings))
+                for query, matches in zip(queries, per_query)]
+
+    def lookup_pdqs(self, batch: PdqBatch, actor: Principal, thresholds: Mapping[str, int] | None = None,
+                    count: bool = True) -> list[LookupResult]:
+        """lookup() of one whole-image PDQ per query, the common batch, with the same answers
+        (tests/api/test_pdq_batch.py compares them): the hashes go to the index as one list,
+        and only queries with a match cost more than their empty answer."""
+        policy.require(actor, "lookup")
+        radius = policy.thresholds(self.settings, thresholds or {})["pdq"]
+        self.indexes.catch_up()
+        best: Best = {}
+        for n, found in enumerate(self.indexes.search("pdq", batch.hexes, radius)):
+            for record_id, distance in found:
+                _keep(best, (n, record_id), distance, "pdq")
+        if self.settings.derived_hashes:
+            # No query carries derived hashes: only stored derived PDQs against the whole images.
+            self._derived_matches((), list(enumerate(batch.hexes)), radius, best)
+        # No 64-bit gate (it only drops pHash/dHash matches), no video, no tmk.
+        per_query = self._matches(len(batch), best, {}, {}, actor, count)
+        flags = policy.LOW_QUALITY
+        return [LookupResult(given, bool(matches), tuple(matches),
+                             flags if policy.low_quality(quality, self.settings) else ())
+                for given, quality, matches in zip(batch.inputs, batch.qualities, per_query)]
+
+    def _matches(self, queries: int, best: Best, video: Mapping[tuple[int, int], VideoMatch],
+                 scores: Mapping[tuple[int, int], float], actor: Principal, count: bool) -> list[list[Match]]:
+        """Each query's matches the actor may see, closest first, counted for the spike rule."""
+        per_query: list[list[Match]] = [[] for _ in range(queries)]
         records = self.store.get_records([*(rid for _, rid in best), *(rid for _, rid in scores)])
         # A mirror's records name their source and id there: feedback goes to the source.
         origins = self.store.mirror_origins(list(records)) if records else {}
-        per_query: list[list[Match]] = [[] for _ in queries]
         for (n, record_id), (distance, signal, via) in best.items():
             stored = records.get(record_id)
             if stored is None or not policy.visible(stored, actor):
@@ -78,15 +111,12 @@ class MatchingMixin(ServiceBase):
                                       false_positive=stored.false_positive))
         if count and not actor.is_admin:  # operators investigating are not the crowd the spike rule watches
             self.spike_rule.count(per_query, actor.org_id)
-        results = []
-        for query, matches in zip(queries, per_query):
+        for matches in (m for m in per_query if len(m) > 1):
             # Distances first, closest first; then scored matches (tmk), highest score first.
             matches.sort(key=lambda m: (m.score is not None, m.distance, -(m.score or 0.0), m.id))
-            results.append(LookupResult(query.input, bool(matches), tuple(matches),
-                                        policy.query_flags(query, self.settings)))
-        return results
+        return per_query
 
-    def _gate_64_bit(self, queries: Sequence[Query], best: dict[tuple[int, int], tuple[int, str, str | None]]) -> None:
+    def _gate_64_bit(self, queries: Sequence[Query], best: Best) -> None:
         """Drop (or tighten) pHash/dHash matches of queries that carry a PDQ (see
         Settings.imagehash_threshold_with_pdq): there PDQ decides."""
         gate = self.settings.imagehash_threshold_with_pdq
@@ -96,7 +126,7 @@ class MatchingMixin(ServiceBase):
                 del best[key]
 
     def _derived_matches(self, queries: Sequence[Query], pdqs: Sequence[tuple[int, str]], radius: int,
-                         best: dict[tuple[int, int], tuple[int, str, str | None]]) -> None:
+                         best: Best) -> None:
         """Derived hashes on either side: the query's PDQs against stored derived ones, and the
         query's derived PDQs against stored whole-image and derived ones. A whole-image match
         at the same distance wins, so `via` is set only when a derived hash was needed.
@@ -149,7 +179,7 @@ class MatchingMixin(ServiceBase):
         self._masked_matches([(n, d) for n, d in usable if d.via == MASKED], pdqs, radius, best)
 
     def _masked_matches(self, masked: Sequence[tuple[int, DerivedHash]], pdqs: Sequence[tuple[int, str]],
-                        pdq_radius: int, best: dict[tuple[int, int], tuple[int, str, str | None]]) -> None:
+                        pdq_radius: int, best: Best) -> None:
         """A query's corner-masked PDQs against stored ones only, within MASKED_RADIUS (or the
         caller's PDQ threshold, when tighter), with the whole images (any orientation) within
         MASKED_CORROBORATION; for records no other PDQ matched (the masked distance is no
@@ -172,7 +202,7 @@ class MatchingMixin(ServiceBase):
             self._corroborate(unproven, pdqs, best, MASKED_CORROBORATION)
 
     def _corroborate(self, unproven: dict[tuple[int, int], tuple[int, str]], pdqs: Sequence[tuple[int, str]],
-                     best: dict[tuple[int, int], tuple[int, str, str | None]], bound: int) -> None:
+                     best: Best, bound: int) -> None:
         """Keep a derived-to-derived match only if the query's whole-image PDQs (`pdqs`) are
         within `bound` bits of the record's."""
         wholes: dict[int, list[str]] = {}
@@ -255,7 +285,7 @@ def _has_pdq(query: Query) -> bool:
     return any(v.signal == "pdq" for v in query.hashes) or bool(query.derived)
 
 
-def _keep(best: dict[tuple[int, int], tuple[int, str, str | None]], key: tuple[int, int], distance: int,
+def _keep(best: Best, key: tuple[int, int], distance: int,
           signal: str, via: str | None = None) -> None:
     if key not in best or distance < best[key][0]:
         best[key] = (distance, signal, via)

@@ -186,10 +186,16 @@ def visible(record: HashRecord, actor: Principal) -> bool:
     return True
 
 
+LOW_QUALITY = ("low_quality",)
+
+
 def query_flags(query: Query, settings: Settings) -> tuple[str, ...]:
-    low = any(v.signal == "pdq" and v.quality is not None and v.quality < settings.pdq_min_quality
-              for v in query.hashes)
-    return ("low_quality",) if low else ()
+    low = any(v.signal == "pdq" and low_quality(v.quality, settings) for v in query.hashes)
+    return LOW_QUALITY if low else ()
+
+
+def low_quality(pdq_quality: int | None, settings: Settings) -> bool:
+    return pdq_quality is not None and pdq_quality < settings.pdq_min_quality
 
 
 def precision_estimate(record: HashRecord) -> float:

@@ -33,10 +33,17 @@ def one(args: MultiDict[str, str], actor: Principal, rt: ServiceRuntime, metrics
 
 def batch(doc: Mapping[str, Any], actor: Principal, rt: ServiceRuntime, metrics: Metrics,
           limit: int) -> dict[str, Any]:
-    queries, thresholds = bodies.lookup_request(doc, limit)
-    rt.require_ready()
-    results = rt.service().lookup(queries, actor, thresholds)
-    metrics.count_lookups(queries, results)
+    plain = bodies.pdq_batch(doc, limit)
+    if plain is not None:  # the common batch, answered the same without a Query per hash
+        pdqs, thresholds = plain
+        rt.require_ready()
+        results = rt.service().lookup_pdqs(pdqs, actor, thresholds)
+        metrics.count_pdq_lookups(results)
+    else:
+        queries, thresholds = bodies.lookup_request(doc, limit)
+        rt.require_ready()
+        results = rt.service().lookup(queries, actor, thresholds)
+        metrics.count_lookups(queries, results)
     return {"results": [output.lookup_json(r) for r in results]}
 
 
