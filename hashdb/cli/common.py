@@ -128,7 +128,19 @@ def hashing_service() -> HashDB:
 
 
 def emit(as_json: bool, doc: dict[str, Any], text: str) -> None:
-    click.echo(json.dumps(doc, ensure_ascii=False) if as_json else text)
+    click.echo(json_line(doc) if as_json else text)
+
+
+def json_line(doc: dict[str, Any]) -> str:
+    """One JSON line, UTF-8 as is; escaped (\\udce9) when it holds a file name that is not
+    UTF-8, which Python keeps as lone surrogates and stdout would write as the raw byte: the
+    line must stay JSON that hashdb itself, and jq, can read back."""
+    line = json.dumps(doc, ensure_ascii=False)
+    try:
+        line.encode("utf-8")
+    except UnicodeEncodeError:
+        return json.dumps(doc)
+    return line
 
 
 def emit_rows(as_json: bool, rows: Iterable[tuple[dict[str, Any], str]], empty: str) -> None:

@@ -18,6 +18,7 @@ from hashdb.hashing.registry import get_signal, looks_like_hash_argument, parse_
 from hashdb.types import FrameHash, HashValue, MediaHashes
 
 MAX_HASH_FILE_BYTES = 512 * 1024 * 1024
+BOM = b"\xef\xbb\xbf"  # UTF-8's byte-order mark
 # Files an operating system leaves in folders of pictures: skipped in a folder walk, as
 # dotfiles (.DS_Store, macOS's ._ resource forks) are.
 OS_CLUTTER = frozenset({"thumbs.db", "ehthumbs.db", "desktop.ini"})
@@ -84,6 +85,10 @@ def expand(args: Sequence[str]) -> Iterator[Item]:
 
 
 def _file_items(path: Path, walked: bool = False) -> Iterator[Item]:
+    if not path.is_file():
+        # A FIFO or a device named on the command line would block the read below, or never end.
+        yield BadInput(str(path), UnsupportedMedia(f"{path}: not a regular file"))
+        return
     try:
         with path.open("rb") as handle:
             head = handle.read(64)
@@ -131,7 +136,7 @@ def _is_media(head: bytes) -> bool:
 
 
 def _looks_like_text(head: bytes) -> bool:
-    stripped = head.lstrip()
+    stripped = head.removeprefix(BOM).lstrip()
     if stripped.startswith(b"{"):
         return True
     word = stripped.split(b" ", 1)[0].split(b"\t", 1)[0].decode("ascii", "replace").lower()
@@ -149,24 +154,27 @@ def _known_signal(name: str) -> bool:
 def read_hash_file(path: Path) -> Iterator[Item]:
     if path.stat().st_size > MAX_HASH_FILE_BYTES:
         raise InvalidInput(f"{path}: hash file is over {MAX_HASH_FILE_BYTES} bytes")
-    with path.open("r", encoding="utf-8", errors="strict") as handle:
-        try:
-            for number, line in enumerate(handle, 1):
-                text = line.rstrip("\r\n")
-                if not text.strip() or text.lstrip().startswith("#"):
-                    continue
-                where = f"{path}:{number}"
-                try:
-                    if text.lstrip().startswith("{"):
-                        hashes = hashes_from_json(json.loads(text))
-                        yield HashedInput(hashes.path or where, hashes)
-                    else:
-                        yield _te_line(text, where)
-                except (ValueError, HashDBError) as exc:
-                    message = exc.message if isinstance(exc, HashDBError) else f"not valid JSON ({exc})"
-                    yield BadInput(where, InvalidInput(f"{where}: {message}"))
-        except UnicodeDecodeError as exc:
-            raise InvalidInput(f"{path}: hash file is not UTF-8 text") from exc
+    with path.open("rb") as handle:
+        for number, raw in enumerate(handle, 1):
+            where = f"{path}:{number}"
+            try:
+                # Windows editors start a UTF-8 file with a byte-order mark.
+                text = (raw.removeprefix(BOM) if number == 1 else raw).decode("utf-8").rstrip("\r\n")
+            except UnicodeDecodeError:
+                # One bad line (a file name in another encoding) costs that line, not the file.
+                yield BadInput(where, InvalidInput(f"{where}: not UTF-8 text"))
+                continue
+            if not text.strip() or text.lstrip().startswith("#"):
+                continue
+            try:
+                if text.lstrip().startswith("{"):
+                    hashes = hashes_from_json(json.loads(text))
+                    yield HashedInput(hashes.path or where, hashes)
+                else:
+                    yield _te_line(text, where)
+            except (ValueError, HashDBError) as exc:
+                message = exc.message if isinstance(exc, HashDBError) else f"not valid JSON ({exc})"
+                yield BadInput(where, InvalidInput(f"{where}: {message}"))
 
 
 def _te_line(text: str, where: str) -> Item:
