@@ -12,7 +12,7 @@ from werkzeug.exceptions import UnsupportedMediaType
 from werkzeug.wrappers import Request
 
 from hashdb.api import jsonbody
-from hashdb.errors import InvalidHash, InvalidInput
+from hashdb.errors import InvalidHash, InvalidInput, UnknownSignal
 from hashdb.hashing import tmk
 from hashdb.hashing.derived import derived_from_json
 from hashdb.hashing.registry import parse_hash
@@ -101,7 +101,16 @@ def quality(value: object, where: str) -> int | None:
 
 
 def hash_value(item: Mapping[str, Any], where: str) -> HashValue:
-    return parse_hash(item.get("signal"), item.get("hash"), quality(item.get("quality"), where))
+    return _located(where, item.get("signal"), item.get("hash"), quality(item.get("quality"), where))
+
+
+def _located(where: str, signal: object, value: object, score: int | None) -> HashValue:
+    """parse_hash, its error naming the item: in a batch of 1,000 "pdq hash must be 64 hex
+    characters" alone does not say which."""
+    try:
+        return parse_hash(signal, value, score)
+    except (InvalidHash, UnknownSignal) as exc:
+        raise type(exc)(f"{where}: {exc.message}") from exc
 
 
 def _objects(raw: object, where: str, limit: int) -> list[tuple[str, dict[str, Any]]]:
@@ -134,7 +143,7 @@ def frame_list(raw: object, where: str) -> tuple[FrameHash, ...]:
         t = frame.get("t", 0.0)
         if isinstance(t, bool) or not isinstance(t, (int, float)) or t < 0:
             raise InvalidInput(f"{here}.t must be a number of seconds >= 0")
-        out.append(FrameHash(n, float(t), parse_hash("pdq", frame["pdq"], quality(frame.get("quality"), here))))
+        out.append(FrameHash(n, float(t), _located(here, "pdq", frame["pdq"], quality(frame.get("quality"), here))))
     return tuple(out)
 
 

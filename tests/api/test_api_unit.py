@@ -251,3 +251,16 @@ def test_a_404_cuts_a_long_path():
     path = "/v1/" + "x" * 10_000
     _, _, message, _ = api_errors.http_error(NotFound(), {"PATH_INFO": path})
     assert len(message) < 400 and message.count("x") == api_errors.MAX_PATH_SHOWN - len("/v1/")
+
+
+@pytest.mark.parametrize("items,where", [
+    ([{"signal": "pdq", "hash": "ab" * 32}, {"signal": "pdq", "hash": "ab" * 32}, {"signal": "pdq", "hash": "12"}],
+     "items[2]"),
+    ([{"signal": "md5", "hash": "ab" * 16}, {"signal": "nosuch", "hash": "ab"}], "items[1]"),
+    ([{"hashes": [{"signal": "md5", "hash": "ab" * 16}, {"signal": "md5", "hash": "zz"}]}], "items[0].hashes[1]"),
+    ([{"frames": [{"pdq": "ab" * 32, "quality": 90}, {"pdq": "ab", "quality": 90}]}], "items[0].frames[1]"),
+])
+def test_a_bad_hash_in_a_batch_is_named_by_its_place(client, keys, items, where):
+    reply = client.post("/v1/lookup", json={"items": items}, headers={"Authorization": f"Bearer {keys['admin']}"})
+    assert reply.status_code == 400
+    assert reply.get_json()["error"]["message"].startswith(f"{where}: "), reply.get_json()
