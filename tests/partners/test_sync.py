@@ -137,7 +137,10 @@ def test_a_killed_sync_resumes_exactly(served, tmp_path):
         upto = max((d["seq"] for d in server_docs if d["seq"] not in later), default=0)
         assert live_set(mirror) == fold(server_docs, upto)
         cursors.append(upto)
-    assert 0 < cursors[-1] < max(d["seq"] for d in feed_docs_of(server.db)), "every kill came after the end"
+    # At least one kill must have landed mid-feed (on a loaded machine a later attempt may
+    # finish the feed before its kill arrives; that one then proves nothing, and need not).
+    head = max(d["seq"] for d in feed_docs_of(server.db))
+    assert any(0 < cursor < head for cursor in cursors), f"every kill came after the end: {cursors}"
     finished = hashdb(*sync_args(served, mirror))
     assert finished.returncode == 0, finished.stderr
     assert live_set(mirror) == live_set(server.db)
