@@ -33,11 +33,16 @@ class DerivedHash:
     Stored with the record of the whole image's PDQ (same id, labels and status), matched
     alongside it, and never a record of its own. `share` is the part's area over the whole
     image's (0 to 1; None when unknown, e.g. a turned copy or a row stored before shares
-    were kept): see service/matching.py, _same_share."""
+    were kept): see service/matching.py, _same_share.
+
+    `part` marks a lookup's region that is one of comparable blocks the detectors split the
+    picture into (derived.PART_SPLIT): set where the query is hashed, never stored or sent,
+    and no part of the value (equality ignores it)."""
 
     via: str
     hash: HashValue
     share: float | None = None
+    part: bool = field(default=False, compare=False)
 
 
 @dataclass(frozen=True, slots=True)

@@ -40,6 +40,15 @@ VIAS = (TRIMMED, CONTENT, DESKEWED, CROPPED, MASKED)
 MIN_SPREAD = 6.0
 # A region this close to the whole image is the whole image: its hash adds nothing.
 MIN_CHANGE = 0.02
+# A lookup's content box whose picture split into blocks of comparable size (the next-longest
+# block of busy rows, or of busy columns, at least this share of the kept one's length: two
+# pictograms side by side, a glyph above another, a flag's canton beside its field) is one
+# part of a composite picture, and which part the detectors kept is arbitrary: it is marked
+# `part` (DerivedHash), and service/matching.py lets it match only what could be such a part
+# on the stored side too. A caption's text lines and an app's bars are short blocks beside a
+# picture, well under it. Measured in the evaluation (BENCHMARKS.md, "Matching quality"):
+# 0.3 to 0.4 take out the same false positives at no recall cost, 0.5 one fewer.
+PART_SPLIT = 0.4
 # Derived PDQs are computed on a copy of at most this side: they are compared only with
 # derived PDQs computed the same way, never offered as the file's PDQ, and this keeps each
 # one to about a millisecond whatever the upload's size.
@@ -71,16 +80,17 @@ def derived_pdqs(image: Image.Image | npt.NDArray[np.uint8], min_quality: int,
     out: list[DerivedHash] = []
     detail = Detail(rgb)
 
-    def add(via: str, box: regions.Box) -> None:
+    def add(via: str, box: regions.Box, split: float = 0.0) -> None:
         if any(box == other for other in seen) or min(box.width, box.height) < 16:
             return
         seen.append(box)
         if not detail(box.left, box.top, box.right, box.bottom):
             return
-        part = np.ascontiguousarray(box.crop(rgb))
-        value = pdq.compute_array(part)
+        pixels = np.ascontiguousarray(box.crop(rgb))
+        value = pdq.compute_array(pixels)
         if usable(value, min_quality):
-            out.append(DerivedHash(via, value, share_of(box.width * box.height, width * height)))
+            out.append(DerivedHash(via, value, share_of(box.width * box.height, width * height),
+                                   part=lookup and split >= PART_SPLIT))
 
     def whole(box: regions.Box) -> bool:
         return box.is_full(rgb) or box.width * box.height > (1 - MIN_CHANGE) * width * height
@@ -88,9 +98,9 @@ def derived_pdqs(image: Image.Image | npt.NDArray[np.uint8], min_quality: int,
     # TRIMMED is uniform_border's box, CONTENT bands'; layout finds both in one pass.
     found = regions.layout(rgb)
     boxes = (found.trimmed, found.content)
-    for via, box in zip((TRIMMED, CONTENT), boxes, strict=True):
+    for via, box, split in zip((TRIMMED, CONTENT), boxes, (0.0, found.split), strict=True):
         if not whole(box):
-            add(via, box)
+            add(via, box, split)
     if lookup:
         for box in dict.fromkeys(boxes):
             inner = regions.trimmed_inside(rgb, box)
@@ -99,10 +109,11 @@ def derived_pdqs(image: Image.Image | npt.NDArray[np.uint8], min_quality: int,
             # The bands of what the trimmed region holds are found.content, added above, unless
             # trimming inside it took more away (a layout is most of the detectors' time).
             if (box != found.trimmed or inner != box) and min(box.width, box.height) >= 8:
-                sub = regions.layout(np.ascontiguousarray(box.crop(rgb))).content
-                inner = regions.Box(box.left + sub.left, box.top + sub.top, box.left + sub.right, box.top + sub.bottom)
+                sub = regions.layout(np.ascontiguousarray(box.crop(rgb)))
+                inner = regions.Box(box.left + sub.content.left, box.top + sub.content.top,
+                                    box.left + sub.content.right, box.top + sub.content.bottom)
                 if not whole(inner):
-                    add(CONTENT, inner)
+                    add(CONTENT, inner, sub.split)
         for cut in regions.band_cuts(found):
             inner = regions.trimmed_inside(rgb, cut)
             if not whole(inner):

@@ -275,11 +275,14 @@ def bands(rgb: RGB) -> Box:
 class Layout:
     """What the detectors find in one pass: `trimmed` (uniform_border), `content` (bands), and
     the runs of non-uniform rows inside `trimmed` ([start, end) in the image's rows), from
-    which band_cuts works."""
+    which band_cuts works. `split` is how close `content` came to being another block: the
+    length of the next-longest block of busy rows (or of busy columns within the kept rows)
+    over the kept one's, 0 when there was one block (see derived.PART_SPLIT)."""
 
     trimmed: Box
     content: Box
     rows: tuple[tuple[int, int], ...]
+    split: float = 0.0
 
 
 def content_boxes(rgb: RGB) -> tuple[Box, Box]:
@@ -301,7 +304,8 @@ def layout(rgb: RGB) -> Layout:
         return Layout(outer, outer, ())
     blocks = _blocks(inner)
     rows = _longest(blocks)
-    columns = _longest(_blocks(inner[:, rows[0]:rows[1]].transpose(0, 2, 1))) if rows else None
+    column_blocks = _blocks(inner[:, rows[0]:rows[1]].transpose(0, 2, 1)) if rows else []
+    columns = _longest(column_blocks) if rows else None
     runs = tuple((outer.top + start, outer.top + end) for start, end in blocks)
     if rows is None or columns is None:
         return Layout(outer, outer, runs)  # no line of it is busy: no picture to tell from its surroundings
@@ -309,7 +313,7 @@ def layout(rgb: RGB) -> Layout:
     box = Box(outer.left + left, outer.top + top, outer.left + right, outer.top + bottom)
     if box.width < MIN_KEPT_SHARE * width or box.height < MIN_KEPT_SHARE * height:
         return Layout(outer, outer, runs)
-    return Layout(outer, box, runs)
+    return Layout(outer, box, runs, max(_runner_up(blocks), _runner_up(column_blocks)))
 
 
 def band_cuts(found: Layout) -> list[Box]:
@@ -347,6 +351,14 @@ def _blocks(lines: Planes) -> list[tuple[int, int]]:
     edges = np.diff(np.concatenate(([0], busy.astype(np.int8), [0])))
     starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
     return [(int(start), int(end)) for start, end in zip(starts, ends)]
+
+
+def _runner_up(blocks: list[tuple[int, int]]) -> float:
+    """The second-longest run's length over the longest's (0 with fewer than two)."""
+    if len(blocks) < 2:
+        return 0.0
+    first, second = sorted((end - start for start, end in blocks), reverse=True)[:2]
+    return second / first
 
 
 def _longest(blocks: list[tuple[int, int]]) -> tuple[int, int] | None:

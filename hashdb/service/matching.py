@@ -7,7 +7,7 @@ import math
 from collections.abc import Mapping, Sequence
 
 from hashdb.hashing import vpdq_rule
-from hashdb.hashing.derived import CROPPED, DESKEWED, MASKED
+from hashdb.hashing.derived import CONTENT, CROPPED, DESKEWED, MASKED, PART_SPLIT, TRIMMED
 from hashdb.hashing.registry import get_signal
 from hashdb.index.indexset import DERIVED
 from hashdb.service.base import ServiceBase
@@ -138,11 +138,16 @@ class MatchingMixin(ServiceBase):
 
         Corner-masked hashes (hashing/masked.py) match only each other: see _masked_matches."""
         usable = [(n, d) for n, q in enumerate(queries) for d in policy.usable_derived(q.derived, self.settings)]
-        # A query's own crops are no evidence (queries do not compute them).
-        mine = [(n, d) for n, d in usable if d.via not in (CROPPED, MASKED) and not _deskewed_crop(d)]
+        # A query's own crops are no evidence (queries do not compute them), nor is a region
+        # that is all but the query's whole image (see NEAR_WHOLE).
+        wholes = _ints_by_query(pdqs)
+        mine = [(n, d) for n, d in usable if d.via not in (CROPPED, MASKED) and not _deskewed_crop(d)
+                and not (d.via in (TRIMMED, CONTENT) and _near(d.hash.hex, wholes.get(n, ()), NEAR_WHOLE))]
         if mine:
-            hits = self.indexes.search("pdq", [d.hash.hex for _, d in mine], radius)
-            for (n, d), found in zip(mine, hits):
+            # A part of a composite (DerivedHash.part) is never matched to a whole image: see PART_SHARE.
+            whole_probes = [(n, d) for n, d in mine if not d.part]
+            hits = self.indexes.search("pdq", [d.hash.hex for _, d in whole_probes], radius) if whole_probes else []
+            for (n, d), found in zip(whole_probes, hits):
                 for record_id, distance in found:
                     _keep(best, (n, record_id), distance, "pdq", d.via)
         turned = [(n, d) for n, d in usable if _deskewed_crop(d)]
@@ -172,7 +177,7 @@ class MatchingMixin(ServiceBase):
                 elif _same_share(query_derived.share, stored_share):
                     if distance < unproven.get((n, record_id), (radius + 1, ""))[0]:
                         unproven[(n, record_id)] = (distance, query_derived.via)
-                else:
+                elif not query_derived.part or _could_be_part(stored_via, stored_share):
                     _keep(best, (n, record_id), distance, "pdq", query_derived.via)
         if unproven:
             self._corroborate(unproven, pdqs, best, WHOLE_CORROBORATION)
@@ -267,6 +272,43 @@ WHOLE_CORROBORATION = 64
 # at no cost in recall.
 MASKED_RADIUS = 5
 MASKED_CORROBORATION = 96
+
+
+# A query's trimmed or content region whose PDQ is within this many bits of the query's own
+# whole-image PDQ (a trim of a pixel or two) says what the whole image says: matched at up to
+# 31 bits, it would let the whole image match at up to 31 + this. Measured on the full
+# evaluation (BENCHMARKS.md, "Matching quality"): at 20, 24, 28 or 32 bits it took out one
+# false positive (a card whose 2-pixel trim matched another card at 26 bits, the whole
+# images 36 apart) and no query's match.
+NEAR_WHOLE = 24
+
+# A part of a composite picture (DerivedHash.part: one of two pictograms side by side, one
+# glyph of an icon) can be the same picture as the stored image only if the stored side cut
+# out the same part: a stored content region small enough to be such a part (a block with
+# a runner-up of PART_SPLIT its length holds at most 1 / (1 + PART_SPLIT) of the picture),
+# or a region of the same share whose whole image corroborates it (see SAME_SHARE). Against
+# a whole image, a trimmed region or a large content region, the part is one picture found
+# inside another: a barber's pictogram naming the sign that pairs it with a beauty salon's,
+# an icon's question mark naming another icon's cross. Measured on the full evaluation (BENCHMARKS.md,
+# "Matching quality"): 3 false positives went (4 with NEAR_WHOLE's), no query's match; with
+# no bound on the stored share, only 1.
+PART_SHARE = 1 / (1 + PART_SPLIT)
+
+
+def _could_be_part(stored_via: str, stored_share: float | None) -> bool:
+    return stored_via == CONTENT and (stored_share is None or stored_share <= PART_SHARE)
+
+
+def _ints_by_query(pdqs: Sequence[tuple[int, str]]) -> dict[int, list[int]]:
+    out: dict[int, list[int]] = {}
+    for n, hexv in pdqs:
+        out.setdefault(n, []).append(int(hexv, 16))
+    return out
+
+
+def _near(hexv: str, others: Sequence[int], bits: int) -> bool:
+    value = int(hexv, 16)
+    return any((value ^ other).bit_count() <= bits for other in others)
 
 
 def _same_share(query: float | None, stored: float | None) -> bool:

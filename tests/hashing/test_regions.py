@@ -10,6 +10,7 @@ import pytest
 from PIL import Image, ImageDraw, ImageFont
 
 from hashdb.hashing import regions
+from hashdb.hashing.derived import CONTENT, PART_SPLIT, TRIMMED, derived_pdqs, share_of
 from hashdb.hashing.regions import Box
 
 
@@ -235,3 +236,39 @@ def test_band_cuts_take_a_caption_of_two_lines_off_a_picture_with_a_gap_of_its_o
 def test_a_picture_with_no_uniform_row_has_no_band_cuts(media: Path) -> None:
     found = regions.layout(framed(photo(media, 400, 300), 20, 20, 20, 20))
     assert found.rows == ((20, 320),) and regions.band_cuts(found) == []
+
+
+def test_split_is_the_runner_up_blocks_length_over_the_kept_ones(media: Path) -> None:
+    # Two pictures side by side on white, 160 and 120 columns wide with a 30-column gap, in a
+    # 20-pixel white margin: the content box is the wider one, and the narrower is 0.75 of it.
+    row = np.concatenate([photo(media, 160, 200), np.full((200, 30, 3), 255, np.uint8), photo(media, 120, 200)],
+                         axis=1)
+    found = regions.layout(framed(row, 20, 20, 20, 20, colour=(255, 255, 255)))
+    assert found.content == Box(20, 20, 180, 220)
+    assert found.split == 120 / 160
+    # Two panels one above the other, equal: either could have been kept.
+    panels = np.concatenate([photo(media, 400, 140), np.full((20, 400, 3), 255, np.uint8), photo(media, 400, 140)])
+    assert regions.layout(framed(panels, 10, 10, 10, 10, colour=(255, 255, 255))).split == 1.0
+    # One picture: nothing else could have been kept.
+    assert regions.layout(framed(photo(media, 400, 300), 20, 20, 20, 20)).split == 0.0
+
+
+def test_a_captions_text_is_no_runner_up_to_the_picture(media: Path) -> None:
+    band = _caption(400, 60, "BREAKING: watch before they delete", 26, (255, 255, 255), (0, 0, 0))
+    found = regions.layout(np.concatenate([band, photo(media, 400, 300)]))
+    assert found.content == Box(0, 60, 400, 360)
+    assert 0 < found.split < PART_SPLIT  # the text line's rows against the picture's 300
+
+
+def test_a_lookup_marks_a_part_of_a_composite_and_storing_never_does(media: Path) -> None:
+    row = np.concatenate([photo(media, 160, 200), np.full((200, 30, 3), 255, np.uint8), photo(media, 120, 200)],
+                         axis=1)
+    image = framed(row, 20, 20, 20, 20, colour=(255, 255, 255))
+    looked_up = derived_pdqs(image, 50, lookup=True)
+    content = [d for d in looked_up if d.via == CONTENT and d.share == share_of(160 * 200, image.shape[0] * image.shape[1])]
+    assert content and all(d.part for d in content)
+    assert not any(d.part for d in looked_up if d.via == TRIMMED)
+    assert not any(d.part for d in derived_pdqs(image, 50))
+    # A picture under a caption is not a part.
+    band = _caption(400, 60, "BREAKING: watch before they delete", 26, (255, 255, 255), (0, 0, 0))
+    assert not any(d.part for d in derived_pdqs(np.concatenate([band, photo(media, 400, 300)]), 50, lookup=True))

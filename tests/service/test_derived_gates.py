@@ -16,7 +16,7 @@ from hashdb.hashing import crops
 from hashdb.hashing.derived import derived_from_json, derived_json
 from hashdb.hashing.pdq import PdqSignal
 from hashdb.service import HashDB
-from hashdb.service.matching import WHOLE_CORROBORATION
+from hashdb.service.matching import NEAR_WHOLE, PART_SHARE, WHOLE_CORROBORATION
 from hashdb.types import DerivedHash, HashValue, Query, Submission
 
 from support import principal
@@ -155,3 +155,54 @@ def test_a_low_quality_region_is_neither_stored_nor_looked_up(service):
     query = Query("q", (pdq(OTHER_WHOLE),), derived=(DerivedHash("trimmed", faint, 0.3),))
     assert matches(service, query) == []
     assert record != other
+
+
+@pytest.mark.parametrize(("stored_via", "stored_share", "matched"), [
+    ("content", 0.3, True),  # a stored part small enough to be the same part of the same composite
+    ("content", PART_SHARE - 1e-4, True),  # just under the bound (1 / 1.4)
+    ("content", 0.8, False),  # most of the stored picture: the part is a picture found inside another
+    ("trimmed", 0.3, False),  # a trimmed region is the whole picture less its margins, never a part
+    ("content", None, True),  # a share not stored (an older row): no gate
+])
+def test_a_part_of_a_composite_matches_only_what_could_be_the_same_part(service, stored_via, stored_share,
+                                                                         matched):
+    record = store(service, WHOLE, (DerivedHash(stored_via, pdq(REGION), stored_share),))
+    # Shares 0.2 against 0.3 and more: never the same share, so no whole-image corroboration is asked.
+    part = DerivedHash("content", pdq(flipped(REGION, 6)), 0.2, part=True)
+    assert matches(service, Query("q", (pdq(OTHER_WHOLE),), derived=(part,))) == (
+        [(record, "content")] if matched else [])
+    # Not marked a part, the same region matches each of them.
+    region = DerivedHash("content", pdq(flipped(REGION, 6)), 0.2)
+    assert matches(service, Query("q", (pdq(OTHER_WHOLE),), derived=(region,))) == [(record, "content")]
+
+
+def test_a_part_of_a_composite_never_matches_a_whole_image(service):
+    record = store(service, WHOLE, ())
+    region = pdq(flipped(WHOLE, 8))
+    assert matches(service, Query("q", (pdq(OTHER_WHOLE),), derived=(DerivedHash("content", region, 0.4),))) == [
+        (record, "content")]
+    assert matches(service, Query("q", (pdq(OTHER_WHOLE),),
+                                  derived=(DerivedHash("content", region, 0.4, part=True),))) == []
+
+
+def test_a_part_of_the_same_share_matches_with_its_whole_image_close(service):
+    # Both sides cut the same part of the same layout: SAME_SHARE's corroboration decides.
+    record = store(service, WHOLE, (DerivedHash("trimmed", pdq(REGION), 0.4),))
+    part = DerivedHash("content", pdq(flipped(REGION, 6)), 0.4, part=True)
+    assert matches(service, Query("q", (pdq(flipped(WHOLE, 40, seed=5)),), derived=(part,))) == [
+        (record, "content")]
+    assert matches(service, Query("q", (pdq(flipped(WHOLE, 100, seed=5)),), derived=(part,))) == []
+
+
+@pytest.mark.parametrize(("from_own_whole", "matched"), [(NEAR_WHOLE, False), (NEAR_WHOLE + 1, True)])
+def test_a_region_that_is_all_but_the_querys_whole_image_is_no_evidence(service, from_own_whole, matched):
+    record = store(service, WHOLE, ())
+    # The query's whole image differs from the stored one in 40 bits (no match by PDQ's
+    # threshold); its trimmed region differs in the first 40 - from_own_whole of those, so it is
+    # 15 or 16 bits from the stored image and exactly `from_own_whole` from its own.
+    positions = random.Random(7).sample(range(256), 40)
+    stored = int(WHOLE, 16)
+    own_whole = stored ^ sum(1 << p for p in positions)
+    region = stored ^ sum(1 << p for p in positions[:40 - from_own_whole])
+    query = Query("q", (pdq(f"{own_whole:064x}"),), derived=(DerivedHash("trimmed", pdq(f"{region:064x}"), 0.97),))
+    assert matches(service, query) == ([(record, "trimmed")] if matched else [])
