@@ -140,7 +140,7 @@ class MatchingMixin(ServiceBase):
         usable = [(n, d) for n, q in enumerate(queries) for d in policy.usable_derived(q.derived, self.settings)]
         # A query's own crops are no evidence (queries do not compute them), nor is a region
         # that is all but the query's whole image (see NEAR_WHOLE).
-        wholes = _ints_by_query(pdqs)
+        wholes = _ints_by_query(pdqs) if usable else {}  # a batch of plain PDQs has no regions
         mine = [(n, d) for n, d in usable if d.via not in (CROPPED, MASKED) and not _deskewed_crop(d)
                 and not (d.via in (TRIMMED, CONTENT) and _near(d.hash.hex, wholes.get(n, ()), NEAR_WHOLE))]
         if mine:
