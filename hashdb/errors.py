@@ -20,6 +20,11 @@ class InvalidHash(HashDBError):
     code = "invalid_hash"
 
 
+class FeaturelessVideo(InvalidHash):
+    """A TMK whose frame features are all zero: a flat video (a still black or one-colour
+    screen, often under an audio track) has no picture to match, so it has no TMK."""
+
+
 class UnknownSignal(HashDBError):
     code = "unknown_signal"
 

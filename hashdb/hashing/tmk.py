@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from hashdb.errors import InvalidHash, InvalidInput
+from hashdb.errors import FeaturelessVideo, InvalidHash, InvalidInput
 from hashdb.types import TmkHash
 
 SIGNAL = "tmk"
@@ -113,7 +113,7 @@ def parse_tmk(data: bytes) -> TmkFeatures:
         raise InvalidHash("tmk Fourier coefficients are not TMK+PDQF's (Poullot's, beta 32)")
     average = floats[m : m + d]
     if not np.any(average):
-        raise InvalidHash("tmk pure-average feature is all zero")
+        raise FeaturelessVideo("tmk pure-average feature is all zero (a flat video: nothing to match)")
     cos = floats[m + d : m + d + block].reshape(len(PERIODS), m, d)
     sin = floats[m + d + block :].reshape(len(PERIODS), m, d)
     return TmkFeatures(bytes(data), int(frames), coefficients_read, average, cos, sin)

@@ -4,6 +4,7 @@ The match rule over the frame hashes is in vpdq_rule.py.
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import stat
@@ -99,6 +100,7 @@ def hash_video(
     # FFmpeg only, never OpenCV's image-sequence reader, which treats "%d" in a name as a pattern.
     # OpenCV applies the container's rotation, so frames are hashed upright as viewers see them.
     params = [cv2.CAP_PROP_N_THREADS, sampling.decode_threads] if sampling.decode_threads else []
+    _quiet_decoder()
     try:
         capture = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG, params)
     except cv2.error as exc:
@@ -114,6 +116,17 @@ def hash_video(
         raise UnsupportedMedia(f"{path.name}: cannot decode the video ({exc.err})") from exc
     finally:
         capture.release()
+
+
+@functools.cache
+def _quiet_decoder() -> None:
+    """FFmpeg ("moov atom not found") and OpenCV ("[ WARN:0] global cap.cpp ...") print their
+    own lines to stderr about a damaged video, beside the one-line error raised here. Both are
+    silenced once, before the first capture (FFmpeg reads its level when OpenCV first starts
+    it), unless the user set their levels in the environment."""
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET
+    if "OPENCV_LOG_LEVEL" not in os.environ:
+        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
 
 
 def hash_video_bytes(

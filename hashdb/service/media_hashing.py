@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from hashdb.config import Settings
+from hashdb.errors import FeaturelessVideo
 from hashdb.hashing import media as media_io
 from hashdb.hashing.pdq import PdqSignal
 from hashdb.hashing.registry import TMK_SIGNAL, DEFAULT_SIGNALS, bytes_signals, get_signal, image_signals
@@ -30,10 +31,18 @@ def _tmk(settings: Settings, data: bytes, path: Path | None, signals: Sequence[s
     name (ToolMissing if it cannot be computed here), or by default when it can be."""
     from hashdb.hashing import tmk_video
 
-    if not (signals and TMK_SIGNAL in signals):
+    asked = bool(signals and TMK_SIGNAL in signals)
+    if not asked:
         if signals or not settings.tmk_hashes or tmk_video.unavailable() is not None:
             return None
-    return tmk_video.hash_tmk(path) if path is not None else tmk_video.hash_tmk_bytes(data)
+    try:
+        return tmk_video.hash_tmk(path) if path is not None else tmk_video.hash_tmk_bytes(data)
+    except FeaturelessVideo:
+        # A flat video still has its md5 and sha256 (and its frames, flagged by quality): the
+        # default hashes go on without a TMK; asked for by name, the TMK's absence is the answer.
+        if asked:
+            raise
+        return None
 
 
 def hash_media(settings: Settings, data: bytes, name: str, signals: Sequence[str] | None = None,

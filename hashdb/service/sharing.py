@@ -66,12 +66,17 @@ class SharingMixin(ServiceBase):
                 if refused is not None:
                     raise refused
                 good = policy.good_frames(sub.frames, self.settings)
-                if not good:
-                    raise InvalidInput(f"{sub.input}: no video frame has PDQ quality >= "
-                                       f"{self.settings.pdq_min_quality}")
-                records.append(NewRecord(video_digest(good), "video", labels, sub.incident, sub.reference,
-                                         sub.removed_at, frames=good))
-                owners.append(n)
+                problem = f"no video frame has PDQ quality >= {self.settings.pdq_min_quality}"
+                if good:
+                    records.append(NewRecord(video_digest(good), "video", labels, sub.incident, sub.reference,
+                                             sub.removed_at, frames=good))
+                    owners.append(n)
+                elif sub.hashes or sub.tmk is not None:
+                    # A flat or dark video (a still screen under an audio track) is still
+                    # shared by its md5 and sha256, as an image with a low-quality PDQ is.
+                    notes.append(f"frames not shared: {problem}")
+                else:
+                    raise InvalidInput(f"{sub.input}: {problem}")
             if sub.tmk is not None:
                 features = tmk.parse_tmk(sub.tmk)
                 records.append(NewRecord(HashValue(tmk.SIGNAL, features.digest), "video", labels, sub.incident,
