@@ -47,6 +47,7 @@ class SharingMixin(ServiceBase):
             stored_before = len(records)
             # Derived hashes go with the submission's first PDQ record; low-detail ones are dropped.
             pending = policy.usable_derived(sub.derived, self.settings)
+            notes.extend(policy.derived_notes(sub.derived, self.settings))
             for value in sub.hashes:
                 problem = policy.submission_problem(value, self.settings)
                 if problem is not None:
@@ -61,6 +62,9 @@ class SharingMixin(ServiceBase):
                 records.append(NewRecord(value, sub.media_type, labels, sub.incident, sub.reference,
                                          sub.removed_at, derived=derived))
                 owners.append(n)
+            if pending:
+                # No shareable PDQ took them: derived hashes belong to a file's PDQ record.
+                notes.append("derived hashes not shared: they go with the file's PDQ, and it has none to share")
             if sub.frames:
                 refused = policy.frames_refusal(sub.frames, self.settings, sub.input)
                 if refused is not None:

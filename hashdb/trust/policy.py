@@ -128,6 +128,16 @@ def usable_derived(derived: Sequence[DerivedHash], settings: Settings) -> tuple[
     return tuple(out)
 
 
+def derived_notes(derived: Sequence[DerivedHash], settings: Settings) -> list[str]:
+    """What a submission says of the derived hashes usable_derived leaves out (repeats aside)."""
+    notes = []
+    for d in derived:
+        problem = "only PDQ derived hashes are kept" if d.hash.signal != "pdq" else submission_problem(d.hash, settings)
+        if problem is not None:
+            notes.append(f"derived {d.via} hash not shared: {problem}")
+    return notes
+
+
 def refusal(value: HashValue, problem: str) -> HashDBError:
     if "quality" in problem:
         return LowQuality(problem)

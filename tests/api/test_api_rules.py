@@ -130,3 +130,23 @@ def test_incident_names_refuse_control_characters(client, keys, name):
     reply = client.post("/v1/incidents", json={"name": name}, headers=auth(keys["admin"]))
     assert reply.status_code == 400, reply.data
     assert "U+" in reply.get_json()["error"]["message"]
+
+
+def test_a_derived_hash_left_out_is_said(client, keys):
+    # A new user's trial: a degenerate derived PDQ was dropped with a 201 and no word.
+    whole = random_pdq(random.Random(5))
+    body = {"items": [{"hashes": [{"signal": "pdq", "hash": whole, "quality": 90}], "labels": ["glorification"],
+                       "derived": [{"via": "trimmed", "pdq": "0" * 64, "quality": 90},
+                                   {"via": "content", "pdq": random_pdq(random.Random(6)), "quality": 90}]}]}
+    reply = client.post("/v1/hashes", json=body, headers=auth(keys["alpha"]))
+    assert reply.status_code == 201, reply.data
+    skipped = reply.get_json()["results"][0]["skipped"]
+    assert len(skipped) == 1 and skipped[0].startswith("derived trimmed hash not shared: "), skipped
+
+
+def test_derived_hashes_without_a_pdq_to_go_with_are_said(client, keys):
+    body = {"items": [{"hashes": [{"signal": "md5", "hash": "ef" * 16}], "labels": ["glorification"],
+                       "derived": [{"via": "content", "pdq": random_pdq(random.Random(7)), "quality": 90}]}]}
+    reply = client.post("/v1/hashes", json=body, headers=auth(keys["alpha"]))
+    assert reply.status_code == 201, reply.data
+    assert any("derived hashes not shared" in note for note in reply.get_json()["results"][0]["skipped"])
