@@ -2,8 +2,10 @@
 and the actions its viewer may take, the review queues, an incident's records and deliveries,
 and sign-in (a key id kept in a signed session, one-time sign-in links).
 
-Every method applies the same rules as the API's: policy.require for the role, policy.visible
-for what a caller may see, owner-or-admin for acting on a record."""
+Every method applies the same rules as the API's: policy.require for the role, policy.readable
+and policy.record_scope for what a caller may see of a record (its owner all of it, whatever its
+status; a partner what the export feed carries; anyone else what a lookup answers), and
+policy.record_actions for what it may do there."""
 
 from __future__ import annotations
 
@@ -47,10 +49,13 @@ class RecordPage:
 
 @dataclass(frozen=True, slots=True)
 class RecordView:
-    """A record as this viewer may see it. Who only looks up sees what a lookup says (labels,
-    status, support, votes), never the hash, its derived hashes, the organisation or the history."""
+    """A record as this viewer may see it, told what the API tells the same key (policy.record_scope):
+    its owner everything; a partner what the export feed carries; any other member what a lookup
+    says. What the viewer may not see is None here, and blanked in `record` (value "", incident,
+    reference, and for a lookup's viewer media type and creation time), so a page cannot show it."""
 
     record: HashRecord
+    scope: str  # policy.OWNER | policy.FEED | policy.LOOKUP
     value: str | None
     derived: tuple[DerivedHash, ...] | None  # PDQs of the image's content regions, with its hash
     org_name: str | None
@@ -113,8 +118,8 @@ class ConsoleMixin(ServiceBase):
     # records ------------------------------------------------------------------------------
 
     def browse_records(self, actor: Principal, query: RecordQuery, org: str | None = None) -> RecordPage:
-        """A page of records, newest first: an admin's of any organisation (or `org`), a
-        contributor's of its own. Who may not submit has no records to list."""
+        """A page of records, newest first, whatever their status: an admin's of any organisation
+        (or `org`), a contributor's of its own. Who may not submit has no records to list."""
         policy.require(actor, "submit")
         if not 1 <= query.limit <= MAX_PAGE:
             raise InvalidInput(f"limit must be between 1 and {MAX_PAGE}")
@@ -140,7 +145,8 @@ class ConsoleMixin(ServiceBase):
         rows = self.store.search_records(replace(query, before=before, floor=floor, limit=query.limit + 1))
         more = len(rows) > query.limit
         rows = rows[:query.limit]
-        shown = tuple(r for r in rows if policy.visible(r, actor))
+        # Only owners list (a contributor its own organisation's, an admin any): whatever the status.
+        shown = tuple(r for r in rows if policy.owns(r, actor))
         if more:
             return RecordPage(shown, rows[-1].id, None)
         if floor > 1:  # the window ended before the page filled: older ids are not searched yet
@@ -160,7 +166,7 @@ class ConsoleMixin(ServiceBase):
         for name in candidates:
             # The (signal, value) unique key answers this at any size; a scan by id would not.
             found += self.store.find_values(name, [parse_hash(name, hexv).hex])
-        shown = [r for r in found if policy.visible(r, actor) and (actor.is_admin or r.org_id == actor.org_id)]
+        shown = [r for r in found if policy.owns(r, actor)]
         return RecordPage(tuple(sorted(shown, key=lambda r: -r.id)), None, None)
 
     def safelist_size(self, actor: Principal) -> int:
@@ -169,22 +175,25 @@ class ConsoleMixin(ServiceBase):
 
     def record_view(self, record_id: int, actor: Principal) -> RecordView:
         policy.require(actor, "lookup")
-        record = self._visible_record(record_id, actor)
-        owner = actor.is_admin or record.org_id == actor.org_id
-        actions = ["feedback"] if actor.role in policy.PERMISSIONS["feedback"] else []
-        if owner:
-            actions += ["relabel", "retract"]
-        if actor.is_admin:
-            actions += ["release", "confirm"] if record.status == "quarantined" else ["quarantine"]
-        if not owner:
-            return RecordView(record, None, None, None, policy.precision_estimate(record), None, None, None,
-                              tuple(actions))
-        names = self.store.org_names([record.org_id])
+        record = self.store.get_records([record_id]).get(record_id)
+        if record is None or not policy.readable(record, actor):
+            raise NotFound(f"no hash record with id {record_id}")
+        scope = policy.record_scope(record, actor)
+        actions = policy.record_actions(record, actor)
+        precision = policy.precision_estimate(record)
+        if scope == policy.LOOKUP:
+            seen = replace(record, value="", quality=None, incident=None, reference=None, media_type="",
+                           created_at="")
+            return RecordView(seen, scope, None, None, None, precision, None, None, None, actions)
         derived = tuple(d for _, d in self.store.derived_hashes([record.id]).get(record.id, []))
-        return RecordView(record, record.value, derived, names.get(record.org_id, ""),
-                          policy.precision_estimate(record), tuple(self.store.record_history(record.id)),
+        if scope == policy.FEED:
+            seen = replace(record, reference=None)
+            return RecordView(seen, scope, record.value, derived, None, precision, None, None, None, actions)
+        names = self.store.org_names([record.org_id])
+        return RecordView(record, scope, record.value, derived, names.get(record.org_id, ""), precision,
+                          tuple(self.store.record_history(record.id)),
                           tuple(self.store.votes([record.id])[record.id]),
-                          self.store.open_quarantine(record.id), tuple(actions))
+                          self.store.open_quarantine(record.id), actions)
 
     def disputed(self, actor: Principal, before: int | None = None,
                  limit: int = 50) -> tuple[RecordPage, dict[int, list[Vote]]]:

@@ -189,11 +189,62 @@ def thresholds(settings: Settings, requested: Mapping[str, int]) -> dict[str, in
 
 
 def visible(record: HashRecord, actor: Principal) -> bool:
+    """Whether the record takes part in what this caller looks up, votes on or relabels."""
     if record.status == "retracted":
         return False
     if record.status == "quarantined":
         return actor.is_admin
     return True
+
+
+def owns(record: HashRecord, actor: Principal) -> bool:
+    """An admin, or the contributing organisation acting with a key that may share. A consumer
+    or partner key of the same organisation is told what any member with that role is told:
+    such a key sits in an upload pipeline or a mirror, not with the moderators who shared."""
+    return actor.is_admin or (record.org_id == actor.org_id and actor.role in PERMISSIONS["submit"])
+
+
+def readable(record: HashRecord, actor: Principal) -> bool:
+    """Whether the caller may read the record at all: its owner whatever its status (the owner
+    may retract it while quarantined, and a retraction is answered again, as it stands), anyone
+    else while it is visible."""
+    return owns(record, actor) or visible(record, actor)
+
+
+# What a record's reader is told about it, as the API tells the same key: its owner everything;
+# a partner what the export feed carries (the hash, its derived hashes, quality, media type,
+# incident, when it was shared); any other member what a lookup answers (signal, labels,
+# status, support and votes): never the organisation, its reference id, votes' notes or history.
+OWNER, FEED, LOOKUP = "owner", "feed", "lookup"
+
+
+def record_scope(record: HashRecord, actor: Principal) -> str:
+    if owns(record, actor):
+        return OWNER
+    if actor.role in PERMISSIONS["export"]:
+        return FEED
+    return LOOKUP
+
+
+def record_actions(record: HashRecord, actor: Principal) -> tuple[str, ...]:
+    """What the caller may do to the record, by the rules the service applies to each action:
+    vote on and relabel what is visible; retract one's own unless already retracted (also while
+    quarantined); an admin quarantines a live record, releases or confirms a quarantined one."""
+    live = visible(record, actor)
+    mine = owns(record, actor)
+    actions: list[str] = []
+    if live and actor.role in PERMISSIONS["feedback"]:
+        actions.append("feedback")
+    if mine and live:
+        actions.append("relabel")
+    if mine and record.status != "retracted":
+        actions.append("retract")
+    if actor.is_admin:
+        if record.status == "quarantined":
+            actions += ["release", "confirm"]
+        elif record.status != "retracted":
+            actions.append("quarantine")
+    return tuple(actions)
 
 
 LOW_QUALITY = ("low_quality",)

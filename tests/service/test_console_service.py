@@ -36,7 +36,7 @@ def test_who_may_list_records_and_whose(service, world):
         with pytest.raises(Forbidden):
             service.browse_records(principal(service, "gamma", role), RecordQuery())
     mine = service.browse_records(alpha, RecordQuery(), org="beta")  # org is ignored: not an admin
-    assert [r.id for r in mine.records] == sorted(a_ids[1:], reverse=True)  # not the quarantined one
+    assert [r.id for r in mine.records] == sorted(a_ids, reverse=True)  # its quarantined one too
     everyone = service.browse_records(admin, RecordQuery(limit=4))
     assert [r.id for r in everyone.records] == sorted(a_ids + b_ids, reverse=True)[:4]
     rest = service.browse_records(admin, RecordQuery(before=everyone.next_before, limit=50))
@@ -57,11 +57,55 @@ def test_a_record_page_shows_each_viewer_what_it_may(service, world):
     assert own.value == service.store.get_records([a_ids[1]])[a_ids[1]].value
     assert set(own.actions) == {"feedback", "relabel", "retract"}
     assert [e.action for e in own.history] == ["hashes.submit"]
-    with pytest.raises(NotFound):  # quarantined: as absent as in a lookup
-        service.record_view(a_ids[0], alpha)
+    with pytest.raises(NotFound):  # quarantined: to another member as absent as in a lookup
+        service.record_view(a_ids[0], beta)
+    own_held = service.record_view(a_ids[0], alpha)  # to its owner, there, with what it may do
+    assert own_held.record.status == "quarantined" and own_held.quarantine[:2] == ("manual", "held")
+    assert own_held.actions == ("retract",)  # as the API: DELETE works, a vote or relabel is 404
     held = service.record_view(a_ids[0], admin)
     assert set(held.actions) == {"feedback", "relabel", "retract", "release", "confirm"}
     assert held.quarantine[:2] == ("manual", "held")
+
+
+def test_an_owner_finds_its_quarantined_and_retracted_records_by_their_status(service, world):
+    admin, alpha, beta, a_ids, b_ids = world
+    service.retract(a_ids[1], alpha, "shared by mistake")
+    for status, expected in (("quarantined", [a_ids[0]]), ("retracted", [a_ids[1]])):
+        assert [r.id for r in service.browse_records(alpha, RecordQuery(status=status)).records] == expected
+        assert [r.id for r in service.browse_records(admin, RecordQuery(status=status)).records] == expected
+        assert service.browse_records(beta, RecordQuery(status=status)).records == ()
+    gone = service.record_view(a_ids[1], alpha)
+    assert gone.record.status == "retracted" and gone.actions == ()
+    with pytest.raises(NotFound):
+        service.record_view(a_ids[1], beta)
+    value = service.store.get_records([a_ids[0]])[a_ids[0]].value
+    assert [r.id for r in service.find_by_hash(alpha, f"pdq:{value}").records] == [a_ids[0]]
+    assert service.find_by_hash(beta, f"pdq:{value}").records == ()
+
+
+def test_each_viewer_is_told_of_a_record_what_the_api_tells_its_key(service, world):
+    admin, alpha, beta, _, _ = world
+    service.open_incident("attack-1", admin)
+    [shared] = service.submit([Submission("x", ("glorification",), (HashValue("pdq", random_pdq(random.Random(9)), 100),),
+                                          incident="attack-1", reference="case-1")], alpha)
+    record_id = shared.ids[0]
+    service.feedback(record_id, beta, "agree", "a note")
+    consumer, partner = principal(service, "gamma", "consumer"), principal(service, "delta", "partner")
+    same_org_consumer = principal(service, "alpha", "consumer")
+    for who in (consumer, beta, same_org_consumer):  # what a lookup answers
+        seen = service.record_view(record_id, who)
+        assert seen.scope == "lookup" and seen.value is None and seen.org_name is None
+        assert (seen.record.incident, seen.record.reference, seen.record.value, seen.record.created_at) == \
+            (None, None, "", "")
+        assert seen.votes is None and seen.history is None and seen.record.labels == ("glorification",)
+    fed = service.record_view(record_id, partner)  # what the export feed carries
+    assert fed.scope == "feed" and fed.value and fed.record.incident == "attack-1"
+    assert fed.record.reference is None and fed.org_name is None and fed.votes is None and fed.history is None
+    for who in (alpha, admin):
+        own = service.record_view(record_id, who)
+        assert own.scope == "owner" and own.record.reference == "case-1" and own.org_name == "alpha"
+        assert [v.note for v in own.votes] == ["a note"]
+    assert service.record_view(record_id, same_org_consumer).actions == ("feedback",)
 
 
 def test_a_label_filter_searches_a_bounded_window_and_says_how_far(service, world, monkeypatch):

@@ -159,20 +159,23 @@ def test_each_role_sees_only_what_it_may(browser, server, data, screenshots):
     shot(page, screenshots, "record-as-consumer")
     assert page.goto(f"/ui/records/{data.quarantined}").status == 404  # as a lookup: not there
 
-    # Contributor: its own organisation's records, acting on those only.
+    # Contributor: its own organisation's records, whatever their status, acting on those only.
     page = sign_in(browser, server, data.keys["alpha"])
     page.goto("/ui/records")
-    assert listed_ids(page) == set(data.alpha)
+    assert listed_ids(page) == {*data.alpha, data.quarantined}
     shot(page, screenshots, "records-as-contributor")
     page.goto(f"/ui/records/{own}")
     assert "Retract" in page.inner_text("main") and "History" in page.inner_text("main")
     page.goto(f"/ui/records/{other}")
     text = page.inner_text("main")
     assert "Retract" not in text and "Relabel" not in text and "History" not in text
-    assert page.goto(f"/ui/records/{data.quarantined}").status == 404
+    assert page.goto(f"/ui/records/{data.quarantined}").status == 200  # its own, held: said so
+    assert "Quarantined:" in page.inner_text("main") and "Retract" in page.inner_text("main")
+    page.goto("/ui/records?status=quarantined")
+    assert listed_ids(page) == {data.quarantined}
     assert page.goto("/ui/admin/keys").status == 403
     page.goto(f"/ui/records?org=beta")
-    assert listed_ids(page) <= set(data.alpha)  # the organisation filter is an admin's
+    assert listed_ids(page) <= {*data.alpha, data.quarantined}  # the organisation filter is an admin's
 
     # Admin: everything, any organisation.
     page = sign_in(browser, server, data.keys["admin"])

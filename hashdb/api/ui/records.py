@@ -58,8 +58,6 @@ def _act(record_id: int, action: str, field: str, call: Callable[[], HashRecord]
     except HashDBError as exc:
         return _record_page(record_id, {action: {field: exc.message}}, status_for(exc))
     flash(done.format(id=record_id, status=result.status))
-    if result.status == "retracted" and not me().is_admin:
-        return redirect(url_for("ui.records"))
     return redirect(url_for("ui.record", record_id=record_id))
 
 
