@@ -76,6 +76,12 @@ class Conflict(HashDBError):
     code = "conflict"
 
 
+class AlreadySent(Conflict):
+    """A create-form sent a second time (a reloaded answer): the first sending did the work."""
+
+    code = "already_sent"
+
+
 class RateLimited(HashDBError):
     code = "rate_limited"
 

@@ -8,7 +8,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 
-from hashdb.errors import HashDBError, InvalidInput, Unauthorized
+from hashdb.errors import AlreadySent, HashDBError, InvalidInput, Unauthorized
 from hashdb.service.base import ServiceBase
 from hashdb.trust import keys, policy
 from hashdb.types import ROLES, ApiKey, Principal
@@ -62,13 +62,18 @@ class AccountsMixin(ServiceBase):
     key_cache: KeyCache
 
 
-    def create_key(self, org: str, role: str, actor: Principal) -> tuple[str, ApiKey]:
-        """A new key for `org` (created if new); the key string is returned once, never stored."""
+    def create_key(self, org: str, role: str, actor: Principal,
+                   first_sending: Callable[[], bool] | None = None) -> tuple[str, ApiKey]:
+        """A new key for `org` (created if new); the key string is returned once, never stored.
+        `first_sending` (a form's single-use token, spent when called) is asked only once the
+        caller may create this key, so a refusal is told as a refusal, never as a repeat."""
         policy.require(actor, "admin", "create API keys")
         if role not in ROLES:
             raise InvalidInput(f"role must be one of {', '.join(ROLES)}")
         # As given, not stripped: the name keys the organisation, and "x " was always its own.
         policy.check_name("organisation name", org, 100)
+        if first_sending is not None and not first_sending():
+            raise AlreadySent("this form was sent already: the key was made then, and no second one")
         organisation = self.store.ensure_org(org)
         key, prefix = keys.generate()
         record = self.store.create_api_key(organisation.id, role, prefix,

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import secrets
-from hashdb.errors import Forbidden, InvalidInput, NotFound
+from collections.abc import Callable
+
+from hashdb.errors import AlreadySent, Forbidden, InvalidInput, NotFound
 from hashdb.service.base import MAX_EXPORT_PAGE, ServiceBase
 from hashdb.trust import incidents, policy, webhooks
 from hashdb.types import DeliveryAttempt, Incident, Principal, Webhook
@@ -39,8 +41,10 @@ class CrisisMixin(ServiceBase):
         policy.require(actor, "admin", "list incidents")
         return self.store.incidents(open_only)
 
-    def add_webhook(self, org: str, url: str, actor: Principal) -> tuple[str, Webhook]:
-        """Subscribe `org` to new incident hashes; the signing secret is returned once."""
+    def add_webhook(self, org: str, url: str, actor: Principal,
+                    first_sending: Callable[[], bool] | None = None) -> tuple[str, Webhook]:
+        """Subscribe `org` to new incident hashes; the signing secret is returned once.
+        `first_sending`: as for create_key, asked only once the webhook may be added."""
         policy.require(actor, "lookup")
         if not actor.is_admin and org != actor.org_name:
             raise Forbidden("an organisation may only register webhooks for itself")
@@ -48,6 +52,8 @@ class CrisisMixin(ServiceBase):
         organisation = self.store.get_org(org)
         if organisation is None:
             raise NotFound(f"no organisation named {org!r}")
+        if first_sending is not None and not first_sending():
+            raise AlreadySent("this form was sent already: the webhook was added then, and no second one")
         salt = secrets.token_hex(16)
         hook = self.store.add_webhook(organisation.id, url, salt, actor)
         return webhooks.signing_secret(self._secret(), salt), hook

@@ -45,3 +45,17 @@ def test_a_create_form_without_its_token_creates_nothing(app, keys):
                                                     "org": "alpha", "url": "https://example.org/hook"})
     assert reply.status_code == 303
     assert app.extensions["hashdb"].service().store.webhooks(active_only=False) == []
+
+
+def test_a_create_form_the_role_may_not_send_is_refused_as_such(app, keys):
+    client = signed_in(app, keys["consumer"])
+    page = client.get("/ui/").get_data(as_text=True)  # a valid CSRF token of its own session
+    before = key_count(app)
+    reply = client.post("/ui/admin/keys", data={"csrf_token": field(page, "csrf_token"), "org": "gamma",
+                                                "role": "admin"})
+    assert reply.status_code == 403 and key_count(app) == before
+    assert "consumer role may not create API keys" in reply.get_data(as_text=True)
+    reply = client.post("/ui/admin/webhooks", data={"csrf_token": field(page, "csrf_token"), "org": "alpha",
+                                                    "url": "https://example.org/hook"})
+    assert reply.status_code == 403
+    assert "sent already" not in client.get("/ui/").get_data(as_text=True)

@@ -13,7 +13,7 @@ from hashdb.api.ui.bp import bp
 from hashdb.api.ui.check import parse
 from hashdb.api.ui.forms import text
 from hashdb.api.ui.session import me, spend_once
-from hashdb.errors import HashDBError
+from hashdb.errors import AlreadySent, Forbidden, HashDBError
 from hashdb.trust import audit
 from hashdb.types import ROLES
 
@@ -43,10 +43,12 @@ def _keys(errors: dict[str, str], form: dict[str, str], created: Any = None, sta
 @bp.post("/admin/keys")
 def create_key() -> Any:
     form = {"org": request.form.get("org", "")[:200], "role": request.form.get("role", "")}
-    if not spend_once():
-        return _sent_again("ui.keys", "key")
     try:
-        key, record = get_service().create_key(text("org", limit=200), form["role"], me())
+        key, record = get_service().create_key(text("org", limit=200), form["role"], me(), spend_once)
+    except AlreadySent:
+        return _sent_again("ui.keys", "key")
+    except Forbidden:
+        raise  # the error page says what this role may not do
     except HashDBError as exc:
         field = "role" if "role" in exc.message else "org"
         return _keys({field: exc.message}, form, None, status_for(exc))
@@ -76,10 +78,12 @@ def _webhooks(errors: dict[str, str], form: dict[str, str], created: Any = None,
 @bp.post("/admin/webhooks")
 def add_webhook() -> Any:
     form = {"org": request.form.get("org", "")[:200], "url": request.form.get("url", "")[:2000]}
-    if not spend_once():
-        return _sent_again("ui.webhooks", "webhook")
     try:
-        secret, hook = get_service().add_webhook(text("org", limit=200), text("url", limit=2000), me())
+        secret, hook = get_service().add_webhook(text("org", limit=200), text("url", limit=2000), me(), spend_once)
+    except AlreadySent:
+        return _sent_again("ui.webhooks", "webhook")
+    except Forbidden:
+        raise  # the error page says what this role may not do
     except HashDBError as exc:
         field = "org" if "organisation" in exc.message else "url"
         return _webhooks({field: exc.message}, form, None, status_for(exc))
