@@ -319,24 +319,31 @@ class SQLStore(ABC):
 
     def live_hashes(self, signal: str, batch: int = 100_000) -> Iterator[list[tuple[int, str]]]:
         check_limit("batch", batch)
-        if signal == "vpdq":
-            sql = ("SELECT f.id, f.value FROM video_frames f JOIN records r ON r.id = f.record_id"
-                   " WHERE r.status != 'retracted' AND f.id > ? ORDER BY f.id LIMIT ?")
-        elif signal == DERIVED_INDEX:
-            sql = ("SELECT d.id, d.value FROM derived_hashes d JOIN records r ON r.id = d.record_id"
-                   " WHERE r.status != 'retracted' AND d.id > ? ORDER BY d.id LIMIT ?")
+        # A walk of one table's primary key in windows of `batch` ids, so that no plan can cost
+        # more than its window. `id > ? ORDER BY id LIMIT ?` with a filter was planned as a read
+        # of every row, sorted, once per page (SQLite took the unique key for the signal, and
+        # PostgreSQL hash-joined all of records to a page of frames): quadratic, past an hour
+        # at 10M. The signal is compared as an expression so that no planner takes the unique
+        # key (led by signal) for the window; a frame's or derived hash's record is checked
+        # against the retracted ids (an index range, few rows) instead of a join.
+        if signal in ("vpdq", DERIVED_INDEX):
+            table = "video_frames" if signal == "vpdq" else "derived_hashes"
+            sql = f"SELECT id, value, record_id FROM {table} WHERE id > ? AND id <= ? ORDER BY id"
+            retracted = {int(r["id"]) for r in self._rows("SELECT id FROM records WHERE status = 'retracted'")}
+            extra: tuple[Any, ...] = ()
         else:
-            sql = ("SELECT id, value FROM records WHERE signal = ? AND status != 'retracted'"
-                   " AND id > ? ORDER BY id LIMIT ?")
-        last = 0
-        while True:
-            params: tuple[Any, ...] = (last, batch) if signal in ("vpdq", DERIVED_INDEX) else (signal, last, batch)
+            table = "records"
+            sql = ("SELECT id, value, 0 FROM records WHERE id > ? AND id <= ? AND status != 'retracted'"
+                   " AND (signal || '') = ? ORDER BY id")
+            retracted, extra = set(), (signal,)
+        # Rows added after this read are the change log's to replay (IndexSet.rebuild).
+        top = int(self._rows(f"SELECT COALESCE(MAX(id), 0) AS top FROM {table}")[0]["top"])
+        for low in range(0, top, batch):
             with self._read() as conn:
-                rows = [(int(i), str(v)) for i, v in conn.execute(sql, params).fetchall()]
-            if not rows:
-                return
-            yield rows
-            last = rows[-1][0]
+                found = conn.execute(sql, (low, low + batch, *extra)).fetchall()
+            rows = [(int(i), str(v)) for i, v, record_id in found if record_id not in retracted]
+            if rows:
+                yield rows
 
     def index_entries(self, record_ids: Sequence[int]) -> dict[int, tuple[str, str, str]]:
         unique = list(dict.fromkeys(int(i) for i in record_ids))

@@ -251,6 +251,53 @@ def test_live_hashes_skip_retracted_and_page_across_batches(store: SQLStore) -> 
         list(store.live_hashes("pdq", batch=0))
 
 
+def test_live_hashes_of_every_kind_match_what_was_stored_at_any_page_size(store: SQLStore) -> None:
+    """Records of three signals, videos and derived hashes interleaved (so a page of ids can hold
+    none of a signal), some retracted and one shared again: each walk gives exactly the live
+    hashes in key order, at page sizes from one id to more than all of them."""
+    from hashdb.types import DerivedHash
+
+    acme = actor(store, "Acme")
+    news: list[NewRecord] = []
+    for i in range(24):
+        kind = i % 4
+        if kind == 0:
+            news.append(record(pdq(1000 + i)))
+        elif kind == 1:
+            derived = tuple(DerivedHash(via, HashValue("pdq", pdq(5000 + 10 * i + k), 80), 0.5)
+                            for k, via in enumerate(("trimmed", "centre")[: 1 + (i // 4) % 2]))
+            news.append(record(pdq(1000 + i), derived=derived))
+        elif kind == 2:
+            news.append(record(f"{i:016x}", signal="phash"))
+        else:
+            news.append(video(f"{i:064x}", [pdq(9000 + 10 * i + k) for k in range(1 + i % 3)]))
+    ids = [o.id for o in store.add_records(news[:10], acme) + store.add_records(news[10:], acme)]
+    retracted = {ids[i] for i in (0, 5, 6, 7, 13, 21)}
+    for record_id in retracted:
+        store.set_status(record_id, "retracted", acme)
+    assert not store.add_records([news[13]], acme)[0].duplicate  # shared again: live once more
+    retracted.discard(ids[13])
+    store.set_status(ids[1], "quarantined", acme)  # quarantined hashes stay in the index
+
+    frames = store.video_frames(ids)
+    derived = store.derived_hashes(ids)
+    live = [(rid, new) for rid, new in zip(ids, news) if rid not in retracted]
+    expected = {
+        "pdq": [(rid, new.hash.hex) for rid, new in live if new.hash.signal == "pdq"],
+        "phash": [(rid, new.hash.hex) for rid, new in live if new.hash.signal == "phash"],
+        "vpdq": sorted((f, h) for rid, _ in live for f, h, _ in frames[rid]),
+        "pdq_derived": sorted((d, h.hash.hex) for rid, _ in live for d, h in derived.get(rid, [])),
+    }
+    # The test's own bookkeeping, so the expectations above are not empty by mistake.
+    assert [len(v) for v in expected.values()] == [9, 5, 10, 5]
+    for signal, want in expected.items():
+        for batch in (1, 2, 3, 7, 1000):
+            pages = list(store.live_hashes(signal, batch=batch))
+            assert all(0 < len(page) <= batch for page in pages), (signal, batch)
+            assert [pair for page in pages for pair in page] == want, (signal, batch)
+    assert list(store.live_hashes("dhash")) == []
+
+
 def test_index_entries_give_signal_value_and_status(store: SQLStore) -> None:
     acme = actor(store, "Acme")
     out = store.add_records([record(pdq(1)), record("cd" * 8, signal="phash")], acme)
