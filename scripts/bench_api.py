@@ -7,13 +7,15 @@ reference server measured in the same run.
     .venv/bin/python scripts/bench_api.py --sizes 100000 --seconds 5 --concurrency 1,16
 
 Per size: random PDQ hashes (seeded) are bulk-loaded through HashStore.add_records and the
-index snapshot is built once. Then two servers run over that database on loopback ports,
-`--workers 2` each with their default worker settings and the rate limit off: this code's,
-and (with --reference) the same command from another checkout. wrk drives them in turn, the
-same request mix for the same time, one row per (request, concurrency), so each ratio is
-paired within a minute of load. Half the looked-up hashes are stored ones with 8 bits
-flipped (they match), half random (they do not). wrk runs on the same machine, so it takes
-CPU from the servers: the numbers are a floor.
+index snapshot is built once, from the store, as `hashdb index rebuild` builds it (both timed;
+with --db the seeded database is kept and reused by later runs of the same size, which skip
+the load, the slow part at 10M, and rebuild the snapshot). Then two servers run over that
+database on loopback ports, `--workers 2` each with their default worker settings and the
+rate limit off: this code's, and (with --reference) the same command from another checkout.
+wrk drives them in turn, the same request mix for the same time, one row per (request,
+concurrency), so each ratio is paired within a minute of load. Half the looked-up hashes are
+stored ones with 8 bits flipped (they match), half random (they do not). wrk runs on the same
+machine, so it takes CPU from the servers: the numbers are a floor.
 
 GET /healthz is measured in the same run as the HTTP stack's ceiling. Each row also gives the
 CPU the server's processes used per request (from /proc): on a shared machine requests/s
@@ -43,7 +45,11 @@ from serverproc import LiveServer, make_keys, start_server  # noqa: E402
 from hashdb.service.local import open_database  # noqa: E402
 from hashdb.types import HashValue, NewRecord, Principal  # noqa: E402
 
+# Hashes per seed (the queries regenerate stored hashes from these seeds), and per
+# add_records call: at 10M each call's random keys dirty pages all over the unique key's
+# B-tree, so larger calls write far fewer pages per hash (BENCHMARKS.md, "Store").
 LOAD_BATCH = 50_000
+SEEDS_PER_CALL = 10
 
 LUA = r"""
 local hashes = {}
@@ -100,20 +106,27 @@ def near(codes: np.ndarray, bits: int, seed: int) -> np.ndarray:
     return out
 
 
-def load(db: Path, n: int, seed: int) -> float:
+def load(db: Path, n: int, seed: int) -> tuple[float, float]:
+    """Seconds to load `n` hashes (0 when `db` already holds them) and to rebuild the snapshot."""
     service = open_database(db)
     try:
         org = service.store.ensure_org("bench")
         actor = Principal(org.id, org.name, "contributor")
+        have = service.store.counts()["signal"].get("pdq", 0)
+        if have not in (0, n):
+            raise SystemExit(f"{db} holds {have:,} PDQs, not {n:,}: give another --db")
         started = time.perf_counter()
-        for start in range(0, n, LOAD_BATCH):
-            hexes = to_hex(random_codes(min(LOAD_BATCH, n - start), seed + start))
-            service.store.add_records([NewRecord(HashValue("pdq", h, 90), "image", ("glorification",))
-                                       for h in hexes], actor)
-            print(f"  loaded {start + len(hexes):,}", end="\r", file=sys.stderr, flush=True)
+        for first in range(0, n if have == 0 else 0, LOAD_BATCH * SEEDS_PER_CALL):
+            records = []
+            for start in range(first, min(n, first + LOAD_BATCH * SEEDS_PER_CALL), LOAD_BATCH):
+                hexes = to_hex(random_codes(min(LOAD_BATCH, n - start), seed + start))
+                records += [NewRecord(HashValue("pdq", h, 90), "image", ("glorification",)) for h in hexes]
+            service.store.add_records(records, actor)
+            print(f"  loaded {first + len(records):,}", end="\r", file=sys.stderr, flush=True)
         loaded = time.perf_counter() - started
+        started = time.perf_counter()
         service.rebuild_index()
-        return loaded
+        return loaded, time.perf_counter() - started
     finally:
         service.store.close()
 
@@ -190,11 +203,13 @@ def wait_all_ready(server: LiveServer, timeout: float = 900.0) -> None:
 
 
 def bench(size: int, reference: Path | None, seconds: float, levels: list[int], batch: int,
-          workers: int) -> list[str]:
+          workers: int, kept: Path | None) -> list[str]:
     directory = Path(tempfile.mkdtemp(prefix="hashdb-bench-api-"))
-    db = directory / "db.sqlite"
-    loaded = load(db, size, 1)
-    print(f"  {size:,} hashes loaded in {loaded:.0f} s ({size / loaded:,.0f}/s)", file=sys.stderr)
+    db = kept if kept is not None else directory / "db.sqlite"
+    loaded, rebuilt = load(db, size, 1)
+    if loaded:
+        print(f"  {size:,} hashes loaded in {loaded:.0f} s ({size / loaded:,.0f}/s)", file=sys.stderr)
+    print(f"  index snapshot rebuilt from the store in {rebuilt:.1f} s", file=sys.stderr)
     keys = make_keys(db, {"reader": ("reader", "consumer")})
     hashes = directory / "queries.txt"
     hashes.write_text("\n".join(queries(size, 20_000, 7)) + "\n")
@@ -264,6 +279,8 @@ def main() -> None:
     parser.add_argument("--concurrency", default="1,4,16,64", help="Connections for single lookups.")
     parser.add_argument("--seconds", type=float, default=10.0, help="Per wrk run.")
     parser.add_argument("--batch", type=int, default=100)
+    parser.add_argument("--db", type=Path, help="Keep the seeded SQLite database here and reuse it when it "
+                        "already holds the size's hashes (one size per --db).")
     args = parser.parse_args()
     if args.reference_rev is not None:
         args.reference = reference_checkout(args.reference_rev)
@@ -284,7 +301,7 @@ def main() -> None:
     print(rule)
     levels = [int(c) for c in args.concurrency.split(",")]
     for size in (int(s) for s in args.sizes.split(",")):
-        bench(size, args.reference, args.seconds, levels, args.batch, args.workers)
+        bench(size, args.reference, args.seconds, levels, args.batch, args.workers, args.db)
     print(f"\nload average at the end: {os.getloadavg()[0]:.1f}")
 
 

@@ -212,7 +212,7 @@ def main() -> None:
     directory.mkdir(parents=True, exist_ok=True)
     db = directory / "db.sqlite"
     if not db.exists():
-        loaded = load(db, args.size, 1)
+        loaded, _ = load(db, args.size, 1)
         print(f"  {args.size:,} hashes loaded in {loaded:.0f} s", file=sys.stderr)
     key = make_keys(db, {"reader": ("reader", "consumer")})["reader"][0]
     hexes = queries(args.size, 200, 7)

@@ -8,14 +8,25 @@ batches again (all duplicates). The reference row, measured in the same run, is 
 the engine: the same rows executemany'd into a bare table with the same unique key, one
 transaction per batch, none of the store's lookups, change log, audit or idempotency work.
 PostgreSQL runs in a throwaway schema (HASHDB_TEST_POSTGRES, else the local test DSN).
+
+--read-back also times what a server does with no index snapshot: every live PDQ read back
+(`live_hashes`) and the whole index set rebuilt from the store (`IndexSet.rebuild`), after the
+import or on an existing SQLite database (--db). With --reference-rev the same read-back runs,
+in the same run and on the same database, with the hashdb of another commit (a worktree in
+/tmp, its compiled kernels built there):
+
+    .venv/bin/python scripts/bench_store.py -n 1000000 --batch 50000 --read-back --reference-rev main
+    .venv/bin/python scripts/bench_store.py --db /tmp/10m.sqlite --read-back
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import random
 import sqlite3
+import subprocess
 import sys
 import tempfile
 import time
@@ -24,6 +35,7 @@ from pathlib import Path
 
 import psycopg
 
+from hashdb.service.local import is_dsn
 from hashdb.store.postgres_schema import temporary_schema
 from hashdb.store.postgres_store import PostgresStore
 from hashdb.store.sql import SQLStore
@@ -77,13 +89,73 @@ def postgres_reference(dsn: str, chunks: list[list[NewRecord]]) -> None:
                                    [(r.hash.signal, r.hash.hex, r.hash.quality) for r in chunk])
 
 
+def read_back(store: SQLStore) -> dict[str, float]:
+    """Seconds (wall and this process's CPU) to read every live PDQ, then to rebuild every index."""
+    from hashdb.index.indexset import IndexSet
+
+    out: dict[str, float] = {}
+    wall, cpu = time.perf_counter(), time.process_time()
+    out["hashes"] = sum(len(page) for page in store.live_hashes("pdq"))
+    out["live_hashes s"], out["live_hashes cpu s"] = time.perf_counter() - wall, time.process_time() - cpu
+    wall, cpu = time.perf_counter(), time.process_time()
+    IndexSet(store).rebuild()
+    out["rebuild s"], out["rebuild cpu s"] = time.perf_counter() - wall, time.process_time() - cpu
+    return out
+
+
+def open_store(db: str) -> SQLStore:
+    return PostgresStore(db) if is_dsn(db) else SQLiteStore(Path(db))
+
+
+def reference_read_back(rev: str, db: str) -> dict[str, float]:
+    """read_back() with the hashdb of `rev`: this script, run with that checkout first on the path."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from bench_e2e_hashing import before_checkout
+
+    checkout = before_checkout(rev)
+    done = subprocess.run(["env", f"PYTHONPATH={checkout}", sys.executable, "-P", __file__, "--db", str(db),
+                           "--read-back-json"], check=True, capture_output=True, text=True)
+    return dict(json.loads(done.stdout.strip().splitlines()[-1]))
+
+
+def print_read_back(where: str, rows: list[tuple[str, dict[str, float]]]) -> None:
+    print(f"\nread-back from {where}: every live PDQ through live_hashes, then IndexSet.rebuild"
+          " (every indexed signal)")
+    print("| code | hashes | live_hashes s | CPU s | rebuild s | CPU s |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for name, r in rows:
+        print(f"| {name} | {r['hashes']:,.0f} | {r['live_hashes s']:.1f} | {r['live_hashes cpu s']:.1f}"
+              f" | {r['rebuild s']:.1f} | {r['rebuild cpu s']:.1f} |")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-n", type=int, default=1_000_000, help="hashes to import")
     parser.add_argument("--batch", type=int, default=10_000, help="records per add_records call")
     parser.add_argument("--stores", default="sqlite,postgres", help="comma-separated: sqlite, postgres")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--read-back", action="store_true",
+                        help="also time live_hashes and IndexSet.rebuild (SQLite) after the import")
+    parser.add_argument("--db", help="an existing SQLite file or PostgreSQL DSN: no import, only --read-back")
+    parser.add_argument("--reference-rev", help="read back with this commit's hashdb too, same database")
+    parser.add_argument("--read-back-json", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    print(f"load average {os.getloadavg()[0]:.1f} at start", file=sys.stderr)
+    if args.db is not None:
+        store = open_store(args.db)
+        result = read_back(store)
+        store.close()
+        if args.read_back_json:
+            print(json.dumps(result))
+            return 0
+        rows_back = [("this", result)]
+        if args.reference_rev:
+            rows_back.append((f"reference {args.reference_rev}", reference_read_back(args.reference_rev, args.db)))
+        where = ("PostgreSQL" if isinstance(store, PostgresStore)
+                 else f"{Path(args.db).stat().st_size / 2**20:,.0f} MiB of SQLite")
+        print_read_back(where, rows_back)
+        print(f"load average {os.getloadavg()[0]:.1f} at the end")
+        return 0
     chunks = batches(args.n, args.batch, args.seed)
     again = chunks[: max(1, len(chunks) // 10)]
     n_again = sum(len(c) for c in again)
@@ -96,6 +168,12 @@ def main() -> int:
             store = SQLiteStore(Path(tmp) / "store.sqlite")
             rows.append(("sqlite", "add_records, new", args.n, timed(lambda: import_all(store, chunks))))
             rows.append(("sqlite", "add_records, all duplicates", n_again, timed(lambda: import_all(store, again))))
+            if args.read_back:
+                back = [("this", read_back(store))]
+                if args.reference_rev:
+                    back.append((f"reference {args.reference_rev}",
+                                 reference_read_back(args.reference_rev, str(Path(tmp) / "store.sqlite"))))
+                print_read_back("SQLite", back)
             store.close()
     if "postgres" in stores:
         dsn = os.environ.get("HASHDB_TEST_POSTGRES", DEFAULT_DSN)
@@ -106,6 +184,11 @@ def main() -> int:
             pg = PostgresStore(scoped)
             rows.append(("postgres", "add_records, new", args.n, timed(lambda: import_all(pg, chunks))))
             rows.append(("postgres", "add_records, all duplicates", n_again, timed(lambda: import_all(pg, again))))
+            if args.read_back:
+                back = [("this", read_back(pg))]
+                if args.reference_rev:
+                    back.append((f"reference {args.reference_rev}", reference_read_back(args.reference_rev, scoped)))
+                print_read_back("PostgreSQL", back)
             pg.close()
     print(f"batch={args.batch}  machine: {os.cpu_count()} cores, Python {sys.version.split()[0]},"
           f" SQLite {sqlite3.sqlite_version}")
