@@ -332,6 +332,10 @@ class SQLStore(ABC):
             retracted = {int(r["id"]) for r in self._rows("SELECT id FROM records WHERE status = 'retracted'")}
             extra: tuple[Any, ...] = ()
         else:
+            # A signal no record has (phash and dhash, often) costs one probe of the unique
+            # key, not a walk of every record.
+            if not self._rows("SELECT id FROM records WHERE signal = ? LIMIT 1", (signal,)):
+                return
             table = "records"
             sql = ("SELECT id, value, 0 FROM records WHERE id > ? AND id <= ? AND status != 'retracted'"
                    " AND (signal || '') = ? ORDER BY id")
