@@ -3,15 +3,20 @@ more than one concern needs. No behaviour of its own beyond those helpers."""
 
 from __future__ import annotations
 
-from hashdb.config import Settings
+from typing import TYPE_CHECKING
+
 from hashdb.errors import InvalidInput, NotFound
-from hashdb.index.indexset import IndexSet
-from hashdb.service.tmk_matching import TmkMatcher
-from hashdb.store.base import HashStore
-from hashdb.trust import policy, spike
-from hashdb.trust.safelist import SafelistMatcher
-from hashdb.trust.taxonomy import Taxonomy
-from hashdb.types import HashRecord, Principal
+from hashdb.trust import policy
+
+if TYPE_CHECKING:  # annotations only: HashingService (hashing alone) imports this without them
+    from hashdb.config import Settings
+    from hashdb.index.indexset import IndexSet
+    from hashdb.service.tmk_matching import TmkMatcher
+    from hashdb.store.base import HashStore
+    from hashdb.trust import spike
+    from hashdb.trust.safelist import SafelistMatcher
+    from hashdb.trust.taxonomy import Taxonomy
+    from hashdb.types import HashRecord, Principal
 
 MAX_EXPORT_PAGE = 10_000
 

@@ -1,20 +1,21 @@
 """Building a HashDB over a database: a SQLite file (the embedded default) or a PostgreSQL DSN
-(several API replicas sharing one store). What the CLI, the server and tests share."""
+(several API replicas sharing one store). What the CLI, the server and tests share.
+
+Only open_database imports the stores and the service: the CLI checks --db (is_dsn) and reads
+the settings before a folder's hashing workers start, which everything imported here would delay."""
 
 from __future__ import annotations
 
 import os
 import re
-import sqlite3
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from hashdb.config import Settings
 from hashdb.errors import InvalidInput, StoreUnavailable
-from hashdb.index.indexset import IndexSet
-from hashdb.service import HashDB
-from hashdb.store.sqlite_store import SQLiteStore
-from hashdb.trust import keys
-from hashdb.trust.taxonomy import Taxonomy
+
+if TYPE_CHECKING:
+    from hashdb.service import HashDB
 
 
 def index_dir(db_path: Path) -> Path:
@@ -40,6 +41,14 @@ def open_database(target: str | Path, settings: Settings | None = None,
                   taxonomy_path: str | None = None, write_timeout: float | None = None) -> HashDB:
     """Open (creating the schema if needed) a SQLite file, index snapshots beside it, or a
     PostgreSQL DSN, index snapshots in HASHDB_INDEX_DIR if set (else rebuilt at start)."""
+    import sqlite3
+
+    from hashdb.index.indexset import IndexSet
+    from hashdb.service import HashDB
+    from hashdb.store.sqlite_store import SQLiteStore
+    from hashdb.trust import keys
+    from hashdb.trust.taxonomy import Taxonomy
+
     taxonomy = Taxonomy.load(taxonomy_path or os.environ.get("HASHDB_TAXONOMY") or None)
     if is_dsn(target):
         from hashdb.store.postgres_store import PostgresStore
