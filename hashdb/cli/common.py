@@ -1,6 +1,9 @@
 """The `hashdb` click group and what its commands share: options, output, opening the service.
 
-Command modules import `cli` from here; `hashdb/cli/__init__.py` imports them so they register."""
+Command modules import `cli` from here; `hashdb/cli/__init__.py` imports them so they register.
+Importing them costs click and little else: each command imports what it uses when it runs,
+so `hashdb --help` loads no hashing library and `hashdb hash` no store (its workers start
+after the parent's imports, so every import before them is paid on one core)."""
 
 from __future__ import annotations
 
@@ -16,13 +19,13 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from hashdb.errors import HashDBError, InvalidInput
-from hashdb.io.inputs import BadInput, FileInput, HashedInput, HashInput, Item, SkippedInput
-from hashdb.service import HashDB
-from hashdb.service.media import MediaMixin
-from hashdb.types import Principal
 
 if TYPE_CHECKING:
+    from hashdb.io.inputs import Item
     from hashdb.partners.client import Client
+    from hashdb.service import HashDB
+    from hashdb.service.media import MediaMixin
+    from hashdb.types import Principal
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -51,6 +54,19 @@ def json_option(func: F) -> F:
 def org_option(func: F) -> F:
     return click.option("--org", default="local", show_default=True,
                         help="Organisation acting in local mode.")(func)
+
+
+class LabelOption(click.Option):
+    """An option whose help names the default taxonomy's labels (`{labels}` in it): read when
+    the help is shown, not each time the command module is imported."""
+
+    def get_help_record(self, ctx: click.Context) -> tuple[str, str] | None:
+        from hashdb.trust.taxonomy import Taxonomy
+
+        record = super().get_help_record(ctx)
+        if record is None:
+            return None
+        return record[0], record[1].replace("{labels}", ", ".join(Taxonomy.load(None).labels))
 
 
 def pdq_quality_option(func: F) -> F:
@@ -122,6 +138,7 @@ def connect(server: str, api_key: str | None) -> Client:
 def hashing_service() -> HashDB:
     """A service for hashing only: an in-memory store, nothing read or written on disk."""
     from hashdb.config import Settings
+    from hashdb.service import HashDB
     from hashdb.store.sqlite_store import SQLiteStore
 
     return HashDB(Settings(), SQLiteStore(":memory:"))
@@ -247,6 +264,7 @@ def check_port(host: str, port: int) -> None:
 
 def local_principal(service: HashDB, org: str) -> Principal:
     from hashdb.trust.policy import check_name
+    from hashdb.types import Principal
 
     # --org is printed back in audit lists and exports, as key organisations are: the same rule.
     check_name("organisation name", org, 100)
@@ -256,11 +274,14 @@ def local_principal(service: HashDB, org: str) -> Principal:
 
 
 def progress(items: Sequence[Item], label: str) -> Iterator[Item]:
-    # tqdm draws only on a terminal, so scripts and --json pipes stay clean.
+    # A bar only on a terminal, so scripts and --json pipes stay clean; there tqdm (~35 ms to
+    # import) is not imported at all.
+    if len(items) <= 20 or not sys.stderr.isatty():
+        yield from items
+        return
     from tqdm import tqdm
 
-    yield from tqdm(items, desc=label, unit="file", file=sys.stderr, disable=None, leave=False,
-                    mininterval=0.5) if len(items) > 20 else items
+    yield from tqdm(items, desc=label, unit="file", file=sys.stderr, leave=False, mininterval=0.5)
 
 
 class HashdbGroup(click.Group):
@@ -308,6 +329,8 @@ def cli() -> None:
 def without_skipped(items: Iterable[Item]) -> list[Item]:
     """Inputs less the text files a folder walk found (a README beside the images), each named
     in a note on stderr: a folder of media is hashed, submitted or looked up as a whole."""
+    from hashdb.io.inputs import SkippedInput
+
     kept: list[Item] = []
     for item in items:
         if isinstance(item, SkippedInput):
@@ -323,6 +346,8 @@ def _resolve(service: MediaMixin, items: Sequence[Item], dihedral: bool,
 
     Files are hashed on every core (or `jobs` processes), answers kept in the order given.
     """
+    from hashdb.io.inputs import BadInput
+
     for item in items:
         if isinstance(item, BadInput):
             raise click.ClickException(located(item.input, item.error.message))
@@ -345,11 +370,15 @@ def _resolving(service: MediaMixin, items: Sequence[Item], dihedral: bool,
                jobs: int | None = None) -> Generator[tuple[str, Any], None, None]:
     """_resolve_each one input at a time. Several processes start hashing before this returns,
     so what the caller does before reading (opening an index) runs alongside them."""
+    from hashdb.io.inputs import FileInput
+
     answers = service.hash_files([i.path for i in items if isinstance(i, FileInput)], dihedral=dihedral, jobs=jobs)
     return _paired(items, answers, dihedral)
 
 
 def _paired(items: Sequence[Item], answers: Iterator[Any], dihedral: bool) -> Generator[tuple[str, Any], None, None]:
+    from hashdb.io.inputs import BadInput, FileInput, HashedInput, HashInput
+
     for item in progress(items, "hashing"):
         if isinstance(item, BadInput):
             yield item.input, item.error

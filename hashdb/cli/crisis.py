@@ -15,7 +15,6 @@ from hashdb.cli.common import (
     local_principal,
     open_service,
 )
-from hashdb.io import output
 
 
 @cli.group()
@@ -41,6 +40,8 @@ def incident_open(name: str, description: str, db_path: str, as_json: bool) -> N
     Example:
         hashdb incident open attack-2026-03 --description "live-streamed attack, Example City"
     """
+    from hashdb.io import output
+
     service = open_service(db_path, create=True)
     item = service.open_incident(name, local_principal(service, "local"), description)
     emit(as_json, output.incident_json(item), f"incident {item.id} {item.name!r} open")
@@ -58,6 +59,8 @@ def incident_close(incident: str, db_path: str, as_json: bool) -> None:
         hashdb incident close attack-2026-03
         hashdb incident close 3
     """
+    from hashdb.io import output
+
     service = open_service(db_path)
     item = service.close_incident(incident, local_principal(service, "local"))
     emit(as_json, output.incident_json(item), f"incident {item.id} {item.name!r} closed")
@@ -74,6 +77,8 @@ def incident_list(open_only: bool, db_path: str, as_json: bool) -> None:
     Example:
         hashdb incident list --open --json
     """
+    from hashdb.io import output
+
     service = open_service(db_path)
     emit_rows(as_json, ((output.incident_json(item), f"{item.id}  {item.name}  {item.status}  {item.description}")
                         for item in service.list_incidents(local_principal(service, "local"), open_only)),

@@ -17,13 +17,7 @@ from hashdb.cli.common import (
     shown,
     without_skipped,
 )
-from hashdb.config import Settings
 from hashdb.errors import HashDBError
-from hashdb.hashing.registry import TMK_SIGNAL, get_signal
-from hashdb.hashing.tmk_video import unavailable
-from hashdb.io import output
-from hashdb.io.inputs import BadInput, FileInput, expand
-from hashdb.service import HashingService
 
 
 @cli.command("hash")
@@ -48,6 +42,12 @@ def hash_command(paths: tuple[str, ...], signals: str | None, for_lookup: bool, 
         hashdb hash --for-lookup --json uploads/ > queries.jsonl   # then: hashdb lookup queries.jsonl
         hashdb hash --signals md5,tmk --json clip.mp4    # fails if tmkpy or ffmpeg is missing
     """
+    from hashdb.config import Settings
+    from hashdb.hashing.registry import TMK_SIGNAL, get_signal
+    from hashdb.hashing.tmk_video import unavailable
+    from hashdb.io.inputs import BadInput, FileInput, expand
+    from hashdb.service import HashingService
+
     service = HashingService(Settings())
     wanted = [s.strip() for s in signals.split(",")] if signals else None
     failed = 0
@@ -61,6 +61,8 @@ def hash_command(paths: tuple[str, ...], signals: str | None, for_lookup: bool, 
             raise click.ClickException(missing)
     answers = service.hash_files([i.path for i in items if isinstance(i, FileInput)], wanted,
                                  dihedral=for_lookup, jobs=jobs)
+    from hashdb.io import output  # once the workers have started: the parent's alone to use
+
     for item in progress(items, "hashing"):
         if not isinstance(item, FileInput):
             failed += 1

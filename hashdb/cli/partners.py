@@ -21,7 +21,6 @@ from hashdb.cli.common import (
     server_options,
     stopped_by_sigterm,
 )
-from hashdb.partners.formats import write_export
 
 
 @cli.command()
@@ -43,6 +42,8 @@ def export(since: str | None, fmt: str, limit: int | None, db_path: str, server:
         hashdb export --format csv > hashes.csv
         hashdb export --since "$CURSOR" >> feed.jsonl
     """
+    from hashdb.partners.formats import write_export
+
     server = chosen_server(server)
     if server:
         from hashdb.partners.client import KEY_DECIDES, RemoteFeed

@@ -5,13 +5,13 @@ from __future__ import annotations
 import dataclasses
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from hashdb.io import output
 from hashdb.cli.common import (
     RECORD_ID,
+    LabelOption,
     _resolve,
     _resolving,
     chosen_server,
@@ -34,18 +34,17 @@ from hashdb.cli.common import (
     with_pdq_quality,
     without_skipped,
 )
-from hashdb.io.inputs import BadInput, expand
 from hashdb.errors import HashDBError
-from hashdb.trust.taxonomy import Taxonomy
-from hashdb.service import HashDB, HashingService
-from hashdb.types import Principal, Query, Submission
+
+if TYPE_CHECKING:
+    from hashdb.service import HashDB
+    from hashdb.types import Principal, Query
 
 
 @cli.command()
 @click.argument("inputs", nargs=-1, required=True)
-@click.option("--label", "labels", multiple=True, required=True,
-              help="Taxonomy label id (repeatable). The default taxonomy's: "
-                   + ", ".join(Taxonomy.load(None).labels) + " (HASHDB_TAXONOMY names another).")
+@click.option("--label", "labels", multiple=True, required=True, cls=LabelOption,
+              help="Taxonomy label id (repeatable). The default taxonomy's: {labels} (HASHDB_TAXONOMY names another).")
 @click.option("--incident", help="Incident id (crisis protocol).")
 @click.option("--ref", "reference", help="Your own reference id for this content (evidence pointer).")
 @click.option("--idempotency-key", help="Makes a retried submit store the batch once.")
@@ -67,6 +66,10 @@ def submit(inputs: tuple[str, ...], labels: tuple[str, ...], incident: str | Non
         hashdb submit pdq:9a3f...e1 te-hashes.txt --pdq-quality 50 --label glorification
         hashdb submit removed/ --label glorification --server https://hashdb.example.org --api-key "$KEY"
     """
+    from hashdb.io import output
+    from hashdb.io.inputs import expand
+    from hashdb.types import Submission
+
     server = chosen_server(server)
     client = connect(server, api_key) if server else None
     service = hashing_service() if client else open_service(db_path, create=True)
@@ -123,7 +126,10 @@ def lookup(inputs: tuple[str, ...], thresholds: tuple[str, ...], no_dihedral: bo
     limits = _parse_thresholds(thresholds)
     if as_admin and server:
         raise click.UsageError("--admin is for a local database; over the API the key decides what you see")
-    from hashdb.service.local import settings_from_env  # not at the top: it imports the SQLite store
+    from hashdb.io.inputs import BadInput, expand
+    from hashdb.service import HashingService
+    from hashdb.service.local import settings_from_env
+    from hashdb.types import Principal, Query
 
     client = connect(server, api_key) if server else None
     if client is None:
@@ -199,6 +205,8 @@ _LOOKUP_BATCH = 16
 
 def _looked_up(service: HashDB, queries: Sequence[Query], actor: Principal,
                limits: dict[str, int]) -> list[dict[str, Any]]:
+    from hashdb.io import output
+
     return [output.lookup_json(r) for r in service.lookup(queries, actor, limits, count=False)]
 
 
@@ -250,6 +258,8 @@ def retract(ids: tuple[int, ...], reason: str, db_path: str, org: str, server: s
             doc = client.retract(record_id, reason)
             emit(as_json, doc, f"{doc['id']}: {doc['status']}")
         return
+    from hashdb.io import output
+
     service = open_service(db_path)
     actor = local_principal(service, org)
     for record_id in ids:
@@ -276,6 +286,8 @@ def relabel(record_id: int, labels: tuple[str, ...], db_path: str, org: str, ser
     if server:
         doc = connect(server, api_key).relabel(record_id, labels)
     else:
+        from hashdb.io import output
+
         service = open_service(db_path)
         doc = output.record_json(service.relabel(record_id, labels, local_principal(service, org)))
     emit(as_json, doc, f"{doc['id']}: labels {', '.join(doc['labels'])}")
@@ -310,6 +322,8 @@ def feedback(record_id: int, agree: bool, disagree: bool, false_positive: bool, 
     if server:
         doc = connect(server, api_key).feedback(record_id, verdict, note)
     else:
+        from hashdb.io import output
+
         service = open_service(db_path)
         doc = output.record_json(service.feedback(record_id, local_principal(service, org), verdict, note))
     emit(as_json, doc, f"{doc['id']}: {doc['status']}, {doc['agree']} agree / {doc['disagree']} disagree / "

@@ -21,8 +21,6 @@ from hashdb.cli.common import (
     open_service,
     without_skipped,
 )
-from hashdb.io import output
-from hashdb.io.inputs import expand
 
 
 @cli.group()
@@ -113,6 +111,8 @@ def safelist_add(inputs: tuple[str, ...], note: str, db_path: str, as_json: bool
     Example:
         hashdb safelist add viral-meme.jpg pdq:9a3f...e1 --note "news photo, not TVEC"
     """
+    from hashdb.io.inputs import expand
+
     service = open_service(db_path, create=True)
     items = [value for _, value in _resolve(service, without_skipped(expand(inputs)), dihedral=False)]
     added, held = service.add_safelist(items, local_principal(service, "local"), note)
@@ -169,6 +169,8 @@ def quarantine() -> None:
 
 
 def _quarantine_json(item: Any) -> dict[str, Any]:
+    from hashdb.io import output
+
     return {**output.record_json(item.record), "rule": item.rule, "reason": item.reason, "since": item.at}
 
 
@@ -203,6 +205,8 @@ def quarantine_add(record_id: int, reason: str, db_path: str, as_json: bool) -> 
     Example:
         hashdb quarantine add 42 --reason "reported as a news photo"
     """
+    from hashdb.io import output
+
     service = open_service(db_path)
     record = service.quarantine(record_id, local_principal(service, "local"), reason)
     emit(as_json, output.record_json(record), f"{record.id}: {record.status}")
@@ -220,6 +224,8 @@ def quarantine_release(record_id: int, reason: str, db_path: str, as_json: bool)
     Example:
         hashdb quarantine release 42 --reason "reviewed: genuine propaganda"
     """
+    from hashdb.io import output
+
     service = open_service(db_path)
     record = service.release(record_id, local_principal(service, "local"), reason)
     emit(as_json, output.record_json(record), f"{record.id}: {record.status}")
@@ -237,6 +243,8 @@ def quarantine_confirm(record_id: int, reason: str, db_path: str, as_json: bool)
     Example:
         hashdb quarantine confirm 42 --reason "benign meme, poisoning attempt"
     """
+    from hashdb.io import output
+
     service = open_service(db_path)
     record = service.confirm_quarantine(record_id, local_principal(service, "local"), reason)
     emit(as_json, output.record_json(record), f"{record.id}: {record.status}")

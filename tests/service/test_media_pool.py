@@ -5,8 +5,6 @@ from __future__ import annotations
 import gc
 import multiprocessing
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -91,15 +89,3 @@ def test_the_parent_collects_garbage_after_starting_the_workers(media: Path, tmp
     paths = corpus(media, tmp_path)[:2]
     list(media_pool.hash_paths(Settings(), paths, jobs=2))
     assert gc.get_freeze_count() == 0
-
-
-def test_hashdb_hash_never_loads_the_sqlite_store(media: Path) -> None:
-    # Everything the parent imports or builds before the workers start runs on one core
-    # while the others wait: `hashdb hash` has no database, so no store (sqlite_utils and the
-    # migrations were 50-70 ms of its start).
-    code = ("import sys; from click.testing import CliRunner; from hashdb.cli import cli; "
-            f"result = CliRunner().invoke(cli, ['hash', '--json', {str(media / 'astronaut.jpg')!r}]); "
-            "assert result.exit_code == 0, result.output; print(sorted(m for m in sys.modules if 'sqlite' in m))")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    loaded = done.stdout
-    assert "'sqlite_utils'" not in loaded and "'hashdb.store.sqlite_store'" not in loaded
