@@ -121,8 +121,10 @@ BEFORE: Path | None = None
 
 def before_command(checkout: Path) -> list[str]:
     # -P: without it `python -c` puts the working directory first on sys.path, so run from
-    # this checkout's root it imported this hashdb, not the other one.
-    return ["env", f"PYTHONPATH={checkout}", sys.executable, "-P", "-c", "from hashdb.cli import cli; cli()"]
+    # this checkout's root it imported this hashdb, not the other one. The console script's
+    # entry point: `main`, or `cli` in checkouts from before `main`.
+    return ["env", f"PYTHONPATH={checkout}", sys.executable, "-P", "-c",
+            "import hashdb.cli as c; getattr(c, 'main', c.cli)()"]
 
 
 def before_checkout(rev: str) -> Path:

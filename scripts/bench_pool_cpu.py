@@ -53,9 +53,9 @@ def report():
     with open(os.environ["POOL_CPU_OUT"], "a") as out:
         out.write(json.dumps(marks) + "\\n")
 atexit.register(report)
-from hashdb.cli import cli
+import hashdb.cli
 sys.argv[0] = "hashdb"
-cli()
+getattr(hashdb.cli, "main", hashdb.cli.cli)()  # the console script's entry point (`cli` before `main`)
 """
 
 

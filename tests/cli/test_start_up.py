@@ -13,7 +13,7 @@ from pathlib import Path
 
 from support import empty_database
 
-# Runs `hashdb ARGS...`; prints {"pool": modules when the
+# Runs `hashdb ARGS...` (the console script's entry point); prints {"pool": modules when the
 # process pool started, or null, "exit": modules at exit, "code": the exit status}.
 PROBE = """
 import json, sys
@@ -24,9 +24,9 @@ def started(self, *args, **kwargs):
     seen.setdefault("pool", sorted(sys.modules))
     start(self, *args, **kwargs)
 cfp.ProcessPoolExecutor.__init__ = started
-from hashdb.cli import cli
+from hashdb.cli import main
 try:
-    cli()
+    main()
 except SystemExit as exit:
     code = exit.code
 sys.stdout.flush()
@@ -80,3 +80,16 @@ def test_lookup_opens_the_database_only_once_the_workers_hash(media: Path, tmp_p
     assert loaded(report["pool"], NEVER_FOR_HASHING) == []
     # The probe can see what it looks for: the parent opened the store and its index after.
     assert {"sqlite_utils", "hashdb.store", "hashdb.index"} <= set(loaded(report["exit"], NEVER_FOR_HASHING))
+
+
+def test_the_program_closes_the_database_on_the_way_out(media: Path, tmp_path: Path) -> None:
+    # main() skips the interpreter's collections at exit after a command that succeeded: what
+    # the command left for them (the store's connection) must be closed all the same, or
+    # SQLite leaves its -wal and -shm files beside the database.
+    db = tmp_path / "db.sqlite"
+    program = [sys.executable, "-c", "from hashdb.cli import main; main()"]
+    for args in (["submit", "--label", "glorification", str(media / "astronaut.jpg")],
+                 ["lookup", str(media / "astronaut.jpg")], ["submit", "--label", "nonesuch", str(media / "camera.png")]):
+        done = subprocess.run([*program, *args, "--db", str(db)], capture_output=True, text=True, timeout=300)
+        assert done.returncode == (1 if "nonesuch" in args else 0), done.stderr
+        assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("db.sqlite-")) == []
