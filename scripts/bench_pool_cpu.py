@@ -5,11 +5,11 @@
 
 bench_e2e_hashing.py's every-core table is a wall-time ratio, which other people's work on
 the same cores decides as much as ours. This one counts CPU time instead: each command runs
-once on one core (its CPU time, interpreter start included, is the one-core cost) and once
-on every core, where the parent records its own CPU time when the worker pool starts and
-when it ends, and the workers' CPU time is read at exit. What the parent spends before the
-pool starts (start-up, imports, opening things) and after it ends (lookup's last queries)
-runs on one core while the others wait; the rest is shared out. So on idle cores the wall
+once on one core (its CPU time, interpreter start and exit included, is the one-core cost)
+and once on every core, where the parent records its own CPU time when the worker pool
+starts and when it ends, and the workers' CPU time is read at exit. What the parent spends
+before the pool starts (start-up, imports, opening things) and after it ends (lookup's last
+queries, the interpreter's exit) runs on one core while the others wait; the rest is shared out. So on idle cores the wall
 time would be about
 
     before + (parent and workers during the pool) / cores + after
@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -61,11 +62,16 @@ getattr(hashdb.cli, "main", hashdb.cli.cli)()  # the console script's entry poin
 
 def run(checkout: Path, args: list[str], cores: str, out: Path) -> dict[str, float]:
     out.unlink(missing_ok=True)
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     # -P: the working directory is not put first on sys.path, so PYTHONPATH picks the checkout.
     subprocess.run(["taskset", "-c", cores, "env", f"PYTHONPATH={checkout}", f"POOL_CPU_OUT={out}",
                     sys.executable, "-P", "-c", WRAPPER, *args],
                    check=False, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     marks: dict[str, float] = json.loads(out.read_text())
+    # The whole command's CPU, the interpreter's exit after the atexit marks included (taskset
+    # and env exec the interpreter, so this is it and its workers).
+    marks["total"] = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
     return marks
 
 
@@ -98,12 +104,13 @@ def main() -> None:
     print("|---|---|---:|---:|---:|---:|---:|---:|")
     for command in commands:
         for name in checkouts:
-            one = statistics.median(m["exit"] + m["children"] for m in results[(command, name, core)])
+            one = statistics.median(m["total"] for m in results[(command, name, core)])
             many = results[(command, name, every)]
             before = statistics.median(m["pool_start"] for m in many)
             # A pool left to the interpreter's exit to end is timed as ending at the exit.
             during = statistics.median(m.get("pool_end", m["exit"]) - m["pool_start"] + m["children"] for m in many)
-            after = statistics.median(m["exit"] - m.get("pool_end", m["exit"]) for m in many)
+            # The parent's own CPU after the pool, to the end of the interpreter's exit.
+            after = statistics.median(m["total"] - m["children"] - m.get("pool_end", m["exit"]) for m in many)
             estimate = before + during / len(allowed) + after
             print(f"| hashdb {command} | {name} | {one:.2f} | {before:.3f} | {during:.2f} | {after:.3f} | "
                   f"{estimate:.2f} | {one / estimate:.2f}x |")
