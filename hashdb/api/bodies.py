@@ -28,7 +28,8 @@ HASH_FIELDS = {"signal", "hash", "quality"}
 HASH_REQUIRED = frozenset({"signal", "hash"})
 HASH_ITEM_FIELDS = {"input"} | HASH_FIELDS
 MEDIA_FIELDS = {"hashes", "frames", "derived", "tmk"}
-SHARING_FIELDS = {"labels", "incident", "reference"}
+SHARING_FIELDS = {"labels", "incident", "reference", "media_type"}
+MEDIA_TYPES = ("image", "video")
 LOOKUP_FIELDS = {"items", "thresholds"}
 PDQ_HEX = 64
 HEX_DIGITS = "0123456789abcdef"
@@ -253,11 +254,24 @@ def submit_request(doc: Mapping[str, Any], max_batch: int) -> list[Submission]:
             raise InvalidInput(f"{where}.labels must be an array of label ids")
         out.append(Submission(
             input=_input(item, default, where), labels=tuple(labels), hashes=hashes, frames=frames,
-            media_type="video" if frames or features else "image", derived=derived, tmk=features,
+            media_type=media_type(item, where, bool(frames or features)), derived=derived, tmk=features,
             incident=text(item.get("incident"), f"{where}.incident"),
             reference=text(item.get("reference"), f"{where}.reference"),
         ))
     return out
+
+
+def media_type(item: Mapping[str, Any], where: str, has_video_parts: bool) -> str:
+    """What kind of file a submitted item's hashes are of. Frames or a tmk say video; a bare md5
+    or sha256 says nothing, so the item may (pytx's video_md5 and video_sha256 lines)."""
+    given = item.get("media_type")
+    if given is None:
+        return "video" if has_video_parts else "image"
+    if given not in MEDIA_TYPES:
+        raise InvalidInput(f"{where}.media_type must be image or video, got {str(given)[:64]!r}")
+    if given == "image" and has_video_parts:
+        raise InvalidInput(f"{where}.media_type is image, but frames and tmk are a video's")
+    return str(given)
 
 
 def idempotency_key() -> str | None:

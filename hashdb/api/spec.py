@@ -97,6 +97,11 @@ def schemas(max_batch: int) -> dict[str, Schema]:
                    "description": "Label ids from the taxonomy."},
         "incident": string(policy.MAX_TEXT),
         "reference": string(policy.MAX_TEXT, description="Your own reference id for this content."),
+        "media_type": string(enum=["image", "video"],
+                             description="What file the hashes are of: by default video when the item has "
+                                         "frames or a tmk, else image. Say video for a video file's bare md5 "
+                                         "or sha256 (pytx's video_md5, video_sha256), so partners' feeds carry "
+                                         "it as one; image with frames or a tmk is a 400."),
     }
     media_forms = [{"required": ["hashes"]}, {"required": ["frames"]}, {"required": ["tmk"]}]
     return {

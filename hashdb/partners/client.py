@@ -90,6 +90,10 @@ def submission_item(sub: Submission) -> dict[str, Any]:
     """A Submission as a submit item, without its input (a local name)."""
     item = query_item(Query("", sub.hashes, sub.frames, sub.derived, sub.tmk))
     item["labels"] = list(sub.labels)
+    if sub.media_type != ("video" if sub.frames or sub.tmk is not None else "image"):
+        # Only when the server cannot tell (a video's bare md5/sha256): servers from before
+        # the field refuse it, and every other item means the same without it.
+        item["media_type"] = sub.media_type
     if sub.incident is not None:
         item["incident"] = sub.incident
     if sub.reference is not None:
