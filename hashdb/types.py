@@ -288,6 +288,15 @@ class SubmitResult:
 
 
 @dataclass(frozen=True, slots=True)
+class Votes:
+    """Members' votes on a record, as the feed carries them to partners' mirrors."""
+
+    agree: int = 0
+    disagree: int = 0
+    false_positive: int = 0
+
+
+@dataclass(frozen=True, slots=True)
 class FeedEntry:
     """One change as a partner sees it in the export feed (hash values included)."""
 
@@ -306,6 +315,8 @@ class FeedEntry:
     frames: tuple[FrameHash, ...] = ()
     derived: tuple[DerivedHash, ...] = ()
     tmk: TmkHash | None = None
+    # The record's votes when the feed was read; None from a feed written before it said them.
+    votes: Votes | None = None
 
 
 FEED_KINDS = ("add", "labels", "status", "retract")

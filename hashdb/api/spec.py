@@ -183,7 +183,10 @@ def schemas(max_batch: int) -> dict[str, Schema]:
         "FeedbackRequest": obj({"verdict": string(enum=list(VERDICTS)), "note": string(policy.MAX_NOTE)},
                                ("verdict",)),
         "Change": obj({
-            "seq": {"type": "integer"}, "kind": string(enum=["add", "labels", "status", "retract"]),
+            "seq": {"type": "integer"},
+            "kind": string(enum=["add", "labels", "status", "retract"],
+                           description="A vote is a `status` change whose status may be unchanged: "
+                                       "it carries the new counts."),
             "id": {"type": "integer"}, "signal": string(), "hash": string(),
             "quality": {"type": ["integer", "null"]}, "media_type": string(enum=["image", "video"]),
             "labels": {"type": "array", "items": string()}, "status": string(enum=list(STATUSES)),
@@ -195,6 +198,9 @@ def schemas(max_batch: int) -> dict[str, Schema]:
                                                        "quality": {"type": ["integer", "null"]}},
                                                       ("via", "pdq", "quality"))},
             "tmk": string(description="A tmk record's .tmk file in base64; `hash` is its sha256."),
+            **{name: {"type": "integer", "minimum": 0,
+                      "description": "The record's votes when the feed was read (absent from older servers' "
+                                     "feeds); a mirror answers with them."} for name in VERDICTS},
         }, ("seq", "kind", "id", "signal", "hash", "quality", "media_type", "labels", "status", "incident",
             "created_at", "at")),
         "ExportResponse": obj({"changes": {"type": "array", "items": ref("Change")},

@@ -114,6 +114,9 @@ def feed_json(entry: FeedEntry) -> dict[str, Any]:
         "created_at": entry.created_at,
         "at": entry.at,
     }
+    if entry.votes is not None:
+        out.update(agree=entry.votes.agree, disagree=entry.votes.disagree,
+                   false_positive=entry.votes.false_positive)
     if entry.frames:
         out["frames"] = [{"pdq": f.hash.hex, "quality": f.hash.quality, "t": round(f.timestamp, 3)}
                          for f in entry.frames]

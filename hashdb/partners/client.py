@@ -23,7 +23,7 @@ from typing import Any
 from hashdb import errors
 from hashdb.hashing import tmk
 from hashdb.hashing.derived import derived_from_json, derived_json
-from hashdb.types import FeedEntry, FrameHash, HashValue, Principal, Query, Submission
+from hashdb.types import FeedEntry, FrameHash, HashValue, Principal, Query, Submission, Votes
 
 # The server's default batch limit (HASHDB_MAX_BATCH); longer lists are sent in several requests.
 BATCH = 1000
@@ -299,7 +299,9 @@ def feed_entry(doc: Mapping[str, Any]) -> FeedEntry:
         return FeedEntry(doc["seq"], doc["kind"], doc["id"], doc["signal"], doc["hash"], doc["quality"],
                          doc["media_type"], tuple(doc["labels"]), doc["status"], doc["incident"], doc["created_at"],
                          doc["at"], frames, derived_from_json(doc.get("derived")),
-                         tmk.stored(tmk.parse_text(doc["tmk"])) if doc.get("tmk") is not None else None)
+                         tmk.stored(tmk.parse_text(doc["tmk"])) if doc.get("tmk") is not None else None,
+                         Votes(int(doc["agree"]), int(doc["disagree"]), int(doc["false_positive"]))
+                         if "agree" in doc else None)
     except (KeyError, TypeError, AttributeError, ValueError, errors.HashDBError):
         raise ServerError("GET /v1/export: a change in the server's answer is not a hashdb feed entry") from None
 

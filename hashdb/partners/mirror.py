@@ -20,7 +20,7 @@ from hashdb.hashing.registry import VIDEO_SIGNAL, parse_hash
 from hashdb.service import MAX_EXPORT_PAGE, HashDB
 from hashdb.trust import policy
 from hashdb.trust.taxonomy import Taxonomy
-from hashdb.types import FEED_KINDS, STATUSES, FeedEntry, FrameHash, HashValue, MirrorOutcome, Principal
+from hashdb.types import FEED_KINDS, STATUSES, FeedEntry, FrameHash, HashValue, MirrorOutcome, Principal, Votes
 
 # Entries per transaction when importing a file.
 FILE_PAGE = 5_000
@@ -116,7 +116,27 @@ def parse_entry(doc: object, taxonomy: Taxonomy) -> FeedEntry:
         raise InvalidInput("only a pdq entry has derived hashes")
     return FeedEntry(seq, str(kind), record_id, value.signal, value.hex, value.quality, str(media_type),
                      taxonomy.validate(labels), str(status), incident, _timestamp(doc, "created_at"),
-                     _timestamp(doc, "at"), frames, derived, stored_tmk)
+                     _timestamp(doc, "at"), frames, derived, stored_tmk, _votes(doc))
+
+
+VOTE_FIELDS = ("agree", "disagree", "false_positive")
+
+
+def _votes(doc: Mapping[str, Any]) -> Votes | None:
+    """The record's vote counts; None from a feed written before it carried them (their counts
+    stay what the mirror last heard)."""
+    given = [key for key in VOTE_FIELDS if doc.get(key) is not None]
+    if not given:
+        return None
+    if len(given) < len(VOTE_FIELDS):
+        raise InvalidInput(f"give all of {', '.join(VOTE_FIELDS)} or none, got only {', '.join(given)}")
+    counts = []
+    for key in VOTE_FIELDS:
+        value = doc[key]
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_INTEGER:
+            raise InvalidInput(f"{key} must be a count (an integer >= 0), got {str(value)[:40]!r}")
+        counts.append(value)
+    return Votes(*counts)
 
 
 def _frame_time(value: object) -> float:

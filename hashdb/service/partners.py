@@ -8,7 +8,7 @@ from hashdb.errors import InvalidInput
 from hashdb.hashing import tmk
 from hashdb.service.base import MAX_EXPORT_PAGE, ServiceBase
 from hashdb.trust import policy
-from hashdb.types import FeedEntry, FrameHash, HashValue, Principal, TmkHash
+from hashdb.types import FeedEntry, FrameHash, HashValue, Principal, TmkHash, Votes
 
 
 class PartnersMixin(ServiceBase):
@@ -38,7 +38,8 @@ class PartnersMixin(ServiceBase):
                                      record.quality, record.media_type, change.labels, change.status,
                                      record.incident, record.created_at, change.at, frames,
                                      tuple(d for _, d in derived.get(record.id, [])),
-                                     _tmk_hash(tmks.get(record.id))))
+                                     _tmk_hash(tmks.get(record.id)),
+                                     Votes(record.agree, record.disagree, record.false_positive)))
         return entries, encode_cursor(changes[-1].seq if changes else seq)
 
 

@@ -365,3 +365,11 @@ def m012_derived_share(db: Database) -> None:
     """A derived hash's region as a share of the image's area (NULL for rows stored before):
     matching asks more of two derived hashes of regions of the same share (matching.py)."""
     db.execute("ALTER TABLE derived_hashes ADD COLUMN share REAL")
+
+
+@migrations()
+def m013_mirror_votes(db: Database) -> None:
+    """The votes a mirror's source reports for each record (NULL: its feed did not say), which
+    the mirror's answers count as if cast here."""
+    for column in ("agree", "disagree", "false_positive"):
+        db.execute(f"ALTER TABLE mirror_records ADD COLUMN {column} INTEGER")

@@ -14,7 +14,7 @@ from typing import Any
 
 from hashdb.store.rows import check_record, check_text, labels_json, now
 from hashdb.store.sql import Connection, Key, SQLStore, select_in
-from hashdb.types import FeedEntry, HashValue, MirrorOutcome, NewRecord, Principal
+from hashdb.types import FeedEntry, HashValue, MirrorOutcome, NewRecord, Principal, Votes
 
 
 class MirrorSQL(SQLStore):
@@ -29,9 +29,11 @@ class MirrorSQL(SQLStore):
             groups.setdefault(entry.id, []).append(entry)
         effects = {"added": 0, "changed": 0, "retracted": 0, "unchanged": 0}
         with self._write() as conn:
-            mapped = {int(r["source_id"]): (int(r["record_id"]), int(r["source_seq"])) for r in select_in(
-                conn, "SELECT source_id, record_id, source_seq FROM mirror_records"
-                      " WHERE source = ? AND source_id IN ({marks})", (source,), list(groups))}
+            rows = select_in(conn, "SELECT source_id, record_id, source_seq, agree, disagree, false_positive"
+                                   " FROM mirror_records WHERE source = ? AND source_id IN ({marks})",
+                             (source,), list(groups))
+            mapped = {int(r["source_id"]): (int(r["record_id"]), int(r["source_seq"])) for r in rows}
+            heard = {int(r["source_id"]): _votes(r) for r in rows}
             fresh: list[FeedEntry] = []
             for source_id, group in groups.items():
                 latest = group[-1]
@@ -45,7 +47,16 @@ class MirrorSQL(SQLStore):
                 if latest.seq <= applied:
                     effects["unchanged"] += 1  # already applied: a replayed page or an older file
                     continue
-                effects[self._mirror_update(conn, record_id, latest)] += 1
+                effect = self._mirror_update(conn, record_id, latest)
+                if latest.votes is not None and latest.votes != heard[source_id]:
+                    signal, status, labels = self._locked_record(conn, record_id)
+                    if effect == "unchanged" and status != "retracted":
+                        # So this mirror's own feed carries the new counts on, as its source's did.
+                        self._change(conn, "status", record_id, signal, status, labels)
+                        effect = "changed"
+                    conn.execute("UPDATE mirror_records SET agree = ?, disagree = ?, false_positive = ?"
+                                 " WHERE source = ? AND source_id = ?", (*_counts(latest.votes), source, source_id))
+                effects[effect] += 1
                 conn.execute("UPDATE mirror_records SET source_seq = ? WHERE source = ? AND source_id = ?",
                              (latest.seq, source, source_id))
             effects["added"] = self._mirror_insert(conn, source, org, fresh)
@@ -94,17 +105,18 @@ class MirrorSQL(SQLStore):
         groups: dict[tuple[int, str], list[FeedEntry]] = {}
         for entry, org_id in zip(entries, self._mirror_orgs(conn, org, entries)):
             groups.setdefault((org_id, entry.created_at), []).append(entry)
-        mapping: list[tuple[str, int, int, int]] = []
+        mapping: list[tuple[Any, ...]] = []
         for (org_id, created_at), group in groups.items():
             records = [NewRecord(HashValue(e.signal, e.hash, e.quality), e.media_type, e.labels, e.incident,
                                  frames=e.frames, status=e.status, derived=e.derived, tmk=e.tmk) for e in group]
             for record in records:
                 check_record(record)
             outcomes = self._insert(conn, records, org_id, created_at)
-            mapping += [(source, e.id, o.id, e.seq) for e, o in zip(group, outcomes)]
+            mapping += [(source, e.id, o.id, e.seq, *_counts(e.votes)) for e, o in zip(group, outcomes)]
         # record_id is UNIQUE: should two source records ever land on one local record, the
         # transaction fails rather than let one source record's changes rewrite the other.
-        self._insert_rows(conn, "mirror_records", ("source", "source_id", "record_id", "source_seq"), mapping)
+        self._insert_rows(conn, "mirror_records", ("source", "source_id", "record_id", "source_seq", "agree",
+                                                   "disagree", "false_positive"), mapping)
         return len(mapping)
 
     def _mirror_orgs(self, conn: Connection, org: str, entries: Sequence[FeedEntry]) -> list[int]:
@@ -162,6 +174,16 @@ class MirrorSQL(SQLStore):
         rows = self._rows_in("SELECT source_id, record_id FROM mirror_records WHERE source = ?"
                              " AND source_id IN ({marks})", (source,), list(dict.fromkeys(source_ids)))
         return {int(r["source_id"]): int(r["record_id"]) for r in rows}
+
+
+def _votes(row: dict[str, Any]) -> Votes | None:
+    if row["agree"] is None:
+        return None  # the source's feed has not said
+    return Votes(int(row["agree"]), int(row["disagree"]), int(row["false_positive"]))
+
+
+def _counts(votes: Votes | None) -> tuple[int | None, int | None, int | None]:
+    return (None, None, None) if votes is None else (votes.agree, votes.disagree, votes.false_positive)
 
 
 def _slot(org: str, name: str) -> int | None:

@@ -291,6 +291,12 @@ M012_DERIVED_SHARE = """
 ALTER TABLE derived_hashes ADD COLUMN share DOUBLE PRECISION;
 """
 
+M013_MIRROR_VOTES = """
+ALTER TABLE mirror_records ADD COLUMN agree BIGINT;
+ALTER TABLE mirror_records ADD COLUMN disagree BIGINT;
+ALTER TABLE mirror_records ADD COLUMN false_positive BIGINT;
+"""
+
 # (name, DDL) in the order they apply; the names match SQLite's where the change is the same.
 MIGRATIONS: tuple[tuple[str, str], ...] = (
     ("m001_core", M001_CORE),
@@ -304,6 +310,7 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
     ("m010_derived_hashes", M010_DERIVED_HASHES),
     ("m011_tmk_hashes", M011_TMK_HASHES),
     ("m012_derived_share", M012_DERIVED_SHARE),
+    ("m013_mirror_votes", M013_MIRROR_VOTES),
 )
 
 

@@ -78,14 +78,18 @@ def outcomes_from_json(text: str) -> list[SubmitOutcome]:
     return [SubmitOutcome(int(i), str(s), bool(d)) for i, s, d in json.loads(text)]
 
 
-# Support and votes are computed, not stored, so they can never drift from their sources.
+# Support and votes are computed, not stored, so they can never drift from their sources. A
+# mirror's record adds the votes its source reports (mirror_records) to any cast here.
 RECORD_COLUMNS = """
     r.*,
     (SELECT COUNT(DISTINCT s.org_id) FROM records s
        WHERE s.signal = r.signal AND s.value = r.value AND s.status != 'retracted') AS support,
-    (SELECT COUNT(*) FROM feedback f WHERE f.record_id = r.id AND f.verdict = 'agree') AS agree,
-    (SELECT COUNT(*) FROM feedback f WHERE f.record_id = r.id AND f.verdict = 'disagree') AS disagree,
+    (SELECT COUNT(*) FROM feedback f WHERE f.record_id = r.id AND f.verdict = 'agree')
+       + COALESCE((SELECT m.agree FROM mirror_records m WHERE m.record_id = r.id), 0) AS agree,
+    (SELECT COUNT(*) FROM feedback f WHERE f.record_id = r.id AND f.verdict = 'disagree')
+       + COALESCE((SELECT m.disagree FROM mirror_records m WHERE m.record_id = r.id), 0) AS disagree,
     (SELECT COUNT(*) FROM feedback f WHERE f.record_id = r.id AND f.verdict = 'false_positive')
+       + COALESCE((SELECT m.false_positive FROM mirror_records m WHERE m.record_id = r.id), 0)
        AS false_positive
 """
 

@@ -300,11 +300,17 @@ class SQLStore(ABC):
         return self._get(record_id)
 
     def set_feedback(self, record_id: int, actor: Principal, verdict: str, note: str) -> HashRecord:
-        """Audited but not in the change log: the partner feed carries no votes."""
+        """Audited; a vote that changes the counts is a `status` change in the log, so partners'
+        mirrors get the counts (their status may be unchanged: a reader from before votes were
+        carried sees nothing to do, where a new kind of change would stop it)."""
         check_choice("verdict", verdict, VERDICTS)
         check_text("note", note)
         with self._write() as conn:
-            self._locked_record(conn, record_id)
+            signal, status, labels = self._locked_record(conn, record_id)
+            before = conn.execute("SELECT verdict FROM feedback WHERE record_id = ? AND org_id = ?",
+                                  (record_id, actor.org_id)).fetchone()
+            if before is None or before[0] != verdict:
+                self._change(conn, "status", record_id, signal, status, labels)
             conn.execute(
                 "INSERT INTO feedback (record_id, org_id, verdict, note, updated_at) VALUES (?, ?, ?, ?, ?)"
                 " ON CONFLICT (record_id, org_id) DO UPDATE SET verdict = excluded.verdict,"

@@ -222,8 +222,11 @@ def test_set_feedback_counts_votes_and_audits(store: SQLStore) -> None:
     assert [(a.action, a.org_id, json.loads(a.detail)["verdict"]) for a in audit] == [
         ("hashes.feedback", globex.org_id, "disagree"), ("hashes.feedback", initech.org_id, "false_positive"),
         ("hashes.feedback", globex.org_id, "agree")]
-    # Votes are not in the partner feed, so no change-log row.
-    assert store.last_seq() == seq
+    # Each vote that changes the counts is a `status` change (status unchanged) for the feed...
+    assert [(c.kind, c.status) for c in store.changes_since(seq, 10)] == [("status", "active")] * 3
+    # ...and the same vote again (a new note) changes no count: no change.
+    store.set_feedback(rid, globex, "agree", "still agree")
+    assert store.last_seq() == seq + 3
     with pytest.raises(InvalidInput):
         store.set_feedback(rid, acme, "meh", "")
     with pytest.raises(NotFound):
