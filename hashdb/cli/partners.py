@@ -59,7 +59,8 @@ def export(since: str | None, fmt: str, limit: int | None, db_path: str, server:
 
 @cli.command("import")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--label", "labels", multiple=True, help="Labels for a file that carries none (ThreatExchange).")
+@click.option("--label", "labels", multiple=True,
+              help="Labels for ThreatExchange hashes (a pytx dataset CSV's tags that are labels count too).")
 @click.option("--source", metavar="NAME_OR_URL",
               help="Where an export file came from (default: file); its records are held under the "
                    "organisation mirror:NAME. The server's URL continues the mirror `hashdb sync` keeps.")
@@ -69,16 +70,18 @@ def export(since: str | None, fmt: str, limit: int | None, db_path: str, server:
 @json_option
 def import_command(file: Path, labels: tuple[str, ...], source: str | None, pdq_quality: int | None, db_path: str,
                    org: str, as_json: bool) -> None:
-    """Import what `hashdb export` wrote (JSONL) as a mirror, or a ThreatExchange hash file.
+    """Import what `hashdb export` wrote (JSONL or CSV) as a mirror, or ThreatExchange hashes.
 
     An export is applied in order, keeping the source's statuses and retractions; importing
-    it again, or an overlapping one, changes nothing. A ThreatExchange file is submitted as
-    --org with the labels given.
+    it again, or an overlapping one, changes nothing. ThreatExchange hashes (pytx's
+    `<type> <signal>` lines, or `threatexchange dataset -P --csv`) are submitted as --org with
+    the labels given; a dataset row pytx holds to be a false positive is skipped.
 
     \b
     Example:
         hashdb import --db mirror.sqlite feed.jsonl
         hashdb import --label glorification --pdq-quality 50 te-hashes.txt
+        threatexchange dataset -P --csv > tx.csv && hashdb import --pdq-quality 50 tx.csv
     """
     from hashdb.partners.formats import import_file
 

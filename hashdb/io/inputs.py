@@ -171,16 +171,20 @@ def read_hash_file(path: Path) -> Iterator[Item]:
                     hashes = hashes_from_json(json.loads(text))
                     yield HashedInput(hashes.path or where, hashes)
                 else:
-                    yield _te_line(text, where)
+                    yield te_line_item(text, where)
             except (ValueError, HashDBError) as exc:
                 message = exc.message if isinstance(exc, HashDBError) else f"not valid JSON ({exc})"
                 yield BadInput(where, InvalidInput(f"{where}: {message}"))
 
 
-def _te_line(text: str, where: str) -> Item:
+def te_line_item(text: str, where: str) -> Item:
     """ThreatExchange local-file format: `<signal> <hash>` (extra columns ignored), with pytx's
-    video types: `video_md5`/`video_sha256` (our md5/sha256 of a video file) and `vpdq`."""
-    media_type, values, frames = te_format.parse_line(text)
+    video types: `video_md5`/`video_sha256` (our md5/sha256 of a video file) and `vpdq`. A hash
+    that is not one is a BadInput named by `where`."""
+    try:
+        media_type, values, frames = te_format.parse_line(text)
+    except HashDBError as exc:
+        return BadInput(where, InvalidInput(f"{where}: {exc.message}"))
     if media_type == "image":
         return HashInput(text, values[0])
     # A vPDQ line is long: it is named by where it is, not by its text.

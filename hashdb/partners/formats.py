@@ -10,24 +10,17 @@ from pathlib import Path
 from typing import IO, Protocol
 
 from hashdb.io import te_format
+from hashdb.partners import csv_format
+from hashdb.partners.csv_format import CSV_COLUMNS, csv_cell
 from hashdb.errors import InvalidInput
 from hashdb.io import output
-from hashdb.io.inputs import BadInput, HashedInput, HashInput, read_hash_file
+from hashdb.io.inputs import BadInput, HashedInput, HashInput, read_hash_file, te_line_item
 from hashdb.partners import mirror
 from hashdb.service import HashDB
 from hashdb.types import FeedEntry, Principal, Submission
 
 PAGE = 5_000
-CSV_COLUMNS = ("seq", "kind", "id", "signal", "hash", "quality", "media_type", "labels", "status",
-               "incident", "created_at", "at")
-# Spreadsheets execute a cell starting with one of these as a formula (CSV injection).
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 LIVE = ("active", "disputed")
-
-
-def csv_cell(value: object) -> str:
-    text = "" if value is None else str(value)
-    return "'" + text if text.startswith(FORMULA_STARTS) else text
 
 
 class FeedSource(Protocol):
@@ -55,7 +48,7 @@ def write_export(service: FeedSource, actor: Principal, stream: IO[str], fmt: st
             elif writer is not None:
                 doc = output.feed_json(entry)
                 doc["labels"] = ";".join(doc["labels"])
-                writer.writerow([csv_cell(doc[c]) for c in CSV_COLUMNS])
+                writer.writerow([csv_cell(doc.get(c)) for c in CSV_COLUMNS])
             else:
                 latest[entry.id] = entry
         if remaining is not None:
@@ -78,29 +71,61 @@ def te_line(entry: FeedEntry) -> str:
 
 def import_file(service: HashDB, actor: Principal, path: Path, labels: tuple[str, ...] = (),
                 source: str | None = None, pdq_quality: int | None = None) -> dict[str, int]:
-    """Import our JSONL feed into a mirror of `source` (hashdb.partners.mirror), or a ThreatExchange
-    hash file (which carries no labels, nor PDQ qualities: give them)."""
+    """Import our export (JSONL or CSV) into a mirror of `source` (hashdb.partners.mirror), or
+    ThreatExchange hashes: pytx's hash lines (which carry no labels, nor PDQ qualities: give
+    them) or its `dataset --csv` (whose tags that are labels here are taken, besides `labels`)."""
     with path.open("rb") as handle:
         first = handle.readline().lstrip()
     if not first and path.stat().st_size == 0:
         raise InvalidInput(f"{path}: empty file (0 bytes)")
-    if first.startswith(b"{") and b'"kind"' in first:
-        outcome = mirror.import_feed(service, mirror.Source.named(source or mirror.FILE_SOURCE), path, actor)
+    kind = csv_format.kind_of(first)
+    if kind == "hashdb" or first.startswith(b"{") and b'"kind"' in first:
+        lines = (lambda: csv_format.feed_lines(path)) if kind == "hashdb" else None
+        outcome = mirror.import_feed(service, mirror.Source.named(source or mirror.FILE_SOURCE), path, actor, lines)
         return dataclasses.asdict(outcome)
+    if kind == "pytx":
+        return _import_pytx_csv(service, actor, path, labels, pdq_quality)
     submissions = []
     for item in read_hash_file(path):
         if isinstance(item, BadInput):
             raise item.error
-        if isinstance(item, HashInput):
-            value = item.value
-            if value.signal == "pdq" and value.quality is None and pdq_quality is not None:
-                value = dataclasses.replace(value, quality=pdq_quality)
-            submissions.append(Submission(item.input, labels, (value,)))
-        elif isinstance(item, HashedInput):
-            submissions.append(service.submission_for(item.hashes, labels))
+        if isinstance(item, (HashInput, HashedInput)):
+            submissions.append(_submission(service, item, labels, pdq_quality))
     if submissions and not labels:
         raise InvalidInput("this file carries no labels: give them with --label")
     return _submit_all(service, actor, submissions)
+
+
+def _submission(service: HashDB, item: HashInput | HashedInput, labels: tuple[str, ...],
+                pdq_quality: int | None) -> Submission:
+    if isinstance(item, HashedInput):
+        return service.submission_for(item.hashes, labels)
+    value = item.value
+    if value.signal == "pdq" and value.quality is None and pdq_quality is not None:
+        value = dataclasses.replace(value, quality=pdq_quality)
+    return Submission(item.input, labels, (value,))
+
+
+def _import_pytx_csv(service: HashDB, actor: Principal, path: Path, labels: tuple[str, ...],
+                     pdq_quality: int | None) -> dict[str, int]:
+    """Each row's signal, labelled with its tags that are labels of our taxonomy and `labels`;
+    a row pytx holds to be a false positive (NEGATIVE_CLASS) is skipped, not shared."""
+    known = set(service.taxonomy.labels)
+    submissions, skipped = [], 0
+    for row in csv_format.pytx_rows(path):
+        if row.negative:
+            skipped += 1
+            continue
+        mine = tuple(dict.fromkeys([t for t in row.tags if t in known] + list(labels)))
+        if not mine:
+            raise InvalidInput(f"{row.where}: no label: none of its tags ({' '.join(row.tags) or 'none'}) is a "
+                               "label here; give one with --label")
+        item = te_line_item(row.line, row.where)
+        if isinstance(item, BadInput):
+            raise item.error
+        if isinstance(item, (HashInput, HashedInput)):
+            submissions.append(_submission(service, item, mine, pdq_quality))
+    return {**_submit_all(service, actor, submissions), "skipped": skipped}
 
 
 def _submit_all(service: HashDB, actor: Principal, submissions: list[Submission]) -> dict[str, int]:

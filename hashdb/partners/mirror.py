@@ -203,19 +203,25 @@ def apply(service: HashDB, source: Source, entries: Sequence[FeedEntry], cursor:
     return service.store.apply_feed(source.key, source.org, entries, cursor, actor)
 
 
-def import_feed(service: HashDB, source: Source, path: Path, actor: Principal) -> MirrorOutcome:
-    """Apply a file `hashdb export` wrote. Every line is checked before anything is written,
-    so a bad line refuses the whole file; then it is applied a page per transaction."""
-    for _ in _file_pages(path, service.taxonomy):
+# A file's feed entries as (where, entry document): where names the line, for errors.
+FeedLines = Callable[[], Iterator[tuple[str, object]]]
+
+
+def import_feed(service: HashDB, source: Source, path: Path, actor: Principal,
+                lines: FeedLines | None = None) -> MirrorOutcome:
+    """Apply a file `hashdb export` wrote (JSONL, or what `lines` reads of another format).
+    Every line is checked before anything is written, so a bad line refuses the whole file;
+    then it is applied a page per transaction."""
+    read = lines or (lambda: jsonl_lines(path))
+    for _ in _file_pages(read, service.taxonomy):
         pass
     total = MirrorOutcome()
-    for entries in _file_pages(path, service.taxonomy):
+    for entries in _file_pages(read, service.taxonomy):
         total = add(total, apply(service, source, entries, None, actor))
     return total
 
 
-def _file_pages(path: Path, taxonomy: Taxonomy) -> Iterator[list[FeedEntry]]:
-    page: list[FeedEntry] = []
+def jsonl_lines(path: Path) -> Iterator[tuple[str, object]]:
     try:
         with path.open("r", encoding="utf-8") as handle:
             for number, line in enumerate(handle, 1):
@@ -225,12 +231,18 @@ def _file_pages(path: Path, taxonomy: Taxonomy) -> Iterator[list[FeedEntry]]:
                     doc = json.loads(line)
                 except ValueError as exc:
                     raise InvalidInput(f"{path}:{number}: not a hashdb export line ({exc})") from exc
-                page += check_entries([doc], taxonomy, lambda _: f"{path}:{number}")
-                if len(page) >= FILE_PAGE:
-                    yield page
-                    page = []
+                yield f"{path}:{number}", doc
     except UnicodeDecodeError as exc:
         raise InvalidInput(f"{path}: not UTF-8 text") from exc
+
+
+def _file_pages(lines: FeedLines, taxonomy: Taxonomy) -> Iterator[list[FeedEntry]]:
+    page: list[FeedEntry] = []
+    for where, doc in lines():
+        page += check_entries([doc], taxonomy, lambda _: where)
+        if len(page) >= FILE_PAGE:
+            yield page
+            page = []
     if page:
         yield page
 
