@@ -66,7 +66,9 @@ def test_a_consumer_sees_of_a_record_what_its_lookup_answers(app, keys, shared):
 def test_a_partner_sees_of_a_record_what_the_export_feed_carries(app, keys, shared):
     record_id, value = shared
     feed = app.test_client().get("/v1/export", headers=bearer(keys["partner"])).get_json()["changes"]
-    [entry] = [e for e in feed if e["id"] == record_id]
+    # Its addition, then beta's vote (a status change carrying the counts; the note stays out).
+    [added, entry] = [e for e in feed if e["id"] == record_id]
+    assert (added["kind"], entry["kind"], entry["agree"]) == ("add", "status", 1) and NOTE not in str(feed)
     assert entry["incident"] == INCIDENT and entry["hash"] == value and "reference" not in entry
 
     page = signed_in(app, keys["partner"]).get(f"/ui/records/{record_id}").get_data(as_text=True)
