@@ -223,7 +223,7 @@ def profile(paths: list[Path]) -> None:
         work = timed("derived, of which: work copy", lambda: derived.work_copy(shown))
         assert isinstance(work, np.ndarray)
         timed("derived, of which: region detectors (content_boxes)", lambda: regions.content_boxes(work))
-        timed("derived, of which: small-rotation angle", lambda: deskew.rotation_angle(work))
+        timed("derived, of which: small-rotation angle", lambda: deskew.rotation(work))
         timed("derived PDQs of the content region (Settings.derived_hashes, on by default)",
               lambda: derived_pdqs(shown, settings.pdq_min_quality))
         timed("derived PDQs, a lookup's (each region trimmed again inside)",

@@ -118,14 +118,16 @@ def derived_pdqs(image: Image.Image | npt.NDArray[np.uint8], min_quality: int,
             inner = regions.trimmed_inside(rgb, cut)
             if not whole(inner):
                 add(CONTENT, inner)
-    degrees = deskew.rotation_angle(rgb)
-    if degrees is not None:
-        upright = np.ascontiguousarray(deskew.deskewed(rgb, degrees))
+    turn = deskew.rotation(rgb)
+    if turn is not None:
+        upright = np.ascontiguousarray(deskew.unturned(rgb, turn))
         if detailed(upright):
             value = pdq.compute_array(upright)
             if usable(value, min_quality):
                 out.append(DerivedHash(DESKEWED, value))
-        fits: tuple[int, int, int, int] | None = centred.fitting_box(width, height, degrees) if lookup else None
+        # A grown canvas lost nothing: its upright picture is whole, and needs no fitting crop.
+        fits: tuple[int, int, int, int] | None = (centred.fitting_box(width, height, turn.degrees)
+                                                  if lookup and not turn.expanded else None)
         if fits is not None and detail(*fits):
             x0, y0, x1, y1 = fits
             value = pdq.compute_array(np.ascontiguousarray(upright[y0:y1, x0:x1]))

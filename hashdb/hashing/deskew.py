@@ -2,7 +2,9 @@
 
 Turning an image a few degrees without growing the canvas (what an editor's "rotate" and most
 re-upload tools do) cuts off the picture's corners and fills four thin triangles with one
-colour. PDQ moves far more than its threshold for 3 degrees, so it is undone before hashing (on
+colour. Growing the canvas to hold the whole turned picture (ImageMagick's -rotate, Pillow's
+expand=True) fills four triangles too, of another shape, and cuts nothing off: turned back and
+cropped to its own size, the picture is whole again. PDQ moves far more than its threshold for 3 degrees, so it is undone before hashing (on
 both sides, like the other derived hashes): the triangles give the angle to about 0.2 degrees,
 the picture is turned back and its lost corners are filled with the colour around them. Nothing is guessed when there are no triangles: a picture whose own
 ground has the fill's colour (a drawing on white, turned with a white fill) is left alone.
@@ -11,6 +13,8 @@ Pure numpy and OpenCV over a uint8 H x W x 3 RGB array, like regions.py.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -44,9 +48,26 @@ def _wedges(height: int, width: int, degrees: float) -> npt.NDArray[np.bool_]:
     return np.asarray(covered == 0)
 
 
-def rotation_angle(rgb: RGB) -> float | None:
-    """The angle (degrees, counter-clockwise) the picture was turned inside its frame, or None
-    when its corners hold no uniform wedges of one such angle."""
+@dataclass(frozen=True, slots=True)
+class Turn:
+    """How a picture was turned: `degrees` counter-clockwise; `expanded` when the canvas grew
+    to hold all of it (then nothing was cut off)."""
+
+    degrees: float
+    expanded: bool = False
+
+
+def source_size(height: float, width: float, degrees: float) -> tuple[float, float]:
+    """The (height, width) of a picture that, turned by `degrees` on a canvas grown to hold it,
+    fills a height x width canvas: W = w cos + h sin and H = w sin + h cos, solved for w, h."""
+    c, s = abs(np.cos(np.radians(degrees))), abs(np.sin(np.radians(degrees)))
+    d = c * c - s * s  # cos 2t: far from 0 for the angles tried here
+    return (height * c - width * s) / d, (width * c - height * s) / d
+
+
+def rotation(rgb: RGB) -> Turn | None:
+    """How the picture was turned inside its frame (canvas kept or grown), or None when its
+    corners hold no uniform wedges of one such turn."""
     small = reduced(rgb, WORK_SIDE)
     height, width = small.shape[:2]
     if min(height, width) < 32:
@@ -55,24 +76,38 @@ def rotation_angle(rgb: RGB) -> float | None:
     fill = corners[0]
     if int(np.abs(corners - fill).max()) > TOLERANCE:
         return None  # the four corners are not one colour: no fill
+    # A kept canvas first, exactly as before grown canvases were known (stored derived hashes
+    # stay what they were); each shape of wedges is scored in its own zone, since a grown
+    # canvas's reaches further in, where dark picture would lower a kept canvas's score.
+    return _best_turn(small, fill, expanded=False) or _best_turn(small, fill, expanded=True)
+
+
+def _best_turn(small: RGB, fill: npt.NDArray[np.int16], expanded: bool) -> Turn | None:
+    """The best-scoring turn of one canvas kind, if it passes."""
+    height, width = small.shape[:2]
     # Only pixels where some candidate's wedge could lie are looked at (the wedges of a larger
     # turn hold them all): a few per cent of the image, so every angle is cheap to score.
-    zone = _wedges(height, width, MAX_DEGREES + 3) | _wedges(height, width, -(MAX_DEGREES + 3))
+    widest = MAX_DEGREES + 3
+    if expanded:
+        zone = (_wedge_mask(height, width, Turn(widest, True)) | _wedge_mask(height, width, Turn(-widest, True)))
+    else:
+        zone = _wedges(height, width, widest) | _wedges(height, width, -widest)
     ys, xs = np.nonzero(zone)
     seen = np.abs(small[ys, xs].astype(np.int16) - fill).max(axis=1) <= TOLERANCE
     corner = (ys >= height / 2).astype(np.int8) * 2 + (xs >= width / 2).astype(np.int8)
 
-    def score(degrees: float) -> float:
+    def score(turn: Turn) -> float:
         # Each corner on its own, and the second best of the four: dark picture next to one
         # corner spoils that corner, not the angle.
-        expected = _in_wedge(ys, xs, height, width, degrees)
+        expected = _in_wedge(ys, xs, height, width, turn)
         both = np.bincount(corner[expected & seen], minlength=4)
         either = np.maximum(np.bincount(corner[expected | seen], minlength=4), 1)
         return float(np.sort(both / either)[-2])
 
-    coarse = [sign * d for d in np.arange(MIN_DEGREES, MAX_DEGREES + 1e-9, 0.5) for sign in (1, -1)]
+    coarse = [Turn(sign * d, expanded) for d in np.arange(MIN_DEGREES, MAX_DEGREES + 1e-9, 0.5) for sign in (1, -1)]
     best = max(coarse, key=score)
-    fine = [best + d for d in np.arange(-0.5, 0.51, STEP_DEGREES) if MIN_DEGREES <= abs(best + d) <= MAX_DEGREES]
+    fine = [Turn(best.degrees + d, expanded) for d in np.arange(-0.5, 0.51, STEP_DEGREES)
+            if MIN_DEGREES <= abs(best.degrees + d) <= MAX_DEGREES]
     best = max(fine, key=score)
     if score(best) < MIN_IOU:
         return None
@@ -81,25 +116,48 @@ def rotation_angle(rgb: RGB) -> float | None:
     outside = ~_in_wedge(ys, xs, height, width, best)
     if int((outside & ~seen).sum()) < MIN_PICTURE_SHARE * int(outside.sum()):
         return None
-    return round(float(best), 2)
+    return Turn(round(float(best.degrees), 2), expanded)
+
+
+def _wedge_mask(height: int, width: int, turn: Turn) -> npt.NDArray[np.bool_]:
+    ys, xs = np.indices((height, width)).reshape(2, -1)
+    return _in_wedge(ys, xs, height, width, turn).reshape(height, width)
 
 
 def _in_wedge(ys: npt.NDArray[np.intp], xs: npt.NDArray[np.intp], height: int, width: int,
-              degrees: float) -> npt.NDArray[np.bool_]:
+              turn: Turn) -> npt.NDArray[np.bool_]:
     """Whether each pixel is left without picture by the turn (OpenCV's rotation about the
-    centre, as _wedges): its source, turned back, falls outside the frame."""
-    t = np.radians(degrees)
+    centre, as _wedges; on a grown canvas, of the picture source_size gives): its source,
+    turned back, falls outside the picture."""
+    t = np.radians(turn.degrees)
+    h, w = source_size(height, width, turn.degrees) if turn.expanded else (height, width)
     cx, cy = (width - 1) / 2, (height - 1) / 2
     dx, dy = xs - cx, ys - cy
-    sx = cx + dx * np.cos(t) - dy * np.sin(t)
-    sy = cy + dx * np.sin(t) + dy * np.cos(t)
+    sx = (w - 1) / 2 + dx * np.cos(t) - dy * np.sin(t)
+    sy = (h - 1) / 2 + dx * np.sin(t) + dy * np.cos(t)
     # One pixel inside the edge still holds picture once blended by the resampling and JPEG.
     edge = 1.0
-    return np.asarray((sx < -edge) | (sx > width - 1 + edge) | (sy < -edge) | (sy > height - 1 + edge))
+    return np.asarray((sx < -edge) | (sx > w - 1 + edge) | (sy < -edge) | (sy > h - 1 + edge))
+
+
+def unturned(rgb: RGB, turn: Turn) -> RGB:
+    """The picture upright: on a grown canvas, turned back and cut to its own size (whole);
+    on a kept one, deskewed()."""
+    if not turn.expanded:
+        return deskewed(rgb, turn.degrees)
+    height, width = rgb.shape[:2]
+    centre = ((width - 1) / 2, (height - 1) / 2)
+    turned = cv2.warpAffine(rgb, cv2.getRotationMatrix2D(centre, -turn.degrees, 1.0), (width, height),
+                            flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    h, w = source_size(height, width, turn.degrees)
+    # Half a pixel in from each side: the picture's own edge is blended with the fill.
+    top, left = int(np.ceil((height - h) / 2 + 0.5)), int(np.ceil((width - w) / 2 + 0.5))
+    bottom, right = int(np.floor((height + h) / 2 - 0.5)), int(np.floor((width + w) / 2 - 0.5))
+    return np.asarray(turned[top:bottom, left:right], dtype=np.uint8)
 
 
 def deskewed(rgb: RGB, degrees: float) -> RGB:
-    """The picture turned back upright by `degrees` (rotation_angle's answer), its lost corners
+    """The picture turned back upright by `degrees` (rotation()'s, canvas kept), its lost corners
     filled with the colour along its edges."""
     height, width = rgb.shape[:2]
     centre = ((width - 1) / 2, (height - 1) / 2)

@@ -1,5 +1,6 @@
 """Small-rotation detector on synthetic frames of known geometry: a picture turned 3 degrees is
-found turned 3 degrees, and a picture that was not turned is left alone."""
+found turned 3 degrees, on a kept or a grown canvas, and a picture that was not turned is left
+alone."""
 
 from __future__ import annotations
 
@@ -32,31 +33,39 @@ def jpeg(image: Image.Image, quality: int = 85) -> np.ndarray:
     return np.asarray(Image.open(io.BytesIO(buffer.getvalue())).convert("RGB"))
 
 
-def turned(image: Image.Image, degrees: float, fill: tuple[int, int, int]) -> np.ndarray:
-    # What an editor's rotate does: counter-clockwise about the centre, canvas kept.
-    return jpeg(image.rotate(degrees, resample=Image.Resampling.BILINEAR, fillcolor=fill))
+def turned(image: Image.Image, degrees: float, fill: tuple[int, int, int], expand: bool = False) -> np.ndarray:
+    # What an editor's rotate does: counter-clockwise about the centre, canvas kept (or grown to
+    # hold the whole picture, as ImageMagick's -rotate does).
+    return jpeg(image.rotate(degrees, resample=Image.Resampling.BILINEAR, fillcolor=fill, expand=expand))
+
+
+def rotation_angle(rgb: np.ndarray) -> float | None:
+    """The angle found for a kept canvas."""
+    turn = deskew.rotation(rgb)
+    assert turn is None or not turn.expanded, turn
+    return None if turn is None else turn.degrees
 
 
 @pytest.mark.parametrize("degrees", [1.5, -2.0, 3.0, -4.5, 5.0, 7.0])
 @pytest.mark.parametrize("fill", [(0, 0, 0), (255, 255, 255)])
 def test_a_turned_picture_is_found_turned_by_its_angle(degrees: float, fill: tuple[int, int, int]) -> None:
-    found = deskew.rotation_angle(turned(shapes(), degrees, fill))
+    found = rotation_angle(turned(shapes(), degrees, fill))
     assert found is not None and abs(found - degrees) <= 0.35
 
 
 def test_an_upright_picture_is_left_alone() -> None:
-    assert deskew.rotation_angle(jpeg(shapes())) is None
+    assert rotation_angle(jpeg(shapes())) is None
     # Uniform corners are not enough: a plain black frame around it has no wedges of any angle.
     framed = Image.new("RGB", (540, 420), (0, 0, 0))
     framed.paste(shapes(), (30, 30))
-    assert deskew.rotation_angle(jpeg(framed)) is None
+    assert rotation_angle(jpeg(framed)) is None
 
 
 def test_a_ground_of_the_fills_colour_names_no_angle() -> None:
     # A drawing on white turned with a white fill: every angle's wedges fit, so none is named.
     drawing = Image.new("RGB", (480, 360), (255, 255, 255))
     ImageDraw.Draw(drawing).ellipse((140, 80, 340, 280), fill=(200, 30, 30))
-    assert deskew.rotation_angle(turned(drawing, 4.0, (255, 255, 255))) is None
+    assert rotation_angle(turned(drawing, 4.0, (255, 255, 255))) is None
 
 
 def test_turning_back_restores_the_picture() -> None:
@@ -88,3 +97,33 @@ def test_the_fitting_crop_holds_no_lost_corner_and_the_next_larger_does(degrees:
     if larger >= 0:
         left, top, right, bottom = boxes[larger]
         assert lost[top:bottom, left:right].sum() > 10
+
+
+@pytest.mark.parametrize("degrees", [1.5, -2.0, 3.0, -4.5, 7.0])
+@pytest.mark.parametrize("fill", [(0, 0, 0), (255, 255, 255)])
+@pytest.mark.parametrize("size", [(480, 360), (300, 420)])
+def test_a_picture_turned_on_a_grown_canvas_is_found_and_restored_whole(degrees, fill, size) -> None:
+    original = shapes(*size)
+    query = turned(original, degrees, fill, expand=True)
+    # Pillow grew the canvas to hold the turned picture: its size is the independent check of
+    # source_size's geometry.
+    assert query.shape[:2] != (size[1], size[0])
+    turn = deskew.rotation(query)
+    assert turn is not None and turn.expanded and abs(turn.degrees - degrees) <= 0.35, turn
+    height, width = deskew.source_size(*query.shape[:2], turn.degrees)
+    assert abs(width - size[0]) <= 4 and abs(height - size[1]) <= 4
+    upright = deskew.unturned(query, turn).astype(int)
+    # Whole again: the picture's own size, give or take the edge pixels blended with the fill,
+    # and no fill left at its corners.
+    assert abs(upright.shape[1] - size[0]) <= 6 and abs(upright.shape[0] - size[1]) <= 6
+    corners = upright[[0, 0, -1, -1], [0, -1, 0, -1]]
+    assert np.abs(corners - np.array(fill)).max(axis=1).min() > 20
+    restored = np.asarray(original.resize((upright.shape[1], upright.shape[0]))).astype(int)
+    inner = (slice(20, -20), slice(20, -20))
+    assert np.abs(upright[inner] - restored[inner]).mean() < 12
+
+
+def test_a_grown_canvas_that_holds_an_upright_framed_picture_names_no_angle() -> None:
+    framed = Image.new("RGB", (540, 420), (0, 0, 0))
+    framed.paste(shapes(), (30, 30))
+    assert deskew.rotation(jpeg(framed)) is None

@@ -203,6 +203,24 @@ def test_a_slightly_turned_copy_matches_through_its_deskewed_hash(service, media
     assert all(d.via != "deskewed" for d in service.hash_bytes(encoded(photo), "upright").derived)
 
 
+def test_a_copy_turned_on_a_grown_canvas_matches_through_its_deskewed_hash(service, media):
+    # ImageMagick's -rotate (Pillow's expand=True) grows the canvas to hold the whole turned
+    # picture: four wedges of another shape, nothing cut off. Turned back and cut to its own
+    # size, the picture is whole, and matches the stored whole image.
+    alice = principal(service, "alice", "contributor")
+    for name in ("chelsea.jpg", "astronaut.jpg", "coffee.jpg"):
+        photo = Image.open(media / name).convert("RGB")
+        record = pdq_record_id(service, submit(service, alice, encoded(photo)).ids)
+        for degrees in (3.0, -4.0, 5.0):
+            for fill in ((0, 0, 0), (255, 255, 255)):
+                turned = photo.rotate(degrees, resample=Image.Resampling.BICUBIC, fillcolor=fill, expand=True)
+                data = encoded(turned)
+                plain = service.lookup([Query("q", service.hash_bytes(data, "q").hashes)], alice)[0]
+                assert record not in [m.id for m in plain.matches if m.signal == "pdq"], (name, degrees, fill)
+                match = next((m for m in lookup(service, alice, data).matches if m.id == record), None)
+                assert match is not None and (match.signal, match.via) == ("pdq", "deskewed"), (name, degrees, fill)
+
+
 def test_a_turned_copys_fitting_crop_matches_only_the_stored_crop_of_its_share(service, media):
     # Turned 5 degrees, the deskewed picture has lost its corners; the largest centred crop it
     # still fills (85 % of each side of this 451 x 300 picture: 300 / (451 sin 5 + 300 cos 5)
