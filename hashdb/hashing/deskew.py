@@ -36,6 +36,11 @@ WORK_SIDE = 256
 # the zone must hold picture outside them.
 MIN_IOU = 0.85
 MIN_PICTURE_SHARE = 0.25
+# On a grown canvas each corner of the turned picture touches a side: a line this many pixels in
+# (of the WORK_SIDE copy) crosses at least MIN_CROSSING pixels of picture, about 3 / tan(8
+# degrees) = 21 at the widest turn tried and more at smaller ones.
+EDGE_INSET = 3
+MIN_CROSSING = 6
 
 
 def _wedges(height: int, width: int, degrees: float) -> npt.NDArray[np.bool_]:
@@ -88,8 +93,11 @@ def _best_turn(small: RGB, fill: npt.NDArray[np.int16], expanded: bool) -> Turn 
     # Only pixels where some candidate's wedge could lie are looked at (the wedges of a larger
     # turn hold them all): a few per cent of the image, so every angle is cheap to score.
     widest = MAX_DEGREES + 3
+    if expanded and not _crosses_every_edge(small, fill):
+        return None
     if expanded:
-        zone = (_wedge_mask(height, width, Turn(widest, True)) | _wedge_mask(height, width, Turn(-widest, True)))
+        # A grown canvas's wedges are larger: bounded by the largest turn tried, not three more.
+        zone = _grown_wedges(height, width, MAX_DEGREES + 0.5) | _grown_wedges(height, width, -MAX_DEGREES - 0.5)
     else:
         zone = _wedges(height, width, widest) | _wedges(height, width, -widest)
     ys, xs = np.nonzero(zone)
@@ -119,9 +127,26 @@ def _best_turn(small: RGB, fill: npt.NDArray[np.int16], expanded: bool) -> Turn 
     return Turn(round(float(best.degrees), 2), expanded)
 
 
-def _wedge_mask(height: int, width: int, turn: Turn) -> npt.NDArray[np.bool_]:
-    ys, xs = np.indices((height, width)).reshape(2, -1)
-    return _in_wedge(ys, xs, height, width, turn).reshape(height, width)
+def _crosses_every_edge(small: RGB, fill: npt.NDArray[np.int16]) -> bool:
+    """Whether the picture reaches close to all four sides, as a picture turned on a grown
+    canvas does (each of its corners touches one side): a line EDGE_INSET pixels in from each
+    side holds some picture. A frame or border all round holds none, and is not scored."""
+    lines = (small[EDGE_INSET], small[-1 - EDGE_INSET], small[:, EDGE_INSET], small[:, -1 - EDGE_INSET])
+    return all(int((np.abs(line.astype(np.int16) - fill).max(axis=1) > TOLERANCE).sum()) >= MIN_CROSSING
+               for line in lines)
+
+
+def _grown_wedges(height: int, width: int, degrees: float) -> npt.NDArray[np.bool_]:
+    """Where a picture turned by `degrees` on a grown height x width canvas is not (a polygon,
+    taken two pixels smaller so that the zone it bounds holds every pixel _in_wedge names)."""
+    h, w = source_size(height, width, degrees)
+    t = np.radians(degrees)
+    back = np.array([[np.cos(t), np.sin(t)], [-np.sin(t), np.cos(t)]])  # the inverse of _in_wedge's turn
+    corners = np.array([[2, 2], [w - 3, 2], [w - 3, h - 3], [2, h - 3]]) - [(w - 1) / 2, (h - 1) / 2]
+    points = corners @ back.T + [(width - 1) / 2, (height - 1) / 2]
+    inside = np.zeros((height, width), np.uint8)
+    cv2.fillConvexPoly(inside, np.round(points).astype(np.int32), 1)
+    return np.asarray(inside == 0)
 
 
 def _in_wedge(ys: npt.NDArray[np.intp], xs: npt.NDArray[np.intp], height: int, width: int,

@@ -127,3 +127,24 @@ def test_a_grown_canvas_that_holds_an_upright_framed_picture_names_no_angle() ->
     framed = Image.new("RGB", (540, 420), (0, 0, 0))
     framed.paste(shapes(), (30, 30))
     assert deskew.rotation(jpeg(framed)) is None
+
+
+@pytest.mark.parametrize("size", [(256, 200), (180, 256), (256, 100)])
+def test_the_grown_canvas_zone_holds_every_wedge_scored(size) -> None:
+    # The zone only bounds which pixels are scored; a wedge pixel outside it would be unseen.
+    height, width = size
+    zone = deskew._grown_wedges(height, width, deskew.MAX_DEGREES + 0.5)
+    zone |= deskew._grown_wedges(height, width, -deskew.MAX_DEGREES - 0.5)
+    ys, xs = np.indices(size).reshape(2, -1)
+    for degrees in np.arange(deskew.MIN_DEGREES, deskew.MAX_DEGREES + 1e-9, 0.1):
+        for sign in (1, -1):
+            wedge = deskew._in_wedge(ys, xs, height, width, deskew.Turn(sign * degrees, True)).reshape(size)
+            assert not (wedge & ~zone).any(), degrees
+
+
+def test_a_border_all_round_is_not_scored_as_a_grown_canvas() -> None:
+    framed = Image.new("RGB", (540, 420), (255, 255, 255))
+    framed.paste(shapes(), (30, 30))
+    small = deskew.reduced(jpeg(framed), deskew.WORK_SIDE)
+    assert not deskew._crosses_every_edge(small, small[0, 0].astype(np.int16))
+    assert deskew.rotation(jpeg(framed)) is None
