@@ -17,6 +17,28 @@ from hashdb.types import Principal
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
+def run_cli(*args: str, **env: str | None):
+    """`hashdb ARGS` through click's runner, the server and database settings of the
+    environment cleared (keyword arguments set them); one-line errors only: click's own
+    exits, never an exception of ours."""
+    from click.testing import CliRunner
+
+    from hashdb.cli import cli
+
+    base = {"HASHDB_DB": None, "HASHDB_SERVER": None, "HASHDB_API_KEY": None}
+    result = CliRunner().invoke(cli, list(args), env={**base, **env})
+    assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
+    return result
+
+
+def database_sharing(path: Path, photo: str = "chelsea.jpg") -> Path:
+    """A new SQLite database at `path` holding one fixture photo's hashes, shared by the CLI."""
+    db = empty_database(path)
+    media = Path(__file__).resolve().parents[1] / "fixtures" / "media"
+    assert run_cli("submit", "--db", str(db), str(media / photo), "--label", "glorification").exit_code == 0
+    return db
+
+
 def require_or_skip(available: bool, what: str) -> None:
     """External parts (the vectors, PostgreSQL, Chromium, promtool) skip with a reason on a
     developer's fresh clone, and fail when CI=true, so CI can never pass by skipping them."""

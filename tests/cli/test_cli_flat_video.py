@@ -11,11 +11,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from click.testing import CliRunner
 
-from hashdb.cli import cli
 from hashdb.hashing import tmk_video
-from support import empty_database
+from support import empty_database, run_cli
 
 
 def flat_video(path: Path, colour: tuple[int, int, int], size: tuple[int, int] = (96, 64), seconds: int = 2) -> Path:
@@ -28,10 +26,7 @@ def flat_video(path: Path, colour: tuple[int, int, int], size: tuple[int, int] =
     return path
 
 
-def invoke(*args: str):
-    result = CliRunner().invoke(cli, list(args), env={"HASHDB_DB": None, "HASHDB_SERVER": None})
-    assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
-    return result
+invoke = run_cli
 
 
 @pytest.mark.parametrize("colour", [(0, 0, 0), (0, 0, 255)], ids=["black", "red"])
@@ -78,7 +73,7 @@ def test_a_damaged_video_is_one_line_on_stderr(tmp_path):
     cut = tmp_path / "cut.mp4"
     cut.write_bytes((media / "clip.mp4").read_bytes()[:3000])
     env = {k: v for k, v in __import__("os").environ.items() if not k.startswith("OPENCV_")}
-    done = subprocess.run([sys.executable, "-c", "from hashdb.cli import cli; cli()", "hash", str(cut)],
+    done = subprocess.run([sys.executable, "-c", "from hashdb.cli import main; main()", "hash", str(cut)],
                           capture_output=True, text=True, timeout=120, env=env)
     assert done.returncode != 0
     # FFmpeg's "moov atom not found" and OpenCV's "[ WARN:0] ... cap.cpp" lines used to come first.

@@ -12,28 +12,21 @@ import sys
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from hashdb.cli import cli
-from support import empty_database
+from support import database_sharing, run_cli
 
 ROOT = Path(__file__).resolve().parents[2]
 MEDIA = ROOT / "fixtures" / "media"
 # The installed program, as a user runs it: its stdout is a real pipe, not click's test buffer.
-HASHDB = [sys.executable, "-c", "from hashdb.cli import cli; cli()"]
+HASHDB = [sys.executable, "-c", "from hashdb.cli import main; main()"]
 
 
-def invoke(*args: str):
-    result = CliRunner().invoke(cli, list(args), env={"HASHDB_DB": None, "HASHDB_SERVER": None})
-    assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
-    return result
+invoke = run_cli
 
 
 @pytest.fixture
 def shared_db(tmp_path) -> Path:
-    db = empty_database(tmp_path / "db.sqlite")
-    assert invoke("submit", "--db", str(db), str(MEDIA / "chelsea.jpg"), "--label", "glorification").exit_code == 0
-    return db
+    return database_sharing(tmp_path / "db.sqlite")
 
 
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs on this system")

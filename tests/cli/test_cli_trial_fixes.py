@@ -9,10 +9,8 @@ import socket
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from hashdb.cli import cli
-from support import empty_database
+from support import database_sharing, empty_database, run_cli
 
 ROOT = Path(__file__).resolve().parents[2]
 MEDIA = ROOT / "fixtures" / "media"
@@ -27,19 +25,12 @@ def closed_url() -> str:
     return f"http://127.0.0.1:{port}"
 
 
-def invoke(*args: str, **env: str | None):
-    base = {"HASHDB_DB": None, "HASHDB_SERVER": None, "HASHDB_API_KEY": None}
-    result = CliRunner().invoke(cli, list(args), env={**base, **env})
-    # One-line errors only: click's own exits, never an exception of ours.
-    assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
-    return result
+invoke = run_cli
 
 
 @pytest.fixture
 def mirror(tmp_path) -> Path:
-    db = empty_database(tmp_path / "mirror.sqlite")
-    assert invoke("submit", "--db", str(db), str(MEDIA / "chelsea.jpg"), "--label", "glorification").exit_code == 0
-    return db
+    return database_sharing(tmp_path / "mirror.sqlite")
 
 
 @pytest.mark.parametrize("api_key", [None, "hdb_not_a_real_key"])
