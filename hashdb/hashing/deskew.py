@@ -92,13 +92,14 @@ def _best_turn(small: RGB, fill: npt.NDArray[np.int16], expanded: bool) -> Turn 
     height, width = small.shape[:2]
     # Only pixels where some candidate's wedge could lie are looked at (the wedges of a larger
     # turn hold them all): a few per cent of the image, so every angle is cheap to score.
-    widest = MAX_DEGREES + 3
-    if expanded and not _crosses_every_edge(small, fill):
-        return None
     if expanded:
+        if not _crosses_every_edge(small, fill):
+            return None
         # A grown canvas's wedges are larger: bounded by the largest turn tried, not three more.
-        zone = _grown_wedges(height, width, MAX_DEGREES + 0.5) | _grown_wedges(height, width, -MAX_DEGREES - 0.5)
+        widest = MAX_DEGREES + 0.5
+        zone = _grown_wedges(height, width, widest) | _grown_wedges(height, width, -widest)
     else:
+        widest = MAX_DEGREES + 3
         zone = _wedges(height, width, widest) | _wedges(height, width, -widest)
     ys, xs = np.nonzero(zone)
     seen = np.abs(small[ys, xs].astype(np.int16) - fill).max(axis=1) <= TOLERANCE
