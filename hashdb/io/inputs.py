@@ -75,9 +75,12 @@ def expand(args: Sequence[str]) -> Iterator[Item]:
             continue
         path = Path(arg)
         if path.is_dir():
-            for child in sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith(".")
-                                and p.name.lower() not in OS_CLUTTER):
-                yield from _file_items(child, walked=True)
+            for child in sorted(p for p in path.rglob("*") if not p.name.startswith(".")
+                                and p.name.lower() not in OS_CLUTTER and not p.is_dir()):
+                if child.is_file():
+                    yield from _file_items(child, walked=True)
+                else:
+                    yield SkippedInput(str(child), "not a regular file (a FIFO, socket, device or broken link)")
         elif path.exists():
             yield from _file_items(path)
         else:

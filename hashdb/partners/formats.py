@@ -14,7 +14,7 @@ from hashdb.partners import csv_format
 from hashdb.partners.csv_format import CSV_COLUMNS, csv_cell
 from hashdb.errors import InvalidInput
 from hashdb.io import output
-from hashdb.io.inputs import BadInput, HashedInput, HashInput, read_hash_file, te_line_item
+from hashdb.io.inputs import BOM, BadInput, HashedInput, HashInput, read_hash_file, te_line_item
 from hashdb.partners import mirror
 from hashdb.service import HashDB
 from hashdb.types import FeedEntry, Principal, Submission
@@ -75,7 +75,7 @@ def import_file(service: HashDB, actor: Principal, path: Path, labels: tuple[str
     ThreatExchange hashes: pytx's hash lines (which carry no labels, nor PDQ qualities: give
     them) or its `dataset --csv` (whose tags that are labels here are taken, besides `labels`)."""
     with path.open("rb") as handle:
-        first = handle.readline().lstrip()
+        first = handle.readline().removeprefix(BOM).lstrip()
     if not first and path.stat().st_size == 0:
         raise InvalidInput(f"{path}: empty file (0 bytes)")
     kind = csv_format.kind_of(first)

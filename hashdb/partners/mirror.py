@@ -223,7 +223,8 @@ def import_feed(service: HashDB, source: Source, path: Path, actor: Principal,
 
 def jsonl_lines(path: Path) -> Iterator[tuple[str, object]]:
     try:
-        with path.open("r", encoding="utf-8") as handle:
+        # utf-8-sig: a byte-order mark (a Windows editor's save) is dropped, as for hash files.
+        with path.open("r", encoding="utf-8-sig") as handle:
             for number, line in enumerate(handle, 1):
                 if not line.strip():
                     continue

@@ -120,7 +120,7 @@ class ConsoleMixin(ServiceBase):
     def browse_records(self, actor: Principal, query: RecordQuery, org: str | None = None) -> RecordPage:
         """A page of records, newest first, whatever their status: an admin's of any organisation
         (or `org`), a contributor's of its own. Who may not submit has no records to list."""
-        policy.require(actor, "submit")
+        policy.require(actor, "submit", "list records")
         if not 1 <= query.limit <= MAX_PAGE:
             raise InvalidInput(f"limit must be between 1 and {MAX_PAGE}")
         if query.status is not None and query.status not in STATUSES:
@@ -156,7 +156,7 @@ class ConsoleMixin(ServiceBase):
     def find_by_hash(self, actor: Principal, text: str) -> RecordPage:
         """Records holding this hash (`signal:hex`, or hex of any signal of that length), among
         those browse_records would list for this caller."""
-        policy.require(actor, "submit")
+        policy.require(actor, "submit", "search records by hash")
         signal, _, hexv = text.strip().rpartition(":")
         hexv = hexv.lower()
         candidates = [signal] if signal else [s for s in signal_names() if _hex_length(s) == len(hexv)]

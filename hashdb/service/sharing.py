@@ -7,7 +7,7 @@ import hashlib
 import json
 from collections.abc import Sequence
 
-from hashdb.errors import Forbidden, InvalidInput, NotFound
+from hashdb.errors import Forbidden, InvalidInput, NotFound, UnknownIncident
 from hashdb.hashing import tmk
 from hashdb.hashing.vpdq_format import video_digest
 from hashdb.service.base import ServiceBase
@@ -40,8 +40,11 @@ class SharingMixin(ServiceBase):
             labels = self.taxonomy.validate(sub.labels)
             policy.check_text("incident", sub.incident)
             if sub.incident is not None:
-                sub = dataclasses.replace(sub, incident=incidents.resolve_open(self.store, sub.incident,
-                                                                                open_incidents).name)
+                try:
+                    opened = incidents.resolve_open(self.store, sub.incident, open_incidents)
+                except UnknownIncident as exc:  # named by its input, as a refused hash is
+                    raise UnknownIncident(f"{sub.input}: {exc.message}" if sub.input else exc.message) from None
+                sub = dataclasses.replace(sub, incident=opened.name)
             policy.check_printable("reference", sub.reference)
             notes: list[str] = []
             stored_before = len(records)

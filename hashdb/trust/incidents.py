@@ -41,6 +41,6 @@ def resolve_open(store: HashStore, given: str, cache: dict[str, Incident]) -> In
                            "(use its exact name or id)")
     if incident.status != "open":
         raise UnknownIncident(f"incident {incident.name!r} was closed at {incident.closed_at}; "
-                           "submit without --incident or ask an admin to open a new one")
+                           "share without an incident, or ask an admin to open a new one")
     cache[given] = incident
     return incident

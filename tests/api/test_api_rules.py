@@ -119,7 +119,9 @@ def test_a_closed_incident_is_refused_like_an_unknown_one(app, client, keys):
     reply = client.post("/v1/hashes", json=body, headers=auth(keys["alpha"]))
     assert reply.status_code == 422
     assert reply.get_json()["error"]["code"] == "unknown_incident"
-    assert "closed" in reply.get_json()["error"]["message"]
+    message = reply.get_json()["error"]["message"]
+    # Named by its item's input, in the API's words (no CLI flag).
+    assert message.startswith("md5:" + "ce" * 16 + ": ") and "closed" in message and "--" not in message
     assert client.get("/v1/lookup?signal=md5&hash=" + "ce" * 16, headers=auth(keys["alpha"])).get_json()["matched"] is False
 
 

@@ -39,6 +39,18 @@ def test_a_fifo_is_refused_at_once_not_read(tmp_path):
     assert json.loads(done.stdout) == {"path": str(fifo), "error": "not a regular file"}
 
 
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs on this system")
+def test_a_fifo_in_a_folder_is_skipped_with_a_note(tmp_path):
+    folder = tmp_path / "uploads"
+    folder.mkdir()
+    shutil.copyfile(MEDIA / "rocket_jpeg30.jpg", folder / "rocket.jpg")
+    os.mkfifo(folder / "pipe.jpg")
+    done = subprocess.run([*HASHDB, "hash", "--json", str(folder)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert [json.loads(line)["path"] for line in done.stdout.splitlines()] == [str(folder / "rocket.jpg")]
+    assert "pipe.jpg" in done.stderr and "not a regular file" in done.stderr
+
+
 def test_a_hash_file_with_a_byte_order_mark_is_read(tmp_path, shared_db):
     line = invoke("hash", "--json", str(MEDIA / "chelsea_jpeg30.jpg")).stdout.splitlines()[0]
     pdq = json.loads(line)["pdq"]["hash"]

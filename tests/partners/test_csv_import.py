@@ -156,3 +156,16 @@ def test_python_threatexchange_dataset_csv_imports(tmp_path, media):
     broken.write_text("signal_type,signal_str,collab,category,tags\npdq,zz,c,POSITIVE_CLASS,glorification\n")
     code, _, err = run("import", "--db", str(tmp_path / "b.sqlite"), str(broken))
     assert code == 1 and err.startswith(f"Error: {broken}:2: ") and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("fmt,name", [("jsonl", "feed.jsonl"), ("csv", "feed.csv")])
+def test_an_export_saved_with_a_byte_order_mark_imports_as_without(source, tmp_path, fmt, name):
+    # A Windows editor's save puts a UTF-8 byte-order mark first; the JSONL feed was then
+    # refused ("no hashes in this line") while CSV and hash files were read.
+    plain, marked = tmp_path / name, tmp_path / f"bom-{name}"
+    plain.write_text(ok("export", "--db", str(source), "--format", fmt))
+    marked.write_bytes(b"\xef\xbb\xbf" + plain.read_bytes())
+    a, b = tmp_path / "a.sqlite", tmp_path / "b.sqlite"
+    assert json.loads(ok("import", "--json", "--db", str(a), str(plain))) == \
+        json.loads(ok("import", "--json", "--db", str(b), str(marked)))
+    assert feed(a) == feed(b)

@@ -123,3 +123,11 @@ def test_an_owner_sees_its_quarantined_record_and_the_status_filter_finds_it(app
 
 def _csrf(client) -> str:
     return re.search(r'name="csrf_token" value="([^"]+)"', client.get("/ui/").get_data(as_text=True)).group(1)
+
+
+def test_the_records_list_refuses_a_consumer_in_its_own_words(app, keys):
+    # A consumer was told it "may not submit hashes" on opening the records list.
+    page = signed_in(app, keys["consumer"]).get("/ui/records")
+    assert page.status_code == 403
+    text = page.get_data(as_text=True)
+    assert "may not list records" in text and "submit hashes" not in text
