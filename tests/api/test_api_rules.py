@@ -152,3 +152,15 @@ def test_derived_hashes_without_a_pdq_to_go_with_are_said(client, keys):
     reply = client.post("/v1/hashes", json=body, headers=auth(keys["alpha"]))
     assert reply.status_code == 201, reply.data
     assert any("derived hashes not shared" in note for note in reply.get_json()["results"][0]["skipped"])
+
+
+def test_an_owner_voting_on_its_quarantined_record_is_told_why(app, client, keys):
+    # A second trial: the owner, who sees the record in the console and may retract it, was
+    # told "no hash record with id N"; any other member still is, so as not to learn it exists.
+    record_id = shared(client, keys["alpha"], "ad" * 16)
+    service = app.extensions["hashdb"].service()
+    service.quarantine(record_id, service.authenticate(keys["admin"]), "member report")
+    mine = client.post(f"/v1/hashes/{record_id}/feedback", json={"verdict": "agree"}, headers=auth(keys["alpha"]))
+    assert mine.status_code == 409 and "quarantined" in mine.get_json()["error"]["message"]
+    theirs = client.post(f"/v1/hashes/{record_id}/feedback", json={"verdict": "agree"}, headers=auth(keys["beta"]))
+    assert theirs.status_code == 404
