@@ -131,3 +131,22 @@ def test_the_records_list_refuses_a_consumer_in_its_own_words(app, keys):
     assert page.status_code == 403
     text = page.get_data(as_text=True)
     assert "may not list records" in text and "submit hashes" not in text
+
+
+def test_an_action_refused_without_a_form_on_the_page_says_why(app, keys, shared):
+    # A second trial: another member's relabel, and the owner's vote on its quarantined record,
+    # came back as the plain record page with a 403 or 409 and no word.
+    record_id, _ = shared
+    other = signed_in(app, keys["beta"])
+    relabel = other.post(f"/ui/records/{record_id}/relabel",
+                         data={"csrf_token": _csrf(other), "labels": "attacker_manifesto"})
+    assert relabel.status_code == 403
+    assert re.search(r'role="alert"><strong>Error:</strong> [^<]+', relabel.get_data(as_text=True))
+
+    service = app.extensions["hashdb"].service()
+    operator = service.store.get_org("operator")
+    service.quarantine(record_id, Principal(operator.id, "operator", "admin"), "member report")
+    owner = signed_in(app, keys["alpha"])
+    vote = owner.post(f"/ui/records/{record_id}/feedback", data={"csrf_token": _csrf(owner), "verdict": "agree"})
+    assert vote.status_code == 409
+    assert "takes no votes" in vote.get_data(as_text=True)
