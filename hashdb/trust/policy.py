@@ -206,9 +206,10 @@ def owns(record: HashRecord, actor: Principal) -> bool:
 
 def readable(record: HashRecord, actor: Principal) -> bool:
     """Whether the caller may read the record at all: its owner whatever its status (the owner
-    may retract it while quarantined, and a retraction is answered again, as it stands), anyone
-    else while it is visible."""
-    return owns(record, actor) or visible(record, actor)
+    may retract it while quarantined, and a retraction is answered again, as it stands), a
+    partner whatever its status too (the export feed carries every record's status changes,
+    with its hash), anyone else while it is visible."""
+    return owns(record, actor) or visible(record, actor) or actor.role in PERMISSIONS["export"]
 
 
 # What a record's reader is told about it, as the API tells the same key: its owner everything;

@@ -150,3 +150,21 @@ def test_an_action_refused_without_a_form_on_the_page_says_why(app, keys, shared
     vote = owner.post(f"/ui/records/{record_id}/feedback", data={"csrf_token": _csrf(owner), "verdict": "agree"})
     assert vote.status_code == 409
     assert "takes no votes" in vote.get_data(as_text=True)
+
+
+def test_a_partner_sees_a_quarantined_record_as_its_feed_does(app, keys, shared):
+    # A second trial: the partner's feed carried the record's quarantine, with its hash, while
+    # the console answered 404 for it.
+    record_id, value = shared
+    service = app.extensions["hashdb"].service()
+    operator = service.store.get_org("operator")
+    service.quarantine(record_id, Principal(operator.id, "operator", "admin"), "member report")
+    feed = app.test_client().get("/v1/export", headers=bearer(keys["partner"])).get_json()["changes"]
+    assert [e["status"] for e in feed if e["id"] == record_id][-1] == "quarantined"
+    page = signed_in(app, keys["partner"]).get(f"/ui/records/{record_id}")
+    assert page.status_code == 200
+    text = page.get_data(as_text=True)
+    assert value in text and "Quarantined" in text and "/feedback" not in text  # no votes while held
+    for withheld in (REFERENCE, "alpha", NOTE, "member report"):
+        assert withheld not in text, withheld
+    assert signed_in(app, keys["consumer"]).get(f"/ui/records/{record_id}").status_code == 404
