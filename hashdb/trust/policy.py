@@ -4,7 +4,6 @@ what a caller may see, how votes change a record's status. No I/O."""
 from __future__ import annotations
 
 import hashlib
-
 import math
 from collections.abc import Mapping, Sequence
 
@@ -122,7 +121,7 @@ def usable_derived(derived: Sequence[DerivedHash], settings: Settings) -> tuple[
     seen: set[str] = set()
     out: list[DerivedHash] = []
     for d in derived:
-        if d.hash.signal == "pdq" and d.hash.hex not in seen and submission_problem(d.hash, settings) is None:
+        if d.hash.hex not in seen and _derived_problem(d, settings) is None:
             seen.add(d.hash.hex)
             out.append(d)
     return tuple(out)
@@ -130,12 +129,15 @@ def usable_derived(derived: Sequence[DerivedHash], settings: Settings) -> tuple[
 
 def derived_notes(derived: Sequence[DerivedHash], settings: Settings) -> list[str]:
     """What a submission says of the derived hashes usable_derived leaves out (repeats aside)."""
-    notes = []
-    for d in derived:
-        problem = "only PDQ derived hashes are kept" if d.hash.signal != "pdq" else submission_problem(d.hash, settings)
-        if problem is not None:
-            notes.append(f"derived {d.via} hash not shared: {problem}")
-    return notes
+    return [f"derived {d.via} hash not shared: {problem}" for d in derived
+            if (problem := _derived_problem(d, settings)) is not None]
+
+
+def _derived_problem(derived: DerivedHash, settings: Settings) -> str | None:
+    """Why a derived hash is not kept (usable_derived), or None."""
+    if derived.hash.signal != "pdq":
+        return "only PDQ derived hashes are kept"
+    return submission_problem(derived.hash, settings)
 
 
 def refusal(value: HashValue, problem: str) -> HashDBError:
