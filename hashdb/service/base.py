@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from hashdb.errors import InvalidInput, NotFound
+from hashdb.errors import Conflict, InvalidInput, NotFound
 from hashdb.trust import policy
 
 if TYPE_CHECKING:  # annotations only: HashingService (hashing alone) imports this without them
@@ -36,8 +36,14 @@ class ServiceBase:
     spike_rule: spike.SpikeRule
     tmk: TmkMatcher
 
-    def _visible_record(self, record_id: int, actor: Principal) -> HashRecord:
+    def _visible_record(self, record_id: int, actor: Principal, held_from_owner: str | None = None) -> HashRecord:
+        """The record if it takes part in this caller's lookups, else NotFound. With
+        `held_from_owner`, its owner is told that instead (a Conflict): the owner sees the
+        record (and may retract it), so "no such record" would be false; anyone else is told
+        just that, so as not to learn it exists."""
         record = self.store.get_records([record_id]).get(record_id)
+        if record is not None and not policy.visible(record, actor) and held_from_owner and policy.owns(record, actor):
+            raise Conflict(f"hash record {record_id} is {record.status}: {held_from_owner}")
         if record is None or not policy.visible(record, actor):
             raise NotFound(f"no hash record with id {record_id}")
         return record

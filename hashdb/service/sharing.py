@@ -7,7 +7,7 @@ import hashlib
 import json
 from collections.abc import Sequence
 
-from hashdb.errors import Conflict, Forbidden, InvalidInput, NotFound, UnknownIncident
+from hashdb.errors import Forbidden, InvalidInput, NotFound, UnknownIncident
 from hashdb.hashing import tmk
 from hashdb.hashing.vpdq_format import video_digest
 from hashdb.service.base import ServiceBase
@@ -161,13 +161,7 @@ class SharingMixin(ServiceBase):
         policy.require(actor, "feedback")
         verdict = policy.check_verdict(verdict)
         policy.check_text("note", note, policy.MAX_NOTE)
-        held = self.store.get_records([record_id]).get(record_id)
-        if held is not None and not policy.visible(held, actor) and policy.owns(held, actor):
-            # Its owner sees the record (and may retract it), so "no such record" would be
-            # false; anyone else is told just that, so as not to say it exists.
-            raise Conflict(f"hash record {record_id} is {held.status}: it takes no votes while it is "
-                           "out of members' lookups")
-        self._visible_record(record_id, actor)
+        self._visible_record(record_id, actor, held_from_owner="it takes no votes while it is out of members' lookups")
         record = self.store.set_feedback(record_id, actor, verdict, note or "")
         new_status = policy.status_after_votes(record, self.settings)
         if new_status != record.status:
