@@ -206,9 +206,9 @@ def open_service(db_path: str | Path, create: bool = False) -> HashDB:
     otherwise make a new empty database and answer "no match" as if the list were checked."""
     from hashdb.service.local import is_dsn, open_database
 
-    fresh = not is_dsn(db_path) and not Path(db_path).exists()
-    if fresh and not create:
+    if not create:
         require_database(db_path)
+    fresh = not is_dsn(db_path) and not Path(db_path).exists()
     try:
         service = open_database(db_path)
     except HashDBError as exc:
