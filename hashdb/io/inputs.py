@@ -77,10 +77,7 @@ def expand(args: Sequence[str]) -> Iterator[Item]:
         if path.is_dir():
             for child in sorted(p for p in path.rglob("*") if not p.name.startswith(".")
                                 and p.name.lower() not in OS_CLUTTER and not p.is_dir()):
-                if child.is_file():
-                    yield from _file_items(child, walked=True)
-                else:
-                    yield SkippedInput(str(child), "not a regular file (a FIFO, socket, device or broken link)")
+                yield from _file_items(child, walked=True)
         elif path.exists():
             yield from _file_items(path)
         else:
@@ -89,8 +86,12 @@ def expand(args: Sequence[str]) -> Iterator[Item]:
 
 def _file_items(path: Path, walked: bool = False) -> Iterator[Item]:
     if not path.is_file():
-        # A FIFO or a device named on the command line would block the read below, or never end.
-        yield BadInput(str(path), UnsupportedMedia(f"{path}: not a regular file"))
+        # A FIFO or a device would block the read below, or never end: named on the command
+        # line it is an error, found in a folder it is left out with a note.
+        if walked:
+            yield SkippedInput(str(path), "not a regular file (a FIFO, socket, device or broken link)")
+        else:
+            yield BadInput(str(path), UnsupportedMedia(f"{path}: not a regular file"))
         return
     try:
         with path.open("rb") as handle:
