@@ -112,7 +112,7 @@ MUTANTS: tuple[Mutant, ...] = (
            "if _has_pdq(queries[key[0]]):", "if False:",
            ("tests/service",), "pHash/dHash match beside a PDQ, where PDQ should decide"),
     Mutant("derived-same-share-unproven", "hashdb/service/matching.py",
-           "if any((int(h, 16) ^ stored).bit_count() <= bound for h in wholes.get(n, ())):",
+           "if _near(record.value, wholes.get(n, ()), bound):",
            "if True:",
            ("tests/service",), "same-share derived regions and masked copies match without close whole images"),
     Mutant("masked-radius-ignores-threshold", "hashdb/service/matching.py",

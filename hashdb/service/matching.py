@@ -210,16 +210,13 @@ class MatchingMixin(ServiceBase):
                      best: Best, bound: int) -> None:
         """Keep a derived-to-derived match only if the query's whole-image PDQs (`pdqs`) are
         within `bound` bits of the record's."""
-        wholes: dict[int, list[str]] = {}
-        for n, hexv in pdqs:
-            wholes.setdefault(n, []).append(hexv)
+        wholes = _ints_by_query(pdqs)
         records = self.store.get_records(sorted({record_id for _, record_id in unproven}))
         for (n, record_id), (distance, via) in unproven.items():
             record = records.get(record_id)
             if record is None or record.signal != "pdq":
                 continue
-            stored = int(record.value, 16)
-            if any((int(h, 16) ^ stored).bit_count() <= bound for h in wholes.get(n, ())):
+            if _near(record.value, wholes.get(n, ()), bound):
                 _keep(best, (n, record_id), distance, "pdq", via)
 
     def _video_candidates(self, frames: Sequence[FrameHash], radius: int) -> dict[int, tuple[int, VideoMatch]]:
