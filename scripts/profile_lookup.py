@@ -116,8 +116,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5, help="Timed passes per layer (the best is shown).")
     parser.add_argument("--alternations", type=int, default=2, help="Fresh processes per code, alternated.")
     parser.add_argument("--reference-rev", help="A git revision measured the same way, alternated with this code.")
+    parser.add_argument("--db", type=Path, help="Keep the seeded SQLite database here and reuse it when it "
+                        "already holds --size hashes (bench_api.py --db makes the same databases).")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("--db", help=argparse.SUPPRESS)
     parser.add_argument("--key", help=argparse.SUPPRESS)
     parser.add_argument("--queries", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -129,7 +130,8 @@ def main() -> None:
 
     directory = Path(tempfile.mkdtemp(prefix="hashdb-profile-lookup-"))
     try:  # the database is about 450 MB at 1M hashes
-        db, key, hexes = directory / "db.sqlite", directory / "key", directory / "queries.txt"
+        key, hexes = directory / "key", directory / "queries.txt"
+        db = args.db or directory / "db.sqlite"
         load(db, args.size, 1)
         key.write_text(make_keys(db, {"reader": ("reader", "consumer")})["reader"][0])
         hexes.write_text("\n".join(queries(args.size, LOOKUPS, 7)) + "\n")
