@@ -238,11 +238,12 @@ def _remove_created() -> None:
 
 def require_database(db_path: str | Path) -> None:
     """The one-line error for a --db that names no file (see open_service)."""
-    from hashdb.service.local import is_dsn
+    from hashdb.service import local
 
-    if not is_dsn(db_path) and not Path(db_path).exists():
-        raise click.ClickException(
-            f"no database at {db_path} (check --db or HASHDB_DB; `hashdb submit` or `hashdb import` creates one)")
+    try:
+        local.require_database(db_path, "`hashdb submit` or `hashdb import` creates one")
+    except HashDBError as exc:
+        raise click.ClickException(str(exc)) from exc
 
 
 def check_port(host: str, port: int) -> None:

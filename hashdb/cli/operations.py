@@ -139,6 +139,9 @@ def serve(db_path: str, host: str, port: int, workers: int, threads: int, max_co
     once it has arrived whole (head within 10 s, body within 30 s), so slow or stalled
     clients cannot hold the threads.
 
+    The database must exist (a mistyped --db is refused, not served empty):
+    `hashdb keys create --db PATH` makes it with its first key.
+
     Settings come from HASHDB_* variables too (HASHDB_RATE_LIMIT, HASHDB_MAX_BATCH, ...).
 
     \b
@@ -160,21 +163,19 @@ def check_servable(db_path: str, host: str, port: int) -> None:
     retries that never name the option."""
     import sqlite3
 
-    from hashdb.service.local import is_dsn
+    from hashdb.service.local import is_dsn, require_database
 
     if not is_dsn(db_path):
+        # A server over a new, empty database has no keys, so it could only answer 401: a
+        # missing file is a mistyped --db. `keys create` makes the database with its first key.
+        require_database(db_path, f"`hashdb keys create --db {db_path} ...` creates one with its first key")
         path = Path(db_path)
-        if not path.parent.is_dir():
-            raise click.ClickException(f"cannot create the database {path}: there is no folder {path.parent} (--db)")
-        if path.exists():
-            try:
-                with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as connection:
-                    connection.execute("PRAGMA schema_version")
-            except sqlite3.Error as exc:
-                raise click.ClickException(f"{path} is not a hashdb database: {exc} (--db)") from exc
+        try:
+            with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as connection:
+                connection.execute("PRAGMA schema_version")
+        except sqlite3.Error as exc:
+            raise click.ClickException(f"{path} is not a hashdb database: {exc} (--db)") from exc
     check_port(host, port)
-    if not is_dsn(db_path) and not Path(db_path).exists():
-        click.echo(f"no database at {db_path} yet: serving a new, empty one (--db names another)", err=True)
 
 
 @cli.command()

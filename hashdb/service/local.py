@@ -31,6 +31,14 @@ def is_dsn(target: str | Path) -> bool:
     return text.startswith(("postgresql://", "postgres://")) or bool(_CONNINFO.match(text))
 
 
+def require_database(target: str | Path, creates: str) -> None:
+    """Refuse a SQLite --db that names no file, in one line that says which command `creates`
+    one. Opening a missing file would make a new, empty database: a mistyped --db would then be
+    answered "no match" by a lookup, or served to clients as if it were the list."""
+    if not is_dsn(target) and not Path(target).exists():
+        raise StoreUnavailable(f"no database at {target} (check --db or HASHDB_DB; {creates})")
+
+
 def settings_from_env() -> Settings:
     """Defaults, with the operator settings the environment may change."""
     allow = os.environ.get("HASHDB_WEBHOOK_ALLOW_LOOPBACK", "").strip().lower() in ("1", "true", "yes")

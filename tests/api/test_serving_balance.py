@@ -11,6 +11,7 @@ import pytest
 
 from hashdb.api.balance import ConnectionShares
 from serverproc import start_server
+from support import empty_database
 
 
 def test_a_worker_holding_more_than_another_does_not_accept(tmp_path):
@@ -67,7 +68,7 @@ def _sockets_by_worker(server_pid: int, port: int) -> list[int]:
 
 @pytest.mark.skipif(not os.path.exists("/proc/self/task"), reason="reads Linux's /proc")
 def test_kept_alive_connections_are_shared_evenly_between_workers(tmp_path):
-    server = start_server(tmp_path / "db.sqlite", workers=2, env={"HASHDB_RATE_LIMIT": "0"})
+    server = start_server(empty_database(tmp_path / "db.sqlite"), workers=2, env={"HASHDB_RATE_LIMIT": "0"})
     connections = []
     try:
         for _ in range(8):

@@ -137,7 +137,7 @@ def test_access_log_dash_goes_to_stderr(tmp_path):
     out, err = tmp_path / "out.log", tmp_path / "err.log"
     with out.open("wb") as stdout, err.open("wb") as stderr:
         process = subprocess.Popen([sys.executable, "-c", "from hashdb.cli import cli; cli()", "serve", "--db",
-                                    str(tmp_path / "db.sqlite"), "--port", str(port), "--workers", "1",
+                                    str(empty_database(tmp_path / "db.sqlite")), "--port", str(port), "--workers", "1",
                                     "--access-log", "-"], stdout=stdout, stderr=stderr, cwd=ROOT)
     try:
         deadline = time.monotonic() + 60
@@ -168,11 +168,33 @@ def test_serve_names_a_bad_db_or_a_busy_port_in_one_line(tmp_path):
         busy.listen()
         port = str(busy.getsockname()[1])
         cases = {
-            "there is no folder": ["serve", "--db", str(tmp_path / "nowhere" / "db.sqlite")],
+            "no database at": ["serve", "--db", str(tmp_path / "nowhere" / "db.sqlite")],
             "is not a hashdb database": ["serve", "--db", str(not_a_db)],
-            "--port": ["serve", "--db", str(tmp_path / "db.sqlite"), "--port", port],
+            "--port": ["serve", "--db", str(empty_database(tmp_path / "db.sqlite")), "--port", port],
         }
         for said, args in cases.items():
             result = CliRunner().invoke(cli, args, env={"HASHDB_SERVER": None})
             assert result.exit_code == 1 and result.output.count("\n") == 1, result.output
             assert said in result.output
+
+
+def test_serve_refuses_a_database_that_does_not_exist(tmp_path):
+    # A mistyped --db was served as a new, empty database: no keys, so every client got 401,
+    # and a typo.sqlite (and its secret) was left behind. `keys create` is what makes one.
+    import socket
+
+    typo = tmp_path / "typo.sqlite"
+    with socket.socket() as busy:  # were it not refused, the port would be, rather than served
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = str(busy.getsockname()[1])
+        result = CliRunner().invoke(cli, ["serve", "--db", str(typo), "--port", port], env={"HASHDB_SERVER": None})
+    assert result.exit_code == 1 and result.output.count("\n") == 1, result.output
+    assert f"no database at {typo}" in result.output and "hashdb keys create" in result.output
+    assert list(tmp_path.iterdir()) == []
+    created = CliRunner().invoke(cli, ["keys", "create", "--db", str(typo), "--org", "ops", "--role", "admin"],
+                                 env={"HASHDB_SERVER": None})
+    assert created.exit_code == 0, created.output
+    from hashdb.cli.operations import check_servable
+
+    check_servable(str(typo), "127.0.0.1", 0)  # now served
