@@ -74,6 +74,9 @@ class MediaHashes:
     derived: tuple[DerivedHash, ...] = ()
     # A video's TMK+PDQF hash: the exact bytes of its `.tmk` file (see hashing/tmk.py).
     tmk: bytes | None = None
+    # Signals asked for by name that this file has none of, and why (a flat video's TMK):
+    # the other hashes are still the answer, and the caller is told what is missing.
+    notes: tuple[str, ...] = ()
 
     def get(self, signal: str) -> HashValue | None:
         for value in self.hashes:

@@ -36,6 +36,9 @@ def hash_command(paths: tuple[str, ...], signals: str | None, for_lookup: bool, 
     Directories are walked, and their files hashed on every core (--jobs). A file that cannot
     be hashed is reported on its own line and the rest go on; the exit status is 1 if any failed.
 
+    A flat video (one colour throughout) has no TMK: asked for by name, it is left out with a
+    note ("notes" in --json) and the other signals are printed.
+
     \b
     Example:
         hashdb hash --json photos/ clip.mp4 > hashes.jsonl
@@ -95,8 +98,9 @@ def _hashes_text(doc: dict[str, Any]) -> str:
             parts.append(f"tmk:({len(value)} base64 characters; --json prints them)")
         elif key == "pdq_dihedral":
             parts.append(f"pdq turned and mirrored: {len(value)}")
-        elif key not in ("path", "media_type", "frames", "pdq_variants"):
+        elif key not in ("path", "media_type", "frames", "pdq_variants", "notes"):
             parts.append(f"{key}:{value}")
     if "frames" in doc:
         parts.append(f"{len(doc['frames'])} frames")
+    parts.extend(f"(note: {note})" for note in doc.get("notes", []))
     return "  ".join(parts)

@@ -30,6 +30,8 @@ def hashes_json(media: MediaHashes) -> dict[str, Any]:
         out["frames"] = [
             {"t": round(f.timestamp, 3), "pdq": f.hash.hex, "quality": f.hash.quality} for f in media.frames
         ]
+    if media.notes:
+        out["notes"] = list(media.notes)
     return out
 
 

@@ -26,23 +26,25 @@ def hash_media_file(settings: Settings, path: Path, signals: Sequence[str] | Non
     return hash_media(settings, data, str(path), signals, path, dihedral)
 
 
-def _tmk(settings: Settings, data: bytes, path: Path | None, signals: Sequence[str] | None) -> bytes | None:
-    """A video's TMK (after hash_video accepted the file under the limits): when asked for by
-    name (ToolMissing if it cannot be computed here), or by default when it can be."""
+def _tmk(settings: Settings, data: bytes, path: Path | None,
+         signals: Sequence[str] | None) -> tuple[bytes | None, tuple[str, ...]]:
+    """A video's TMK (after hash_video accepted the file under the limits), and notes: when
+    asked for by name (ToolMissing if it cannot be computed here), or by default when it can be."""
     from hashdb.hashing import tmk_video
 
     asked = bool(signals and TMK_SIGNAL in signals)
     if not asked:
         if signals or not settings.tmk_hashes or tmk_video.unavailable() is not None:
-            return None
+            return None, ()
     try:
-        return tmk_video.hash_tmk(path) if path is not None else tmk_video.hash_tmk_bytes(data)
+        return (tmk_video.hash_tmk(path) if path is not None else tmk_video.hash_tmk_bytes(data)), ()
     except FeaturelessVideo:
-        # A flat video still has its md5 and sha256 (and its frames, flagged by quality): the
-        # default hashes go on without a TMK; asked for by name, the TMK's absence is the answer.
-        if asked:
-            raise
-        return None
+        # A flat video (all black, one colour) has no TMK, yet still its md5 and sha256 and its
+        # frames (flagged by quality): those are the answer. The default hashes go on without a
+        # TMK; asked for by name (`--signals md5,tmk`), its absence is said in a note, not an
+        # error that would withhold the md5 asked for beside it.
+        return None, (("tmk left out: a flat video (its TMK feature is all zero) has nothing to match",)
+                      if asked else ())
 
 
 def hash_media(settings: Settings, data: bytes, name: str, signals: Sequence[str] | None = None,
@@ -66,7 +68,8 @@ def hash_media(settings: Settings, data: bytes, name: str, signals: Sequence[str
             frames = video.hash_video(path, settings.limits, sampling)
         else:
             frames = video.hash_video_bytes(data, settings.limits, sampling)
-        return MediaHashes(name, "video", exact, frames=frames, tmk=_tmk(settings, data, path, signals))
+        tmk, notes = _tmk(settings, data, path, signals)
+        return MediaHashes(name, "video", exact, frames=frames, tmk=tmk, notes=notes)
     decoded = media_io.decode_image(data, settings.limits)
     # One array for every signal; with dihedral, the first of the 8 PDQs is the primary.
     rgb = np.asarray(decoded.rgb)

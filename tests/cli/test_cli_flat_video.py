@@ -58,11 +58,21 @@ def test_a_flat_video_is_hashed_shared_and_found_by_its_bytes(tmp_path, colour):
 
 
 @pytest.mark.skipif(tmk_video.unavailable() is not None, reason="tmkpy or ffmpeg missing")
-def test_asked_for_by_name_a_flat_video_has_no_tmk(tmp_path):
+def test_asked_for_by_name_a_flat_video_has_no_tmk_and_says_so(tmp_path):
+    # `--signals md5,tmk` of a flat video was an error, withholding the md5 asked for beside
+    # the TMK: the md5 is the answer, with a note that the TMK was left out and why.
     video = flat_video(tmp_path / "black.mp4", (0, 0, 0))
-    result = invoke("hash", "--json", "--signals", "tmk", str(video))
-    assert result.exit_code != 0 or "error" in result.stdout
-    assert "flat video" in result.output
+    result = invoke("hash", "--json", "--signals", "md5,tmk", str(video))
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert doc["md5"] == hashlib.md5(video.read_bytes()).hexdigest()
+    assert "tmk" not in doc and "sha256" not in doc
+    assert len(doc["notes"]) == 1 and "tmk left out" in doc["notes"][0] and "flat video" in doc["notes"][0]
+    text = invoke("hash", "--signals", "md5,tmk", str(video))
+    assert text.exit_code == 0 and text.stdout.count("\n") == 1
+    assert f"md5:{doc['md5']}" in text.stdout and "(note: tmk left out" in text.stdout
+    # Asked for by default, a flat video's TMK is simply not there (tmk is optional then).
+    assert "notes" not in json.loads(invoke("hash", "--json", str(video)).stdout)
 
 
 def test_a_damaged_video_is_one_line_on_stderr(tmp_path):
