@@ -81,3 +81,88 @@ def webp_canvas(data: bytes) -> tuple[int, int]:
             int.from_bytes(data[28:30], "little") & 0x3FFF,
         )
     raise UnsupportedMedia("WEBP is corrupt: no VP8, VP8L or VP8X header")
+
+
+def check_video_whole(data: bytes, fmt: str) -> None:
+    """Refuse a video whose container says it is longer than the file: a truncated upload (a
+    faststart MP4 cut anywhere in its media data still opens, and FFmpeg decodes the frames
+    that are there). Its frames and TMK would be hashes of part of the video, shared as if
+    they were the whole; refused, as a truncated PNG is."""
+    cut = {"MP4": _boxes_cut, "MOV": _boxes_cut, "AVI": _riff_cut, "MKV": _ebml_cut}[fmt](memoryview(data))
+    if cut is not None:
+        raise UnsupportedMedia(f"{fmt} is truncated: {cut}; only the whole file can be hashed")
+
+
+def _fourcc(kind: bytes) -> bool:
+    return all(0x20 <= c <= 0x7E for c in kind)
+
+
+def _boxes_cut(view: memoryview) -> str | None:
+    """ISO BMFF (MP4, MOV): each top-level box's size must fit in the file. Bytes that are not
+    a box (no printable type) end the walk: junk after the boxes plays, so it is not our call."""
+    pos, end = 0, len(view)
+    while pos + 8 <= end:
+        size = int.from_bytes(view[pos:pos + 4], "big")
+        kind = bytes(view[pos + 4:pos + 8])
+        if not _fourcc(kind):
+            return None
+        header = 8
+        if size == 0:  # the last box, to the end of the file
+            return None
+        if size == 1:  # a 64-bit size follows the type
+            if pos + 16 > end:
+                return f"it ends inside the header of its {kind.decode('ascii')!r} box"
+            size, header = int.from_bytes(view[pos + 8:pos + 16], "big"), 16
+        if size < header:
+            return None
+        if pos + size > end:
+            return (f"its {kind.decode('ascii')!r} box is cut short ({end - pos:,} of its {size:,} bytes "
+                    "are in the file)")
+        pos += size
+    return None
+
+
+def _riff_cut(view: memoryview) -> str | None:
+    """AVI: RIFF chunks (an OpenDML file has more after the first), padded to even sizes."""
+    pos, end = 0, len(view)
+    while pos + 12 <= end and bytes(view[pos:pos + 4]) == b"RIFF":
+        size = int.from_bytes(view[pos + 4:pos + 8], "little")
+        if size == 0:  # a writer that never went back to fill it in
+            return None
+        if pos + 8 + size > end:
+            return f"its RIFF chunk is cut short ({end - pos - 8:,} of its {size:,} bytes are in the file)"
+        pos += 8 + size + (size & 1)
+    return None
+
+
+def _vint(view: memoryview, pos: int) -> tuple[int, int, bool] | None:
+    """An EBML variable-length integer at pos: (value, its length, all value bits set)."""
+    if pos >= len(view) or view[pos] == 0:
+        return None
+    length = 9 - view[pos].bit_length()
+    if pos + length > len(view):
+        return None
+    value = int.from_bytes(view[pos:pos + length], "big") & ((1 << (7 * length)) - 1)
+    return value, length, value == (1 << (7 * length)) - 1
+
+
+def _ebml_cut(view: memoryview) -> str | None:
+    """Matroska, WebM: the EBML header, then a Segment whose size (unless "unknown", as a live
+    recording writes it) must fit in the file."""
+    pos = 0
+    for expected in (0x1A45DFA3, 0x18538067):  # EBML header, Segment
+        element = _vint(view, pos)
+        if element is None:
+            return "it ends inside an element's header"
+        ident = int.from_bytes(view[pos:pos + element[1]], "big")
+        size = _vint(view, pos + element[1])
+        if ident != expected or size is None:
+            return None if size is not None else "it ends inside an element's header"
+        value, length, unknown = size
+        start = pos + element[1] + length
+        if expected == 0x18538067:
+            if not unknown and start + value > len(view):
+                return f"its Segment is cut short ({len(view) - start:,} of its {value:,} bytes are in the file)"
+            return None
+        pos = start + value
+    return None

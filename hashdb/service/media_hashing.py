@@ -55,8 +55,12 @@ def hash_media(settings: Settings, data: bytes, name: str, signals: Sequence[str
         if signal != TMK_SIGNAL:
             get_signal(signal)
     exact = tuple(s.compute_bytes(data) for s in bytes_signals() if s.name in wanted)
-    if media_io.media_type(data) == "video":
+    kind, fmt = media_io.sniff(data)
+    if kind == "video":
         from hashdb.hashing import video
+        from hashdb.hashing.media_headers import check_video_whole
+
+        check_video_whole(data, fmt)
 
         sampling = video.VideoSampling.from_settings(settings)
         if dihedral:  # a lookup: each sample spans one stored sampling interval
