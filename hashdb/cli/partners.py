@@ -60,7 +60,8 @@ def export(since: str | None, fmt: str, limit: int | None, db_path: str, server:
 @cli.command("import")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--label", "labels", multiple=True,
-              help="Labels for ThreatExchange hashes (a pytx dataset CSV's tags that are labels count too).")
+              help="Labels for ThreatExchange hashes (a pytx dataset CSV's tags that are labels count too); "
+                   "refused with an export, which keeps its source's labels.")
 @click.option("--source", metavar="NAME_OR_URL",
               help="Where an export file came from (default: file); its records are held under the "
                    "organisation mirror:NAME. The server's URL continues the mirror `hashdb sync` keeps.")
@@ -75,7 +76,9 @@ def import_command(file: Path, labels: tuple[str, ...], source: str | None, pdq_
     An export is applied in order, keeping the source's statuses and retractions; importing
     it again, or an overlapping one, changes nothing. ThreatExchange hashes (pytx's
     `<type> <signal>` lines, or `threatexchange dataset -P --csv`) are submitted as --org with
-    the labels given; a dataset row pytx holds to be a false positive is skipped.
+    the labels given; a dataset row pytx holds to be a false positive is skipped. An option
+    that does not apply to the file is refused: --label and --pdq-quality with an export,
+    --source with ThreatExchange hashes.
 
     \b
     Example:

@@ -79,7 +79,9 @@ def import_file(service: HashDB, actor: Principal, path: Path, labels: tuple[str
     if not first and path.stat().st_size == 0:
         raise InvalidInput(f"{path}: empty file (0 bytes)")
     kind = csv_format.kind_of(first)
-    if kind == "hashdb" or first.startswith(b"{") and b'"kind"' in first:
+    export = kind == "hashdb" or first.startswith(b"{") and b'"kind"' in first
+    _refuse_ignored(path, export, labels, source, pdq_quality)
+    if export:
         lines = (lambda: csv_format.feed_lines(path)) if kind == "hashdb" else None
         outcome = mirror.import_feed(service, mirror.Source.named(source or mirror.FILE_SOURCE), path, actor, lines)
         return dataclasses.asdict(outcome)
@@ -94,6 +96,23 @@ def import_file(service: HashDB, actor: Principal, path: Path, labels: tuple[str
     if submissions and not labels:
         raise InvalidInput("this file carries no labels: give them with --label")
     return _submit_all(service, actor, submissions)
+
+
+def _refuse_ignored(path: Path, export: bool, labels: tuple[str, ...], source: str | None,
+                    pdq_quality: int | None) -> None:
+    """An option that would not apply to this file is refused, never silently dropped: the
+    import would otherwise look as asked. An export is mirrored as its source has it (labels,
+    statuses, qualities, and their later changes, which would replace any label given here);
+    ThreatExchange hashes are submitted as the caller's own, from no source."""
+    if export:
+        given = [name for name, value in (("--label", labels), ("--pdq-quality", pdq_quality is not None)) if value]
+        if given:
+            raise InvalidInput(f"{path}: a hashdb export keeps the labels and qualities its source gave; "
+                               f"{' and '.join(given)} {'apply' if len(given) > 1 else 'applies'} to "
+                               f"ThreatExchange hashes only (leave {'them' if len(given) > 1 else 'it'} out)")
+    elif source is not None:
+        raise InvalidInput(f"{path}: --source names where a hashdb export came from; these are ThreatExchange "
+                           "hashes, submitted as --org (leave --source out)")
 
 
 def _submission(service: HashDB, item: HashInput | HashedInput, labels: tuple[str, ...],

@@ -77,7 +77,7 @@ def test_our_csv_export_imports_as_the_same_records_as_our_jsonl(source, tmp_pat
     assert any(r["frames"] for r in rows) and any(r["derived"] for r in rows)
 
     from_csv, from_jsonl = tmp_path / "from-csv.sqlite", tmp_path / "from-jsonl.sqlite"
-    summary = json.loads(ok("import", "--json", "--db", str(from_csv), "--label", "glorification", str(as_csv)))
+    summary = json.loads(ok("import", "--json", "--db", str(from_csv), str(as_csv)))
     assert summary == json.loads(ok("import", "--json", "--db", str(from_jsonl), str(as_jsonl)))
     assert summary["added"] == len({r["id"] for r in rows}) - 1  # all but the retracted one
     imported = feed(from_csv)
@@ -169,3 +169,26 @@ def test_an_export_saved_with_a_byte_order_mark_imports_as_without(source, tmp_p
     assert json.loads(ok("import", "--json", "--db", str(a), str(plain))) == \
         json.loads(ok("import", "--json", "--db", str(b), str(marked)))
     assert feed(a) == feed(b)
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "csv"])
+def test_an_export_refuses_the_options_it_would_ignore(source, tmp_path, fmt):
+    # `import --label L export.jsonl` imported the source's labels and dropped L without a word:
+    # a mirror keeps what its source says (and takes its later label changes), so L is refused.
+    export = tmp_path / f"feed.{fmt}"
+    export.write_text(ok("export", "--db", str(source), "--format", fmt))
+    mirror = tmp_path / "mirror.sqlite"
+    for options, said in ((["--label", "graphic_violence"], "--label applies"),
+                          (["--pdq-quality", "50"], "--pdq-quality applies"),
+                          (["--label", "graphic_violence", "--pdq-quality", "50"], "--label and --pdq-quality apply")):
+        code, out, err = run("import", "--db", str(mirror), *options, str(export))
+        assert code == 1 and out == "" and err.count("\n") == 1, err
+        assert err.startswith(f"Error: {export}: a hashdb export keeps the labels") and said in err, err
+        assert not mirror.exists()  # nothing imported, no database made
+    assert json.loads(ok("import", "--json", "--db", str(mirror), str(export)))["added"] > 0
+    # The other way round: --source names an export's origin, not ThreatExchange hashes'.
+    te = tmp_path / "te.txt"
+    te.write_text(f"pdq {'ab' * 32}\n")
+    code, _, err = run("import", "--db", str(tmp_path / "te.sqlite"), "--label", "glorification",
+                       "--source", "https://hashdb.example.org", str(te))
+    assert code == 1 and "--source names where a hashdb export came from" in err and err.count("\n") == 1
