@@ -257,18 +257,34 @@ def derived_json(derived: tuple[DerivedHash, ...]) -> list[dict[str, object]]:
              **({} if d.share is None else {"share": d.share})} for d in derived]
 
 
-def derived_from_json(raw: object, where: str = "derived") -> tuple[DerivedHash, ...]:
-    """The inverse of derived_json, strictly: a list of objects with a known via and a PDQ."""
+# What a feed entry (an export, a mirror's page) may carry: a newer hashdb may derive more
+# kinds of hash, and more of them, than this one.
+MAX_FEED_DERIVED = 64
+_FIELDS = {"via", "pdq", "quality", "share"}
+
+
+def derived_from_json(raw: object, where: str = "derived", feed: bool = False) -> tuple[DerivedHash, ...]:
+    """The inverse of derived_json, strictly: a list of objects with a known via and a PDQ.
+
+    With `feed`, what another hashdb exported: a derived hash of a kind this version does not
+    know (a via, or fields, added after it) is left out, not the record it belongs to. This
+    version matches only the vias it knows, and a mirror that refused every record carrying a
+    newer kind would lose those records' whole-image hashes too. A known kind is checked as
+    strictly as ever."""
     from hashdb.hashing.registry import parse_hash
 
     if raw is None:
         return ()
-    if not isinstance(raw, list) or len(raw) > MAX_DERIVED:
-        raise InvalidInput(f"{where} must be an array of at most {MAX_DERIVED} objects")
+    most = MAX_FEED_DERIVED if feed else MAX_DERIVED
+    if not isinstance(raw, list) or len(raw) > most:
+        raise InvalidInput(f"{where} must be an array of at most {most} objects")
     out = []
     for n, entry in enumerate(raw):
         here = f"{where}[{n}]"
-        if not isinstance(entry, dict) or not set(entry) <= {"via", "pdq", "quality", "share"}:
+        if feed and isinstance(entry, dict) and isinstance(entry.get("via"), str) and (
+                entry["via"] not in VIAS or not set(entry) <= _FIELDS):
+            continue
+        if not isinstance(entry, dict) or not set(entry) <= _FIELDS:
             raise InvalidInput(f"{here} must be an object with via, pdq, quality and share")
         if entry.get("via") not in VIAS:
             raise InvalidInput(f"{here}.via must be one of {', '.join(VIAS)}")

@@ -298,7 +298,7 @@ def feed_entry(doc: Mapping[str, Any]) -> FeedEntry:
                        for n, f in enumerate(doc.get("frames") or []))
         return FeedEntry(doc["seq"], doc["kind"], doc["id"], doc["signal"], doc["hash"], doc["quality"],
                          doc["media_type"], tuple(doc["labels"]), doc["status"], doc["incident"], doc["created_at"],
-                         doc["at"], frames, derived_from_json(doc.get("derived")),
+                         doc["at"], frames, derived_from_json(doc.get("derived"), feed=True),
                          tmk.stored(tmk.parse_text(doc["tmk"])) if doc.get("tmk") is not None else None,
                          Votes(int(doc["agree"]), int(doc["disagree"]), int(doc["false_positive"]))
                          if "agree" in doc else None)

@@ -111,7 +111,7 @@ def parse_entry(doc: object, taxonomy: Taxonomy) -> FeedEntry:
         raise InvalidInput("labels must be a list")
     incident = doc.get("incident")
     policy.check_text("incident", incident)
-    derived = derived_from_json(doc.get("derived"))
+    derived = derived_from_json(doc.get("derived"), feed=True)
     if derived and value.signal != "pdq":
         raise InvalidInput("only a pdq entry has derived hashes")
     return FeedEntry(seq, str(kind), record_id, value.signal, value.hex, value.quality, str(media_type),

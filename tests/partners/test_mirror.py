@@ -257,6 +257,30 @@ def test_malformed_entries_are_typed_errors(source, local, field, value, error, 
     assert local.store.last_seq() == 0
 
 
+def test_derived_hashes_of_a_kind_this_version_does_not_know_are_left_out(source, local):
+    # A newer source may derive hashes of a new kind (a via, or a field, added after this
+    # version), or more of them: the mirror keeps the record and the kinds it can match. The
+    # whole page was refused before, so an older mirror stopped syncing for good.
+    rng = random.Random(23)
+    stored, known = random_pdq(rng), random_pdq(rng)
+    submit(source, "alpha", stored)
+    [doc] = feed_docs(source)
+    newer = [{"via": "aligned", "pdq": random_pdq(rng), "quality": 90},
+             {"via": "trimmed", "pdq": known, "quality": 80, "share": 0.81},
+             {"via": "trimmed", "pdq": random_pdq(rng), "quality": 80, "share": 0.5, "angle": 3.0},
+             *({"via": "aligned", "pdq": random_pdq(rng), "quality": 90} for _ in range(20))]
+    assert apply_docs(local, [{**doc, "derived": newer}]).added == 1
+    [mirrored] = feed_docs(local)
+    assert (mirrored["hash"], mirrored["derived"]) == (stored, [newer[1]])
+    # A known kind is as strictly checked as ever, and a submission's list stays strict.
+    with pytest.raises(InvalidInput, match="entry 1.*derived\\[0\\].share"):
+        apply_docs(local, [{**doc, "seq": doc["seq"] + 1, "derived": [{**newer[1], "share": 2}]}])
+    from hashdb.hashing.derived import derived_from_json
+
+    with pytest.raises(InvalidInput, match="via must be one of"):
+        derived_from_json(newer[:1])
+
+
 def test_a_page_commits_whole_or_not_at_all(source, local):
     rng = random.Random(20)
     [record] = submit(source, "alpha", random_pdq(rng))
