@@ -44,8 +44,8 @@ def test_demo_once_prints_a_curl_lookup_and_its_match(tmp_path):
 def test_demo_refuses_an_existing_database(tmp_path):
     db = tmp_path / "demo.sqlite"
     db.write_bytes(b"")
-    result = subprocess.run([sys.executable, "-c", "from hashdb.cli import cli; cli()", "demo", "--once", "--db",
-                             str(db)], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    result = subprocess.run([sys.executable, "-c", "from hashdb.cli import cli; cli()", "demo", "--once", "--port", "0",
+                             "--db", str(db)], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert result.returncode == 2 and "fresh" in result.stderr
 
 
