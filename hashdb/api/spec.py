@@ -204,7 +204,10 @@ def schemas(max_batch: int) -> dict[str, Schema]:
         }, ("seq", "kind", "id", "signal", "hash", "quality", "media_type", "labels", "status", "incident",
             "created_at", "at")),
         "ExportResponse": obj({"changes": {"type": "array", "items": ref("Change")},
-                               "cursor": string(description="Pass as `since` for the next page.")},
+                               "cursor": string(description="Pass as `since` for the next page."),
+                               "feed": string(description="This server's feed, the same under any URL it is "
+                                                          "reached by: a mirror syncing it under a second URL "
+                                                          "is told so, instead of holding its records twice.")},
                               ("changes", "cursor")),
         "Stats": obj({k: COUNTS for k in ("signal", "status", "month", "label")},
                      ("signal", "status", "month", "label")),

@@ -112,7 +112,8 @@ def sync(url: str, api_key: str | None, batch: int, follow: bool, interval: floa
 
     Pulls the change feed from where the last run stopped (the cursor is kept in the mirror,
     committed with each page, so an interrupted sync resumes exactly) and applies additions,
-    label and status changes and retractions. Records are held under mirror:HOST.
+    label and status changes and retractions. Records are held under mirror:HOST. The same
+    server under another URL (localhost after 127.0.0.1) is refused, naming the URL to use.
 
     \b
     Example:

@@ -188,10 +188,18 @@ class Client:
         return _record(doc, "POST /v1/hashes/{id}/feedback")
 
     def export(self, since: str | None = None, limit: int = 1000) -> tuple[list[dict[str, Any]], str]:
+        changes, cursor, _ = self.export_page(since, limit)
+        return changes, cursor
+
+    def export_page(self, since: str | None = None,
+                    limit: int = 1000) -> tuple[list[dict[str, Any]], str, str | None]:
+        """export, and the identity the server gives its feed (None from a server before it)."""
         params = {"limit": str(limit), **({"since": since} if since else {})}
         doc = self._call("GET", f"/v1/export?{urllib.parse.urlencode(params)}")
         changes = _shape(doc, "changes", list, "GET /v1/export")
-        return changes, _shape(doc, "cursor", str, "GET /v1/export")
+        cursor = _shape(doc, "cursor", str, "GET /v1/export")
+        feed = doc.get("feed")
+        return changes, cursor, feed if isinstance(feed, str) and feed else None
 
     def stats(self) -> dict[str, Any]:
         doc = self._call("GET", "/v1/stats")

@@ -252,9 +252,11 @@ def _file_pages(lines: FeedLines, taxonomy: Taxonomy) -> Iterator[list[FeedEntry
 
 
 class FeedPages(Protocol):
-    """GET /v1/export, as hashdb.partners.client.Client offers it."""
+    """GET /v1/export, as hashdb.partners.client.Client offers it: a page, its cursor, and the
+    identity of the server's feed (None from a server before it)."""
 
-    def export(self, since: str | None = None, limit: int = 1000) -> tuple[list[dict[str, Any]], str]: ...
+    def export_page(self, since: str | None = None,
+                    limit: int = 1000) -> tuple[list[dict[str, Any]], str, str | None]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -275,10 +277,14 @@ def sync(service: HashDB, feed: FeedPages, source: Source, actor: Principal, bat
     total = MirrorOutcome()
     number = 0
     while True:
-        docs, next_cursor = _fetch(feed, source, cursor, batch)
+        docs, next_cursor, identity = _fetch(feed, source, cursor, batch)
+        if number == 0 and identity is not None:
+            _check_feed(service, source, identity)
         start = cursor or "the start"
         entries = check_entries(docs, service.taxonomy, lambda n: f"{source.key} page after {start}, entry {n + 1}")
         outcome = apply(service, source, entries, next_cursor, actor)
+        if number == 0 and identity is not None:
+            service.store.set_mirror_feed(source.key, identity)
         total = add(total, outcome)
         number += 1
         report(PageReport(number, len(entries), outcome, next_cursor))
@@ -289,9 +295,21 @@ def sync(service: HashDB, feed: FeedPages, source: Source, actor: Principal, bat
         cursor = next_cursor
 
 
-def _fetch(feed: FeedPages, source: Source, cursor: str | None, batch: int) -> tuple[list[Any], str]:
+def _check_feed(service: HashDB, source: Source, identity: str) -> None:
+    """Refuse to mirror a second time a feed this mirror follows under another URL (localhost
+    and 127.0.0.1, an address and its DNS name): a mirror knows a source by its URL, so it would
+    hold every record twice and count each member's support twice. Refused, not continued
+    under the first URL: another server could claim this identity (it is in every partner's
+    export), and continuing would file its records, and its cursor, under the first source."""
+    known = service.store.mirror_source_of_feed(identity)
+    if known is not None and known != source.key:
+        raise InvalidInput(f"{source.key} serves the feed this mirror already follows as {known}: sync from "
+                           f"{known} (under two URLs, the same server's records would be held twice)")
+
+
+def _fetch(feed: FeedPages, source: Source, cursor: str | None, batch: int) -> tuple[list[Any], str, str | None]:
     try:
-        docs, next_cursor = feed.export(cursor, batch)
+        docs, next_cursor, identity = feed.export_page(cursor, batch)
     except (Forbidden, Unauthorized) as exc:
         status = 403 if isinstance(exc, Forbidden) else 401
         raise type(exc)(f"{source.key} refused the export (HTTP {status}: {exc.message}); "
@@ -300,7 +318,7 @@ def _fetch(feed: FeedPages, source: Source, cursor: str | None, batch: int) -> t
         raise InvalidInput(f"{source.key}: the answer to GET /v1/export is not a change feed") from exc
     if not isinstance(docs, list) or not isinstance(next_cursor, str):
         raise InvalidInput(f"{source.key}: the answer to GET /v1/export is not a change feed")
-    return docs, next_cursor
+    return docs, next_cursor, identity
 
 
 def follow(service: HashDB, feed: FeedPages, source: Source, actor: Principal, batch: int, interval: float,

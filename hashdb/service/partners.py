@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 
 from hashdb.errors import InvalidInput
 from hashdb.hashing import tmk
@@ -12,6 +14,16 @@ from hashdb.types import FeedEntry, FrameHash, HashValue, Principal, TmkHash, Vo
 
 
 class PartnersMixin(ServiceBase):
+    def feed_identity(self) -> str | None:
+        """The same name for this database's change feed whatever URL it is reached by
+        (localhost or 127.0.0.1, an address or its DNS name), so a mirror can tell one server
+        under two names from two servers. An HMAC under the server secret: fixed for the
+        database (and shared by PostgreSQL replicas, which share the secret), and telling
+        nothing of the secret. None without a secret (a bare service in tests)."""
+        if self.server_secret is None:
+            return None
+        return hmac.new(self.server_secret, b"hashdb change feed identity", hashlib.sha256).hexdigest()[:32]
+
     def export(self, actor: Principal, since: str | None = None, limit: int = 1000) -> tuple[list[FeedEntry], str]:
         """The ordered change feed after `since`, and the cursor to pass next time."""
         policy.require(actor, "export")

@@ -373,3 +373,10 @@ def m013_mirror_votes(db: Database) -> None:
     the mirror's answers count as if cast here."""
     for column in ("agree", "disagree", "false_positive"):
         db.execute(f"ALTER TABLE mirror_records ADD COLUMN {column} INTEGER")
+
+
+@migrations()
+def m014_mirror_feed(db: Database) -> None:
+    """The identity a source's server gives its feed (GET /v1/export's "feed"; NULL from older
+    servers): the same server under another URL is then known, not mirrored twice."""
+    db.execute("ALTER TABLE mirror_sources ADD COLUMN feed TEXT")

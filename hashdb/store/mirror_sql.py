@@ -165,6 +165,18 @@ class MirrorSQL(SQLStore):
         rows = self._rows("SELECT cursor FROM mirror_sources WHERE source = ?", (source,))
         return str(rows[0]["cursor"]) if rows else None
 
+    def mirror_source_of_feed(self, feed: str) -> str | None:
+        rows = self._rows("SELECT source FROM mirror_sources WHERE feed = ? ORDER BY source LIMIT 1", (feed,))
+        return str(rows[0]["source"]) if rows else None
+
+    def set_mirror_feed(self, source: str, feed: str) -> None:
+        check_text("feed", feed)
+        with self._write() as conn:
+            # Only when it changes (a first sync, a server whose secret was replaced): a sync
+            # that finds nothing new writes nothing.
+            conn.execute("UPDATE mirror_sources SET feed = ? WHERE source = ? AND (feed IS NULL OR feed != ?)",
+                         (feed, source, feed))
+
     def mirror_origins(self, record_ids: Sequence[int]) -> dict[int, tuple[str, int]]:
         rows = self._rows_in("SELECT source, source_id, record_id FROM mirror_records WHERE record_id IN ({marks})",
                              (), list(dict.fromkeys(record_ids)))

@@ -297,6 +297,10 @@ ALTER TABLE mirror_records ADD COLUMN disagree BIGINT;
 ALTER TABLE mirror_records ADD COLUMN false_positive BIGINT;
 """
 
+M014_MIRROR_FEED = """
+ALTER TABLE mirror_sources ADD COLUMN feed TEXT;
+"""
+
 # (name, DDL) in the order they apply; the names match SQLite's where the change is the same.
 MIGRATIONS: tuple[tuple[str, str], ...] = (
     ("m001_core", M001_CORE),
@@ -311,6 +315,7 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
     ("m011_tmk_hashes", M011_TMK_HASHES),
     ("m012_derived_share", M012_DERIVED_SHARE),
     ("m013_mirror_votes", M013_MIRROR_VOTES),
+    ("m014_mirror_feed", M014_MIRROR_FEED),
 )
 
 

@@ -224,3 +224,48 @@ def test_an_export_cursor_past_the_feed_is_refused(served):
     assert answer.status == 400 and "past the end of this feed" in answer.json()["error"]["message"]
     docs, cursor = ahead.export(None, 1000)
     assert server.request("GET", f"/v1/export?since={cursor}", key=keys["partner"]).status == 200
+
+
+def test_the_same_server_under_another_name_is_not_mirrored_twice(served, tmp_path):
+    # Synced as http://127.0.0.1:PORT and then as http://localhost:PORT, a mirror held every
+    # record twice (two sources, mirror:127.0.0.1:PORT and mirror:localhost:PORT), and a lookup
+    # counted each twice. The server names its feed; the second URL is refused, naming the first.
+    server, keys = served
+    submit_random(served, 3, seed=41)
+    mirror = tmp_path / "mirror.sqlite"
+    first = hashdb(*sync_args(served, mirror))
+    assert first.returncode == 0, first.stderr
+    held = live_set(mirror)
+    assert held == live_set(server.db)
+    alias = server.url.replace("127.0.0.1", "localhost")
+    assert alias != server.url
+    again = hashdb("sync", "--from", alias, "--api-key", keys["partner"], "--db", str(mirror))
+    assert again.returncode == 1 and again.stderr.count("\n") == 1, again.stderr
+    assert again.stderr.startswith(f"Error: {alias} serves the feed this mirror already follows as {server.url}: "
+                                   f"sync from {server.url}")
+    assert live_set(mirror) == held
+    assert hashdb(*sync_args(served, mirror)).returncode == 0  # the first name goes on as before
+    # Another mirror may follow the second name: the identity binds names within one mirror only.
+    assert hashdb("sync", "--from", alias, "--api-key", keys["partner"],
+                  "--db", str(tmp_path / "other.sqlite")).returncode == 0
+
+
+def test_a_feed_identity_is_the_database_s_and_tells_nothing_of_its_secret(served, tmp_path):
+    import hashlib
+    import hmac
+
+    server, keys = served
+    _, _, identity = Client(server.url, keys["partner"]).export_page(None, 1)
+    service = open_database(server.db)
+    try:
+        assert identity == service.feed_identity() and len(identity) == 32
+        assert service.server_secret is not None and service.server_secret.hex() not in identity
+        expected = hmac.new(service.server_secret, b"hashdb change feed identity", hashlib.sha256).hexdigest()[:32]
+        assert identity == expected
+    finally:
+        service.store.close()
+    other = open_database(tmp_path / "other.sqlite")
+    try:
+        assert other.feed_identity() not in (None, identity)
+    finally:
+        other.store.close()

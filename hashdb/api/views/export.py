@@ -21,5 +21,10 @@ DEFAULT_LIMIT = 1000
 def export() -> dict[str, Any]:
     bodies.query_args({"since", "limit"})
     limit = bodies.query_int("limit", DEFAULT_LIMIT, 1, MAX_EXPORT_PAGE)
-    entries, cursor = get_service().export(principal(), request.args.get("since"), limit)
-    return {"changes": [output.feed_json(e) for e in entries], "cursor": cursor}
+    service = get_service()
+    entries, cursor = service.export(principal(), request.args.get("since"), limit)
+    answer: dict[str, Any] = {"changes": [output.feed_json(e) for e in entries], "cursor": cursor}
+    identity = service.feed_identity()
+    if identity is not None:
+        answer["feed"] = identity
+    return answer
