@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, fields
@@ -307,6 +308,9 @@ def _check_feed(service: HashDB, source: Source, identity: str) -> None:
                            f"{known} (under two URLs, the same server's records would be held twice)")
 
 
+_FEED_IDENTITY = re.compile(r"[0-9A-Za-z_-]{1,64}")
+
+
 def _fetch(feed: FeedPages, source: Source, cursor: str | None, batch: int) -> tuple[list[Any], str, str | None]:
     try:
         docs, next_cursor, identity = feed.export_page(cursor, batch)
@@ -318,6 +322,9 @@ def _fetch(feed: FeedPages, source: Source, cursor: str | None, batch: int) -> t
         raise InvalidInput(f"{source.key}: the answer to GET /v1/export is not a change feed") from exc
     if not isinstance(docs, list) or not isinstance(next_cursor, str):
         raise InvalidInput(f"{source.key}: the answer to GET /v1/export is not a change feed")
+    # Kept in the mirror: a short token (ours is 32 hex digits), not whatever a server sends.
+    if identity is not None and not _FEED_IDENTITY.fullmatch(identity):
+        identity = None
     return docs, next_cursor, identity
 
 

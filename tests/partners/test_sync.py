@@ -269,3 +269,26 @@ def test_a_feed_identity_is_the_database_s_and_tells_nothing_of_its_secret(serve
         assert other.feed_identity() not in (None, identity)
     finally:
         other.store.close()
+
+
+def test_a_feed_identity_that_is_not_a_short_token_is_not_kept(tmp_path):
+    from hashdb.partners import mirror
+    from hashdb.types import Principal
+
+    class Feed:
+        def __init__(self, identity: str) -> None:
+            self.identity = identity
+
+        def export_page(self, since=None, limit=1000):
+            return [], since or "djE6MA", self.identity
+
+    service = open_database(tmp_path / "mirror.sqlite")
+    try:
+        actor = Principal(service.store.ensure_org("local").id, "local", "admin")
+        for url, identity in (("http://a.example", "x" * 100_000), ("http://b.example", "ab\ncd")):
+            mirror.sync(service, Feed(identity), Source.from_url(url), actor, 10, lambda page: None)
+            assert service.store.mirror_source_of_feed(identity) is None
+        mirror.sync(service, Feed("0f" * 16), Source.from_url("http://c.example"), actor, 10, lambda page: None)
+        assert service.store.mirror_source_of_feed("0f" * 16) == "http://c.example"
+    finally:
+        service.store.close()
