@@ -41,6 +41,13 @@ MIN_PICTURE_SHARE = 0.25
 # degrees) = 21 at the widest turn tried and more at smaller ones.
 EDGE_INSET = 3
 MIN_CROSSING = 6
+# Where the fill begins, in pixels beyond the picture's edge (a source pixel turned back lands
+# that far outside it). A tool that blends the edge (OpenCV, ImageMagick) leaves picture up to
+# a pixel out; one that does not (Pillow's rotate, even bilinear) fills from half a pixel out.
+# On a 60-pixel icon turned 5 degrees the half-pixel band between the two is a third of each
+# wedge: scored against the blended edge alone, Pillow's wedges fit at 0.66 (under MIN_IOU), or
+# a wrong angle fits better. Each angle is scored with both and keeps the better.
+EDGES = (1.0, 0.5)
 
 
 def _wedges(height: int, width: int, degrees: float) -> npt.NDArray[np.bool_]:
@@ -105,13 +112,17 @@ def _best_turn(small: RGB, fill: npt.NDArray[np.int16], expanded: bool) -> Turn 
     seen = np.abs(small[ys, xs].astype(np.int16) - fill).max(axis=1) <= TOLERANCE
     corner = (ys >= height / 2).astype(np.int8) * 2 + (xs >= width / 2).astype(np.int8)
 
-    def score(turn: Turn) -> float:
+    def fit(expected: npt.NDArray[np.bool_]) -> float:
         # Each corner on its own, and the second best of the four: dark picture next to one
         # corner spoils that corner, not the angle.
-        expected = _in_wedge(ys, xs, height, width, turn)
         both = np.bincount(corner[expected & seen], minlength=4)
         either = np.maximum(np.bincount(corner[expected | seen], minlength=4), 1)
         return float(np.sort(both / either)[-2])
+
+    def score(turn: Turn) -> float:
+        # The better of the two edges a turning tool leaves (see EDGES).
+        beyond = _beyond(ys, xs, height, width, turn)
+        return max(fit(beyond > edge) for edge in EDGES)
 
     coarse = [Turn(sign * d, expanded) for d in np.arange(MIN_DEGREES, MAX_DEGREES + 1e-9, 0.5) for sign in (1, -1)]
     best = max(coarse, key=score)
@@ -122,7 +133,8 @@ def _best_turn(small: RGB, fill: npt.NDArray[np.int16], expanded: bool) -> Turn 
         return None
     # The rest of the zone must be picture, not more fill: a ground of the fill's colour would
     # fit every angle's wedges and name none.
-    outside = ~_in_wedge(ys, xs, height, width, best)
+    beyond = _beyond(ys, xs, height, width, best)
+    outside = ~(beyond > max(EDGES, key=lambda edge: fit(beyond > edge)))
     if int((outside & ~seen).sum()) < MIN_PICTURE_SHARE * int(outside.sum()):
         return None
     return Turn(round(float(best.degrees), 2), expanded)
@@ -151,19 +163,24 @@ def _grown_wedges(height: int, width: int, degrees: float) -> npt.NDArray[np.boo
 
 
 def _in_wedge(ys: npt.NDArray[np.intp], xs: npt.NDArray[np.intp], height: int, width: int,
-              turn: Turn) -> npt.NDArray[np.bool_]:
+              turn: Turn, edge: float = EDGES[0]) -> npt.NDArray[np.bool_]:
     """Whether each pixel is left without picture by the turn (OpenCV's rotation about the
     centre, as _wedges; on a grown canvas, of the picture source_size gives): its source,
-    turned back, falls outside the picture."""
+    turned back, falls more than `edge` pixels outside the picture."""
+    return np.asarray(_beyond(ys, xs, height, width, turn) > edge)
+
+
+def _beyond(ys: npt.NDArray[np.intp], xs: npt.NDArray[np.intp], height: int, width: int,
+            turn: Turn) -> npt.NDArray[np.float64]:
+    """How far outside the picture each pixel's source lies, in pixels (negative inside):
+    _in_wedge's measure, for the edges of EDGES."""
     t = np.radians(turn.degrees)
     h, w = source_size(height, width, turn.degrees) if turn.expanded else (height, width)
     cx, cy = (width - 1) / 2, (height - 1) / 2
     dx, dy = xs - cx, ys - cy
     sx = (w - 1) / 2 + dx * np.cos(t) - dy * np.sin(t)
     sy = (h - 1) / 2 + dx * np.sin(t) + dy * np.cos(t)
-    # One pixel inside the edge still holds picture once blended by the resampling and JPEG.
-    edge = 1.0
-    return np.asarray((sx < -edge) | (sx > w - 1 + edge) | (sy < -edge) | (sy > h - 1 + edge))
+    return np.asarray(np.maximum(np.maximum(-sx, sx - (w - 1)), np.maximum(-sy, sy - (h - 1))))
 
 
 def unturned(rgb: RGB, turn: Turn) -> RGB:
