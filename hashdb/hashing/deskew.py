@@ -109,15 +109,20 @@ def _best_turn(small: RGB, fill: npt.NDArray[np.int16], expanded: bool) -> Turn 
         widest = MAX_DEGREES + 3
         zone = _wedges(height, width, widest) | _wedges(height, width, -widest)
     ys, xs = np.nonzero(zone)
-    seen = np.abs(small[ys, xs].astype(np.int16) - fill).max(axis=1) <= TOLERANCE
     corner = (ys >= height / 2).astype(np.int8) * 2 + (xs >= width / 2).astype(np.int8)
+    # The zone's pixels corner by corner, so that each corner's counts are sums of one slice.
+    order = np.argsort(corner, kind="stable")
+    ys, xs = ys[order], xs[order]
+    starts = np.searchsorted(corner[order], np.arange(4))
+    seen = np.abs(small[ys, xs].astype(np.int16) - fill).max(axis=1) <= TOLERANCE
+    seen_counts = np.add.reduceat(seen, starts, dtype=np.intp)
 
     def fit(expected: npt.NDArray[np.bool_]) -> float:
         # Each corner on its own, and the second best of the four: dark picture next to one
         # corner spoils that corner, not the angle.
-        both = np.bincount(corner[expected & seen], minlength=4)
-        either = np.maximum(np.bincount(corner[expected | seen], minlength=4), 1)
-        return float(np.sort(both / either)[-2])
+        both = np.add.reduceat(expected & seen, starts, dtype=np.intp)
+        either = np.add.reduceat(expected, starts, dtype=np.intp) + seen_counts - both
+        return float(np.sort(both / np.maximum(either, 1))[-2])
 
     def score(turn: Turn) -> float:
         # The better of the two edges a turning tool leaves (see EDGES).
@@ -176,11 +181,12 @@ def _beyond(ys: npt.NDArray[np.intp], xs: npt.NDArray[np.intp], height: int, wid
     _in_wedge's measure, for the edges of EDGES."""
     t = np.radians(turn.degrees)
     h, w = source_size(height, width, turn.degrees) if turn.expanded else (height, width)
-    cx, cy = (width - 1) / 2, (height - 1) / 2
-    dx, dy = xs - cx, ys - cy
-    sx = (w - 1) / 2 + dx * np.cos(t) - dy * np.sin(t)
-    sy = (h - 1) / 2 + dx * np.sin(t) + dy * np.cos(t)
-    return np.asarray(np.maximum(np.maximum(-sx, sx - (w - 1)), np.maximum(-sy, sy - (h - 1))))
+    dx, dy = xs - (width - 1) / 2, ys - (height - 1) / 2
+    # The source's offset from the picture's centre; outside by how far the larger of its two
+    # distances from the centre lines exceeds the half side.
+    sx = np.abs(dx * np.cos(t) - dy * np.sin(t)) - (w - 1) / 2
+    sy = np.abs(dx * np.sin(t) + dy * np.cos(t)) - (h - 1) / 2
+    return np.asarray(np.maximum(sx, sy))
 
 
 def unturned(rgb: RGB, turn: Turn) -> RGB:
