@@ -53,6 +53,18 @@ PART_SPLIT = 0.4
 # derived PDQs computed the same way, never offered as the file's PDQ, and this keeps each
 # one to about a millisecond whatever the upload's size.
 WORK_SIDE = 512
+# A lookup also hashes its content box (the layout's, the stored side's kind of region)
+# reduced to these longest sides, when it is at least half as large again. A picture shown
+# larger than it was stored (a 60-pixel icon or a 256-pixel emoji blown up to 400 in an app or
+# a browser page) is smoothed by the enlarging and then by JPEG; the PDQ of the stored small
+# image reads its sharp pixels, and the two land 32 to 40 bits apart. Reduced back towards a
+# small size the region loses that smoothing. Measured on the full evaluation (BENCHMARKS.md,
+# "Matching quality"): screenshots 0.744 -> 0.794, borders, bars and captions a query or two
+# each, no false positive or wrong match added; 64 and 192 together found more than any one
+# side, and reducing every content region a lookup finds (up to 8) 0.812, for up to 16 more
+# hashes a query instead of 2.
+REDUCED_SIDES = (64, 192)
+REDUCED_FROM = 1.5
 
 
 def derived_pdqs(image: Image.Image | npt.NDArray[np.uint8], min_quality: int,
@@ -71,7 +83,9 @@ def derived_pdqs(image: Image.Image | npt.NDArray[np.uint8], min_quality: int,
     quality"). And with `lookup`, a turned copy also gets the PDQ of the largest centred crop
     (centred.fitting_box) its deskewed picture still fills, DESKEWED with that crop's share:
     it is compared only with stored crops of the same share (service/matching.py), so the
-    corners the turn cut off are left out on both sides.
+    corners the turn cut off are left out on both sides. And with `lookup`, the content box
+    reduced to each of REDUCED_SIDES, as CONTENT of the box's share: a small picture shown
+    blown up.
     """
     rgb = work_copy(image)
     height, width = rgb.shape[:2]
@@ -80,7 +94,8 @@ def derived_pdqs(image: Image.Image | npt.NDArray[np.uint8], min_quality: int,
     out: list[DerivedHash] = []
     detail = Detail(rgb)
 
-    def add(via: str, box: regions.Box, split: float = 0.0) -> None:
+    def add(via: str, box: regions.Box, split: float = 0.0, reduce: bool = False) -> None:
+        # `reduce`: also the box's REDUCED_SIDES copies (a lookup's content box).
         if any(box == other for other in seen) or min(box.width, box.height) < 16:
             return
         seen.append(box)
@@ -88,9 +103,14 @@ def derived_pdqs(image: Image.Image | npt.NDArray[np.uint8], min_quality: int,
             return
         pixels = np.ascontiguousarray(box.crop(rgb))
         value = pdq.compute_array(pixels)
+        share = share_of(box.width * box.height, width * height)
         if usable(value, min_quality):
-            out.append(DerivedHash(via, value, share_of(box.width * box.height, width * height),
-                                   part=lookup and split >= PART_SPLIT))
+            out.append(DerivedHash(via, value, share, part=lookup and split >= PART_SPLIT))
+        for side in REDUCED_SIDES if reduce else ():
+            if max(box.width, box.height) >= REDUCED_FROM * side:
+                value = pdq.compute_array(reduced_copy(pixels, side))
+                if usable(value, min_quality):
+                    out.append(DerivedHash(via, value, share, part=split >= PART_SPLIT))
 
     def whole(box: regions.Box) -> bool:
         return box.is_full(rgb) or box.width * box.height > (1 - MIN_CHANGE) * width * height
@@ -100,7 +120,7 @@ def derived_pdqs(image: Image.Image | npt.NDArray[np.uint8], min_quality: int,
     boxes = (found.trimmed, found.content)
     for via, box, split in zip((TRIMMED, CONTENT), boxes, (0.0, found.split), strict=True):
         if not whole(box):
-            add(via, box, split)
+            add(via, box, split, reduce=lookup and via == CONTENT)
     if lookup:
         for box in dict.fromkeys(boxes):
             inner = regions.trimmed_inside(rgb, box)
@@ -134,6 +154,14 @@ def derived_pdqs(image: Image.Image | npt.NDArray[np.uint8], min_quality: int,
             if usable(value, min_quality):
                 out.append(DerivedHash(DESKEWED, value, share_of((x1 - x0) * (y1 - y0), width * height)))
     return tuple(out)
+
+
+def reduced_copy(pixels: npt.NDArray[np.uint8], side: int) -> npt.NDArray[np.uint8]:
+    """`pixels` area-averaged to a longest side of `side` (a lookup's REDUCED_SIDES copies)."""
+    height, width = pixels.shape[:2]
+    scale = side / max(height, width)
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    return np.ascontiguousarray(cv2.resize(pixels, size, interpolation=cv2.INTER_AREA))
 
 
 def work_copy(image: Image.Image | npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
@@ -243,8 +271,11 @@ def usable(value: HashValue, min_quality: int) -> bool:
 
 # Derived hashes in every JSON shape (hash --json, API items, export feed): a list of
 # {"via": ..., "pdq": hex, "quality": n, "share": x}. A stored image has at most 11: two
-# regions, a deskewed copy, four centred crops and four corner-masked copies.
-MAX_DERIVED = 12
+# regions, a deskewed copy, four centred crops and four corner-masked copies. A lookup (sent
+# by `hashdb lookup --server`) has at most 17: nine regions (trimmed, content, each trimmed
+# inside and laid out again, three band cuts), the content box's two reduced copies, a
+# deskewed copy and its fitting crop, and four corner-masked copies.
+MAX_DERIVED = 17
 
 
 def share_of(part: int, whole: int) -> float:
