@@ -10,7 +10,10 @@ import pytest
 from PIL import Image, ImageDraw, ImageFont
 
 from hashdb.hashing import regions
-from hashdb.hashing.derived import CONTENT, PART_SPLIT, TRIMMED, derived_pdqs, share_of
+from hashdb.hashing.derived import (
+    CONTENT, MAX_DERIVED, PART_SPLIT, REDUCED_FROM, REDUCED_SIDES, TRIMMED, derived_pdqs, reduced_copy, share_of,
+)
+from hashdb.hashing.pdq import PdqSignal
 from hashdb.hashing.regions import Box
 
 
@@ -272,3 +275,34 @@ def test_a_lookup_marks_a_part_of_a_composite_and_storing_never_does(media: Path
     # A picture under a caption is not a part.
     band = _caption(400, 60, "BREAKING: watch before they delete", 26, (255, 255, 255), (0, 0, 0))
     assert not any(d.part for d in derived_pdqs(np.concatenate([band, photo(media, 400, 300)]), 50, lookup=True))
+
+
+
+def in_an_app(picture: np.ndarray) -> np.ndarray:
+    """`picture` in a phone app 400 wide: status bar, app bar, white margins, a line of text."""
+    height, width = picture.shape[:2]
+    side = (400 - width) // 2
+    return np.concatenate([_caption(400, 24, "12:45", 13, (20, 20, 20), (255, 255, 255)),
+                           _caption(400, 56, "     channel name", 20, (59, 89, 152), (255, 255, 255)),
+                           framed(picture, side, 8, 400 - width - side, 8, colour=(255, 255, 255)),
+                           _caption(400, 40, "shared 3 hours ago", 14, (255, 255, 255), (30, 30, 30))])
+
+
+@pytest.mark.parametrize(("size", "sides"), [((380, 300), REDUCED_SIDES), ((200, 150), (64,))])
+def test_a_lookup_hashes_its_content_box_reduced_and_storing_does_not(media: Path, size, sides) -> None:
+    # A picture blown up in an app: the content box is the picture; a lookup adds its PDQ
+    # reduced to each of REDUCED_SIDES it is REDUCED_FROM times larger than, with the box's share.
+    width, height = size
+    page = in_an_app(photo(media, width, height))
+    box = regions.layout(page).content
+    assert box == Box((400 - width) // 2, 88, (400 - width) // 2 + width, 88 + height)
+    pixels = np.ascontiguousarray(box.crop(page))
+    share = share_of(box.width * box.height, page.shape[0] * page.shape[1])
+    reduced = {side: PdqSignal().compute_array(reduced_copy(pixels, side)).hex for side in REDUCED_SIDES}
+    assert all(max(reduced_copy(pixels, side).shape[:2]) == side for side in REDUCED_SIDES)
+    looked_up = derived_pdqs(page, 50, lookup=True)
+    assert len(looked_up) <= MAX_DERIVED
+    shared = {d.hash.hex for d in looked_up if d.via == CONTENT and d.share == share}
+    assert {side for side, value in reduced.items() if value in shared} == set(sides)
+    assert max(width, height) >= REDUCED_FROM * max(sides)
+    assert not set(reduced.values()) & {d.hash.hex for d in derived_pdqs(page, 50)}
