@@ -4,7 +4,7 @@
  * stays as the fallback and the oracle of the tests): for each query, every bucket within each
  * chunk's threshold of the query's chunk value is looked up, its rows (a run of `order`) are
  * compared with the query by their full codes, and those within the radius are kept. In numpy
- * each of those steps is a pass over arrays allocated per call; here a query is one loop, and
+ * each of those steps is a pass over arrays allocated per call; here a query is three loops, and
  * the GIL is released for all of it (the server searches from several threads).
  *
  * A row near the query in several chunks is proposed by each of them. It is kept only from the
@@ -42,14 +42,17 @@
 
 /* Every step of a query is a random read (a bucket's offsets, then its run of `order`, then each
  * candidate's code), each a likely cache miss at millions of codes. A plain loop waits for them
- * one chain at a time. So a query runs in passes, each prefetching a fixed distance ahead of
- * what it reads: bucket offsets PROBE_AHEAD probes ahead, runs of `order` RUN_AHEAD runs ahead,
- * candidates' codes GATHER candidates ahead of their verification. Far enough for the reads to
- * overlap, near enough that a line is still in L1 when it is used: at 1M codes, GATHER 16 took
- * ~65 us a query where 64 took ~85 and verifying after the whole gather ~90 (loaded machine). */
-#define PROBE_AHEAD 16
-#define RUN_AHEAD 8
-#define GATHER 16
+ * one chain at a time. So a query runs in three passes over flat arrays, each prefetching a fixed
+ * distance ahead of what it reads: bucket offsets PROBE_AHEAD probes ahead, runs of `order`
+ * RUN_AHEAD runs ahead, candidates' codes CAND_AHEAD candidates ahead of their verification.
+ * The passes have no data-dependent branch in their steps (an empty bucket is written and then
+ * overwritten, the checks of the tables are or-ed and tested once a pass), so nothing stalls the
+ * prefetches but the memory itself. On a Xeon with AVX-512 (6 December 2026, 1M codes, batches
+ * of 100) this took 28-37 us a query where the former single pass with a ring of 16 candidates
+ * took 41-49, and distances of 64/32/64 beat 32/16/32 and 16/8/16 (BENCHMARKS.md, "API"). */
+#define PROBE_AHEAD 64
+#define RUN_AHEAD 32
+#define CAND_AHEAD 64
 
 INLINE uint32_t load_u32(const uint8_t *p) {
     uint32_t v;
@@ -188,54 +191,68 @@ typedef struct {
     int64_t *run_first; /* per non-empty bucket: its first position in the flattened order */
     int64_t *run_len;
     int32_t *run_chunk;
-    uint32_t *rows; /* the last GATHER candidates, a ring */
+    uint32_t *rows; /* per candidate: its row, and the chunk whose bucket proposed it */
     int32_t *chunk;
+    size_t cap; /* of rows and chunk, grown to a query's candidates */
 } Buffers;
 
 HOT static int run_search(const Search *s, Hits *hits, Buffers *b) {
-    int rc = OK;
     for (Py_ssize_t q = 0; q < s->nq; q++) {
         const uint8_t *qcode = s->queries + q * s->code_bytes;
         for (int c = 0; c < s->chunks; c++) b->qkey[c] = field(qcode, c * s->width, s->width);
         for (Py_ssize_t j = 0; j < s->probes; j++) b->key[j] = b->qkey[s->probe_chunk[j]] ^ s->masks[j];
+        /* Pass 1: the non-empty buckets, as runs of the flattened order array. */
         for (Py_ssize_t j = 0; j < PROBE_AHEAD && j < s->probes; j++) prefetch_bucket(s, (int)s->probe_chunk[j], b->key[j]);
         Py_ssize_t runs = 0;
+        int64_t total = 0;
+        int bad = 0;
         for (Py_ssize_t j = 0; j < s->probes; j++) {
             if (j + PROBE_AHEAD < s->probes)
                 prefetch_bucket(s, (int)s->probe_chunk[j + PROBE_AHEAD], b->key[j + PROBE_AHEAD]);
             const int c = (int)s->probe_chunk[j];
             int64_t start, length;
             bucket(s, c, b->key[j], &start, &length);
-            if (length == 0) continue;
-            if (start < 0 || length < 0 || start + length > s->count) return BAD_TABLES;
-            const int64_t first = (int64_t)c * s->count + start;
-            b->run_first[runs] = first;
+            bad |= (length != 0) & ((start < 0) | (length < 0) | (start + length > s->count));
+            b->run_first[runs] = (int64_t)c * s->count + start;
             b->run_len[runs] = length;
             b->run_chunk[runs] = (int32_t)c;
-            runs++;
+            total += length;
+            runs += length != 0;
         }
-        /* Candidate i is verified when candidate i + GATHER is read: its code was asked for
-         * GATHER reads ago, long enough to arrive, recently enough to be still in L1. */
-        uint64_t n = 0;
+        if (bad) return BAD_TABLES;
+        if ((size_t)total > b->cap) {
+            const size_t cap = 2 * (size_t)total;
+            uint32_t *rows = realloc(b->rows, cap * sizeof(uint32_t));
+            if (rows) b->rows = rows;
+            int32_t *chunk = realloc(b->chunk, cap * sizeof(int32_t));
+            if (chunk) b->chunk = chunk;
+            if (!rows || !chunk) return NO_MEMORY;
+            b->cap = cap;
+        }
+        /* Pass 2: the candidates, the rows of those runs. */
+        int64_t n = 0;
         for (Py_ssize_t r = 0; r < runs; r++) {
             if (r + RUN_AHEAD < runs) PREFETCH(s->order + 4 * b->run_first[r + RUN_AHEAD]);
             const uint8_t *run = s->order + 4 * b->run_first[r];
             const int32_t c = b->run_chunk[r];
-            for (int64_t i = 0; i < b->run_len[r]; i++) {
+            const int64_t length = b->run_len[r];
+            for (int64_t i = 0; i < length; i++) {
                 const uint32_t row = load_u32(run + 4 * i);
-                if ((Py_ssize_t)row >= s->nrows) return BAD_TABLES;
-                PREFETCH(s->codes + (Py_ssize_t)row * s->code_bytes);
-                const unsigned slot = n % GATHER;
-                if (n >= GATHER && (rc = verify(s, q, qcode, b->qkey, b->rows[slot], b->chunk[slot], hits)) != OK) return rc;
-                b->rows[slot] = row;
-                b->chunk[slot] = c;
-                n++;
+                bad |= (Py_ssize_t)row >= s->nrows;
+                b->rows[n + i] = row;
+                b->chunk[n + i] = c;
             }
+            n += length;
         }
-        for (uint64_t i = n > GATHER ? n - GATHER : 0; i < n; i++)
-            if ((rc = verify(s, q, qcode, b->qkey, b->rows[i % GATHER], b->chunk[i % GATHER], hits)) != OK) return rc;
+        if (bad) return BAD_TABLES;
+        /* Pass 3: each candidate's full code against the query's. */
+        for (int64_t i = 0; i < CAND_AHEAD && i < n; i++) PREFETCH(s->codes + (Py_ssize_t)b->rows[i] * s->code_bytes);
+        for (int64_t i = 0; i < n; i++) {
+            if (i + CAND_AHEAD < n) PREFETCH(s->codes + (Py_ssize_t)b->rows[i + CAND_AHEAD] * s->code_bytes);
+            if (verify(s, q, qcode, b->qkey, b->rows[i], b->chunk[i], hits) != OK) return NO_MEMORY;
+        }
     }
-    return rc;
+    return OK;
 }
 
 static int search_all(const Search *s, Hits *hits) {
@@ -246,11 +263,12 @@ static int search_all(const Search *s, Hits *hits) {
         malloc(sizeof(int64_t) * probes),
         malloc(sizeof(int64_t) * probes),
         malloc(sizeof(int32_t) * probes),
-        malloc(sizeof(uint32_t) * GATHER),
-        malloc(sizeof(int32_t) * GATHER),
+        NULL,
+        NULL,
+        0,
     };
     int rc = NO_MEMORY;
-    if (b.qkey && b.key && b.run_first && b.run_len && b.run_chunk && b.rows && b.chunk) rc = run_search(s, hits, &b);
+    if (b.qkey && b.key && b.run_first && b.run_len && b.run_chunk) rc = run_search(s, hits, &b);
     free(b.qkey);
     free(b.key);
     free(b.run_first);
