@@ -185,6 +185,15 @@ INLINE void prefetch_bucket(const Search *s, int c, uint32_t key) {
     PREFETCH(s->high + 4 * ((int64_t)c * (((int64_t)1 << (s->width - s->block_log2)) + 1) + (key >> s->block_log2)));
 }
 
+/* Both ends of a code: a saved FAISS file puts the codes 33 bytes into the map, so at 32 bytes a
+ * code every code straddles two cache lines, and prefetching only the first left the second to
+ * a miss per candidate (in the server, 1M codes: ~49 us a query against ~39 from a copy). */
+INLINE void prefetch_code(const Search *s, uint32_t row) {
+    const uint8_t *code = s->codes + (Py_ssize_t)row * s->code_bytes;
+    PREFETCH(code);
+    PREFETCH(code + s->code_bytes - 1);
+}
+
 typedef struct {
     uint32_t *qkey;     /* per chunk */
     uint32_t *key;      /* per probe */
@@ -246,9 +255,9 @@ HOT static int run_search(const Search *s, Hits *hits, Buffers *b) {
         }
         if (bad) return BAD_TABLES;
         /* Pass 3: each candidate's full code against the query's. */
-        for (int64_t i = 0; i < CAND_AHEAD && i < n; i++) PREFETCH(s->codes + (Py_ssize_t)b->rows[i] * s->code_bytes);
+        for (int64_t i = 0; i < CAND_AHEAD && i < n; i++) prefetch_code(s, b->rows[i]);
         for (int64_t i = 0; i < n; i++) {
-            if (i + CAND_AHEAD < n) PREFETCH(s->codes + (Py_ssize_t)b->rows[i + CAND_AHEAD] * s->code_bytes);
+            if (i + CAND_AHEAD < n) prefetch_code(s, b->rows[i + CAND_AHEAD]);
             if (verify(s, q, qcode, b->qkey, b->rows[i], b->chunk[i], hits) != OK) return NO_MEMORY;
         }
     }
