@@ -45,11 +45,13 @@
  * one chain at a time. So a query runs in three passes over flat arrays, each prefetching a fixed
  * distance ahead of what it reads: bucket offsets PROBE_AHEAD probes ahead, runs of `order`
  * RUN_AHEAD runs ahead, candidates' codes CAND_AHEAD candidates ahead of their verification.
- * The passes have no data-dependent branch in their steps (an empty bucket is written and then
- * overwritten, the checks of the tables are or-ed and tested once a pass), so nothing stalls the
- * prefetches but the memory itself. On a Xeon with AVX-512 (6 December 2026, 1M codes, batches
- * of 100) this took 28-37 us a query where the former single pass with a ring of 16 candidates
- * took 41-49, and distances of 64/32/64 beat 32/16/32 and 16/8/16 (BENCHMARKS.md, "API"). */
+ * The probes' pass has no branch on what it reads (an empty bucket is written, then overwritten),
+ * and the checks of the tables are or-ed and tested once a pass, so mispredictions no longer
+ * stall the loop between prefetches as they did in one fused pass. On a Xeon with AVX-512 and a large L3 (6 December 2026,
+ * the server's own mapped snapshot, CPU time, alternated in one process) this took 38 us a query
+ * at 1M codes in batches of 100 where the former single pass with a ring of 16 candidates took
+ * 46, 137 against 174 at 10M, and 43 against 52 for single queries at 1M; distances of
+ * 64/32/64 beat 32/16/32 and 16/8/16 there (BENCHMARKS.md, "API"). */
 #define PROBE_AHEAD 64
 #define RUN_AHEAD 32
 #define CAND_AHEAD 64
@@ -185,9 +187,9 @@ INLINE void prefetch_bucket(const Search *s, int c, uint32_t key) {
     PREFETCH(s->high + 4 * ((int64_t)c * (((int64_t)1 << (s->width - s->block_log2)) + 1) + (key >> s->block_log2)));
 }
 
-/* Both ends of a code: a saved FAISS file puts the codes 33 bytes into the map, so at 32 bytes a
- * code every code straddles two cache lines, and prefetching only the first left the second to
- * a miss per candidate (in the server, 1M codes: ~49 us a query against ~39 from a copy). */
+/* Both ends of a code: a saved FAISS file puts the codes 33 bytes into the map, so every other
+ * 32-byte code straddles two cache lines, and prefetching only the first left the second to a
+ * miss (1M codes, the server's mapped snapshot: 40 us a query against 45). */
 INLINE void prefetch_code(const Search *s, uint32_t row) {
     const uint8_t *code = s->codes + (Py_ssize_t)row * s->code_bytes;
     PREFETCH(code);
