@@ -281,7 +281,9 @@ NEAR_WHOLE = 24
 
 # A part of a composite picture (DerivedHash.part: one of two pictograms side by side, one
 # glyph of an icon) can be the same picture as the stored image only if the stored side cut
-# out the same part: a stored content region small enough to be such a part (a block with
+# out the same part (records stored before stored images kept no parts, see
+# derived.PART_SPLIT, or a picture under bands that is no larger): a stored content region
+# small enough to be such a part (a block with
 # a runner-up of PART_SPLIT its length holds at most 1 / (1 + PART_SPLIT) of the picture),
 # or a region of the same share whose whole image corroborates it (see SAME_SHARE). Against
 # a whole image, a trimmed region or a large content region, the part is one picture found

@@ -332,3 +332,47 @@ def test_masked_hashes_match_only_masked_hashes(service, media):
     as_whole = service.lookup([Query("whole", (covered,))], alice)[0]
     as_region = service.lookup([Query("region", derived=(DerivedHash(CONTENT, covered, 0.5),))], alice)[0]
     assert as_whole.matches == () and as_region.matches == ()
+
+
+def _drawing(seed: int, redrawn: int = 0, size: int = 240) -> Image.Image:
+    # 25 coloured boxes; the last `redrawn` of them from another seed: a variant of the drawing.
+    first, other = np.random.default_rng(seed), np.random.default_rng(99)
+    image = Image.new("RGB", (size, size), (255, 255, 255))
+    draw = ImageDraw.Draw(image)
+    for n in range(25):
+        rng = other if n >= 25 - redrawn else first
+        x, y = (int(v) for v in rng.integers(0, size - 40, 2))
+        w, h = (int(v) for v in rng.integers(10, 60, 2))
+        draw.rectangle((x, y, x + w, y + h), fill=tuple(int(c) for c in rng.integers(0, 256, 3)))
+    return image
+
+
+def _side_by_side(right: Image.Image) -> Image.Image:
+    # Two drawings on one white page: the layout keeps one of them, the left, as the content
+    # region, a part of the composite (split near 1).
+    page = Image.new("RGB", (600, 300), (255, 255, 255))
+    page.paste(_drawing(1), (20, 30))
+    page.paste(right, (340, 30))
+    return page
+
+
+def test_a_stored_composite_shares_no_part_of_itself(service):
+    from hashdb.hashing import regions
+    from hashdb.hashing.derived import CONTENT, PART_SPLIT
+
+    alice = principal(service, "alice", "contributor")
+    # Pages sharing the left drawing, their right ones a third redrawn: whole images about 50
+    # bits apart, past PDQ's 31 but close enough to corroborate a same-share region match.
+    stored, other = _side_by_side(_drawing(2)), _side_by_side(_drawing(2, redrawn=8))
+    pdq = PdqSignal()
+    assert 31 < PdqSignal.distance(pdq.compute(stored).hex, pdq.compute(other).hex) <= 64
+    # What the test stands on: the detectors take the left drawing of each page as its content.
+    for page in (stored, other):
+        found = regions.layout(np.asarray(page))
+        assert found.split >= PART_SPLIT and found.content.width < page.width / 2
+    assert CONTENT not in [d.via for d in service.hash_bytes(encoded(stored), "stored").derived]
+    submit(service, alice, encoded(stored))
+    # The other page is another picture: the part they share is no evidence.
+    assert not lookup(service, alice, encoded(other)).matched
+    # The page itself under a caption band is still found.
+    assert lookup(service, alice, encoded(captioned(stored, 60))).matched
