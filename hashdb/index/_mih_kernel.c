@@ -48,10 +48,10 @@
  * The probes' pass has no branch on what it reads (an empty bucket is written, then overwritten),
  * and the checks of the tables are or-ed and tested once a pass, so mispredictions no longer
  * stall the loop between prefetches as they did in one fused pass. On a Xeon with AVX-512 and a large L3 (6 December 2026,
- * the server's own mapped snapshot, CPU time, alternated in one process) this took 38 us a query
- * at 1M codes in batches of 100 where the former single pass with a ring of 16 candidates took
- * 46, 137 against 174 at 10M, and 43 against 52 for single queries at 1M; distances of
- * 64/32/64 beat 32/16/32 and 16/8/16 there (BENCHMARKS.md, "API"). */
+ * the server's own mapped snapshot, CPU time, alternated in one process) this took 34-38 us a
+ * query at 1M codes in batches of 100 where the former single pass with a ring of 16 candidates
+ * took 46-54, 137-158 against 174-193 at 10M, and 37-43 against 52-56 for single queries at 1M;
+ * distances of 64/32/64 beat 32/16/32 and 16/8/16 there (BENCHMARKS.md, "API"). */
 #define PROBE_AHEAD 64
 #define RUN_AHEAD 32
 #define CAND_AHEAD 64
@@ -189,7 +189,7 @@ INLINE void prefetch_bucket(const Search *s, int c, uint32_t key) {
 
 /* Both ends of a code: a saved FAISS file puts the codes 33 bytes into the map, so every other
  * 32-byte code straddles two cache lines, and prefetching only the first left the second to a
- * miss (1M codes, the server's mapped snapshot: 40 us a query against 45). */
+ * miss (1M codes, the server's mapped snapshot: 34-40 us a query against 44-48). */
 INLINE void prefetch_code(const Search *s, uint32_t row) {
     const uint8_t *code = s->codes + (Py_ssize_t)row * s->code_bytes;
     PREFETCH(code);
