@@ -86,18 +86,40 @@ def planes(rgb: RGB) -> Planes:
     return np.ascontiguousarray(rgb.transpose(2, 0, 1), dtype=np.int16)
 
 
+def _vector_sort() -> bool:
+    """Whether numpy sorts 16-bit integers with its AVX-512 quicksort on this core (numpy 2's
+    x86-simd-sort needs AVX512_ICL for them); False when numpy does not say."""
+    try:
+        from numpy._core._multiarray_umath import __cpu_features__
+    except ImportError:
+        return False
+    return bool(__cpu_features__.get("AVX512_ICL"))
+
+
+# Which sort _median runs; a sort's result does not depend on its kind, only its speed does.
+# For 3 x 512 rows of 64 (the detectors' lines), numpy's default quicksort takes 0.08 ms
+# where its vectorised path exists and 2.2 ms where it does not (an AMD core with AVX2
+# only); its radix sort ("stable") 0.4 to 0.5 ms on either, and 0.23 on the same values
+# as uint8 (one byte to bucket, half the memory). BENCHMARKS.md, "Image hashing end to end".
+_QUICKSORT = _vector_sort()
+
+
 def _median(samples: Planes) -> Planes:
     """np.median(samples, axis=-1).astype(np.int16) of values 0..255, by one sort: the mean of
     the two middle values, truncated, is their sum halved (about 3x faster than np.median)."""
     n = samples.shape[-1]
-    # "stable" is numpy's radix sort for 16-bit integers: 4.5x faster than its default on rows
-    # of 64 here (2.2 against 0.5 ms for 3 x 512 rows, on a core without AVX-512, where numpy's
-    # quicksort has no vectorised path), and a sort's result does not depend on its kind.
-    ordered = np.sort(samples, axis=-1, kind="stable")
+    # Sorted in place in a C-ordered copy: numpy sorts rows that are not contiguous (every
+    # k-th pixel, a column of the planes) through a buffer each, twice as slow.
+    if _QUICKSORT:
+        ordered = samples.copy(order="C")
+        ordered.sort(axis=-1)
+    else:
+        ordered = samples.astype(np.uint8, order="C")  # exact: the planes hold 0..255
+        ordered.sort(axis=-1, kind="stable")
     if n % 2:
-        odd: Planes = ordered[..., n // 2]
+        odd: Planes = ordered[..., n // 2].astype(np.int16, copy=False)
         return odd
-    even: Planes = (ordered[..., n // 2 - 1] + ordered[..., n // 2]) >> 1
+    even: Planes = (ordered[..., n // 2 - 1].astype(np.int16) + ordered[..., n // 2]) >> 1
     return even
 
 

@@ -178,13 +178,20 @@ def test_sampled_line_colours_find_the_same_regions_as_every_pixel(media: Path, 
     assert sampled == every and any(d for _, _, d in every)
 
 
-def test_line_colour_median_equals_numpys() -> None:
-    # regions._median replaces np.median (then int16) over each line's samples: same values.
+@pytest.mark.parametrize("quicksort", [False, True])
+def test_line_colour_median_equals_numpys(monkeypatch: pytest.MonkeyPatch, quicksort: bool) -> None:
+    # regions._median replaces np.median (then int16) over each line's samples: same values,
+    # whichever sort this core makes it run.
+    monkeypatch.setattr(regions, "_QUICKSORT", quicksort)
     rng = np.random.default_rng(11)
     for shape in [(3, 1), (3, 2), (3, 5, 1), (3, 7, 128), (3, 4, 127), (3, 9, 64)]:
         samples = rng.integers(0, 256, shape).astype(np.int16)
+        samples.flat[::7] = 255  # the extremes, where a uint8 sum of the middle two would wrap
+        samples.flat[3::11] = 0
         want = np.median(samples, axis=-1).astype(np.int16)
-        np.testing.assert_array_equal(regions._median(samples), want)
+        got = regions._median(samples)
+        assert got.dtype == np.int16
+        np.testing.assert_array_equal(got, want)
 
 
 def test_content_boxes_are_uniform_border_and_bands(media: Path) -> None:
