@@ -24,16 +24,18 @@ from hashdb.hashing.pdq import PdqSignal
 from hashdb.types import DerivedHash
 
 
-def crop_pdqs(image: Image.Image | npt.NDArray[np.uint8], min_quality: int) -> tuple[DerivedHash, ...]:
+def crop_pdqs(image: Image.Image | npt.NDArray[np.uint8], min_quality: int,
+              detail: derived.Detail | None = None) -> tuple[DerivedHash, ...]:
     """PDQs of the centred crops worth sharing: by the same rules as the other derived hashes
-    (enough detail left, quality >= min_quality, not degenerate)."""
+    (enough detail left, quality >= min_quality, not degenerate). `detail`: the work copy's
+    Detail, when the caller has one (derived_pdqs reads the same)."""
     rgb = derived.work_copy(image)  # the same copy derived_pdqs hashes (hash_media passes it in)
     height, width = rgb.shape[:2]
     if min(width, height) * SHARES[-1] < 16:
         return ()
     pdq = PdqSignal()
     out: list[DerivedHash] = []
-    detail = derived.Detail(rgb)
+    detail = derived.Detail.of(rgb, detail)
     if not derived.detailed_middle(rgb, detail):
         return ()
     for left, top, right, bottom in centre_boxes(width, height):

@@ -73,7 +73,7 @@ REDUCED_FROM = 1.5
 
 
 def derived_pdqs(image: Image.Image | npt.NDArray[np.uint8], min_quality: int,
-                 lookup: bool = False) -> tuple[DerivedHash, ...]:
+                 lookup: bool = False, detail: Detail | None = None) -> tuple[DerivedHash, ...]:
     """The PDQs of an image's distinct content regions, each of quality >= min_quality.
 
     Low-detail remnants (a logo left after trimming, a flat strip) fall under the quality cut
@@ -91,13 +91,15 @@ def derived_pdqs(image: Image.Image | npt.NDArray[np.uint8], min_quality: int,
     corners the turn cut off are left out on both sides. And with `lookup`, the content box
     reduced to each of REDUCED_SIDES, as CONTENT of the box's share: a small picture shown
     blown up.
+
+    `detail`: the work copy's Detail, when the caller has one (crops.crop_pdqs reads the same).
     """
     rgb = work_copy(image)
     height, width = rgb.shape[:2]
     pdq = PdqSignal()
     seen: list[regions.Box] = []
     out: list[DerivedHash] = []
-    detail = Detail(rgb)
+    detail = Detail.of(rgb, detail)
 
     def add(via: str, box: regions.Box, split: float = 0.0, reduce: bool = False) -> None:
         # `reduce`: also the box's REDUCED_SIDES copies (a lookup's content box).
@@ -230,18 +232,27 @@ class Detail:
 
     def __init__(self, rgb: npt.NDArray[np.uint8]) -> None:
         self.rgb = rgb
-        # Per channel, (H + 1) x (W + 1) x 3, exact (integers below 2**53).
-        self.sums = cv2.integral(np.ascontiguousarray(rgb), sdepth=cv2.CV_64F)
+        # Per channel, (H + 1) x (W + 1) x 3, exact: int32 while every sum fits (a work copy's
+        # always does; half the memory and time of float64), else float64 (below 2**53).
+        depth = cv2.CV_32S if rgb.shape[0] * rgb.shape[1] * 255 < 2**31 else cv2.CV_64F
+        self.sums = cv2.integral(np.ascontiguousarray(rgb), sdepth=depth)
+
+    @classmethod
+    def of(cls, rgb: npt.NDArray[np.uint8], made: Detail | None) -> Detail:
+        """`made` if it is rgb's own (a caller's, shared between kinds of derived hash), else a new one."""
+        return made if made is not None and made.rgb is rgb else cls(rgb)
 
     def _integral(self, ys: npt.NDArray[np.floating], xs: npt.NDArray[np.floating]) -> npt.NDArray[np.float64]:
         # The integral of each channel from the origin, bilinear inside each pixel: exact there.
+        # The four corners of each cell are gathered alone (not whole rows of the table, then
+        # columns of those); the sums are exact in float64 either way.
         rows, cols = self.sums.shape[:2]
         y0 = np.minimum(ys.astype(np.int64), rows - 2)
         x0 = np.minimum(xs.astype(np.int64), cols - 2)
         fy, fx = (ys - y0)[:, None, None], (xs - x0)[None, :, None]
-        top, below = self.sums[y0], self.sums[y0 + 1]
-        left = top[:, x0] * (1 - fy) + below[:, x0] * fy
-        right = top[:, x0 + 1] * (1 - fy) + below[:, x0 + 1] * fy
+        top, below = y0[:, None], y0[:, None] + 1
+        left = self.sums[top, x0] * (1 - fy) + self.sums[below, x0] * fy
+        right = self.sums[top, x0 + 1] * (1 - fy) + self.sums[below, x0 + 1] * fy
         out: npt.NDArray[np.float64] = left * (1 - fx) + right * fx
         return out
 

@@ -96,17 +96,19 @@ def hash_media(settings: Settings, data: bytes, name: str, signals: Sequence[str
         variants = tuple(v for n, v in enumerate(computed)
                          if v.hex != primary and v.hex not in {w.hex for w in computed[:n]})
         if settings.derived_hashes:
-            from hashdb.hashing.derived import derived_pdqs, work_copy
+            from hashdb.hashing.derived import Detail, derived_pdqs, work_copy
             from hashdb.hashing.masked import masked_pdqs
 
             # From the picture as a viewer sees it, reduced once for every kind of derived
-            # hash (no full-size array is made for it).
+            # hash (no full-size array is made for it), its Detail built once for both kinds
+            # that read it.
             work = work_copy(decoded.shown)
-            derived = derived_pdqs(work, settings.pdq_min_quality, lookup=dihedral)
+            detail = Detail(work)
+            derived = derived_pdqs(work, settings.pdq_min_quality, lookup=dihedral, detail=detail)
             derived += masked_pdqs(work, settings.pdq_min_quality)
             if not dihedral:  # hashing to store (as for videos above): centred crops, never queried
                 from hashdb.hashing.crops import crop_pdqs
 
-                derived += crop_pdqs(work, settings.pdq_min_quality)
+                derived += crop_pdqs(work, settings.pdq_min_quality, detail)
     return MediaHashes(name, "image", exact + perceptual, variants=variants, dihedral=rotations[1:],
                        derived=derived)

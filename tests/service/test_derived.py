@@ -271,7 +271,8 @@ def test_a_screenshot_keeping_the_drawings_ground_matches_through_the_trimmed_re
     assert match.via == "content" and match.distance <= 31
     with monkeypatch.context() as patched:  # a lookup with the stored side's regions only
         stored_side = derived.derived_pdqs
-        patched.setattr(derived, "derived_pdqs", lambda image, quality, lookup=False: stored_side(image, quality))
+        patched.setattr(derived, "derived_pdqs",
+                        lambda image, quality, lookup=False, **shared: stored_side(image, quality, **shared))
         assert record not in [m.id for m in lookup(service, alice, data).matches]
 
 
