@@ -21,6 +21,7 @@
 #include <string.h>
 
 #ifdef __SSE2__
+#include <emmintrin.h>
 #include <xmmintrin.h>
 #endif
 
@@ -268,20 +269,30 @@ typedef int32_t i32x4 __attribute__((vector_size(16)));
 #define R3(ch, i) ((3 * (i) + (ch)) < 32 ? (i) : 16 + (3 * (i) + (ch)) - 32)
 #define CHANNEL(F, ch) {F(ch, 0), F(ch, 1), F(ch, 2), F(ch, 3), F(ch, 4), F(ch, 5), F(ch, 6), F(ch, 7), \
                         F(ch, 8), F(ch, 9), F(ch, 10), F(ch, 11), F(ch, 12), F(ch, 13), F(ch, 14), F(ch, 15)}
+static const u8x16 ZERO16 = {0};
+#ifndef __SSE2__
 static const u8x16 GATHER_FIRST[3] = {CHANNEL(G3, 0), CHANNEL(G3, 1), CHANNEL(G3, 2)};
 static const u8x16 GATHER_REST[3] = {CHANNEL(R3, 0), CHANNEL(R3, 1), CHANNEL(R3, 2)};
 static const int32_t LUMA_WEIGHTS[3] = {299, 587, 114};
 #define WIDEN_Q(q) {4 * (q), 16, 16, 16, 4 * (q) + 1, 16, 16, 16, 4 * (q) + 2, 16, 16, 16, 4 * (q) + 3, 16, 16, 16}
 static const u8x16 WIDEN[4] = {WIDEN_Q(0), WIDEN_Q(1), WIDEN_Q(2), WIDEN_Q(3)};
-static const u8x16 ZERO16 = {0};
+#else
+typedef int16_t i16x8 __attribute__((vector_size(16)));
+/* Bytes of 4 packed RGB pixels as 16-bit pairs (indices 16 and up read ZERO16's zeros). */
+static const u8x16 PAIR_RG = {0, 16, 1, 16, 3, 16, 4, 16, 6, 16, 7, 16, 9, 16, 10, 16};
+static const u8x16 PAIR_B = {2, 16, 16, 16, 5, 16, 16, 16, 8, 16, 16, 16, 11, 16, 16, 16};
+static const i16x8 WEIGHTS_RG = {299, 587, 299, 587, 299, 587, 299, 587};
+static const i16x8 WEIGHTS_B = {114, 0, 114, 0, 114, 0, 114, 0};
+#endif
 #endif
 
 /* Luma of uint8 RGB: float32(299 R + 587 G + 114 B) / 1000, correctly rounded, which equals
  * the C++'s float(0.299 R + 0.587 G + 0.114 B) in double (see pdq_core.py). */
 HOT static void luma(const uint8_t *rgb, ptrdiff_t row_bytes, int pixel_bytes, int n, int m, float *out, ptrdiff_t stride) {
-    /* Two loops a row: the integer sums (stride-3 loads), then convert and divide, which the
-     * compiler vectorises once the divide is not tangled with the byte loads. The integer
-     * sum is exact and below 2**24, so its float is exact too. */
+    /* The integer sum is exact and below 2**24, so its float is exact too, and the divide is
+     * IEEE float division, vectorised or not. Where SSE2 is missing, or for the row's last
+     * pixels, two loops: the integer sums (stride-3 loads), then convert and divide, which
+     * the compiler vectorises once the divide is not tangled with the byte loads. */
     int32_t *k = malloc(sizeof(int32_t) * (size_t)m);
     for (int r = 0; r < n; r++) {
         const uint8_t *restrict p = rgb + row_bytes * r;
@@ -293,9 +304,28 @@ HOT static void luma(const uint8_t *rgb, ptrdiff_t row_bytes, int pixel_bytes, i
             }
             continue;
         }
+        int done = 0; /* pixels whose luma the vector loop wrote */
         if (pixel_bytes == 3) {
             int c = 0;
-#if defined(__GNUC__)
+#if defined(__GNUC__) && defined(__SSE2__)
+            /* 4 pixels a step: one 16-byte load holds their 12 bytes; one shuffle lays out
+             * (R, G) and one (B, 0) as 16-bit pairs, and pmaddwd multiplies and adds each
+             * pair into 32 bits: 299 R + 587 G, then 114 B; converted and divided in place.
+             * Half the instructions of the gather below (no 32-bit multiplies), and luma was a
+             * third of a 512-pixel PDQ. Each load reads 4 bytes past its pixels, so the loop
+             * stops while 2 pixels of the row are left (the scalar loops end it). */
+            for (; c + 18 <= m; c += 16) {
+                for (int q = 0; q < 4; q++) {
+                    u8x16 v;
+                    memcpy(&v, p + 3 * c + 12 * q, 16);
+                    const __m128i rg = (__m128i)__builtin_shuffle(v, ZERO16, PAIR_RG);
+                    const __m128i b = (__m128i)__builtin_shuffle(v, ZERO16, PAIR_B);
+                    const __m128i sum = _mm_add_epi32(_mm_madd_epi16(rg, (__m128i)WEIGHTS_RG), _mm_madd_epi16(b, (__m128i)WEIGHTS_B));
+                    _mm_storeu_ps(o + c + 4 * q, _mm_div_ps(_mm_cvtepi32_ps(sum), _mm_set1_ps(1000.0f)));
+                }
+            }
+            done = c;
+#elif defined(__GNUC__)
             /* 16 pixels at a time: two shuffles gather each channel out of 48 bytes. */
             for (; c + 16 <= m; c += 16) {
                 u8x16 v0, v1, v2;
@@ -320,7 +350,7 @@ HOT static void luma(const uint8_t *rgb, ptrdiff_t row_bytes, int pixel_bytes, i
                 k[c] = 299 * q[0] + 587 * q[1] + 114 * q[2];
             }
         }
-        for (int c = 0; c < m; c++) o[c] = (float)k[c] / 1000.0f;
+        for (int c = done; c < m; c++) o[c] = (float)k[c] / 1000.0f;
     }
     free(k);
 }

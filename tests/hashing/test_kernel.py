@@ -55,6 +55,23 @@ def test_dct_floats_and_quality_equal_pdqhash(h: int, w: int) -> None:
     assert qualities == (quality,)
 
 
+def test_every_colour_gives_pdqhashs_floats() -> None:
+    # All 2**24 colours, each once, in rows of a width that leaves the vectorised luma a tail
+    # (4,101 = 16 * 256 + 5 pixels): the DCT floats of the whole and of a few strips equal
+    # pdqhash's, so every pixel's luma went into the sums as the C++ computes it.
+    colours = np.arange(2**24, dtype=np.uint32)
+    flat = np.stack([colours >> 16, (colours >> 8) & 255, colours & 255], axis=1).astype(np.uint8)
+    width = 4101
+    rgb = np.concatenate([flat, flat[: -len(flat) % width]]).reshape(-1, width, 3)
+    for part in (rgb, rgb[:64], rgb[-70:, :1000], rgb[100:160, 3:]):
+        part = np.ascontiguousarray(part)
+        floats, qualities = kernel.KERNEL.pdq_float(part, part.shape[0], part.shape[1], part.strides[0], 3,
+                                                    pdq_core._DCT, False)
+        want, quality = pdqhash.compute_float(part)
+        np.testing.assert_array_equal(np.frombuffer(floats, dtype=np.float32)[::-1], want.astype(np.float32))
+        assert qualities == (quality,)
+
+
 @pytest.mark.parametrize(("h", "w"), SHAPES)
 def test_dihedral_equals_pdqhash_of_each_pillow_transpose(h: int, w: int) -> None:
     rgb = image(h, w, h + 31 * w)
