@@ -72,8 +72,8 @@ REDUCED_SIDES = (64, 192)
 REDUCED_FROM = 1.5
 
 
-def derived_pdqs(image: Image.Image | npt.NDArray[np.uint8], min_quality: int,
-                 lookup: bool = False, detail: Detail | None = None) -> tuple[DerivedHash, ...]:
+def derived_pdqs(image: Image.Image | npt.NDArray[np.uint8], min_quality: int, lookup: bool = False,
+                 detail: Detail | None = None, small: npt.NDArray[np.uint8] | None = None) -> tuple[DerivedHash, ...]:
     """The PDQs of an image's distinct content regions, each of quality >= min_quality.
 
     Low-detail remnants (a logo left after trimming, a flat strip) fall under the quality cut
@@ -92,7 +92,8 @@ def derived_pdqs(image: Image.Image | npt.NDArray[np.uint8], min_quality: int,
     reduced to each of REDUCED_SIDES, as CONTENT of the box's share: a small picture shown
     blown up.
 
-    `detail`: the work copy's Detail, when the caller has one (crops.crop_pdqs reads the same).
+    `detail` and `small`: the work copy's Detail and its reduced(..., deskew.WORK_SIDE) copy,
+    when the caller has them (crops.crop_pdqs and masked.masked_pdqs read the same).
     """
     rgb = work_copy(image)
     height, width = rgb.shape[:2]
@@ -147,7 +148,7 @@ def derived_pdqs(image: Image.Image | npt.NDArray[np.uint8], min_quality: int,
             inner = regions.trimmed_inside(rgb, cut)
             if not whole(inner):
                 add(CONTENT, inner)
-    turn = deskew.rotation(rgb)
+    turn = deskew.rotation(rgb, small)
     if turn is not None:
         upright = np.ascontiguousarray(deskew.unturned(rgb, turn))
         if detailed(upright):

@@ -77,10 +77,11 @@ def source_size(height: float, width: float, degrees: float) -> tuple[float, flo
     return (height * c - width * s) / d, (width * c - height * s) / d
 
 
-def rotation(rgb: RGB) -> Turn | None:
+def rotation(rgb: RGB, small: RGB | None = None) -> Turn | None:
     """How the picture was turned inside its frame (canvas kept or grown), or None when its
-    corners hold no uniform wedges of one such turn."""
-    small = reduced(rgb, WORK_SIDE)
+    corners hold no uniform wedges of one such turn. `small`: reduced(rgb, WORK_SIDE), when
+    the caller has it (masked.py reads the same copy)."""
+    small = reduced(rgb, WORK_SIDE, small)
     height, width = small.shape[:2]
     if min(height, width) < 32:
         return None

@@ -39,10 +39,12 @@ def corner_boxes(width: int, height: int) -> list[tuple[int, int, int, int]]:
     return [(left, top, left + w, top + h) for top in (0, height - h) for left in (0, width - w)]
 
 
-def masked_pdqs(image: Image.Image | npt.NDArray[np.uint8], min_quality: int) -> tuple[DerivedHash, ...]:
+def masked_pdqs(image: Image.Image | npt.NDArray[np.uint8], min_quality: int,
+                small: npt.NDArray[np.uint8] | None = None) -> tuple[DerivedHash, ...]:
     """PDQs of the image with each corner covered, by the same rules as the other derived
-    hashes (a picture with detail, quality >= min_quality, not degenerate)."""
-    rgb = regions.reduced(derived.work_copy(image), MASK_SIDE)
+    hashes (a picture with detail, quality >= min_quality, not degenerate). `small`: the
+    work copy reduced to MASK_SIDE, when the caller has it (deskew.py reads the same copy)."""
+    rgb = regions.reduced(derived.work_copy(image), MASK_SIDE, small)
     height, width = rgb.shape[:2]
     if min(width, height) < MIN_SIDE:
         return ()

@@ -45,14 +45,17 @@ BAND_SHARE = 0.5
 COLOUR_SAMPLES = 128
 
 
-def reduced(rgb: RGB, side: int) -> RGB:
+def reduced(rgb: RGB, side: int, made: RGB | None = None) -> RGB:
     """`rgb` with its longest side at most `side` (area-averaged), or `rgb` itself if smaller:
-    the working copy the detectors and derived hashes run on, whatever the upload's size."""
+    the working copy the detectors and derived hashes run on, whatever the upload's size.
+    `made`: this copy, when the caller made it already (used if its shape is right)."""
     height, width = rgb.shape[:2]
     scale = side / max(height, width)
     if scale >= 1:
         return rgb
     size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    if made is not None and made.shape == (size[1], size[0], *rgb.shape[2:]):
+        return made
     return np.asarray(cv2.resize(rgb, size, interpolation=cv2.INTER_AREA), dtype=np.uint8)
 
 

@@ -96,16 +96,19 @@ def hash_media(settings: Settings, data: bytes, name: str, signals: Sequence[str
         variants = tuple(v for n, v in enumerate(computed)
                          if v.hex != primary and v.hex not in {w.hex for w in computed[:n]})
         if settings.derived_hashes:
+            from hashdb.hashing import deskew, regions
             from hashdb.hashing.derived import Detail, derived_pdqs, work_copy
             from hashdb.hashing.masked import masked_pdqs
 
             # From the picture as a viewer sees it, reduced once for every kind of derived
-            # hash (no full-size array is made for it), its Detail built once for both kinds
-            # that read it.
+            # hash (no full-size array is made for it); its Detail, and its smaller copy for
+            # the deskew angle and the corner masks (each kind checks the copy's size), made
+            # once for the kinds that read them.
             work = work_copy(decoded.shown)
             detail = Detail(work)
-            derived = derived_pdqs(work, settings.pdq_min_quality, lookup=dihedral, detail=detail)
-            derived += masked_pdqs(work, settings.pdq_min_quality)
+            small = regions.reduced(work, deskew.WORK_SIDE)
+            derived = derived_pdqs(work, settings.pdq_min_quality, lookup=dihedral, detail=detail, small=small)
+            derived += masked_pdqs(work, settings.pdq_min_quality, small)
             if not dihedral:  # hashing to store (as for videos above): centred crops, never queried
                 from hashdb.hashing.crops import crop_pdqs
 

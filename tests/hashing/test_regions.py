@@ -313,3 +313,14 @@ def test_a_lookup_hashes_its_content_box_reduced_and_storing_does_not(media: Pat
     assert {side for side, value in reduced.items() if value in shared} == set(sides)
     assert max(width, height) >= REDUCED_FROM * max(sides)
     assert not set(reduced.values()) & {d.hash.hex for d in derived_pdqs(page, 50)}
+
+
+def test_reduced_takes_a_copy_made_already_only_of_its_shape() -> None:
+    # hash_media makes the work copy's 256-pixel copy once for the deskew angle and the corner
+    # masks; a copy of another shape (the two sides' sizes no longer the same) is not used.
+    rgb = np.random.default_rng(5).integers(0, 256, (300, 500, 3), dtype=np.uint8)
+    own = regions.reduced(rgb, 256)
+    made = np.zeros_like(own)
+    assert regions.reduced(rgb, 256, made) is made
+    np.testing.assert_array_equal(regions.reduced(rgb, 200, made), regions.reduced(rgb, 200))
+    assert regions.reduced(rgb, 600, made) is rgb

@@ -301,7 +301,7 @@ def test_a_copy_with_a_corner_logo_matches_through_its_masked_hash(service, medi
     match = next(m for m in lookup(service, alice, data).matches if m.id == record)
     assert match.via == "masked" and match.distance <= 5
     with monkeypatch.context() as patched:  # no cover on the query: the logo stays in every hash
-        patched.setattr(masked, "masked_pdqs", lambda image, min_quality: ())
+        patched.setattr(masked, "masked_pdqs", lambda image, min_quality, small=None: ())
         assert record not in [m.id for m in lookup(service, alice, data).matches]
     # A caller's tighter PDQ threshold caps the masked radius too.
     query = service.query_for(service.hash_bytes(data, "query", dihedral=True))
