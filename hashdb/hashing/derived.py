@@ -174,9 +174,12 @@ def reduced_copy(pixels: npt.NDArray[np.uint8], side: int) -> npt.NDArray[np.uin
     return np.ascontiguousarray(cv2.resize(pixels, size, interpolation=cv2.INTER_AREA))
 
 
-def work_copy(image: Image.Image | npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
+def work_copy(image: Image.Image | npt.NDArray[np.uint8],
+              pixels: npt.NDArray[np.uint8] | None = None) -> npt.NDArray[np.uint8]:
     """The image with its longest side at most WORK_SIDE, as an RGB array (what derived_pdqs
-    and crops.crop_pdqs hash; either takes it as given, already that small).
+    and crops.crop_pdqs hash; either takes it as given, already that small). `pixels`:
+    np.asarray(image) of an RGB image, when the caller has it (hash_media does, for its
+    PDQ): read instead of copying the image out of Pillow again, unless it is to be reduced.
 
     Pillow's reduce() first averages k x k blocks (k the whole times the image exceeds
     WORK_SIDE), then a bilinear resize covers the rest, a factor between 1/2 and 1 where
@@ -191,11 +194,16 @@ def work_copy(image: Image.Image | npt.NDArray[np.uint8]) -> npt.NDArray[np.uint
         image = image.convert("RGB")
     width, height = image.size
     scale = WORK_SIDE / max(width, height)
+    if pixels is not None and pixels.shape != (height, width, 3):
+        pixels = None
     if scale >= 1:
-        return np.asarray(image)
+        return np.asarray(image) if pixels is None else pixels
     size = (max(1, round(width * scale)), max(1, round(height * scale)))
     factor = max(width, height) // WORK_SIDE
-    blocks = np.asarray(image.reduce(factor) if factor > 1 else image)
+    if factor > 1:
+        blocks = np.asarray(image.reduce(factor))
+    else:
+        blocks = np.asarray(image) if pixels is None else pixels
     if blocks.shape[1::-1] == size:
         return blocks
     return np.asarray(cv2.resize(blocks, size, interpolation=cv2.INTER_LINEAR), dtype=np.uint8)

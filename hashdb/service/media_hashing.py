@@ -104,7 +104,7 @@ def hash_media(settings: Settings, data: bytes, name: str, signals: Sequence[str
             # hash (no full-size array is made for it); its Detail, and its smaller copy for
             # the deskew angle and the corner masks (each kind checks the copy's size), made
             # once for the kinds that read them.
-            work = work_copy(decoded.shown)
+            work = work_copy(decoded.shown, rgb if decoded.shown is decoded.rgb else None)
             detail = Detail(work)
             small = regions.reduced(work, deskew.WORK_SIDE)
             derived = derived_pdqs(work, settings.pdq_min_quality, lookup=dihedral, detail=detail, small=small)
