@@ -593,15 +593,22 @@ static PyObject *pdq_float_impl(PyObject *self, PyObject *const *args, Py_ssize_
         return NULL;
     }
     Py_buffer rgb, dct;
-    if (PyObject_GetBuffer(args[0], &rgb, PyBUF_C_CONTIGUOUS) < 0) return NULL;
+    /* A contiguous buffer of at least the rows' span, or a strided n x m x pixel_bytes view
+     * of bytes whose rows are row_bytes apart and whose pixels are packed (a crop of a
+     * larger image, hashed where it lies instead of copied out first). */
+    if (PyObject_GetBuffer(args[0], &rgb, PyBUF_STRIDED_RO) < 0) return NULL;
     if (PyObject_GetBuffer(args[5], &dct, PyBUF_C_CONTIGUOUS) < 0) {
         PyBuffer_Release(&rgb);
         return NULL;
     }
-    if (rgb.len < (Py_ssize_t)(row_bytes * (n - 1) + m * pixel_bytes) || dct.len != (Py_ssize_t)sizeof(float) * 16 * SIDE) {
+    const int fits = PyBuffer_IsContiguous(&rgb, 'C')
+        ? rgb.len >= (Py_ssize_t)(row_bytes * (n - 1) + m * pixel_bytes)
+        : rgb.ndim == 3 && rgb.itemsize == 1 && rgb.shape[0] == n && rgb.shape[1] == m && rgb.shape[2] == pixel_bytes &&
+              rgb.strides[0] == row_bytes && rgb.strides[1] == pixel_bytes && rgb.strides[2] == 1;
+    if (!fits || dct.len != (Py_ssize_t)sizeof(float) * 16 * SIDE) {
         PyBuffer_Release(&rgb);
         PyBuffer_Release(&dct);
-        PyErr_SetString(PyExc_ValueError, "pdq_float: buffer too small for the shape, or a DCT matrix not 16 x 64 float32");
+        PyErr_SetString(PyExc_ValueError, "pdq_float: buffer too small for the shape (or strided other than as given), or a DCT matrix not 16 x 64 float32");
         return NULL;
     }
     int wanted[8] = {1, 0, 0, 0, 0, 0, 0, 0};

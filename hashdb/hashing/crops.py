@@ -41,8 +41,7 @@ def crop_pdqs(image: Image.Image | npt.NDArray[np.uint8], min_quality: int,
     for left, top, right, bottom in centre_boxes(width, height):
         if not detail(left, top, right, bottom):
             continue
-        part = np.ascontiguousarray(rgb[top:bottom, left:right])
-        value = pdq.compute_array(part)
+        value = pdq.compute_array(rgb[top:bottom, left:right])  # hashed where it lies, not copied
         if derived.usable(value, min_quality) and all(value.hex != d.hash.hex for d in out):
             out.append(DerivedHash(derived.CROPPED, value, derived.share_of((right - left) * (bottom - top),
                                                                             width * height)))

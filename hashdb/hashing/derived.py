@@ -109,7 +109,7 @@ def derived_pdqs(image: Image.Image | npt.NDArray[np.uint8], min_quality: int, l
         seen.append(box)
         if not detail(box.left, box.top, box.right, box.bottom):
             return
-        pixels = np.ascontiguousarray(box.crop(rgb))
+        pixels = box.crop(rgb)  # hashed where it lies (kernel.pdq), not copied
         value = pdq.compute_array(pixels)
         share = share_of(box.width * box.height, width * height)
         if usable(value, min_quality):
@@ -160,7 +160,7 @@ def derived_pdqs(image: Image.Image | npt.NDArray[np.uint8], min_quality: int, l
                                                   if lookup and not turn.expanded else None)
         if fits is not None and detail(*fits):
             x0, y0, x1, y1 = fits
-            value = pdq.compute_array(np.ascontiguousarray(upright[y0:y1, x0:x1]))
+            value = pdq.compute_array(upright[y0:y1, x0:x1])
             if usable(value, min_quality):
                 out.append(DerivedHash(DESKEWED, value, share_of((x1 - x0) * (y1 - y0), width * height)))
     return tuple(out)

@@ -49,7 +49,9 @@ def pdq(rgb: npt.NDArray[np.uint8], dihedral: bool, one_filter: bool = False) ->
     """
     if KERNEL is None:
         return None
-    rgb = np.ascontiguousarray(rgb)
+    # Rows may lie apart (a crop of a larger array, hashed in place); pixels must be packed.
+    if rgb.strides[1:] != (3, 1) or rgb.strides[0] < 3 * rgb.shape[1]:
+        rgb = np.ascontiguousarray(rgb)
     height, width = rgb.shape[:2]
     mode = (2 if one_filter else 1) if dihedral else 0
     floats, qualities = KERNEL.pdq_float(rgb, height, width, rgb.strides[0], 3, pdq_core._DCT, mode)

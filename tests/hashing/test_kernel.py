@@ -257,3 +257,18 @@ def test_one_filter_of_fixture_photos_is_within_a_few_bits_of_each_turned_image(
         got = [v.hex for v in pdq.dihedral_one_filter_array(rgb)]
         assert got[0] == want[0], path.name
         assert max(pdq.distance(a, b) for a, b in zip(got, want)) <= 4, path.name
+
+
+def test_a_crop_is_hashed_where_it_lies_and_other_strides_are_refused() -> None:
+    # kernel.pdq hands a crop's rows to the kernel in place; the kernel takes a strided buffer
+    # only when its strides are the rows and packed pixels it was told.
+    rgb = image(200, 300, 9)
+    crop = rgb[17:180, 23:290]
+    assert not crop.flags.c_contiguous
+    floats, qualities = kernel.KERNEL.pdq_float(crop, 163, 267, rgb.strides[0], 3, pdq_core._DCT, 0)
+    want, quality = pdqhash.compute_float(np.ascontiguousarray(crop))
+    np.testing.assert_array_equal(np.frombuffer(floats, dtype=np.float32)[::-1], want.astype(np.float32))
+    assert qualities == (quality,)
+    for bad in ((crop, 163, 267, 3 * 267), (crop, 162, 267, rgb.strides[0]), (rgb[:, ::2], 200, 150, rgb.strides[0])):
+        with pytest.raises(ValueError, match="strided other than as given"):
+            kernel.KERNEL.pdq_float(*bad, 3, pdq_core._DCT, 0)
