@@ -39,6 +39,20 @@ def corner_boxes(width: int, height: int) -> list[tuple[int, int, int, int]]:
     return [(left, top, left + w, top + h) for top in (0, height - h) for left in (0, width - w)]
 
 
+def _median_colour(pixels: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
+    """np.median(pixels.reshape(-1, 3), axis=0).astype(np.uint8), from each channel's histogram
+    (a third of the time): the two middle values are found by counting, and their mean is
+    halved and truncated as np.median's float mean then astype would."""
+    count = pixels.shape[0] * pixels.shape[1]
+    out = np.empty(3, dtype=np.uint8)
+    for channel in range(3):
+        below = np.cumsum(np.bincount(pixels[:, :, channel].ravel(), minlength=256))
+        low = int(np.searchsorted(below, (count - 1) // 2 + 1))
+        high = int(np.searchsorted(below, count // 2 + 1))
+        out[channel] = (low + high) // 2
+    return out
+
+
 def masked_pdqs(image: Image.Image | npt.NDArray[np.uint8], min_quality: int,
                 small: npt.NDArray[np.uint8] | None = None) -> tuple[DerivedHash, ...]:
     """PDQs of the image with each corner covered, by the same rules as the other derived
@@ -52,7 +66,7 @@ def masked_pdqs(image: Image.Image | npt.NDArray[np.uint8], min_quality: int,
         return ()
     # The median of every other pixel each way: as steady as the median of all (a logo or a
     # re-encode moves it by a level or two) at a quarter of the cost.
-    fill = np.median(rgb[::2, ::2].reshape(-1, 3), axis=0).astype(np.uint8)
+    fill = _median_colour(rgb[::2, ::2])
     pdq = PdqSignal()
     out: list[DerivedHash] = []
     for left, top, right, bottom in corner_boxes(width, height):

@@ -58,3 +58,13 @@ def test_a_derived_entry_without_its_pdq_is_refused_saying_where() -> None:
                           "items[0].derived")
     with pytest.raises(InvalidHash, match=r"^derived\[0\]\.pdq: "):
         derived_from_json([{"via": "masked", "pdq": "ab" * 32, "quality": 101}])
+
+
+def test_the_fill_colour_is_numpys_median() -> None:
+    # masked._median_colour counts instead of sorting: np.median's values, odd and even counts.
+    rng = np.random.default_rng(4)
+    for shape in [(1, 1, 3), (1, 2, 3), (3, 5, 3), (64, 51, 3), (128, 128, 3)]:
+        for pixels in (rng.integers(0, 256, shape, dtype=np.uint8), rng.integers(250, 256, shape, dtype=np.uint8),
+                       np.full(shape, 255, np.uint8), rng.integers(0, 2, shape, dtype=np.uint8) * 255):
+            want = np.median(pixels.reshape(-1, 3), axis=0).astype(np.uint8)
+            np.testing.assert_array_equal(masked._median_colour(pixels), want)
