@@ -860,4 +860,12 @@ static PyMethodDef methods[] = {
 
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_pdq_kernel", NULL, -1, methods};
 
-PyMODINIT_FUNC PyInit__pdq_kernel(void) { return PyModule_Create(&module); }
+PyMODINIT_FUNC PyInit__pdq_kernel(void) {
+    PyObject *m = PyModule_Create(&module);
+    /* pdq_float takes strided crops (kernel.py asks, so a build older than its Python copies). */
+    if (m && PyModule_AddIntConstant(m, "STRIDED_RGB", 1) < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
+}

@@ -31,6 +31,9 @@ def _load() -> ModuleType | None:
 
 
 KERNEL = _load()
+# Whether pdq_float takes a crop's rows where they lie; a kernel built before it could (an
+# editable checkout's .so left from an older commit) gets contiguous copies, as it used to.
+_STRIDED = bool(getattr(KERNEL, "STRIDED_RGB", 0))
 # Pillow 13 runs the vertical resize pass first when the height shrinks by more than twice
 # what the width does; the kernel follows 13's rule, so older Pillows keep their own resize.
 _PILLOW_RULE = int(PIL.__version__.split(".")[0]) >= 13
@@ -50,7 +53,7 @@ def pdq(rgb: npt.NDArray[np.uint8], dihedral: bool, one_filter: bool = False) ->
     if KERNEL is None:
         return None
     # Rows may lie apart (a crop of a larger array, hashed in place); pixels must be packed.
-    if rgb.strides[1:] != (3, 1) or rgb.strides[0] < 3 * rgb.shape[1]:
+    if not _STRIDED or rgb.strides[1:] != (3, 1) or rgb.strides[0] < 3 * rgb.shape[1]:
         rgb = np.ascontiguousarray(rgb)
     height, width = rgb.shape[:2]
     mode = (2 if one_filter else 1) if dihedral else 0

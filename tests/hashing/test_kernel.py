@@ -272,3 +272,12 @@ def test_a_crop_is_hashed_where_it_lies_and_other_strides_are_refused() -> None:
     for bad in ((crop, 163, 267, 3 * 267), (crop, 162, 267, rgb.strides[0]), (rgb[:, ::2], 200, 150, rgb.strides[0])):
         with pytest.raises(ValueError, match="strided other than as given"):
             kernel.KERNEL.pdq_float(*bad, 3, pdq_core._DCT, 0)
+
+
+def test_a_kernel_built_before_strided_crops_gets_copies(monkeypatch: pytest.MonkeyPatch) -> None:
+    # An editable checkout may still hold an older build; kernel.pdq then copies a crop out.
+    assert kernel._STRIDED
+    rgb = image(120, 150, 2)
+    want = kernel.pdq(rgb[10:100, 20:140], dihedral=False)
+    monkeypatch.setattr(kernel, "_STRIDED", False)
+    assert kernel.pdq(rgb[10:100, 20:140], dihedral=False) == want
