@@ -8,6 +8,7 @@ schemas equal, table by table, so a change here needs its twin there.
 
 from __future__ import annotations
 
+import secrets
 import sqlite3
 from collections.abc import Iterator
 
@@ -380,3 +381,11 @@ def m014_mirror_feed(db: Database) -> None:
     """The identity a source's server gives its feed (GET /v1/export's "feed"; NULL from older
     servers): the same server under another URL is then known, not mirrored twice."""
     db.execute("ALTER TABLE mirror_sources ADD COLUMN feed TEXT")
+
+
+@migrations()
+def m015_database_identity(db: Database) -> None:
+    """A random identity made once with the database: what an index snapshot records as the
+    database it was saved from, so a snapshot beside a replaced database is not trusted."""
+    run_script(db, "CREATE TABLE database_identity (id TEXT PRIMARY KEY);")
+    db.execute("INSERT INTO database_identity (id) VALUES (?)", [secrets.token_hex(16)])

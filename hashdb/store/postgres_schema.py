@@ -301,6 +301,12 @@ M014_MIRROR_FEED = """
 ALTER TABLE mirror_sources ADD COLUMN feed TEXT;
 """
 
+# gen_random_uuid(): built in since PostgreSQL 13.
+M015_DATABASE_IDENTITY = """
+CREATE TABLE database_identity (id TEXT PRIMARY KEY);
+INSERT INTO database_identity (id) VALUES (replace(gen_random_uuid()::text, '-', ''));
+"""
+
 # (name, DDL) in the order they apply; the names match SQLite's where the change is the same.
 MIGRATIONS: tuple[tuple[str, str], ...] = (
     ("m001_core", M001_CORE),
@@ -316,6 +322,7 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
     ("m012_derived_share", M012_DERIVED_SHARE),
     ("m013_mirror_votes", M013_MIRROR_VOTES),
     ("m014_mirror_feed", M014_MIRROR_FEED),
+    ("m015_database_identity", M015_DATABASE_IDENTITY),
 )
 
 

@@ -365,6 +365,15 @@ class SQLStore(ABC):
     def last_seq(self) -> int:
         return int(self._rows("SELECT COALESCE(MAX(seq), 0) AS seq FROM changes")[0]["seq"])
 
+    def database_id(self) -> str:
+        return str(self._rows("SELECT id FROM database_identity")[0]["id"])
+
+    def change_mark(self, seq: int) -> str | None:
+        # Microseconds and a record id: another history (a restored older backup that has
+        # written since) has the same seq, but not this change at it.
+        rows = self._rows("SELECT at, record_id FROM changes WHERE seq = ?", (seq,))
+        return f"{rows[0]['at']}/{rows[0]['record_id']}" if rows else None
+
     def changes_since(self, seq: int, limit: int) -> list[Change]:
         check_limit("limit", limit)
         rows = self._rows("SELECT * FROM changes WHERE seq > ? ORDER BY seq LIMIT ?", (seq, limit))

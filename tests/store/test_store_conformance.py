@@ -127,6 +127,25 @@ def test_idempotency_key_replays_the_first_answer(store: SQLStore) -> None:
     assert {o.id for o in theirs}.isdisjoint({o.id for o in first})
 
 
+def test_database_identity_and_change_marks(store: SQLStore, tmp_path) -> None:
+    # What an index snapshot records of the database it was saved from (IndexSet._owner).
+    identity = store.database_id()
+    assert len(identity) == 32 and int(identity, 16) >= 0
+    assert store.database_id() == identity  # made once, with the database
+    assert store.change_mark(0) is None and store.change_mark(1) is None
+    acme = actor(store, "Acme")
+    [added] = store.add_records([record(pdq(1))], acme)
+    [change] = store.changes_since(0, 10)
+    assert store.change_mark(change.seq) == f"{change.at}/{added.id}"
+    assert store.change_mark(change.seq + 1) is None
+    # Another database has another identity.
+    from hashdb.store.sqlite_store import SQLiteStore
+
+    other = SQLiteStore(tmp_path / "other.sqlite")
+    assert other.database_id() != identity
+    other.close()
+
+
 def test_a_refused_batch_stores_nothing(store: SQLStore) -> None:
     acme = actor(store, "Acme")
     bad = NewRecord(HashValue("pdq", pdq(2)), "image", (), status="deleted")
