@@ -36,6 +36,9 @@ class Manifest:
     count: int
     files: Mapping[str, str]  # role -> file name in the manifest's directory
     params: Mapping[str, int] = field(default_factory=dict)
+    # Whose history the snapshot covers, as the caller put it (IndexSet: the database's identity
+    # and its change at covers_seq); "" from saves before it was recorded.
+    owner: str = ""
 
     def file(self, path: Path, role: str) -> Path:
         name = self.files.get(role)
@@ -112,6 +115,7 @@ def write_saved(
     count: int,
     writers: Mapping[str, Callable[[Path], None]],
     params: Mapping[str, int] | None = None,
+    owner: str = "",
 ) -> None:
     """Write each data file through its writer, then commit the manifest at `path`."""
     if isinstance(covers_seq, bool) or not isinstance(covers_seq, int) or covers_seq < 0:
@@ -119,11 +123,12 @@ def write_saved(
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with _writer_lock(path):
-        _write_saved(path, kind, bits, covers_seq, count, writers, params)
+        _write_saved(path, kind, bits, covers_seq, count, writers, params, owner)
 
 
 def _write_saved(path: Path, kind: str, bits: int, covers_seq: int, count: int,
-                 writers: Mapping[str, Callable[[Path], None]], params: Mapping[str, int] | None) -> None:
+                 writers: Mapping[str, Callable[[Path], None]], params: Mapping[str, int] | None,
+                 owner: str) -> None:
     previous = _try_read(path)
     generation = secrets.token_hex(8)
     written: list[Path] = []
@@ -145,6 +150,7 @@ def _write_saved(path: Path, kind: str, bits: int, covers_seq: int, count: int,
             "count": count,
             "files": files,
             "params": dict(params or {}),
+            "owner": owner,
         }
         tmp.write_text(json.dumps(body, indent=1, sort_keys=True))
         _fsync_path(tmp)
@@ -186,7 +192,7 @@ def read_manifest(path: Path) -> Manifest:
             f"saved index at {path} has format version {body.get('version')!r}, this code reads "
             f"{VERSION}; rebuild it from the store"
         )
-    kind, files, params = body.get("kind"), body.get("files"), body.get("params", {})
+    kind, files, params, owner = body.get("kind"), body.get("files"), body.get("params", {}), body.get("owner", "")
     bits, seq, count = (_count(body.get(key)) for key in ("bits", "covers_seq", "count"))
     if (
         kind not in ("linear", "faiss")
@@ -197,10 +203,11 @@ def read_manifest(path: Path) -> Manifest:
         or bits % 8
         or not isinstance(files, dict)
         or not isinstance(params, dict)
+        or not isinstance(owner, str)
         or not all(isinstance(v, int) for v in params.values())
     ):
         raise IndexStale(f"saved index manifest at {path} is malformed; rebuild it from the store")
-    return Manifest(kind=kind, bits=bits, covers_seq=seq, count=count, files=files, params=params)
+    return Manifest(kind=kind, bits=bits, covers_seq=seq, count=count, files=files, params=params, owner=owner)
 
 
 def save_npy(target: Path, array: np.ndarray) -> None:

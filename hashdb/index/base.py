@@ -7,9 +7,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from hashdb.index._files import Manifest
 
 
 @runtime_checkable
@@ -34,8 +37,9 @@ class HashIndex(Protocol):
         """Per query, every (id, distance) with distance <= max_distance, sorted by (distance, id)."""
         ...
 
-    def save(self, path: Path, covers_seq: int) -> None:
-        """Write atomically; `covers_seq` is the store change-log sequence this index reflects."""
+    def save(self, path: Path, covers_seq: int, owner: str = "") -> None:
+        """Write atomically; `covers_seq` is the store change-log sequence this index reflects,
+        `owner` names whose change log that is (kept in the manifest, read back by load_saved)."""
         ...
 
 
@@ -44,13 +48,20 @@ def load_index(path: Path) -> tuple[HashIndex, int]:
 
     Raises `IndexStale` when there is no readable index at `path` (the remedy is a rebuild).
     """
+    index, manifest = load_saved(path)
+    return index, manifest.covers_seq
+
+
+def load_saved(path: Path) -> tuple[HashIndex, Manifest]:
+    """`load_index`, with the manifest the index was read under (its sequence and owner come
+    from the same read as the data, even while another process saves over it)."""
     from hashdb.index._files import read_manifest
 
     manifest = read_manifest(Path(path))
     if manifest.kind == "linear":
         from hashdb.index.linear import LinearIndex
 
-        return LinearIndex.load(Path(path), manifest), manifest.covers_seq
+        return LinearIndex.load(Path(path), manifest), manifest
     from hashdb.index.faiss_index import FaissIndex
 
-    return FaissIndex.load(Path(path), manifest), manifest.covers_seq
+    return FaissIndex.load(Path(path), manifest), manifest

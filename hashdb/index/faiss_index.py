@@ -396,7 +396,7 @@ class FaissIndex:
 
     # -- persistence -------------------------------------------------------------------
 
-    def save(self, path: Path, covers_seq: int) -> None:
+    def save(self, path: Path, covers_seq: int, owner: str = "") -> None:
         """Fold pending rows into the tables, then write codes with faiss.write_index_binary,
         and ids, tombstones and tables as .npy."""
         if self._pending():
@@ -421,7 +421,7 @@ class FaissIndex:
             params["fixed_chunking"] = int(self._chunk_bits is not None)
         write_saved(
             Path(path), kind="faiss", bits=self.bits, covers_seq=covers_seq,
-            count=self._rows, writers=writers, params=params,
+            count=self._rows, writers=writers, params=params, owner=owner,
         )
 
     @classmethod

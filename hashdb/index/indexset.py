@@ -1,7 +1,9 @@
 """The derived near-duplicate indexes, one per bit signal, kept in step with the store.
 
 The store is the truth. An index snapshot on disk records the change-log sequence it
-covers; loading replays every later change, and with no snapshot the index is rebuilt
+covers and whose change log that is (the database's identity and its change at that
+sequence); loading replays every later change, and with no snapshot, or one of another
+database or of another history of this one (a restored backup), the index is rebuilt
 from the store. Before each lookup `catch_up()` applies changes other processes made
 (one cheap query), so a retraction anywhere stops matching everywhere at once.
 """
@@ -18,7 +20,7 @@ import numpy as np
 from hashdb.errors import IndexStale
 from hashdb.bits import hex_to_codes
 from hashdb.index._files import remove_leftovers
-from hashdb.index.base import HashIndex, load_index
+from hashdb.index.base import HashIndex, load_saved
 from hashdb.index.linear import LinearIndex
 from hashdb.index.registry import LINEAR_MAX_SIZE
 from hashdb.store.base import HashStore
@@ -70,6 +72,7 @@ class IndexSet:
         """Load snapshots and replay later changes, or rebuild from the store when there are none."""
         with self._lock:
             loaded: dict[str, tuple[HashIndex, int]] = {}
+            not_ours: dict[str, list[str]] = {}
             if self.directory is not None:
                 for signal in INDEXED_SIGNALS:
                     path = self._path(signal)
@@ -79,9 +82,17 @@ class IndexSet:
                         log.info("removed %d files of an unfinished index save at %s", removed, path)
                     if path.exists():
                         try:
-                            loaded[signal] = load_index(path)
+                            index, manifest = load_saved(path)
                         except Exception as exc:  # a damaged snapshot is rebuilt, never trusted
                             log.warning("index snapshot %s unreadable (%s); rebuilding", path, exc)
+                            continue
+                        foreign = self._foreign(manifest.owner, manifest.covers_seq)
+                        if foreign:
+                            not_ours.setdefault(foreign, []).append(signal)
+                        else:
+                            loaded[signal] = index, manifest.covers_seq
+                for why, signals in not_ours.items():
+                    log.warning("index snapshot %s (%s) %s; rebuilding", self.directory, ", ".join(signals), why)
             if set(loaded) == set(INDEXED_SIGNALS):
                 self.indexes = {s: idx for s, (idx, _) in loaded.items()}
                 # Replay from the oldest snapshot: add and remove are idempotent.
@@ -93,6 +104,21 @@ class IndexSet:
                 snapshot_is_old = True
             if snapshot_is_old:
                 self.save()
+
+    def _owner(self, seq: int) -> str:
+        """What a snapshot covering change `seq` of this store records as its owner."""
+        return f"{self.store.database_id()}/{seq}/{self.store.change_mark(seq) or ''}"
+
+    def _foreign(self, owner: str, seq: int) -> str:
+        """Why a snapshot saved by `owner` covering `seq` is not this store's ("" if it is).
+        Replaying this store's changes onto another database's index would answer lookups
+        with its hashes under this store's record ids: a wrong match, not a missed one."""
+        if owner.split("/", 1)[0] != self.store.database_id():
+            return "was saved from another database" if owner else "does not say which database it was saved from"
+        if owner != self._owner(seq):
+            return ("covers a history this database does not have (the database was restored "
+                    "from an older backup?)")
+        return ""
 
     def rebuild(self, progress: Callable[[str, int], None] | None = None) -> None:
         with self._lock:
@@ -185,8 +211,9 @@ class IndexSet:
             return
         with self._lock:
             self.directory.mkdir(parents=True, exist_ok=True)
+            owner = self._owner(self.seq)
             for signal, index in self.indexes.items():
-                index.save(self._path(signal), self.seq)
+                index.save(self._path(signal), self.seq, owner)
 
     def sizes(self) -> dict[str, int]:
         return {signal: len(index) for signal, index in self.indexes.items()}

@@ -83,7 +83,7 @@ class LinearIndex:
             results.append(list(zip(hit_ids[order].tolist(), hit_dist[order].tolist())))
         return results
 
-    def save(self, path: Path, covers_seq: int) -> None:
+    def save(self, path: Path, covers_seq: int, owner: str = "") -> None:
         codes = self._codes[: self._count]
         ids = self._ids[: self._count]
 
@@ -93,7 +93,7 @@ class LinearIndex:
 
         write_saved(
             Path(path), kind="linear", bits=self.bits, covers_seq=covers_seq,
-            count=self._count, writers={"npz": write},
+            count=self._count, writers={"npz": write}, owner=owner,
         )
 
     @classmethod
