@@ -47,9 +47,9 @@ def keys_create(org: str, role: str, db_path: str, as_json: bool) -> None:
     Example:
         hashdb keys create --org example-platform --role contributor
     """
-    from hashdb.service.local import is_dsn
+    from hashdb.service.local import is_dsn, is_empty_file
 
-    new = not is_dsn(db_path) and not Path(db_path).exists()
+    new = not is_dsn(db_path) and (not Path(db_path).exists() or is_empty_file(db_path))
     service = open_service(db_path, create=True)
     key, record = service.create_key(org, role, local_principal(service, "local"))
     if new:
@@ -139,7 +139,7 @@ def serve(db_path: str, host: str, port: int, workers: int, threads: int, max_co
     once it has arrived whole (head within 10 s, body within 30 s), so slow or stalled
     clients cannot hold the threads.
 
-    The database must exist (a mistyped --db is refused, not served empty):
+    The database must exist (a mistyped --db, or an empty file, is refused, not served empty):
     `hashdb keys create --db PATH` makes it with its first key.
 
     Settings come from HASHDB_* variables too (HASHDB_RATE_LIMIT, HASHDB_MAX_BATCH, ...).

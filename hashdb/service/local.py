@@ -31,12 +31,23 @@ def is_dsn(target: str | Path) -> bool:
     return text.startswith(("postgresql://", "postgres://")) or bool(_CONNINFO.match(text))
 
 
+def is_empty_file(target: str | Path) -> bool:
+    """A zero-byte file (what `touch` or a shell's `: > FILE` leaves): SQLite opens it as an
+    empty database, so it holds no database any more than a missing file does."""
+    path = Path(target)
+    return not is_dsn(target) and path.is_file() and path.stat().st_size == 0
+
+
 def require_database(target: str | Path, creates: str) -> None:
-    """Refuse a SQLite --db that names no file, in one line that says which command `creates`
-    one. Opening a missing file would make a new, empty database: a mistyped --db would then be
-    answered "no match" by a lookup, or served to clients as if it were the list."""
-    if not is_dsn(target) and not Path(target).exists():
+    """Refuse a SQLite --db that names no file, or an empty one, in one line that says which
+    command `creates` one. Opening either would make a new, empty database: a mistyped --db
+    would then be answered "no match" by a lookup, or served to clients as if it were the list."""
+    if is_dsn(target):
+        return
+    if not Path(target).exists():
         raise StoreUnavailable(f"no database at {target} (check --db or HASHDB_DB; {creates})")
+    if is_empty_file(target):
+        raise StoreUnavailable(f"no database at {target}: the file is empty (check --db or HASHDB_DB; {creates})")
 
 
 def settings_from_env() -> Settings:

@@ -234,6 +234,29 @@ def test_a_mistyped_db_is_refused_not_created(tmp_path, command):
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize("command", [["lookup", "md5:" + "0" * 32], ["export"], ["index", "rebuild"], ["keys", "list"]])
+def test_an_empty_db_file_is_refused_not_made_a_database(tmp_path, command):
+    # SQLite opens a zero-byte file as an empty database: a lookup answered "no match" and left
+    # the file a database, with a .secret and an .index beside it.
+    empty = tmp_path / "z.sqlite"
+    empty.touch()
+    result = CliRunner().invoke(cli, [*command, "--db", str(empty)])
+    assert result.exit_code == 1, result.output
+    assert result.output.count("\n") == 1 and f"no database at {empty}: the file is empty" in result.output
+    assert list(tmp_path.iterdir()) == [empty] and empty.stat().st_size == 0
+
+
+def test_commands_that_make_a_database_make_it_in_an_empty_file(tmp_path):
+    empty = tmp_path / "z.sqlite"
+    empty.touch()
+    result = CliRunner().invoke(cli, ["keys", "create", "--db", str(empty), "--org", "ops", "--role", "admin"],
+                                env={"HASHDB_SERVER": None})
+    assert result.exit_code == 0, result.output
+    assert f"new database at {empty}" in result.output
+    listed = CliRunner().invoke(cli, ["keys", "list", "--db", str(empty)], env={"HASHDB_SERVER": None})
+    assert listed.exit_code == 0 and "ops" in listed.output
+
+
 def test_a_sixteen_bit_copy_matches_its_eight_bit_original(run):
     # pytx clips 16-bit values at 255 (our canonical PDQ does too, and is then near-white,
     # quality 3); the copy scaled back to 8 bits is what a viewer sees and must still match.
