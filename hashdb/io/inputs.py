@@ -200,6 +200,12 @@ def hashes_from_json(doc: object) -> MediaHashes:
     """The inverse of output.hashes_json: one line of `hashdb hash --json`."""
     if not isinstance(doc, dict):
         raise InvalidInput("each line must be a JSON object")
+    error = doc.get("error")
+    if isinstance(error, str):
+        # `hashdb hash --json` writes a file it could not hash as {"path", "error"}: pass its
+        # reason on, as the folder it hashed would have (not "no hashes in this line").
+        path = doc.get("path")
+        raise InvalidInput(f"{path if isinstance(path, str) and path else 'a file'} could not be hashed: {error}")
     values: list[HashValue] = []
     for key, raw in doc.items():
         if key in ("path", "media_type", "frames", "pdq_variants", "pdq_dihedral", "derived", "tmk") \

@@ -169,6 +169,30 @@ def test_hash_of_a_folder_on_two_processes_keeps_order_and_reports_bad_files(run
     assert "error" in docs[2] and all("pdq" in d for i, d in enumerate(docs) if i != 2)
 
 
+def test_a_hash_files_error_lines_keep_their_file_and_reason(run, media, tmp_path):
+    # `hash --json` writes a file it could not hash as {"path", "error"}; read back, that line
+    # said only "no hashes in this line", losing which file and why.
+    folder = tmp_path / "dir"
+    folder.mkdir()
+    (folder / "a.jpg").write_bytes((media / "astronaut.jpg").read_bytes())
+    (folder / "empty.jpg").touch()
+    hashed = run("hash", "--for-lookup", "--json", str(folder))
+    assert hashed.exit_code == 1
+    queries = tmp_path / "q.jsonl"
+    queries.write_text(hashed.stdout)
+    result = run("lookup", str(queries))
+    assert result.exit_code == 1
+    assert result.output.splitlines() == [
+        f"{folder / 'a.jpg'}: no match",
+        f"{queries}:2: error: {folder / 'empty.jpg'} could not be hashed: empty file (0 bytes)",
+    ]
+    # submit refuses the batch as it refuses a folder holding the file: nothing is stored.
+    submitted = run("submit", str(queries), "--label", "glorification")
+    assert submitted.exit_code == 1
+    assert f"{queries}:2: {folder / 'empty.jpg'} could not be hashed: empty file (0 bytes)" in submitted.output
+    assert lines(run("export")) == []
+
+
 def test_lookup_of_a_folder_in_batches_answers_as_one_lookup_of_it_all(run, media, tmp_path, monkeypatch):
     # Files are looked up 16 at a time while the workers hash the rest: the same lines, in
     # the same order, as one lookup of every file once all are hashed (the batch as large as
