@@ -76,7 +76,8 @@ def import_command(file: Path, labels: tuple[str, ...], source: str | None, pdq_
     An export is applied in order, keeping the source's statuses and retractions; importing
     it again, or an overlapping one, changes nothing. ThreatExchange hashes (pytx's
     `<type> <signal>` lines, or `threatexchange dataset -P --csv`) are submitted as --org with
-    the labels given; a dataset row pytx holds to be a false positive is skipped. An option
+    the labels given; a dataset row pytx holds to be a false positive (NEGATIVE_CLASS) or
+    disputed (DISPUTED) is skipped, counted and noted. An option
     that does not apply to the file is refused: --label and --pdq-quality with an export,
     --source with ThreatExchange hashes.
 
@@ -91,7 +92,8 @@ def import_command(file: Path, labels: tuple[str, ...], source: str | None, pdq_
     service = open_service(db_path, create=True)
     summary = import_file(service, local_principal(service, org), file, labels, source, pdq_quality)
     service.rebuild_index()
-    emit(as_json, summary, ", ".join(f"{k}: {v}" for k, v in summary.items()))
+    text = ", ".join(f"{k}: {v}" for k, v in summary.items() if k != "notes")
+    emit(as_json, summary, text + "".join(f" (note: {note})" for note in summary.get("notes", [])))
 
 
 @cli.command()

@@ -34,9 +34,10 @@ def csv_cell(value: object) -> str:
 
 # What pytx's `dataset --csv` writes (threatexchange/cli/dataset_cmd.py, _print_csv).
 PYTX_COLUMNS = ("signal_type", "signal_str", "collab", "category", "tags")
-# pytx's aggregate opinion that a signal is not the collaboration's content (a false positive,
-# test data): not shared as such.
-PYTX_NEGATIVE = "NEGATIVE_CLASS"
+# pytx's aggregate opinions (its AggregateSignalOpinionCategory, by name) of a signal that are
+# not "this is the collaboration's content": not shared as such, with why (formats.py).
+PYTX_NEGATIVE = "NEGATIVE_CLASS"  # a false positive, test data
+PYTX_DISPUTED = "DISPUTED"  # some of the collaboration's opinions positive, some negative
 # A tmk record's base64 cell is 351,128 characters; Python's csv refuses fields over 131,072.
 MAX_FIELD = 1 << 20
 INTEGER_COLUMNS = ("seq", "id", "quality", "agree", "disagree", "false_positive")
@@ -138,7 +139,7 @@ class PytxRow:
     where: str
     line: str  # pytx's local-file line for the signal, `<signal type> <signal>`
     tags: tuple[str, ...]
-    negative: bool
+    category: str  # pytx's aggregate opinion: POSITIVE_CLASS, NEGATIVE_CLASS, DISPUTED, ...
 
 
 def pytx_rows(path: Path) -> Iterator[PytxRow]:
@@ -150,5 +151,4 @@ def pytx_rows(path: Path) -> Iterator[PytxRow]:
             signal_type, signal, _collab, category, tags = cells
             if not signal_type.strip() or not signal.strip():
                 raise InvalidInput(f"{where}: signal_type and signal_str must not be empty")
-            yield PytxRow(where, f"{signal_type.strip()} {signal.strip()}", tuple(tags.split()),
-                          category.strip() == PYTX_NEGATIVE)
+            yield PytxRow(where, f"{signal_type.strip()} {signal.strip()}", tuple(tags.split()), category.strip())

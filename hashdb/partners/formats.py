@@ -7,7 +7,7 @@ import csv
 import dataclasses
 import json
 from pathlib import Path
-from typing import IO, Protocol
+from typing import IO, Any, Protocol
 
 from hashdb.io import te_format
 from hashdb.partners import csv_format
@@ -70,7 +70,7 @@ def te_line(entry: FeedEntry) -> str:
 
 
 def import_file(service: HashDB, actor: Principal, path: Path, labels: tuple[str, ...] = (),
-                source: str | None = None, pdq_quality: int | None = None) -> dict[str, int]:
+                source: str | None = None, pdq_quality: int | None = None) -> dict[str, Any]:
     """Import our export (JSONL or CSV) into a mirror of `source` (hashdb.partners.mirror), or
     ThreatExchange hashes: pytx's hash lines (which carry no labels, nor PDQ qualities: give
     them) or its `dataset --csv` (whose tags that are labels here are taken, besides `labels`)."""
@@ -125,15 +125,28 @@ def _submission(service: HashDB, item: HashInput | HashedInput, labels: tuple[st
     return Submission(item.input, labels, (value,))
 
 
+# Rows of a pytx dataset not imported, and the note that says why. A DISPUTED row is not kept
+# disputed: its record would be the importer's own, and a record here is disputed only by its
+# members' votes (policy.py recomputes the status from them at the next vote), so the store has
+# no disputed-at-birth state to give it; imported active, it would be shared as confirmed.
+PYTX_SKIPPED = {
+    csv_format.PYTX_NEGATIVE: "pytx holds such a signal to be a false positive",
+    csv_format.PYTX_DISPUTED: "the collaboration's opinions of such a signal disagree; a record here is "
+                              "disputed only by its members' votes, so it is not shared as if confirmed",
+}
+
+
 def _import_pytx_csv(service: HashDB, actor: Principal, path: Path, labels: tuple[str, ...],
-                     pdq_quality: int | None) -> dict[str, int]:
+                     pdq_quality: int | None) -> dict[str, Any]:
     """Each row's signal, labelled with its tags that are labels of our taxonomy and `labels`;
-    a row pytx holds to be a false positive (NEGATIVE_CLASS) is skipped, not shared."""
+    a row pytx holds to be a false positive (NEGATIVE_CLASS) or disputed (DISPUTED) is
+    skipped, not shared, and counted with a note."""
     known = set(service.taxonomy.labels)
-    submissions, skipped = [], 0
+    submissions: list[Submission] = []
+    skipped: dict[str, int] = {}
     for row in csv_format.pytx_rows(path):
-        if row.negative:
-            skipped += 1
+        if row.category in PYTX_SKIPPED:
+            skipped[row.category] = skipped.get(row.category, 0) + 1
             continue
         mine = tuple(dict.fromkeys([t for t in row.tags if t in known] + list(labels)))
         if not mine:
@@ -144,7 +157,11 @@ def _import_pytx_csv(service: HashDB, actor: Principal, path: Path, labels: tupl
             raise item.error
         if isinstance(item, (HashInput, HashedInput)):
             submissions.append(_submission(service, item, mine, pdq_quality))
-    return {**_submit_all(service, actor, submissions), "skipped": skipped}
+    summary: dict[str, Any] = {**_submit_all(service, actor, submissions), "skipped": sum(skipped.values())}
+    if skipped:
+        summary["notes"] = [f"{n} {category} row{'' if n == 1 else 's'} skipped: {PYTX_SKIPPED[category]}"
+                            for category, n in sorted(skipped.items())]
+    return summary
 
 
 def _submit_all(service: HashDB, actor: Principal, submissions: list[Submission]) -> dict[str, int]:

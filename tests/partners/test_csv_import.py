@@ -150,12 +150,33 @@ def test_python_threatexchange_dataset_csv_imports(tmp_path, media):
     assert code == 1 and err.startswith(f"Error: {mixed}:3: no label") and err.count("\n") == 1
     summary = json.loads(ok("import", "--json", "--db", str(tmp_path / "m.sqlite"), "--pdq-quality", "50",
                             "--label", "attacker_manifesto", str(mixed)))
-    assert summary == {"added": 1, "duplicates": 0, "skipped": 1}
+    assert summary == {"added": 1, "duplicates": 0, "skipped": 1, "notes": [
+        "1 NEGATIVE_CLASS row skipped: pytx holds such a signal to be a false positive"]}
     # A malformed row: its line, one line.
     broken = tmp_path / "broken.csv"
     broken.write_text("signal_type,signal_str,collab,category,tags\npdq,zz,c,POSITIVE_CLASS,glorification\n")
     code, _, err = run("import", "--db", str(tmp_path / "b.sqlite"), str(broken))
     assert code == 1 and err.startswith(f"Error: {broken}:2: ") and err.count("\n") == 1
+
+
+def test_a_disputed_row_of_a_pytx_dataset_is_skipped_and_noted_not_shared_active(tmp_path):
+    # pytx's DISPUTED (some opinions positive, some negative) was imported as an active record,
+    # matched as confirmed. A record here is disputed only by its members' votes, so it is skipped.
+    a, b, c = "2d6f1af3" * 8, "5feb7321" * 8, "f8f8f0ce" * 8
+    dataset = tmp_path / "tx.csv"
+    dataset.write_text("signal_type,signal_str,collab,category,tags\n"
+                       f"pdq,{a},c,DISPUTED,glorification\n"
+                       f"pdq,{b},c,DISPUTED,glorification\n"
+                       f"pdq,{c},c,POSITIVE_CLASS,glorification\n")
+    db = tmp_path / "db.sqlite"
+    summary = json.loads(ok("import", "--json", "--db", str(db), "--pdq-quality", "50", str(dataset)))
+    assert summary == {"added": 1, "duplicates": 0, "skipped": 2, "notes": [
+        "2 DISPUTED rows skipped: the collaboration's opinions of such a signal disagree; a record here is "
+        "disputed only by its members' votes, so it is not shared as if confirmed"]}
+    assert [(e["hash"], e["status"]) for e in map(json.loads, ok("export", "--db", str(db)).splitlines())] == [
+        (c, "active")]
+    text = ok("import", "--db", str(tmp_path / "text.sqlite"), "--pdq-quality", "50", str(dataset))
+    assert text.startswith("added: 1, duplicates: 0, skipped: 2 (note: 2 DISPUTED rows skipped: ")
 
 
 @pytest.mark.parametrize("fmt,name", [("jsonl", "feed.jsonl"), ("csv", "feed.csv")])
