@@ -342,34 +342,35 @@ def without_skipped(items: Iterable[Item]) -> list[Item]:
 
 
 def _resolve(service: MediaMixin, items: Sequence[Item], dihedral: bool,
-             jobs: int | None = None) -> list[tuple[str, Any]]:
-    """Hash what needs hashing; any bad input stops the whole command before anything is sent.
+             jobs: int | None = None, refused: str = "") -> list[tuple[str, Any]]:
+    """Hash what needs hashing; any bad input stops the whole command before anything is sent,
+    and its one-line error ends with `refused` (what was not done: "nothing was submitted").
 
-    Files are hashed on every core (or `jobs` processes), answers kept in the order given.
+    Files are hashed on every core (or `jobs` processes), answers kept in the order given;
+    hashing stops at the first file that fails, the rest of a folder is not waited for.
     """
     from hashdb.io.inputs import BadInput
 
+    tail = f"; {refused}" if refused else ""
     for item in items:
         if isinstance(item, BadInput):
-            raise click.ClickException(located(item.input, item.error.message))
+            raise click.ClickException(located(item.input, item.error.message) + tail)
     resolved: list[tuple[str, Any]] = []
-    for name, value in _resolve_each(service, items, dihedral, jobs):
-        if isinstance(value, HashDBError):
-            raise click.ClickException(located(name, value.message))
-        resolved.append((name, value))
+    answers = _resolving(service, items, dihedral, jobs)
+    try:
+        for name, value in answers:
+            if isinstance(value, HashDBError):
+                raise click.ClickException(located(name, value.message) + tail)
+            resolved.append((name, value))
+    finally:
+        answers.close()
     return resolved
-
-
-def _resolve_each(service: MediaMixin, items: Sequence[Item], dihedral: bool,
-                  jobs: int | None = None) -> list[tuple[str, Any]]:
-    """Each input with its hashes, or the HashDBError that says why it has none; files hashed
-    on every core (or `jobs` processes), in the order given."""
-    return list(_resolving(service, items, dihedral, jobs))
 
 
 def _resolving(service: MediaMixin, items: Sequence[Item], dihedral: bool,
                jobs: int | None = None) -> Generator[tuple[str, Any], None, None]:
-    """_resolve_each one input at a time. Several processes start hashing before this returns,
+    """Each input with its hashes, or the HashDBError that says why it has none, one input at a
+    time, in the order given (files hashed on every core, or `jobs` processes). Several processes start hashing before this returns,
     so what the caller does before reading (opening an index) runs alongside them."""
     from hashdb.io.inputs import FileInput
 
@@ -378,6 +379,17 @@ def _resolving(service: MediaMixin, items: Sequence[Item], dihedral: bool,
 
 
 def _paired(items: Sequence[Item], answers: Iterator[Any], dihedral: bool) -> Generator[tuple[str, Any], None, None]:
+    try:
+        yield from _each_paired(items, answers, dihedral)
+    finally:
+        # Closed early (the first refused file of a submit): the workers stop after the files
+        # in hand instead of hashing the rest of the folder for nothing.
+        close = getattr(answers, "close", None)
+        if close is not None:
+            close()
+
+
+def _each_paired(items: Sequence[Item], answers: Iterator[Any], dihedral: bool) -> Generator[tuple[str, Any], None, None]:
     from hashdb.io.inputs import BadInput, FileInput, HashedInput, HashInput
 
     for item in progress(items, "hashing"):

@@ -40,6 +40,10 @@ if TYPE_CHECKING:
     from hashdb.service import HashDB
     from hashdb.types import Principal, Query
 
+# The end of a refused submit's one-line error: a batch is all or nothing, and the error alone
+# (after a long folder was hashed) left open whether the other files were stored.
+NOTHING_SUBMITTED = "nothing was submitted (a batch is refused whole)"
+
 
 @cli.command()
 @click.argument("inputs", nargs=-1, required=True)
@@ -74,7 +78,7 @@ def submit(inputs: tuple[str, ...], labels: tuple[str, ...], incident: str | Non
     client = connect(server, api_key) if server else None
     service = hashing_service() if client else open_service(db_path, create=True)
     submissions = []
-    for name, value in _resolve(service, without_skipped(expand(inputs)), dihedral=False):
+    for name, value in _resolve(service, without_skipped(expand(inputs)), dihedral=False, refused=NOTHING_SUBMITTED):
         value = with_pdq_quality(value, pdq_quality)
         meta = {"incident": incident, "reference": reference}
         if hasattr(value, "media_type"):
@@ -82,12 +86,22 @@ def submit(inputs: tuple[str, ...], labels: tuple[str, ...], incident: str | Non
         else:
             submissions.append(Submission(name, tuple(labels), (value,), **meta))  # type: ignore[arg-type]
     if client is not None:
-        from hashdb.partners.client import submit_submissions
+        from hashdb.partners.client import PartlySubmitted, submit_submissions
 
-        docs = submit_submissions(client, submissions, idempotency_key)
+        try:
+            docs = submit_submissions(client, submissions, idempotency_key)
+        except PartlySubmitted:
+            raise  # its message says how many went in
+        except HashDBError as exc:
+            # Refused by its first request, each all or nothing on the server.
+            raise click.ClickException(f"{exc}; {NOTHING_SUBMITTED}") from exc
     else:
-        docs = [output.submit_json(r) for r in service.submit(submissions, local_principal(service, org),
-                                                              idempotency_key)]
+        try:
+            results = service.submit(submissions, local_principal(service, org), idempotency_key)
+        except HashDBError as exc:
+            # One transaction: a refused or failed batch stored none of it.
+            raise click.ClickException(f"{exc}; {NOTHING_SUBMITTED}") from exc
+        docs = [output.submit_json(r) for r in results]
     for doc in docs:
         state = "already shared" if doc["duplicate"] else doc["status"]
         note = f"; skipped {', '.join(doc['skipped'])}" if doc.get("skipped") else ""

@@ -114,7 +114,8 @@ def safelist_add(inputs: tuple[str, ...], note: str, db_path: str, as_json: bool
     from hashdb.io.inputs import expand
 
     service = open_service(db_path, create=True)
-    items = [value for _, value in _resolve(service, without_skipped(expand(inputs)), dihedral=False)]
+    items = [value for _, value in _resolve(service, without_skipped(expand(inputs)), dihedral=False,
+                                            refused="nothing was added to the safelist")]
     added, held = service.add_safelist(items, local_principal(service, "local"), note)
     emit(as_json, {"added": added, "quarantined": held},
          f"{added} hash(es) added to the safelist; quarantined {len(held)} live record(s)"

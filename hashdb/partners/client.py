@@ -283,16 +283,33 @@ def lookup_queries(client: Client, queries: Sequence[Query],
     return results
 
 
+class PartlySubmitted(errors.HashDBError):
+    """A submit sent in several requests was refused by one after the first: the inputs of
+    the requests before it were stored."""
+
+    def __init__(self, cause: errors.HashDBError, submitted: int) -> None:
+        super().__init__(f"{cause.message}; the first {submitted} inputs were submitted, the rest were not")
+        self.code = cause.code
+        self.submitted = submitted
+
+
 def submit_submissions(client: Client, submissions: Sequence[Submission],
                        idempotency_key: str | None = None) -> list[dict[str, Any]]:
-    """Submit in requests of at most BATCH items and BATCH_BYTES (each one all-or-nothing on the server)."""
+    """Submit in requests of at most BATCH items and BATCH_BYTES (each one all-or-nothing on the
+    server); PartlySubmitted when a request after the first is refused."""
     results: list[dict[str, Any]] = []
     items = [submission_item(s) for s in submissions]
     batches = list(_batches(items))
     done = 0
     for n, batch in enumerate(batches):
         key = idempotency_key if idempotency_key is None or len(batches) == 1 else f"{idempotency_key}.{n}"
-        for sub, result in zip(submissions[done:done + len(batch)], client.submit(batch, key)):
+        try:
+            answers = client.submit(batch, key)
+        except errors.HashDBError as exc:
+            if done:
+                raise PartlySubmitted(exc, done) from exc
+            raise
+        for sub, result in zip(submissions[done:done + len(batch)], answers):
             result["input"] = sub.input
             results.append(result)
         done += len(batch)

@@ -193,6 +193,22 @@ def test_a_hash_files_error_lines_keep_their_file_and_reason(run, media, tmp_pat
     assert lines(run("export")) == []
 
 
+def test_a_refused_submit_says_nothing_was_submitted(run, media, tmp_path):
+    # Only the refusal was printed, after the whole folder was hashed: were the other files stored?
+    folder = tmp_path / "removed"
+    folder.mkdir()
+    (folder / "a.jpg").write_bytes((media / "astronaut.jpg").read_bytes())
+    (folder / "b.png").write_bytes(flat_png(7000, 7000))
+    (folder / "c.jpg").write_bytes((media / "chelsea.jpg").read_bytes())
+    for args in ([str(folder)], [f"pdq:{random_pdq(random.Random(5))}", str(media / "coffee.jpg")]):
+        result = run("submit", "--json", *args, "--label", "glorification")
+        assert result.exit_code == 1 and result.stdout == ""
+        [line] = result.output.splitlines()
+        assert line.endswith("; nothing was submitted (a batch is refused whole)"), line
+    assert "b.png: image is 7000x7000" in run("submit", str(folder), "--label", "glorification").output
+    assert lines(run("export")) == []
+
+
 def test_lookup_of_a_folder_in_batches_answers_as_one_lookup_of_it_all(run, media, tmp_path, monkeypatch):
     # Files are looked up 16 at a time while the workers hash the rest: the same lines, in
     # the same order, as one lookup of every file once all are hashed (the batch as large as

@@ -138,6 +138,23 @@ def test_errors_print_the_same(served, tmp_path, args):
     assert mine[said] == theirs[said] and mine[said].count("\n") == 1
 
 
+def test_a_submit_refused_after_its_first_request_says_how_many_went_in(served, tmp_path):
+    # Over --server a submit of more than BATCH inputs is several requests, each all or nothing:
+    # refused by a later one, the inputs of those before were stored, and the error says so.
+    from hashdb.partners.client import BATCH
+
+    rng = random.Random(31)
+    hashes = [f"pdq:{random_pdq(rng)}" for _ in range(BATCH)]
+    degenerate = "pdq:" + "0" * 64  # refused by the server's policy, not by this side
+    code, _, err = remote(served, "alpha", "submit", "--pdq-quality", "100", *hashes, degenerate,
+                          "--label", "glorification")
+    assert code == 1 and err.count("\n") == 1
+    assert err.rstrip().endswith(f"; the first {BATCH} inputs were submitted, the rest were not"), err
+    code, _, err = remote(served, "alpha", "submit", "--pdq-quality", "100", degenerate, *hashes[:3],
+                          "--label", "glorification")
+    assert code == 1 and err.rstrip().endswith("; nothing was submitted (a batch is refused whole)"), err
+
+
 def test_server_and_key_from_the_environment(served):
     server, keys = served
     code, out, err = run("lookup", "pdq:" + random_pdq(random.Random(24)),
