@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from flask import Flask, Response, jsonify, request
-from werkzeug.exceptions import HTTPException, NotFound
+from werkzeug.exceptions import HTTPException, NotFound, RequestEntityTooLarge
 
 from hashdb import errors
 
@@ -102,15 +102,26 @@ def domain_error(exc: errors.HashDBError) -> tuple[int, str, str, dict[str, str]
     return status_for(exc), exc.code, exc.message, headers
 
 
-def http_error(exc: HTTPException, environ: Mapping[str, Any]) -> tuple[int, str, str, dict[str, str]]:
+def body_too_large(limit: int | None) -> str:
+    """The one wording of a 413 for a body over the size limit, whoever refuses it: the worker
+    from Content-Length before reading, or Werkzeug on reading a chunked body past the limit."""
+    return f"request body larger than {limit} bytes" if limit is not None else "request body too large"
+
+
+def http_error(exc: HTTPException, environ: Mapping[str, Any],
+               body_limit: int | None = None) -> tuple[int, str, str, dict[str, str]]:
     """A Werkzeug HTTP error's status, code, message and extra headers; after a 413 the rest of
-    the body is read and dropped first."""
+    the body is read and dropped first. `body_limit`: the request's max_content_length."""
     status = exc.code or 500
     if status == 413:
         _drain(environ)
     code = code_for(status, exc.name or "error")
     headers = {k: v for k, v in exc.get_headers() if k.lower() not in ("content-type", "content-length")}
     message = exc.description or exc.name or "error"
+    if isinstance(exc, RequestEntityTooLarge) and message == RequestEntityTooLarge.description:
+        # Werkzeug's "The data value transmitted exceeds the capacity limit.": say it as the
+        # worker says it of a Content-Length over the limit.
+        message = body_too_large(body_limit)
     if isinstance(exc, NotFound) and message == NotFound.description:
         # Werkzeug's text ("If you entered the URL manually...") is for browsers; say which path,
         # and where the real ones are: an id that is not a whole number lands here too.
@@ -125,7 +136,7 @@ def _domain_error(exc: errors.HashDBError) -> Response:
 
 
 def _http_error(exc: HTTPException) -> Response:
-    return error_response(*http_error(exc, request.environ))
+    return error_response(*http_error(exc, request.environ, request.max_content_length))
 
 
 def _drain(environ: Mapping[str, Any]) -> None:

@@ -56,7 +56,7 @@ class LeanLookup:
             status, code, message, headers = errors.domain_error(exc)
             document = errors.error_document(code, message)
         except HTTPException as exc:
-            status, code, message, headers = errors.http_error(exc, environ)
+            status, code, message, headers = errors.http_error(exc, environ, self.config["MAX_CONTENT_LENGTH"])
             document = errors.error_document(code, message)
         except Exception:
             log.exception("unhandled error in %s %s", method, PATH)

@@ -47,7 +47,7 @@ from gunicorn.workers.gthread import ThreadWorker, TConn
 
 from hashdb.api import inline
 from hashdb.api.balance import ConnectionShares
-from hashdb.api.errors import code_for, error_document
+from hashdb.api.errors import body_too_large, code_for, error_document
 
 HEADER_TIMEOUT = 10.0
 BODY_TIMEOUT = 30.0
@@ -242,7 +242,7 @@ class HashdbWorker(ThreadWorker):  # type: ignore[misc]
             length = int(lengths[0]) if lengths else 0
             if length > self._max_body():
                 self._refuse(conn, state, 413, "Content Too Large", "too_large",
-                             f"request body larger than {self._max_body()} bytes")
+                             body_too_large(self._max_body()))
                 return
             state.needed = state.head_end + length
             state.deadline = time.monotonic() + BODY_TIMEOUT
