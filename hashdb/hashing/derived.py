@@ -110,15 +110,14 @@ def derived_pdqs(image: Image.Image | npt.NDArray[np.uint8], min_quality: int, l
         if not detail(box.left, box.top, box.right, box.bottom):
             return
         pixels = box.crop(rgb)  # hashed where it lies (kernel.pdq), not copied
-        value = pdq.compute_array(pixels)
         share = share_of(box.width * box.height, width * height)
-        if usable(value, min_quality):
-            out.append(DerivedHash(via, value, share, part=lookup and split >= PART_SPLIT))
-        for side in REDUCED_SIDES if reduce else ():
-            if max(box.width, box.height) >= REDUCED_FROM * side:
-                value = pdq.compute_array(reduced_copy(pixels, side))
-                if usable(value, min_quality):
-                    out.append(DerivedHash(via, value, share, part=split >= PART_SPLIT))
+        part = lookup and split >= PART_SPLIT
+        copies = [pixels, *(reduced_copy(pixels, side) for side in (REDUCED_SIDES if reduce else ())
+                            if max(box.width, box.height) >= REDUCED_FROM * side)]
+        for copy in copies:
+            value = pdq.compute_array(copy)
+            if usable(value, min_quality):
+                out.append(DerivedHash(via, value, share, part=part))
 
     def whole(box: regions.Box) -> bool:
         return box.is_full(rgb) or box.width * box.height > (1 - MIN_CHANGE) * width * height
