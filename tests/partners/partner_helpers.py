@@ -57,3 +57,11 @@ def admin_of(service: HashDB, org: str = "operator") -> Principal:
 
 def jsonl(docs: Iterable[Mapping[str, Any]]) -> str:
     return "".join(json.dumps(d) + "\n" for d in docs)
+
+
+def share_pdq(url: str, key: str, pdq: str, label: str = "glorification", quality: int = 90) -> list[int]:
+    """One PDQ submitted to a live server through the HTTP client: its record ids."""
+    from hashdb.partners.client import Client
+
+    [result] = Client(url, key).submit([{"signal": "pdq", "hash": pdq, "quality": quality, "labels": [label]}])
+    return list(result["ids"])

@@ -8,6 +8,7 @@ import json
 import random
 
 import pytest
+from partner_helpers import share_pdq
 from serverproc import make_keys, serving
 from support import random_pdq
 from test_sync import ROLES, hashdb
@@ -36,9 +37,7 @@ def test_a_mirror_answers_with_the_sources_votes(served, tmp_path):
     server, keys = served
     voters = make_keys(server.db, {"beta": ("beta", "consumer"), "epsilon": ("epsilon", "consumer")})
     pdq = random_pdq(random.Random(21))
-    [result] = Client(server.url, keys["alpha"]).submit([{"signal": "pdq", "hash": pdq, "quality": 90,
-                                                           "labels": ["glorification"]}])
-    [record_id] = result["ids"]
+    [record_id] = share_pdq(server.url, keys["alpha"], pdq)
     Client(server.url, voters["beta"][0]).feedback(record_id, "disagree")
     Client(server.url, voters["epsilon"][0]).feedback(record_id, "false_positive")
     at_server = lookup(f"pdq:{pdq}", "--server", server.url, "--api-key", keys["consumer"])
@@ -76,8 +75,7 @@ def test_a_mirror_answers_with_the_sources_votes(served, tmp_path):
 def test_a_feed_from_before_the_counts_still_imports(served, tmp_path):
     server, keys = served
     pdq = random_pdq(random.Random(22))
-    Client(server.url, keys["alpha"]).submit([{"signal": "pdq", "hash": pdq, "quality": 90,
-                                               "labels": ["glorification"]}])
+    share_pdq(server.url, keys["alpha"], pdq)
     docs, _ = Client(server.url, keys["partner"]).export(None, 100)
     old = [{k: v for k, v in d.items() if k not in ("agree", "disagree", "false_positive")} for d in docs]
     assert old != docs  # the counts were there to take out

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from partner_helpers import share_pdq
 from serverproc import make_keys, serving
 from support import random_pdq
 from threatexchange.exchanges.fetch_state import AggregateSignalOpinionCategory
@@ -196,20 +197,18 @@ def test_one_hash_from_several_members_and_a_dispute_are_pytx_opinions(served, t
     server, keys = served
     more = make_keys(server.db, {"beta": ("beta", "contributor"), "epsilon": ("epsilon", "consumer")})
     pdq = random_pdq(random.Random(5))
-    [a] = Client(server.url, keys["alpha"]).submit([{"signal": "pdq", "hash": pdq, "quality": 90,
-                                                    "labels": ["glorification"]}])
-    [b] = Client(server.url, more["beta"][0]).submit([{"signal": "pdq", "hash": pdq, "quality": 90,
-                                                      "labels": ["attacker_manifesto"]}])
+    a = share_pdq(server.url, keys["alpha"], pdq)
+    b = share_pdq(server.url, more["beta"][0], pdq, "attacker_manifesto")
     api = api_for(server, keys["partner"])
     [meta] = signals(api, merged(api, api.fetch_iter([PdqSignal], None)))["pdq"].values()
     agg = meta.get_as_aggregate_opinion()
     assert agg.category == AggregateSignalOpinionCategory.POSITIVE_CLASS
     assert agg.tags == {"glorification", "attacker_manifesto"}
-    assert sorted(o.record_id for o in meta.get_as_opinions()) == sorted(a["ids"] + b["ids"])
+    assert sorted(o.record_id for o in meta.get_as_opinions()) == sorted(a + b)
 
     # Two members disagree with alpha's record: disputed at the server, DISPUTED in pytx.
     for voter in (keys["consumer"], more["epsilon"][0]):
-        Client(server.url, voter).feedback(a["ids"][0], "disagree")
+        Client(server.url, voter).feedback(a[0], "disagree")
     [meta] = signals(api, merged(api, api.fetch_iter([PdqSignal], None)))["pdq"].values()
     assert meta.get_as_aggregate_opinion().category == AggregateSignalOpinionCategory.DISPUTED
     assert str(meta).startswith("DISPUTED ")
@@ -244,8 +243,7 @@ def test_what_hma_stores_round_trips_through_pytx_dataclass_json(served):
     config = dataclass_json.dataclass_load_dict(
         {"name": "HASHDB_GIFCT", "api": "hashdb", "enabled": True, "server": server.url}, HashDBCollabConfig)
     api = HashDBSignalExchangeAPI.for_collab(config, credentials)
-    Client(server.url, keys["alpha"]).submit([{"signal": "pdq", "hash": random_pdq(random.Random(8)),
-                                               "quality": 100, "labels": ["glorification"]}])
+    share_pdq(server.url, keys["alpha"], random_pdq(random.Random(8)), quality=100)
     [delta] = list(api.fetch_iter([PdqSignal], None))
     stored = dataclass_json.dataclass_dump_dict(delta.checkpoint)
     assert dataclass_json.dataclass_load_dict(stored, HashDBCheckpoint) == delta.checkpoint
