@@ -163,7 +163,10 @@ def check_servable(db_path: str, host: str, port: int) -> None:
     retries that never name the option."""
     import sqlite3
 
+    from sqlite_utils import Database
+
     from hashdb.service.local import is_dsn, require_database
+    from hashdb.store.migrations import refuse_foreign
 
     if not is_dsn(db_path):
         # A server over a new, empty database has no keys, so it could only answer 401: a
@@ -172,7 +175,7 @@ def check_servable(db_path: str, host: str, port: int) -> None:
         path = Path(db_path)
         try:
             with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as connection:
-                connection.execute("PRAGMA schema_version")
+                refuse_foreign(Database(connection), path)
         except sqlite3.Error as exc:
             raise click.ClickException(f"{path} is not a hashdb database: {exc} (--db)") from exc
     check_port(host, port)

@@ -15,6 +15,8 @@ from collections.abc import Iterator
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
+from hashdb.errors import StoreUnavailable
+
 migrations = Migrations("hashdb")
 
 
@@ -35,6 +37,28 @@ def run_script(db: Database, script: str) -> None:
     # take the migration out of the transaction that also records it as applied.
     for statement in statements(script):
         db.execute(statement)
+
+
+def refuse_foreign(db: Database, path: object) -> None:
+    """Refuse a database hashdb never migrated that holds tables (another program's): migrating
+    it would write hashdb's twenty tables into it, which a mistyped --db must not do."""
+    foreign = foreign_tables(db)
+    if foreign:
+        shown = ", ".join(foreign[:5]) + (", ..." if len(foreign) > 5 else "")
+        raise StoreUnavailable(f"{path} is another program's SQLite database (tables: {shown}), "
+                               "not a hashdb database: check --db or HASHDB_DB")
+
+
+def foreign_tables(db: Database) -> list[str]:
+    """The tables of a database hashdb never migrated: none for a new file or one of ours."""
+    names = [str(row[0]) for row in db.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'").fetchall()]
+    if Migrations.migrations_table in names:
+        ours = db.execute(f"SELECT 1 FROM {Migrations.migrations_table} WHERE migration_set = ? LIMIT 1",
+                          [migrations.name]).fetchone()
+        if ours:
+            return []
+    return sorted(name for name in names if name != Migrations.migrations_table)
 
 
 @migrations()

@@ -24,7 +24,7 @@ from pathlib import Path
 from sqlite_utils import Database
 
 from hashdb.errors import Busy
-from hashdb.store.migrations import migrations
+from hashdb.store.migrations import migrations, refuse_foreign
 from hashdb.store.console_sql import ConsoleSQL
 from hashdb.store.keys_sql import KeysSQL
 from hashdb.store.mirror_sql import MirrorSQL
@@ -58,6 +58,11 @@ class SQLiteStore(ConsoleSQL, MirrorSQL, TrustSQL, KeysSQL, RecordPartsSQL, SQLS
         self._readers: list[sqlite3.Connection] = []
         self._readers_lock = threading.Lock()
         conn = self.db.conn
+        try:
+            refuse_foreign(self.db, db)  # before WAL mode, which would already change its file
+        except Exception:
+            conn.close()
+            raise
         conn.execute(f"PRAGMA busy_timeout={int(write_timeout * 1000)}")
         if not self.db.memory:
             self._enable_wal(conn)

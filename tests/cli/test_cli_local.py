@@ -286,6 +286,42 @@ def test_an_empty_db_file_is_refused_not_made_a_database(tmp_path, command):
     assert list(tmp_path.iterdir()) == [empty] and empty.stat().st_size == 0
 
 
+@pytest.mark.parametrize("command", [["lookup", "md5:" + "0" * 32], ["export"], ["index", "rebuild"],
+                                     ["keys", "create", "--org", "ops", "--role", "admin"],
+                                     ["submit", "--label", "glorification", "md5:" + "1" * 32]])
+def test_another_programs_sqlite_file_is_refused_and_left_as_it_was(tmp_path, command):
+    # A --db naming some other SQLite file got hashdb's twenty tables, WAL mode and an .index
+    # folder written into and beside it, by a lookup as much as by a submit.
+    import sqlite3
+    from contextlib import closing
+
+    other = tmp_path / "notes.sqlite"
+    with closing(sqlite3.connect(other)) as connection:
+        connection.execute("CREATE TABLE notes (body TEXT)")
+        connection.execute("INSERT INTO notes VALUES ('keep me')")
+        connection.commit()
+    before = other.read_bytes()
+    result = CliRunner().invoke(cli, [*command, "--db", str(other)], env={"HASHDB_SERVER": None})
+    assert result.exit_code == 1, result.output
+    assert result.output.count("\n") == 1 and "another program's SQLite database (tables: notes)" in result.output
+    assert list(tmp_path.iterdir()) == [other] and other.read_bytes() == before
+
+
+def test_a_hashdb_database_with_a_table_of_the_operators_own_still_opens(tmp_path):
+    import sqlite3
+    from contextlib import closing
+
+    db = tmp_path / "db.sqlite"
+    made = CliRunner().invoke(cli, ["keys", "create", "--db", str(db), "--org", "ops", "--role", "admin"],
+                              env={"HASHDB_SERVER": None})
+    assert made.exit_code == 0, made.output
+    with closing(sqlite3.connect(db)) as connection:
+        connection.execute("CREATE TABLE operator_notes (body TEXT)")
+        connection.commit()
+    listed = CliRunner().invoke(cli, ["keys", "list", "--db", str(db)], env={"HASHDB_SERVER": None})
+    assert listed.exit_code == 0 and "ops" in listed.output, listed.output
+
+
 def test_commands_that_make_a_database_make_it_in_an_empty_file(tmp_path):
     empty = tmp_path / "z.sqlite"
     empty.touch()

@@ -165,6 +165,12 @@ def test_serve_names_a_bad_db_or_a_busy_port_in_one_line(tmp_path):
     not_a_db.write_text("shopping list\n")
     empty = tmp_path / "empty.sqlite"
     empty.touch()  # SQLite would take it as an empty database: served, it could only answer 401
+    import sqlite3
+    from contextlib import closing
+
+    foreign = tmp_path / "other.sqlite"
+    with closing(sqlite3.connect(foreign)) as connection:
+        connection.execute("CREATE TABLE notes (body TEXT)")
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
@@ -173,6 +179,7 @@ def test_serve_names_a_bad_db_or_a_busy_port_in_one_line(tmp_path):
             "no database at": ["serve", "--db", str(tmp_path / "nowhere" / "db.sqlite")],
             "the file is empty": ["serve", "--db", str(empty), "--port", port],
             "is not a hashdb database": ["serve", "--db", str(not_a_db)],
+            "another program's SQLite database": ["serve", "--db", str(foreign), "--port", port],
             "--port": ["serve", "--db", str(empty_database(tmp_path / "db.sqlite")), "--port", port],
         }
         for said, args in cases.items():
