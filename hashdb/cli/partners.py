@@ -76,8 +76,9 @@ def import_command(file: Path, labels: tuple[str, ...], source: str | None, pdq_
     An export is applied in order, keeping the source's statuses and retractions; importing
     it again, or an overlapping one, changes nothing. ThreatExchange hashes (pytx's
     `<type> <signal>` lines, or `threatexchange dataset -P --csv`) are submitted as --org with
-    the labels given; a dataset row pytx holds to be a false positive (NEGATIVE_CLASS) or
-    disputed (DISPUTED) is skipped, counted and noted. An option
+    the labels given; of a dataset, only rows pytx holds to be the collaboration's content
+    (POSITIVE_CLASS) are shared: false positives, investigation seeds and disputed rows are
+    skipped, counted and noted. An option
     that does not apply to the file is refused: --label and --pdq-quality with an export,
     --source with ThreatExchange hashes.
 

@@ -36,7 +36,9 @@ def csv_cell(value: object) -> str:
 PYTX_COLUMNS = ("signal_type", "signal_str", "collab", "category", "tags")
 # pytx's aggregate opinions (its AggregateSignalOpinionCategory, by name) of a signal that are
 # not "this is the collaboration's content": not shared as such, with why (formats.py).
+PYTX_POSITIVE = "POSITIVE_CLASS"  # the collaboration's content: the one category shared here
 PYTX_NEGATIVE = "NEGATIVE_CLASS"  # a false positive, test data
+PYTX_SEED = "INVESTIGATION_SEED"  # an indirect indicator that pytx says needs verifying
 PYTX_DISPUTED = "DISPUTED"  # some of the collaboration's opinions positive, some negative
 # A tmk record's base64 cell is 351,128 characters; Python's csv refuses fields over 131,072.
 MAX_FIELD = 1 << 20

@@ -131,21 +131,27 @@ def _submission(service: HashDB, item: HashInput | HashedInput, labels: tuple[st
 # no disputed-at-birth state to give it; imported active, it would be shared as confirmed.
 PYTX_SKIPPED = {
     csv_format.PYTX_NEGATIVE: "pytx holds such a signal to be a false positive",
+    csv_format.PYTX_SEED: "pytx holds such a signal to be an indirect indicator that needs verifying; "
+                          "a record here is matched as confirmed content",
     csv_format.PYTX_DISPUTED: "the collaboration's opinions of such a signal disagree; a record here is "
                               "disputed only by its members' votes, so it is not shared as if confirmed",
 }
+# Any other category is not one pytx writes (its AggregateSignalOpinionCategory): not shared
+# either, since only POSITIVE_CLASS says the signal is the collaboration's content.
+PYTX_UNKNOWN = f"not an opinion pytx writes; only {csv_format.PYTX_POSITIVE} rows are shared"
 
 
 def _import_pytx_csv(service: HashDB, actor: Principal, path: Path, labels: tuple[str, ...],
                      pdq_quality: int | None) -> dict[str, Any]:
     """Each row's signal, labelled with its tags that are labels of our taxonomy and `labels`;
-    a row pytx holds to be a false positive (NEGATIVE_CLASS) or disputed (DISPUTED) is
+    only a row pytx holds to be the collaboration's content (POSITIVE_CLASS) is shared: a false
+    positive (NEGATIVE_CLASS), an investigation seed, a disputed row or any other category is
     skipped, not shared, and counted with a note."""
     known = set(service.taxonomy.labels)
     submissions: list[Submission] = []
     skipped: dict[str, int] = {}
     for row in csv_format.pytx_rows(path):
-        if row.category in PYTX_SKIPPED:
+        if row.category != csv_format.PYTX_POSITIVE:
             skipped[row.category] = skipped.get(row.category, 0) + 1
             continue
         mine = tuple(dict.fromkeys([t for t in row.tags if t in known] + list(labels)))
@@ -159,8 +165,8 @@ def _import_pytx_csv(service: HashDB, actor: Principal, path: Path, labels: tupl
             submissions.append(_submission(service, item, mine, pdq_quality))
     summary: dict[str, Any] = {**_submit_all(service, actor, submissions), "skipped": sum(skipped.values())}
     if skipped:
-        summary["notes"] = [f"{n} {category} row{'' if n == 1 else 's'} skipped: {PYTX_SKIPPED[category]}"
-                            for category, n in sorted(skipped.items())]
+        summary["notes"] = [f"{n} {category or '(no category)'} row{'' if n == 1 else 's'} skipped: "
+                            f"{PYTX_SKIPPED.get(category, PYTX_UNKNOWN)}" for category, n in sorted(skipped.items())]
     return summary
 
 

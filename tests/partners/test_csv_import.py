@@ -179,6 +179,27 @@ def test_a_disputed_row_of_a_pytx_dataset_is_skipped_and_noted_not_shared_active
     assert text.startswith("added: 1, duplicates: 0, skipped: 2 (note: 2 DISPUTED rows skipped: ")
 
 
+def test_only_positive_rows_of_a_pytx_dataset_are_shared(tmp_path):
+    # An INVESTIGATION_SEED row (pytx: "indirect indicator, requires verifying") was imported
+    # as an active record, matched as confirmed content; so would any category pytx never writes.
+    seed, odd, blank, positive = "2d6f1af3" * 8, "5feb7321" * 8, "0f0f0f0e" * 8, "f8f8f0ce" * 8
+    dataset = tmp_path / "tx.csv"
+    dataset.write_text("signal_type,signal_str,collab,category,tags\n"
+                       f"pdq,{seed},c,INVESTIGATION_SEED,glorification\n"
+                       f"pdq,{odd},c,MAYBE,glorification\n"
+                       f"pdq,{blank},c,,glorification\n"
+                       f"pdq,{positive},c,POSITIVE_CLASS,glorification\n")
+    db = tmp_path / "db.sqlite"
+    summary = json.loads(ok("import", "--json", "--db", str(db), "--pdq-quality", "50", str(dataset)))
+    assert summary["added"] == 1 and summary["skipped"] == 3
+    assert summary["notes"] == [
+        "1 (no category) row skipped: not an opinion pytx writes; only POSITIVE_CLASS rows are shared",
+        "1 INVESTIGATION_SEED row skipped: pytx holds such a signal to be an indirect indicator that needs "
+        "verifying; a record here is matched as confirmed content",
+        "1 MAYBE row skipped: not an opinion pytx writes; only POSITIVE_CLASS rows are shared"]
+    assert [e["hash"] for e in map(json.loads, ok("export", "--db", str(db)).splitlines())] == [positive]
+
+
 @pytest.mark.parametrize("fmt,name", [("jsonl", "feed.jsonl"), ("csv", "feed.csv")])
 def test_an_export_saved_with_a_byte_order_mark_imports_as_without(source, tmp_path, fmt, name):
     # A Windows editor's save puts a UTF-8 byte-order mark first; the JSONL feed was then
