@@ -205,10 +205,12 @@ def schemas(max_batch: int) -> dict[str, Schema]:
             "created_at", "at")),
         "ExportResponse": obj({"changes": {"type": "array", "items": ref("Change")},
                                "cursor": string(description="Pass as `since` for the next page."),
-                               "feed": string(description="This server's feed, the same under any URL it is "
-                                                          "reached by: a mirror syncing it under a second URL "
-                                                          "is told so, instead of holding its records twice.")},
-                              ("changes", "cursor")),
+                               "feed": string(description="This database's feed, the same under any URL it is "
+                                                          "reached by and new with a new database: a mirror "
+                                                          "syncing it under a second URL, or a replaced "
+                                                          "database behind the same URL, is told so, instead of "
+                                                          "holding records twice or mixing two databases.")},
+                              ("changes", "cursor", "feed")),
         "Stats": obj({k: COUNTS for k in ("signal", "status", "month", "label")},
                      ("signal", "status", "month", "label")),
         "Status": obj({"status": string()}, ("status",)),

@@ -278,7 +278,16 @@ def sync(service: HashDB, feed: FeedPages, source: Source, actor: Principal, bat
     total = MirrorOutcome()
     number = 0
     while True:
-        docs, next_cursor, identity = _fetch(feed, source, cursor, batch)
+        try:
+            docs, next_cursor, identity = _fetch(feed, source, cursor, batch)
+        except InvalidInput:
+            if number == 0 and cursor is not None:
+                # A replaced database shorter than the one followed refuses the cursor (past the
+                # end of its feed): say which happened, if its feed's identity tells.
+                _, _, now = _fetch(feed, source, None, 1)
+                if now is not None:
+                    _check_feed(service, source, now)
+            raise
         if number == 0 and identity is not None:
             _check_feed(service, source, identity)
         start = cursor or "the start"
@@ -297,11 +306,20 @@ def sync(service: HashDB, feed: FeedPages, source: Source, actor: Principal, bat
 
 
 def _check_feed(service: HashDB, source: Source, identity: str) -> None:
-    """Refuse to mirror a second time a feed this mirror follows under another URL (localhost
+    """Refuse to go on from a source whose database was replaced, and to mirror a second time a feed this mirror follows under another URL (localhost
     and 127.0.0.1, an address and its DNS name): a mirror knows a source by its URL, so it would
     hold every record twice and count each member's support twice. Refused, not continued
     under the first URL: another server could claim this identity (it is in every partner's
     export), and continuing would file its records, and its cursor, under the first source."""
+    followed = service.store.mirror_feed(source.key)
+    if followed is not None and followed != identity:
+        # Its cursor is a position in the feed this mirror followed: applied to another
+        # database's feed, it would skip that feed's first changes and file both databases'
+        # records under one source.
+        raise InvalidInput(f"{source.key} now serves another database's feed than the one this mirror follows "
+                           "there (was the server's database replaced?): continuing from this mirror's cursor "
+                           "would skip records and mix two databases; mirror it into a new database "
+                           "(another --db)")
     known = service.store.mirror_source_of_feed(identity)
     if known is not None and known != source.key:
         raise InvalidInput(f"{source.key} serves the feed this mirror already follows as {known}: sync from "

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import hmac
 
 from hashdb.errors import InvalidInput
 from hashdb.hashing import tmk
@@ -14,15 +13,15 @@ from hashdb.types import FeedEntry, FrameHash, HashValue, Principal, TmkHash, Vo
 
 
 class PartnersMixin(ServiceBase):
-    def feed_identity(self) -> str | None:
+    def feed_identity(self) -> str:
         """The same name for this database's change feed whatever URL it is reached by
         (localhost or 127.0.0.1, an address or its DNS name), so a mirror can tell one server
-        under two names from two servers. An HMAC under the server secret: fixed for the
-        database (and shared by PostgreSQL replicas, which share the secret), and telling
-        nothing of the secret. None without a secret (a bare service in tests)."""
-        if self.server_secret is None:
-            return None
-        return hmac.new(self.server_secret, b"hashdb change feed identity", hashlib.sha256).hexdigest()[:32]
+        under two names from two servers, and a database replaced behind the same URL from
+        the one it followed. Made from the database's random identity (migration m015): fixed
+        for the database, a restored backup of it and PostgreSQL replicas sharing it, and new
+        with a new database, whether or not the server secret is kept."""
+        digest = hashlib.sha256(b"hashdb change feed identity\0" + self.store.database_id().encode())
+        return digest.hexdigest()[:32]
 
     def export(self, actor: Principal, since: str | None = None, limit: int = 1000) -> tuple[list[FeedEntry], str]:
         """The ordered change feed after `since`, and the cursor to pass next time."""

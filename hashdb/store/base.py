@@ -167,6 +167,11 @@ class HashStore(Protocol):
         """The source whose server named its feed `feed` (set_mirror_feed), if any."""
         ...
 
+    def mirror_feed(self, source: str) -> str | None:
+        """The identity `source`'s feed gave when it was first synced (None: not yet, or from
+        a server before feed identities)."""
+        ...
+
     def set_mirror_feed(self, source: str, feed: str) -> None:
         """Remember the identity of `source`'s feed (once a page of it has been applied)."""
         ...

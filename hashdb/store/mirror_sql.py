@@ -169,11 +169,15 @@ class MirrorSQL(SQLStore):
         rows = self._rows("SELECT source FROM mirror_sources WHERE feed = ? ORDER BY source LIMIT 1", (feed,))
         return str(rows[0]["source"]) if rows else None
 
+    def mirror_feed(self, source: str) -> str | None:
+        rows = self._rows("SELECT feed FROM mirror_sources WHERE source = ?", (source,))
+        return str(rows[0]["feed"]) if rows and rows[0]["feed"] is not None else None
+
     def set_mirror_feed(self, source: str, feed: str) -> None:
         check_text("feed", feed)
         with self._write() as conn:
-            # Only when it changes (a first sync, a server whose secret was replaced): a sync
-            # that finds nothing new writes nothing.
+            # Only when it is new (a first sync, or the first from a server that names its
+            # feed): a sync that finds nothing new writes nothing.
             conn.execute("UPDATE mirror_sources SET feed = ? WHERE source = ? AND (feed IS NULL OR feed != ?)",
                          (feed, source, feed))
 

@@ -250,25 +250,59 @@ def test_the_same_server_under_another_name_is_not_mirrored_twice(served, tmp_pa
                   "--db", str(tmp_path / "other.sqlite")).returncode == 0
 
 
-def test_a_feed_identity_is_the_database_s_and_tells_nothing_of_its_secret(served, tmp_path):
+def test_a_feed_identity_is_the_database_s(served, tmp_path):
     import hashlib
-    import hmac
+    import sqlite3
+    from contextlib import closing
 
     server, keys = served
     _, _, identity = Client(server.url, keys["partner"]).export_page(None, 1)
-    service = open_database(server.db)
-    try:
-        assert identity == service.feed_identity() and len(identity) == 32
-        assert service.server_secret is not None and service.server_secret.hex() not in identity
-        expected = hmac.new(service.server_secret, b"hashdb change feed identity", hashlib.sha256).hexdigest()[:32]
-        assert identity == expected
-    finally:
-        service.store.close()
-    other = open_database(tmp_path / "other.sqlite")
-    try:
-        assert other.feed_identity() not in (None, identity)
-    finally:
-        other.store.close()
+    with closing(sqlite3.connect(f"file:{server.db}?mode=ro", uri=True)) as connection:
+        (database_id,), = connection.execute("SELECT id FROM database_identity").fetchall()
+    assert identity == hashlib.sha256(b"hashdb change feed identity\0" + database_id.encode()).hexdigest()[:32]
+    backup = tmp_path / "backup.sqlite"  # a restored backup is the same database, and feed
+    with closing(sqlite3.connect(server.db)) as live, closing(sqlite3.connect(backup)) as copy:
+        live.backup(copy)
+    for path, same in ((backup, True), (tmp_path / "other.sqlite", False)):
+        service = open_database(path)
+        try:
+            assert (service.feed_identity() == identity) is same
+        finally:
+            service.store.close()
+
+
+@pytest.mark.parametrize("longer", [False, True], ids=["shorter", "longer"])
+def test_a_database_replaced_behind_the_same_url_is_not_mirrored_on(served, tmp_path, longer):
+    # The server's database replaced by another (the server secret kept, so its keys still
+    # worked): the mirror went on from its cursor, skipping the new database's first changes and
+    # filing both databases' records under one source. Its feed is another now: refused.
+    from hashdb.errors import InvalidInput
+    from hashdb.partners import mirror as mirroring
+    from hashdb.types import Principal
+
+    server, keys = served
+    submit_random(served, 3, seed=43)
+    mirror = tmp_path / "mirror.sqlite"
+    assert hashdb(*sync_args(served, mirror)).returncode == 0
+    held = live_set(mirror)
+    replaced_db = tmp_path / "replaced" / "server.sqlite"
+    replaced_db.parent.mkdir()
+    with serving(replaced_db, ROLES) as replaced:
+        # Shorter, it refuses the mirror's cursor (past its end); longer, it would answer it.
+        followed = len(Client(server.url, keys["partner"]).export(None, 10_000)[0])
+        submit_random(replaced, followed + 5 if longer else 2, seed=44)
+        replacement, replacement_keys = replaced
+        service = open_database(mirror)
+        try:
+            actor = Principal(service.store.ensure_org("local").id, "local", "admin")
+            with pytest.raises(InvalidInput, match=r"now serves another database's feed .* mirror it into a new "
+                                                   r"database \(another --db\)"):
+                mirroring.sync(service, Client(replacement.url, replacement_keys["partner"]),
+                               Source.from_url(server.url), actor, 1000, lambda page: None)
+        finally:
+            service.store.close()
+    assert live_set(mirror) == held
+    assert hashdb(*sync_args(served, mirror)).returncode == 0  # the database it follows goes on
 
 
 def test_a_feed_identity_that_is_not_a_short_token_is_not_kept(tmp_path):

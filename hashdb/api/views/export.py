@@ -23,8 +23,4 @@ def export() -> dict[str, Any]:
     limit = bodies.query_int("limit", DEFAULT_LIMIT, 1, MAX_EXPORT_PAGE)
     service = get_service()
     entries, cursor = service.export(principal(), request.args.get("since"), limit)
-    answer: dict[str, Any] = {"changes": [output.feed_json(e) for e in entries], "cursor": cursor}
-    identity = service.feed_identity()
-    if identity is not None:
-        answer["feed"] = identity
-    return answer
+    return {"changes": [output.feed_json(e) for e in entries], "cursor": cursor, "feed": service.feed_identity()}
