@@ -337,11 +337,15 @@ class RemoteFeed:
 
     def __init__(self, client: Client) -> None:
         self.client = client
+        self._feed: str | None = None
 
     def export(self, actor: Principal | None, since: str | None = None,
                limit: int = 1000) -> tuple[list[FeedEntry], str]:
-        docs, cursor = self.client.export(since, limit)
+        docs, cursor, self._feed = self.client.export_page(since, limit)
         return [feed_entry(d) for d in docs], cursor
+
+    def feed_identity(self) -> str | None:
+        return self._feed
 
 
 # formats.write_export asks for an actor; against a server the API key decides who is asking.

@@ -16,9 +16,11 @@ from typing import Any
 from hashdb.errors import InvalidInput
 
 # The first twelve are the columns of every CSV export; the rest came later (an import reads
-# a file without them). frames, derived: JSON as in the JSONL feed; tmk: base64.
+# a file without them). frames, derived: JSON as in the JSONL feed; tmk: base64; feed: the
+# database's feed identity, as every JSONL line has it.
 CSV_COLUMNS = ("seq", "kind", "id", "signal", "hash", "quality", "media_type", "labels", "status",
-               "incident", "created_at", "at", "agree", "disagree", "false_positive", "frames", "derived", "tmk")
+               "incident", "created_at", "at", "agree", "disagree", "false_positive", "frames", "derived", "tmk",
+               "feed")
 CSV_REQUIRED = CSV_COLUMNS[:12]
 # Spreadsheets execute a cell starting with one of these as a formula (CSV injection).
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -129,7 +131,7 @@ def _entry(row: dict[str, str], where: str) -> dict[str, Any]:
             if cell:
                 doc[name] = cell
         else:
-            doc[name] = None if name == "incident" and cell == "" else cell
+            doc[name] = None if name in ("incident", "feed") and cell == "" else cell
     return doc
 
 

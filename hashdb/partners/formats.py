@@ -29,6 +29,9 @@ class FeedSource(Protocol):
     def export(self, actor: Principal, since: str | None = None,
                limit: int = 1000) -> tuple[list[FeedEntry], str]: ...
 
+    def feed_identity(self) -> str | None:
+        """The database's feed identity (None from a server before it; known once a page is read)."""
+
 
 def write_export(service: FeedSource, actor: Principal, stream: IO[str], fmt: str, since: str | None,
                  limit: int | None) -> str:
@@ -42,11 +45,14 @@ def write_export(service: FeedSource, actor: Principal, stream: IO[str], fmt: st
     while remaining is None or remaining > 0:
         page = PAGE if remaining is None else min(PAGE, remaining)
         entries, cursor = service.export(actor, cursor, page)
+        # Every line names the database's feed, so an import of the file is known as that
+        # database's: not held twice beside a sync of it, nor taken for another database's.
+        feed = service.feed_identity()
         for entry in entries:
             if fmt == "jsonl":
-                stream.write(json.dumps(output.feed_json(entry), ensure_ascii=False) + "\n")
+                stream.write(json.dumps(_line(entry, feed), ensure_ascii=False) + "\n")
             elif writer is not None:
-                doc = output.feed_json(entry)
+                doc = _line(entry, feed)
                 doc["labels"] = ";".join(doc["labels"])
                 writer.writerow([csv_cell(doc.get(c)) for c in CSV_COLUMNS])
             else:
@@ -58,6 +64,13 @@ def write_export(service: FeedSource, actor: Principal, stream: IO[str], fmt: st
     for entry in sorted(latest.values(), key=lambda e: e.id):
         stream.write(te_line(entry) if entry.status in LIVE else "")
     return cursor or ""
+
+
+def _line(entry: FeedEntry, feed: str | None) -> dict[str, Any]:
+    doc = output.feed_json(entry)
+    if feed is not None:
+        doc["feed"] = feed
+    return doc
 
 
 def te_line(entry: FeedEntry) -> str:

@@ -214,11 +214,30 @@ def import_feed(service: HashDB, source: Source, path: Path, actor: Principal,
     Every line is checked before anything is written, so a bad line refuses the whole file;
     then it is applied a page per transaction."""
     read = lines or (lambda: jsonl_lines(path))
-    for _ in _file_pages(read, service.taxonomy):
+    identities: set[str] = set()
+
+    def noting() -> Iterator[tuple[str, object]]:
+        for where, doc in read():
+            feed = doc.get("feed") if isinstance(doc, dict) else None
+            if feed is not None:
+                if not isinstance(feed, str) or not _FEED_IDENTITY.fullmatch(feed):
+                    raise InvalidInput(f"{where}: feed must be the short token `hashdb export` writes")
+                identities.add(feed)
+            yield where, doc
+
+    for _ in _file_pages(noting, service.taxonomy):
         pass
+    if len(identities) > 1:
+        raise InvalidInput(f"{path} holds the feeds of {len(identities)} databases: import each database's "
+                           "export on its own, each with its own --source")
+    identity = next(iter(identities), None)  # None: an export from before feeds were named
+    if identity is not None:
+        _check_feed(service, source, identity, imported=path)
     total = MirrorOutcome()
     for entries in _file_pages(read, service.taxonomy):
         total = add(total, apply(service, source, entries, None, actor))
+    if identity is not None:
+        service.store.set_mirror_feed(source.key, identity)
     return total
 
 
@@ -305,25 +324,38 @@ def sync(service: HashDB, feed: FeedPages, source: Source, actor: Principal, bat
         cursor = next_cursor
 
 
-def _check_feed(service: HashDB, source: Source, identity: str) -> None:
-    """Refuse to go on from a source whose database was replaced, and to mirror a second time a feed this mirror follows under another URL (localhost
-    and 127.0.0.1, an address and its DNS name): a mirror knows a source by its URL, so it would
-    hold every record twice and count each member's support twice. Refused, not continued
-    under the first URL: another server could claim this identity (it is in every partner's
-    export), and continuing would file its records, and its cursor, under the first source."""
+def _check_feed(service: HashDB, source: Source, identity: str, imported: Path | None = None) -> None:
+    """Refuse to go on from a source whose database was replaced, and to hold a feed a second
+    time under another source: the same server under two URLs (localhost and 127.0.0.1, an
+    address and its DNS name), or an imported export of it beside its sync. A mirror knows a
+    source by its URL or name, so it would hold every record twice and count each member's
+    support twice. Refused, not continued under the first source: another server could claim
+    this identity (it is in every partner's export), and continuing would file its records,
+    and its cursor, under the first source. `imported`: the export file being imported."""
     followed = service.store.mirror_feed(source.key)
     if followed is not None and followed != identity:
-        # Its cursor is a position in the feed this mirror followed: applied to another
-        # database's feed, it would skip that feed's first changes and file both databases'
-        # records under one source.
+        # Its cursor and record ids are those of the feed this mirror followed: applied to
+        # another database's feed, they would skip its first changes, or take its records for
+        # updates of the first database's, and file both databases' records under one source.
+        if imported is not None:
+            raise InvalidInput(f"{imported} is an export of another database than the one this mirror holds as "
+                               f"{source.key}: import it with a --source of its own")
         raise InvalidInput(f"{source.key} now serves another database's feed than the one this mirror follows "
                            "there (was the server's database replaced?): continuing from this mirror's cursor "
                            "would skip records and mix two databases; mirror it into a new database "
                            "(another --db)")
     known = service.store.mirror_source_of_feed(identity)
-    if known is not None and known != source.key:
-        raise InvalidInput(f"{source.key} serves the feed this mirror already follows as {known}: sync from "
-                           f"{known} (under two URLs, the same server's records would be held twice)")
+    if known is None or known == source.key:
+        return
+    if imported is not None:
+        raise InvalidInput(f"{imported} is an export of the feed this mirror already holds as {known}: import it "
+                           f"with --source {known} (under two sources, every record would be held twice)")
+    if "://" not in known:
+        raise InvalidInput(f"this mirror already holds {source.key}'s feed from an imported export (source "
+                           f"{known}), which a sync would hold a second time: sync into a new database, or "
+                           f"import exports with --source {source.key} so that a sync continues them")
+    raise InvalidInput(f"{source.key} serves the feed this mirror already follows as {known}: sync from "
+                       f"{known} (under two URLs, the same server's records would be held twice)")
 
 
 _FEED_IDENTITY = re.compile(r"[0-9A-Za-z_-]{1,64}")

@@ -173,7 +173,8 @@ class HashStore(Protocol):
         ...
 
     def set_mirror_feed(self, source: str, feed: str) -> None:
-        """Remember the identity of `source`'s feed (once a page of it has been applied)."""
+        """Remember the identity of `source`'s feed (once a page of it, or an export file of
+        it, has been applied)."""
         ...
 
     def mirror_origins(self, record_ids: Sequence[int]) -> dict[int, tuple[str, int]]:

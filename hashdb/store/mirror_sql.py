@@ -163,7 +163,8 @@ class MirrorSQL(SQLStore):
 
     def mirror_cursor(self, source: str) -> str | None:
         rows = self._rows("SELECT cursor FROM mirror_sources WHERE source = ?", (source,))
-        return str(rows[0]["cursor"]) if rows else None
+        # '': a source known from an imported export only, which no sync has read yet.
+        return str(rows[0]["cursor"]) or None if rows else None
 
     def mirror_source_of_feed(self, feed: str) -> str | None:
         rows = self._rows("SELECT source FROM mirror_sources WHERE feed = ? ORDER BY source LIMIT 1", (feed,))
@@ -178,8 +179,10 @@ class MirrorSQL(SQLStore):
         with self._write() as conn:
             # Only when it is new (a first sync, or the first from a server that names its
             # feed): a sync that finds nothing new writes nothing.
-            conn.execute("UPDATE mirror_sources SET feed = ? WHERE source = ? AND (feed IS NULL OR feed != ?)",
-                         (feed, source, feed))
+            conn.execute("INSERT INTO mirror_sources (source, cursor, updated_at, feed) VALUES (?, '', ?, ?)"
+                         " ON CONFLICT (source) DO UPDATE SET feed = excluded.feed"
+                         " WHERE mirror_sources.feed IS NULL OR mirror_sources.feed != excluded.feed",
+                         (source, now(), feed))
 
     def mirror_origins(self, record_ids: Sequence[int]) -> dict[int, tuple[str, int]]:
         rows = self._rows_in("SELECT source, source_id, record_id FROM mirror_records WHERE record_id IN ({marks})",

@@ -326,3 +326,68 @@ def test_a_feed_identity_that_is_not_a_short_token_is_not_kept(tmp_path):
         assert service.store.mirror_source_of_feed("0f" * 16) == "http://c.example"
     finally:
         service.store.close()
+
+
+def test_an_imported_export_and_a_sync_of_the_same_server_are_not_held_twice(served, tmp_path):
+    # The README's export, imported with no --source, then kept current with `sync`: every record
+    # was held twice (sources "file" and the URL), and one retracted at the source still matched
+    # through the imported copy. Each export line names its database's feed now.
+    server, keys = served
+    submit_random(served, 3, seed=45)
+    exported = hashdb("export", "--server", server.url, "--api-key", keys["partner"])
+    assert exported.returncode == 0, exported.stderr
+    feed_file = tmp_path / "feed.jsonl"
+    feed_file.write_text(exported.stdout)
+    lines = [json.loads(line) for line in exported.stdout.splitlines()]
+    _, _, identity = Client(server.url, keys["partner"]).export_page(None, 1)
+    assert {line["feed"] for line in lines} == {identity}
+
+    mirror = tmp_path / "mirror.sqlite"
+    assert hashdb("import", "--db", str(mirror), str(feed_file)).returncode == 0
+    held = live_set(mirror)
+    assert held == live_set(server.db)
+    synced = hashdb(*sync_args(served, mirror))
+    assert synced.returncode == 1 and synced.stderr.count("\n") == 1, synced.stderr
+    assert synced.stderr.startswith(f"Error: this mirror already holds {server.url}'s feed from an imported export "
+                                    "(source file)")
+    assert live_set(mirror) == held
+    # Under a second name, the same export is refused too; under the first, it changes nothing.
+    again = hashdb("import", "--db", str(mirror), "--source", "partner-b", str(feed_file))
+    assert again.returncode == 1 and "is an export of the feed this mirror already holds as file: import it " \
+                                      "with --source file" in again.stderr
+    assert json.loads(hashdb("import", "--json", "--db", str(mirror), str(feed_file)).stdout)["added"] == 0
+
+    # Synced first, an export of the same server imports only under its URL.
+    synced_first = tmp_path / "synced.sqlite"
+    assert hashdb(*sync_args(served, synced_first)).returncode == 0
+    plain = hashdb("import", "--db", str(synced_first), str(feed_file))
+    assert plain.returncode == 1 and f"import it with --source {server.url}" in plain.stderr
+    continued = hashdb("import", "--json", "--db", str(synced_first), "--source", server.url, str(feed_file))
+    assert continued.returncode == 0 and json.loads(continued.stdout)["added"] == 0
+    assert live_set(synced_first) == live_set(server.db)
+
+
+def test_exports_of_two_databases_are_not_taken_for_one(served, tmp_path):
+    # Both imported with no --source, the second database's record 1 was applied as a change of
+    # the first's record 1: their ids are each database's own.
+    server, keys = served
+    ours = tmp_path / "ours.jsonl"
+    ours.write_text(hashdb("export", "--server", server.url, "--api-key", keys["partner"]).stdout)
+    other_db = tmp_path / "other.sqlite"
+    share = hashdb("submit", "--db", str(other_db), "--label", "glorification", "md5:" + "7" * 32)
+    assert share.returncode == 0, share.stderr
+    theirs = tmp_path / "theirs.jsonl"
+    theirs.write_text(hashdb("export", "--db", str(other_db)).stdout)
+    mirror = tmp_path / "mirror.sqlite"
+    assert hashdb("import", "--db", str(mirror), str(ours)).returncode == 0
+    held = live_set(mirror)
+    refused = hashdb("import", "--db", str(mirror), str(theirs))
+    assert refused.returncode == 1 and refused.stderr.count("\n") == 1
+    assert refused.stderr == (f"Error: {theirs} is an export of another database than the one this mirror holds "
+                              "as file: import it with a --source of its own\n")
+    assert live_set(mirror) == held
+    assert hashdb("import", "--db", str(mirror), "--source", "other", str(theirs)).returncode == 0
+    both = tmp_path / "both.jsonl"
+    both.write_text(ours.read_text() + theirs.read_text())
+    mixed = hashdb("import", "--db", str(tmp_path / "fresh.sqlite"), str(both))
+    assert mixed.returncode == 1 and "holds the feeds of 2 databases" in mixed.stderr
