@@ -133,6 +133,9 @@ class HashRecord:
 class VideoMatch:
     query_pct: float
     stored_pct: float
+    # Which rule matched (vpdq_rule.VpdqRule.which): "vpdq" (most of the query is known) or
+    # "contained" (the stored video found whole inside a longer query); None: not decided.
+    rule: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -137,7 +137,10 @@ def schemas(max_batch: int) -> dict[str, Schema]:
             "agree": {"type": "integer"}, "disagree": {"type": "integer"}, "support": {"type": "integer"},
             "false_positive": {"type": "integer", "description": "Members' reports that the record is not TVEC."},
             "status": string(enum=list(STATUSES)),
-            "video": obj({"query_pct": {"type": "number"}, "stored_pct": {"type": "number"}},
+            "video": obj({"query_pct": {"type": "number"}, "stored_pct": {"type": "number"},
+                          "rule": string(enum=["vpdq", "contained"],
+                                         description="vpdq: query_pct of this video's samples are known; "
+                                                     "contained: the stored video is inside this longer one.")},
                          ("query_pct", "stored_pct")),
             "source": obj({"name": string(description="The source's URL or name."),
                            "id": {"type": "integer", "description": "The record's id at the source."}},

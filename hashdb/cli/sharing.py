@@ -232,6 +232,8 @@ def _closeness(match: dict[str, Any]) -> str:
     # For a video the shares of matching frames decide, not the nearest frame's distance.
     frames = f", {video['query_pct']:g} % of this video's frames, {video['stored_pct']:g} % of the stored one's" \
         if isinstance(video, dict) else ""
+    if isinstance(video, dict) and video.get("rule") == "contained":
+        frames += " (the stored video is inside this one)"
     return f"distance {match['distance']}{frames}"
 
 

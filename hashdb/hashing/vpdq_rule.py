@@ -18,6 +18,9 @@ from hashdb.errors import InvalidInput
 from hashdb.hashing.pdq import PdqSignal
 from hashdb.types import FrameHash, VideoMatch
 
+VPDQ, CONTAINED = "vpdq", "contained"
+
+
 @dataclass(frozen=True, slots=True)
 class VpdqRule:
     """Meta's vPDQ rule as python-threatexchange applies it, every number settable."""
@@ -54,21 +57,20 @@ class VpdqRule:
         )
 
     def is_match(self, match: VideoMatch, query_frames: int = 0, stored_frames: float = 0.0) -> bool:
-        """vPDQ's rule on the query's share; or the stored video found (nearly) whole inside a
-        longer query: given the query's number of sampled frames and the stored video's length
-        in query samples, the matched query frames cover contained_pct of the stored video."""
+        return self.which(match, query_frames, stored_frames) is not None
+
+    def which(self, match: VideoMatch, query_frames: int = 0, stored_frames: float = 0.0) -> str | None:
+        """"vpdq": vPDQ's rule on the query's share; "contained": the stored video found
+        (nearly) whole inside a longer query (given the query's number of sampled frames and
+        the stored video's length in query samples, the matched query frames cover
+        contained_pct of the stored video); None: neither."""
         # No good frames on a side gives 0 %, never a match, even with a 0 % requirement.
-        vpdq = (
-            match.query_pct > 0
-            and match.query_pct >= self.query_pct
-            and match.stored_pct >= self.stored_pct
-        )
-        contained = (
-            self.contained_pct > 0
-            and stored_frames >= self.contained_min_frames
-            and match.query_pct * query_frames >= self.contained_pct * stored_frames
-        )
-        return vpdq or contained
+        if match.query_pct > 0 and match.query_pct >= self.query_pct and match.stored_pct >= self.stored_pct:
+            return VPDQ
+        if (self.contained_pct > 0 and stored_frames >= self.contained_min_frames
+                and match.query_pct * query_frames >= self.contained_pct * stored_frames):
+            return CONTAINED
+        return None
 
 
 def unique_good_hashes(frames: Iterable[FrameHash], min_quality: int = 50) -> tuple[str, ...]:
@@ -110,24 +112,48 @@ def _pct(part: int, whole: int) -> float:
 
 
 def compare_videos(
-    query_frames: Iterable[FrameHash], stored_frames: Iterable[FrameHash], rule: VpdqRule | None = None
+    query_frames: Iterable[FrameHash], stored_frames: Iterable[FrameHash], rule: VpdqRule | None = None,
+    sample_interval: float | None = None,
 ) -> VideoMatch:
     """The vPDQ percentages of a query video against one stored video, by brute force.
 
     Query frame hashes sharing a timestamp are one frame seen two ways (whole, inside bars):
     that frame matches when either does. With one hash a frame this is vPDQ's rule exactly.
+    `sample_interval` (seconds): count the stored side in the query's samples
+    (stored_share_by_sample), for a stored video sampled denser than its queries.
     """
     rule = rule or VpdqRule()
-    query_frames = list(query_frames)
+    query_frames, stored_frames = list(query_frames), list(stored_frames)
     query = unique_good_hashes(query_frames, rule.min_quality)
     stored = unique_good_hashes(stored_frames, rule.min_quality)
     pairs = matching_pairs(query, stored, rule.distance)
     groups = _groups(query_frames, query)
-    if len(set(groups)) == len(query):
-        return video_match_from_pairs(query, stored, pairs)
     matched = video_match_from_pairs(query, stored, pairs)
-    hit = {groups[q] for q, _ in pairs}
-    return VideoMatch(query_pct=_pct(len(hit), len(set(groups))), stored_pct=matched.stored_pct)
+    if len(set(groups)) != len(query):
+        hit = {groups[q] for q, _ in pairs}
+        matched = VideoMatch(query_pct=_pct(len(hit), len(set(groups))), stored_pct=matched.stored_pct)
+    if sample_interval is not None:
+        found = {stored[s] for _, s in pairs}
+        matched = VideoMatch(matched.query_pct,
+                             stored_share_by_sample(stored_frames, found, sample_interval, rule.min_quality))
+    return matched
+
+
+def stored_share_by_sample(stored_frames: Iterable[FrameHash], found: set[str], interval: float,
+                           min_quality: int = 50) -> float:
+    """The stored side's share as vPDQ counts it at the query's sampling rate: the stored
+    video's good frames grouped by query sample (`interval` seconds each), samples whose
+    frames are all the same counted once, as vPDQ counts a repeated frame once; a sample is
+    matched when any of its frames is in `found`. A stored video sampled at the query's rate
+    (one frame a sample) gives vPDQ's unique-frame share exactly; one stored ten times
+    denser no longer shows an identical copy as 10 % of it."""
+    samples: dict[int, set[str]] = {}
+    for frame in stored_frames:
+        if frame.hash.quality is not None and frame.hash.quality >= min_quality:
+            # The epsilon keeps a frame stamped 2.9999999 (float time) in sample 3.
+            samples.setdefault(math.floor(frame.timestamp / interval + 1e-6), set()).add(frame.hash.hex)
+    distinct = {frozenset(hexes) for hexes in samples.values()}
+    return _pct(sum(1 for hexes in distinct if hexes & found), len(distinct))
 
 
 def sampled_frames(frames: Iterable[FrameHash], min_quality: int = 50) -> int:

@@ -56,6 +56,8 @@ def match_json(match: Match) -> dict[str, Any]:
         out["via"] = match.via
     if match.video is not None:
         out["video"] = {"query_pct": round(match.video.query_pct, 1), "stored_pct": round(match.video.stored_pct, 1)}
+        if match.video.rule is not None:
+            out["video"]["rule"] = match.video.rule
     return out
 
 

@@ -234,16 +234,20 @@ class MatchingMixin(ServiceBase):
                 if record_id is not None and distance < nearest.get(record_id, radius + 1):
                     nearest[record_id] = distance
         stored = self.store.video_frames(sorted(nearest))
+        times = self.store.frame_times(sorted(nearest))
         out: dict[int, tuple[int, VideoMatch]] = {}
         for record_id, distance in nearest.items():
-            stored_frames = [FrameHash(n, 0.0, HashValue("pdq", h, q)) for n, (_, h, q) in enumerate(stored[record_id])]
-            match = vpdq_rule.compare_videos(query, stored_frames, rule)
+            stored_frames = [FrameHash(n, t, HashValue("pdq", h, q))
+                             for n, ((_, h, q), t) in enumerate(zip(stored[record_id], times[record_id]))]
             # Stored videos are sampled at video_stored_fps, queries at video_fps: the stored
-            # video's length in query samples, for the rule's "contained in a longer copy".
+            # share is counted in query samples, and the stored video's length in them is what
+            # the rule's "contained in a longer copy" needs.
+            match = vpdq_rule.compare_videos(query, stored_frames, rule, 1.0 / self.settings.video_fps)
             length = len(vpdq_rule.unique_good_hashes(stored_frames, rule.min_quality)) * (
                 self.settings.video_fps / self.settings.video_stored_fps)
-            if rule.is_match(match, vpdq_rule.sampled_frames(query, rule.min_quality), length):
-                out[record_id] = (distance, match)
+            which = rule.which(match, vpdq_rule.sampled_frames(query, rule.min_quality), length)
+            if which is not None:
+                out[record_id] = (distance, dataclasses.replace(match, rule=which))
         return out
 
 

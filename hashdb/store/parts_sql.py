@@ -26,7 +26,8 @@ class RecordPartsSQL(SQLStore):
         return out
 
     def frame_times(self, record_ids: Sequence[int]) -> dict[int, list[float]]:
-        # Apart from video_frames: only the change feed needs the times, matching never does.
+        # Apart from video_frames: only the change feed and a video match's stored share need
+        # the times, a frame search never does.
         unique = list(dict.fromkeys(int(i) for i in record_ids))
         out: dict[int, list[float]] = {i: [] for i in unique}
         rows = self._rows_in("SELECT record_id, timestamp FROM video_frames"

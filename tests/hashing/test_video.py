@@ -22,6 +22,7 @@ from hashdb.hashing.vpdq_rule import (
     VpdqRule,
     compare_videos,
     matching_pairs,
+    stored_share_by_sample,
     unique_good_hashes,
     video_match_from_pairs,
 )
@@ -353,6 +354,36 @@ def test_both_percentages_and_the_settable_thresholds() -> None:
     reverse = compare_videos(stored[:2], query)
     assert reverse == VideoMatch(100.0, 40.0)
     assert VpdqRule().is_match(reverse) and not VpdqRule(stored_pct=50).is_match(reverse)
+
+
+def test_a_denser_stored_video_is_counted_in_the_query_s_samples() -> None:
+    import random
+
+    rng = random.Random(7)
+    # Ten frames a second for 6 s, each 100+ bits from the others: a query of the same video
+    # at one frame a second holds exactly the frames at whole seconds.
+    dense = [FrameHash(n, n / 10, HashValue("pdq", f"{rng.getrandbits(256):064x}", 100)) for n in range(60)]
+    query = [f for f in dense if f.frame_number % 10 == 0]
+    assert compare_videos(query, dense) == VideoMatch(100.0, 10.0)  # vPDQ's share: 6 of 60
+    assert compare_videos(query, dense, sample_interval=1.0) == VideoMatch(100.0, 100.0)
+    assert compare_videos(query[:3], dense, sample_interval=1.0) == VideoMatch(100.0, 50.0)
+    # A still second (all its frames one hash) is one sample, and so is a repeat of it.
+    still = [FrameHash(n, 6 + n / 10, HashValue("pdq", A, 100)) for n in range(20)]
+    assert stored_share_by_sample([*dense, *still], {A}, 1.0) == pytest.approx(100 / 7)
+    # One frame a sample: vPDQ's unique-frame share exactly, a repeated frame counted once.
+    sparse = [FrameHash(n, float(n), HashValue("pdq", h, 100)) for n, h in enumerate((A, B, A, flip_bits(A, 64)))]
+    for found in ({A}, {B}, {A, B}, set()):
+        pairs = [(0, i) for i, h in enumerate(unique_good_hashes(sparse)) if h in found]
+        assert stored_share_by_sample(sparse, found, 1.0) == video_match_from_pairs(
+            ("0" * 64,), unique_good_hashes(sparse), pairs).stored_pct
+
+
+def test_the_rule_says_which_of_its_two_parts_matched() -> None:
+    rule = VpdqRule(contained_pct=80, contained_min_frames=5)
+    assert rule.which(VideoMatch(90.0, 10.0)) == "vpdq"
+    # A 30-sample query holding all of a 6-sample stored video: 20 % of the query.
+    assert rule.which(VideoMatch(20.0, 100.0), query_frames=30, stored_frames=6) == "contained"
+    assert rule.which(VideoMatch(10.0, 50.0), query_frames=30, stored_frames=6) is None
 
 
 def test_no_good_frames_never_match() -> None:

@@ -102,6 +102,19 @@ def test_edited_copies_match_the_original_and_an_unrelated_video_does_not(servic
     assert not lookup(service, alice, videos["unrelated"]).matched
 
 
+def test_a_video_match_counts_the_stored_side_in_the_query_s_samples_and_names_its_rule(service, videos):
+    # The stored video is sampled ten times denser than a query: an identical copy was shown as
+    # 10 % of it (its samples' frames only), and a longer copy as a match on shares far below
+    # the 80 % the output seemed to need, with nothing saying the stored video was inside it.
+    alice = principal(service, "alice", "contributor")
+    record = submit(service, alice, videos["original"])
+    [same] = [m.video for m in lookup(service, alice, videos["original"]).matches if m.id == record]
+    assert same is not None and (same.query_pct, same.stored_pct, same.rule) == (100.0, 100.0, "vpdq")
+    [longer] = [m.video for m in lookup(service, alice, videos["longer"]).matches if m.id == record]
+    assert longer is not None and longer.rule == "contained"
+    assert longer.query_pct < 80 and longer.stored_pct >= 80
+
+
 def test_hd_copy_matches_a_stored_letterboxed_sd_video(service, videos):
     alice = principal(service, "alice", "contributor")
     record = submit(service, alice, videos["letterbox"])
