@@ -26,7 +26,7 @@ def hashes_json(media: MediaHashes) -> dict[str, Any]:
         out["derived"] = derived_json(media.derived)
     if media.tmk is not None:
         out["tmk"] = tmk.encode_text(media.tmk)
-    if media.media_type == "video":
+    if media.media_type == "video" and media.frames:  # none when only digests were asked for
         out["frames"] = [
             {"t": round(f.timestamp, 3), "pdq": f.hash.hex, "quality": f.hash.quality} for f in media.frames
         ]

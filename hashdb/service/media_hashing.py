@@ -56,6 +56,10 @@ def hash_media(settings: Settings, data: bytes, name: str, signals: Sequence[str
             get_signal(signal)
     exact = tuple(s.compute_bytes(data) for s in bytes_signals() if s.name in wanted)
     kind, fmt = media_io.sniff(data)
+    # Only the file's digests asked for (`--signals md5`): no pixel is decoded, so an image
+    # over the decode limits still gets them, and a video's frames are not sampled.
+    if not any(s.name in wanted for s in image_signals()) and TMK_SIGNAL not in wanted:
+        return MediaHashes(name, kind, exact)
     if kind == "video":
         from hashdb.hashing import video
         from hashdb.hashing.media_headers import check_video_whole

@@ -255,6 +255,25 @@ def test_lookup_with_a_damaged_database_is_one_line_and_stops_the_workers(media,
     assert missing.exit_code == 1 and "no database at" in missing.output
 
 
+def test_only_digests_asked_for_decode_nothing(media, tmp_path):
+    # `--signals md5` of an image over the decode limits was refused (no md5 either), and of a
+    # video it sampled every frame: the digests of the file's bytes need neither.
+    import hashlib
+
+    big = tmp_path / "flat.png"
+    big.write_bytes(flat_png(7000, 7000))
+    clip = media / "clip.mp4"
+    result = CliRunner().invoke(cli, ["hash", "--json", "--signals", "md5,sha256", str(big), str(clip)])
+    assert result.exit_code == 0, result.output
+    image, video = lines(result)
+    assert image == {"path": str(big), "media_type": "image", "md5": hashlib.md5(big.read_bytes()).hexdigest(),
+                     "sha256": hashlib.sha256(big.read_bytes()).hexdigest()}
+    assert video == {"path": str(clip), "media_type": "video", "md5": hashlib.md5(clip.read_bytes()).hexdigest(),
+                     "sha256": hashlib.sha256(clip.read_bytes()).hexdigest()}
+    refused = CliRunner().invoke(cli, ["hash", "--json", str(big)])
+    assert refused.exit_code == 1 and "decode-memory limit" in refused.output
+
+
 def test_lookup_of_a_huge_flat_png_is_a_one_line_refusal(run, tmp_path):
     big = tmp_path / "flat.png"
     big.write_bytes(flat_png(7000, 7000))
