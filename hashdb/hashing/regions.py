@@ -89,22 +89,27 @@ def planes(rgb: RGB) -> Planes:
     return np.ascontiguousarray(rgb.transpose(2, 0, 1), dtype=np.int16)
 
 
-def _vector_sort() -> bool:
-    """Whether numpy sorts 16-bit integers with its AVX-512 quicksort on this core (numpy 2's
-    x86-simd-sort needs AVX512_ICL for them); False when numpy does not say."""
+def _sort_kind() -> str:
+    """Which dtype and kind _median sorts as on this core: "int16" (numpy's quicksort of 16-bit
+    integers, vectorised by x86-simd-sort where the core has AVX512_ICL), "int32" (its
+    quicksort of 32-bit integers, vectorised with AVX2 from numpy 2.0 on), else "uint8" (its
+    radix sort of one byte); "uint8" when numpy does not say."""
     try:
         from numpy._core._multiarray_umath import __cpu_features__
     except ImportError:
-        return False
-    return bool(__cpu_features__.get("AVX512_ICL"))
+        return "uint8"
+    if __cpu_features__.get("AVX512_ICL"):
+        return "int16"
+    return "int32" if __cpu_features__.get("AVX2") else "uint8"
 
 
 # Which sort _median runs; a sort's result does not depend on its kind, only its speed does.
-# For 3 x 512 rows of 64 (the detectors' lines), numpy's default quicksort takes 0.08 ms
-# where its vectorised path exists and 2.2 ms where it does not (an AMD core with AVX2
-# only); its radix sort ("stable") 0.4 to 0.5 ms on either, and 0.23 on the same values
-# as uint8 (one byte to bucket, half the memory). BENCHMARKS.md, "Image hashing end to end".
-_QUICKSORT = _vector_sort()
+# For 3 x 512 rows of 64 (the detectors' lines), numpy's default quicksort of int16 takes
+# 0.08 ms where its vectorised path exists and 2.0 ms where it does not (an AMD core with
+# AVX2 only); there int32 is vectorised (0.15 ms, the widening copy included), against 0.63
+# for the radix sort ("stable") of the values as uint8, the fastest where neither vectorises.
+# BENCHMARKS.md, "Image hashing end to end".
+_SORT = _sort_kind()
 
 
 def _median(samples: Planes) -> Planes:
@@ -113,8 +118,11 @@ def _median(samples: Planes) -> Planes:
     n = samples.shape[-1]
     # Sorted in place in a C-ordered copy: numpy sorts rows that are not contiguous (every
     # k-th pixel, a column of the planes) through a buffer each, twice as slow.
-    if _QUICKSORT:
+    if _SORT == "int16":
         ordered = samples.copy(order="C")
+        ordered.sort(axis=-1)
+    elif _SORT == "int32":
+        ordered = samples.astype(np.int32, order="C")
         ordered.sort(axis=-1)
     else:
         ordered = samples.astype(np.uint8, order="C")  # exact: the planes hold 0..255
@@ -122,7 +130,7 @@ def _median(samples: Planes) -> Planes:
     if n % 2:
         odd: Planes = ordered[..., n // 2].astype(np.int16, copy=False)
         return odd
-    even: Planes = (ordered[..., n // 2 - 1].astype(np.int16) + ordered[..., n // 2]) >> 1
+    even: Planes = (ordered[..., n // 2 - 1].astype(np.int16) + ordered[..., n // 2].astype(np.int16, copy=False)) >> 1
     return even
 
 
