@@ -850,11 +850,107 @@ static PyObject *grey_thumbnail_impl(PyObject *self, PyObject *const *args, Py_s
     return out;
 }
 
+/* ---- The region detectors' line colours: each row's median of values 0..255 -------------
+ *
+ * regions._median sorts every line's samples (3 x 512 rows of 128-255 values an image) to
+ * take the middle one or two; numpy's sort of such rows is not vectorised on every core
+ * (BENCHMARKS.md, "Image hashing end to end"). A histogram of a row gives the same values:
+ * the k-th smallest is where the counts, summed from 0, pass k. */
+
+/* The k-th smallest value counted in two tables (even and odd samples, so that a run of
+ * equal values does not make every increment wait for the one before). */
+INLINE int kth_value(const uint32_t *even, const uint32_t *odd, Py_ssize_t k) {
+    int v = 0;
+    for (;;) { /* whole groups of 16 values first */
+        uint32_t group = 0;
+        for (int i = 0; i < 16; i++) group += even[v + i] + odd[v + i];
+        if (k < (Py_ssize_t)group) break;
+        k -= group;
+        v += 16;
+    }
+    for (;; v++) {
+        const uint32_t here = even[v] + odd[v];
+        if (k < (Py_ssize_t)here) return v;
+        k -= here;
+    }
+}
+
+/* row_medians(samples, out): samples an int16 array (1 to 3 axes, any strides) of values
+ * 0..255; out a C-contiguous int16 array of its shape less the last axis, each row's median
+ * written there as np.median(...).astype(np.int16) gives it (the mean of the two middle
+ * values, truncated). ValueError for a value outside 0..255. */
+static PyObject *row_medians_impl(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    (void)self;
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "row_medians takes 2 arguments");
+        return NULL;
+    }
+    Py_buffer in, out;
+    if (PyObject_GetBuffer(args[0], &in, PyBUF_STRIDED_RO | PyBUF_FORMAT) < 0) return NULL;
+    if (PyObject_GetBuffer(args[1], &out, PyBUF_C_CONTIGUOUS | PyBUF_WRITABLE | PyBUF_FORMAT) < 0) {
+        PyBuffer_Release(&in);
+        return NULL;
+    }
+    const int nd = in.ndim;
+    const int ok_in = nd >= 1 && nd <= 3 && in.itemsize == 2 && in.format && strcmp(in.format, "h") == 0 &&
+                      in.shape[nd - 1] >= 1;
+    const Py_ssize_t d0 = nd == 3 ? in.shape[0] : 1, d1 = nd >= 2 ? in.shape[nd - 2] : 1;
+    const Py_ssize_t n = ok_in ? in.shape[nd - 1] : 0;
+    if (!ok_in || out.itemsize != 2 || !out.format || strcmp(out.format, "h") != 0 || out.len != 2 * d0 * d1 ||
+        n >= ((Py_ssize_t)1 << 31)) {
+        PyBuffer_Release(&in);
+        PyBuffer_Release(&out);
+        PyErr_SetString(PyExc_ValueError, "row_medians: samples must be int16 with 1 to 3 axes, out int16 of its shape less the last axis");
+        return NULL;
+    }
+    const Py_ssize_t s0 = nd == 3 ? in.strides[0] : 0, s1 = nd >= 2 ? in.strides[nd - 2] : 0, s2 = in.strides[nd - 1];
+    const char *base = (const char *)in.buf;
+    int16_t *dst = (int16_t *)out.buf;
+    uint32_t even[256], odd[256];
+    int bad = 0;
+    for (Py_ssize_t a = 0; a < d0 && !bad; a++) {
+        for (Py_ssize_t b = 0; b < d1; b++) {
+            const char *row = base + a * s0 + b * s1;
+            memset(even, 0, sizeof even);
+            memset(odd, 0, sizeof odd);
+            uint16_t any = 0;
+            Py_ssize_t i = 0;
+            for (; i + 1 < n; i += 2) {
+                const uint16_t v = (uint16_t)*(const int16_t *)(row + i * s2);
+                const uint16_t w = (uint16_t)*(const int16_t *)(row + (i + 1) * s2);
+                any |= v | w;
+                even[v & 255]++;
+                odd[w & 255]++;
+            }
+            if (i < n) {
+                const uint16_t v = (uint16_t)*(const int16_t *)(row + i * s2);
+                any |= v;
+                even[v & 255]++;
+            }
+            if (any > 255) {
+                bad = 1;
+                break;
+            }
+            const int high = kth_value(even, odd, n / 2);
+            *dst++ = (int16_t)(n % 2 ? high : (kth_value(even, odd, n / 2 - 1) + high) >> 1);
+        }
+    }
+    PyBuffer_Release(&in);
+    PyBuffer_Release(&out);
+    if (bad) {
+        PyErr_SetString(PyExc_ValueError, "row_medians: a value outside 0..255");
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef methods[] = {
     {"pdq_float", (PyCFunction)(void (*)(void))pdq_float_impl, METH_FASTCALL,
      "pdq_float(rgb, height, width, row_bytes, pixel_bytes, dct_matrix, mode) -> (dcts, qualities)"},
     {"grey_thumbnail", (PyCFunction)(void (*)(void))grey_thumbnail_impl, METH_FASTCALL,
      "grey_thumbnail(pixels, height, width, row_bytes, pixel_bytes, out_width, out_height) -> bytes"},
+    {"row_medians", (PyCFunction)(void (*)(void))row_medians_impl, METH_FASTCALL,
+     "row_medians(samples, out): each row's median of int16 values 0..255, into out"},
     {NULL, NULL, 0, NULL},
 };
 

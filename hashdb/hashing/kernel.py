@@ -1,9 +1,9 @@
 """The compiled kernel (_pdq_kernel.c), when the install could build it, behind typed calls.
 
-Two jobs, each equal to the byte to what it replaces (the tests hold both to their oracles):
-PDQ of an RGB array and its 8 dihedral variants (pdqhash, and pdq_core's numpy port), and
+Three jobs, each equal to the byte to what it replaces (the tests hold each to its oracle):
+PDQ of an RGB array and its 8 dihedral variants (pdqhash, and pdq_core's numpy port),
 pHash's 32x32 grey thumbnail (Pillow's convert("L") then a Lanczos resize, as imagehash
-makes it). Without the kernel (no C compiler at install time) every caller falls back to
+makes it), and the region detectors' line medians (np.median). Without the kernel (no C compiler at install time) every caller falls back to
 the numpy and Pillow code, which gives the same hashes, slower.
 
 The kernel keeps its last PDQ work arrays for the next call (up to 48 MiB a process, the
@@ -34,6 +34,8 @@ KERNEL = _load()
 # Whether pdq_float takes a crop's rows where they lie; a kernel built before it could (an
 # editable checkout's .so left from an older commit) gets contiguous copies, as it used to.
 _STRIDED = bool(getattr(KERNEL, "STRIDED_RGB", 0))
+# Likewise a build from before row_medians: the detectors sort in numpy, as they used to.
+_MEDIANS = getattr(KERNEL, "row_medians", None)
 # Pillow 13 runs the vertical resize pass first when the height shrinks by more than twice
 # what the width does; the kernel follows 13's rule, so older Pillows keep their own resize.
 _PILLOW_RULE = int(PIL.__version__.split(".")[0]) >= 13
@@ -72,3 +74,13 @@ def grey_thumbnail(pixels: npt.NDArray[np.uint8], side: int) -> npt.NDArray[np.u
     pixel_bytes = 1 if pixels.ndim == 2 else pixels.shape[2]
     data = KERNEL.grey_thumbnail(pixels, height, width, pixels.strides[0], pixel_bytes, side, side)
     return np.frombuffer(data, dtype=np.uint8).reshape(side, side)
+
+
+def row_medians(samples: npt.NDArray[np.int16]) -> npt.NDArray[np.int16] | None:
+    """np.median(samples, axis=-1).astype(np.int16) of int16 values 0..255 (1 to 3 axes, any
+    strides), or None without the kernel. A histogram of each row, no sort."""
+    if _MEDIANS is None or samples.dtype != np.int16 or not 1 <= samples.ndim <= 3 or not samples.shape[-1]:
+        return None
+    out = np.empty(samples.shape[:-1], dtype=np.int16)
+    _MEDIANS(samples, out)
+    return out

@@ -281,3 +281,25 @@ def test_a_kernel_built_before_strided_crops_gets_copies(monkeypatch: pytest.Mon
     want = kernel.pdq(rgb[10:100, 20:140], dihedral=False)
     monkeypatch.setattr(kernel, "_STRIDED", False)
     assert kernel.pdq(rgb[10:100, 20:140], dihedral=False) == want
+
+
+def test_row_medians_equal_numpys_on_strided_views() -> None:
+    # regions._median's kernel path: np.median(...).astype(np.int16) of each row, odd and even
+    # lengths, the extremes, and the strided views the detectors pass (every k-th pixel of a
+    # line, the planes' columns).
+    rng = np.random.default_rng(5)
+    planes = rng.integers(0, 256, (3, 40, 301)).astype(np.int16)
+    planes[:, ::3, ::7] = 255
+    planes[:, 1::3, ::5] = 0
+    views = [planes, planes[:, :, ::3], planes[:, ::2, 1::5], planes.transpose(0, 2, 1)[:, :, ::4],
+             planes[1, 3, ::2], planes[:, :, :1], planes[:, :, :2], planes[0, :, 100:228]]
+    for view in views:
+        got = kernel.row_medians(view)
+        assert got is not None and got.dtype == np.int16 and got.shape == view.shape[:-1]
+        np.testing.assert_array_equal(got, np.median(view, axis=-1).astype(np.int16))
+
+
+def test_row_medians_refuse_values_outside_a_byte() -> None:
+    for row in ([3, 256, 7], [3, -1, 7]):
+        with pytest.raises(ValueError, match="outside 0..255"):
+            kernel.row_medians(np.array([row], dtype=np.int16))

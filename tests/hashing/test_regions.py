@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFont
 
-from hashdb.hashing import regions
+from hashdb.hashing import kernel, regions
 from hashdb.hashing.derived import (
     CONTENT, MAX_DERIVED, PART_SPLIT, REDUCED_FROM, REDUCED_SIDES, TRIMMED, derived_pdqs, reduced_copy, share_of,
 )
@@ -178,13 +178,16 @@ def test_sampled_line_colours_find_the_same_regions_as_every_pixel(media: Path, 
     assert sampled == every and any(d for _, _, d in every)
 
 
-@pytest.mark.parametrize("kind", ["int16", "int32", "uint8"])
+@pytest.mark.parametrize("kind", ["as installed", "int16", "int32", "uint8"])
 def test_line_colour_median_equals_numpys(monkeypatch: pytest.MonkeyPatch, kind: str) -> None:
     # regions._median replaces np.median (then int16) over each line's samples: same values,
-    # whichever sort this core makes it run.
-    monkeypatch.setattr(regions, "_SORT", kind)
+    # from the kernel's histograms (test_kernel.py holds them alone to np.median) or, without
+    # it, whichever sort this core makes numpy run.
+    if kind != "as installed":
+        monkeypatch.setattr(kernel, "row_medians", lambda samples: None)
+        monkeypatch.setattr(regions, "_SORT", kind)
     rng = np.random.default_rng(11)
-    for shape in [(3, 1), (3, 2), (3, 5, 1), (3, 7, 128), (3, 4, 127), (3, 9, 64)]:
+    for shape in [(3, 1), (3, 2), (3, 5, 1), (3, 7, 128), (3, 4, 127), (3, 9, 64), (3, 6, 171), (9,)]:
         samples = rng.integers(0, 256, shape).astype(np.int16)
         samples.flat[::7] = 255  # the extremes, where a uint8 sum of the middle two would wrap
         samples.flat[3::11] = 0
@@ -192,6 +195,10 @@ def test_line_colour_median_equals_numpys(monkeypatch: pytest.MonkeyPatch, kind:
         got = regions._median(samples)
         assert got.dtype == np.int16
         np.testing.assert_array_equal(got, want)
+    # The detectors hand it strided views: every k-th pixel of each line, the planes' columns.
+    planes = rng.integers(0, 256, (3, 40, 301)).astype(np.int16)
+    for view in (planes[:, :, ::3], planes[:, ::2, 1::5], planes.transpose(0, 2, 1)[:, :, ::4], planes[1, 3, ::2]):
+        np.testing.assert_array_equal(regions._median(view), np.median(view, axis=-1).astype(np.int16))
 
 
 def test_content_boxes_are_uniform_border_and_bands(media: Path) -> None:
