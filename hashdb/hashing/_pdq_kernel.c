@@ -283,6 +283,10 @@ static const u8x16 PAIR_RG = {0, 16, 1, 16, 3, 16, 4, 16, 6, 16, 7, 16, 9, 16, 1
 static const u8x16 PAIR_B = {2, 16, 16, 16, 5, 16, 16, 16, 8, 16, 16, 16, 11, 16, 16, 16};
 static const i16x8 WEIGHTS_RG = {299, 587, 299, 587, 299, 587, 299, 587};
 static const i16x8 WEIGHTS_B = {114, 0, 114, 0, 114, 0, 114, 0};
+/* Pillow's grey (L = (19595 R + 38470 G + 7471 B + 0x8000) >> 16) as two pmaddwd pairs. */
+static const u8x16 PAIR_GB = {1, 16, 2, 16, 4, 16, 5, 16, 7, 16, 8, 16, 10, 16, 11, 16};
+static const i16x8 GREY_RG = {19595, 19235, 19595, 19235, 19595, 19235, 19595, 19235};
+static const i16x8 GREY_GB = {19235, 7471, 19235, 7471, 19235, 7471, 19235, 7471};
 #endif
 #endif
 
@@ -716,13 +720,35 @@ static uint8_t clip8(int32_t v) {
     return (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
 }
 
-static void grey_row(const uint8_t *restrict p, int pixel_bytes, int m, uint8_t *restrict out) {
+INLINE void grey_row(const uint8_t *restrict p, int pixel_bytes, int m, uint8_t *restrict out) {
     if (pixel_bytes == 1) {
         memcpy(out, p, (size_t)m);
         return;
     }
     if (pixel_bytes == 3) {
-        for (int c = 0; c < m; c++) out[c] = (uint8_t)((p[3 * c] * 19595 + p[3 * c + 1] * 38470 + p[3 * c + 2] * 7471 + 0x8000) >> 16);
+        int c = 0;
+#if defined(__GNUC__) && defined(__SSE2__)
+        /* 16 pixels a step, 4 from each 16-byte load, as the PDQ luma above: (R, G) and (G, B)
+         * as 16-bit pairs, and pmaddwd's signed 16-bit weights (38470 does not fit one, so G
+         * goes in twice at half of it): 19595 R + 19235 G, plus 19235 G + 7471 B, exact in 32
+         * bits. Each load reads 4 bytes past its pixels: the loop leaves the last 2 to the
+         * scalar loop. This conversion was most of the thumbnail's time (perf, AMD EPYC). */
+        for (; c + 18 <= m; c += 16) {
+            __m128i sums[4];
+            for (int q = 0; q < 4; q++) {
+                u8x16 v;
+                memcpy(&v, p + 3 * c + 12 * q, 16);
+                const __m128i rg = (__m128i)__builtin_shuffle(v, ZERO16, PAIR_RG);
+                const __m128i gb = (__m128i)__builtin_shuffle(v, ZERO16, PAIR_GB);
+                const __m128i sum = _mm_add_epi32(_mm_madd_epi16(rg, (__m128i)GREY_RG), _mm_madd_epi16(gb, (__m128i)GREY_GB));
+                sums[q] = _mm_srli_epi32(_mm_add_epi32(sum, _mm_set1_epi32(0x8000)), 16);
+            }
+            /* 0..255 in every lane: the saturating packs only narrow. */
+            const __m128i bytes = _mm_packus_epi16(_mm_packs_epi32(sums[0], sums[1]), _mm_packs_epi32(sums[2], sums[3]));
+            _mm_storeu_si128((__m128i *)(out + c), bytes);
+        }
+#endif
+        for (; c < m; c++) out[c] = (uint8_t)((p[3 * c] * 19595 + p[3 * c + 1] * 38470 + p[3 * c + 2] * 7471 + 0x8000) >> 16);
         return;
     }
     for (int c = 0; c < m; c++) {
@@ -738,7 +764,7 @@ static int32_t dot(const uint8_t *restrict px, const int32_t *restrict k, int co
 }
 
 /* One output row of the vertical pass: acc over the rows first.. of src (row length w). */
-static void vertical_row(const uint8_t *src, size_t w, const int32_t *k, int first, int count, int32_t *acc,
+INLINE void vertical_row(const uint8_t *src, size_t w, const int32_t *k, int first, int count, int32_t *acc,
                          uint8_t *out) {
     for (size_t x = 0; x < w; x++) acc[x] = 1 << (RESAMPLE_BITS - 1);
     for (int y = 0; y < count; y++) {

@@ -144,6 +144,16 @@ def test_thumbnail_equals_pillows(h: int, w: int) -> None:
     np.testing.assert_array_equal(kernel.grey_thumbnail(grey, 32), thumbnail_oracle(picture))
 
 
+def test_every_colour_gives_pillows_grey() -> None:
+    # All 2**24 colours, each once, in a 4096 x 4096 image thumbnailed to its own size (no
+    # resampling): the kernel's grey conversion, its vectorised loop and its scalar tail, is
+    # Pillow's convert("L") for every colour.
+    colours = np.arange(2**24, dtype=np.uint32)
+    rgb = np.stack([colours >> 16, (colours >> 8) & 255, colours & 255], axis=1).astype(np.uint8)
+    rgb = rgb.reshape(4096, 4096, 3)
+    np.testing.assert_array_equal(kernel.grey_thumbnail(rgb, 4096), np.asarray(Image.fromarray(rgb).convert("L")))
+
+
 def media_images() -> list[Path]:
     return sorted(p for p in FIXTURES.iterdir() if p.suffix in (".jpg", ".png") and "corrupt" not in p.name)
 
