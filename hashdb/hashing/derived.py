@@ -24,7 +24,7 @@ import numpy.typing as npt
 from PIL import Image
 
 from hashdb.errors import HashDBError, InvalidInput
-from hashdb.hashing import centred, deskew, regions
+from hashdb.hashing import centred, deskew, media, regions
 from hashdb.hashing.pdq import PdqSignal
 from hashdb.types import DerivedHash, HashValue
 
@@ -196,13 +196,13 @@ def work_copy(image: Image.Image | npt.NDArray[np.uint8],
     if pixels is not None and pixels.shape != (height, width, 3):
         pixels = None
     if scale >= 1:
-        return np.asarray(image) if pixels is None else pixels
+        return media.rgb_pixels(image) if pixels is None else pixels
     size = (max(1, round(width * scale)), max(1, round(height * scale)))
     factor = max(width, height) // WORK_SIDE
     if factor > 1:
         blocks = np.asarray(image.reduce(factor))
     else:
-        blocks = np.asarray(image) if pixels is None else pixels
+        blocks = media.rgb_pixels(image) if pixels is None else pixels
     if blocks.shape[1::-1] == size:
         return blocks
     return np.asarray(cv2.resize(blocks, size, interpolation=cv2.INTER_LINEAR), dtype=np.uint8)

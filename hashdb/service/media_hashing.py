@@ -10,7 +10,6 @@ import dataclasses
 from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
 
 from hashdb.config import Settings
 from hashdb.errors import FeaturelessVideo
@@ -80,7 +79,7 @@ def hash_media(settings: Settings, data: bytes, name: str, signals: Sequence[str
         return MediaHashes(name, "video", exact, frames=frames, tmk=tmk, notes=notes)
     decoded = media_io.decode_image(data, settings.limits)
     # One array for every signal; with dihedral, the first of the 8 PDQs is the primary.
-    rgb = np.asarray(decoded.rgb)
+    rgb = media_io.rgb_pixels(decoded.rgb)
     pdq = PdqSignal()
     rotations: tuple[HashValue, ...] = ()
     if dihedral and "pdq" in wanted:

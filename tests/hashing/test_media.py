@@ -20,7 +20,7 @@ from PIL import Image, ImageOps
 
 from hashdb.config import MediaLimits
 from hashdb.errors import HashDBError, MediaTooLarge, UnsupportedMedia
-from hashdb.hashing.media import DecodedImage, decode_image, media_type, read_file, sniff
+from hashdb.hashing.media import DecodedImage, decode_image, media_type, read_file, rgb_pixels, sniff
 from hashdb.hashing.pdq import PdqSignal
 from support import flat_png, png_chunk
 
@@ -681,3 +681,19 @@ def test_mutated_fixtures_decode_or_are_refused(media: Path) -> None:
 @pytest.mark.slow
 def test_mutated_fixtures_decode_or_are_refused_soak(media: Path) -> None:
     fuzz(media, 2_000)
+
+
+def test_rgb_pixels_are_numpys_array_of_the_image(media: Path) -> None:
+    # One call of Pillow's packer instead of tobytes()'s pieces: the same array, for photos,
+    # a palette image's RGB, an image too large for one block of Pillow's memory, and a
+    # single pixel; images not RGB go to np.asarray.
+    rng = np.random.default_rng(3)
+    images = [Image.open(media / "astronaut.jpg").convert("RGB"),
+              Image.fromarray(rng.integers(0, 256, (3000, 2500, 3), dtype=np.uint8)),
+              Image.new("RGB", (1, 1), (9, 8, 7)),
+              Image.new("L", (5, 3), 4)]
+    for image in images:
+        got = rgb_pixels(image)
+        want = np.asarray(image)
+        assert got.shape == want.shape and got.dtype == want.dtype
+        np.testing.assert_array_equal(got, want)
