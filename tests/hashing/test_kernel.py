@@ -130,10 +130,11 @@ def thumbnail_oracle(picture: Image.Image) -> np.ndarray:
 
 
 # Both of Pillow 13's pass orders (vertical first when the height shrinks by more than twice
-# the width), upscaling on one or both sides, exactly 32 on one side.
+# the width), upscaling on one or both sides, exactly 32 on one side, and a row so long that
+# its taps' 16-bit halves could overflow 32-bit sums (the 32-bit products then).
 @pytest.mark.parametrize(("h", "w"), [(1, 1), (7, 5), (32, 32), (32, 500), (500, 32), (31, 32), (42, 34),
                                       (42, 40), (60, 45), (90, 60), (1000, 3), (3, 1000), (1531, 97),
-                                      (768, 1024), (1024, 768)])
+                                      (768, 1024), (1024, 768), (2, 40000)])
 def test_thumbnail_equals_pillows(h: int, w: int) -> None:
     rgb = image(h, w, h * 3 + w)
     picture = Image.fromarray(rgb)
