@@ -126,6 +126,21 @@ def test_sign_in_with_a_key_and_sign_out(browser, server, data, screenshots):
     assert "/ui/signin" in page.url
 
 
+def test_a_console_page_loads_with_no_failed_request_and_no_console_error(browser, server, data):
+    # The browser asked /favicon.ico, a 404 every page showed as an error in its console.
+    page = open_page(browser, server)
+    failed: list[str] = []
+    page.on("response", lambda r: failed.append(f"{r.status} {r.url}") if r.status >= 400 else None)
+    page.on("console", lambda m: failed.append(m.text) if m.type == "error" else None)
+    page.goto("/ui/signin")
+    page.get_by_label("API key").fill(data.keys["alpha"])
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url("**/ui/")
+    page.goto("/ui/records")
+    page.wait_for_load_state("networkidle")
+    assert failed == []
+
+
 def test_a_form_without_the_session_csrf_token_is_refused(browser, server, data, screenshots):
     page = sign_in(browser, server, data.keys["admin"])
     page.goto("/ui/admin/keys")
