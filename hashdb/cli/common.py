@@ -285,6 +285,10 @@ def progress(items: Sequence[Item], label: str) -> Iterator[Item]:
     yield from tqdm(items, desc=label, unit="file", file=sys.stderr, leave=False, mininterval=0.5)
 
 
+class UsageInOneLine(click.ClickException):
+    exit_code = 2  # click's status for a usage error
+
+
 class HashdbGroup(click.Group):
     """Domain errors become one-line messages with exit status 1, never tracebacks; a database
     the failed command created is removed again."""
@@ -302,6 +306,11 @@ class HashdbGroup(click.Group):
     def _invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except click.UsageError as exc:
+            # Click prints a usage error as three lines (usage, a hint, the error); a script
+            # reading stderr, and a person, want the one that says what is wrong.
+            where = exc.ctx.command_path if exc.ctx is not None else ctx.command_path
+            raise UsageInOneLine(f"{exc.format_message()} (`{where} --help` shows how)") from exc
         except HashDBError as exc:
             raise click.ClickException(str(exc)) from exc
         except OSError as exc:
