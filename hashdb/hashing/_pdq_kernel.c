@@ -287,6 +287,18 @@ static const i16x8 WEIGHTS_B = {114, 0, 114, 0, 114, 0, 114, 0};
 static const u8x16 PAIR_GB = {1, 16, 2, 16, 4, 16, 5, 16, 7, 16, 8, 16, 10, 16, 11, 16};
 static const i16x8 GREY_RG = {19595, 19235, 19595, 19235, 19595, 19235, 19595, 19235};
 static const i16x8 GREY_GB = {19235, 7471, 19235, 7471, 19235, 7471, 19235, 7471};
+
+/* Four packed RGB pixels (16 bytes from `src`: 4 read past them) as two 16-bit pairs each,
+ * laid out by `first` and `second`, weighted and summed by pmaddwd: each pixel's 32-bit
+ * weighted sum of its channels, the step PDQ's luma and pHash's grey share. */
+static inline __m128i weighted_channels(const uint8_t *src, u8x16 first, i16x8 first_weights,
+                                        u8x16 second, i16x8 second_weights) {
+    u8x16 v;
+    memcpy(&v, src, 16);
+    const __m128i a = (__m128i)__builtin_shuffle(v, ZERO16, first);
+    const __m128i b = (__m128i)__builtin_shuffle(v, ZERO16, second);
+    return _mm_add_epi32(_mm_madd_epi16(a, (__m128i)first_weights), _mm_madd_epi16(b, (__m128i)second_weights));
+}
 #endif
 #endif
 
@@ -320,11 +332,7 @@ HOT static void luma(const uint8_t *rgb, ptrdiff_t row_bytes, int pixel_bytes, i
              * stops while 2 pixels of the row are left (the scalar loops end it). */
             for (; c + 18 <= m; c += 16) {
                 for (int q = 0; q < 4; q++) {
-                    u8x16 v;
-                    memcpy(&v, p + 3 * c + 12 * q, 16);
-                    const __m128i rg = (__m128i)__builtin_shuffle(v, ZERO16, PAIR_RG);
-                    const __m128i b = (__m128i)__builtin_shuffle(v, ZERO16, PAIR_B);
-                    const __m128i sum = _mm_add_epi32(_mm_madd_epi16(rg, (__m128i)WEIGHTS_RG), _mm_madd_epi16(b, (__m128i)WEIGHTS_B));
+                    const __m128i sum = weighted_channels(p + 3 * c + 12 * q, PAIR_RG, WEIGHTS_RG, PAIR_B, WEIGHTS_B);
                     _mm_storeu_ps(o + c + 4 * q, _mm_div_ps(_mm_cvtepi32_ps(sum), _mm_set1_ps(1000.0f)));
                 }
             }
@@ -757,11 +765,7 @@ INLINE void grey_row(const uint8_t *restrict p, int pixel_bytes, int m, uint8_t 
         for (; c + 18 <= m; c += 16) {
             __m128i sums[4];
             for (int q = 0; q < 4; q++) {
-                u8x16 v;
-                memcpy(&v, p + 3 * c + 12 * q, 16);
-                const __m128i rg = (__m128i)__builtin_shuffle(v, ZERO16, PAIR_RG);
-                const __m128i gb = (__m128i)__builtin_shuffle(v, ZERO16, PAIR_GB);
-                const __m128i sum = _mm_add_epi32(_mm_madd_epi16(rg, (__m128i)GREY_RG), _mm_madd_epi16(gb, (__m128i)GREY_GB));
+                const __m128i sum = weighted_channels(p + 3 * c + 12 * q, PAIR_RG, GREY_RG, PAIR_GB, GREY_GB);
                 sums[q] = _mm_srli_epi32(_mm_add_epi32(sum, _mm_set1_epi32(0x8000)), 16);
             }
             /* 0..255 in every lane: the saturating packs only narrow. */
