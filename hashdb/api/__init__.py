@@ -15,6 +15,7 @@ from hashdb.api import background, errors, spec
 from hashdb.api.auth import require_key
 from hashdb.api.ratelimit import TokenBucket
 from hashdb.api.runtime import ServiceRuntime, get_service, open_service
+from hashdb.service.environment import server_config
 
 if TYPE_CHECKING:
     from hashdb.api.metrics import Metrics
@@ -64,6 +65,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.url_map.converters["int"] = AsciiIntConverter
     app.config.from_mapping(DEFAULTS)
     app.config.from_prefixed_env("HASHDB")
+    # The settings hashdb reads, parsed strictly (`hashdb serve` has checked them already).
+    app.config.update(server_config())
     if config is not None:
         app.config.from_mapping(config)
     # The CLI re-prints what the server sends: keep the key order output.py gives.

@@ -142,7 +142,8 @@ def serve(db_path: str, host: str, port: int, workers: int, threads: int, max_co
     The database must exist (a mistyped --db, or an empty file, is refused, not served empty):
     `hashdb keys create --db PATH` makes it with its first key.
 
-    Settings come from HASHDB_* variables too (HASHDB_RATE_LIMIT, HASHDB_MAX_BATCH, ...).
+    Settings come from HASHDB_* variables too (HASHDB_RATE_LIMIT, HASHDB_MAX_BATCH, ...);
+    a bad value stops serve before it starts, with a line naming the variable.
 
     \b
     Example:
@@ -158,15 +159,19 @@ def serve(db_path: str, host: str, port: int, workers: int, threads: int, max_co
 
 
 def check_servable(db_path: str, host: str, port: int) -> None:
-    """Say what is wrong with --db or --port in one line before gunicorn starts: past that
-    point a bad database is only "Worker failed to boot" and a busy port five seconds of
-    retries that never name the option."""
+    """Say what is wrong with --db, --port or a HASHDB_* setting in one line before gunicorn
+    starts: past that point a bad database or setting is only "Worker failed to boot" and a
+    busy port five seconds of retries that never name the option."""
     import sqlite3
 
     from sqlite_utils import Database
 
+    from hashdb.service.environment import server_config
     from hashdb.service.local import is_dsn, require_database
     from hashdb.store.migrations import refuse_foreign
+
+    # The same checks create_app makes in each worker.
+    server_config()
 
     if not is_dsn(db_path):
         # A server over a new, empty database has no keys, so it could only answer 401: a

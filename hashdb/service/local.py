@@ -6,13 +6,13 @@ the settings before a folder's hashing workers start, which everything imported 
 
 from __future__ import annotations
 
-import os
-import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from hashdb.config import Settings
 from hashdb.errors import InvalidInput, StoreUnavailable
+from hashdb.service.environment import is_dsn as is_dsn  # where the CLI finds it
+from hashdb.service.environment import read
 
 if TYPE_CHECKING:
     from hashdb.service import HashDB
@@ -20,15 +20,6 @@ if TYPE_CHECKING:
 
 def index_dir(db_path: Path) -> Path:
     return db_path.with_name(db_path.name + ".index")
-
-
-# libpq accepts URLs and `key=value` connection strings; a file name is neither.
-_CONNINFO = re.compile(r"^\s*(host|hostaddr|dbname|user|port|service)\s*=")
-
-
-def is_dsn(target: str | Path) -> bool:
-    text = str(target)
-    return text.startswith(("postgresql://", "postgres://")) or bool(_CONNINFO.match(text))
 
 
 def is_empty_file(target: str | Path) -> bool:
@@ -52,8 +43,7 @@ def require_database(target: str | Path, creates: str) -> None:
 
 def settings_from_env() -> Settings:
     """Defaults, with the operator settings the environment may change."""
-    allow = os.environ.get("HASHDB_WEBHOOK_ALLOW_LOOPBACK", "").strip().lower() in ("1", "true", "yes")
-    return Settings(webhook_allow_loopback=allow)
+    return Settings(webhook_allow_loopback=bool(read("HASHDB_WEBHOOK_ALLOW_LOOPBACK")))
 
 
 def open_database(target: str | Path, settings: Settings | None = None,
@@ -68,25 +58,26 @@ def open_database(target: str | Path, settings: Settings | None = None,
     from hashdb.trust import keys
     from hashdb.trust.taxonomy import Taxonomy
 
-    taxonomy = Taxonomy.load(taxonomy_path or os.environ.get("HASHDB_TAXONOMY") or None)
+    taxonomy = Taxonomy.load(taxonomy_path or read("HASHDB_TAXONOMY"))
+    secret_setting = read("HASHDB_SECRET")
     if is_dsn(target):
         from hashdb.store.postgres_store import PostgresStore
 
         # Replicas must agree on the secret that API keys are hashed under, so no per-file default.
-        if not os.environ.get("HASHDB_SECRET"):
+        if not secret_setting:
             raise InvalidInput("set HASHDB_SECRET (the same on every replica) to use PostgreSQL")
         try:
             pg = PostgresStore(str(target))
         except Exception as exc:  # psycopg's errors: imported only with the PostgreSQL store
             raise StoreUnavailable(f"cannot open the PostgreSQL database: {exc}".strip()) from exc
-        directory = os.environ.get("HASHDB_INDEX_DIR")
+        directory = read("HASHDB_INDEX_DIR")
         return HashDB(settings or settings_from_env(), pg, IndexSet(pg, Path(directory) if directory else None),
-                      taxonomy, server_secret=keys.load_server_secret(os.environ["HASHDB_SECRET"], Path()))
+                      taxonomy, server_secret=keys.load_server_secret(secret_setting, Path()))
     path = Path(target)
     try:
         store = SQLiteStore(path) if write_timeout is None else SQLiteStore(path, write_timeout)
     except sqlite3.DatabaseError as exc:
         raise StoreUnavailable(f"cannot open the database {path}: {exc}") from exc
-    secret = keys.load_server_secret(os.environ.get("HASHDB_SECRET"), path.with_name(path.name + ".secret"))
+    secret = keys.load_server_secret(secret_setting, path.with_name(path.name + ".secret"))
     return HashDB(settings or settings_from_env(), store, IndexSet(store, index_dir(path)), taxonomy,
                   server_secret=secret)
