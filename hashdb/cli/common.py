@@ -172,8 +172,11 @@ def emit_rows(as_json: bool, rows: Iterable[tuple[dict[str, Any], str]], empty: 
 
 
 def shown(text: str) -> str:
-    """An input as it can be shown on one line: quoted when empty or all blank, escaped when it
-    holds control characters."""
+    """An input as it can be shown on one line: quoted when empty or all blank, escaped (as a
+    JSON string) when it holds anything str.isprintable refuses: newline, CR, backspace, ESC,
+    C1 controls such as U+009B, and format characters such as U+202E. click strips ESC
+    sequences only when stdout is not a terminal, so this is what keeps a name from forging or
+    rewriting a line on screen."""
     return text if text.isprintable() and text.strip() else json.dumps(text)
 
 

@@ -86,7 +86,9 @@ def hash_command(paths: tuple[str, ...], signals: str | None, for_lookup: bool, 
 
 
 def _hashes_text(doc: dict[str, Any]) -> str:
-    parts = [doc["path"], doc["media_type"]]
+    # A file name may hold a newline or a terminal escape: shown() escapes it, so a name
+    # cannot print a line that reads as another file's answer.
+    parts = [shown(doc["path"]), doc["media_type"]]
     for key, value in doc.items():
         if key == "pdq":
             parts.append(f"pdq:{value['hash']} (quality {value['quality']})")

@@ -108,7 +108,7 @@ def submit(inputs: tuple[str, ...], labels: tuple[str, ...], incident: str | Non
         if doc.get("duplicate_ids") and not doc["duplicate"]:
             note += f"; already shared: ids {', '.join(map(str, doc['duplicate_ids']))}"
         note += "".join(f"; {n}" for n in doc.get("notes", []))
-        emit(as_json, doc, f"{doc['input']}: {state}, ids {', '.join(map(str, doc['ids']))}{note}")
+        emit(as_json, doc, f"{shown(doc['input'])}: {state}, ids {', '.join(map(str, doc['ids']))}{note}")
 
 
 @cli.command()
@@ -197,9 +197,9 @@ def lookup(inputs: tuple[str, ...], thresholds: tuple[str, ...], no_dihedral: bo
             continue
         doc = next(answers)
         if not doc["matched"]:
-            text = f"{doc['input']}: no match"
+            text = f"{shown(doc['input'])}: no match"
         else:
-            text = f"{doc['input']}: MATCH " + "; ".join(
+            text = f"{shown(doc['input'])}: MATCH " + "; ".join(
                 f"id {m['id']}{_source_text(m)} {m['signal']}{' via ' + m['via'] if m.get('via') else ''} "
                 f"{_closeness(m)} [{', '.join(m['labels'])}] "
                 f"{m['status']}, {m['support']} org(s), {m['agree']} agree / {m['disagree']} disagree"
