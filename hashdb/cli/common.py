@@ -180,6 +180,13 @@ def shown(text: str) -> str:
     return text if text.isprintable() and text.strip() else json.dumps(text)
 
 
+def escaped(text: str) -> str:
+    """Free text (a reason, a note, a description) for a line of text output: as it is when
+    printable (empty too), else as a JSON string, so a line break or CR in it cannot start or
+    overwrite a line."""
+    return text if text.isprintable() else json.dumps(text)
+
+
 def located(name: str, message: str) -> str:
     """`NAME: message`, with the name once: many errors already start with the path they are about."""
     for prefix in (f"{name}: ", f"{name}:"):

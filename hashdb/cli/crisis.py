@@ -11,6 +11,7 @@ from hashdb.cli.common import (
     db_option,
     emit,
     emit_rows,
+    escaped,
     json_option,
     local_principal,
     open_service,
@@ -80,7 +81,8 @@ def incident_list(open_only: bool, db_path: str, as_json: bool) -> None:
     from hashdb.io import output
 
     service = open_service(db_path)
-    emit_rows(as_json, ((output.incident_json(item), f"{item.id}  {item.name}  {item.status}  {item.description}")
+    emit_rows(as_json, ((output.incident_json(item),
+                         f"{item.id}  {item.name}  {item.status}  {escaped(item.description)}")
                         for item in service.list_incidents(local_principal(service, "local"), open_only)),
               "no open incidents" if open_only else "no incidents")
 

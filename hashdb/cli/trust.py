@@ -16,6 +16,7 @@ from hashdb.cli.common import (
     db_option,
     emit,
     emit_rows,
+    escaped,
     json_option,
     local_principal,
     open_service,
@@ -136,7 +137,8 @@ def safelist_list(after_id: int, limit: int, db_path: str, as_json: bool) -> Non
     """
     service = open_service(db_path)
     emit_rows(as_json, (({"id": entry.id, "signal": entry.signal, "hash": entry.value, "note": entry.note,
-                          "created_at": entry.created_at}, f"{entry.id}  {entry.signal}:{entry.value}  {entry.note}")
+                          "created_at": entry.created_at},
+                         f"{entry.id}  {entry.signal}:{entry.value}  {escaped(entry.note)}")
                         for entry in service.safelist_entries(local_principal(service, "local"), after_id, limit)),
               "the safelist is empty" + (f" after id {after_id}" if after_id else ""))
 
@@ -188,7 +190,8 @@ def quarantine_list(after_id: int, limit: int, db_path: str, as_json: bool) -> N
         hashdb quarantine list --json
     """
     service = open_service(db_path)
-    emit_rows(as_json, ((doc, f"{doc['id']}  {doc['signal']}  [{', '.join(doc['labels'])}]  {item.rule}: {item.reason}")
+    emit_rows(as_json, ((doc, f"{doc['id']}  {doc['signal']}  [{', '.join(doc['labels'])}]  "
+                              f"{item.rule}: {escaped(item.reason)}")
                         for item in service.quarantined(local_principal(service, "local"), after_id, limit)
                         for doc in (_quarantine_json(item),)),
               "no records in quarantine" + (f" after id {after_id}" if after_id else ""))

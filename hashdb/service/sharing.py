@@ -122,7 +122,7 @@ class SharingMixin(ServiceBase):
     def retract(self, record_id: int, actor: Principal, reason: str = "") -> HashRecord:
         """Its organisation (a contributor key) or an admin; also while it is quarantined: an
         owner withdrawing its own hash only ever takes something off the list."""
-        policy.check_text("reason", reason)
+        policy.check_free_text("reason", reason)
         record = self._owned_record(record_id, actor, "retract a hash", own_quarantined=True, retracted=True)
         if record.status == "retracted":
             # Already retracted (a call retried after a timeout, say): answered as it is, with
@@ -160,7 +160,7 @@ class SharingMixin(ServiceBase):
     def feedback(self, record_id: int, actor: Principal, verdict: str, note: str = "") -> HashRecord:
         policy.require(actor, "feedback")
         verdict = policy.check_verdict(verdict)
-        policy.check_text("note", note, policy.MAX_NOTE)
+        policy.check_free_text("note", note, policy.MAX_NOTE)
         self._visible_record(record_id, actor, held_from_owner="it takes no votes while it is out of members' lookups")
         record = self.store.set_feedback(record_id, actor, verdict, note or "")
         new_status = policy.status_after_votes(record, self.settings)

@@ -39,7 +39,7 @@ class TrustMixin(ServiceBase):
         """Safelist benign hashes; returns (how many were new, ids of live records now quarantined
         because they are near one: a poisoned hash shared before the safelist knew better)."""
         policy.require(actor, "admin", "add to the safelist")
-        policy.check_text("note", note)
+        policy.check_free_text("note", note)
         values = [v for item in items for v in values_of(item, self.settings)]
         check_values(values, self.settings)
         added = self.store.add_safelist(values, note, actor)
@@ -59,7 +59,7 @@ class TrustMixin(ServiceBase):
         """Take entries off the safelist (new submissions near them are no longer held); records
         they quarantined stay held until an admin releases them. NotFound for an id not on it."""
         policy.require(actor, "admin", "remove safelist entries")
-        policy.check_text("note", note)
+        policy.check_free_text("note", note)
         removed = self.store.remove_safelist(entry_ids, actor, note)
         missing = [i for i in entry_ids if i not in removed]
         if missing:
@@ -111,7 +111,7 @@ class TrustMixin(ServiceBase):
     def quarantine(self, record_id: int, actor: Principal, reason: str) -> HashRecord:
         """An admin holds a record back by hand (e.g. after a member's report)."""
         policy.require(actor, "admin", "quarantine a record")
-        policy.check_text("reason", reason)
+        policy.check_free_text("reason", reason)
         record = self._visible_record(record_id, actor)
         if not self.store.quarantine(record_id, "manual", reason, actor):
             raise Conflict(f"hash record {record_id} is {record.status}; only active or disputed records "
@@ -121,7 +121,7 @@ class TrustMixin(ServiceBase):
     def release(self, record_id: int, actor: Principal, reason: str = "") -> HashRecord:
         """Back to active (then disputed again if the votes say so)."""
         policy.require(actor, "admin", "release a quarantined record")
-        policy.check_text("reason", reason)
+        policy.check_free_text("reason", reason)
         self.store.resolve_quarantine(record_id, True, actor, reason)
         record = self.store.get_records([record_id])[record_id]
         status = policy.status_after_votes(record, self.settings)
@@ -139,7 +139,7 @@ class TrustMixin(ServiceBase):
     def confirm_quarantine(self, record_id: int, actor: Principal, reason: str) -> HashRecord:
         """Keep it out for good: retracted, with the reason, so exports and mirrors drop it too."""
         policy.require(actor, "admin", "confirm a quarantine")
-        policy.check_text("reason", reason)
+        policy.check_free_text("reason", reason)
         if not reason.strip():
             raise InvalidInput("say why the quarantine is confirmed (--reason): members see a retraction")
         self.store.resolve_quarantine(record_id, False, actor, reason)

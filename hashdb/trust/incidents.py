@@ -24,7 +24,7 @@ def check_name(name: str) -> str:
 
 
 def check_description(description: str) -> str:
-    policy.check_text("description", description, MAX_DESCRIPTION)
+    policy.check_free_text("description", description, MAX_DESCRIPTION)
     return description
 
 

@@ -76,6 +76,24 @@ def check_printable(field: str, value: str | None, limit: int = MAX_TEXT) -> Non
         raise InvalidInput(f"{field} contains a control or unprintable character (U+{ord(bad):04X})")
 
 
+# What multi-line free text may hold besides printable characters: the console's text areas
+# send line breaks (as CRLF, which its forms turn into LF) and people paste tabs. Both are
+# harmless where the text is shown: HTML folds them into spaces, JSON escapes them, and the
+# CLI's text output prints such a value escaped. CR, backspace, BEL, ESC, C1 controls (U+009B
+# is a one-character ESC [) and format characters are not: they rewrite what a reader sees.
+FREE_TEXT_WHITESPACE = "\n\t"
+
+
+def check_free_text(field: str, value: str | None, limit: int = MAX_TEXT) -> None:
+    """A note, reason or description: check_text, and no control or format characters but
+    line breaks and tabs."""
+    check_text(field, value, limit)
+    bad = next((ch for ch in value or "" if not ch.isprintable() and ch not in FREE_TEXT_WHITESPACE), None)
+    if bad is not None:
+        raise InvalidInput(f"{field} contains a control or unprintable character (U+{ord(bad):04X}); "
+                           "only line breaks and tabs are allowed")
+
+
 def check_name(field: str, value: str, limit: int = MAX_TEXT) -> str:
     """A name (incident, organisation), stripped. Names are printed in terminals, logs and
     webhook payloads: no ESC, C1 or other control or format characters, which could rewrite

@@ -12,7 +12,8 @@ def text(name: str, required: bool = False, limit: int = MAX_NOTE) -> str:
     """A text field; InvalidInput names the field when it is missing or too long. Required
     fields are checked by the service when it has a rule (a reason, a name); this checks presence
     for the forms whose service call would accept an empty value but the page asks for one."""
-    value = request.form.get(name, "")
+    # Browsers send a text area's line breaks as CRLF; the service takes LF, never CR.
+    value = request.form.get(name, "").replace("\r\n", "\n")
     if len(value) > limit:
         raise InvalidInput(f"{name} is {len(value)} characters; the limit is {limit}")
     if required and not value.strip():
