@@ -41,8 +41,15 @@ class Taxonomy:
         """Check every label is a known id; return them de-duplicated, in the order given."""
         out: list[str] = []
         for label in labels:
-            if not isinstance(label, str) or label not in self.labels:
-                shown = label if isinstance(label, str) and len(label) <= 64 else type(label).__name__
+            if not isinstance(label, str):
+                # A malformed request (400), not a well-formed label this list lacks (422). Shown
+                # as JSON: the value arrived in a JSON body, and its Python type name did not say which.
+                shown = json.dumps(label, ensure_ascii=True, default=repr)
+                shown = shown if len(shown) <= 64 else shown[:64] + "…"
+                raise InvalidInput(f"labels are strings (label ids), not {shown}; valid labels: "
+                                   f"{', '.join(self.labels)}")
+            if label not in self.labels:
+                shown = label if len(label) <= 64 else label[:64] + "…"
                 raise UnknownLabel(f"unknown label {shown!r}; valid labels: {', '.join(self.labels)}")
             if label not in out:
                 out.append(label)
