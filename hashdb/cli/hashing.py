@@ -52,7 +52,9 @@ def hash_command(paths: tuple[str, ...], signals: str | None, for_lookup: bool, 
     from hashdb.service import HashingService
 
     service = HashingService(Settings())
-    wanted = [s.strip() for s in signals.split(",")] if signals else None
+    wanted = [s.strip() for s in signals.split(",")] if signals is not None else None
+    if wanted is not None and not any(wanted):
+        raise click.UsageError("--signals is empty: name the signals to compute, e.g. md5,pdq")
     failed = 0
     items = without_skipped(expand(paths))
     if wanted:

@@ -206,6 +206,10 @@ def lookup(inputs: tuple[str, ...], thresholds: tuple[str, ...], no_dihedral: bo
                 + (f" / {m['false_positive']} false positive" if m.get("false_positive") else "")
                 for m in doc["matches"]
             )
+        if "low_quality" in doc.get("flags", ()):
+            # As --json's flags say: a PDQ of a near-flat picture, whose matches (or their
+            # absence) say less than usual.
+            text += " (low-quality PDQ)"
         emit(as_json, doc, text)
     if failed:
         sys.exit(1)

@@ -274,6 +274,23 @@ def test_only_digests_asked_for_decode_nothing(media, tmp_path):
     assert refused.exit_code == 1 and "decode-memory limit" in refused.output
 
 
+def test_text_lookup_says_a_pdq_is_low_quality_as_json_does(run, tmp_path):
+    from PIL import Image
+
+    flat = tmp_path / "flat.png"
+    Image.new("RGB", (300, 300), (200, 200, 200)).save(flat)
+    [answer] = lines(run("lookup", "--json", str(flat)))
+    assert answer["flags"] == ["low_quality"]
+    assert run("lookup", str(flat)).stdout == f"{flat}: no match (low-quality PDQ)\n"
+
+
+def test_an_empty_signals_list_is_refused_not_taken_for_the_defaults(media):
+    for empty in ("", " , "):
+        result = CliRunner().invoke(cli, ["hash", "--signals", empty, str(media / "astronaut.jpg")])
+        assert result.exit_code == 2 and result.output.count("\n") == 1
+        assert "--signals is empty" in result.output
+
+
 def test_lookup_of_a_huge_flat_png_is_a_one_line_refusal(run, tmp_path):
     big = tmp_path / "flat.png"
     big.write_bytes(flat_png(7000, 7000))
