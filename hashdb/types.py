@@ -37,11 +37,17 @@ class DerivedHash:
 
     `part` marks a lookup's region that is one of comparable blocks the detectors split the
     picture into (derived.PART_SPLIT): set where the query is hashed, never stored or sent,
-    and no part of the value (equality ignores it)."""
+    and no part of the value (equality ignores it).
+
+    `colours` is the region's colour layout as hashed (hashing/colour.py: the mean colour of
+    each cell of a 3 x 3 split, "rrggbb" each; None when unknown: a row stored before layouts
+    were kept, an older client). PDQ reads brightness only; service/matching.py compares the
+    layouts of two derived hashes that match (see COLOUR_GAP there)."""
 
     via: str
     hash: HashValue
     share: float | None = None
+    colours: str | None = None
     part: bool = field(default=False, compare=False)
 
 

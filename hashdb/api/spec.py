@@ -114,7 +114,10 @@ def schemas(max_batch: int) -> dict[str, Schema]:
         "Derived": obj({"via": string(enum=list(VIAS)), "pdq": string(minLength=64, maxLength=64, pattern=HEX),
                         "quality": QUALITY,
                         "share": {"type": "number", "exclusiveMinimum": 0, "maximum": 1,
-                                  "description": "The region's area over the image's."}}, ("via", "pdq")),
+                                  "description": "The region's area over the image's."},
+                        "colours": string(pattern="^([0-9a-f]{6}){9}$",
+                                          description="The region's colour layout: the mean colour of each "
+                                                      "cell of a 3 x 3 split, rrggbb each, row by row.")}, ("via", "pdq")),
         "LookupItem": {"oneOf": [
             obj(single_hash, ("signal", "hash"), title="one hash", allOf=per_signal()),
             obj(media, title="one file's hashes and/or a video's frames", anyOf=media_forms),

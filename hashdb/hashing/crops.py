@@ -44,5 +44,6 @@ def crop_pdqs(image: Image.Image | npt.NDArray[np.uint8], min_quality: int,
         value = pdq.compute_array(rgb[top:bottom, left:right])  # hashed where it lies, not copied
         if derived.usable(value, min_quality) and all(value.hex != d.hash.hex for d in out):
             out.append(DerivedHash(derived.CROPPED, value, derived.share_of((right - left) * (bottom - top),
-                                                                            width * height)))
+                                                                            width * height),
+                                   detail.colours(left, top, right, bottom)))
     return tuple(out)

@@ -24,7 +24,7 @@ import numpy.typing as npt
 from PIL import Image
 
 from hashdb.errors import HashDBError, InvalidInput
-from hashdb.hashing import centred, deskew, media, regions
+from hashdb.hashing import centred, colour, deskew, media, regions
 from hashdb.hashing.pdq import PdqSignal
 from hashdb.types import DerivedHash, HashValue
 
@@ -111,13 +111,14 @@ def derived_pdqs(image: Image.Image | npt.NDArray[np.uint8], min_quality: int, l
             return
         pixels = box.crop(rgb)  # hashed where it lies (kernel.pdq), not copied
         share = share_of(box.width * box.height, width * height)
+        colours = detail.colours(box.left, box.top, box.right, box.bottom)
         part = lookup and split >= PART_SPLIT
         copies = [pixels, *(reduced_copy(pixels, side) for side in (REDUCED_SIDES if reduce else ())
                             if max(box.width, box.height) >= REDUCED_FROM * side)]
         for copy in copies:
             value = pdq.compute_array(copy)
             if usable(value, min_quality):
-                out.append(DerivedHash(via, value, share, part=part))
+                out.append(DerivedHash(via, value, share, colours, part=part))
 
     def whole(box: regions.Box) -> bool:
         return box.is_full(rgb) or box.width * box.height > (1 - MIN_CHANGE) * width * height
@@ -153,7 +154,7 @@ def derived_pdqs(image: Image.Image | npt.NDArray[np.uint8], min_quality: int, l
         if detailed(upright):
             value = pdq.compute_array(upright)
             if usable(value, min_quality):
-                out.append(DerivedHash(DESKEWED, value))
+                out.append(DerivedHash(DESKEWED, value, colours=colour.layout(upright)))
         # A grown canvas lost nothing: its upright picture is whole, and needs no fitting crop.
         fits: tuple[int, int, int, int] | None = (centred.fitting_box(width, height, turn.degrees)
                                                   if lookup and not turn.expanded else None)
@@ -161,7 +162,8 @@ def derived_pdqs(image: Image.Image | npt.NDArray[np.uint8], min_quality: int, l
             x0, y0, x1, y1 = fits
             value = pdq.compute_array(upright[y0:y1, x0:x1])
             if usable(value, min_quality):
-                out.append(DerivedHash(DESKEWED, value, share_of((x1 - x0) * (y1 - y0), width * height)))
+                out.append(DerivedHash(DESKEWED, value, share_of((x1 - x0) * (y1 - y0), width * height),
+                                       colour.layout(upright[y0:y1, x0:x1])))
     return tuple(out)
 
 
@@ -264,6 +266,10 @@ class Detail:
         out: npt.NDArray[np.float64] = left * (1 - fx) + right * fx
         return out
 
+    def colours(self, left: int, top: int, right: int, bottom: int) -> str:
+        """colour.layout() of the region, from the same summed-area table."""
+        return colour.layout_from_sums(self.sums, left, top, right, bottom)
+
     def __call__(self, left: int, top: int, right: int, bottom: int) -> bool:
         width, height = right - left, bottom - top
         if min(width, height) >= _THUMB:  # shrinking on both axes: area averages
@@ -296,8 +302,9 @@ def usable(value: HashValue, min_quality: int) -> bool:
 
 
 # Derived hashes in every JSON shape (hash --json, API items, export feed): a list of
-# {"via": ..., "pdq": hex, "quality": n, "share": x}. A stored image has at most 11: two
-# regions, a deskewed copy, four centred crops and four corner-masked copies. A lookup (sent
+# {"via": ..., "pdq": hex, "quality": n, "share": x, "colours": colour.py's layout}. A stored
+# image has at most 11: two regions, a deskewed copy, four centred crops and four corner-masked
+# copies. A lookup (sent
 # by `hashdb lookup --server`) has at most 17: nine regions (trimmed, content, each trimmed
 # inside and laid out again, three band cuts), the content box's two reduced copies, a
 # deskewed copy and its fitting crop, and four corner-masked copies.
@@ -311,13 +318,14 @@ def share_of(part: int, whole: int) -> float:
 
 def derived_json(derived: tuple[DerivedHash, ...]) -> list[dict[str, object]]:
     return [{"via": d.via, "pdq": d.hash.hex, "quality": d.hash.quality,
-             **({} if d.share is None else {"share": d.share})} for d in derived]
+             **({} if d.share is None else {"share": d.share}),
+             **({} if d.colours is None else {"colours": d.colours})} for d in derived]
 
 
 # What a feed entry (an export, a mirror's page) may carry: a newer hashdb may derive more
 # kinds of hash, and more of them, than this one.
 MAX_FEED_DERIVED = 64
-_FIELDS = {"via", "pdq", "quality", "share"}
+_FIELDS = {"via", "pdq", "quality", "share", "colours"}
 
 
 def derived_from_json(raw: object, where: str = "derived", feed: bool = False) -> tuple[DerivedHash, ...]:
@@ -342,7 +350,7 @@ def derived_from_json(raw: object, where: str = "derived", feed: bool = False) -
                 entry["via"] not in VIAS or not set(entry) <= _FIELDS):
             continue
         if not isinstance(entry, dict) or not set(entry) <= _FIELDS:
-            raise InvalidInput(f"{here} must be an object with via, pdq, quality and share")
+            raise InvalidInput(f"{here} must be an object with via, pdq, quality, share and colours")
         if entry.get("via") not in VIAS:
             raise InvalidInput(f"{here}.via must be one of {', '.join(VIAS)}")
         quality = entry.get("quality")
@@ -352,9 +360,13 @@ def derived_from_json(raw: object, where: str = "derived", feed: bool = False) -
         if share is not None and (isinstance(share, bool) or not isinstance(share, (int, float))
                                   or not 0 < share <= 1):
             raise InvalidInput(f"{here}.share must be a number above 0 and at most 1")
+        colours = entry.get("colours")
+        if colours is not None and not (isinstance(colours, str) and colour.LAYOUT.fullmatch(colours)):
+            raise InvalidInput(f"{here}.colours must be {colour.GRID ** 2} colours of six lowercase hex digits "
+                               "(rrggbb)")
         try:
             value = parse_hash("pdq", entry.get("pdq"), quality)
         except HashDBError as exc:  # the same error, told where it is
             raise type(exc)(f"{here}.pdq: {exc}") from None
-        out.append(DerivedHash(str(entry["via"]), value, None if share is None else float(share)))
+        out.append(DerivedHash(str(entry["via"]), value, None if share is None else float(share), colours))
     return tuple(out)

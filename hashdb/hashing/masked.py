@@ -15,7 +15,7 @@ import numpy as np
 import numpy.typing as npt
 from PIL import Image
 
-from hashdb.hashing import derived, regions
+from hashdb.hashing import colour, derived, regions
 from hashdb.hashing.pdq import PdqSignal
 from hashdb.types import DerivedHash
 
@@ -74,5 +74,5 @@ def masked_pdqs(image: Image.Image | npt.NDArray[np.uint8], min_quality: int,
         covered[top:bottom, left:right] = fill
         value = pdq.compute_array(covered)
         if derived.usable(value, min_quality) and all(value.hex != d.hash.hex for d in out):
-            out.append(DerivedHash(derived.MASKED, value))
+            out.append(DerivedHash(derived.MASKED, value, colours=colour.layout(covered)))
     return tuple(out)

@@ -187,7 +187,7 @@ def request_digest(records: Sequence[NewRecord]) -> str:
     body = json.dumps([[r.hash.signal, r.hash.hex, r.hash.quality, r.media_type, list(r.labels), r.incident,
                         r.reference, r.removed_at,
                         [[f.hash.hex, f.hash.quality, f.timestamp] for f in r.frames],
-                        [[d.via, d.hash.hex, d.hash.quality, *([] if d.share is None else [d.share])]
-                         for d in r.derived]]
+                        [[d.via, d.hash.hex, d.hash.quality, *([] if d.share is None else [d.share]),
+                          *([] if d.colours is None else [d.colours])] for d in r.derived]]
                        for r in records])
     return hashlib.sha256(body.encode()).hexdigest()

@@ -95,8 +95,8 @@ class HashStore(Protocol):
         with id > after, in id order: what a cosine index loads, whatever the record's status."""
         ...
 
-    def derived_records(self, derived_ids: Sequence[int]) -> dict[int, tuple[int, str, float | None]]:
-        """Derived row id -> (record id, via, share); live_hashes("pdq_derived") keys are these ids."""
+    def derived_records(self, derived_ids: Sequence[int]) -> dict[int, tuple[int, str, float | None, str | None]]:
+        """Derived row id -> (record id, via, share, colours); live_hashes("pdq_derived") keys are these ids."""
         ...
 
     # change log and audit

@@ -413,3 +413,10 @@ def m015_database_identity(db: Database) -> None:
     database it was saved from, so a snapshot beside a replaced database is not trusted."""
     run_script(db, "CREATE TABLE database_identity (id TEXT PRIMARY KEY);")
     db.execute("INSERT INTO database_identity (id) VALUES (?)", [secrets.token_hex(16)])
+
+
+@migrations()
+def m016_derived_colours(db: Database) -> None:
+    """A derived hash's region's colour layout (hashing/colour.py; NULL for rows stored before):
+    PDQ reads brightness only, and matching compares the layouts of two derived hashes that match."""
+    db.execute("ALTER TABLE derived_hashes ADD COLUMN colours TEXT")

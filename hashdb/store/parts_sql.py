@@ -39,12 +39,12 @@ class RecordPartsSQL(SQLStore):
     def derived_hashes(self, record_ids: Sequence[int]) -> dict[int, list[tuple[int, DerivedHash]]]:
         unique = list(dict.fromkeys(int(i) for i in record_ids))
         out: dict[int, list[tuple[int, DerivedHash]]] = {i: [] for i in unique}
-        rows = self._rows_in("SELECT id, record_id, via, value, quality, share FROM derived_hashes"
+        rows = self._rows_in("SELECT id, record_id, via, value, quality, share, colours FROM derived_hashes"
                              " WHERE record_id IN ({marks}) ORDER BY id", (), unique)
         for r in rows:
             out[int(r["record_id"])].append(
                 (int(r["id"]), DerivedHash(str(r["via"]), HashValue("pdq", str(r["value"]), r["quality"]),
-                                           _share(r["share"]))))
+                                           _share(r["share"]), _colours(r["colours"]))))
         return out
 
     def tmk_features(self, record_ids: Sequence[int]) -> dict[int, bytes]:
@@ -57,11 +57,17 @@ class RecordPartsSQL(SQLStore):
                           (int(after), int(limit)))
         return [(int(r["id"]), int(r["record_id"]), bytes(r["average"])) for r in rows]
 
-    def derived_records(self, derived_ids: Sequence[int]) -> dict[int, tuple[int, str, float | None]]:
+    def derived_records(self, derived_ids: Sequence[int]) -> dict[int, tuple[int, str, float | None, str | None]]:
         unique = list(dict.fromkeys(int(i) for i in derived_ids))
-        rows = self._rows_in("SELECT id, record_id, via, share FROM derived_hashes WHERE id IN ({marks})", (), unique)
-        return {int(r["id"]): (int(r["record_id"]), str(r["via"]), _share(r["share"])) for r in rows}
+        rows = self._rows_in("SELECT id, record_id, via, share, colours FROM derived_hashes WHERE id IN ({marks})",
+                             (), unique)
+        return {int(r["id"]): (int(r["record_id"]), str(r["via"]), _share(r["share"]), _colours(r["colours"]))
+                for r in rows}
 
 
 def _share(raw: object) -> float | None:
     return None if raw is None else float(raw)  # type: ignore[arg-type]
+
+
+def _colours(raw: object) -> str | None:
+    return None if raw is None else str(raw)

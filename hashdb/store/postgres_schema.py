@@ -307,6 +307,10 @@ CREATE TABLE database_identity (id TEXT PRIMARY KEY);
 INSERT INTO database_identity (id) VALUES (replace(gen_random_uuid()::text, '-', ''));
 """
 
+M016_DERIVED_COLOURS = """
+ALTER TABLE derived_hashes ADD COLUMN colours TEXT;
+"""
+
 # (name, DDL) in the order they apply; the names match SQLite's where the change is the same.
 MIGRATIONS: tuple[tuple[str, str], ...] = (
     ("m001_core", M001_CORE),
@@ -323,6 +327,7 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
     ("m013_mirror_votes", M013_MIRROR_VOTES),
     ("m014_mirror_feed", M014_MIRROR_FEED),
     ("m015_database_identity", M015_DATABASE_IDENTITY),
+    ("m016_derived_colours", M016_DERIVED_COLOURS),
 )
 
 

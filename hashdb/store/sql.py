@@ -178,10 +178,11 @@ class SQLStore(ABC):
             if frames:
                 self._insert_rows(conn, "video_frames",
                                   ("record_id", "frame_number", "timestamp", "value", "quality"), frames)
-            derived = [(created[key][0], d.via, d.hash.hex, d.hash.quality, d.share)
+            derived = [(created[key][0], d.via, d.hash.hex, d.hash.quality, d.share, d.colours)
                        for key, record in fresh.items() for d in record.derived]
             if derived:
-                self._insert_rows(conn, "derived_hashes", ("record_id", "via", "value", "quality", "share"), derived)
+                self._insert_rows(conn, "derived_hashes", ("record_id", "via", "value", "quality", "share", "colours"),
+                                  derived)
             tmks = [(created[key][0], record.tmk.average, record.tmk.features)
                     for key, record in fresh.items() if record.tmk is not None]
             if tmks:
