@@ -7,6 +7,7 @@ import math
 from collections.abc import Mapping, Sequence
 
 from hashdb.hashing import vpdq_rule
+from hashdb.hashing.colour import colour_gap
 from hashdb.hashing.derived import CONTENT, CROPPED, DESKEWED, MASKED, PART_SPLIT, TRIMMED
 from hashdb.hashing.registry import get_signal
 from hashdb.index.indexset import DERIVED
@@ -136,7 +137,8 @@ class MatchingMixin(ServiceBase):
         too, crops added 0.001 of mean recall in the evaluation and one false positive (a
         trimmed clock face against an 85 % crop of another clock, BENCHMARKS.md).
 
-        Corner-masked hashes (hashing/masked.py) match only each other: see _masked_matches."""
+        Corner-masked hashes (hashing/masked.py) match only each other: see _masked_matches.
+        A derived hash matching another must agree with it in colour (see COLOUR_GAP)."""
         usable = [(n, d) for n, q in enumerate(queries) for d in policy.usable_derived(q.derived, self.settings)]
         # A query's own crops are no evidence (queries do not compute them), nor is a region
         # that is all but the query's whole image (see NEAR_WHOLE).
@@ -164,11 +166,13 @@ class MatchingMixin(ServiceBase):
             for key, distance in found:
                 if key not in owners:
                     continue
-                record_id, stored_via, stored_share = owners[key]
+                record_id, stored_via, stored_share, stored_colours = owners[key]
                 if stored_via == MASKED:
                     continue
                 if query_derived is None:
                     _keep(best, (n, record_id), distance, "pdq", stored_via)
+                elif _colours_differ(query_derived.colours, stored_colours):
+                    continue
                 elif _deskewed_crop(query_derived):
                     if stored_via == CROPPED and _same_share(query_derived.share, stored_share):
                         _keep(best, (n, record_id), distance, "pdq", query_derived.via)
@@ -187,18 +191,20 @@ class MatchingMixin(ServiceBase):
                         pdq_radius: int, best: Best) -> None:
         """A query's corner-masked PDQs against stored ones only, within MASKED_RADIUS (or the
         caller's PDQ threshold, when tighter), with the whole images (any orientation) within
-        MASKED_CORROBORATION; for records no other PDQ matched (the masked distance is no
-        measure of the whole pictures' closeness)."""
+        MASKED_CORROBORATION, and their colours agreeing (COLOUR_GAP); for records no other
+        PDQ matched (the masked distance is no measure of the whole pictures' closeness)."""
         radius = min(MASKED_RADIUS, pdq_radius)
         if not masked:
             return
         hits = self.indexes.search(DERIVED, [d.hash.hex for _, d in masked], radius)
         owners = self.store.derived_records([key for found in hits for key, _ in found])
         unproven: dict[tuple[int, int], tuple[int, str]] = {}
-        for (n, _), found in zip(masked, hits):
+        for (n, query_derived), found in zip(masked, hits):
             for key, distance in found:
                 if key in owners and owners[key][1] == MASKED:
                     record_id = owners[key][0]
+                    if _colours_differ(query_derived.colours, owners[key][3]):
+                        continue
                     if best.get((n, record_id), (0, ""))[1] == "pdq":
                         continue
                     if distance < unproven.get((n, record_id), (radius + 1, ""))[0]:
@@ -274,6 +280,17 @@ WHOLE_CORROBORATION = 64
 MASKED_RADIUS = 5
 MASKED_CORROBORATION = 96
 
+# Two derived hashes that match must agree in colour too (hashing/colour.py): PDQ reads
+# brightness only, and the derived hashes' false positives in the evaluation were mostly
+# pictures that differ in colour alone: the flags of Ireland and Guinea through their trimmed
+# regions (a colour gap of 55), a blue and a green folder icon (33), warning stripes on orange
+# and on grey through the corner-masked hashes (61). A copy, and a copy greyed, brightened or
+# saturated (colour.colour_gap scales the stored colours to fit), sits under 10; a hue turned
+# by up to 28 degrees under 21. Measured on the evaluation (BENCHMARKS.md, "Matching quality"):
+# MEASURED.
+# A whole-image PDQ carries no colours: a match through it, on either side, is not gated.
+COLOUR_GAP = 25.0
+
 
 # A query's trimmed or content region whose PDQ is within this many bits of the query's own
 # whole-image PDQ (a trim of a pixel or two) says what the whole image says: matched at up to
@@ -296,6 +313,11 @@ NEAR_WHOLE = 24
 # "Matching quality"): 3 false positives went (4 with NEAR_WHOLE's), no query's match; with
 # no bound on the stored share, only 1.
 PART_SHARE = 1 / (1 + PART_SPLIT)
+
+
+def _colours_differ(query: str | None, stored: str | None) -> bool:
+    # Unknown on either side (a row stored before layouts were kept, an older client): no gate.
+    return query is not None and stored is not None and colour_gap(query, stored) > COLOUR_GAP
 
 
 def _could_be_part(stored_via: str, stored_share: float | None) -> bool:
