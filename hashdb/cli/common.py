@@ -274,11 +274,11 @@ def check_port(host: str, port: int) -> None:
 
 
 def local_principal(service: HashDB, org: str) -> Principal:
-    from hashdb.trust.policy import check_name
+    from hashdb.trust.policy import check_member_org
     from hashdb.types import Principal
 
     # --org is printed back in audit lists and exports, as key organisations are: the same rule.
-    check_name("organisation name", org, 100)
+    check_member_org(org)
     organisation = service.store.ensure_org(org)
     # Local mode: whoever can write the database file runs it.
     return Principal(organisation.id, organisation.name, "admin")

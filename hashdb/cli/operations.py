@@ -32,7 +32,8 @@ def keys() -> None:
 
 
 @keys.command("create")
-@click.option("--org", required=True, help="Organisation the key acts for (created if new).")
+@click.option("--org", required=True,
+              help="Organisation the key acts for (created if new; names starting mirror: are reserved).")
 @click.option("--role", type=click.Choice(["consumer", "contributor", "partner", "admin"]), required=True)
 @db_option
 @json_option

@@ -45,7 +45,7 @@ class Source:
             raise InvalidInput(f"source URL must be http(s)://host[:port], got {url!r}")
         # Credentials, query and case of the host do not make another source.
         host = parts.hostname + (f":{parts.port}" if parts.port else "")
-        return cls(urlunsplit((parts.scheme, host, parts.path.rstrip("/"), "", "")), f"mirror:{host}")
+        return cls(urlunsplit((parts.scheme, host, parts.path.rstrip("/"), "", "")), f"{policy.MIRROR_ORG_PREFIX}{host}")
 
     @classmethod
     def named(cls, name: str) -> Source:
@@ -55,7 +55,7 @@ class Source:
         policy.check_text("source", name, 100)
         if not name.strip():
             raise InvalidInput("source name is empty")
-        return cls(name, f"mirror:{name}")
+        return cls(name, f"{policy.MIRROR_ORG_PREFIX}{name}")
 
 
 def add(a: MirrorOutcome, b: MirrorOutcome) -> MirrorOutcome:

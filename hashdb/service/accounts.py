@@ -71,7 +71,7 @@ class AccountsMixin(ServiceBase):
         if role not in ROLES:
             raise InvalidInput(f"role must be one of {', '.join(ROLES)}")
         # As given, not stripped: the name keys the organisation, and "x " was always its own.
-        policy.check_name("organisation name", org, 100)
+        policy.check_member_org(org)
         if first_sending is not None and not first_sending():
             raise AlreadySent("this form was sent already: the key was made then, and no second one")
         organisation = self.store.ensure_org(org)

@@ -105,6 +105,22 @@ def check_name(field: str, value: str, limit: int = MAX_TEXT) -> str:
     return name
 
 
+# A mirror holds each source's records under the organisation `mirror:<host or name>`
+# (partners/mirror.py). A member organisation of that name would own them: its key could retract
+# or relabel mirrored records, and the next sync would not put them back (the mirror would
+# quietly stop matching what its source matches). So members may not take such a name.
+MIRROR_ORG_PREFIX = "mirror:"
+
+
+def check_member_org(value: str) -> None:
+    """An organisation name for a key or a local --org: check_name's rule, and not one of the
+    names reserved for mirror sources."""
+    check_name("organisation name", value, 100)
+    if value.strip().lower().startswith(MIRROR_ORG_PREFIX):
+        raise InvalidInput(f"organisation names starting {MIRROR_ORG_PREFIX!r} are reserved for the records "
+                           f"mirrored from a source (hashdb sync/import); choose another name")
+
+
 def check_verdict(verdict: object) -> str:
     if verdict not in VERDICTS:
         raise InvalidInput(f"verdict must be one of {', '.join(VERDICTS)}")
