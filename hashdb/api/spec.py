@@ -307,8 +307,10 @@ def paths(max_batch: int) -> dict[str, Schema]:
                 requestBody=body("RelabelRequest"), parameters=[RECORD_ID], operationId="relabel"),
         },
         "/v1/hashes/{id}/feedback": {
-            "post": authed("Agree, disagree or report a false positive", {
-                "200": ok("Record"), "404": error("No such record, or not visible to this key."), **WRITE_ERRORS},
+            "post": authed("Agree, disagree or report a false positive (another organisation's record)", {
+                "200": ok("Record"), "403": error("The record is this key's organisation's own: it retracts or "
+                                                  "relabels instead."),
+                "404": error("No such record, or not visible to this key."), **WRITE_ERRORS},
                 requestBody=body("FeedbackRequest"), parameters=[RECORD_ID], operationId="feedback"),
         },
         "/v1/export": {

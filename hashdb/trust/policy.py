@@ -121,6 +121,16 @@ def check_member_org(value: str) -> None:
                            f"mirrored from a source (hashdb sync/import); choose another name")
 
 
+def check_voter(record: HashRecord, actor: Principal) -> None:
+    """Votes are other members' judgement of a record: its precision estimate and its disputed
+    status are read as that. The contributing organisation's own "agree" would raise the one
+    and hold off the other, whatever its role or key. An owner that finds its record wrong
+    retracts or relabels it."""
+    if record.org_id == actor.org_id:
+        raise Forbidden(f"record {record.id} is your organisation's own: votes are other members' judgement "
+                        "of it; retract or relabel it instead of voting")
+
+
 def check_verdict(verdict: object) -> str:
     if verdict not in VERDICTS:
         raise InvalidInput(f"verdict must be one of {', '.join(VERDICTS)}")
@@ -265,12 +275,12 @@ def record_scope(record: HashRecord, actor: Principal) -> str:
 
 def record_actions(record: HashRecord, actor: Principal) -> tuple[str, ...]:
     """What the caller may do to the record, by the rules the service applies to each action:
-    vote on and relabel what is visible; retract one's own unless already retracted (also while
+    vote on what is visible and another organisation's (check_voter); relabel what is visible; retract one's own unless already retracted (also while
     quarantined); an admin quarantines a live record, releases or confirms a quarantined one."""
     live = visible(record, actor)
     mine = owns(record, actor)
     actions: list[str] = []
-    if live and actor.role in PERMISSIONS["feedback"]:
+    if live and actor.role in PERMISSIONS["feedback"] and record.org_id != actor.org_id:
         actions.append("feedback")
     if mine and live:
         actions.append("relabel")

@@ -49,7 +49,7 @@ def test_writes_with_db_on_the_command_line_stay_local(mirror):
                        "glorification", **env)
     assert submitted.exit_code == 0, submitted.output
     record_id = submitted.stdout.split('"ids": [')[1].split("]")[0].split(",")[0]
-    for args in (["relabel", record_id, "--label", "glorification"], ["feedback", record_id, "--agree"],
+    for args in (["relabel", record_id, "--label", "glorification"], ["feedback", record_id, "--agree", "--org", "other"],  # not the sharer's own vote
                  ["retract", record_id], ["export"]):
         result = invoke(*args, "--db", str(mirror), **env)
         assert result.exit_code == 0, (args, result.output)

@@ -116,8 +116,10 @@ def test_retract_and_feedback_print_the_same(served, tmp_path):
     code, out, _ = remote(served, "alpha", "submit", "--pdq-quality", "100", "--json", f"pdq:{fresh}", "--label", "glorification")
     remote_id = out.split('"ids": [')[1].split("]")[0]
     for as_json in (("--json",), ()):
-        mine = local(db, "feedback", "1", "--agree", "--note", "looks right", *as_json)
-        theirs = remote(served, "alpha", "feedback", remote_id, "--agree", "--note", "looks right", *as_json)
+        # Voted by another organisation than the one that shared it (policy.check_voter): the
+        # operator's admin, an owner's view of the record in both modes.
+        mine = local(db, "feedback", "1", "--agree", "--note", "looks right", "--org", "operator", *as_json)
+        theirs = remote(served, "admin", "feedback", remote_id, "--agree", "--note", "looks right", *as_json)
         assert mine[0] == 0 and mine == (theirs[0], renumber(theirs[1], remote_id), theirs[2])
     mine = local(db, "retract", "1", "--reason", "mistake")
     theirs = remote(served, "alpha", "retract", remote_id, "--reason", "mistake")
