@@ -167,12 +167,14 @@ def check_servable(db_path: str, host: str, port: int) -> None:
 
     from sqlite_utils import Database
 
-    from hashdb.service.environment import server_config
+    from hashdb.service.environment import misspelt, server_config
     from hashdb.service.local import is_dsn, require_database
     from hashdb.store.migrations import refuse_foreign
 
     # The same checks create_app makes in each worker.
     server_config()
+    for warning in misspelt():
+        click.echo(f"Warning: {warning}", err=True)
 
     if not is_dsn(db_path):
         # A server over a new, empty database has no keys, so it could only answer 401: a

@@ -176,6 +176,27 @@ def read(variable: str, environ: Mapping[str, str] | None = None) -> Any:
         raise InvalidInput(f"{_shown(setting, text)} is not allowed: expected {exc}") from None
 
 
+# HASHDB_* names read elsewhere: by the CLI (a server to talk to, its key), or set by `hashdb
+# serve` for its own workers.
+OTHER_VARIABLES = ("HASHDB_SERVER", "HASHDB_API_KEY", "HASHDB_RUN_DIR", "HASHDB_WORKERS")
+
+
+def misspelt(environ: Mapping[str, str] | None = None) -> list[str]:
+    """A line for each HASHDB_* variable set that nothing reads but is one typo from one that
+    is (a RATE_LIMT for RATE_LIMIT): unnoticed, the server would run with the default it was meant to
+    change. Other unknown names are left alone; test harnesses set their own."""
+    import difflib
+
+    known = [*_BY_VARIABLE, *OTHER_VARIABLES]
+    out = []
+    for name in sorted(os.environ if environ is None else environ):
+        if name.startswith(PREFIX) and name not in known:
+            close = difflib.get_close_matches(name, known, n=1, cutoff=0.85)
+            if close:
+                out.append(f"{name} is not a setting hashdb reads: did you mean {close[0]}?")
+    return out
+
+
 def server_config(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
     """The parsed value of every server setting set in `environ` (default os.environ), keyed
     as the Flask config is; InvalidInput naming the first variable that is wrong."""

@@ -88,3 +88,23 @@ def test_every_variable_the_code_reads_is_checked():
     not_server = {"HASHDB_API_KEY", "HASHDB_SERVER", "HASHDB_RUN_DIR", "HASHDB_WORKERS", "HASHDB_GIFCT"}
     assert named - not_server - checked == set()
     assert {f"HASHDB_{key}" for key in DEFAULTS} <= checked
+
+
+def test_a_misspelt_setting_is_named_with_the_one_meant():
+    # HASHDB_RATE_LIMT=5 was ignored without a word: the server ran with the default rate.
+    environ = {"HASHDB_RATE_LIMT": "5", "HASHDB_SERVR": "http://x", "HASHDB_TEST_POSTGRES": "dbname=test",
+               "HASHDB_CHROMIUM": "/usr/bin/chromium", "HASHDB_SECRET": "x" * 40, "PATH": "/bin"}
+    assert environment.misspelt(environ) == [
+        "HASHDB_RATE_LIMT is not a setting hashdb reads: did you mean HASHDB_RATE_LIMIT?",
+        "HASHDB_SERVR is not a setting hashdb reads: did you mean HASHDB_SERVER?"]
+
+
+def test_serve_warns_of_a_misspelt_setting_before_it_starts(tmp_path):
+    db = empty_database(tmp_path / "srv.sqlite")
+    with socket.socket() as busy:  # serve then stops at the port, after its checks
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = str(busy.getsockname()[1])
+        result = run_cli("serve", "--db", str(db), "--port", port, HASHDB_MAX_BATHC="10")
+    assert result.exit_code == 1
+    assert "Warning: HASHDB_MAX_BATHC is not a setting hashdb reads: did you mean HASHDB_MAX_BATCH?" in result.output
