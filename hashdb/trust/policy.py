@@ -66,14 +66,19 @@ def check_text(field: str, value: str | None, limit: int = MAX_TEXT) -> None:
 EMPTY_FILE_DIGESTS = {"md5": hashlib.md5(b"").hexdigest(), "sha256": hashlib.sha256(b"").hexdigest()}
 
 
-def check_printable(field: str, value: str | None, limit: int = MAX_TEXT) -> None:
+_CHARACTER_NAMES = {"\n": "line breaks", "\t": "tabs"}
+
+
+def check_printable(field: str, value: str | None, limit: int = MAX_TEXT, allowed: str = "") -> None:
     """Free text that is shown on one line (a member's reference id in the console, a CSV
     export, a terminal): check_text, and no control or format characters (an ESC would
-    recolour or rewrite what an operator reads)."""
+    recolour or rewrite what an operator reads) but those `allowed`."""
     check_text(field, value, limit)
-    bad = next((ch for ch in value or "" if not ch.isprintable()), None)
+    bad = next((ch for ch in value or "" if not ch.isprintable() and ch not in allowed), None)
     if bad is not None:
-        raise InvalidInput(f"{field} contains a control or unprintable character (U+{ord(bad):04X})")
+        but = f"; only {' and '.join(_CHARACTER_NAMES.get(ch, repr(ch)) for ch in allowed)} are allowed" \
+            if allowed else ""
+        raise InvalidInput(f"{field} contains a control or unprintable character (U+{ord(bad):04X}){but}")
 
 
 # What multi-line free text may hold besides printable characters: the console's text areas
@@ -85,13 +90,8 @@ FREE_TEXT_WHITESPACE = "\n\t"
 
 
 def check_free_text(field: str, value: str | None, limit: int = MAX_TEXT) -> None:
-    """A note, reason or description: check_text, and no control or format characters but
-    line breaks and tabs."""
-    check_text(field, value, limit)
-    bad = next((ch for ch in value or "" if not ch.isprintable() and ch not in FREE_TEXT_WHITESPACE), None)
-    if bad is not None:
-        raise InvalidInput(f"{field} contains a control or unprintable character (U+{ord(bad):04X}); "
-                           "only line breaks and tabs are allowed")
+    """A note, reason or description: check_printable, line breaks and tabs allowed."""
+    check_printable(field, value, limit, FREE_TEXT_WHITESPACE)
 
 
 def check_name(field: str, value: str, limit: int = MAX_TEXT) -> str:
@@ -121,12 +121,16 @@ def check_member_org(value: str) -> None:
                            f"mirrored from a source (hashdb sync/import); choose another name")
 
 
+def may_vote_on(record: HashRecord, actor: Principal) -> bool:
+    return record.org_id != actor.org_id
+
+
 def check_voter(record: HashRecord, actor: Principal) -> None:
     """Votes are other members' judgement of a record: its precision estimate and its disputed
     status are read as that. The contributing organisation's own "agree" would raise the one
     and hold off the other, whatever its role or key. An owner that finds its record wrong
     retracts or relabels it."""
-    if record.org_id == actor.org_id:
+    if not may_vote_on(record, actor):
         raise Forbidden(f"record {record.id} is your organisation's own: votes are other members' judgement "
                         "of it; retract or relabel it instead of voting")
 
@@ -280,7 +284,7 @@ def record_actions(record: HashRecord, actor: Principal) -> tuple[str, ...]:
     live = visible(record, actor)
     mine = owns(record, actor)
     actions: list[str] = []
-    if live and actor.role in PERMISSIONS["feedback"] and record.org_id != actor.org_id:
+    if live and actor.role in PERMISSIONS["feedback"] and may_vote_on(record, actor):
         actions.append("feedback")
     if mine and live:
         actions.append("relabel")
