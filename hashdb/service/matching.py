@@ -14,7 +14,7 @@ from hashdb.index.indexset import DERIVED
 from hashdb.service.base import ServiceBase
 from hashdb.trust import policy
 from hashdb.types import (
-    DerivedHash, FrameHash, HashValue, LookupResult, Match, PdqBatch, Principal, Query, VideoMatch,
+    DerivedHash, FrameHash, LookupResult, Match, PdqBatch, Principal, Query, VideoMatch,
 )
 
 # best[(query n, record id)] = (distance, signal, via): each query's nearest hit of each record
@@ -239,12 +239,10 @@ class MatchingMixin(ServiceBase):
                 record_id = owners.get(fid)
                 if record_id is not None and distance < nearest.get(record_id, radius + 1):
                     nearest[record_id] = distance
-        stored = self.store.video_frames(sorted(nearest))
-        times = self.store.frame_times(sorted(nearest))
+        stored = self.store.timed_frames(sorted(nearest))
         out: dict[int, tuple[int, VideoMatch]] = {}
         for record_id, distance in nearest.items():
-            stored_frames = [FrameHash(n, t, HashValue("pdq", h, q))
-                             for n, ((_, h, q), t) in enumerate(zip(stored[record_id], times[record_id]))]
+            stored_frames = stored[record_id]
             # Stored videos are sampled at video_stored_fps, queries at video_fps: the stored
             # share is counted in query samples, and the stored video's length in them is what
             # the rule's "contained in a longer copy" needs.

@@ -9,7 +9,7 @@ from hashdb.errors import InvalidInput
 from hashdb.hashing import tmk
 from hashdb.service.base import MAX_EXPORT_PAGE, ServiceBase
 from hashdb.trust import policy
-from hashdb.types import FeedEntry, FrameHash, HashValue, Principal, TmkHash, Votes
+from hashdb.types import FeedEntry, Principal, TmkHash, Votes
 
 
 class PartnersMixin(ServiceBase):
@@ -37,14 +37,13 @@ class PartnersMixin(ServiceBase):
                                "from another server, or from before the database was restored?)")
         records = self.store.get_records([c.record_id for c in changes])
         video_ids = [r.id for r in records.values() if r.signal == "vpdq"]
-        videos, times = self.store.video_frames(video_ids), self.store.frame_times(video_ids)
+        videos = self.store.timed_frames(video_ids)
         derived = self.store.derived_hashes([r.id for r in records.values() if r.signal == "pdq"])
         tmks = self.store.tmk_features([r.id for r in records.values() if r.signal == tmk.SIGNAL])
         entries = []
         for change in changes:
             record = records[change.record_id]
-            frames = tuple(FrameHash(i, t, HashValue("pdq", h, q)) for i, ((_, h, q), t) in
-                           enumerate(zip(videos.get(record.id, []), times.get(record.id, []))))
+            frames = tuple(videos.get(record.id, []))
             entries.append(FeedEntry(change.seq, change.kind, record.id, record.signal, record.value,
                                      record.quality, record.media_type, change.labels, change.status,
                                      record.incident, record.created_at, change.at, frames,

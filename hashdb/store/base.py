@@ -16,6 +16,7 @@ from hashdb.types import (
     DeliveryAttempt,
     DerivedHash,
     FeedEntry,
+    FrameHash,
     HashRecord,
     HashValue,
     HistoryEvent,
@@ -78,8 +79,9 @@ class HashStore(Protocol):
         """Per video record: (frame id, pdq hex, quality) in frame order."""
         ...
 
-    def frame_times(self, record_ids: Sequence[int]) -> dict[int, list[float]]:
-        """Per video record: each frame's time in the video (seconds), in frame order."""
+    def timed_frames(self, record_ids: Sequence[int]) -> dict[int, list[FrameHash]]:
+        """Per video record: its frames with their times in the video (seconds), in frame
+        order, numbered from 0 (what the change feed and a video match's shares read)."""
         ...
 
     def derived_hashes(self, record_ids: Sequence[int]) -> dict[int, list[tuple[int, DerivedHash]]]:

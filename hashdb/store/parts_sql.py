@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from hashdb.store.sql import SQLStore
-from hashdb.types import DerivedHash, HashValue
+from hashdb.types import DerivedHash, FrameHash, HashValue
 
 
 class RecordPartsSQL(SQLStore):
@@ -25,15 +25,16 @@ class RecordPartsSQL(SQLStore):
             out[int(r["record_id"])].append((int(r["id"]), r["value"], r["quality"]))
         return out
 
-    def frame_times(self, record_ids: Sequence[int]) -> dict[int, list[float]]:
-        # Apart from video_frames: only the change feed and a video match's stored share need
-        # the times, a frame search never does.
+    def timed_frames(self, record_ids: Sequence[int]) -> dict[int, list[FrameHash]]:
+        # Apart from video_frames: a frame search needs no times.
         unique = list(dict.fromkeys(int(i) for i in record_ids))
-        out: dict[int, list[float]] = {i: [] for i in unique}
-        rows = self._rows_in("SELECT record_id, timestamp FROM video_frames"
+        out: dict[int, list[FrameHash]] = {i: [] for i in unique}
+        rows = self._rows_in("SELECT record_id, value, quality, timestamp FROM video_frames"
                              " WHERE record_id IN ({marks}) ORDER BY id", (), unique)
         for r in rows:
-            out[int(r["record_id"])].append(float(r["timestamp"]))
+            frames = out[int(r["record_id"])]
+            frames.append(FrameHash(len(frames), float(r["timestamp"]),
+                                    HashValue("pdq", str(r["value"]), r["quality"])))
         return out
 
     def derived_hashes(self, record_ids: Sequence[int]) -> dict[int, list[tuple[int, DerivedHash]]]:
