@@ -14,7 +14,7 @@ from hashdb.errors import HashDBError, InvalidInput, UnsupportedMedia
 from hashdb.hashing import media as media_io
 from hashdb.hashing import tmk
 from hashdb.hashing.derived import derived_from_json
-from hashdb.hashing.registry import get_signal, looks_like_hash_argument, parse_hash, parse_hash_argument
+from hashdb.hashing.registry import get_signal, looks_like_hash_argument, parse_hash, parse_hash_argument, signal_names
 from hashdb.types import FrameHash, HashValue, MediaHashes
 
 MAX_HASH_FILE_BYTES = 512 * 1024 * 1024
@@ -81,7 +81,16 @@ def expand(args: Sequence[str]) -> Iterator[Item]:
         elif path.exists():
             yield from _file_items(path)
         else:
-            yield BadInput(arg, InvalidInput(f"{arg}: no such file, and not a SIGNAL:HEX hash"))
+            yield BadInput(arg, InvalidInput(f"{arg}: no such file, and not a SIGNAL:HEX hash{_signal_hint(arg)}"))
+
+
+def _signal_hint(arg: str) -> str:
+    """For `word:hex`, the signals a hash may be given as: a typo or another system's name
+    (`pdqhash:...`, `photodna:...`) otherwise reads as a missing file."""
+    prefix, sep, rest = arg.partition(":")
+    if not sep or not prefix.isalnum() or not rest or "/" in rest:
+        return ""
+    return f" (unknown signal {prefix!r}; signals: {', '.join(signal_names())})"
 
 
 def _file_items(path: Path, walked: bool = False) -> Iterator[Item]:

@@ -59,6 +59,16 @@ def test_an_error_names_the_file_once(tmp_path, command):
     assert "no such file" in said
 
 
+def test_an_unknown_signal_name_lists_the_signals(tmp_path):
+    # `photodna:...` or a typo read as a missing file, with no word of which names work.
+    result = run(tmp_path / "db.sqlite", "lookup", "photodna:00ff", str(tmp_path / "missing:x"))
+    said = result.stdout + result.stderr
+    assert result.exit_code == 1
+    unknown, missing = said.strip().splitlines()
+    assert "unknown signal 'photodna'" in unknown and "pdq, phash" in unknown
+    assert "unknown signal" not in missing and "no such file" in missing
+
+
 def test_a_bad_line_of_a_hash_file_is_named_once(tmp_path):
     hashes = tmp_path / "te.txt"
     hashes.write_text("pdq 1234\n")
