@@ -67,7 +67,9 @@ class Settings:
     # Poisoning: a shared hash that suddenly matches far more uploads, at many members, than
     # known content does is more likely a benign viral image than a terrorist one; it is
     # quarantined for review once it has more than `spike_max_matches` matches from at least
-    # `spike_min_orgs` organisations within the last `spike_window_hours` (hour buckets).
+    # `spike_min_orgs` organisations within the last `spike_window_hours` (hour buckets), each
+    # organisation counting for at most spike_max_matches // spike_min_orgs + 1 of them
+    # (trust/spike.py), so no fewer than `spike_min_orgs` members can trip it.
     spike_max_matches: int = 1000
     spike_min_orgs: int = 3
     spike_window_hours: int = 24

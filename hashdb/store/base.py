@@ -128,9 +128,9 @@ class HashStore(Protocol):
     def resolve_quarantine(self, record_id: int, release: bool, actor: Principal, reason: str) -> None: ...
     def quarantined(self, after_id: int = 0, limit: int = 100) -> list[Quarantine]: ...
     def count_matches(self, counts: Sequence[tuple[int, str, int, int]],
-                      since_bucket: str) -> dict[int, tuple[int, int]]:
-        """Add (record id, UTC hour bucket, org id, matches); return per counted record its
-        (matches, distinct organisations) in buckets >= since_bucket."""
+                      since_bucket: str) -> dict[int, tuple[int, ...]]:
+        """Add (record id, UTC hour bucket, org id, matches); return per counted record each
+        matching organisation's matches in buckets >= since_bucket, largest first."""
         ...
 
     # incidents and webhooks (trust_sql.py)

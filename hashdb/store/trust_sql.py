@@ -174,10 +174,11 @@ class TrustSQL(SQLStore):
 
     # spike counters ---------------------------------------------------------------------------
 
-    def count_matches(self, counts: Sequence[tuple[int, str, int, int]], since_bucket: str) -> dict[int, tuple[int, int]]:
-        """Add (record id, hour bucket, org id, matches) and return, per record counted, its
-        (matches, distinct organisations) in buckets >= since_bucket. Older buckets of those
-        records are dropped: nothing reads them again."""
+    def count_matches(self, counts: Sequence[tuple[int, str, int, int]],
+                      since_bucket: str) -> dict[int, tuple[int, ...]]:
+        """Add (record id, hour bucket, org id, matches) and return, per record counted, each
+        matching organisation's matches in buckets >= since_bucket, largest first. Older
+        buckets of those records are dropped: nothing reads them again."""
         record_ids = sorted({c[0] for c in counts})
         with self._write() as conn:
             conn.executemany(
@@ -191,11 +192,15 @@ class TrustSQL(SQLStore):
                              f" ({', '.join('?' for _ in chunk)})", [since_bucket, *chunk])
             rows = select_in(
                 conn,
-                "SELECT record_id, SUM(n) AS n, COUNT(DISTINCT org_id) AS orgs FROM match_counts"
-                " WHERE bucket >= ? AND record_id IN ({marks}) GROUP BY record_id",
+                "SELECT record_id, SUM(n) AS n FROM match_counts"
+                " WHERE bucket >= ? AND record_id IN ({marks}) GROUP BY record_id, org_id",
                 (since_bucket,), record_ids,
             )
-        return {int(r["record_id"]): (int(r["n"]), int(r["orgs"])) for r in rows}
+        per_org: dict[int, list[int]] = {}
+        for r in rows:
+            if int(r["n"]) > 0:
+                per_org.setdefault(int(r["record_id"]), []).append(int(r["n"]))
+        return {record_id: tuple(sorted(ns, reverse=True)) for record_id, ns in per_org.items()}
 
     # incidents --------------------------------------------------------------------------------
 

@@ -127,14 +127,33 @@ def test_many_matches_from_one_organisation_is_not_a_spike(spiky):
 def test_many_matches_from_enough_organisations_quarantines(spiky):
     service, value, record_id = spiky
     one, two = principal(service, "one", "consumer"), principal(service, "two", "consumer")
-    for _ in range(3):
+    for _ in range(2):
         assert look(service, one, value).matched
-    assert look(service, two, value).matched  # 4th match, 2nd organisation: trips the rule
+    assert look(service, two, value).matched
+    assert status(service, record_id) == "active"
+    assert look(service, two, value).matched  # 4th match, 2 from each organisation: trips the rule
     assert status(service, record_id) == "quarantined"
     assert not look(service, one, value).matched
     admin = principal(service, "ops", "admin")
     [held] = service.quarantined(admin)
     assert held.rule == "spike" and "4 matching lookups from 2 organisations" in held.reason
+
+
+def test_one_organisation_s_flood_counts_for_its_share_only(spiky):
+    # Found by trying it: one consumer's batch repeating a shared hash, plus a single match at
+    # one other member, quarantined the record for every member. With the line at 3 and 2
+    # organisations, each counts for at most 3 // 2 + 1 = 2 matches.
+    service, value, record_id = spiky
+    flood, other = principal(service, "flood", "consumer"), principal(service, "other", "consumer")
+    batch = [Query(f"copy {n}", (value,)) for n in range(50)]
+    assert all(r.matched for r in service.lookup(batch, flood))
+    assert look(service, other, value).matched  # 51 matches, 2 organisations, 3 counted
+    assert status(service, record_id) == "active"
+    assert look(service, other, value).matched  # the second member's 2nd: 4 counted
+    assert status(service, record_id) == "quarantined"
+    [held] = service.quarantined(principal(service, "ops", "admin"))
+    assert "52 matching lookups from 2 organisations within 24 h, 4 counted" in held.reason
+    assert "each organisation counting for at most 2" in held.reason
     # Automatic: the audit entry names no organisation or key.
     assert ("quarantine.open", f"record:{record_id}", None) in audit_actions(service)
 
@@ -165,7 +184,7 @@ def test_matches_older_than_the_window_do_not_count(spiky):
     look(service, two, value)
     assert status(service, record_id) == "active"
     service.store.count_matches([(record_id, inside, one.org_id, 2)], start)
-    look(service, two, value)  # 2 (22 h ago) + 2 now = 4 > 3, from 2 organisations
+    look(service, two, value)  # 2 (22 h ago) + 2 now = 4 > 3, from 2 organisations, 2 each
     assert status(service, record_id) == "quarantined"
 
 
