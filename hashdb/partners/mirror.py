@@ -331,7 +331,14 @@ def _check_feed(service: HashDB, source: Source, identity: str, imported: Path |
     source by its URL or name, so it would hold every record twice and count each member's
     support twice. Refused, not continued under the first source: another server could claim
     this identity (it is in every partner's export), and continuing would file its records,
-    and its cursor, under the first source. `imported`: the export file being imported."""
+    and its cursor, under the first source. `imported`: the export file being imported.
+    And refuse this database's own feed: a copy of a database (a backup, `cp`) has its identity,
+    and its own export imported into it would hold every record twice, the retracted
+    original's copy matching on."""
+    if identity == service.feed_identity():
+        what = f"{imported} is an export" if imported is not None else f"{source.key} serves the feed"
+        raise InvalidInput(f"{what} of this database itself (or of a copy of it, which keeps its identity): "
+                           "its records are here already, and a second copy of each would outlive a retraction")
     followed = service.store.mirror_feed(source.key)
     if followed is not None and followed != identity:
         # Its cursor and record ids are those of the feed this mirror followed: applied to

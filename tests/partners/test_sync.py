@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -391,3 +392,23 @@ def test_exports_of_two_databases_are_not_taken_for_one(served, tmp_path):
     both.write_text(ours.read_text() + theirs.read_text())
     mixed = hashdb("import", "--db", str(tmp_path / "fresh.sqlite"), str(both))
     assert mixed.returncode == 1 and "holds the feeds of 2 databases" in mixed.stderr
+
+
+def test_a_database_s_own_export_is_not_imported_into_it_or_a_copy(tmp_path):
+    # Found by trying it: a copy of a database (`cp`, a backup) keeps its identity; its own export
+    # imported into the copy held every record twice, and the copy of a record retracted there
+    # went on matching.
+    original = tmp_path / "main.sqlite"
+    assert hashdb("submit", "--db", str(original), "--label", "glorification", "md5:" + "7" * 32).returncode == 0
+    feed_file = tmp_path / "feed.jsonl"
+    feed_file.write_text(hashdb("export", "--db", str(original)).stdout)
+    copy = tmp_path / "copy.sqlite"
+    shutil.copyfile(original, copy)
+    for target in (original, copy):
+        held = live_set(target)
+        refused = hashdb("import", "--db", str(target), "--source", "again", str(feed_file))
+        assert refused.returncode == 1 and refused.stderr.count("\n") == 1, refused.stderr
+        assert f"{feed_file} is an export of this database itself (or of a copy of it" in refused.stderr
+        assert live_set(target) == held
+    # Any other database takes it.
+    assert hashdb("import", "--db", str(tmp_path / "mirror.sqlite"), str(feed_file)).returncode == 0
