@@ -93,6 +93,60 @@ def check_video_whole(data: bytes, fmt: str) -> None:
         raise UnsupportedMedia(f"{fmt} is truncated: {cut}; only the whole file can be hashed")
 
 
+def video_seconds(data: bytes, fmt: str) -> float | None:
+    """How long the container says its video track plays, where the frame count and rate
+    OpenCV reports do not say it: an MP4 or MOV with an edit list (a copy trimmed without
+    re-encoding) counts the frames its edit list hides. The track header's duration is the
+    edited one. None where the container does not say (a fragmented MP4, another format)."""
+    if fmt not in ("MP4", "MOV"):
+        return None
+    view = memoryview(data)
+    moov = _child(view, 0, len(view), b"moov")
+    if moov is None:
+        return None
+    mvhd = _child(view, *moov, b"mvhd")
+    if mvhd is None or mvhd[1] - mvhd[0] < 24:
+        return None
+    wide = view[mvhd[0]] == 1
+    timescale = int.from_bytes(view[mvhd[0] + (20 if wide else 12):][:4], "big")
+    if timescale == 0:
+        return None
+    pos, end = moov
+    while (trak := _child(view, pos, end, b"trak")) is not None:
+        pos = trak[1]
+        mdia = _child(view, *trak, b"mdia")
+        hdlr = _child(view, *mdia, b"hdlr") if mdia is not None else None
+        tkhd = _child(view, *trak, b"tkhd")
+        if hdlr is None or tkhd is None or bytes(view[hdlr[0] + 8:hdlr[0] + 12]) != b"vide":
+            continue
+        wide = view[tkhd[0]] == 1
+        at, width = (28, 8) if wide else (20, 4)
+        if tkhd[1] - tkhd[0] < at + width:
+            return None
+        duration = int.from_bytes(view[tkhd[0] + at:tkhd[0] + at + width], "big")
+        if duration in (0, (1 << (8 * width)) - 1):  # fragmented, or "unknown"
+            return None
+        return duration / timescale
+    return None
+
+
+def _child(view: memoryview, pos: int, end: int, kind: bytes) -> tuple[int, int] | None:
+    """The first box of this type between pos and end: (start of its body, its end)."""
+    while pos + 8 <= end:
+        size = int.from_bytes(view[pos:pos + 4], "big")
+        header = 8
+        if size == 1 and pos + 16 <= end:
+            size, header = int.from_bytes(view[pos + 8:pos + 16], "big"), 16
+        elif size == 0:
+            size = end - pos
+        if size < header or pos + size > end:
+            return None
+        if bytes(view[pos + 4:pos + 8]) == kind:
+            return pos + header, pos + size
+        pos += size
+    return None
+
+
 def _fourcc(kind: bytes) -> bool:
     return all(0x20 <= c <= 0x7E for c in kind)
 

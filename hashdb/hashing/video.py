@@ -29,6 +29,12 @@ _THUMB = 32
 # Consumer cameras top out at 240 fps. More decoded frames than the duration cap allows at that
 # rate means the timestamps lie (a decode bomb), whatever the container claims.
 _MAX_PLAUSIBLE_FPS = 240.0
+# How far short of the container's duration the last decoded frame may end. Measured: whole
+# files (the fixtures, VP9/H.264/MJPEG in WebM, MKV, AVI, MOV, variable frame rate, a copy
+# trimmed by edit list) end within one frame interval of it; OpenCV stops at the first packet
+# it cannot decode, so a damaged file ends seconds early (the clip with 200 bytes flipped: 1
+# frame of 88; its tail damaged: 4.8 s of 5.9 s).
+_END_SLACK_SECONDS = 0.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,8 +97,12 @@ def hash_video(
     path: str | os.PathLike[str],
     limits: MediaLimits | None = None,
     sampling: VideoSampling | None = None,
+    seconds: float | None = None,
 ) -> tuple[FrameHash, ...]:
-    """PDQ of the sampled frames of the video at `path`, consecutive duplicates collapsed."""
+    """PDQ of the sampled frames of the video at `path`, consecutive duplicates collapsed.
+    `seconds`: how long the container says the video plays (media_headers.video_seconds),
+    else its frame count over its frame rate; frames that stop well short of it are a damaged
+    file, refused rather than hashed in part."""
     limits = limits or MediaLimits()
     sampling = sampling or VideoSampling()
     path = Path(path)
@@ -111,7 +121,7 @@ def hash_video(
                 f"{path.name}: cannot open as a video (damaged, truncated or no video track)"
             )
         _check_metadata(capture, path.name, limits, sampling)
-        return _sample(capture, path.name, limits, sampling)
+        return _sample(capture, path.name, limits, sampling, seconds)
     except cv2.error as exc:
         raise UnsupportedMedia(f"{path.name}: cannot decode the video ({exc.err})") from exc
     finally:
@@ -130,7 +140,8 @@ def _quiet_decoder() -> None:
 
 
 def hash_video_bytes(
-    data: bytes, limits: MediaLimits | None = None, sampling: VideoSampling | None = None
+    data: bytes, limits: MediaLimits | None = None, sampling: VideoSampling | None = None,
+    seconds: float | None = None,
 ) -> tuple[FrameHash, ...]:
     """`hash_video` for bytes in memory: OpenCV reads only files, so they go to a temp file."""
     limits = limits or MediaLimits()
@@ -140,7 +151,7 @@ def hash_video_bytes(
     try:
         with os.fdopen(fd, "wb") as out:
             out.write(data)
-        return hash_video(name, limits, sampling)
+        return hash_video(name, limits, sampling, seconds)
     finally:
         os.unlink(name)
 
@@ -194,7 +205,8 @@ def _check_metadata(
 
 
 def _sample(
-    capture: cv2.VideoCapture, name: str, limits: MediaLimits, sampling: VideoSampling
+    capture: cv2.VideoCapture, name: str, limits: MediaLimits, sampling: VideoSampling,
+    seconds: float | None = None,
 ) -> tuple[FrameHash, ...]:
     # max_video_frames caps the frame hashes one video yields (4 h at 1 fps is 14,400);
     # decoded frames are capped through the duration, checked on every frame's own timestamp.
@@ -206,6 +218,7 @@ def _sample(
     next_sample = next_probe = 0.0
     previous_thumb: np.ndarray | None = None
     first_msec: float | None = None
+    end = 0.0
     decoded = 0
     # grab() decodes without the colour conversion; retrieve() pays it only for frames we look at.
     while capture.grab():
@@ -221,6 +234,7 @@ def _sample(
             t = (msec - first_msec) / 1000.0
         else:  # no usable timestamp: the nominal frame rate is all there is
             t = number / container_fps if container_fps > 0 else 0.0
+        end = msec / 1000.0 if math.isfinite(msec) and msec >= 0 else t
         if t > limits.max_video_seconds:
             raise MediaTooLarge(
                 f"{name}: frame at {t:.1f} s is over the {limits.max_video_seconds:g}-second limit"
@@ -268,7 +282,28 @@ def _sample(
             raise MediaTooLarge(f"{name}: more than {limits.max_video_frames} sampled frames")
     if decoded == 0:
         raise UnsupportedMedia(f"{name}: the video has no decodable frames")
+    _check_whole(capture, name, decoded, end, seconds)
     return tuple(frames)
+
+
+def _check_whole(capture: cv2.VideoCapture, name: str, decoded: int, end: float,
+                 seconds: float | None) -> None:
+    """Refuse a video whose frames stop decoding well before its end: damaged (not cut
+    short, which media_headers sees) past some byte, its hash would be of a part of the video,
+    shared as if it were the whole, as a truncated upload's would be."""
+    fps = capture.get(cv2.CAP_PROP_FPS)
+    interval = 1 / fps if fps > 0 else 0.0
+    if seconds is None:
+        count = capture.get(cv2.CAP_PROP_FRAME_COUNT)
+        seconds = count / fps if fps > 0 and count > 0 else None
+    if seconds is None or not math.isfinite(seconds):
+        return
+    reached = end + interval
+    if reached < seconds - max(_END_SLACK_SECONDS, 2 * interval):
+        raise UnsupportedMedia(
+            f"{name}: the video is damaged: its frames decode to {reached:.1f} s of its {seconds:.1f} s "
+            f"({decoded} frames), then stop; only the whole video can be hashed"
+        )
 
 
 def _thumbnail(bgr: np.ndarray) -> np.ndarray:

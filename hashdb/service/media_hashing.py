@@ -61,9 +61,10 @@ def hash_media(settings: Settings, data: bytes, name: str, signals: Sequence[str
         return MediaHashes(name, kind, exact)
     if kind == "video":
         from hashdb.hashing import video
-        from hashdb.hashing.media_headers import check_video_whole
+        from hashdb.hashing.media_headers import check_video_whole, video_seconds
 
         check_video_whole(data, fmt)
+        seconds = video_seconds(data, fmt)
 
         sampling = video.VideoSampling.from_settings(settings)
         if dihedral:  # a lookup: each sample spans one stored sampling interval
@@ -72,9 +73,9 @@ def hash_media(settings: Settings, data: bytes, name: str, signals: Sequence[str
         else:  # hashing to store: denser, see Settings.video_stored_fps
             sampling = dataclasses.replace(sampling, fps=settings.video_stored_fps)
         if path is not None:
-            frames = video.hash_video(path, settings.limits, sampling)
+            frames = video.hash_video(path, settings.limits, sampling, seconds)
         else:
-            frames = video.hash_video_bytes(data, settings.limits, sampling)
+            frames = video.hash_video_bytes(data, settings.limits, sampling, seconds)
         tmk, notes = _tmk(settings, data, path, signals)
         return MediaHashes(name, "video", exact, frames=frames, tmk=tmk, notes=notes)
     decoded = media_io.decode_image(data, settings.limits)
