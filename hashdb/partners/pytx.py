@@ -23,8 +23,10 @@ from threatexchange.extensions.manifest import ThreatExchangeExtensionManifest
 from threatexchange.signal_type.signal_base import SignalType
 
 from hashdb import errors
+from hashdb.hashing import derived
 from hashdb.io import te_format
 from hashdb.partners.client import Client, feed_entry
+from hashdb.types import FeedEntry
 
 API_NAME = "hashdb"
 PAGE = 1000
@@ -84,6 +86,9 @@ class HashDBRecord:
     labels: tuple[str, ...]
     status: str
     incident: str | None = None
+    # A PDQ record's derived hashes that a whole upload's PDQ may match (hex -> `via`), offered
+    # to pytx as more PDQs of the same record; see derived_for_pytx.
+    derived: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -97,6 +102,9 @@ class HashDBSignalMetadata(state.FetchedSignalMetadata):
     opinion's tags; a disputed record adds a negative opinion, so pytx sees it DISPUTED."""
 
     records: dict[int, HashDBRecord]
+    # Record id -> `via`, for records this signal is a derived hash of (a centred crop, the
+    # picture inside its border): said in the match line, as hashdb's own answer says it.
+    vias: dict[int, str] = field(default_factory=dict)
 
     def get_as_opinions(self) -> t.Sequence[HashDBOpinion]:
         out = []
@@ -110,7 +118,8 @@ class HashDBSignalMetadata(state.FetchedSignalMetadata):
     def __str__(self) -> str:
         # The record ids let a member follow up at the source (`hashdb feedback ID`).
         ids = ",".join(str(i) for i in sorted(self.records))
-        return f"{super().__str__()} hashdb_ids={ids}"
+        vias = ",".join(f"{i}:{via}" for i, via in sorted(self.vias.items()))
+        return f"{super().__str__()} hashdb_ids={ids}" + (f" hashdb_via={vias}" if vias else "")
 
 
 Delta = state.FetchDelta[str, HashDBRecord, HashDBCheckpoint]
@@ -205,6 +214,10 @@ class HashDBSignalExchangeAPI(
             signals = out.setdefault(s_type, {})
             meta = signals.setdefault(record.signal, HashDBSignalMetadata({}))
             meta.records[int(key)] = record
+            for value, via in record.derived.items():
+                meta = signals.setdefault(value, HashDBSignalMetadata({}))
+                meta.records[int(key)] = record
+                meta.vias[int(key)] = via
         return out
 
 
@@ -216,7 +229,16 @@ def to_pytx(doc: t.Mapping[str, t.Any]) -> tuple[str, HashDBRecord] | None:
     if name is None:
         return None
     value = te_format.vpdq_signal(entry.frames) if entry.signal == "vpdq" else entry.hash
-    return name, HashDBRecord(name, value, entry.labels, entry.status, entry.incident)
+    return name, HashDBRecord(name, value, entry.labels, entry.status, entry.incident, derived_for_pytx(entry))
+
+
+def derived_for_pytx(entry: FeedEntry) -> dict[str, str]:
+    """The derived PDQs pytx can match as hashdb does: `threatexchange match photo` hashes the
+    whole upload, and hashdb matches an upload's whole PDQ against every stored derived hash at
+    the PDQ threshold except a corner-masked one (masked hashes match only masked hashes,
+    within 5 bits: service/matching.py). So a partner on pytx or HMA finds a centred crop of a
+    shared image, or the picture shared with a border uploaded without it, as hashdb does."""
+    return {d.hash.hex: d.via for d in entry.derived if d.via != derived.MASKED and d.hash.hex != entry.hash}
 
 
 def _epoch(at: object) -> int | None:

@@ -4,6 +4,7 @@ loopback port, and matches; retractions, quarantines and relabels at the server 
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from PIL import Image
 from partner_helpers import share_pdq
 from serverproc import make_keys, serving
 from support import random_pdq
@@ -32,6 +34,7 @@ from hashdb.partners.pytx import (
     HashDBCheckpoint,
     HashDBCollabConfig,
     HashDBCredentials,
+    HashDBRecord,
     HashDBSignalExchangeAPI,
 )
 
@@ -102,7 +105,11 @@ def test_threatexchange_cli_fetches_and_matches_from_hashdb(served, media, tmp_p
     assert tx.ok("config", "collab", "list").split() == ["hashdb", "gifct-hashdb"]
     fetched = tx("fetch")
     assert fetched.returncode == 0, fetched.stderr
-    assert "Building index for pdq with 4 signals" in fetched.stderr
+    # The 4 images' PDQs and the derived PDQs the feed carries beside them, but for corner-masked ones.
+    docs, _ = Client(server.url, keys["partner"]).export(None, 1000)
+    offered = {d["hash"] for d in docs if d["signal"] == "pdq"} | {
+        x["pdq"] for d in docs for x in d.get("derived") or [] if x["via"] != "masked"}
+    assert len(offered) > 4 and f"Building index for pdq with {len(offered)} signals" in fetched.stderr
 
     [hit] = tx.match(media / "chelsea_jpeg30.jpg")
     signal, distance, collab, category, tags, ids = hit.split()
@@ -130,6 +137,42 @@ def test_threatexchange_cli_fetches_and_matches_from_hashdb(served, media, tmp_p
     tx.ok("fetch")
     [hit] = tx.match(media / "coffee_jpeg30.jpg")
     assert hit.endswith(f"hashdb_ids={pdq_of['coffee']}")
+
+
+def test_a_centred_crop_is_found_through_pytx_as_through_hashdb(served, media, tmp_path):
+    # pytx hashes the whole upload; hashdb matches that PDQ against a record's stored derived
+    # hashes too (not the corner-masked ones), so the exchange offers those as more PDQs of the
+    # record. The crop is cut here with Pillow, not by hashdb's code.
+    server, keys = served
+    for name in ("chelsea.jpg", "rocket.jpg"):  # two records: pytx issue 1318 (see above)
+        hashdb("submit", "--server", server.url, "--api-key", keys["alpha"], str(media / name),
+               "--label", "glorification")
+    [chelsea] = [i for i, h in pdq_ids(server, keys["partner"]).items()
+                 if h == PdqSignal.hash_from_bytes((media / "chelsea.jpg").read_bytes())]
+    with Image.open(media / "chelsea.jpg") as image:
+        width, height = image.size
+        dx, dy = round(width * 0.08), round(height * 0.08)  # the middle 84 % of each side
+        crop = tmp_path / "crop.jpg"
+        image.crop((dx, dy, width - dx, height - dy)).save(crop, quality=90)
+    whole = PdqSignal.hash_from_bytes((media / "chelsea.jpg").read_bytes())
+    assert PdqSignal.compare_hash(PdqSignal.hash_from_file(crop), whole).match is False  # the gap pytx had
+
+    found = json.loads(hashdb("lookup", "--json", "--server", server.url, "--api-key", keys["consumer"], str(crop)))
+    assert [(m["id"], m.get("via")) for m in found["matches"] if m["signal"] == "pdq"] == [(chelsea, "cropped")]
+    tx = Tx(tmp_path / "partner-home", keys["partner"])
+    tx.ok("config", "extensions", "add", EXTENSION)
+    tx.ok("config", "collab", "edit", "hashdb", "--create", "gifct-hashdb", "--server", server.url)
+    tx.ok("fetch")
+    hits = tx.match(crop)
+    assert hits and all(h.split()[3:] == ["POSITIVE_CLASS", "glorification", f"hashdb_ids={chelsea}",
+                                          f"hashdb_via={chelsea}:cropped"] for h in hits), hits
+    assert tx.match(media / "astronaut.jpg") == []
+    # A corner-masked hash is not offered: whole against masked is not hashdb's rule.
+    api = api_for(server, keys["partner"])
+    offered = signals(api, merged(api, api.fetch_iter([PdqSignal], None)))["pdq"]
+    assert {via for meta in offered.values() for via in meta.vias.values()} <= {"cropped", "trimmed", "content",
+                                                                               "deskewed"}
+    assert any(meta.vias for meta in offered.values())
 
 
 def test_a_refused_or_missing_key_is_a_clear_error(served, tmp_path):
@@ -226,7 +269,11 @@ def test_video_records_become_pytx_video_signals(served, media):
     # are not offered (pytx's md5/sha256 types are for video).
     assert list(got["video_md5"]) == [hashlib.md5(data).hexdigest()]
     assert list(got["video_sha256"]) == [hashlib.sha256(data).hexdigest()]
-    assert list(got["pdq"]) == [PdqSignal.hash_from_bytes((media / "chelsea.jpg").read_bytes())]
+    # The image's PDQ, as pytx computes it, and its centred crops (see the crop test above).
+    image_pdq = PdqSignal.hash_from_bytes((media / "chelsea.jpg").read_bytes())
+    assert image_pdq in got["pdq"]
+    assert {via for meta in got["pdq"].values() for via in meta.vias.values()} == {"cropped"}
+    assert not got["pdq"][image_pdq].vias
     [vpdq_signal] = got["vpdq"]
     VPDQSignal.validate_signal_str(vpdq_signal)
     # pytx's own vPDQ hash of a re-encoded copy matches what it fetched from us, by pytx's rule.
@@ -252,6 +299,12 @@ def test_what_hma_stores_round_trips_through_pytx_dataclass_json(served):
     [(key, record)] = delta.updates.items()
     [meta] = HashDBSignalExchangeAPI.naive_convert_to_signal_type([PdqSignal], config, {key: record})[PdqSignal].values()
     assert [o.record_id for o in meta.get_as_opinions()] == [int(key)]
+    # A fetched record as pytx stores it; one stored before records carried derived hashes loads too.
+    with_derived = dataclasses.replace(record, derived={"ab" * 32: "cropped"})
+    assert dataclass_json.dataclass_load_dict(dataclass_json.dataclass_dump_dict(with_derived),
+                                              HashDBRecord) == with_derived
+    older = {k: v for k, v in dataclass_json.dataclass_dump_dict(record).items() if k != "derived"}
+    assert dataclass_json.dataclass_load_dict(older, HashDBRecord) == dataclasses.replace(record, derived={})
 
 
 def test_hashdb_help_and_the_readme_name_the_extension_pytx_loads():
