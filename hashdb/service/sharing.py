@@ -174,8 +174,8 @@ class SharingMixin(ServiceBase):
 def _duplicate_note(record: HashRecord, wanted: tuple[tuple[str, ...], str | None]) -> str:
     """What a submission of an already shared hash did not do, or "" when nothing was lost."""
     if record.status == "retracted":
-        return (f"record {record.id} was retracted when an admin confirmed its quarantine; it stays out "
-                "(ask an admin)")
+        return (f"record {record.id} was retracted by an admin (a retraction or a confirmed quarantine); "
+                "it stays out (ask an admin)")
     labels, incident = wanted
     if tuple(labels) == tuple(record.labels) and (incident is None or incident == record.incident):
         return ""

@@ -137,7 +137,7 @@ class SQLStore(ABC):
                         raise Conflict("this idempotency key was already used for a different request")
                     return outcomes_from_json(seen[1])
             at = now()
-            outcomes = self._insert(conn, records, actor.org_id, at)
+            outcomes = self._insert(conn, records, actor.org_id, at, actor)
             if idempotency_key is not None:
                 conn.execute(
                     "INSERT INTO idempotency (org_id, key, request_digest, response, created_at)"
@@ -149,11 +149,13 @@ class SQLStore(ABC):
                         json.dumps({"added": added, "ids": [o.id for o in outcomes]}))
         return outcomes
 
-    def _insert(self, conn: Connection, records: Sequence[NewRecord], org_id: int, at: str) -> list[SubmitOutcome]:
-        """Set-at-a-time: one lookup of the batch's existing keys, then bulk inserts."""
+    def _insert(self, conn: Connection, records: Sequence[NewRecord], org_id: int, at: str,
+                actor: Principal | None = None) -> list[SubmitOutcome]:
+        """Set-at-a-time: one lookup of the batch's existing keys, then bulk inserts. `actor`:
+        who submits; None for a mirror, where the source decided what comes back."""
         keys = [(r.hash.signal, r.hash.hex) for r in records]
         known = self._existing(conn, org_id, keys)
-        revived = self._revive(conn, known, dict(zip(keys, records)), at)
+        revived = self._revive(conn, known, dict(zip(keys, records)), at, org_id, actor)
         fresh: dict[Key, NewRecord] = {}
         for key, record in zip(keys, records):
             if key not in known and key not in revived:
@@ -209,19 +211,35 @@ class SQLStore(ABC):
         return outcomes
 
     def _revive(self, conn: Connection, known: dict[Key, tuple[int, str]], wanted: dict[Key, NewRecord],
-                at: str) -> dict[Key, tuple[int, str]]:
+                at: str, org_id: int, actor: Principal | None) -> dict[Key, tuple[int, str]]:
         """An organisation sharing a hash it retracted shares it again: the same record (one per
         hash and organisation) comes back with the new labels, and the feed carries a fresh
-        `add` for it. Not a hash an admin confirmed out of a quarantine: that decision stands."""
+        `add` for it: its own retraction was its own call to undo. Not a hash an admin took out,
+        by confirming its quarantine or by retracting it (poisoning, abuse): that decision is
+        over the organisation's, and its resubmission must not quietly reverse it."""
         retracted = {key: rid for key, (rid, status) in known.items() if status == "retracted"}
         if not retracted:
             return {}
+        ids = list(retracted.values())
         confirmed = {int(r["record_id"]) for r in select_in(
             conn, "SELECT record_id FROM quarantines WHERE resolution = 'confirmed' AND record_id IN ({marks})",
-            (), list(retracted.values()))}
+            (), ids)}
+        # Who retracted it last. Another organisation can only be an admin; an admin key of its
+        # own organisation decided as an admin too, which only an admin may undo. A local
+        # retraction (no key: whoever holds the file) is the organisation's own.
+        by_admin: set[str] = set()
+        if actor is not None and not actor.is_admin:
+            for row in select_in(conn, "SELECT a.target, a.org_id, k.role FROM audit a"
+                                       " LEFT JOIN api_keys k ON k.id = a.key_id"
+                                       " WHERE a.action = 'hashes.retract' AND a.target IN ({marks}) ORDER BY a.id",
+                                 (), [f"record:{i}" for i in ids]):
+                if row["org_id"] != org_id or row["role"] == "admin":
+                    by_admin.add(str(row["target"]))
+                else:
+                    by_admin.discard(str(row["target"]))
         revived: dict[Key, tuple[int, str]] = {}
         for key, record_id in retracted.items():
-            if record_id in confirmed:
+            if record_id in confirmed or f"record:{record_id}" in by_admin:
                 continue
             record = wanted[key]
             labels = json.dumps(list(record.labels))

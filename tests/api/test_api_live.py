@@ -441,3 +441,20 @@ def test_rate_limit_on_a_real_server(tmp_path):
         still_serving(server)
     finally:
         server.stop()
+
+
+def test_an_admin_s_retraction_survives_the_owner_s_resubmission(live, live_keys):
+    # Found in trial: the owner's resubmission of a hash an admin retracted answered
+    # `ids [35] active` and put it back in every member's lookups.
+    hex_value = random_pdq(random.Random(401))
+    record_id = submit(live, live_keys, hex_value)
+    gone = live.request("DELETE", f"/v1/hashes/{record_id}", {"reason": "admin: poisoning"}, key(live_keys, "admin"))
+    assert gone.status == 200 and gone.json()["status"] == "retracted", gone.body
+    again = live.request("POST", "/v1/hashes", {"items": [item(hex_value)]}, key(live_keys, "alpha"))
+    assert again.status in (200, 201), again.body
+    [result] = again.json()["results"]
+    assert result["ids"] == [record_id] and result["status"] == "retracted" and result["duplicate"]
+    assert any("retracted by an admin" in note for note in result["notes"]), result
+    looked = live.request("GET", f"/v1/lookup?signal=pdq&hash={hex_value}", key=key(live_keys, "consumer"))
+    assert looked.status == 200 and not looked.json()["matched"]
+    assert [c["kind"] for c in changes(live, live_keys) if c["id"] == record_id] == ["add", "retract"]

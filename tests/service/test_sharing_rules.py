@@ -138,6 +138,46 @@ def test_a_hash_an_admin_confirmed_out_is_not_shared_again_by_its_owner(service)
     assert not service.lookup([Query("q", (value,))], admin)[0].matched
 
 
+def keyed(service, org: str, role: str):
+    """A principal with a real key, as a server request has: its role is in the key's row."""
+    key, _ = service.create_key(org, role, principal(service, "ops", "admin"))
+    return service.authenticate(key)
+
+
+@pytest.mark.parametrize("retracter", ["another organisation's admin", "its organisation's admin key"])
+def test_a_hash_an_admin_retracted_is_not_shared_again_by_its_owner(service, retracter):
+    # Found in trial: `hashdb retract 35 --reason "admin: poisoning"` by an admin, then the
+    # owner's resubmission answered `ids [35] active`, undoing the admin's decision unseen.
+    alice = keyed(service, "alice", "contributor")
+    admin = keyed(service, "ops" if retracter.startswith("another") else "alice", "admin")
+    value = pdq_value(162)
+    [first] = service.submit([Submission("x", LABELS, (value,))], alice)
+    service.retract(first.ids[0], admin, "admin: poisoning")
+    [again] = service.submit([Submission("x", LABELS, (value,))], alice)
+    assert again.ids == first.ids and again.status == "retracted" and again.duplicate
+    assert again.notes == (f"record {first.ids[0]} was retracted by an admin (a retraction or a confirmed "
+                           "quarantine); it stays out (ask an admin)",)
+    assert not service.lookup([Query("q", (value,))], alice)[0].matched
+    assert [e.kind for e in service.export(principal(service, "ops", "admin"))[0]] == ["add", "retract"]
+    # An admin of the organisation may share it again: the decision was an admin's to undo.
+    if not retracter.startswith("another"):
+        [back] = service.submit([Submission("x", LABELS, (value,))], admin)
+        assert back.ids == first.ids and back.status == "active" and not back.duplicate
+
+
+def test_the_owner_s_own_retraction_after_an_admin_s_is_its_own_again(service):
+    # The last retraction decides: retracted by an admin, shared again by that admin's
+    # organisation's admin key, then retracted by the owner itself, the owner may share it again.
+    alice, alice_admin = keyed(service, "alice", "contributor"), keyed(service, "alice", "admin")
+    value = pdq_value(163)
+    [first] = service.submit([Submission("x", LABELS, (value,))], alice)
+    service.retract(first.ids[0], alice_admin, "admin: poisoning")
+    service.submit([Submission("x", LABELS, (value,))], alice_admin)
+    service.retract(first.ids[0], alice, "shared by mistake")
+    [again] = service.submit([Submission("x", LABELS, (value,))], alice)
+    assert again.status == "active" and not again.duplicate
+
+
 def test_an_owner_may_retract_its_own_quarantined_record(service):
     # Issue item 16: owners got 404 retracting their own quarantined records.
     alice, bob = principal(service, "alice", "contributor"), principal(service, "bob", "contributor")
