@@ -155,7 +155,9 @@ def schemas(max_batch: int) -> dict[str, Schema]:
         "LookupResult": obj({
             "input": string(), "matched": {"type": "boolean"},
             "matches": {"type": "array", "items": ref("Match")},
-            "flags": {"type": "array", "items": string(enum=["low_quality"])},
+            "flags": {"type": "array", "items": string(enum=["low_quality"]),
+                      "description": "low_quality: no PDQ of the query reaches the quality a shared PDQ needs "
+                                     "(a match through PDQ is weak evidence)."},
         }, ("input", "matched", "matches")),
         "LookupResponse": obj({"results": {"type": "array", "items": ref("LookupResult")}}, ("results",)),
         "SubmitItem": {"oneOf": [

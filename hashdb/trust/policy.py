@@ -302,7 +302,12 @@ LOW_QUALITY = ("low_quality",)
 
 
 def query_flags(query: Query, settings: Settings) -> tuple[str, ...]:
-    low = any(v.signal == "pdq" and low_quality(v.quality, settings) for v in query.hashes)
+    """LOW_QUALITY when no PDQ of the query has the quality a shared hash needs. A file's own PDQ
+    can be low while a variant of it is not (a 16-bit PNG read as 8-bit by pytx's conversion is
+    near white, quality 3; scaled to 8 bits it is the picture, quality 100): a match through
+    that variant is no weak evidence, and flagging it sent moderators to check good matches."""
+    pdqs = [v for v in query.hashes if v.signal == "pdq"]
+    low = bool(pdqs) and all(low_quality(v.quality, settings) for v in pdqs)
     return LOW_QUALITY if low else ()
 
 

@@ -284,6 +284,18 @@ def test_text_lookup_says_a_pdq_is_low_quality_as_json_does(run, tmp_path):
     assert run("lookup", str(flat)).stdout == f"{flat}: no match (low-quality PDQ)\n"
 
 
+def test_a_variant_with_quality_is_no_low_quality_lookup(run, media):
+    # A 16-bit PNG: its own PDQ (pytx's 8-bit reading, near white) has quality 3, the stored
+    # variant (scaled to 8 bits) 100; a lookup matching through the variant is not flagged.
+    sixteen = media / "camera_16bit.png"
+    [hashed] = lines(run("hash", "--json", str(sixteen)))
+    assert hashed["pdq"]["quality"] < 50 <= max(v["quality"] for v in hashed["pdq_variants"])
+    assert run("submit", "--label", "glorification", str(sixteen)).exit_code == 0
+    [answer] = lines(run("lookup", "--json", str(sixteen)))
+    assert answer["matched"] and "pdq" in {m["signal"] for m in answer["matches"]}
+    assert "flags" not in answer or "low_quality" not in answer["flags"]
+
+
 def test_an_empty_signals_list_is_refused_not_taken_for_the_defaults(media):
     for empty in ("", " , "):
         result = CliRunner().invoke(cli, ["hash", "--signals", empty, str(media / "astronaut.jpg")])
