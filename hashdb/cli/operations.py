@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from contextlib import closing
 from pathlib import Path
 
@@ -119,6 +120,34 @@ def index_rebuild(db_path: str, as_json: bool) -> None:
     service = open_service(db_path)
     sizes = service.rebuild_index()
     emit(as_json, {"indexed": sizes}, ", ".join(f"{s}: {n}" for s, n in sizes.items()))
+
+
+@cli.command()
+@db_option
+@click.argument("dest", type=click.Path(dir_okay=True, file_okay=True, path_type=Path))
+@json_option
+def backup(db_path: str, dest: Path, as_json: bool) -> None:
+    """Copy the database to DEST, safely while `hashdb serve` writes to it.
+
+    SQLite's online backup copies one commit's pages, those still in the -wal file included;
+    copying the .sqlite file alone loses them. The server secret file (DB.secret) is copied to
+    DEST.secret: without it the copy authenticates no API key. DEST must not exist yet (a
+    folder: the copy is made in it under the database's name). The index is not copied: it is
+    rebuilt from the copy when opened. Restore by stopping the server and putting both files
+    back under the database's names.
+
+    \b
+    Example:
+        hashdb backup --db hashdb.sqlite backups/hashdb-$(date +%F).sqlite
+    """
+    from hashdb.service.local import backup_database
+
+    done = backup_database(db_path, dest)
+    secret = (f"; the server secret to {done.secret}" if done.secret else
+              "; no .secret file beside the database: keep HASHDB_SECRET with the backup")
+    emit(as_json, dataclasses.asdict(done),
+         f"backed up {db_path} to {done.path}: {done.records} records, {done.feed_entries} feed entries, "
+         f"{done.bytes:,} bytes{secret}")
 
 
 @cli.command()

@@ -6,6 +6,8 @@ the settings before a folder's hashing workers start, which everything imported 
 
 from __future__ import annotations
 
+import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -81,3 +83,45 @@ def open_database(target: str | Path, settings: Settings | None = None,
     secret = keys.load_server_secret(secret_setting, path.with_name(path.name + ".secret"))
     return HashDB(settings or settings_from_env(), store, IndexSet(store, index_dir(path)), taxonomy,
                   server_secret=secret)
+
+
+@dataclass(frozen=True, slots=True)
+class Backup:
+    """What `hashdb backup` wrote."""
+
+    path: str
+    bytes: int
+    records: int
+    feed_entries: int
+    secret: str | None  # the server secret's copy beside it, when the database has a .secret file
+
+
+def backup_database(target: str | Path, dest: str | Path) -> Backup:
+    """A consistent copy of a SQLite database, safe while `hashdb serve` writes to it, and a
+    copy of its `.secret` file beside it: without the secret the copy authenticates no key."""
+    from hashdb.store.sqlite_store import backup_file
+
+    if is_dsn(target):
+        raise InvalidInput("a PostgreSQL database is backed up with its own tools (pg_dump), not hashdb backup")
+    require_database(target, "`hashdb keys create` or `hashdb submit --db` creates one")
+    source, out = Path(target), Path(dest)
+    if out.is_dir():
+        out = out / source.name
+    secret, secret_out = source.with_name(source.name + ".secret"), out.with_name(out.name + ".secret")
+    # Never over an existing file: a backup that replaced the last good one, or the database itself.
+    for path in (out, secret_out):
+        if path.exists() or path.is_symlink():
+            raise InvalidInput(f"{path} already exists: name a new file for the backup")
+    if not out.parent.is_dir():
+        raise InvalidInput(f"no folder {out.parent} to write the backup in")
+    records, entries = backup_file(source, out)
+    copied = None
+    if secret.is_file():
+        # Created private (0600), as the server makes it: never readable by others for a moment.
+        fd = os.open(secret_out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(secret.read_bytes())
+            handle.flush()
+            os.fsync(handle.fileno())
+        copied = str(secret_out)
+    return Backup(str(out), out.stat().st_size, records, entries, copied)

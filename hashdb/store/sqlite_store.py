@@ -23,7 +23,7 @@ from pathlib import Path
 
 from sqlite_utils import Database
 
-from hashdb.errors import Busy
+from hashdb.errors import Busy, InvalidInput, StoreUnavailable
 from hashdb.store.migrations import migrations, refuse_foreign
 from hashdb.store.console_sql import ConsoleSQL
 from hashdb.store.keys_sql import KeysSQL
@@ -151,3 +151,43 @@ class SQLiteStore(ConsoleSQL, MirrorSQL, TrustSQL, KeysSQL, RecordPartsSQL, SQLS
         with self._readers_lock:
             self._readers.append(reader)
         return reader
+
+
+def backup_file(source: Path, dest: Path) -> tuple[int, int]:
+    """A consistent copy of the SQLite database at `source`, taken through SQLite's online
+    backup while servers may be writing to it: the pages of the last commit, the ones still in
+    the -wal file included (a copy of the main file alone missed them: 23 of 415 feed entries,
+    and its shorter audit chain still verified). Written beside `dest` and renamed into place,
+    so `dest` only ever holds a whole, checked copy. Returns its records and feed entries."""
+    # Read-only: a backup never migrates or otherwise changes the database it copies.
+    src = sqlite3.connect(f"{source.resolve().as_uri()}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_MS / 1000)
+    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
+    try:
+        src.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        if src.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'records'").fetchone() is None:
+            raise InvalidInput(f"{source} is not a hashdb database (it has no records table)")
+        out = sqlite3.connect(tmp)
+        try:
+            # All pages in one step, under one read transaction: a snapshot of one commit.
+            # (In steps, every write in between would restart the copy of a busy database.)
+            src.backup(out, pages=-1)
+            check = out.execute("PRAGMA quick_check").fetchone()[0]
+            if check != "ok":
+                raise StoreUnavailable(f"the copy of {source} failed its check ({check}); nothing written")
+            counts = out.execute("SELECT (SELECT COUNT(*) FROM records), (SELECT COUNT(*) FROM changes)").fetchone()
+        finally:
+            out.close()
+        with open(tmp, "rb") as written:
+            os.fsync(written.fileno())
+        os.replace(tmp, dest)
+        directory = os.open(dest.parent, os.O_RDONLY)
+        try:
+            os.fsync(directory)
+        finally:
+            os.close(directory)
+        return int(counts[0]), int(counts[1])
+    except sqlite3.DatabaseError as exc:
+        raise StoreUnavailable(f"cannot back up {source}: {exc}") from exc
+    finally:
+        src.close()
+        tmp.unlink(missing_ok=True)
