@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from hashdb.errors import Forbidden, InvalidInput, NotFound, UnknownIncident
 from hashdb.hashing import tmk
@@ -93,7 +93,7 @@ class SharingMixin(ServiceBase):
                 raise InvalidInput(f"{sub.input}: nothing left to share ({'; '.join(notes)})")
             skipped.append(notes)
             shared.append((labels, sub.incident))
-        held = self.safelist.screen_records(records)
+        held = self.safelist.whole_inputs(self.safelist.screen_records(records), owners, records)
         records = [dataclasses.replace(r, status="quarantined") if n in held else r for n, r in enumerate(records)]
         digest = request_digest(records)
         outcomes = self.store.add_records(records, actor, idempotency_key, digest)
@@ -104,17 +104,18 @@ class SharingMixin(ServiceBase):
         for outcome, owner in zip(outcomes, owners):
             per_input[owner].append(outcome)
         stored = self.store.get_records([o.id for o in outcomes if o.duplicate])
+        signals = {o.id: r.hash.signal for o, r in zip(outcomes, records)}
         results: list[SubmitResult] = []
         for n, (sub, mine) in enumerate(zip(submissions, per_input)):
             new = [o for o in mine if not o.duplicate]
-            # One held record makes the input held: a file whose PDQ the safelist caught is not
-            # "active" because its md5 is.
-            if any(o.status == "quarantined" for o in new):
-                status = "quarantined"
-            else:
-                status = new[0].status if new else mine[0].status
+            # Each record as it now stands: a duplicate's is the stored one, whatever this
+            # submission asked for.
+            now = {o.id: stored[o.id].status if o.duplicate and o.id in stored else o.status for o in mine}
+            status = _input_status(now.values())
             duplicates = tuple(dict.fromkeys(o.id for o in mine if o.duplicate))
             said = [_duplicate_note(stored[i], shared[n]) for i in duplicates if i in stored]
+            if len(set(now.values())) > 1:
+                said.append("its records differ: " + ", ".join(f"{i} {signals[i]} {s}" for i, s in now.items()))
             results.append(SubmitResult(sub.input, tuple(o.id for o in mine), status, not new, tuple(skipped[n]),
                                         duplicates, tuple(note for note in said if note)))
         return results
@@ -169,6 +170,17 @@ class SharingMixin(ServiceBase):
         if new_status != record.status:
             record = self.store.set_status(record_id, new_status, actor, "feedback")
         return record
+
+
+# An input's status is its records' most telling one: one held record makes the input held (a
+# file whose PDQ the safelist caught is not "active" because its md5 is), one disputed makes it
+# disputed, and it is retracted only when none of its records is live.
+_STATUS_ORDER = ("quarantined", "disputed", "active", "retracted")
+
+
+def _input_status(statuses: Iterable[str]) -> str:
+    present = set(statuses)
+    return next(s for s in _STATUS_ORDER if s in present)
 
 
 def _duplicate_note(record: HashRecord, wanted: tuple[tuple[str, ...], str | None]) -> str:

@@ -31,10 +31,14 @@ class SafelistHit:
     distance: int
     # Set when a record's derived hash (hashing/derived.py) was the one near the entry.
     via: str | None = None
+    # Set when the record is held for another hash of the same file (its signal) being near.
+    sibling: str | None = None
 
     def reason(self, signal: str) -> str:
-        what = f"{signal}/{self.via}" if self.via else signal
-        return f"{what} within {self.distance} bits of safelist entry {self.entry_id}"
+        near = self.sibling or signal
+        what = f"{near}/{self.via}" if self.via else near
+        why = f"{what} within {self.distance} bits of safelist entry {self.entry_id}"
+        return f"held with its file's {why}" if self.sibling else why
 
 
 def values_of(item: HashValue | MediaHashes, settings: Settings) -> list[HashValue]:
@@ -129,6 +133,24 @@ class SafelistMatcher:
             if n not in held:
                 held[n] = SafelistHit(hit.entry_id, hit.distance, via)
         return held
+
+    @staticmethod
+    def whole_inputs(held: Mapping[int, SafelistHit], owners: Sequence[int],
+                     records: Sequence[NewRecord]) -> dict[int, SafelistHit]:
+        """`held` spread to every record of the same input (`owners`: each record's input). A
+        file whose picture is near a safelisted benign one is held whole: its md5 and sha256
+        left active would flag exact re-uploads of that benign picture, the commonest copies, as
+        what the submission said it was, which is what holding its PDQ was to prevent."""
+        by_input: dict[int, int] = {}
+        for n in sorted(held):
+            by_input.setdefault(owners[n], n)
+        spread = dict(held)
+        for n, owner in enumerate(owners):
+            first = by_input.get(owner)
+            if first is not None and n not in spread:
+                hit = held[first]
+                spread[n] = SafelistHit(hit.entry_id, hit.distance, hit.via, records[first].hash.signal)
+        return spread
 
     def note_holds(self, records: Sequence[NewRecord], outcomes: Sequence[SubmitOutcome],
                    held: Mapping[int, SafelistHit], actor: Principal) -> None:

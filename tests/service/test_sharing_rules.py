@@ -10,7 +10,7 @@ import pytest
 
 from hashdb.errors import InvalidHash, InvalidInput, LowQuality
 from hashdb.types import FrameHash, HashValue, Query, Submission
-from support import principal, random_pdq
+from support import flip, principal, random_pdq
 
 LABELS = ("glorification",)
 
@@ -206,8 +206,37 @@ def test_a_file_held_by_the_safelist_says_quarantined(service):
     sub = Submission("photo.jpg", LABELS, (HashValue("md5", "12" * 16), benign))
     [result] = service.submit([sub], alice)
     assert result.status == "quarantined"
+    # Held whole (found in trial: its md5 and sha256 stayed active and matched, while the answer
+    # said "quarantined"): the md5 of a file that looks like a safelisted benign picture would
+    # flag its exact re-uploads, the commonest copies.
     records = service.store.get_records(list(result.ids))
-    assert sorted(r.status for r in records.values()) == ["active", "quarantined"]
+    assert [r.status for r in records.values()] == ["quarantined", "quarantined"]
+    assert not service.lookup([Query("q", (HashValue("md5", "12" * 16),))], alice)[0].matched
+    reasons = {q.record.signal: q.reason for q in service.quarantined(admin)}
+    assert reasons == {"pdq": "pdq within 0 bits of safelist entry 1",
+                       "md5": "held with its file's pdq within 0 bits of safelist entry 1"}
+    assert result.notes == ()
+
+
+def test_a_file_shared_again_says_what_its_records_are(service):
+    # Found in trial: a resubmission answered "active" (its md5's status) while its PDQ record,
+    # held since by a safelist entry added later, was quarantined.
+    alice, admin = principal(service, "alice", "contributor"), principal(service, "ops", "admin")
+    pdq, md5 = pdq_value(194), HashValue("md5", "78" * 16)
+    sub = Submission("photo.jpg", LABELS, (md5, pdq))
+    [first] = service.submit([sub], alice)
+    assert first.status == "active" and first.notes == ()
+    near = HashValue("pdq", flip(pdq.hex, 4, random.Random(1)))
+    assert service.add_safelist([near], admin, "press photo") == (1, [first.ids[1]])
+    [again] = service.submit([sub], alice)
+    md5_id, pdq_id = first.ids
+    assert again.ids == first.ids and again.duplicate and again.status == "quarantined"
+    assert again.notes == (f"its records differ: {md5_id} md5 active, {pdq_id} pdq quarantined",)
+    # Every record the same: no such note.
+    service.retract(md5_id, alice)
+    service.retract(pdq_id, alice)
+    [third] = service.submit([Submission("photo.jpg", LABELS, (md5,))], alice)
+    assert third.status == "active" and third.notes == ()
 
 
 def test_safelisting_names_the_entry_that_held_each_record(service):
