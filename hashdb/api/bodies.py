@@ -3,7 +3,7 @@ what may be shared or seen stays in the service. hashdb/api/spec.py describes th
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any
 
 from flask import request as flask_request
@@ -12,7 +12,7 @@ from werkzeug.exceptions import UnsupportedMediaType
 from werkzeug.wrappers import Request
 
 from hashdb.api import jsonbody
-from hashdb.errors import InvalidHash, InvalidInput, UnknownSignal
+from hashdb.errors import HashDBError, InvalidHash, InvalidInput, UnknownSignal
 from hashdb.hashing import tmk
 from hashdb.hashing.derived import derived_from_json
 from hashdb.hashing.registry import parse_hash
@@ -243,7 +243,10 @@ def pdq_batch(doc: Mapping[str, Any], max_batch: int) -> tuple[PdqBatch, dict[st
     return PdqBatch(tuple(inputs), tuple(hexes), tuple(qualities)), thresholds
 
 
-def submit_request(doc: Mapping[str, Any], max_batch: int) -> list[Submission]:
+def submit_request(doc: Mapping[str, Any], max_batch: int,
+                   check_labels: Callable[[Sequence[object]], tuple[str, ...]] | None = None) -> list[Submission]:
+    """`check_labels`: the taxonomy's check, so that a refused label names its item, as a
+    refused hash does (the service checks them again)."""
     fields(doc, "request", {"items"}, {"items"})
     out = []
     for n, item in enumerate(items(doc, max_batch)):
@@ -252,6 +255,11 @@ def submit_request(doc: Mapping[str, Any], max_batch: int) -> list[Submission]:
         labels = item.get("labels")
         if not isinstance(labels, list):
             raise InvalidInput(f"{where}.labels must be an array of label ids")
+        if check_labels is not None:
+            try:
+                check_labels(labels)
+            except HashDBError as exc:
+                raise type(exc)(f"{where}: {exc.message}") from None
         out.append(Submission(
             input=_input(item, default, where), labels=tuple(labels), hashes=hashes, frames=frames,
             media_type=media_type(item, where, bool(frames or features)), derived=derived, tmk=features,

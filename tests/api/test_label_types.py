@@ -42,3 +42,17 @@ def test_an_unknown_string_label_is_still_422_and_a_long_one_is_cut_not_renamed(
         reply = client.post("/v1/hashes", json=body, headers=auth(keys["alpha"]))
         assert reply.status_code == 422 and reply.get_json()["error"]["code"] == "unknown_label"
         assert f"unknown label {shown}" in reply.get_json()["error"]["message"]
+
+
+def test_a_refused_label_names_its_item_as_a_refused_hash_does(client, keys):
+    # Found in trial: an unknown label in a batch did not say which item had it; a bad hash does.
+    good = {"signal": "md5", "hash": "cd" * 16, "labels": ["glorification"]}
+    for label, code in (("memes", "unknown_label"), (1, "invalid_input")):
+        body = {"items": [good, {"signal": "md5", "hash": "ef" * 16, "labels": [label]}]}
+        reply = client.post("/v1/hashes", json=body, headers=auth(keys["alpha"]))
+        assert reply.get_json()["error"]["code"] == code
+        assert reply.get_json()["error"]["message"].startswith("items[1]: "), reply.get_json()
+    bad_hash = {"items": [good, {"signal": "md5", "hash": "zz", "labels": ["glorification"]}]}
+    reply = client.post("/v1/hashes", json=bad_hash, headers=auth(keys["alpha"]))
+    assert reply.get_json()["error"]["message"].startswith("items[1]: ")
+    assert client.get("/v1/export", headers=auth(keys["partner"])).get_json()["changes"] == []

@@ -22,8 +22,9 @@ ID = "<int(max=9223372036854775807):record_id>"
 
 @bp.post("/hashes")
 def submit() -> tuple[dict[str, Any], int]:
-    submissions = bodies.submit_request(bodies.json_body(), max_batch())
-    results = get_service().submit(submissions, principal(), bodies.idempotency_key())
+    service = get_service()
+    submissions = bodies.submit_request(bodies.json_body(), max_batch(), service.taxonomy.validate)
+    results = service.submit(submissions, principal(), bodies.idempotency_key())
     created = any(not r.duplicate for r in results)
     return {"results": [output.submit_json(r) for r in results]}, 201 if created else 200
 
