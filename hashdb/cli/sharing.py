@@ -34,7 +34,7 @@ from hashdb.cli.common import (
     with_pdq_quality,
     without_skipped,
 )
-from hashdb.errors import HashDBError
+from hashdb.errors import HashDBError, UnknownLabel
 
 if TYPE_CHECKING:
     from hashdb.service import HashDB
@@ -93,8 +93,13 @@ def submit(inputs: tuple[str, ...], labels: tuple[str, ...], incident: str | Non
         except PartlySubmitted:
             raise  # its message says how many went in
         except HashDBError as exc:
-            # Refused by its first request, each all or nothing on the server.
-            raise click.ClickException(f"{exc}; {NOTHING_SUBMITTED}") from exc
+            # Refused by its first request, each all or nothing on the server. --label is every
+            # item's, so the item the server names for a refused label tells nothing: said as
+            # a local submit says it.
+            message = str(exc)
+            if isinstance(exc, UnknownLabel) and message.startswith("items["):
+                message = message.split(": ", 1)[-1]
+            raise click.ClickException(f"{message}; {NOTHING_SUBMITTED}") from exc
     else:
         try:
             results = service.submit(submissions, local_principal(service, org), idempotency_key)
