@@ -13,7 +13,7 @@ import signal
 import sys
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
@@ -188,8 +188,10 @@ def escaped(text: str) -> str:
 
 
 def located(name: str, message: str) -> str:
-    """`NAME: message`, with the name once: many errors already start with the path they are about."""
-    for prefix in (f"{name}: ", f"{name}:"):
+    """`NAME: message`, with the name once: many errors already start with the path they are
+    about, or with its file name (the video decoder's: `bad/a.mp4: a.mp4: cannot open ...`)."""
+    base = PurePath(name).name
+    for prefix in (f"{name}: ", f"{name}:", *((f"{base}: ",) if base and base != name else ())):
         if message.startswith(prefix):
             message = message[len(prefix):]
             break

@@ -78,7 +78,8 @@ _STILL_IMAGE_BRANDS = frozenset(
 # QuickTime files older than the ftyp box start directly with one of these atoms.
 _QUICKTIME_ATOMS = frozenset({b"moov", b"mdat", b"wide", b"free", b"skip"})
 
-_ACCEPTED = f"accepted: images {', '.join(IMAGE_FORMATS)}; videos MP4/MOV, WebM/MKV, AVI"
+_ACCEPTED = (f"accepted: images {', '.join(IMAGE_FORMATS)}; videos MP4/MOV, WebM/MKV, AVI; a video's TMK+PDQF "
+             "(.tmk, as tmk-hash-video writes it)")
 
 # EXIF orientation -> the transpose that shows the picture upright (EXIF 2.3, tag 0x0112).
 _ORIENTATION = {
@@ -394,6 +395,13 @@ def _check_decode_memory(image: Image.Image, limits: MediaLimits) -> None:
 def _describe(head: bytes) -> str:
     """A best guess at what a refused file is, for the error message."""
     text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+    return format_name(head) or ("text, not media" if looks_like_text(text) else f"unrecognised bytes {head[:8].hex()}")
+
+
+def format_name(head: bytes) -> str | None:
+    """The name of a format the decoder knows it does not take (an SVG is text, yet an image
+    someone meant to share, not a README), from a file's first bytes; None when none fits."""
+    text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
     guesses = (
         (b"%PDF", "PDF document"),
         (b"<svg", "SVG image"),
@@ -408,7 +416,7 @@ def _describe(head: bytes) -> str:
     for magic, name in guesses:
         if text.startswith(magic):
             return name
-    return "text, not media" if looks_like_text(text) else f"unrecognised bytes {head[:8].hex()}"
+    return None
 
 
 def looks_like_text(start: bytes) -> bool:

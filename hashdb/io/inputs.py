@@ -116,7 +116,7 @@ def _file_items(path: Path, walked: bool = False) -> Iterator[Item]:
         return
     if not _looks_like_text(head):
         # What the decoder would refuse as "text, not media" (a README beside the images).
-        if walked and head and media_io.looks_like_text(head):
+        if walked and head and media_io.looks_like_text(head) and media_io.format_name(head) is None:
             yield SkippedInput(str(path), "a text file, neither media nor a hash file")
         else:
             # Named on the command line, or binary (a format the decoder may name, such as
