@@ -201,11 +201,13 @@ def check_servable(db_path: str, host: str, port: int) -> None:
     from hashdb.store.migrations import refuse_foreign
 
     # The same checks create_app makes in each worker.
-    server_config()
+    config = server_config()
     for warning in misspelt():
         click.echo(f"Warning: {warning}", err=True)
 
-    if not is_dsn(db_path):
+    # HASHDB_DSN is what the workers open (api/runtime.py), whatever --db says: a PostgreSQL
+    # deployment keeps no SQLite file to check.
+    if not is_dsn(db_path) and not config.get("DSN"):
         # A server over a new, empty database has no keys, so it could only answer 401: a
         # missing file is a mistyped --db. `keys create` makes the database with its first key.
         require_database(db_path, f"`hashdb keys create --db {db_path} ...` creates one with its first key")
