@@ -48,6 +48,12 @@ def json_body(optional: bool = False, req: Request | None = None) -> dict[str, A
         return {}
     if request.mimetype != "application/json":
         raise UnsupportedMediaType("send the body as Content-Type: application/json")
+    encoding = request.headers.get("Content-Encoding")
+    if encoding is not None and encoding.strip().lower() not in ("", "identity"):
+        # Not decoded here (a small gzip body can inflate past any size limit): a compressed
+        # body read as JSON was answered 400 "not UTF-8", as if the client's JSON were broken.
+        raise UnsupportedMediaType(f"Content-Encoding {encoding.strip()[:32]!r} is not accepted: send the JSON "
+                                   "body uncompressed")
     doc = jsonbody.loads(data)
     if not isinstance(doc, dict):
         raise InvalidInput("request body must be a JSON object")

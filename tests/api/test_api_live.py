@@ -280,6 +280,21 @@ def test_wrong_content_type_is_415(live, live_keys):
     assert assert_error(reply, 415)["code"] == "unsupported_media_type"
 
 
+@pytest.mark.parametrize("path", ["/v1/lookup", "/v1/hashes"])
+def test_a_compressed_body_is_415_not_a_json_error(live, live_keys, path):
+    # Found in trial: a gzip body was answered 400 "request body is not UTF-8 (bad byte at offset 1)".
+    import gzip
+
+    body = gzip.compress(json.dumps({"items": [item(GOOD)]}).encode())
+    reply = live.request("POST", path, raw=body, key=key(live_keys, "alpha"),
+                         headers={"Content-Type": "application/json", "Content-Encoding": "gzip"})
+    error = assert_error(reply, 415)
+    assert error["code"] == "unsupported_media_type" and "Content-Encoding 'gzip'" in error["message"]
+    plain = live.request("POST", "/v1/lookup", {"items": [{"signal": "pdq", "hash": GOOD}]}, key(live_keys, "alpha"),
+                         headers={"Content-Encoding": "identity"})
+    assert plain.status == 200, plain.body
+
+
 TOO_LARGE = f"request body larger than {TEST_MAX_CONTENT_LENGTH} bytes"
 
 
