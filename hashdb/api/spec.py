@@ -305,6 +305,7 @@ def paths(max_batch: int) -> dict[str, Schema]:
             "patch": authed("Replace a record's labels (its organisation's contributor keys, or an admin)", {
                 "200": ok("Record"), "403": error("Not this key's record, or a consumer or partner key."),
                 "404": error("No such record, or not visible to this key."),
+                "409": error("The record is retracted (said to its organisation and admins)."),
                 "422": error("A label outside the taxonomy."), **WRITE_ERRORS},
                 requestBody=body("RelabelRequest"), parameters=[RECORD_ID], operationId="relabel"),
         },

@@ -7,7 +7,7 @@ import hashlib
 import json
 from collections.abc import Iterable, Sequence
 
-from hashdb.errors import Forbidden, InvalidInput, NotFound, UnknownIncident
+from hashdb.errors import Conflict, Forbidden, InvalidInput, NotFound, UnknownIncident
 from hashdb.hashing import tmk
 from hashdb.hashing.vpdq_format import video_digest
 from hashdb.service.base import ServiceBase
@@ -151,6 +151,10 @@ class SharingMixin(ServiceBase):
             raise NotFound(f"no hash record with id {record_id}")
         own = record.org_id == actor.org_id
         held = own_quarantined and own and record.status == "quarantined"
+        if record.status == "retracted" and not retracted and (own or actor.is_admin):
+            # Its organisation and admins see it (retract answers for it): "no such record"
+            # would be false to them.
+            raise Conflict(f"hash record {record_id} is retracted; only a live record can {action}")
         gone = retracted and (own or actor.is_admin) and record.status == "retracted"
         if not (policy.visible(record, actor) or held or gone):
             raise NotFound(f"no hash record with id {record_id}")

@@ -266,3 +266,25 @@ def test_a_duplicate_says_so_and_that_its_new_labels_were_not_applied(service):
     [note] = second.notes
     assert f"record {first.ids[0]}" in note and "glorification" in note and "relabel" in note
     assert service.store.get_records(list(first.ids))[first.ids[0]].labels == LABELS
+
+
+def test_relabel_or_quarantine_of_a_retracted_record_says_it_is_retracted(service):
+    # Found in trial: "no hash record with id 340" to its owner and an admin, who both see it.
+    from hashdb.errors import Conflict, NotFound
+
+    alice, admin = principal(service, "alice", "contributor"), principal(service, "ops", "admin")
+    bob = principal(service, "bob", "contributor")
+    [shared] = service.submit([Submission("x", LABELS, (pdq_value(195),))], alice)
+    [record_id] = shared.ids
+    service.retract(record_id, alice, "shared by mistake")
+    for who in (alice, admin):
+        with pytest.raises(Conflict, match=f"hash record {record_id} is retracted; only a live record can "
+                                           "change labels"):
+            service.relabel(record_id, ("attacker_manifesto",), who)
+    with pytest.raises(Conflict, match=f"hash record {record_id} is retracted; only active or disputed"):
+        service.quarantine(record_id, admin, "member report")
+    # Anyone else still learns nothing of it.
+    with pytest.raises(NotFound, match=f"no hash record with id {record_id}"):
+        service.relabel(record_id, ("attacker_manifesto",), bob)
+    with pytest.raises(NotFound):
+        service.quarantine(10_000, admin, "member report")
