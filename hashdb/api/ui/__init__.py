@@ -6,9 +6,9 @@ is shown next to the form field it concerns, with the API's message and status."
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NoReturn
 
-from flask import Flask, redirect, render_template, request, url_for
+from flask import Flask, abort, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 from werkzeug.exceptions import HTTPException
 
@@ -60,6 +60,13 @@ def _headers(response: Response) -> Response:
 @bp.context_processor
 def _globals() -> dict[str, Any]:
     return ui_session.template_globals()
+
+
+@bp.route("/<path:unknown>", methods=["GET", "POST"])
+def _unknown(unknown: str) -> NoReturn:
+    # Routed here, not left unmatched: an unmatched URL's 404 is the API's JSON, and a person
+    # who mistyped a console address should get a page with the console's links.
+    abort(404)
 
 
 @bp.errorhandler(HashDBError)

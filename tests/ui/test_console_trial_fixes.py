@@ -1,0 +1,53 @@
+"""Console pages a new user's trial found wanting: a mistyped console address answered the
+API's raw JSON, and the check page left out the false-positive reports the API's lookup answer
+counts. In-process, signed in by the form."""
+
+from __future__ import annotations
+
+import random
+import re
+
+from app_fixtures import app, keys  # noqa: F401  (the API tests' in-process fixtures)
+from support import random_pdq
+
+
+def signed_in(app, key):
+    client = app.test_client()
+    form = client.get("/ui/signin").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', form).group(1)
+    assert client.post("/ui/signin", data={"key": key, "csrf_token": token}).status_code == 302
+    return client
+
+
+def test_an_unknown_console_page_is_an_html_404(app, keys):
+    client = signed_in(app, keys["consumer"])
+    for path in ("/ui/nope", "/ui/records/abc", "/ui/a/b/c"):
+        reply = client.get(path)
+        assert reply.status_code == 404 and reply.mimetype == "text/html", (path, reply.get_data()[:200])
+        assert "<html" in reply.get_data(as_text=True).lower()
+    # Signed out, it asks to sign in first, as every page does; the API's paths stay JSON.
+    assert app.test_client().get("/ui/nope").status_code == 302
+    assert app.test_client().get("/v1/nope").mimetype == "application/json"
+    static = client.get("/ui/static/check.js")
+    static.close()
+    assert static.status_code == 200
+
+
+def test_the_check_page_shows_false_positive_reports(app, keys):
+    api = app.test_client()
+    value = random_pdq(random.Random(77))
+    shared = api.post("/v1/hashes", headers={"Authorization": f"Bearer {keys['alpha']}"}, json={"items": [
+        {"signal": "pdq", "hash": value, "quality": 100, "labels": ["glorification"]}]})
+    [record_id] = shared.get_json()["results"][0]["ids"]
+    voted = api.post(f"/v1/hashes/{record_id}/feedback", headers={"Authorization": f"Bearer {keys['consumer']}"},
+                     json={"verdict": "false_positive"})
+    assert voted.status_code == 200, voted.get_json()
+    looked = api.get(f"/v1/lookup?signal=pdq&hash={value}", headers={"Authorization": f"Bearer {keys['beta']}"})
+    [match] = looked.get_json()["matches"]
+    assert (match["agree"], match["disagree"], match["false_positive"]) == (0, 0, 1)
+    client = signed_in(app, keys["beta"])
+    page = client.get("/ui/check").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    answer = client.post("/ui/check", data={"hashes": f"pdq:{value}", "csrf_token": token}).get_data(as_text=True)
+    assert "Agree / disagree / false positive" in answer
+    assert "<td>0 / 0 / 1</td>" in answer, answer
