@@ -23,7 +23,8 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from flask import Flask, Response, g, request
+from flask import Flask, Response, current_app, g, request
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client import multiprocess
 from prometheus_client.core import GaugeMetricFamily, Metric
@@ -234,7 +235,7 @@ class Metrics:
 
     def _finish(self, response: Response) -> Response:
         started = g.get("metrics_start")
-        rule = request.url_rule.rule if request.url_rule is not None else None
+        rule = request.url_rule.rule if request.url_rule is not None else _method_refused_rule()
         endpoint = UNMATCHED
         if rule is not None:
             # A route added after name_endpoints still gets its template form, never the raw rule.
@@ -257,6 +258,20 @@ class Metrics:
         doc = response.get_json(silent=True) if response.is_json else None
         code = doc.get("error", {}).get("code") if isinstance(doc, dict) else None
         return code if isinstance(code, str) and code in self.reasons else OTHER
+
+
+def _method_refused_rule() -> str | None:
+    """The route a 405 was for (`PUT /v1/lookup`): the path is served, by other methods, so it is
+    counted there, not as `unmatched`, a path no route serves."""
+    refused = request.routing_exception
+    if not isinstance(refused, MethodNotAllowed) or not refused.valid_methods:
+        return None
+    adapter = current_app.create_url_adapter(request)
+    try:
+        rule, _ = adapter.match(method=next(iter(refused.valid_methods)), return_rule=True)
+    except HTTPException:
+        return None
+    return str(rule.rule)
 
 
 class StoreCollector(Collector):

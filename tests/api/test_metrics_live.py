@@ -146,3 +146,22 @@ def test_every_metric_the_dashboard_and_alerts_use_exists(server):
     documented = set(re.findall(r"`(hashdb_[a-z0-9_]+)`", (DOCS / "metrics.md").read_text()))
     exported = {re.sub(r"_(total|bucket|sum|count)$", "", n) for n in names if n.startswith("hashdb_")}
     assert {re.sub(r"_total$", "", d) for d in documented} >= exported
+
+
+def test_a_method_a_path_does_not_take_is_counted_at_that_path(server):
+    # Found in trial: `PUT /v1/lookup` (405) was counted under endpoint "unmatched", the label
+    # of a path no route serves.
+    live, keys = server
+    for method, path, label in (("PUT", "/v1/lookup", "/v1/lookup"), ("DELETE", "/v1/stats", "/v1/stats"),
+                                ("PUT", "/v1/hashes/12", "/v1/hashes/{id}")):
+        assert live.request(method, path, key=keys["consumer"]).status == 405
+        # Workers write their counters to shared files: read until this one shows.
+        deadline = time.monotonic() + 10
+        while True:
+            counted = [v for name, labels, v in samples(scrape(live))
+                       if name == "hashdb_http_requests_total" and labels.get("endpoint") == label
+                       and labels.get("method") == method and labels.get("status") == "405"]
+            if counted or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        assert counted and counted[0] >= 1, (method, path)
