@@ -76,8 +76,9 @@ def _check(host: str, addresses: list[Address], allow_loopback: bool) -> None:
     for ip in addresses:
         problem = refusal(ip, allow_loopback)
         if problem is not None:
-            raise InvalidInput(f"webhook host {host!r} is {ip}, a {problem} address: webhooks go to public "
-                               "addresses only")
+            article = "an" if problem[0] in "aeiou" else "a"
+            raise InvalidInput(f"webhook host {host!r} is {ip}, {article} {problem} address: webhooks go to "
+                               "public addresses only")
 
 
 def check_registration(host: str, port: int, allow_loopback: bool) -> None:

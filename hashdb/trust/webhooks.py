@@ -58,9 +58,12 @@ def check_url(url: str, settings: Settings) -> str:
     if parts.username or parts.password:
         raise InvalidInput("webhook URL must not carry credentials: the signature authenticates us")
     try:
-        port = parts.port or (443 if parts.scheme == "https" else 80)
+        given = parts.port
     except ValueError as exc:
         raise InvalidInput(f"webhook URL has a bad port: {exc}") from exc
+    if given == 0:  # read as "no port" below, it would be delivered to 443 or 80 unasked
+        raise InvalidInput("webhook URL has port 0, which no server listens on: give a port from 1 to 65535")
+    port = given or (443 if parts.scheme == "https" else 80)
     if parts.scheme == "http" and not settings.webhook_allow_http and not _loopback(parts.hostname, port):
         raise InvalidInput("webhook URL must use https (payloads carry hash values)")
     addresses.check_registration(parts.hostname, port, settings.webhook_allow_loopback)
