@@ -491,6 +491,19 @@ HOT static int downsample_all(const uint8_t *rgb, ptrdiff_t row_bytes, int pixel
     return rc;
 }
 
+/* The 64x64 buffer of one image from its luma, made by the caller (luma_plane below) with rows
+ * `stride` floats apart: the regions and copies of one work copy (derived.py, crops.py,
+ * masked.py) each used to make the luma of their pixels again. The same floats follow:
+ * luma is per pixel, so a region of the plane is the region's own luma. 0, or -1 (memory). */
+static int downsample_luma(const float *l, ptrdiff_t stride, int n, int m, float *image) {
+    static const int upright[8] = {1, 0, 0, 0, 0, 0, 0, 0};
+    float *block = scratch_take(SCRATCH_IMAGE, lines((size_t)n * (size_t)padded(m)) + SKEW);
+    int rc = -1;
+    if (block) rc = family(l, stride, n, m, 0, upright, block, NULL, (float (*)[SIDE * SIDE])image);
+    scratch_give(SCRATCH_IMAGE, block);
+    return rc;
+}
+
 /* ---- the 8 orientations from one filtered image (what lookups query) ---------------------
  *
  * Mirroring an image reverses the direction every box pass runs in. A pass with an even
@@ -1018,6 +1031,197 @@ static PyObject *row_medians_impl(PyObject *self, PyObject *const *args, Py_ssiz
     Py_RETURN_NONE;
 }
 
+/* ---- The region detectors' band test: how many pixels of each line are its colour -------
+ *
+ * regions._near_counts: np.count_nonzero(_near(lines, colours), axis=1), each pixel counted
+ * when every channel is within `tolerance` of its line's colour. Numpy made a boolean plane a
+ * channel (subtract, abs, compare, and), then counted: twice over the whole work copy an
+ * image (rows, then columns through a transposed view), a fifth of the detectors' time. Here
+ * one pass, no plane; the counts are integers, the same whichever order they are made in. */
+
+/* |d| <= tol as one unsigned compare: d + tol in 0 .. 2 tol (a negative sum wraps high). */
+#define WITHIN(v, c, tol) ((uint32_t)((int32_t)(v) - (int32_t)(c) + (tol)) <= (uint32_t)(2 * (tol)))
+
+/* lines: channel c, line i, position j at base + c sc + i sl + j sp (bytes). colours: 3 x n.
+ * counts: n, zeroed by the caller. */
+HOT static void near_counts(const char *base, ptrdiff_t sc, ptrdiff_t sl, ptrdiff_t sp, Py_ssize_t n, Py_ssize_t m,
+                            const int16_t *colours, int tol, int32_t *counts) {
+    const int16_t *cr = colours, *cg = colours + n, *cb = colours + 2 * n;
+    if (sp == 2) { /* each line's positions contiguous (rows of the planes) */
+        for (Py_ssize_t i = 0; i < n; i++) {
+            const int16_t *restrict r = (const int16_t *)(base + i * sl);
+            const int16_t *restrict g = (const int16_t *)(base + sc + i * sl);
+            const int16_t *restrict b = (const int16_t *)(base + 2 * sc + i * sl);
+            const int32_t vr = cr[i], vg = cg[i], vb = cb[i];
+            int32_t c = 0;
+            for (Py_ssize_t j = 0; j < m; j++) c += WITHIN(r[j], vr, tol) & WITHIN(g[j], vg, tol) & WITHIN(b[j], vb, tol);
+            counts[i] = c;
+        }
+    } else if (sl == 2) { /* the lines contiguous (columns, through a transposed view): a row at a time */
+        for (Py_ssize_t j = 0; j < m; j++) {
+            const int16_t *restrict r = (const int16_t *)(base + j * sp);
+            const int16_t *restrict g = (const int16_t *)(base + sc + j * sp);
+            const int16_t *restrict b = (const int16_t *)(base + 2 * sc + j * sp);
+            for (Py_ssize_t i = 0; i < n; i++)
+                counts[i] += WITHIN(r[i], cr[i], tol) & WITHIN(g[i], cg[i], tol) & WITHIN(b[i], cb[i], tol);
+        }
+    } else {
+        for (Py_ssize_t i = 0; i < n; i++) {
+            int32_t c = 0;
+            for (Py_ssize_t j = 0; j < m; j++) {
+                const char *p = base + i * sl + j * sp;
+                c += WITHIN(*(const int16_t *)p, cr[i], tol) & WITHIN(*(const int16_t *)(p + sc), cg[i], tol) &
+                     WITHIN(*(const int16_t *)(p + 2 * sc), cb[i], tol);
+            }
+            counts[i] = c;
+        }
+    }
+}
+
+/* near_counts(lines, colours, tolerance, out): lines an int16 array 3 x n x m (any strides),
+ * colours int16 3 x n (any strides, 0 for one colour of every line), out a C-contiguous
+ * 8-byte integer array of n. tolerance 0 .. 32767. */
+static PyObject *near_counts_impl(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    (void)self;
+    if (nargs != 4) {
+        PyErr_SetString(PyExc_TypeError, "near_counts takes 4 arguments");
+        return NULL;
+    }
+    const long tol = PyLong_AsLong(args[2]);
+    if (tol == -1 && PyErr_Occurred()) return NULL;
+    Py_buffer in, col, out;
+    if (PyObject_GetBuffer(args[0], &in, PyBUF_STRIDED_RO | PyBUF_FORMAT) < 0) return NULL;
+    if (PyObject_GetBuffer(args[1], &col, PyBUF_STRIDED_RO | PyBUF_FORMAT) < 0) {
+        PyBuffer_Release(&in);
+        return NULL;
+    }
+    if (PyObject_GetBuffer(args[3], &out, PyBUF_C_CONTIGUOUS | PyBUF_WRITABLE) < 0) {
+        PyBuffer_Release(&in);
+        PyBuffer_Release(&col);
+        return NULL;
+    }
+    const int ok = in.ndim == 3 && in.shape[0] == 3 && in.itemsize == 2 && in.format && strcmp(in.format, "h") == 0 &&
+                   col.ndim == 2 && col.shape[0] == 3 && col.shape[1] == in.shape[1] && col.itemsize == 2 &&
+                   col.format && strcmp(col.format, "h") == 0 && out.itemsize == 8 && out.len == 8 * in.shape[1] &&
+                   tol >= 0 && tol <= 32767;
+    int32_t *counts = NULL;
+    int16_t *colours = NULL;
+    const Py_ssize_t n = ok ? in.shape[1] : 0, m = ok ? in.shape[2] : 0;
+    if (ok) {
+        counts = calloc((size_t)(n ? n : 1), sizeof(int32_t));
+        colours = malloc(sizeof(int16_t) * 3 * (size_t)(n ? n : 1));
+    }
+    if (ok && counts && colours) {
+        for (int c = 0; c < 3; c++)
+            for (Py_ssize_t i = 0; i < n; i++)
+                colours[c * n + i] = *(const int16_t *)((const char *)col.buf + c * col.strides[0] + i * col.strides[1]);
+        near_counts((const char *)in.buf, in.strides[0], in.strides[1], in.strides[2], n, m, colours, (int)tol, counts);
+        int64_t *dst = (int64_t *)out.buf;
+        for (Py_ssize_t i = 0; i < n; i++) dst[i] = counts[i];
+    }
+    free(counts);
+    free(colours);
+    PyBuffer_Release(&in);
+    PyBuffer_Release(&col);
+    PyBuffer_Release(&out);
+    if (!ok) {
+        PyErr_SetString(PyExc_ValueError, "near_counts: lines must be int16 3 x n x m, colours int16 3 x n, out 8-byte of n");
+        return NULL;
+    }
+    if (!counts || !colours) return PyErr_NoMemory();
+    Py_RETURN_NONE;
+}
+
+/* ---- PDQs of many regions of one image, from its luma made once ------------------------ */
+
+/* luma_plane(rgb, height, width, row_bytes, pixel_bytes) -> (bytes, stride): the image's PDQ
+ * luma as float32 rows `stride` floats apart (padded as downsample_all pads its own, so that
+ * a pass's transposes do not find every row in the same cache sets). rgb C-contiguous. */
+static PyObject *luma_plane_impl(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    (void)self;
+    if (nargs != 5) {
+        PyErr_SetString(PyExc_TypeError, "luma_plane takes 5 arguments");
+        return NULL;
+    }
+    long n = PyLong_AsLong(args[1]), m = PyLong_AsLong(args[2]);
+    Py_ssize_t row_bytes = PyLong_AsSsize_t(args[3]);
+    long pixel_bytes = PyLong_AsLong(args[4]);
+    if (PyErr_Occurred()) return NULL;
+    if (n < 1 || m < 1 || n > (1 << 20) || m > (1 << 20) || pixel_bytes < 3 || row_bytes < m * pixel_bytes) {
+        PyErr_SetString(PyExc_ValueError, "luma_plane: bad image shape");
+        return NULL;
+    }
+    Py_buffer rgb;
+    if (PyObject_GetBuffer(args[0], &rgb, PyBUF_C_CONTIGUOUS) < 0) return NULL;
+    if (rgb.len < (Py_ssize_t)(row_bytes * (n - 1) + m * pixel_bytes)) {
+        PyBuffer_Release(&rgb);
+        PyErr_SetString(PyExc_ValueError, "luma_plane: buffer too small for the shape");
+        return NULL;
+    }
+    const ptrdiff_t stride = padded((int)m);
+    PyObject *out = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)(sizeof(float) * (size_t)n * (size_t)stride));
+    if (out) {
+        float *l = (float *)PyBytes_AS_STRING(out);
+        Py_BEGIN_ALLOW_THREADS
+        luma((const uint8_t *)rgb.buf, row_bytes, (int)pixel_bytes, (int)n, (int)m, l, stride);
+        for (long r = 0; r < n; r++) memset(l + r * stride + m, 0, sizeof(float) * (size_t)(stride - m));
+        Py_END_ALLOW_THREADS
+    }
+    PyBuffer_Release(&rgb);
+    if (!out) return NULL;
+    return Py_BuildValue("(Nn)", out, (Py_ssize_t)stride);
+}
+
+/* pdq_luma(luma, height, width, row_floats, dct_matrix) -> (bytes of the float32 16 x 16 DCT,
+ * quality): pdq_float's mode 0 from a luma plane (luma_plane's, or a region of it: rows
+ * row_floats apart, floats packed). */
+static PyObject *pdq_luma_impl(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    (void)self;
+    if (nargs != 5) {
+        PyErr_SetString(PyExc_TypeError, "pdq_luma takes 5 arguments");
+        return NULL;
+    }
+    long n = PyLong_AsLong(args[1]), m = PyLong_AsLong(args[2]);
+    Py_ssize_t row_floats = PyLong_AsSsize_t(args[3]);
+    if (PyErr_Occurred()) return NULL;
+    if (n < 1 || m < 1 || n > (1 << 20) || m > (1 << 20) || row_floats < m) {
+        PyErr_SetString(PyExc_ValueError, "pdq_luma: bad plane shape");
+        return NULL;
+    }
+    Py_buffer plane, dct;
+    if (PyObject_GetBuffer(args[0], &plane, PyBUF_STRIDED_RO | PyBUF_FORMAT) < 0) return NULL;
+    if (PyObject_GetBuffer(args[4], &dct, PyBUF_C_CONTIGUOUS) < 0) {
+        PyBuffer_Release(&plane);
+        return NULL;
+    }
+    const int fits = plane.ndim == 2 && plane.itemsize == 4 && plane.format && strcmp(plane.format, "f") == 0 &&
+                     plane.shape[0] == n && plane.shape[1] == m && plane.strides[1] == 4 &&
+                     (n == 1 || plane.strides[0] == row_floats * 4);
+    if (!fits || dct.len != (Py_ssize_t)sizeof(float) * 16 * SIDE) {
+        PyBuffer_Release(&plane);
+        PyBuffer_Release(&dct);
+        PyErr_SetString(PyExc_ValueError, "pdq_luma: a float32 plane of the shape with rows row_floats apart, and a DCT matrix 16 x 64 float32");
+        return NULL;
+    }
+    float *image = malloc(sizeof(float) * SIDE * SIDE);
+    PyObject *out = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)sizeof(float) * 256);
+    int rc = -1, quality = 0;
+    if (image && out) {
+        Py_BEGIN_ALLOW_THREADS
+        rc = downsample_luma((const float *)plane.buf, row_floats, (int)n, (int)m, image);
+        if (rc == 0) quality = dct_and_quality(image, (const float *)dct.buf, (float *)PyBytes_AS_STRING(out));
+        Py_END_ALLOW_THREADS
+    }
+    free(image);
+    PyBuffer_Release(&plane);
+    PyBuffer_Release(&dct);
+    if (rc != 0) {
+        Py_XDECREF(out);
+        return PyErr_NoMemory();
+    }
+    return Py_BuildValue("(Ni)", out, quality);
+}
+
 static PyMethodDef methods[] = {
     {"pdq_float", (PyCFunction)(void (*)(void))pdq_float_impl, METH_FASTCALL,
      "pdq_float(rgb, height, width, row_bytes, pixel_bytes, dct_matrix, mode) -> (dcts, qualities)"},
@@ -1025,6 +1229,12 @@ static PyMethodDef methods[] = {
      "grey_thumbnail(pixels, height, width, row_bytes, pixel_bytes, out_width, out_height) -> bytes"},
     {"row_medians", (PyCFunction)(void (*)(void))row_medians_impl, METH_FASTCALL,
      "row_medians(samples, out): each row's median of int16 values 0..255, into out"},
+    {"luma_plane", (PyCFunction)(void (*)(void))luma_plane_impl, METH_FASTCALL,
+     "luma_plane(rgb, height, width, row_bytes, pixel_bytes) -> (float32 rows, stride)"},
+    {"pdq_luma", (PyCFunction)(void (*)(void))pdq_luma_impl, METH_FASTCALL,
+     "pdq_luma(luma, height, width, row_floats, dct_matrix) -> (dct, quality)"},
+    {"near_counts", (PyCFunction)(void (*)(void))near_counts_impl, METH_FASTCALL,
+     "near_counts(lines, colours, tolerance, out): pixels of each line within tolerance of its colour, into out"},
     {NULL, NULL, 0, NULL},
 };
 

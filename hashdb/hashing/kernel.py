@@ -36,6 +36,11 @@ KERNEL = _load()
 _STRIDED = bool(getattr(KERNEL, "STRIDED_RGB", 0))
 # Likewise a build from before row_medians: the detectors sort in numpy, as they used to.
 _MEDIANS = getattr(KERNEL, "row_medians", None)
+# And from before luma_plane and pdq_luma: each region's PDQ makes its own luma (Luma below).
+_LUMA = getattr(KERNEL, "luma_plane", None)
+_PDQ_LUMA = getattr(KERNEL, "pdq_luma", None)
+# And from before near_counts: the detectors count in numpy.
+_NEAR = getattr(KERNEL, "near_counts", None)
 # Pillow 13 runs the vertical resize pass first when the height shrinks by more than twice
 # what the width does; the kernel follows 13's rule, so older Pillows keep their own resize.
 _PILLOW_RULE = int(PIL.__version__.split(".")[0]) >= 13
@@ -64,6 +69,60 @@ def pdq(rgb: npt.NDArray[np.uint8], dihedral: bool, one_filter: bool = False) ->
     return tuple((pdq_core.dct_hex(dct), int(q)) for dct, q in zip(dcts, qualities))
 
 
+class Luma:
+    """PDQ's luma of one RGB image, made once for the PDQs of many of its regions (a work
+    copy's derived regions, centred crops, corner-masked copies): each pdq(...) equals
+    pdq(rgb[top:bottom, left:right], dihedral=False)[0], bit for bit (luma is per pixel, and
+    the filter reads the same floats), without making the region's luma again. Without a
+    kernel that has them, `plane` is None and pdq() returns None (the caller hashes `rgb`).
+
+    `plane`: n x m float32, rows padded apart as the kernel pads its own (see luma_plane)."""
+
+    def __init__(self, rgb: npt.NDArray[np.uint8]) -> None:
+        self._rgb: npt.NDArray[np.uint8] | None = rgb
+        self._cover: tuple[npt.NDArray[np.uint8], tuple[int, int, int, int], npt.NDArray[np.uint8]] | None = None
+        self._padded: npt.NDArray[np.float32] | None = None
+        self.plane: npt.NDArray[np.float32] | None = None
+        if _LUMA is not None and _PDQ_LUMA is not None and rgb.ndim == 3 and rgb.shape[2] == 3 and min(rgb.shape[:2]):
+            pixels = np.ascontiguousarray(rgb)
+            height, width = pixels.shape[:2]
+            data, stride = _LUMA(pixels, height, width, pixels.strides[0], 3)
+            self._padded = np.frombuffer(data, dtype=np.float32).reshape(height, stride)
+            self.plane = self._padded[:, :width]
+
+    @property
+    def rgb(self) -> npt.NDArray[np.uint8]:
+        """The image's pixels (a filled() copy's made when first asked for)."""
+        if self._rgb is None:
+            assert self._cover is not None
+            source, (left, top, right, bottom), colour = self._cover
+            self._rgb = source.copy()
+            self._rgb[top:bottom, left:right] = colour
+        return self._rgb
+
+    def filled(self, box: tuple[int, int, int, int], colour: npt.NDArray[np.uint8]) -> Luma:
+        """The Luma of this image with `box` (left, top, right, bottom) of one `colour`, from a
+        copy of this plane: the corner masks' four copies, without copying their pixels."""
+        out = Luma.__new__(Luma)
+        out._rgb, out._cover, out._padded, out.plane = None, (self.rgb, box, colour), None, None
+        if self.plane is not None and self._padded is not None:
+            left, top, right, bottom = box
+            out._padded = self._padded.copy()
+            out.plane = out._padded[:, :self.plane.shape[1]]
+            out.plane[top:bottom, left:right] = Luma(np.asarray(colour, dtype=np.uint8).reshape(1, 1, 3)).plane
+        return out
+
+    def pdq(self, left: int, top: int, right: int, bottom: int) -> tuple[str, int] | None:
+        """(hex, quality) of the region, as pdq() of its pixels gives them; None without the
+        kernel, or for a side under MIN_HASHABLE_DIM (hashed to zero without a filter): the
+        caller hashes the region's pixels then."""
+        if self.plane is None or _PDQ_LUMA is None or min(bottom - top, right - left) < pdq_core.MIN_HASHABLE_DIM:
+            return None
+        region = self.plane[top:bottom, left:right]
+        floats, quality = _PDQ_LUMA(region, region.shape[0], region.shape[1], region.strides[0] // 4, pdq_core._DCT)
+        return pdq_core.dct_hex(np.frombuffer(floats, dtype=np.float32).reshape(16, 16)), int(quality)
+
+
 def grey_thumbnail(pixels: npt.NDArray[np.uint8], side: int) -> npt.NDArray[np.uint8] | None:
     """Pillow's `image.convert("L").resize((side, side), LANCZOS)` of an RGB (H x W x 3) or grey
     (H x W) uint8 array, or None when the kernel (or a Pillow it matches) is missing."""
@@ -83,4 +142,22 @@ def row_medians(samples: npt.NDArray[np.int16]) -> npt.NDArray[np.int16] | None:
         return None
     out = np.empty(samples.shape[:-1], dtype=np.int16)
     _MEDIANS(samples, out)
+    return out
+
+
+def near_counts(lines: npt.NDArray[np.int16], colours: npt.NDArray[np.int16],
+                tolerance: int) -> npt.NDArray[np.intp] | None:
+    """np.count_nonzero(within, axis=1) where `within` says which pixels of the int16 planes
+    `lines` (3 x n x m, any strides) have every channel within `tolerance` of their line's
+    colour (`colours`: 3 x n, or 3 for one colour of every line): regions._near, counted in one
+    pass. None without the kernel."""
+    if _NEAR is None or lines.dtype != np.int16 or lines.ndim != 3 or lines.shape[0] != 3:
+        return None
+    colours = np.asarray(colours, dtype=np.int16)
+    if colours.shape == (3,):
+        colours = np.broadcast_to(colours[:, None], (3, lines.shape[1]))
+    if colours.shape != (3, lines.shape[1]):
+        return None
+    out = np.empty(lines.shape[1], dtype=np.intp)
+    _NEAR(lines, colours, tolerance, out)
     return out

@@ -314,3 +314,76 @@ def test_row_medians_refuse_values_outside_a_byte() -> None:
     for row in ([3, 256, 7], [3, -1, 7]):
         with pytest.raises(ValueError, match="outside 0..255"):
             kernel.row_medians(np.array([row], dtype=np.int16))
+
+
+def test_regions_from_one_luma_equal_pdqhash_of_their_pixels() -> None:
+    # kernel.Luma: the luma of an image made once, each region's PDQ filtered from its part of
+    # it (the derived hashes' regions, crops and corner masks). Every region must hash as
+    # pdqhash hashes its pixels (bits and quality), the smallest sides and 64 x 64 included.
+    rng = np.random.default_rng(21)
+    for h, w in [(341, 512), (512, 384), (64, 64), (70, 9), (5, 5)]:
+        rgb = image(h, w, h + w)
+        luma = kernel.Luma(rgb)
+        assert luma.plane is not None and luma.plane.shape == (h, w)
+        boxes = [(0, 0, w, h), (0, 0, 64, 64) if min(h, w) >= 64 else (0, 0, 5, 5), (w - 5, h - 5, w, h)]
+        for _ in range(12):
+            x0, x1 = sorted(int(v) for v in rng.integers(0, w + 1, 2))
+            y0, y1 = sorted(int(v) for v in rng.integers(0, h + 1, 2))
+            if min(x1 - x0, y1 - y0) >= pdq_core.MIN_HASHABLE_DIM:
+                boxes.append((x0, y0, x1, y1))
+        for left, top, right, bottom in boxes:
+            pixels = np.ascontiguousarray(rgb[top:bottom, left:right])
+            want_hash, want_quality = pdqhash.compute(pixels)
+            assert luma.pdq(left, top, right, bottom) == (bits_to_hex(want_hash), want_quality), (h, w, left, top)
+            assert PdqSignal().compute_region(luma, left, top, right, bottom) == PdqSignal().compute_array(pixels)
+    # Under MIN_HASHABLE_DIM the caller hashes the pixels (the all-zero hash, quality 0).
+    assert kernel.Luma(image(40, 40, 1)).pdq(0, 0, 4, 40) is None
+
+
+def test_a_filled_copys_luma_hashes_as_the_filled_pixels() -> None:
+    # The corner masks' copies: the plane copied with one box at the fill colour's luma.
+    rgb = image(170, 256, 9)
+    luma = kernel.Luma(rgb)
+    for box, fill in [((0, 0, 128, 68), (255, 0, 7)), ((128, 102, 256, 170), (13, 200, 90)), ((3, 4, 3, 9), (0, 0, 0))]:
+        colour = np.array(fill, dtype=np.uint8)
+        covered = rgb.copy()
+        covered[box[1]:box[3], box[0]:box[2]] = colour
+        filled = luma.filled(box, colour)
+        np.testing.assert_array_equal(filled.rgb, covered)
+        want_hash, want_quality = pdqhash.compute(covered)
+        assert filled.pdq(0, 0, 256, 170) == (bits_to_hex(want_hash), want_quality)
+    assert kernel.Luma(rgb).pdq(0, 0, 256, 170) == luma.pdq(0, 0, 256, 170)  # the source plane is unchanged
+
+
+def test_without_the_luma_entry_points_regions_hash_their_pixels(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A kernel built before luma_plane (an editable checkout's older .so): the same hashes.
+    rgb = image(120, 150, 4)
+    want = PdqSignal().compute_region(kernel.Luma(rgb), 10, 20, 140, 100)
+    monkeypatch.setattr(kernel, "_LUMA", None)
+    luma = kernel.Luma(rgb)
+    assert luma.plane is None and luma.pdq(10, 20, 140, 100) is None
+    assert PdqSignal().compute_region(luma, 10, 20, 140, 100) == want
+    covered = rgb.copy()
+    covered[0:50, 0:50] = (1, 2, 3)
+    filled = luma.filled((0, 0, 50, 50), np.array([1, 2, 3], np.uint8))
+    assert PdqSignal().compute_region(filled, 0, 0, 150, 120) == PdqSignal().compute_array(covered)
+
+
+def test_near_counts_equal_numpys_on_strided_views() -> None:
+    # regions._near_counts' kernel path: per line, the pixels whose every channel is within the
+    # tolerance of the line's colour (or of one colour for all), on the views the detectors
+    # pass: rows, columns (a transposed view), reversed, sampled, one line, one position.
+    rng = np.random.default_rng(8)
+    planes = rng.integers(0, 256, (3, 50, 301)).astype(np.int16)
+    planes[:, ::2, ::3] = 100
+    views = [planes, planes[:, :, ::3], planes[:, ::2, 1::5], planes.transpose(0, 2, 1),
+             planes.transpose(0, 2, 1)[:, ::-1], planes[:, ::-1], planes[:, :, ::-1], planes[:, 3:4],
+             planes[:, :, :1], planes[:, 10:40, 20:200].transpose(0, 2, 1)[:, ::-1, ::2]]
+    for view in views:
+        for colours in (view[:, :, 0], view[:, :, -1], np.array([100, 90, 124], np.int16)):
+            for tolerance in (0, 24, 255):
+                spread = colours[:, :, None] if colours.ndim == 2 else colours[:, None, None]
+                want = np.count_nonzero(np.all(np.abs(view - spread) <= tolerance, axis=0), axis=1)
+                got = kernel.near_counts(view, colours, tolerance)
+                assert got is not None
+                np.testing.assert_array_equal(got, want)
