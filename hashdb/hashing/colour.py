@@ -55,9 +55,35 @@ def layout_from_sums(sums: npt.NDArray[np.generic], left: int, top: int, right: 
     ys, xs = _edges(top, bottom - top), _edges(left, right - left)
     corners = sums[np.ix_(ys, xs)].astype(np.float64)  # (GRID + 1) x (GRID + 1) x 3
     cells = corners[1:, 1:] - corners[:-1, 1:] - corners[1:, :-1] + corners[:-1, :-1]
+    return _means_hex(cells, ys, xs)
+
+
+def _means_hex(cells: npt.NDArray[np.float64], ys: npt.NDArray[np.intp], xs: npt.NDArray[np.intp]) -> str:
     areas = np.outer(np.diff(ys), np.diff(xs))[:, :, None]
     means = np.floor(cells / areas + 0.5).clip(0, 255).astype(np.uint8)
     return bytes(means.tobytes()).hex()
+
+
+def covered_layout(sums: npt.NDArray[np.generic], width: int, height: int, box: tuple[int, int, int, int],
+                   fill: npt.NDArray[np.uint8]) -> str:
+    """layout() of the width x height image whose summed-area table is `sums` (summed()) with
+    `box` (left, top, right, bottom) filled with the colour `fill`: each cell's sum less what
+    the box covers of it, plus the fill's. The sums are exact integers in float64 (below 2**53)
+    whichever way they are added, so the answer is layout()'s of the filled copy, without
+    making the copy or its table (the corner masks: 4 copies an image)."""
+    ys, xs = _edges(0, height), _edges(0, width)
+    corners = sums[np.ix_(ys, xs)].astype(np.float64)
+    cells = corners[1:, 1:] - corners[:-1, 1:] - corners[1:, :-1] + corners[:-1, :-1]
+    left, top, right, bottom = box
+    # Each cell's overlap with the box: empty where a clipped range collapses to one edge.
+    oy0, oy1 = np.clip(ys[:-1], top, bottom), np.clip(ys[1:], top, bottom)
+    ox0, ox1 = np.clip(xs[:-1], left, right), np.clip(xs[1:], left, right)
+    def corners_at(ys: npt.NDArray[np.intp], xs: npt.NDArray[np.intp]) -> npt.NDArray[np.float64]:
+        return sums[np.ix_(ys, xs)].astype(np.float64)
+
+    under = corners_at(oy1, ox1) - corners_at(oy0, ox1) - corners_at(oy1, ox0) + corners_at(oy0, ox0)
+    areas = np.outer(oy1 - oy0, ox1 - ox0)[:, :, None]
+    return _means_hex(cells - under + areas * fill.astype(np.float64), ys, xs)
 
 
 def _chroma(colours: str) -> npt.NDArray[np.float64]:

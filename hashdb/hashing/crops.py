@@ -18,17 +18,17 @@ import numpy as np
 import numpy.typing as npt
 from PIL import Image
 
-from hashdb.hashing import derived
+from hashdb.hashing import derived, kernel
 from hashdb.hashing.centred import SHARES, centre_boxes
 from hashdb.hashing.pdq import PdqSignal
 from hashdb.types import DerivedHash
 
 
 def crop_pdqs(image: Image.Image | npt.NDArray[np.uint8], min_quality: int,
-              detail: derived.Detail | None = None) -> tuple[DerivedHash, ...]:
+              detail: derived.Detail | None = None, luma: kernel.Luma | None = None) -> tuple[DerivedHash, ...]:
     """PDQs of the centred crops worth sharing: by the same rules as the other derived hashes
-    (enough detail left, quality >= min_quality, not degenerate). `detail`: the work copy's
-    Detail, when the caller has one (derived_pdqs reads the same)."""
+    (enough detail left, quality >= min_quality, not degenerate). `detail` and `luma`: the work
+    copy's Detail and kernel.Luma, when the caller has them (derived_pdqs reads the same)."""
     rgb = derived.work_copy(image)  # the same copy derived_pdqs hashes (hash_media passes it in)
     height, width = rgb.shape[:2]
     if min(width, height) * SHARES[-1] < 16:
@@ -36,12 +36,13 @@ def crop_pdqs(image: Image.Image | npt.NDArray[np.uint8], min_quality: int,
     pdq = PdqSignal()
     out: list[DerivedHash] = []
     detail = derived.Detail.of(rgb, detail)
+    luma = derived.luma_of(rgb, luma)
     if not derived.detailed_middle(rgb, detail):
         return ()
     for left, top, right, bottom in centre_boxes(width, height):
         if not detail(left, top, right, bottom):
             continue
-        value = pdq.compute_array(rgb[top:bottom, left:right])  # hashed where it lies, not copied
+        value = pdq.compute_region(luma, left, top, right, bottom)  # the work copy's luma, made once
         if derived.usable(value, min_quality) and all(value.hex != d.hash.hex for d in out):
             out.append(DerivedHash(derived.CROPPED, value, derived.share_of((right - left) * (bottom - top),
                                                                             width * height),

@@ -15,7 +15,7 @@ import numpy as np
 import numpy.typing as npt
 from PIL import Image
 
-from hashdb.hashing import colour, derived, regions
+from hashdb.hashing import colour, derived, kernel, regions
 from hashdb.hashing.pdq import PdqSignal
 from hashdb.types import DerivedHash
 
@@ -69,10 +69,11 @@ def masked_pdqs(image: Image.Image | npt.NDArray[np.uint8], min_quality: int,
     fill = _median_colour(rgb[::2, ::2])
     pdq = PdqSignal()
     out: list[DerivedHash] = []
-    for left, top, right, bottom in corner_boxes(width, height):
-        covered = rgb.copy()
-        covered[top:bottom, left:right] = fill
-        value = pdq.compute_array(covered)
+    sums: npt.NDArray[np.generic] | None = None  # the copy's table, for each covered copy's colours
+    luma = kernel.Luma(rgb)  # each covered copy's luma is a copy of this one, the box filled
+    for box in corner_boxes(width, height):
+        value = pdq.compute_region(luma.filled(box, fill), 0, 0, width, height)
         if derived.usable(value, min_quality) and all(value.hex != d.hash.hex for d in out):
-            out.append(DerivedHash(derived.MASKED, value, colours=colour.layout(covered)))
+            sums = colour.summed(rgb) if sums is None else sums
+            out.append(DerivedHash(derived.MASKED, value, colours=colour.covered_layout(sums, width, height, box, fill)))
     return tuple(out)

@@ -63,6 +63,14 @@ class PdqSignal(ImageSignal):
         hex_value, quality = fast[0] if fast else pdq_core.pdq_hex(rgb)
         return HashValue(self.name, hex_value, quality)
 
+    def compute_region(self, luma: kernel.Luma, left: int, top: int, right: int, bottom: int) -> HashValue:
+        """compute_array(luma.rgb[top:bottom, left:right]), from the image's luma made once
+        (kernel.Luma): the same hash, for the many regions of one image."""
+        fast = luma.pdq(left, top, right, bottom)
+        if fast is None:
+            return self.compute_array(luma.rgb[top:bottom, left:right])
+        return HashValue(self.name, *fast)
+
     def compute_rgb(self, image: Image.Image, rgb: npt.NDArray[np.uint8]) -> HashValue:
         return self.compute_array(rgb)
 

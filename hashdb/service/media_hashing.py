@@ -100,22 +100,24 @@ def hash_media(settings: Settings, data: bytes, name: str, signals: Sequence[str
         variants = tuple(v for n, v in enumerate(computed)
                          if v.hex != primary and v.hex not in {w.hex for w in computed[:n]})
         if settings.derived_hashes:
-            from hashdb.hashing import deskew, regions
+            from hashdb.hashing import deskew, kernel, regions
             from hashdb.hashing.derived import Detail, derived_pdqs, work_copy
             from hashdb.hashing.masked import masked_pdqs
 
             # From the picture as a viewer sees it, reduced once for every kind of derived
-            # hash (no full-size array is made for it); its Detail, and its smaller copy for
-            # the deskew angle and the corner masks (each kind checks the copy's size), made
-            # once for the kinds that read them.
+            # hash (no full-size array is made for it); its Detail, its PDQ luma, and its
+            # smaller copy for the deskew angle and the corner masks (each kind checks the
+            # copy's size), made once for the kinds that read them.
             work = work_copy(decoded.shown, rgb if decoded.shown is decoded.rgb else None)
             detail = Detail(work)
+            luma = kernel.Luma(work)
             small = regions.reduced(work, deskew.WORK_SIDE)
-            derived = derived_pdqs(work, settings.pdq_min_quality, lookup=dihedral, detail=detail, small=small)
+            derived = derived_pdqs(work, settings.pdq_min_quality, lookup=dihedral, detail=detail, small=small,
+                                   luma=luma)
             derived += masked_pdqs(work, settings.pdq_min_quality, small)
             if not dihedral:  # hashing to store (as for videos above): centred crops, never queried
                 from hashdb.hashing.crops import crop_pdqs
 
-                derived += crop_pdqs(work, settings.pdq_min_quality, detail)
+                derived += crop_pdqs(work, settings.pdq_min_quality, detail, luma)
     return MediaHashes(name, "image", exact + perceptual, variants=variants, dihedral=rotations[1:],
                        derived=derived)

@@ -88,3 +88,22 @@ def test_a_coloured_query_is_far_from_a_grey_stored_picture_but_not_the_reverse(
     grey = ImageOps.grayscale(original).convert("RGB")
     assert colour.colour_gap(layout_of(grey), layout_of(original)) == pytest.approx(0, abs=1e-9)
     assert colour.colour_gap(layout_of(original), layout_of(grey)) > 40
+
+
+def test_a_covered_copys_layout_comes_from_the_uncovered_table():
+    # The corner masks' colours: layout() of the copy with a box filled, from the original's
+    # summed-area table and the fill, for boxes across cells, empty, whole, and at the edges.
+    rng = np.random.default_rng(4)
+    for height, width in [(170, 256), (7, 5), (3, 3), (256, 171)]:
+        rgb = rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
+        sums = colour.summed(rgb)
+        boxes = [(0, 0, width, height), (0, 0, 0, 0), (1, 1, 1, height), (width // 2, height // 3, width, height)]
+        for _ in range(8):
+            x0, x1 = sorted(int(v) for v in rng.integers(0, width + 1, 2))
+            y0, y1 = sorted(int(v) for v in rng.integers(0, height + 1, 2))
+            boxes.append((x0, y0, x1, y1))
+        for left, top, right, bottom in boxes:
+            fill = rng.integers(0, 256, 3).astype(np.uint8)
+            covered = rgb.copy()
+            covered[top:bottom, left:right] = fill
+            assert colour.covered_layout(sums, width, height, (left, top, right, bottom), fill) == colour.layout(covered)

@@ -1,0 +1,57 @@
+"""The derived hashes of a few fixtures, held to the values databases already store.
+
+Stored records carry derived hashes (regions, deskewed copies, centred crops, corner masks), and
+a new hashdb must derive the same ones from the same file, or a re-upload stops matching what
+an older one stored. The values below were made by hashdb at 0bf714a, before the work copy's
+luma, summed-area reads and the detectors' counts were shared or compiled; each is the first 16
+hex digits of the SHA-256 of derived_json's JSON (every via, PDQ, quality, share and colour
+layout, in order). A speed change must leave them as they are: a new value here means every
+stored record of such an image would have to be hashed again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from hashdb.config import Settings
+from hashdb.hashing.derived import derived_json
+from hashdb.service.media_hashing import hash_media
+
+# name -> (stored, a lookup's): digest, count and kinds of derived hashes.
+EXPECTED = {
+    "astronaut_screenshot.jpg": (("37e731fe1d3801b5", 10, "content cropped masked trimmed"),
+                                 ("d34c8c8fd1b01d88", 11, "content masked trimmed")),
+    "chelsea_caption.jpg": (("e09f122890b5b54b", 10, "content cropped masked trimmed"),
+                            ("19d4c899168d2807", 8, "content masked trimmed")),
+    "coffee_border.jpg": (("3f617968be087340", 9, "cropped masked trimmed"), ("cb6a1c62799adeba", 5, "masked trimmed")),
+    "logo_rgba.png": (("d5882456c2d2e4b5", 9, "cropped masked trimmed"), ("66664c1ee024983b", 5, "masked trimmed")),
+    "rocket_resize.jpg": (("bd13ba833f5800c3", 9, "content cropped masked"), ("934c6cf1193d4d90", 7, "content masked")),
+    "camera.png": (("9130f181a0ff6e7a", 9, "cropped masked trimmed"), ("ba5d397e129a51f0", 5, "masked trimmed")),
+    # chelsea.jpg turned 4 degrees in its frame (Pillow, nearest neighbour, white corners), as PNG.
+    "turned": (("b8d00e57f3ad41d6", 9, "cropped deskewed masked"), ("b43a8d1d1564d3ee", 6, "deskewed masked")),
+}
+
+
+def _file(media: Path, name: str) -> bytes:
+    if name != "turned":
+        return (media / name).read_bytes()
+    with Image.open(media / "chelsea.jpg") as image:
+        turned = image.convert("RGB").rotate(4, resample=Image.Resampling.NEAREST, fillcolor=(255, 255, 255))
+    out = io.BytesIO()
+    turned.save(out, "PNG")
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_derived_hashes_are_the_ones_already_stored(media: Path, name: str) -> None:
+    data = _file(media, name)
+    for lookup, (digest, count, vias) in zip((False, True), EXPECTED[name], strict=True):
+        derived = derived_json(hash_media(Settings(), data, name, dihedral=lookup).derived)
+        assert (len(derived), " ".join(sorted({d["via"] for d in derived}))) == (count, vias), lookup
+        assert hashlib.sha256(json.dumps(derived).encode()).hexdigest()[:16] == digest, lookup
