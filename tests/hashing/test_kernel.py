@@ -387,3 +387,22 @@ def test_near_counts_equal_numpys_on_strided_views() -> None:
                 got = kernel.near_counts(view, colours, tolerance)
                 assert got is not None
                 np.testing.assert_array_equal(got, want)
+
+
+def test_row_medians_of_rows_in_blocks_and_of_long_rows() -> None:
+    # Rows go through in blocks of 16 (16-bit counts) below 65,536 samples, one at a time in
+    # 32-bit counts from there: a block's last partial group, runs of one value (every count
+    # in one table), and a row too long for 16-bit counts.
+    rng = np.random.default_rng(13)
+    planes = rng.integers(0, 256, (2, 37, 255)).astype(np.int16)
+    planes[0, :5] = 7
+    planes[1, 20:] = rng.integers(250, 256, (17, 255))
+    for view in (planes, planes.transpose(0, 2, 1), planes[:, ::-1, ::-2]):
+        got = kernel.row_medians(view)
+        assert got is not None
+        np.testing.assert_array_equal(got, np.median(view, axis=-1).astype(np.int16))
+    long = rng.integers(0, 256, (3, 70_001)).astype(np.int16)
+    long[1] = 255
+    got = kernel.row_medians(long)
+    assert got is not None
+    np.testing.assert_array_equal(got, np.median(long, axis=-1).astype(np.int16))
