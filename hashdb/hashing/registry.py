@@ -49,6 +49,10 @@ def bytes_signals() -> tuple[BytesSignal, ...]:
 
 
 def parse_hash(signal: object, text: object, quality: int | None = None) -> HashValue:
+    """A signal is named in any case, as its hex digits may be: `PDQ` is how ThreatExchange
+    and other tools print it, and the CLI's `PDQ:hex` and the API's "PDQ" are the same hash."""
+    if isinstance(signal, str) and signal not in _BY_NAME and signal.lower() in _BY_NAME:
+        signal = signal.lower()
     return get_signal(signal).parse(text, quality)
 
 
