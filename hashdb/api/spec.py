@@ -318,7 +318,7 @@ def paths(max_batch: int) -> dict[str, Schema]:
         },
         "/v1/export": {
             "get": authed("Change feed after a cursor (partner, admin)", {
-                "200": ok("ExportResponse"), "400": error("A cursor this server did not issue.")},
+                "200": ok("ExportResponse"), "400": error("A cursor this database did not issue.")},
                           operationId="export", parameters=[
                 {"name": "since", "in": "query", "required": False, "schema": string(256)},
                 {"name": "limit", "in": "query", "required": False,

@@ -33,8 +33,9 @@ class PartnersMixin(ServiceBase):
         if not changes and seq and seq > self.store.last_seq():
             # Every cursor this server issued is at most its feed's head. One past it is another
             # server's, or older than a restore of this database: following it would skip changes.
-            raise InvalidInput("cursor is not one this server issued (it is past the end of this feed: "
-                               "from another server, or from before the database was restored?)")
+            # Said of the database: a local `hashdb export --db` has no server.
+            raise InvalidInput("cursor is not one this database issued (it is past the end of this feed: "
+                               "from another database, or from before this one was restored?)")
         records = self.store.get_records([c.record_id for c in changes])
         video_ids = [r.id for r in records.values() if r.signal == "vpdq"]
         videos = self.store.timed_frames(video_ids)
@@ -75,4 +76,4 @@ def decode_cursor(cursor: str | None) -> int:
             raise ValueError(text)
         return int(seq)
     except (ValueError, UnicodeDecodeError) as exc:
-        raise InvalidInput("cursor is not one this server issued") from exc
+        raise InvalidInput("cursor is not one this database issued (an export's `next cursor`)") from exc

@@ -51,3 +51,12 @@ def test_the_accepted_formats_include_tmk(tmp_path):
     junk.write_bytes(bytes(range(256)) * 4)
     result = run_cli("hash", str(junk))
     assert result.exit_code == 1 and "(.tmk, as tmk-hash-video writes it)" in result.output, result.output
+
+
+def test_a_local_export_s_bad_cursor_speaks_of_the_database(tmp_path):
+    # Found in trial: a local `export --since` was told of "this server".
+    db = empty_database(tmp_path / "db.sqlite")
+    for cursor in ("garbage", "djE6OTk5"):  # unreadable; v1:999, past the end of the feed
+        result = run_cli("export", "--db", str(db), "--since", cursor)
+        assert result.exit_code != 0 and "cursor is not one this database issued" in result.output, result.output
+        assert "server" not in result.output
