@@ -53,7 +53,7 @@ def json_option(func: F) -> F:
 
 def org_option(func: F) -> F:
     return click.option("--org", default="local", show_default=True,
-                        help="Organisation acting in local mode.")(func)
+                        help="Organisation acting in local mode (not with --server: the key's acts).")(func)
 
 
 class LabelOption(click.Option):
@@ -124,6 +124,9 @@ def chosen_server(server: str | None) -> str | None:
         if ctx.get_parameter_source("server") == typed:
             raise click.UsageError("give --server or --db, not both")
         return None
+    if ctx.get_parameter_source("org") == typed:
+        # Silently dropped, a submit meant for another organisation went in as the key's.
+        raise click.UsageError("--org is for a local database; over the API the key's organisation acts")
     return server
 
 

@@ -65,6 +65,21 @@ def test_server_and_db_both_on_the_command_line_is_a_usage_error(tmp_path, comma
     assert "give --server or --db, not both" in result.output
 
 
+@pytest.mark.parametrize("command", [
+    ["submit", "md5:" + "ab" * 16, "--label", "glorification"], ["retract", "1"],
+    ["relabel", "1", "--label", "glorification"], ["feedback", "1", "--agree"],
+])
+@pytest.mark.parametrize("via", ["option", "environment"])
+def test_org_with_a_server_is_a_usage_error(command, via):
+    # Found in trial: `submit --org orgz --server ...` stored the record as the key's
+    # organisation's without a word, while `lookup --admin --server` is refused.
+    server = {"HASHDB_SERVER": closed_url()} if via == "environment" else {}
+    args = [] if via == "environment" else ["--server", closed_url()]
+    result = invoke(*command, "--org", "orgz", *args, "--api-key", "k", **server)
+    assert result.exit_code == 2 and "--org is for a local database; over the API the key's organisation acts" \
+        in result.output, result.output
+
+
 def test_hashdb_server_alone_still_chooses_the_server(tmp_path):
     # Without --db on the command line the environment's server is used, as before (HASHDB_DB
     # from the environment too: both come from the same place, and the server was always first).
