@@ -82,6 +82,30 @@ def test_a_variable_frame_rate_video_is_whole(tmp_path, media, suffix):
     assert result.exit_code == 0 and "frames" in json.loads(result.stdout), result.output
 
 
+@pytest.mark.parametrize("suffix", [".mp4", ".webm", ".avi"])
+def test_sound_running_on_past_the_picture_is_whole(tmp_path, media, suffix):
+    # 9 s of sound over the clip's 5.9 s of picture. A Matroska file's duration is its longest
+    # track's (9 s): held to it, the WebM was refused as damaged.
+    out = tmp_path / f"long_sound{suffix}"
+    codecs = {".mp4": ["-c:v", "libx264", "-c:a", "aac"], ".webm": ["-c:v", "libvpx", "-b:v", "200k", "-c:a", "libopus"],
+              ".avi": ["-c:v", "mjpeg", "-c:a", "pcm_s16le"]}[suffix]
+    ffmpeg("-i", str(media / "clip.mp4"), "-f", "lavfi", "-i", "sine=d=9", "-map", "0:v", "-map", "1:a", *codecs, str(out))
+    result = run_cli("hash", "--json", str(out))
+    assert result.exit_code == 0 and "frames" in json.loads(result.stdout), result.output
+
+
+def test_a_damaged_webm_without_sound_is_refused(tmp_path, media):
+    webm = tmp_path / "clip.webm"
+    ffmpeg("-i", str(media / "clip.mp4"), "-c:v", "libvpx", "-b:v", "200k", str(webm))
+    data = bytearray(webm.read_bytes())
+    rng = random.Random(1)
+    for _ in range(200):  # as damaged() does the MP4
+        data[rng.randrange(3000, len(data))] ^= rng.randrange(1, 256)
+    webm.write_bytes(bytes(data))
+    result = run_cli("hash", "--json", str(webm))
+    assert result.exit_code == 1 and "the video is damaged" in result.stdout, result.output
+
+
 def test_the_video_track_duration_is_read_from_the_mp4_boxes(media):
     assert video_seconds((media / "clip.mp4").read_bytes(), "MP4") == pytest.approx(88 / 15, abs=0.001)
     assert video_seconds((media / "other.mp4").read_bytes(), "MP4") == pytest.approx(76 / 15, abs=0.001)
