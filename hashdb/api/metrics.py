@@ -267,6 +267,8 @@ def _method_refused_rule() -> str | None:
     if not isinstance(refused, MethodNotAllowed) or not refused.valid_methods:
         return None
     adapter = current_app.create_url_adapter(request)
+    if adapter is None:
+        return None
     try:
         rule, _ = adapter.match(method=next(iter(refused.valid_methods)), return_rule=True)
     except HTTPException:

@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from hashdb.errors import Forbidden, NotFound, UnknownLabel
+from hashdb.errors import Conflict, Forbidden, NotFound, UnknownLabel
 from hashdb.io import output
 from hashdb.types import HashValue, Query, Submission
 
@@ -42,8 +42,11 @@ def test_only_owner_or_admin_relabels_with_known_labels(service):
     admin = principal(service, "ops", "admin")
     assert service.relabel(record_id, ["graphic_violence"], admin).labels == ("graphic_violence",)
     service.retract(record_id, alice)
-    with pytest.raises(NotFound):
+    # Its organisation sees the retracted record: told it is retracted, not that it is missing.
+    with pytest.raises(Conflict, match="is retracted"):
         service.relabel(record_id, ["glorification"], alice)
+    with pytest.raises(NotFound):
+        service.relabel(record_id, ["glorification"], principal(service, "bob", "contributor"))
 
 
 def test_precision_estimate_follows_the_votes(service):
