@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import sys
 import multiprocessing
 import shutil
 from pathlib import Path
@@ -89,3 +90,40 @@ def test_the_parent_collects_garbage_after_starting_the_workers(media: Path, tmp
     paths = corpus(media, tmp_path)[:2]
     list(media_pool.hash_paths(Settings(), paths, jobs=2))
     assert gc.get_freeze_count() == 0
+
+
+_REFAULTS = """
+import ctypes, resource, sys
+from hashdb.service import media_pool
+if sys.argv[1] == "kept":
+    media_pool._keep_heap()
+libc = ctypes.CDLL(None)
+libc.malloc.restype = ctypes.c_void_p
+libc.free.argtypes = [ctypes.c_void_p]
+size = 8 << 20  # a decoded photo's size
+
+def touch_and_free():
+    block = libc.malloc(size)
+    ctypes.memset(block, 1, size)
+    libc.free(block)
+
+touch_and_free()
+before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+touch_and_free()
+print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc thresholds")
+def test_a_folders_process_keeps_freed_image_buffers_for_the_next_file() -> None:
+    # Untuned, an 8 MB buffer freed goes back to the system and the next one faults in again
+    # page by page (2,048 pages); once hash_paths has set the thresholds the heap keeps it.
+    import subprocess
+
+    def refaults(mode: str) -> int:
+        run = subprocess.run([sys.executable, "-c", _REFAULTS, mode], capture_output=True, text=True, check=True)
+        return int(run.stdout)
+
+    if refaults("default") < 1000:
+        pytest.skip("this C library keeps freed buffers already (not glibc's defaults)")
+    assert refaults("kept") < 100
