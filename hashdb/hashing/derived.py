@@ -34,7 +34,8 @@ CONTENT = "content"   # inside borders, caption bands and UI chrome too
 DESKEWED = "deskewed"  # turned back upright: a small rotation that left uniform corner wedges
 CROPPED = "cropped"  # a centred crop of a stored image (stored only; see crops.py)
 MASKED = "masked"  # the image with one corner covered: a logo's or a watermark's place (masked.py)
-VIAS = (TRIMMED, CONTENT, DESKEWED, CROPPED, MASKED)
+WINDOW = "window"  # a window of a lookup, for an off-centre crop (queried only; see crops.py)
+VIAS = (TRIMMED, CONTENT, DESKEWED, CROPPED, MASKED, WINDOW)
 
 # Least brightness structure (0..255 scale) a region needs to be hashed; see detailed().
 MIN_SPREAD = 6.0
@@ -332,10 +333,12 @@ def usable(value: HashValue, min_quality: int) -> bool:
 # {"via": ..., "pdq": hex, "quality": n, "share": x, "colours": colour.py's layout}. A stored
 # image has at most 11: two regions, a deskewed copy, four centred crops and four corner-masked
 # copies. A lookup (sent
-# by `hashdb lookup --server`) has at most 17: nine regions (trimmed, content, each trimmed
+# by `hashdb lookup --server`) has at most 35: nine regions (trimmed, content, each trimmed
 # inside and laid out again, three band cuts), the content box's two reduced copies, a
-# deskewed copy and its fitting crop, and four corner-masked copies.
-MAX_DERIVED = 17
+# deskewed copy and its fitting crop, four corner-masked copies and 18 windows
+# (crops.WINDOW_COUNT). Servers before windows take 17 (partners/client.py sends those the
+# windows only when the server says it takes them).
+MAX_DERIVED = 35
 
 
 def share_of(part: int, whole: int) -> float:

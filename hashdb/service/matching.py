@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 
 from hashdb.hashing import vpdq_rule
 from hashdb.hashing.colour import colour_gap
-from hashdb.hashing.derived import CONTENT, CROPPED, DESKEWED, MASKED, PART_SPLIT, TRIMMED
+from hashdb.hashing.derived import CONTENT, CROPPED, DESKEWED, MASKED, PART_SPLIT, TRIMMED, WINDOW
 from hashdb.hashing.registry import get_signal
 from hashdb.index.indexset import DERIVED
 from hashdb.service.base import ServiceBase
@@ -143,7 +143,7 @@ class MatchingMixin(ServiceBase):
         # A query's own crops are no evidence (queries do not compute them), nor is a region
         # that is all but the query's whole image (see NEAR_WHOLE).
         wholes = _ints_by_query(pdqs) if usable else {}  # a batch of plain PDQs has no regions
-        mine = [(n, d) for n, d in usable if d.via not in (CROPPED, MASKED) and not _deskewed_crop(d)
+        mine = [(n, d) for n, d in usable if d.via not in (CROPPED, MASKED, WINDOW) and not _deskewed_crop(d)
                 and not (d.via in (TRIMMED, CONTENT) and _near(d.hash.hex, wholes.get(n, ()), NEAR_WHOLE))]
         if mine:
             # A part of a composite (DerivedHash.part) is never matched to a whole image: see PART_SHARE.
@@ -186,6 +186,25 @@ class MatchingMixin(ServiceBase):
         if unproven:
             self._corroborate(unproven, pdqs, best, WHOLE_CORROBORATION)
         self._masked_matches([(n, d) for n, d in usable if d.via == MASKED], pdqs, radius, best)
+        self._window_matches([(n, d) for n, d in usable if d.via == WINDOW], radius, best)
+
+    def _window_matches(self, windows: Sequence[tuple[int, DerivedHash]], radius: int, best: Best) -> None:
+        """A query's windows (hashing/crops.py) against stored centred crops only, each no larger
+        than the window (_fits_window), their colours agreeing (COLOUR_GAP)."""
+        if not windows:
+            return
+        hits = self.indexes.search(DERIVED, [d.hash.hex for _, d in windows], radius)
+        owners = self.store.derived_records([key for found in hits for key, _ in found])
+        for (n, window), found in zip(windows, hits):
+            for key, distance in found:
+                if key not in owners:
+                    continue
+                record_id, stored_via, stored_share, stored_colours = owners[key]
+                if stored_via != CROPPED or not _fits_window(window.share, stored_share):
+                    continue
+                if _colours_differ(window.colours, stored_colours):
+                    continue
+                _keep(best, (n, record_id), distance, "pdq", WINDOW)
 
     def _masked_matches(self, masked: Sequence[tuple[int, DerivedHash]], pdqs: Sequence[tuple[int, str]],
                         pdq_radius: int, best: Best) -> None:
@@ -339,6 +358,15 @@ def _same_share(query: float | None, stored: float | None) -> bool:
     if not query or not stored:
         return False  # unknown (a row stored before shares were kept, a partner's older client)
     return abs(math.log(query / stored)) <= SAME_SHARE
+
+
+def _fits_window(window: float | None, stored: float | None) -> bool:
+    # A window of the query is a crop of what the query kept of the picture, so it can hold at
+    # most its own share of the stored picture: a stored crop larger than it is another part
+    # of the picture (SAME_SHARE's margin for rounding, as there).
+    if not window or not stored:
+        return False
+    return math.log(stored / window) <= SAME_SHARE
 
 
 def _deskewed_crop(derived: DerivedHash) -> bool:

@@ -119,5 +119,9 @@ def hash_media(settings: Settings, data: bytes, name: str, signals: Sequence[str
                 from hashdb.hashing.crops import crop_pdqs
 
                 derived += crop_pdqs(work, settings.pdq_min_quality, detail, luma)
+            else:  # a lookup: windows for an off-centre crop, matched with the stored centred crops
+                from hashdb.hashing.crops import window_pdqs
+
+                derived += window_pdqs(small, settings.pdq_min_quality, luma if small is work else None)
     return MediaHashes(name, "image", exact + perceptual, variants=variants, dihedral=rotations[1:],
                        derived=derived)

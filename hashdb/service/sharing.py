@@ -9,6 +9,7 @@ from collections.abc import Iterable, Sequence
 
 from hashdb.errors import Conflict, Forbidden, InvalidInput, NotFound, UnknownIncident
 from hashdb.hashing import tmk
+from hashdb.hashing.derived import WINDOW
 from hashdb.hashing.vpdq_format import video_digest
 from hashdb.service.base import ServiceBase
 from hashdb.trust import incidents, policy, webhooks
@@ -49,8 +50,12 @@ class SharingMixin(ServiceBase):
             notes: list[str] = []
             stored_before = len(records)
             # Derived hashes go with the submission's first PDQ record; low-detail ones are dropped.
-            pending = policy.usable_derived(sub.derived, self.settings)
+            pending = tuple(d for d in policy.usable_derived(sub.derived, self.settings) if d.via != WINDOW)
             notes.extend(policy.derived_notes(sub.derived, self.settings))
+            if any(d.via == WINDOW for d in sub.derived):
+                # Stored, a window would be matched by other queries' windows: crops of two
+                # pictures that share a part. Windows meet records' centred crops only.
+                notes.append("derived window hashes not shared: a lookup's windows are never stored")
             for value in sub.hashes:
                 problem = policy.submission_problem(value, self.settings)
                 if problem is not None:
