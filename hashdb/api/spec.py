@@ -84,7 +84,10 @@ def schemas(max_batch: int) -> dict[str, Schema]:
         "derived": {"type": "array", "items": ref("Derived"), "maxItems": MAX_DERIVED,
                     "description": "PDQs of parts of the image, as `hashdb hash --json` prints them: its "
                                    "content region (trimmed, content), turned upright (deskewed), centred crops "
-                                   "(cropped, stored side only) and copies with one corner covered (masked)."},
+                                   "(cropped, stored side only), copies with one corner covered (masked) and "
+                                   "windows for an off-centre crop (window, lookup side only: never stored). "
+                                   "Servers before windows took 17 and no window; a client reads this limit and "
+                                   "the kinds from this document."},
         # The exact length is in the description, not a minLength: a 351,128-character string is
         # past what schema-driven generators (Hypothesis, under the fuzz test) can produce.
         "tmk": string(pattern="^[A-Za-z0-9+/]+={0,2}$",

@@ -1,6 +1,7 @@
 """Centred crops' geometry: the boxes crops.py stores a PDQ of, and the largest of them a turned
 copy still fills once turned back (derived.py hashes that one for a lookup). Apart from both so
-that neither imports the other."""
+that neither imports the other. A lookup's windows (crops.window_boxes) are where these boxes
+can sit inside an off-centre crop."""
 
 from __future__ import annotations
 

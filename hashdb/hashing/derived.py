@@ -14,6 +14,10 @@ app's frame; the stored image's own border trim took all of it away, so the quer
 same to what the frame held. The stored side's regions are of the picture alone; the query's
 detectors first see the picture with what was added to it, so they must be run again on what
 they found to land where the stored side did.
+
+A lookup also hashes windows of itself (crops.window_pdqs, WINDOW): an off-centre crop of a
+stored picture holds one of its stored centred crops (crops.crop_pdqs) somewhere inside, and
+a window compares only with those.
 """
 
 from __future__ import annotations

@@ -12,17 +12,19 @@ Inputs (file names) are not sent either; results come back in order and are name
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import ssl
 import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from hashdb import errors
 from hashdb.hashing import tmk
-from hashdb.hashing.derived import derived_from_json, derived_json
+from hashdb.hashing.derived import MAX_DERIVED, VIAS, WINDOW, derived_from_json, derived_json
 from hashdb.types import FeedEntry, FrameHash, HashValue, Principal, Query, Submission, Votes
 
 # The server's default batch limit (HASHDB_MAX_BATCH); longer lists are sent in several requests.
@@ -31,6 +33,31 @@ BATCH = 1000
 # video's tmk alone is 351 KB of base64.
 BATCH_BYTES = 3 * 1024 * 1024
 USER_AGENT = "hashdb-client/1"
+
+
+# What a server from before a lookup's windows (hashing/crops.py) takes in a lookup item's
+# "derived": these kinds, at most 17 (it refuses the whole request otherwise). A server says
+# what it takes in its /openapi.json; one that does not say is taken to be such a server.
+OLDER_DERIVED_VIAS = frozenset(VIAS) - {WINDOW}
+OLDER_MAX_DERIVED = 17
+
+
+@dataclass(frozen=True, slots=True)
+class DerivedAccepted:
+    """The derived hashes a server takes in a lookup item: their kinds, and how many."""
+
+    vias: frozenset[str]
+    most: int
+
+    def fit(self, query: Query) -> Query:
+        """`query` with only the derived hashes the server takes: the kinds it knows, and of
+        those the first `most` (a lookup lists its windows last, so an older server gets
+        everything it took before)."""
+        kept = tuple(d for d in query.derived if d.via in self.vias)[:self.most]
+        return query if kept == query.derived else dataclasses.replace(query, derived=kept)
+
+
+OLDER_SERVER = DerivedAccepted(OLDER_DERIVED_VIAS, OLDER_MAX_DERIVED)
 
 
 class ServerError(errors.HashDBError):
@@ -140,6 +167,7 @@ class Client:
         self.base_url = base_url.rstrip("/")
         self.api_key = api_key
         self.timeout = timeout
+        self._derived: DerivedAccepted | None = None
 
     # the API, one method per operation ------------------------------------------------------
 
@@ -156,6 +184,18 @@ class Client:
                 raise ServerError("POST /v1/lookup: the server answered another number of results than items sent")
             results.extend(chunk)
         return results
+
+    def derived_accepted(self) -> DerivedAccepted:
+        """The derived hashes the server takes in a lookup item, from its /openapi.json (asked
+        once); OLDER_SERVER when the document does not say (or cannot be read: a proxy that
+        serves only /v1), so that a lookup is never refused for hashes the server may not take."""
+        if self._derived is None:
+            try:
+                doc = self._call("GET", "/openapi.json")
+            except errors.HashDBError:
+                doc = None
+            self._derived = _derived_accepted(doc) or OLDER_SERVER
+        return self._derived
 
     def lookup_one(self, signal: str, hash_hex: str) -> dict[str, Any]:
         query = urllib.parse.urlencode({"signal": signal, "hash": hash_hex})
@@ -250,6 +290,22 @@ class Client:
             raise ServerError(f"{method} {path}: the server's answer is not JSON") from None
 
 
+def _derived_accepted(doc: Any) -> DerivedAccepted | None:
+    """What an OpenAPI document (spec.py's) says a lookup item's "derived" takes, or None."""
+    try:
+        schemas = doc["components"]["schemas"]
+        vias = schemas["Derived"]["properties"]["via"]["enum"]
+        most = [form["properties"]["derived"]["maxItems"] for form in schemas["LookupItem"]["oneOf"]
+                if "derived" in form.get("properties", {})]
+    except (KeyError, TypeError, IndexError):
+        return None
+    if (len(most) != 1 or isinstance(most[0], bool) or not isinstance(most[0], int) or not isinstance(vias, list)
+            or not all(isinstance(via, str) for via in vias)):
+        return None
+    # Never more than this version computes and checks itself (a misconfigured proxy's document).
+    return DerivedAccepted(frozenset(vias) & frozenset(VIAS), min(most[0], MAX_DERIVED))
+
+
 def _record(doc: Any, what: str) -> dict[str, Any]:
     _shape(doc, "id", int, what)
     _shape(doc, "status", str, what)
@@ -276,7 +332,14 @@ def _api_error(status: int, payload: bytes, retry_after: str | None) -> errors.H
 
 def lookup_queries(client: Client, queries: Sequence[Query],
                    thresholds: Mapping[str, int] | None = None) -> list[dict[str, Any]]:
-    """Look up Queries; each result is named with its query's local input."""
+    """Look up Queries; each result is named with its query's local input. Derived hashes the
+    server does not take (a lookup's windows, to a server before them) are left out, and the
+    rest matched as before: the server is asked what it takes only when a query carries more
+    than a server before windows would take."""
+    if any(len(q.derived) > OLDER_MAX_DERIVED or any(d.via not in OLDER_DERIVED_VIAS for d in q.derived)
+           for q in queries):
+        accepted = client.derived_accepted()
+        queries = [accepted.fit(q) for q in queries]
     results = client.lookup([query_item(q) for q in queries], thresholds)
     for query, result in zip(queries, results):
         result["input"] = query.input

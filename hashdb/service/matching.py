@@ -138,6 +138,7 @@ class MatchingMixin(ServiceBase):
         trimmed clock face against an 85 % crop of another clock, BENCHMARKS.md).
 
         Corner-masked hashes (hashing/masked.py) match only each other: see _masked_matches.
+        A lookup's windows match only stored centred crops: see _window_matches.
         A derived hash matching another must agree with it in colour (see COLOUR_GAP)."""
         usable = [(n, d) for n, q in enumerate(queries) for d in policy.usable_derived(q.derived, self.settings)]
         # A query's own crops are no evidence (queries do not compute them), nor is a region

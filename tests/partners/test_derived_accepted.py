@@ -1,0 +1,48 @@
+"""What the client sends of a lookup's derived hashes: what the server's OpenAPI document says it
+takes (partners/client.py); tests/cli/test_window_servers.py runs it against real servers."""
+
+from __future__ import annotations
+
+import copy
+
+from hashdb.api import spec
+from hashdb.hashing.derived import MAX_DERIVED, VIAS
+from hashdb.partners.client import OLDER_SERVER, DerivedAccepted, _derived_accepted
+from hashdb.types import DerivedHash, HashValue, Query
+
+
+def derived(via: str, n: int) -> DerivedHash:
+    return DerivedHash(via, HashValue("pdq", f"{n:064x}", 100), 0.5)
+
+
+def test_the_servers_document_says_what_it_takes():
+    doc = spec.document(1000)
+    assert _derived_accepted(doc) == DerivedAccepted(frozenset(VIAS), MAX_DERIVED)
+    # A document with a lower limit and fewer kinds (a server before windows) is read as such.
+    older = copy.deepcopy(doc)
+    older["components"]["schemas"]["Derived"]["properties"]["via"]["enum"] = sorted(OLDER_SERVER.vias)
+    [media] = [form for form in older["components"]["schemas"]["LookupItem"]["oneOf"] if "derived" in form["properties"]]
+    media["properties"]["derived"]["maxItems"] = 17
+    assert _derived_accepted(older) == OLDER_SERVER
+    # Never more than this version takes itself, nor a kind it does not know.
+    media["properties"]["derived"]["maxItems"] = 1000
+    older["components"]["schemas"]["Derived"]["properties"]["via"]["enum"] = ["trimmed", "newer"]
+    assert _derived_accepted(older) == DerivedAccepted(frozenset({"trimmed"}), MAX_DERIVED)
+
+
+def test_a_document_that_does_not_say_is_read_as_nothing():
+    assert _derived_accepted(None) is None
+    assert _derived_accepted({"openapi": "3.1.0"}) is None
+    doc = spec.document(1000)
+    [media] = [form for form in doc["components"]["schemas"]["LookupItem"]["oneOf"] if "derived" in form["properties"]]
+    media["properties"]["derived"]["maxItems"] = True
+    assert _derived_accepted(doc) is None
+
+
+def test_fit_drops_the_kinds_a_server_does_not_take_then_keeps_the_first():
+    regions = tuple(derived("trimmed", n) for n in range(1, 16))
+    windows = tuple(derived("window", n) for n in range(100, 118))
+    query = Query("q", (HashValue("pdq", f"{7:064x}", 100),), derived=regions + windows)
+    assert OLDER_SERVER.fit(query).derived == regions
+    assert DerivedAccepted(frozenset(VIAS), 20).fit(query).derived == regions + windows[:5]
+    assert DerivedAccepted(frozenset(VIAS), MAX_DERIVED).fit(query) is query
