@@ -190,10 +190,12 @@ class MatchingMixin(ServiceBase):
         self._window_matches([(n, d) for n, d in usable if d.via == WINDOW], radius, best)
 
     def _window_matches(self, windows: Sequence[tuple[int, DerivedHash]], radius: int, best: Best) -> None:
-        """A query's windows (hashing/crops.py) against stored centred crops only, each no larger
-        than the window (_fits_window), their colours agreeing (COLOUR_GAP)."""
+        """A query's windows (hashing/crops.py) against stored centred crops only, each smaller
+        than the window (_fits_window), within WINDOW_RADIUS (or the caller's PDQ threshold,
+        when tighter), their colours agreeing (COLOUR_GAP)."""
         if not windows:
             return
+        radius = min(WINDOW_RADIUS, radius)
         hits = self.indexes.search(DERIVED, [d.hash.hex for _, d in windows], radius)
         owners = self.store.derived_records([key for found in hits for key, _ in found])
         for (n, window), found in zip(windows, hits):
@@ -311,6 +313,17 @@ MASKED_CORROBORATION = 96
 COLOUR_GAP = 25.0
 
 
+# A lookup's windows (hashing/crops.py) are 18 tries at a stored picture's centred crops: each
+# more try lets a look-alike whose whole image is just past PDQ's 31 bits (two clocks by one
+# author, two flags of one layout, an emoji and its neighbour: whole images 32 to 48 bits
+# apart) match through some window. Measured on the full evaluation (BENCHMARKS.md, "Matching
+# quality"): windows against any stored crop no larger, within 31 bits, colours agreeing,
+# took false positives 3 -> 11 of 5,000; against crops smaller than the window only (the
+# same-size pairs were 5 of the 8 and no crop query's match), 5; within 28 bits too, 3 (main's),
+# off-centre crops of 95 and 90 % 0.769 -> 0.819 and of 85 % 0.569 -> 0.644 (replayed on the
+# run's logged matches), 2 queries fewer each than at 31.
+WINDOW_RADIUS = 28
+
 # A query's trimmed or content region whose PDQ is within this many bits of the query's own
 # whole-image PDQ (a trim of a pixel or two) says what the whole image says: matched at up to
 # 31 bits, it would let the whole image match at up to 31 + this. Measured on the full
@@ -362,12 +375,13 @@ def _same_share(query: float | None, stored: float | None) -> bool:
 
 
 def _fits_window(window: float | None, stored: float | None) -> bool:
-    # A window of the query is a crop of what the query kept of the picture, so it can hold at
-    # most its own share of the stored picture: a stored crop larger than it is another part
-    # of the picture (SAME_SHARE's margin for rounding, as there).
+    # A window of the query is a crop of what the query kept of the picture, so it holds less
+    # of the picture than its own share: a stored crop as large (within SAME_SHARE) says the
+    # query is the whole picture, which its whole-image PDQ answers, and a larger one is
+    # another part of the picture. See WINDOW_RADIUS for what the same-size pairs cost.
     if not window or not stored:
         return False
-    return math.log(stored / window) <= SAME_SHARE
+    return math.log(stored / window) < -SAME_SHARE
 
 
 def _deskewed_crop(derived: DerivedHash) -> bool:

@@ -10,6 +10,7 @@ import pytest
 from PIL import Image
 
 from hashdb.service import HashDB
+from hashdb.service.matching import WINDOW_RADIUS
 from hashdb.types import DerivedHash, Query, Submission
 
 from support import principal
@@ -23,14 +24,28 @@ def window(hexv: str, share: float | None, colours: str | None = None) -> Derive
 
 @pytest.mark.parametrize(("stored_share", "window_share", "matched"), [
     (0.64, 0.7921, True),  # the stored 80 % inside a window of 89 %
-    (0.81, 0.7921, True),  # the stored 90 %: 2 % larger, within rounding (SAME_SHARE)
+    (0.7225, 0.7921, True),  # the stored 85 %
+    (0.81, 0.9025, True),  # the stored 90 % inside a window of 95 %
+    (0.81, 0.7921, False),  # the stored 90 %: as large as a window of 89 % (within SAME_SHARE)
+    (0.9025, 0.9025, False),  # as large: the query would be the whole picture
     (0.9025, 0.7921, False),  # the stored 95 % is more than a window of 89 % can hold
     (0.64, None, False),  # a window whose share is not known fits nothing
 ])
-def test_a_window_matches_a_stored_crop_no_larger_than_itself(service, stored_share, window_share, matched):
+def test_a_window_matches_a_stored_crop_smaller_than_itself(service, stored_share, window_share, matched):
     record = store(service, WHOLE, (DerivedHash("cropped", pdq(REGION), stored_share),))
     query = Query("crop", (pdq(OTHER_WHOLE),), derived=(window(flipped(REGION, 20), window_share),))
     assert matches(service, query) == ([(record, "window")] if matched else [])
+
+
+@pytest.mark.parametrize(("bits", "threshold", "matched"), [
+    (WINDOW_RADIUS, None, True), (WINDOW_RADIUS + 2, None, False), (WINDOW_RADIUS, WINDOW_RADIUS - 2, False),
+])
+def test_a_window_matches_within_its_own_radius(service, bits, threshold, matched):
+    record = store(service, WHOLE, (DerivedHash("cropped", pdq(REGION), 0.64),))
+    query = Query("crop", (pdq(OTHER_WHOLE),), derived=(window(flipped(REGION, bits), 0.7921),))
+    bob = principal(service, "bob", "contributor")
+    found = service.lookup([query], bob, {"pdq": threshold} if threshold is not None else None)[0].matches
+    assert [(m.id, m.via, m.distance) for m in found] == ([(record, "window", bits)] if matched else [])
 
 
 @pytest.mark.parametrize("via", ["trimmed", "content", "masked", "deskewed"])
