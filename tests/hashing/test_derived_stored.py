@@ -19,8 +19,13 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+import numpy as np
+
 from hashdb.config import Settings
-from hashdb.hashing.derived import derived_json
+from hashdb.hashing import crops, deskew, regions
+from hashdb.hashing import media as media_io
+from hashdb.hashing.derived import WINDOW, derived_json, work_copy
+from hashdb.hashing.pdq import PdqSignal
 from hashdb.service.media_hashing import hash_media
 
 # name -> (stored, a lookup's): digest, count and kinds of derived hashes.
@@ -52,6 +57,24 @@ def _file(media: Path, name: str) -> bytes:
 def test_derived_hashes_are_the_ones_already_stored(media: Path, name: str) -> None:
     data = _file(media, name)
     for lookup, (digest, count, vias) in zip((False, True), EXPECTED[name], strict=True):
-        derived = derived_json(hash_media(Settings(), data, name, dihedral=lookup).derived)
+        # A lookup's windows came after those values (test_windows_are_each_boxs_own_pdq).
+        derived = derived_json(tuple(d for d in hash_media(Settings(), data, name, dihedral=lookup).derived
+                                     if d.via != WINDOW))
         assert (len(derived), " ".join(sorted({d["via"] for d in derived}))) == (count, vias), lookup
         assert hashlib.sha256(json.dumps(derived).encode()).hexdigest()[:16] == digest, lookup
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_windows_are_each_boxs_own_pdq(media: Path, name: str) -> None:
+    # Each window is the PDQ of its box of the lookup's 256-pixel copy hashed on its own (no
+    # luma shared between windows), in window_boxes' order, repeats and flat boxes left out.
+    data = _file(media, name)
+    windows = [d for d in hash_media(Settings(), data, name, dihedral=True).derived if d.via == WINDOW]
+    shown = media_io.decode_image(data, Settings().limits).shown  # what hash_media hashes: upright, flattened
+    small = regions.reduced(work_copy(shown), deskew.WORK_SIDE)
+    height, width = small.shape[:2]
+    alone = [PdqSignal().compute_array(np.ascontiguousarray(small[top:bottom, left:right])).hex
+             for left, top, right, bottom in crops.window_boxes(width, height)]
+    assert windows and [d.hash.hex for d in windows] == [h for h in dict.fromkeys(alone)
+                                                         if h in {d.hash.hex for d in windows}]
+    assert len(windows) >= crops.WINDOW_COUNT - 2
