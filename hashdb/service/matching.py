@@ -319,9 +319,9 @@ COLOUR_GAP = 25.0
 # apart) match through some window. Measured on the full evaluation (BENCHMARKS.md, "Matching
 # quality"): windows against any stored crop no larger, within 31 bits, colours agreeing,
 # took false positives 3 -> 11 of 5,000; against crops smaller than the window only (the
-# same-size pairs were 5 of the 8 and no crop query's match), 5; within 28 bits too, 3 (main's),
-# off-centre crops of 95 and 90 % 0.769 -> 0.819 and of 85 % 0.569 -> 0.644 (replayed on the
-# run's logged matches), 2 queries fewer each than at 31.
+# same-size pairs were 5 of the 8 and no crop query's match), 5; within 28 bits too, 3 (main's,
+# no window among them), with crop_95_90 0.769 -> 0.819 and crop_85 0.550 -> 0.613, two
+# queries fewer each than at 31 bits (replayed on the first run's logged matches).
 WINDOW_RADIUS = 28
 
 # A query's trimmed or content region whose PDQ is within this many bits of the query's own
