@@ -397,6 +397,33 @@ def band_cuts(found: Layout) -> list[Box]:
     return cuts
 
 
+def row_spans(found: Layout) -> list[tuple[Box, float]]:
+    """Boxes across `found.trimmed`'s width over the longest block of busy rows (the content
+    box's rows) alone, joined with the block above it, with the block below, and with both;
+    each with its split: the longest block of rows left outside the box over the box's height
+    (0 when none is left), as Layout.split.
+
+    A picture's own uniform lines split it too. Uniform columns (a card's plain margin between
+    its index and its pips, a flag's plain stripe) make the content box one column block of the
+    picture: the box over its rows keeps all of them. A uniform row (a drawing on white whose
+    flag hangs on a thin pole, an icon's gap between its parts) makes the picture two blocks of
+    rows, and the longest is kept: joined with a neighbour, the box is the whole picture. In an
+    app, what lies next to the picture is chrome (an app bar, a line of text), so which
+    neighbour belongs to the picture is not known, and all three joins are offered."""
+    outer, runs = found.trimmed, found.rows
+    if not runs:
+        return []
+    kept = max(range(len(runs)), key=lambda n: runs[n][1] - runs[n][0])  # the first of equals, as _longest
+    spans = []
+    for first, last in ((kept, kept), (kept - 1, kept), (kept, kept + 1), (kept - 1, kept + 1)):
+        if first < 0 or last >= len(runs):
+            continue
+        top, bottom = runs[first][0], runs[last][1]
+        outside = [end - start for n, (start, end) in enumerate(runs) if not first <= n <= last]
+        spans.append((Box(outer.left, top, outer.right, bottom), max(outside, default=0) / (bottom - top)))
+    return spans
+
+
 def _blocks(lines: Planes) -> list[tuple[int, int]]:
     """[start, end) of each run of non-uniform lines."""
     n, m = lines.shape[1:]

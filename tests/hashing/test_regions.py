@@ -11,7 +11,8 @@ from PIL import Image, ImageDraw, ImageFont
 
 from hashdb.hashing import kernel, regions
 from hashdb.hashing.derived import (
-    CONTENT, MAX_DERIVED, PART_SPLIT, REDUCED_FROM, REDUCED_SIDES, TRIMMED, derived_pdqs, reduced_copy, share_of,
+    CONTENT, MAX_DERIVED, PART_SPLIT, REDUCED_FROM, REDUCED_SIDES, SPAN_SIDES, TRIMMED, derived_pdqs, reduced_copy,
+    share_of,
 )
 from hashdb.hashing.pdq import PdqSignal
 from hashdb.hashing.regions import Box
@@ -331,3 +332,70 @@ def test_reduced_takes_a_copy_made_already_only_of_its_shape() -> None:
     assert regions.reduced(rgb, 256, made) is made
     np.testing.assert_array_equal(regions.reduced(rgb, 200, made), regions.reduced(rgb, 200))
     assert regions.reduced(rgb, 600, made) is rgb
+
+
+def _white_gap(picture_a: np.ndarray, picture_b: np.ndarray, gap: int, axis: int) -> np.ndarray:
+    shape = list(picture_a.shape)
+    shape[axis] = gap
+    return np.concatenate([picture_a, np.full(shape, 255, np.uint8), picture_b], axis=axis)
+
+
+def test_row_spans_keep_a_picture_split_by_its_own_uniform_columns(media: Path) -> None:
+    # Two parts 160 and 120 wide with a 30-column white gap, 200 high, at (45, 88) in an app:
+    # the content box is the wider part; the first span is the content box's rows across the
+    # frame, and trimmed it is the whole 310 x 200 picture.
+    page = in_an_app(_white_gap(photo(media, 160, 200), photo(media, 120, 200), 30, axis=1))
+    found = regions.layout(page)
+    assert found.content == Box(45, 88, 205, 288)
+    (first, split), *_ = regions.row_spans(found)
+    assert (first.top, first.bottom) == (88, 288)
+    assert (first.left, first.right) == (found.trimmed.left, found.trimmed.right)
+    assert regions.trimmed_inside(page, first) == Box(45, 88, 355, 288)
+    assert 0 < split < PART_SPLIT  # the app bar's and the text line's rows against the picture's 200
+
+
+def test_row_spans_join_a_picture_split_by_its_own_uniform_rows(media: Path) -> None:
+    # Parts 120 and 100 high with a 20-row white gap, 300 wide, at (50, 88) in an app: the
+    # content box is the upper part; the span joined with the block below holds all 240 rows.
+    page = in_an_app(_white_gap(photo(media, 300, 120), photo(media, 300, 100), 20, axis=0))
+    found = regions.layout(page)
+    assert found.content == Box(50, 88, 350, 208)
+    spans = regions.row_spans(found)
+    assert len(spans) == 4  # alone, with the app bar's text above, the lower part below, both
+    trimmed = {regions.trimmed_inside(page, span): split for span, split in spans}
+    assert trimmed[Box(50, 88, 350, 208)] == 100 / 120  # alone: the lower part is the runner-up
+    assert 0 < trimmed[Box(50, 88, 350, 328)] < PART_SPLIT
+
+
+def test_a_picture_with_no_busy_row_has_no_row_spans() -> None:
+    flat = np.full((200, 300, 3), 255, np.uint8)
+    assert regions.row_spans(regions.layout(flat)) == []
+
+
+def test_a_lookup_hashes_the_whole_picture_its_own_gap_split(media: Path) -> None:
+    # The picture of the test above, in an app: a lookup's content hashes include the PDQ of
+    # the whole picture, not marked a part; storing the page adds no row span.
+    picture = _white_gap(photo(media, 300, 120), photo(media, 300, 100), 20, axis=0)
+    page = in_an_app(picture)
+    whole = PdqSignal().compute_array(np.ascontiguousarray(picture)).hex
+    looked_up = derived_pdqs(page, 50, lookup=True)
+    assert len(looked_up) <= MAX_DERIVED
+    assert [d.part for d in looked_up if d.via == CONTENT and d.hash.hex == whole] == [False]
+    assert whole not in {d.hash.hex for d in derived_pdqs(page, 50)}
+
+
+def test_a_box_found_again_is_hashed_once_and_reduced_to_each_side_once(media: Path) -> None:
+    # One picture in an app, no gap of its own: the first row span, trimmed, is the content box,
+    # which a lookup hashed already with its REDUCED_SIDES copies; the span adds the SPAN_SIDES
+    # copies it lacks, and nothing twice.
+    page = in_an_app(photo(media, 380, 300))
+    found = regions.layout(page)
+    (first, _), *_ = regions.row_spans(found)
+    assert regions.trimmed_inside(page, first) == found.content == Box(10, 88, 390, 388)
+    pixels = np.ascontiguousarray(found.content.crop(page))
+    share = share_of(380 * 300, page.shape[0] * page.shape[1])
+    expected = [PdqSignal().compute_array(pixels).hex,
+                *(PdqSignal().compute_array(reduced_copy(pixels, side)).hex
+                  for side in sorted({*REDUCED_SIDES, *SPAN_SIDES}))]
+    looked_up = [d.hash.hex for d in derived_pdqs(page, 50, lookup=True) if d.via == CONTENT and d.share == share]
+    assert sorted(looked_up) == sorted(expected)
