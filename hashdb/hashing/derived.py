@@ -173,7 +173,7 @@ def derived_pdqs(image: Image.Image | npt.NDArray[np.uint8], min_quality: int, l
         # Measured on the full evaluation (BENCHMARKS.md, "Matching quality"): screenshots
         # 0.781 -> 0.850, borders, bars and captions 1 to 5 queries of 160 more, no family
         # lower; false positives 3 -> 4 of 5,000 (one drawing at two sizes on its page, a pair
-        # the pool's definition missed), wrong matches unchanged (1); 1.15x main's lookup time.
+        # the pool's definition missed), wrong matches unchanged (1); 1.15x to 1.19x main's lookup time.
         for n, (span, split) in enumerate(regions.row_spans(found)):
             inner = regions.trimmed_inside(rgb, span)
             if not whole(inner):
