@@ -24,7 +24,7 @@ from typing import Any
 
 from hashdb import errors
 from hashdb.hashing import tmk
-from hashdb.hashing.derived import MAX_DERIVED, VIAS, WINDOW, derived_from_json, derived_json
+from hashdb.hashing.derived import CONTENT, MAX_DERIVED, VIAS, WINDOW, derived_from_json, derived_json
 from hashdb.types import FeedEntry, FrameHash, HashValue, Principal, Query, Submission, Votes
 
 # The server's default batch limit (HASHDB_MAX_BATCH); longer lists are sent in several requests.
@@ -51,10 +51,20 @@ class DerivedAccepted:
 
     def fit(self, query: Query) -> Query:
         """`query` with only the derived hashes the server takes: the kinds it knows, and of
-        those the first `most` (a lookup lists its windows last, so an older server gets
-        everything it took before)."""
-        kept = tuple(d for d in query.derived if d.via in self.vias)[:self.most]
+        those `most`, in their order. Past `most`, windows go first, then the last `content`
+        boxes: a lookup makes many of those (regions, row spans, reduced copies) and few of
+        each other kind, and each corner-masked or deskewed hash is the only evidence of its
+        edit (a logo, a turn), which an older server took before row spans lengthened the list."""
+        known = [d for d in query.derived if d.via in self.vias]
+        if len(known) > self.most:
+            rank = sorted(range(len(known)), key=lambda i: (_FIT_ORDER.get(known[i].via, 0), i))
+            known = [known[i] for i in sorted(rank[:self.most])]
+        kept = tuple(known)
         return query if kept == query.derived else dataclasses.replace(query, derived=kept)
+
+
+# Which derived hashes fit() leaves out first when a server takes fewer: higher goes first.
+_FIT_ORDER = {WINDOW: 2, CONTENT: 1}
 
 
 OLDER_SERVER = DerivedAccepted(OLDER_DERIVED_VIAS, OLDER_MAX_DERIVED)

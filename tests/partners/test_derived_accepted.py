@@ -46,3 +46,15 @@ def test_fit_drops_the_kinds_a_server_does_not_take_then_keeps_the_first():
     assert OLDER_SERVER.fit(query).derived == regions
     assert DerivedAccepted(frozenset(VIAS), 20).fit(query).derived == regions + windows[:5]
     assert DerivedAccepted(frozenset(VIAS), MAX_DERIVED).fit(query) is query
+
+
+def test_fit_leaves_out_content_boxes_before_the_single_evidence_of_a_logo_or_a_turn():
+    # A lookup lists its content boxes (regions, row spans, reduced copies) before its corner
+    # masks; cut to an older server's 17 in order, the masks were the ones lost.
+    boxes = tuple(derived("content", n) for n in range(1, 15))
+    masks = tuple(derived("masked", n) for n in range(50, 54))
+    turned = (derived("deskewed", 60),)
+    windows = tuple(derived("window", n) for n in range(100, 103))
+    query = Query("q", (HashValue("pdq", f"{7:064x}", 100),), derived=boxes + turned + masks + windows)
+    assert OLDER_SERVER.fit(query).derived == boxes[:12] + turned + masks
+    assert DerivedAccepted(frozenset(VIAS), 19).fit(query).derived == boxes[:14] + turned + masks
