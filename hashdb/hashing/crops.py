@@ -38,19 +38,27 @@ def crop_pdqs(image: Image.Image | npt.NDArray[np.uint8], min_quality: int,
     height, width = rgb.shape[:2]
     if min(width, height) * SHARES[-1] < 16:
         return ()
-    pdq = PdqSignal()
-    out: list[DerivedHash] = []
     detail = derived.Detail.of(rgb, detail)
-    luma = derived.luma_of(rgb, luma)
     if not derived.detailed_middle(rgb, detail):
         return ()
-    for left, top, right, bottom in centre_boxes(width, height):
+    return _box_pdqs(rgb, centre_boxes(width, height), derived.CROPPED, min_quality, detail, luma)
+
+
+def _box_pdqs(rgb: npt.NDArray[np.uint8], boxes: list[tuple[int, int, int, int]], via: str, min_quality: int,
+              detail: derived.Detail, luma: kernel.Luma | None) -> tuple[DerivedHash, ...]:
+    """The PDQs of `boxes` of `rgb` worth sharing, as `via` derived hashes with their share and
+    colours: each box with detail enough, quality >= min_quality, each value once. Every box is
+    hashed from the image's luma, made once (`luma` when the caller has it)."""
+    height, width = rgb.shape[:2]
+    pdq = PdqSignal()
+    out: list[DerivedHash] = []
+    luma = derived.luma_of(rgb, luma)
+    for left, top, right, bottom in boxes:
         if not detail(left, top, right, bottom):
             continue
-        value = pdq.compute_region(luma, left, top, right, bottom)  # the work copy's luma, made once
+        value = pdq.compute_region(luma, left, top, right, bottom)
         if derived.usable(value, min_quality) and all(value.hex != d.hash.hex for d in out):
-            out.append(DerivedHash(derived.CROPPED, value, derived.share_of((right - left) * (bottom - top),
-                                                                            width * height),
+            out.append(DerivedHash(via, value, derived.share_of((right - left) * (bottom - top), width * height),
                                    detail.colours(left, top, right, bottom)))
     return tuple(out)
 
@@ -100,15 +108,4 @@ def window_pdqs(small: npt.NDArray[np.uint8], min_quality: int,
     detail = derived.Detail(small)
     if not derived.detailed_middle(small, detail):
         return ()
-    pdq = PdqSignal()
-    out: list[DerivedHash] = []
-    luma = derived.luma_of(small, luma)
-    for left, top, right, bottom in window_boxes(width, height):
-        if not detail(left, top, right, bottom):
-            continue
-        value = pdq.compute_region(luma, left, top, right, bottom)  # small's luma, made once
-        if derived.usable(value, min_quality) and all(value.hex != d.hash.hex for d in out):
-            out.append(DerivedHash(derived.WINDOW, value, derived.share_of((right - left) * (bottom - top),
-                                                                           width * height),
-                                   detail.colours(left, top, right, bottom)))
-    return tuple(out)
+    return _box_pdqs(small, window_boxes(width, height), derived.WINDOW, min_quality, detail, luma)
