@@ -53,6 +53,15 @@ class LowQuality(InvalidInput):
     code = "low_quality"
 
 
+class ForkedCursor(InvalidInput):
+    """A change-feed cursor issued by another history of this database: it was restored from
+    an older backup after the cursor was issued. The changes at and before the cursor are not
+    the ones its holder applied, so going on from it would skip changes and keep records the
+    restore took out."""
+
+    code = "forked_cursor"
+
+
 class UnknownIncident(InvalidInput):
     """A submission names an incident that is not open: like an unknown label, the request is
     well formed and its content is what is refused."""

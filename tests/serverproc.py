@@ -80,9 +80,11 @@ class LiveServer:
 
 
 def start_server(db: Path, workers: int = 2, env: Mapping[str, str] | None = None,
-                 source: Path | None = None, access_log: str = "-", threads: int | None = None) -> LiveServer:
-    """`source`: run the server from another checkout of the code (a benchmark's reference)."""
-    port = free_port()
+                 source: Path | None = None, access_log: str = "-", threads: int | None = None,
+                 port: int | None = None) -> LiveServer:
+    """`source`: run the server from another checkout of the code (a benchmark's reference).
+    `port`: the port of a server stopped before (a restart at the same URL)."""
+    port = port or free_port()
     log = db.with_name(db.name + f".{port}.log")
     command = [sys.executable, "-c", "from hashdb.cli import cli; cli()", "serve", "--db", str(db),
                "--port", str(port), "--workers", str(workers), "--access-log", access_log]

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import re
 
-from hashdb.errors import InvalidInput
+from hashdb.errors import ForkedCursor, InvalidInput
 from hashdb.hashing import tmk
 from hashdb.service.base import MAX_EXPORT_PAGE, ServiceBase
 from hashdb.trust import policy
@@ -28,7 +29,7 @@ class PartnersMixin(ServiceBase):
         policy.require(actor, "export")
         if not 1 <= limit <= MAX_EXPORT_PAGE:
             raise InvalidInput(f"limit must be between 1 and {MAX_EXPORT_PAGE}")
-        seq = decode_cursor(since)
+        seq, check = decode_cursor(since)
         changes = self.store.changes_since(seq, limit)
         if not changes and seq and seq > self.store.last_seq():
             # Every cursor this server issued is at most its feed's head. One past it is another
@@ -36,6 +37,16 @@ class PartnersMixin(ServiceBase):
             # Said of the database: a local `hashdb export --db` has no server.
             raise InvalidInput("cursor is not one this database issued (it is past the end of this feed: "
                                "from another database, or from before this one was restored?)")
+        if check is not None and check != _check_of(self.store.change_mark(seq)):
+            # Restored from an older backup and written to since, the feed reuses the sequence
+            # numbers the restore took back: a mirror's cursor there names another change, and
+            # going on from it would skip the changes made since the restore while the mirror
+            # kept records the restore took out (matching on, under ids that now name others).
+            raise ForkedCursor("cursor names a change this database no longer has at that place in its feed: it "
+                               "was restored from an older backup after the cursor was issued. The records "
+                               "fetched with it may be gone here and ids reused, so continuing would skip "
+                               "changes and keep removed records; fetch the feed again from the start into a "
+                               "new mirror (hashdb sync into another --db; threatexchange fetch --clear)")
         records = self.store.get_records([c.record_id for c in changes])
         video_ids = [r.id for r in records.values() if r.signal == "vpdq"]
         videos = self.store.timed_frames(video_ids)
@@ -51,7 +62,8 @@ class PartnersMixin(ServiceBase):
                                      tuple(d for _, d in derived.get(record.id, [])),
                                      _tmk_hash(tmks.get(record.id)),
                                      Votes(record.agree, record.disagree, record.false_positive)))
-        return entries, encode_cursor(changes[-1].seq if changes else seq)
+        last = changes[-1].seq if changes else seq
+        return entries, encode_cursor(last, self.store.change_mark(last) if last else None)
 
 
 def _tmk_hash(data: bytes | None) -> TmkHash | None:
@@ -61,19 +73,37 @@ def _tmk_hash(data: bytes | None) -> TmkHash | None:
 MAX_SEQ = 2**63 - 1
 
 
-def encode_cursor(seq: int) -> str:
-    return base64.urlsafe_b64encode(f"v1:{seq}".encode()).decode().rstrip("=")
+def encode_cursor(seq: int, mark: str | None = None) -> str:
+    """An export's next cursor: the feed's sequence and, from servers that check it, a digest
+    of the change at it (`mark`: the store's change_mark), so that a cursor from before a
+    restore is told from one of the restored history. v1 cursors (before the check) still read."""
+    if mark is None:
+        return base64.urlsafe_b64encode(f"v1:{seq}".encode()).decode().rstrip("=")
+    return base64.urlsafe_b64encode(f"v2:{seq}:{_check_of(mark)}".encode()).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str | None) -> int:
+def decode_cursor(cursor: str | None) -> tuple[int, str | None]:
+    """The sequence a cursor names, and its check (None for the start and for v1 cursors)."""
     if cursor in (None, "", "0"):
-        return 0
+        return 0, None
     try:
         text = base64.urlsafe_b64decode(str(cursor) + "=" * (-len(str(cursor)) % 4)).decode("ascii")
-        version, _, seq = text.partition(":")
+        version, _, rest = text.partition(":")
+        seq, _, check = rest.partition(":")
         # Sequences are BIGINTs in both stores: a larger number would overflow SQLite's binding.
-        if version != "v1" or not seq.isascii() or not seq.isdigit() or len(seq) > 19 or int(seq) > MAX_SEQ:
+        if not seq.isascii() or not seq.isdigit() or len(seq) > 19 or int(seq) > MAX_SEQ:
             raise ValueError(text)
-        return int(seq)
+        if version == "v1" and not check:
+            return int(seq), None
+        if version == "v2" and _CHECK.fullmatch(check) and int(seq) > 0:
+            return int(seq), check
+        raise ValueError(text)
     except (ValueError, UnicodeDecodeError) as exc:
         raise InvalidInput("cursor is not one this database issued (an export's `next cursor`)") from exc
+
+
+_CHECK = re.compile(r"[0-9a-f]{16}")
+
+
+def _check_of(mark: str | None) -> str | None:
+    return None if mark is None else hashlib.sha256(mark.encode()).hexdigest()[:16]

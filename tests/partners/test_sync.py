@@ -412,3 +412,65 @@ def test_a_database_s_own_export_is_not_imported_into_it_or_a_copy(tmp_path):
         assert live_set(target) == held
     # Any other database takes it.
     assert hashdb("import", "--db", str(tmp_path / "mirror.sqlite"), str(feed_file)).returncode == 0
+
+
+def test_a_mirror_does_not_go_on_past_a_restore_of_its_source(tmp_path):
+    # The source restored from an older backup, then written to past the mirror's cursor: the
+    # mirror went on from it, never fetching the changes the source reissued at the sequence
+    # numbers it had held, and kept the records the restore took out, matching on under ids that
+    # now name other records at the source. The cursor carries a check of the change it names.
+    import sqlite3
+    from contextlib import closing
+
+    from serverproc import start_server
+
+    from hashdb.service import encode_cursor
+
+    origin = tmp_path / "origin.sqlite"
+    mirror = tmp_path / "mirror.sqlite"
+    backup = tmp_path / "backup.sqlite"
+    with serving(origin, ROLES) as served:
+        submit_random(served, 3, seed=51)
+        with closing(sqlite3.connect(origin)) as live, closing(sqlite3.connect(backup)) as copy:
+            live.backup(copy)
+        submit_random(served, 4, seed=52)
+        assert hashdb(*sync_args(served, mirror)).returncode == 0
+        keys, port = served[1], served[0].port
+    held = live_set(mirror)
+    for leftover in (origin.with_name(origin.name + "-wal"), origin.with_name(origin.name + "-shm")):
+        leftover.unlink(missing_ok=True)
+    shutil.copyfile(backup, origin)
+    restored = start_server(origin, workers=1, env={"HASHDB_RATE_LIMIT": "0"}, port=port)
+    try:
+        # Restored, the source is shorter than the mirror's cursor: refused as before.
+        refused = hashdb(*sync_args((restored, keys), mirror))
+        assert refused.returncode == 1 and "past the end of this feed" in refused.stderr
+        submit_random((restored, keys), 9, seed=53)  # now longer than the feed the mirror followed
+        forked = hashdb(*sync_args((restored, keys), mirror))
+        assert forked.returncode == 1, forked.stdout
+        assert "restored from an older backup after the cursor was issued" in forked.stderr
+        assert forked.stderr.count("\n") == 1 and "Traceback" not in forked.stderr
+        assert live_set(mirror) == held
+        # The answer names its code, which a client maps back to its error.
+        docs, cursor = Client(restored.url, keys["partner"]).export(None, 1000)
+        with pytest.raises(Exception) as raised:
+            Client(restored.url, keys["partner"]).export(_cursor_of(mirror, restored.url), 1000)
+        assert type(raised.value).__name__ == "ForkedCursor"
+        # A cursor within the history both share goes on, and so does one of the time before
+        # cursors were checked (v1: the sequence alone).
+        assert Client(restored.url, keys["partner"]).export(encode_cursor(2), 1000)[0] == docs[2:]
+        fresh = tmp_path / "fresh.sqlite"
+        assert hashdb(*sync_args((restored, keys), fresh)).returncode == 0
+        assert live_set(fresh) == live_set(origin)
+    finally:
+        restored.stop()
+
+
+def _cursor_of(mirror: Path, url: str) -> str:
+    service = open_database(mirror)
+    try:
+        cursor = service.store.mirror_cursor(Source.from_url(url).key)
+        assert cursor is not None
+        return cursor
+    finally:
+        service.store.close()
