@@ -44,30 +44,41 @@ OLDER_MAX_DERIVED = 17
 
 @dataclass(frozen=True, slots=True)
 class DerivedAccepted:
-    """The derived hashes a server takes in a lookup item: their kinds, and how many."""
+    """The derived hashes a server takes in a lookup or submit item: their kinds, how many, and
+    whether it reads their colour layout (servers before it refuse a derived hash carrying one)."""
 
     vias: frozenset[str]
     most: int
+    colours: bool = True
 
     def fit(self, query: Query) -> Query:
         """`query` with only the derived hashes the server takes: the kinds it knows, and of
         those `most`, in their order. Past `most`, windows go first, then the last `content`
         boxes: a lookup makes many of those (regions, row spans, reduced copies) and few of
         each other kind, and each corner-masked or deskewed hash is the only evidence of its
-        edit (a logo, a turn), which an older server took before row spans lengthened the list."""
+        edit (a logo, a turn), which an older server took before row spans lengthened the list.
+        To a server that does not read colour layouts they go unsent (its matches are then
+        those of the time before the colour gate)."""
         known = [d for d in query.derived if d.via in self.vias]
         if len(known) > self.most:
             rank = sorted(range(len(known)), key=lambda i: (_FIT_ORDER.get(known[i].via, 0), i))
             known = [known[i] for i in sorted(rank[:self.most])]
+        if not self.colours:
+            known = [d if d.colours is None else dataclasses.replace(d, colours=None) for d in known]
         kept = tuple(known)
         return query if kept == query.derived else dataclasses.replace(query, derived=kept)
+
+    def fit_submission(self, submission: Submission) -> Submission:
+        fitted = self.fit(Query(submission.input, submission.hashes, derived=submission.derived))
+        return submission if fitted.derived == submission.derived else dataclasses.replace(
+            submission, derived=fitted.derived)
 
 
 # Which derived hashes fit() leaves out first when a server takes fewer: higher goes first.
 _FIT_ORDER = {WINDOW: 2, CONTENT: 1}
 
 
-OLDER_SERVER = DerivedAccepted(OLDER_DERIVED_VIAS, OLDER_MAX_DERIVED)
+OLDER_SERVER = DerivedAccepted(OLDER_DERIVED_VIAS, OLDER_MAX_DERIVED, colours=False)
 
 
 class ServerError(errors.HashDBError):
@@ -304,7 +315,8 @@ def _derived_accepted(doc: Any) -> DerivedAccepted | None:
     """What an OpenAPI document (spec.py's) says a lookup item's "derived" takes, or None."""
     try:
         schemas = doc["components"]["schemas"]
-        vias = schemas["Derived"]["properties"]["via"]["enum"]
+        fields = schemas["Derived"]["properties"]
+        vias = fields["via"]["enum"]
         most = [form["properties"]["derived"]["maxItems"] for form in schemas["LookupItem"]["oneOf"]
                 if "derived" in form.get("properties", {})]
     except (KeyError, TypeError, IndexError):
@@ -313,7 +325,7 @@ def _derived_accepted(doc: Any) -> DerivedAccepted | None:
             or not all(isinstance(via, str) for via in vias)):
         return None
     # Never more than this version computes and checks itself (a misconfigured proxy's document).
-    return DerivedAccepted(frozenset(vias) & frozenset(VIAS), min(most[0], MAX_DERIVED))
+    return DerivedAccepted(frozenset(vias) & frozenset(VIAS), min(most[0], MAX_DERIVED), "colours" in fields)
 
 
 def _record(doc: Any, what: str) -> dict[str, Any]:
@@ -343,11 +355,10 @@ def _api_error(status: int, payload: bytes, retry_after: str | None) -> errors.H
 def lookup_queries(client: Client, queries: Sequence[Query],
                    thresholds: Mapping[str, int] | None = None) -> list[dict[str, Any]]:
     """Look up Queries; each result is named with its query's local input. Derived hashes the
-    server does not take (a lookup's windows, to a server before them) are left out, and the
-    rest matched as before: the server is asked what it takes only when a query carries more
-    than a server before windows would take."""
-    if any(len(q.derived) > OLDER_MAX_DERIVED or any(d.via not in OLDER_DERIVED_VIAS for d in q.derived)
-           for q in queries):
+    server does not take (a lookup's windows, to a server before them; colour layouts, to one
+    before those) are left out, and the rest matched as before: the server is asked what it
+    takes (once a client) when a query carries any derived hash."""
+    if any(q.derived for q in queries):
         accepted = client.derived_accepted()
         queries = [accepted.fit(q) for q in queries]
     results = client.lookup([query_item(q) for q in queries], thresholds)
@@ -371,6 +382,9 @@ def submit_submissions(client: Client, submissions: Sequence[Submission],
     """Submit in requests of at most BATCH items and BATCH_BYTES (each one all-or-nothing on the
     server); PartlySubmitted when a request after the first is refused."""
     results: list[dict[str, Any]] = []
+    if any(s.derived for s in submissions):
+        accepted = client.derived_accepted()
+        submissions = [accepted.fit_submission(s) for s in submissions]
     items = [submission_item(s) for s in submissions]
     batches = list(_batches(items))
     done = 0

@@ -1,7 +1,8 @@
 """A lookup's windows (hashing/crops.py) through a real server: a server that takes them finds
 an off-centre crop through one, and a server from before windows (which takes 17 derived
 hashes an item, none of them windows) still answers this client's lookups, without the
-windows (partners/client.py reads what a server takes from its /openapi.json)."""
+windows (partners/client.py reads what a server takes from its /openapi.json). Nor does one from
+before derived hashes' colour layouts, which refused any derived hash carrying one."""
 
 from __future__ import annotations
 
@@ -27,6 +28,8 @@ ROOT = Path(__file__).resolve().parents[2]
 # main just before windows: its server takes at most 17 derived hashes an item and knows no
 # "window" (it refuses the whole request otherwise).
 BEFORE_WINDOWS = "0bf714a0f3ef047a6a733ce63a4f2cd286921909"
+# main before colour layouts were merged: its server refuses a derived hash with a "colours" field.
+BEFORE_COLOURS = "22599aca26fe57cf3725e1ad3e05589e225db2c4"
 
 
 def remote(url: str, key: str, *args: str) -> list[dict]:
@@ -56,25 +59,47 @@ def test_a_server_that_takes_windows_finds_an_off_centre_crop(media, tmp_path):
         assert [(m["id"] in submitted["ids"], m["via"]) for m in answer["matches"]] == [(True, "window")]
 
 
-@pytest.fixture(scope="module")
-def older_source(tmp_path_factory) -> Path:
+def source_at(commit: str, out: Path) -> Path:
     if shutil.which("git") is None or subprocess.run(
-            ["git", "-C", str(ROOT), "cat-file", "-e", f"{BEFORE_WINDOWS}^{{commit}}"], capture_output=True).returncode:
-        pytest.skip("needs this repository's history (git) to run the server from before windows")
-    out = tmp_path_factory.mktemp("older")
-    archive = subprocess.run(["git", "-C", str(ROOT), "archive", BEFORE_WINDOWS], capture_output=True, check=True)
+            ["git", "-C", str(ROOT), "cat-file", "-e", f"{commit}^{{commit}}"], capture_output=True).returncode:
+        pytest.skip(f"needs this repository's history (git) to run the server of {commit[:7]}")
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", commit], capture_output=True, check=True)
     subprocess.run(["tar", "-x", "-C", str(out)], input=archive.stdout, check=True)
     return out
 
 
-def test_a_server_from_before_windows_still_answers_this_clients_lookups(media, tmp_path, older_source):
-    db = tmp_path / "db.sqlite"
+@pytest.fixture(scope="module")
+def older_source(tmp_path_factory) -> Path:
+    return source_at(BEFORE_WINDOWS, tmp_path_factory.mktemp("older"))
+
+
+def older_key(source: Path, db: Path) -> str:
     # The older version makes its own database and key, as its operators did.
     made = subprocess.run([sys.executable, "-c", "from hashdb.cli import cli; cli()", "keys", "create", "--org",
                            "alpha", "--role", "contributor", "--db", str(db), "--json"], capture_output=True, text=True,
                           env={**{k: v for k, v in os.environ.items() if not k.startswith("HASHDB_")},
-                               "PYTHONPATH": str(older_source)}, cwd=older_source, check=True)
-    key = json.loads(made.stdout)["key"]
+                               "PYTHONPATH": str(source)}, cwd=source, check=True)
+    return str(json.loads(made.stdout)["key"])
+
+
+def test_a_server_from_before_colour_layouts_takes_this_clients_lookups_and_submits(media, tmp_path,
+                                                                                    tmp_path_factory):
+    source = source_at(BEFORE_COLOURS, tmp_path_factory.mktemp("before-colours"))
+    db = tmp_path / "db.sqlite"
+    key = older_key(source, db)
+    server = start_server(db, workers=1, env={"HASHDB_RATE_LIMIT": "0"}, source=source)
+    try:
+        assert not Client(server.url, key).derived_accepted().colours
+        [submitted] = remote(server.url, key, "submit", str(media / "chelsea.jpg"), "--label", "glorification")
+        [caption] = remote(server.url, key, "lookup", str(media / "chelsea_caption.jpg"))
+        assert any(m["id"] in submitted["ids"] for m in caption["matches"]), caption
+    finally:
+        server.stop()
+
+
+def test_a_server_from_before_windows_still_answers_this_clients_lookups(media, tmp_path, older_source):
+    db = tmp_path / "db.sqlite"
+    key = older_key(older_source, db)
     server = start_server(db, workers=1, env={"HASHDB_RATE_LIMIT": "0"}, source=older_source)
     try:
         accepted = Client(server.url, key).derived_accepted()

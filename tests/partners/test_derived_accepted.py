@@ -21,13 +21,14 @@ def test_the_servers_document_says_what_it_takes():
     # A document with a lower limit and fewer kinds (a server before windows) is read as such.
     older = copy.deepcopy(doc)
     older["components"]["schemas"]["Derived"]["properties"]["via"]["enum"] = sorted(OLDER_SERVER.vias)
+    del older["components"]["schemas"]["Derived"]["properties"]["colours"]
     [media] = [form for form in older["components"]["schemas"]["LookupItem"]["oneOf"] if "derived" in form["properties"]]
     media["properties"]["derived"]["maxItems"] = 17
     assert _derived_accepted(older) == OLDER_SERVER
     # Never more than this version takes itself, nor a kind it does not know.
     media["properties"]["derived"]["maxItems"] = 1000
     older["components"]["schemas"]["Derived"]["properties"]["via"]["enum"] = ["trimmed", "newer"]
-    assert _derived_accepted(older) == DerivedAccepted(frozenset({"trimmed"}), MAX_DERIVED)
+    assert _derived_accepted(older) == DerivedAccepted(frozenset({"trimmed"}), MAX_DERIVED, colours=False)
 
 
 def test_a_document_that_does_not_say_is_read_as_nothing():
@@ -58,3 +59,15 @@ def test_fit_leaves_out_content_boxes_before_the_single_evidence_of_a_logo_or_a_
     query = Query("q", (HashValue("pdq", f"{7:064x}", 100),), derived=boxes + turned + masks + windows)
     assert OLDER_SERVER.fit(query).derived == boxes[:12] + turned + masks
     assert DerivedAccepted(frozenset(VIAS), 19).fit(query).derived == boxes[:14] + turned + masks
+
+
+def test_colour_layouts_go_only_to_a_server_that_reads_them():
+    # A server from before colour layouts refused every derived hash carrying one (400), so
+    # every image lookup and submit of this client failed there.
+    coloured = tuple(DerivedHash("trimmed", HashValue("pdq", f"{n:064x}", 100), 0.5, "ab12cd" * 9)
+                     for n in range(1, 4))
+    query = Query("q", (HashValue("pdq", f"{7:064x}", 100),), derived=coloured)
+    assert DerivedAccepted(frozenset(VIAS), MAX_DERIVED).fit(query) is query
+    plain = DerivedAccepted(frozenset(VIAS), MAX_DERIVED, colours=False).fit(query).derived
+    assert [(d.via, d.hash, d.share, d.colours) for d in plain] == [(d.via, d.hash, d.share, None) for d in coloured]
+    assert OLDER_SERVER.fit(query).derived == plain
