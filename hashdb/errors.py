@@ -113,6 +113,14 @@ class Busy(HashDBError):
         self.retry_after = retry_after
 
 
+class DatabaseUnavailable(Busy):
+    """The database server could not be reached, or dropped the connection during the request (a
+    restart, a failover, an administrator ending sessions): a 503 with Retry-After, as for a busy
+    write lock, so a client's retry applies. The message says whether a write may have landed."""
+
+    code = "database_unavailable"
+
+
 class StoreUnavailable(InvalidInput):
     """The database named by the caller (`--db`, HASHDB_DB, a DSN) could not be opened: a missing
     folder, a file that is not a database, a server that refused the connection. Raised only

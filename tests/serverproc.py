@@ -81,12 +81,13 @@ class LiveServer:
 
 def start_server(db: Path, workers: int = 2, env: Mapping[str, str] | None = None,
                  source: Path | None = None, access_log: str = "-", threads: int | None = None,
-                 port: int | None = None) -> LiveServer:
+                 port: int | None = None, dsn: str | None = None) -> LiveServer:
     """`source`: run the server from another checkout of the code (a benchmark's reference).
-    `port`: the port of a server stopped before (a restart at the same URL)."""
+    `port`: the port of a server stopped before (a restart at the same URL). `dsn`: serve this
+    PostgreSQL database (`--db DSN`) instead; `db` then only names the log."""
     port = port or free_port()
     log = db.with_name(db.name + f".{port}.log")
-    command = [sys.executable, "-c", "from hashdb.cli import cli; cli()", "serve", "--db", str(db),
+    command = [sys.executable, "-c", "from hashdb.cli import cli; cli()", "serve", "--db", dsn or str(db),
                "--port", str(port), "--workers", str(workers), "--access-log", access_log]
     if threads is not None:
         command += ["--threads", str(threads)]

@@ -49,8 +49,9 @@ def test_every_domain_error_has_a_chosen_status(cls):
     assert any(base in api_errors.STATUS for base in cls.__mro__), f"{cls.__name__} has no status"
     exc = cls("x", 3) if cls is RateLimited else cls("x")
     status = api_errors.status_for(exc)
-    # 503 only for "try again shortly": the index loading, the write lock held elsewhere.
-    assert 400 <= status < 600 and (status < 500 or cls in (errors.IndexStale, errors.Busy))
+    # 503 only for "try again shortly": the index loading, the write lock held elsewhere, the
+    # database server unreachable.
+    assert 400 <= status < 600 and (status < 500 or cls in (errors.IndexStale, errors.Busy, errors.DatabaseUnavailable))
 
 
 def test_status_table_choices():

@@ -11,6 +11,7 @@ import psycopg
 import pytest
 from store_helpers import actor, chain_problems, pdq, record
 
+from hashdb.errors import DatabaseUnavailable
 from hashdb.store import postgres_schema
 from hashdb.store.postgres_store import PostgresStore
 from hashdb.types import Change
@@ -105,7 +106,8 @@ def test_replicas_submitting_the_same_hashes_store_each_once(postgres_dsn: str) 
 def test_nothing_connects_until_first_use() -> None:
     # Safe to build before a fork (or with the database still starting): no I/O in __init__.
     store = PostgresStore("postgresql://nobody@127.0.0.1:1/none?connect_timeout=1")
-    with pytest.raises(psycopg.OperationalError):
+    # An unreachable server is the API's 503 with Retry-After, not a bare driver error (a 500).
+    with pytest.raises(DatabaseUnavailable, match="cannot reach the PostgreSQL database"):
         store.last_seq()
     store.close()
 
@@ -119,15 +121,48 @@ def test_close_then_use_reconnects(postgres_dsn: str) -> None:
     store.close()  # idempotent
 
 
-def test_a_dropped_session_fails_one_call_then_reconnects(postgres_dsn: str) -> None:
+def backend_pid(store: PostgresStore) -> int:
+    return int(store._rows("SELECT pg_backend_pid() AS pid")[0]["pid"])
+
+
+def terminate(dsn: str, pid: int) -> None:
+    with psycopg.connect(dsn, autocommit=True) as admin:
+        # With a timeout, it waits until the session has ended, as a later request would find it.
+        admin.execute("SELECT pg_terminate_backend(%s, 5000)", (pid,))
+
+
+def test_a_read_after_the_server_dropped_the_session_is_answered_on_a_new_one(postgres_dsn: str) -> None:
     store = PostgresStore(postgres_dsn)
     actor(store, "Acme")
-    (pid,) = store._rows("SELECT pg_backend_pid() AS pid")[0].values()
-    with psycopg.connect(postgres_dsn, autocommit=True) as admin:
-        admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
-    with pytest.raises(psycopg.OperationalError):
-        store.get_org("Acme")
-    assert store.get_org("Acme") is not None
+    old = backend_pid(store)
+    terminate(postgres_dsn, old)
+    assert store.get_org("Acme") is not None  # retried once on a new connection
+    assert backend_pid(store) != old
+    store.close()
+
+
+def test_a_write_after_the_server_dropped_the_idle_session_starts_on_a_new_one(postgres_dsn: str) -> None:
+    store = PostgresStore(postgres_dsn)
+    acme = actor(store, "Acme")
+    terminate(postgres_dsn, backend_pid(store))
+    assert store.add_records([record(pdq(1))], acme)[0].duplicate is False
+    assert [r.value for r in store.find_values("pdq", [pdq(1)])] == [pdq(1)]
+    store.close()
+
+
+def test_a_session_lost_inside_a_write_is_unavailable_and_writes_nothing(postgres_dsn: str) -> None:
+    # Not re-run: a write is the caller's to retry (a submit again is answered as a duplicate).
+    store = PostgresStore(postgres_dsn)
+    acme = actor(store, "Acme")
+    before = store.last_seq()
+    with pytest.raises(DatabaseUnavailable, match="nothing was written") as raised:
+        with store._write() as conn:
+            (pid,) = conn.execute("SELECT pg_backend_pid()").fetchone()
+            terminate(postgres_dsn, pid)
+            conn.execute("INSERT INTO orgs (name, created_at) VALUES ('Lost', 'now')")
+    assert raised.value.retry_after >= 1
+    assert store.get_org("Lost") is None and store.last_seq() == before
+    assert store.add_records([record(pdq(2))], acme)[0].duplicate is False
     store.close()
 
 
