@@ -49,6 +49,23 @@ def refuse_foreign(db: Database, path: object) -> None:
                                "not a hashdb database: check --db or HASHDB_DB")
 
 
+def refuse_newer(db: Database, path: object) -> None:
+    """Refuse a database a newer hashdb migrated: this version does not know the tables and
+    rules those migrations added (a column it never fills, a rule it never keeps), so writing
+    to it could break what the newer version relies on, and reading it could miss what it
+    holds. Said before anything is written."""
+    if Migrations.migrations_table not in db.table_names():
+        return
+    known = {m.name for m in migrations._migrations}
+    unknown = [str(row[0]) for row in db.execute(
+        f"SELECT name FROM {Migrations.migrations_table} WHERE migration_set = ? ORDER BY rowid",
+        [migrations.name]).fetchall() if str(row[0]) not in known]
+    if unknown:
+        raise StoreUnavailable(f"{path} was upgraded by a newer hashdb (its schema has {len(unknown)} change"
+                               f"{'s' if len(unknown) > 1 else ''} this version does not know, first "
+                               f"{unknown[0]}): run that version, or restore a backup taken before the upgrade")
+
+
 def foreign_tables(db: Database) -> list[str]:
     """The tables of a database hashdb never migrated: none for a new file or one of ours."""
     names = [str(row[0]) for row in db.execute(

@@ -24,7 +24,7 @@ from pathlib import Path
 from sqlite_utils import Database
 
 from hashdb.errors import Busy, InvalidInput, StoreUnavailable
-from hashdb.store.migrations import migrations, refuse_foreign
+from hashdb.store.migrations import migrations, refuse_foreign, refuse_newer
 from hashdb.store.console_sql import ConsoleSQL
 from hashdb.store.keys_sql import KeysSQL
 from hashdb.store.mirror_sql import MirrorSQL
@@ -60,6 +60,7 @@ class SQLiteStore(ConsoleSQL, MirrorSQL, TrustSQL, KeysSQL, RecordPartsSQL, SQLS
         conn = self.db.conn
         try:
             refuse_foreign(self.db, db)  # before WAL mode, which would already change its file
+            refuse_newer(self.db, db)
         except Exception:
             conn.close()
             raise

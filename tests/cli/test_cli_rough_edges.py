@@ -218,3 +218,24 @@ def test_serve_refuses_a_database_that_does_not_exist(tmp_path):
     from hashdb.cli.operations import check_servable
 
     check_servable(str(typo), "127.0.0.1", 0)  # now served
+
+
+def test_a_database_a_newer_hashdb_upgraded_is_refused_before_anything_is_written(tmp_path):
+    # A newer hashdb migrates a database in place; the older one went on reading and writing it
+    # without a word, unaware of the tables and rules the newer one added.
+    import hashlib
+    import sqlite3
+    from contextlib import closing
+
+    db = empty_database(tmp_path / "db.sqlite")
+    with closing(sqlite3.connect(db)) as connection, connection:
+        connection.execute("INSERT INTO _sqlite_migrations (migration_set, name, applied_at)"
+                           " VALUES ('hashdb', 'm999_a_later_version', '2027-01-01T00:00:00')")
+    before = hashlib.sha256(db.read_bytes()).hexdigest()
+    for args in (["lookup", "--db", str(db), f"pdq:{random_pdq(random.Random(3))}"],
+                 ["submit", "--db", str(db), "--org", "alpha", "--label", "glorification",
+                  f"pdq:{random_pdq(random.Random(4))}"]):
+        result = CliRunner().invoke(cli, args, env={"HASHDB_SERVER": None})
+        assert result.exit_code == 1 and result.output.count("\n") == 1, result.output
+        assert f"{db} was upgraded by a newer hashdb" in result.output and "m999_a_later_version" in result.output
+    assert hashlib.sha256(db.read_bytes()).hexdigest() == before
