@@ -62,6 +62,9 @@ def test_faiss_equals_linear_and_python_oracle(
     expected = oracle({int(k): as_int(c) for k, c in zip(ids, codes)}, queries, radius)
     assert slow.search(queries, radius) == expected
     assert search_both(fast, queries, radius) == expected
+    # One query at a time: the API's single lookup, grouped by its own path (_scan.group).
+    for query, wanted in zip(queries, expected):
+        assert search_both(fast, query[None, :], radius) == [wanted]
     assert len(fast) == len(slow) == n
     assert fast.structure == ("mih" if n >= SWITCH else "flat")
 
@@ -240,3 +243,20 @@ def test_ids_beyond_32_bits_mix_with_small_ones(large_min_size: int) -> None:
         assert search_both(index, codes, 0) == oracle(truth, codes, 0), step
         assert search_both(index, codes, 32) == oracle(truth, codes, 32), step
         index.compact()
+
+
+@pytest.mark.parametrize("stored", [3, 64, 65, 300])
+def test_a_single_query_with_many_hits_at_equal_distances_is_ordered_by_distance_then_id(stored: int) -> None:
+    # Duplicates of one code at distance 0 and of a 5-bit neighbour at 5, under shuffled ids:
+    # the answer lists every id, nearest first, ties by id, on either side of SMALL_GROUP.
+    rng = np.random.default_rng(stored)
+    base = random_codes(rng, 1, 256)[0]
+    other = flip_bits(rng, base, 5)
+    codes = np.stack([base if i % 2 else other for i in range(stored)] + list(random_codes(rng, 60, 256)))
+    ids = rng.permutation(10_000)[: len(codes)].astype(np.int64)
+    index = FaissIndex(256, large_min_size=SWITCH, mih_work_divisor=0)
+    index.add(ids, codes)
+    index.compact()
+    expected = oracle({int(k): as_int(c) for k, c in zip(ids, codes)}, base[None, :], 31)
+    assert len(expected[0]) >= stored
+    assert search_both(index, base[None, :], 31) == expected
