@@ -24,6 +24,7 @@ from pathlib import Path
 from sqlite_utils import Database
 
 from hashdb.errors import Busy, InvalidInput, StoreUnavailable
+from hashdb.types import Change
 from hashdb.store.migrations import migrations, refuse_foreign, refuse_newer
 from hashdb.store.console_sql import ConsoleSQL
 from hashdb.store.keys_sql import KeysSQL
@@ -38,6 +39,8 @@ BUSY_TIMEOUT_MS = 30_000
 CACHE_KIB = 64 * 1024
 # Each reading thread's page cache: lookups and key checks touch a few pages per request.
 READ_CACHE_KIB = 8 * 1024
+# Reads a thread remembers as settled (see _settled) before it starts over.
+SETTLED_MAX = 4096
 
 
 class SQLiteStore(ConsoleSQL, MirrorSQL, TrustSQL, KeysSQL, RecordPartsSQL, SQLStore):
@@ -135,6 +138,50 @@ class SQLiteStore(ConsoleSQL, MirrorSQL, TrustSQL, KeysSQL, RecordPartsSQL, SQLS
                 yield self.db.conn
             return
         yield self._reader()
+
+    # -- the two reads of every lookup, answered from memory while nothing was committed ---------
+
+    def key_revoked(self, key_id: int) -> bool:
+        version = self._data_version()
+        if version is not None and ("key", key_id) in self._settled(version):
+            return False
+        revoked = super().key_revoked(key_id)
+        if version is not None and not revoked:
+            self._settled(version).add(("key", key_id))
+        return revoked
+
+    def changes_since(self, seq: int, limit: int) -> list[Change]:
+        version = self._data_version()
+        if version is not None and limit >= 1 and ("changes", seq) in self._settled(version):
+            return []
+        changes = super().changes_since(seq, limit)
+        if version is not None and not changes:
+            self._settled(version).add(("changes", seq))
+        return changes
+
+    def _data_version(self) -> tuple[sqlite3.Connection, int] | None:
+        """This thread's reader and SQLite's data_version on it, which changes whenever another
+        connection (this process's writer, another process) commits; None where reads go
+        through the writer (in memory, inside a write), whose own commits do not change it.
+
+        Every request checks its key for revocation and every lookup asks the change log for
+        changes since its index's last: each a query of about 14 us on a 2-core AMD machine,
+        the same answer until something is committed. PRAGMA data_version costs about 5."""
+        writing: int = getattr(self._local, "writing", 0)
+        if self._path is None or writing:
+            return None
+        reader = self._reader()
+        return reader, int(reader.execute("PRAGMA data_version").fetchone()[0])
+
+    def _settled(self, version: tuple[sqlite3.Connection, int]) -> set[tuple[str, int]]:
+        """The reads this thread found settled (a key not revoked, no change after a seq) at
+        `version`: read with the version taken before them, so a commit during the read makes
+        the next version differ and the read is asked again. A revocation or a retraction is
+        a commit: it is seen from the next request on, as without this memory."""
+        memo: tuple[tuple[sqlite3.Connection, int], set[tuple[str, int]]] | None = getattr(self._local, "settled", None)
+        if memo is None or memo[0] != version or len(memo[1]) >= SETTLED_MAX:
+            memo = self._local.settled = (version, set())
+        return memo[1]
 
     def _reader(self) -> sqlite3.Connection:
         reader: sqlite3.Connection | None = getattr(self._local, "reader", None)

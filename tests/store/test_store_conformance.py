@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import threading
 import uuid
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -481,3 +483,52 @@ def test_round_trip(store: SQLStore, batch: list[NewRecord]) -> None:
             sent.reference, sent.removed_at, sent.status, who.org_id)
         stored_frames = store.video_frames([outcome.id])[outcome.id]
         assert [(h, q) for _, h, q in stored_frames] == [(f.hash.hex, f.hash.quality) for f in sent.frames]
+
+
+def test_a_revocation_and_a_change_are_read_by_the_next_check_after_settled_answers(store: SQLStore) -> None:
+    # The key check and the index's catch-up ask these on every request; a store may remember
+    # the settled answers (SQLite does, while nothing is committed), never past a commit.
+    acme = actor(store, "Acme")
+    admin = actor(store, "Root", "admin")
+    key = store.create_api_key(acme.org_id, "consumer", "p1", "h")
+    last = store.last_seq()
+    for _ in range(3):
+        assert store.key_revoked(key.id) is False
+        assert store.changes_since(last, 10) == []
+    rid = store.add_records([record(pdq(1))], acme)[0].id
+    assert [c.record_id for c in store.changes_since(last, 10)] == [rid]
+    assert store.key_revoked(key.id) is False
+    store.revoke_api_key(key.id, admin)
+    assert store.key_revoked(key.id) is True
+    assert store.key_revoked(key.id + 100) is True  # no such key
+    with pytest.raises(InvalidInput):
+        store.changes_since(store.last_seq(), 0)
+
+
+def test_another_connections_commits_are_read_at_once_after_settled_answers(tmp_path: Path) -> None:
+    # Another process (an admin's `hashdb keys revoke`, an import) writes through a connection
+    # of its own: the reader's settled answers must not outlive its commit.
+    from hashdb.store.sqlite_store import SQLiteStore
+
+    server, other = SQLiteStore(tmp_path / "db.sqlite"), SQLiteStore(tmp_path / "db.sqlite")
+    try:
+        acme = actor(other, "Acme")
+        admin = actor(other, "Root", "admin")
+        key = other.create_api_key(acme.org_id, "consumer", "p1", "h")
+        last = server.last_seq()
+        for _ in range(3):
+            assert server.key_revoked(key.id) is False
+            assert server.changes_since(last, 10) == []
+        rid = other.add_records([record(pdq(1))], acme)[0].id
+        assert [c.record_id for c in server.changes_since(last, 10)] == [rid]
+        other.revoke_api_key(key.id, admin)
+        assert server.key_revoked(key.id) is True
+        # And from another thread of the server, with its own reader.
+        seen: list[bool] = []
+        thread = threading.Thread(target=lambda: seen.append(server.key_revoked(key.id)))
+        thread.start()
+        thread.join()
+        assert seen == [True]
+    finally:
+        server.close()
+        other.close()
