@@ -67,6 +67,8 @@ BALANCE_RECHECK = 0.05
 # missed deadlines need not run every time. Deadlines are seconds long; the heartbeat's
 # timeout is `hashdb serve`'s --timeout (60 s).
 HOUSEKEEPING_EVERY = 0.2
+# How often (seconds) a worker busy answering looks for new connections between answers.
+ACCEPT_EVERY = 0.005
 
 # After an early 413: how much of the refused body is read and dropped, and for how long.
 DRAIN_BYTES = 8 * 1024 * 1024
@@ -138,7 +140,7 @@ class HashdbWorker(ThreadWorker):  # type: ignore[misc]
         self.gathering: dict[TConn, Gathering] = {}
         self.shares: ConnectionShares | None = None
         self._accept_wanted = False
-        self._notified = self._swept = float("-inf")
+        self._notified = self._swept = self._accept_tried = float("-inf")
         self._date = inline.DateHeader()
         self._inline_limits = inline.Limits.of(self.cfg)
         self._wsgi_errors: WSGIErrorsWrapper | None = None
@@ -184,17 +186,22 @@ class HashdbWorker(ThreadWorker):  # type: ignore[misc]
         super().wait_for_and_dispatch_events(timeout)
 
     def accept(self, listener: socket.socket) -> None:
-        try:
-            client, address = listener.accept()
-        except OSError as e:
-            if e.errno not in (errno.EAGAIN, errno.ECONNABORTED, errno.EWOULDBLOCK):
-                raise
-            return
-        self.nr_conns += 1
-        if self.shares is not None:
-            self.shares.publish(self.nr_conns)
-        conn = TConn(self.cfg, _timed(client), address, listener.getsockname())
-        self._gather(conn)
+        """Every connection waiting, while this worker may take them. gunicorn accepts one a
+        pass of the loop, and a pass of a busy worker answers every ready request first: a
+        client pool opening 64 connections at once had some of them wait 2-4 s in the backlog
+        for their first answer (the 64-connection rows of BENCHMARKS.md, "API")."""
+        while self.nr_conns < self.worker_connections and self._fair():
+            try:
+                client, address = listener.accept()
+            except OSError as e:
+                if e.errno not in (errno.EAGAIN, errno.ECONNABORTED, errno.EWOULDBLOCK):
+                    raise
+                return
+            self.nr_conns += 1
+            if self.shares is not None:
+                self.shares.publish(self.nr_conns)
+            conn = TConn(self.cfg, _timed(client), address, listener.getsockname())
+            self._gather(conn)
 
     def on_client_socket_readable(self, conn: TConn, client: socket.socket) -> None:
         """A kept-alive connection has its next request coming: gather it too."""
@@ -324,6 +331,20 @@ class HashdbWorker(ThreadWorker):  # type: ignore[misc]
             self.poller.modify(conn.sock, selectors.EVENT_WRITE, partial(self._on_writable, conn))
             return
         self._after_inline(conn, close)
+        self._accept_between_answers()
+
+    def _accept_between_answers(self) -> None:
+        """Take waiting connections between answers too, not only once a pass: a pass answers
+        every ready request first (tens of milliseconds at 32 connections), and the fair share
+        hands new connections to the workers in turns of one or two, so a burst of 64 took
+        about 2 s to be accepted. At most once every ACCEPT_EVERY: an accept that finds
+        none costs a system call."""
+        now = time.monotonic()
+        if now - self._accept_tried < ACCEPT_EVERY or not (self._accept_wanted and self.alive):
+            return
+        self._accept_tried = now
+        for listener in self.sockets:
+            self.accept(listener)
 
     def _on_writable(self, conn: TConn, client: socket.socket) -> None:
         state = self.gathering.get(conn)

@@ -85,3 +85,40 @@ def test_kept_alive_connections_are_shared_evenly_between_workers(tmp_path):
         for connection in connections:
             connection.close()
         server.stop()
+
+
+def test_one_accept_takes_every_waiting_connection_while_the_worker_may_take_them():
+    # A burst (a client pool opening many connections at once) is taken in one pass, not one
+    # connection a pass of the loop; the fair share and the connection limit still stop it.
+    import socket
+    from types import SimpleNamespace
+
+    from gunicorn.config import Config
+
+    from hashdb.api.worker import HashdbWorker
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.setblocking(False)
+    clients = [socket.create_connection(listener.getsockname(), timeout=5) for _ in range(6)]
+    taken: list[object] = []
+    try:
+        worker = SimpleNamespace(nr_conns=0, worker_connections=4, shares=None, cfg=Config(),
+                                 _gather=taken.append)
+        worker._fair = lambda: True
+        HashdbWorker.accept(worker, listener)
+        assert worker.nr_conns == len(taken) == 4  # up to the limit
+        worker.worker_connections = 10
+        worker._fair = lambda: worker.nr_conns < 5  # another worker holds 5
+        HashdbWorker.accept(worker, listener)
+        assert worker.nr_conns == len(taken) == 5
+        HashdbWorker.accept(worker, listener)
+        assert len(taken) == 5
+        worker._fair = lambda: True
+        HashdbWorker.accept(worker, listener)  # the last one, then none waiting: no error
+        assert worker.nr_conns == len(taken) == 6
+    finally:
+        for conn in taken:
+            conn.sock.close()  # type: ignore[attr-defined]
+        for client in clients:
+            client.close()
+        listener.close()
