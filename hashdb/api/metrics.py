@@ -122,6 +122,10 @@ class Metrics:
             self.signal_matches.labels(signal)
         for outcome in DELIVERY_OUTCOMES:
             self.deliveries.labels(outcome)
+        # Every refusal reason from the start, at 0: a rate() or an alert over a series that
+        # appears only at the first refusal sees nothing until then (and needs `or vector(0)`).
+        for reason in sorted(refusal_reasons()):
+            self.refused.labels(reason)
         self.index_ready.set(0)
 
     # -- collection ------------------------------------------------------------------------
@@ -297,6 +301,11 @@ class StoreCollector(Collector):
         for status in STATUSES:
             by_status.add_metric([status], counts["status"].get(status, 0))
         yield by_status
+        by_signal = GaugeMetricFamily("hashdb_records_by_signal", "Records by signal, whatever their status",
+                                      labels=["signal"])
+        for signal, n in counts["signal"].items():
+            by_signal.add_metric([signal], n)
+        yield by_signal
         yield GaugeMetricFamily("hashdb_quarantine_queue", "Records held in quarantine, awaiting review",
                                 value=counts["status"].get("quarantined", 0))
         yield GaugeMetricFamily("hashdb_dispute_queue", "Records disputed by members' votes, awaiting review",

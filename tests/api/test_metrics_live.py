@@ -165,3 +165,21 @@ def test_a_method_a_path_does_not_take_is_counted_at_that_path(server):
                 break
             time.sleep(0.2)
         assert counted and counted[0] >= 1, (method, path)
+
+
+def test_refusal_counters_are_there_before_the_first_refusal_and_records_count_by_signal(tmp_path):
+    # Found in trial: hashdb_submissions_refused_total appeared only at the first refusal, so an
+    # alert on its rate saw nothing (and dashboards needed `or vector(0)`); and the "PDQ index
+    # empty" alert fired on a database holding only videos, whose PDQ index is empty by right.
+    with serving(tmp_path / "fresh.sqlite", ROLES, workers=2) as (live, keys):
+        got = {(name, tuple(sorted(labels.items()))): v for name, labels, v in samples(scrape(live))}
+        refused = {labels: v for (name, labels), v in got.items() if name == "hashdb_submissions_refused_total"}
+        assert refused[(("reason", "low_quality"),)] == 0 and refused[(("reason", "unknown_label"),)] == 0
+        assert all(v == 0 for v in refused.values()) and len(refused) >= 10
+        assert not any(name == "hashdb_records_by_signal" for name, _ in got)
+        video = {"frames": [{"pdq": random_pdq(random.Random(n)), "quality": 90, "t": float(n)}
+                                              for n in range(3)], "labels": ["glorification"]}
+        assert live.request("POST", "/v1/hashes", {"items": [video]}, keys["alpha"]).status == 201
+        got = {(name, tuple(sorted(labels.items()))): v for name, labels, v in samples(scrape(live))}
+        assert got[("hashdb_records_by_signal", (("signal", "vpdq"),))] == 1
+        assert ("hashdb_records_by_signal", (("signal", "pdq"),)) not in got
