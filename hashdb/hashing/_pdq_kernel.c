@@ -228,9 +228,51 @@ HOT static void finish(const float *p1, ptrdiff_t p_stride, int n, int m, int fl
     }
 }
 
-/* dct64To16 (B = D A D^T, each sum in k order from 0) and pdqImageDomainQualityMetric. */
+/* dct64To16 (B = D A D^T, each sum in k order from 0) and pdqImageDomainQualityMetric.
+ * Each sum grows one k at a time in a SIMD lane of its own: the 64 sums of a row of D A (then
+ * the 16 of a row of B) are held in registers (GCC's vector types; two SSE registers for
+ * each where AVX is missing) while k runs, so every sum gets the same adds in the same order
+ * as one sum at a time, which the compiler cannot vectorise itself without reordering adds.
+ * A third of the time: the DCT was about a quarter of a 256-pixel region's PDQ. */
+#if defined(__GNUC__)
+typedef float f32x8 __attribute__((vector_size(32)));
+/* A statement, not a function returning a vector: the baseline clone has no AVX registers to
+ * return one in (GCC warns of the ABI change). */
+#define LOAD8(v, p) memcpy(&(v), (p), sizeof(f32x8))
+#endif
 HOT static int dct_and_quality(const float *image, const float *dct_matrix, float *out) {
     float t[16][SIDE];
+#if defined(__GNUC__)
+    for (int i = 0; i < 16; i++) {
+        f32x8 acc[8] = {{0}};
+        for (int k = 0; k < SIDE; k++) {
+            const float d = dct_matrix[i * SIDE + k];
+            const f32x8 dv = {d, d, d, d, d, d, d, d};
+            for (int b = 0; b < 8; b++) {
+                f32x8 a;
+                LOAD8(a, image + k * SIDE + 8 * b);
+                acc[b] += dv * a;
+            }
+        }
+        memcpy(t[i], acc, sizeof acc);
+    }
+    float dt[SIDE][16]; /* dt[k][j] = D[j][k] */
+    for (int k = 0; k < SIDE; k++)
+        for (int j = 0; j < 16; j++) dt[k][j] = dct_matrix[j * SIDE + k];
+    for (int i = 0; i < 16; i++) {
+        f32x8 acc[2] = {{0}};
+        for (int k = 0; k < SIDE; k++) {
+            const float v = t[i][k];
+            const f32x8 tv = {v, v, v, v, v, v, v, v};
+            f32x8 lo, hi;
+            LOAD8(lo, dt[k]);
+            LOAD8(hi, dt[k] + 8);
+            acc[0] += tv * lo;
+            acc[1] += tv * hi;
+        }
+        memcpy(out + i * 16, acc, sizeof acc);
+    }
+#else
     for (int i = 0; i < 16; i++) {
         for (int j = 0; j < SIDE; j++) {
             float s = 0.0f;
@@ -245,7 +287,10 @@ HOT static int dct_and_quality(const float *image, const float *dct_matrix, floa
             out[i * 16 + j] = s;
         }
     }
-    long total = 0;
+#endif
+    /* Each |d| is at most 100 (luma is 0..255), so the total fits in 32 bits, and 32-bit sums
+     * vectorise eight to a register where 64-bit ones did not. */
+    int32_t total = 0;
     for (int i = 0; i < SIDE - 1; i++)
         for (int j = 0; j < SIDE; j++) {
             int d = (int)(((image[i * SIDE + j] - image[(i + 1) * SIDE + j]) * 100.0f) / 255.0f);
@@ -256,8 +301,8 @@ HOT static int dct_and_quality(const float *image, const float *dct_matrix, floa
             int d = (int)(((image[i * SIDE + j] - image[i * SIDE + j + 1]) * 100.0f) / 255.0f);
             total += d < 0 ? -d : d;
         }
-    long q = total / 90;
-    return (int)(q > 100 ? 100 : q);
+    const int32_t q = total / 90;
+    return q > 100 ? 100 : q;
 }
 
 #if defined(__GNUC__)
@@ -1278,6 +1323,222 @@ static PyObject *pdq_luma_impl(PyObject *self, PyObject *const *args, Py_ssize_t
     return Py_BuildValue("(Ni)", out, quality);
 }
 
+/* pdq_luma_boxes(plane, height, width, row_floats, boxes, dct_matrix) -> (bytes of k float32
+ * 16 x 16 DCTs, tuple of k qualities): pdq_luma of each of k regions of one luma plane (rows
+ * row_floats apart, C-contiguous), boxes an int64 k x 4 array of (left, top, right, bottom).
+ * One call for a lookup's 18 windows or a stored image's 4 crops: each region is filtered on
+ * its own exactly as pdq_luma filters it (the same floats), without a Python call and a
+ * buffer request a box. */
+static PyObject *pdq_luma_boxes_impl(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    (void)self;
+    if (nargs != 6) {
+        PyErr_SetString(PyExc_TypeError, "pdq_luma_boxes takes 6 arguments");
+        return NULL;
+    }
+    long n = PyLong_AsLong(args[1]), m = PyLong_AsLong(args[2]);
+    Py_ssize_t row_floats = PyLong_AsSsize_t(args[3]);
+    if (PyErr_Occurred()) return NULL;
+    if (n < 1 || m < 1 || n > (1 << 20) || m > (1 << 20) || row_floats < m) {
+        PyErr_SetString(PyExc_ValueError, "pdq_luma_boxes: bad plane shape");
+        return NULL;
+    }
+    Py_buffer plane, boxes, dct;
+    if (PyObject_GetBuffer(args[0], &plane, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) < 0) return NULL;
+    if (PyObject_GetBuffer(args[4], &boxes, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) < 0) {
+        PyBuffer_Release(&plane);
+        return NULL;
+    }
+    if (PyObject_GetBuffer(args[5], &dct, PyBUF_C_CONTIGUOUS) < 0) {
+        PyBuffer_Release(&plane);
+        PyBuffer_Release(&boxes);
+        return NULL;
+    }
+    const Py_ssize_t k = boxes.itemsize == 8 ? boxes.len / 32 : 0;
+    int ok = plane.itemsize == 4 && plane.format && strcmp(plane.format, "f") == 0 &&
+             plane.len >= (Py_ssize_t)(4 * ((n - 1) * row_floats + m)) && boxes.itemsize == 8 && boxes.format &&
+             (strcmp(boxes.format, "q") == 0 || strcmp(boxes.format, "l") == 0) && boxes.len == 32 * k &&
+             dct.len == (Py_ssize_t)sizeof(float) * 16 * SIDE;
+    const int64_t *b = (const int64_t *)boxes.buf;
+    for (Py_ssize_t i = 0; ok && i < k; i++)
+        ok = 0 <= b[4 * i] && b[4 * i] < b[4 * i + 2] && b[4 * i + 2] <= m && 0 <= b[4 * i + 1] &&
+             b[4 * i + 1] < b[4 * i + 3] && b[4 * i + 3] <= n;
+    if (!ok) {
+        PyBuffer_Release(&plane);
+        PyBuffer_Release(&boxes);
+        PyBuffer_Release(&dct);
+        PyErr_SetString(PyExc_ValueError, "pdq_luma_boxes: a float32 plane of the shape, int64 boxes (k x 4) inside it, and a DCT matrix 16 x 64 float32");
+        return NULL;
+    }
+    float *image = malloc(sizeof(float) * SIDE * SIDE);
+    int *qualities = malloc(sizeof(int) * (size_t)(k ? k : 1));
+    PyObject *out = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)sizeof(float) * 256 * k);
+    int rc = -1;
+    if (image && qualities && out) {
+        float *dcts = (float *)PyBytes_AS_STRING(out);
+        const float *l = (const float *)plane.buf;
+        rc = 0;
+        Py_BEGIN_ALLOW_THREADS
+        for (Py_ssize_t i = 0; rc == 0 && i < k; i++) {
+            const int64_t left = b[4 * i], top = b[4 * i + 1], right = b[4 * i + 2], bottom = b[4 * i + 3];
+            rc = downsample_luma(l + top * row_floats + left, row_floats, (int)(bottom - top), (int)(right - left), image);
+            if (rc == 0) qualities[i] = dct_and_quality(image, (const float *)dct.buf, dcts + 256 * i);
+        }
+        Py_END_ALLOW_THREADS
+    }
+    free(image);
+    PyBuffer_Release(&plane);
+    PyBuffer_Release(&boxes);
+    PyBuffer_Release(&dct);
+    PyObject *q = rc == 0 ? PyTuple_New(k) : NULL;
+    if (rc != 0 || !q) {
+        free(qualities);
+        Py_XDECREF(out);
+        Py_XDECREF(q);
+        return rc != 0 ? PyErr_NoMemory() : NULL;
+    }
+    for (Py_ssize_t i = 0; i < k; i++) PyTuple_SET_ITEM(q, i, PyLong_FromLong(qualities[i]));
+    free(qualities);
+    return Py_BuildValue("(NN)", out, q);
+}
+
+/* ---- regions' detail and colours from one summed-area table (derived.Detail) ----------- */
+
+/* An (H + 1) x (W + 1) x 3 summed-area table, int32 or float64 (exact integers either way). */
+typedef struct {
+    const void *buf;
+    Py_ssize_t rows, cols;
+    int wide;
+} sums_t;
+
+static inline double sum_at(const sums_t *s, Py_ssize_t y, Py_ssize_t x, int c) {
+    const Py_ssize_t i = (y * s->cols + x) * 3 + c;
+    return s->wide ? ((const double *)s->buf)[i] : (double)((const int32_t *)s->buf)[i];
+}
+
+#define THUMB 32
+
+/* derived.Detail's spread of one region (derived._spread of its 32 x 32 exact area averages'
+ * luma): the table bilinear inside each pixel at the cells' edges, as Detail._integral. The
+ * same formula in double; the sums may be added in another order than numpy's, which moves
+ * the spread by ~1e-13, and the caller decides by it only when it is _ROUNDING (0.51) or
+ * more from the threshold. */
+static double spread_of(const sums_t *s, Py_ssize_t left, Py_ssize_t top, Py_ssize_t right, Py_ssize_t bottom) {
+    const double width = (double)(right - left), height = (double)(bottom - top);
+    double fy[THUMB + 1], fx[THUMB + 1];
+    Py_ssize_t y0[THUMB + 1], x0[THUMB + 1];
+    for (int i = 0; i <= THUMB; i++) {
+        const double y = (double)top + (double)i * (height / THUMB), x = (double)left + (double)i * (width / THUMB);
+        y0[i] = (Py_ssize_t)y < s->rows - 2 ? (Py_ssize_t)y : s->rows - 2;
+        x0[i] = (Py_ssize_t)x < s->cols - 2 ? (Py_ssize_t)x : s->cols - 2;
+        fy[i] = y - (double)y0[i];
+        fx[i] = x - (double)x0[i];
+    }
+    static const double weights[3] = {0.299, 0.587, 0.114};
+    double cum[THUMB + 1][THUMB + 1][3];
+    for (int i = 0; i <= THUMB; i++)
+        for (int j = 0; j <= THUMB; j++)
+            for (int c = 0; c < 3; c++) {
+                const double l = sum_at(s, y0[i], x0[j], c) * (1 - fy[i]) + sum_at(s, y0[i] + 1, x0[j], c) * fy[i];
+                const double r = sum_at(s, y0[i], x0[j] + 1, c) * (1 - fy[i]) + sum_at(s, y0[i] + 1, x0[j] + 1, c) * fy[i];
+                cum[i][j][c] = l * (1 - fx[j]) + r * fx[j];
+            }
+    const double area = (width / THUMB) * (height / THUMB);
+    double luma[THUMB][THUMB], rows[THUMB] = {0}, cols[THUMB] = {0}, all = 0;
+    for (int i = 0; i < THUMB; i++)
+        for (int j = 0; j < THUMB; j++) {
+            double v = 0;
+            for (int c = 0; c < 3; c++)
+                v += (cum[i + 1][j + 1][c] - cum[i][j + 1][c] - cum[i + 1][j][c] + cum[i][j][c]) * weights[c];
+            luma[i][j] = v / area;
+            rows[i] += luma[i][j];
+            cols[j] += luma[i][j];
+            all += luma[i][j];
+        }
+    double mean = 0;
+    for (int i = 0; i < THUMB; i++)
+        for (int j = 0; j < THUMB; j++) {
+            luma[i][j] = luma[i][j] - cols[j] / THUMB - rows[i] / THUMB + all / (THUMB * THUMB);
+            mean += luma[i][j];
+        }
+    mean /= THUMB * THUMB;
+    double squares = 0;
+    for (int i = 0; i < THUMB; i++)
+        for (int j = 0; j < THUMB; j++) squares += (luma[i][j] - mean) * (luma[i][j] - mean);
+    return sqrt(squares / (THUMB * THUMB));
+}
+
+/* colour.layout_from_sums of one region into out[27]: each of the 3 x 3 cells' mean colour,
+ * floor(mean + 0.5) clipped to 0..255, the cells split as integer division does. Exact
+ * integer sums in double, one IEEE divide, as numpy's: the same bytes. -1 for an empty cell. */
+static int layout_of(const sums_t *s, Py_ssize_t left, Py_ssize_t top, Py_ssize_t right, Py_ssize_t bottom, uint8_t *out) {
+    Py_ssize_t ys[4], xs[4];
+    for (int i = 0; i < 4; i++) {
+        ys[i] = top + (i * (bottom - top)) / 3;
+        xs[i] = left + (i * (right - left)) / 3;
+    }
+    for (int a = 0; a < 3; a++)
+        for (int b = 0; b < 3; b++) {
+            const Py_ssize_t area = (ys[a + 1] - ys[a]) * (xs[b + 1] - xs[b]);
+            if (area <= 0) return -1;
+            for (int c = 0; c < 3; c++) {
+                const double cell = sum_at(s, ys[a + 1], xs[b + 1], c) - sum_at(s, ys[a], xs[b + 1], c) -
+                                    sum_at(s, ys[a + 1], xs[b], c) + sum_at(s, ys[a], xs[b], c);
+                const double v = floor(cell / (double)area + 0.5);
+                out[(a * 3 + b) * 3 + c] = (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
+            }
+        }
+    return 0;
+}
+
+/* region_checks(sums, boxes, what) -> bytes: for each of k boxes (int64 k x 4, each inside the
+ * table's image), what 0: its spread (float64, each side at least THUMB); what 1: its colour
+ * layout (27 bytes). sums: a C-contiguous (H + 1) x (W + 1) x 3 table, int32 or float64. */
+static PyObject *region_checks_impl(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    (void)self;
+    if (nargs != 3) {
+        PyErr_SetString(PyExc_TypeError, "region_checks takes 3 arguments");
+        return NULL;
+    }
+    const long what = PyLong_AsLong(args[2]);
+    if (what == -1 && PyErr_Occurred()) return NULL;
+    Py_buffer table, boxes;
+    if (PyObject_GetBuffer(args[0], &table, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | PyBUF_ND) < 0) return NULL;
+    if (PyObject_GetBuffer(args[1], &boxes, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) < 0) {
+        PyBuffer_Release(&table);
+        return NULL;
+    }
+    const int wide = table.format && strcmp(table.format, "d") == 0;
+    const int narrow = table.format && (strcmp(table.format, "i") == 0 || (strcmp(table.format, "l") == 0 && table.itemsize == 4));
+    const Py_ssize_t k = boxes.itemsize == 8 ? boxes.len / 32 : 0;
+    int ok = (what == 0 || what == 1) && (wide || narrow) && table.ndim == 3 && table.shape[2] == 3 &&
+             table.shape[0] >= 2 && table.shape[1] >= 2 && boxes.itemsize == 8 && boxes.format &&
+             (strcmp(boxes.format, "q") == 0 || strcmp(boxes.format, "l") == 0) && boxes.len == 32 * k;
+    const sums_t s = {table.buf, ok ? table.shape[0] : 0, ok ? table.shape[1] : 0, wide};
+    const int64_t *b = (const int64_t *)boxes.buf;
+    for (Py_ssize_t i = 0; ok && i < k; i++) {
+        const int64_t left = b[4 * i], top = b[4 * i + 1], right = b[4 * i + 2], bottom = b[4 * i + 3];
+        ok = 0 <= left && left < right && right < s.cols && 0 <= top && top < bottom && bottom < s.rows &&
+             (what == 1 || (right - left >= THUMB && bottom - top >= THUMB));
+    }
+    PyObject *out = ok ? PyBytes_FromStringAndSize(NULL, k * (what == 0 ? (Py_ssize_t)sizeof(double) : 27)) : NULL;
+    int rc = 0;
+    if (out) {
+        char *dst = PyBytes_AS_STRING(out);
+        for (Py_ssize_t i = 0; rc == 0 && i < k; i++) {
+            if (what == 0) ((double *)dst)[i] = spread_of(&s, b[4 * i], b[4 * i + 1], b[4 * i + 2], b[4 * i + 3]);
+            else rc = layout_of(&s, b[4 * i], b[4 * i + 1], b[4 * i + 2], b[4 * i + 3], (uint8_t *)dst + 27 * i);
+        }
+    }
+    PyBuffer_Release(&table);
+    PyBuffer_Release(&boxes);
+    if (!ok || rc != 0) {
+        Py_XDECREF(out);
+        PyErr_SetString(PyExc_ValueError, "region_checks: an int32 or float64 (H + 1) x (W + 1) x 3 table, int64 boxes (k x 4) inside its image (spreads: sides of at least 32; layouts: cells not empty), what 0 or 1");
+        return NULL;
+    }
+    return out;
+}
+
 static PyMethodDef methods[] = {
     {"pdq_float", (PyCFunction)(void (*)(void))pdq_float_impl, METH_FASTCALL,
      "pdq_float(rgb, height, width, row_bytes, pixel_bytes, dct_matrix, mode) -> (dcts, qualities)"},
@@ -1289,6 +1550,10 @@ static PyMethodDef methods[] = {
      "luma_plane(rgb, height, width, row_bytes, pixel_bytes) -> (float32 rows, stride)"},
     {"pdq_luma", (PyCFunction)(void (*)(void))pdq_luma_impl, METH_FASTCALL,
      "pdq_luma(luma, height, width, row_floats, dct_matrix) -> (dct, quality)"},
+    {"pdq_luma_boxes", (PyCFunction)(void (*)(void))pdq_luma_boxes_impl, METH_FASTCALL,
+     "pdq_luma_boxes(luma, height, width, row_floats, boxes, dct_matrix) -> (dcts, qualities)"},
+    {"region_checks", (PyCFunction)(void (*)(void))region_checks_impl, METH_FASTCALL,
+     "region_checks(sums, boxes, what) -> bytes: each box's detail spread (what 0) or colour layout (what 1)"},
     {"near_counts", (PyCFunction)(void (*)(void))near_counts_impl, METH_FASTCALL,
      "near_counts(lines, colours, tolerance, out): pixels of each line within tolerance of its colour, into out"},
     {NULL, NULL, 0, NULL},

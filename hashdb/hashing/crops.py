@@ -48,15 +48,14 @@ def _box_pdqs(rgb: npt.NDArray[np.uint8], boxes: list[tuple[int, int, int, int]]
               detail: derived.Detail, luma: kernel.Luma | None) -> tuple[DerivedHash, ...]:
     """The PDQs of `boxes` of `rgb` worth sharing, as `via` derived hashes with their share and
     colours: each box with detail enough, quality >= min_quality, each value once. Every box is
-    hashed from the image's luma, made once (`luma` when the caller has it)."""
+    hashed from the image's luma, made once (`luma` when the caller has it), all in one kernel
+    call, as their detail checks."""
     height, width = rgb.shape[:2]
     pdq = PdqSignal()
     out: list[DerivedHash] = []
     luma = derived.luma_of(rgb, luma)
-    for left, top, right, bottom in boxes:
-        if not detail(left, top, right, bottom):
-            continue
-        value = pdq.compute_region(luma, left, top, right, bottom)
+    kept = [box for box, ok in zip(boxes, detail.many(boxes), strict=True) if ok]
+    for (left, top, right, bottom), value in zip(kept, pdq.compute_regions(luma, kept), strict=True):
         if derived.usable(value, min_quality) and all(value.hex != d.hash.hex for d in out):
             out.append(DerivedHash(via, value, derived.share_of((right - left) * (bottom - top), width * height),
                                    detail.colours(left, top, right, bottom)))

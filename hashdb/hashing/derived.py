@@ -324,17 +324,32 @@ class Detail:
         """colour.layout() of the region, from the same summed-area table."""
         return colour.layout_from_sums(self.sums, left, top, right, bottom)
 
-    def __call__(self, left: int, top: int, right: int, bottom: int) -> bool:
+    def _spread(self, left: int, top: int, right: int, bottom: int) -> float:
         width, height = right - left, bottom - top
-        if min(width, height) >= _THUMB:  # shrinking on both axes: area averages
-            ys = top + np.arange(_THUMB + 1) * (height / _THUMB)
-            xs = left + np.arange(_THUMB + 1) * (width / _THUMB)
-            cumulative = self._integral(ys, xs)
-            cells = cumulative[1:, 1:] - cumulative[:-1, 1:] - cumulative[1:, :-1] + cumulative[:-1, :-1]
-            spread = _spread((cells @ _LUMA) / ((width / _THUMB) * (height / _THUMB)))
-            if abs(spread - MIN_SPREAD) > _ROUNDING:
-                return spread >= MIN_SPREAD
-        return detailed(np.ascontiguousarray(self.rgb[top:bottom, left:right]))
+        ys = top + np.arange(_THUMB + 1) * (height / _THUMB)
+        xs = left + np.arange(_THUMB + 1) * (width / _THUMB)
+        cumulative = self._integral(ys, xs)
+        cells = cumulative[1:, 1:] - cumulative[:-1, 1:] - cumulative[1:, :-1] + cumulative[:-1, :-1]
+        return _spread((cells @ _LUMA) / ((width / _THUMB) * (height / _THUMB)))
+
+    def __call__(self, left: int, top: int, right: int, bottom: int) -> bool:
+        return self.many([(left, top, right, bottom)])[0]
+
+    def many(self, boxes: list[tuple[int, int, int, int]]) -> list[bool]:
+        """[self(*box) for box in boxes]: the spreads of those at least _THUMB a side in one
+        call of the compiled kernel when the install built it (the same formula, added in
+        another order: ~1e-13 apart, against the _ROUNDING margin), else each in numpy."""
+        sized = [box for box in boxes if min(box[2] - box[0], box[3] - box[1]) >= _THUMB]
+        made = kernel.spreads(self.sums, np.array(sized, dtype=np.int64).reshape(-1, 4)) if sized else None
+        spreads = dict(zip(sized, made if made is not None else [self._spread(*box) for box in sized]))
+        out = []
+        for left, top, right, bottom in boxes:
+            spread = spreads.get((left, top, right, bottom))  # shrinking on both axes: area averages
+            if spread is not None and abs(spread - MIN_SPREAD) > _ROUNDING:
+                out.append(bool(spread >= MIN_SPREAD))
+            else:
+                out.append(detailed(np.ascontiguousarray(self.rgb[top:bottom, left:right])))
+        return out
 
 
 def detailed_middle(rgb: npt.NDArray[np.uint8], detail: Detail | None = None) -> bool:

@@ -41,6 +41,10 @@ _LUMA = getattr(KERNEL, "luma_plane", None)
 _PDQ_LUMA = getattr(KERNEL, "pdq_luma", None)
 # And from before near_counts: the detectors count in numpy.
 _NEAR = getattr(KERNEL, "near_counts", None)
+# And from before pdq_luma_boxes and region_checks: a region at a time, and Detail's checks
+# and the colour layouts in numpy.
+_PDQ_BOXES = getattr(KERNEL, "pdq_luma_boxes", None)
+_CHECKS = getattr(KERNEL, "region_checks", None)
 # Pillow 13 runs the vertical resize pass first when the height shrinks by more than twice
 # what the width does; the kernel follows 13's rule, so older Pillows keep their own resize.
 _PILLOW_RULE = int(PIL.__version__.split(".")[0]) >= 13
@@ -121,6 +125,53 @@ class Luma:
         region = self.plane[top:bottom, left:right]
         floats, quality = _PDQ_LUMA(region, region.shape[0], region.shape[1], region.strides[0] // 4, pdq_core._DCT)
         return pdq_core.dct_hex(np.frombuffer(floats, dtype=np.float32).reshape(16, 16)), int(quality)
+
+    def pdqs(self, boxes: list[tuple[int, int, int, int]]) -> list[tuple[str, int] | None]:
+        """[pdq(*box) for box in boxes], the regions filtered in one kernel call (a lookup's 18
+        windows, a stored image's crops: the same floats, without a call and a hex conversion
+        in Python a region)."""
+        if _PDQ_BOXES is None or self._padded is None or self.plane is None:
+            return [self.pdq(*box) for box in boxes]
+        wanted = [n for n, (left, top, right, bottom) in enumerate(boxes)
+                  if min(bottom - top, right - left) >= pdq_core.MIN_HASHABLE_DIM]
+        out: list[tuple[str, int] | None] = [None] * len(boxes)
+        if not wanted:
+            return out
+        height, width = self.plane.shape
+        floats, qualities = _PDQ_BOXES(self._padded, height, width, self._padded.shape[1],
+                                       np.array([boxes[n] for n in wanted], dtype=np.int64), pdq_core._DCT)
+        for n, value, quality in zip(wanted, dct_hexes(np.frombuffer(floats, dtype=np.float32).reshape(-1, 256)),
+                                     qualities, strict=True):
+            out[n] = (value, int(quality))
+        return out
+
+
+def dct_hexes(dcts: npt.NDArray[np.float32]) -> list[str]:
+    """[pdq_core.dct_hex(d) for d in dcts] of k x 256 DCTs, in a few numpy calls for all: each
+    row's 128th smallest value by one partition, its bits by one packbits."""
+    medians = np.partition(dcts, 127, axis=1)[:, 127:128]
+    bits = np.packbits(dcts[:, ::-1] > medians, axis=1)
+    return [row.tobytes().hex() for row in bits]
+
+
+def spreads(sums: npt.NDArray[np.generic], boxes: npt.NDArray[np.int64]) -> npt.NDArray[np.float64] | None:
+    """derived.Detail's spread of each box (k x 4, left, top, right, bottom, each side at least
+    32) from the summed-area table `sums` ((H + 1) x (W + 1) x 3, int32 or float64), or None
+    without the kernel. The same formula as Detail's numpy, summed in another order (the
+    values differ by ~1e-13; Detail's margin, _ROUNDING, is 0.51)."""
+    if _CHECKS is None:
+        return None
+    return np.frombuffer(_CHECKS(np.ascontiguousarray(sums), np.ascontiguousarray(boxes, dtype=np.int64), 0),
+                         dtype=np.float64)
+
+
+def layouts(sums: npt.NDArray[np.generic], boxes: npt.NDArray[np.int64]) -> list[bytes] | None:
+    """colour.layout_from_sums' 27 bytes (3 x 3 cells' mean colours) of each box, or None
+    without the kernel: exact integer sums and one IEEE divide a value, the same bytes."""
+    if _CHECKS is None:
+        return None
+    data = _CHECKS(np.ascontiguousarray(sums), np.ascontiguousarray(boxes, dtype=np.int64), 1)
+    return [data[27 * n:27 * n + 27] for n in range(len(data) // 27)]
 
 
 def grey_thumbnail(pixels: npt.NDArray[np.uint8], side: int) -> npt.NDArray[np.uint8] | None:

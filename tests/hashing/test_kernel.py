@@ -340,6 +340,37 @@ def test_regions_from_one_luma_equal_pdqhash_of_their_pixels() -> None:
     assert kernel.Luma(image(40, 40, 1)).pdq(0, 0, 4, 40) is None
 
 
+def test_many_regions_in_one_call_equal_pdqhash_of_their_pixels() -> None:
+    # Luma.pdqs: a lookup's windows and a stored image's crops filtered in one kernel call;
+    # each as pdqhash hashes the region's pixels, a box too small to filter left to the caller.
+    rng = np.random.default_rng(5)
+    rgb = image(171, 256, 3)
+    luma = kernel.Luma(rgb)
+    boxes = [(0, 0, 256, 171), (0, 0, 64, 64), (200, 100, 256, 171), (3, 3, 6, 171), (10, 10, 14, 14)]
+    for _ in range(10):
+        x0, x1 = sorted(int(v) for v in rng.integers(0, 257, 2))
+        y0, y1 = sorted(int(v) for v in rng.integers(0, 172, 2))
+        boxes.append((x0, y0, max(x1, x0 + 1), max(y1, y0 + 1)))
+    got = luma.pdqs(boxes)
+    for (left, top, right, bottom), value in zip(boxes, got, strict=True):
+        if min(right - left, bottom - top) < pdq_core.MIN_HASHABLE_DIM:
+            assert value is None
+            continue
+        want_hash, want_quality = pdqhash.compute(np.ascontiguousarray(rgb[top:bottom, left:right]))
+        assert value == (bits_to_hex(want_hash), want_quality), (left, top, right, bottom)
+    assert luma.pdqs([]) == []
+    hashes = [PdqSignal().compute_region(luma, *box) for box in boxes]
+    assert PdqSignal().compute_regions(luma, boxes) == hashes
+
+
+def test_hexes_of_many_dcts_equal_one_at_a_time() -> None:
+    rng = np.random.default_rng(6)
+    dcts = rng.normal(0, 100, (20, 256)).astype(np.float32)
+    dcts[3] = 1.0  # ties with the median: none above it
+    dcts[4, ::2] = 0.0
+    assert kernel.dct_hexes(dcts) == [pdq_core.dct_hex(d.reshape(16, 16)) for d in dcts]
+
+
 def test_a_filled_copys_luma_hashes_as_the_filled_pixels() -> None:
     # The corner masks' copies: the plane copied with one box at the fill colour's luma.
     rgb = image(170, 256, 9)
