@@ -45,6 +45,9 @@ _NEAR = getattr(KERNEL, "near_counts", None)
 # and the colour layouts in numpy.
 _PDQ_BOXES = getattr(KERNEL, "pdq_luma_boxes", None)
 _CHECKS = getattr(KERNEL, "region_checks", None)
+_COVERED = getattr(KERNEL, "covered_layouts", None)
+# And from before planes: the detectors' int16 planes made by numpy.
+_PLANES = getattr(KERNEL, "planes", None)
 # Pillow 13 runs the vertical resize pass first when the height shrinks by more than twice
 # what the width does; the kernel follows 13's rule, so older Pillows keep their own resize.
 _PILLOW_RULE = int(PIL.__version__.split(".")[0]) >= 13
@@ -193,6 +196,27 @@ def row_medians(samples: npt.NDArray[np.int16]) -> npt.NDArray[np.int16] | None:
         return None
     out = np.empty(samples.shape[:-1], dtype=np.int16)
     _MEDIANS(samples, out)
+    return out
+
+
+def covered_layout(sums: npt.NDArray[np.generic], box: tuple[int, int, int, int],
+                   fill: npt.NDArray[np.uint8]) -> bytes | None:
+    """colour.covered_layout's 27 bytes: the layout of the image whose summed-area table is
+    `sums` with `box` filled with `fill`, or None without the kernel. Exact, the same bytes."""
+    if _COVERED is None:
+        return None
+    result: bytes = _COVERED(np.ascontiguousarray(sums), np.array([box], dtype=np.int64),
+                             np.ascontiguousarray(fill, dtype=np.uint8))
+    return result
+
+
+def planes(rgb: npt.NDArray[np.uint8]) -> npt.NDArray[np.int16] | None:
+    """np.ascontiguousarray(rgb.transpose(2, 0, 1), dtype=np.int16) of a uint8 H x W x 3 array
+    (any strides), or None without the kernel."""
+    if _PLANES is None or rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:
+        return None
+    out = np.empty((3, rgb.shape[0], rgb.shape[1]), dtype=np.int16)
+    _PLANES(rgb, out)
     return out
 
 

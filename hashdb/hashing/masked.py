@@ -62,18 +62,20 @@ def masked_pdqs(image: Image.Image | npt.NDArray[np.uint8], min_quality: int,
     height, width = rgb.shape[:2]
     if min(width, height) < MIN_SIDE:
         return ()
-    if not derived.detailed_middle(rgb):
+    # Its Detail: the middle's check and every covered copy's colours from one summed-area
+    # table (the same answers as detailed() and colour.summed()'s).
+    detail = derived.Detail(rgb)
+    if not derived.detailed_middle(rgb, detail):
         return ()
     # The median of every other pixel each way: as steady as the median of all (a logo or a
     # re-encode moves it by a level or two) at a quarter of the cost.
     fill = _median_colour(rgb[::2, ::2])
     pdq = PdqSignal()
     out: list[DerivedHash] = []
-    sums: npt.NDArray[np.generic] | None = None  # the copy's table, for each covered copy's colours
     luma = kernel.Luma(rgb)  # each covered copy's luma is a copy of this one, the box filled
     for box in corner_boxes(width, height):
         value = pdq.compute_region(luma.filled(box, fill), 0, 0, width, height)
         if derived.usable(value, min_quality) and all(value.hex != d.hash.hex for d in out):
-            sums = colour.summed(rgb) if sums is None else sums
-            out.append(DerivedHash(derived.MASKED, value, colours=colour.covered_layout(sums, width, height, box, fill)))
+            out.append(DerivedHash(derived.MASKED, value,
+                                   colours=colour.covered_layout(detail.sums, width, height, box, fill)))
     return tuple(out)

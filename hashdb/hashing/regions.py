@@ -87,7 +87,11 @@ class Box:
 
 def planes(rgb: RGB) -> Planes:
     """The int16 planes of an H x W x 3 array: lines are its rows (`.transpose(0, 2, 1)` of
-    the result makes them its columns)."""
+    the result makes them its columns). By the compiled kernel when the install built it: numpy
+    gathers a value at a time across the channel axis (1.8 ms of a lookup's detectors)."""
+    made = kernel.planes(rgb)
+    if made is not None:
+        return made
     return np.ascontiguousarray(rgb.transpose(2, 0, 1), dtype=np.int16)
 
 

@@ -107,3 +107,18 @@ def test_a_covered_copys_layout_comes_from_the_uncovered_table():
             covered = rgb.copy()
             covered[top:bottom, left:right] = fill
             assert colour.covered_layout(sums, width, height, (left, top, right, bottom), fill) == colour.layout(covered)
+
+
+def test_covered_layouts_without_the_kernel_are_the_same(monkeypatch: pytest.MonkeyPatch) -> None:
+    # numpy's path (a kernel built before covered_layouts and region_checks) and the kernel's.
+    from hashdb.hashing import kernel
+
+    rng = np.random.default_rng(9)
+    rgb = rng.integers(0, 256, (171, 256, 3), dtype=np.uint8)
+    sums = colour.summed(rgb)
+    fill = np.array([3, 250, 77], dtype=np.uint8)
+    boxes = [(0, 0, 128, 68), (128, 103, 256, 171), (0, 0, 0, 0), (10, 20, 200, 150)]
+    want = [colour.covered_layout(sums, 256, 171, box, fill) for box in boxes]
+    monkeypatch.setattr(kernel, "_COVERED", None)
+    monkeypatch.setattr(kernel, "_CHECKS", None)
+    assert [colour.covered_layout(sums, 256, 171, box, fill) for box in boxes] == want

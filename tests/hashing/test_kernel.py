@@ -437,3 +437,16 @@ def test_row_medians_of_rows_in_blocks_and_of_long_rows() -> None:
     got = kernel.row_medians(long)
     assert got is not None
     np.testing.assert_array_equal(got, np.median(long, axis=-1).astype(np.int16))
+
+
+def test_planes_equal_numpys_on_strided_views() -> None:
+    # regions.planes' kernel path, on the views the detectors pass: the work copy, every k-th
+    # pixel, crops, reversed rows, transposed (columns as lines), empty.
+    rgb = image(171, 256, 12)
+    for view in [rgb, rgb[::2, ::3], rgb[10:150, 20:200], rgb[::-1], rgb.transpose(1, 0, 2),
+                 rgb[5:9].transpose(1, 0, 2)[::-1], rgb[:0], rgb[:, :1]]:
+        got = kernel.planes(view)
+        want = np.ascontiguousarray(view.transpose(2, 0, 1), dtype=np.int16)
+        assert got is not None and got.dtype == np.int16 and got.flags.c_contiguous
+        np.testing.assert_array_equal(got, want)
+    assert kernel.planes(rgb.astype(np.int16)) is None
