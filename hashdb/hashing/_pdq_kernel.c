@@ -1450,7 +1450,26 @@ static inline double sum_at(const sums_t *s, Py_ssize_t y, Py_ssize_t x, int c) 
  * same formula in double; the sums may be added in another order than numpy's, which moves
  * the spread by ~1e-13, and the caller decides by it only when it is _ROUNDING (0.51) or
  * more from the threshold. */
-static double spread_of(const sums_t *s, Py_ssize_t left, Py_ssize_t top, Py_ssize_t right, Py_ssize_t bottom) {
+/* The table's values at the cells' edges, bilinear inside each pixel (Detail._integral): one
+ * loop for each kind of table, so that the compiler loads without a test a value. */
+#define CUMULATIVE(TYPE)                                                                                 \
+    do {                                                                                                 \
+        const TYPE *t = (const TYPE *)s->buf;                                                            \
+        for (int i = 0; i <= THUMB; i++) {                                                               \
+            const TYPE *r0 = t + y0[i] * s->cols * 3, *r1 = r0 + s->cols * 3;                            \
+            const double wy = 1 - fy[i], vy = fy[i];                                                     \
+            for (int j = 0; j <= THUMB; j++) {                                                           \
+                const Py_ssize_t a = x0[j] * 3;                                                          \
+                for (int c = 0; c < 3; c++) {                                                            \
+                    const double l = (double)r0[a + c] * wy + (double)r1[a + c] * vy;                    \
+                    const double r = (double)r0[a + 3 + c] * wy + (double)r1[a + 3 + c] * vy;            \
+                    cum[i][j][c] = l * (1 - fx[j]) + r * fx[j];                                          \
+                }                                                                                        \
+            }                                                                                            \
+        }                                                                                                \
+    } while (0)
+
+HOT static double spread_of(const sums_t *s, Py_ssize_t left, Py_ssize_t top, Py_ssize_t right, Py_ssize_t bottom) {
     const double width = (double)(right - left), height = (double)(bottom - top);
     double fy[THUMB + 1], fx[THUMB + 1];
     Py_ssize_t y0[THUMB + 1], x0[THUMB + 1];
@@ -1463,13 +1482,8 @@ static double spread_of(const sums_t *s, Py_ssize_t left, Py_ssize_t top, Py_ssi
     }
     static const double weights[3] = {0.299, 0.587, 0.114};
     double cum[THUMB + 1][THUMB + 1][3];
-    for (int i = 0; i <= THUMB; i++)
-        for (int j = 0; j <= THUMB; j++)
-            for (int c = 0; c < 3; c++) {
-                const double l = sum_at(s, y0[i], x0[j], c) * (1 - fy[i]) + sum_at(s, y0[i] + 1, x0[j], c) * fy[i];
-                const double r = sum_at(s, y0[i], x0[j] + 1, c) * (1 - fy[i]) + sum_at(s, y0[i] + 1, x0[j] + 1, c) * fy[i];
-                cum[i][j][c] = l * (1 - fx[j]) + r * fx[j];
-            }
+    if (s->wide) CUMULATIVE(double);
+    else CUMULATIVE(int32_t);
     const double area = (width / THUMB) * (height / THUMB);
     double luma[THUMB][THUMB], rows[THUMB] = {0}, cols[THUMB] = {0}, all = 0;
     for (int i = 0; i < THUMB; i++)
@@ -1494,6 +1508,7 @@ static double spread_of(const sums_t *s, Py_ssize_t left, Py_ssize_t top, Py_ssi
         for (int j = 0; j < THUMB; j++) squares += (luma[i][j] - mean) * (luma[i][j] - mean);
     return sqrt(squares / (THUMB * THUMB));
 }
+#undef CUMULATIVE
 
 /* colour.layout_from_sums of one region into out[27]: each of the 3 x 3 cells' mean colour,
  * floor(mean + 0.5) clipped to 0..255, the cells split as integer division does. Exact
