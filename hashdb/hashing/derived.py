@@ -152,20 +152,35 @@ def derived_pdqs(image: Image.Image | npt.NDArray[np.uint8], min_quality: int, l
         if not whole(box) and (lookup or split < PART_SPLIT):
             add(via, box, split, reduce=REDUCED_SIDES if lookup and via == CONTENT else ())
     if lookup:
+        trims: dict[regions.Box, regions.Box] = {}  # trimmed_inside of each box met (spans repeat cuts)
+
+        def trimmed(box: regions.Box) -> regions.Box:
+            if box not in trims:
+                trims[box] = regions.trimmed_inside(rgb, box)
+            return trims[box]
+
         for box in dict.fromkeys(boxes):
-            inner = regions.trimmed_inside(rgb, box)
+            # The bands of what the trimmed region holds are found.content, added above, unless
+            # trimming inside it took more away (a layout is most of the detectors' time). A
+            # layout of the content box starts with the same uniform border trimmed_inside
+            # finds (layout(crop).trimmed is uniform_border(crop)): read from it, not found twice.
+            sub = None
+            if box != found.trimmed and min(box.width, box.height) >= 8:
+                sub = regions.layout(np.ascontiguousarray(box.crop(rgb)))
+                trims[box] = regions.Box(box.left + sub.trimmed.left, box.top + sub.trimmed.top,
+                                         box.left + sub.trimmed.right, box.top + sub.trimmed.bottom)
+            inner = trimmed(box)
             if not whole(inner):
                 add(CONTENT, inner)
-            # The bands of what the trimmed region holds are found.content, added above, unless
-            # trimming inside it took more away (a layout is most of the detectors' time).
-            if (box != found.trimmed or inner != box) and min(box.width, box.height) >= 8:
+            if sub is None and inner != box and min(box.width, box.height) >= 8:
                 sub = regions.layout(np.ascontiguousarray(box.crop(rgb)))
+            if sub is not None:
                 inner = regions.Box(box.left + sub.content.left, box.top + sub.content.top,
                                     box.left + sub.content.right, box.top + sub.content.bottom)
                 if not whole(inner):
                     add(CONTENT, inner, sub.split)
         for cut in regions.band_cuts(found):
-            inner = regions.trimmed_inside(rgb, cut)
+            inner = trimmed(cut)
             if not whole(inner):
                 add(CONTENT, inner)
         # A picture its own uniform lines split (see regions.row_spans): the content box's rows
@@ -175,7 +190,7 @@ def derived_pdqs(image: Image.Image | npt.NDArray[np.uint8], min_quality: int, l
         # lower; false positives 3 -> 4 of 5,000 (one drawing at two sizes on its page, a pair
         # the pool's definition missed), wrong matches unchanged (1); 1.15x to 1.19x main's lookup time.
         for n, (span, split) in enumerate(regions.row_spans(found)):
-            inner = regions.trimmed_inside(rgb, span)
+            inner = trimmed(span)
             if not whole(inner):
                 add(CONTENT, inner, split, reduce=SPAN_SIDES if n == 0 else ())
     turn = deskew.rotation(rgb, small)
