@@ -549,6 +549,44 @@ static int downsample_luma(const float *l, ptrdiff_t stride, int n, int m, float
     return rc;
 }
 
+/* The 64x64 buffers of `count` regions of one luma plane that share their columns (`m` wide
+ * from the plane's column 0 as given), rows tops[i] .. tops[i] + heights[i] - 1, none 64 x 64.
+ * The first pass runs along rows, and a row's output depends only on that row's pixels
+ * inside the columns and on the window (which follows m): so it is run once over the rows of
+ * all of them, and each region's other passes start from its own rows of it, the floats
+ * each region's own filter would make (a lookup's windows: three stacked windows a column).
+ * 0, or -1 (memory). */
+static int downsample_column_group(const float *l, ptrdiff_t stride, int m, const int *tops, const int *heights,
+                                   int count, float (*images)[SIDE * SIDE]) {
+    int top = tops[0], bottom = tops[0] + heights[0], tallest = heights[0];
+    for (int i = 1; i < count; i++) {
+        if (tops[i] < top) top = tops[i];
+        if (tops[i] + heights[i] > bottom) bottom = tops[i] + heights[i];
+        if (heights[i] > tallest) tallest = heights[i];
+    }
+    const int n = bottom - top;
+    float *p1 = scratch_take(SCRATCH_IMAGE, lines((size_t)n * (size_t)padded(m)) + SKEW);
+    const size_t lanes_max = (size_t)(tallest > m ? tallest : m), slab_floats = lines((size_t)m * SLAB);
+    const size_t p3_floats = lines((size_t)tallest * SIDE), sum_floats = lines(lanes_max > SIDE ? lanes_max : SIDE);
+    float *block = p1 ? scratch_take(SCRATCH_PASSES, 3 * slab_floats + p3_floats + 2 * sum_floats + 4 * SKEW) : NULL;
+    int ok = block != NULL;
+    if (ok) {
+        float *buf = block, *obuf = buf + slab_floats + SKEW, *slab = obuf + slab_floats + SKEW;
+        float *p3 = slab + slab_floats + SKEW, *sum = p3 + p3_floats + SKEW, *sum2 = sum + sum_floats;
+        int keep_cols[SIDE], keep_rows[SIDE];
+        decimation(m, keep_cols);
+        rows_pass(l + (ptrdiff_t)top * stride, stride, 0, n, m, window_for(m), p1, NULL, padded(m), buf, obuf, sum);
+        for (int i = 0; i < count; i++) {
+            decimation(heights[i], keep_rows);
+            finish(p1 + (ptrdiff_t)(tops[i] - top) * padded(m), padded(m), heights[i], m, 0, images[i], slab, buf, p3,
+                   sum, sum2, keep_cols, SIDE, keep_rows, SIDE);
+        }
+    }
+    scratch_give(SCRATCH_PASSES, block);
+    scratch_give(SCRATCH_IMAGE, p1);
+    return ok ? 0 : -1;
+}
+
 /* ---- the 8 orientations from one filtered image (what lookups query) ---------------------
  *
  * Mirroring an image reverses the direction every box pass runs in. A pass with an even
@@ -1397,23 +1435,49 @@ static PyObject *pdq_luma_boxes_impl(PyObject *self, PyObject *const *args, Py_s
         PyErr_SetString(PyExc_ValueError, "pdq_luma_boxes: a float32 plane of the shape, int64 boxes (k x 4) inside it, and a DCT matrix 16 x 64 float32");
         return NULL;
     }
-    float *image = malloc(sizeof(float) * SIDE * SIDE);
+    /* Boxes sharing their columns (left and right) are filtered as one group (see
+     * downsample_column_group), in the order of their first box; a 64 x 64 box on its own. */
+    float (*images)[SIDE * SIDE] = malloc(sizeof(float) * SIDE * SIDE * (size_t)(k ? k : 1));
     int *qualities = malloc(sizeof(int) * (size_t)(k ? k : 1));
+    int *members = malloc(sizeof(int) * 3 * (size_t)(k ? k : 1));
+    char *done = calloc((size_t)(k ? k : 1), 1);
     PyObject *out = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)sizeof(float) * 256 * k);
     int rc = -1;
-    if (image && qualities && out) {
+    if (images && qualities && members && done && out) {
         float *dcts = (float *)PyBytes_AS_STRING(out);
         const float *l = (const float *)plane.buf;
+        int *tops = members + k, *heights = members + 2 * k;
         rc = 0;
         Py_BEGIN_ALLOW_THREADS
         for (Py_ssize_t i = 0; rc == 0 && i < k; i++) {
-            const int64_t left = b[4 * i], top = b[4 * i + 1], right = b[4 * i + 2], bottom = b[4 * i + 3];
-            rc = downsample_luma(l + top * row_floats + left, row_floats, (int)(bottom - top), (int)(right - left), image);
-            if (rc == 0) qualities[i] = dct_and_quality(image, (const float *)dct.buf, dcts + 256 * i);
+            if (done[i]) continue;
+            const int64_t left = b[4 * i], right = b[4 * i + 2];
+            const int square_i = right - left == SIDE && b[4 * i + 3] - b[4 * i + 1] == SIDE;
+            int count = 0;
+            for (Py_ssize_t j = i; j < k && !(square_i && count); j++) {
+                const int64_t h = b[4 * j + 3] - b[4 * j + 1];
+                if (done[j] || b[4 * j] != left || b[4 * j + 2] != right) continue;
+                if (j != i && (square_i || (right - left == SIDE && h == SIDE))) continue;
+                members[count] = (int)j;
+                tops[count] = (int)b[4 * j + 1];
+                heights[count] = (int)h;
+                count++;
+                done[j] = 1;
+            }
+            float (*group)[SIDE * SIDE] = images; /* each group's buffers, hashed before the next group */
+            if (count == 1) {
+                rc = downsample_luma(l + tops[0] * row_floats + left, row_floats, heights[0], (int)(right - left), group[0]);
+            } else {
+                rc = downsample_column_group(l + left, row_floats, (int)(right - left), tops, heights, count, group);
+            }
+            for (int g = 0; rc == 0 && g < count; g++)
+                qualities[members[g]] = dct_and_quality(group[g], (const float *)dct.buf, dcts + 256 * members[g]);
         }
         Py_END_ALLOW_THREADS
     }
-    free(image);
+    free(images);
+    free(members);
+    free(done);
     PyBuffer_Release(&plane);
     PyBuffer_Release(&boxes);
     PyBuffer_Release(&dct);

@@ -14,7 +14,7 @@ import pdqhash
 import pytest
 from PIL import Image
 
-from hashdb.hashing import kernel, pdq_core, pdq_dihedral
+from hashdb.hashing import crops, kernel, pdq_core, pdq_dihedral
 from hashdb.hashing.imagehashes import PHashSignal
 from hashdb.hashing.pdq import PdqSignal, bits_to_hex
 
@@ -347,6 +347,9 @@ def test_many_regions_in_one_call_equal_pdqhash_of_their_pixels() -> None:
     rgb = image(171, 256, 3)
     luma = kernel.Luma(rgb)
     boxes = [(0, 0, 256, 171), (0, 0, 64, 64), (200, 100, 256, 171), (3, 3, 6, 171), (10, 10, 14, 14)]
+    # Boxes sharing their columns share the first pass: stacked windows, overlapping or apart,
+    # and 64 x 64 boxes among them (hashed unfiltered, as pdqhash does).
+    boxes += [*crops.window_boxes(256, 171), (0, 3, 64, 67), (0, 100, 64, 171), (0, 50, 64, 114), (0, 9, 64, 20)]
     for _ in range(10):
         x0, x1 = sorted(int(v) for v in rng.integers(0, 257, 2))
         y0, y1 = sorted(int(v) for v in rng.integers(0, 172, 2))
