@@ -41,6 +41,7 @@ import argparse
 import dataclasses
 import functools
 import json
+import pickle
 import random
 import statistics
 import sys
@@ -277,6 +278,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=10)
     parser.add_argument("--families", help="comma-separated family names (default: all)")
     parser.add_argument("--json", dest="json_out", help="also write the results as JSON to this file")
+    parser.add_argument("--dump", help="also pickle every submission's and query's hashes to this file "
+                        "(replay lookups offline: scripts/eval_replay.py)")
     parser.add_argument("--check", action="store_true", help="exit 1 unless the targets are met")
     parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
     parser.add_argument("--jobs", type=int, default=2, help="hashing processes (default 2)")
@@ -327,6 +330,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         t0 = time.perf_counter()
         owner: dict[int, str] = {}  # record id -> source key
         known: list[PoolItem] = []
+        submitted: list[tuple[str, MediaHashes]] = []  # what each known image was submitted as
         offered = [item for item in pool.items if shareable(item)]
         for chunk in batches(zip(offered, workers.map(submission_job, [item.key for item in offered]))):
             hash_seconds += sum(seconds for _, (_, seconds) in chunk)
@@ -334,8 +338,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                       if any(v.signal == "pdq" and (v.quality or 0) >= service.settings.pdq_min_quality
                              for v in hashed.hashes)][:size_spec.known - len(known)]
             subs = [service.submission_for(hashed, [LABEL]) for _, hashed in chosen]
-            for (item, _), result in zip(chosen, service.submit(subs, actor) if subs else []):
+            for (item, hashed), result in zip(chosen, service.submit(subs, actor) if subs else []):
                 known.append(item)
+                submitted.append((item.key, hashed))
                 for record_id in result.ids:
                     owner[record_id] = item.key
             if len(known) >= size_spec.known:
@@ -357,11 +362,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                 jobs.append((key, family.name, q % len(family.strengths), f"{args.seed}/{family.name}/{q}"))
         tally = Tally(owner)
         lookup_start = time.perf_counter()
+        queried: list[tuple[tuple[str, str, int, str], MediaHashes]] = []
         for chunk in batches(zip(jobs, workers.map(query_job, jobs))):
             hash_seconds += sum(seconds for _, (_, seconds) in chunk)
             results = service.lookup([service.query_for(hashed) for _, (hashed, _) in chunk], actor)
-            for (job, _), result in zip(chunk, results):
+            for (job, (hashed, _)), result in zip(chunk, results):
                 tally.query(job, result)
+                if args.dump:
+                    queried.append((job, hashed))
 
         # 4. negatives: distinct images never submitted, hashed once when the pool was built
         for chunk in batches(negatives):
@@ -370,6 +378,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 tally.negative(item.key, result)
         lookup_seconds = time.perf_counter() - lookup_start
         workers.close()
+        if args.dump:
+            with open(args.dump, "wb") as out:
+                pickle.dump({"seed": args.seed, "size": size_name, "submitted": submitted, "queries": queried,
+                             "negatives": [(item.key, item.hashed) for item in negatives]}, out)
         # 5. time per 1-megapixel image, this lookup against the reference path, interleaved
         timing = (time_megapixel(service, reference, actor, [eval_corpus.load_source(item.key)
                                                              for item in known[:size_spec.timing]])
@@ -392,7 +404,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "wrong_match_rate": tally.wrong_queries / max(1, total_queries),
         "ms_per_lookup": 1000 * lookup_seconds / max(1, lookups),
         "ms_hashing_per_image": 1000 * hash_seconds / max(1, pool.offered + len(known) + total_queries),
-        "timing_1mp": timing, "fp_examples": tally.fp_examples,
+        "timing_1mp": timing, "fp_examples": tally.fp_examples, "per_query": tally.per_query,
         "by_signal": {"/".join(k): dict(sorted(v.items())) for k, v in sorted(tally.by_signal.items())},
         "seconds": {"pool": pool_seconds, "submit": submit_seconds, "total": time.perf_counter() - wall},
     }

@@ -30,6 +30,9 @@ class Tally:
         self.wrong_queries = 0
         self.false_positives = 0
         self.fp_examples: list[str] = []
+        # Each query's own and other matches, for --json: which queries missed, and through what
+        # the others matched.
+        self.per_query: list[dict[str, Any]] = []
 
     def _count(self, kind: str, matches: Iterable[Any]) -> None:
         # Once per query and (signal, via, distance): a rate per signal and distance is then
@@ -50,6 +53,9 @@ class Tally:
         row["by_strength"][strength][0] += bool(own)
         row["by_strength"][strength][1] += 1
         self.wrong_queries += bool(other)
+        self.per_query.append({"key": key, "family": family, "strength": strength, "hit": bool(own),
+                               "own": [_brief(m) for m in own],
+                               "other": [[self.owner.get(m.id), _brief(m)] for m in other]})
         self._count("right", own)
         self._count("wrong", other)
 
@@ -75,6 +81,11 @@ class Tally:
                          "by_strength": {str(family.strengths[k]): v[0] / v[1]
                                          for k, v in sorted(row["by_strength"].items())}})
         return rows
+
+
+def _brief(match: Any) -> str:
+    via = getattr(match, "via", None)
+    return f"{match.signal}{'/' + via if via else ''}:{match.distance}"
 
 
 def print_table(s: dict[str, Any]) -> None:
