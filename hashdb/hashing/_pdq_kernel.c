@@ -1339,22 +1339,34 @@ static PyObject *luma_plane_impl(PyObject *self, PyObject *const *args, Py_ssize
     return Py_BuildValue("(Nn)", out, (Py_ssize_t)stride);
 }
 
+/* The (plane, height, width, row_floats, ...) arguments pdq_luma and pdq_luma_boxes share:
+ * `want` arguments in all, a plane of at most 2^20 a side whose rows hold its width. -1 with
+ * the Python error set. */
+static int plane_args(PyObject *const *args, Py_ssize_t nargs, Py_ssize_t want, const char *name,
+                      long *n, long *m, Py_ssize_t *row_floats) {
+    if (nargs != want) {
+        PyErr_Format(PyExc_TypeError, "%s takes %zd arguments", name, want);
+        return -1;
+    }
+    *n = PyLong_AsLong(args[1]);
+    *m = PyLong_AsLong(args[2]);
+    *row_floats = PyLong_AsSsize_t(args[3]);
+    if (PyErr_Occurred()) return -1;
+    if (*n < 1 || *m < 1 || *n > (1 << 20) || *m > (1 << 20) || *row_floats < *m) {
+        PyErr_Format(PyExc_ValueError, "%s: bad plane shape", name);
+        return -1;
+    }
+    return 0;
+}
+
 /* pdq_luma(luma, height, width, row_floats, dct_matrix) -> (bytes of the float32 16 x 16 DCT,
  * quality): pdq_float's mode 0 from a luma plane (luma_plane's, or a region of it: rows
  * row_floats apart, floats packed). */
 static PyObject *pdq_luma_impl(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
     (void)self;
-    if (nargs != 5) {
-        PyErr_SetString(PyExc_TypeError, "pdq_luma takes 5 arguments");
-        return NULL;
-    }
-    long n = PyLong_AsLong(args[1]), m = PyLong_AsLong(args[2]);
-    Py_ssize_t row_floats = PyLong_AsSsize_t(args[3]);
-    if (PyErr_Occurred()) return NULL;
-    if (n < 1 || m < 1 || n > (1 << 20) || m > (1 << 20) || row_floats < m) {
-        PyErr_SetString(PyExc_ValueError, "pdq_luma: bad plane shape");
-        return NULL;
-    }
+    long n, m;
+    Py_ssize_t row_floats;
+    if (plane_args(args, nargs, 5, "pdq_luma", &n, &m, &row_floats) < 0) return NULL;
     Py_buffer plane, dct;
     if (PyObject_GetBuffer(args[0], &plane, PyBUF_STRIDED_RO | PyBUF_FORMAT) < 0) return NULL;
     if (PyObject_GetBuffer(args[4], &dct, PyBUF_C_CONTIGUOUS) < 0) {
@@ -1397,17 +1409,9 @@ static PyObject *pdq_luma_impl(PyObject *self, PyObject *const *args, Py_ssize_t
  * buffer request a box. */
 static PyObject *pdq_luma_boxes_impl(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
     (void)self;
-    if (nargs != 6) {
-        PyErr_SetString(PyExc_TypeError, "pdq_luma_boxes takes 6 arguments");
-        return NULL;
-    }
-    long n = PyLong_AsLong(args[1]), m = PyLong_AsLong(args[2]);
-    Py_ssize_t row_floats = PyLong_AsSsize_t(args[3]);
-    if (PyErr_Occurred()) return NULL;
-    if (n < 1 || m < 1 || n > (1 << 20) || m > (1 << 20) || row_floats < m) {
-        PyErr_SetString(PyExc_ValueError, "pdq_luma_boxes: bad plane shape");
-        return NULL;
-    }
+    long n, m;
+    Py_ssize_t row_floats;
+    if (plane_args(args, nargs, 6, "pdq_luma_boxes", &n, &m, &row_floats) < 0) return NULL;
     Py_buffer plane, boxes, dct;
     if (PyObject_GetBuffer(args[0], &plane, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) < 0) return NULL;
     if (PyObject_GetBuffer(args[4], &boxes, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) < 0) {

@@ -485,22 +485,30 @@ def test_round_trip(store: SQLStore, batch: list[NewRecord]) -> None:
         assert [(h, q) for _, h, q in stored_frames] == [(f.hash.hex, f.hash.quality) for f in sent.frames]
 
 
+def settled_answers_give_way_to_commits(reader: SQLStore, writer: SQLStore) -> int:
+    """The key check's and the catch-up's answers, asked again and again while nothing is
+    committed, then a change and a revocation committed through `writer`: `reader` reads each
+    at its next ask. Returns the revoked key's id."""
+    acme = actor(writer, "Acme")
+    admin = actor(writer, "Root", "admin")
+    key = writer.create_api_key(acme.org_id, "consumer", "p1", "h")
+    last = reader.last_seq()
+    for _ in range(3):
+        assert reader.key_revoked(key.id) is False
+        assert reader.changes_since(last, 10) == []
+    rid = writer.add_records([record(pdq(1))], acme)[0].id
+    assert [c.record_id for c in reader.changes_since(last, 10)] == [rid]
+    assert reader.key_revoked(key.id) is False
+    writer.revoke_api_key(key.id, admin)
+    assert reader.key_revoked(key.id) is True
+    return key.id
+
+
 def test_a_revocation_and_a_change_are_read_by_the_next_check_after_settled_answers(store: SQLStore) -> None:
     # The key check and the index's catch-up ask these on every request; a store may remember
     # the settled answers (SQLite does, while nothing is committed), never past a commit.
-    acme = actor(store, "Acme")
-    admin = actor(store, "Root", "admin")
-    key = store.create_api_key(acme.org_id, "consumer", "p1", "h")
-    last = store.last_seq()
-    for _ in range(3):
-        assert store.key_revoked(key.id) is False
-        assert store.changes_since(last, 10) == []
-    rid = store.add_records([record(pdq(1))], acme)[0].id
-    assert [c.record_id for c in store.changes_since(last, 10)] == [rid]
-    assert store.key_revoked(key.id) is False
-    store.revoke_api_key(key.id, admin)
-    assert store.key_revoked(key.id) is True
-    assert store.key_revoked(key.id + 100) is True  # no such key
+    key_id = settled_answers_give_way_to_commits(store, store)
+    assert store.key_revoked(key_id + 100) is True  # no such key
     with pytest.raises(InvalidInput):
         store.changes_since(store.last_seq(), 0)
 
@@ -512,20 +520,10 @@ def test_another_connections_commits_are_read_at_once_after_settled_answers(tmp_
 
     server, other = SQLiteStore(tmp_path / "db.sqlite"), SQLiteStore(tmp_path / "db.sqlite")
     try:
-        acme = actor(other, "Acme")
-        admin = actor(other, "Root", "admin")
-        key = other.create_api_key(acme.org_id, "consumer", "p1", "h")
-        last = server.last_seq()
-        for _ in range(3):
-            assert server.key_revoked(key.id) is False
-            assert server.changes_since(last, 10) == []
-        rid = other.add_records([record(pdq(1))], acme)[0].id
-        assert [c.record_id for c in server.changes_since(last, 10)] == [rid]
-        other.revoke_api_key(key.id, admin)
-        assert server.key_revoked(key.id) is True
+        key_id = settled_answers_give_way_to_commits(server, other)
         # And from another thread of the server, with its own reader.
         seen: list[bool] = []
-        thread = threading.Thread(target=lambda: seen.append(server.key_revoked(key.id)))
+        thread = threading.Thread(target=lambda: seen.append(server.key_revoked(key_id)))
         thread.start()
         thread.join()
         assert seen == [True]
