@@ -4,6 +4,7 @@ The match rule over the frame hashes is in vpdq_rule.py.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 import os
@@ -70,6 +71,11 @@ class VideoSampling:
     # the next second: counted on their own, our cut frames fell under the 80 % query rule
     # against it (62 to 88 % on the fixtures). Joined, they can only help their sample match.
     cuts_join_sample: bool = False
+    # Stored side: a video whose samples at `fps` would pass max_video_frames is sampled at the
+    # highest rate that fits, down to this one (the query rate: a stored video sparser than its
+    # queries would no longer line up with them); 0 keeps `fps` and refuses such a video.
+    # Matching needs no record of the rate: it counts a stored video by its frames' timestamps.
+    min_fps: float = 0.0
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.fps) and self.fps > 0):
@@ -80,6 +86,8 @@ class VideoSampling:
             raise InvalidInput(f"frame group must be from 0 to 10 seconds, got {self.group_seconds}")
         if not (math.isfinite(self.scene_threshold) and 0 <= self.scene_threshold <= 255):
             raise InvalidInput(f"scene threshold must be from 0 to 255, got {self.scene_threshold}")
+        if not (math.isfinite(self.min_fps) and 0 <= self.min_fps <= self.fps):
+            raise InvalidInput(f"lowest sampling rate must be from 0 to {self.fps:g} per second, got {self.min_fps}")
         if self.decode_threads < 0:
             raise InvalidInput(f"decode threads must be >= 0, got {self.decode_threads}")
 
@@ -120,8 +128,18 @@ def hash_video(
             raise UnsupportedMedia(
                 f"{path.name}: cannot open as a video (damaged, truncated or no video track)"
             )
-        _check_metadata(capture, path.name, limits, sampling)
-        return _sample(capture, path.name, limits, sampling, seconds)
+        sampling = _check_metadata(capture, path.name, limits, sampling, seconds)
+        try:
+            return _sample(capture, path.name, limits, sampling, seconds)
+        except _OverCap as over:
+            # More hashes than the duration foretold (bars hashed twice, scene cuts, or a
+            # container that understates its length): once more, at the rate that projection fits.
+            capture.release()
+            capture = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG, params)
+            if not capture.isOpened():
+                raise UnsupportedMedia(f"{path.name}: cannot open as a video a second time") from over
+            return _sample(capture, path.name, limits, dataclasses.replace(over.refit, min_fps=over.refit.fps),
+                           seconds)
     except cv2.error as exc:
         raise UnsupportedMedia(f"{path.name}: cannot decode the video ({exc.err})") from exc
     finally:
@@ -179,10 +197,36 @@ def _check_file(path: Path, limits: MediaLimits) -> None:
         raise UnsupportedMedia(f"{path.name}: this is an image, not a video")
 
 
+class _OverCap(Exception):
+    """A fitted sampling produced more hashes than max_video_frames: `refit` should not."""
+
+    def __init__(self, refit: VideoSampling) -> None:
+        super().__init__(refit.fps)
+        self.refit = refit
+
+
+# Share of max_video_frames a fitted rate plans for regular samples: the rest is for scene cuts
+# and the grid's last tick, so a fitted video needs no second decode unless bars double it.
+_FIT_SHARE = 0.95
+
+
+def _fitted(sampling: VideoSampling, limits: MediaLimits, seconds: float, hashes_per_sample: float = 1.0
+            ) -> VideoSampling:
+    """`sampling` at the highest rate (not above its own, not below min_fps) whose regular
+    samples over `seconds`, `hashes_per_sample` hashes each, fit max_video_frames."""
+    if sampling.min_fps <= 0 or seconds <= 0 or seconds * sampling.fps * hashes_per_sample <= limits.max_video_frames:
+        return sampling
+    # Rounded down to 1/1000 fps: the rate stays readable in a log, and the grid still fits.
+    rate = math.floor(1000 * _FIT_SHARE * limits.max_video_frames / (seconds * hashes_per_sample)) / 1000
+    return dataclasses.replace(sampling, fps=min(sampling.fps, max(sampling.min_fps, rate)))
+
+
 def _check_metadata(
-    capture: cv2.VideoCapture, name: str, limits: MediaLimits, sampling: VideoSampling
-) -> None:
-    """Refuse what the container admits to be over the caps before a frame is decoded."""
+    capture: cv2.VideoCapture, name: str, limits: MediaLimits, sampling: VideoSampling,
+    header_seconds: float | None = None,
+) -> VideoSampling:
+    """Refuse what the container admits to be over the caps before a frame is decoded, and
+    fit the sampling rate to the longer of the container's and the headers' durations."""
     width = capture.get(cv2.CAP_PROP_FRAME_WIDTH)
     height = capture.get(cv2.CAP_PROP_FRAME_HEIGHT)
     if width * height > limits.max_video_pixels:
@@ -191,6 +235,7 @@ def _check_metadata(
         )
     fps = capture.get(cv2.CAP_PROP_FPS)
     count = capture.get(cv2.CAP_PROP_FRAME_COUNT)
+    sampling = _fitted(sampling, limits, _duration(capture, header_seconds))
     if fps > 0 and count > 0:
         seconds = count / fps
         if seconds > limits.max_video_seconds:
@@ -202,6 +247,7 @@ def _check_metadata(
                 f"{name}: {seconds:.1f} s at {sampling.fps:g} frames per second is over the "
                 f"{limits.max_video_frames}-frame limit"
             )
+    return sampling
 
 
 def _sample(
@@ -279,11 +325,25 @@ def _sample(
             if not box.is_full(rgb):
                 frames.append(FrameHash(number, group_t, pdq_of_rgb(np.ascontiguousarray(box.crop(rgb)))))
         if len(frames) > limits.max_video_frames:
+            if sampling.fps > sampling.min_fps > 0 and t > 0:
+                # Project the whole video's hashes from the share decoded so far.
+                total = max(t, _duration(capture, seconds))
+                refit = _fitted(sampling, limits, total, len(frames) / (t * sampling.fps))
+                if refit.fps < sampling.fps:
+                    raise _OverCap(refit)
             raise MediaTooLarge(f"{name}: more than {limits.max_video_frames} sampled frames")
     if decoded == 0:
         raise UnsupportedMedia(f"{name}: the video has no decodable frames")
     _check_whole(capture, name, decoded, end, seconds)
     return tuple(frames)
+
+
+def _duration(capture: cv2.VideoCapture, seconds: float | None) -> float:
+    """The longer of the container's and the headers' durations, 0 when neither is known."""
+    fps, count = capture.get(cv2.CAP_PROP_FPS), capture.get(cv2.CAP_PROP_FRAME_COUNT)
+    known = [s for s in (count / fps if fps > 0 and count > 0 else None, seconds)
+             if s is not None and math.isfinite(s) and s > 0]
+    return max(known, default=0.0)
 
 
 def _check_whole(capture: cv2.VideoCapture, name: str, decoded: int, end: float,

@@ -70,8 +70,10 @@ def hash_media(settings: Settings, data: bytes, name: str, signals: Sequence[str
         if dihedral:  # a lookup: each sample spans one stored sampling interval
             sampling = dataclasses.replace(sampling, group_seconds=1 / settings.video_stored_fps,
                                            cuts_join_sample=True)
-        else:  # hashing to store: denser, see Settings.video_stored_fps
-            sampling = dataclasses.replace(sampling, fps=settings.video_stored_fps)
+        else:  # hashing to store: denser, see Settings.video_stored_fps; a video too long for
+            # max_video_frames at that rate at the highest that fits, never below the query rate
+            sampling = dataclasses.replace(sampling, fps=settings.video_stored_fps,
+                                           min_fps=min(settings.video_fps, settings.video_stored_fps))
         if path is not None:
             frames = video.hash_video(path, settings.limits, sampling, seconds)
         else:

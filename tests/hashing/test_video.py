@@ -3,6 +3,7 @@ format, and refusal of bad or oversized input."""
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 import struct
@@ -22,6 +23,7 @@ from hashdb.hashing.vpdq_rule import (
     VpdqRule,
     compare_videos,
     matching_pairs,
+    samples_in,
     stored_share_by_sample,
     unique_good_hashes,
     video_match_from_pairs,
@@ -216,7 +218,8 @@ def test_frames_are_hashed_as_rgb_not_bgr(tmp_path: Path) -> None:
 
 def test_sampling_from_settings_and_validation() -> None:
     assert VideoSampling.from_settings(Settings(video_fps=2.5)).fps == 2.5
-    for bad in ({"fps": 0}, {"fps": float("nan")}, {"scene_probe_fps": -1}, {"scene_threshold": 300}, {"decode_threads": -2}):
+    for bad in ({"fps": 0}, {"fps": float("nan")}, {"scene_probe_fps": -1}, {"scene_threshold": 300}, {"decode_threads": -2},
+                {"min_fps": 2}, {"min_fps": -1}):
         with pytest.raises(InvalidInput):
             VideoSampling(**bad)
 
@@ -308,6 +311,40 @@ def test_frame_cap_enforced_while_decoding(media: Path) -> None:
         hash_video(clip, MediaLimits(max_video_frames=7))
 
 
+def panning(seconds: float, bars: bool = False, fps: int = 30) -> list[np.ndarray]:
+    """A smooth pan (no scene cuts, every frame different), in a 4:3 frame with bars if asked."""
+    strip = textured(0, 160 + 2 * int(seconds * fps), 90)
+    frames = [strip[:, 2 * n : 2 * n + 160] for n in range(int(seconds * fps))]
+    return [cv2.copyMakeBorder(f, 15, 15, 0, 0, cv2.BORDER_CONSTANT) if bars else f for f in frames]
+
+
+def test_a_video_over_the_frame_cap_is_sampled_at_the_highest_rate_that_fits(tmp_path: Path) -> None:
+    path = write_avi(tmp_path / "pan.avi", panning(10))  # 300 frames, 10 s
+    limits = MediaLimits(max_video_frames=40)
+    with pytest.raises(MediaTooLarge, match="10.0 s at 10 frames per second is over the 40-frame limit"):
+        hash_video(path, limits, VideoSampling(fps=10, scene_probe_fps=0))
+    frames = hash_video(path, limits, VideoSampling(fps=10, scene_probe_fps=0, min_fps=1))
+    # 95 % of the cap over 10 s: 3.8 a second, the first frame (of 30 a second) at or after each k / 3.8.
+    expected = [math.ceil(k / 3.8 * 30 - 1e-9) / 30 for k in range(38)]
+    assert [f.timestamp for f in frames] == pytest.approx(expected)
+    # Never below the lowest rate: past it, the cap refuses the video as before.
+    with pytest.raises(MediaTooLarge, match="at 5 frames per second is over the 40-frame limit"):
+        hash_video(path, limits, VideoSampling(fps=10, scene_probe_fps=0, min_fps=5))
+
+
+def test_a_fitted_rate_is_fitted_again_when_bars_double_the_hashes(tmp_path: Path) -> None:
+    path = write_avi(tmp_path / "boxed.avi", panning(10, bars=True))
+    limits = MediaLimits(max_video_frames=40)
+    boxed = VideoSampling(fps=10, scene_probe_fps=0, trim_bars=True, min_fps=1)
+    with pytest.raises(MediaTooLarge, match="more than 40 sampled frames"):
+        hash_video(path, limits, dataclasses.replace(boxed, min_fps=3.8))  # no lower rate allowed
+    frames = hash_video(path, limits, boxed)
+    times = sorted({f.timestamp for f in frames})
+    # Two hashes a sample (whole frame, inside the bars): about half the 38 samples fit.
+    assert len(frames) == 2 * len(times) <= 40 and 15 <= len(times) <= 20
+    assert times[-1] > 9 - 1 / 1.5  # the samples still reach the end
+
+
 def test_duration_cap_enforced_when_the_header_lies(tmp_path: Path) -> None:
     path = write_avi(tmp_path / "liar.avi", [textured(0)] * 30 + [textured(1)] * 30)  # 2 s at 30 fps
     data = bytearray(path.read_bytes())
@@ -376,6 +413,23 @@ def test_a_denser_stored_video_is_counted_in_the_query_s_samples() -> None:
         pairs = [(0, i) for i, h in enumerate(unique_good_hashes(sparse)) if h in found]
         assert stored_share_by_sample(sparse, found, 1.0) == video_match_from_pairs(
             ("0" * 64,), unique_good_hashes(sparse), pairs).stored_pct
+
+
+def test_a_stored_video_s_length_in_query_samples_is_read_from_its_frames_times() -> None:
+    import random
+
+    rng = random.Random(8)
+    hexes = [f"{rng.getrandbits(256):064x}" for _ in range(1200)]
+    # 60 s stored at 10 a second (hashdb's rate), at 1 a second (vPDQ from elsewhere), at 2.5 a
+    # second (a long video's fitted rate), and at 10 a second with a second hash a frame (bars):
+    # 60 one-second samples each.
+    for rate, per_frame in ((10, 1), (1, 1), (2.5, 1), (10, 2)):
+        frames = [FrameHash(n, n / rate, HashValue("pdq", hexes[(n * per_frame + k) % 1200], 100))
+                  for n in range(int(60 * rate)) for k in range(per_frame)]
+        assert samples_in(frames, 1.0) == 60
+    # A still stretch is one sample however long; low-quality frames are not counted.
+    still = [FrameHash(n, float(n), HashValue("pdq", A, 100)) for n in range(10)]
+    assert samples_in([*still, FrameHash(10, 10.0, HashValue("pdq", B, 20))], 1.0) == 1
 
 
 def test_the_rule_says_which_of_its_two_parts_matched() -> None:
