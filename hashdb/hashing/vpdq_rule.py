@@ -147,13 +147,26 @@ def stored_share_by_sample(stored_frames: Iterable[FrameHash], found: set[str], 
     matched when any of its frames is in `found`. A stored video sampled at the query's rate
     (one frame a sample) gives vPDQ's unique-frame share exactly; one stored ten times
     denser no longer shows an identical copy as 10 % of it."""
+    distinct = _distinct_samples(stored_frames, interval, min_quality)
+    return _pct(sum(1 for hexes in distinct if hexes & found), len(distinct))
+
+
+def samples_in(stored_frames: Iterable[FrameHash], interval: float, min_quality: int = 50) -> int:
+    """A stored video's length in samples of `interval` seconds, counted as
+    stored_share_by_sample counts them. From the frames' own timestamps, so whatever rate a
+    video was stored at (Settings.video_stored_fps, a lower one fitted to a long video's frame
+    cap, one a second for vPDQ hashes from elsewhere), and with no record of it."""
+    return len(_distinct_samples(stored_frames, interval, min_quality))
+
+
+def _distinct_samples(stored_frames: Iterable[FrameHash], interval: float, min_quality: int) -> set[frozenset[str]]:
+    """The good frames' hashes grouped by sample of `interval` seconds, identical groups once."""
     samples: dict[int, set[str]] = {}
     for frame in stored_frames:
         if frame.hash.quality is not None and frame.hash.quality >= min_quality:
             # The epsilon keeps a frame stamped 2.9999999 (float time) in sample 3.
             samples.setdefault(math.floor(frame.timestamp / interval + 1e-6), set()).add(frame.hash.hex)
-    distinct = {frozenset(hexes) for hexes in samples.values()}
-    return _pct(sum(1 for hexes in distinct if hexes & found), len(distinct))
+    return {frozenset(hexes) for hexes in samples.values()}
 
 
 def sampled_frames(frames: Iterable[FrameHash], min_quality: int = 50) -> int:

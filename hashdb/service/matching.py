@@ -265,12 +265,18 @@ class MatchingMixin(ServiceBase):
         out: dict[int, tuple[int, VideoMatch]] = {}
         for record_id, distance in nearest.items():
             stored_frames = stored[record_id]
-            # Stored videos are sampled at video_stored_fps, queries at video_fps: the stored
-            # share is counted in query samples, and the stored video's length in them is what
-            # the rule's "contained in a longer copy" needs.
-            match = vpdq_rule.compare_videos(query, stored_frames, rule, 1.0 / self.settings.video_fps)
-            length = len(vpdq_rule.unique_good_hashes(stored_frames, rule.min_quality)) * (
-                self.settings.video_fps / self.settings.video_stored_fps)
+            # Stored videos are sampled denser than queries (video_stored_fps, or less for a long
+            # one), queries at video_fps: the stored share is counted in query samples, and the
+            # stored video's length in them is what the rule's "contained in a longer copy"
+            # needs; both by the stored frames' timestamps, whatever rate they were taken at.
+            interval = 1.0 / self.settings.video_fps
+            match = vpdq_rule.compare_videos(query, stored_frames, rule, interval)
+            if len({f.timestamp for f in stored_frames}) > 1:
+                length: float = vpdq_rule.samples_in(stored_frames, interval, rule.min_quality)
+            else:  # a feed from before frames carried times (all at 0) came from a hashdb that
+                # stored every video at video_stored_fps (long ones could not be stored)
+                length = len(vpdq_rule.unique_good_hashes(stored_frames, rule.min_quality)) * (
+                    self.settings.video_fps / self.settings.video_stored_fps)
             which = rule.which(match, vpdq_rule.sampled_frames(query, rule.min_quality), length)
             if which is not None:
                 out[record_id] = (distance, dataclasses.replace(match, rule=which))
