@@ -130,4 +130,5 @@ def serve(opts: ServeOptions) -> None:
     atexit.register(_remove_in, os.getpid(), run_dir)
     os.environ["HASHDB_RUN_DIR"] = run_dir
     os.environ["HASHDB_WORKERS"] = str(opts.workers)
-    HashdbServer(gunicorn_options(opts), {"DB": opts.db}).run()
+    # DSN cleared: opts.db is the database the CLI chose (--db beats HASHDB_DSN), not a default.
+    HashdbServer(gunicorn_options(opts), {"DB": opts.db, "DSN": None}).run()

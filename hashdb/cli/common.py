@@ -30,10 +30,23 @@ if TYPE_CHECKING:
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+def _chosen_database(ctx: click.Context, param: click.Parameter, value: str | None) -> str:
+    from hashdb.service.local import choose_database
+
+    typed = ctx.get_parameter_source(str(param.name)) == click.core.ParameterSource.COMMANDLINE
+    try:
+        return choose_database(value if typed else None).target
+    except HashDBError as exc:
+        raise click.UsageError(str(exc)) from exc
+
+
 def db_option(func: F) -> F:
+    # The environment is read by choose_database (HASHDB_DSN, then HASHDB_DB), the same rule
+    # `hashdb serve` follows, not by click: one place decides which database a command opens.
     return click.option(
-        "--db", "db_path", envvar="HASHDB_DB", default="hashdb.sqlite", show_default=True,
-        help="SQLite file, or a postgresql:// DSN (env HASHDB_DB).",
+        "--db", "db_path", callback=_chosen_database, metavar="PATH|DSN",
+        help="SQLite file, or a postgresql:// DSN; without it HASHDB_DSN, else HASHDB_DB, "
+             "else ./hashdb.sqlite.",
     )(func)
 
 
@@ -230,7 +243,18 @@ def open_service(db_path: str | Path, create: bool = False) -> HashDB:
         raise click.ClickException(str(exc)) from exc
     if fresh:
         _created.append((Path(db_path), service))
+    _opened.append(service)
     return service
+
+
+# Every database this command opened, closed when it ends (HashdbGroup.invoke): a PostgreSQL
+# session is ended, not left for the server to notice.
+_opened: list[HashDB] = []
+
+
+def _close_opened() -> None:
+    while _opened:
+        _opened.pop().store.close()
 
 
 # Databases this command created, removed again if it fails (HashdbGroup.invoke): a refused
@@ -317,6 +341,7 @@ class HashdbGroup(click.Group):
             raise
         finally:
             _created.clear()
+            _close_opened()
 
     def _invoke(self, ctx: click.Context) -> Any:
         try:

@@ -111,15 +111,19 @@ def index() -> None:
 @db_option
 @json_option
 def index_rebuild(db_path: str, as_json: bool) -> None:
-    """Rebuild every index from the database and save a snapshot.
+    """Rebuild every index from the database and save a snapshot, which the server's workers
+    load at start instead of each rebuilding. It is saved beside a SQLite file (DB.index), or
+    in HASHDB_INDEX_DIR, which a PostgreSQL database needs (without it this is refused).
 
     \b
     Example:
         hashdb index rebuild --db hashdb.sqlite
+        HASHDB_INDEX_DIR=/var/lib/hashdb/index hashdb index rebuild --db postgresql://db/hashdb
     """
     service = open_service(db_path)
-    sizes = service.rebuild_index()
-    emit(as_json, {"indexed": sizes}, ", ".join(f"{s}: {n}" for s, n in sizes.items()))
+    saved = service.rebuild_saved_index()
+    emit(as_json, {"indexed": saved.indexed, "saved": str(saved.folder)},
+         ", ".join(f"{s}: {n}" for s, n in saved.indexed.items()) + f"; saved in {saved.folder}")
 
 
 @cli.command()
@@ -183,6 +187,11 @@ def serve(db_path: str, host: str, port: int, workers: int, threads: int, max_co
     # Imported here only: `import hashdb` never pulls in Flask or gunicorn.
     from hashdb.api.server import ServeOptions
     from hashdb.api.server import serve as run_server
+    from hashdb.service.local import describe_database
+
+    # Which database, in one line before gunicorn's banner: with --db, HASHDB_DSN and HASHDB_DB
+    # all in play an operator should not have to find out from the answers.
+    click.echo(f"serving the {describe_database(db_path)}", err=True)
 
     run_server(ServeOptions(str(db_path), host, port, workers, threads,
                             None if access_log == "off" else access_log, max_connections=max_connections))
@@ -201,13 +210,13 @@ def check_servable(db_path: str, host: str, port: int) -> None:
     from hashdb.store.migrations import refuse_foreign
 
     # The same checks create_app makes in each worker.
-    config = server_config()
+    server_config()
     for warning in misspelt():
         click.echo(f"Warning: {warning}", err=True)
 
-    # HASHDB_DSN is what the workers open (api/runtime.py), whatever --db says: a PostgreSQL
-    # deployment keeps no SQLite file to check.
-    if not is_dsn(db_path) and not config.get("DSN"):
+    # db_path is already the one database (--db, else HASHDB_DSN, else HASHDB_DB): the workers
+    # are handed it and open nothing else. A PostgreSQL deployment keeps no SQLite file to check.
+    if not is_dsn(db_path):
         # A server over a new, empty database has no keys, so it could only answer 401: a
         # missing file is a mistyped --db. `keys create` makes the database with its first key.
         require_database(db_path, f"`hashdb keys create --db {db_path} ...` creates one with its first key")

@@ -20,6 +20,46 @@ if TYPE_CHECKING:
     from hashdb.service import HashDB
 
 
+DEFAULT_DB = "hashdb.sqlite"
+
+
+@dataclass(frozen=True, slots=True)
+class DatabaseChoice:
+    """The database a command opens and what named it (for the line `hashdb serve` prints)."""
+
+    target: str
+    source: str  # "--db", "HASHDB_DSN", "HASHDB_DB" or "default"
+
+
+def choose_database(option: str | Path | None, environ: dict[str, str] | None = None) -> DatabaseChoice:
+    """The one rule every command (serve and the rest) follows: `--db` typed on the command line
+    (an option beats the environment), else HASHDB_DSN (a PostgreSQL deployment sets it once for
+    the server and its operators' commands alike), else HASHDB_DB, else ./hashdb.sqlite.
+    `option`: --db when given on the command line, else None."""
+    if option is not None:
+        return DatabaseChoice(str(option), "--db")
+    for variable in ("HASHDB_DSN", "HASHDB_DB"):
+        value = read(variable, environ)
+        if value:
+            return DatabaseChoice(str(value), variable)
+    return DatabaseChoice(DEFAULT_DB, "default")
+
+
+def describe_database(target: str | Path) -> str:
+    """The database in words, for a log line: a DSN's host, port, database and user, never its
+    password; a SQLite file's full path."""
+    if not is_dsn(target):
+        return f"SQLite database {Path(target).resolve()}"
+    from psycopg.conninfo import conninfo_to_dict
+
+    try:
+        parts = conninfo_to_dict(str(target))
+    except Exception:  # psycopg's ProgrammingError: the connection will say what is wrong
+        return "PostgreSQL database (a DSN libpq cannot parse)"
+    where = f"{parts.get('host') or 'localhost'}:{parts.get('port') or 5432}"
+    return f"PostgreSQL database {parts.get('dbname') or parts.get('user') or '?'} at {where} as user {parts.get('user') or '?'}"
+
+
 def index_dir(db_path: Path) -> Path:
     return db_path.with_name(db_path.name + ".index")
 

@@ -3,10 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
 
+from hashdb.errors import InvalidInput
 from hashdb.service.base import ServiceBase
 from hashdb.trust import policy
 from hashdb.types import IndexStatus, Principal
+
+
+@dataclass(frozen=True, slots=True)
+class SavedIndex:
+    """What `hashdb index rebuild` did: entries per signal, and the folder the snapshot is in."""
+
+    indexed: dict[str, int]
+    folder: Path
 
 
 class OperationsMixin(ServiceBase):
@@ -17,6 +28,16 @@ class OperationsMixin(ServiceBase):
         self.indexes.rebuild(progress)
         self.indexes.save()
         return self.indexes.sizes()
+
+    def rebuild_saved_index(self, progress: Callable[[str, int], None] | None = None) -> SavedIndex:
+        """Rebuild and save the snapshot the server's workers load at start. A PostgreSQL
+        database has no folder beside it: without HASHDB_INDEX_DIR nothing could be saved, so it
+        is refused before the rebuild (which would then have been for nothing)."""
+        folder = self.indexes.directory
+        if folder is None:
+            raise InvalidInput("nowhere to save the index: set HASHDB_INDEX_DIR to a folder (the same the "
+                               "server's workers are given, so they load it instead of each rebuilding)")
+        return SavedIndex(self.rebuild_index(progress), folder.resolve())
 
     def stats(self, actor: Principal) -> dict[str, dict[str, int]]:
         policy.require(actor, "lookup")
