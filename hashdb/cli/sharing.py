@@ -62,7 +62,10 @@ def submit(inputs: tuple[str, ...], labels: tuple[str, ...], incident: str | Non
            api_key: str | None, as_json: bool) -> None:
     """Share hashes of content you removed: media files, SIGNAL:HEX, or hash files.
 
-    The whole batch is checked first; if anything is invalid nothing is stored.
+    The whole batch is checked first; if anything is invalid nothing is stored. With --server,
+    more than 1,000 items (the server's limit) are sent in parts, each all-or-nothing; the
+    parts stored before one is refused are printed, then the error. A part the server asks
+    to send later (429/503 Retry-After) is sent again after the wait (6 times, waits to 30 s).
 
     \b
     Example:
@@ -88,9 +91,15 @@ def submit(inputs: tuple[str, ...], labels: tuple[str, ...], incident: str | Non
     if client is not None:
         from hashdb.partners.client import PartlySubmitted, submit_submissions
 
+        def waiting(exc: HashDBError, seconds: int) -> None:
+            click.echo(f"{exc.message}: sending again in {seconds} s", err=True)
+
         try:
-            docs = submit_submissions(client, submissions, idempotency_key)
-        except PartlySubmitted:
+            docs = submit_submissions(client, submissions, idempotency_key, on_wait=waiting)
+        except PartlySubmitted as partly:
+            # The parts stored are printed as any result is, then the error: a script reading
+            # --json learns the ids it has to keep (or retract) as well as what failed.
+            _print_submitted(partly.results, as_json)
             raise  # its message says how many went in
         except HashDBError as exc:
             # Refused by its first request, each all or nothing on the server. --label is every
@@ -107,6 +116,10 @@ def submit(inputs: tuple[str, ...], labels: tuple[str, ...], incident: str | Non
             # One transaction: a refused or failed batch stored none of it.
             raise click.ClickException(f"{exc}; {NOTHING_SUBMITTED}") from exc
         docs = [output.submit_json(r) for r in results]
+    _print_submitted(docs, as_json)
+
+
+def _print_submitted(docs: list[dict[str, Any]], as_json: bool) -> None:
     for doc in docs:
         state = "already shared" if doc["duplicate"] else doc["status"]
         note = f"; skipped {', '.join(doc['skipped'])}" if doc.get("skipped") else ""

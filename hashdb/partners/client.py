@@ -13,12 +13,14 @@ Inputs (file names) are not sent either; results come back in order and are name
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import ssl
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -341,9 +343,11 @@ def _api_error(status: int, payload: bytes, retry_after: str | None) -> errors.H
     except (ValueError, KeyError, TypeError):
         return ServerError(f"the server answered HTTP {status} without an API error body")
     cls = ERRORS.get(code)
+    wait = int(retry_after) if retry_after and retry_after.isdigit() else 1
     if cls is errors.RateLimited:
-        wait = int(retry_after) if retry_after and retry_after.isdigit() else 1
         return errors.RateLimited(message, wait)
+    if cls is not None and issubclass(cls, errors.Busy):
+        return cls(message, wait)
     if cls is None or cls is errors.HashDBError:
         return ServerError(f"HTTP {status} {code}: {message}")
     return cls(message)
@@ -369,18 +373,47 @@ def lookup_queries(client: Client, queries: Sequence[Query],
 
 class PartlySubmitted(errors.HashDBError):
     """A submit sent in several requests was refused by one after the first: the inputs of
-    the requests before it were stored."""
+    the requests before it were stored; `results` are the server's answers for them."""
 
-    def __init__(self, cause: errors.HashDBError, submitted: int) -> None:
+    def __init__(self, cause: errors.HashDBError, submitted: int, results: list[dict[str, Any]]) -> None:
         super().__init__(f"{cause.message}; the first {submitted} inputs were submitted, the rest were not")
         self.code = cause.code
         self.submitted = submitted
+        self.results = results
 
 
-def submit_submissions(client: Client, submissions: Sequence[Submission],
-                       idempotency_key: str | None = None) -> list[dict[str, Any]]:
+# A part refused with "come back later" (429 rate_limited; 503 busy, database_unavailable or
+# index_stale: nothing of it was stored, or, lost during COMMIT, stored and then answered as
+# duplicates when sent again) is sent again after the server's Retry-After, at most this many
+# times, and only while it asks for no more than MAX_WAIT_S: a longer wait is a refusal to say.
+# So a part waits at most RETRIES * MAX_WAIT_S (3 minutes) before the error is reported.
+RETRIES = 6
+MAX_WAIT_S = 30
+RETRYABLE = (errors.RateLimited, errors.Busy, errors.IndexStale)
+
+
+def _waited_out(send: Callable[[], list[dict[str, Any]]], sleep: Callable[[float], None],
+                on_wait: Callable[[errors.HashDBError, int], None] | None) -> list[dict[str, Any]]:
+    for attempt in range(RETRIES + 1):
+        try:
+            return send()
+        except RETRYABLE as exc:
+            wait = max(1, int(getattr(exc, "retry_after", 1)))
+            if attempt == RETRIES or wait > MAX_WAIT_S:
+                raise
+            if on_wait is not None:
+                on_wait(exc, wait)
+            sleep(wait)
+    raise AssertionError("unreachable")
+
+
+def submit_submissions(client: Client, submissions: Sequence[Submission], idempotency_key: str | None = None,
+                       sleep: Callable[[float], None] = time.sleep,
+                       on_wait: Callable[[errors.HashDBError, int], None] | None = None) -> list[dict[str, Any]]:
     """Submit in requests of at most BATCH items and BATCH_BYTES (each one all-or-nothing on the
-    server); PartlySubmitted when a request after the first is refused."""
+    server, so a batch over the server's limit is not); a part the server asks to send later is
+    waited out (RETRIES, MAX_WAIT_S; `on_wait` is told); PartlySubmitted, carrying the stored
+    parts' results, when a part after the first is refused."""
     results: list[dict[str, Any]] = []
     if any(s.derived for s in submissions):
         accepted = client.derived_accepted()
@@ -391,10 +424,10 @@ def submit_submissions(client: Client, submissions: Sequence[Submission],
     for n, batch in enumerate(batches):
         key = idempotency_key if idempotency_key is None or len(batches) == 1 else f"{idempotency_key}.{n}"
         try:
-            answers = client.submit(batch, key)
+            answers = _waited_out(functools.partial(client.submit, batch, key), sleep, on_wait)
         except errors.HashDBError as exc:
             if done:
-                raise PartlySubmitted(exc, done) from exc
+                raise PartlySubmitted(exc, done, results) from exc
             raise
         for sub, result in zip(submissions[done:done + len(batch)], answers):
             result["input"] = sub.input
