@@ -19,6 +19,7 @@ from hashdb.hashing import tmk
 from hashdb.hashing.derived import derived_from_json
 from hashdb.hashing.registry import VIDEO_SIGNAL, parse_hash
 from hashdb.service import MAX_EXPORT_PAGE, HashDB
+from hashdb.service.partners import cursor_after, decode_cursor
 from hashdb.trust import policy
 from hashdb.trust.taxonomy import Taxonomy
 from hashdb.types import FEED_KINDS, STATUSES, FeedEntry, FrameHash, HashValue, MirrorOutcome, Principal, Votes
@@ -225,8 +226,12 @@ def import_feed(service: HashDB, source: Source, path: Path, actor: Principal,
                 identities.add(feed)
             yield where, doc
 
-    for _ in _file_pages(noting, service.taxonomy):
-        pass
+    first: FeedEntry | None = None
+    last: FeedEntry | None = None
+    for page in _file_pages(noting, service.taxonomy):
+        for entry in page:
+            first = entry if first is None or entry.seq < first.seq else first
+            last = entry if last is None or entry.seq > last.seq else last
     if len(identities) > 1:
         raise InvalidInput(f"{path} holds the feeds of {len(identities)} databases: import each database's "
                            "export on its own, each with its own --source")
@@ -238,7 +243,25 @@ def import_feed(service: HashDB, source: Source, path: Path, actor: Principal,
         total = add(total, apply(service, source, entries, None, actor))
     if identity is not None:
         service.store.set_mirror_feed(source.key, identity)
+    cursor = _cursor_after_file(service, source, first, last)
+    if cursor is not None:
+        apply(service, source, [], cursor, actor)
     return total
+
+
+def _cursor_after_file(service: HashDB, source: Source, first: FeedEntry | None,
+                       last: FeedEntry | None) -> str | None:
+    """Where the next `hashdb sync` from `source` goes on after importing its export: after the
+    file's last entry, so it does not fetch the whole feed again. Only when the file continues
+    from where the mirror stands (an export from the start, or from this mirror's cursor):
+    a file that begins later (`export --since`) would otherwise leave the changes before it
+    unfetched for good. Not for files of no named source, which no sync reads."""
+    if source.key == FILE_SOURCE or first is None or last is None:
+        return None
+    stood, _ = decode_cursor(service.store.mirror_cursor(source.key))
+    if first.seq > stood + 1 or last.seq <= stood:
+        return None
+    return cursor_after(last)
 
 
 def jsonl_lines(path: Path) -> Iterator[tuple[str, object]]:

@@ -9,6 +9,7 @@ import re
 from hashdb.errors import ForkedCursor, InvalidInput
 from hashdb.hashing import tmk
 from hashdb.service.base import MAX_EXPORT_PAGE, ServiceBase
+from hashdb.store.rows import change_mark
 from hashdb.trust import policy
 from hashdb.types import FeedEntry, Principal, TmkHash, Votes
 
@@ -80,6 +81,15 @@ def encode_cursor(seq: int, mark: str | None = None) -> str:
     if mark is None:
         return base64.urlsafe_b64encode(f"v1:{seq}".encode()).decode().rstrip("=")
     return base64.urlsafe_b64encode(f"v2:{seq}:{_check_of(mark)}".encode()).decode().rstrip("=")
+
+
+def cursor_after(entry: FeedEntry) -> str:
+    """The cursor the export that wrote `entry` would give next, had it ended there: what an
+    imported export file leaves a mirror to sync on from. v2, not v1: the entry carries the
+    change's time and record, all its check is made of, and with the check a restore of the
+    source after the file was written is refused at the next sync (forked_cursor) instead of
+    skipping the reissued changes, as a v1 cursor would."""
+    return encode_cursor(entry.seq, change_mark(entry.at, entry.id))
 
 
 def decode_cursor(cursor: str | None) -> tuple[int, str | None]:

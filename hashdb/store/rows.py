@@ -15,6 +15,12 @@ from hashdb.types import STATUSES, ApiKey, AuditEntry, Change, HashRecord, NewRe
 GENESIS_HASH = "0" * 64
 
 
+def change_mark(at: str, record_id: int) -> str:
+    """What tells one change from another at the same seq (store.change_mark): its time to the
+    microsecond and its record. An export's entry carries both (`at`, `id`)."""
+    return f"{at}/{record_id}"
+
+
 def now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="microseconds")
 

@@ -20,6 +20,7 @@ from hashdb.store.rows import (
     audit_from_row,
     audit_hash,
     change_from_row,
+    change_mark,
     check_choice,
     check_record,
     check_text,
@@ -391,7 +392,7 @@ class SQLStore(ABC):
         # Microseconds and a record id: another history (a restored older backup that has
         # written since) has the same seq, but not this change at it.
         rows = self._rows("SELECT at, record_id FROM changes WHERE seq = ?", (seq,))
-        return f"{rows[0]['at']}/{rows[0]['record_id']}" if rows else None
+        return change_mark(str(rows[0]["at"]), int(rows[0]["record_id"])) if rows else None
 
     def changes_since(self, seq: int, limit: int) -> list[Change]:
         check_limit("limit", limit)
