@@ -110,13 +110,15 @@ def test_serve_warns_of_a_misspelt_setting_before_it_starts(tmp_path):
     assert "Warning: HASHDB_MAX_BATHC is not a setting hashdb reads: did you mean HASHDB_MAX_BATCH?" in result.output
 
 
-def test_serve_over_hashdb_dsn_does_not_ask_for_a_sqlite_file(tmp_path, postgres_dsn):
-    # The workers open HASHDB_DSN whatever --db says; serve refused it for want of the default
-    # ./hashdb.sqlite, which a PostgreSQL deployment does not keep.
+def test_serve_over_hashdb_dsn_does_not_ask_for_a_sqlite_file(tmp_path, postgres_dsn, monkeypatch):
+    # Without --db the workers open HASHDB_DSN; serve refused it for want of the default
+    # ./hashdb.sqlite, which a PostgreSQL deployment does not keep. (--db typed beats
+    # HASHDB_DSN: tests/cli/test_database_choice.py.)
+    monkeypatch.chdir(tmp_path)
     with socket.socket() as busy:  # serve then stops at the port, after its database checks
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = str(busy.getsockname()[1])
-        result = run_cli("serve", "--db", str(tmp_path / "absent.sqlite"), "--port", port, HASHDB_DSN=postgres_dsn)
+        result = run_cli("serve", "--port", port, HASHDB_DSN=postgres_dsn)
     assert result.exit_code == 1 and result.output.count("\n") == 1, result.output
     assert "no database" not in result.output and port in result.output
