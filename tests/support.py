@@ -112,3 +112,17 @@ def json_lines(result: object) -> list[dict[str, object]]:
 
     stdout: str = getattr(result, "stdout")
     return [json.loads(line) for line in stdout.splitlines() if line.strip()]
+
+
+def write_video(path: Path, frames: list, fps: float, codec: str = "mp4v") -> Path:
+    """`frames` (BGR uint8 arrays of one size) written with OpenCV at `fps`. "MJPG" (in an .avi)
+    codes each frame alone, so identical inputs decode identically; "mp4v" is a re-encode."""
+    import cv2
+
+    height, width = frames[0].shape[:2] if frames else (48, 64)
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*codec), fps, (width, height))
+    assert writer.isOpened()
+    for frame in frames:
+        writer.write(frame)
+    writer.release()
+    return path

@@ -30,6 +30,7 @@ from hashdb.hashing.vpdq_rule import (
 )
 from hashdb.hashing.vpdq_format import read_vpdq, write_vpdq
 from hashdb.types import FrameHash, HashValue, VideoMatch
+from support import write_video
 
 VECTOR_VIDEOS = (
     "chair-19-sd-bar",
@@ -77,13 +78,7 @@ def fixture_videos(media: Path) -> dict[str, tuple[FrameHash, ...]]:
 
 def write_avi(path: Path, images: list[np.ndarray], fps: float = 30.0) -> Path:
     """Motion-JPEG AVI: each frame coded alone, so identical inputs decode identically."""
-    height, width = images[0].shape[:2] if images else (48, 64)
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, (width, height))
-    assert writer.isOpened()
-    for image in images:
-        writer.write(image)
-    writer.release()
-    return path
+    return write_video(path, images, fps, "MJPG")
 
 
 def textured(seed: int, width: int = 160, height: int = 120) -> np.ndarray:

@@ -21,7 +21,7 @@ from hashdb.partners import mirror
 from hashdb.service import HashDB
 from hashdb.store.sqlite_store import SQLiteStore
 
-from support import INDEX_FACTORY, principal
+from support import INDEX_FACTORY, principal, write_video
 
 LABELS = ("attacker_manifesto",)
 SCENE_SECONDS = 420  # five scenes of 7 minutes: 2,100 s, past 2,000 s = 20,000 frames at 10 fps
@@ -39,13 +39,7 @@ def pan(photo: Path, seconds: int, size: tuple[int, int], start: int = 0) -> lis
 
 
 def write(path: Path, frames: list[np.ndarray], fps: float = 1.0) -> Path:
-    height, width = frames[0].shape[:2]
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (width, height))
-    assert writer.isOpened()
-    for frame in frames:
-        writer.write(frame)
-    writer.release()
-    return path
+    return write_video(path, frames, fps)
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ import pytest
 from hashdb.hashing.video import VideoSampling, hash_video
 from hashdb.service import HashDB
 
-from support import principal
+from support import principal, write_video
 
 LABELS = ("attacker_manifesto",)
 FPS = 15
@@ -59,13 +59,7 @@ def pillarboxed(frames: list[np.ndarray]) -> list[np.ndarray]:
 
 
 def write(path: Path, frames: list[np.ndarray]) -> Path:
-    height, width = frames[0].shape[:2]
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), FPS, (width, height))
-    assert writer.isOpened()
-    for frame in frames:
-        writer.write(frame)
-    writer.release()
-    return path
+    return write_video(path, frames, FPS)
 
 
 def submit(service: HashDB, actor, path: Path) -> int:
