@@ -16,6 +16,8 @@ from urllib.parse import quote
 
 from gunicorn.glogging import Logger
 
+from hashdb.trust import keys
+
 # Characters left as they are in a logged path: RFC 3986's unreserved and sub-delims, ":", "@"
 # and "/". "%" is not among them, so "%0A" in the log was a newline and "%250a" a literal "%0a".
 _SAFE = "/:@!$&'()*+,;=-._~"
@@ -35,9 +37,11 @@ def escape_token(value: str) -> str:
     return quote(value.encode("latin-1", "backslashreplace"), safe="-_.!~*'")
 
 
-# Path without the query string: a GET lookup's hash stays out of the log, and no header
-# (the API key) is ever written.
-FORMAT = '%(h)s %(t)s "%(m)s %(U)s %(H)s" %(s)s %(B)s %(M)sms'
+# Path without the query string: a GET lookup's hash stays out of the log, and no header is
+# written: of the API key, only its public prefix (k: `hdb_<12 hex>`, as `hashdb keys list`
+# shows it, "-" without one), so an operator can tell which partner sent a burst of requests or
+# of 401s. It is the key presented, checked or not: a 401's line names the key tried.
+FORMAT = '%(h)s %(t)s "%(m)s %(U)s %(H)s" %(s)s %(B)s %(M)sms %(k)s'
 
 
 class AccessLogger(Logger):  # type: ignore[misc]
@@ -74,6 +78,7 @@ class AccessLogger(Logger):  # type: ignore[misc]
             "s": status,
             "B": "-" if sent is None else sent,
             "M": request_time.seconds * 1000 + request_time.microseconds // 1000,
+            "k": keys.presented(str(environ.get("HTTP_AUTHORIZATION", ""))) or "-",
         }
         try:
             line = FORMAT % atoms

@@ -34,6 +34,17 @@ def prefix_of(key: str) -> str:
     return parts[1]
 
 
+def presented(authorization: str) -> str | None:
+    """The public part of the key an Authorization header presents (`hdb_<prefix>`), or None:
+    what names a key in logs. Claimed, not checked; never the secret."""
+    scheme, _, key = authorization.partition(" ")
+    parts = key.strip().split("_", 2)
+    if (scheme.lower() != "bearer" or len(parts) != 3 or parts[0] != KEY_PREFIX or len(parts[1]) != 12
+            or not all(c in "0123456789abcdef" for c in parts[1])):
+        return None
+    return f"{KEY_PREFIX}_{parts[1]}"
+
+
 def secret_hash(server_secret: bytes, key: str) -> str:
     return hmac.new(server_secret, key.encode(), hashlib.sha256).hexdigest()
 

@@ -168,6 +168,26 @@ def test_access_log_dash_goes_to_stderr(tmp_path):
     assert "GET /healthz" not in out.read_text(errors="replace")
 
 
+def test_the_access_log_names_the_key_a_request_presented_never_its_secret(tmp_path):
+    # Found in trial: the access log carried no key, so an operator could not tell which
+    # partner sent a burst of requests or of 401s. The key's public prefix ends each line.
+    from serverproc import serving
+
+    with serving(tmp_path / "db.sqlite", {"partner": ("delta", "partner")}) as (server, keys):
+        key = keys["partner"]
+        wrong = key[:17] + ("A" if key[17] != "A" else "B") + key[18:]  # its prefix, another secret
+        assert server.request("GET", "/v1/stats", key=key).status == 200
+        assert server.request("GET", "/v1/stats", key=wrong).status == 401
+        assert server.request("GET", "/v1/stats").status == 401
+        deadline = time.monotonic() + 20
+        while server.log.read_text(errors="replace").count("GET /v1/stats") < 3 and time.monotonic() < deadline:
+            time.sleep(0.1)
+    lines = [line for line in server.log.read_text(errors="replace").splitlines() if "GET /v1/stats" in line]
+    prefix = "_".join(key.split("_")[:2])
+    assert [(line.split()[-4], line.split()[-1]) for line in lines] == [("200", prefix), ("401", prefix), ("401", "-")]
+    assert key.split("_", 2)[2] not in server.log.read_text(errors="replace")
+
+
 def test_serve_names_a_bad_db_or_a_busy_port_in_one_line(tmp_path):
     import socket
 
