@@ -343,11 +343,8 @@ def _api_error(status: int, payload: bytes, retry_after: str | None) -> errors.H
     except (ValueError, KeyError, TypeError):
         return ServerError(f"the server answered HTTP {status} without an API error body")
     cls = ERRORS.get(code)
-    wait = int(retry_after) if retry_after and retry_after.isdigit() else 1
-    if cls is errors.RateLimited:
-        return errors.RateLimited(message, wait)
-    if cls is not None and issubclass(cls, errors.Busy):
-        return cls(message, wait)
+    if cls is not None and issubclass(cls, (errors.RateLimited, errors.Busy)):
+        return cls(message, int(retry_after) if retry_after and retry_after.isdigit() else 1)
     if cls is None or cls is errors.HashDBError:
         return ServerError(f"HTTP {status} {code}: {message}")
     return cls(message)

@@ -63,8 +63,12 @@ class PartnersMixin(ServiceBase):
                                      tuple(d for _, d in derived.get(record.id, [])),
                                      _tmk_hash(tmks.get(record.id)),
                                      Votes(record.agree, record.disagree, record.false_positive)))
-        last = changes[-1].seq if changes else seq
-        return entries, encode_cursor(last, self.store.change_mark(last) if last else None)
+        mark: str | None
+        if changes:  # the page's last change carries what its mark is made of: no second read
+            last, mark = changes[-1].seq, change_mark(changes[-1].at, changes[-1].record_id)
+        else:
+            last, mark = seq, self.store.change_mark(seq) if seq else None
+        return entries, encode_cursor(last, mark)
 
 
 def _tmk_hash(data: bytes | None) -> TmkHash | None:
