@@ -29,7 +29,8 @@ from hashdb.hashing import tmk
 from hashdb.hashing.derived import CONTENT, MAX_DERIVED, VIAS, WINDOW, derived_from_json, derived_json
 from hashdb.types import FeedEntry, FrameHash, HashValue, Principal, Query, Submission, Votes
 
-# The server's default batch limit (HASHDB_MAX_BATCH); longer lists are sent in several requests.
+# The server's default batch limit (HASHDB_MAX_BATCH); longer lists are sent in several requests,
+# of fewer items where the server's /openapi.json says it takes fewer (Client.batch_limit).
 BATCH = 1000
 # ...and bodies over this many bytes of items too: the server's default body limit is 4 MiB, and a
 # video's tmk alone is 351 KB of base64.
@@ -151,12 +152,12 @@ def submission_item(sub: Submission) -> dict[str, Any]:
     return item
 
 
-def _batches(items: Sequence[Mapping[str, Any]]) -> Iterator[list[Mapping[str, Any]]]:
+def _batches(items: Sequence[Mapping[str, Any]], most: int = BATCH) -> Iterator[list[Mapping[str, Any]]]:
     batch: list[Mapping[str, Any]] = []
     size = 0
     for item in items:
         item_size = len(json.dumps(item))
-        if batch and (len(batch) == BATCH or size + item_size > BATCH_BYTES):
+        if batch and (len(batch) == most or size + item_size > BATCH_BYTES):
             yield batch
             batch, size = [], 0
         batch.append(item)
@@ -191,6 +192,7 @@ class Client:
         self.api_key = api_key
         self.timeout = timeout
         self._derived: DerivedAccepted | None = None
+        self._spec: Any = _UNASKED
 
     # the API, one method per operation ------------------------------------------------------
 
@@ -198,7 +200,7 @@ class Client:
                ) -> list[dict[str, Any]]:
         """POST /v1/lookup, in batches; one result per item, in order."""
         results: list[dict[str, Any]] = []
-        for batch in _batches(items):
+        for batch in _batches(items, self.batch_limit() if len(items) > 1 else BATCH):
             body: dict[str, Any] = {"items": batch}
             if thresholds:
                 body["thresholds"] = dict(thresholds)
@@ -213,12 +215,23 @@ class Client:
         once); OLDER_SERVER when the document does not say (or cannot be read: a proxy that
         serves only /v1), so that a lookup is never refused for hashes the server may not take."""
         if self._derived is None:
-            try:
-                doc = self._call("GET", "/openapi.json")
-            except errors.HashDBError:
-                doc = None
-            self._derived = _derived_accepted(doc) or OLDER_SERVER
+            self._derived = _derived_accepted(self._openapi()) or OLDER_SERVER
         return self._derived
+
+    def batch_limit(self) -> int:
+        """Items a request may carry: the server's HASHDB_MAX_BATCH as its /openapi.json says,
+        at most BATCH; BATCH when the document does not say. A server run with a lower limit
+        refused every part of BATCH items, so a long `submit --server` or lookup failed whole."""
+        return _batch_limit(self._openapi())
+
+    def _openapi(self) -> Any:
+        """The server's /openapi.json, asked once; None when it cannot be read."""
+        if self._spec is _UNASKED:
+            try:
+                self._spec = self._call("GET", "/openapi.json")
+            except errors.HashDBError:
+                self._spec = None
+        return self._spec
 
     def lookup_one(self, signal: str, hash_hex: str) -> dict[str, Any]:
         query = urllib.parse.urlencode({"signal": signal, "hash": hash_hex})
@@ -311,6 +324,22 @@ class Client:
             return json.loads(payload)
         except ValueError:
             raise ServerError(f"{method} {path}: the server's answer is not JSON") from None
+
+
+_UNASKED = object()
+
+
+def _batch_limit(doc: Any) -> int:
+    """The smaller of the items a lookup and a submit request may carry, as an OpenAPI document
+    (spec.py's) says, at most BATCH; BATCH when it does not say."""
+    try:
+        schemas = doc["components"]["schemas"]
+        most = [schemas[name]["properties"]["items"]["maxItems"] for name in ("LookupRequest", "SubmitRequest")]
+    except (KeyError, TypeError):
+        return BATCH
+    if not all(type(n) is int and n >= 1 for n in most):
+        return BATCH
+    return min(BATCH, *most)
 
 
 def _derived_accepted(doc: Any) -> DerivedAccepted | None:
@@ -416,7 +445,7 @@ def submit_submissions(client: Client, submissions: Sequence[Submission], idempo
         accepted = client.derived_accepted()
         submissions = [accepted.fit_submission(s) for s in submissions]
     items = [submission_item(s) for s in submissions]
-    batches = list(_batches(items))
+    batches = list(_batches(items, client.batch_limit() if len(items) > 1 else BATCH))
     done = 0
     for n, batch in enumerate(batches):
         key = idempotency_key if idempotency_key is None or len(batches) == 1 else f"{idempotency_key}.{n}"

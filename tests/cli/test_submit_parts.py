@@ -63,3 +63,21 @@ def test_the_parts_stored_are_printed_when_a_later_part_is_refused(tmp_path: Pat
     assert [d["input"] for d in docs] == [f"md5 {i:032x}" for i in range(1, 1001)]
     assert result.stderr.strip().endswith("the first 1000 inputs were submitted, the rest were not")
     assert stored(db) == 1000
+
+
+def test_parts_are_as_small_as_the_server_takes_and_lookups_too(tmp_path: Path) -> None:
+    # A server run with HASHDB_MAX_BATCH=3 refused every part of 1,000 items: a submit of 8 lines
+    # stored nothing, and a lookup of them failed whole.
+    db = tmp_path / "db.sqlite"
+    with serving(db, ROLES, env={"HASHDB_MAX_BATCH": "3"}) as (server, keys):
+        path = hash_file(tmp_path, 8)
+        result = submit(server.url, keys["alpha"], path)
+        assert result.exit_code == 0, result.output
+        assert [json.loads(line)["input"] for line in result.stdout.splitlines()] == [
+            f"md5 {i:032x}" for i in range(1, 9)]
+        found = CliRunner().invoke(cli, ["lookup", "--server", server.url, "--api-key", keys["alpha"], "--json",
+                                         str(path), f"md5:{99:032x}"],
+                                   env={"HASHDB_SERVER": None, "HASHDB_API_KEY": None, "HASHDB_DB": None})
+    assert found.exit_code == 0, found.output
+    assert [json.loads(line)["matched"] for line in found.stdout.splitlines()] == [True] * 8 + [False]
+    assert stored(db) == 8
