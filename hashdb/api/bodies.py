@@ -35,15 +35,31 @@ PDQ_HEX = 64
 HEX_DIGITS = "0123456789abcdef"
 
 
+def _broken_body_errors() -> tuple[type[Exception], ...]:
+    try:
+        from gunicorn.http.errors import ParseException
+    except ImportError:  # served by another WSGI server
+        return (OSError,)
+    return (OSError, ParseException)
+
+
+_BROKEN_BODY = _broken_body_errors()
+
+
 def json_body(optional: bool = False, req: Request | None = None) -> dict[str, Any]:
     """The request's (`req`, else Flask's current one) JSON object; an empty body is `{}` when `optional`."""
     request = flask_request if req is None else req
-    data = request.get_data(cache=False)
-    limit = request.max_content_length
-    if request.content_length is None and limit is not None and len(data) >= limit:
-        # A chunked body is cut at the limit without a word; reading on raises the 413.
-        # (So a chunked body must be shorter than the limit, one with a length at most it.)
-        request.stream.read(1)
+    try:
+        data = request.get_data(cache=False)
+        limit = request.max_content_length
+        if request.content_length is None and limit is not None and len(data) >= limit:
+            # A chunked body is cut at the limit without a word; reading on raises the 413.
+            # (So a chunked body must be shorter than the limit, one with a length at most it.)
+            request.stream.read(1)
+    except _BROKEN_BODY:
+        # The server's reader refusing a chunked body's framing (a size line of "zz" or "-2", a
+        # chunk without its CRLF), or the client gone mid-body: answered 500 before.
+        raise InvalidInput("the request body is malformed or incomplete (a chunked body's framing?)") from None
     if optional and not data:
         return {}
     if request.mimetype != "application/json":

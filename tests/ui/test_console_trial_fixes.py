@@ -51,3 +51,17 @@ def test_the_check_page_shows_false_positive_reports(app, keys):
     answer = client.post("/ui/check", data={"hashes": f"pdq:{value}", "csrf_token": token}).get_data(as_text=True)
     assert "Agree / disagree / false positive" in answer
     assert "<td>0 / 0 / 1</td>" in answer, answer
+
+
+def test_sign_in_goes_only_to_a_console_page_whatever_next_says(app, keys):
+    # Found in trial: a `next` with a line break answered 500 right after the member typed
+    # their key (a Location header may not hold one); `/ui/../v1/export` went out of the console.
+    for target, lands in (("/ui/records?q=1\r\nSet-Cookie: x=1", "/ui/"), ("/ui/x\nX-Evil: 1", "/ui/"),
+                          ("/ui/../v1/export", "/ui/"), ("/ui/%2e%2e/v1/export", "/ui/"),
+                          ("https://evil.example/", "/ui/"), ("/ui/records?q=1", "/ui/records?q=1")):
+        client = app.test_client()
+        form = client.get("/ui/signin").get_data(as_text=True)
+        token = re.search(r'name="csrf_token" value="([^"]+)"', form).group(1)
+        reply = client.post("/ui/signin", data={"key": keys["consumer"], "csrf_token": token, "next": target})
+        assert reply.status_code == 302, (target, reply.status_code)
+        assert reply.headers["Location"] == lands, target

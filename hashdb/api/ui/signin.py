@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import posixpath
+import urllib.parse
+
 from flask import flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
@@ -15,8 +18,11 @@ MAX_KEY_LENGTH = 200
 
 
 def _safe_next(target: str | None) -> str:
-    # Only a path inside the console: never an absolute URL someone put in a link.
-    if target and target.startswith("/ui/") and not target.startswith("//") and "\\" not in target:
+    # Only a path inside the console: never an absolute URL someone put in a link, nor one
+    # that climbs out of /ui/ (/ui/../v1/...), nor control characters (a line break in the
+    # Location header was a 500 right after the member typed their key).
+    if (target and target.isprintable() and target.startswith("/ui/") and "\\" not in target
+            and (posixpath.normpath(urllib.parse.unquote(target.split("?", 1)[0])) + "/").startswith("/ui/")):
         return target
     return url_for("ui.dashboard")
 
