@@ -65,3 +65,18 @@ def test_sign_in_goes_only_to_a_console_page_whatever_next_says(app, keys):
         reply = client.post("/ui/signin", data={"key": keys["consumer"], "csrf_token": token, "next": target})
         assert reply.status_code == 302, (target, reply.status_code)
         assert reply.headers["Location"] == lands, target
+
+
+def test_a_safelist_paste_over_the_limit_is_refused_whole_not_cut(app, keys):
+    # Found in trial: the form cut the paste at 200,000 characters and safelisted the first
+    # part, saying "Safelisted 2400 new hash(es)" for a paste of 3,000.
+    rng = random.Random(3)
+    line = " ".join(f"sha256:{rng.getrandbits(256):064x}" for _ in range(3))
+    lines = [line.ljust(250) for _ in range(1000)]
+    client = signed_in(app, keys["admin"])
+    page = client.get("/ui/admin/safelist").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    reply = client.post("/ui/admin/safelist", data={"hashes": "\n".join(lines), "csrf_token": token})
+    assert reply.status_code == 400, reply.status_code
+    assert "the limit is 200000" in reply.get_data(as_text=True)
+    assert app.extensions["hashdb"].service().store.safelist_version()[0] == 0

@@ -10,7 +10,7 @@ from flask import flash, redirect, render_template, request, url_for
 from hashdb.api.errors import status_for
 from hashdb.api.runtime import get_service
 from hashdb.api.ui.bp import bp
-from hashdb.api.ui.check import parse
+from hashdb.api.ui.check import MAX_TEXT, parse
 from hashdb.api.ui.forms import text
 from hashdb.api.ui.session import me, spend_once
 from hashdb.errors import AlreadySent, Forbidden, HashDBError
@@ -19,6 +19,7 @@ from hashdb.types import ROLES
 
 ID = "<int(max=9223372036854775807):item_id>"
 MAX_SAFELIST_LINES = 1000
+MAX_ANCHORS_TEXT = 10_000
 
 
 def _sent_again(page: str, what: str) -> Any:
@@ -111,9 +112,11 @@ def _safelist(errors: dict[str, str], form: dict[str, str], status: int = 200) -
 
 @bp.post("/admin/safelist")
 def add_safelist() -> Any:
-    form = {"hashes": request.form.get("hashes", "")[:200_000], "note": request.form.get("note", "")[:300]}
+    # Shown again as given (within reason) beside an error; read whole or refused whole: cut
+    # at the limit, a long paste was safelisted in part without a word (found in trial).
+    form = {"hashes": request.form.get("hashes", "")[:MAX_TEXT], "note": request.form.get("note", "")[:300]}
     try:
-        values = [v for q in parse(form["hashes"], MAX_SAFELIST_LINES) for v in q.hashes]
+        values = [v for q in parse(text("hashes", limit=MAX_TEXT), MAX_SAFELIST_LINES) for v in q.hashes]
     except HashDBError as exc:
         return _safelist({"hashes": exc.message}, form, status_for(exc))
     try:
@@ -141,9 +144,9 @@ def _audit(verdict: audit.AuditVerdict | None, errors: dict[str, str], anchors: 
 
 @bp.post("/admin/audit/verify")
 def verify_audit() -> Any:
-    given = request.form.get("anchors", "")[:10_000]
+    given = request.form.get("anchors", "")[:MAX_ANCHORS_TEXT]
     try:
-        anchors = [audit.parse_anchor(a) for a in given.split()]
+        anchors = [audit.parse_anchor(a) for a in text("anchors", limit=MAX_ANCHORS_TEXT).split()]
         verdict = get_service().verify_audit(me(), anchors)
     except HashDBError as exc:
         return _audit(None, {"anchors": exc.message}, given, status_for(exc))
