@@ -78,7 +78,8 @@ class SharingMixin(ServiceBase):
                 if refused is not None:
                     raise refused
                 good = policy.good_frames(sub.frames, self.settings)
-                problem = f"no video frame has PDQ quality >= {self.settings.pdq_min_quality}"
+                problem = (f"no video frame has PDQ quality >= {self.settings.pdq_min_quality} and a PDQ "
+                           "that is not degenerate")
                 if good:
                     records.append(NewRecord(video_digest(good), "video", labels, sub.incident, sub.reference,
                                              sub.removed_at, frames=good))

@@ -209,12 +209,18 @@ def frames_refusal(frames: Sequence[FrameHash], settings: Settings, where: str) 
 
 
 def good_frames(frames: Sequence[FrameHash], settings: Settings) -> tuple[FrameHash, ...]:
-    """vPDQ's rule: drop frames below the quality cut-off, keep each distinct hash once."""
+    """vPDQ's rule: drop frames below the quality cut-off, keep each distinct hash once. Frames
+    with a degenerate PDQ (too few or too many bits set, as submission_problem refuses for an
+    image) are dropped too: a flat frame hashed here has quality 0, but a client could send
+    all zeros at quality 100, which was stored and then matched every near-flat video."""
     seen: set[str] = set()
     out: list[FrameHash] = []
+    low, high = ones_range("pdq") or (0, 256)
     for frame in frames:
         quality = frame.hash.quality
         if quality is not None and quality < settings.pdq_min_quality:
+            continue
+        if not low <= int(frame.hash.hex, 16).bit_count() <= high:
             continue
         if frame.hash.hex not in seen:
             seen.add(frame.hash.hex)

@@ -95,6 +95,24 @@ def test_a_file_keeps_its_exact_hashes_when_a_perceptual_one_is_degenerate(servi
     assert result.skipped and "dhash hash is degenerate" in result.skipped[0]
 
 
+def test_degenerate_video_frames_are_not_shared(service):
+    # Found in trial: a frame of all zeros at quality 100 was stored as a video, which then
+    # matched a query of near-flat frames at 100 %, though a single such PDQ is refused.
+    alice = principal(service, "alice", "contributor")
+    flat = FrameHash(0, 0.0, HashValue("pdq", "0" * 64, 100))
+    full = FrameHash(1, 1.0, HashValue("pdq", "f" * 64, 100))
+    with pytest.raises(InvalidInput, match="not degenerate"):
+        service.submit([Submission("clip", LABELS, frames=(flat, full), media_type="video")], alice)
+    assert service.store.last_seq() == 0
+    good = FrameHash(2, 2.0, HashValue("pdq", random_pdq(random.Random(2)), 100))
+    [result] = service.submit([Submission("clip", LABELS, frames=(flat, good, full), media_type="video")], alice)
+    [frames] = service.store.timed_frames(result.ids).values()
+    assert [f.hash.hex for f in frames] == [good.hash.hex]
+    near_flat = tuple(FrameHash(n, float(n), HashValue("pdq", f"{n + 1:064x}", 100)) for n in range(3))
+    [answer] = service.lookup([Query("flat video", frames=near_flat)], alice)
+    assert not answer.matched
+
+
 def test_degenerate_queries_still_get_an_answer(service):
     # Lookups are not refused: a platform may hash a flat upload; it simply matches nothing here.
     alice = principal(service, "alice", "contributor")
