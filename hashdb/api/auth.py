@@ -37,17 +37,23 @@ def check_key(authorization: str, client: str, service: HashDB, failures: TokenB
         raise Unauthorized("send an API key as `Authorization: Bearer <key>`")
     if len(key) > MAX_KEY_LENGTH or not key.isascii():
         raise Unauthorized("malformed API key")
+    principal = authenticate(key, client, service, failures)
+    limit.take(principal.key_id)
+    return principal
+
+
+def authenticate(key: str, client: str, service: HashDB, failures: TokenBucket) -> Principal:
+    """The principal `key` stands for; keys not known good are limited per client address
+    (`failures`), so guessing keys (or retrying a bad one) is cheap for us and slow for the
+    guesser. The API's key check and the console's sign-in form both come through here."""
     principal = service.authenticate_known(key)
     if principal is None:
-        # A new or refused key: limited per client address, so guessing keys (or retrying a
-        # bad one) is cheap for us and slow for the guesser.
         failures.check(client)
         try:
             principal = service.authenticate(key)
         except Unauthorized:
             failures.charge(client)
             raise
-    limit.take(principal.key_id)
     return principal
 
 

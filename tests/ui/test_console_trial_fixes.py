@@ -80,3 +80,28 @@ def test_a_safelist_paste_over_the_limit_is_refused_whole_not_cut(app, keys):
     assert reply.status_code == 400, reply.status_code
     assert "the limit is 200000" in reply.get_data(as_text=True)
     assert app.extensions["hashdb"].service().store.safelist_version()[0] == 0
+
+
+def test_wrong_keys_at_the_sign_in_form_count_against_the_failed_key_limit(tmp_path):
+    # Found in trial: the API answered 429 after the burst of wrong keys from one address, the
+    # console's form never did, so it was a way round the limit.
+    from hashdb.api import create_app
+    from serverproc import make_keys
+
+    app = create_app({"DB": str(tmp_path / "db.sqlite"), "LOAD_INDEX_IN_BACKGROUND": False, "RATE_LIMIT": 0,
+                      "TESTING": True, "AUTH_FAILURE_RATE": 0.001, "AUTH_FAILURE_BURST": 3})
+    try:
+        good = make_keys(app.config["DB"], {"consumer": ("gamma", "consumer")})["consumer"][0]
+        client = app.test_client()
+        form = client.get("/ui/signin").get_data(as_text=True)
+        token = re.search(r'name="csrf_token" value="([^"]+)"', form).group(1)
+        statuses = [client.post("/ui/signin", data={"key": f"hdb_{n:012x}_{'x' * 43}", "csrf_token": token}).status_code
+                    for n in range(5)]
+        assert statuses == [401, 401, 401, 429, 429]
+        # The API's key check shares the bucket: it is empty for this address now.
+        assert app.test_client().get("/v1/stats", headers={"Authorization": "Bearer hdb_x_y"}).status_code == 429
+        # A right key not checked before waits too from this address, as at the API.
+        limited = client.post("/ui/signin", data={"key": good, "csrf_token": token})
+        assert limited.status_code == 429 and "Retry-After" in limited.headers
+    finally:
+        app.extensions["hashdb"].close()

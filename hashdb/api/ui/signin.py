@@ -5,14 +5,15 @@ from __future__ import annotations
 import posixpath
 import urllib.parse
 
-from flask import flash, redirect, render_template, request, url_for
+from flask import current_app, flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
+from hashdb.api.auth import authenticate
 from hashdb.api.errors import status_for
 from hashdb.api.runtime import get_service
 from hashdb.api.ui import session as ui_session
 from hashdb.api.ui.bp import bp
-from hashdb.errors import HashDBError, Unauthorized
+from hashdb.errors import HashDBError, RateLimited, Unauthorized
 
 MAX_KEY_LENGTH = 200
 
@@ -35,7 +36,7 @@ def signin() -> str | Response:
 
 
 @bp.post("/signin")
-def signin_post() -> tuple[str, int] | Response:
+def signin_post() -> tuple[str, int] | tuple[str, int, dict[str, str]] | Response:
     key = request.form.get("key", "").strip()
     target = request.form.get("next", "")
     try:
@@ -43,9 +44,15 @@ def signin_post() -> tuple[str, int] | Response:
             raise Unauthorized("enter your API key")
         if len(key) > MAX_KEY_LENGTH or not key.isascii():
             raise Unauthorized("malformed API key")
-        principal = get_service().authenticate(key)
+        # Counted against the same failed-key limit per client address as the API's key check:
+        # without it the form was a way round that limit (160 wrong keys, no 429).
+        principal = authenticate(key, request.remote_addr or "", get_service(),
+                                 current_app.extensions["hashdb_auth_failures"])
     except HashDBError as exc:
-        return render_template("signin.html", next=target, errors={"key": exc.message}), status_for(exc)
+        page = render_template("signin.html", next=target, errors={"key": exc.message})
+        if isinstance(exc, RateLimited):
+            return page, status_for(exc), {"Retry-After": str(max(1, exc.retry_after))}
+        return page, status_for(exc)
     ui_session.sign_in(principal)
     return redirect(_safe_next(target))
 
