@@ -93,10 +93,15 @@ def outcomes_from_json(text: str) -> list[SubmitOutcome]:
 
 # Support and votes are computed, not stored, so they can never drift from their sources. A
 # mirror's record adds the votes its source reports (mirror_records) to any cast here.
+# Support counts the organisations holding a live copy (active or disputed): a copy held in
+# quarantine (by the safelist, or an admin) is one the database itself judged suspect, and
+# counting it told members "2 organisations shared this hash" of a hash one of them had
+# shared only into the hold. A record's own organisation counts for it unless it is retracted.
 RECORD_COLUMNS = """
     r.*,
     (SELECT COUNT(DISTINCT s.org_id) FROM records s
-       WHERE s.signal = r.signal AND s.value = r.value AND s.status != 'retracted') AS support,
+       WHERE s.signal = r.signal AND s.value = r.value
+         AND (s.status IN ('active', 'disputed') OR (s.id = r.id AND s.status != 'retracted'))) AS support,
     (SELECT COUNT(*) FROM feedback f WHERE f.record_id = r.id AND f.verdict = 'agree')
        + COALESCE((SELECT m.agree FROM mirror_records m WHERE m.record_id = r.id), 0) AS agree,
     (SELECT COUNT(*) FROM feedback f WHERE f.record_id = r.id AND f.verdict = 'disagree')

@@ -93,6 +93,15 @@ def test_duplicates_are_per_organisation(store: SQLStore) -> None:
     adds = [(c.kind, c.record_id) for c in store.changes_since(0, 100)]
     assert adds == [("add", first[0].id), ("add", first[1].id), ("add", theirs[0].id)]
 
+    # A copy in quarantine does not support the others (found in trial: a copy the safelist
+    # held counted as a second organisation's agreement); it still counts for itself.
+    store.set_status(theirs[0].id, "quarantined", acme, "held")
+    records = store.get_records([first[0].id, theirs[0].id])
+    assert records[first[0].id].support == 1
+    assert records[theirs[0].id].support == 2
+    store.set_status(theirs[0].id, "active", acme, "released")
+    assert store.get_records([first[0].id])[first[0].id].support == 2
+
 
 def test_same_hash_twice_in_one_batch_is_one_record(store: SQLStore) -> None:
     acme = actor(store, "Acme")
