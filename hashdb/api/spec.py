@@ -205,8 +205,10 @@ def schemas(max_batch: int) -> dict[str, Schema]:
             "frames": {"type": "array", "items": obj({"pdq": string(), "quality": {"type": ["integer", "null"]},
                                                       "t": {"type": "number", "minimum": 0}},
                                                      ("pdq", "quality", "t"))},
+            # `via` any string: a newer hashdb may derive kinds this one does not know.
             "derived": {"type": "array", "items": obj({"via": string(), "pdq": string(),
-                                                       "quality": {"type": ["integer", "null"]}},
+                                                       "quality": {"type": ["integer", "null"]},
+                                                       "share": {"type": "number"}, "colours": string()},
                                                       ("via", "pdq", "quality"))},
             "tmk": string(description="A tmk record's .tmk file in base64; `hash` is its sha256."),
             **{name: {"type": "integer", "minimum": 0,

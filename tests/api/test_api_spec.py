@@ -83,6 +83,11 @@ def test_responses_validate_against_the_spec(client, keys):
         {"signal": "pdq", "hash": stored, "quality": 90, "labels": ["glorification"], "incident": "inc-1"},
         {"hashes": [{"signal": "md5", "hash": "a" * 32}, {"signal": "phash", "hash": "f0" * 8}],
          "labels": ["glorification"]},
+        # Derived hashes with their share and colours: the export below carries them as such
+        # (found in trial: the Change schema refused both fields the feed sends).
+        {"hashes": [{"signal": "pdq", "hash": random_pdq(rng), "quality": 90}], "labels": ["glorification"],
+         "derived": [{"via": "trimmed", "pdq": random_pdq(rng), "quality": 90, "share": 0.8,
+                      "colours": "8040c0" * 9}]},
         {"frames": [{"pdq": random_pdq(rng), "quality": 80, "t": 0.0},
                     {"pdq": random_pdq(rng), "quality": 90, "t": 1.0}], "labels": ["attacker_manifesto"]},
     ]})
@@ -110,6 +115,8 @@ def test_responses_validate_against_the_spec(client, keys):
     call("delete", f"/v1/hashes/{record_id}", "/v1/hashes/{id}", auth["alpha"], json={"reason": "mistake"})
     call("delete", f"/v1/hashes/{record_id}", "/v1/hashes/{id}", auth["alpha"])  # 404 now (retracted)
     call("get", "/v1/export?limit=2", "/v1/export", auth["partner"])
+    exported = call("get", "/v1/export", "/v1/export", auth["partner"])
+    assert any(c.get("derived") and "colours" in c["derived"][0] for c in exported.get_json()["changes"])
     call("get", "/v1/export?since=bogus", "/v1/export", auth["partner"])  # 400
     call("get", "/v1/export", "/v1/export", auth["consumer"])  # 403
     call("get", "/v1/stats", "/v1/stats", auth["consumer"])
