@@ -50,9 +50,19 @@ def db_option(func: F) -> F:
     )(func)
 
 
+class AsciiIntRange(click.IntRange):
+    """An integer written in ASCII digits: Python's int() also reads other scripts' digits, so
+    `hashdb retract ４８` (full-width) retracted record 48, which the API refuses as an id."""
+
+    def convert(self, value: object, param: click.Parameter | None, ctx: click.Context | None) -> object:
+        if isinstance(value, str) and not value.isascii():
+            self.fail(f"{value!r} is not a number written in ASCII digits", param, ctx)
+        return super().convert(value, param, ctx)
+
+
 # Ids are SQLite INTEGERs: past 2**63 - 1 Python cannot even bind them (OverflowError).
-RECORD_ID = click.IntRange(1, 2**63 - 1)
-AFTER_ID = click.IntRange(0, 2**63 - 1)
+RECORD_ID = AsciiIntRange(1, 2**63 - 1)
+AFTER_ID = AsciiIntRange(0, 2**63 - 1)
 
 
 def jobs_option(func: F) -> F:

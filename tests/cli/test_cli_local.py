@@ -93,6 +93,9 @@ def test_hash_files_jsonl_and_threatexchange_lines(run, tmp_path):
 def test_retract_stops_matching_and_leaves_a_tombstone(run):
     base = random_pdq(random.Random(16))
     run("submit", "--pdq-quality", "100", f"pdq:{base}", "--label", "glorification")
+    # Found in trial: Python's int() read full-width digits, so "１" retracted record 1.
+    refused = run("retract", "\uff11")
+    assert refused.exit_code == 2 and "ASCII digits" in refused.output
     assert run("retract", "1", "--reason", "mistake").exit_code == 0
     [doc] = lines(run("lookup", "--json", f"pdq:{base}"))
     assert doc["matched"] is False
