@@ -15,7 +15,8 @@ import secrets
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 
-from hashdb.errors import InvalidInput, NotFound, Unauthorized
+from hashdb.errors import InvalidHash, InvalidInput, NotFound, Unauthorized, UnknownSignal
+from hashdb.hashing import tmk
 from hashdb.hashing.registry import VIDEO_SIGNAL, get_signal, parse_hash, signal_names
 from hashdb.service.base import ServiceBase
 from hashdb.trust import policy
@@ -125,8 +126,8 @@ class ConsoleMixin(ServiceBase):
             raise InvalidInput(f"limit must be between 1 and {MAX_PAGE}")
         if query.status is not None and query.status not in STATUSES:
             raise InvalidInput(f"status must be one of {', '.join(STATUSES)}")
-        if query.signal is not None and query.signal != VIDEO_SIGNAL:
-            get_signal(query.signal)
+        if query.signal is not None and query.signal not in DIGEST_SIGNALS:
+            _known_signal(query.signal)
         if query.label is not None:
             self.taxonomy.validate([query.label])
         if query.value is not None:
@@ -159,13 +160,13 @@ class ConsoleMixin(ServiceBase):
         policy.require(actor, "submit", "search records by hash")
         signal, _, hexv = text.strip().rpartition(":")
         hexv = hexv.lower()
-        candidates = [signal] if signal else [s for s in signal_names() if _hex_length(s) == len(hexv)]
+        candidates = [signal] if signal else [s for s in record_signals() if _hex_length(s) == len(hexv)]
         if not candidates:
             raise InvalidInput(f"{text!r} is not a hash of any signal (give signal:hex)")
         found: list[HashRecord] = []
         for name in candidates:
             # The (signal, value) unique key answers this at any size; a scan by id would not.
-            found += self.store.find_values(name, [parse_hash(name, hexv).hex])
+            found += self.store.find_values(name, [_stored_value(name, hexv)])
         shown = [r for r in found if policy.owns(r, actor)]
         return RecordPage(tuple(sorted(shown, key=lambda r: -r.id)), None, None)
 
@@ -223,5 +224,30 @@ class ConsoleMixin(ServiceBase):
         return entries, self.store.org_names([e.org_id for e in entries if e.org_id is not None])
 
 
+# A video's records are named by a digest (vpdq: of its frames; tmk: of its .tmk file), 64 hex
+# digits, which the record page shows as its hash: the console finds them by it too.
+DIGEST_SIGNALS = (VIDEO_SIGNAL, tmk.SIGNAL)
+DIGEST_HEX = 64
+
+
+def record_signals() -> tuple[str, ...]:
+    """Every signal a record may have: the hashers' and the video digests."""
+    return (*signal_names(), *DIGEST_SIGNALS)
+
+
+def _known_signal(name: str) -> None:
+    if name not in record_signals():
+        raise UnknownSignal(f"unknown signal {name!r}; known: {', '.join(record_signals())}")
+
+
+def _stored_value(signal: str, hexv: str) -> str:
+    if signal in DIGEST_SIGNALS:
+        if len(hexv) != DIGEST_HEX or any(c not in "0123456789abcdef" for c in hexv):
+            raise InvalidHash(f"a {signal} record's hash is {DIGEST_HEX} hex digits")
+        return hexv
+    _known_signal(signal)
+    return parse_hash(signal, hexv).hex
+
+
 def _hex_length(signal: str) -> int:
-    return int(get_signal(signal).bits) // 4
+    return DIGEST_HEX if signal in DIGEST_SIGNALS else int(get_signal(signal).bits) // 4

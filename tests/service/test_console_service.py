@@ -139,3 +139,25 @@ def test_a_hash_search_finds_only_what_the_caller_may_list(service, world):
     assert service.find_by_hash(alpha, f"pdq:{value}").records == ()  # beta's record
     with pytest.raises(Forbidden):
         service.find_by_hash(principal(service, "gamma", "consumer"), f"pdq:{value}")
+
+
+def test_a_video_record_is_found_by_the_hash_its_page_shows_and_by_its_signal(service, world):
+    # Found in trial: the records filter offered tmk and refused it, and a vpdq record could not
+    # be found by the digest its own page shows as its hash.
+    from hashdb.errors import InvalidHash, UnknownSignal
+    from hashdb.types import FrameHash
+
+    admin, alpha, *_ = world
+    rng = random.Random(9)
+    frames = tuple(FrameHash(n, float(n), HashValue("pdq", random_pdq(rng), 90)) for n in range(3))
+    [result] = service.submit([Submission("clip", ("glorification",), frames=frames, media_type="video")], alpha)
+    [video] = service.store.get_records(result.ids).values()
+    assert video.signal == "vpdq"
+    assert [r.id for r in service.find_by_hash(alpha, f"vpdq:{video.value}").records] == [video.id]
+    assert [r.id for r in service.find_by_hash(alpha, video.value).records] == [video.id]  # from the length
+    assert [r.id for r in service.browse_records(admin, RecordQuery(signal="vpdq")).records] == [video.id]
+    assert service.browse_records(admin, RecordQuery(signal="tmk")).records == ()
+    with pytest.raises(UnknownSignal, match="known: .*vpdq, tmk"):
+        service.browse_records(admin, RecordQuery(signal="nope"))
+    with pytest.raises(InvalidHash):
+        service.find_by_hash(alpha, "tmk:abc")

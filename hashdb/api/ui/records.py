@@ -15,7 +15,7 @@ from hashdb.api.ui.bp import bp
 from hashdb.api.ui.forms import optional_int, text
 from hashdb.api.ui.session import me
 from hashdb.errors import HashDBError, InvalidInput
-from hashdb.hashing.registry import signal_names
+from hashdb.service.console import record_signals
 from hashdb.types import STATUSES, HashRecord, RecordQuery
 
 FILTERS = ("status", "signal", "label", "incident", "org")
@@ -38,7 +38,7 @@ def records() -> str | Response:
         page = service.browse_records(principal, query, args["org"] or None)
     newer = {k: v for k, v in args.items() if v}
     return render_template("records.html", page=page, args=args, newer=newer, statuses=STATUSES,
-                           signals=(*signal_names(), "vpdq", "tmk"), labels=service.taxonomy.labels)
+                           signals=record_signals(), labels=service.taxonomy.labels)
 
 
 @bp.get("/records/<int(max=9223372036854775807):record_id>")
