@@ -54,10 +54,10 @@ class AsciiIntRange(click.IntRange):
     """An integer written in ASCII digits: Python's int() also reads other scripts' digits, so
     `hashdb retract ４８` (full-width) retracted record 48, which the API refuses as an id."""
 
-    def convert(self, value: object, param: click.Parameter | None, ctx: click.Context | None) -> object:
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
         if isinstance(value, str) and not value.isascii():
             self.fail(f"{value!r} is not a number written in ASCII digits", param, ctx)
-        return super().convert(value, param, ctx)
+        return int(super().convert(value, param, ctx))
 
 
 # Ids are SQLite INTEGERs: past 2**63 - 1 Python cannot even bind them (OverflowError).

@@ -339,7 +339,7 @@ def _batch_limit(doc: Any) -> int:
         return BATCH
     if not all(type(n) is int and n >= 1 for n in most):
         return BATCH
-    return min(BATCH, *most)
+    return min(BATCH, *(int(n) for n in most))
 
 
 def _derived_accepted(doc: Any) -> DerivedAccepted | None:
