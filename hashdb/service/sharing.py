@@ -162,6 +162,10 @@ class SharingMixin(ServiceBase):
             # would be false to them.
             raise Conflict(f"hash record {record_id} is retracted; only a live record can {action}")
         gone = retracted and (own or actor.is_admin) and record.status == "retracted"
+        if record.status == "quarantined" and own and not held and not actor.is_admin:
+            # Its organisation sees it held (the console's record page, retract): "no such
+            # record" was false to it, as for a retracted one.
+            raise Conflict(f"hash record {record_id} is quarantined; only a live record can {action}")
         if not (policy.visible(record, actor) or held or gone):
             raise NotFound(f"no hash record with id {record_id}")
         if not own and not actor.is_admin:

@@ -306,3 +306,21 @@ def test_relabel_or_quarantine_of_a_retracted_record_says_it_is_retracted(servic
         service.relabel(record_id, ("attacker_manifesto",), bob)
     with pytest.raises(NotFound):
         service.quarantine(10_000, admin, "member report")
+
+
+def test_relabel_of_its_own_quarantined_record_says_it_is_quarantined(service):
+    # Found in trial: "no hash record with id 13" to its organisation, which sees it held (and
+    # may retract it); anyone else still learns nothing of it, and an admin may relabel it.
+    from hashdb.errors import Conflict, NotFound
+
+    alice, admin = principal(service, "alice", "contributor"), principal(service, "ops", "admin")
+    bob = principal(service, "bob", "contributor")
+    [shared] = service.submit([Submission("x", LABELS, (pdq_value(196),))], alice)
+    [record_id] = shared.ids
+    service.quarantine(record_id, admin, "member report")
+    with pytest.raises(Conflict, match=f"hash record {record_id} is quarantined; only a live record can "
+                                       "change labels"):
+        service.relabel(record_id, ("attacker_manifesto",), alice)
+    with pytest.raises(NotFound, match=f"no hash record with id {record_id}"):
+        service.relabel(record_id, ("attacker_manifesto",), bob)
+    assert service.relabel(record_id, ("attacker_manifesto",), admin).labels == ("attacker_manifesto",)
