@@ -186,15 +186,22 @@ def json_line(doc: dict[str, Any]) -> str:
     return line
 
 
-def emit_rows(as_json: bool, rows: Iterable[tuple[dict[str, Any], str]], empty: str) -> None:
+def emit_rows(as_json: bool, rows: Iterable[tuple[dict[str, Any], str]], empty: str,
+              page: int | None = None, cursor: str = "id") -> None:
     """A listing, a line a row; an empty one says so on stderr (people reading a blank screen
-    cannot tell "nothing" from "nothing yet"), leaving stdout empty for scripts."""
+    cannot tell "nothing" from "nothing yet"), leaving stdout empty for scripts. `page`: the
+    --limit asked for; a full page says on stderr how to read on (`--after` the last row's
+    `cursor` field), which a listing cut at 100 of 2,408 rows did not."""
     shown = 0
+    last: dict[str, Any] = {}
     for doc, text in rows:
         emit(as_json, doc, text)
         shown += 1
+        last = doc
     if not shown:
         click.echo(empty, err=True)
+    elif page is not None and shown >= page and cursor in last:
+        click.echo(f"{shown} shown, perhaps more: --after {last[cursor]}", err=True)
 
 
 def shown(text: str) -> str:

@@ -86,7 +86,7 @@ def audit_list(after_id: int, limit: int, db_path: str, as_json: bool) -> None:
                          f"{entry.id}  {entry.at}  org {entry.org_id}  key {entry.key_id}  "
                          f"{entry.action}  {entry.target}  {entry.detail}")
                         for entry in service.audit_log(local_principal(service, "local"), after_id, limit)),
-              "no audit entries" + (f" after id {after_id}" if after_id else ""))
+              "no audit entries" + (f" after id {after_id}" if after_id else ""), page=limit)
 
 
 @cli.group()
@@ -140,7 +140,7 @@ def safelist_list(after_id: int, limit: int, db_path: str, as_json: bool) -> Non
                           "created_at": entry.created_at},
                          f"{entry.id}  {entry.signal}:{entry.value}  {escaped(entry.note)}")
                         for entry in service.safelist_entries(local_principal(service, "local"), after_id, limit)),
-              "the safelist is empty" + (f" after id {after_id}" if after_id else ""))
+              "the safelist is empty" + (f" after id {after_id}" if after_id else ""), page=limit)
 
 
 @safelist.command("remove")
@@ -194,7 +194,7 @@ def quarantine_list(after_id: int, limit: int, db_path: str, as_json: bool) -> N
                               f"{item.rule}: {escaped(item.reason)}")
                         for item in service.quarantined(local_principal(service, "local"), after_id, limit)
                         for doc in (_quarantine_json(item),)),
-              "no records in quarantine" + (f" after id {after_id}" if after_id else ""))
+              "no records in quarantine" + (f" after id {after_id}" if after_id else ""), page=limit)
 
 
 @quarantine.command("add")

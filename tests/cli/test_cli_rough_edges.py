@@ -108,6 +108,10 @@ def test_the_safelist_can_be_listed_and_entries_removed(tmp_path):
     listed = [json.loads(line) for line in run(db, "safelist", "list", "--json").stdout.splitlines()]
     assert [(e["signal"], e["hash"], e["note"]) for e in listed] == [("pdq", benign, "press photo"),
                                                                      ("pdq", other, "press photo")]
+    # A full page says how to read on (found in trial: 100 of 2,408 shown, nothing said more).
+    page = run(db, "safelist", "list", "--limit", "1")
+    assert page.stdout.count("\n") == 1 and f"--after {listed[0]['id']}" in page.stderr
+    assert "--after" not in run(db, "safelist", "list", "--limit", "3").stderr
     removed = run(db, "safelist", "remove", "--json", str(listed[0]["id"]), "--note", "not benign after all")
     assert removed.exit_code == 0 and json.loads(removed.stdout) == {"removed": [listed[0]["id"]]}
     assert [e["hash"] for e in map(json.loads, run(db, "safelist", "list", "--json").stdout.splitlines())] == [other]
