@@ -80,13 +80,22 @@ def audit_list(after_id: int, limit: int, db_path: str, as_json: bool) -> None:
         hashdb audit list --after 1000 --limit 50 --json
     """
     service = open_service(db_path)
-    emit_rows(as_json, (({"id": entry.id, "at": entry.at, "org_id": entry.org_id, "key_id": entry.key_id,
-                          "action": entry.action, "target": entry.target, "detail": entry.detail,
-                          "entry_hash": entry.entry_hash},
-                         f"{entry.id}  {entry.at}  org {entry.org_id}  key {entry.key_id}  "
+    entries, orgs = service.audit_log(local_principal(service, "local"), after_id, limit)
+    # Key "-": a command run on the database file itself, with no key.
+    emit_rows(as_json, (({"id": entry.id, "at": entry.at, "org_id": entry.org_id,
+                          "org": orgs.get(entry.org_id) if entry.org_id is not None else None,
+                          "key_id": entry.key_id, "action": entry.action, "target": entry.target,
+                          "detail": entry.detail, "entry_hash": entry.entry_hash},
+                         f"{entry.id}  {entry.at}  {_org_shown(entry.org_id, orgs)}  key {entry.key_id or '-'}  "
                          f"{entry.action}  {entry.target}  {entry.detail}")
-                        for entry in service.audit_log(local_principal(service, "local"), after_id, limit)),
+                        for entry in entries),
               "no audit entries" + (f" after id {after_id}" if after_id else ""), page=limit)
+
+
+def _org_shown(org_id: int | None, names: dict[int, str]) -> str:
+    if org_id is None:
+        return "-"
+    return escaped(names[org_id]) if org_id in names else f"org {org_id}"
 
 
 @cli.group()

@@ -28,11 +28,14 @@ class TrustMixin(ServiceBase):
         policy.require(actor, "admin", "verify the audit log")
         return audit.verify_chain(audit.all_entries(self.store), anchors)
 
-    def audit_log(self, actor: Principal, after_id: int = 0, limit: int = 100) -> list[AuditEntry]:
+    def audit_log(self, actor: Principal, after_id: int = 0,
+                  limit: int = 100) -> tuple[list[AuditEntry], dict[int, str]]:
+        """Entries after `after_id`, and the names of the organisations they name."""
         policy.require(actor, "admin", "read the audit log")
         if not 1 <= limit <= audit.PAGE:
             raise InvalidInput(f"limit must be between 1 and {audit.PAGE}")
-        return self.store.audit_entries(after_id, limit)
+        entries = self.store.audit_entries(after_id, limit)
+        return entries, self.store.org_names([e.org_id for e in entries if e.org_id is not None])
 
     def add_safelist(self, items: Sequence[HashValue | MediaHashes], actor: Principal,
                      note: str = "") -> tuple[int, list[int]]:

@@ -161,6 +161,11 @@ def test_audit_list_shows_entries_in_order(run):
     docs = lines(result)
     assert [d["id"] for d in docs] == [2, 3]
     assert [d["action"] for d in docs] == ["hashes.submit", "hashes.feedback"]
+    # Found in trial: the text said `org 2  key None`; it names the organisation, and "-" for a
+    # command run on the database file (no key).
+    assert [d["org"] for d in docs] == ["b", "b"]
+    text = run("audit", "list", "--after", "1", "--limit", "2").stdout.splitlines()
+    assert all("  b  key -  " in line for line in text), text
 
 
 def test_audit_verify_is_admin_only(tmp_path):
