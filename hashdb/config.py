@@ -80,7 +80,9 @@ class Settings:
     # the spike rule: a live-streamed attack spikes by nature.
     spike_exempt_open_incidents: bool = True
     # Webhooks: attempt n failing waits webhook_backoff_seconds * 2**(n-1) before the next, so
-    # the defaults retry for about a minute (2+4+8+16+32 s) and then give up.
+    # the defaults retry a record alone for about a minute (2+4+8+16+32 s), then give up. Its
+    # subscriber pauses as a whole for the same doubling by its failures in a row (at most
+    # 32 s), so a dead endpoint costs one timeout per pause, not one per record.
     webhook_max_attempts: int = 6
     webhook_backoff_seconds: float = 2.0
     webhook_timeout_seconds: float = 5.0

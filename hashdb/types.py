@@ -397,13 +397,22 @@ class Webhook:
 
 
 @dataclass(frozen=True, slots=True)
-class Delivery:
-    """One outbox row claimed for sending."""
+class Subscriber:
+    """A webhook claimed for sending: where to, and how many attempts in a row have failed
+    (what its backoff as a whole is measured by)."""
 
-    id: int
     webhook_id: int
     url: str
     salt: str
+    failures: int
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One outbox row due for sending to a claimed subscriber."""
+
+    id: int
+    webhook_id: int
     payload: str
     attempts: int
 

@@ -113,15 +113,15 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
 
 def _background_work(settings: Mapping[str, Any], metrics: Metrics) -> Callable[[HashDB], Callable[[], None]]:
-    """Each worker's daemon threads: webhook delivery (workers claim deliveries with a lease in
-    the store, so two never send the same one), its own metrics gauges, spike counting, and following the change log."""
+    """Each worker's daemon threads: webhook delivery (workers claim subscribers with a lease in
+    the store, so two never send to the same one at once), its own metrics gauges, spike counting, and following the change log."""
     webhook_interval = float(settings["WEBHOOK_INTERVAL"])
     metrics_interval = float(settings["METRICS_INTERVAL"])
 
     def start(service: HashDB) -> Callable[[], None]:
         stops: list[Callable[[], None]] = []
         if webhook_interval > 0:
-            from hashdb.trust.webhooks import start_background_delivery
+            from hashdb.trust.delivery import start_background_delivery
 
             stops.append(start_background_delivery(service, webhook_interval, metrics.count_deliveries).stop)
         if metrics_interval > 0:

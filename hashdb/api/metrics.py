@@ -37,7 +37,7 @@ from hashdb.types import LookupResult, Query
 
 if TYPE_CHECKING:
     from hashdb.service import HashDB
-    from hashdb.trust.webhooks import DeliveryPass
+    from hashdb.trust.delivery import DeliveryPass
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0)
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})

@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 from hashdb.errors import AlreadySent, Forbidden, InvalidInput, NotFound
 from hashdb.service.base import MAX_EXPORT_PAGE, ServiceBase
-from hashdb.trust import incidents, policy, webhooks
+from hashdb.trust import delivery, incidents, policy, webhooks
 from hashdb.types import DeliveryAttempt, Incident, Principal, Webhook
 
 MAX_ID = 2**63 - 1  # SQLite's largest INTEGER
@@ -75,6 +75,10 @@ class CrisisMixin(ServiceBase):
             raise InvalidInput(f"limit must be between 1 and {MAX_EXPORT_PAGE}")
         return self.store.delivery_attempts(after_id, limit)
 
-    def deliver_webhooks(self) -> webhooks.DeliveryPass:
-        """One delivery pass over the outbox (the CLI, or the server's background thread)."""
-        return webhooks.deliver_due(self.store, self._secret(), self.settings)
+    def deliver_webhooks(self) -> delivery.DeliveryPass:
+        """One delivery pass over the outbox (`hashdb webhook deliver`)."""
+        return delivery.deliver_due(self.store, self._secret(), self.settings)
+
+    def webhook_sender(self) -> delivery.Sender:
+        """What the server's background delivery claims subscribers and sends with."""
+        return delivery.Sender(self.store, self._secret(), self.settings)

@@ -437,3 +437,16 @@ def m016_derived_colours(db: Database) -> None:
     """A derived hash's region's colour layout (hashing/colour.py; NULL for rows stored before):
     PDQ reads brightness only, and matching compares the layouts of two derived hashes that match."""
     db.execute("ALTER TABLE derived_hashes ADD COLUMN colours TEXT")
+
+
+@migrations()
+def m017_webhook_pacing(db: Database) -> None:
+    """Each webhook's own claim and backoff: one worker sends to a subscriber at a time, in order,
+    and one that fails waits out its backoff as a whole (next_at), by its failures in a row."""
+    run_script(db,
+        """
+        ALTER TABLE webhooks ADD COLUMN next_at TEXT;
+        ALTER TABLE webhooks ADD COLUMN failures INTEGER NOT NULL DEFAULT 0;
+        CREATE INDEX webhook_outbox_pending ON webhook_outbox (webhook_id, next_at) WHERE state = 'pending';
+        """
+    )

@@ -311,6 +311,12 @@ M016_DERIVED_COLOURS = """
 ALTER TABLE derived_hashes ADD COLUMN colours TEXT;
 """
 
+M017_WEBHOOK_PACING = """
+ALTER TABLE webhooks ADD COLUMN next_at TEXT;
+ALTER TABLE webhooks ADD COLUMN failures BIGINT NOT NULL DEFAULT 0;
+CREATE INDEX webhook_outbox_pending ON webhook_outbox (webhook_id, next_at) WHERE state = 'pending';
+"""
+
 # (name, DDL) in the order they apply; the names match SQLite's where the change is the same.
 MIGRATIONS: tuple[tuple[str, str], ...] = (
     ("m001_core", M001_CORE),
@@ -328,6 +334,7 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
     ("m014_mirror_feed", M014_MIRROR_FEED),
     ("m015_database_identity", M015_DATABASE_IDENTITY),
     ("m016_derived_colours", M016_DERIVED_COLOURS),
+    ("m017_webhook_pacing", M017_WEBHOOK_PACING),
 )
 
 

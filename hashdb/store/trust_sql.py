@@ -22,6 +22,7 @@ from hashdb.types import (
     Principal,
     Quarantine,
     SafelistEntry,
+    Subscriber,
     Webhook,
 )
 
@@ -292,31 +293,42 @@ class TrustSQL(SQLStore):
                 )
         return len(rows)
 
-    def claim_deliveries(self, at: str, lease_until: str, limit: int) -> list[Delivery]:
-        """Due rows of active webhooks, pushed to `lease_until` so no other worker takes them
-        while this one sends (a worker that dies leaves them due again when the lease ends)."""
-        # A read first: with nothing due (the usual case) a poll takes no write lock, so it
-        # never queues behind, or delays, another writer.
-        if not self._rows("SELECT 1 FROM webhook_outbox WHERE state = 'pending' AND next_at <= ? LIMIT 1", (at,)):
+    def claim_subscribers(self, at: str, lease_until: str, limit: int, skip: Sequence[int] = ()) -> list[Subscriber]:
+        """Active webhooks with a delivery due and neither a worker's claim nor a backoff on them,
+        held until `lease_until` so no other worker sends to them meanwhile (a worker that dies
+        leaves them due again when the lease ends). `skip`: webhooks this pass already served."""
+        claimable = ("SELECT w.id, w.url, w.salt, w.failures FROM webhooks w"
+                     " WHERE w.disabled_at IS NULL AND (w.next_at IS NULL OR w.next_at <= ?)"
+                     f"{''.join(f' AND w.id != {int(i)}' for i in skip)}"
+                     " AND EXISTS (SELECT 1 FROM webhook_outbox o"
+                     " WHERE o.webhook_id = w.id AND o.state = 'pending' AND o.next_at <= ?)"
+                     " ORDER BY w.id LIMIT ?")
+        # A read first: with nothing due (the usual case), or only subscribers waiting out a
+        # backoff, a poll takes no write lock, so it never queues behind another writer.
+        if not self._rows(claimable, (at, at, 1)):
             return []
         with self._write() as conn:
-            rows = dicts(conn.execute(
-                "SELECT o.id, o.webhook_id, w.url, w.salt, o.payload, o.attempts FROM webhook_outbox o"
-                " JOIN webhooks w ON w.id = o.webhook_id"
-                " WHERE o.state = 'pending' AND o.next_at <= ? AND w.disabled_at IS NULL ORDER BY o.next_at, o.id LIMIT ?",
-                (at, limit),
-            ))
+            rows = dicts(conn.execute(claimable, (at, at, limit)))
             ids = [int(r["id"]) for r in rows]
-            for start in range(0, len(ids), CHUNK):
-                chunk = ids[start:start + CHUNK]
-                conn.execute(f"UPDATE webhook_outbox SET next_at = ? WHERE id IN ({', '.join('?' for _ in chunk)})",
-                             [lease_until, *chunk])
-        return [Delivery(int(r["id"]), int(r["webhook_id"]), r["url"], r["salt"], r["payload"], int(r["attempts"]))
-                for r in rows]
+            if ids:
+                conn.execute(f"UPDATE webhooks SET next_at = ? WHERE id IN ({', '.join('?' for _ in ids)})",
+                             [lease_until, *ids])
+        return [Subscriber(int(r["id"]), r["url"], r["salt"], int(r["failures"])) for r in rows]
+
+    def due_deliveries(self, webhook_id: int, at: str, limit: int) -> list[Delivery]:
+        """A claimed subscriber's due deliveries, oldest due first (a retry waits its turn)."""
+        rows = self._rows(
+            "SELECT id, webhook_id, payload, attempts FROM webhook_outbox"
+            " WHERE webhook_id = ? AND state = 'pending' AND next_at <= ? ORDER BY next_at, id LIMIT ?",
+            (webhook_id, at, limit),
+        )
+        return [Delivery(int(r["id"]), int(r["webhook_id"]), r["payload"], int(r["attempts"])) for r in rows]
 
     def finish_delivery(self, delivery_id: int, at: str, status_code: int | None, error: str, duration_ms: int,
-                        delivered: bool, retry_at: str | None) -> None:
-        """Log the attempt; the row is delivered, due again at `retry_at`, or (None) given up."""
+                        delivered: bool, retry_at: str | None, hold_until: str, failures: int) -> None:
+        """Log the attempt; the row is delivered, due again at `retry_at`, or (None) given up.
+        Its webhook is held until `hold_until` (the sender's renewed claim, or its backoff) with
+        `failures` in a row."""
         state = "delivered" if delivered else ("pending" if retry_at is not None else "failed")
         with self._write() as conn:
             conn.execute(
@@ -327,6 +339,16 @@ class TrustSQL(SQLStore):
                 "UPDATE webhook_outbox SET state = ?, attempts = attempts + 1, next_at = ? WHERE id = ?",
                 (state, retry_at or at, delivery_id),
             )
+            conn.execute(
+                "UPDATE webhooks SET next_at = ?, failures = ?"
+                " WHERE id = (SELECT webhook_id FROM webhook_outbox WHERE id = ?)",
+                (hold_until, failures, delivery_id),
+            )
+
+    def release_subscriber(self, webhook_id: int, at: str) -> None:
+        """End a sender's claim: the webhook is due again from `at` (for records queued since)."""
+        with self._write() as conn:
+            conn.execute("UPDATE webhooks SET next_at = ? WHERE id = ?", (at, webhook_id))
 
     def delivery_attempts(self, after_id: int = 0, limit: int = 100) -> list[DeliveryAttempt]:
         rows = self._rows(

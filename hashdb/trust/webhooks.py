@@ -1,8 +1,8 @@
 """Webhooks: members are told at once about new hashes under an open incident.
 
-A submission only writes outbox rows (HashDB.submit); sending happens here, in a delivery
-pass (`hashdb webhooks deliver`) or a background thread the server starts, so a slow or
-dead subscriber can never block or fail a submission. Each POST is signed:
+A submission only writes outbox rows (HashDB.submit); sending happens in delivery.py, in a
+delivery pass (`hashdb webhook deliver`) or background threads the server starts, so a slow
+or dead subscriber can never block or fail a submission. Each POST is signed:
 
     X-Hashdb-Timestamp: <unix seconds>
     X-Hashdb-Signature: sha256=<hex HMAC-SHA256(secret, timestamp + "." + raw body)>
@@ -18,15 +18,11 @@ import hashlib
 import hmac
 import http.client
 import json
-import logging
 import socket
 import ssl
-import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
-from typing import Any, Protocol
+from collections.abc import Mapping, Sequence
+from typing import Any
 from urllib.parse import urlsplit
 
 from hashdb.config import Settings
@@ -35,14 +31,12 @@ from hashdb.store.base import HashStore
 from hashdb.trust import addresses
 from hashdb.types import HashRecord, Incident, NewRecord, SubmitOutcome
 
-log = logging.getLogger(__name__)
 
 SIGNATURE_HEADER = "X-Hashdb-Signature"
 TIMESTAMP_HEADER = "X-Hashdb-Timestamp"
 DELIVERY_HEADER = "X-Hashdb-Delivery"
 REPLAY_WINDOW_SECONDS = 300
 MAX_URL = 2_000
-CLAIM_BATCH = 50
 ERROR_CHARS = 500
 
 
@@ -136,11 +130,6 @@ def announce(store: HashStore, records: Sequence[NewRecord], outcomes: Sequence[
     ])
 
 
-def backoff_seconds(attempt: int, settings: Settings) -> float:
-    """Wait after failed attempt number `attempt` (1-based): doubling each time."""
-    return float(settings.webhook_backoff_seconds * 2 ** (attempt - 1))
-
-
 class _PinnedHTTP(http.client.HTTPConnection):
     """Connects to the address that was checked, whatever the name resolves to by now."""
 
@@ -192,98 +181,3 @@ def post(url: str, body: bytes, headers: dict[str, str], timeout: float,
         return None, f"refused: {exc.message}"[:ERROR_CHARS]
     except (OSError, http.client.HTTPException, ValueError) as exc:
         return None, f"{type(exc).__name__}: {exc}"[:ERROR_CHARS]
-
-
-@dataclass(frozen=True, slots=True)
-class DeliveryPass:
-    attempted: int
-    delivered: int
-    retrying: int
-    failed: int
-
-
-def _stamp(at: datetime) -> str:
-    # The same form as the store's timestamps (rows.now()), so due times compare as text.
-    return at.astimezone(timezone.utc).isoformat(timespec="microseconds")
-
-
-def deliver_due(store: HashStore, server_secret: bytes, settings: Settings,
-                now: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
-                limit: int = CLAIM_BATCH) -> DeliveryPass:
-    """Send every delivery that is due (claimed a batch at a time), logging each attempt."""
-    attempted = delivered = retrying = failed = 0
-    while attempted < 10_000:  # bounded: one pass never runs forever behind a flood
-        start = now()
-        lease = start + timedelta(seconds=settings.webhook_timeout_seconds * 2 + 30)
-        batch = store.claim_deliveries(_stamp(start), _stamp(lease), limit)
-        if not batch:
-            break
-        for delivery in batch:
-            body = delivery.payload.encode()
-            timestamp = str(int(now().timestamp()))
-            headers = {
-                TIMESTAMP_HEADER: timestamp,
-                SIGNATURE_HEADER: sign(signing_secret(server_secret, delivery.salt), timestamp, body),
-                DELIVERY_HEADER: str(delivery.id),
-            }
-            began = time.monotonic()
-            status, error = post(delivery.url, body, headers, settings.webhook_timeout_seconds,
-                                 settings.webhook_allow_loopback)
-            took = int((time.monotonic() - began) * 1000)
-            ok = status is not None and 200 <= status < 300
-            attempt = delivery.attempts + 1
-            retry_at = None
-            if not ok and attempt < settings.webhook_max_attempts:
-                retry_at = _stamp(now() + timedelta(seconds=backoff_seconds(attempt, settings)))
-            store.finish_delivery(delivery.id, _stamp(now()), status, error, took, ok, retry_at)
-            attempted += 1
-            delivered += ok
-            retrying += retry_at is not None
-            failed += not ok and retry_at is None
-    return DeliveryPass(attempted, delivered, retrying, failed)
-
-
-class Deliverer(Protocol):
-    """What the delivery thread drives: HashDB, whose `deliver_webhooks` runs one pass."""
-
-    def deliver_webhooks(self) -> DeliveryPass: ...
-
-
-class DeliveryWorker:
-    """A daemon thread running delivery passes every `interval` seconds until stopped."""
-
-    def __init__(self, service: Deliverer, interval: float = 2.0,
-                 on_pass: Callable[[DeliveryPass], None] | None = None) -> None:
-        self.service = service
-        self.interval = interval
-        self.on_pass = on_pass  # told each pass's counts (the server's metrics)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="hashdb-webhooks", daemon=True)
-
-    def start(self) -> DeliveryWorker:
-        self._thread.start()
-        return self
-
-    def stop(self, timeout: float = 10.0) -> None:
-        self._stop.set()
-        self._thread.join(timeout)
-
-    @property
-    def alive(self) -> bool:
-        return self._thread.is_alive()
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                done = self.service.deliver_webhooks()
-                if self.on_pass is not None:
-                    self.on_pass(done)
-            except Exception:  # the thread must outlive a bad pass (a locked or restarting database)
-                log.exception("webhook delivery pass failed; retrying in %.1f s", self.interval)
-            self._stop.wait(self.interval)
-
-
-def start_background_delivery(service: Deliverer, interval: float = 2.0,
-                              on_pass: Callable[[DeliveryPass], None] | None = None) -> DeliveryWorker:
-    """For the server: deliver webhooks from a background thread; call .stop() on shutdown."""
-    return DeliveryWorker(service, interval, on_pass).start()

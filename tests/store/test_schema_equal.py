@@ -161,7 +161,9 @@ def test_sqlite_and_postgres_schemas_are_equal(tmp_path: Path, postgres_dsn: str
     assert sqlite["records"].checks == {(frozenset({"status"}),
                                          frozenset({"active", "disputed", "quarantined", "retracted"}))}
     assert sqlite["changes"].generated == {"seq": "always"}
-    assert sqlite["webhook_outbox"].indexes == {"webhook_outbox_due": (("next_at",), "state = 'pending'")}
+    assert sqlite["webhook_outbox"].indexes == {"webhook_outbox_due": (("next_at",), "state = 'pending'"),
+                                                "webhook_outbox_pending": (("webhook_id", "next_at"),
+                                                                           "state = 'pending'")}
 
 
 @pytest.mark.parametrize("change", [

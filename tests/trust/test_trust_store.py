@@ -95,22 +95,32 @@ def test_incidents_open_close_find(any_store):
 def test_outbox_claim_lease_finish(any_store):
     actor, other, (r1, r2, _) = setup(any_store)
     hook = any_store.add_webhook(other.id, "https://hooks.example.com/x", "salt", actor)
+    idle = any_store.add_webhook(other.id, "https://hooks.example.com/y", "salt2", actor)
     any_store.enqueue_deliveries([(r1, '{"n": 1}'), (r2, '{"n": 2}')])
     any_store.enqueue_deliveries([(r1, '{"n": 1}')])  # already queued: ignored
-    assert any_store.delivery_states() == {"pending": 2}
+    assert any_store.delivery_states() == {"pending": 4}
     t = ["2999-01-01T00:00:0%d.000000+00:00" % n for n in range(10)]
-    claimed = any_store.claim_deliveries(t[1], t[5], 1)
-    assert [(d.webhook_id, d.payload, d.attempts) for d in claimed] == [(hook.id, '{"n": 1}', 0)]
-    assert [d.payload for d in any_store.claim_deliveries(t[1], t[5], 10)] == ['{"n": 2}']
-    assert any_store.claim_deliveries(t[2], t[5], 10) == []  # both leased until t5
-    any_store.finish_delivery(claimed[0].id, t[2], 500, "HTTP 500", 3, False, t[3])
-    [again] = any_store.claim_deliveries(t[3], t[6], 10)
-    assert (again.id, again.attempts) == (claimed[0].id, 1)
-    any_store.finish_delivery(again.id, t[4], 200, "", 2, True, None)
-    assert any_store.delivery_states() == {"delivered": 1, "pending": 1}
+    [claimed] = any_store.claim_subscribers(t[1], t[5], 1)
+    assert (claimed.webhook_id, claimed.url, claimed.failures) == (hook.id, "https://hooks.example.com/x", 0)
+    assert [s.webhook_id for s in any_store.claim_subscribers(t[1], t[5], 10)] == [idle.id]
+    assert any_store.claim_subscribers(t[2], t[5], 10) == []  # both held until t5
+    first, second = any_store.due_deliveries(hook.id, t[2], 10)
+    assert [(d.webhook_id, d.payload, d.attempts) for d in (first, second)] == [
+        (hook.id, '{"n": 1}', 0), (hook.id, '{"n": 2}', 0)]
+    # A failure: the record is due again at t3, its subscriber held (backing off) until t4.
+    any_store.finish_delivery(first.id, t[2], 500, "HTTP 500", 3, False, t[3], t[4], 1)
+    assert any_store.claim_subscribers(t[3], t[6], 10) == []
+    [again] = any_store.claim_subscribers(t[4], t[6], 10)
+    assert (again.webhook_id, again.failures) == (hook.id, 1)
+    assert [(d.id, d.attempts) for d in any_store.due_deliveries(hook.id, t[4], 10)] == [(second.id, 0), (first.id, 1)]
+    any_store.finish_delivery(first.id, t[4], 200, "", 2, True, None, t[6], 0)
+    any_store.release_subscriber(hook.id, t[4])
+    assert any_store.delivery_states() == {"delivered": 1, "pending": 3}
     assert [(a.record_id, a.status_code) for a in any_store.delivery_attempts()] == [(r1, 500), (r1, 200)]
+    assert [s.failures for s in any_store.claim_subscribers(t[6], t[9], 10) if s.webhook_id == hook.id] == [0]
     any_store.remove_webhook(hook.id, actor)
-    assert any_store.claim_deliveries(t[9], t[9], 10) == []  # a removed webhook gets nothing more
+    any_store.remove_webhook(idle.id, actor)
+    assert any_store.claim_subscribers(t[9], t[9], 10) == []  # a removed webhook gets nothing more
 
 
 def test_report_counts(any_store):

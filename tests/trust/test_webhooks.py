@@ -14,7 +14,7 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 import pytest
 
 from hashdb.errors import Forbidden, InvalidInput
-from hashdb.trust import webhooks
+from hashdb.trust import delivery, webhooks
 from hashdb.types import HashValue, Submission
 from support import principal
 
@@ -98,7 +98,7 @@ def test_signed_delivery_retried_after_a_500_then_delivered(make_service, receiv
     t0 = datetime.now(timezone.utc) + timedelta(seconds=1)
 
     def deliver_at(offset: float):
-        return webhooks.deliver_due(service.store, service.server_secret, service.settings,
+        return delivery.deliver_due(service.store, service.server_secret, service.settings,
                                     now=lambda: t0 + timedelta(seconds=offset))
 
     first = deliver_at(0)
@@ -137,7 +137,7 @@ def test_backoff_doubles_and_gives_up_after_the_set_attempts(make_service, recei
     t0 = datetime.now(timezone.utc) + timedelta(seconds=1)
 
     def deliver_at(offset: float):
-        return webhooks.deliver_due(service.store, secret, service.settings, now=lambda: t0 + timedelta(seconds=offset))
+        return delivery.deliver_due(service.store, secret, service.settings, now=lambda: t0 + timedelta(seconds=offset))
 
     assert deliver_at(0).retrying == 1          # attempt 1 fails: wait 10 s
     assert deliver_at(9.9).attempted == 0
@@ -210,7 +210,7 @@ def test_background_worker_delivers_without_being_asked(make_service, receiver_f
     service = make_service()
     receiver = receiver_factory([200])
     _, contributor, _, _, _ = setup(service, receiver.url)
-    worker = webhooks.start_background_delivery(service, interval=0.05)
+    worker = delivery.start_background_delivery(service, interval=0.05)
     try:
         share(service, contributor, "7" * 32)
         # An event, not a polling loop: generous, since only a hang should ever reach it.
