@@ -39,7 +39,8 @@ DESKEWED = "deskewed"  # turned back upright: a small rotation that left uniform
 CROPPED = "cropped"  # a centred crop of a stored image (stored only; see crops.py)
 MASKED = "masked"  # the image with one corner covered: a logo's or a watermark's place (masked.py)
 WINDOW = "window"  # a window of a lookup, for an off-centre crop (queried only; see crops.py)
-VIAS = (TRIMMED, CONTENT, DESKEWED, CROPPED, MASKED, WINDOW)
+ENLARGED = "enlarged"  # a small image enlarged, read through a wider filter (enlarged.py)
+VIAS = (TRIMMED, CONTENT, DESKEWED, CROPPED, MASKED, WINDOW, ENLARGED)
 
 # Least brightness structure (0..255 scale) a region needs to be hashed; see detailed().
 MIN_SPREAD = 6.0
@@ -387,15 +388,15 @@ def usable(value: HashValue, min_quality: int) -> bool:
 
 # Derived hashes in every JSON shape (hash --json, API items, export feed): a list of
 # {"via": ..., "pdq": hex, "quality": n, "share": x, "colours": colour.py's layout}. A stored
-# image has at most 11: two regions, a deskewed copy, four centred crops and four corner-masked
-# copies. A lookup (sent
-# by `hashdb lookup --server`) has at most 43: thirteen regions (trimmed, content, each trimmed
+# image has at most 12: two regions, a deskewed copy, four centred crops, four corner-masked
+# copies and an enlarged copy. A lookup (sent
+# by `hashdb lookup --server`) has at most 44: thirteen regions (trimmed, content, each trimmed
 # inside and laid out again, three band cuts, four row spans), the content box's two reduced
 # copies and the first row span's four, a deskewed copy and its fitting crop, four
-# corner-masked copies and 18 windows (crops.WINDOW_COUNT). Servers before windows take 17
-# (partners/client.py sends those the first ones they take and the windows only when the
-# server says it takes them).
-MAX_DERIVED = 43
+# corner-masked copies, 18 windows (crops.WINDOW_COUNT) and an enlarged copy. Servers before
+# windows take 17 (partners/client.py sends those the first ones they take, and windows and
+# enlarged copies only to a server that says it takes them).
+MAX_DERIVED = 44
 
 
 def share_of(part: int, whole: int) -> float:

@@ -26,7 +26,7 @@ from typing import Any
 
 from hashdb import errors
 from hashdb.hashing import tmk
-from hashdb.hashing.derived import CONTENT, MAX_DERIVED, VIAS, WINDOW, derived_from_json, derived_json
+from hashdb.hashing.derived import CONTENT, ENLARGED, MAX_DERIVED, VIAS, WINDOW, derived_from_json, derived_json
 from hashdb.types import FeedEntry, FrameHash, HashValue, Principal, Query, Submission, Votes
 
 # The server's default batch limit (HASHDB_MAX_BATCH); longer lists are sent in several requests,
@@ -41,7 +41,7 @@ USER_AGENT = "hashdb-client/1"
 # What a server from before a lookup's windows (hashing/crops.py) takes in a lookup item's
 # "derived": these kinds, at most 17 (it refuses the whole request otherwise). A server says
 # what it takes in its /openapi.json; one that does not say is taken to be such a server.
-OLDER_DERIVED_VIAS = frozenset(VIAS) - {WINDOW}
+OLDER_DERIVED_VIAS = frozenset(VIAS) - {WINDOW, ENLARGED}
 OLDER_MAX_DERIVED = 17
 
 

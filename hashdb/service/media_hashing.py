@@ -104,6 +104,7 @@ def hash_media(settings: Settings, data: bytes, name: str, signals: Sequence[str
         if settings.derived_hashes:
             from hashdb.hashing import deskew, kernel, regions
             from hashdb.hashing.derived import Detail, derived_pdqs, work_copy
+            from hashdb.hashing.enlarged import enlarged_pdqs
             from hashdb.hashing.masked import masked_pdqs
 
             # From the picture as a viewer sees it, reduced once for every kind of derived
@@ -117,6 +118,7 @@ def hash_media(settings: Settings, data: bytes, name: str, signals: Sequence[str
             derived = derived_pdqs(work, settings.pdq_min_quality, lookup=dihedral, detail=detail, small=small,
                                    luma=luma)
             derived += masked_pdqs(work, settings.pdq_min_quality, small)
+            derived += enlarged_pdqs(work, settings.pdq_min_quality, detail)
             if not dihedral:  # hashing to store (as for videos above): centred crops, never queried
                 from hashdb.hashing.crops import crop_pdqs
 

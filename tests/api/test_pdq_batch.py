@@ -45,16 +45,18 @@ def send(client, key, doc, path="/v1/lookup"):
 @pytest.fixture
 def stored(batch_app, made):
     """PDQs of every kind a lookup reports: shared by one organisation or two (support), with
-    votes, disputed, quarantined, retracted, with derived hashes (a match through `via`)."""
+    votes, disputed, quarantined, retracted, with derived hashes (a match through `via`: a
+    region, and an enlarged copy, which a plain PDQ matches as a whole image that is not small)."""
     rng = random.Random(14)
     client = Client(batch_app.wsgi_app)
     hashes = [random_pdq(rng) for _ in range(MAX_BATCH)]
     items = []
     for n, value in enumerate(hashes):
         item = {"signal": "pdq", "hash": value, "quality": 60 + n, "labels": LABELS[n % len(LABELS)]}
-        if n % 4 == 1:
+        if n % 4 in (1, 3):  # a region, or a small picture's enlarged copy
+            via = {"via": "trimmed", "share": 0.7} if n % 4 == 1 else {"via": "enlarged"}
             item = {"hashes": [{"signal": "pdq", "hash": value, "quality": 90}], "labels": ["glorification"],
-                    "derived": [{"via": "trimmed", "pdq": random_pdq(rng), "quality": 80, "share": 0.7}]}
+                    "derived": [{**via, "pdq": random_pdq(rng), "quality": 80}]}
         items.append(item)
     reply = send(client, made["alpha"], {"items": items}, "/v1/hashes")
     assert reply.status_code == 201, reply.data

@@ -71,3 +71,18 @@ def test_colour_layouts_go_only_to_a_server_that_reads_them():
     plain = DerivedAccepted(frozenset(VIAS), MAX_DERIVED, colours=False).fit(query).derived
     assert [(d.via, d.hash, d.share, d.colours) for d in plain] == [(d.via, d.hash, d.share, None) for d in coloured]
     assert OLDER_SERVER.fit(query).derived == plain
+
+
+def test_enlarged_copies_go_only_to_a_server_that_takes_them():
+    # A server from before enlarged copies refuses a lookup item carrying a kind it does not
+    # know (400): its document's list of kinds leaves them out, and so does the client.
+    windows_era = copy.deepcopy(spec.document(1000))
+    kinds = windows_era["components"]["schemas"]["Derived"]["properties"]["via"]["enum"]
+    kinds.remove("enlarged")
+    small = (derived("enlarged", 1), derived("trimmed", 2), derived("window", 3))
+    query = Query("q", (HashValue("pdq", f"{7:064x}", 100),), derived=small)
+    accepted = _derived_accepted(windows_era)
+    assert accepted is not None and "enlarged" not in accepted.vias
+    assert accepted.fit(query).derived == small[1:]
+    assert OLDER_SERVER.fit(query).derived == small[1:2]
+    assert DerivedAccepted(frozenset(VIAS), MAX_DERIVED).fit(query) is query

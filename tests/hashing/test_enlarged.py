@@ -1,0 +1,97 @@
+"""Small pictures enlarged (hashing/enlarged.py): which images get an enlarged copy, that its
+PDQ is the reference PDQ of the bicubic enlargement, and that it keeps a re-encoded or resized
+copy of a small drawing near its original where the whole-image PDQ does not."""
+
+from __future__ import annotations
+
+import io
+import random
+
+import cv2
+import numpy as np
+import pdqhash
+import pytest
+from PIL import Image, ImageDraw
+
+from hashdb.config import Settings
+from hashdb.hashing import enlarged
+from hashdb.hashing.derived import ENLARGED, MAX_DERIVED
+from hashdb.service.media_hashing import hash_media
+
+MIN_QUALITY = Settings().pdq_min_quality
+
+
+def drawing(seed: int, side: int = 96) -> Image.Image:
+    """Twelve outlined rectangles and ellipses in random colours on white: a small drawing of
+    known make whose details are a pixel or two wide, as clip art and icons are."""
+    rng = random.Random(seed)
+    image = Image.new("RGB", (side, side), (255, 255, 255))
+    draw = ImageDraw.Draw(image)
+    for _ in range(12):
+        x0, y0 = rng.randrange(side), rng.randrange(side)
+        w, h = rng.randrange(4, side // 2), rng.randrange(4, side // 2)
+        fill = tuple(rng.randrange(256) for _ in range(3))
+        shape = draw.rectangle if rng.random() < 0.5 else draw.ellipse
+        shape((x0, y0, x0 + w, y0 + h), fill=fill, outline=(0, 0, 0))
+    return image
+
+
+def encoded(image: Image.Image, fmt: str = "PNG") -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, fmt, **({"quality": 90} if fmt == "JPEG" else {}))
+    return buffer.getvalue()
+
+
+def bits(a: str, b: str) -> int:
+    return (int(a, 16) ^ int(b, 16)).bit_count()
+
+
+@pytest.mark.parametrize(("size", "expected"), [
+    ((100, 80), (240, 192)),  # the shorter side to 192
+    ((80, 100), (192, 240)),
+    ((191, 191), (192, 192)),
+    ((300, 100), (512, 171)),  # the longer side kept within the work copy's 512
+    ((192, 100), (369, 192)),
+    ((192, 192), None),  # not small
+    ((512, 32), None),  # a panorama's work copy: enlarging would take it past 512
+    ((15, 100), None),  # too thin to say anything
+])
+def test_which_images_are_enlarged_and_to_what_size(size, expected):
+    assert enlarged.enlarged_size(*size) == expected
+
+
+def test_the_enlarged_pdq_is_the_reference_pdq_of_the_bicubic_enlargement():
+    rgb = np.asarray(drawing(3))
+    [made] = enlarged.enlarged_pdqs(rgb, MIN_QUALITY)
+    big = cv2.resize(rgb, (192, 192), interpolation=cv2.INTER_CUBIC)
+    vector, quality = pdqhash.compute(np.ascontiguousarray(big))
+    reference = format(int("".join(str(int(b)) for b in vector), 2), "064x")  # as python-threatexchange writes it
+    assert made.via == ENLARGED and made.hash.hex == reference and made.hash.quality == quality
+    assert made.colours is not None and made.share is None
+
+
+def test_a_large_image_has_no_enlarged_copy():
+    photo = drawing(3).resize((1200, 900), Image.Resampling.BICUBIC)
+    for lookup in (False, True):
+        derived = hash_media(Settings(), encoded(photo), "big", dihedral=lookup).derived
+        assert ENLARGED not in {d.via for d in derived}
+
+
+def test_a_flat_small_image_has_no_enlarged_copy():
+    assert enlarged.enlarged_pdqs(np.full((64, 64, 3), 200, dtype=np.uint8), MIN_QUALITY) == ()
+
+
+@pytest.mark.parametrize("seed", [0, 11])
+def test_a_resized_copy_of_a_small_drawing_stays_near_only_enlarged(seed):
+    # 96 pixels: PDQ's box filter is one pixel wide and reads the sharp outlines unsmoothed.
+    original = drawing(seed)
+    stored = hash_media(Settings(), encoded(original), "original")
+    query = hash_media(Settings(), encoded(original.resize((48, 48), Image.Resampling.BICUBIC), "JPEG"),
+                       "half", dihedral=True)
+    whole = [v.hex for v in stored.hashes if v.signal == "pdq"][0]
+    query_wholes = [v.hex for v in (*query.hashes, *query.dihedral) if v.signal == "pdq"]
+    assert min(bits(whole, q) for q in query_wholes) > 31
+    [mine] = [d for d in stored.derived if d.via == ENLARGED]
+    [theirs] = [d for d in query.derived if d.via == ENLARGED]
+    assert bits(mine.hash.hex, theirs.hash.hex) <= 12
+    assert len(query.derived) <= MAX_DERIVED
