@@ -21,7 +21,11 @@ a design not yet built:
   3. verification: the query's descriptors matched against the candidate's own (ratio test),
      then cv2.estimateAffinePartial2D with RANSAC (query -> stored positions); a pair is a match
      when it has at least `inliers` inliers, a scale and rotation a crop or re-framing can have
-     (SCALE_RANGE, MAX_ROTATION), and inliers spread over a share of the query (MIN_SPREAD).
+     (SCALE_RANGE, MAX_ROTATION), and inliers spread over a share of the query (MIN_SPREAD);
+  4. aligned PDQ (align): the transform places the stored image's centred boxes (ALIGNED_SHARES)
+     in the query; the largest inside it is cut from the query warped onto the stored frame and
+     its PDQ compared with the stored image's PDQ of that box. Shared parts of different drawings
+     (one deck's card borders, one theme's icon frame) pass 1 to 3; this is what tells them apart.
 
 Each query's verification results (inliers, scale, rotation, spread per candidate) are kept,
 so the tables for several operating points come from one pass. Costs: stored bytes per image,
@@ -31,6 +35,7 @@ runs with the same seed.
 
     .venv/bin/python scripts/eval_local_features.py --cache /tmp/lf     # full: 800 known, 5,000 negatives
     .venv/bin/python scripts/eval_local_features.py --size small --detectors orb
+    PYTHONPATH=DIR .venv/bin/python scripts/eval_local_features.py --cache /tmp/lf --detectors akaze
 
 Needs the Debian corpus (`scripts/system-packages.sh --eval`) and opencv (a dependency already).
 """
@@ -137,6 +142,7 @@ def extract_grey(name: str, grey: np.ndarray) -> Features:
     return Features(points, np.ascontiguousarray(descriptors), (grey.shape[1], grey.shape[0]))
 
 
+@functools.lru_cache(maxsize=64)  # a photograph's file takes a second to decode; its crops follow each other
 def source(key: str) -> Image.Image:
     image = eval_corpus.load_source(key)
     assert image is not None, key  # the pool holds only images that load
@@ -439,7 +445,8 @@ class Gate:
 
 
 GATES = (Gate(20, geometry=False), Gate(10), Gate(15), Gate(20), Gate(30),
-         Gate(8, aligned=31), Gate(10, aligned=31), Gate(15, aligned=31), Gate(10, aligned=24))
+         Gate(8, aligned=31), Gate(10, aligned=31), Gate(15, aligned=31), Gate(10, aligned=24),
+         Gate(10, aligned=20), Gate(10, aligned=16))
 
 
 def matched(results: list[Verified], gate: Gate) -> set[int]:
@@ -471,7 +478,8 @@ def report(prep: Prepared, results: dict[str, Any]) -> list[dict[str, Any]]:
                 cell[3] += own or own_main
         fps = [bool(matched(found, gate)) for found in results["negatives"]]
         main_fp = [bool(m) for m in prep.main_fp]
-        examples = [f"{prep.negatives[i]} -> {prep.known[r.image]} ({r.inliers} inliers, aligned {r.aligned})"
+        examples = [f"{prep.negatives[i]} -> {prep.known[r.image]} ({r.inliers} inliers, aligned {r.aligned} "
+                    f"at {r.aligned_share}, scale {r.scale:.2f})"
                     for i, found in enumerate(results["negatives"]) for r in found if gate.passes(r)]
         known_pairs = [f"{prep.known[i]} -> {prep.known[r.image]} ({r.inliers} inliers, aligned {r.aligned})"
                        for i, found in enumerate(results["known"]) for r in found if gate.passes(r)]
@@ -482,7 +490,7 @@ def report(prep: Prepared, results: dict[str, Any]) -> list[dict[str, Any]]:
             "false_positives": sum(fps), "main_false_positives": sum(main_fp),
             "union_false_positives": sum(a or b for a, b in zip(fps, main_fp)),
             "wrong_queries": wrong, "main_wrong_queries": sum(bool(o) for o in prep.main_other),
-            "known_vs_known": len(known_pairs), "fp_examples": examples[:10], "known_pairs": known_pairs[:10],
+            "known_vs_known": len(known_pairs), "fp_examples": examples[:30], "known_pairs": known_pairs[:10],
         })
     return points
 
@@ -743,6 +751,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "negatives": look_up_all(stored, negatives, negative_grey, stored_grey),
                 "known": look_up_all(stored, [truncate(f, args.query) for f in feats["known"]],
                                      lambda i: source_grey(prep.known[i]), stored_grey, skip=True)}
+            if cache:  # every verification, for reading the misses and false positives again
+                with (cache / f"results-{name}-{stored_n}-{tag}.pkl").open("wb") as out:
+                    pickle.dump(results, out)
             lookups = len(queries) + len(negatives) + len(feats["known"])
             run: dict[str, Any] = {"detector": name, "stored": stored_n, "query": args.query, "nlist": args.nlist,
                                    "nprobe": args.nprobe, "points": report(prep, results)}
