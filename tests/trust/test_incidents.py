@@ -51,6 +51,24 @@ def test_incident_rules(make_service):
     assert actions.count("incident.open") == 1
 
 
+def test_incident_names_that_read_alike_are_one_incident(make_service):
+    # Found in trial: Attack-2026-12, аttack-2026-12 (Cyrillic а) and attack‑2026‑12 (U+2011)
+    # opened beside attack-2026-12 as separate incidents, and members' tags split between them.
+    service = make_service()
+    admin, contributor = principal(service, "ops", "admin"), principal(service, "a", "contributor")
+    service.open_incident("attack-2026-12", admin)
+    for alike in ("Attack-2026-12", "attack\u20112026\u201112", "ＡＴＴＡＣＫ-2026-12"):
+        with pytest.raises(Conflict, match="reads the same"):
+            service.open_incident(alike, admin)
+    with pytest.raises(InvalidInput, match="mixes Cyrillic and Latin letters"):
+        service.open_incident("\u0430ttack-2026-12", admin)
+    service.open_incident("Атака-2026-12", admin)  # one script, any script
+    service.open_incident("attack-東京", admin)  # Latin beside Han reads as nothing else
+    # A submission naming it in another case finds it.
+    [result] = service.submit([sub("f" * 32, "ATTACK-2026-12")], contributor)
+    assert service.store.get_records(result.ids)[result.ids[0]].incident == "attack-2026-12"
+
+
 def test_cli_incident_open_list_close_and_submit(run):
     opened = lines(run("incident", "open", "--json", "attack-9", "--description", "stream"))[0]
     assert (opened["name"], opened["status"]) == ("attack-9", "open")
