@@ -415,6 +415,8 @@ class Delivery:
     webhook_id: int
     payload: str
     attempts: int
+    # The record's status now: a record retracted or held since it was queued is not sent.
+    record_status: str = "active"
 
 
 @dataclass(frozen=True, slots=True)

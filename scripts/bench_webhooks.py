@@ -84,7 +84,7 @@ def run(source: Path, records: int, stall: float, workers: int, max_wait: float)
         key = json.loads(hashdb(source, db, "keys", "create", "--org", "member", "--role", "contributor",
                                 "--json").splitlines()[0])["key"]
         for org, receiver in (("orgb", fast), ("orgc", slow)):
-            hashdb(source, db, "keys", "create", "--org", org, "--role", "consumer")
+            hashdb(source, db, "keys", "create", "--org", org, "--role", "partner")
             hashdb(source, db, "webhook", "add", "--org", org, receiver.url)
         server = start_server(db, workers=workers, env={"HASHDB_WEBHOOK_ALLOW_LOOPBACK": "1"}, source=source)
         try:

@@ -62,6 +62,14 @@ def principal(service: HashDB, org: str, role: str) -> Principal:
     return Principal(o.id, o.name, role)
 
 
+def subscriber(service: HashDB, org: str) -> Principal:
+    """An organisation holding a partner key, as a webhook's subscriber must (a webhook carries
+    hash values, which only roles that may read the change feed receive)."""
+    operator = service.store.ensure_org("operator")
+    service.create_key(org, "partner", Principal(operator.id, operator.name, "admin"))
+    return principal(service, org, "partner")
+
+
 def random_pdq(rng: random.Random) -> str:
     # 128 ones out of 256, like a real PDQ (median threshold), so it is never "degenerate".
     bits = [1] * 128 + [0] * 128

@@ -50,13 +50,20 @@ class CrisisMixin(ServiceBase):
                     first_sending: Callable[[], bool] | None = None) -> tuple[str, Webhook]:
         """Subscribe `org` to new incident hashes; the signing secret is returned once.
         `first_sending`: as for create_key, asked only once the webhook may be added."""
-        policy.require(actor, "lookup")
+        # A webhook pushes hash values, as the change feed does: only for organisations that may
+        # read the feed (a partner or admin key). A consumer's key had subscribed its
+        # organisation and received every incident hash (found in trial).
+        policy.require(actor, "export", "subscribe to incident webhooks (they carry hash values, as the feed does)")
         if not actor.is_admin and org != actor.org_name:
             raise Forbidden("an organisation may only register webhooks for itself")
         url = webhooks.check_url(url, self.settings)
         organisation = self.store.get_org(org)
         if organisation is None:
             raise NotFound(f"no organisation named {org!r}")
+        if not any(k.org_id == organisation.id and k.revoked_at is None and k.role in policy.PERMISSIONS["export"]
+                   for k in self.store.list_api_keys()):
+            raise Forbidden(f"{org} holds no partner key: webhooks carry hash values, which only organisations "
+                            "that may read the change feed receive (hashdb keys create --org ... --role partner)")
         if first_sending is not None and not first_sending():
             raise AlreadySent("this form was sent already: the webhook was added then, and no second one")
         salt = secrets.token_hex(16)

@@ -9,7 +9,7 @@ from hashdb.errors import Conflict, InvalidInput, NotFound
 from hashdb.hashing.derived import MASKED
 from hashdb.index.indexset import DERIVED, INDEXED_SIGNALS
 from hashdb.service.base import MAX_EXPORT_PAGE, ServiceBase
-from hashdb.trust import audit, policy, report
+from hashdb.trust import audit, policy, report, webhooks
 from hashdb.trust.safelist import SafelistHit, check_values, values_of
 from hashdb.types import (
     AuditEntry,
@@ -129,7 +129,13 @@ class TrustMixin(ServiceBase):
         self.store.resolve_quarantine(record_id, True, actor, reason)
         record = self.store.get_records([record_id])[record_id]
         status = policy.status_after_votes(record, self.settings)
-        return self.store.set_status(record_id, status, actor, "votes") if status != record.status else record
+        if status != record.status:
+            record = self.store.set_status(record_id, status, actor, "votes")
+        if record.status == "active" and record.incident is not None:
+            incident = self.store.find_incident(record.incident)
+            if incident is not None and incident.status == "open":
+                webhooks.announce_released(self.store, record, incident)
+        return record
 
     def transparency_report(self, actor: Principal, named: bool = False) -> report.ReportData:
         """What the transparency report shows; contributors are named only for an admin who asks."""

@@ -276,19 +276,26 @@ class TrustSQL(SQLStore):
         return [Webhook(int(r["id"]), int(r["org_id"]), r["org_name"], r["url"], r["salt"], str(r["created_at"]),
                         r["disabled_at"]) for r in rows]
 
-    def enqueue_deliveries(self, payloads: Sequence[tuple[int, str]]) -> int:
-        """One outbox row per (record, active webhook); a pair already queued is left alone.
-        Returns how many pairs were offered."""
+    def enqueue_deliveries(self, payloads: Sequence[tuple[int, str]], again: bool = False) -> int:
+        """One outbox row per (record, active webhook of an organisation holding a live partner or
+        admin key: the payload carries hash values, which only those roles may read in bulk);
+        a pair already queued is left alone, except with `again` one that failed or was not sent
+        (a record released from quarantine): due again, with its attempts from 0. Returns how
+        many pairs were offered."""
         if not payloads:
             return 0
         at = now()
         with self._write() as conn:
-            hooks = [int(r[0]) for r in conn.execute("SELECT id FROM webhooks WHERE disabled_at IS NULL").fetchall()]
+            hooks = [int(r[0]) for r in conn.execute(
+                "SELECT id FROM webhooks WHERE disabled_at IS NULL AND org_id IN (SELECT org_id FROM api_keys"
+                " WHERE revoked_at IS NULL AND role IN ('partner', 'admin'))").fetchall()]
             rows = [(hook, record_id, payload, at, at) for record_id, payload in payloads for hook in hooks]
             if rows:
                 conn.executemany(
                     "INSERT INTO webhook_outbox (webhook_id, record_id, payload, state, attempts, next_at, created_at)"
-                    " VALUES (?, ?, ?, 'pending', 0, ?, ?) ON CONFLICT (webhook_id, record_id) DO NOTHING",
+                    " VALUES (?, ?, ?, 'pending', 0, ?, ?) ON CONFLICT (webhook_id, record_id) "
+                    + ("DO UPDATE SET state = 'pending', attempts = 0, next_at = excluded.next_at,"
+                       " payload = excluded.payload WHERE webhook_outbox.state = 'failed'" if again else "DO NOTHING"),
                     rows,
                 )
         return len(rows)
@@ -318,11 +325,13 @@ class TrustSQL(SQLStore):
     def due_deliveries(self, webhook_id: int, at: str, limit: int) -> list[Delivery]:
         """A claimed subscriber's due deliveries, oldest due first (a retry waits its turn)."""
         rows = self._rows(
-            "SELECT id, webhook_id, payload, attempts FROM webhook_outbox"
-            " WHERE webhook_id = ? AND state = 'pending' AND next_at <= ? ORDER BY next_at, id LIMIT ?",
+            "SELECT o.id, o.webhook_id, o.payload, o.attempts, r.status FROM webhook_outbox o"
+            " JOIN records r ON r.id = o.record_id"
+            " WHERE o.webhook_id = ? AND o.state = 'pending' AND o.next_at <= ? ORDER BY o.next_at, o.id LIMIT ?",
             (webhook_id, at, limit),
         )
-        return [Delivery(int(r["id"]), int(r["webhook_id"]), r["payload"], int(r["attempts"])) for r in rows]
+        return [Delivery(int(r["id"]), int(r["webhook_id"]), r["payload"], int(r["attempts"]), str(r["status"]))
+                for r in rows]
 
     def finish_delivery(self, delivery_id: int, at: str, status_code: int | None, error: str, duration_ms: int,
                         delivered: bool, retry_at: str | None, hold_until: str, failures: int) -> None:

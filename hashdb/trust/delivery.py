@@ -109,6 +109,15 @@ class Sender:
         return done
 
     def _send(self, subscriber: Subscriber, delivery: Delivery, failures: int) -> tuple[DeliveryPass, int]:
+        if delivery.record_status in ("retracted", "quarantined"):
+            # Retracted or quarantined since it was queued: announcing it as an active
+            # hash would have members block on a share its owner or the database withdrew (found
+            # in trial: records retracted within a second still went out as "active"). Logged,
+            # not sent; the subscriber's claim and failure count stay as they were.
+            self.store.finish_delivery(delivery.id, _stamp(self.now()), None,
+                                       f"not sent: the record is {delivery.record_status} now", 0, False, None,
+                                       self._lease(), failures)
+            return NOTHING, failures
         body = delivery.payload.encode()
         timestamp = str(int(self.now().timestamp()))
         secret = webhooks.signing_secret(self.server_secret, subscriber.salt)

@@ -118,16 +118,27 @@ def announce(store: HashStore, records: Sequence[NewRecord], outcomes: Sequence[
     """Queue the webhook payloads for a submission's new active records under an open incident."""
     # Outbox rows only: sending is the delivery worker's job, so no subscriber can slow or
     # fail a submission. Quarantined records are not announced.
-    fresh = [(r, o) for r, o in zip(records, outcomes)
+    fresh = [(o.id, str(r.incident)) for r, o in zip(records, outcomes)
              if not o.duplicate and o.status == "active" and r.incident in by_name]
-    if not fresh:
+    _enqueue(store, fresh, by_name)
+
+
+def announce_released(store: HashStore, record: HashRecord, incident: Incident) -> None:
+    """A record released from quarantine to active under an open incident: announced now (held
+    at submission, it was not; found in trial), and a delivery not sent while it was held, or
+    given up, is due again."""
+    _enqueue(store, [(record.id, incident.name)], {incident.name: incident}, again=True)
+
+
+def _enqueue(store: HashStore, pairs: Sequence[tuple[int, str]], by_name: Mapping[str, Incident],
+             again: bool = False) -> None:
+    if not pairs:
         return
-    stored = store.get_records([o.id for _, o in fresh])
-    frames = store.video_frames([o.id for r, o in fresh if r.hash.signal == "vpdq"])
+    stored = store.get_records([record_id for record_id, _ in pairs])
+    frames = store.video_frames([i for i, _ in pairs if stored[i].signal == "vpdq"])
     store.enqueue_deliveries([
-        (o.id, payload(stored[o.id], by_name[str(r.incident)], [(h, q) for _, h, q in frames.get(o.id, [])]))
-        for r, o in fresh
-    ])
+        (i, payload(stored[i], by_name[name], [(h, q) for _, h, q in frames.get(i, [])])) for i, name in pairs
+    ], again=again)
 
 
 class _PinnedHTTP(http.client.HTTPConnection):

@@ -96,6 +96,10 @@ def test_outbox_claim_lease_finish(any_store):
     actor, other, (r1, r2, _) = setup(any_store)
     hook = any_store.add_webhook(other.id, "https://hooks.example.com/x", "salt", actor)
     idle = any_store.add_webhook(other.id, "https://hooks.example.com/y", "salt2", actor)
+    # Webhooks carry hash values: only an organisation holding a partner (or admin) key gets them.
+    any_store.enqueue_deliveries([(r1, '{"n": 1}')])
+    assert any_store.delivery_states() == {}
+    any_store.create_api_key(other.id, "partner", "0123456789ab", "not a real hash")
     any_store.enqueue_deliveries([(r1, '{"n": 1}'), (r2, '{"n": 2}')])
     any_store.enqueue_deliveries([(r1, '{"n": 1}')])  # already queued: ignored
     assert any_store.delivery_states() == {"pending": 4}
@@ -138,3 +142,21 @@ def test_report_counts(any_store):
         "incident": {"open": 1},
         "safelist": {"md5": 1},
     }
+
+
+def test_outbox_says_what_became_of_a_record_and_queues_a_failed_one_again(any_store):
+    actor, other, (r1, r2, _) = setup(any_store)
+    hook = any_store.add_webhook(other.id, "https://hooks.example.com/x", "salt", actor)
+    any_store.create_api_key(other.id, "partner", "0123456789ab", "not a real hash")
+    any_store.enqueue_deliveries([(r1, '{"n": 1}'), (r2, '{"n": 2}')])
+    any_store.set_status(r2, "retracted", actor)
+    at = "2999-01-01T00:00:00.000000+00:00"
+    due = any_store.due_deliveries(hook.id, at, 10)
+    assert [(d.payload, d.record_status) for d in due] == [('{"n": 1}', "active"), ('{"n": 2}', "retracted")]
+    any_store.finish_delivery(due[1].id, at, None, "not sent", 0, False, None, at, 0)
+    any_store.enqueue_deliveries([(r2, '{"n": 3}')])  # queued before: left alone
+    assert any_store.delivery_states() == {"pending": 1, "failed": 1}
+    any_store.enqueue_deliveries([(r2, '{"n": 3}')], again=True)  # a release: due again, from 0
+    assert any_store.delivery_states() == {"pending": 2}
+    assert [(d.payload, d.attempts) for d in any_store.due_deliveries(hook.id, at, 10)] == [
+        ('{"n": 1}', 0), ('{"n": 3}', 0)]

@@ -11,7 +11,7 @@ import pytest
 from hashdb.errors import InvalidInput
 from hashdb.trust import addresses
 from hashdb.types import HashValue, Submission
-from support import principal
+from support import principal, subscriber
 from test_webhooks import Receiver
 
 REFUSED = [
@@ -40,7 +40,7 @@ def test_webhooks_to_internal_addresses_are_refused_at_registration(make_service
     # Issue item 6: all of these were accepted.
     service = make_service(webhook_allow_loopback=False)
     admin = principal(service, "ops", "admin")
-    principal(service, "subscriber", "consumer")
+    subscriber(service, "subscriber")
     article = "an" if problem == "unspecified" else "a"  # found in trial: "a unspecified address"
     with pytest.raises(InvalidInput, match=f", {article} {problem} address"):
         service.add_webhook("subscriber", url, admin)
@@ -52,7 +52,7 @@ def test_port_0_is_refused_at_registration(make_service, url):
     # Found in trial: accepted, and then delivered to the scheme's default port unasked.
     service = make_service(webhook_allow_loopback=True)
     admin = principal(service, "ops", "admin")
-    principal(service, "subscriber", "consumer")
+    subscriber(service, "subscriber")
     with pytest.raises(InvalidInput, match="port 0, which no server listens on"):
         service.add_webhook("subscriber", url, admin)
     assert service.list_webhooks(admin) == []
@@ -61,7 +61,7 @@ def test_port_0_is_refused_at_registration(make_service, url):
 def test_public_addresses_and_names_not_resolvable_yet_are_accepted(make_service):
     service = make_service(webhook_allow_loopback=False)
     admin = principal(service, "ops", "admin")
-    principal(service, "subscriber", "consumer")
+    subscriber(service, "subscriber")
     for url in ("https://93.184.216.34/hook", "https://[2606:4700::1111]/hook", "https://hooks.example.invalid/x"):
         service.add_webhook("subscriber", url, admin)
     assert len(service.list_webhooks(admin)) == 3
@@ -70,7 +70,7 @@ def test_public_addresses_and_names_not_resolvable_yet_are_accepted(make_service
 def test_the_operator_may_allow_loopback_and_nothing_else(make_service):
     service = make_service(webhook_allow_loopback=True)
     admin = principal(service, "ops", "admin")
-    principal(service, "subscriber", "consumer")
+    subscriber(service, "subscriber")
     service.add_webhook("subscriber", "http://127.0.0.1:9/hook", admin)
     service.add_webhook("subscriber", "https://[::ffff:127.0.0.1]/hook", admin)
     for url, problem in REFUSED:
@@ -98,7 +98,7 @@ def test_every_delivery_checks_where_the_host_points_now(make_service):
     try:
         admin = principal(service, "ops", "admin")
         contributor = principal(service, "a", "contributor")
-        org = principal(service, "subscriber", "consumer")
+        org = subscriber(service, "subscriber")
         service.open_incident("attack-1", admin, "live stream")
         port = receiver.url.rsplit(":", 1)[1].split("/")[0]
         service.store.add_webhook(org.org_id, f"http://localhost:{port}/hook", "salt", admin)

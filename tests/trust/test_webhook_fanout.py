@@ -13,7 +13,7 @@ import pytest
 
 from hashdb.store.sqlite_store import SQLiteStore
 from hashdb.trust import delivery
-from support import principal
+from support import principal, subscriber
 from test_webhooks import share
 
 N = 8
@@ -76,8 +76,8 @@ def receivers():
 def subscribe(service, fast_url: str, slow_url: str):
     admin = principal(service, "ops", "admin")
     contributor = principal(service, "a", "contributor")
-    principal(service, "orgb", "consumer")
-    principal(service, "orgc", "consumer")
+    subscriber(service, "orgb")
+    subscriber(service, "orgc")
     service.open_incident("attack-1", admin, "live stream")
     _, fast = service.add_webhook("orgb", fast_url, admin)
     _, slow = service.add_webhook("orgc", slow_url, admin)

@@ -16,7 +16,7 @@ import pytest
 from hashdb.errors import Forbidden, InvalidInput
 from hashdb.trust import delivery, webhooks
 from hashdb.types import HashValue, Submission
-from support import principal
+from support import principal, subscriber
 
 
 class Receiver:
@@ -70,7 +70,7 @@ def receiver_factory():
 def setup(service, url: str):
     admin = principal(service, "ops", "admin")
     contributor = principal(service, "a", "contributor")
-    principal(service, "subscriber", "consumer")
+    subscriber(service, "subscriber")
     incident = service.open_incident("attack-1", admin, "live stream")
     secret, hook = service.add_webhook("subscriber", url, admin)
     return admin, contributor, incident, secret, hook
@@ -199,7 +199,7 @@ def test_every_subscriber_gets_each_record(make_service, receiver_factory):
     service = make_service()
     one, two = receiver_factory([200]), receiver_factory([200])
     admin, contributor, _, _, _ = setup(service, one.url)
-    principal(service, "other", "consumer")
+    subscriber(service, "other")
     service.add_webhook("other", two.url, admin)
     share(service, contributor, "9" * 32)
     assert service.deliver_webhooks().delivered == 2
@@ -229,19 +229,27 @@ def test_background_worker_delivers_without_being_asked(make_service, receiver_f
 def test_webhook_urls_are_checked(make_service, url, problem):
     service = make_service()
     admin = principal(service, "ops", "admin")
-    principal(service, "subscriber", "consumer")
+    subscriber(service, "subscriber")
     with pytest.raises(InvalidInput, match=problem):
         service.add_webhook("subscriber", url, admin)
 
 
 def test_members_register_only_their_own_webhooks(make_service):
     service = make_service()
-    member = principal(service, "subscriber", "consumer")
-    principal(service, "other", "consumer")
+    member = subscriber(service, "subscriber")
+    subscriber(service, "other")
     with pytest.raises(Forbidden):
         service.add_webhook("other", "https://hooks.example.com/x", member)
     secret, hook = service.add_webhook("subscriber", "https://hooks.example.com/x", member)
     assert len(secret) == 64 and hook.org_name == "subscriber"
+    # Found in trial: a consumer's key subscribed its organisation and was pushed every
+    # incident hash; a webhook carries hash values, as the feed does, so it needs a partner key.
+    principal(service, "gamma", "consumer")
+    with pytest.raises(Forbidden, match="carry hash values"):
+        service.add_webhook("gamma", "https://hooks.example.com/g", principal(service, "gamma", "consumer"))
+    admin = principal(service, "ops", "admin")
+    with pytest.raises(Forbidden, match="gamma holds no partner key"):
+        service.add_webhook("gamma", "https://hooks.example.com/g", admin)
     # Derived from the server secret, never stored: a copy of the database cannot sign.
     assert secret not in "\n".join(service.store.db.conn.iterdump())
     assert hook.salt in "\n".join(service.store.db.conn.iterdump())
@@ -252,7 +260,7 @@ def test_cli_webhook_add_deliver_log(run, receiver_factory):
 
     receiver = receiver_factory([200])
     run("incident", "open", "attack-1")
-    run("keys", "create", "--org", "subscriber", "--role", "consumer")
+    run("keys", "create", "--org", "subscriber", "--role", "partner")
     [added] = lines(run("webhook", "add", "--json", "--org", "subscriber", receiver.url))
     assert run("submit", "md5:" + "5" * 32, "--label", "attacker_manifesto", "--incident", "attack-1").exit_code == 0
     [done] = lines(run("webhooks", "deliver", "--json"))
@@ -261,3 +269,26 @@ def test_cli_webhook_add_deliver_log(run, receiver_factory):
     assert headers["x-hashdb-signature"] == expected_signature(added["secret"], headers["x-hashdb-timestamp"], body)
     [attempt] = lines(run("webhook", "log", "--json"))
     assert attempt["status_code"] == 200 and attempt["webhook"] == added["id"]
+
+
+def test_a_record_withdrawn_before_its_delivery_is_not_sent_and_a_release_announces(make_service,
+                                                                                      receiver_factory):
+    # Found in trial: records retracted within a second of their submission still reached
+    # subscribers as "active", and a record the safelist held at submission, released later
+    # under the open incident, was never announced.
+    service = make_service()
+    receiver = receiver_factory([200])
+    admin, contributor, _, _, _ = setup(service, receiver.url)
+    kept, withdrawn, held = (share(service, contributor, c * 32) for c in "abc")
+    service.retract(withdrawn.ids[0], contributor, "shared by mistake")
+    service.quarantine(held.ids[0], admin, "member report")
+    done = delivery.deliver_due(service.store, service.server_secret, service.settings)
+    assert (done.attempted, done.delivered) == (1, 1)
+    assert [json.loads(body)["hash"]["id"] for _, body in receiver.requests] == list(kept.ids)
+    log = {a.record_id: a.error for a in service.delivery_log(admin)}
+    assert log[withdrawn.ids[0]] == "not sent: the record is retracted now"
+    assert log[held.ids[0]] == "not sent: the record is quarantined now"
+    service.release(held.ids[0], admin, "reviewed: genuine")
+    assert delivery.deliver_due(service.store, service.server_secret, service.settings).delivered == 1
+    [_, (_, body)] = receiver.requests
+    assert json.loads(body)["hash"]["id"] == held.ids[0]

@@ -21,7 +21,7 @@ def test_a_running_server_delivers_a_signed_webhook_for_a_crisis_submission(tmp_
     try:
         ops = service.store.ensure_org("ops")
         admin = Principal(ops.id, ops.name, "admin")
-        service.store.ensure_org("subscriber")
+        service.create_key("subscriber", "partner", admin)  # webhooks carry hash values: a partner's
         service.open_incident("attack-1", admin, "live stream")
         secret, _ = service.add_webhook("subscriber", receiver.url, admin)
     finally:
