@@ -259,6 +259,8 @@ def authed(summary: str, responses: dict[str, Schema], **extra: Any) -> Schema:
         "400": error("Malformed request: bad JSON, wrong type, invalid hash."),
         "401": error("Missing, unknown or revoked API key.", **{"WWW-Authenticate": "Bearer"}),
         "403": error("The key's role may not do this."),
+        "414": error("Request line (a path with its query) over the server's limit (4,094 bytes): no cursor "
+                     "or hash this server issues is that long."),
         "429": error("Rate limit for this key exceeded, or too many failed key checks from this address.",
                      **{"Retry-After": "Seconds to wait."}),
     }
@@ -318,7 +320,10 @@ def paths(max_batch: int) -> dict[str, Schema]:
             "post": authed("Agree, disagree or report a false positive (another organisation's record)", {
                 "200": ok("Record"), "403": error("The record is this key's organisation's own: it retracts or "
                                                   "relabels instead."),
-                "404": error("No such record, or not visible to this key."), **WRITE_ERRORS},
+                "404": error("No such record, or not visible to this key."),
+                "409": error("The record is out of members' lookups (retracted or held): it takes no votes "
+                             "(said to those who see it; to others it is 404)."),
+                **WRITE_ERRORS},
                 requestBody=body("FeedbackRequest"), parameters=[RECORD_ID], operationId="feedback"),
         },
         "/v1/export": {
