@@ -428,6 +428,7 @@ class DeliveryAttempt:
     status_code: int | None
     error: str
     duration_ms: int
+    attempt_id: int = 0  # the log's own order: `webhook log --after` reads on from it
 
 
 @dataclass(frozen=True, slots=True)

@@ -189,7 +189,11 @@ def webhook_log(after_id: int, limit: int, db_path: str, as_json: bool) -> None:
         hashdb webhook log --json
     """
     service = open_service(db_path)
-    for a in service.delivery_log(local_principal(service, "local"), after_id, limit):
-        emit(as_json, {"delivery": a.delivery_id, "webhook": a.webhook_id, "record": a.record_id, "at": a.at,
-                       "status_code": a.status_code, "error": a.error, "ms": a.duration_ms},
-             f"{a.at}  webhook {a.webhook_id}  record {a.record_id}  {a.status_code or '-'}  {a.error}")
+    emit_rows(as_json, (({"attempt": a.attempt_id, "delivery": a.delivery_id, "webhook": a.webhook_id,
+                          "record": a.record_id, "at": a.at, "status_code": a.status_code, "error": a.error,
+                          "ms": a.duration_ms},
+                         f"{a.attempt_id}  {a.at}  webhook {a.webhook_id}  record {a.record_id}  "
+                         f"{a.status_code or '-'}  {a.error}")
+                        for a in service.delivery_log(local_principal(service, "local"), after_id, limit)),
+              "no delivery attempts" + (f" after id {after_id}" if after_id else " yet"), page=limit,
+              cursor="attempt")

@@ -367,7 +367,7 @@ class TrustSQL(SQLStore):
         )
         return [DeliveryAttempt(int(r["outbox_id"]), int(r["webhook_id"]), int(r["record_id"]), str(r["at"]),
                                 None if r["status_code"] is None else int(r["status_code"]), r["error"],
-                                int(r["duration_ms"])) for r in rows]
+                                int(r["duration_ms"]), int(r["id"])) for r in rows]
 
     def delivery_states(self) -> dict[str, int]:
         rows = self._rows("SELECT state, COUNT(*) AS n FROM webhook_outbox GROUP BY state ORDER BY state")

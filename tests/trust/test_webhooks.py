@@ -262,6 +262,9 @@ def test_cli_webhook_add_deliver_log(run, receiver_factory):
     run("incident", "open", "attack-1")
     run("keys", "create", "--org", "subscriber", "--role", "partner")
     [added] = lines(run("webhook", "add", "--json", "--org", "subscriber", receiver.url))
+    # Found in trial: an empty log printed nothing at all, a blank no one could read.
+    empty = run("webhook", "log")
+    assert empty.stdout == "" and empty.stderr.strip() == "no delivery attempts yet"
     assert run("submit", "md5:" + "5" * 32, "--label", "attacker_manifesto", "--incident", "attack-1").exit_code == 0
     [done] = lines(run("webhooks", "deliver", "--json"))
     assert done == {"attempted": 1, "delivered": 1, "retrying": 0, "failed": 0}
@@ -269,6 +272,7 @@ def test_cli_webhook_add_deliver_log(run, receiver_factory):
     assert headers["x-hashdb-signature"] == expected_signature(added["secret"], headers["x-hashdb-timestamp"], body)
     [attempt] = lines(run("webhook", "log", "--json"))
     assert attempt["status_code"] == 200 and attempt["webhook"] == added["id"]
+    assert f"--after {attempt['attempt']}" in run("webhook", "log", "--limit", "1").stderr
 
 
 def test_a_record_withdrawn_before_its_delivery_is_not_sent_and_a_release_announces(make_service,
