@@ -79,11 +79,14 @@ class Settings:
     # Records tagged with an incident that is still open are counted but never quarantined by
     # the spike rule: a live-streamed attack spikes by nature.
     spike_exempt_open_incidents: bool = True
-    # Webhooks: attempt n failing waits webhook_backoff_seconds * 2**(n-1) before the next, so
-    # the defaults retry a record alone for about a minute (2+4+8+16+32 s), then give up. Its
-    # subscriber pauses as a whole for the same doubling by its failures in a row (at most
-    # 32 s), so a dead endpoint costs one timeout per pause, not one per record.
-    webhook_max_attempts: int = 6
+    # Webhooks: attempt n failing waits webhook_backoff_seconds * 2**(n-1) before the next, at
+    # most 10 minutes (delivery.MAX_BACKOFF_S), so the defaults retry a record for about 37
+    # minutes (2+4+...+512+600+600 s) before giving up: a member's receiver restarting, or a
+    # network cut during a live-streamed attack, no longer loses what was shared meanwhile
+    # (with 6 attempts it was about a minute; found in trial). Its subscriber pauses as a
+    # whole for the same doubling by its failures in a row (at most 32 s), so a dead endpoint
+    # costs one timeout per pause, not one per record, and one back is found soon.
+    webhook_max_attempts: int = 12
     webhook_backoff_seconds: float = 2.0
     webhook_timeout_seconds: float = 5.0
     # Plain http only to a loopback address unless allowed: payloads carry hash values.

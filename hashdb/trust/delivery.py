@@ -49,17 +49,22 @@ class DeliveryPass:
 
 
 NOTHING = DeliveryPass(0, 0, 0, 0)
+# The longest wait between a record's attempts, and the most doublings of a subscriber's pause.
+MAX_BACKOFF_S = 600.0
+PAUSE_STEPS = 5
 
 
 def backoff_seconds(attempt: int, settings: Settings) -> float:
-    """Wait after failed attempt number `attempt` (1-based): doubling each time."""
-    return float(settings.webhook_backoff_seconds * 2 ** (attempt - 1))
+    """Wait after failed attempt number `attempt` (1-based): doubling each time, at most
+    MAX_BACKOFF_S."""
+    return float(min(settings.webhook_backoff_seconds * 2 ** min(attempt - 1, 60), MAX_BACKOFF_S))
 
 
 def pause_seconds(failures: int, settings: Settings) -> float:
     """How long a subscriber waits after `failures` failed attempts in a row: the same doubling,
-    capped at a record's longest wait, so a subscriber back after a long outage is found soon."""
-    return backoff_seconds(max(1, min(failures, settings.webhook_max_attempts - 1)), settings)
+    capped at PAUSE_STEPS doublings (32 s with the defaults), so a subscriber back after a long
+    outage is found soon."""
+    return backoff_seconds(max(1, min(failures, settings.webhook_max_attempts - 1, PAUSE_STEPS)), settings)
 
 
 def _stamp(at: datetime) -> str:

@@ -296,3 +296,15 @@ def test_a_record_withdrawn_before_its_delivery_is_not_sent_and_a_release_announ
     assert delivery.deliver_due(service.store, service.server_secret, service.settings).delivered == 1
     [_, (_, body)] = receiver.requests
     assert json.loads(body)["hash"]["id"] == held.ids[0]
+
+
+def test_the_default_retries_span_a_receiver_down_for_half_an_hour():
+    # Found in trial: 6 attempts over about 62 s, so a member's receiver restarting during an
+    # incident lost what was shared meanwhile. Waits double to at most 10 minutes; the
+    # subscriber's pause stays short, so one back is found within half a minute.
+    from hashdb.config import Settings
+
+    settings = Settings()
+    waits = [delivery.backoff_seconds(n, settings) for n in range(1, settings.webhook_max_attempts)]
+    assert sum(waits) >= 30 * 60 and max(waits) == 600
+    assert max(delivery.pause_seconds(n, settings) for n in range(1, 50)) <= 32
