@@ -4,7 +4,7 @@ PDQ reads brightness only: two pictures that differ in colour alone (the flags o
 Guinea, one folder icon drawn in blue and in green, warning stripes black on white and black
 on orange) hash alike. A derived hash (derived.py) keeps its region's colour layout beside its
 PDQ, the mean colour of each cell of a GRID x GRID split, so that two derived hashes that
-match can be asked to agree in colour too (service/matching.py, COLOUR_GAP). The whole image's
+match can be asked to agree in colour too (service/derived_gates.py, COLOUR_GAP). The whole image's
 PDQ carries none: it stays what partners and python-threatexchange compute.
 
 Colour edits a re-upload makes (grey, brighter or darker, more or less contrast or saturation)

@@ -14,7 +14,7 @@ Off-centre crops are met from the query's side instead (window_pdqs): a crop of 
 side taken anywhere still holds the picture's centred 80 %, which is stored; in the query it
 is a window of 0.89 of each side somewhere within its margins. A lookup hashes WINDOW_SHARES x
 WINDOW_STEPS x WINDOW_STEPS such windows (`via` "window"), and each may match only a stored
-centred crop smaller than itself (service/matching.py, _fits_window, WINDOW_RADIUS).
+centred crop smaller than itself (service/derived_gates.py, fits_window, WINDOW_RADIUS).
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ image's PDQ by about 50 bits (the evaluation's median), past any radius that kee
 images apart, and no detector can say where an arbitrary logo is. So both sides cover each
 corner in turn with the same box (MASK_WIDTH x MASK_HEIGHT of the image, the picture's median
 colour): under the box the query loses its logo and the stored image the same pixels, and the
-80 % left must then agree within a few bits (service/matching.py, MASKED_RADIUS: 5 of PDQ's
+80 % left must then agree within a few bits (service/derived_gates.py, MASKED_RADIUS: 5 of PDQ's
 31): the rest of the picture all but unchanged.
 """
 

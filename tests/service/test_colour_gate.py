@@ -15,7 +15,7 @@ from hashdb.errors import InvalidInput
 from hashdb.hashing import colour
 from hashdb.hashing.derived import derived_from_json, derived_json
 from hashdb.service import HashDB
-from hashdb.service.matching import COLOUR_GAP
+from hashdb.service.derived_gates import COLOUR_GAP
 from hashdb.types import DerivedHash, Query
 
 from support import principal

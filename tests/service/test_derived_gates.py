@@ -16,7 +16,7 @@ from hashdb.hashing import crops
 from hashdb.hashing.derived import derived_from_json, derived_json
 from hashdb.hashing.pdq import PdqSignal
 from hashdb.service import HashDB
-from hashdb.service.matching import NEAR_WHOLE, PART_SHARE, WHOLE_CORROBORATION
+from hashdb.service.derived_gates import NEAR_WHOLE, PART_SHARE, WHOLE_CORROBORATION
 from hashdb.types import DerivedHash, HashValue, Query, Submission
 
 from support import principal

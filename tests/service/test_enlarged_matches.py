@@ -16,7 +16,7 @@ from PIL import Image, ImageDraw
 from hashdb.hashing.derived import derived_from_json
 from hashdb.io.output import feed_json
 from hashdb.service import HashDB
-from hashdb.service.matching import ENLARGED_CORROBORATED, ENLARGED_RADIUS, WHOLE_CORROBORATION
+from hashdb.service.derived_gates import ENLARGED_CORROBORATED, ENLARGED_RADIUS, WHOLE_CORROBORATION
 from hashdb.types import DerivedHash, Query
 
 from support import principal

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from hashdb.service import HashDB
-from hashdb.service.matching import WINDOW_RADIUS
+from hashdb.service.derived_gates import WINDOW_RADIUS
 from hashdb.types import DerivedHash, Query, Submission
 
 from support import principal
