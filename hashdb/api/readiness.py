@@ -15,6 +15,8 @@ from pathlib import Path
 
 RUN_DIR = "HASHDB_RUN_DIR"
 WORKERS = "HASHDB_WORKERS"
+# Left in the directory by the first worker whose index loaded; never removed while it runs.
+SERVED = "served"
 
 
 def _directory() -> Path | None:
@@ -26,6 +28,14 @@ def mark_ready(pid: int | None = None) -> None:
     directory = _directory()
     if directory is not None:
         (directory / f"ready.{pid or os.getpid()}").touch()
+        (directory / SERVED).touch()
+
+
+def has_served() -> bool:
+    """Whether some worker of this server has had its index loaded before: a worker starting
+    now replaces one (a reload, a worker that died), rather than starting the server."""
+    directory = _directory()
+    return directory is not None and (directory / SERVED).exists()
 
 
 def forget(pid: int) -> None:

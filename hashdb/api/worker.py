@@ -46,7 +46,7 @@ from gunicorn import util as gunicorn_util
 from gunicorn.http.wsgi import WSGIErrorsWrapper
 from gunicorn.workers.gthread import ThreadWorker, TConn
 
-from hashdb.api import inline
+from hashdb.api import inline, readiness
 from hashdb.api.balance import ConnectionShares
 from hashdb.api.errors import body_too_large, code_for, error_document
 
@@ -67,6 +67,9 @@ BALANCE_RECHECK = 0.05
 # missed deadlines need not run every time. Deadlines are seconds long; the heartbeat's
 # timeout is `hashdb serve`'s --timeout (60 s).
 HOUSEKEEPING_EVERY = 0.2
+# The longest a replacing worker waits for its own index before it accepts (see
+# HashdbWorker._wait_for_index_if_replacing); a 10M index maps in about 2 s.
+REPLACING_WAIT = 20.0
 # How often (seconds) a worker busy answering looks for new connections between answers.
 ACCEPT_EVERY = 0.005
 
@@ -153,12 +156,26 @@ class HashdbWorker(ThreadWorker):  # type: ignore[misc]
 
     def load_wsgi(self) -> None:
         super().load_wsgi()
+        self._wait_for_index_if_replacing()
         # The app, its modules and settings live as long as the worker: frozen, the garbage
         # collector's full passes no longer walk them. Unfrozen, each full pass walked some
         # 78,000 objects, a pause of about 100 ms on this loop (on a busy 2-core machine) while
         # every connection of the worker waited: the tail of the latency at 64 connections.
         gc.collect()
         gc.freeze()
+
+    def _wait_for_index_if_replacing(self) -> None:
+        """A worker started while others already serve (a reload's kill -HUP, a worker that
+        died or reached max_requests) takes no connection until its index is loaded: the old
+        workers stop accepting at once, so every lookup it took meanwhile was a 503 while it
+        loaded (at 1M hashes about half a second of them). Connections wait in the listening
+        socket's backlog instead. At first start nobody serves yet, and /readyz tells a load
+        balancer when to send traffic, so the index loads behind answers there."""
+        runtime = getattr(self.wsgi, "extensions", {}).get("hashdb")
+        if runtime is None or not readiness.has_served():
+            return
+        # Under gunicorn's heartbeat timeout, which a worker that never answers would exceed.
+        runtime.wait_ready(max(1.0, min(REPLACING_WAIT, self.cfg.timeout / 2)))
 
     def _max_body(self) -> int:
         config = getattr(getattr(self, "wsgi", None), "config", None)
