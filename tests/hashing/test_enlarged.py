@@ -95,3 +95,39 @@ def test_a_resized_copy_of_a_small_drawing_stays_near_only_enlarged(seed):
     [theirs] = [d for d in query.derived if d.via == ENLARGED]
     assert bits(mine.hash.hex, theirs.hash.hex) <= 12
     assert len(query.derived) <= MAX_DERIVED
+
+
+def pattern(kind: str, period: int, side: int = 96, colour: tuple[int, int, int] = (200, 30, 30)) -> Image.Image:
+    image = Image.new("RGB", (side, side), "white")
+    draw = ImageDraw.Draw(image)
+    for x in range(0, side, period):
+        if kind == "checker":
+            for y in range(0, side, period):
+                if (x // period + y // period) % 2:
+                    draw.rectangle((x, y, x + period - 1, y + period - 1), fill=colour)
+        else:
+            draw.line(((x, 0), (x, side - 1)), fill=colour, width=max(1, period // 2))
+            draw.line(((0, x), (side - 1, x)), fill=colour, width=max(1, period // 2))
+    return image
+
+
+@pytest.mark.parametrize(("kind", "period", "side"), [("grid", 6, 96), ("grid", 8, 96), ("checker", 4, 96),
+                                                      ("checker", 8, 160), ("checker", 6, 96)])
+def test_a_fine_periodic_pattern_has_no_enlarged_copy(kind, period, side):
+    # Found in a trial: such patterns' enlarged copies all hashed to aaaa5555... (or one of a
+    # few values like it) at quality 100, so unrelated grids and stripes matched at 0-12 bits.
+    rgb = np.asarray(pattern(kind, period, side))
+    big = cv2.resize(rgb, enlarged.enlarged_size(side, side), interpolation=cv2.INTER_CUBIC)
+    vector, quality = pdqhash.compute(np.ascontiguousarray(big))
+    reference = format(int("".join(str(int(b)) for b in vector), 2), "064x")
+    assert quality >= MIN_QUALITY  # the quality rule alone lets it through
+    assert enlarged.parity_alike(reference) >= enlarged.PARITY_ALIKE
+    assert enlarged.enlarged_pdqs(rgb, MIN_QUALITY) == ()
+
+
+def test_parity_alike_counts_bits_by_the_parity_of_row_and_column():
+    assert enlarged.parity_alike("aaaa5555" * 8) == enlarged.parity_alike("aaaaaaaa" * 8) == 256
+    assert enlarged.parity_alike("ff00" * 16) == 128  # half of each class set: no parity class leans
+    rng = random.Random(1)
+    typical = [enlarged.parity_alike(f"{rng.getrandbits(256):064x}") for _ in range(200)]
+    assert max(typical) < enlarged.PARITY_ALIKE
