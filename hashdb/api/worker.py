@@ -460,12 +460,17 @@ class HashdbWorker(ThreadWorker):  # type: ignore[misc]
             self._drop(conn)
 
     def _cap_keepalive(self, deadline: float) -> None:
-        """Stopping (a reload's kill -HUP, SIGTERM): connections this loop holds, kept alive
-        after an inline answer or with a request still arriving, stay open until `deadline`
-        (gunicorn's linger, 2 s) as gunicorn's own kept-alive ones do, and a request that
-        arrives whole meanwhile is answered with "Connection: close". Dropped at once, a
-        reload under load reset every client that had just sent its next request on a
-        kept-alive connection: 7 to 10 read errors a reload under wrk at 16 connections."""
+        """Stopping (a reload's kill -HUP, SIGTERM): connections this loop holds kept alive after
+        an inline answer stay open until `deadline` (gunicorn's linger, 2 s) as gunicorn's own
+        kept-alive ones do, those with a request still arriving until it has (or its own
+        deadline), and a request that arrives whole meanwhile is answered with "Connection:
+        close". Dropped at once, a reload under load reset every client that had just sent its
+        next request on a kept-alive connection: 7 to 10 read errors a reload under wrk at 16
+        connections."""
         super()._cap_keepalive(deadline)
         for state in self.gathering.values():
-            state.deadline = min(state.deadline, deadline)
+            # A request still arriving (a large body sent slowly) keeps its own deadline, within
+            # gunicorn's graceful timeout: cut at the linger, an upload in progress when the
+            # reload came was dropped without an answer (found in trial).
+            if state.idle:
+                state.deadline = min(state.deadline, deadline)

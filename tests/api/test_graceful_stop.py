@@ -56,3 +56,33 @@ def test_a_stopping_worker_answers_its_kept_alive_connections_next_requests(tmp_
         for conn in connections:
             conn.close()
         server.stop()
+
+
+def test_a_request_still_uploading_when_its_worker_stops_is_answered(tmp_path):
+    # Found in trial: a lookup's body still arriving 2 s after a reload (gunicorn's linger for
+    # idle connections) was dropped without an answer.
+    import json
+    import socket
+
+    rng = random.Random(6)
+    stored = random_pdq(rng)
+    keys = seeded_database(tmp_path / "db.sqlite", {"consumer": ("gamma", "consumer")}, stored)
+    server = start_server(tmp_path / "db.sqlite", workers=1, env={"HASHDB_RATE_LIMIT": "0"})
+    try:
+        body = json.dumps({"items": [{"signal": "pdq", "hash": stored}] * 200}).encode()
+        head = (f"POST /v1/lookup HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {keys['consumer']}\r\n"
+                f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n").encode()
+        with socket.create_connection(("127.0.0.1", server.port), timeout=20) as sock:
+            sock.sendall(head + body[:1000])
+            time.sleep(AFTER_STOP_S)
+            (worker,) = worker_pids(server.process.pid)
+            os.kill(worker, signal.SIGTERM)
+            time.sleep(2.5)  # past the linger of idle connections
+            sock.sendall(body[1000:])
+            answer = b""
+            while data := sock.recv(65536):
+                answer += data
+        assert answer.startswith(b"HTTP/1.1 200"), answer[:200]
+        assert json.loads(answer.split(b"\r\n\r\n", 1)[1])["results"][0]["matched"] is True
+    finally:
+        server.stop()
