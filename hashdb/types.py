@@ -415,8 +415,10 @@ class Delivery:
     webhook_id: int
     payload: str
     attempts: int
-    # The record's status now: a record retracted or held since it was queued is not sent.
+    # The record's status and labels now: a record retracted or held since it was queued is
+    # not sent, and one relabelled is sent with its labels of now.
     record_status: str = "active"
+    record_labels: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)

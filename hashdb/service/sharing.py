@@ -78,6 +78,11 @@ class SharingMixin(ServiceBase):
                 if refused is not None:
                     raise refused
                 good = policy.good_frames(sub.frames, self.settings)
+                flat = policy.degenerate_frames(sub.frames, self.settings)
+                if good and flat:
+                    # Said, as a file's degenerate pHash is: the frames were sent, and dropped.
+                    notes.append(f"{flat} video frame(s) not shared: degenerate PDQ (fewer than 32 or more than "
+                                 "224 bits set)")
                 problem = (f"no video frame has PDQ quality >= {self.settings.pdq_min_quality} and a PDQ "
                            "that is not degenerate")
                 if good:

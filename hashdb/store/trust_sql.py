@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from hashdb.errors import Conflict, NotFound
-from hashdb.store.rows import RECORD_COLUMNS, check_choice, now, record_from_row
+from hashdb.store.rows import RECORD_COLUMNS, check_choice, labels_from_json, now, record_from_row
 from hashdb.store.sql import CHUNK, SQLStore, dicts, select_in
 from hashdb.types import (
     QUARANTINE_RULES,
@@ -325,13 +325,13 @@ class TrustSQL(SQLStore):
     def due_deliveries(self, webhook_id: int, at: str, limit: int) -> list[Delivery]:
         """A claimed subscriber's due deliveries, oldest due first (a retry waits its turn)."""
         rows = self._rows(
-            "SELECT o.id, o.webhook_id, o.payload, o.attempts, r.status FROM webhook_outbox o"
+            "SELECT o.id, o.webhook_id, o.payload, o.attempts, r.status, r.labels FROM webhook_outbox o"
             " JOIN records r ON r.id = o.record_id"
             " WHERE o.webhook_id = ? AND o.state = 'pending' AND o.next_at <= ? ORDER BY o.next_at, o.id LIMIT ?",
             (webhook_id, at, limit),
         )
-        return [Delivery(int(r["id"]), int(r["webhook_id"]), r["payload"], int(r["attempts"]), str(r["status"]))
-                for r in rows]
+        return [Delivery(int(r["id"]), int(r["webhook_id"]), r["payload"], int(r["attempts"]), str(r["status"]),
+                         labels_from_json(r["labels"])) for r in rows]
 
     def finish_delivery(self, delivery_id: int, at: str, status_code: int | None, error: str, duration_ms: int,
                         delivered: bool, retry_at: str | None, hold_until: str, failures: int) -> None:

@@ -123,7 +123,7 @@ class Sender:
                                        f"not sent: the record is {delivery.record_status} now", 0, False, None,
                                        self._lease(), failures)
             return NOTHING, failures
-        body = delivery.payload.encode()
+        body = webhooks.with_labels(delivery.payload, delivery.record_labels).encode()
         timestamp = str(int(self.now().timestamp()))
         secret = webhooks.signing_secret(self.server_secret, subscriber.salt)
         headers = {

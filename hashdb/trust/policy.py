@@ -228,6 +228,13 @@ def good_frames(frames: Sequence[FrameHash], settings: Settings) -> tuple[FrameH
     return tuple(out)
 
 
+def degenerate_frames(frames: Sequence[FrameHash], settings: Settings) -> int:
+    """How many frames good_frames drops for a degenerate PDQ alone (their quality would pass)."""
+    low, high = ones_range("pdq") or (0, 256)
+    return sum(1 for f in frames if (f.hash.quality is None or f.hash.quality >= settings.pdq_min_quality)
+               and not low <= int(f.hash.hex, 16).bit_count() <= high)
+
+
 def thresholds(settings: Settings, requested: Mapping[str, int]) -> dict[str, int]:
     """Per-signal radius: the default, or a tighter one the caller asked for; never looser."""
     out = {"pdq": settings.pdq_threshold, "phash": settings.imagehash_threshold,

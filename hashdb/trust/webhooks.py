@@ -113,6 +113,18 @@ def payload(record: HashRecord, incident: Incident, frames: Sequence[tuple[str, 
     return json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
 
 
+def with_labels(payload_text: str, labels: tuple[str, ...] | None) -> str:
+    """A queued payload with the record's labels of now: one relabelled between its submission
+    and its delivery went out with the labels it had been shared with (found in trial)."""
+    if labels is None:
+        return payload_text
+    doc = json.loads(payload_text)
+    if doc.get("hash", {}).get("labels") == list(labels):
+        return payload_text
+    doc["hash"]["labels"] = list(labels)
+    return json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
+
+
 def announce(store: HashStore, records: Sequence[NewRecord], outcomes: Sequence[SubmitOutcome],
              by_name: Mapping[str, Incident]) -> None:
     """Queue the webhook payloads for a submission's new active records under an open incident."""

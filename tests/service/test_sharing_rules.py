@@ -106,6 +106,7 @@ def test_degenerate_video_frames_are_not_shared(service):
     assert service.store.last_seq() == 0
     good = FrameHash(2, 2.0, HashValue("pdq", random_pdq(random.Random(2)), 100))
     [result] = service.submit([Submission("clip", LABELS, frames=(flat, good, full), media_type="video")], alice)
+    assert "2 video frame(s) not shared: degenerate PDQ" in " ".join(result.skipped)
     [frames] = service.store.timed_frames(result.ids).values()
     assert [f.hash.hex for f in frames] == [good.hash.hex]
     near_flat = tuple(FrameHash(n, float(n), HashValue("pdq", f"{n + 1:064x}", 100)) for n in range(3))

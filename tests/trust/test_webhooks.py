@@ -308,3 +308,17 @@ def test_the_default_retries_span_a_receiver_down_for_half_an_hour():
     waits = [delivery.backoff_seconds(n, settings) for n in range(1, settings.webhook_max_attempts)]
     assert sum(waits) >= 30 * 60 and max(waits) == 600
     assert max(delivery.pause_seconds(n, settings) for n in range(1, 50)) <= 32
+
+
+def test_a_record_relabelled_before_its_delivery_is_sent_with_its_labels_of_now(make_service, receiver_factory):
+    # Found in trial: a record relabelled imminent_threat 4 s after its submission reached the
+    # subscriber as glorification, the label it was shared with.
+    service = make_service()
+    receiver = receiver_factory([200])
+    admin, contributor, _, secret, _ = setup(service, receiver.url)
+    shared = share(service, contributor, "d" * 32)
+    service.relabel(shared.ids[0], ("imminent_threat",), contributor)
+    assert delivery.deliver_due(service.store, service.server_secret, service.settings).delivered == 1
+    [(headers, body)] = receiver.requests
+    assert json.loads(body)["hash"]["labels"] == ["imminent_threat"]
+    assert headers["x-hashdb-signature"] == expected_signature(secret, headers["x-hashdb-timestamp"], body)
