@@ -394,6 +394,9 @@ class Webhook:
     salt: str
     created_at: str
     disabled_at: str | None = None
+    # Whether its organisation holds a live partner or admin key: without one it is sent
+    # nothing (a webhook carries hash values), though it stays registered.
+    receives: bool = True
 
 
 @dataclass(frozen=True, slots=True)

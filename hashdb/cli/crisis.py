@@ -136,9 +136,11 @@ def webhook_list(db_path: str, as_json: bool) -> None:
     """
     service = open_service(db_path)
     emit_rows(as_json, (({"id": hook.id, "org": hook.org_name, "url": hook.url, "created_at": hook.created_at,
-                          "disabled_at": hook.disabled_at},
+                          "disabled_at": hook.disabled_at, "receives": hook.receives},
                          f"{hook.id}  {hook.org_name}  {hook.url}  "
-                         + (f"removed {hook.disabled_at}" if hook.disabled_at else "active"))
+                         + (f"removed {hook.disabled_at}" if hook.disabled_at else
+                            "active" if hook.receives else "active, sent nothing: its organisation holds no live "
+                                                           "partner key"))
                         for hook in service.list_webhooks(local_principal(service, "local"))),
               "no webhooks")
 

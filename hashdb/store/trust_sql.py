@@ -271,10 +271,12 @@ class TrustSQL(SQLStore):
         return self._webhooks("w.disabled_at IS NULL" if active_only else "1 = 1", ())
 
     def _webhooks(self, where: str, params: Sequence[Any]) -> list[Webhook]:
-        rows = self._rows("SELECT w.*, o.name AS org_name FROM webhooks w JOIN orgs o ON o.id = w.org_id"
+        rows = self._rows("SELECT w.*, o.name AS org_name, EXISTS (SELECT 1 FROM api_keys k WHERE k.org_id = w.org_id"
+                          " AND k.revoked_at IS NULL AND k.role IN ('partner', 'admin')) AS receives"
+                          " FROM webhooks w JOIN orgs o ON o.id = w.org_id"
                           f" WHERE {where} ORDER BY w.id", params)
         return [Webhook(int(r["id"]), int(r["org_id"]), r["org_name"], r["url"], r["salt"], str(r["created_at"]),
-                        r["disabled_at"]) for r in rows]
+                        r["disabled_at"], bool(r["receives"])) for r in rows]
 
     def enqueue_deliveries(self, payloads: Sequence[tuple[int, str]], again: bool = False) -> int:
         """One outbox row per (record, active webhook of an organisation holding a live partner or

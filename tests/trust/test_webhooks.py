@@ -322,3 +322,14 @@ def test_a_record_relabelled_before_its_delivery_is_sent_with_its_labels_of_now(
     [(headers, body)] = receiver.requests
     assert json.loads(body)["hash"]["labels"] == ["imminent_threat"]
     assert headers["x-hashdb-signature"] == expected_signature(secret, headers["x-hashdb-timestamp"], body)
+
+
+def test_a_subscriber_whose_partner_keys_are_revoked_is_listed_as_sent_nothing(make_service):
+    # Found in trial: it stayed "active" in every list while it was silently sent nothing.
+    service = make_service()
+    admin = principal(service, "ops", "admin")
+    key, record = service.create_key("subscriber", "partner", admin)
+    _, hook = service.add_webhook("subscriber", "https://hooks.example.com/x", admin)
+    assert [h.receives for h in service.list_webhooks(admin)] == [True]
+    service.revoke_key(record.id, admin)
+    assert [h.receives for h in service.list_webhooks(admin)] == [False]
