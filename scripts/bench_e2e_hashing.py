@@ -147,8 +147,8 @@ def commands(folder: Path, db: Path) -> dict[str, list[str]]:
     }
     if BEFORE is not None:
         runs["before: hashdb hash --json"] = [*before_command(BEFORE), "hash", "--json", str(folder)]
-        runs["before: hashdb lookup --json (local db)"] = [*before_command(BEFORE), "lookup", "--json", "--db", str(db),
-                                                           str(folder)]
+        runs["before: hashdb lookup --json (local db)"] = [*before_command(BEFORE), "lookup", "--json", "--db",
+                                                           str(before_db(db)), str(folder)]
     return runs
 
 
@@ -275,13 +275,22 @@ def draft_check() -> None:
           f"max {max(distances, default=0)}")
 
 
+def before_db(db: Path) -> Path:
+    return db.with_name(f"{db.stem}-before{db.suffix}")
+
+
 def make_db(folder: Path, paths: list[Path]) -> Path:
+    """The lookups' database, and with --before one made by that checkout too: a database this
+    code has upgraded is refused by an older hashdb (which made its lookups fail at once)."""
     db = folder.parent / "bench-e2e.sqlite"
-    if db.exists():
-        db.unlink()
     sample = [str(p) for p in paths[:: max(1, len(paths) // 20)]]
-    subprocess.run([str(HASHDB), "submit", "--db", str(db), "--label", "glorification", *sample], check=True,
-                   stdout=subprocess.DEVNULL)
+    makers: list[tuple[list[str], Path]] = [([str(HASHDB)], db)]
+    if BEFORE is not None:
+        makers.append((before_command(BEFORE), before_db(db)))
+    for command, target in makers:
+        target.unlink(missing_ok=True)
+        subprocess.run([*command, "submit", "--db", str(target), "--label", "glorification", *sample], check=True,
+                       stdout=subprocess.DEVNULL)
     return db
 
 

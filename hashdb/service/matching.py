@@ -202,8 +202,10 @@ class MatchingMixin(ServiceBase):
         """A small query's enlarged copy (hashing/enlarged.py) against stored enlarged copies,
         their colours agreeing (gates.COLOUR_GAP), within gates.ENLARGED_RADIUS, or within
         gates.ENLARGED_CORROBORATED with the whole images within gates.WHOLE_CORROBORATION; and against
-        the whole-image PDQs of stored images that are not small (no enlarged copy), within
-        the PDQ radius. A stored small image meets a query's whole image in _derived_matches."""
+        the whole-image PDQs of stored images that are not small (stored with derived hashes, no
+        enlarged copy among them), within the PDQ radius; of one shared as a bare hash, within
+        gates.ENLARGED_RADIUS or with the whole images corroborating. A stored small image meets
+        a query's whole image in _derived_matches."""
         if not enlarged:
             return
         radius = min(gates.ENLARGED_CORROBORATED, pdq_radius)
@@ -228,9 +230,22 @@ class MatchingMixin(ServiceBase):
         if not candidates:
             return
         stored = self.store.derived_hashes(sorted({record_id for _, record_id in candidates}))
+        bare: dict[tuple[int, int], tuple[int, str]] = {}
         for (n, record_id), distance in candidates.items():
-            if not any(d.via == ENLARGED for _, d in stored.get(record_id, ())):
+            kinds = {d.via for _, d in stored.get(record_id, ())}
+            if ENLARGED in kinds:
+                continue  # a small stored picture: its enlarged copy answered above
+            if kinds or distance <= min(gates.ENLARGED_RADIUS, pdq_radius):
                 _keep(best, (n, record_id), distance, "pdq", ENLARGED)
+            else:
+                # Shared as a bare hash (an HMA or ThreatExchange member's, an import): nothing
+                # says the stored picture is not small, and a small one's whole PDQ reads its
+                # pixels unsmoothed, so past ENLARGED_RADIUS the whole images must corroborate
+                # it, as between two enlarged copies (found in trial: an 80-pixel grid shared
+                # as a hash matched 112-pixel stripes at 28 bits, whole images 128 apart).
+                bare[(n, record_id)] = (distance, ENLARGED)
+        if bare:
+            self._corroborate(bare, pdqs, best, gates.WHOLE_CORROBORATION)
 
     def _window_matches(self, windows: Sequence[tuple[int, DerivedHash]], radius: int, best: Best) -> None:
         """A query's windows (hashing/crops.py) against stored centred crops only, each smaller

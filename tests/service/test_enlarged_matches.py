@@ -61,6 +61,22 @@ def test_an_enlarged_copy_matches_the_whole_image_of_a_picture_that_is_not_small
     assert matches(service, query) == [(large, "enlarged")]
 
 
+@pytest.mark.parametrize(("bits", "whole_bits", "matched"), [
+    (ENLARGED_RADIUS, None, True),  # close enough alone
+    (30, None, False),  # within PDQ's 31 bits, but nothing says the stored picture is not small
+    (30, WHOLE_CORROBORATION, True),  # the whole images corroborate it
+])
+def test_a_picture_shared_as_a_bare_hash_meets_an_enlarged_copy_only_close_or_corroborated(
+        service, bits, whole_bits, matched):
+    # Found in trial: an 80-pixel grid shared as a bare pdq: hash (as HMA or ThreatExchange
+    # members share) matched 112-pixel stripes through their enlarged copy at 28 bits, the
+    # whole images 128 apart: a bare hash says nothing of the picture's size.
+    bare = store(service, WHOLE, ())
+    whole = OTHER_WHOLE if whole_bits is None else flipped(WHOLE, whole_bits, seed=1)
+    query = Query("small", (pdq(whole),), derived=(enlarged(flipped(WHOLE, bits)),))
+    assert matches(service, query) == ([(bare, "enlarged")] if matched else [])
+
+
 def test_an_enlarged_copy_does_not_match_the_whole_image_of_a_small_picture(service):
     # The stored picture is small (it has an enlarged copy): its whole-image PDQ read its pixels
     # unsmoothed, and only its enlarged copy is comparable with the query's.
