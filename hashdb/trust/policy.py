@@ -35,6 +35,12 @@ def ones_range(signal: str) -> tuple[int, int] | None:
     return None if bits is None else (bits // 8, bits - bits // 8)
 
 
+def degenerate(value: HashValue) -> bool:
+    """Whether a perceptual hash has too few or too many bits set (see PERCEPTUAL_BITS)."""
+    bounds = ones_range(value.signal)
+    return bounds is not None and not bounds[0] <= int(value.hex, 16).bit_count() <= bounds[1]
+
+
 # What each permission lets a caller do, for refusals that name no more precise action.
 DOING = {"lookup": "look up hashes", "feedback": "vote on records", "submit": "submit hashes",
          "export": "read the change feed", "admin": "administer this database"}
@@ -154,12 +160,10 @@ def submission_problem(value: HashValue, settings: Settings, need_quality: bool 
             return f"pdq quality {value.quality} is below {settings.pdq_min_quality}"
     if EMPTY_FILE_DIGESTS.get(value.signal) == value.hex:
         return f"{value.signal} hash of an empty file: it would match every empty upload"
-    bounds = ones_range(value.signal)
-    if bounds is not None:
-        ones = int(value.hex, 16).bit_count()
-        if not bounds[0] <= ones <= bounds[1]:
-            return (f"{value.signal} hash is degenerate ({ones} of {PERCEPTUAL_BITS[value.signal]} bits set; "
-                    f"a real image sets {bounds[0]} to {bounds[1]})")
+    if degenerate(value):
+        low, high = ones_range(value.signal) or (0, 0)
+        return (f"{value.signal} hash is degenerate ({int(value.hex, 16).bit_count()} of "
+                f"{PERCEPTUAL_BITS[value.signal]} bits set; a real image sets {low} to {high})")
     return None
 
 
@@ -215,12 +219,9 @@ def good_frames(frames: Sequence[FrameHash], settings: Settings) -> tuple[FrameH
     all zeros at quality 100, which was stored and then matched every near-flat video."""
     seen: set[str] = set()
     out: list[FrameHash] = []
-    low, high = ones_range("pdq") or (0, 256)
     for frame in frames:
         quality = frame.hash.quality
-        if quality is not None and quality < settings.pdq_min_quality:
-            continue
-        if not low <= int(frame.hash.hex, 16).bit_count() <= high:
+        if (quality is not None and quality < settings.pdq_min_quality) or degenerate(frame.hash):
             continue
         if frame.hash.hex not in seen:
             seen.add(frame.hash.hex)
@@ -230,9 +231,8 @@ def good_frames(frames: Sequence[FrameHash], settings: Settings) -> tuple[FrameH
 
 def degenerate_frames(frames: Sequence[FrameHash], settings: Settings) -> int:
     """How many frames good_frames drops for a degenerate PDQ alone (their quality would pass)."""
-    low, high = ones_range("pdq") or (0, 256)
     return sum(1 for f in frames if (f.hash.quality is None or f.hash.quality >= settings.pdq_min_quality)
-               and not low <= int(f.hash.hex, 16).bit_count() <= high)
+               and degenerate(f.hash))
 
 
 def thresholds(settings: Settings, requested: Mapping[str, int]) -> dict[str, int]:
