@@ -34,6 +34,12 @@ def _who(actor: Principal | None) -> tuple[int | None, int | None]:
     return (actor.org_id, actor.key_id) if actor is not None else (None, None)
 
 
+# Whether webhook `w`'s organisation holds a live key that may read the feed (policy's "export"
+# roles): a webhook carries hash values, so only such an organisation is sent to.
+_RECEIVES = ("EXISTS (SELECT 1 FROM api_keys k WHERE k.org_id = w.org_id AND k.revoked_at IS NULL"
+             " AND k.role IN ('partner', 'admin'))")
+
+
 class TrustSQL(SQLStore):
     # safelist ---------------------------------------------------------------------------------
 
@@ -271,8 +277,7 @@ class TrustSQL(SQLStore):
         return self._webhooks("w.disabled_at IS NULL" if active_only else "1 = 1", ())
 
     def _webhooks(self, where: str, params: Sequence[Any]) -> list[Webhook]:
-        rows = self._rows("SELECT w.*, o.name AS org_name, EXISTS (SELECT 1 FROM api_keys k WHERE k.org_id = w.org_id"
-                          " AND k.revoked_at IS NULL AND k.role IN ('partner', 'admin')) AS receives"
+        rows = self._rows(f"SELECT w.*, o.name AS org_name, {_RECEIVES} AS receives"
                           " FROM webhooks w JOIN orgs o ON o.id = w.org_id"
                           f" WHERE {where} ORDER BY w.id", params)
         return [Webhook(int(r["id"]), int(r["org_id"]), r["org_name"], r["url"], r["salt"], str(r["created_at"]),
@@ -289,8 +294,7 @@ class TrustSQL(SQLStore):
         at = now()
         with self._write() as conn:
             hooks = [int(r[0]) for r in conn.execute(
-                "SELECT id FROM webhooks WHERE disabled_at IS NULL AND org_id IN (SELECT org_id FROM api_keys"
-                " WHERE revoked_at IS NULL AND role IN ('partner', 'admin'))").fetchall()]
+                f"SELECT w.id FROM webhooks w WHERE w.disabled_at IS NULL AND {_RECEIVES}").fetchall()]
             rows = [(hook, record_id, payload, at, at) for record_id, payload in payloads for hook in hooks]
             if rows:
                 conn.executemany(
