@@ -11,6 +11,7 @@ from hashdb.trust import policy
 if TYPE_CHECKING:  # annotations only: HashingService (hashing alone) imports this without them
     from hashdb.config import Settings
     from hashdb.index.indexset import IndexSet
+    from hashdb.service.keypoint_matching import KeypointMatcher
     from hashdb.service.tmk_matching import TmkMatcher
     from hashdb.store.base import HashStore
     from hashdb.trust import spike
@@ -35,6 +36,7 @@ class ServiceBase:
     safelist: SafelistMatcher
     spike_rule: spike.SpikeRule
     tmk: TmkMatcher
+    keypoints: KeypointMatcher
 
     def _visible_record(self, record_id: int, actor: Principal, held_from_owner: str | None = None) -> HashRecord:
         """The record if it takes part in this caller's lookups, else NotFound. With

@@ -8,6 +8,7 @@ from hashdb.index.indexset import IndexSet
 from hashdb.service.accounts import AccountsMixin, KeyCache
 from hashdb.service.console import ConsoleMixin
 from hashdb.service.crisis import CrisisMixin
+from hashdb.service.keypoint_matching import KeypointMatcher
 from hashdb.service.matching import MatchingMixin
 from hashdb.service.media import MediaMixin
 from hashdb.service.operations import OperationsMixin
@@ -33,4 +34,5 @@ class HashDB(MediaMixin, SharingMixin, MatchingMixin, PartnersMixin, AccountsMix
         self.safelist = SafelistMatcher(store, settings)
         self.spike_rule = spike.SpikeRule(store, settings)
         self.tmk = TmkMatcher(store, settings)
+        self.keypoints = KeypointMatcher(store)
         self.key_cache = KeyCache()

@@ -10,6 +10,7 @@ from hashdb.hashing.registry import get_signal
 from hashdb.index.indexset import DERIVED
 from hashdb.service import derived_gates as gates
 from hashdb.service.base import ServiceBase
+from hashdb.service.keypoint_matching import ALIGNED
 from hashdb.service.video_matching import video_candidates
 from hashdb.trust import policy
 from hashdb.types import (
@@ -48,6 +49,8 @@ class MatchingMixin(ServiceBase):
         if self.settings.derived_hashes:
             self._derived_matches(queries, by_signal.get("pdq", []), limits["pdq"], best)
         self._gate_64_bit(queries, best)
+        if self.settings.keypoints:
+            self._keypoint_matches(queries, best)
         video: dict[tuple[int, int], VideoMatch] = {}
         for n, query in enumerate(queries):
             if query.frames:
@@ -116,6 +119,18 @@ class MatchingMixin(ServiceBase):
             # Distances first, closest first; then scored matches (tmk), highest score first.
             matches.sort(key=lambda m: (m.score is not None, m.distance, -(m.score or 0.0), m.id))
         return per_query
+
+    def _keypoint_matches(self, queries: Sequence[Query], best: Best) -> None:
+        """A query that hashed its own file (it carries a probe) against stored keypoints: a
+        crop the PDQs missed, found where its keypoints place a stored image and confirmed by the
+        PDQ of that image's box, the query aligned on it (`via` "aligned", the distance that
+        PDQ's). Records the query matched already are not verified again."""
+        for n, query in enumerate(queries):
+            if query.probe is None:
+                continue
+            matched = frozenset(record_id for (m, record_id) in best if m == n)
+            for hit in self.keypoints.matches(query.probe, matched):
+                _keep(best, (n, hit.record_id), hit.alignment.distance, "pdq", ALIGNED)
 
     def _gate_64_bit(self, queries: Sequence[Query], best: Best) -> None:
         """Drop (or tighten) pHash/dHash matches of queries that carry a PDQ (see

@@ -1,0 +1,101 @@
+"""Candidates for keypoint verification: every stored keypoint's descriptor in one FAISS binary
+index, each query descriptor voting for the image of its nearest stored descriptor. Add-only,
+keyed by record id: whoever holds it drops what is no longer live."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+# A descriptor votes when its nearest stored descriptor is within this many of its 256 bits
+# and nearer than RATIO times the nearest descriptor of another image (Lowe's ratio test; an
+# image's own repeated patterns do not fail it). The CANDIDATES images with most votes, at
+# least MIN_VOTES, go to verification (BENCHMARKS.md, "Crops: local features").
+MAX_DISTANCE = 64
+RATIO = 0.8
+MIN_VOTES = 3
+CANDIDATES = 5
+# Up to this many descriptors (50 images) a flat scan is exact and fast enough; past it an
+# inverted file of about LIST_SIZE descriptors a list, one list probed: probing 4 or 16 found
+# no more own images in the measurement and cost 2 to 5 times as much.
+FLAT_MAX = 10_000
+LIST_SIZE = 400
+# The lists are trained once, on a sample (k-means of few rounds: a coarse quantizer needs no
+# more, and FAISS's default of 25 rounds on 256 points a list costs minutes at thousands of
+# lists); trained again when the index has grown this many times past its training.
+RETRAIN_GROWTH = 4
+_TRAIN_ROUNDS = 6
+_TRAIN_PER_LIST = 40
+
+
+class KeypointIndex:
+    def __init__(self, bits: int = 256) -> None:
+        self.bits = bits
+        self._owners = np.empty(0, dtype=np.int64)
+        self._codes: list[npt.NDArray[np.uint8]] = []  # every added block, for retraining
+        self._index: Any = None
+        self._quantizer: Any = None
+        self._trained_at = 0
+
+    def __len__(self) -> int:
+        return len(self._owners)
+
+    def add(self, record_ids: Sequence[int], descriptors: Sequence[npt.NDArray[np.uint8]]) -> None:
+        """Each record's descriptors (n x bits/8 uint8)."""
+        blocks = [np.ascontiguousarray(d, dtype=np.uint8).reshape(-1, self.bits // 8) for d in descriptors]
+        if not blocks:
+            return
+        owners = np.concatenate([np.full(len(b), rid, np.int64) for rid, b in zip(record_ids, blocks, strict=True)])
+        codes = np.concatenate(blocks)
+        self._codes.append(codes)
+        self._owners = np.concatenate([self._owners, owners])
+        total = len(self._owners)
+        if self._index is None or (total > FLAT_MAX and total >= RETRAIN_GROWTH * max(self._trained_at, FLAT_MAX // RETRAIN_GROWTH)):
+            self._build()
+        else:
+            self._index.add(codes)
+
+    def _build(self) -> None:
+        import faiss
+
+        codes = np.concatenate(self._codes) if len(self._codes) > 1 else self._codes[0]
+        self._codes = [codes]
+        if len(codes) <= FLAT_MAX:
+            index = faiss.IndexBinaryFlat(self.bits)
+        else:
+            lists = max(1, len(codes) // LIST_SIZE)
+            quantizer = faiss.IndexBinaryFlat(self.bits)
+            index = faiss.IndexBinaryIVF(quantizer, self.bits, lists)
+            self._quantizer = quantizer  # FAISS's IVF does not own it: it must outlive the index
+            sample = np.random.default_rng(0).choice(len(codes), min(len(codes), _TRAIN_PER_LIST * lists),
+                                                     replace=False)
+            index.cp.niter = _TRAIN_ROUNDS
+            index.train(codes[np.sort(sample)])
+            index.nprobe = 1
+        index.add(codes)
+        self._index = index
+        self._trained_at = len(codes)
+
+    def candidates(self, descriptors: npt.NDArray[np.uint8], skip: frozenset[int] = frozenset()) -> list[int]:
+        """The record ids most of the query's descriptors vote for, most votes first; records in
+        `skip` (already matched) neither vote nor are voted for."""
+        if self._index is None or not len(descriptors):
+            return []
+        distances, ids = self._index.search(np.ascontiguousarray(descriptors, dtype=np.uint8), 3)
+        owners = np.where(ids >= 0, self._owners[np.maximum(ids, 0)], -1)
+        if skip:
+            owners = np.where(np.isin(owners, np.fromiter(skip, np.int64)), -1, owners)
+        far = np.iinfo(np.int32).max
+        d = np.where(owners >= 0, distances, far).astype(np.int64)
+        order = np.argsort(d, axis=1, kind="stable")
+        d = np.take_along_axis(d, order, axis=1)
+        owners = np.take_along_axis(owners, order, axis=1)
+        best = owners[:, 0]
+        rival = np.where(owners[:, 1] != best, d[:, 1], np.where(owners[:, 2] != best, d[:, 2], far))
+        votes = best[(best >= 0) & (d[:, 0] <= MAX_DISTANCE) & (d[:, 0] < RATIO * rival)]
+        counts = Counter(votes.tolist())
+        return [rid for rid, n in counts.most_common(CANDIDATES) if n >= MIN_VOTES]

@@ -1,0 +1,71 @@
+"""The keypoint index's candidates (index/keypoints.py): each query descriptor votes for the image
+of its nearest stored descriptor, checked against votes counted here by brute force in numpy,
+on the flat scan and on the inverted file it grows into."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import numpy as np
+import pytest
+
+from hashdb.index import keypoints as kp
+
+
+def images(count: int, points: int, seed: int = 0) -> dict[int, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return {1000 + n: rng.integers(0, 256, (points, 32), dtype=np.uint8) for n in range(count)}
+
+
+def noisy(descriptors: np.ndarray, flips: int, seed: int) -> np.ndarray:
+    """Each descriptor with `flips` of its bits flipped."""
+    rng = np.random.default_rng(seed)
+    out = descriptors.copy()
+    for row in out:
+        for bit in rng.choice(256, flips, replace=False):
+            row[bit // 8] ^= 1 << (bit % 8)
+    return out
+
+
+def brute_force_votes(stored: dict[int, np.ndarray], query: np.ndarray) -> Counter[int]:
+    owners = np.concatenate([np.full(len(d), rid) for rid, d in stored.items()])
+    bits = np.unpackbits(np.concatenate(list(stored.values())), axis=1).astype(np.int32)
+    votes: Counter[int] = Counter()
+    for q in np.unpackbits(query, axis=1).astype(np.int32):
+        distance = np.abs(bits - q).sum(axis=1)
+        order = np.argsort(distance, kind="stable")
+        best = owners[order[0]]
+        rival = next(distance[i] for i in order[1:] if owners[i] != best)
+        if distance[order[0]] <= kp.MAX_DISTANCE and distance[order[0]] < kp.RATIO * rival:
+            votes[int(best)] += 1
+    return votes
+
+
+@pytest.mark.parametrize("count", [20, 80])  # 4,000 descriptors: a flat scan; 16,000: an inverted file
+def test_a_noisy_copy_votes_for_its_own_image(count):
+    stored = images(count, 200)
+    index = kp.KeypointIndex()
+    ids = sorted(stored)
+    for start in range(0, count, 7):  # added in blocks, as the store is read
+        index.add(ids[start:start + 7], [stored[i] for i in ids[start:start + 7]])
+    assert len(index) == 200 * count
+    target = ids[count // 2]
+    query = noisy(stored[target][:60], 20, seed=1)
+    expected = brute_force_votes(stored, query)
+    assert expected.most_common(1)[0][0] == target
+    found = index.candidates(query)
+    assert found[0] == target
+    assert index.candidates(query, frozenset({target})) != [target] and target not in index.candidates(query, frozenset({target}))
+
+
+def test_random_descriptors_vote_for_nothing():
+    stored = images(20, 200)
+    index = kp.KeypointIndex()
+    index.add(sorted(stored), [stored[i] for i in sorted(stored)])
+    stranger = np.random.default_rng(99).integers(0, 256, (300, 32), dtype=np.uint8)
+    assert not brute_force_votes(stored, stranger)
+    assert index.candidates(stranger) == []
+
+
+def test_an_empty_index_has_no_candidates():
+    assert kp.KeypointIndex().candidates(np.zeros((5, 32), np.uint8)) == []
