@@ -60,6 +60,10 @@ class Settings:
     # PDQs of an image's content region (borders, caption bands, UI chrome removed), stored
     # with a submission and computed for a lookup; see hashdb/hashing/derived.py.
     derived_hashes: bool = True
+    # An image's keypoints (hashing/keypoints.py): stored with a submission's PDQ record, and
+    # computed for a lookup, to find crops no PDQ does. Off saves their cost: about 7 KB stored
+    # per image, and an ORB pass over each image hashed.
+    keypoints: bool = True
     # A record is disputed once this share of (at least this many) voting organisations disagree.
     dispute_share: float = 0.5
     dispute_min_votes: int = 2

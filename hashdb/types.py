@@ -80,6 +80,13 @@ class MediaHashes:
     derived: tuple[DerivedHash, ...] = ()
     # A video's TMK+PDQF hash: the exact bytes of its `.tmk` file (see hashing/tmk.py).
     tmk: bytes | None = None
+    # An image's stored keypoints (hashing/keypoints.py's stored format): computed when hashing
+    # to store, never for a lookup; stored with the file's PDQ record, never exported.
+    keypoints: bytes | None = None
+    # A lookup's keypoints and grey pixels (a hashing.keypoints.Probe; typed object because
+    # types.py imports no hashing): computed for lookups only, and held in memory only, never
+    # stored, printed or sent. No part of the value (equality ignores it).
+    probe: object | None = field(default=None, compare=False)
     # Signals asked for by name that this file has none of, and why (a flat video's TMK):
     # the other hashes are still the answer, and the caller is told what is missing.
     notes: tuple[str, ...] = ()
@@ -197,6 +204,8 @@ class NewRecord:
     derived: tuple[DerivedHash, ...] = ()
     # A tmk record's hash; `hash` is then the sha256 of its `.tmk` file (the record's identity).
     tmk: TmkHash | None = None
+    # An image PDQ record's stored keypoints (hashing/keypoints.py), kept beside it, never exported.
+    keypoints: bytes | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -253,6 +262,9 @@ class Query:
     frames: tuple[FrameHash, ...] = ()
     derived: tuple[DerivedHash, ...] = ()
     tmk: bytes | None = None
+    # The looked-up image's keypoints and grey pixels (a hashing.keypoints.Probe, typed object:
+    # types.py imports no hashing), when it was hashed here; held in memory only, never sent.
+    probe: object | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -285,6 +297,8 @@ class Submission:
     derived: tuple[DerivedHash, ...] = ()
     # A video's `.tmk` bytes: a tmk record of its own.
     tmk: bytes | None = None
+    # An image's stored keypoints (hashing/keypoints.py): stored with its PDQ record, as derived.
+    keypoints: bytes | None = None
 
 
 @dataclass(frozen=True, slots=True)
