@@ -40,13 +40,13 @@ class MediaMixin(ServiceBase):
             if (value.signal, value.hex) not in seen:
                 seen.add((value.signal, value.hex))
                 unique.append(value)
-        return Query(hashes.path, tuple(unique), derived=hashes.derived)
+        return Query(hashes.path, tuple(unique), derived=hashes.derived, probe=hashes.probe)
 
     def submission_for(self, hashes: MediaHashes, labels: Sequence[str], **meta: str | None) -> Submission:
         return Submission(
             input=hashes.path, labels=tuple(labels), hashes=hashes.hashes + hashes.variants,
             frames=hashes.frames, media_type=hashes.media_type, derived=hashes.derived, tmk=hashes.tmk,
-            incident=meta.get("incident"), reference=meta.get("reference"), removed_at=meta.get("removed_at"),
+            keypoints=hashes.keypoints, incident=meta.get("incident"), reference=meta.get("reference"), removed_at=meta.get("removed_at"),
         )
 
 

@@ -95,6 +95,8 @@ def hash_media(settings: Settings, data: bytes, name: str, signals: Sequence[str
     )
     variants: tuple[HashValue, ...] = ()
     derived: tuple[DerivedHash, ...] = ()
+    stored: bytes | None = None
+    probe: object | None = None
     if "pdq" in wanted:
         # Flattened (transparency) and upright (EXIF) copies: what re-uploads tend to look like.
         primary = next((v.hex for v in perceptual if v.signal == "pdq"), None)
@@ -127,5 +129,14 @@ def hash_media(settings: Settings, data: bytes, name: str, signals: Sequence[str
                 from hashdb.hashing.crops import window_pdqs
 
                 derived += window_pdqs(small, settings.pdq_min_quality, luma if small is work else None)
+            if settings.keypoints:
+                # Imported here: it loads OpenCV, which nothing else hashing an image needs.
+                from hashdb.hashing import keypoints
+
+                # Stored beside the PDQ when hashing to store; a lookup's probe stays in memory.
+                if dihedral:
+                    probe = keypoints.probe(work)
+                else:
+                    stored = keypoints.stored_keypoints(work)
     return MediaHashes(name, "image", exact + perceptual, variants=variants, dihedral=rotations[1:],
-                       derived=derived)
+                       derived=derived, keypoints=stored, probe=probe)
