@@ -56,6 +56,11 @@ class SharingMixin(ServiceBase):
                 # Stored, a window would be matched by other queries' windows: crops of two
                 # pictures that share a part. Windows meet records' centred crops only.
                 notes.append("derived window hashes not shared: a lookup's windows are never stored")
+            # An image's keypoints go with the same PDQ record as its derived hashes, on the same terms.
+            keypoints = _checked_keypoints(sub)
+            if keypoints is not None and sub.media_type != "image":
+                notes.append("keypoints not shared: only an image has them")
+                keypoints = None
             for value in sub.hashes:
                 problem = policy.submission_problem(value, self.settings)
                 if problem is not None:
@@ -67,12 +72,16 @@ class SharingMixin(ServiceBase):
                     raise policy.refusal(value, f"{sub.input}: {problem}" if sub.input else problem)
                 derived = pending if value.signal == "pdq" else ()
                 pending = () if value.signal == "pdq" else pending
+                kept = keypoints if value.signal == "pdq" else None
+                keypoints = None if value.signal == "pdq" else keypoints
                 records.append(NewRecord(value, sub.media_type, labels, sub.incident, sub.reference,
-                                         sub.removed_at, derived=derived))
+                                         sub.removed_at, derived=derived, keypoints=kept))
                 owners.append(n)
             if pending:
                 # No shareable PDQ took them: derived hashes belong to a file's PDQ record.
                 notes.append("derived hashes not shared: they go with the file's PDQ, and it has none to share")
+            if keypoints is not None:
+                notes.append("keypoints not shared: they go with the file's PDQ, and it has none to share")
             if sub.frames:
                 refused = policy.frames_refusal(sub.frames, self.settings, sub.input)
                 if refused is not None:
@@ -214,6 +223,17 @@ def _duplicate_note(record: HashRecord, wanted: tuple[tuple[str, ...], str | Non
             f"{record.incident or 'none'}): kept as it was; `hashdb relabel {record.id}` changes its labels")
 
 
+def _checked_keypoints(sub: Submission) -> bytes | None:
+    """A submission's stored keypoints, read strictly (the API and a hash line read them too;
+    a caller of the library may not have): a malformed blob refuses the batch, named by its input."""
+    if sub.keypoints is None:
+        return None
+    from hashdb.hashing import keypoints_text
+
+    keypoints_text.check(sub.keypoints, f"{sub.input}: keypoints" if sub.input else "keypoints")
+    return sub.keypoints
+
+
 def request_digest(records: Sequence[NewRecord]) -> str:
     """What an idempotency key is bound to: every field of every record, so a retry that
     differs in anything (a quality, the media type, one frame) is a new request, not a replay."""
@@ -221,6 +241,7 @@ def request_digest(records: Sequence[NewRecord]) -> str:
                         r.reference, r.removed_at,
                         [[f.hash.hex, f.hash.quality, f.timestamp] for f in r.frames],
                         [[d.via, d.hash.hex, d.hash.quality, *([] if d.share is None else [d.share]),
-                          *([] if d.colours is None else [d.colours])] for d in r.derived]]
+                          *([] if d.colours is None else [d.colours])] for d in r.derived],
+                        *([] if r.keypoints is None else [hashlib.sha256(r.keypoints).hexdigest()])]
                        for r in records])
     return hashlib.sha256(body.encode()).hexdigest()

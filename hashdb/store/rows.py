@@ -150,6 +150,8 @@ def check_record(record: NewRecord) -> None:
         check_text("frame hash", frame.hash.hex)
     if (record.tmk is not None) != (record.hash.signal == "tmk"):
         raise InvalidInput("a tmk record, and only a tmk record, carries TMK features")
+    if record.keypoints is not None and (record.hash.signal != "pdq" or record.media_type != "image"):
+        raise InvalidInput("only an image's PDQ record carries keypoints")
     for derived in record.derived:
         check_text("derived via", derived.via)
         check_text("derived hash", derived.hash.hex)
