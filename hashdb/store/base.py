@@ -98,6 +98,15 @@ class HashStore(Protocol):
         with id > after, in id order: what a cosine index loads, whatever the record's status."""
         ...
 
+    def keypoints_of(self, record_ids: Sequence[int]) -> dict[int, bytes]:
+        """Per image PDQ record that has them: its stored keypoints (hashing/keypoints.py)."""
+        ...
+
+    def keypoint_rows(self, after: int, limit: int) -> list[tuple[int, int, bytes]]:
+        """(row id, record id, stored keypoints) of keypoint rows with id > after, in id order:
+        what a keypoint index loads, whatever the record's status."""
+        ...
+
     def derived_records(self, derived_ids: Sequence[int]) -> dict[int, tuple[int, str, float | None, str | None]]:
         """Derived row id -> (record id, via, share, colours); live_hashes("pdq_derived") keys are these ids."""
         ...

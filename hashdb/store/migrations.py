@@ -450,3 +450,19 @@ def m017_webhook_pacing(db: Database) -> None:
         CREATE INDEX webhook_outbox_pending ON webhook_outbox (webhook_id, next_at) WHERE state = 'pending';
         """
     )
+
+
+@migrations()
+def m018_image_keypoints(db: Database) -> None:
+    """An image PDQ record's keypoints (hashing/keypoints.py's stored format, 7 KB at most):
+    what finds a crop no PDQ does. Kept in this store only; never exported or mirrored."""
+    run_script(db,
+        """
+        CREATE TABLE image_keypoints (
+            id INTEGER PRIMARY KEY,
+            record_id INTEGER NOT NULL REFERENCES records(id),
+            data BLOB NOT NULL
+        );
+        CREATE UNIQUE INDEX image_keypoints_record ON image_keypoints (record_id);
+        """
+    )

@@ -1,12 +1,13 @@
-"""Store readers for the parts of a record kept in their own tables: a video's frames and an
-image's derived hashes, in the SQL both dialects speak (see sql.py). A mixin over SQLStore.
+"""Store readers for the parts of a record kept in their own tables: a video's frames, an
+image's derived hashes and keypoints, in the SQL both dialects speak (see sql.py). A mixin over
+SQLStore.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from hashdb.store.sql import SQLStore
+from hashdb.store.sql import SQLStore, check_limit
 from hashdb.types import DerivedHash, FrameHash, HashValue
 
 
@@ -57,6 +58,17 @@ class RecordPartsSQL(SQLStore):
         rows = self._rows("SELECT id, record_id, average FROM tmk_hashes WHERE id > ? ORDER BY id LIMIT ?",
                           (int(after), int(limit)))
         return [(int(r["id"]), int(r["record_id"]), bytes(r["average"])) for r in rows]
+
+    def keypoints_of(self, record_ids: Sequence[int]) -> dict[int, bytes]:
+        unique = list(dict.fromkeys(int(i) for i in record_ids))
+        rows = self._rows_in("SELECT record_id, data FROM image_keypoints WHERE record_id IN ({marks})", (), unique)
+        return {int(r["record_id"]): bytes(r["data"]) for r in rows}
+
+    def keypoint_rows(self, after: int, limit: int) -> list[tuple[int, int, bytes]]:
+        check_limit("limit", limit)
+        rows = self._rows("SELECT id, record_id, data FROM image_keypoints WHERE id > ? ORDER BY id LIMIT ?",
+                          (int(after), int(limit)))
+        return [(int(r["id"]), int(r["record_id"]), bytes(r["data"])) for r in rows]
 
     def derived_records(self, derived_ids: Sequence[int]) -> dict[int, tuple[int, str, float | None, str | None]]:
         unique = list(dict.fromkeys(int(i) for i in derived_ids))

@@ -190,6 +190,10 @@ class SQLStore(ABC):
                     for key, record in fresh.items() if record.tmk is not None]
             if tmks:
                 self._insert_rows(conn, "tmk_hashes", ("record_id", "average", "features"), tmks)
+            keypoints = [(created[key][0], record.keypoints)
+                         for key, record in fresh.items() if record.keypoints is not None]
+            if keypoints:
+                self._insert_rows(conn, "image_keypoints", ("record_id", "data"), keypoints)
             # In id order, so a partner replaying the log sees additions in insertion order.
             changes = sorted((created[key][0], "add", key[0], record.status, row["labels"], at)
                              for (key, record), row in zip(fresh.items(), rows))

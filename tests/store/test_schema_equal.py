@@ -154,8 +154,12 @@ def test_sqlite_and_postgres_schemas_are_equal(tmp_path: Path, postgres_dsn: str
     postgres = postgres_schema_of(postgres_dsn)
     assert differences(sqlite, postgres) == []
     # The comparison saw the whole schema, not an empty or partial one.
-    assert len(sqlite) == 22  # with record_counts (m006), signin_links (m007), derived_hashes (m010), tmk_hashes (m011)
-    assert {"record_counts", "signin_links", "derived_hashes", "tmk_hashes", "database_identity"} <= set(sqlite)
+    # with record_counts (m006), signin_links (m007), derived_hashes (m010), tmk_hashes (m011), image_keypoints (m018)
+    assert len(sqlite) == 23
+    assert {"record_counts", "signin_links", "derived_hashes", "tmk_hashes", "database_identity",
+            "image_keypoints"} <= set(sqlite)
+    assert [c[:2] for c in sqlite["image_keypoints"].columns] == [
+        ("id", "INTEGER"), ("record_id", "INTEGER"), ("data", "BLOB")]
     assert [c[:2] for c in sqlite["tmk_hashes"].columns] == [
         ("id", "INTEGER"), ("record_id", "INTEGER"), ("average", "BLOB"), ("features", "BLOB")]
     assert sqlite["records"].checks == {(frozenset({"status"}),

@@ -367,6 +367,42 @@ def test_video_frames_stored_and_returned(store: SQLStore) -> None:
     assert len(store.video_frames([clip_id])[clip_id]) == 3
 
 
+def test_image_keypoints_stored_with_their_record_and_read_back(store: SQLStore) -> None:
+    # The store keeps the bytes as given (hashing/keypoints.py's format is not its business).
+    acme, globex = actor(store, "Acme"), actor(store, "Globex")
+    blobs = [bytes([n]) * (100 + n) + b"\x00\xff" for n in range(3)]
+    out = store.add_records([record(pdq(1), keypoints=blobs[0]), record(pdq(2)),
+                             record(pdq(3), keypoints=blobs[1])], acme)
+    first, plain, third = (o.id for o in out)
+    (other,) = (o.id for o in store.add_records([record(pdq(1), keypoints=blobs[2])], globex))
+    assert store.keypoints_of([first, plain, third, other, 99_999]) == {
+        first: blobs[0], third: blobs[1], other: blobs[2]}
+    assert store.keypoints_of([]) == {}
+    rows = store.keypoint_rows(0, 10)
+    assert [(r, d) for _, r, d in rows] == [(first, blobs[0]), (third, blobs[1]), (other, blobs[2])]
+    assert [i for i, _, _ in rows] == sorted(i for i, _, _ in rows)
+    assert store.keypoint_rows(rows[0][0], 1) == [rows[1]]
+    assert store.keypoint_rows(rows[-1][0], 10) == []
+    with pytest.raises(InvalidInput):
+        store.keypoint_rows(0, 0)
+    # A duplicate keeps the record's keypoints as they were, as it keeps its derived hashes; so
+    # does one retracted and shared again by its organisation.
+    assert store.add_records([record(pdq(1), keypoints=b"other")], acme)[0].duplicate
+    store.set_status(first, "retracted", acme)
+    assert store.add_records([record(pdq(1), keypoints=b"other")], acme)[0].id == first
+    assert store.keypoints_of([first]) == {first: blobs[0]}
+    assert len(store.keypoint_rows(0, 10)) == 3
+
+
+def test_keypoints_only_on_an_image_pdq_record(store: SQLStore) -> None:
+    acme = actor(store, "Acme")
+    for refused in (record("ab" * 16, signal="md5", keypoints=b"k"),
+                    record(pdq(1), media_type="video", keypoints=b"k")):
+        with pytest.raises(InvalidInput, match="keypoints"):
+            store.add_records([record(pdq(2)), refused], acme)
+    assert store.get_records([1, 2]) == {} and store.keypoint_rows(0, 10) == []
+
+
 # change log and audit ---------------------------------------------------------------------
 
 
