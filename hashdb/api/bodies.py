@@ -28,7 +28,9 @@ HASH_FIELDS = {"signal", "hash", "quality"}
 HASH_REQUIRED = frozenset({"signal", "hash"})
 HASH_ITEM_FIELDS = {"input"} | HASH_FIELDS
 MEDIA_FIELDS = {"hashes", "frames", "derived", "tmk"}
-SHARING_FIELDS = {"labels", "incident", "reference", "media_type"}
+# "keypoints": an image's stored keypoints, submitted only. A lookup's need the file's pixels,
+# which never leave the platform that hashes it, so a lookup item has no such field.
+SHARING_FIELDS = {"labels", "incident", "reference", "media_type", "keypoints"}
 MEDIA_TYPES = ("image", "video")
 LOOKUP_FIELDS = {"items", "thresholds"}
 PDQ_HEX = 64
@@ -197,6 +199,13 @@ def _tmk(raw: object, where: str) -> bytes:
         raise InvalidHash(f"{where}: {exc.message}") from exc
 
 
+def _keypoints(raw: object, where: str) -> bytes:
+    # Imported only for an item that has some: keypoints.py loads OpenCV.
+    from hashdb.hashing import keypoints_text
+
+    return keypoints_text.decode_text(raw, where)
+
+
 def _input(item: Mapping[str, Any], default: str, where: str) -> str:
     given = text(item.get("input"), f"{where}.input", MAX_INPUT)
     return given if given is not None else default
@@ -282,9 +291,13 @@ def submit_request(doc: Mapping[str, Any], max_batch: int,
                 check_labels(labels)
             except HashDBError as exc:
                 raise type(exc)(f"{where}: {exc.message}") from None
+        kind = media_type(item, where, bool(frames or features))
+        stored = _keypoints(item["keypoints"], f"{where}.keypoints") if "keypoints" in item else None
+        if stored is not None and kind != "image":
+            raise InvalidInput(f"{where}.keypoints are an image's, but the item is a video's")
         out.append(Submission(
             input=_input(item, default, where), labels=tuple(labels), hashes=hashes, frames=frames,
-            media_type=media_type(item, where, bool(frames or features)), derived=derived, tmk=features,
+            media_type=kind, derived=derived, tmk=features, keypoints=stored,
             incident=text(item.get("incident"), f"{where}.incident"),
             reference=text(item.get("reference"), f"{where}.reference"),
         ))

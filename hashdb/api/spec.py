@@ -68,6 +68,8 @@ def any_length() -> str:
 
 
 def schemas(max_batch: int) -> dict[str, Schema]:
+    from hashdb.hashing.keypoints_text import max_text  # loads OpenCV: only when the document is built
+
     ceilings = Settings().threshold_ceilings
     single_hash = {
         "input": string(MAX_INPUT, description="Echoed back; default `signal:hash`."),
@@ -105,6 +107,11 @@ def schemas(max_batch: int) -> dict[str, Schema]:
                                          "frames or a tmk, else image. Say video for a video file's bare md5 "
                                          "or sha256 (pytx's video_md5, video_sha256), so partners' feeds carry "
                                          "it as one; image with frames or a tmk is a 400."),
+        "keypoints": string(max_text(), pattern="^[A-Za-z0-9+/]+={0,2}$",
+                            description="An image's stored keypoints, as `hashdb hash --json` prints them "
+                                        "(standard base64): stored with the item's PDQ record, to find crops "
+                                        "of it, and never exported or served back. Malformed is a 400. "
+                                        "Submit only: a lookup's keypoints need the file itself."),
     }
     media_forms = [{"required": ["hashes"]}, {"required": ["frames"]}, {"required": ["tmk"]}]
     return {

@@ -98,8 +98,8 @@ def _hashes_text(doc: dict[str, Any]) -> str:
             # PDQs of crops and other derived views, in the style of the whole image's pdq.
             parts.extend(f"pdq/{d['via']}:{d['pdq']} (quality {d['quality']}"
                          + (f", share {d['share']:.2f})" if "share" in d else ")") for d in value)
-        elif key == "tmk":
-            parts.append(f"tmk:({len(value)} base64 characters; --json prints them)")
+        elif key in ("tmk", "keypoints"):
+            parts.append(f"{key}:({len(value)} base64 characters; --json prints them)")
         elif key == "pdq_dihedral":
             parts.append(f"pdq turned and mirrored: {len(value)}")
         elif key not in ("path", "media_type", "frames", "pdq_variants", "notes"):

@@ -12,7 +12,7 @@ from pathlib import Path
 from hashdb.io import te_format
 from hashdb.errors import HashDBError, InvalidInput, UnsupportedMedia
 from hashdb.hashing import media as media_io
-from hashdb.hashing import tmk
+from hashdb.hashing import keypoints_text, tmk
 from hashdb.hashing.derived import derived_from_json
 from hashdb.hashing.registry import get_signal, looks_like_hash_argument, parse_hash, parse_hash_argument, signal_names
 from hashdb.types import FrameHash, HashValue, MediaHashes
@@ -217,7 +217,7 @@ def hashes_from_json(doc: object) -> MediaHashes:
         raise InvalidInput(f"{path if isinstance(path, str) and path else 'a file'} could not be hashed: {error}")
     values: list[HashValue] = []
     for key, raw in doc.items():
-        if key in ("path", "media_type", "frames", "pdq_variants", "pdq_dihedral", "derived", "tmk") \
+        if key in ("path", "media_type", "frames", "pdq_variants", "pdq_dihedral", "derived", "tmk", "keypoints") \
                 or not _known_signal(key):
             continue
         if key == "pdq" and isinstance(raw, dict):
@@ -244,7 +244,10 @@ def hashes_from_json(doc: object) -> MediaHashes:
         raise InvalidInput("only a video has a tmk hash")
     if not values and not frames and tmk_bytes is None:
         raise InvalidInput("no hashes in this line")
+    stored = None if doc.get("keypoints") is None else keypoints_text.decode_text(doc.get("keypoints"))
+    if stored is not None and media_type != "image":
+        raise InvalidInput("only an image has keypoints")
     path = doc.get("path")
     return MediaHashes(str(path) if isinstance(path, str) else "", str(media_type), tuple(values),
                        variants, dihedral=dihedral, frames=tuple(frames),
-                       derived=derived_from_json(doc.get("derived")), tmk=tmk_bytes)
+                       derived=derived_from_json(doc.get("derived")), tmk=tmk_bytes, keypoints=stored)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from hashdb.hashing import tmk
+from hashdb.hashing import keypoints_text, tmk
 from hashdb.hashing.derived import derived_json
 from hashdb.trust import policy
 from hashdb.types import FeedEntry, HashRecord, Incident, LookupResult, Match, MediaHashes, SubmitResult
@@ -26,6 +26,10 @@ def hashes_json(media: MediaHashes) -> dict[str, Any]:
         out["derived"] = derived_json(media.derived)
     if media.tmk is not None:
         out["tmk"] = tmk.encode_text(media.tmk)
+    # The stored side only (hashing to store): a lookup's probe holds the picture's pixels and
+    # is never printed.
+    if media.keypoints is not None:
+        out["keypoints"] = keypoints_text.encode_text(media.keypoints)
     if media.media_type == "video" and media.frames:  # none when only digests were asked for
         out["frames"] = [
             {"t": round(f.timestamp, 3), "pdq": f.hash.hex, "quality": f.hash.quality} for f in media.frames

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from hashdb import errors
-from hashdb.hashing import tmk
+from hashdb.hashing import keypoints_text, tmk
 from hashdb.hashing.derived import CONTENT, ENLARGED, MAX_DERIVED, VIAS, WINDOW, derived_from_json, derived_json
 from hashdb.types import FeedEntry, FrameHash, HashValue, Principal, Query, Submission, Votes
 
@@ -149,6 +149,8 @@ def submission_item(sub: Submission) -> dict[str, Any]:
         item["incident"] = sub.incident
     if sub.reference is not None:
         item["reference"] = sub.reference
+    if sub.keypoints is not None:
+        item["keypoints"] = keypoints_text.encode_text(sub.keypoints)
     return item
 
 
@@ -217,6 +219,11 @@ class Client:
         if self._derived is None:
             self._derived = _derived_accepted(self._openapi()) or OLDER_SERVER
         return self._derived
+
+    def takes_keypoints(self) -> bool:
+        """Whether the server's submit items take an image's keypoints, as its /openapi.json
+        says: servers from before them refuse the field, and the whole request with it."""
+        return _takes_keypoints(self._openapi())
 
     def batch_limit(self) -> int:
         """Items a request may carry: the server's HASHDB_MAX_BATCH as its /openapi.json says,
@@ -342,6 +349,14 @@ def _batch_limit(doc: Any) -> int:
     return min(BATCH, *(int(n) for n in most))
 
 
+def _takes_keypoints(doc: Any) -> bool:
+    try:
+        forms = doc["components"]["schemas"]["SubmitItem"]["oneOf"]
+        return any("keypoints" in form["properties"] for form in forms)
+    except (KeyError, TypeError):
+        return False
+
+
 def _derived_accepted(doc: Any) -> DerivedAccepted | None:
     """What an OpenAPI document (spec.py's) says a lookup item's "derived" takes, or None."""
     try:
@@ -444,6 +459,9 @@ def submit_submissions(client: Client, submissions: Sequence[Submission], idempo
     if any(s.derived for s in submissions):
         accepted = client.derived_accepted()
         submissions = [accepted.fit_submission(s) for s in submissions]
+    if any(s.keypoints is not None for s in submissions) and not client.takes_keypoints():
+        # Left out, as derived hashes a server does not know are: the hashes are still shared.
+        submissions = [dataclasses.replace(s, keypoints=None) for s in submissions]
     items = [submission_item(s) for s in submissions]
     batches = list(_batches(items, client.batch_limit() if len(items) > 1 else BATCH))
     done = 0
