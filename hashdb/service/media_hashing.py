@@ -137,6 +137,6 @@ def hash_media(settings: Settings, data: bytes, name: str, signals: Sequence[str
                 if dihedral:
                     probe = keypoints.probe(work)
                 else:
-                    stored = keypoints.stored_keypoints(work)
+                    stored = keypoints.stored_keypoints(work, settings.pdq_min_quality)
     return MediaHashes(name, "image", exact + perceptual, variants=variants, dihedral=rotations[1:],
                        derived=derived, keypoints=stored, probe=probe)
