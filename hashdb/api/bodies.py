@@ -292,7 +292,7 @@ def submit_request(doc: Mapping[str, Any], max_batch: int,
             except HashDBError as exc:
                 raise type(exc)(f"{where}: {exc.message}") from None
         kind = media_type(item, where, bool(frames or features))
-        stored = _keypoints(item["keypoints"], f"{where}.keypoints") if "keypoints" in item else None
+        stored = _keypoints(item["keypoints"], where) if "keypoints" in item else None
         if stored is not None and kind != "image":
             raise InvalidInput(f"{where}.keypoints are an image's, but the item is a video's")
         out.append(Submission(

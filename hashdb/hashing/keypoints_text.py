@@ -24,21 +24,22 @@ def encode_text(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
 
 
-def decode_text(text: object, where: str = "keypoints") -> bytes:
-    """keypoints.from_text (bounded base64, then parse), its refusal named by `where`."""
+def decode_text(text: object, where: str | None = None) -> bytes:
+    """keypoints.from_text (bounded base64, then parse); a refusal says `where` (an API item,
+    an input) first. Its messages name the keypoints themselves."""
     from hashdb.hashing import keypoints
 
     try:
         return keypoints.from_text(text)
     except InvalidInput as exc:
-        raise InvalidInput(f"{where}: {exc.message}") from None
+        raise InvalidInput(f"{where}: {exc.message}" if where else exc.message) from None
 
 
-def check(data: bytes, where: str = "keypoints") -> None:
-    """keypoints.parse's verdict on a blob, its refusal named by `where`."""
+def check(data: bytes, where: str | None = None) -> None:
+    """keypoints.parse's verdict on a blob, its refusal saying `where` first."""
     from hashdb.hashing import keypoints
 
     try:
         keypoints.parse(data)
     except InvalidInput as exc:
-        raise InvalidInput(f"{where}: {exc.message}") from None
+        raise InvalidInput(f"{where}: {exc.message}" if where else exc.message) from None

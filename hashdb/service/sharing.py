@@ -230,7 +230,7 @@ def _checked_keypoints(sub: Submission) -> bytes | None:
         return None
     from hashdb.hashing import keypoints_text
 
-    keypoints_text.check(sub.keypoints, f"{sub.input}: keypoints" if sub.input else "keypoints")
+    keypoints_text.check(sub.keypoints, sub.input or None)
     return sub.keypoints
 
 
