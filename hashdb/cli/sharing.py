@@ -168,7 +168,11 @@ def lookup(inputs: tuple[str, ...], thresholds: tuple[str, ...], no_dihedral: bo
         require_database(db_path)  # a mistyped --db is told before any file is hashed
     # Hashing needs no database: the workers start first, and the database and its index open
     # while they hash (a large index takes seconds to load).
-    hasher = HashingService(settings_from_env())
+    settings = settings_from_env()
+    if client is not None:
+        # A lookup's keypoints need the file's pixels, which are never sent: not computed.
+        settings = dataclasses.replace(settings, keypoints=False)
+    hasher = HashingService(settings)
     items = without_skipped(expand(inputs))
     resolved = _resolving(hasher, items, dihedral=not no_dihedral, jobs=jobs)
     service: HashDB | None = None
@@ -198,7 +202,11 @@ def lookup(inputs: tuple[str, ...], thresholds: tuple[str, ...], no_dihedral: bo
             queries.append(Query(name, (value,)))
         if service is not None and actor is not None and len(queries) - len(docs) == _LOOKUP_BATCH:
             # Looked up as they come, so only the last batch waits for the last file.
-            docs += _looked_up(service, queries[len(docs):], actor, limits)
+            start = len(docs)
+            docs += _looked_up(service, queries[start:], actor, limits)
+            # A probe holds its file's grey pixels (a few hundred KB): kept no longer than its
+            # lookup, not for a whole folder.
+            queries[start:] = [dataclasses.replace(q, probe=None) for q in queries[start:]]
     if queries and client is not None:
         from hashdb.partners.client import lookup_queries
 
