@@ -136,3 +136,24 @@ def test_a_damaged_blob_is_refused(damage):
 def test_text_that_is_not_a_blob_is_refused(text):
     with pytest.raises(InvalidInput):
         keypoints.from_text(text)
+
+
+def test_the_middle_box_alone_stands_for_a_crop_only():
+    # The picture moved down under a band of other drawing, its bottom cut off: only the stored
+    # middle 60 % lies inside the query, and the query shows more than the stored picture.
+    original = picture("astronaut.jpg").resize((512, 512))
+    query = Image.new("RGB", (512, 512), (240, 240, 240))
+    query.paste(original.crop((0, 0, 512, 432)), (0, 80))
+    band = picture("camera.png").resize((512, 80))
+    query.paste(band, (0, 0))
+    probe = keypoints.probe(work_copy(jpeg(query)))
+    assert probe is not None
+    kept = stored(original)
+    fitted = keypoints.fit(probe, kept)
+    assert fitted is not None  # the two are aligned (the picture found 80 pixels down)...
+    assert np.allclose(fitted[0][:, 2], (0, -80), atol=3)
+    assert keypoints.align(probe, kept) is None  # ...but the band is not part of the stored picture
+    # the same picture cut the same way, without the band: a crop, found through the middle box
+    crop = original.crop((0, 0, 512, 432))
+    found = keypoints.align(keypoints.probe(work_copy(jpeg(crop))), kept)
+    assert found is not None and found.share == 0.6
