@@ -26,6 +26,8 @@ import numpy as np
 import numpy.typing as npt
 
 from hashdb.errors import InvalidInput
+from hashdb.hashing import regions
+from hashdb.hashing.derived import PART_SPLIT
 from hashdb.hashing.pdq import PdqSignal
 
 # The stored format, version 1 (little-endian):
@@ -301,6 +303,8 @@ def align(query: Probe, stored: Keypoints) -> Alignment | None:
     found = _aligned_distance(query.grey, matrix, stored)
     if found is None or found[1] > ALIGNED_RADIUS:
         return None
+    if _one_part(query.grey, matrix, stored.size):
+        return None
     slack = _SLACK * max(width, height)
     if found[0] < CROP_SHARE and not ((corners[:, :2] >= -slack).all() and (corners[:, 0] <= width + slack).all()
                                       and (corners[:, 1] <= height + slack).all()):
@@ -331,3 +335,46 @@ def _aligned_distance(grey: npt.NDArray[np.uint8], matrix: npt.NDArray[np.float6
             value, _ = box_pdq(warped, (left, top, right, bottom))
             return share, (int(value, 16) ^ int(stored.boxes[share][0], 16)).bit_count()
     return None
+
+
+def _one_part(grey: npt.NDArray[np.uint8], matrix: npt.NDArray[np.float64], size: tuple[int, int]) -> bool:
+    """Whether the stored picture, found in the query, is one part of a composite there: beside
+    its frame the query holds a block of busy lines (columns across the frame's rows, rows
+    across its columns) at least PART_SPLIT as long as the longest inside it, as the derived
+    hashes' layout tells a part from a picture (derived.PART_SPLIT). A caption's lines and an
+    app's bars are short beside a picture; a second pictogram beside the first is not. A
+    picture found inside another is not that picture: two AIGA pictograms side by side, both
+    whole in a third sign, matched it at 2 bits (BENCHMARKS.md, "Matching quality")."""
+    width, height = size
+    query_height, query_width = grey.shape
+    corners = np.array([[0, 0, 1], [width, 0, 1], [0, height, 1], [width, height, 1]], np.float64) \
+        @ cv2.invertAffineTransform(matrix).T
+    left, top = np.clip(np.rint(corners.min(axis=0)), 0, (query_width, query_height)).astype(int)
+    right, bottom = np.clip(np.rint(corners.max(axis=0)), 0, (query_width, query_height)).astype(int)
+    if right - left < 2 or bottom - top < 2:
+        return False
+    for busy, start, end in ((_busy(grey[top:bottom].T), left, right), (_busy(grey[:, left:right]), top, bottom)):
+        inside = _longest_run(busy[start:end])
+        beside = max(_longest_run(busy[:start]), _longest_run(busy[end:]))
+        if inside and beside >= PART_SPLIT * inside:
+            return True
+    return False
+
+
+def _busy(lines: npt.NDArray[np.uint8]) -> npt.NDArray[np.bool_]:
+    """Per line (a row of `lines`): not one colour nearly everywhere, as the detectors judge
+    a border's line (regions.TOLERANCE, regions.BORDER_SHARE)."""
+    if not lines.size:
+        return np.zeros(len(lines), np.bool_)
+    values = lines.astype(np.int16)
+    median = np.median(values, axis=1, keepdims=True)
+    near = np.count_nonzero(np.abs(values - median) <= regions.TOLERANCE, axis=1)
+    busy: npt.NDArray[np.bool_] = near < regions.BORDER_SHARE * lines.shape[1]
+    return busy
+
+
+def _longest_run(busy: npt.NDArray[np.bool_]) -> int:
+    if not busy.any():
+        return 0
+    edges = np.diff(np.concatenate(([0], busy.astype(np.int8), [0])))
+    return int((np.flatnonzero(edges == -1) - np.flatnonzero(edges == 1)).max())

@@ -157,3 +157,28 @@ def test_the_middle_box_alone_stands_for_a_crop_only():
     crop = original.crop((0, 0, 512, 432))
     found = keypoints.align(keypoints.probe(work_copy(jpeg(crop))), kept)
     assert found is not None and found.share == 0.6
+
+
+def test_a_picture_found_whole_beside_another_is_one_part_of_a_composite():
+    from PIL import ImageDraw, ImageFont
+
+    original = picture("astronaut.jpg").resize((256, 256))
+    kept = stored(original)
+    # in an app: a bar with a title above, a line of text below; the picture is the content
+    page = Image.new("RGB", (300, 400), (250, 250, 250))
+    draw = ImageDraw.Draw(page)
+    draw.rectangle((0, 0, 299, 39), fill=(60, 60, 70))
+    draw.text((10, 10), "Channel news - shared post", fill=(255, 255, 255), font=ImageFont.load_default(size=15))
+    page.paste(original, (22, 60))
+    draw.text((22, 330), "posted 3 hours ago", fill=(90, 90, 90), font=ImageFont.load_default(size=14))
+    found = keypoints.align(keypoints.probe(work_copy(jpeg(page))), kept)
+    assert found is not None and found.share == 1.0
+    # beside another picture of its size: the same pixels, but a part of something else
+    composite = Image.new("RGB", (540, 276), (255, 255, 255))
+    composite.paste(picture("camera.png").resize((256, 256)), (10, 10))
+    composite.paste(original, (276, 10))
+    probe = keypoints.probe(work_copy(jpeg(composite)))
+    assert probe is not None
+    fitted = keypoints.fit(probe, kept)
+    assert fitted is not None and len(fitted[1]) >= keypoints.MIN_INLIERS  # it is found there...
+    assert keypoints.align(probe, kept) is None  # ...as one part of a composite
