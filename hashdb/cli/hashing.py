@@ -27,10 +27,14 @@ from hashdb.errors import HashDBError
 @click.option("--for-lookup", is_flag=True,
               help="Hash as `hashdb lookup` does: add the 7 turned and mirrored PDQs and a lookup's own "
                    "regions, for `hashdb lookup FILE.jsonl` later. Such lines cannot be submitted.")
+@click.option("--keypoints", "with_keypoints", is_flag=True,
+              help="Also each image's keypoints (about 9,200 base64 characters a line), which a database "
+                   "stores to find crops: for `hashdb submit hashes.jsonl` later (`hashdb submit FILE` "
+                   "computes them itself). Not with --for-lookup: a lookup's keypoints never leave it.")
 @jobs_option
 @json_option
-def hash_command(paths: tuple[str, ...], signals: str | None, for_lookup: bool, jobs: int | None,
-                 as_json: bool) -> None:
+def hash_command(paths: tuple[str, ...], signals: str | None, for_lookup: bool, with_keypoints: bool,
+                 jobs: int | None, as_json: bool) -> None:
     """Hash images and videos locally; nothing leaves the machine.
 
     Directories are walked, and their files hashed on every core (--jobs). A file that cannot
@@ -44,6 +48,7 @@ def hash_command(paths: tuple[str, ...], signals: str | None, for_lookup: bool, 
         hashdb hash --json photos/ clip.mp4 > hashes.jsonl
         hashdb hash --for-lookup --json uploads/ > queries.jsonl   # then: hashdb lookup queries.jsonl
         hashdb hash --signals md5,tmk --json clip.mp4    # fails if tmkpy or ffmpeg is missing
+        hashdb hash --keypoints --json removed/ > share.jsonl   # then: hashdb submit share.jsonl
     """
     from hashdb.config import Settings
     from hashdb.hashing.registry import TMK_SIGNAL, get_signal
@@ -51,7 +56,11 @@ def hash_command(paths: tuple[str, ...], signals: str | None, for_lookup: bool, 
     from hashdb.io.inputs import BadInput, FileInput, expand
     from hashdb.service import HashingService
 
-    service = HashingService(Settings())
+    if with_keypoints and for_lookup:
+        raise click.UsageError("--keypoints is for hashes to submit; a lookup computes its own and never prints them")
+    # Keypoints are no hash anyone matches by value, and cost an ORB pass (about 5 ms an image):
+    # printed only when asked for.
+    service = HashingService(Settings(keypoints=with_keypoints))
     wanted = [s.strip() for s in signals.split(",")] if signals is not None else None
     if wanted is not None and not any(wanted):
         raise click.UsageError("--signals is empty: name the signals to compute, e.g. md5,pdq")

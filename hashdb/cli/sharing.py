@@ -164,22 +164,24 @@ def lookup(inputs: tuple[str, ...], thresholds: tuple[str, ...], no_dihedral: bo
     from hashdb.types import Principal, Query
 
     client = connect(server, api_key) if server else None
+    service: HashDB | None = None
     if client is None:
         require_database(db_path)  # a mistyped --db is told before any file is hashed
-    # Hashing needs no database: the workers start first, and the database and its index open
-    # while they hash (a large index takes seconds to load).
+        service = open_service(db_path)
+    # Hashing needs no index: the workers start first, and the index loads while they hash (a
+    # large index takes seconds to load).
     settings = settings_from_env()
-    if client is not None:
-        # A lookup's keypoints need the file's pixels, which are never sent: not computed.
+    if service is None or not service.store.keypoint_rows(0, 1):
+        # A lookup's keypoints need the file's pixels, which are never sent to a server, and
+        # stored keypoints to meet (a mirror or a database of hashes alone has none): without
+        # both, their ORB pass (about 6 ms an image) would find nothing.
         settings = dataclasses.replace(settings, keypoints=False)
     hasher = HashingService(settings)
     items = without_skipped(expand(inputs))
     resolved = _resolving(hasher, items, dihedral=not no_dihedral, jobs=jobs)
-    service: HashDB | None = None
     actor: Principal | None = None
-    if client is None:
+    if service is not None:
         try:
-            service = open_service(db_path)
             if any(not isinstance(i, BadInput) for i in items):
                 service.load_index()
                 org = service.store.ensure_org("local")

@@ -20,13 +20,14 @@ import binascii
 import math
 import struct
 from dataclasses import dataclass
+from typing import Any
 
 import cv2
 import numpy as np
 import numpy.typing as npt
 
 from hashdb.errors import InvalidInput
-from hashdb.hashing import regions
+from hashdb.hashing import kernel, regions
 from hashdb.hashing.derived import PART_SPLIT
 from hashdb.hashing.pdq import PdqSignal
 
@@ -79,19 +80,20 @@ class Probe:
     grey: npt.NDArray[np.uint8]
 
 
-def _orb(count: int) -> cv2.ORB:
-    return cv2.ORB_create(nfeatures=count, **_ORB)
+def _orb(count: int) -> Any:
+    return cv2.ORB_create(nfeatures=count, **_ORB)  # type: ignore[attr-defined]  # not in OpenCV's stubs
 
 
 def grey_copy(work: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
     """The grey copy keypoints are found on: `work` (RGB) in PDQ's luma, longest side WORK_SIDE."""
-    grey = cv2.cvtColor(np.ascontiguousarray(work), cv2.COLOR_RGB2GRAY)
+    grey = np.asarray(cv2.cvtColor(np.ascontiguousarray(work), cv2.COLOR_RGB2GRAY), dtype=np.uint8)
     height, width = grey.shape
     scale = WORK_SIDE / max(height, width)
     size = (max(1, round(width * scale)), max(1, round(height * scale)))
     if size == (width, height):
         return grey
-    return cv2.resize(grey, size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+    return np.asarray(cv2.resize(grey, size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR),
+                      dtype=np.uint8)
 
 
 def detect(grey: npt.NDArray[np.uint8], count: int) -> Keypoints:
@@ -125,11 +127,13 @@ def stored_keypoints(work: npt.NDArray[np.uint8], min_quality: int) -> bytes | N
     if len(found.points) < MIN_KEYPOINTS:
         return None
     width, height = found.size
+    # The three boxes from one luma, in one kernel call: what box_pdq gives each, bit for bit.
+    luma = kernel.Luma(np.repeat(grey[:, :, None], 3, axis=2))
+    shares = [centred_box(width, height, share) for share in BOX_SHARES]
     boxes = {}
-    for share in BOX_SHARES:
-        value, quality = box_pdq(grey, centred_box(width, height, share))
-        if quality >= min_quality:
-            boxes[share] = (value, quality)
+    for share, value in zip(BOX_SHARES, PdqSignal().compute_regions(luma, shares), strict=True):
+        if (value.quality or 0) >= min_quality:
+            boxes[share] = (value.hex, value.quality or 0)
     if not boxes:
         return None
     return encode(Keypoints(found.points, found.descriptors, found.size, boxes))
@@ -275,7 +279,7 @@ def fit(query: Probe, stored: Keypoints) -> tuple[npt.NDArray[np.float64], npt.N
                                                maxIters=2000, confidence=0.995)
     if matrix is None or mask is None:
         return None
-    return matrix, source[mask.ravel().astype(bool)]
+    return np.asarray(matrix, dtype=np.float64), source[mask.ravel().astype(bool)]
 
 
 def align(query: Probe, stored: Keypoints) -> Alignment | None:
@@ -330,8 +334,8 @@ def _aligned_distance(grey: npt.NDArray[np.uint8], matrix: npt.NDArray[np.float6
                            np.float64) @ inverse.T
         if (corners.min(axis=0) >= -slack).all() and corners[:, 0].max() <= query_width + slack \
                 and corners[:, 1].max() <= query_height + slack:
-            warped = cv2.warpAffine(grey, matrix, (width, height), flags=cv2.INTER_LINEAR,
-                                    borderMode=cv2.BORDER_REPLICATE)
+            warped = np.asarray(cv2.warpAffine(grey, matrix, (width, height), flags=cv2.INTER_LINEAR,
+                                               borderMode=cv2.BORDER_REPLICATE), dtype=np.uint8)
             value, _ = box_pdq(warped, (left, top, right, bottom))
             return share, (int(value, 16) ^ int(stored.boxes[share][0], 16)).bit_count()
     return None

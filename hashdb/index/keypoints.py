@@ -64,6 +64,7 @@ class KeypointIndex:
 
         codes = np.concatenate(self._codes) if len(self._codes) > 1 else self._codes[0]
         self._codes = [codes]
+        index: Any
         if len(codes) <= FLAT_MAX:
             index = faiss.IndexBinaryFlat(self.bits)
         else:

@@ -4,6 +4,7 @@ gates (derived_gates.py), and videos by the vPDQ rule (video_matching.py)."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, cast
 
 from hashdb.hashing.derived import CONTENT, CROPPED, ENLARGED, MASKED, TRIMMED, WINDOW
 from hashdb.hashing.registry import get_signal
@@ -16,6 +17,9 @@ from hashdb.trust import policy
 from hashdb.types import (
     DerivedHash, LookupResult, Match, PdqBatch, Principal, Query, VideoMatch,
 )
+
+if TYPE_CHECKING:  # the module imports OpenCV: loaded only when a lookup carries a probe
+    from hashdb.hashing.keypoints import Probe
 
 # best[(query n, record id)] = (distance, signal, via): each query's nearest hit of each record
 Best = dict[tuple[int, int], tuple[int, str, str | None]]
@@ -126,10 +130,10 @@ class MatchingMixin(ServiceBase):
         PDQ of that image's box, the query aligned on it (`via` "aligned", the distance that
         PDQ's). Records the query matched already are not verified again."""
         for n, query in enumerate(queries):
-            if query.probe is None:
+            if query.probe is None:  # no pixels of its own: sent as hashes
                 continue
             matched = frozenset(record_id for (m, record_id) in best if m == n)
-            for hit in self.keypoints.matches(query.probe, matched):
+            for hit in self.keypoints.matches(cast("Probe", query.probe), matched):
                 _keep(best, (n, hit.record_id), hit.alignment.distance, "pdq", ALIGNED)
 
     def _gate_64_bit(self, queries: Sequence[Query], best: Best) -> None:

@@ -99,6 +99,10 @@ def test_the_stored_format_reads_back_what_was_written():
     # positions to the grid: within half a step of where they were found
     assert np.abs(back.points - found.points).max() <= keypoints.GRID / 2
     assert keypoints.from_text(keypoints.to_text(data)) == data
+    # the boxes' PDQs, hashed from one luma in one call, are each box's own PDQ
+    grey = keypoints.grey_copy(work)
+    for share, (value, quality) in back.boxes.items():
+        assert (value, quality) == keypoints.box_pdq(grey, keypoints.centred_box(*back.size, share))
 
 
 def valid() -> bytearray:
