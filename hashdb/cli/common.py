@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from hashdb.partners.client import Client
     from hashdb.service import HashDB
     from hashdb.service.media import MediaMixin
+    from hashdb.service.media_pool import ProbeSwitch
     from hashdb.types import Principal
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -433,14 +434,15 @@ def _resolve(service: MediaMixin, items: Sequence[Item], dihedral: bool,
     return resolved
 
 
-def _resolving(service: MediaMixin, items: Sequence[Item], dihedral: bool,
-               jobs: int | None = None) -> Generator[tuple[str, Any], None, None]:
+def _resolving(service: MediaMixin, items: Sequence[Item], dihedral: bool, jobs: int | None = None,
+               probes: ProbeSwitch | None = None) -> Generator[tuple[str, Any], None, None]:
     """Each input with its hashes, or the HashDBError that says why it has none, one input at a
     time, in the order given (files hashed on every core, or `jobs` processes). Several processes start hashing before this returns,
     so what the caller does before reading (opening an index) runs alongside them."""
     from hashdb.io.inputs import FileInput
 
-    answers = service.hash_files([i.path for i in items if isinstance(i, FileInput)], dihedral=dihedral, jobs=jobs)
+    answers = service.hash_files([i.path for i in items if isinstance(i, FileInput)], dihedral=dihedral, jobs=jobs,
+                                 probes=probes)
     return _paired(items, answers, dihedral)
 
 

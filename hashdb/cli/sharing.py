@@ -161,27 +161,31 @@ def lookup(inputs: tuple[str, ...], thresholds: tuple[str, ...], no_dihedral: bo
     from hashdb.io.inputs import BadInput, expand
     from hashdb.service import HashingService
     from hashdb.service.local import settings_from_env
+    from hashdb.service.media_pool import ProbeSwitch
     from hashdb.types import Principal, Query
 
     client = connect(server, api_key) if server else None
-    service: HashDB | None = None
     if client is None:
         require_database(db_path)  # a mistyped --db is told before any file is hashed
-        service = open_service(db_path)
-    # Hashing needs no index: the workers start first, and the index loads while they hash (a
-    # large index takes seconds to load).
+    # Hashing needs no database: the workers start first, and the database and its index open
+    # while they hash (a large index takes seconds to load).
     settings = settings_from_env()
-    if service is None or not service.store.keypoint_rows(0, 1):
-        # A lookup's keypoints need the file's pixels, which are never sent to a server, and
-        # stored keypoints to meet (a mirror or a database of hashes alone has none): without
-        # both, their ORB pass (about 6 ms an image) would find nothing.
+    if client is not None:
+        # A lookup's keypoints need the file's pixels, which are never sent: not computed.
         settings = dataclasses.replace(settings, keypoints=False)
     hasher = HashingService(settings)
     items = without_skipped(expand(inputs))
-    resolved = _resolving(hasher, items, dihedral=not no_dihedral, jobs=jobs)
+    probes = ProbeSwitch()
+    resolved = _resolving(hasher, items, dihedral=not no_dihedral, jobs=jobs, probes=probes)
+    service: HashDB | None = None
     actor: Principal | None = None
-    if service is not None:
+    if client is None:
         try:
+            service = open_service(db_path)
+            if not service.store.keypoint_rows(0, 1):
+                # No stored keypoints to meet (a mirror, a database of hashes alone): the
+                # files hashed from now on skip their probe's ORB pass.
+                probes.off()
             if any(not isinstance(i, BadInput) for i in items):
                 service.load_index()
                 org = service.store.ensure_org("local")

@@ -23,12 +23,14 @@ class MediaMixin(ServiceBase):
         return media_hashing.hash_media(self.settings, data, name, signals, path, dihedral)
 
     def hash_files(self, paths: Sequence[Path], signals: Sequence[str] | None = None, dihedral: bool = False,
-                   jobs: int | None = None) -> Iterator[MediaHashes | HashDBError]:
+                   jobs: int | None = None,
+                   probes: media_pool.ProbeSwitch | None = None) -> Iterator[MediaHashes | HashDBError]:
         """hash_file of each path, in order; a file that cannot be hashed yields its error.
 
-        Spread over `jobs` processes (default: every core this process may run on).
+        Spread over `jobs` processes (default: every core this process may run on). `probes`:
+        see media_pool.ProbeSwitch.
         """
-        return media_pool.hash_paths(self.settings, paths, signals, dihedral, jobs)
+        return media_pool.hash_paths(self.settings, paths, signals, dihedral, jobs, probes)
 
     def query_for(self, hashes: MediaHashes) -> Query:
         """What to look up for a hashed file: every hash, PDQ's alpha and dihedral variants too."""

@@ -8,6 +8,7 @@ single file, or a single core, hashes in this process: no pool to start.
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import multiprocessing
 import os
@@ -34,31 +35,58 @@ def available_cores() -> int:
     return max(1, os.cpu_count() or 1)
 
 
+class ProbeSwitch:
+    """Whether a lookup's files still want their probes (hashing/keypoints.py), read by each
+    task: on until the caller, having opened its database while the workers hash, finds that it
+    holds no keypoints (a mirror, a database of hashes alone), where a probe's ORB pass (about
+    6 ms an image) would meet nothing. A byte of shared memory, which forked workers inherit."""
+
+    def __init__(self) -> None:
+        self._flag = multiprocessing.RawValue("b", 1)
+
+    def off(self) -> None:
+        self._flag.value = 0
+
+    @property
+    def on(self) -> bool:
+        return bool(self._flag.value)
+
+
+def _probing(settings: Settings, probes: ProbeSwitch | None) -> Settings:
+    if probes is None or probes.on or not settings.keypoints:
+        return settings
+    return dataclasses.replace(settings, keypoints=False)
+
+
 def hash_paths(settings: Settings, paths: Sequence[Path], signals: Sequence[str] | None = None,
-               dihedral: bool = False, jobs: int | None = None) -> Iterator[Answer]:
+               dihedral: bool = False, jobs: int | None = None, probes: ProbeSwitch | None = None) -> Iterator[Answer]:
     """The answer for each path, in order, hashed by up to `jobs` processes.
 
     With more than one process the pool starts and every path is queued before this returns,
     so the caller's own work until it reads the first answer (opening an index, say) runs
     while the workers hash. In one process nothing is hashed until an answer is read.
+    `probes`: turned off meanwhile, the files hashed after it compute no probe.
     """
     workers = min(len(paths), jobs if jobs is not None else available_cores())
     wanted = tuple(signals) if signals else None
     if len(paths) > 1:
         _keep_heap()  # before the fork: the workers inherit it
     if workers <= 1:
-        return (_hash_one_with(settings, path, wanted, dihedral) for path in paths)
+        return (_hash_one_with(_probing(settings, probes), path, wanted, dihedral) for path in paths)
     # fork starts workers in milliseconds with hashdb already imported; elsewhere the
     # platform's default (spawn) imports it once per worker.
     context = multiprocessing.get_context("fork") if "fork" in multiprocessing.get_all_start_methods() else None
-    if context is not None:
+    if context is None:  # shared memory passes to workers by inheritance only: decided now
+        settings, probes = _probing(settings, probes), None
+    else:
         for signal in image_signals():
             if signal.name in (wanted or DEFAULT_SIGNALS):
                 signal.prepare()
     # Two paths a task: a round trip costs the parent about 0.4 ms, an image tens; chunks of 8
     # left one worker hashing its last chunk alone for ~1.5 % of a folder's time.
     chunk = max(1, min(2, len(paths) // (workers * 8)))
-    pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_init, initargs=(settings, wanted, dihedral))
+    pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_init,
+                               initargs=(settings, wanted, dihedral, probes))
     # Frozen, the objects the workers inherit are left out of their collections: a collection
     # writes to every object it scans, and each page it writes is copied (copy-on-write). A
     # fifth fewer page faults in the workers on a folder of 200 images.
@@ -132,12 +160,16 @@ class _PoolAnswers(Iterator[Answer]):
         self.close()
 
 
-def _init(settings: Settings, signals: tuple[str, ...] | None, dihedral: bool) -> None:
-    _WORKER.update(settings=settings, signals=signals, dihedral=dihedral)
+def _init(settings: Settings, signals: tuple[str, ...] | None, dihedral: bool, probes: ProbeSwitch | None) -> None:
+    _WORKER.update(settings=settings, signals=signals, dihedral=dihedral, probes=probes)
 
 
 def _hash_one(path: Path) -> Answer:
+    probes = _WORKER["probes"]
+    assert probes is None or isinstance(probes, ProbeSwitch)
     settings = _WORKER["settings"]
+    assert isinstance(settings, Settings)
+    settings = _probing(settings, probes)
     signals = _WORKER["signals"]
     dihedral = _WORKER["dihedral"]
     assert isinstance(settings, Settings) and isinstance(dihedral, bool)
