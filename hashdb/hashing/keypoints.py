@@ -55,6 +55,9 @@ _FLAG_BOXES = 1
 WORK_SIDE = 512
 QUERY_COUNT = 1000
 MIN_KEYPOINTS = 10
+# ORB finds no keypoint within its edge threshold (19 pixels) of a side, so a copy thinner than
+# twice that has none; thinner still, its pyramid's resize asserts.
+MIN_SIDE = 40
 # ORB (OpenCV) as measured; FAST's threshold 10 finds corners in flat clip art too.
 _ORB = dict(scaleFactor=1.2, nlevels=8, edgeThreshold=19, patchSize=19, fastThreshold=10)
 
@@ -90,16 +93,17 @@ def grey_copy(work: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
     height, width = grey.shape
     scale = WORK_SIDE / max(height, width)
     size = (max(1, round(width * scale)), max(1, round(height * scale)))
-    if size == (width, height):
+    if size == (width, height) or min(height, width) < 2:  # a line of pixels: detect() finds nothing on it
         return grey
     return np.asarray(cv2.resize(grey, size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR),
                       dtype=np.uint8)
 
 
 def detect(grey: npt.NDArray[np.uint8], count: int) -> Keypoints:
-    """The strongest `count` ORB keypoints of a grey copy, strongest first."""
-    found, descriptors = _orb(count).detectAndCompute(grey, None)
+    """The strongest `count` ORB keypoints of a grey copy, strongest first; none on a copy
+    thinner than MIN_SIDE (a divider line, a 1-pixel spacer: ORB's pyramid asserts on them)."""
     size = (grey.shape[1], grey.shape[0])
+    found, descriptors = _orb(count).detectAndCompute(grey, None) if min(grey.shape) >= MIN_SIDE else ((), None)
     if descriptors is None or not found:
         return Keypoints(np.zeros((0, 2), np.float32), np.zeros((0, DESCRIPTOR_BYTES), np.uint8), size, {})
     order = np.argsort([-k.response for k in found], kind="stable")[:count]

@@ -186,3 +186,16 @@ def test_a_picture_found_whole_beside_another_is_one_part_of_a_composite():
     fitted = keypoints.fit(probe, kept)
     assert fitted is not None and len(fitted[1]) >= keypoints.MIN_INLIERS  # it is found there...
     assert keypoints.align(probe, kept) is None  # ...as one part of a composite
+
+
+@pytest.mark.parametrize("size", [(1000, 1), (1, 1000), (40000, 20), (512, 1), (512, 39), (1, 1)])
+def test_a_line_of_pixels_has_no_keypoints_and_hashes_as_before(size):
+    from hashdb.service.media_hashing import hash_media
+
+    buffer = io.BytesIO()
+    Image.new("RGB", size, (200, 30, 30)).save(buffer, "PNG")
+    for dihedral in (False, True):  # stored side and a lookup
+        hashed = hash_media(Settings(), buffer.getvalue(), "line.png", dihedral=dihedral)
+        assert hashed.keypoints is None and hashed.probe is None
+        assert hashed.hashes == hash_media(Settings(keypoints=False), buffer.getvalue(), "line.png",
+                                           dihedral=dihedral).hashes
