@@ -30,6 +30,7 @@ from hashdb.errors import InvalidInput
 from hashdb.hashing import kernel, regions
 from hashdb.hashing.derived import PART_SPLIT
 from hashdb.hashing.pdq import PdqSignal
+from hashdb.types import HashValue
 
 # The stored format, version 1 (little-endian):
 #   b"HK" version:u8 flags:u8 width:u16 height:u16 count:u16
@@ -39,6 +40,7 @@ from hashdb.hashing.pdq import PdqSignal
 MAGIC = b"HK"
 VERSION = 1
 BOX_SHARES = (1.0, 0.8, 0.6)
+WHOLE = BOX_SHARES[0]
 GRID = 4
 DESCRIPTOR_BYTES = 32
 STORED_COUNT = 200
@@ -138,7 +140,7 @@ def stored_keypoints(work: npt.NDArray[np.uint8], min_quality: int) -> bytes | N
     for share, value in zip(BOX_SHARES, PdqSignal().compute_regions(luma, shares), strict=True):
         if (value.quality or 0) >= min_quality:
             boxes[share] = (value.hex, value.quality or 0)
-    if not boxes:
+    if WHOLE not in boxes:  # what ties the keypoints to the record's PDQ (box_pdqs)
         return None
     return encode(Keypoints(found.points, found.descriptors, found.size, boxes))
 
@@ -197,14 +199,28 @@ def parse(data: object) -> Keypoints:
             boxes[share] = (value.hex(), quality)
         elif any(value):
             raise InvalidInput(f"keypoints' {share:.0%} box has a PDQ but quality 0")
-    if not boxes:
-        raise InvalidInput("keypoints have no box PDQ to verify a match with")
+    if WHOLE not in boxes:
+        raise InvalidInput("keypoints have no PDQ of their whole picture (the 100 % box), which ties them to a record")
     grid = np.frombuffer(data, np.uint8, count * 2, at).reshape(count, 2)
     at += count * 2
     if (grid[:, 0].astype(np.int64) * GRID > width).any() or (grid[:, 1].astype(np.int64) * GRID > height).any():
         raise InvalidInput(f"keypoints have a point outside their {width}x{height} work copy")
     descriptors = np.frombuffer(data, np.uint8, count * DESCRIPTOR_BYTES, at).reshape(count, DESCRIPTOR_BYTES)
     return Keypoints(grid.astype(np.float32) * GRID, descriptors, (width, height), boxes)
+
+
+def box_pdqs(keypoints: Keypoints) -> list[HashValue]:
+    """The boxes' PDQs, as the safelist screens them: a stored image matches through them, so a
+    benign picture's boxes in another record's keypoints would make that picture match it."""
+    return [HashValue("pdq", value, quality) for value, quality in keypoints.boxes.values()]
+
+
+def whole_distance(keypoints: Keypoints, pdqs: list[str]) -> int:
+    """Bits between the keypoints' whole-picture box and the nearest of a record's PDQs: the
+    same picture, from a grey 512-pixel copy, lands within 20 on the fixtures and reference
+    vectors; keypoints further from the record are another picture's."""
+    whole = int(keypoints.boxes[WHOLE][0], 16)
+    return min(((whole ^ int(value, 16)).bit_count() for value in pdqs), default=256)
 
 
 def to_text(data: bytes) -> str:

@@ -7,6 +7,7 @@ import hashlib
 import json
 from collections.abc import Iterable, Sequence
 
+from hashdb.config import Settings
 from hashdb.errors import Conflict, Forbidden, InvalidInput, NotFound, UnknownIncident
 from hashdb.hashing import tmk
 from hashdb.hashing.derived import WINDOW
@@ -57,7 +58,7 @@ class SharingMixin(ServiceBase):
                 # pictures that share a part. Windows meet records' centred crops only.
                 notes.append("derived window hashes not shared: a lookup's windows are never stored")
             # An image's keypoints go with the same PDQ record as its derived hashes, on the same terms.
-            keypoints = _checked_keypoints(sub)
+            keypoints = _checked_keypoints(sub, self.settings)
             if keypoints is not None and sub.media_type != "image":
                 notes.append("keypoints not shared: only an image has them")
                 keypoints = None
@@ -223,14 +224,24 @@ def _duplicate_note(record: HashRecord, wanted: tuple[tuple[str, ...], str | Non
             f"{record.incident or 'none'}): kept as it was; `hashdb relabel {record.id}` changes its labels")
 
 
-def _checked_keypoints(sub: Submission) -> bytes | None:
+def _checked_keypoints(sub: Submission, settings: Settings) -> bytes | None:
     """A submission's stored keypoints, read strictly (the API and a hash line read them too;
-    a caller of the library may not have): a malformed blob refuses the batch, named by its input."""
+    a caller of the library may not have): a malformed blob refuses the batch, named by its input.
+    So do keypoints of another picture than the submission's PDQ: a match through them names the
+    record, so a benign picture's keypoints beside any PDQ would make the record match that
+    picture, past the safelist, which screens the record's hashes (found in trial)."""
     if sub.keypoints is None:
         return None
-    from hashdb.hashing import keypoints_text
+    from hashdb.hashing import keypoints, keypoints_text
 
     keypoints_text.check(sub.keypoints, sub.input or None)
+    pdqs = [v.hex for v in sub.hashes if v.signal == "pdq"]
+    if pdqs:
+        apart = keypoints.whole_distance(keypoints.parse(sub.keypoints), pdqs)
+        if apart > settings.pdq_threshold:
+            where = f"{sub.input}: " if sub.input else ""
+            raise InvalidInput(f"{where}keypoints are of another picture: their whole-picture PDQ is {apart} bits "
+                               f"from the item's pdq (at most {settings.pdq_threshold})")
     return sub.keypoints
 
 

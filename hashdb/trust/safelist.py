@@ -53,8 +53,22 @@ def values_of(item: HashValue | MediaHashes, settings: Settings) -> list[HashVal
     # radius (service/matching.py): at PDQ's radius they would hold back pictures that merely
     # share most of a frame.
     derived = [d.hash for d in policy.usable_derived(item.derived, settings) if d.via != MASKED]
-    unique = {(v.signal, v.hex): v for v in reversed([*item.hashes, *item.variants, *derived])}
+    boxes = _keypoint_boxes(item.keypoints)
+    unique = {(v.signal, v.hex): v for v in reversed([*item.hashes, *item.variants, *derived, *boxes])}
     return list(reversed(unique.values()))
+
+
+# A record's keypoints match through the PDQs of their centred boxes (hashing/keypoints.py):
+# screened as its derived hashes are, and a safelisted file's boxes listed with its hashes.
+KEYPOINTS = "keypoints"
+
+
+def _keypoint_boxes(data: bytes | None) -> list[HashValue]:
+    if data is None:
+        return []
+    from hashdb.hashing import keypoints
+
+    return keypoints.box_pdqs(keypoints.parse(data))
 
 
 def check_values(values: Sequence[HashValue], settings: Settings) -> None:
@@ -127,6 +141,9 @@ class SafelistMatcher:
                     continue
                 values.append(d.hash)
                 owners.append((n, d.via))
+            for value in _keypoint_boxes(record.keypoints):
+                values.append(value)
+                owners.append((n, KEYPOINTS))
         held: dict[int, SafelistHit] = {}
         for position, hit in sorted(self.screen(values).items()):
             n, via = owners[position]

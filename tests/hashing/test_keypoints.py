@@ -128,8 +128,9 @@ def header_count(data: bytearray) -> int:
     lambda d: d[:10] + bytes([0]) + d[11:],
     lambda d: d[:10] + bytes(33 * 3) + d[10 + 99:],
     lambda d: d[:10 + 99] + bytes([200]) + d[10 + 100:],
+    lambda d: d[:10] + bytes(33) + d[43:],
 ], ids=["header cut", "one byte short", "one byte long", "magic", "version", "flags", "size", "count",
-        "quality over 100", "a PDQ of quality 0", "no box", "a point outside"])
+        "quality over 100", "a PDQ of quality 0", "no box", "a point outside", "no whole box"])
 def test_a_damaged_blob_is_refused(damage):
     data = bytes(damage(valid()))
     with pytest.raises(InvalidInput):

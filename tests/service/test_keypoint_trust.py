@@ -1,0 +1,61 @@
+"""Keypoints are tied to the record they are stored with: keypoints of another picture than the
+submission's PDQ are refused, and the safelist screens their boxes as it screens derived
+hashes, so a benign picture's keypoints cannot make a record match that picture."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from hashdb.errors import InvalidInput
+from hashdb.hashing import keypoints
+from hashdb.service import HashDB
+from hashdb.types import HashValue, Submission
+
+from support import principal
+
+LABELS = ("glorification",)
+
+
+def test_keypoints_of_another_picture_are_refused_and_nothing_is_stored(service: HashDB, media):
+    alice = principal(service, "alice", "contributor")
+    benign = service.hash_file(media / "camera.png")
+    other = service.hash_file(media / "chelsea.jpg")
+    mixed = dataclasses.replace(service.submission_for(other, LABELS), keypoints=benign.keypoints)
+    with pytest.raises(InvalidInput, match="keypoints are of another picture"):
+        service.submit([mixed], alice)
+    assert service.store.keypoint_rows(0, 10) == []
+    assert not service.store.get_records(list(range(1, 20)))
+    # its own keypoints are the same picture's
+    [result] = service.submit([service.submission_for(other, LABELS)], alice)
+    assert len(service.store.keypoint_rows(0, 10)) == 1 and result.status == "active"
+
+
+def test_keypoints_beside_a_bare_random_pdq_are_refused(service: HashDB, media):
+    alice = principal(service, "alice", "contributor")
+    benign = service.hash_file(media / "camera.png")
+    random_pdq = "".join(f"{b:02x}" for b in np.random.default_rng(7).integers(0, 256, 32, dtype=np.uint8))
+    crafted = Submission("crafted", LABELS, (HashValue("pdq", random_pdq, 100),), keypoints=benign.keypoints)
+    with pytest.raises(InvalidInput, match="keypoints are of another picture"):
+        service.submit([crafted], alice)
+
+
+def test_the_safelist_screens_the_boxes_of_keypoints(service: HashDB, media):
+    admin = principal(service, "ops", "admin")
+    alice = principal(service, "alice", "contributor")
+    benign = service.hash_file(media / "camera.png")
+    service.add_safelist([benign], admin)
+    # Another picture's keypoints whose smaller boxes are the benign picture's: its whole box
+    # (and PDQ) are the other picture's, so only the boxes can say what it would match.
+    other = service.hash_file(media / "chelsea.jpg")
+    mine, theirs = keypoints.parse(other.keypoints), keypoints.parse(benign.keypoints)
+    boxes = {share: theirs.boxes[share] for share in theirs.boxes if share != keypoints.WHOLE}
+    assert boxes
+    crafted = keypoints.encode(dataclasses.replace(theirs, boxes={keypoints.WHOLE: mine.boxes[keypoints.WHOLE], **boxes}))
+    [result] = service.submit([dataclasses.replace(service.submission_for(other, LABELS), keypoints=crafted)], alice)
+    assert result.status == "quarantined"
+    # the same file with its own keypoints is not held
+    [fine] = service.submit([service.submission_for(service.hash_file(media / "coffee.jpg"), LABELS)], alice)
+    assert fine.status == "active"
