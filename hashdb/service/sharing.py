@@ -58,7 +58,7 @@ class SharingMixin(ServiceBase):
                 # pictures that share a part. Windows meet records' centred crops only.
                 notes.append("derived window hashes not shared: a lookup's windows are never stored")
             # An image's keypoints go with the same PDQ record as its derived hashes, on the same terms.
-            keypoints = _checked_keypoints(sub, self.settings)
+            keypoints = _checked_keypoints(sub, self.settings, notes)
             if keypoints is not None and sub.media_type != "image":
                 notes.append("keypoints not shared: only an image has them")
                 keypoints = None
@@ -224,12 +224,14 @@ def _duplicate_note(record: HashRecord, wanted: tuple[tuple[str, ...], str | Non
             f"{record.incident or 'none'}): kept as it was; `hashdb relabel {record.id}` changes its labels")
 
 
-def _checked_keypoints(sub: Submission, settings: Settings) -> bytes | None:
+def _checked_keypoints(sub: Submission, settings: Settings, notes: list[str]) -> bytes | None:
     """A submission's stored keypoints, read strictly (the API and a hash line read them too;
     a caller of the library may not have): a malformed blob refuses the batch, named by its input.
-    So do keypoints of another picture than the submission's PDQ: a match through them names the
-    record, so a benign picture's keypoints beside any PDQ would make the record match that
-    picture, past the safelist, which screens the record's hashes (found in trial)."""
+    Keypoints of another picture than the submission's PDQ are not shared (a note says so): a
+    match through them names the record, so a benign picture's keypoints beside any PDQ would
+    make the record match that picture, past the safelist, which screens the record's hashes
+    (found in trial). Not refused: a flat picture's PDQ from the full image and from the grey
+    512-pixel copy can lie that far apart (a flag at 36 bits), and its hashes are still good."""
     if sub.keypoints is None:
         return None
     from hashdb.hashing import keypoints, keypoints_text
@@ -239,9 +241,9 @@ def _checked_keypoints(sub: Submission, settings: Settings) -> bytes | None:
     if pdqs:
         apart = keypoints.whole_distance(keypoints.parse(sub.keypoints), pdqs)
         if apart > settings.pdq_threshold:
-            where = f"{sub.input}: " if sub.input else ""
-            raise InvalidInput(f"{where}keypoints are of another picture: their whole-picture PDQ is {apart} bits "
-                               f"from the item's pdq (at most {settings.pdq_threshold})")
+            notes.append(f"keypoints not shared: their whole-picture PDQ is {apart} bits from the item's pdq "
+                         f"(at most {settings.pdq_threshold}), so they may be another picture's")
+            return None
     return sub.keypoints
 
 

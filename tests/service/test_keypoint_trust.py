@@ -1,5 +1,5 @@
 """Keypoints are tied to the record they are stored with: keypoints of another picture than the
-submission's PDQ are refused, and the safelist screens their boxes as it screens derived
+submission's PDQ are not shared, and the safelist screens their boxes as it screens derived
 hashes, so a benign picture's keypoints cannot make a record match that picture."""
 
 from __future__ import annotations
@@ -19,27 +19,31 @@ from support import principal
 LABELS = ("glorification",)
 
 
-def test_keypoints_of_another_picture_are_refused_and_nothing_is_stored(service: HashDB, media):
+def test_keypoints_of_another_picture_are_not_shared(service: HashDB, media):
     alice = principal(service, "alice", "contributor")
     benign = service.hash_file(media / "camera.png")
     other = service.hash_file(media / "chelsea.jpg")
     mixed = dataclasses.replace(service.submission_for(other, LABELS), keypoints=benign.keypoints)
-    with pytest.raises(InvalidInput, match="keypoints are of another picture"):
-        service.submit([mixed], alice)
-    assert service.store.keypoint_rows(0, 10) == []
-    assert not service.store.get_records(list(range(1, 20)))
-    # its own keypoints are the same picture's
-    [result] = service.submit([service.submission_for(other, LABELS)], alice)
-    assert len(service.store.keypoint_rows(0, 10)) == 1 and result.status == "active"
+    [result] = service.submit([mixed], alice)
+    assert any("keypoints not shared" in note and "another picture" in note for note in result.skipped)
+    assert result.ids and service.store.keypoint_rows(0, 10) == []
+    # the file shared again with its own keypoints: one record, theirs stored with it
+    other_alice = principal(service, "bob", "contributor")
+    [own] = service.submit([service.submission_for(other, LABELS)], other_alice)
+    assert len(service.store.keypoint_rows(0, 10)) == 1 and own.status == "active"
+    assert not any("keypoints" in note for note in own.skipped)
 
 
-def test_keypoints_beside_a_bare_random_pdq_are_refused(service: HashDB, media):
+def test_keypoints_beside_a_bare_random_pdq_are_not_shared(service: HashDB, media):
     alice = principal(service, "alice", "contributor")
     benign = service.hash_file(media / "camera.png")
     random_pdq = "".join(f"{b:02x}" for b in np.random.default_rng(7).integers(0, 256, 32, dtype=np.uint8))
     crafted = Submission("crafted", LABELS, (HashValue("pdq", random_pdq, 100),), keypoints=benign.keypoints)
-    with pytest.raises(InvalidInput, match="keypoints are of another picture"):
-        service.submit([crafted], alice)
+    [result] = service.submit([crafted], alice)
+    assert any("another picture" in note for note in result.skipped)
+    assert service.store.keypoint_rows(0, 10) == []
+    assert not service.lookup([service.query_for(service.hash_file(media / "camera.png", dihedral=True))],
+                              alice)[0].matched
 
 
 def test_the_safelist_screens_the_boxes_of_keypoints(service: HashDB, media):
