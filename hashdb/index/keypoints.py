@@ -17,6 +17,12 @@ import numpy.typing as npt
 # least MIN_VOTES, go to verification (BENCHMARKS.md, "Crops: local features").
 MAX_DISTANCE = 64
 RATIO = 0.8
+# Neighbours read for each query descriptor, and how close two stored descriptors must be to
+# count as one keypoint stored twice (a re-encoded copy moves a descriptor by a few bits;
+# unrelated descriptors lie about 128 of 256 apart).
+NEIGHBOURS = 8
+TWIN_BITS = 16
+_POPCOUNT = np.array([bin(n).count("1") for n in range(256)], dtype=np.uint8)
 MIN_VOTES = 3
 CANDIDATES = 5
 # Up to this many descriptors (10 images) a flat scan is exact and fast enough (a query's
@@ -86,22 +92,38 @@ class KeypointIndex:
         self._index = index
         self._trained_at = len(codes)
 
+    def _all_codes(self) -> npt.NDArray[np.uint8]:
+        if len(self._codes) > 1:  # blocks added since, joined once at the next search
+            self._codes = [np.concatenate(self._codes)]
+        return self._codes[0]
+
     def candidates(self, descriptors: npt.NDArray[np.uint8], skip: frozenset[int] = frozenset()) -> list[int]:
         """The record ids most of the query's descriptors vote for, most votes first; records in
-        `skip` (already matched) neither vote nor are voted for."""
+        `skip` (already matched) neither vote nor are voted for.
+
+        A descriptor votes for the image of its nearest stored descriptor, and for every other
+        record holding a twin of it (within TWIN_BITS): the same picture stored twice (by two
+        members, or as two files) is one picture, not a rival that fails Lowe's ratio test for
+        both, which had stopped a picture's crops from matching once a second member shared it
+        (found in trial). The rival is the nearest descriptor of another record that is no twin."""
         if self._index is None or not len(descriptors):
             return []
-        distances, ids = self._index.search(np.ascontiguousarray(descriptors, dtype=np.uint8), 3)
-        owners = np.where(ids >= 0, self._owners[np.maximum(ids, 0)], -1)
+        k = min(NEIGHBOURS, len(self._owners))
+        distances, ids = self._index.search(np.ascontiguousarray(descriptors, dtype=np.uint8), k)
+        found = ids >= 0
+        owners = np.where(found, self._owners[np.maximum(ids, 0)], -1)
         if skip:
             owners = np.where(np.isin(owners, np.fromiter(skip, np.int64)), -1, owners)
-        far = np.iinfo(np.int32).max
-        d = np.where(owners >= 0, distances, far).astype(np.int64)
-        order = np.argsort(d, axis=1, kind="stable")
-        d = np.take_along_axis(d, order, axis=1)
-        owners = np.take_along_axis(owners, order, axis=1)
+        codes = self._all_codes()
+        nearest = codes[np.maximum(ids, 0)]  # (queries, k, bytes)
+        twin = (_POPCOUNT[nearest ^ nearest[:, :1, :]].sum(axis=2, dtype=np.int64) <= TWIN_BITS) & (owners >= 0)
+        far = np.iinfo(np.int64).max
+        d = distances.astype(np.int64)
         best = owners[:, 0]
-        rival = np.where(owners[:, 1] != best, d[:, 1], np.where(owners[:, 2] != best, d[:, 2], far))
-        votes = best[(best >= 0) & (d[:, 0] <= MAX_DISTANCE) & (d[:, 0] < RATIO * rival)]
-        counts = Counter(votes.tolist())
+        rivals = np.where((owners >= 0) & ~twin & (owners != best[:, None]), d, far)
+        rival = rivals.min(axis=1)
+        voting = (best >= 0) & (d[:, 0] <= MAX_DISTANCE) & (d[:, 0] < RATIO * rival)
+        counts: Counter[int] = Counter()
+        for row in np.flatnonzero(voting):
+            counts.update(set(owners[row][twin[row]].tolist()))
         return [rid for rid, n in counts.most_common(CANDIDATES) if n >= MIN_VOTES]

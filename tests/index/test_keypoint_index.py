@@ -69,3 +69,18 @@ def test_random_descriptors_vote_for_nothing():
 
 def test_an_empty_index_has_no_candidates():
     assert kp.KeypointIndex().candidates(np.zeros((5, 32), np.uint8)) == []
+
+
+@pytest.mark.parametrize("count", [8, 80])
+def test_a_picture_stored_by_three_records_gets_the_votes_of_all_three(count):
+    stored = images(count, 200)
+    target = sorted(stored)[count // 2]
+    twin = noisy(stored[target], 4, seed=5)  # a re-encoded copy's descriptors, a few bits off
+    stored[1] = stored[target].copy()  # the same file shared again
+    stored[2] = twin
+    index = kp.KeypointIndex()
+    index.add(sorted(stored), [stored[i] for i in sorted(stored)])
+    query = noisy(stored[target][:60], 20, seed=1)
+    assert sorted(index.candidates(query)[:3]) == sorted([1, 2, target])
+    # one of them already matched: the others still voted for
+    assert sorted(index.candidates(query, frozenset({target}))[:2]) == [1, 2]

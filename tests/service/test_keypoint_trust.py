@@ -63,3 +63,20 @@ def test_the_safelist_screens_the_boxes_of_keypoints(service: HashDB, media):
     # the same file with its own keypoints is not held
     [fine] = service.submit([service.submission_for(service.hash_file(media / "coffee.jpg"), LABELS)], alice)
     assert fine.status == "active"
+
+
+def test_a_crop_of_a_picture_two_members_shared_finds_both_records(service: HashDB, media, tmp_path):
+    from PIL import Image
+
+    records = []
+    for name in ("alice", "bob"):
+        [result] = service.submit([service.submission_for(service.hash_file(media / "chelsea.jpg"), LABELS)],
+                                  principal(service, name, "contributor"))
+        records.append(next(r.id for r in service.store.get_records(list(result.ids)).values() if r.signal == "pdq"))
+    photo = Image.open(media / "chelsea.jpg").convert("RGB")
+    width, height = photo.size
+    crop = tmp_path / "crop.jpg"
+    photo.crop((width - round(0.8 * width), 0, width, round(0.8 * height))).save(crop, quality=90)
+    reader = principal(service, "carol", "consumer")
+    [answer] = service.lookup([service.query_for(service.hash_file(crop, dihedral=True))], reader)
+    assert sorted(m.id for m in answer.matches if m.via == "aligned") == sorted(records)
