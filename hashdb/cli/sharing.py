@@ -62,6 +62,10 @@ def submit(inputs: tuple[str, ...], labels: tuple[str, ...], incident: str | Non
            api_key: str | None, as_json: bool) -> None:
     """Share hashes of content you removed: media files, SIGNAL:HEX, or hash files.
 
+    An image file also stores its keypoints (README, "Crops: keypoints"), with which a lookup of
+    a file in this database finds crops of it; they are kept in the database they are stored
+    in, and a server sends them on only to partners who ask where its operator shares them.
+
     The whole batch is checked first; if anything is invalid nothing is stored. With --server,
     more than 1,000 items (the server's limit) are sent in parts, each all-or-nothing; the
     parts stored before one is refused are printed, then the error. A part the server asks
@@ -147,7 +151,9 @@ def lookup(inputs: tuple[str, ...], thresholds: tuple[str, ...], no_dihedral: bo
 
     A file that cannot be read or hashed gets an error line of its own and the rest are
     looked up; the exit status is then 1. A file (or a query with a pdq) is matched by PDQ,
-    whole and derived; pHash/dHash match only queries of 64-bit hashes alone.
+    whole and derived; pHash/dHash match only queries of 64-bit hashes alone. A file looked up
+    in a database holding keypoints is also matched by them (crops; `via aligned`); with
+    --server, or against hashes alone, its pixels never leave and crops are matched less well.
 
     \b
     Example:
