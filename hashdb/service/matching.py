@@ -54,7 +54,7 @@ class MatchingMixin(ServiceBase):
             self._derived_matches(queries, by_signal.get("pdq", []), limits["pdq"], best)
         self._gate_64_bit(queries, best)
         if self.settings.keypoints:
-            self._keypoint_matches(queries, best)
+            self._keypoint_matches(queries, best, limits["pdq"])
         video: dict[tuple[int, int], VideoMatch] = {}
         for n, query in enumerate(queries):
             if query.frames:
@@ -124,7 +124,7 @@ class MatchingMixin(ServiceBase):
             matches.sort(key=lambda m: (m.score is not None, m.distance, -(m.score or 0.0), m.id))
         return per_query
 
-    def _keypoint_matches(self, queries: Sequence[Query], best: Best) -> None:
+    def _keypoint_matches(self, queries: Sequence[Query], best: Best, radius: int) -> None:
         """A query that hashed its own file (it carries a probe) against stored keypoints: a
         crop the PDQs missed, found where its keypoints place a stored image and confirmed by the
         PDQ of that image's box, the query aligned on it (`via` "aligned", the distance that
@@ -134,7 +134,8 @@ class MatchingMixin(ServiceBase):
                 continue
             matched = frozenset(record_id for (m, record_id) in best if m == n)
             for hit in self.keypoints.matches(cast("Probe", query.probe), matched):
-                _keep(best, (n, hit.record_id), hit.alignment.distance, "pdq", ALIGNED)
+                if hit.alignment.distance <= radius:  # a caller's tighter pdq threshold holds here too
+                    _keep(best, (n, hit.record_id), hit.alignment.distance, "pdq", ALIGNED)
 
     def _gate_64_bit(self, queries: Sequence[Query], best: Best) -> None:
         """Drop (or tighten) pHash/dHash matches of queries that carry a PDQ (see

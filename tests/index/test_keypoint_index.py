@@ -84,3 +84,13 @@ def test_a_picture_stored_by_three_records_gets_the_votes_of_all_three(count):
     assert sorted(index.candidates(query)[:3]) == sorted([1, 2, target])
     # one of them already matched: the others still voted for
     assert sorted(index.candidates(query, frozenset({target}))[:2]) == [1, 2]
+
+
+def test_the_lists_are_capped(monkeypatch):
+    monkeypatch.setattr(kp, "MAX_LISTS", 4)
+    stored = images(80, 200)
+    index = kp.KeypointIndex()
+    index.add(sorted(stored), [stored[i] for i in sorted(stored)])
+    assert index._index.nlist == 4  # 16,000 descriptors would make 40 lists of LIST_SIZE
+    target = sorted(stored)[7]
+    assert index.candidates(noisy(stored[target][:60], 20, seed=1))[0] == target
