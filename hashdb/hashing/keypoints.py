@@ -255,10 +255,9 @@ MIN_SPREAD = 0.04  # the inliers' bounding box over the query's area
 # (clip art shares parts); with the aligned PDQ at 31 bits 17, at 24 6, at 20 5, at 16 4.
 ALIGNED_RADIUS = 20
 # Only a crop leaves no larger stored box than the middle 60 % inside the query, so a match
-# through that box must be one: the query shows no picture outside the stored one (a border or
-# bars around the crop are no picture). In the evaluation the one match through it that showed
-# more was another drawing: one icon's swimmer and waves under a roof the stored icon does not
-# have (BENCHMARKS.md).
+# through that box must be one: the query shows nothing outside the stored picture. In the
+# evaluation the one match through it that showed more was another drawing: one icon's
+# swimmer and waves under a roof the stored icon does not have (BENCHMARKS.md).
 CROP_SHARE = 0.8
 # A box counts as inside the query within this share of the query's longest side.
 _SLACK = 0.01
@@ -341,24 +340,23 @@ def align(query: Probe, stored: Keypoints) -> Alignment | None:
         return None
     if _one_part(query.grey, matrix, stored.size):
         return None
-    if found[0] < CROP_SHARE and _shows_more(query.grey, matrix, stored.size):
+    slack = _SLACK * max(width, height)
+    if found[0] < CROP_SHARE and not ((corners[:, :2] >= -slack).all() and (corners[:, 0] <= width + slack).all()
+                                      and (corners[:, 1] <= height + slack).all()):
         return None
     return Alignment(inliers, scale, rotation, covered, *found)
 
 
 def _aligned_distance(grey: npt.NDArray[np.uint8], matrix: npt.NDArray[np.float64],
                       stored: Keypoints) -> tuple[float, int] | None:
-    """(share, PDQ distance) of the largest stored centred box inside the query whose PDQ, the
-    query warped onto the stored frame, is within ALIGNED_RADIUS; None when none is. The stored
-    image's whole PDQ and its 80 % box are what hashdb stores anyway; the 60 % box is what an
-    80 % crop taken anywhere still holds. Each box inside the query is tried, largest first: a
-    crop framed by a border puts the larger boxes inside the query's frame, over the border
-    (a 95 % crop in a white border was missed while a 90 % one was found, in trial)."""
+    """(share, PDQ distance) of the largest stored centred box inside the query, the query
+    warped onto the stored frame; None when no stored box lies inside it. The stored image's
+    whole PDQ and its 80 % box are what hashdb stores anyway; the 60 % box is what an 80 % crop
+    taken anywhere still holds."""
     width, height = stored.size
     query_height, query_width = grey.shape
     inverse = cv2.invertAffineTransform(matrix)
     slack = _SLACK * max(query_width, query_height)
-    warped: npt.NDArray[np.uint8] | None = None
     for share in BOX_SHARES:
         if share not in stored.boxes:
             continue
@@ -367,36 +365,11 @@ def _aligned_distance(grey: npt.NDArray[np.uint8], matrix: npt.NDArray[np.float6
                            np.float64) @ inverse.T
         if (corners.min(axis=0) >= -slack).all() and corners[:, 0].max() <= query_width + slack \
                 and corners[:, 1].max() <= query_height + slack:
-            if warped is None:
-                warped = np.asarray(cv2.warpAffine(grey, matrix, (width, height), flags=cv2.INTER_LINEAR,
-                                                   borderMode=cv2.BORDER_REPLICATE), dtype=np.uint8)
+            warped = np.asarray(cv2.warpAffine(grey, matrix, (width, height), flags=cv2.INTER_LINEAR,
+                                               borderMode=cv2.BORDER_REPLICATE), dtype=np.uint8)
             value, _ = box_pdq(warped, (left, top, right, bottom))
-            distance = (int(value, 16) ^ int(stored.boxes[share][0], 16)).bit_count()
-            if distance <= ALIGNED_RADIUS:
-                return share, distance
+            return share, (int(value, 16) ^ int(stored.boxes[share][0], 16)).bit_count()
     return None
-
-
-def _shows_more(grey: npt.NDArray[np.uint8], matrix: npt.NDArray[np.float64], size: tuple[int, int]) -> bool:
-    """Whether the query shows picture outside the stored one: a busy line (as the detectors
-    judge one, regions.TOLERANCE and BORDER_SHARE) beside the stored picture's frame in it. A
-    border or bars a crop was framed in are not."""
-    left, top, right, bottom = _frame(grey, matrix, size)
-    outside = [grey[:top], grey[bottom:], grey[top:bottom, :left].T, grey[top:bottom, right:].T]
-    slack = max(1, round(_SLACK * max(grey.shape)))  # the frame's edge, give or take a pixel or two
-    return any(_busy(part[slack:-slack] if len(part) > 2 * slack else part[:0]).any() for part in outside)
-
-
-def _frame(grey: npt.NDArray[np.uint8], matrix: npt.NDArray[np.float64],
-           size: tuple[int, int]) -> tuple[int, int, int, int]:
-    """The stored picture's frame in the query, clipped to it: (left, top, right, bottom)."""
-    width, height = size
-    query_height, query_width = grey.shape
-    corners = np.array([[0, 0, 1], [width, 0, 1], [0, height, 1], [width, height, 1]], np.float64) \
-        @ cv2.invertAffineTransform(matrix).T
-    left, top = np.clip(np.rint(corners.min(axis=0)), 0, (query_width, query_height)).astype(int)
-    right, bottom = np.clip(np.rint(corners.max(axis=0)), 0, (query_width, query_height)).astype(int)
-    return int(left), int(top), int(right), int(bottom)
 
 
 def _one_part(grey: npt.NDArray[np.uint8], matrix: npt.NDArray[np.float64], size: tuple[int, int]) -> bool:
@@ -407,7 +380,12 @@ def _one_part(grey: npt.NDArray[np.uint8], matrix: npt.NDArray[np.float64], size
     app's bars are short beside a picture; a second pictogram beside the first is not. A
     picture found inside another is not that picture: two AIGA pictograms side by side, both
     whole in a third sign, matched it at 2 bits (BENCHMARKS.md, "Matching quality")."""
-    left, top, right, bottom = _frame(grey, matrix, size)
+    width, height = size
+    query_height, query_width = grey.shape
+    corners = np.array([[0, 0, 1], [width, 0, 1], [0, height, 1], [width, height, 1]], np.float64) \
+        @ cv2.invertAffineTransform(matrix).T
+    left, top = np.clip(np.rint(corners.min(axis=0)), 0, (query_width, query_height)).astype(int)
+    right, bottom = np.clip(np.rint(corners.max(axis=0)), 0, (query_width, query_height)).astype(int)
     if right - left < 2 or bottom - top < 2:
         return False
     for busy, start, end in ((_busy(grey[top:bottom].T), left, right), (_busy(grey[:, left:right]), top, bottom)):

@@ -200,15 +200,3 @@ def test_a_line_of_pixels_has_no_keypoints_and_hashes_as_before(size):
         assert hashed.keypoints is None and hashed.probe is None
         assert hashed.hashes == hash_media(Settings(keypoints=False), buffer.getvalue(), "line.png",
                                            dihedral=dihedral).hashes
-
-
-@pytest.mark.parametrize("share", [0.95, 0.9, 0.85, 0.8])
-def test_a_crop_framed_in_a_border_is_found(share):
-    from PIL import ImageOps
-
-    original = picture("astronaut.jpg")
-    width, height = original.size
-    crop = original.crop((0, 0, round(share * width), round(share * height)))  # from the top left
-    framed = ImageOps.expand(crop, border=30, fill=(255, 255, 255))
-    found = keypoints.align(keypoints.probe(work_copy(jpeg(framed))), stored(original))
-    assert found is not None and found.distance <= keypoints.ALIGNED_RADIUS
