@@ -10,7 +10,7 @@ from collections.abc import Iterable, Sequence
 from hashdb.config import Settings
 from hashdb.errors import Conflict, Forbidden, InvalidInput, NotFound, UnknownIncident
 from hashdb.hashing import tmk
-from hashdb.hashing.derived import WINDOW
+from hashdb.hashing.derived import MASKED, WINDOW
 from hashdb.hashing.vpdq_format import video_digest
 from hashdb.service.base import ServiceBase
 from hashdb.trust import incidents, policy, webhooks
@@ -237,12 +237,16 @@ def _checked_keypoints(sub: Submission, settings: Settings, notes: list[str]) ->
     from hashdb.hashing import keypoints, keypoints_text
 
     keypoints_text.check(sub.keypoints, sub.input or None)
+    # Its hashes and derived hashes (screened by the safelist as they are) vouch for the picture:
+    # a small icon's PDQ is read through a one-pixel filter, and the grey copy, enlarged to 512,
+    # lands 32 to 64 bits from it while its enlarged hash stays within 8 to 18 (the evaluation).
     pdqs = [v.hex for v in sub.hashes if v.signal == "pdq"]
+    vouching = pdqs + [d.hash.hex for d in sub.derived if d.via not in (MASKED, WINDOW)]
     if pdqs:
-        apart = keypoints.whole_distance(keypoints.parse(sub.keypoints), pdqs)
+        apart = keypoints.whole_distance(keypoints.parse(sub.keypoints), vouching)
         if apart > settings.pdq_threshold:
-            notes.append(f"keypoints not shared: their whole-picture PDQ is {apart} bits from the item's pdq "
-                         f"(at most {settings.pdq_threshold}), so they may be another picture's")
+            notes.append(f"keypoints not shared: their whole-picture PDQ is {apart} bits from the item's pdq and "
+                         f"derived hashes (at most {settings.pdq_threshold}), so they may be another picture's")
             return None
     return sub.keypoints
 
