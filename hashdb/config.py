@@ -64,6 +64,13 @@ class Settings:
     # computed for a lookup, to find crops no PDQ does. Off saves their cost: about 7 KB stored
     # per image, and an ORB pass over each image hashed.
     keypoints: bool = True
+    # Whether the export feed may carry stored keypoints, to a partner who asks for them
+    # (GET /v1/export?keypoints=true, `hashdb sync --keypoints`) so that its mirror finds crops
+    # too. Off by default: with their positions, keypoints can be turned back into a rough
+    # sketch of the picture, more than a hash gives away, so an operator shares them on purpose
+    # (HASHDB_SHARE_KEYPOINTS=1). Asked for while off, the export answers 403, never a feed
+    # silently without them.
+    share_keypoints: bool = False
     # A record is disputed once this share of (at least this many) voting organisations disagree.
     dispute_share: float = 0.5
     dispute_min_votes: int = 2

@@ -77,6 +77,14 @@ class Forbidden(HashDBError):
     code = "forbidden"
 
 
+class NotShared(Forbidden):
+    """Something this database's operator has not chosen to share (its stored keypoints in the
+    export feed): a 403 whatever the key's role, which a client tells from its key's role
+    falling short by the code."""
+
+    code = "not_shared"
+
+
 class Unauthorized(HashDBError):
     code = "unauthorized"
 

@@ -81,7 +81,8 @@ class MediaHashes:
     # A video's TMK+PDQF hash: the exact bytes of its `.tmk` file (see hashing/tmk.py).
     tmk: bytes | None = None
     # An image's stored keypoints (hashing/keypoints.py's stored format): computed when hashing
-    # to store, never for a lookup; stored with the file's PDQ record, never exported.
+    # to store, never for a lookup; stored with the file's PDQ record, exported only on request
+    # where the operator shares them (Settings.share_keypoints).
     keypoints: bytes | None = None
     # A lookup's keypoints and grey pixels (a hashing.keypoints.Probe; typed object because
     # types.py imports no hashing): computed for lookups only, and held in memory only, never
@@ -204,7 +205,8 @@ class NewRecord:
     derived: tuple[DerivedHash, ...] = ()
     # A tmk record's hash; `hash` is then the sha256 of its `.tmk` file (the record's identity).
     tmk: TmkHash | None = None
-    # An image PDQ record's stored keypoints (hashing/keypoints.py), kept beside it, never exported.
+    # An image PDQ record's stored keypoints (hashing/keypoints.py), kept beside it (a mirror's:
+    # as its source's feed carried them).
     keypoints: bytes | None = None
 
 
@@ -343,6 +345,9 @@ class FeedEntry:
     tmk: TmkHash | None = None
     # The record's votes when the feed was read; None from a feed written before it said them.
     votes: Votes | None = None
+    # An image PDQ record's stored keypoints (hashing/keypoints.py), only in a feed asked for
+    # them (`keypoints=true`) from a database that shares them (Settings.share_keypoints).
+    keypoints: bytes | None = None
 
 
 FEED_KINDS = ("add", "labels", "status", "retract")

@@ -337,6 +337,16 @@ def query_int(name: str, default: int, low: int = 0, high: int = 999_999_999,
     return int(raw)
 
 
+def query_bool(name: str, args: MultiDict[str, str] | None = None) -> bool:
+    """A true/false query parameter (absent: false); any other spelling is a 400, not a guess."""
+    raw = (flask_request.args if args is None else args).get(name)
+    if raw is None or raw == "false":
+        return False
+    if raw == "true":
+        return True
+    raise InvalidInput(f"{name} must be true or false")
+
+
 def query_args(allowed: set[str], args: MultiDict[str, str] | None = None) -> None:
     args = flask_request.args if args is None else args
     unknown = sorted(set(args) - allowed)

@@ -10,7 +10,7 @@ from hashdb.config import Settings
 from hashdb.hashing import tmk
 from hashdb.hashing.derived import MAX_DERIVED, VIAS
 from hashdb.hashing.registry import get_signal, signal_names
-from hashdb.service import MAX_EXPORT_PAGE
+from hashdb.service import MAX_EXPORT_PAGE, MAX_KEYPOINT_EXPORT_PAGE
 from hashdb.trust import policy
 from hashdb.trust.incidents import MAX_DESCRIPTION
 from hashdb.trust.taxonomy import MAX_LABELS
@@ -110,7 +110,8 @@ def schemas(max_batch: int) -> dict[str, Schema]:
         "keypoints": string(max_text(), pattern="^[A-Za-z0-9+/]+={0,2}$",
                             description="An image's stored keypoints, as `hashdb hash --json` prints them "
                                         "(standard base64): stored with the item's PDQ record, to find crops "
-                                        "of it, and never exported or served back. Malformed is a 400. "
+                                        "of it; never served back, and exported only where the operator shares "
+                                        "them (GET /v1/export `keypoints`). Malformed is a 400. "
                                         "Submit only: a lookup's keypoints need the file itself."),
     }
     media_forms = [{"required": ["hashes"]}, {"required": ["frames"]}, {"required": ["tmk"]}]
@@ -218,6 +219,9 @@ def schemas(max_batch: int) -> dict[str, Schema]:
                                                        "share": {"type": "number"}, "colours": string()},
                                                       ("via", "pdq", "quality"))},
             "tmk": string(description="A tmk record's .tmk file in base64; `hash` is its sha256."),
+            "keypoints": string(description="An image PDQ record's stored keypoints (standard base64, as a "
+                                            "submit item's), only when asked for with `keypoints=true`: what "
+                                            "lets a mirror find crops of the picture."),
             **{name: {"type": "integer", "minimum": 0,
                       "description": "The record's votes when the feed was read (absent from older servers' "
                                      "feeds); a mirror answers with them."} for name in VERDICTS},
@@ -335,11 +339,23 @@ def paths(max_batch: int) -> dict[str, Schema]:
         },
         "/v1/export": {
             "get": authed("Change feed after a cursor (partner, admin)", {
-                "200": ok("ExportResponse"), "400": error("A cursor this database did not issue.")},
-                          operationId="export", parameters=[
+                "200": ok("ExportResponse"),
+                "400": error("A cursor this database did not issue, or a limit over "
+                             f"{MAX_KEYPOINT_EXPORT_PAGE:,} with keypoints."),
+                "403": error("The key's role may not read the feed (`forbidden`), or keypoints were asked for "
+                             "and this database does not share them (`not_shared`)."),
+            }, operationId="export", parameters=[
                 {"name": "since", "in": "query", "required": False, "schema": string(256)},
                 {"name": "limit", "in": "query", "required": False,
-                 "schema": {"type": "integer", "minimum": 1, "maximum": MAX_EXPORT_PAGE, "default": 1000}},
+                 "schema": {"type": "integer", "minimum": 1, "maximum": MAX_EXPORT_PAGE, "default": 1000},
+                 "description": f"Changes in the page; at most {MAX_KEYPOINT_EXPORT_PAGE:,} with keypoints."},
+                {"name": "keypoints", "in": "query", "required": False,
+                 "schema": {"type": "boolean", "default": False},
+                 "description": "true: entries of image PDQ records that have stored keypoints carry them "
+                                "(`keypoints`), so a mirror finds crops of those pictures too. Off unless "
+                                "the operator sets HASHDB_SHARE_KEYPOINTS=1 (keypoints with their positions "
+                                "give away a rough sketch of the picture): asked for otherwise, a 403 "
+                                "`not_shared`. Without it the feed is as before."},
             ]),
         },
         "/v1/stats": {

@@ -9,8 +9,10 @@ parts of different drawings (one deck's card borders, one theme's icon frame) ve
 a crop does; the aligned PDQ is what tells them apart (BENCHMARKS.md, "Crops: local features").
 
 Keypoints with their positions are more than a hash gives away (published work rebuilds a sketch
-of the picture from them), so a stored image's keypoints are kept in the store, never served back,
-and a lookup's stay in the process that hashed the file: it needs the file's pixels anyway.
+of the picture from them), so a stored image's keypoints are kept in the store, never served back
+to a lookup, and leave it only in an export feed asked for them from a database whose operator
+shares them (Settings.share_keypoints), for a partner's mirror; a lookup's stay in the process
+that hashed the file: it needs the file's pixels anyway.
 """
 
 from __future__ import annotations

@@ -132,6 +132,8 @@ def feed_json(entry: FeedEntry) -> dict[str, Any]:
         out["derived"] = derived_json(entry.derived)
     if entry.tmk is not None:
         out["tmk"] = tmk.encode_text(entry.tmk.features)
+    if entry.keypoints is not None:
+        out["keypoints"] = keypoints_text.encode_text(entry.keypoints)
     return out
 
 

@@ -17,17 +17,19 @@ import importlib
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from hashdb.service.base import MAX_EXPORT_PAGE
+    from hashdb.service.base import MAX_EXPORT_PAGE, MAX_KEYPOINT_EXPORT_PAGE
     from hashdb.service.core import HashDB
     from hashdb.service.media import HashingService
     from hashdb.service.partners import decode_cursor, encode_cursor
     from hashdb.service.sharing import request_digest
 
-__all__ = ["MAX_EXPORT_PAGE", "HashDB", "HashingService", "decode_cursor", "encode_cursor", "request_digest"]
+__all__ = ["MAX_EXPORT_PAGE", "MAX_KEYPOINT_EXPORT_PAGE", "HashDB", "HashingService", "decode_cursor",
+           "encode_cursor", "request_digest"]
 
 # Each name and the module of this package that defines it.
-_HOMES = {"MAX_EXPORT_PAGE": "base", "HashDB": "core", "HashingService": "media", "decode_cursor": "partners",
-          "encode_cursor": "partners", "request_digest": "sharing"}
+_HOMES = {"MAX_EXPORT_PAGE": "base", "MAX_KEYPOINT_EXPORT_PAGE": "base", "HashDB": "core",
+          "HashingService": "media", "decode_cursor": "partners", "encode_cursor": "partners",
+          "request_digest": "sharing"}
 
 
 def __getattr__(name: str) -> object:

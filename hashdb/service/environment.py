@@ -152,6 +152,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("TAXONOMY", _taxonomy),
     Setting("INDEX_DIR", _directory),
     Setting("WEBHOOK_ALLOW_LOOPBACK", boolean),
+    Setting("SHARE_KEYPOINTS", boolean),
     Setting("FFMPEG", _program),
 )
 _BY_VARIABLE = {setting.variable: setting for setting in SETTINGS}

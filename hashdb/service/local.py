@@ -85,7 +85,8 @@ def require_database(target: str | Path, creates: str) -> None:
 
 def settings_from_env() -> Settings:
     """Defaults, with the operator settings the environment may change."""
-    return Settings(webhook_allow_loopback=bool(read("HASHDB_WEBHOOK_ALLOW_LOOPBACK")))
+    return Settings(webhook_allow_loopback=bool(read("HASHDB_WEBHOOK_ALLOW_LOOPBACK")),
+                    share_keypoints=bool(read("HASHDB_SHARE_KEYPOINTS")))
 
 
 def open_database(target: str | Path, settings: Settings | None = None,

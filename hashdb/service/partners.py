@@ -6,9 +6,9 @@ import base64
 import hashlib
 import re
 
-from hashdb.errors import ForkedCursor, InvalidInput
+from hashdb.errors import ForkedCursor, InvalidInput, NotShared
 from hashdb.hashing import tmk
-from hashdb.service.base import MAX_EXPORT_PAGE, ServiceBase
+from hashdb.service.base import MAX_EXPORT_PAGE, MAX_KEYPOINT_EXPORT_PAGE, ServiceBase
 from hashdb.store.rows import change_mark
 from hashdb.trust import policy
 from hashdb.types import FeedEntry, Principal, TmkHash, Votes
@@ -25,11 +25,23 @@ class PartnersMixin(ServiceBase):
         digest = hashlib.sha256(b"hashdb change feed identity\0" + self.store.database_id().encode())
         return digest.hexdigest()[:32]
 
-    def export(self, actor: Principal, since: str | None = None, limit: int = 1000) -> tuple[list[FeedEntry], str]:
-        """The ordered change feed after `since`, and the cursor to pass next time."""
+    def export(self, actor: Principal, since: str | None = None, limit: int = 1000,
+               keypoints: bool = False) -> tuple[list[FeedEntry], str]:
+        """The ordered change feed after `since`, and the cursor to pass next time. With
+        `keypoints`, the entries of image PDQ records also carry their stored keypoints, when
+        this database shares them (Settings.share_keypoints); NotShared otherwise."""
         policy.require(actor, "export")
+        if keypoints and not self.settings.share_keypoints:
+            # Refused, not answered without them: a mirror built from such a feed would look
+            # complete and quietly find no crops.
+            raise NotShared("this database does not share its stored keypoints: its operator turns that on with "
+                            "HASHDB_SHARE_KEYPOINTS=1 (keypoints with their positions give away more of a "
+                            "picture than a hash); ask for the feed without keypoints")
         if not 1 <= limit <= MAX_EXPORT_PAGE:
             raise InvalidInput(f"limit must be between 1 and {MAX_EXPORT_PAGE}")
+        if keypoints and limit > MAX_KEYPOINT_EXPORT_PAGE:
+            raise InvalidInput(f"limit must be between 1 and {MAX_KEYPOINT_EXPORT_PAGE} with keypoints (a page "
+                               "of entries with keypoints is about 10 KB an image)")
         seq, check = decode_cursor(since)
         changes = self.store.changes_since(seq, limit)
         if not changes and seq and seq > self.store.last_seq():
@@ -53,6 +65,10 @@ class PartnersMixin(ServiceBase):
         videos = self.store.timed_frames(video_ids)
         derived = self.store.derived_hashes([r.id for r in records.values() if r.signal == "pdq"])
         tmks = self.store.tmk_features([r.id for r in records.values() if r.signal == tmk.SIGNAL])
+        # A retracted record's keypoints are not sent: a mirror adds no retracted record, and one
+        # it holds already keeps what it was given.
+        stored = self.store.keypoints_of([r.id for r in records.values() if r.signal == "pdq"
+                                          and r.media_type == "image" and r.status != "retracted"]) if keypoints else {}
         entries = []
         for change in changes:
             record = records[change.record_id]
@@ -62,7 +78,8 @@ class PartnersMixin(ServiceBase):
                                      record.incident, record.created_at, change.at, frames,
                                      tuple(d for _, d in derived.get(record.id, [])),
                                      _tmk_hash(tmks.get(record.id)),
-                                     Votes(record.agree, record.disagree, record.false_positive)))
+                                     Votes(record.agree, record.disagree, record.false_positive),
+                                     stored.get(record.id) if change.status != "retracted" else None))
         mark: str | None
         if changes:  # the page's last change carries what its mark is made of: no second read
             last, mark = changes[-1].seq, change_mark(changes[-1].at, changes[-1].record_id)

@@ -455,7 +455,7 @@ def m017_webhook_pacing(db: Database) -> None:
 @migrations()
 def m018_image_keypoints(db: Database) -> None:
     """An image PDQ record's keypoints (hashing/keypoints.py's stored format, 7 KB at most):
-    what finds a crop no PDQ does. Kept in this store only; never exported or mirrored."""
+    what finds a crop no PDQ does. Exported only when asked for, by an operator who shares them."""
     run_script(db,
         """
         CREATE TABLE image_keypoints (
