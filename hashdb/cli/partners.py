@@ -29,9 +29,12 @@ from hashdb.cli.common import (
               help="jsonl: every change, what `hashdb import` and mirrors read; csv: one row a change; "
                    "te: python-threatexchange's local-file format (`<signal> <hash>` lines).")
 @click.option("--limit", type=click.IntRange(1, 2**63 - 1), default=None, help="At most this many changes (default: all).")
+@click.option("--keypoints", is_flag=True,
+              help="Image entries carry their stored keypoints, so a mirror imported from the file finds "
+                   "crops (jsonl only; the database must share them: HASHDB_SHARE_KEYPOINTS=1).")
 @db_option
 @server_options
-def export(since: str | None, fmt: str, limit: int | None, db_path: str, server: str | None,
+def export(since: str | None, fmt: str, limit: int | None, keypoints: bool, db_path: str, server: str | None,
            api_key: str | None) -> None:
     """Write the change feed (additions, label and status changes, retractions) to stdout.
 
@@ -44,16 +47,19 @@ def export(since: str | None, fmt: str, limit: int | None, db_path: str, server:
     """
     from hashdb.partners.formats import write_export
 
+    if keypoints and fmt != "jsonl":
+        raise click.UsageError(f"--keypoints goes with --format jsonl only: {fmt} files never carry keypoints")
     server = chosen_server(server)
     if server:
         from hashdb.partners.client import KEY_DECIDES, RemoteFeed
 
-        cursor = write_export(RemoteFeed(connect(server, api_key)), KEY_DECIDES, sys.stdout, fmt, since, limit)
+        cursor = write_export(RemoteFeed(connect(server, api_key)), KEY_DECIDES, sys.stdout, fmt, since, limit,
+                              keypoints)
         click.echo(f"next cursor: {cursor}", err=True)
         return
     service = open_service(db_path)
     actor = local_principal(service, "local")
-    cursor = write_export(service, actor, sys.stdout, fmt, since, limit)
+    cursor = write_export(service, actor, sys.stdout, fmt, since, limit, keypoints)
     click.echo(f"next cursor: {cursor}", err=True)
 
 
@@ -105,9 +111,12 @@ def import_command(file: Path, labels: tuple[str, ...], source: str | None, pdq_
 @click.option("--follow", is_flag=True, help="Keep running, pulling new changes every --interval seconds.")
 @click.option("--interval", type=click.FloatRange(min=0.1), default=60.0, show_default=True,
               help="Seconds between pulls with --follow.")
+@click.option("--keypoints", is_flag=True,
+              help="Also fetch the stored keypoints of the images added, so lookups of files against the "
+                   "mirror find crops (the server must share them; --batch at most 1000).")
 @db_option
 @json_option
-def sync(url: str, api_key: str | None, batch: int, follow: bool, interval: float, db_path: str,
+def sync(url: str, api_key: str | None, batch: int, follow: bool, interval: float, keypoints: bool, db_path: str,
          as_json: bool) -> None:
     """Keep a local mirror of a hashdb server; lookups against it never leave this machine.
 
@@ -117,6 +126,10 @@ def sync(url: str, api_key: str | None, batch: int, follow: bool, interval: floa
     committed with each page, so an interrupted sync resumes exactly) and applies additions,
     label and status changes and retractions. Records are held under mirror:HOST. The same
     server under another URL (localhost after 127.0.0.1) is refused, naming the URL to use.
+
+    With --keypoints each image added brings its stored keypoints, with which a lookup of a
+    file against the mirror finds crops of it; a server that does not share them refuses
+    (403). Records the mirror held before keep none.
 
     \b
     Example:
@@ -156,11 +169,11 @@ def sync(url: str, api_key: str | None, batch: int, follow: bool, interval: floa
             with stopped_by_sigterm():
                 mirror.follow(service, client, source, actor, batch, interval, report,
                               lambda exc: click.echo(f"{source.key}: {exc.message}; trying again in {interval:g} s",
-                                                     err=True))
+                                                     err=True), keypoints=keypoints)
         except KeyboardInterrupt:
             click.echo("stopped; the next sync resumes from the last page applied", err=True)
         return
-    mirror.sync(service, client, source, actor, batch, report)
+    mirror.sync(service, client, source, actor, batch, report, keypoints)
     mirror.refresh_index(service)
     if not as_json:
         click.echo(f"{source.key}: up to date; mirror in {db_path}")

@@ -189,7 +189,7 @@ def lookup(inputs: tuple[str, ...], thresholds: tuple[str, ...], no_dihedral: bo
         try:
             service = open_service(db_path)
             if not service.store.keypoint_rows(0, 1):
-                # No stored keypoints to meet (a mirror, a database of hashes alone): the
+                # No stored keypoints to meet (a mirror synced without them, a database of hashes alone): the
                 # files hashed from now on skip their probe's ORB pass.
                 probes.off()
             if any(not isinstance(i, BadInput) for i in items):

@@ -274,10 +274,13 @@ class Client:
         changes, cursor, _ = self.export_page(since, limit)
         return changes, cursor
 
-    def export_page(self, since: str | None = None,
-                    limit: int = 1000) -> tuple[list[dict[str, Any]], str, str | None]:
-        """export, and the identity the server gives its feed (None from a server before it)."""
-        params = {"limit": str(limit), **({"since": since} if since else {})}
+    def export_page(self, since: str | None = None, limit: int = 1000,
+                    keypoints: bool = False) -> tuple[list[dict[str, Any]], str, str | None]:
+        """export, and the identity the server gives its feed (None from a server before it).
+        `keypoints`: ask for image entries' stored keypoints (errors.NotShared where the server
+        does not share them)."""
+        params = {"limit": str(limit), **({"since": since} if since else {}),
+                  **({"keypoints": "true"} if keypoints else {})}
         doc = self._call("GET", f"/v1/export?{urllib.parse.urlencode(params)}")
         changes = _shape(doc, "changes", list, "GET /v1/export")
         cursor = _shape(doc, "cursor", str, "GET /v1/export")
@@ -490,7 +493,8 @@ def feed_entry(doc: Mapping[str, Any]) -> FeedEntry:
                          doc["at"], frames, derived_from_json(doc.get("derived"), feed=True),
                          tmk.stored(tmk.parse_text(doc["tmk"])) if doc.get("tmk") is not None else None,
                          Votes(int(doc["agree"]), int(doc["disagree"]), int(doc["false_positive"]))
-                         if "agree" in doc else None)
+                         if "agree" in doc else None,
+                         keypoints_text.decode_text(doc["keypoints"]) if doc.get("keypoints") is not None else None)
     except (KeyError, TypeError, AttributeError, ValueError, errors.HashDBError):
         raise ServerError("GET /v1/export: a change in the server's answer is not a hashdb feed entry") from None
 
@@ -503,9 +507,9 @@ class RemoteFeed:
         self.client = client
         self._feed: str | None = None
 
-    def export(self, actor: Principal | None, since: str | None = None,
-               limit: int = 1000) -> tuple[list[FeedEntry], str]:
-        docs, cursor, self._feed = self.client.export_page(since, limit)
+    def export(self, actor: Principal | None, since: str | None = None, limit: int = 1000,
+               keypoints: bool = False) -> tuple[list[FeedEntry], str]:
+        docs, cursor, self._feed = self.client.export_page(since, limit, keypoints)
         return [feed_entry(d) for d in docs], cursor
 
     def feed_identity(self) -> str | None:

@@ -16,7 +16,7 @@ from hashdb.errors import InvalidInput
 from hashdb.io import output
 from hashdb.io.inputs import BOM, BadInput, HashedInput, HashInput, read_hash_file, te_line_item
 from hashdb.partners import mirror
-from hashdb.service import HashDB
+from hashdb.service import MAX_KEYPOINT_EXPORT_PAGE, HashDB
 from hashdb.types import FeedEntry, Principal, Submission
 
 PAGE = 5_000
@@ -26,16 +26,22 @@ LIVE = ("active", "disputed")
 class FeedSource(Protocol):
     """What an export reads from: HashDB, or hashdb.partners.client.RemoteFeed over the HTTP API."""
 
-    def export(self, actor: Principal, since: str | None = None,
-               limit: int = 1000) -> tuple[list[FeedEntry], str]: ...
+    def export(self, actor: Principal, since: str | None = None, limit: int = 1000,
+               keypoints: bool = False) -> tuple[list[FeedEntry], str]: ...
 
     def feed_identity(self) -> str | None:
         """The database's feed identity (None from a server before it; known once a page is read)."""
 
 
 def write_export(service: FeedSource, actor: Principal, stream: IO[str], fmt: str, since: str | None,
-                 limit: int | None) -> str:
-    """Write the feed after `since` (at most `limit` changes) in `fmt`; returns the next cursor."""
+                 limit: int | None, keypoints: bool = False) -> str:
+    """Write the feed after `since` (at most `limit` changes) in `fmt`; returns the next cursor.
+    `keypoints`: image entries carry their stored keypoints (jsonl only)."""
+    if keypoints and fmt != "jsonl":
+        # CSV is for spreadsheets and te for pytx, neither of which reads keypoints; only the
+        # JSONL that `hashdb import` reads back carries them.
+        raise InvalidInput(f"keypoints are exported in the jsonl format only, not {fmt}")
+    most = MAX_KEYPOINT_EXPORT_PAGE if keypoints else PAGE
     writer = csv.writer(stream) if fmt == "csv" else None
     if writer is not None:
         writer.writerow(CSV_COLUMNS)
@@ -43,8 +49,8 @@ def write_export(service: FeedSource, actor: Principal, stream: IO[str], fmt: st
     latest: dict[int, FeedEntry] = {}
     cursor, remaining = since, limit
     while remaining is None or remaining > 0:
-        page = PAGE if remaining is None else min(PAGE, remaining)
-        entries, cursor = service.export(actor, cursor, page)
+        page = most if remaining is None else min(most, remaining)
+        entries, cursor = service.export(actor, cursor, page, keypoints)
         # Every line names the database's feed, so an import of the file is known as that
         # database's: not held twice beside a sync of it, nor taken for another database's.
         feed = service.feed_identity()

@@ -14,11 +14,11 @@ from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlsplit, urlunsplit
 
-from hashdb.errors import Forbidden, HashDBError, InvalidHash, InvalidInput, RateLimited, Unauthorized
-from hashdb.hashing import tmk
+from hashdb.errors import Forbidden, HashDBError, InvalidHash, InvalidInput, NotShared, RateLimited, Unauthorized
+from hashdb.hashing import keypoints_text, tmk
 from hashdb.hashing.derived import derived_from_json
 from hashdb.hashing.registry import VIDEO_SIGNAL, parse_hash
-from hashdb.service import MAX_EXPORT_PAGE, HashDB
+from hashdb.service import MAX_EXPORT_PAGE, MAX_KEYPOINT_EXPORT_PAGE, HashDB
 from hashdb.service.partners import cursor_after, decode_cursor
 from hashdb.trust import policy
 from hashdb.trust.taxonomy import Taxonomy
@@ -66,9 +66,10 @@ def add(a: MirrorOutcome, b: MirrorOutcome) -> MirrorOutcome:
 # checking entries ----------------------------------------------------------------------------
 
 
-def parse_entry(doc: object, taxonomy: Taxonomy) -> FeedEntry:
+def parse_entry(doc: object, taxonomy: Taxonomy, keypoints: bool = True) -> FeedEntry:
     """One line of `hashdb export` (output.feed_json) as a FeedEntry, checked as a submission
-    would be: known signal, valid hex, labels from the local taxonomy."""
+    would be: known signal, valid hex, labels from the local taxonomy, keypoints read strictly.
+    `keypoints` False: an entry's keypoints are not read (a sync that did not ask for them)."""
     if not isinstance(doc, dict):
         raise InvalidInput("a feed entry must be a JSON object")
     seq, record_id = _positive(doc, "seq"), _positive(doc, "id")
@@ -116,9 +117,14 @@ def parse_entry(doc: object, taxonomy: Taxonomy) -> FeedEntry:
     derived = derived_from_json(doc.get("derived"), feed=True)
     if derived and value.signal != "pdq":
         raise InvalidInput("only a pdq entry has derived hashes")
+    stored_keypoints = None
+    if keypoints and doc.get("keypoints") is not None:
+        if value.signal != "pdq" or media_type != "image":
+            raise InvalidInput("only an image's pdq entry has keypoints")
+        stored_keypoints = keypoints_text.decode_text(doc["keypoints"])
     return FeedEntry(seq, str(kind), record_id, value.signal, value.hex, value.quality, str(media_type),
                      taxonomy.validate(labels), str(status), incident, _timestamp(doc, "created_at"),
-                     _timestamp(doc, "at"), frames, derived, stored_tmk, _votes(doc))
+                     _timestamp(doc, "at"), frames, derived, stored_tmk, _votes(doc), stored_keypoints)
 
 
 VOTE_FIELDS = ("agree", "disagree", "false_positive")
@@ -169,12 +175,13 @@ def _timestamp(doc: Mapping[str, Any], key: str) -> str:
     return value
 
 
-def check_entries(docs: Sequence[object], taxonomy: Taxonomy, where: Callable[[int], str]) -> list[FeedEntry]:
+def check_entries(docs: Sequence[object], taxonomy: Taxonomy, where: Callable[[int], str],
+                  keypoints: bool = True) -> list[FeedEntry]:
     """Parse every entry; the first bad one is refused with `where(n)` and its seq and id."""
     out: list[FeedEntry] = []
     for n, doc in enumerate(docs):
         try:
-            out.append(parse_entry(doc, taxonomy))
+            out.append(parse_entry(doc, taxonomy, keypoints))
         except HashDBError as exc:
             raise _named(exc, f"{where(n)}{_describe(doc)}") from exc
     return out
@@ -298,8 +305,8 @@ class FeedPages(Protocol):
     """GET /v1/export, as hashdb.partners.client.Client offers it: a page, its cursor, and the
     identity of the server's feed (None from a server before it)."""
 
-    def export_page(self, since: str | None = None,
-                    limit: int = 1000) -> tuple[list[dict[str, Any]], str, str | None]: ...
+    def export_page(self, since: str | None = None, limit: int = 1000,
+                    keypoints: bool = False) -> tuple[list[dict[str, Any]], str, str | None]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -311,17 +318,22 @@ class PageReport:
 
 
 def sync(service: HashDB, feed: FeedPages, source: Source, actor: Principal, batch: int,
-         report: Callable[[PageReport], None]) -> MirrorOutcome:
+         report: Callable[[PageReport], None], keypoints: bool = False) -> MirrorOutcome:
     """Pull pages from the stored cursor until the source has no more; each page commits with
-    the cursor after it, so a sync stopped at any moment resumes exactly where it stopped."""
+    the cursor after it, so a sync stopped at any moment resumes exactly where it stopped.
+    `keypoints`: ask for image entries' stored keypoints, and store them with the records added
+    (a malformed one refuses its page, of which nothing is applied)."""
     if not 1 <= batch <= MAX_EXPORT_PAGE:
         raise InvalidInput(f"batch must be between 1 and {MAX_EXPORT_PAGE}")
+    if keypoints and batch > MAX_KEYPOINT_EXPORT_PAGE:
+        raise InvalidInput(f"batch must be between 1 and {MAX_KEYPOINT_EXPORT_PAGE} with keypoints (a page of "
+                           "entries with keypoints is about 10 KB an image)")
     cursor = service.store.mirror_cursor(source.key)
     total = MirrorOutcome()
     number = 0
     while True:
         try:
-            docs, next_cursor, identity = _fetch(feed, source, cursor, batch)
+            docs, next_cursor, identity = _fetch(feed, source, cursor, batch, keypoints)
         except InvalidInput:
             if number == 0 and cursor is not None:
                 # A replaced database shorter than the one followed refuses the cursor (past the
@@ -333,7 +345,8 @@ def sync(service: HashDB, feed: FeedPages, source: Source, actor: Principal, bat
         if number == 0 and identity is not None:
             _check_feed(service, source, identity)
         start = cursor or "the start"
-        entries = check_entries(docs, service.taxonomy, lambda n: f"{source.key} page after {start}, entry {n + 1}")
+        entries = check_entries(docs, service.taxonomy, lambda n: f"{source.key} page after {start}, entry {n + 1}",
+                                keypoints)
         outcome = apply(service, source, entries, next_cursor, actor)
         if number == 0 and identity is not None:
             service.store.set_mirror_feed(source.key, identity)
@@ -391,9 +404,13 @@ def _check_feed(service: HashDB, source: Source, identity: str, imported: Path |
 _FEED_IDENTITY = re.compile(r"[0-9A-Za-z_-]{1,64}")
 
 
-def _fetch(feed: FeedPages, source: Source, cursor: str | None, batch: int) -> tuple[list[Any], str, str | None]:
+def _fetch(feed: FeedPages, source: Source, cursor: str | None, batch: int,
+           keypoints: bool = False) -> tuple[list[Any], str, str | None]:
     try:
-        docs, next_cursor, identity = feed.export_page(cursor, batch)
+        docs, next_cursor, identity = feed.export_page(cursor, batch, keypoints)
+    except NotShared as exc:
+        raise NotShared(f"{source.key} refused the export (HTTP 403: {exc.message}); sync without --keypoints, "
+                        "or ask its operator to share them") from exc
     except (Forbidden, Unauthorized) as exc:
         status = 403 if isinstance(exc, Forbidden) else 401
         raise type(exc)(f"{source.key} refused the export (HTTP {status}: {exc.message}); "
@@ -410,14 +427,14 @@ def _fetch(feed: FeedPages, source: Source, cursor: str | None, batch: int) -> t
 
 def follow(service: HashDB, feed: FeedPages, source: Source, actor: Principal, batch: int, interval: float,
            report: Callable[[PageReport], None], trouble: Callable[[HashDBError], None],
-           sleep: Callable[[float], None] = time.sleep) -> None:
+           sleep: Callable[[float], None] = time.sleep, keypoints: bool = False) -> None:
     """sync() every `interval` seconds until interrupted; a server that cannot be reached (or
     rate-limits us) is tried again next time, any other error stops the mirror."""
     from hashdb.partners.client import ServerError
 
     while True:
         try:
-            done = sync(service, feed, source, actor, batch, report)
+            done = sync(service, feed, source, actor, batch, report, keypoints)
             if done.added or done.changed or done.retracted:
                 refresh_index(service)
         except (ServerError, RateLimited) as exc:

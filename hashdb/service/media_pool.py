@@ -38,7 +38,7 @@ def available_cores() -> int:
 class ProbeSwitch:
     """Whether a lookup's files still want their probes (hashing/keypoints.py), read by each
     task: on until the caller, having opened its database while the workers hash, finds that it
-    holds no keypoints (a mirror, a database of hashes alone), where a probe's ORB pass (about
+    holds no keypoints (a mirror synced without them, a database of hashes alone), where a probe's ORB pass (about
     6 ms an image) would meet nothing. A byte of shared memory, which forked workers inherit."""
 
     def __init__(self) -> None:

@@ -108,7 +108,8 @@ class MirrorSQL(SQLStore):
         mapping: list[tuple[Any, ...]] = []
         for (org_id, created_at), group in groups.items():
             records = [NewRecord(HashValue(e.signal, e.hash, e.quality), e.media_type, e.labels, e.incident,
-                                 frames=e.frames, status=e.status, derived=e.derived, tmk=e.tmk) for e in group]
+                                 frames=e.frames, status=e.status, derived=e.derived, tmk=e.tmk,
+                                 keypoints=e.keypoints) for e in group]
             for record in records:
                 check_record(record)
             outcomes = self._insert(conn, records, org_id, created_at)

@@ -314,7 +314,7 @@ def test_a_feed_identity_that_is_not_a_short_token_is_not_kept(tmp_path):
         def __init__(self, identity: str) -> None:
             self.identity = identity
 
-        def export_page(self, since=None, limit=1000):
+        def export_page(self, since=None, limit=1000, keypoints=False):
             return [], since or "djE6MA", self.identity
 
     service = open_database(tmp_path / "mirror.sqlite")
