@@ -394,6 +394,22 @@ def test_image_keypoints_stored_with_their_record_and_read_back(store: SQLStore)
     assert len(store.keypoint_rows(0, 10)) == 3
 
 
+def test_a_mirror_stores_the_keypoints_its_feed_carried_with_the_records_it_adds(store: SQLStore) -> None:
+    from hashdb.types import FeedEntry
+
+    local = actor(store, "local", "admin")
+    at = "2026-01-01T00:00:00Z"
+    entries = [FeedEntry(n, "add", 40 + n, "pdq", pdq(n), 90, "image", ("terrorism",), "active", None, at, at,
+                         keypoints=blob) for n, blob in ((1, b"\x01" * 120), (2, None), (3, b"\x03" * 90))]
+    assert store.apply_feed("https://source.example", "mirror:source.example", entries, "c1", local).added == 3
+    ids = store.mirror_ids("https://source.example", [41, 42, 43])
+    assert store.keypoints_of(list(ids.values())) == {ids[41]: b"\x01" * 120, ids[43]: b"\x03" * 90}
+    # A later entry of a record the mirror holds changes its labels, never its keypoints.
+    later = dataclasses.replace(entries[1], seq=4, kind="labels", labels=("other",), keypoints=b"\x02" * 50)
+    assert store.apply_feed("https://source.example", "mirror:source.example", [later], "c2", local).changed == 1
+    assert ids[42] not in store.keypoints_of([ids[42]])
+
+
 def test_keypoints_only_on_an_image_pdq_record(store: SQLStore) -> None:
     acme = actor(store, "Acme")
     for refused in (record("ab" * 16, signal="md5", keypoints=b"k"),
