@@ -411,6 +411,11 @@ def _fetch(feed: FeedPages, source: Source, cursor: str | None, batch: int,
     except NotShared as exc:
         raise NotShared(f"{source.key} refused the export (HTTP 403: {exc.message}); sync without --keypoints, "
                         "or ask its operator to share them") from exc
+    except InvalidInput as exc:
+        if keypoints and "'keypoints'" in exc.message:  # a server from before keypoints knows no such parameter
+            raise InvalidInput(f"{source.key} does not offer keypoints in its feed ({exc.message}): a server "
+                               "from before them; sync without --keypoints") from exc
+        raise
     except (Forbidden, Unauthorized) as exc:
         status = 403 if isinstance(exc, Forbidden) else 401
         raise type(exc)(f"{source.key} refused the export (HTTP {status}: {exc.message}); "

@@ -117,6 +117,18 @@ def test_a_malformed_keypoint_refuses_its_page_and_applies_none_of_it(tmp_path, 
         assert store.keypoint_rows(0, 10) == []
 
 
+def test_a_server_from_before_keypoints_is_named_as_such(tmp_path, source):
+    class Older(Feed):
+        def export_page(self, since=None, limit=1000, keypoints=False):
+            if keypoints:  # what bodies.query_args answers for a parameter it does not know
+                raise InvalidInput("unknown query parameter 'keypoints'")
+            return super().export_page(since, limit)
+
+    with pytest.raises(InvalidInput, match="does not offer keypoints in its feed .* sync without --keypoints"):
+        synced(tmp_path, "mirror.sqlite", Older(source), True)
+    assert synced(tmp_path, "mirror.sqlite", Older(source), False).added == records_of(source)
+
+
 def test_a_sync_with_keypoints_takes_pages_of_at_most_the_cap(tmp_path, source):
     service = open_database(tmp_path / "mirror.sqlite")
     try:
