@@ -1,5 +1,6 @@
 """An image's keypoints through hashing and sharing: the stored side with the file's PDQ record
-(on derived hashes' terms), a lookup's probe in its Query only, never exported."""
+(on derived hashes' terms), a lookup's probe in its Query only, exported only when asked
+for and shared."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import pickle
 
 import pytest
 
-from hashdb.errors import InvalidInput
+from hashdb.errors import InvalidInput, NotShared
 from hashdb.hashing import keypoints
 from hashdb.service import HashDB, HashingService
 from hashdb.types import HashValue, Submission
@@ -84,14 +85,18 @@ def test_malformed_keypoints_refuse_the_batch(service, media):
     assert service.store.keypoint_rows(0, 10) == [] and service.store.last_seq() == 0
 
 
-def test_keypoints_are_never_in_the_export(service, media):
+def test_keypoints_are_in_the_export_only_when_asked_for_and_shared(service, media):
+    # The defaults: not shared (Settings.share_keypoints), so asking is refused, and a feed not
+    # asking carries none. tests/partners/test_mirror_keypoints.py has them shared.
     alpha = principal(service, "alpha", "contributor")
     partner = principal(service, "delta", "partner")
     hashes = service.hash_file(media / "chelsea.jpg")
     service.submit([service.submission_for(hashes, LABELS)], alpha)
     entries = service.export(partner)[0]
-    assert entries and all(not hasattr(e, "keypoints") for e in entries)
+    assert entries and all(e.keypoints is None for e in entries)
     from hashdb.io.output import feed_json
 
     text = repr([feed_json(e) for e in entries])
     assert "keypoints" not in text and keypoints.to_text(hashes.keypoints)[:40] not in text
+    with pytest.raises(NotShared):
+        service.export(partner, keypoints=True)
