@@ -164,11 +164,11 @@ def connect(server: str, api_key: str | None) -> Client:
 
 def hashing_service() -> HashDB:
     """A service for hashing only: an in-memory store, nothing read or written on disk."""
-    from hashdb.config import Settings
     from hashdb.service import HashDB
+    from hashdb.service.local import settings_from_env
     from hashdb.store.sqlite_store import SQLiteStore
 
-    return HashDB(Settings(), SQLiteStore(":memory:"))
+    return HashDB(settings_from_env(), SQLiteStore(":memory:"))
 
 
 def emit(as_json: bool, doc: dict[str, Any], text: str) -> None:

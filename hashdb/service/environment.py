@@ -153,6 +153,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("INDEX_DIR", _directory),
     Setting("WEBHOOK_ALLOW_LOOPBACK", boolean),
     Setting("SHARE_KEYPOINTS", boolean),
+    Setting("KEYPOINTS", boolean),
     Setting("FFMPEG", _program),
 )
 _BY_VARIABLE = {setting.variable: setting for setting in SETTINGS}

@@ -86,7 +86,9 @@ def require_database(target: str | Path, creates: str) -> None:
 def settings_from_env() -> Settings:
     """Defaults, with the operator settings the environment may change."""
     return Settings(webhook_allow_loopback=bool(read("HASHDB_WEBHOOK_ALLOW_LOOPBACK")),
-                    share_keypoints=bool(read("HASHDB_SHARE_KEYPOINTS")))
+                    share_keypoints=bool(read("HASHDB_SHARE_KEYPOINTS")),
+                    # on unless set off: a member that may not keep keypoints stores and matches none
+                    keypoints=read("HASHDB_KEYPOINTS") is not False)
 
 
 def open_database(target: str | Path, settings: Settings | None = None,

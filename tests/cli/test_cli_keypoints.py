@@ -104,3 +104,20 @@ def test_a_crop_is_found_through_keypoints_and_a_database_without_them_costs_no_
     [match] = answer["matches"]
     assert match["id"] == pdq_id(submitted["ids"]) and match["via"] == "aligned"
     assert match["distance"] <= keypoints.ALIGNED_RADIUS
+
+
+def test_an_operator_can_turn_keypoints_off(run, media, tmp_path, monkeypatch):
+    from PIL import Image
+
+    monkeypatch.setenv("HASHDB_KEYPOINTS", "0")
+    [submitted] = lines(run("submit", "--json", "--label", "glorification", str(media / "chelsea.jpg")))
+    assert stored(submitted["ids"]) == {}
+    photo = Image.open(media / "chelsea.jpg").convert("RGB")
+    width, height = photo.size
+    crop = tmp_path / "crop.jpg"
+    photo.crop((width - round(0.8 * width), 0, width, round(0.8 * height))).save(crop, quality=90)
+    [answer] = lines(run("lookup", "--json", str(crop)))
+    assert all(m.get("via") != "aligned" for m in answer["matches"])
+    monkeypatch.setenv("HASHDB_KEYPOINTS", "maybe")
+    refused = run("lookup", str(crop))
+    assert refused.exit_code != 0 and "HASHDB_KEYPOINTS" in refused.output
