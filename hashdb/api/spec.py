@@ -108,7 +108,7 @@ def schemas(max_batch: int) -> dict[str, Schema]:
                                          "or sha256 (pytx's video_md5, video_sha256), so partners' feeds carry "
                                          "it as one; image with frames or a tmk is a 400."),
         "keypoints": string(max_text(), pattern="^[A-Za-z0-9+/]+={0,2}$",
-                            description="An image's stored keypoints, as `hashdb hash --json` prints them "
+                            description="An image's stored keypoints, as `hashdb hash --keypoints --json` prints them "
                                         "(standard base64): stored with the item's PDQ record, to find crops "
                                         "of it; never served back, and exported only where the operator shares "
                                         "them (GET /v1/export `keypoints`). Malformed is a 400. "
