@@ -11,11 +11,11 @@ hashes never loads the index.
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from hashdb.index.keypoints import KeypointIndex
+from hashdb.service.appended_rows import AppendedRows, Rows
 from hashdb.store.base import HashStore
 
 if TYPE_CHECKING:  # imported when first used: OpenCV costs a server whose lookups are hashes
@@ -36,24 +36,19 @@ class KeypointMatcher:
     def __init__(self, store: HashStore) -> None:
         self.store = store
         self._index = KeypointIndex()
-        self._after = 0
-        self._lock = threading.Lock()
+        self._rows = AppendedRows(store.keypoint_rows, self._add, _PAGE)
 
     def __len__(self) -> int:
         return len(self._index)
 
     def refresh(self) -> None:
-        """Add the keypoint rows stored since the last call (one indexed range read when none are)."""
+        """Add the keypoint rows stored since the last call."""
+        self._rows.refresh()
+
+    def _add(self, rows: Rows) -> None:
         from hashdb.hashing import keypoints
 
-        with self._lock:
-            while True:
-                rows = self.store.keypoint_rows(self._after, _PAGE)
-                if not rows:
-                    return
-                self._index.add([record_id for _, record_id, _ in rows],
-                                [keypoints.parse(data).descriptors for _, _, data in rows])
-                self._after = rows[-1][0]
+        self._index.add([record_id for _, record_id, _ in rows], [keypoints.parse(data).descriptors for _, _, data in rows])
 
     def matches(self, probe: keypoints.Probe, skip: frozenset[int] = frozenset()) -> list[KeypointHit]:
         """Stored images the probe's file shows, verified and aligned; `skip`: records the
@@ -61,7 +56,7 @@ class KeypointMatcher:
         from hashdb.hashing import keypoints
 
         self.refresh()
-        with self._lock:
+        with self._rows.lock:
             found = self._index.candidates(probe.keypoints.descriptors, skip)
         if not found:
             return []

@@ -8,7 +8,6 @@ match is, by the store's record status (MatchingMixin.lookup), so a retraction c
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -16,6 +15,7 @@ import numpy as np
 from hashdb.config import Settings
 from hashdb.hashing import tmk
 from hashdb.index.cosine import CosineIndex
+from hashdb.service.appended_rows import AppendedRows, Rows
 from hashdb.store.base import HashStore
 
 _PAGE = 10_000
@@ -33,29 +33,25 @@ class TmkMatcher:
         self.store = store
         self.rule = tmk.TmkRule(settings.tmk_level1, settings.tmk_level2)
         self._index = CosineIndex(tmk.DIMENSION)
-        self._after = 0
-        self._lock = threading.Lock()
+        self._rows = AppendedRows(store.tmk_averages, self._add, _PAGE)
 
     def __len__(self) -> int:
         return len(self._index)
 
     def refresh(self) -> None:
-        """Add the tmk rows stored since the last call (one indexed range read when none are)."""
-        with self._lock:
-            while True:
-                rows = self.store.tmk_averages(self._after, _PAGE)
-                if not rows:
-                    return
-                vectors = np.frombuffer(b"".join(average for _, _, average in rows), dtype="<f4")
-                self._index.add([record_id for _, record_id, _ in rows], vectors.reshape(len(rows), tmk.DIMENSION))
-                self._after = rows[-1][0]
+        """Add the tmk rows stored since the last call."""
+        self._rows.refresh()
+
+    def _add(self, rows: Rows) -> None:
+        vectors = np.frombuffer(b"".join(average for _, _, average in rows), dtype="<f4")
+        self._index.add([record_id for _, record_id, _ in rows], vectors.reshape(len(rows), tmk.DIMENSION))
 
     def matches(self, data: bytes) -> list[TmkHit]:
         """Stored tmk records at or above both levels' thresholds against the `.tmk` bytes."""
         query = tmk.parse_tmk(data)
         self.refresh()
         vector = np.frombuffer(tmk.unit_average(query), dtype="<f4").reshape(1, tmk.DIMENSION)
-        with self._lock:
+        with self._rows.lock:
             (found,) = self._index.search(vector, self.rule.level1)
         if not found:
             return []
