@@ -65,7 +65,8 @@ class KeypointIndex:
         self._codes.append(codes)
         self._owners = np.concatenate([self._owners, owners])
         total = len(self._owners)
-        if self._index is None or (total > FLAT_MAX and total >= RETRAIN_GROWTH * max(self._trained_at, FLAT_MAX // RETRAIN_GROWTH)):
+        grown = total >= RETRAIN_GROWTH * max(self._trained_at, FLAT_MAX // RETRAIN_GROWTH)
+        if self._index is None or (total > FLAT_MAX and grown):
             self._build()
         else:
             self._index.add(codes)

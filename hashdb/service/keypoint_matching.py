@@ -48,7 +48,8 @@ class KeypointMatcher:
     def _add(self, rows: Rows) -> None:
         from hashdb.hashing import keypoints
 
-        self._index.add([record_id for _, record_id, _ in rows], [keypoints.parse(data).descriptors for _, _, data in rows])
+        self._index.add([record_id for _, record_id, _ in rows],
+                        [keypoints.parse(data).descriptors for _, _, data in rows])
 
     def matches(self, probe: keypoints.Probe, skip: frozenset[int] = frozenset()) -> list[KeypointHit]:
         """Stored images the probe's file shows, verified and aligned; `skip`: records the
