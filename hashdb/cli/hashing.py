@@ -58,6 +58,11 @@ def hash_command(paths: tuple[str, ...], signals: str | None, for_lookup: bool, 
 
     if with_keypoints and for_lookup:
         raise click.UsageError("--keypoints is for hashes to submit; a lookup computes its own and never prints them")
+    if with_keypoints:
+        from hashdb.service.local import settings_from_env
+
+        if not settings_from_env().keypoints:
+            raise click.UsageError("--keypoints while HASHDB_KEYPOINTS=0 turns them off here")
     # Keypoints are no hash anyone matches by value, and cost an ORB pass (about 5 ms an image):
     # printed only when asked for.
     service = HashingService(Settings(keypoints=with_keypoints))

@@ -237,6 +237,9 @@ def _checked_keypoints(sub: Submission, settings: Settings, notes: list[str]) ->
     from hashdb.hashing import keypoints, keypoints_text
 
     keypoints_text.check(sub.keypoints, sub.input or None)
+    if not settings.keypoints:  # HASHDB_KEYPOINTS=0: this database keeps none, whoever computed them
+        notes.append("keypoints not stored: this database keeps none (HASHDB_KEYPOINTS=0)")
+        return None
     # Its hashes and derived hashes (screened by the safelist as they are) vouch for the picture:
     # a small icon's PDQ is read through a one-pixel filter, and the grey copy, enlarged to 512,
     # lands 32 to 64 bits from it while its enlarged hash stays within 8 to 18 (the evaluation).

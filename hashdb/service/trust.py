@@ -5,12 +5,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
+
+from hashdb.bits import hex_to_codes
 from hashdb.errors import Conflict, InvalidInput, NotFound
 from hashdb.hashing.derived import MASKED
 from hashdb.index.indexset import DERIVED, INDEXED_SIGNALS
+from hashdb.index.linear import LinearIndex
 from hashdb.service.base import MAX_EXPORT_PAGE, ServiceBase
 from hashdb.trust import audit, policy, report, webhooks
-from hashdb.trust.safelist import SafelistHit, check_values, values_of
+from hashdb.trust.safelist import KEYPOINTS, SafelistHit, check_values, values_of
 from hashdb.types import (
     AuditEntry,
     HashRecord,
@@ -21,6 +25,9 @@ from hashdb.types import (
     SafelistEntry,
 )
 
+
+# Keypoint rows read at a time when a safelist addition screens them (7 KB each).
+_KEYPOINT_PAGE = 2_000
 
 class TrustMixin(ServiceBase):
     def verify_audit(self, actor: Principal, anchors: Sequence[audit.Anchor] = ()) -> audit.AuditVerdict:
@@ -99,6 +106,32 @@ class TrustMixin(ServiceBase):
             found += [(owners[key][0], SafelistHit(entry_of.get(("pdq", h), 0), int(d), owners[key][1]), "pdq")
                       for h, near in zip(hexes, hits) for key, d in near
                       if key in owners and owners[key][1] != MASKED]  # see safelist.values_of
+            found += self._keypoints_near(hexes, entry_of, limits["pdq"])
+        return found
+
+    def _keypoints_near(self, hexes: Sequence[str], entry_of: dict[tuple[str, str], int],
+                        radius: int) -> list[tuple[int, SafelistHit, str]]:
+        """Records whose keypoints' boxes (hashing/keypoints.py) are near `hexes`: a record
+        matches through them, so a benign picture's boxes in its keypoints hold it back as its
+        derived hashes do, whichever came first (a crafted record's boxes were missed by a
+        safelist added after it, in trial). Every stored record's boxes are read, a page at a time:
+        an admin's safelist addition, not a lookup, pays for it."""
+        from hashdb.hashing import keypoints
+
+        wanted = LinearIndex(256)
+        wanted.add(np.arange(len(hexes)), hex_to_codes(hexes, 256))
+        found: list[tuple[int, SafelistHit, str]] = []
+        after = 0
+        while rows := self.store.keypoint_rows(after, _KEYPOINT_PAGE):
+            boxes = [(record_id, value.hex) for _, record_id, data in rows
+                     for value in keypoints.box_pdqs(keypoints.parse(data))]
+            hits = wanted.search(hex_to_codes([value for _, value in boxes], 256), radius)
+            for (record_id, _), near in zip(boxes, hits, strict=True):
+                if near:
+                    n, distance = min(near, key=lambda hit: hit[1])
+                    found.append((record_id, SafelistHit(entry_of.get(("pdq", hexes[n]), 0), int(distance), KEYPOINTS),
+                                  "pdq"))
+            after = rows[-1][0]
         return found
 
     def flush_match_counts(self, force: bool = True) -> list[int]:

@@ -121,3 +121,9 @@ def test_an_operator_can_turn_keypoints_off(run, media, tmp_path, monkeypatch):
     monkeypatch.setenv("HASHDB_KEYPOINTS", "maybe")
     refused = run("lookup", str(crop))
     assert refused.exit_code != 0 and "HASHDB_KEYPOINTS" in refused.output
+
+
+def test_hash_keypoints_is_refused_where_they_are_off(run, media, monkeypatch):
+    monkeypatch.setenv("HASHDB_KEYPOINTS", "0")
+    refused = run("hash", "--keypoints", "--json", str(media / "chelsea.jpg"))
+    assert refused.exit_code == 2 and "HASHDB_KEYPOINTS" in refused.output

@@ -80,3 +80,36 @@ def test_a_crop_of_a_picture_two_members_shared_finds_both_records(service: Hash
     reader = principal(service, "carol", "consumer")
     [answer] = service.lookup([service.query_for(service.hash_file(crop, dihedral=True))], reader)
     assert sorted(m.id for m in answer.matches if m.via == "aligned") == sorted(records)
+
+
+def test_a_safelist_added_later_holds_a_record_whose_keypoints_boxes_are_the_benign_pictures(service: HashDB, media):
+    admin = principal(service, "ops", "admin")
+    alice = principal(service, "alice", "contributor")
+    benign = service.hash_file(media / "camera.png")
+    other = service.hash_file(media / "chelsea.jpg")
+    mine, theirs = keypoints.parse(other.keypoints), keypoints.parse(benign.keypoints)
+    boxes = {share: theirs.boxes[share] for share in theirs.boxes if share != keypoints.WHOLE}
+    crafted = keypoints.encode(dataclasses.replace(theirs, boxes={keypoints.WHOLE: mine.boxes[keypoints.WHOLE], **boxes}))
+    [result] = service.submit([dataclasses.replace(service.submission_for(other, LABELS), keypoints=crafted)], alice)
+    assert result.status == "active"  # nothing safelisted yet
+    record = next(r.id for r in service.store.get_records(list(result.ids)).values() if r.signal == "pdq")
+    _, held = service.add_safelist([benign], admin)
+    assert record in held
+    assert service.store.get_records([record])[record].status == "quarantined"
+
+
+def test_a_database_that_keeps_no_keypoints_stores_none_a_hash_line_brings(media):
+    from hashdb.config import Settings
+    from hashdb.service.local import open_database
+
+    import tempfile
+    from pathlib import Path
+
+    with tempfile.TemporaryDirectory() as tmp:
+        off = open_database(Path(tmp) / "db.sqlite", Settings(keypoints=False))
+        hashed = HashDB(Settings(), off.store).hash_file(media / "chelsea.jpg")  # computed elsewhere
+        assert hashed.keypoints is not None
+        [result] = off.submit([off.submission_for(hashed, LABELS)], principal(off, "alice", "contributor"))
+        assert any("keeps none" in note for note in result.skipped)
+        assert off.store.keypoint_rows(0, 10) == []
+        off.store.close()
