@@ -217,6 +217,11 @@ def box_pdqs(keypoints: Keypoints) -> list[HashValue]:
     return [HashValue("pdq", value, quality) for value, quality in keypoints.boxes.values()]
 
 
+# Keypoints belong to a record when their whole-picture box lies this near one of its PDQs or
+# derived hashes (PDQ's own threshold): the same picture lands within 20 bits on the fixtures.
+TIE_RADIUS = 31
+
+
 def whole_distance(keypoints: Keypoints, pdqs: list[str]) -> int:
     """Bits between the keypoints' whole-picture box and the nearest of a record's PDQs: the
     same picture, from a grey 512-pixel copy, lands within 20 on the fixtures and reference

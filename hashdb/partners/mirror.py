@@ -16,13 +16,15 @@ from urllib.parse import urlsplit, urlunsplit
 
 from hashdb.errors import Forbidden, HashDBError, InvalidHash, InvalidInput, NotShared, RateLimited, Unauthorized
 from hashdb.hashing import keypoints_text, tmk
-from hashdb.hashing.derived import derived_from_json
+from hashdb.hashing.derived import MASKED, WINDOW, derived_from_json
 from hashdb.hashing.registry import VIDEO_SIGNAL, parse_hash
 from hashdb.service import MAX_EXPORT_PAGE, MAX_KEYPOINT_EXPORT_PAGE, HashDB
 from hashdb.service.partners import cursor_after, decode_cursor
 from hashdb.trust import policy
 from hashdb.trust.taxonomy import Taxonomy
-from hashdb.types import FEED_KINDS, STATUSES, FeedEntry, FrameHash, HashValue, MirrorOutcome, Principal, Votes
+from hashdb.types import (
+    FEED_KINDS, STATUSES, DerivedHash, FeedEntry, FrameHash, HashValue, MirrorOutcome, Principal, Votes,
+)
 
 # Entries per transaction when importing a file.
 FILE_PAGE = 5_000
@@ -122,9 +124,23 @@ def parse_entry(doc: object, taxonomy: Taxonomy, keypoints: bool = True) -> Feed
         if value.signal != "pdq" or media_type != "image":
             raise InvalidInput("only an image's pdq entry has keypoints")
         stored_keypoints = keypoints_text.decode_text(doc["keypoints"])
+        _check_tie(stored_keypoints, value.hex, derived)
     return FeedEntry(seq, str(kind), record_id, value.signal, value.hex, value.quality, str(media_type),
                      taxonomy.validate(labels), str(status), incident, _timestamp(doc, "created_at"),
                      _timestamp(doc, "at"), frames, derived, stored_tmk, _votes(doc), stored_keypoints)
+
+
+def _check_tie(data: bytes, pdq: str, derived: Sequence[DerivedHash]) -> None:
+    """An entry's keypoints must be its own picture's, as a submission's must (service/sharing.py):
+    another picture's would make the record match that picture (a feed file passed around and
+    edited, in trial)."""
+    from hashdb.hashing import keypoints
+
+    vouching = [pdq, *(d.hash.hex for d in derived if d.via not in (MASKED, WINDOW))]
+    apart = keypoints.whole_distance(keypoints.parse(data), vouching)
+    if apart > keypoints.TIE_RADIUS:
+        raise InvalidInput(f"keypoints are of another picture: their whole-picture PDQ is {apart} bits from the "
+                           f"entry's pdq and derived hashes (at most {keypoints.TIE_RADIUS})")
 
 
 VOTE_FIELDS = ("agree", "disagree", "false_positive")
@@ -235,7 +251,7 @@ def import_feed(service: HashDB, source: Source, path: Path, actor: Principal,
 
     first: FeedEntry | None = None
     last: FeedEntry | None = None
-    for page in _file_pages(noting, service.taxonomy):
+    for page in _file_pages(noting, service.taxonomy, service.settings.keypoints):
         for entry in page:
             first = entry if first is None or entry.seq < first.seq else first
             last = entry if last is None or entry.seq > last.seq else last
@@ -246,7 +262,7 @@ def import_feed(service: HashDB, source: Source, path: Path, actor: Principal,
     if identity is not None:
         _check_feed(service, source, identity, imported=path)
     total = MirrorOutcome()
-    for entries in _file_pages(read, service.taxonomy):
+    for entries in _file_pages(read, service.taxonomy, service.settings.keypoints):
         total = add(total, apply(service, source, entries, None, actor))
     if identity is not None:
         service.store.set_mirror_feed(source.key, identity)
@@ -287,10 +303,10 @@ def jsonl_lines(path: Path) -> Iterator[tuple[str, object]]:
         raise InvalidInput(f"{path}: not UTF-8 text") from exc
 
 
-def _file_pages(lines: FeedLines, taxonomy: Taxonomy) -> Iterator[list[FeedEntry]]:
+def _file_pages(lines: FeedLines, taxonomy: Taxonomy, keypoints: bool = True) -> Iterator[list[FeedEntry]]:
     page: list[FeedEntry] = []
     for where, doc in lines():
-        page += check_entries([doc], taxonomy, lambda _: where)
+        page += check_entries([doc], taxonomy, lambda _: where, keypoints)
         if len(page) >= FILE_PAGE:
             yield page
             page = []
@@ -325,6 +341,8 @@ def sync(service: HashDB, feed: FeedPages, source: Source, actor: Principal, bat
     (a malformed one refuses its page, of which nothing is applied)."""
     if not 1 <= batch <= MAX_EXPORT_PAGE:
         raise InvalidInput(f"batch must be between 1 and {MAX_EXPORT_PAGE}")
+    if keypoints and not service.settings.keypoints:
+        raise InvalidInput("this database keeps no keypoints (HASHDB_KEYPOINTS=0): sync without --keypoints")
     if keypoints and batch > MAX_KEYPOINT_EXPORT_PAGE:
         raise InvalidInput(f"batch must be between 1 and {MAX_KEYPOINT_EXPORT_PAGE} with keypoints (a page of "
                            "entries with keypoints is about 10 KB an image)")

@@ -66,9 +66,11 @@ class PartnersMixin(ServiceBase):
         derived = self.store.derived_hashes([r.id for r in records.values() if r.signal == "pdq"])
         tmks = self.store.tmk_features([r.id for r in records.values() if r.signal == tmk.SIGNAL])
         # A retracted record's keypoints are not sent: a mirror adds no retracted record, and one
-        # it holds already keeps what it was given.
+        # it holds already keeps what it was given. Nor a quarantined one's: held, perhaps because
+        # its keypoints are a safelisted benign picture's, whose sketch should not leave (in trial).
         stored = self.store.keypoints_of([r.id for r in records.values() if r.signal == "pdq"
-                                          and r.media_type == "image" and r.status != "retracted"]) if keypoints else {}
+                                          and r.media_type == "image"
+                                          and r.status not in ("retracted", "quarantined")]) if keypoints else {}
         entries = []
         for change in changes:
             record = records[change.record_id]

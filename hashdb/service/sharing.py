@@ -247,9 +247,9 @@ def _checked_keypoints(sub: Submission, settings: Settings, notes: list[str]) ->
     vouching = pdqs + [d.hash.hex for d in sub.derived if d.via not in (MASKED, WINDOW)]
     if pdqs:
         apart = keypoints.whole_distance(keypoints.parse(sub.keypoints), vouching)
-        if apart > settings.pdq_threshold:
+        if apart > keypoints.TIE_RADIUS:
             notes.append(f"keypoints not shared: their whole-picture PDQ is {apart} bits from the item's pdq and "
-                         f"derived hashes (at most {settings.pdq_threshold}), so they may be another picture's")
+                         f"derived hashes (at most {keypoints.TIE_RADIUS}), so they may be another picture's")
             return None
     return sub.keypoints
 

@@ -191,3 +191,42 @@ def test_a_database_that_does_not_share_them_refuses_to_export_them(tmp_path, so
     assert shared.exit_code == 0, shared.output
     carried = [json.loads(line)["signal"] for line in shared.stdout.splitlines() if "keypoints" in json.loads(line)]
     assert carried == ["pdq"] and len(shared.stdout.splitlines()) == records_of(source)
+
+
+def test_another_pictures_keypoints_in_an_entry_refuse_its_page(tmp_path, source, media):
+    # A feed whose chelsea entry carries camera.png's keypoints (a file edited on its way): the
+    # record would match camera.png's crops as chelsea's, so the page is refused, as a
+    # malformed one is.
+    other = HashingService(Settings()).hash_file(media / "camera.png").keypoints
+    assert other is not None
+    feed = Feed(source, lambda docs: [{**d, "keypoints": keypoints.to_text(other)} if "keypoints" in d else d
+                                      for d in docs])
+    with pytest.raises(InvalidInput, match="keypoints are of another picture"):
+        synced(tmp_path, "mirror.sqlite", feed, True)
+    assert mirrored(tmp_path / "mirror.sqlite") == {}
+
+
+def test_a_database_that_keeps_no_keypoints_neither_syncs_nor_imports_them(tmp_path, source, media):
+    service = open_database(tmp_path / "off.sqlite", Settings(keypoints=False))
+    try:
+        with pytest.raises(InvalidInput, match="HASHDB_KEYPOINTS=0"):
+            mirror.sync(service, Feed(source), SOURCE, admin_of(service, "local"), 1000, lambda page: None, True)
+        exported = tmp_path / "feed.jsonl"
+        with exported.open("w") as out:
+            write_export(source, admin_of(source), out, "jsonl", None, None, True)
+        assert '"keypoints"' in exported.read_text()
+        outcome = mirror.import_feed(service, SOURCE, exported, admin_of(service, "local"))
+        assert outcome.added == records_of(source)
+        assert service.store.keypoint_rows(0, 10) == []
+    finally:
+        service.store.close()
+
+
+def test_a_quarantined_records_keypoints_stay_home(tmp_path, source):
+    [(_, record_id, _)] = source.store.keypoint_rows(0, 10)
+    entries, _ = source.export(admin_of(source), None, 100, True)
+    assert [e.keypoints is not None for e in entries if e.id == record_id] == [True]
+    source.store.quarantine(record_id, "safelist", "held for the test", admin_of(source))
+    entries, _ = source.export(admin_of(source), None, 100, True)
+    held = [e for e in entries if e.id == record_id]  # its add and its status change
+    assert len(held) == 2 and all(e.keypoints is None for e in held)
