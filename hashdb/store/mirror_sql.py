@@ -83,6 +83,7 @@ class MirrorSQL(SQLStore):
             labels = labels_json(entry.labels)
             conn.execute("UPDATE records SET status = ?, labels = ? WHERE id = ?", (entry.status, labels, record_id))
             self._change(conn, "add", record_id, signal, entry.status, labels)
+            self._keep_keypoints(conn, record_id, entry.keypoints)
             return "changed"
         effect = "unchanged"
         labels = labels_json(entry.labels)

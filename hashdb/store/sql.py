@@ -254,6 +254,7 @@ class SQLStore(ABC):
                           record.reference, record.removed_at, record_id))
             conn.execute("INSERT INTO changes (kind, record_id, signal, status, labels, at) VALUES (?, ?, ?, ?, ?, ?)",
                          ("add", record_id, key[0], record.status, labels, at))
+            self._keep_keypoints(conn, record_id, record.keypoints)
             revived[key] = (record_id, record.status)
             del known[key]
         return revived
@@ -287,6 +288,13 @@ class SQLStore(ABC):
         )
         return [record_from_row(r) for r in rows]
 
+    def _keep_keypoints(self, conn: Connection, record_id: int, data: bytes | None) -> None:
+        """A record shared again after its retraction takes the keypoints it comes with (any left
+        from before this store deleted them at retraction are replaced)."""
+        if data is not None:
+            conn.execute("DELETE FROM image_keypoints WHERE record_id = ?", (record_id,))
+            conn.execute("INSERT INTO image_keypoints (record_id, data) VALUES (?, ?)", (record_id, data))
+
     def _locked_record(self, conn: Connection, record_id: int) -> tuple[str, str, str]:
         row = conn.execute("SELECT signal, status, labels FROM records WHERE id = ?", (record_id,)).fetchone()
         if row is None:
@@ -299,6 +307,11 @@ class SQLStore(ABC):
             "INSERT INTO changes (kind, record_id, signal, status, labels, at) VALUES (?, ?, ?, ?, ?, ?)",
             (kind, record_id, signal, status, labels_json, now()),
         )
+        if kind == "retract":
+            # Keypoints give away a sketch of the picture, and a retracted record matches and
+            # exports nothing more: they go with the retraction (its hashes stay, the tombstone
+            # the index and the feed act on). Shared again, the record takes the new ones.
+            conn.execute("DELETE FROM image_keypoints WHERE record_id = ?", (record_id,))
 
     def set_status(self, record_id: int, status: str, actor: Principal, reason: str = "") -> HashRecord:
         check_choice("status", status, STATUSES)

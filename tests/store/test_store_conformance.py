@@ -385,13 +385,19 @@ def test_image_keypoints_stored_with_their_record_and_read_back(store: SQLStore)
     assert store.keypoint_rows(rows[-1][0], 10) == []
     with pytest.raises(InvalidInput):
         store.keypoint_rows(0, 0)
-    # A duplicate keeps the record's keypoints as they were, as it keeps its derived hashes; so
-    # does one retracted and shared again by its organisation.
+    # A duplicate keeps the record's keypoints as they were, as it keeps its derived hashes.
     assert store.add_records([record(pdq(1), keypoints=b"other")], acme)[0].duplicate
-    store.set_status(first, "retracted", acme)
-    assert store.add_records([record(pdq(1), keypoints=b"other")], acme)[0].id == first
     assert store.keypoints_of([first]) == {first: blobs[0]}
-    assert len(store.keypoint_rows(0, 10)) == 3
+    # A retraction deletes them (a sketch of the picture, which nothing matches or exports any
+    # more); shared again by its organisation, the record takes the ones it comes with.
+    store.set_status(first, "retracted", acme)
+    assert store.keypoints_of([first]) == {}
+    assert store.add_records([record(pdq(1), keypoints=b"other")], acme)[0].id == first
+    assert store.keypoints_of([first]) == {first: b"other"}
+    # A confirmed quarantine is a retraction too.
+    store.quarantine(third, "safelist", "held", acme)
+    store.resolve_quarantine(third, False, acme, "benign")
+    assert store.keypoints_of([third]) == {}
 
 
 def test_a_mirror_stores_the_keypoints_its_feed_carried_with_the_records_it_adds(store: SQLStore) -> None:
@@ -408,6 +414,13 @@ def test_a_mirror_stores_the_keypoints_its_feed_carried_with_the_records_it_adds
     later = dataclasses.replace(entries[1], seq=4, kind="labels", labels=("other",), keypoints=b"\x02" * 50)
     assert store.apply_feed("https://source.example", "mirror:source.example", [later], "c2", local).changed == 1
     assert ids[42] not in store.keypoints_of([ids[42]])
+    # Retracted at the source: gone here too; shared again there, the new ones come with it.
+    gone = dataclasses.replace(entries[0], seq=5, kind="retract", status="retracted", keypoints=None)
+    assert store.apply_feed("https://source.example", "mirror:source.example", [gone], "c3", local).retracted == 1
+    assert store.keypoints_of([ids[41]]) == {}
+    back = dataclasses.replace(entries[0], seq=6, keypoints=b"\x04" * 80)
+    store.apply_feed("https://source.example", "mirror:source.example", [back], "c4", local)
+    assert store.keypoints_of([ids[41]]) == {ids[41]: b"\x04" * 80}
 
 
 def test_keypoints_only_on_an_image_pdq_record(store: SQLStore) -> None:
