@@ -68,9 +68,12 @@ class PartnersMixin(ServiceBase):
         # A retracted record's keypoints are not sent: a mirror adds no retracted record, and one
         # it holds already keeps what it was given. Nor a quarantined one's: held, perhaps because
         # its keypoints are a safelisted benign picture's, whose sketch should not leave (in trial).
-        stored = self.store.keypoints_of([r.id for r in records.values() if r.signal == "pdq"
-                                          and r.media_type == "image"
-                                          and r.status not in ("retracted", "quarantined")]) if keypoints else {}
+        # Nor keypoints this database took from another's feed: that source's operator chose to
+        # share them with its partners, not with theirs (a mirror could pass them on, in trial).
+        shared = [r.id for r in records.values() if r.signal == "pdq" and r.media_type == "image"
+                  and r.status not in ("retracted", "quarantined")] if keypoints else []
+        mirrored = self.store.mirror_origins(shared) if shared else {}
+        stored = self.store.keypoints_of([i for i in shared if i not in mirrored]) if shared else {}
         entries = []
         for change in changes:
             record = records[change.record_id]

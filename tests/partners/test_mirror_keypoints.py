@@ -230,3 +230,14 @@ def test_a_quarantined_records_keypoints_stay_home(tmp_path, source):
     entries, _ = source.export(admin_of(source), None, 100, True)
     held = [e for e in entries if e.id == record_id]  # its add and its status change
     assert len(held) == 2 and all(e.keypoints is None for e in held)
+
+
+def test_a_mirror_does_not_pass_on_the_keypoints_it_took(tmp_path, source):
+    assert synced(tmp_path, "mirror.sqlite", Feed(source), True).added == records_of(source)
+    service = open_database(tmp_path / "mirror.sqlite", Settings(share_keypoints=True))
+    try:
+        assert service.store.keypoint_rows(0, 10)  # held, and matched against...
+        entries, _ = service.export(admin_of(service, "local"), None, 100, True)
+        assert entries and all(e.keypoints is None for e in entries)  # ...but not shared on
+    finally:
+        service.store.close()
