@@ -21,6 +21,7 @@ import base64
 import binascii
 import math
 import struct
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,9 +31,9 @@ import numpy.typing as npt
 
 from hashdb.errors import InvalidInput
 from hashdb.hashing import kernel, regions
-from hashdb.hashing.derived import PART_SPLIT
+from hashdb.hashing.derived import MASKED, PART_SPLIT, WINDOW
 from hashdb.hashing.pdq import PdqSignal
-from hashdb.types import HashValue
+from hashdb.types import DerivedHash, HashValue
 
 # The stored format, version 1 (little-endian):
 #   b"HK" version:u8 flags:u8 width:u16 height:u16 count:u16
@@ -51,6 +52,8 @@ _HEADER = struct.Struct("<2sBBHHH")
 _BOX_BYTES = 33
 MAX_BYTES = HEADER_BYTES + len(BOX_SHARES) * _BOX_BYTES + STORED_COUNT * (2 + DESCRIPTOR_BYTES)
 _FLAG_BOXES = 1
+# The longest base64 text of the stored format (padded); keypoints_text.encode_text writes it.
+MAX_TEXT = 4 * math.ceil(MAX_BYTES / 3)
 
 # Keypoints are found on a grey copy scaled to this longest side, up or down, so that a small
 # emoji and a 1,024-pixel photograph are described at one scale. A lookup keeps its strongest
@@ -222,24 +225,24 @@ def box_pdqs(keypoints: Keypoints) -> list[HashValue]:
 TIE_RADIUS = 31
 
 
-def whole_distance(keypoints: Keypoints, pdqs: list[str]) -> int:
-    """Bits between the keypoints' whole-picture box and the nearest of a record's PDQs: the
-    same picture, from a grey 512-pixel copy, lands within 20 on the fixtures and reference
-    vectors; keypoints further from the record are another picture's."""
+def distance_to_record(keypoints: Keypoints, pdqs: Sequence[str], derived: Sequence[DerivedHash]) -> int:
+    """Bits between the keypoints' whole-picture box and the nearest of what vouches for a
+    record's picture: its PDQs and derived hashes (not masked ones or windows, as the safelist
+    screens them). The same picture, from a grey 512-pixel copy, lands within 20 of its PDQ on
+    the fixtures and reference vectors; a small icon's grey copy, enlarged to 512, lands 32 to 64
+    bits from its PDQ (read through a one-pixel filter) and 8 to 18 from its enlarged hash.
+    Keypoints further than TIE_RADIUS are another picture's."""
     whole = int(keypoints.boxes[WHOLE][0], 16)
-    return min(((whole ^ int(value, 16)).bit_count() for value in pdqs), default=256)
-
-
-def to_text(data: bytes) -> str:
-    return base64.b64encode(data).decode("ascii")
+    vouching = [*pdqs, *(d.hash.hex for d in derived if d.via not in (MASKED, WINDOW))]
+    return min(((whole ^ int(value, 16)).bit_count() for value in vouching), default=256)
 
 
 def from_text(text: object) -> bytes:
     """Standard base64 of the stored format, checked by parse(); InvalidInput otherwise."""
     if not isinstance(text, str):
         raise InvalidInput(f"keypoints must be a base64 string, got {type(text).__name__}")
-    if len(text) > 4 * math.ceil(MAX_BYTES / 3):
-        raise InvalidInput(f"keypoints are {len(text)} base64 characters; at most {4 * math.ceil(MAX_BYTES / 3)}")
+    if len(text) > MAX_TEXT:
+        raise InvalidInput(f"keypoints are {len(text)} base64 characters; at most {MAX_TEXT}")
     try:
         data = base64.b64decode(text.encode("ascii"), validate=True)
     except (UnicodeEncodeError, binascii.Error):
@@ -347,9 +350,7 @@ def align(query: Probe, stored: Keypoints) -> Alignment | None:
         return None
     if _one_part(query.grey, matrix, stored.size):
         return None
-    slack = _SLACK * max(width, height)
-    if found[0] < CROP_SHARE and not ((corners[:, :2] >= -slack).all() and (corners[:, 0] <= width + slack).all()
-                                      and (corners[:, 1] <= height + slack).all()):
+    if found[0] < CROP_SHARE and not _within(corners, width, height, _SLACK * max(width, height)):
         return None
     return Alignment(inliers, scale, rotation, covered, *found)
 
@@ -370,13 +371,18 @@ def _aligned_distance(grey: npt.NDArray[np.uint8], matrix: npt.NDArray[np.float6
         left, top, right, bottom = centred_box(width, height, share)
         corners = np.array([[left, top, 1], [right, top, 1], [left, bottom, 1], [right, bottom, 1]],
                            np.float64) @ inverse.T
-        if (corners.min(axis=0) >= -slack).all() and corners[:, 0].max() <= query_width + slack \
-                and corners[:, 1].max() <= query_height + slack:
+        if _within(corners, query_width, query_height, slack):
             warped = np.asarray(cv2.warpAffine(grey, matrix, (width, height), flags=cv2.INTER_LINEAR,
                                                borderMode=cv2.BORDER_REPLICATE), dtype=np.uint8)
             value, _ = box_pdq(warped, (left, top, right, bottom))
             return share, (int(value, 16) ^ int(stored.boxes[share][0], 16)).bit_count()
     return None
+
+
+def _within(corners: npt.NDArray[np.float64], width: float, height: float, slack: float) -> bool:
+    """Whether every (x, y) of `corners` lies in a width x height frame, give or take `slack`."""
+    return bool((corners[:, :2].min(axis=0) >= -slack).all() and corners[:, 0].max() <= width + slack
+                and corners[:, 1].max() <= height + slack)
 
 
 def _one_part(grey: npt.NDArray[np.uint8], matrix: npt.NDArray[np.float64], size: tuple[int, int]) -> bool:
@@ -416,7 +422,4 @@ def _busy(lines: npt.NDArray[np.uint8]) -> npt.NDArray[np.bool_]:
 
 
 def _longest_run(busy: npt.NDArray[np.bool_]) -> int:
-    if not busy.any():
-        return 0
-    edges = np.diff(np.concatenate(([0], busy.astype(np.int8), [0])))
-    return int((np.flatnonzero(edges == -1) - np.flatnonzero(edges == 1)).max())
+    return max((end - start for start, end in regions.runs(busy)), default=0)

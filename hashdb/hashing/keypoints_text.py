@@ -1,5 +1,6 @@
 """A stored image's keypoints as JSON carries them (`hashdb hash --json`, a submit item's
-"keypoints"): keypoints.to_text and from_text, without loading OpenCV for what carries none.
+"keypoints"): written here (base64), read by keypoints.from_text, without loading OpenCV for
+what carries none.
 
 keypoints.py imports OpenCV; a request, a hash line or an answer without keypoints should not
 pay for that import, so it is made here only when some are read.
@@ -14,13 +15,13 @@ from hashdb.errors import InvalidInput
 
 def max_text() -> int:
     """The longest text a stored blob takes: base64 of keypoints.MAX_BYTES, padded."""
-    from hashdb.hashing.keypoints import MAX_BYTES
+    from hashdb.hashing.keypoints import MAX_TEXT
 
-    return 4 * -(-MAX_BYTES // 3)
+    return MAX_TEXT
 
 
 def encode_text(data: bytes) -> str:
-    # keypoints.to_text, which needs no OpenCV.
+    """Standard base64 of a stored blob, as keypoints.from_text reads it back."""
     return base64.b64encode(data).decode("ascii")
 
 

@@ -433,7 +433,11 @@ def _blocks(lines: Planes) -> list[tuple[int, int]]:
     n, m = lines.shape[1:]
     step = max(1, m // COLOUR_SAMPLES)
     colours = _median(lines[:, :, ::step])
-    busy = _near_counts(lines, colours) < BORDER_SHARE * m
+    return runs(_near_counts(lines, colours) < BORDER_SHARE * m)
+
+
+def runs(busy: npt.NDArray[np.bool_]) -> list[tuple[int, int]]:
+    """[start, end) of each run of True in a line-by-line flag."""
     edges = np.diff(np.concatenate(([0], busy.astype(np.int8), [0])))
     starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
     return [(int(start), int(end)) for start, end in zip(starts, ends)]

@@ -16,7 +16,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from hashdb.errors import Forbidden, HashDBError, InvalidHash, InvalidInput, NotShared, RateLimited, Unauthorized
 from hashdb.hashing import keypoints_text, tmk
-from hashdb.hashing.derived import MASKED, WINDOW, derived_from_json
+from hashdb.hashing.derived import derived_from_json
 from hashdb.hashing.registry import VIDEO_SIGNAL, parse_hash
 from hashdb.service import MAX_EXPORT_PAGE, MAX_KEYPOINT_EXPORT_PAGE, HashDB
 from hashdb.service.partners import cursor_after, decode_cursor
@@ -136,8 +136,7 @@ def _check_tie(data: bytes, pdq: str, derived: Sequence[DerivedHash]) -> None:
     edited, in trial)."""
     from hashdb.hashing import keypoints
 
-    vouching = [pdq, *(d.hash.hex for d in derived if d.via not in (MASKED, WINDOW))]
-    apart = keypoints.whole_distance(keypoints.parse(data), vouching)
+    apart = keypoints.distance_to_record(keypoints.parse(data), [pdq], derived)
     if apart > keypoints.TIE_RADIUS:
         raise InvalidInput(f"keypoints are of another picture: their whole-picture PDQ is {apart} bits from the "
                            f"entry's pdq and derived hashes (at most {keypoints.TIE_RADIUS})")

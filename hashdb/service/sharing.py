@@ -10,7 +10,7 @@ from collections.abc import Iterable, Sequence
 from hashdb.config import Settings
 from hashdb.errors import Conflict, Forbidden, InvalidInput, NotFound, UnknownIncident
 from hashdb.hashing import tmk
-from hashdb.hashing.derived import MASKED, WINDOW
+from hashdb.hashing.derived import WINDOW
 from hashdb.hashing.vpdq_format import video_digest
 from hashdb.service.base import ServiceBase
 from hashdb.trust import incidents, policy, webhooks
@@ -240,13 +240,9 @@ def _checked_keypoints(sub: Submission, settings: Settings, notes: list[str]) ->
     if not settings.keypoints:  # HASHDB_KEYPOINTS=0: this database keeps none, whoever computed them
         notes.append("keypoints not stored: this database keeps none (HASHDB_KEYPOINTS=0)")
         return None
-    # Its hashes and derived hashes (screened by the safelist as they are) vouch for the picture:
-    # a small icon's PDQ is read through a one-pixel filter, and the grey copy, enlarged to 512,
-    # lands 32 to 64 bits from it while its enlarged hash stays within 8 to 18 (the evaluation).
     pdqs = [v.hex for v in sub.hashes if v.signal == "pdq"]
-    vouching = pdqs + [d.hash.hex for d in sub.derived if d.via not in (MASKED, WINDOW)]
     if pdqs:
-        apart = keypoints.whole_distance(keypoints.parse(sub.keypoints), vouching)
+        apart = keypoints.distance_to_record(keypoints.parse(sub.keypoints), pdqs, sub.derived)
         if apart > keypoints.TIE_RADIUS:
             notes.append(f"keypoints not shared: their whole-picture PDQ is {apart} bits from the item's pdq and "
                          f"derived hashes (at most {keypoints.TIE_RADIUS}), so they may be another picture's")

@@ -9,7 +9,7 @@ from contextlib import closing
 import jsonschema
 import pytest
 
-from hashdb.hashing import keypoints
+from hashdb.hashing import keypoints, keypoints_text
 from hashdb.config import Settings
 from hashdb.service import HashingService
 from hashdb.store.sqlite_store import SQLiteStore
@@ -38,7 +38,7 @@ def item(hashes, text: object) -> dict[str, object]:
 
 def test_submitted_keypoints_are_stored_with_the_pdq_record_and_never_exported(app, client, keys, hashed):
     spec = client.get("/openapi.json").get_json()
-    text = keypoints.to_text(hashed.keypoints)
+    text = keypoints_text.encode_text(hashed.keypoints)
     body = {"items": [item(hashed, text)]}
     jsonschema.Draft202012Validator({**spec, "$ref": "#/components/schemas/SubmitRequest"}).validate(body)
     shared = client.post("/v1/hashes", headers=auth(keys["alpha"]), json=body)
@@ -54,12 +54,12 @@ def test_submitted_keypoints_are_stored_with_the_pdq_record_and_never_exported(a
 
 
 def _bad(blob: bytes) -> dict[str, object]:
-    text = keypoints.to_text(blob)
+    text = keypoints_text.encode_text(blob)
     return {
-        "short": keypoints.to_text(blob[:-1]),
+        "short": keypoints_text.encode_text(blob[:-1]),
         "not base64": "*" + text[1:],
-        "too long": "A" * (len(keypoints.to_text(b"\0" * keypoints.MAX_BYTES)) + 4),
-        "wrong mark": keypoints.to_text(b"XX" + blob[2:]),
+        "too long": "A" * (len(keypoints_text.encode_text(b"\0" * keypoints.MAX_BYTES)) + 4),
+        "wrong mark": keypoints_text.encode_text(b"XX" + blob[2:]),
         "empty": "",
         "a number": 12,
         "an object": {"data": text},
@@ -83,12 +83,12 @@ def test_malformed_keypoints_are_400_and_store_nothing(app, client, keys, hashed
 def test_keypoints_on_a_videos_item_are_400(client, keys, hashed):
     refused = client.post("/v1/hashes", headers=auth(keys["alpha"]), json={"items": [
         {"hashes": [{"signal": "md5", "hash": "a" * 32}], "media_type": "video",
-         "keypoints": keypoints.to_text(hashed.keypoints), "labels": LABELS}]})
+         "keypoints": keypoints_text.encode_text(hashed.keypoints), "labels": LABELS}]})
     assert refused.status_code == 400 and "keypoints" in refused.get_json()["error"]["message"]
 
 
 def test_a_lookup_item_takes_no_keypoints(client, keys, hashed):
-    text = keypoints.to_text(hashed.keypoints)
+    text = keypoints_text.encode_text(hashed.keypoints)
     pdq = hashed.get("pdq")
     for form in ({"signal": "pdq", "hash": pdq.hex, "keypoints": text},
                  {"hashes": [{"signal": "pdq", "hash": pdq.hex}], "keypoints": text}):

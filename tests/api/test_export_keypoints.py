@@ -12,7 +12,7 @@ import pytest
 
 from hashdb.api import create_app
 from hashdb.config import Settings
-from hashdb.hashing import keypoints
+from hashdb.hashing import keypoints, keypoints_text
 from hashdb.service import MAX_KEYPOINT_EXPORT_PAGE, HashingService
 from hashdb.store.sqlite_store import SQLiteStore
 from serverproc import make_keys
@@ -45,7 +45,7 @@ def share_image(client, key, hashed) -> dict[str, int]:
     """Chelsea's PDQ with its keypoints, its pHash and md5: record ids by signal."""
     pdq, phash, md5 = hashed.get("pdq"), hashed.get("phash"), hashed.get("md5")
     shared = client.post("/v1/hashes", headers=auth(key), json={"items": [{
-        "input": "chelsea", "labels": ["glorification"], "keypoints": keypoints.to_text(hashed.keypoints),
+        "input": "chelsea", "labels": ["glorification"], "keypoints": keypoints_text.encode_text(hashed.keypoints),
         "hashes": [{"signal": "pdq", "hash": pdq.hex, "quality": pdq.quality},
                    {"signal": "phash", "hash": phash.hex}, {"signal": "md5", "hash": md5.hex}]}]})
     assert shared.status_code == 201, shared.get_json()
@@ -65,7 +65,7 @@ def test_a_shared_feed_carries_keypoints_on_image_pdq_entries_when_asked(tmp_pat
         jsonschema.Draft202012Validator({**spec, "$ref": "#/components/schemas/ExportResponse"}).validate(
             asked.get_json())
         carried = {c["id"]: c.get("keypoints") for c in asked.get_json()["changes"]}
-        assert carried == {ids["pdq"]: keypoints.to_text(hashed.keypoints), ids["phash"]: None, ids["md5"]: None}
+        assert carried == {ids["pdq"]: keypoints_text.encode_text(hashed.keypoints), ids["phash"]: None, ids["md5"]: None}
         assert keypoints.from_text(carried[ids["pdq"]]) == hashed.keypoints
         # Apart from the keypoints, the same feed; and without the parameter none at all.
         assert [{k: v for k, v in c.items() if k != "keypoints"} for c in asked.get_json()["changes"]] == \

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import os
 
-from hashdb.hashing import keypoints
+from hashdb.hashing import keypoints, keypoints_text
 from hashdb.store.sqlite_store import SQLiteStore
 
 from support import json_lines as lines
@@ -65,8 +65,8 @@ def test_a_lookups_keypoints_are_never_printed(run, media):
 def test_a_malformed_hash_line_is_one_line_and_stores_nothing(run, media, tmp_path):
     [doc] = lines(run("hash", "--keypoints", "--json", str(media / "chelsea.jpg")))
     blob = keypoints.from_text(doc["keypoints"])
-    for n, bad in enumerate((keypoints.to_text(blob[:-1]), "*" + doc["keypoints"][1:], 12,
-                             keypoints.to_text(b"XX" + blob[2:]))):
+    for n, bad in enumerate((keypoints_text.encode_text(blob[:-1]), "*" + doc["keypoints"][1:], 12,
+                             keypoints_text.encode_text(b"XX" + blob[2:]))):
         hashed = tmp_path / f"bad{n}.jsonl"
         hashed.write_text(json.dumps({**doc, "keypoints": bad}) + "\n")
         result = run("submit", "--label", "glorification", str(hashed))

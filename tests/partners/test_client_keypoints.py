@@ -8,7 +8,7 @@ import copy
 from typing import Any
 
 from hashdb.api import spec
-from hashdb.hashing import keypoints
+from hashdb.hashing import keypoints, keypoints_text
 from hashdb.partners.client import Client, _takes_keypoints, submit_submissions
 from hashdb.types import HashValue, Submission
 
@@ -49,7 +49,7 @@ def test_keypoints_are_sent_to_a_server_that_takes_them_and_only_then():
     current = Recording(spec.document(1000))
     submit_submissions(current, [submission(BLOB), submission(None)])
     [[sent, plain]] = current.sent
-    assert sent["keypoints"] == keypoints.to_text(BLOB)
+    assert sent["keypoints"] == keypoints_text.encode_text(BLOB)
     assert "keypoints" not in plain
     older = Recording(older_document())
     submit_submissions(older, [submission(BLOB)])

@@ -14,7 +14,7 @@ from partner_helpers import admin_of
 
 from hashdb.config import Settings
 from hashdb.errors import InvalidInput, NotShared
-from hashdb.hashing import keypoints
+from hashdb.hashing import keypoints, keypoints_text
 from hashdb.io.output import feed_json
 from hashdb.partners import mirror
 from hashdb.partners.formats import import_file, write_export
@@ -87,7 +87,7 @@ def test_a_sync_asking_for_keypoints_stores_them_with_the_records_it_adds(tmp_pa
 def test_a_sync_not_asking_stores_none_even_when_sent(tmp_path, source):
     # A server sending them unasked (not this one) is not taken at its word: the mirror
     # holds what its operator asked for.
-    feed = Feed(source, lambda docs: [{**d, "keypoints": keypoints.to_text(blob)} if d["signal"] == "pdq" else d
+    feed = Feed(source, lambda docs: [{**d, "keypoints": keypoints_text.encode_text(blob)} if d["signal"] == "pdq" else d
                                       for d in docs])
     blob = source.store.keypoint_rows(0, 1)[0][2]
     assert synced(tmp_path, "plain.sqlite", feed, False).added == records_of(source) and feed.asked == [False]
@@ -199,7 +199,7 @@ def test_another_pictures_keypoints_in_an_entry_refuse_its_page(tmp_path, source
     # malformed one is.
     other = HashingService(Settings()).hash_file(media / "camera.png").keypoints
     assert other is not None
-    feed = Feed(source, lambda docs: [{**d, "keypoints": keypoints.to_text(other)} if "keypoints" in d else d
+    feed = Feed(source, lambda docs: [{**d, "keypoints": keypoints_text.encode_text(other)} if "keypoints" in d else d
                                       for d in docs])
     with pytest.raises(InvalidInput, match="keypoints are of another picture"):
         synced(tmp_path, "mirror.sqlite", feed, True)
