@@ -9,9 +9,12 @@ reference server measured in the same run.
 Per size: random PDQ hashes (seeded) are bulk-loaded through HashStore.add_records and the
 index snapshot is built once, from the store, as `hashdb index rebuild` builds it (both timed;
 with --db the seeded database is kept and reused by later runs of the same size, which skip
-the load, the slow part at 10M, and rebuild the snapshot). Then two servers run over that
-database on loopback ports, `--workers 2` each with their default worker settings and the
-rate limit off: this code's, and (with --reference) the same command from another checkout.
+the load, the slow part at 10M, and rebuild the snapshot). Each server has its own copy of
+the data, loaded by its own code (the same hashes: both load them from the same seeds), since
+an older hashdb refuses a database a newer one migrated; with --db X.sqlite the reference's
+is kept beside it as X-REV.sqlite. Then two servers run on loopback ports, `--workers 2` each
+with their default worker settings and the rate limit off: this code's, and (with
+--reference) the same command from another checkout.
 wrk drives them in turn, the same request mix for the same time, one row per (request,
 concurrency), so each ratio is paired within a minute of load. Half the looked-up hashes are
 stored ones with 8 bits flipped (they match), half random (they do not). wrk runs on the same
@@ -25,8 +28,10 @@ follows whatever else runs, CPU per request much less so.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
+import re
 import shutil
 import subprocess
 import sys
@@ -131,6 +136,45 @@ def load(db: Path, n: int, seed: int) -> tuple[float, float]:
         service.store.close()
 
 
+# Run by `seeded` in the checkout being seeded, so that its own `load` and `make_keys` (and
+# its own schema) write the database.
+SEED = """
+import json, sys
+from pathlib import Path
+sys.path.insert(0, "scripts")
+from bench_api import load, make_keys
+db, n = Path(sys.argv[1]), int(sys.argv[2])
+loaded, rebuilt = load(db, n, 1)
+key = make_keys(db, {"reader": ("reader", "consumer")})["reader"][0]
+print(json.dumps({"key": key, "loaded": loaded, "rebuilt": rebuilt}))
+"""
+
+
+@dataclass(frozen=True)
+class Seeded:
+    key: str  # a consumer key of this database
+    loaded: float  # seconds to load the hashes, 0 when the database already held them
+    rebuilt: float  # seconds to rebuild the index snapshot
+
+
+def seeded(source: Path | None, db: Path, n: int) -> Seeded:
+    """`db` holding `n` PDQs, loaded by the code at `source` (else this checkout's) in a
+    process of its own, and a new consumer key for it. Each server gets a database seeded by
+    its own code: an older hashdb refuses a database a newer one has migrated."""
+    root = source or ROOT
+    out = subprocess.run([sys.executable, "-c", SEED, str(db.resolve()), str(n)], cwd=root,
+                         env={**os.environ, "PYTHONPATH": str(root)}, stdout=subprocess.PIPE, text=True,
+                         check=True).stdout
+    answer = json.loads(out.strip().splitlines()[-1])
+    return Seeded(answer["key"], answer["loaded"], answer["rebuilt"])
+
+
+def beside(db: Path, label: str) -> Path:
+    """Where the reference's copy of `db` is kept: X.sqlite -> X-LABEL.sqlite (a revision such
+    as origin/main made a file name)."""
+    return db.with_name(f"{db.stem}-{re.sub(r'[^A-Za-z0-9._-]', '_', label)}{db.suffix}")
+
+
 def queries(n_stored: int, count: int, seed: int) -> list[str]:
     """Half near-duplicates of stored hashes (regenerated from the load seeds), half random."""
     rng = np.random.default_rng(seed)
@@ -202,36 +246,40 @@ def wait_all_ready(server: LiveServer, timeout: float = 900.0) -> None:
             time.sleep(0.2)
 
 
-def bench(size: int, reference: Path | None, seconds: float, levels: list[int], batch: int,
+def bench(size: int, reference: tuple[Path, str] | None, seconds: float, levels: list[int], batch: int,
           workers: int, kept: Path | None) -> list[str]:
+    """`reference`: the other checkout and the label its kept database is named by."""
     directory = Path(tempfile.mkdtemp(prefix="hashdb-bench-api-"))
     db = kept if kept is not None else directory / "db.sqlite"
-    loaded, rebuilt = load(db, size, 1)
-    if loaded:
-        print(f"  {size:,} hashes loaded in {loaded:.0f} s ({size / loaded:,.0f}/s)", file=sys.stderr)
-    print(f"  index snapshot rebuilt from the store in {rebuilt:.1f} s", file=sys.stderr)
-    keys = make_keys(db, {"reader": ("reader", "consumer")})
+    sides: dict[str, tuple[Path | None, Path]] = {"this": (None, db)}
+    if reference is not None:
+        sides["reference"] = (reference[0], beside(db, reference[1]))
     hashes = directory / "queries.txt"
     hashes.write_text("\n".join(queries(size, 20_000, 7)) + "\n")
     script = directory / "bench.lua"
     script.write_text(LUA)
-    env = {"BENCH_HASHES": str(hashes), "BENCH_KEY": keys["reader"][0], "BENCH_BATCH": str(batch),
-           "BENCH_SCRIPT": str(script)}
+    envs: dict[str, dict[str, str]] = {}
+    for name, (source, served) in sides.items():
+        seed = seeded(source, served, size)
+        if seed.loaded:
+            print(f"  {name}: {size:,} hashes loaded in {seed.loaded:.0f} s ({size / seed.loaded:,.0f}/s)",
+                  file=sys.stderr)
+        print(f"  {name}: index snapshot rebuilt from the store in {seed.rebuilt:.1f} s", file=sys.stderr)
+        envs[name] = {"BENCH_HASHES": str(hashes), "BENCH_KEY": seed.key, "BENCH_BATCH": str(batch),
+                      "BENCH_SCRIPT": str(script)}
     servers: dict[str, LiveServer] = {}
     lines = []
     try:
-        servers["this"] = start_server(db, workers=workers, env={"HASHDB_RATE_LIMIT": "0"})
-        if reference is not None:
-            servers["reference"] = start_server(db, workers=workers, env={"HASHDB_RATE_LIMIT": "0"},
-                                                source=reference)
-        for server in servers.values():
+        for name, (source, served) in sides.items():
+            servers[name] = start_server(served, workers=workers, env={"HASHDB_RATE_LIMIT": "0"}, source=source)
+        for name, server in servers.items():
             wait_all_ready(server)
-            wrk(server.port, "single", 4, 2, env)  # warm up every worker
+            wrk(server.port, "single", 4, 2, envs[name])  # warm up every worker
         plan = [("GET /healthz (ceiling)", "health", c, 0) for c in (16, 64)]
         plan += [("GET /v1/lookup, 1 hash", "single", c, 1) for c in levels]
         plan += [(f"POST /v1/lookup, {batch} hashes", "batch", c, batch) for c in (4, 16)]
         for what, mode, connections, per in plan:
-            runs = {name: wrk(server.port, mode, connections, seconds, env, server.process.pid)
+            runs = {name: wrk(server.port, mode, connections, seconds, envs[name], server.process.pid)
                     for name, server in servers.items()}
             lines.append(row(size, what, connections, per, runs))
             print(lines[-1], flush=True)
@@ -283,10 +331,14 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0, help="Per wrk run.")
     parser.add_argument("--batch", type=int, default=100)
     parser.add_argument("--db", type=Path, help="Keep the seeded SQLite database here and reuse it when it "
-                        "already holds the size's hashes (one size per --db).")
+                        "already holds the size's hashes (one size per --db); the reference's is kept "
+                        "beside it, named with the reference's revision.")
     args = parser.parse_args()
+    reference = None
     if args.reference_rev is not None:
-        args.reference = reference_checkout(args.reference_rev)
+        reference = (reference_checkout(args.reference_rev), args.reference_rev)
+    elif args.reference is not None:
+        reference = (args.reference, args.reference.resolve().name)
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed (Debian: apt-get install -y wrk)")
     load_avg = os.getloadavg()
@@ -296,7 +348,7 @@ def main() -> None:
     print()
     header = "| hashes | request | connections | requests/s | hashes/s | p50 ms | p99 ms | server CPU us/request |"
     rule = "|---:|---|---:|---:|---:|---:|---:|---:|"
-    if args.reference is not None:
+    if reference is not None:
         header += (" reference requests/s | reference p99 ms | reference CPU us/request | ratio |"
                    " CPU ratio (reference / this) |")
         rule += "---:|---:|---:|---:|---:|"
@@ -304,7 +356,7 @@ def main() -> None:
     print(rule)
     levels = [int(c) for c in args.concurrency.split(",")]
     for size in (int(s) for s in args.sizes.split(",")):
-        bench(size, args.reference, args.seconds, levels, args.batch, args.workers, args.db)
+        bench(size, reference, args.seconds, levels, args.batch, args.workers, args.db)
     print(f"\nload average at the end: {os.getloadavg()[0]:.1f}")
 
 

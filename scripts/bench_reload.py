@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_api import queries, reference_checkout, start_server, wait_all_ready  # noqa: E402
+from bench_api import beside, queries, reference_checkout, seeded, start_server, wait_all_ready  # noqa: E402
 
 LUA = r"""
 local hashes = {}
@@ -69,19 +69,6 @@ def run(source: Path | None, db: Path, key: str, hashes: Path, script: Path, con
             "rps": requests / (micros / 1e6)}
 
 
-def seeded(source: Path | None, db: Path, hashes: int) -> str:
-    """`db` holding `hashes` PDQs (loaded as scripts/bench_api.py loads them, by the code at
-    `source`, else this checkout's) and a new consumer key for it."""
-    root = source or Path(__file__).resolve().parent.parent
-    code = ("import sys; from pathlib import Path; sys.path.insert(0, 'scripts'); "
-            "from bench_api import load, make_keys; "
-            f"load(Path({str(db)!r}), {hashes}, 1); "
-            f"print(next(iter(make_keys(Path({str(db)!r}), {{'b': ('reader-{os.getpid()}', 'consumer')}}).values()))[0])")
-    out = subprocess.run([sys.executable, "-c", code], cwd=root, env={**os.environ, "PYTHONPATH": str(root)},
-                         capture_output=True, text=True, check=True).stdout
-    return out.strip().splitlines()[-1]
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--hashes", type=int, default=500_000, help="PDQs in the database.")
@@ -101,11 +88,11 @@ def main() -> None:
     script.write_text(LUA)
     # Each server its own copy of the data, seeded by its own code: a database this code has
     # migrated is refused by an older hashdb.
-    servers: dict[str, tuple[Path | None, Path, str]] = {"this": (None, db, seeded(None, db, args.hashes))}
+    servers: dict[str, tuple[Path | None, Path, str]] = {"this": (None, db, seeded(None, db, args.hashes).key)}
     if args.reference_rev:
         source = reference_checkout(args.reference_rev)
-        other = db.with_name(f"{db.stem}-{args.reference_rev}{db.suffix}")
-        servers["reference"] = (source, other, seeded(source, other, args.hashes))
+        other = beside(db, args.reference_rev)
+        servers["reference"] = (source, other, seeded(source, other, args.hashes).key)
     print(f"{args.hashes:,} hashes, {args.connections} kept-alive connections, {args.reloads} reloads "
           f"{args.every:g} s apart, load average {os.getloadavg()[0]:.1f}")
     print("| server | round | requests | requests/s | socket errors | timeouts | non-2xx answers |")
