@@ -179,9 +179,15 @@ def serve(db_path: str, host: str, port: int, workers: int, threads: int, max_co
     Settings come from HASHDB_* variables too (HASHDB_RATE_LIMIT, HASHDB_MAX_BATCH, ...);
     a bad value stops serve before it starts, with a line naming the variable.
 
+    Images' keypoints (what finds crops no hash does): HASHDB_KEYPOINTS=0 stores, computes and
+    matches none (on by default). HASHDB_SHARE_KEYPOINTS=1 lets the export feed carry them to
+    partners who ask (GET /v1/export?keypoints=true, `hashdb sync --keypoints`); off by
+    default, since with their positions they give away a rough sketch of the picture.
+
     \b
     Example:
         hashdb serve --db hashdb.sqlite --host 0.0.0.0 --port 8000 --workers 2
+        HASHDB_SHARE_KEYPOINTS=1 hashdb serve --db hashdb.sqlite   # partners may sync keypoints
     """
     check_servable(db_path, host, port)
     # Imported here only: `import hashdb` never pulls in Flask or gunicorn.

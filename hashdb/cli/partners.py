@@ -88,9 +88,16 @@ def import_command(file: Path, labels: tuple[str, ...], source: str | None, pdq_
     that does not apply to the file is refused: --label and --pdq-quality with an export,
     --source with ThreatExchange hashes.
 
+    JSONL lines may carry images' "keypoints" (what `hashdb export --keypoints` writes): each
+    is read strictly (a malformed one, or one of another picture than its line's hashes,
+    refuses the file) and stored with the record the line adds, so that a lookup of a file
+    against the mirror finds crops of it. Records held before keep none; with
+    HASHDB_KEYPOINTS=0 none are stored.
+
     \b
     Example:
         hashdb import --db mirror.sqlite feed.jsonl
+        hashdb import --db mirror.sqlite keypoints.jsonl   # from `hashdb export --keypoints`
         hashdb import --label glorification --pdq-quality 50 te-hashes.txt
         threatexchange dataset -P --csv > tx.csv && hashdb import --pdq-quality 50 tx.csv
     """

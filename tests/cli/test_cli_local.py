@@ -32,6 +32,15 @@ def test_every_command_has_help_with_an_example(run, path):
     assert "Example" in result.stdout, f"`hashdb {' '.join(path)} --help` shows no example"
 
 
+def test_import_and_serve_help_name_keypoints_and_their_settings(run):
+    # Words rejoined: click wraps the help to the terminal's width.
+    imported = " ".join(run("import", "--help").stdout.split())
+    assert '"keypoints"' in imported and "hashdb export --keypoints" in imported
+    assert "HASHDB_KEYPOINTS=0" in imported
+    served = " ".join(run("serve", "--help").stdout.split())
+    assert "HASHDB_KEYPOINTS=0" in served and "HASHDB_SHARE_KEYPOINTS=1 hashdb serve" in served
+
+
 def test_submit_then_lookup_by_hash_matches_with_distance(run):
     rng = random.Random(11)
     base = random_pdq(rng)
