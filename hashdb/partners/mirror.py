@@ -377,6 +377,18 @@ def sync(service: HashDB, feed: FeedPages, source: Source, actor: Principal, bat
         cursor = next_cursor
 
 
+def keypoints_left_out(service: HashDB, source: Source) -> str | None:
+    """Why `sync --keypoints` will not bring the keypoints of records this mirror already holds
+    from `source` (it synced them without): a sync fetches the feed after its cursor only, so
+    those records are never sent again. None on a fresh mirror, one that took keypoints from
+    `source` before, or a database that keeps none (the sync refuses that itself)."""
+    if not service.settings.keypoints or not service.store.mirror_images_lack_keypoints(source.key):
+        return None
+    return (f"the image records this mirror already holds from {source.key} have no keypoints, and a sync "
+            "does not fetch records again: only records added from now on get theirs; to have keypoints "
+            "for every record, sync into a new --db")
+
+
 def _check_feed(service: HashDB, source: Source, identity: str, imported: Path | None = None) -> None:
     """Refuse to go on from a source whose database was replaced, and to hold a feed a second
     time under another source: the same server under two URLs (localhost and 127.0.0.1, an

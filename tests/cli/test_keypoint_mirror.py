@@ -1,8 +1,9 @@
 """A partner's mirror finds crops through the source's keypoints, end to end with a real server:
 a contributor submits an image, `hashdb sync --keypoints` mirrors it with its keypoints from a
 server that shares them, and a lookup of a crop against the mirror matches it as 'aligned'; a
-mirror synced without --keypoints does not. A server that does not share them refuses to (403),
-and its feed is as before."""
+mirror synced without --keypoints does not, and a later `sync --keypoints` into it says that the
+records it holds will not get theirs. A server that does not share them refuses to (403), and
+its feed is as before."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from click.testing import CliRunner
 
 from hashdb.cli import cli
 from hashdb.hashing import keypoints
+from hashdb.service.local import open_database
 from serverproc import serving
 
 ROLES = {"alpha": ("alpha", "contributor"), "partner": ("delta", "partner")}
@@ -80,3 +82,33 @@ def test_a_server_that_does_not_share_keypoints_refuses_them_and_its_feed_is_unc
         # The same sync without --keypoints mirrors the records as before.
         assert hashdb("sync", "--from", server.url, "--api-key", keys["partner"], "--db",
                       str(mirror_db)).exit_code == 0
+
+
+def warnings(result) -> list[str]:
+    return [line for line in result.stderr.splitlines() if line.startswith("Warning:")]
+
+
+def test_sync_with_keypoints_into_a_mirror_synced_without_them_warns_that_its_records_get_none(tmp_path, media):
+    with serving(tmp_path / "source.sqlite", ROLES, env={"HASHDB_SHARE_KEYPOINTS": "1"}) as (server, keys):
+        assert hashdb("submit", str(media / "chelsea.jpg"), "--label", "glorification",
+                      "--server", server.url, "--api-key", keys["alpha"]).exit_code == 0
+
+        def sync(name: str, *extra: str):
+            result = hashdb("sync", "--from", server.url, "--api-key", keys["partner"], "--db",
+                            str(tmp_path / name), *extra)
+            assert result.exit_code == 0, result.output
+            return result
+
+        # A fresh mirror, and then one that took keypoints before: nothing to warn of.
+        assert warnings(sync("kp.sqlite", "--keypoints")) == []
+        assert warnings(sync("kp.sqlite", "--keypoints")) == []
+        assert warnings(sync("plain.sqlite")) == []
+        [warning] = warnings(sync("plain.sqlite", "--keypoints"))
+    assert "no keypoints" in warning and "sync into a new --db" in warning, warning
+    # What it says: the record mirrored before is not sent again, so it has none still.
+    for name, held in (("plain.sqlite", 0), ("kp.sqlite", 1)):
+        service = open_database(tmp_path / name)
+        try:
+            assert len(service.store.keypoint_rows(0, 10)) == held
+        finally:
+            service.store.close()

@@ -423,6 +423,37 @@ def test_a_mirror_stores_the_keypoints_its_feed_carried_with_the_records_it_adds
     assert store.keypoints_of([ids[41]]) == {ids[41]: b"\x04" * 80}
 
 
+def test_a_mirror_tells_whether_the_images_it_holds_from_a_source_came_without_keypoints(store: SQLStore) -> None:
+    from hashdb.types import FeedEntry
+
+    local = actor(store, "local", "admin")
+    at = "2026-01-01T00:00:00Z"
+    plain, shared = "https://plain.example", "https://shared.example"
+
+    def add(source: str, seq: int, hex_: str, signal: str = "pdq", keypoints: bytes | None = None) -> None:
+        entry = FeedEntry(seq, "add", seq, signal, hex_, 90 if signal == "pdq" else None, "image", ("terrorism",),
+                          "active", None, at, at, keypoints=keypoints)
+        store.apply_feed(source, f"mirror:{source[8:]}", [entry], f"c{seq}", local)
+
+    assert not store.mirror_images_lack_keypoints(plain)  # holds nothing from it
+    add(plain, 1, "ab" * 16, signal="md5")
+    assert not store.mirror_images_lack_keypoints(plain)  # nothing from it could carry keypoints
+    # This database's own keypoints, and another source's, say nothing of this source's.
+    store.add_records([record(pdq(9), keypoints=b"\x09" * 60)], actor(store, "Acme"))
+    add(shared, 1, pdq(1), keypoints=b"\x01" * 120)
+    assert not store.mirror_images_lack_keypoints(shared)
+    add(plain, 2, pdq(2))
+    assert store.mirror_images_lack_keypoints(plain)
+    # A retracted record needs none.
+    gone = FeedEntry(3, "retract", 2, "pdq", pdq(2), 90, "image", ("terrorism",), "retracted", None, at, at)
+    store.apply_feed(plain, "mirror:plain.example", [gone], "c3", local)
+    assert not store.mirror_images_lack_keypoints(plain)
+    # A second source record of the same picture held under the shared source without them,
+    # beside one with them: that source did send keypoints.
+    add(shared, 2, pdq(2))
+    assert not store.mirror_images_lack_keypoints(shared)
+
+
 def test_keypoints_only_on_an_image_pdq_record(store: SQLStore) -> None:
     acme = actor(store, "Acme")
     for refused in (record("ab" * 16, signal="md5", keypoints=b"k"),
