@@ -26,13 +26,17 @@ from hashdb.errors import IndexStale, InvalidInput
 
 FORMAT = "hashdb-index"
 VERSION = 1
+# A hash index's kinds (base.load_saved reads them); a keypoint index (keypoints.py) is read
+# only by its own loader, which asks for its kind.
+HASH_KINDS = ("linear", "faiss")
+KEYPOINTS = "keypoints"
 
 
 @dataclass(frozen=True, slots=True)
 class Manifest:
-    kind: str  # "linear" | "faiss"
+    kind: str  # "linear" | "faiss" | "keypoints"
     bits: int
-    covers_seq: int
+    covers_seq: int  # a keypoint index: the last keypoint row id it holds
     count: int
     files: Mapping[str, str]  # role -> file name in the manifest's directory
     params: Mapping[str, int] = field(default_factory=dict)
@@ -56,8 +60,8 @@ def _fsync_path(path: Path, directory: bool = False) -> None:
 
 
 def _try_read(path: Path) -> Manifest | None:
-    try:
-        return read_manifest(path)
+    try:  # whatever its kind: the files it names are committed ones
+        return read_manifest(path, (*HASH_KINDS, KEYPOINTS))
     except IndexStale:
         return None
 
@@ -176,8 +180,8 @@ def _count(value: object) -> int | None:
     return None
 
 
-def read_manifest(path: Path) -> Manifest:
-    """Parse and check the manifest at `path`; anything unreadable is `IndexStale`."""
+def read_manifest(path: Path, kinds: tuple[str, ...] = HASH_KINDS) -> Manifest:
+    """Parse and check the manifest at `path`, of one of `kinds`; anything else is `IndexStale`."""
     path = Path(path)
     try:
         body = json.loads(path.read_text())
@@ -195,7 +199,7 @@ def read_manifest(path: Path) -> Manifest:
     kind, files, params, owner = body.get("kind"), body.get("files"), body.get("params", {}), body.get("owner", "")
     bits, seq, count = (_count(body.get(key)) for key in ("bits", "covers_seq", "count"))
     if (
-        kind not in ("linear", "faiss")
+        kind not in kinds
         or bits is None
         or seq is None
         or count is None

@@ -1,15 +1,20 @@
 """Candidates for keypoint verification: every stored keypoint's descriptor in one FAISS binary
 index, each query descriptor voting for the image of its nearest stored descriptor. Add-only,
-keyed by record id: whoever holds it drops what is no longer live."""
+keyed by record id: whoever holds it drops what is no longer live. Saved and loaded whole
+(_files.py's atomic save); which rows it covers and whose they are is the caller's to check."""
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+
+from hashdb.errors import IndexStale
+from hashdb.index._files import KEYPOINTS, Manifest, load_npy, npy_writer, read_manifest, write_saved
 
 # A descriptor votes when its nearest stored descriptor is within this many of its 256 bits
 # and nearer than RATIO times the nearest descriptor of another image (Lowe's ratio test; an
@@ -43,6 +48,16 @@ _TRAIN_ROUNDS = 6
 _TRAIN_PER_LIST = 40
 
 
+def _faiss() -> Any:
+    import faiss
+
+    # One OpenMP thread, as FaissIndex (faiss_index.DEFAULT_THREADS): a folder's lookup
+    # hashes in one worker process per core beside this one, and FAISS's threads spinning
+    # for work beside them took a 60-file lookup from 1.4-1.7 s to 2.3-2.8 s on 2 cores.
+    faiss.omp_set_num_threads(1)
+    return faiss
+
+
 class KeypointIndex:
     def __init__(self, bits: int = 256) -> None:
         self.bits = bits
@@ -72,12 +87,7 @@ class KeypointIndex:
             self._index.add(codes)
 
     def _build(self) -> None:
-        import faiss
-
-        # One OpenMP thread, as FaissIndex (faiss_index.DEFAULT_THREADS): a folder's lookup
-        # hashes in one worker process per core beside this one, and FAISS's threads spinning
-        # for work beside them took a 60-file lookup from 1.4-1.7 s to 2.3-2.8 s on 2 cores.
-        faiss.omp_set_num_threads(1)
+        faiss = _faiss()
         codes = np.concatenate(self._codes) if len(self._codes) > 1 else self._codes[0]
         self._codes = [codes]
         index: Any
@@ -96,6 +106,48 @@ class KeypointIndex:
         index.add(codes)
         self._index = index
         self._trained_at = len(codes)
+
+    def save(self, path: Path, covers_row: int, owner: str) -> None:
+        """Write atomically: the FAISS index as trained and filled (a load neither trains nor
+        assigns again), its owners and codes as .npy. `covers_row`: the last store row it
+        holds; `owner`: whose rows those are, for the loader to check."""
+        faiss = _faiss()
+        index = self._index if self._index is not None else faiss.IndexBinaryFlat(self.bits)
+        codes = self._all_codes() if self._codes else np.empty((0, self.bits // 8), np.uint8)
+        write_saved(
+            Path(path), kind=KEYPOINTS, bits=self.bits, covers_seq=covers_row, count=len(self._owners),
+            writers={"faiss": lambda target: faiss.write_index_binary(index, str(target)),
+                     "owners": npy_writer(self._owners), "codes": npy_writer(codes)},
+            params={"trained_at": self._trained_at}, owner=owner,
+        )
+
+    @classmethod
+    def load(cls, path: Path, bits: int = 256) -> tuple[KeypointIndex, Manifest]:
+        """What `save` wrote, with its manifest; anything unreadable or inconsistent is
+        `IndexStale` (the remedy is a rebuild from the store)."""
+        faiss = _faiss()
+        path = Path(path)
+        manifest = read_manifest(path, (KEYPOINTS,))
+        count, trained_at = manifest.count, manifest.params.get("trained_at", -1)
+        faiss_path = manifest.file(path, "faiss")
+        try:
+            index = faiss.read_index_binary(str(faiss_path))
+        except RuntimeError as exc:
+            raise IndexStale(f"saved keypoint index {faiss_path} is unreadable ({exc}); rebuild it") from None
+        # Mapped copy-on-write: read only where a search lands (its twin check), never copied whole.
+        owners = load_npy(manifest.file(path, "owners"), np.int64, (count,), mapped=True)
+        codes = load_npy(manifest.file(path, "codes"), np.uint8, (count, bits // 8), mapped=True)
+        flat = isinstance(index, faiss.IndexBinaryFlat)
+        inverted = isinstance(index, faiss.IndexBinaryIVF) and index.is_trained
+        if (manifest.bits != bits or not (flat or inverted) or index.d != bits or index.ntotal != count
+                or not 0 <= trained_at <= count):
+            raise IndexStale(f"saved keypoint index {path} does not match its manifest; rebuild it")
+        loaded = cls(bits)
+        if count:
+            if inverted:
+                index.nprobe = 1
+            loaded._index, loaded._owners, loaded._codes, loaded._trained_at = index, owners, [codes], trained_at
+        return loaded, manifest
 
     def _all_codes(self) -> npt.NDArray[np.uint8]:
         if len(self._codes) > 1:  # blocks added since, joined once at the next search

@@ -19,6 +19,11 @@ class AppendedRows:
         self._page = page
         self._after = 0
 
+    def start_after(self, after: int) -> None:
+        """Follow from the row after `after` (the rows up to it came from elsewhere: a snapshot,
+        or none at 0). The caller holds `lock`, with what it swaps in for those rows."""
+        self._after = after
+
     def refresh(self) -> None:
         with self.lock:
             while True:

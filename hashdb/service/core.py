@@ -34,5 +34,6 @@ class HashDB(MediaMixin, SharingMixin, MatchingMixin, PartnersMixin, AccountsMix
         self.safelist = SafelistMatcher(store, settings)
         self.spike_rule = spike.SpikeRule(store, settings)
         self.tmk = TmkMatcher(store, settings)
-        self.keypoints = KeypointMatcher(store)
+        # Its snapshot beside the hash indexes'; none kept where keypoints are off (HASHDB_KEYPOINTS=0).
+        self.keypoints = KeypointMatcher(store, self.indexes.directory if settings.keypoints else None)
         self.key_cache = KeyCache()

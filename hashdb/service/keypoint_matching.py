@@ -1,7 +1,9 @@
 """Keypoint matching: a cropped re-upload found by where its keypoints say a stored image lies
 in it, then confirmed by the PDQ of that stored image's box, the query aligned on it
 (hashing/keypoints.py). Candidates come from an in-memory index of every stored keypoint,
-loaded from the store and kept current by reading the rows added since, as TMK's is.
+loaded from its snapshot beside the hash indexes' when there is one of this database
+(keypoint_snapshot.py), else built from the store, and kept current by reading the rows added
+since, as TMK's is.
 
 The index is add-only: a retracted or quarantined record stays in it and is dropped where every
 match is, by the store's record status (MatchingMixin.lookup). Only a lookup that hashed the
@@ -11,11 +13,15 @@ hashes never loads the index.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from hashdb.index.keypoints import KeypointIndex
+from hashdb.service import keypoint_snapshot
 from hashdb.service.appended_rows import AppendedRows, Rows
+from hashdb.service.keypoint_snapshot import Covered
 from hashdb.store.base import HashStore
 
 if TYPE_CHECKING:  # imported when first used: OpenCV costs a server whose lookups are hashes
@@ -24,6 +30,11 @@ if TYPE_CHECKING:  # imported when first used: OpenCV costs a server whose looku
 # A match's `via`: the stored image's box PDQ against the query aligned on it.
 ALIGNED = "aligned"
 _PAGE = 5_000
+# A load that had to add more rows than this past its snapshot (or had none) saves a fresh one.
+# Adding costs about 0.7 ms an image (its 200 descriptors parsed and added), so 1,000 rows are
+# 0.7 s that every later lookup would pay again, while saving writes about 16 KB an image held
+# (BENCHMARKS.md, "Keypoint index snapshot"); a long-running server's later rows never save.
+SAVE_AFTER_ADDING = 1_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,23 +44,68 @@ class KeypointHit:
 
 
 class KeypointMatcher:
-    def __init__(self, store: HashStore) -> None:
+    def __init__(self, store: HashStore, directory: Path | None = None) -> None:
+        """`directory`: where the snapshot is kept (the hash indexes' folder); None keeps none."""
         self.store = store
+        self.directory = directory
         self._index = KeypointIndex()
         self._rows = AppendedRows(store.keypoint_rows, self._add, _PAGE)
+        self._covered: Covered | None = None  # the last row the index holds
+        self._added = 0  # rows added since the snapshot (or since none)
+        self._loading = threading.Lock()
+        self._loaded = False
 
     def __len__(self) -> int:
         return len(self._index)
 
     def refresh(self) -> None:
-        """Add the keypoint rows stored since the last call."""
+        """Add the keypoint rows stored since the last call (the first loads the snapshot)."""
+        if not self._loaded:
+            self._load()
         self._rows.refresh()
+
+    def _load(self) -> None:
+        with self._loading:
+            if self._loaded:
+                return
+            snapshot = None if self.directory is None else keypoint_snapshot.load(self.store, self.directory)
+            if snapshot is not None:
+                with self._rows.lock:
+                    self._index, self._covered = snapshot.index, snapshot.covered
+                    self._rows.start_after(snapshot.covered.row_id)
+            self._rows.refresh()
+            if snapshot is None or self._added > SAVE_AFTER_ADDING:
+                self._save()
+            self._loaded = True
+
+    def rebuild(self) -> int:
+        """A fresh index of every stored keypoint row, saved (`hashdb index rebuild`); how many
+        descriptors it holds."""
+        with self._loading:
+            with self._rows.lock:
+                self._index, self._covered, self._added = KeypointIndex(), None, 0
+                self._rows.start_after(0)
+            self._rows.refresh()
+            self._save()
+            self._loaded = True
+            return len(self._index)
+
+    def _save(self) -> None:
+        """Save the index unless there is no folder or nothing to save (a database without
+        keypoints writes no snapshot)."""
+        with self._rows.lock:
+            if self.directory is None or self._covered is None:
+                return
+            keypoint_snapshot.save(self.store, self.directory, self._index, self._covered)
+            self._added = 0
 
     def _add(self, rows: Rows) -> None:
         from hashdb.hashing import keypoints
 
         self._index.add([record_id for _, record_id, _ in rows],
                         [keypoints.parse(data).descriptors for _, _, data in rows])
+        self._covered = Covered.of(rows[-1])
+        self._added += len(rows)
 
     def matches(self, probe: keypoints.Probe, skip: frozenset[int] = frozenset()) -> list[KeypointHit]:
         """Stored images the probe's file shows, verified and aligned; `skip`: records the

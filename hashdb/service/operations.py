@@ -30,14 +30,18 @@ class OperationsMixin(ServiceBase):
         return self.indexes.sizes()
 
     def rebuild_saved_index(self, progress: Callable[[str, int], None] | None = None) -> SavedIndex:
-        """Rebuild and save the snapshot the server's workers load at start. A PostgreSQL
-        database has no folder beside it: without HASHDB_INDEX_DIR nothing could be saved, so it
-        is refused before the rebuild (which would then have been for nothing)."""
+        """Rebuild and save the snapshot the server's workers load at start, and the keypoint
+        index's that a lookup of a file loads (unless keypoints are off). A PostgreSQL database
+        has no folder beside it: without HASHDB_INDEX_DIR nothing could be saved, so it is
+        refused before the rebuild (which would then have been for nothing)."""
         folder = self.indexes.directory
         if folder is None:
             raise InvalidInput("nowhere to save the index: set HASHDB_INDEX_DIR to a folder (the same the "
                                "server's workers are given, so they load it instead of each rebuilding)")
-        return SavedIndex(self.rebuild_index(progress), folder.resolve())
+        indexed = self.rebuild_index(progress)
+        if self.settings.keypoints:
+            indexed["keypoints"] = self.keypoints.rebuild()
+        return SavedIndex(indexed, folder.resolve())
 
     def stats(self, actor: Principal) -> dict[str, dict[str, int]]:
         policy.require(actor, "lookup")

@@ -94,3 +94,85 @@ def test_the_lists_are_capped(monkeypatch):
     assert index._index.nlist == 4  # 16,000 descriptors would make 40 lists of LIST_SIZE
     target = sorted(stored)[7]
     assert index.candidates(noisy(stored[target][:60], 20, seed=1))[0] == target
+
+
+def filled_index(count: int) -> tuple[kp.KeypointIndex, dict[int, np.ndarray]]:
+    stored = images(count, 200)
+    index = kp.KeypointIndex()
+    ids = sorted(stored)
+    for start in range(0, count, 7):
+        index.add(ids[start:start + 7], [stored[i] for i in ids[start:start + 7]])
+    return index, stored
+
+
+def queries_of(stored: dict[int, np.ndarray]) -> list[tuple[np.ndarray, frozenset[int]]]:
+    ids = sorted(stored)
+    found = [(noisy(stored[i][:60], 20, seed=i), frozenset()) for i in ids[::3]]
+    stranger = np.random.default_rng(7).integers(0, 256, (300, 32), dtype=np.uint8)
+    return [*found, (found[0][0], frozenset({ids[0]})), (stranger, frozenset())]
+
+
+def list_sizes(index: kp.KeypointIndex) -> list[int]:
+    inverted = index._index
+    return [inverted.get_list_size(i) for i in range(inverted.nlist)]
+
+
+@pytest.mark.parametrize("count", [8, 80])  # a flat scan; an inverted file
+def test_a_saved_index_loads_with_the_same_candidates(tmp_path, count):
+    index, stored = filled_index(count)
+    index.save(tmp_path / "keypoints.faiss", covers_row=123, owner="db/123")
+    loaded, manifest = kp.KeypointIndex.load(tmp_path / "keypoints.faiss")
+    assert (manifest.covers_seq, manifest.owner) == (123, "db/123")
+    assert len(loaded) == len(index) == 200 * count
+    queries = queries_of(stored)
+    assert [loaded.candidates(q, skip) for q, skip in queries] == [index.candidates(q, skip) for q, skip in queries]
+    # Rows added after the load go where they would have gone: the lists as trained, not
+    # trained again on the load's first add.
+    more = images(3, 200, seed=5)
+    for each in (index, loaded):
+        each.add(sorted(more), [more[i] for i in sorted(more)])
+    stored.update(more)
+    queries = queries_of(stored)
+    assert [loaded.candidates(q, skip) for q, skip in queries] == [index.candidates(q, skip) for q, skip in queries]
+    if count > 10:
+        assert list_sizes(loaded) == list_sizes(index)
+
+
+def damage(path, what: str) -> None:
+    import json
+
+    from hashdb.index._files import read_manifest
+
+    files = read_manifest(path, ("keypoints",)).files
+    if what == "manifest":
+        path.write_text(path.read_text()[:40])
+    elif what == "kind":
+        body = json.loads(path.read_text())
+        path.write_text(json.dumps({**body, "kind": "faiss"}))
+    elif what == "missing":
+        (path.parent / files["codes"]).unlink()
+    else:  # a data file cut short, as a full disk leaves it
+        data = path.parent / files[what]
+        data.write_bytes(data.read_bytes()[: data.stat().st_size // 2])
+
+
+@pytest.mark.parametrize("what", ["manifest", "kind", "missing", "faiss", "codes", "owners"])
+def test_a_damaged_save_is_index_stale(tmp_path, what):
+    from hashdb.errors import IndexStale
+
+    index, _ = filled_index(80)
+    path = tmp_path / "keypoints.faiss"
+    index.save(path, covers_row=1, owner="db")
+    damage(path, what)
+    with pytest.raises(IndexStale):
+        kp.KeypointIndex.load(path)
+
+
+def test_a_hash_index_loader_refuses_a_keypoint_save(tmp_path):
+    from hashdb.errors import IndexStale
+    from hashdb.index.base import load_saved
+
+    index, _ = filled_index(8)
+    index.save(tmp_path / "pdq.faiss", covers_row=1, owner="db")
+    with pytest.raises(IndexStale):
+        load_saved(tmp_path / "pdq.faiss")
