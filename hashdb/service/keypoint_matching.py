@@ -31,9 +31,10 @@ if TYPE_CHECKING:  # imported when first used: OpenCV costs a server whose looku
 ALIGNED = "aligned"
 _PAGE = 5_000
 # A load that had to add more rows than this past its snapshot (or had none) saves a fresh one.
-# Adding costs about 0.7 ms an image (its 200 descriptors parsed and added), so 1,000 rows are
-# 0.7 s that every later lookup would pay again, while saving writes about 16 KB an image held
-# (BENCHMARKS.md, "Keypoint index snapshot"); a long-running server's later rows never save.
+# Adding 1,000 rows cost 0.4 to 0.7 s of CPU beyond loading the snapshot (0.1 to 0.2 s, at 2,000
+# to 10,000 images), paid again by every later lookup; saving cost about 0.1 s a 1,000 images
+# held (0.9 s and 156 MB at 10,000), paid once (scripts/bench_keypoint_index.py's databases).
+# Only the first refresh saves: a long-running server's lookups would wait on the write.
 SAVE_AFTER_ADDING = 1_000
 
 

@@ -83,7 +83,8 @@ def _covered(store: HashStore, saved_owner: str, row_id: int) -> tuple[Covered |
     store's, else why not."""
     parts = saved_owner.split("/", 5)
     if parts[0] != store.database_id():
-        return None, "was saved from another database" if saved_owner else "does not say which database it was saved from"
+        why = "was saved from another database" if saved_owner else "does not say which database it was saved from"
+        return None, why
     if len(parts) < 6 or not parts[4].isdigit():
         return None, "does not say which rows it holds"
     rows = store.keypoint_rows(row_id - 1, 1) if row_id > 0 else []
