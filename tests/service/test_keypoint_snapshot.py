@@ -261,3 +261,28 @@ def test_index_rebuild_replaces_the_snapshot(tmp_path):
     db = open_db(path)
     assert aligned(db, "coffee.jpg", tmp_path) == [coffee]
     assert min(db.store.reads) == 2
+
+
+@pytest.mark.postgres
+def test_postgresql_keeps_the_snapshot_in_hashdb_index_dir(postgres_dsn, tmp_path, monkeypatch):
+    from hashdb.service.local import open_database
+
+    monkeypatch.setenv("HASHDB_SECRET", "x" * 40)
+    monkeypatch.setenv("HASHDB_INDEX_DIR", str(tmp_path / "index"))
+    first = open_database(postgres_dsn)
+    first.load_index()
+    chelsea = pdq_id(first, submit(first, "chelsea.jpg"))
+    assert aligned(first, "chelsea.jpg", tmp_path) == [chelsea]
+    first.store.close()
+    later = open_database(postgres_dsn)
+    later.load_index()
+    coffee = pdq_id(later, submit(later, "coffee.jpg"))
+    try:
+        assert aligned(later, "coffee.jpg", tmp_path) == [coffee]
+        assert aligned(later, "chelsea.jpg", tmp_path) == [chelsea]
+        # Loaded, not rebuilt (which would have saved it again, holding coffee's row too).
+        manifest = read_manifest(tmp_path / "index" / keypoint_snapshot.FILE_NAME, ("keypoints",))
+        assert manifest.covers_seq == later.store.keypoint_rows(0, 1)[0][0]
+        assert manifest.owner.startswith(later.store.database_id() + "/")
+    finally:
+        later.store.close()
