@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 
 from hashdb.hashing import keypoints, keypoints_text
 from hashdb.store.sqlite_store import SQLiteStore
@@ -104,6 +105,28 @@ def test_a_crop_is_found_through_keypoints_and_a_database_without_them_costs_no_
     [match] = answer["matches"]
     assert match["id"] == pdq_id(submitted["ids"]) and match["via"] == "aligned"
     assert match["distance"] <= keypoints.ALIGNED_RADIUS
+
+
+def test_a_lookup_saves_the_keypoint_index_beside_the_database_and_index_rebuild_does_too(run, media, tmp_path):
+    from PIL import Image
+
+    from hashdb.index._files import read_manifest
+
+    snapshot = Path(os.environ["HASHDB_DB"] + ".index") / "keypoints.faiss"
+    [submitted] = lines(run("submit", "--json", "--label", "glorification", str(media / "chelsea.jpg")))
+    assert not snapshot.exists()
+    photo = Image.open(media / "chelsea.jpg").convert("RGB")
+    width, height = photo.size
+    crop = tmp_path / "crop.jpg"
+    photo.crop((width - round(0.8 * width), 0, width, round(0.8 * height))).save(crop, quality=90)
+    [answer] = lines(run("lookup", "--json", str(crop)))
+    assert [(m["id"], m["via"]) for m in answer["matches"]] == [(pdq_id(submitted["ids"]), "aligned")]
+    assert read_manifest(snapshot, ("keypoints",)).covers_seq == 1
+    snapshot.unlink()
+    [rebuilt] = lines(run("index", "rebuild", "--json"))
+    held = len(keypoints.parse(stored(submitted["ids"])[pdq_id(submitted["ids"])]).points)
+    assert rebuilt["indexed"]["keypoints"] == held and read_manifest(snapshot, ("keypoints",)).count == held
+    assert lines(run("lookup", "--json", str(crop))) == [answer]
 
 
 def test_an_operator_can_turn_keypoints_off(run, media, tmp_path, monkeypatch):
