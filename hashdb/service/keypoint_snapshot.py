@@ -26,7 +26,8 @@ FILE_NAME = "keypoints.faiss"
 @dataclass(frozen=True, slots=True)
 class Covered:
     """The last keypoint row an index holds, as it was read: a row deleted since (a retraction)
-    and its id taken again by the next insert (SQLite reuses the highest) tells apart by them."""
+    and its id taken again (an older backup put back, whose ids run on differently) tells apart
+    by them."""
 
     row_id: int
     record_id: int

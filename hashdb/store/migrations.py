@@ -466,3 +466,24 @@ def m018_image_keypoints(db: Database) -> None:
         CREATE UNIQUE INDEX image_keypoints_record ON image_keypoints (record_id);
         """
     )
+
+
+@migrations()
+def m019_keypoint_ids_kept(db: Database) -> None:
+    """Keypoint row ids never given again (AUTOINCREMENT): SQLite otherwise reuses the highest id
+    once a retraction deletes its row, and a keypoint index, following the rows by id
+    (service/appended_rows.py) or saved up to one (keypoint_snapshot.py), would never read the
+    row stored under it. PostgreSQL's identity column never reuses one."""
+    run_script(db,
+        """
+        CREATE TABLE image_keypoints_kept (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            record_id INTEGER NOT NULL REFERENCES records(id),
+            data BLOB NOT NULL
+        );
+        INSERT INTO image_keypoints_kept (id, record_id, data) SELECT id, record_id, data FROM image_keypoints;
+        DROP TABLE image_keypoints;
+        ALTER TABLE image_keypoints_kept RENAME TO image_keypoints;
+        CREATE UNIQUE INDEX image_keypoints_record ON image_keypoints (record_id);
+        """
+    )

@@ -326,6 +326,13 @@ CREATE TABLE image_keypoints (
 CREATE UNIQUE INDEX image_keypoints_record ON image_keypoints (record_id);
 """
 
+# An identity column never gives an id again, as SQLite's m019 makes its keypoint ids; ALWAYS,
+# as every identity beside an AUTOINCREMENT id in SQLite (the schema test compares them so).
+# No writer gives an id of its own.
+M019_KEYPOINT_IDS_KEPT = """
+ALTER TABLE image_keypoints ALTER COLUMN id SET GENERATED ALWAYS;
+"""
+
 # (name, DDL) in the order they apply; the names match SQLite's where the change is the same.
 MIGRATIONS: tuple[tuple[str, str], ...] = (
     ("m001_core", M001_CORE),
@@ -345,6 +352,7 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
     ("m016_derived_colours", M016_DERIVED_COLOURS),
     ("m017_webhook_pacing", M017_WEBHOOK_PACING),
     ("m018_image_keypoints", M018_IMAGE_KEYPOINTS),
+    ("m019_keypoint_ids_kept", M019_KEYPOINT_IDS_KEPT),
 )
 
 

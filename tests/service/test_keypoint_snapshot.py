@@ -134,10 +134,13 @@ def restore(path: Path, backup: Path) -> None:
     shutil.copyfile(backup, path)
 
 
-@pytest.mark.parametrize("how", ["retracted", "restored"])
-def test_a_snapshot_whose_last_row_is_another_now_is_rebuilt(tmp_path, caplog, how):
-    """Its last row retracted (SQLite gives its id to the next row stored), or an older backup
-    put back that has stored other rows since: the same database, not the same rows."""
+@pytest.mark.parametrize(("how", "row", "why"), [
+    ("retracted", 3, "holds keypoint row 2, which this database no longer has"),
+    ("restored", 2, "covers a history this database does not have"),
+])
+def test_a_snapshot_whose_last_row_is_another_now_is_rebuilt(tmp_path, caplog, how, row, why):
+    """Its last row retracted (the next row stored takes a new id), or an older backup put back
+    that has stored another row under that id since: the same database, not the same rows."""
     path, backup = tmp_path / "db.sqlite", tmp_path / "backup.sqlite"
     db = open_db(path)
     submit(db, "chelsea.jpg")
@@ -154,13 +157,13 @@ def test_a_snapshot_whose_last_row_is_another_now_is_rebuilt(tmp_path, caplog, h
         restore(path, backup)
     db = open_db(path)
     astronaut = pdq_id(db, submit(db, "astronaut.jpg"))
-    assert db.store.keypoint_rows(1, 10)[0][:2] == (2, astronaut)  # row 2 again
+    assert db.store.keypoint_rows(1, 10)[0][:2] == (row, astronaut)
     db.store.close()
 
     with caplog.at_level(logging.WARNING, logger=LOGGER):
         db = open_db(path)
         assert aligned(db, "astronaut.jpg", tmp_path) == [astronaut]
-    assert "covers a history this database does not have" in caplog.text
+    assert why in caplog.text
 
 
 def damage(path: Path, what: str) -> None:
