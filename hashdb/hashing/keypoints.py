@@ -58,9 +58,13 @@ MAX_TEXT = 4 * math.ceil(MAX_BYTES / 3)
 # Keypoints are found on a grey copy scaled to this longest side, up or down, so that a small
 # emoji and a 1,024-pixel photograph are described at one scale. A lookup keeps its strongest
 # QUERY_COUNT; a stored image its strongest STORED_COUNT (200 cost 0.003 of mean recall against
-# 500 in the measurement, at 2.3x less of everything).
+# 500 in the measurement, at 2.3x less of everything). A lookup's weaker keypoints are the least
+# repeatable: against 1,000, its 500 strongest found as many queries in the evaluation (mean
+# recall 0.933 against 0.932, the crops a few more, a caption and a screenshot fewer) with the
+# same false positives, 700 and 300 one and two more (BENCHMARKS.md), for half the candidate
+# search and verification.
 WORK_SIDE = 512
-QUERY_COUNT = 1000
+QUERY_COUNT = 500
 MIN_KEYPOINTS = 10
 # ORB finds no keypoint within its edge threshold (19 pixels) of a side, so a copy thinner than
 # twice that has none; thinner still, its pyramid's resize asserts.
