@@ -127,3 +127,26 @@ def test_a_folders_process_keeps_freed_image_buffers_for_the_next_file() -> None
     if refaults("default") < 1000:
         pytest.skip("this C library keeps freed buffers already (not glibc's defaults)")
     assert refaults("kept") < 100
+
+
+@pytest.fixture
+def opencv_threads():
+    import cv2
+
+    before = cv2.getNumThreads()
+    cv2.setNumThreads(4)  # as on a machine of 4 cores
+    yield cv2
+    cv2.setNumThreads(before)
+
+
+def test_a_pool_runs_one_opencv_thread_a_process(opencv_threads, media: Path, tmp_path: Path) -> None:
+    # The processes are the parallelism: OpenCV's threads, a pool of them in each process,
+    # would wait for work beside the other processes.
+    paths = corpus(media, tmp_path)[:2]
+    list(media_pool.hash_paths(Settings(), paths, jobs=1))
+    assert opencv_threads.getNumThreads() == 4  # one process: OpenCV's own choice stands
+    list(media_pool.hash_paths(Settings(), paths, jobs=2))
+    assert opencv_threads.getNumThreads() == 1  # the caller, which matches beside the workers
+    opencv_threads.setNumThreads(4)
+    media_pool._init(Settings(), None, False, None)  # what a worker runs first (a spawned one inherits nothing)
+    assert opencv_threads.getNumThreads() == 1
