@@ -167,6 +167,9 @@ class KeypointIndex:
             return []
         k = min(NEIGHBOURS, len(self._owners))
         distances, ids = self._index.search(np.ascontiguousarray(descriptors, dtype=np.uint8), k)
+        if ids.size and int(ids.max()) >= len(self._owners):
+            # A saved index damaged inside FAISS's file, where its manifest and sizes could not tell.
+            raise IndexStale("keypoint index names descriptors it does not hold")
         found = ids >= 0
         owners = np.where(found, self._owners[np.maximum(ids, 0)], -1)
         if skip:

@@ -13,11 +13,13 @@ hashes never loads the index.
 
 from __future__ import annotations
 
+import logging
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from hashdb.errors import IndexStale
 from hashdb.index.keypoints import KeypointIndex
 from hashdb.service import keypoint_snapshot
 from hashdb.service.appended_rows import AppendedRows, Rows
@@ -26,6 +28,8 @@ from hashdb.store.base import HashStore
 
 if TYPE_CHECKING:  # imported when first used: OpenCV costs a server whose lookups are hashes
     from hashdb.hashing import keypoints
+
+log = logging.getLogger(__name__)
 
 # A match's `via`: the stored image's box PDQ against the query aligned on it.
 ALIGNED = "aligned"
@@ -108,14 +112,22 @@ class KeypointMatcher:
         self._covered = Covered.of(rows[-1])
         self._added += len(rows)
 
+    def _candidates(self, probe: keypoints.Probe, skip: frozenset[int]) -> list[int]:
+        with self._rows.lock:
+            return self._index.candidates(probe.keypoints.descriptors, skip)
+
     def matches(self, probe: keypoints.Probe, skip: frozenset[int] = frozenset()) -> list[KeypointHit]:
         """Stored images the probe's file shows, verified and aligned; `skip`: records the
         lookup has matched already (not verified again)."""
         from hashdb.hashing import keypoints
 
         self.refresh()
-        with self._rows.lock:
-            found = self._index.candidates(probe.keypoints.descriptors, skip)
+        try:
+            found = self._candidates(probe, skip)
+        except IndexStale as exc:
+            log.warning("%s; rebuilding the keypoint index from the store", exc)
+            self.rebuild()
+            found = self._candidates(probe, skip)
         if not found:
             return []
         stored = self.store.keypoints_of(found)

@@ -207,6 +207,39 @@ def test_a_damaged_or_half_written_snapshot_is_rebuilt(tmp_path, caplog, what):
     assert aligned(open_db(path), "chelsea.jpg", tmp_path) == [chelsea]
 
 
+def test_a_snapshot_damaged_inside_faiss_is_rebuilt_at_its_first_search(tmp_path, caplog, monkeypatch):
+    """A FAISS file that reads as whole but names descriptors the snapshot does not hold (its
+    ids changed in place, which no size or manifest check sees): rebuilt, not a traceback."""
+    import faiss
+    import numpy as np
+
+    from hashdb.index import keypoints as keypoint_index
+
+    monkeypatch.setattr(keypoint_index, "FLAT_MAX", 10)  # an inverted file, whose ids are stored
+    path = tmp_path / "db.sqlite"
+    db = open_db(path)
+    chelsea = pdq_id(db, submit(db, "chelsea.jpg"))
+    aligned(db, "chelsea.jpg", tmp_path)
+    db.store.close()
+    manifest = read_manifest(snapshot(path), ("keypoints",))
+    codes = np.load(folder(path) / manifest.files["codes"])
+    saved = faiss.read_index_binary(str(folder(path) / manifest.files["faiss"]))
+    shifted = faiss.IndexBinaryIVF(faiss.IndexBinaryFlat(256), 256, saved.nlist)
+    shifted.train(codes)
+    shifted.add_with_ids(codes, np.arange(len(codes), dtype=np.int64) + len(codes))
+    faiss.write_index_binary(shifted, str(folder(path) / manifest.files["faiss"]))
+
+    with caplog.at_level(logging.WARNING, logger="hashdb.service.keypoint_matching"):
+        db = open_db(path)
+        assert aligned(db, "chelsea.jpg", tmp_path) == [chelsea]
+    assert "names descriptors it does not hold; rebuilding" in caplog.text
+    assert min(db.store.reads) == 0  # rebuilt from the store, and saved again
+    db.store.close()
+    caplog.clear()
+    assert aligned(open_db(path), "chelsea.jpg", tmp_path) == [chelsea]
+    assert "rebuilding" not in caplog.text
+
+
 def test_a_record_retracted_or_held_back_after_the_snapshot_does_not_match(tmp_path):
     path = tmp_path / "db.sqlite"
     db = open_db(path)
