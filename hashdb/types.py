@@ -366,6 +366,15 @@ class MirrorOutcome:
 
 
 @dataclass(frozen=True, slots=True)
+class MirrorKeypoints:
+    """What a mirror holds from one source, as a sync's keypoints need to know: a live image
+    PDQ record, and any record with keypoints."""
+
+    images: bool
+    keypoints: bool
+
+
+@dataclass(frozen=True, slots=True)
 class SafelistEntry:
     """A benign hash on the safelist."""
 

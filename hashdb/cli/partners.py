@@ -156,10 +156,9 @@ def sync(url: str, api_key: str | None, batch: int, follow: bool, interval: floa
         raise click.ClickException(f"--db {db_path} is the database the server at {url} serves (--api-key is one "
                                    "of its keys): a mirror needs a database of its own")
     actor = local_principal(service, "local")
-    if keypoints:
-        left_out = mirror.keypoints_left_out(service, source)
-        if left_out:
-            click.echo(f"Warning: {left_out}", err=True)
+    note = mirror.keypoints_note(service, source, keypoints)
+    if note:
+        click.echo(f"Warning: {note}", err=True)
     shown_pages = 0
 
     def report(page: mirror.PageReport) -> None:

@@ -377,16 +377,24 @@ def sync(service: HashDB, feed: FeedPages, source: Source, actor: Principal, bat
         cursor = next_cursor
 
 
-def keypoints_left_out(service: HashDB, source: Source) -> str | None:
-    """Why `sync --keypoints` will not bring the keypoints of records this mirror already holds
-    from `source` (it synced them without): a sync fetches the feed after its cursor only, so
-    those records are never sent again. None on a fresh mirror, one that took keypoints from
-    `source` before, or a database that keeps none (the sync refuses that itself)."""
-    if not service.settings.keypoints or not service.store.mirror_images_lack_keypoints(source.key):
+def keypoints_note(service: HashDB, source: Source, asked: bool) -> str | None:
+    """What a sync from `source`, with keypoints `asked` for or not, leaves without them that
+    this mirror's history says the user wants, or None. A sync fetches the feed after its cursor
+    only: asked for now by a mirror that synced its images without them, the records it holds
+    are never sent again; left out now by one that took them before (a scheduled line missing
+    the flag), the records it adds get none, and their crops match nothing here. Nothing where
+    the database keeps no keypoints (a sync that asks is refused for it)."""
+    if not service.settings.keypoints:
         return None
-    return (f"the image records this mirror already holds from {source.key} have no keypoints, and a sync "
-            "does not fetch records again: only records added from now on get theirs; to have keypoints "
-            "for every record, sync into a new --db")
+    held = service.store.mirror_keypoints(source.key)
+    if asked and held.images and not held.keypoints:
+        return (f"the image records this mirror already holds from {source.key} have no keypoints, and a sync "
+                "does not fetch records again: only records added from now on get theirs; to have keypoints "
+                "for every record, sync into a new --db")
+    if not asked and held.keypoints:
+        return (f"this mirror took keypoints from {source.key} before; the records this sync adds get none, so "
+                "their crops will not match here: sync with --keypoints")
+    return None
 
 
 def _check_feed(service: HashDB, source: Source, identity: str, imported: Path | None = None) -> None:

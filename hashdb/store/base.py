@@ -21,6 +21,7 @@ from hashdb.types import (
     HashValue,
     HistoryEvent,
     Incident,
+    MirrorKeypoints,
     MirrorOutcome,
     NewRecord,
     Organisation,
@@ -201,9 +202,9 @@ class HashStore(Protocol):
         """Source record id -> local record id, for the ids this mirror holds."""
         ...
 
-    def mirror_images_lack_keypoints(self, source: str) -> bool:
-        """Whether this mirror holds a live image PDQ record from `source` while no record it
-        holds from there has keypoints (what a sync without them leaves)."""
+    def mirror_keypoints(self, source: str) -> MirrorKeypoints:
+        """Whether this mirror holds a live image PDQ record from `source`, and any record from
+        there with keypoints."""
         ...
 
     # the web console (console_sql.py)

@@ -14,7 +14,7 @@ from typing import Any
 
 from hashdb.store.rows import check_record, check_text, labels_json, now
 from hashdb.store.sql import Connection, Key, SQLStore, select_in
-from hashdb.types import FeedEntry, HashValue, MirrorOutcome, NewRecord, Principal, Votes
+from hashdb.types import FeedEntry, HashValue, MirrorKeypoints, MirrorOutcome, NewRecord, Principal, Votes
 
 
 class MirrorSQL(SQLStore):
@@ -196,17 +196,17 @@ class MirrorSQL(SQLStore):
                              " AND source_id IN ({marks})", (source,), list(dict.fromkeys(source_ids)))
         return {int(r["source_id"]): int(r["record_id"]) for r in rows}
 
-    def mirror_images_lack_keypoints(self, source: str) -> bool:
+    def mirror_keypoints(self, source: str) -> MirrorKeypoints:
         # Two probes that each stop at their first row, each table read in the order written
-        # (CROSS JOIN keeps SQLite to it). Keypoints first, from their own table: a mirror holds
-        # few or none of them, where it may hold millions of records from the source. Then the
+        # (CROSS JOIN keeps SQLite to it). Keypoints from their own table: a mirror holds few or
+        # none of them, where it may hold millions of records from the source. Images from the
         # source's records, not every PDQ of a database that holds its own too.
-        if self._rows("SELECT 1 FROM image_keypoints k CROSS JOIN mirror_records m"
-                      " WHERE m.record_id = k.record_id AND m.source = ? LIMIT 1", (source,)):
-            return False
-        return bool(self._rows("SELECT 1 FROM mirror_records m CROSS JOIN records r WHERE r.id = m.record_id"
-                               " AND m.source = ? AND r.signal = 'pdq' AND r.media_type = 'image'"
-                               " AND r.status != 'retracted' LIMIT 1", (source,)))
+        keypoints = self._rows("SELECT 1 FROM image_keypoints k CROSS JOIN mirror_records m"
+                               " WHERE m.record_id = k.record_id AND m.source = ? LIMIT 1", (source,))
+        images = self._rows("SELECT 1 FROM mirror_records m CROSS JOIN records r WHERE r.id = m.record_id"
+                            " AND m.source = ? AND r.signal = 'pdq' AND r.media_type = 'image'"
+                            " AND r.status != 'retracted' LIMIT 1", (source,))
+        return MirrorKeypoints(images=bool(images), keypoints=bool(keypoints))
 
 
 def _votes(row: dict[str, Any]) -> Votes | None:

@@ -88,7 +88,7 @@ def warnings(result) -> list[str]:
     return [line for line in result.stderr.splitlines() if line.startswith("Warning:")]
 
 
-def test_sync_with_keypoints_into_a_mirror_synced_without_them_warns_that_its_records_get_none(tmp_path, media):
+def test_sync_warns_where_records_go_without_the_keypoints_the_mirror_wants(tmp_path, media):
     with serving(tmp_path / "source.sqlite", ROLES, env={"HASHDB_SHARE_KEYPOINTS": "1"}) as (server, keys):
         assert hashdb("submit", str(media / "chelsea.jpg"), "--label", "glorification",
                       "--server", server.url, "--api-key", keys["alpha"]).exit_code == 0
@@ -103,8 +103,12 @@ def test_sync_with_keypoints_into_a_mirror_synced_without_them_warns_that_its_re
         assert warnings(sync("kp.sqlite", "--keypoints")) == []
         assert warnings(sync("kp.sqlite", "--keypoints")) == []
         assert warnings(sync("plain.sqlite")) == []
+        assert warnings(sync("plain.sqlite")) == []
         [warning] = warnings(sync("plain.sqlite", "--keypoints"))
+        # Then the flag left out where keypoints were taken before (a scheduled line without it).
+        [dropped] = warnings(sync("kp.sqlite"))
     assert "no keypoints" in warning and "sync into a new --db" in warning, warning
+    assert "took keypoints" in dropped and "sync with --keypoints" in dropped, dropped
     # What it says: the record mirrored before is not sent again, so it has none still.
     for name, held in (("plain.sqlite", 0), ("kp.sqlite", 1)):
         service = open_database(tmp_path / name)

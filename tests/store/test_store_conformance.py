@@ -423,8 +423,8 @@ def test_a_mirror_stores_the_keypoints_its_feed_carried_with_the_records_it_adds
     assert store.keypoints_of([ids[41]]) == {ids[41]: b"\x04" * 80}
 
 
-def test_a_mirror_tells_whether_the_images_it_holds_from_a_source_came_without_keypoints(store: SQLStore) -> None:
-    from hashdb.types import FeedEntry
+def test_a_mirror_tells_whether_it_holds_images_and_keypoints_from_a_source(store: SQLStore) -> None:
+    from hashdb.types import FeedEntry, MirrorKeypoints
 
     local = actor(store, "local", "admin")
     at = "2026-01-01T00:00:00Z"
@@ -435,23 +435,24 @@ def test_a_mirror_tells_whether_the_images_it_holds_from_a_source_came_without_k
                           "active", None, at, at, keypoints=keypoints)
         store.apply_feed(source, f"mirror:{source[8:]}", [entry], f"c{seq}", local)
 
-    assert not store.mirror_images_lack_keypoints(plain)  # holds nothing from it
+    nothing = MirrorKeypoints(images=False, keypoints=False)
+    assert store.mirror_keypoints(plain) == nothing  # holds nothing from it
     add(plain, 1, "ab" * 16, signal="md5")
-    assert not store.mirror_images_lack_keypoints(plain)  # nothing from it could carry keypoints
+    assert store.mirror_keypoints(plain) == nothing  # nothing from it could carry keypoints
     # This database's own keypoints, and another source's, say nothing of this source's.
     store.add_records([record(pdq(9), keypoints=b"\x09" * 60)], actor(store, "Acme"))
     add(shared, 1, pdq(1), keypoints=b"\x01" * 120)
-    assert not store.mirror_images_lack_keypoints(shared)
+    assert store.mirror_keypoints(shared) == MirrorKeypoints(images=True, keypoints=True)
     add(plain, 2, pdq(2))
-    assert store.mirror_images_lack_keypoints(plain)
-    # A retracted record needs none.
+    assert store.mirror_keypoints(plain) == MirrorKeypoints(images=True, keypoints=False)
+    # A retracted record is no image it holds.
     gone = FeedEntry(3, "retract", 2, "pdq", pdq(2), 90, "image", ("terrorism",), "retracted", None, at, at)
     store.apply_feed(plain, "mirror:plain.example", [gone], "c3", local)
-    assert not store.mirror_images_lack_keypoints(plain)
+    assert store.mirror_keypoints(plain) == nothing
     # A second source record of the same picture held under the shared source without them,
     # beside one with them: that source did send keypoints.
     add(shared, 2, pdq(2))
-    assert not store.mirror_images_lack_keypoints(shared)
+    assert store.mirror_keypoints(shared) == MirrorKeypoints(images=True, keypoints=True)
 
 
 def test_keypoints_only_on_an_image_pdq_record(store: SQLStore) -> None:
