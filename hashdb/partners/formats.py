@@ -102,8 +102,10 @@ def import_file(service: HashDB, actor: Principal, path: Path, labels: tuple[str
     _refuse_ignored(path, export, labels, source, pdq_quality)
     if export:
         lines = (lambda: csv_format.feed_lines(path)) if kind == "hashdb" else None
-        outcome = mirror.import_feed(service, mirror.Source.named(source or mirror.FILE_SOURCE), path, actor, lines)
-        return dataclasses.asdict(outcome)
+        notes: list[str] = []
+        outcome = mirror.import_feed(service, mirror.Source.named(source or mirror.FILE_SOURCE), path, actor, lines,
+                                     notes)
+        return {**dataclasses.asdict(outcome), **({"notes": notes} if notes else {})}
     if kind == "pytx":
         return _import_pytx_csv(service, actor, path, labels, pdq_quality)
     submissions = []

@@ -232,10 +232,11 @@ FeedLines = Callable[[], Iterator[tuple[str, object]]]
 
 
 def import_feed(service: HashDB, source: Source, path: Path, actor: Principal,
-                lines: FeedLines | None = None) -> MirrorOutcome:
+                lines: FeedLines | None = None, notes: list[str] | None = None) -> MirrorOutcome:
     """Apply a file `hashdb export` wrote (JSONL, or what `lines` reads of another format).
     Every line is checked before anything is written, so a bad line refuses the whole file;
-    then it is applied a page per transaction."""
+    then it is applied a page per transaction. `notes` gets what the caller should be told: the
+    keypoints the file's records go without that this mirror's history says are wanted."""
     read = lines or (lambda: jsonl_lines(path))
     identities: set[str] = set()
 
@@ -250,16 +251,21 @@ def import_feed(service: HashDB, source: Source, path: Path, actor: Principal,
 
     first: FeedEntry | None = None
     last: FeedEntry | None = None
+    carried = False  # keypoints on any line
     for page in _file_pages(noting, service.taxonomy, service.settings.keypoints):
         for entry in page:
             first = entry if first is None or entry.seq < first.seq else first
             last = entry if last is None or entry.seq > last.seq else last
+            carried = carried or entry.keypoints is not None
     if len(identities) > 1:
         raise InvalidInput(f"{path} holds the feeds of {len(identities)} databases: import each database's "
                            "export on its own, each with its own --source")
     identity = next(iter(identities), None)  # None: an export from before feeds were named
     if identity is not None:
         _check_feed(service, source, identity, imported=path)
+    note = keypoints_note(service, source, carried)
+    if note and notes is not None:
+        notes.append(note)
     total = MirrorOutcome()
     for entries in _file_pages(read, service.taxonomy, service.settings.keypoints):
         total = add(total, apply(service, source, entries, None, actor))
@@ -378,22 +384,23 @@ def sync(service: HashDB, feed: FeedPages, source: Source, actor: Principal, bat
 
 
 def keypoints_note(service: HashDB, source: Source, asked: bool) -> str | None:
-    """What a sync from `source`, with keypoints `asked` for or not, leaves without them that
-    this mirror's history says the user wants, or None. A sync fetches the feed after its cursor
-    only: asked for now by a mirror that synced its images without them, the records it holds
-    are never sent again; left out now by one that took them before (a scheduled line missing
-    the flag), the records it adds get none, and their crops match nothing here. Nothing where
-    the database keeps no keypoints (a sync that asks is refused for it)."""
+    """What a sync or import from `source`, with keypoints (`asked`: asked for, or carried by
+    the file) or without, leaves without them that this mirror's history says the user wants,
+    or None. Keypoints come only with the records a sync or import adds: asked for now by a
+    mirror that took its images without them, the records it holds get none; left out now by
+    one that took them before (a scheduled line missing the flag), the records it adds get none,
+    and their crops match nothing here. Nothing where the database keeps no keypoints (a sync
+    that asks is refused for it, an import stores none)."""
     if not service.settings.keypoints:
         return None
     held = service.store.mirror_keypoints(source.key)
     if asked and held.images and not held.keypoints:
-        return (f"the image records this mirror already holds from {source.key} have no keypoints, and a sync "
-                "does not fetch records again: only records added from now on get theirs; to have keypoints "
-                "for every record, sync into a new --db")
+        return (f"the image records this mirror already holds from {source.key} have no keypoints, and they "
+                "come only with the records a sync or import adds: to have keypoints for every record, sync "
+                "or import into a new --db")
     if not asked and held.keypoints:
-        return (f"this mirror took keypoints from {source.key} before; the records this sync adds get none, so "
-                "their crops will not match here: sync with --keypoints")
+        return (f"this mirror took keypoints from {source.key} before; the records added now get none, so "
+                "their crops will not match here: sync with --keypoints (or import an export --keypoints)")
     return None
 
 

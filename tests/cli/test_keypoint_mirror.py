@@ -107,7 +107,7 @@ def test_sync_warns_where_records_go_without_the_keypoints_the_mirror_wants(tmp_
         [warning] = warnings(sync("plain.sqlite", "--keypoints"))
         # Then the flag left out where keypoints were taken before (a scheduled line without it).
         [dropped] = warnings(sync("kp.sqlite"))
-    assert "no keypoints" in warning and "sync into a new --db" in warning, warning
+    assert "no keypoints" in warning and "import into a new --db" in warning, warning
     assert "took keypoints" in dropped and "sync with --keypoints" in dropped, dropped
     # What it says: the record mirrored before is not sent again, so it has none still.
     for name, held in (("plain.sqlite", 0), ("kp.sqlite", 1)):

@@ -241,3 +241,30 @@ def test_a_mirror_does_not_pass_on_the_keypoints_it_took(tmp_path, source):
         assert entries and all(e.keypoints is None for e in entries)  # ...but not shared on
     finally:
         service.store.close()
+
+
+def test_an_import_says_where_records_go_without_the_keypoints_the_mirror_wants(tmp_path, source, media):
+    # As a sync says it: keypoints come only with the records an import adds.
+    files = {}
+    for name, with_keypoints in (("plain.jsonl", False), ("keypoints.jsonl", True)):
+        files[name] = tmp_path / name
+        with files[name].open("w") as out:
+            write_export(source, admin_of(source), out, "jsonl", None, None, with_keypoints)
+
+    def imported(db: str, name: str) -> dict:
+        service = open_database(tmp_path / db)
+        try:
+            return import_file(service, admin_of(service, "local"), files[name], source=SOURCE.key)
+        finally:
+            service.store.close()
+
+    assert "notes" not in imported("plain.sqlite", "plain.jsonl")
+    late = imported("plain.sqlite", "keypoints.jsonl")  # the records are held: none is added
+    [note] = late["notes"]
+    assert late["added"] == 0 and "have no keypoints" in note and "import into a new --db" in note, late
+    assert mirrored(tmp_path / "plain.sqlite") == {}
+    assert "notes" not in imported("kp.sqlite", "keypoints.jsonl")
+    assert mirrored(tmp_path / "kp.sqlite") == {"pdq": blob_of(media)}
+    # A plain file into the mirror that took them: what it adds would go without.
+    [dropped] = imported("kp.sqlite", "plain.jsonl")["notes"]
+    assert "took keypoints" in dropped, dropped
