@@ -110,6 +110,21 @@ def remove_leftovers(path: Path) -> int:
         return len(stale)
 
 
+def remove_saved(path: Path) -> None:
+    """Delete the save at `path`, its manifest first (the commit point: a crash part-way leaves
+    leftovers, which the next save or remove_leftovers clears), then its files."""
+    path = Path(path)
+    if not path.parent.is_dir():
+        return
+    with _writer_lock(path):
+        manifest = _try_read(path)
+        path.unlink(missing_ok=True)
+        for name in manifest.files.values() if manifest is not None else ():
+            (path.parent / name).unlink(missing_ok=True)
+        for leftover in _leftovers(path, ()):
+            leftover.unlink(missing_ok=True)
+
+
 def write_saved(
     path: Path,
     *,

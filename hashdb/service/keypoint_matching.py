@@ -96,10 +96,13 @@ class KeypointMatcher:
             return len(self._index)
 
     def _save(self) -> None:
-        """Save the index unless there is no folder or nothing to save (a database without
-        keypoints writes no snapshot)."""
+        """Save the index unless there is no folder; with nothing to save (a database without
+        keypoints, or whose last were retracted) there is no snapshot, nor one left from before."""
         with self._rows.lock:
-            if self.directory is None or self._covered is None:
+            if self.directory is None:
+                return
+            if self._covered is None:
+                keypoint_snapshot.remove(self.directory)
                 return
             keypoint_snapshot.save(self.store, self.directory, self._index, self._covered)
             self._added = 0

@@ -14,7 +14,7 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from hashdb.index._files import remove_leftovers
+from hashdb.index._files import remove_leftovers, remove_saved
 from hashdb.index.keypoints import KeypointIndex
 from hashdb.store.base import HashStore
 
@@ -53,6 +53,12 @@ def owner(store: HashStore, covered: Covered, seq: int) -> str:
             f"{seq}/{store.change_mark(seq) or ''}")
 
 
+def remove(directory: Path) -> None:
+    """No snapshot in `directory` (a database left with no keypoints): one saved earlier would
+    be loaded, found not to match, and rebuilt, with a warning, at every lookup."""
+    remove_saved(directory / FILE_NAME)
+
+
 def save(store: HashStore, directory: Path, index: KeypointIndex, covered: Covered) -> None:
     # The change read now: the rows the index holds were committed with changes at or before it.
     index.save(directory / FILE_NAME, covered.row_id, owner(store, covered, store.last_seq()))
@@ -70,11 +76,12 @@ def load(store: HashStore, directory: Path) -> Snapshot | None:
     try:
         index, manifest = KeypointIndex.load(path)
     except Exception as exc:  # a damaged snapshot is rebuilt, never trusted
-        log.warning("keypoint index snapshot %s unreadable (%s); rebuilding", path, exc)
+        why = str(exc).removesuffix("; rebuild it").removesuffix("; rebuild it from the store")
+        log.warning("keypoint index snapshot %s is damaged (%s); rebuilding it from the store", path, why)
         return None
     covered, why = _covered(store, manifest.owner, manifest.covers_seq)
     if covered is None or not len(index):
-        log.warning("keypoint index snapshot %s %s; rebuilding", path, why or "holds nothing")
+        log.warning("keypoint index snapshot %s %s; rebuilding it from the store", path, why or "holds nothing")
         return None
     return Snapshot(index, covered)
 
@@ -90,7 +97,10 @@ def _covered(store: HashStore, saved_owner: str, row_id: int) -> tuple[Covered |
         return None, "does not say which rows it holds"
     rows = store.keypoint_rows(row_id - 1, 1) if row_id > 0 else []
     if not rows or rows[0][0] != row_id:
-        return None, f"holds keypoint row {row_id}, which this database no longer has"
+        # A retraction deleted it (the ids are never given again), or this database is a copy
+        # taken before it was stored: either way not the rows the snapshot holds.
+        return None, (f"was saved up to keypoint row {row_id}, which this database does not hold (retracted "
+                      "since, or a copy of the database taken before it)")
     covered = Covered.of(rows[0])
     if saved_owner != owner(store, covered, int(parts[4])):
         return None, (f"covers a history this database does not have (its keypoint row {row_id} is another "

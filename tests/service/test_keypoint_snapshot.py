@@ -5,8 +5,10 @@ since never matches; HASHDB_KEYPOINTS=0 and a database without keypoints write n
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
+import zlib
 from pathlib import Path
 
 import pytest
@@ -135,7 +137,7 @@ def restore(path: Path, backup: Path) -> None:
 
 
 @pytest.mark.parametrize(("how", "row", "why"), [
-    ("retracted", 3, "holds keypoint row 2, which this database no longer has"),
+    ("retracted", 3, "was saved up to keypoint row 2, which this database does not hold (retracted since"),
     ("restored", 2, "covers a history this database does not have"),
 ])
 def test_a_snapshot_whose_last_row_is_another_now_is_rebuilt(tmp_path, caplog, how, row, why):
@@ -177,12 +179,19 @@ def damage(path: Path, what: str) -> None:
         for name in files.values():
             (path.parent / name).unlink()
         path.unlink()
+    elif what.startswith("changed "):  # bytes changed in place, the length kept
+        data = path.parent / files[what.split()[1]]
+        body = bytearray(data.read_bytes())
+        middle = len(body) // 2
+        body[middle:middle + 64] = bytes(b ^ 0x5A for b in body[middle:middle + 64])
+        data.write_bytes(bytes(body))
     else:
         data = path.parent / files[what]
         data.write_bytes(data.read_bytes()[: data.stat().st_size // 2])
 
 
-@pytest.mark.parametrize("what", ["manifest", "faiss", "codes", "owners", "half-written"])
+@pytest.mark.parametrize("what", ["manifest", "faiss", "codes", "owners", "half-written",
+                                  "changed faiss", "changed owners", "changed codes"])
 def test_a_damaged_or_half_written_snapshot_is_rebuilt(tmp_path, caplog, what):
     path = tmp_path / "db.sqlite"
     db = open_db(path)
@@ -197,8 +206,11 @@ def test_a_damaged_or_half_written_snapshot_is_rebuilt(tmp_path, caplog, what):
     assert min(db.store.reads) == 0  # rebuilt from the store
     if what == "half-written":
         assert "removed 4 files of an unfinished keypoint index save" in caplog.text
+    elif what.startswith("changed "):
+        assert "does not match its checksum); rebuilding it from the store" in caplog.text
     else:
-        assert "unreadable" in caplog.text and "rebuilding" in caplog.text
+        assert "damaged" in caplog.text and "rebuilding it from the store" in caplog.text
+        assert "; rebuild it" not in caplog.text  # one remedy, said once
     # Saved whole again, with nothing of the damaged one left beside it.
     manifest = read_manifest(snapshot(path), ("keypoints",))
     left = {p.name for p in folder(path).glob("*keypoints.faiss*")}
@@ -228,6 +240,11 @@ def test_a_snapshot_damaged_inside_faiss_is_rebuilt_at_its_first_search(tmp_path
     shifted.train(codes)
     shifted.add_with_ids(codes, np.arange(len(codes), dtype=np.int64) + len(codes))
     faiss.write_index_binary(shifted, str(folder(path) / manifest.files["faiss"]))
+    # ... and its manifest's checksum with it (as a damage no checksum sees would leave it), so
+    # the search's own check is what finds it.
+    body = json.loads(snapshot(path).read_text())
+    body["params"]["crc32_faiss"] = zlib.crc32((folder(path) / manifest.files["faiss"]).read_bytes())
+    snapshot(path).write_text(json.dumps(body))
 
     with caplog.at_level(logging.WARNING, logger="hashdb.service.keypoint_matching"):
         db = open_db(path)
@@ -297,6 +314,25 @@ def test_index_rebuild_replaces_the_snapshot(tmp_path):
     db = open_db(path)
     assert aligned(db, "coffee.jpg", tmp_path) == [coffee]
     assert min(db.store.reads) == 2
+
+
+def test_index_rebuild_with_no_keypoints_left_removes_the_snapshot(tmp_path, caplog):
+    path = tmp_path / "db.sqlite"
+    db = open_db(path)
+    chelsea = submit(db, "chelsea.jpg")
+    aligned(db, "chelsea.jpg", tmp_path)
+    assert snapshot(path).exists()
+    for record_id in chelsea:
+        db.retract(record_id, principal(db, "alice", "contributor"))
+    assert db.rebuild_saved_index().indexed["keypoints"] == 0
+    assert not list(folder(path).glob("keypoints.faiss*"))
+    db.store.close()
+    with caplog.at_level(logging.WARNING, logger=LOGGER):
+        db = open_db(path)
+        coffee = pdq_id(db, submit(db, "coffee.jpg"))
+        assert aligned(db, "coffee.jpg", tmp_path) == [coffee]
+    assert caplog.text == ""  # no snapshot of the retracted rows to find wanting
+    db.store.close()
 
 
 @pytest.mark.postgres
