@@ -92,7 +92,7 @@ def import_command(file: Path, labels: tuple[str, ...], source: str | None, pdq_
     is read strictly (a malformed one, or one of another picture than its line's hashes,
     refuses the file) and stored with the record the line adds, so that a lookup of a file
     against the mirror finds crops of it. Records held before keep none; with
-    HASHDB_KEYPOINTS=0 none are stored.
+    HASHDB_KEYPOINTS=0 none are stored, and a note says so.
 
     \b
     Example:

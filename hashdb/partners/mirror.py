@@ -236,34 +236,43 @@ def import_feed(service: HashDB, source: Source, path: Path, actor: Principal,
     """Apply a file `hashdb export` wrote (JSONL, or what `lines` reads of another format).
     Every line is checked before anything is written, so a bad line refuses the whole file;
     then it is applied a page per transaction. `notes` gets what the caller should be told: the
-    keypoints the file's records go without that this mirror's history says are wanted."""
+    keypoints the file's records go without that this mirror's history says are wanted, or
+    that this database keeps none of those the file carries."""
     read = lines or (lambda: jsonl_lines(path))
     identities: set[str] = set()
+    # Keypoints on any line, seen in the document: where this database keeps none, entries are
+    # read without them, and the file's would go unstored without a word.
+    carried = False
 
     def noting() -> Iterator[tuple[str, object]]:
+        nonlocal carried
         for where, doc in read():
             feed = doc.get("feed") if isinstance(doc, dict) else None
             if feed is not None:
                 if not isinstance(feed, str) or not _FEED_IDENTITY.fullmatch(feed):
                     raise InvalidInput(f"{where}: feed must be the short token `hashdb export` writes")
                 identities.add(feed)
+            carried = carried or isinstance(doc, dict) and doc.get("keypoints") is not None
             yield where, doc
 
     first: FeedEntry | None = None
     last: FeedEntry | None = None
-    carried = False  # keypoints on any line
     for page in _file_pages(noting, service.taxonomy, service.settings.keypoints):
         for entry in page:
             first = entry if first is None or entry.seq < first.seq else first
             last = entry if last is None or entry.seq > last.seq else last
-            carried = carried or entry.keypoints is not None
     if len(identities) > 1:
         raise InvalidInput(f"{path} holds the feeds of {len(identities)} databases: import each database's "
                            "export on its own, each with its own --source")
     identity = next(iter(identities), None)  # None: an export from before feeds were named
     if identity is not None:
         _check_feed(service, source, identity, imported=path)
-    note = keypoints_note(service, source, carried)
+    if carried and not service.settings.keypoints:
+        # Not in keypoints_note, which a sync shares: a sync asking for them is refused here.
+        note: str | None = ("this database keeps no keypoints (HASHDB_KEYPOINTS=0), so the file's were not "
+                            "stored")
+    else:
+        note = keypoints_note(service, source, carried)
     if note and notes is not None:
         notes.append(note)
     total = MirrorOutcome()
@@ -390,7 +399,7 @@ def keypoints_note(service: HashDB, source: Source, asked: bool) -> str | None:
     mirror that took its images without them, the records it holds get none; left out now by
     one that took them before (a scheduled line missing the flag), the records it adds get none,
     and their crops match nothing here. Nothing where the database keeps no keypoints (a sync
-    that asks is refused for it, an import stores none)."""
+    that asks is refused for it, an import notes the file's itself)."""
     if not service.settings.keypoints:
         return None
     held = service.store.mirror_keypoints(source.key)

@@ -215,11 +215,23 @@ def test_a_database_that_keeps_no_keypoints_neither_syncs_nor_imports_them(tmp_p
         with exported.open("w") as out:
             write_export(source, admin_of(source), out, "jsonl", None, None, True)
         assert '"keypoints"' in exported.read_text()
-        outcome = mirror.import_feed(service, SOURCE, exported, admin_of(service, "local"))
+        notes: list[str] = []
+        outcome = mirror.import_feed(service, SOURCE, exported, admin_of(service, "local"), notes=notes)
         assert outcome.added == records_of(source)
         assert service.store.keypoint_rows(0, 10) == []
+        # Said, as a submission with keypoints says it: the file's were not stored.
+        assert notes == ["this database keeps no keypoints (HASHDB_KEYPOINTS=0), so the file's were not stored"]
+        plain = tmp_path / "plain.jsonl"
+        with plain.open("w") as out:
+            write_export(source, admin_of(source), out, "jsonl", None, None)
+        notes.clear()
+        mirror.import_feed(service, SOURCE, plain, admin_of(service, "local"), notes=notes)
+        assert notes == []  # nothing carried, nothing dropped
     finally:
         service.store.close()
+    result = run_cli("import", "--db", str(tmp_path / "off2.sqlite"), str(exported), HASHDB_KEYPOINTS="0")
+    assert result.exit_code == 0 and result.output.count("\n") == 1, result.output
+    assert "(note: this database keeps no keypoints (HASHDB_KEYPOINTS=0)" in result.output
 
 
 def test_a_quarantined_records_keypoints_stay_home(tmp_path, source):
