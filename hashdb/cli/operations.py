@@ -112,15 +112,21 @@ def index() -> None:
 @json_option
 def index_rebuild(db_path: str, as_json: bool) -> None:
     """Rebuild every index from the database and save a snapshot, which the server's workers
-    load at start instead of each rebuilding. It is saved beside a SQLite file (DB.index), or
-    in HASHDB_INDEX_DIR, which a PostgreSQL database needs (without it this is refused).
+    load at start instead of each rebuilding. A SQLite file's is saved beside it, in DB.index
+    (HASHDB_INDEX_DIR does not apply to it); a PostgreSQL database's in HASHDB_INDEX_DIR, which
+    it needs (without it this is refused).
 
     \b
     Example:
         hashdb index rebuild --db hashdb.sqlite
         HASHDB_INDEX_DIR=/var/lib/hashdb/index hashdb index rebuild --db postgresql://db/hashdb
     """
+    from hashdb.service.local import unused_index_dir
+
     service = open_service(db_path)
+    unused = unused_index_dir(db_path)
+    if unused:
+        click.echo(f"Warning: {unused}", err=True)
     saved = service.rebuild_saved_index()
     emit(as_json, {"indexed": saved.indexed, "saved": str(saved.folder)},
          ", ".join(f"{s}: {n}" for s, n in saved.indexed.items()) + f"; saved in {saved.folder}")
@@ -212,7 +218,7 @@ def check_servable(db_path: str, host: str, port: int) -> None:
     from sqlite_utils import Database
 
     from hashdb.service.environment import misspelt, server_config
-    from hashdb.service.local import is_dsn, require_database
+    from hashdb.service.local import is_dsn, require_database, unused_index_dir
     from hashdb.store.migrations import refuse_foreign
 
     # The same checks create_app makes in each worker.
@@ -232,6 +238,9 @@ def check_servable(db_path: str, host: str, port: int) -> None:
                 refuse_foreign(Database(connection), path)
         except sqlite3.Error as exc:
             raise click.ClickException(f"{path} is not a hashdb database: {exc} (--db)") from exc
+        unused = unused_index_dir(db_path)
+        if unused:
+            click.echo(f"Warning: {unused}", err=True)
     check_port(host, port)
 
 

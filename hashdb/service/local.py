@@ -64,6 +64,16 @@ def index_dir(db_path: Path) -> Path:
     return db_path.with_name(db_path.name + ".index")
 
 
+def unused_index_dir(target: str | Path) -> str | None:
+    """What to tell an operator who set HASHDB_INDEX_DIR for a SQLite database, or None: it is
+    read for PostgreSQL only (open_database), a SQLite file's snapshots are always beside it,
+    and nothing else would say the setting went unused."""
+    if is_dsn(target) or not read("HASHDB_INDEX_DIR"):
+        return None
+    return (f"HASHDB_INDEX_DIR applies to a PostgreSQL database only: the index snapshots of {target} are kept "
+            f"beside it, in {index_dir(Path(target))}")
+
+
 def is_empty_file(target: str | Path) -> bool:
     """A zero-byte file (what `touch` or a shell's `: > FILE` leaves): SQLite opens it as an
     empty database, so it holds no database any more than a missing file does."""

@@ -1,6 +1,6 @@
 """Which database a command opens: `--db` on the command line, else HASHDB_DSN, else HASHDB_DB,
-else ./hashdb.sqlite, the same for `hashdb serve` as for every other command; and serve's line
-naming the database it serves."""
+else ./hashdb.sqlite, the same for `hashdb serve` as for every other command; serve's line
+naming the database it serves; and HASHDB_INDEX_DIR, read for PostgreSQL only."""
 
 from __future__ import annotations
 
@@ -98,3 +98,31 @@ def test_index_rebuild_on_postgresql_saves_in_hashdb_index_dir_or_refuses(postgr
     assert saved.exit_code == 0, saved.output
     assert saved.stdout.strip().endswith(f"; saved in {folder.resolve()}") and saved.stdout.startswith("pdq: 1,")
     assert any(folder.iterdir())
+
+
+def test_hashdb_index_dir_is_for_postgresql_only_as_help_and_a_warning_say(tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch,
+                                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    # A SQLite file's snapshots are always beside it: the setting went unused without a word,
+    # and the help read as if it applied to either database.
+    helped = " ".join(invoke("index", "rebuild", "--help", env={}).stdout.split())
+    assert "A SQLite file's is saved beside it, in DB.index (HASHDB_INDEX_DIR does not apply to it)" in helped
+    db = tmp_path / "db.sqlite"
+    assert invoke("submit", "--db", str(db), "--label", "glorification", f"md5:{MD5}", env={}).exit_code == 0
+    folder = tmp_path / "elsewhere"
+    warning = (f"Warning: HASHDB_INDEX_DIR applies to a PostgreSQL database only: the index snapshots of {db} are "
+               f"kept beside it, in {db}.index\n")
+    rebuilt = invoke("index", "rebuild", "--db", str(db), env={"HASHDB_INDEX_DIR": str(folder)})
+    assert rebuilt.exit_code == 0 and rebuilt.stderr == warning, rebuilt.output
+    assert rebuilt.stdout.strip().endswith(f"; saved in {(tmp_path / 'db.sqlite.index').resolve()}")
+    assert not folder.exists()
+    assert invoke("index", "rebuild", "--db", str(db), env={}).stderr == ""
+    # And `hashdb serve`, in the checks it makes before gunicorn starts.
+    from hashdb.cli.operations import check_servable
+
+    monkeypatch.setenv("HASHDB_INDEX_DIR", str(folder))
+    check_servable(str(db), "127.0.0.1", 0)
+    assert capsys.readouterr().err == warning
+    monkeypatch.delenv("HASHDB_INDEX_DIR")
+    check_servable(str(db), "127.0.0.1", 0)
+    assert capsys.readouterr().err == ""
