@@ -131,8 +131,10 @@ class DatabaseUnavailable(Busy):
 
 class StoreUnavailable(InvalidInput):
     """The database named by the caller (`--db`, HASHDB_DB, a DSN) could not be opened: a missing
-    folder, a file that is not a database, a server that refused the connection. Raised only
-    when a store is opened, never by a request to a running server."""
+    folder, a file that is not a database, a server that refused the connection; or its index
+    snapshots could not be saved, a file standing where their folder goes. Raised when a store
+    is opened or its snapshots first saved (a server's at its start, which /readyz reports),
+    never for what a request sent."""
 
     code = "store_unavailable"
 

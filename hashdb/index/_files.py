@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hashdb.errors import IndexStale, InvalidInput
+from hashdb.errors import IndexStale, InvalidInput, StoreUnavailable
 
 FORMAT = "hashdb-index"
 VERSION = 1
@@ -125,6 +125,17 @@ def remove_saved(path: Path) -> None:
             leftover.unlink(missing_ok=True)
 
 
+def make_folder(folder: Path) -> None:
+    """Make the folder snapshots are saved in. A file of its name (DB.index made by hand, a
+    copy) would fail each save with mkdir's bare "File exists", which says nothing of what it is
+    or what to do; going on without saving would hide it behind slow lookups."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except FileExistsError as exc:
+        raise StoreUnavailable(f"{folder} is a file, where hashdb keeps the database's index snapshots (a "
+                               "folder): move it away") from exc
+
+
 def write_saved(
     path: Path,
     *,
@@ -140,7 +151,7 @@ def write_saved(
     if isinstance(covers_seq, bool) or not isinstance(covers_seq, int) or covers_seq < 0:
         raise InvalidInput(f"covers_seq must be a non-negative integer, got {covers_seq!r}")
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_folder(path.parent)
     with _writer_lock(path):
         _write_saved(path, kind, bits, covers_seq, count, writers, params, owner)
 

@@ -19,7 +19,7 @@ import numpy as np
 
 from hashdb.errors import IndexStale
 from hashdb.bits import hex_to_codes
-from hashdb.index._files import remove_leftovers
+from hashdb.index._files import make_folder, remove_leftovers
 from hashdb.index.base import HashIndex, load_saved
 from hashdb.index.linear import LinearIndex
 from hashdb.index.registry import LINEAR_MAX_SIZE
@@ -210,7 +210,7 @@ class IndexSet:
         if self.directory is None:
             return
         with self._lock:
-            self.directory.mkdir(parents=True, exist_ok=True)
+            make_folder(self.directory)
             owner = self._owner(self.seq)
             for signal, index in self.indexes.items():
                 index.save(self._path(signal), self.seq, owner)

@@ -1,9 +1,11 @@
-"""What the CLI says when --db names something that cannot be a database: one line and a
-non-zero exit, never a traceback; and where `hashdb demo` finds its media."""
+"""What the CLI says when --db names something that cannot be a database, or a file stands
+where its index folder goes: one line and a non-zero exit, never a traceback; and where
+`hashdb demo` finds its media."""
 
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +15,7 @@ from click.testing import CliRunner
 
 from hashdb.cli import cli
 from hashdb.cli.demo import default_media_dir
+from support import run_cli
 
 MEDIA = Path(__file__).resolve().parents[2] / "fixtures" / "media"
 
@@ -74,6 +77,24 @@ def test_a_refused_command_leaves_an_existing_database_as_it_was(tmp_path):
     assert result.exit_code == 1
     assert _files(tmp_path) == before
     assert invoke("lookup", str(MEDIA / "coffee.jpg"), "--json", "--db", str(db)).output.count('"matched": true') == 1
+
+
+@pytest.mark.parametrize("command", [["lookup", str(MEDIA / "coffee.jpg")], ["lookup", "md5:" + "0" * 32],
+                                     ["index", "rebuild"]], ids=["file lookup", "hash lookup", "index rebuild"])
+def test_a_file_where_the_index_folder_goes_is_one_line_saying_what_to_do(tmp_path, command):
+    # mkdir's own words were all it said: "db.sqlite.index: File exists".
+    db = tmp_path / "db.sqlite"
+    assert run_cli("submit", str(MEDIA / "coffee.jpg"), "--label", "glorification", "--db", str(db)).exit_code == 0
+    blocking = tmp_path / "db.sqlite.index"
+    shutil.rmtree(blocking, ignore_errors=True)
+    blocking.write_text("not a folder\n")
+    result = run_cli(*command, "--db", str(db))
+    assert result.exit_code == 1 and result.output.count("\n") == 1, result.output
+    assert result.output == (f"Error: {blocking} is a file, where hashdb keeps the database's index snapshots "
+                             "(a folder): move it away\n")
+    assert blocking.read_text() == "not a folder\n"
+    blocking.unlink()
+    assert run_cli(*command, "--db", str(db)).exit_code == 0
 
 
 def test_a_folder_is_submitted_with_its_readme_noted_and_left_out(tmp_path):
