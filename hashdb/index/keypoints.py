@@ -156,9 +156,11 @@ class KeypointIndex:
         manifest = read_manifest(path, (KEYPOINTS,))
         count, trained_at = manifest.count, manifest.params.get("trained_at", -1)
         for role in ("faiss", "owners", "codes"):
+            if _CHECKSUM + role not in manifest.params:
+                raise IndexStale("saved keypoint index has no checksums (an earlier hashdb saved it)")
             # Changed in place, a file still reads: FAISS then names descriptors the owners do
             # not hold, or the owners other records, and crops go unmatched without a word.
-            if _crc32(manifest.file(path, role)) != manifest.params.get(_CHECKSUM + role):
+            if _crc32(manifest.file(path, role)) != manifest.params[_CHECKSUM + role]:
                 raise IndexStale(f"saved keypoint index file {manifest.file(path, role).name} does not match "
                                  "its checksum")
         faiss_path = manifest.file(path, "faiss")

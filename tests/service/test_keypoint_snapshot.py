@@ -179,6 +179,10 @@ def damage(path: Path, what: str) -> None:
         for name in files.values():
             (path.parent / name).unlink()
         path.unlink()
+    elif what == "no checksums":  # as saved before they were kept
+        body = json.loads(path.read_text())
+        body["params"] = {k: v for k, v in body["params"].items() if not k.startswith("crc32_")}
+        path.write_text(json.dumps(body))
     elif what.startswith("changed "):  # bytes changed in place, the length kept
         data = path.parent / files[what.split()[1]]
         body = bytearray(data.read_bytes())
@@ -191,7 +195,7 @@ def damage(path: Path, what: str) -> None:
 
 
 @pytest.mark.parametrize("what", ["manifest", "faiss", "codes", "owners", "half-written",
-                                  "changed faiss", "changed owners", "changed codes"])
+                                  "changed faiss", "changed owners", "changed codes", "no checksums"])
 def test_a_damaged_or_half_written_snapshot_is_rebuilt(tmp_path, caplog, what):
     path = tmp_path / "db.sqlite"
     db = open_db(path)
@@ -208,6 +212,8 @@ def test_a_damaged_or_half_written_snapshot_is_rebuilt(tmp_path, caplog, what):
         assert "removed 4 files of an unfinished keypoint index save" in caplog.text
     elif what.startswith("changed "):
         assert "does not match its checksum); rebuilding it from the store" in caplog.text
+    elif what == "no checksums":
+        assert "has no checksums (an earlier hashdb saved it)); rebuilding it from the store" in caplog.text
     else:
         assert "damaged" in caplog.text and "rebuilding it from the store" in caplog.text
         assert "; rebuild it" not in caplog.text  # one remedy, said once
