@@ -202,55 +202,86 @@ def lookup(inputs: tuple[str, ...], thresholds: tuple[str, ...], no_dihedral: bo
             resolved.close()  # releases the workers: they stop after the files in hand
             raise
     queries: list[Query] = []
-    failed: dict[int, tuple[str, str]] = {}  # position in the output -> (input, why it failed)
-    docs: list[dict[str, Any]] = []
+    printed = _InOrder(as_json)
     for name, value in resolved:
         if isinstance(value, HashDBError):
-            failed[len(queries) + len(failed)] = (name, value.message)
+            printed.failed(len(queries), name, value.message)
         elif hasattr(value, "media_type"):
             query = hasher.query_for(value)
             queries.append(dataclasses.replace(query, input=name))
         else:
             queries.append(Query(name, (value,)))
-        if service is not None and actor is not None and len(queries) - len(docs) == _LOOKUP_BATCH:
-            # Looked up as they come, so only the last batch waits for the last file.
-            start = len(docs)
-            docs += _looked_up(service, queries[start:], actor, limits)
+        if service is not None and actor is not None and len(queries) - len(printed.answers) == _LOOKUP_BATCH:
+            # Looked up as they come, so only the last batch waits for the last file, and
+            # written at once: a folder's first answers do not wait for its last file.
+            start = len(printed.answers)
+            printed.answered(_looked_up(service, queries[start:], actor, limits))
             # A probe holds its file's grey pixels (a few hundred KB): kept no longer than its
             # lookup, not for a whole folder.
             queries[start:] = [dataclasses.replace(q, probe=None) for q in queries[start:]]
     if queries and client is not None:
         from hashdb.partners.client import lookup_queries
 
-        docs = lookup_queries(client, queries, limits)
-    elif service is not None and actor is not None and len(docs) < len(queries):
-        docs += _looked_up(service, queries[len(docs):], actor, limits)
-    answers = iter(docs)
-    for position in range(len(docs) + len(failed)):
-        if position in failed:
-            name, message = failed[position]
-            # As `hashdb hash` says it: `NAME: error: why`, the name once.
-            why = located(name, message)[len(shown(name)) + 2:]
-            emit(as_json, {"input": name, "error": why}, f"{shown(name)}: error: {why}")
-            continue
-        doc = next(answers)
-        if not doc["matched"]:
-            text = f"{shown(doc['input'])}: no match"
-        else:
-            text = f"{shown(doc['input'])}: MATCH " + "; ".join(
-                f"id {m['id']}{_source_text(m)} {m['signal']}{' via ' + m['via'] if m.get('via') else ''} "
-                f"{_closeness(m)} [{', '.join(m['labels'])}] "
-                f"{m['status']}, {m['support']} org(s), {m['agree']} agree / {m['disagree']} disagree"
-                + (f" / {m['false_positive']} false positive" if m.get("false_positive") else "")
-                for m in doc["matches"]
-            )
-        if "low_quality" in doc.get("flags", ()):
-            # As --json's flags say: a PDQ of a near-flat picture, whose matches (or their
-            # absence) say less than usual.
-            text += " (low-quality PDQ)"
-        emit(as_json, doc, text)
-    if failed:
+        printed.answered(lookup_queries(client, queries, limits))
+    elif service is not None and actor is not None and len(printed.answers) < len(queries):
+        printed.answered(_looked_up(service, queries[len(printed.answers):], actor, limits))
+    if printed.failures:
         sys.exit(1)
+
+
+class _InOrder:
+    """A lookup's lines in the order of its inputs, each written as soon as every line before
+    it is known: a file that could not be hashed when it is read, a batch's answers when they
+    are looked up (a folder of thousands had printed nothing until its last file)."""
+
+    def __init__(self, as_json: bool) -> None:
+        self.as_json = as_json
+        self.answers: list[dict[str, Any]] = []  # one per query, in order
+        self.failures: dict[int, tuple[str, str]] = {}  # position among the lines -> (input, why)
+        self._written = 0  # lines written
+        self._answers_written = 0
+
+    def failed(self, queries_before: int, name: str, message: str) -> None:
+        self.failures[queries_before + len(self.failures)] = (name, message)
+        self._write_known()
+
+    def answered(self, docs: list[dict[str, Any]]) -> None:
+        self.answers += docs
+        self._write_known()
+
+    def _write_known(self) -> None:
+        # Every input before the newest one read is known: a line is written once the failures
+        # and answers before it are.
+        while True:
+            if self._written in self.failures:
+                name, message = self.failures[self._written]
+                # As `hashdb hash` says it: `NAME: error: why`, the name once.
+                why = located(name, message)[len(shown(name)) + 2:]
+                emit(self.as_json, {"input": name, "error": why}, f"{shown(name)}: error: {why}")
+            elif self._answers_written < len(self.answers):
+                _write_answer(self.answers[self._answers_written], self.as_json)
+                self._answers_written += 1
+            else:
+                return
+            self._written += 1
+
+
+def _write_answer(doc: dict[str, Any], as_json: bool) -> None:
+    if not doc["matched"]:
+        text = f"{shown(doc['input'])}: no match"
+    else:
+        text = f"{shown(doc['input'])}: MATCH " + "; ".join(
+            f"id {m['id']}{_source_text(m)} {m['signal']}{' via ' + m['via'] if m.get('via') else ''} "
+            f"{_closeness(m)} [{', '.join(m['labels'])}] "
+            f"{m['status']}, {m['support']} org(s), {m['agree']} agree / {m['disagree']} disagree"
+            + (f" / {m['false_positive']} false positive" if m.get("false_positive") else "")
+            for m in doc["matches"]
+        )
+    if "low_quality" in doc.get("flags", ()):
+        # As --json's flags say: a PDQ of a near-flat picture, whose matches (or their
+        # absence) say less than usual.
+        text += " (low-quality PDQ)"
+    emit(as_json, doc, text)
 
 
 # Queries looked up at once by a local lookup of many files: a batch's matches are the same as

@@ -449,3 +449,35 @@ def test_hashes_made_for_a_lookup_find_what_the_file_finds_and_are_never_stored(
     assert len(refused.output.strip().splitlines()) == 1 and "Traceback" not in refused.output
     [again] = lines(run("lookup", "--json", str(media / "rocket.jpg")))
     assert {m["id"] for m in again["matches"]} <= set(stored["ids"])  # nothing new was stored
+
+
+def test_a_folders_lookup_writes_each_batch_as_it_is_looked_up(media, tmp_path, run, monkeypatch):
+    # Not all at the end: a folder of thousands printed nothing until its last file (in trial).
+    from hashdb.cli import sharing
+
+    folder = tmp_path / "uploads"
+    folder.mkdir()
+    for index in range(40):
+        (folder / f"{index:02d}.jpg").write_bytes((media / "astronaut.jpg").read_bytes())
+    (folder / "05-broken.jpg").write_bytes((media / "coffee_corrupt.jpg").read_bytes())
+    assert run("submit", str(media / "astronaut.jpg"), "--label", "glorification").exit_code == 0
+    written: list[str] = []
+    before_each_batch: list[int] = []
+    emit, looked_up = sharing.emit, sharing._looked_up
+
+    def noting_emit(as_json, doc, text):
+        written.append(doc.get("input", ""))
+        emit(as_json, doc, text)
+
+    def noting_lookup(*args, **kwargs):
+        before_each_batch.append(len(written))
+        return looked_up(*args, **kwargs)
+
+    monkeypatch.setattr(sharing, "emit", noting_emit)
+    monkeypatch.setattr(sharing, "_looked_up", noting_lookup)
+    result = run("lookup", "--json", "--jobs", "1", str(folder))
+    assert result.exit_code == 1  # the broken file
+    # 40 images in batches of 16: the first batch's 16 answers and the broken file among them
+    # were written before the second batch was looked up, 33 before the third.
+    assert before_each_batch == [0, 17, 33]
+    assert [Path(name).name for name in written] == sorted(p.name for p in folder.iterdir())
