@@ -175,6 +175,12 @@ def emit(as_json: bool, doc: dict[str, Any], text: str) -> None:
     click.echo(json_line(doc) if as_json else text)
 
 
+def warn(text: str | None) -> None:
+    """A warning on stderr, one line, when there is one: stdout stays the command's answer."""
+    if text:
+        click.echo(f"Warning: {text}", err=True)
+
+
 def json_line(doc: dict[str, Any]) -> str:
     """One JSON line, UTF-8 as is; escaped (\\udce9) when it holds a file name that is not
     UTF-8, which Python keeps as lone surrogates and stdout would write as the raw byte: the

@@ -18,6 +18,7 @@ from hashdb.cli.common import (
     json_option,
     local_principal,
     open_service,
+    warn,
 )
 
 
@@ -124,9 +125,7 @@ def index_rebuild(db_path: str, as_json: bool) -> None:
     from hashdb.service.local import unused_index_dir
 
     service = open_service(db_path)
-    unused = unused_index_dir(db_path)
-    if unused:
-        click.echo(f"Warning: {unused}", err=True)
+    warn(unused_index_dir(db_path))
     saved = service.rebuild_saved_index()
     emit(as_json, {"indexed": saved.indexed, "saved": str(saved.folder)},
          ", ".join(f"{s}: {n}" for s, n in saved.indexed.items()) + f"; saved in {saved.folder}")
@@ -224,7 +223,7 @@ def check_servable(db_path: str, host: str, port: int) -> None:
     # The same checks create_app makes in each worker.
     server_config()
     for warning in misspelt():
-        click.echo(f"Warning: {warning}", err=True)
+        warn(warning)
 
     # db_path is already the one database (--db, else HASHDB_DSN, else HASHDB_DB): the workers
     # are handed it and open nothing else. A PostgreSQL deployment keeps no SQLite file to check.
@@ -238,9 +237,7 @@ def check_servable(db_path: str, host: str, port: int) -> None:
                 refuse_foreign(Database(connection), path)
         except sqlite3.Error as exc:
             raise click.ClickException(f"{path} is not a hashdb database: {exc} (--db)") from exc
-        unused = unused_index_dir(db_path)
-        if unused:
-            click.echo(f"Warning: {unused}", err=True)
+        warn(unused_index_dir(db_path))
     check_port(host, port)
 
 

@@ -20,6 +20,7 @@ from hashdb.cli.common import (
     pdq_quality_option,
     server_options,
     stopped_by_sigterm,
+    warn,
 )
 
 
@@ -156,9 +157,7 @@ def sync(url: str, api_key: str | None, batch: int, follow: bool, interval: floa
         raise click.ClickException(f"--db {db_path} is the database the server at {url} serves (--api-key is one "
                                    "of its keys): a mirror needs a database of its own")
     actor = local_principal(service, "local")
-    note = mirror.keypoints_note(service, source, keypoints)
-    if note:
-        click.echo(f"Warning: {note}", err=True)
+    warn(mirror.keypoints_note(service, source, keypoints))
     shown_pages = 0
 
     def report(page: mirror.PageReport) -> None:
