@@ -8,7 +8,7 @@ from typing import Any
 
 from flask import request as flask_request
 from werkzeug.datastructures import MultiDict
-from werkzeug.exceptions import UnsupportedMediaType
+from werkzeug.exceptions import RequestEntityTooLarge, UnsupportedMediaType
 from werkzeug.wrappers import Request
 
 from hashdb.api import jsonbody
@@ -55,9 +55,11 @@ def json_body(optional: bool = False, req: Request | None = None) -> dict[str, A
         data = request.get_data(cache=False)
         limit = request.max_content_length
         if request.content_length is None and limit is not None and len(data) >= limit:
-            # A chunked body is cut at the limit without a word; reading on raises the 413.
-            # (So a chunked body must be shorter than the limit, one with a length at most it.)
-            request.stream.read(1)
+            # Werkzeug cuts a chunked body at the limit without a word. Whether more follows is
+            # asked of the server's stream: Werkzeug's own refuses any read at the limit, which
+            # made a chunked body of exactly the limit a 413 (one with a length passes).
+            if request.environ["wsgi.input"].read(1):
+                raise RequestEntityTooLarge()
     except _BROKEN_BODY:
         # The server's reader refusing a chunked body's framing (a size line of "zz" or "-2", a
         # chunk without its CRLF), or the client gone mid-body: answered 500 before.

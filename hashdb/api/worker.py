@@ -14,7 +14,8 @@ and a poll slot each, never a thread:
 - a body larger than the app's MAX_CONTENT_LENGTH is answered 413 at once, unread, and a
   head over MAX_HEAD 431;
 - a thread's own socket reads and writes (a chunked body, a client that does not read its
-  answer) time out after IO_TIMEOUT;
+  answer) time out after IO_TIMEOUT; a chunk whose declared size takes the body over the
+  limit is answered 413 as soon as its size line is read (chunked.py);
 - each worker holds at most `worker_connections` connections (`hashdb serve --max-connections`);
   past that it stops accepting until one closes, and the kernel's backlog queues the rest.
 
@@ -43,11 +44,15 @@ from functools import partial
 from typing import Any
 
 from gunicorn import util as gunicorn_util
+from gunicorn.http.body import Body, ChunkedReader
+from gunicorn.http.errors import ParseException
 from gunicorn.http.wsgi import WSGIErrorsWrapper
 from gunicorn.workers.gthread import ThreadWorker, TConn
+from werkzeug.exceptions import HTTPException
 
 from hashdb.api import inline, readiness
 from hashdb.api.balance import ConnectionShares
+from hashdb.api.chunked import LimitedChunkedReader
 from hashdb.api.errors import body_too_large, code_for, error_document
 
 HEADER_TIMEOUT = 10.0
@@ -405,6 +410,27 @@ class HashdbWorker(ThreadWorker):  # type: ignore[misc]
         state.buffer.clear()
         state.drain_left = DRAIN_BYTES
         state.deadline = time.monotonic() + DRAIN_TIMEOUT
+
+    # -- on a thread ----------------------------------------------------------------------------
+
+    def handle_request(self, req: Any, conn: TConn) -> bool:
+        """gunicorn's, with a chunked body read by a reader that knows the body limit. The
+        reader is swapped before the app reads a byte: gunicorn's builds nothing until read."""
+        if type(req.body.reader) is ChunkedReader:
+            req.body = Body(LimitedChunkedReader(req, req.unreader, self._max_body()))
+        return bool(super().handle_request(req, conn))
+
+    def _keepalive_after(self, conn: TConn, keepalive: bool) -> bool:
+        """After an answer, gunicorn reads and drops a body the app left unread. A chunked one
+        broken or over the limit raised out of that read, and gunicorn wrote an error answer
+        behind the one already sent, to no request (a 401, then a 400 for a size line of "zz"):
+        the connection just closes."""
+        try:
+            return bool(super()._keepalive_after(conn, keepalive))
+        except (ParseException, HTTPException):
+            return False
+
+    # -- back on the main loop ------------------------------------------------------------------
 
     def finish_request(self, conn: TConn, fs: Future[Any]) -> None:
         """A thread is done with a connection. gunicorn closes one that is not kept alive
