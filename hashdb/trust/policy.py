@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 
 from hashdb.config import Settings
 from hashdb.errors import Forbidden, HashDBError, InvalidHash, InvalidInput, LowQuality
-from hashdb.types import ROLES, VERDICTS, DerivedHash, FrameHash, HashRecord, HashValue, Principal, Query
+from hashdb.types import ROLES, VERDICTS, DerivedHash, FrameHash, HashRecord, HashValue, Principal, Query, Votes
 
 MAX_TEXT = 256
 MAX_NOTE = 2_000
@@ -311,7 +311,8 @@ def record_actions(record: HashRecord, actor: Principal, copies: Sequence[HashRe
     """What the caller may do to the record, by the rules the service applies to each action:
     vote on what is visible and another organisation's that it did not share too (check_voter,
     `copies` as there); relabel what is visible; retract one's own unless already retracted (also while
-    quarantined); an admin quarantines a live record, releases or confirms a quarantined one."""
+    quarantined); an admin quarantines a live record, releases or confirms a quarantined one,
+    upholds a disputed one."""
     live = visible(record, actor)
     mine = owns(record, actor)
     actions: list[str] = []
@@ -326,6 +327,8 @@ def record_actions(record: HashRecord, actor: Principal, copies: Sequence[HashRe
             actions += ["release", "confirm"]
         elif record.status != "retracted":
             actions.append("quarantine")
+        if record.status == "disputed":
+            actions.append("uphold")
     return tuple(actions)
 
 
@@ -353,11 +356,14 @@ def precision_estimate(record: HashRecord) -> float:
     return (record.agree + 1) / (votes + 2)
 
 
-def status_after_votes(record: HashRecord, settings: Settings) -> str:
-    """Active <-> disputed as the share of disagreeing organisations crosses the setting."""
-    if record.status not in ("active", "disputed"):
-        return record.status
-    against = record.disagree + record.false_positive
-    total = against + record.agree
+def status_after_votes(status: str, standing: Votes, settings: Settings) -> str:
+    """Active <-> disputed as the share of disagreeing organisations crosses the setting. Only
+    the `standing` votes decide (store.standing_votes): those an admin's ruling that the record
+    stands has overruled no longer dispute it, or the ruling would be undone by the next vote
+    or release."""
+    if status not in ("active", "disputed"):
+        return status
+    against = standing.disagree + standing.false_positive
+    total = against + standing.agree
     disputed = total >= settings.dispute_min_votes and against / total >= settings.dispute_share
     return "disputed" if disputed else "active"
