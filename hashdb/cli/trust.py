@@ -1,10 +1,10 @@
-"""Trust and safety commands (admins): the audit log, the safelist, quarantines, the transparency report."""
+"""Trust and safety commands (admins): the audit log, the safelist, quarantines, disputes, the transparency report."""
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -22,7 +22,9 @@ from hashdb.cli.common import (
     open_service,
     without_skipped,
 )
-from hashdb.types import HashRecord, Vote
+
+if TYPE_CHECKING:  # `hashdb --help` loads no domain modules (tests/cli/test_start_up.py)
+    from hashdb.types import HashRecord, Vote
 
 
 @cli.group()
