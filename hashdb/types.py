@@ -496,6 +496,8 @@ class Vote:
     verdict: str
     note: str
     at: str
+    # When an admin's ruling that the record stands overruled it (None: it stands).
+    overruled_at: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

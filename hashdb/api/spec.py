@@ -328,9 +328,11 @@ def paths(max_batch: int) -> dict[str, Schema]:
                 requestBody=body("RelabelRequest"), parameters=[RECORD_ID], operationId="relabel"),
         },
         "/v1/hashes/{id}/feedback": {
-            "post": authed("Agree, disagree or report a false positive (another organisation's record)", {
-                "200": ok("Record"), "403": error("The record is this key's organisation's own: it retracts or "
-                                                  "relabels instead."),
+            "post": authed("Agree, disagree or report a false positive (another organisation's record, of a "
+                           "hash this key's organisation did not share too)", {
+                "200": ok("Record"), "403": error("The record is this key's organisation's own, or its organisation "
+                                                  "holds a live record of the same hash: it retracts or relabels "
+                                                  "its own instead."),
                 "404": error("No such record, or not visible to this key."),
                 "409": error("The record is out of members' lookups (retracted or held): it takes no votes "
                              "(said to those who see it; to others it is 404)."),

@@ -397,7 +397,7 @@ def relabel(record_id: int, labels: tuple[str, ...], db_path: str, org: str, ser
 def feedback(record_id: int, agree: bool, disagree: bool, false_positive: bool, note: str, db_path: str, org: str,
              server: str | None, api_key: str | None, as_json: bool) -> None:
     """Vote on a shared hash (one vote per organisation, changeable). Another organisation's
-    only: the one that shared it retracts or relabels it instead.
+    only, and a hash yours did not share too: the one that shared it retracts or relabels it instead.
 
     \b
     Example:

@@ -1,10 +1,10 @@
-"""Trust and safety commands (admins): the audit log, the safelist, quarantines, the transparency report."""
+"""Trust and safety commands (admins): the audit log, the safelist, quarantines, disputes, the transparency report."""
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -22,6 +22,9 @@ from hashdb.cli.common import (
     open_service,
     without_skipped,
 )
+
+if TYPE_CHECKING:  # `hashdb --help` loads no domain modules (tests/cli/test_start_up.py)
+    from hashdb.types import HashRecord, Vote
 
 
 @cli.group()
@@ -241,7 +244,9 @@ def quarantine_release(record_id: int, reason: str, db_path: str, as_json: bool)
 
     service = open_service(db_path)
     record = service.release(record_id, local_principal(service, "local"), reason)
-    emit(as_json, output.record_json(record), f"{record.id}: {record.status}")
+    emit(as_json, output.record_json(record), f"{record.id}: {record.status}"
+         + (f" (members' votes dispute it: `hashdb dispute uphold {record.id} --reason ...` rules that it stands)"
+            if record.status == "disputed" else ""))
 
 
 @quarantine.command("confirm")
@@ -260,6 +265,69 @@ def quarantine_confirm(record_id: int, reason: str, db_path: str, as_json: bool)
 
     service = open_service(db_path)
     record = service.confirm_quarantine(record_id, local_principal(service, "local"), reason)
+    emit(as_json, output.record_json(record), f"{record.id}: {record.status}")
+
+
+@cli.group()
+def dispute() -> None:
+    """Records that members' votes dispute: list them with each vote, uphold one that stands (admins).
+
+    \b
+    Example:
+        hashdb dispute list
+        hashdb dispute uphold 42 --reason "reviewed: the attacker's video, label right"
+    """
+
+
+@dispute.command("list")
+@click.option("--before", "before", type=RECORD_ID, default=None, help="Records with ids below this (the next page).")
+@click.option("--limit", type=int, default=50, show_default=True)
+@db_option
+@json_option
+def dispute_list(before: int | None, limit: int, db_path: str, as_json: bool) -> None:
+    """List disputed records, newest first, each with every organisation's vote and note.
+
+    \b
+    Example:
+        hashdb dispute list --json
+    """
+    service = open_service(db_path)
+    page, votes = service.disputed(local_principal(service, "local"), before, limit)
+    emit_rows(as_json, (_disputed_row(record, votes.get(record.id, [])) for record in page.records),
+              "no disputed records" + (f" below id {before}" if before else ""))
+    if page.next_before is not None:
+        click.echo(f"perhaps more: --before {page.next_before}", err=True)
+
+
+def _disputed_row(record: HashRecord, votes: list[Vote]) -> tuple[dict[str, Any], str]:
+    from hashdb.io import output
+
+    doc = {**output.record_json(record),
+           "votes": [{"org": v.org_name, "verdict": v.verdict, "note": v.note, "at": v.at,
+                      "overruled_at": v.overruled_at} for v in votes]}
+    said = "; ".join(f"{escaped(v.org_name)} {v.verdict}" + (" (overruled)" if v.overruled_at else "")
+                     + (f": {escaped(v.note)}" if v.note else "") for v in votes)
+    return doc, (f"{record.id}  {record.signal}  [{', '.join(record.labels)}]  {record.agree} agree / "
+                 f"{record.disagree} disagree / {record.false_positive} false positive  {said}")
+
+
+@dispute.command("uphold")
+@click.argument("record_id", type=RECORD_ID)
+@click.option("--reason", required=True, help="Why it stands (kept in the audit log).")
+@db_option
+@json_option
+def dispute_uphold(record_id: int, reason: str, db_path: str, as_json: bool) -> None:
+    """Rule that a disputed record stands: active again, and the votes cast so far no longer
+    dispute it (they stay on the record). Votes cast after the ruling count as usual.
+
+    \b
+    Example:
+        hashdb dispute uphold 42 --reason "reviewed: genuine propaganda, label right"
+    """
+    from hashdb.io import output
+
+    service = open_service(db_path)
+    record = service.uphold(record_id, local_principal(service, "local"), reason)
     emit(as_json, output.record_json(record), f"{record.id}: {record.status}")
 
 

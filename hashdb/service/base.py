@@ -54,6 +54,13 @@ class ServiceBase:
             raise NotFound(f"no hash record with id {record_id}")
         return record
 
+    def _copies_for_voter(self, record: HashRecord, actor: Principal) -> list[HashRecord]:
+        """The records holding `record`'s hash, which policy.check_voter reads to tell whether
+        the voter's organisation shared it too; none needed for its own record (refused anyway)."""
+        if record.org_id == actor.org_id:
+            return []
+        return self.store.find_values(record.signal, [record.value])
+
     def _secret(self) -> bytes:
         if self.server_secret is None:
             raise InvalidInput("no server secret configured")

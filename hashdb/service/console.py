@@ -180,7 +180,7 @@ class ConsoleMixin(ServiceBase):
         if record is None or not policy.readable(record, actor):
             raise NotFound(f"no hash record with id {record_id}")
         scope = policy.record_scope(record, actor)
-        actions = policy.record_actions(record, actor)
+        actions = policy.record_actions(record, actor, self._copies_for_voter(record, actor))
         precision = policy.precision_estimate(record)
         if scope == policy.LOOKUP:
             seen = replace(record, value="", quality=None, incident=None, reference=None, media_type="",

@@ -193,9 +193,9 @@ class SharingMixin(ServiceBase):
         policy.check_free_text("note", note, policy.MAX_NOTE)
         current = self._visible_record(record_id, actor,
                                        held_from_owner="it takes no votes while it is out of members' lookups")
-        policy.check_voter(current, actor)
+        policy.check_voter(current, actor, self._copies_for_voter(current, actor))
         record = self.store.set_feedback(record_id, actor, verdict, note or "")
-        new_status = policy.status_after_votes(record, self.settings)
+        new_status = policy.status_after_votes(record.status, self.store.standing_votes(record_id), self.settings)
         if new_status != record.status:
             record = self.store.set_status(record_id, new_status, actor, "feedback")
         return record

@@ -156,12 +156,12 @@ class TrustMixin(ServiceBase):
         return self.store.get_records([record_id])[record_id]
 
     def release(self, record_id: int, actor: Principal, reason: str = "") -> HashRecord:
-        """Back to active (then disputed again if the votes say so)."""
+        """Back to active (then disputed again if the votes standing say so: uphold overrules them)."""
         policy.require(actor, "admin", "release a quarantined record")
         policy.check_free_text("reason", reason)
         self.store.resolve_quarantine(record_id, True, actor, reason)
         record = self.store.get_records([record_id])[record_id]
-        status = policy.status_after_votes(record, self.settings)
+        status = policy.status_after_votes(record.status, self.store.standing_votes(record_id), self.settings)
         if status != record.status:
             record = self.store.set_status(record_id, status, actor, "votes")
         if record.status == "active" and record.incident is not None:
@@ -169,6 +169,28 @@ class TrustMixin(ServiceBase):
             if incident is not None and incident.status == "open":
                 webhooks.announce_released(self.store, record, incident)
         return record
+
+    def uphold(self, record_id: int, actor: Principal, reason: str) -> HashRecord:
+        """An admin's ruling on a disputed record: it stands. Active again, and the votes cast so
+        far no longer dispute it: they stay on the record (and in its agree/disagree counts), but
+        only votes cast after the ruling decide whether it is disputed again. The ruling and its
+        reason are in the audit log and the record's history."""
+        policy.require(actor, "admin", "uphold a disputed record")
+        policy.check_free_text("reason", reason)
+        if not reason.strip():
+            raise InvalidInput("say why the record stands (--reason): the ruling is kept in the audit log")
+        # An admin sees quarantined and retracted records too: told what it is, not "no such record".
+        record = self.store.get_records([record_id]).get(record_id) or self._visible_record(record_id, actor)
+        if record.status != "disputed":
+            raise Conflict(f"hash record {record_id} is {record.status}, not disputed: only a disputed record "
+                           "is upheld" + (" (release it first; if the votes still dispute it, uphold it then)"
+                                          if record.status == "quarantined" else ""))
+        origin = self.store.mirror_origins([record_id]).get(record_id)
+        if origin is not None:
+            # Its status and its source's votes are rewritten by the next sync that changes it.
+            raise Conflict(f"hash record {record_id} is mirrored from {origin[0]}: its status follows the source's, "
+                           "where its dispute is resolved")
+        return self.store.uphold(record_id, actor, reason)
 
     def transparency_report(self, actor: Principal, named: bool = False) -> report.ReportData:
         """What the transparency report shows; contributors are named only for an admin who asks."""

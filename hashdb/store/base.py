@@ -31,6 +31,7 @@ from hashdb.types import (
     SafelistEntry,
     SubmitOutcome,
     Vote,
+    Votes,
     Subscriber,
     Webhook,
 )
@@ -138,6 +139,8 @@ class HashStore(Protocol):
     def quarantine(self, record_id: int, rule: str, reason: str, actor: Principal | None) -> bool: ...
     def resolve_quarantine(self, record_id: int, release: bool, actor: Principal, reason: str) -> None: ...
     def quarantined(self, after_id: int = 0, limit: int = 100) -> list[Quarantine]: ...
+    def uphold(self, record_id: int, actor: Principal, reason: str) -> HashRecord: ...
+    def standing_votes(self, record_id: int) -> Votes: ...
     def count_matches(self, counts: Sequence[tuple[int, str, int, int]],
                       since_bucket: str) -> dict[int, tuple[int, ...]]:
         """Add (record id, UTC hour bucket, org id, matches); return per counted record each

@@ -78,11 +78,11 @@ class ConsoleSQL(SQLStore):
     def votes(self, record_ids: Sequence[int]) -> dict[int, list[Vote]]:
         unique = list(dict.fromkeys(int(i) for i in record_ids))
         out: dict[int, list[Vote]] = {i: [] for i in unique}
-        for r in self._rows_in("SELECT f.record_id, o.name, f.verdict, f.note, f.updated_at FROM feedback f"
-                               " JOIN orgs o ON o.id = f.org_id WHERE f.record_id IN ({marks})"
+        for r in self._rows_in("SELECT f.record_id, o.name, f.verdict, f.note, f.updated_at, f.overruled_at"
+                               " FROM feedback f JOIN orgs o ON o.id = f.org_id WHERE f.record_id IN ({marks})"
                                " ORDER BY f.updated_at", (), unique):
             out[int(r["record_id"])].append(Vote(str(r["name"]), str(r["verdict"]), str(r["note"]),
-                                                 str(r["updated_at"])))
+                                                 str(r["updated_at"]), r["overruled_at"]))
         return out
 
     def open_quarantine(self, record_id: int) -> tuple[str, str, str] | None:

@@ -487,3 +487,11 @@ def m019_keypoint_ids_kept(db: Database) -> None:
         CREATE UNIQUE INDEX image_keypoints_record ON image_keypoints (record_id);
         """
     )
+
+
+@migrations()
+def m020_vote_rulings(db: Database) -> None:
+    """When an admin's ruling that a disputed record stands took each vote out of the dispute
+    count (NULL: the vote stands). The vote stays, in the record's counts too; one cast again
+    after the ruling stands again (service/trust.py, uphold)."""
+    db.execute("ALTER TABLE feedback ADD COLUMN overruled_at TEXT")

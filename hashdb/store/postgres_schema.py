@@ -333,6 +333,10 @@ M019_KEYPOINT_IDS_KEPT = """
 ALTER TABLE image_keypoints ALTER COLUMN id SET GENERATED ALWAYS;
 """
 
+M020_VOTE_RULINGS = """
+ALTER TABLE feedback ADD COLUMN overruled_at TEXT;
+"""
+
 # (name, DDL) in the order they apply; the names match SQLite's where the change is the same.
 MIGRATIONS: tuple[tuple[str, str], ...] = (
     ("m001_core", M001_CORE),
@@ -353,6 +357,7 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
     ("m017_webhook_pacing", M017_WEBHOOK_PACING),
     ("m018_image_keypoints", M018_IMAGE_KEYPOINTS),
     ("m019_keypoint_ids_kept", M019_KEYPOINT_IDS_KEPT),
+    ("m020_vote_rulings", M020_VOTE_RULINGS),
 )
 
 

@@ -348,10 +348,12 @@ class SQLStore(ABC):
                                   (record_id, actor.org_id)).fetchone()
             if before is None or before[0] != verdict:
                 self._change(conn, "status", record_id, signal, status, labels)
+            # A vote cast again after an admin's ruling (uphold) is a judgement made after it: it
+            # stands again, whatever it was before.
             conn.execute(
                 "INSERT INTO feedback (record_id, org_id, verdict, note, updated_at) VALUES (?, ?, ?, ?, ?)"
                 " ON CONFLICT (record_id, org_id) DO UPDATE SET verdict = excluded.verdict,"
-                " note = excluded.note, updated_at = excluded.updated_at",
+                " note = excluded.note, updated_at = excluded.updated_at, overruled_at = NULL",
                 (record_id, actor.org_id, verdict, note, now()),
             )
             self._audit(conn, actor.org_id, actor.key_id, "hashes.feedback", f"record:{record_id}",

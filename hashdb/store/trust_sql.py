@@ -17,12 +17,14 @@ from hashdb.types import (
     QUARANTINE_RULES,
     Delivery,
     DeliveryAttempt,
+    HashRecord,
     HashValue,
     Incident,
     Principal,
     Quarantine,
     SafelistEntry,
     Subscriber,
+    Votes,
     Webhook,
 )
 
@@ -174,6 +176,36 @@ class TrustSQL(SQLStore):
             q = reasons.get(int(r["id"]), {"rule": "manual", "reason": "", "created_at": ""})
             out.append(Quarantine(record_from_row(r), str(q["rule"]), str(q["reason"]), str(q["created_at"])))
         return out
+
+    # disputes ---------------------------------------------------------------------------------
+
+    def uphold(self, record_id: int, actor: Principal, reason: str) -> HashRecord:
+        """An admin's ruling that a disputed record stands: active again, and every vote cast so
+        far overruled (kept, and counted in agree/disagree, but no longer in standing_votes)."""
+        with self._write() as conn:
+            signal, old, labels = self._locked_record(conn, record_id)
+            if old != "disputed":
+                raise Conflict(f"hash record {record_id} is {old}, not disputed")
+            at = now()
+            overruled = conn.execute("UPDATE feedback SET overruled_at = ? WHERE record_id = ?"
+                                     " AND overruled_at IS NULL", (at, record_id)).rowcount
+            conn.execute("UPDATE records SET status = 'active' WHERE id = ?", (record_id,))
+            self._change(conn, "status", record_id, signal, "active", labels)
+            self._audit(conn, actor.org_id, actor.key_id, "dispute.uphold", f"record:{record_id}",
+                        json.dumps({"from": old, "to": "active", "reason": reason, "overruled": overruled}))
+        return self._get(record_id)
+
+    def standing_votes(self, record_id: int) -> Votes:
+        """The votes a record's dispute status is decided by: those cast here since the last
+        ruling that it stands, and any its mirror's source reports (counted as in RECORD_COLUMNS)."""
+        counts = {str(r["verdict"]): int(r["n"]) for r in self._rows(
+            "SELECT verdict, COUNT(*) AS n FROM feedback WHERE record_id = ? AND overruled_at IS NULL"
+            " GROUP BY verdict", (record_id,))}
+        for r in self._rows("SELECT agree, disagree, false_positive FROM mirror_records WHERE record_id = ?",
+                            (record_id,)):
+            for verdict in ("agree", "disagree", "false_positive"):
+                counts[verdict] = counts.get(verdict, 0) + int(r[verdict] or 0)
+        return Votes(counts.get("agree", 0), counts.get("disagree", 0), counts.get("false_positive", 0))
 
     @staticmethod
     def _check_rule(rule: str) -> None:

@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 
 from hashdb.config import Settings
 from hashdb.errors import Forbidden, HashDBError, InvalidHash, InvalidInput, LowQuality
-from hashdb.types import ROLES, VERDICTS, DerivedHash, FrameHash, HashRecord, HashValue, Principal, Query
+from hashdb.types import ROLES, VERDICTS, DerivedHash, FrameHash, HashRecord, HashValue, Principal, Query, Votes
 
 MAX_TEXT = 256
 MAX_NOTE = 2_000
@@ -127,18 +127,35 @@ def check_member_org(value: str) -> None:
                            f"mirrored from a source (hashdb sync/import); choose another name")
 
 
-def may_vote_on(record: HashRecord, actor: Principal) -> bool:
-    return record.org_id != actor.org_id
+def own_copy(record: HashRecord, actor: Principal, copies: Sequence[HashRecord]) -> HashRecord | None:
+    """The caller's organisation's own live record of the same hash, among `copies` (the records
+    holding `record`'s signal and value), if it shared it too. Each member's submission of a hash
+    is a record of its own (unique per signal, value and organisation) and every such member
+    counts in each copy's support; a retracted copy is a judgement withdrawn, so it counts for
+    neither."""
+    return next((c for c in copies if c.org_id == actor.org_id and c.id != record.id
+                 and c.signal == record.signal and c.value == record.value and c.status != "retracted"), None)
 
 
-def check_voter(record: HashRecord, actor: Principal) -> None:
+def may_vote_on(record: HashRecord, actor: Principal, copies: Sequence[HashRecord] = ()) -> bool:
+    return record.org_id != actor.org_id and own_copy(record, actor, copies) is None
+
+
+def check_voter(record: HashRecord, actor: Principal, copies: Sequence[HashRecord] = ()) -> None:
     """Votes are other members' judgement of a record: its precision estimate and its disputed
     status are read as that. The contributing organisation's own "agree" would raise the one
     and hold off the other, whatever its role or key. An owner that finds its record wrong
-    retracts or relabels it."""
-    if not may_vote_on(record, actor):
+    retracts or relabels it. So does an organisation that shared the same hash (`copies`, see
+    own_copy): its own record already counts in the support members read, and its "agree" on
+    another's copy counted it twice (found in trial)."""
+    if record.org_id == actor.org_id:
         raise Forbidden(f"record {record.id} is your organisation's own: votes are other members' judgement "
                         "of it; retract or relabel it instead of voting")
+    mine = own_copy(record, actor, copies)
+    if mine is not None:
+        raise Forbidden(f"your organisation shared this hash too (record {mine.id}): votes are other members' "
+                        f"judgement of it, and yours counts in its support; retract or relabel record {mine.id} "
+                        "instead of voting")
 
 
 def check_verdict(verdict: object) -> str:
@@ -290,14 +307,16 @@ def record_scope(record: HashRecord, actor: Principal) -> str:
     return LOOKUP
 
 
-def record_actions(record: HashRecord, actor: Principal) -> tuple[str, ...]:
+def record_actions(record: HashRecord, actor: Principal, copies: Sequence[HashRecord] = ()) -> tuple[str, ...]:
     """What the caller may do to the record, by the rules the service applies to each action:
-    vote on what is visible and another organisation's (check_voter); relabel what is visible; retract one's own unless already retracted (also while
-    quarantined); an admin quarantines a live record, releases or confirms a quarantined one."""
+    vote on what is visible and another organisation's that it did not share too (check_voter,
+    `copies` as there); relabel what is visible; retract one's own unless already retracted (also while
+    quarantined); an admin quarantines a live record, releases or confirms a quarantined one,
+    upholds a disputed one."""
     live = visible(record, actor)
     mine = owns(record, actor)
     actions: list[str] = []
-    if live and actor.role in PERMISSIONS["feedback"] and may_vote_on(record, actor):
+    if live and actor.role in PERMISSIONS["feedback"] and may_vote_on(record, actor, copies):
         actions.append("feedback")
     if mine and live:
         actions.append("relabel")
@@ -308,6 +327,8 @@ def record_actions(record: HashRecord, actor: Principal) -> tuple[str, ...]:
             actions += ["release", "confirm"]
         elif record.status != "retracted":
             actions.append("quarantine")
+        if record.status == "disputed":
+            actions.append("uphold")
     return tuple(actions)
 
 
@@ -335,11 +356,14 @@ def precision_estimate(record: HashRecord) -> float:
     return (record.agree + 1) / (votes + 2)
 
 
-def status_after_votes(record: HashRecord, settings: Settings) -> str:
-    """Active <-> disputed as the share of disagreeing organisations crosses the setting."""
-    if record.status not in ("active", "disputed"):
-        return record.status
-    against = record.disagree + record.false_positive
-    total = against + record.agree
+def status_after_votes(status: str, standing: Votes, settings: Settings) -> str:
+    """Active <-> disputed as the share of disagreeing organisations crosses the setting. Only
+    the `standing` votes decide (store.standing_votes): those an admin's ruling that the record
+    stands has overruled no longer dispute it, or the ruling would be undone by the next vote
+    or release."""
+    if status not in ("active", "disputed"):
+        return status
+    against = standing.disagree + standing.false_positive
+    total = against + standing.agree
     disputed = total >= settings.dispute_min_votes and against / total >= settings.dispute_share
     return "disputed" if disputed else "active"

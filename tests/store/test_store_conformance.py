@@ -15,7 +15,7 @@ from store_helpers import GENESIS, actor, chain_problems, pdq, record, video
 
 from hashdb.errors import Conflict, InvalidInput, NotFound
 from hashdb.store.sql import SQLStore
-from hashdb.types import FrameHash, HashValue, NewRecord, SubmitOutcome
+from hashdb.types import FrameHash, HashValue, NewRecord, SubmitOutcome, Votes
 
 # organisations and keys -------------------------------------------------------------------
 
@@ -261,6 +261,35 @@ def test_set_feedback_counts_votes_and_audits(store: SQLStore) -> None:
         store.set_feedback(rid, acme, "meh", "")
     with pytest.raises(NotFound):
         store.set_feedback(rid + 100, acme, "agree", "")
+
+
+def test_uphold_overrules_the_votes_so_far_and_a_vote_cast_again_stands(store: SQLStore) -> None:
+    acme, globex, initech = actor(store, "Acme"), actor(store, "Globex"), actor(store, "Initech")
+    admin = actor(store, "Root", "admin")
+    rid = store.add_records([record(pdq(1))], acme)[0].id
+    store.set_feedback(rid, globex, "disagree", "not ours")
+    store.set_feedback(rid, initech, "false_positive", "")
+    assert store.standing_votes(rid) == Votes(0, 1, 1)
+    with pytest.raises(Conflict, match=f"hash record {rid} is active, not disputed"):
+        store.uphold(rid, admin, "early")
+    store.set_status(rid, "disputed", acme, "votes")
+    seq = store.last_seq()
+    upheld = store.uphold(rid, admin, "reviewed")
+    # Active, the votes kept in its counts, none standing.
+    assert (upheld.status, upheld.agree, upheld.disagree, upheld.false_positive) == ("active", 0, 1, 1)
+    assert store.standing_votes(rid) == Votes()
+    assert [(c.kind, c.status) for c in store.changes_since(seq, 10)] == [("status", "active")]
+    last = store.audit_entries()[-1]
+    assert (last.action, last.target, last.org_id) == ("dispute.uphold", f"record:{rid}", admin.org_id)
+    assert json.loads(last.detail) == {"from": "disputed", "to": "active", "reason": "reviewed", "overruled": 2}
+    assert [v.overruled_at is not None for v in store.votes([rid])[rid]] == [True, True]
+    # A vote cast again after the ruling stands again, whatever it was.
+    store.set_feedback(rid, globex, "disagree", "still not ours")
+    assert store.standing_votes(rid) == Votes(0, 1, 0)
+    assert {v.org_name: v.overruled_at is None for v in store.votes([rid])[rid]} == {"Globex": True, "Initech": False}
+    assert chain_problems(store.audit_entries()) == []
+    with pytest.raises(NotFound):
+        store.uphold(rid + 100, admin, "reviewed")
 
 
 # what the index is built from -------------------------------------------------------------

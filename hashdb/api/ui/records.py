@@ -1,5 +1,5 @@
 """Records: search and page through them; one record with its history and the actions its
-viewer may take (retract, relabel, feedback, quarantine, release, confirm), each with a reason."""
+viewer may take (retract, relabel, feedback, quarantine, release, confirm, uphold), each with a reason."""
 
 from __future__ import annotations
 
@@ -102,6 +102,13 @@ def release(record_id: int) -> Any:
     return _act(record_id, "release", "reason",
                 lambda: get_service().release(record_id, me(), text("reason", required=True)),
                 "Record {id} released: it is {status} and matches lookups again.")
+
+
+@bp.post(f"/records/{ID}/uphold")
+def uphold(record_id: int) -> Any:
+    return _act(record_id, "uphold", "reason",
+                lambda: get_service().uphold(record_id, me(), text("reason", required=True)),
+                "Record {id} upheld: it is {status}; the votes cast so far no longer dispute it.")
 
 
 @bp.post(f"/records/{ID}/confirm")
