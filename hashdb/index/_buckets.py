@@ -162,7 +162,9 @@ class BucketOffsets:
     def valid(self, count: int) -> bool:
         """Every chunk's buckets, as `lookup` reads them, tile rows 0 to `count` in order: the
         first starts at 0, each starts where the one before ends, the last ends at `count` (a
-        loaded table that fails this would index outside the order array, or miss rows).
+        loaded table that fails this would index outside the order array, or miss rows); and,
+        compact, each block's first bucket starts at the block's stored offset (a first low
+        entry off by one still tiles, handing the bucket's first row to the one before it).
 
         Checked in the compact layout itself, a byte per bucket, instead of decoding every
         chunk to uint32 offsets: every worker of a restarted server runs this on the mapped

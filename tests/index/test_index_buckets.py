@@ -87,14 +87,19 @@ def test_offsets_that_decrease_or_overrun_are_invalid() -> None:
 
 def tiles_rows(offsets: BucketOffsets, count: int) -> bool:
     """The property valid() promises, from lookup of every bucket: each chunk's buckets run
-    from row 0 to `count`, each starting where the one before ends; and the stored total
-    (the offsets' last entry, which chunk_offsets reads) is `count`."""
+    from row 0 to `count`, each starting where the one before ends; the stored total (the
+    offsets' last entry, which chunk_offsets reads) is `count`; and in a compact layout each
+    block's first bucket starts at its block's stored offset. (A block's first low entry
+    raised by one still tiles the rows: the bucket before it reads one row more, its own first
+    row, which a search of its own key then misses.)"""
     buckets = 1 << offsets.width
     keys = np.tile(np.arange(buckets, dtype=np.uint32), (offsets.chunks, 1)).T
     starts, lengths = offsets.lookup(np.arange(offsets.chunks, dtype=np.int64), keys)
     starts, ends = starts.astype(np.int64), starts.astype(np.int64) + lengths.astype(np.int64)
+    firsts_agree = offsets.low is None or np.array_equal(
+        starts[::1 << offsets.block_log2].T, offsets.high[:, :-1].astype(np.int64))
     return bool((starts[0] == 0).all() and (ends[-1] == count).all() and (starts[1:] == ends[:-1]).all()
-                and (offsets.high[:, -1] == count).all())
+                and (offsets.high[:, -1] == count).all() and firsts_agree)
 
 
 @hyp
@@ -115,6 +120,17 @@ def test_valid_is_true_exactly_when_the_buckets_tile_the_rows(seed: int, width: 
     assert offsets.valid(count) == tiles_rows(offsets, count)
     if part == "none":
         assert offsets.valid(count)
+
+
+def test_a_raised_first_entry_of_a_block_is_invalid() -> None:
+    # Found by the property above (seed 0, width 9, the low entry a quarter of the way in, +1):
+    # the buckets still tile the rows, but one of them lost its first row to the bucket before.
+    rng = np.random.default_rng(0)
+    offsets = BucketOffsets.from_full(plain_offsets(crowded_keys(rng, 2, 9, 1024, [0, 0]), 9))
+    assert offsets.low is not None and offsets.valid(1024)
+    offsets.low[0, 4 << offsets.block_log2] += 1
+    assert not offsets.valid(1024)
+    assert not tiles_rows(offsets, 1024)
 
 
 def test_a_damaged_last_low_entry_is_invalid() -> None:
