@@ -495,3 +495,11 @@ def m020_vote_rulings(db: Database) -> None:
     count (NULL: the vote stands). The vote stays, in the record's counts too; one cast again
     after the ruling stands again (service/trust.py, uphold)."""
     db.execute("ALTER TABLE feedback ADD COLUMN overruled_at TEXT")
+
+
+@migrations()
+def m021_safelist_key(db: Database) -> None:
+    """The key that listed each safelist entry (NULL for entries listed before, and locally):
+    a submission the entry holds later is audited as that admin's hold, with its key, as a
+    record held when the entry is added is."""
+    db.execute("ALTER TABLE safelist ADD COLUMN key_id INTEGER")
