@@ -503,3 +503,18 @@ def m021_safelist_key(db: Database) -> None:
     a submission the entry holds later is audited as that admin's hold, with its key, as a
     record held when the entry is added is."""
     db.execute("ALTER TABLE safelist ADD COLUMN key_id INTEGER")
+
+
+@migrations()
+def m022_change_details(db: Database) -> None:
+    """Each change-log row keeps its record's incident, quality and media type as the change left
+    them: a hash shared again after its retraction may come back under another incident, and the
+    feed's earlier entries, read from the record, then described it as it stands now. NULL in
+    rows logged before: the feed reads those from the record, as it did."""
+    run_script(db,
+        """
+        ALTER TABLE changes ADD COLUMN incident TEXT;
+        ALTER TABLE changes ADD COLUMN quality INTEGER;
+        ALTER TABLE changes ADD COLUMN media_type TEXT;
+        """
+    )
