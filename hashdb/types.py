@@ -230,6 +230,16 @@ class ApiKey:
 
 
 @dataclass(frozen=True, slots=True)
+class ChangeDetails:
+    """What a change-log row keeps of its record as the change left it, besides its status and
+    labels: what the record's organisation may give anew by sharing a retracted hash again."""
+
+    incident: str | None
+    quality: int | None
+    media_type: str
+
+
+@dataclass(frozen=True, slots=True)
 class Change:
     """One row of the append-only change log; `seq` is strictly increasing."""
 
@@ -240,6 +250,7 @@ class Change:
     at: str
     status: str
     labels: tuple[str, ...]
+    details: ChangeDetails | None = None  # None: logged before the log kept them (migration m022)
 
 
 @dataclass(frozen=True, slots=True)

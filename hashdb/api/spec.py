@@ -209,7 +209,11 @@ def schemas(max_batch: int) -> dict[str, Schema]:
             "id": {"type": "integer"}, "signal": string(), "hash": string(),
             "quality": {"type": ["integer", "null"]}, "media_type": string(enum=["image", "video"]),
             "labels": {"type": "array", "items": string()}, "status": string(enum=list(STATUSES)),
-            "incident": {"type": ["string", "null"]}, "created_at": string(), "at": string(),
+            "incident": {"type": ["string", "null"],
+                         "description": "As this change left the record, as are its labels, status, quality "
+                                        "and media type: a hash its member shares again after retracting it "
+                                        "may come back under another incident."},
+            "created_at": string(), "at": string(),
             "frames": {"type": "array", "items": obj({"pdq": string(), "quality": {"type": ["integer", "null"]},
                                                       "t": {"type": "number", "minimum": 0}},
                                                      ("pdq", "quality", "t"))},

@@ -11,7 +11,7 @@ from hashdb.hashing import tmk
 from hashdb.service.base import MAX_EXPORT_PAGE, MAX_KEYPOINT_EXPORT_PAGE, ServiceBase
 from hashdb.store.rows import change_mark
 from hashdb.trust import policy
-from hashdb.types import FeedEntry, Principal, TmkHash, Votes
+from hashdb.types import ChangeDetails, FeedEntry, Principal, TmkHash, Votes
 
 
 class PartnersMixin(ServiceBase):
@@ -78,9 +78,12 @@ class PartnersMixin(ServiceBase):
         for change in changes:
             record = records[change.record_id]
             frames = tuple(videos.get(record.id, []))
+            # As the change left the record: a hash shared again after its retraction may have
+            # come back under another incident, and its earlier entries must not say that one.
+            then = change.details or ChangeDetails(record.incident, record.quality, record.media_type)
             entries.append(FeedEntry(change.seq, change.kind, record.id, record.signal, record.value,
-                                     record.quality, record.media_type, change.labels, change.status,
-                                     record.incident, record.created_at, change.at, frames,
+                                     then.quality, then.media_type, change.labels, change.status,
+                                     then.incident, record.created_at, change.at, frames,
                                      tuple(d for _, d in derived.get(record.id, [])),
                                      _tmk_hash(tmks.get(record.id)),
                                      Votes(record.agree, record.disagree, record.false_positive),

@@ -118,7 +118,7 @@ class SharingMixin(ServiceBase):
         records = [dataclasses.replace(r, status="quarantined") if n in held else r for n, r in enumerate(records)]
         digest = request_digest(records)
         outcomes = self.store.add_records(records, actor, idempotency_key, digest)
-        self.safelist.note_holds(records, outcomes, held, actor)
+        self.safelist.note_holds(records, outcomes, held)
         if open_incidents:
             webhooks.announce(self.store, records, outcomes, {i.name: i for i in open_incidents.values()})
         per_input: list[list[SubmitOutcome]] = [[] for _ in submissions]

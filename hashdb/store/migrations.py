@@ -495,3 +495,26 @@ def m020_vote_rulings(db: Database) -> None:
     count (NULL: the vote stands). The vote stays, in the record's counts too; one cast again
     after the ruling stands again (service/trust.py, uphold)."""
     db.execute("ALTER TABLE feedback ADD COLUMN overruled_at TEXT")
+
+
+@migrations()
+def m021_safelist_key(db: Database) -> None:
+    """The key that listed each safelist entry (NULL for entries listed before, and locally):
+    a submission the entry holds later is audited as that admin's hold, with its key, as a
+    record held when the entry is added is."""
+    db.execute("ALTER TABLE safelist ADD COLUMN key_id INTEGER")
+
+
+@migrations()
+def m022_change_details(db: Database) -> None:
+    """Each change-log row keeps its record's incident, quality and media type as the change left
+    them: a hash shared again after its retraction may come back under another incident, and the
+    feed's earlier entries, read from the record, then described it as it stands now. NULL in
+    rows logged before: the feed reads those from the record, as it did."""
+    run_script(db,
+        """
+        ALTER TABLE changes ADD COLUMN incident TEXT;
+        ALTER TABLE changes ADD COLUMN quality INTEGER;
+        ALTER TABLE changes ADD COLUMN media_type TEXT;
+        """
+    )

@@ -82,10 +82,13 @@ class MirrorSQL(SQLStore):
                 return "unchanged"
             labels = labels_json(entry.labels)
             conn.execute("UPDATE records SET status = ?, labels = ? WHERE id = ?", (entry.status, labels, record_id))
+            self._take_details(conn, record_id, entry)
             self._change(conn, "add", record_id, signal, entry.status, labels)
             self._keep_keypoints(conn, record_id, entry.keypoints)
             return "changed"
         effect = "unchanged"
+        # Before any change is logged: each logged change keeps the record's details as they are.
+        details_changed = self._take_details(conn, record_id, entry)
         labels = labels_json(entry.labels)
         if labels != old_labels:
             conn.execute("UPDATE records SET labels = ? WHERE id = ?", (labels, record_id))
@@ -96,7 +99,25 @@ class MirrorSQL(SQLStore):
             kind = "retract" if entry.status == "retracted" else "status"
             self._change(conn, kind, record_id, signal, entry.status, labels)
             effect = "retracted" if kind == "retract" else "changed"
+        if details_changed and effect == "unchanged":
+            # Retracted and shared again at the source within one page, labels and status as
+            # before: a `status` change, as a vote's is, carries the new details to this
+            # mirror's own partners (an `add` would put the live record in the index twice).
+            self._change(conn, "status", record_id, signal, status, labels)
+            effect = "changed"
         return effect
+
+    @staticmethod
+    def _take_details(conn: Connection, record_id: int, entry: FeedEntry) -> bool:
+        """Give the record the entry's incident, quality and media type; whether they differed.
+        They change at the source when its organisation shares the hash again after retracting
+        it, possibly under another incident: the record came back with the new ones there."""
+        wanted = (entry.incident, entry.quality, entry.media_type)
+        held = conn.execute("SELECT incident, quality, media_type FROM records WHERE id = ?", (record_id,)).fetchone()
+        if tuple(held) == wanted:
+            return False
+        conn.execute("UPDATE records SET incident = ?, quality = ?, media_type = ? WHERE id = ?", (*wanted, record_id))
+        return True
 
     def _mirror_insert(self, conn: Connection, source: str, org: str, entries: Sequence[FeedEntry]) -> int:
         if not entries:

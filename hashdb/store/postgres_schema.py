@@ -337,6 +337,16 @@ M020_VOTE_RULINGS = """
 ALTER TABLE feedback ADD COLUMN overruled_at TEXT;
 """
 
+M021_SAFELIST_KEY = """
+ALTER TABLE safelist ADD COLUMN key_id BIGINT;
+"""
+
+M022_CHANGE_DETAILS = """
+ALTER TABLE changes ADD COLUMN incident TEXT;
+ALTER TABLE changes ADD COLUMN quality INTEGER;
+ALTER TABLE changes ADD COLUMN media_type TEXT;
+"""
+
 # (name, DDL) in the order they apply; the names match SQLite's where the change is the same.
 MIGRATIONS: tuple[tuple[str, str], ...] = (
     ("m001_core", M001_CORE),
@@ -358,6 +368,8 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
     ("m018_image_keypoints", M018_IMAGE_KEYPOINTS),
     ("m019_keypoint_ids_kept", M019_KEYPOINT_IDS_KEPT),
     ("m020_vote_rulings", M020_VOTE_RULINGS),
+    ("m021_safelist_key", M021_SAFELIST_KEY),
+    ("m022_change_details", M022_CHANGE_DETAILS),
 )
 
 

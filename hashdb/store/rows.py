@@ -10,7 +10,7 @@ from functools import lru_cache
 from typing import Any
 
 from hashdb.errors import InvalidInput
-from hashdb.types import STATUSES, ApiKey, AuditEntry, Change, HashRecord, NewRecord, SubmitOutcome
+from hashdb.types import STATUSES, ApiKey, AuditEntry, Change, ChangeDetails, HashRecord, NewRecord, SubmitOutcome
 
 GENESIS_HASH = "0" * 64
 
@@ -118,8 +118,11 @@ def api_key_from_row(row: Mapping[str, Any]) -> ApiKey:
 
 
 def change_from_row(row: Mapping[str, Any]) -> Change:
+    # Every change logged since m022 has its record's media type (never NULL in records).
+    details = None if row["media_type"] is None else ChangeDetails(
+        row["incident"], None if row["quality"] is None else int(row["quality"]), str(row["media_type"]))
     return Change(int(row["seq"]), row["kind"], int(row["record_id"]), row["signal"], str(row["at"]),
-                  row["status"], tuple(json.loads(row["labels"])))
+                  row["status"], tuple(json.loads(row["labels"])), details)
 
 
 def audit_from_row(row: Mapping[str, Any]) -> AuditEntry:

@@ -45,6 +45,8 @@ from hashdb.types import (
 DERIVED_INDEX = "pdq_derived"
 # Values per IN (...) list: far below SQLite's 32766 and PostgreSQL's 65535 bound parameters.
 CHUNK = 500
+# A change-log row: the change, then its record's details as the change left them (ChangeDetails).
+CHANGE_COLUMNS = ("record_id", "kind", "signal", "status", "labels", "at", "incident", "quality", "media_type")
 
 Key = tuple[str, str]  # (signal, value): with the org, what makes a record unique
 
@@ -195,9 +197,10 @@ class SQLStore(ABC):
             if keypoints:
                 self._insert_rows(conn, "image_keypoints", ("record_id", "data"), keypoints)
             # In id order, so a partner replaying the log sees additions in insertion order.
-            changes = sorted((created[key][0], "add", key[0], record.status, row["labels"], at)
+            changes = sorted((created[key][0], "add", key[0], record.status, row["labels"], at, row["incident"],
+                              row["quality"], row["media_type"])
                              for (key, record), row in zip(fresh.items(), rows))
-            self._insert_rows(conn, "changes", ("record_id", "kind", "signal", "status", "labels", "at"), changes)
+            self._insert_rows(conn, "changes", CHANGE_COLUMNS, changes)
         outcomes: list[SubmitOutcome] = []
         reported: set[Key] = set()
         for key in keys:
@@ -252,8 +255,8 @@ class SQLStore(ABC):
                          " reference = ?, removed_at = ? WHERE id = ?",
                          (record.status, labels, record.hash.quality, record.media_type, record.incident,
                           record.reference, record.removed_at, record_id))
-            conn.execute("INSERT INTO changes (kind, record_id, signal, status, labels, at) VALUES (?, ?, ?, ?, ?, ?)",
-                         ("add", record_id, key[0], record.status, labels, at))
+            self._log_change(conn, (record_id, "add", key[0], record.status, labels, at, record.incident,
+                                    record.hash.quality, record.media_type))
             self._keep_keypoints(conn, record_id, record.keypoints)
             revived[key] = (record_id, record.status)
             del known[key]
@@ -303,15 +306,21 @@ class SQLStore(ABC):
 
     def _change(self, conn: Connection, kind: str, record_id: int, signal: str, status: str,
                 labels_json: str) -> None:
-        conn.execute(
-            "INSERT INTO changes (kind, record_id, signal, status, labels, at) VALUES (?, ?, ?, ?, ?, ?)",
-            (kind, record_id, signal, status, labels_json, now()),
-        )
+        """Log a change to a record whose row the write has already brought up to date: the
+        entry keeps the incident, quality and media type it has now (ChangeDetails)."""
+        incident, quality, media_type = conn.execute(
+            "SELECT incident, quality, media_type FROM records WHERE id = ?", (record_id,)).fetchone()
+        self._log_change(conn, (record_id, kind, signal, status, labels_json, now(), incident, quality, media_type))
         if kind == "retract":
             # Keypoints give away a sketch of the picture, and a retracted record matches and
             # exports nothing more: they go with the retraction (its hashes stay, the tombstone
             # the index and the feed act on). Shared again, the record takes the new ones.
             conn.execute("DELETE FROM image_keypoints WHERE record_id = ?", (record_id,))
+
+    @staticmethod
+    def _log_change(conn: Connection, row: tuple[Any, ...]) -> None:
+        conn.execute(f"INSERT INTO changes ({', '.join(CHANGE_COLUMNS)})"
+                     f" VALUES ({', '.join('?' for _ in CHANGE_COLUMNS)})", row)
 
     def set_status(self, record_id: int, status: str, actor: Principal, reason: str = "") -> HashRecord:
         check_choice("status", status, STATUSES)

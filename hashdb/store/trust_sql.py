@@ -53,11 +53,11 @@ class TrustSQL(SQLStore):
             for value in dict.fromkeys((v.signal, v.hex) for v in values):
                 # A removed entry listed again comes back (same id); a listed one stays as it is.
                 cursor = conn.execute(
-                    "INSERT INTO safelist (signal, value, note, org_id, created_at) VALUES (?, ?, ?, ?, ?)"
+                    "INSERT INTO safelist (signal, value, note, org_id, key_id, created_at) VALUES (?, ?, ?, ?, ?, ?)"
                     " ON CONFLICT (signal, value) DO UPDATE SET removed_at = NULL, note = excluded.note,"
-                    " org_id = excluded.org_id, created_at = excluded.created_at"
+                    " org_id = excluded.org_id, key_id = excluded.key_id, created_at = excluded.created_at"
                     " WHERE safelist.removed_at IS NOT NULL",
-                    (value[0], value[1], note, actor.org_id, at),
+                    (value[0], value[1], note, actor.org_id, actor.key_id, at),
                 )
                 added += max(cursor.rowcount, 0)
             self._audit(conn, actor.org_id, actor.key_id, "safelist.add", f"batch:{len(values)}",
@@ -82,6 +82,15 @@ class TrustSQL(SQLStore):
                           " AND id > ? ORDER BY id LIMIT ?", (after_id, limit))
         return [SafelistEntry(int(r["id"]), str(r["signal"]), str(r["value"]), str(r["note"]), str(r["created_at"]))
                 for r in rows]
+
+    def safelist_listers(self, entry_ids: Sequence[int]) -> dict[int, Principal]:
+        """Who listed each of these entries (the admin's organisation and key; no key for an entry
+        listed locally or before keys were kept), by entry id. Entries without an organisation
+        are left out."""
+        rows = self._rows_in("SELECT s.id, s.org_id, s.key_id, o.name FROM safelist s JOIN orgs o ON o.id = s.org_id"
+                             " WHERE s.id IN ({marks})", (), list(dict.fromkeys(entry_ids)))
+        return {int(r["id"]): Principal(int(r["org_id"]), str(r["name"]), "admin",
+                                        None if r["key_id"] is None else int(r["key_id"])) for r in rows}
 
     def remove_safelist(self, entry_ids: Sequence[int], actor: Principal, note: str) -> list[int]:
         """Take entries off the safelist; returns the ids that were on it. Records it held stay

@@ -18,7 +18,7 @@ from hashdb.hashing.vpdq_format import video_digest
 from hashdb.index.linear import LinearIndex
 from hashdb.store.base import HashStore
 from hashdb.trust import policy
-from hashdb.types import HashValue, MediaHashes, NewRecord, Principal, SubmitOutcome
+from hashdb.types import HashValue, MediaHashes, NewRecord, SubmitOutcome
 
 # Signals compared by Hamming distance; every other signal (md5, sha256, a vpdq item digest)
 # only by equality. A vpdq digest is a sha256 of the frame list, so nearness means nothing there.
@@ -170,11 +170,19 @@ class SafelistMatcher:
         return spread
 
     def note_holds(self, records: Sequence[NewRecord], outcomes: Sequence[SubmitOutcome],
-                   held: Mapping[int, SafelistHit], actor: Principal) -> None:
-        """Record why `screen` held back the records a submission stored quarantined."""
+                   held: Mapping[int, SafelistHit]) -> None:
+        """Record why `screen` held back the records a submission stored quarantined, each hold
+        as the act of the admin who listed its entry: the submitter asked for the record to be
+        shared, and the audit log and the record's history named it as the one who held it."""
         # Written just after the records (not in their transaction, which the store owns); a
         # crash in between leaves a quarantined record listed with an empty reason, never an
         # active one.
-        for n, outcome in enumerate(outcomes):
-            if n in held and not outcome.duplicate and outcome.status == "quarantined":
-                self.store.note_quarantine([outcome.id], "safelist", held[n].reason(records[n].hash.signal), actor)
+        stored = [(n, outcome) for n, outcome in enumerate(outcomes)
+                  if n in held and not outcome.duplicate and outcome.status == "quarantined"]
+        if not stored:
+            return
+        listers = self.store.safelist_listers([held[n].entry_id for n, _ in stored])
+        for n, outcome in stored:
+            # No lister (an entry with no organisation): the rule's own, as the spike rule's are.
+            self.store.note_quarantine([outcome.id], "safelist", held[n].reason(records[n].hash.signal),
+                                       listers.get(held[n].entry_id))

@@ -219,6 +219,44 @@ def test_video_records_keep_their_frames(source, local):
     assert {f["t"] for f in feed_docs(local)[-1]["frames"]} == {0.0}
 
 
+@pytest.mark.parametrize("pages", ["after each share", "one entry a page", "the whole feed at once"])
+def test_a_hash_shared_again_under_another_incident_is_mirrored_as_shared_again(source, local, pages):
+    # Its organisation retracted it and shared it again under another incident, at another
+    # quality: the mirror held the first incident and quality for good (and, with each entry
+    # describing its own time, a mirror reading one entry a page would have too).
+    admin, alpha = admin_of(source), principal(source, "alpha", "contributor")
+    for incident in ("attack-1", "attack-2"):
+        source.open_incident(incident, admin)
+    hex_value = random_pdq(random.Random(17))
+
+    def share(incident: str, quality: int) -> None:
+        source.submit([Submission("x", ("glorification",), (HashValue("pdq", hex_value, quality),),
+                                  media_type="image", incident=incident)], alpha)
+
+    share("attack-1", 60)
+    first = feed_docs(source)
+    if pages == "after each share":
+        apply_docs(local, first)
+    [record_id] = {d["id"] for d in first}
+    source.retract(record_id, alpha, "wrong incident")
+    share("attack-2", 95)
+    docs = feed_docs(source)
+    if pages == "after each share":
+        assert apply_docs(local, docs[len(first):]).changed == 1
+    elif pages == "one entry a page":
+        for doc in docs:
+            apply_docs(local, [doc])
+    else:
+        apply_docs(local, docs)
+    [held] = local.store.mirror_ids(SOURCE.key, [record_id]).values()
+    record = local.store.get_records([held])[held]
+    assert (record.status, record.incident, record.quality) == ("active", "attack-2", 95)
+    # The mirror's own feed says so too, for the partners that follow it.
+    last = [d for d in feed_docs(local) if d["id"] == held][-1]
+    assert (last["status"], last["incident"], last["quality"]) == ("active", "attack-2", 95)
+    assert matches(local, [hex_value]) == [[("pdq", "active", ("glorification",), 1)]]
+
+
 def test_an_unknown_label_is_refused_naming_the_entry(source, tmp_path):
     submit(source, "alpha", random_pdq(random.Random(17)))
     submit(source, "alpha", random_pdq(random.Random(18)), label="branded_publication")

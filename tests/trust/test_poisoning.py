@@ -53,7 +53,8 @@ def test_submission_near_a_safelisted_pdq_is_quarantined_not_active(make_service
     [held] = service.quarantined(admin)
     assert (held.record.id, held.rule) == (near.ids[0], "safelist")
     assert "within 31 bits of safelist entry 1" in held.reason
-    assert ("quarantine.open", f"record:{near.ids[0]}", contributor.org_id) in audit_actions(service)
+    # The hold is the listing admin's (its safelist entry's), not the submitter's.
+    assert ("quarantine.open", f"record:{near.ids[0]}", admin.org_id) in audit_actions(service)
     assert ("safelist.add", "batch:1", admin.org_id) in audit_actions(service)
 
 
@@ -282,3 +283,39 @@ def test_records_under_an_open_incident_may_spike(make_service, exempt):
         service.close_incident(incident.id, admin)
         look(service, consumer, HashValue("md5", "1" * 32))
         assert status(service, tagged.ids[0]) == "quarantined"
+
+
+def keyed(service, org: str, role: str):
+    """A principal with a real key, as a server request has (its key id goes in the audit log)."""
+    key, _ = service.create_key(org, role, principal(service, "operator", "admin"))
+    return service.authenticate(key)
+
+
+def holds(service, record_id: int, admin) -> list[tuple[str, str]]:
+    """Who the record's history (the console's record page) says opened each quarantine."""
+    history = service.record_view(record_id, admin).history
+    return [(event.org_name, json.loads(event.detail)["reason"]) for event in history
+            if event.action == "quarantine.open"]
+
+
+def test_a_safelist_hold_is_the_listing_admin_s_whenever_the_record_came(make_service):
+    # Found in trial: a submission held by a safelist entry showed in its history, and in the
+    # audit log, as quarantined by its own submitter; a record held by the entry's addition
+    # showed the admin. Both holds are the admin's decision to list that hash.
+    service = make_service()
+    rng = random.Random(11)
+    admin, contributor = keyed(service, "ops", "admin"), keyed(service, "alpha", "contributor")
+    benign = random_pdq(rng)
+    early = submit(service, contributor, HashValue("pdq", flip(benign, 4, rng)))
+    service.add_safelist([HashValue("pdq", benign)], admin, "news photo")
+    late = submit(service, contributor, HashValue("pdq", flip(benign, 6, rng)))
+    assert late.status == "quarantined"
+
+    assert holds(service, early.ids[0], admin) == [("ops", "pdq within 4 bits of safelist entry 1")]
+    assert holds(service, late.ids[0], admin) == [("ops", "pdq within 6 bits of safelist entry 1")]
+    opened = [(e.target, e.org_id, e.key_id) for e in service.store.audit_entries(0, 1000)
+              if e.action == "quarantine.open"]
+    assert opened == [(f"record:{early.ids[0]}", admin.org_id, admin.key_id),
+                      (f"record:{late.ids[0]}", admin.org_id, admin.key_id)]
+    submitted = [e for e in service.store.audit_entries(0, 1000) if e.action == "hashes.submit"]
+    assert {(e.org_id, e.key_id) for e in submitted} == {(contributor.org_id, contributor.key_id)}

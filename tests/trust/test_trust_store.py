@@ -31,6 +31,19 @@ def test_safelist_add_is_idempotent_and_versioned(any_store):
     assert [e.action for e in any_store.audit_entries()][-3:] == ["safelist.add"] * 3
 
 
+def test_safelist_listers_name_the_admin_and_key_that_listed_each_entry(any_store):
+    actor, other, _ = setup(any_store)
+    keyed = Principal(other.id, other.name, "admin", 7)
+    any_store.add_safelist([HashValue("md5", "a" * 32)], "", actor)  # locally: no key
+    any_store.add_safelist([HashValue("md5", "b" * 32)], "", keyed)
+    (first, _), (second, _) = any_store.safelist_values("md5")
+    assert any_store.safelist_listers([second, first, 99]) == {first: actor, second: keyed}
+    # Listed again after its removal, an entry is the new lister's.
+    any_store.remove_safelist([first], actor, "")
+    any_store.add_safelist([HashValue("md5", "a" * 32)], "", keyed)
+    assert any_store.safelist_listers([first]) == {first: keyed}
+
+
 def test_quarantine_then_resolve(any_store):
     actor, _, (r1, r2, r3) = setup(any_store)
     assert any_store.quarantine(r1, "manual", "report", actor) is True
