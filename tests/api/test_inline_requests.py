@@ -7,7 +7,9 @@ from __future__ import annotations
 import io
 import json
 import random
+import select
 import socket
+import sqlite3
 import time
 
 import pytest
@@ -191,24 +193,29 @@ def test_a_client_asking_to_close_gets_its_answer_then_the_close(served):
 
 def test_lookups_are_answered_while_the_only_thread_is_held(served):
     server, keys, probe = served
-    # A chunked body goes to a thread, which then waits for the rest of it: the worker's only
-    # thread is held. Lookups and health checks on other connections are answered meanwhile.
+    # A submit waits on a thread for the database's write lock, which another process holds:
+    # the worker's only thread is held. Lookups and health checks on other connections are
+    # answered meanwhile, before it.
+    other = sqlite3.connect(str(server.db), isolation_level=None)
     holder = socket.create_connection(("127.0.0.1", server.port), timeout=GENEROUS)
     try:
+        other.execute("BEGIN IMMEDIATE")
+        body = json.dumps({"items": [{"signal": "pdq", "hash": random_pdq(random.Random(8)), "quality": 100,
+                                      "labels": ["glorification"]}]}).encode()
         holder.sendall(b"POST /v1/hashes HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                       b"Authorization: Bearer " + keys["alpha"].encode() + b"\r\n"
-                       b"Transfer-Encoding: chunked\r\n\r\n1\r\n{\r\n")
-        time.sleep(0.5)  # the thread has taken it
+                       b"Authorization: Bearer %s\r\nContent-Length: %d\r\n\r\n%s"
+                       % (keys["alpha"].encode(), len(body), body))
+        time.sleep(0.5)  # the thread has taken it, and waits for the lock (up to 5 s, WRITE_TIMEOUT)
         auth = f"Authorization: Bearer {keys['consumer']}\r\n".encode()
-        started = time.monotonic()
         answers = _exchange(server.port, [
             b"GET /v1/lookup?signal=pdq&hash=%s HTTP/1.1\r\nHost: x\r\n%s\r\n" % (probe.encode(), auth),
             b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"])
         assert all(a.startswith(b"HTTP/1.1 200 OK") for a in answers)
-        # The thread would have had the rest of the chunked body's 30 s (worker.IO_TIMEOUT).
-        assert time.monotonic() - started < GENEROUS
-        holder.sendall(b"0\r\n\r\n")  # the body ends: "{" is malformed JSON, answered 400
-        answer = holder.recv(65536)
-        assert answer.startswith(b"HTTP/1.1 400")
+        assert select.select([holder], [], [], 0)[0] == [], "the submit was answered first: no thread was held"
+        other.execute("ROLLBACK")  # the lock is free: the submit goes on
+        assert holder.recv(65536).startswith(b"HTTP/1.1 201")
     finally:
+        if other.in_transaction:
+            other.execute("ROLLBACK")
+        other.close()
         holder.close()
