@@ -1,13 +1,15 @@
-"""A chunked request body's sizes checked against the body limit as each chunk-size line is
-read, so a body declared over the limit is refused at once rather than waited for. Framing
-only: what the body says is the app's to read."""
+"""A chunked request body's framing: where it ends, found by the worker's loop as its bytes
+arrive (ChunkedBody, which also bounds the framing), and its sizes checked against the body
+limit as each chunk-size line is read on the thread (LimitedChunkedReader), from what the loop
+gathered only (Gathered). Framing only: what the body says is the app's to read."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from gunicorn.http.body import ChunkedReader
-from gunicorn.http.errors import InvalidChunkSize
+from gunicorn.http.errors import InvalidChunkSize, ParseException
+from gunicorn.http.message import DEFAULT_MAX_HEADERFIELD_SIZE, MAX_HEADERS
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from hashdb.api.errors import body_too_large
@@ -15,6 +17,32 @@ from hashdb.api.errors import body_too_large
 # A chunk size past 64 bits is no size any client means (16 hex digits, leading zeros aside):
 # refused as malformed, as llhttp and nginx refuse it, not weighed against the limit.
 MAX_SIZE_BITS = 64
+# What the framing (size lines, chunk extensions, CRLFs, trailers) may add to a body of the
+# limit, and so what the loop may hold of one past it: an eighth of the limit and 64 KiB more.
+# A client's chunks of 64 bytes or more fit (6 to 8 bytes of framing each); 1-byte chunks
+# (five bytes of framing for each byte of body) or kilobytes of extensions do not: each chunk
+# costs a few microseconds of Python on the loop and again on the thread, and a 4 MiB body in
+# 1-byte chunks would have cost seconds.
+FRAMING_FRACTION = 8
+FRAMING_FLOOR = 64 * 1024
+
+_SIZE_LINE, _DATA, _DATA_END, _TRAILERS = range(4)
+
+
+def framing_allowance(limit: int) -> int:
+    return FRAMING_FLOOR + limit // FRAMING_FRACTION
+
+
+def reader_limits(cfg: Any) -> tuple[int, int]:
+    """The longest size line and trailer section gunicorn's ChunkedReader reads under `cfg`: a
+    request's limit_request_field_size and max_buffer_headers, as its Request works them out."""
+    field_size = cfg.limit_request_field_size if cfg.limit_request_field_size > 0 else DEFAULT_MAX_HEADERFIELD_SIZE
+    fields = cfg.limit_request_fields if 0 < cfg.limit_request_fields <= MAX_HEADERS else MAX_HEADERS
+    return field_size, fields * (field_size + 2) + 4
+
+
+class FramingTooLarge(Exception):
+    """The framing of a chunked body still arriving is past framing_allowance (answered 413)."""
 
 
 class LimitedChunkedReader(ChunkedReader):  # type: ignore[misc]
@@ -48,3 +76,133 @@ class LimitedChunkedReader(ChunkedReader):  # type: ignore[misc]
         if self.declared > self.limit:
             raise RequestEntityTooLarge(body_too_large(self.limit))
         return size, rest
+
+
+class Gathered:
+    """A connection's unreader without its socket, for a chunked body's reader on a thread: the
+    loop gathered the body (ChunkedBody) before the thread got the request, so a read past what
+    it gathered is a body cut short (gunicorn's NoMoreData, a 400), never a wait on the client."""
+
+    def __init__(self, unreader: Any) -> None:
+        self.unreader = unreader
+
+    def read(self, size: int | None = None, read_ahead: int | None = None) -> bytes:
+        # ChunkedReader asks for "the next piece" only (size None): all that is buffered.
+        data: bytes = self.unreader.take_buffered()
+        return data
+
+    def unread(self, data: bytes) -> None:
+        self.unreader.unread(data)
+
+
+class _Nothing:
+    """An unreader with nothing in it: parse_chunk_size, handed a size line whole and an empty
+    trailer section after it, reads nothing further."""
+
+    def read(self, size: int | None = None, read_ahead: int | None = None) -> bytes:
+        return b""
+
+    def unread(self, data: bytes) -> None:
+        pass
+
+
+class ChunkedBody:
+    """Where a chunked body that starts at `start` of a growing buffer ends, found as its bytes
+    arrive, without decoding it: the worker's loop gathers the body with it before a thread
+    sees the request (worker.py).
+
+    advance() stops at the body's end (after its trailers), or at the first thing the thread's
+    reader refuses: a size line that is no size or takes the body past `limit`, a chunk not
+    followed by CRLF, a size line or trailer section longer than gunicorn reads, a trailer
+    line ended by a bare LF. Either way that reader finds all it reads before it answers or
+    refuses in what was gathered. Size lines are checked by the reader's own code
+    (LimitedChunkedReader), so the two cannot disagree on a chunk's size."""
+
+    def __init__(self, start: int, limit: int, line_limit: int, trailer_limit: int) -> None:
+        self.start = start
+        self.allowance = framing_allowance(limit)
+        self.line_limit = line_limit  # gunicorn's limit_request_field_size
+        self.trailer_limit = trailer_limit  # gunicorn's max_buffer_headers
+        self._sizes = LimitedChunkedReader(None, _Nothing(), limit)
+        self._state = _SIZE_LINE
+        self._pos = self._searched = self._lf_checked = start
+        self._left = 0  # bytes of the current chunk still to come
+        self._data = 0  # bytes of chunk data so far: the rest is framing
+
+    def advance(self, buffer: bytes | bytearray) -> int | None:
+        """The index just past the body, or just past what the reader refuses, once `buffer`
+        holds it; else None. FramingTooLarge once the framing up to there is past the allowance."""
+        while True:
+            before = (self._state, self._pos)
+            end = self._step(buffer)
+            if end is not None or (self._state, self._pos) == before:  # found, or waiting for bytes
+                break
+        # Whether the body's last bytes came in the same read or not: the answer does not
+        # depend on how the client's bytes were cut into packets.
+        if (len(buffer) if end is None else end) - self.start - self._data > self.allowance:
+            raise FramingTooLarge(f"a chunked request body's framing (chunk sizes, extensions, trailers) "
+                                  f"larger than {self.allowance} bytes: send larger chunks")
+        return end
+
+    def _step(self, buffer: bytes | bytearray) -> int | None:
+        if self._state == _SIZE_LINE:
+            return self._size_line(buffer)
+        if self._state == _DATA:
+            return self._chunk_data(buffer)
+        if self._state == _DATA_END:
+            return self._chunk_end(buffer)
+        return self._trailers(buffer)
+
+    def _size_line(self, buffer: bytes | bytearray) -> int | None:
+        end = buffer.find(b"\r\n", self._searched)
+        if end < 0:
+            if len(buffer) - self._pos > self.line_limit:
+                return len(buffer)  # the reader refuses a size line this long
+            self._searched = max(self._pos, len(buffer) - 1)
+            return None
+        try:
+            size, _ = self._sizes.parse_chunk_size(_Nothing(), bytes(buffer[self._pos:end]) + b"\r\n\r\n")
+        except (ParseException, RequestEntityTooLarge):
+            return end + 2
+        self._pos = self._searched = self._lf_checked = end + 2
+        self._state, self._left = (_DATA, size) if size else (_TRAILERS, 0)
+        return None
+
+    def _chunk_data(self, buffer: bytes | bytearray) -> int | None:
+        taken = min(self._left, len(buffer) - self._pos)
+        self._pos += taken
+        self._data += taken
+        self._left -= taken
+        if not self._left:
+            self._state = _DATA_END
+        return None
+
+    def _chunk_end(self, buffer: bytes | bytearray) -> int | None:
+        if len(buffer) - self._pos < 2:
+            return None
+        if buffer[self._pos:self._pos + 2] != b"\r\n":
+            return self._pos + 2  # the reader refuses a chunk without its CRLF
+        self._pos = self._searched = self._pos + 2
+        self._state = _SIZE_LINE
+        return None
+
+    def _trailers(self, buffer: bytes | bytearray) -> int | None:
+        # As gunicorn's parse_trailers reads them: none (a CRLF at once), or up to a blank line.
+        if buffer[self._pos:self._pos + 2] == b"\r\n":
+            return self._pos + 2
+        end = buffer.find(b"\r\n\r\n", self._searched)
+        if end >= 0:
+            return end + 4
+        if len(buffer) - self._pos > self.trailer_limit or self._bare_lf(buffer):
+            return len(buffer)  # what the reader refuses before it reads on
+        self._searched = max(self._pos, len(buffer) - 3)
+        return None
+
+    def _bare_lf(self, buffer: bytes | bytearray) -> bool:
+        at = buffer.find(b"\n", self._lf_checked)
+        while at >= 0:
+            if at == self._pos or buffer[at - 1] != ord("\r"):
+                return True
+            at = buffer.find(b"\n", at + 1)
+        self._lf_checked = len(buffer)
+        return False
