@@ -4,18 +4,23 @@ request reaches a thread only once it has arrived whole.
 gunicorn's gthread worker hands a connection to a thread as soon as its first bytes arrive;
 the thread then blocks reading the rest. Two clients that send half a header and stop hold
 two threads for as long as they like, and a body announced as 10 GB holds one until the
-client leaves. Here the worker's main loop reads every request head (and a body of known,
-allowed length) without blocking, alongside every other connection, under a deadline; a
-thread gets only requests it can answer at once. So slow or hostile clients cost a buffer
-and a poll slot each, never a thread:
+client leaves. Here the worker's main loop reads every request head and body (of a
+Content-Length, or chunked) without blocking, alongside every other connection, under a
+deadline; a thread gets only requests it can answer at once. So slow or hostile clients cost
+a buffer and a poll slot each, never a thread:
 
-- the head must arrive within HEADER_TIMEOUT of the first wait, the body within BODY_TIMEOUT;
-  otherwise the connection is closed;
-- a body larger than the app's MAX_CONTENT_LENGTH is answered 413 at once, unread, and a
-  head over MAX_HEAD 431;
-- a thread's own socket reads and writes (a chunked body, a client that does not read its
-  answer) time out after IO_TIMEOUT; a chunk whose declared size takes the body over the
-  limit is answered 413 as soon as its size line is read (chunked.py);
+- the head must arrive within HEADER_TIMEOUT of the first wait, the body within BODY_TIMEOUT
+  (the app's BODY_TIMEOUT, HASHDB_BODY_TIMEOUT); otherwise the connection is closed;
+- a body announced larger than the app's MAX_CONTENT_LENGTH is answered 413 at once, unread,
+  and a head over MAX_HEAD 431;
+- a chunked body's framing is followed as its bytes arrive (chunked.ChunkedBody): a thread
+  gets the request once its last chunk and trailers are in, or as soon as a size line arrives
+  that the thread's reader refuses (a chunk declared past the limit 413, a size that is no
+  size 400), and that reader reads only what was gathered; framing past its allowance
+  (one-byte chunks, kilobytes of extensions) is answered 413 here;
+- a request pipelined behind another is gathered the same way once a thread has answered the
+  one before; a thread's own socket writes (a client that does not read its answer) time out
+  after IO_TIMEOUT;
 - each worker holds at most `worker_connections` connections (`hashdb serve --max-connections`);
   past that it stops accepting until one closes, and the kernel's backlog queues the rest.
 
@@ -52,13 +57,13 @@ from werkzeug.exceptions import HTTPException
 
 from hashdb.api import inline, readiness
 from hashdb.api.balance import ConnectionShares
-from hashdb.api.chunked import LimitedChunkedReader
+from hashdb.api.chunked import ChunkedBody, FramingTooLarge, Gathered, LimitedChunkedReader, reader_limits
 from hashdb.api.errors import body_too_large, code_for, error_document
 
 HEADER_TIMEOUT = 10.0
 BODY_TIMEOUT = 30.0
 # Per blocking socket call of a thread (sendall: the whole answer), so a client that stops
-# reading its answer, or trickles a chunked body, frees the thread in time.
+# reading its answer frees the thread in time. A thread reads nothing the loop has not.
 IO_TIMEOUT = 30.0
 # Request heads larger than this are answered 431 (no request of this API comes close).
 MAX_HEAD = 64 * 1024
@@ -90,7 +95,13 @@ LINGER_TIMEOUT = 2.0
 # and what no HTTP/1.x request line does.
 TLS_HANDSHAKE = b"\x16\x03"
 _CONTENT_LENGTH = re.compile(rb"^content-length[ \t]*:[ \t]*(\S*)[ \t]*\r?$", re.IGNORECASE | re.MULTILINE)
-_CHUNKED = re.compile(rb"^transfer-encoding[ \t]*:", re.IGNORECASE | re.MULTILINE)
+_TRANSFER_ENCODING = re.compile(rb"^transfer-encoding[ \t]*:([^\r\n]*)", re.IGNORECASE | re.MULTILINE)
+
+
+def _chunked(codings: list[bytes]) -> bool:
+    """Whether a head's Transfer-Encoding values name chunked: read as gunicorn reads them, or
+    more widely (a head gunicorn then refuses costs a wait for its body, never a thread)."""
+    return any(coding.strip(b" \t").lower() == b"chunked" for value in codings for coding in value.split(b","))
 
 
 def error_answer(status: int, reason: str, code: str, message: str) -> bytes:
@@ -135,6 +146,7 @@ class Gathering:
         self.deadline = now + HEADER_TIMEOUT
         self.head_end = -1  # index just past the blank line, once seen
         self.needed = -1  # total bytes of head and body, once known
+        self.chunks: ChunkedBody | None = None  # a chunked body's framing, as it arrives
         self.drain_left = -1  # answered already: bytes of the body still to read and drop
         self.idle = False  # kept alive after an inline answer, no byte of the next request yet
         self.outgoing = b""  # an inline answer the socket has not taken yet
@@ -151,6 +163,7 @@ class HashdbWorker(ThreadWorker):  # type: ignore[misc]
         self._notified = self._swept = self._accept_tried = float("-inf")
         self._date = inline.DateHeader()
         self._inline_limits = inline.Limits.of(self.cfg)
+        self._chunk_limits = reader_limits(self.cfg)
         self._wsgi_errors: WSGIErrorsWrapper | None = None
 
     def init_process(self) -> None:
@@ -186,6 +199,11 @@ class HashdbWorker(ThreadWorker):  # type: ignore[misc]
         config = getattr(getattr(self, "wsgi", None), "config", None)
         limit = config.get("MAX_CONTENT_LENGTH") if config is not None else None
         return int(limit) if limit else DEFAULT_MAX_BODY
+
+    def _body_timeout(self) -> float:
+        config = getattr(getattr(self, "wsgi", None), "config", None)
+        timeout = config.get("BODY_TIMEOUT") if config is not None else None
+        return float(timeout) if timeout else BODY_TIMEOUT
 
     # -- connections arriving -------------------------------------------------------------
 
@@ -231,10 +249,14 @@ class HashdbWorker(ThreadWorker):  # type: ignore[misc]
         self.keepalived_conns.remove(conn)
         self._gather(conn)
 
-    def _gather(self, conn: TConn) -> None:
+    def _gather(self, conn: TConn, ahead: bytes = b"") -> None:
+        """Read the connection's next request on this loop; `ahead`: what of it has been read."""
         conn.sock.setblocking(False)
-        self.gathering[conn] = Gathering(time.monotonic())
+        state = self.gathering[conn] = Gathering(time.monotonic())
         self.poller.register(conn.sock, selectors.EVENT_READ, partial(self._on_readable, conn))
+        if ahead:
+            state.buffer += ahead
+            self._take(conn, state)
 
     def _on_readable(self, conn: TConn, client: socket.socket) -> None:
         state = self.gathering.get(conn)
@@ -259,6 +281,10 @@ class HashdbWorker(ThreadWorker):  # type: ignore[misc]
             state.idle = False
             state.deadline = time.monotonic() + HEADER_TIMEOUT
         state.buffer += data
+        self._take(conn, state)
+
+    def _take(self, conn: TConn, state: Gathering) -> None:
+        """Act on what the buffer holds: wait for more, refuse, or dispatch the request whole."""
         if state.head_end < 0 and state.buffer.startswith(TLS_HANDSHAKE):
             # An https client at a plain-http port: it waits for a server hello that never
             # comes. Closing at once ends its wait with an error instead of HEADER_TIMEOUT.
@@ -272,27 +298,54 @@ class HashdbWorker(ThreadWorker):  # type: ignore[misc]
                                  f"request head larger than {MAX_HEAD} bytes")
                 return
             state.head_end = end + 4
-            head = bytes(state.buffer[: state.head_end])
-            lengths = _CONTENT_LENGTH.findall(head)
-            if _CHUNKED.search(head) or len(lengths) > 1 or (lengths and not lengths[0].isdigit()):
-                # gunicorn's parser reads chunked bodies and refuses ambiguous framing (400).
-                self._dispatch(conn, state)
+            if not self._read_head(conn, state):
                 return
-            length = int(lengths[0]) if lengths else 0
-            if length > self._max_body():
-                self._refuse(conn, state, 413, "Content Too Large", "too_large",
-                             body_too_large(self._max_body()))
-                return
-            state.needed = state.head_end + length
-            state.deadline = time.monotonic() + BODY_TIMEOUT
-        if len(state.buffer) >= state.needed:
+        if state.chunks is not None:
+            self._take_chunks(conn, state, state.chunks)
+        elif len(state.buffer) >= state.needed:
+            self._dispatch(conn, state)
+
+    def _read_head(self, conn: TConn, state: Gathering) -> bool:
+        """How the body is framed, from the head just arrived, and its deadline; False once the
+        request has left the buffer (refused, or dispatched for gunicorn's parser to refuse)."""
+        head = bytes(state.buffer[: state.head_end])
+        codings = _TRANSFER_ENCODING.findall(head)
+        lengths = _CONTENT_LENGTH.findall(head)
+        if _chunked(codings) and not lengths:
+            state.chunks = ChunkedBody(state.head_end, self._max_body(), *self._chunk_limits)
+            state.deadline = time.monotonic() + self._body_timeout()
+            return True
+        if codings or len(lengths) > 1 or (lengths and not lengths[0].isdigit()):
+            # gunicorn's parser refuses this framing (400) before it reads a byte of the body:
+            # a Transfer-Encoding that is not chunked or comes with a Content-Length, lengths
+            # that disagree.
+            self._dispatch(conn, state)
+            return False
+        length = int(lengths[0]) if lengths else 0
+        if length > self._max_body():
+            self._refuse(conn, state, 413, "Content Too Large", "too_large", body_too_large(self._max_body()))
+            return False
+        state.needed = state.head_end + length
+        state.deadline = time.monotonic() + self._body_timeout()
+        return True
+
+    def _take_chunks(self, conn: TConn, state: Gathering, chunks: ChunkedBody) -> None:
+        """A chunked body: dispatched once the buffer holds its end, or the point where the
+        thread's reader refuses it (a size over the limit, a size line that is no size: the
+        reader's 413 or 400, or the app's earlier answer, such as a 401); framing past its
+        allowance is answered 413 here. The reader reads only what was gathered (Gathered)."""
+        try:
+            end = chunks.advance(state.buffer)
+        except FramingTooLarge as exc:
+            self._refuse(conn, state, 413, "Content Too Large", "too_large", str(exc))
+            return
+        if end is not None:
             self._dispatch(conn, state)
 
     def _dispatch(self, conn: TConn, state: Gathering) -> None:
         """The request is whole (or is the parser's to refuse): answered here if it is a plain
         lookup (inline.py), else on to a thread."""
-        # A connection a thread has served keeps gunicorn's parser, which may hold what it
-        # read ahead: it stays with the threads.
+        # A connection a thread has served keeps gunicorn's parser and stays with the threads.
         if conn.parser is None and state.needed >= 0:
             request = inline.parse(state.buffer, state.head_end, self._inline_limits)
             if request is not None:
@@ -414,10 +467,11 @@ class HashdbWorker(ThreadWorker):  # type: ignore[misc]
     # -- on a thread ----------------------------------------------------------------------------
 
     def handle_request(self, req: Any, conn: TConn) -> bool:
-        """gunicorn's, with a chunked body read by a reader that knows the body limit. The
-        reader is swapped before the app reads a byte: gunicorn's builds nothing until read."""
+        """gunicorn's, with a chunked body read by a reader that knows the body limit, from what
+        this loop gathered only. The reader is swapped before the app reads a byte: gunicorn's
+        builds nothing until read."""
         if type(req.body.reader) is ChunkedReader:
-            req.body = Body(LimitedChunkedReader(req, req.unreader, self._max_body()))
+            req.body = Body(LimitedChunkedReader(req, Gathered(req.unreader), self._max_body()))
         return bool(super().handle_request(req, conn))
 
     def _keepalive_after(self, conn: TConn, keepalive: bool) -> bool:
@@ -440,6 +494,14 @@ class HashdbWorker(ThreadWorker):  # type: ignore[misc]
         if fs.cancelled() or (fs.exception() is None and not fs.result()):
             self._linger(conn)
             return
+        if fs.exception() is None and conn.parser is not None:
+            ahead = conn.parser.unreader.take_buffered()
+            if ahead:
+                # The client sent its next request behind the last (pipelined): what this loop
+                # read of it waits in gunicorn's parser. It is gathered here as one that arrives
+                # later is; gunicorn handed it to a thread as it was, which then read the rest.
+                self._gather(conn, ahead)
+                return
         super().finish_request(conn, fs)
 
     def _linger(self, conn: TConn) -> None:

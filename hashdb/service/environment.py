@@ -144,6 +144,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("METRICS_TOKEN", _text, secret=True),
     Setting("CONSOLE", boolean),
     Setting("WRITE_TIMEOUT", _number(0, 3600, " of seconds")),
+    Setting("BODY_TIMEOUT", _number(1, 3600, " of seconds")),
     Setting("SECRET", _secret, secret=True),
     # Flask's own keys, which the HASHDB_ prefix reaches too: the console's cookie signing key
     # (derived from the server secret when unset) and secure-only cookies.

@@ -1,19 +1,29 @@
-"""End to end against a real `hashdb serve`, over raw sockets: a chunked body's size lines.
+"""End to end against a real `hashdb serve`, over raw sockets: chunked bodies.
 
-A chunk declared past the body limit is answered 413 as soon as its size line arrives, a size
-line that is no size 400, each closing the connection; bodies up to the limit are read. The
-socket timeouts are far under the 30 s a thread's read may wait (worker.IO_TIMEOUT), which
-is what such a request waited before: a refusal that waits for the chunk fails them."""
+A chunked body is gathered by the worker's loop, as one with a Content-Length is, before a
+thread sees the request: clients that trickle one hold no thread, and one that stops is closed
+after BODY_TIMEOUT. A chunk declared past the body limit is answered 413 as soon as its size
+line arrives, a size line that is no size 400, framing past its allowance (one-byte chunks,
+long extensions) 413, each closing the connection; bodies up to the limit are read, and the
+connection serves on after them. The socket timeouts are far under the 30 s a thread's read
+may wait (worker.IO_TIMEOUT), which is what such a request could hold a thread for before:
+a refusal or an answer that waits for the client fails them."""
 
 from __future__ import annotations
 
 import http.client
 import json
+import random
 import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 
-from serverproc import TEST_MAX_CONTENT_LENGTH
+from serverproc import TEST_MAX_CONTENT_LENGTH, make_keys, start_server
+from support import random_pdq
 
 # Far under worker.IO_TIMEOUT (30 s): a limit against waiting for the chunk, not a speed target.
 PROMPT = 5.0
@@ -154,3 +164,160 @@ def test_the_connection_serves_on_after_a_chunked_body(live, consumer):
         assert conn.getresponse().status == 200
     finally:
         conn.close()
+
+
+# -- gathered on the loop, not read by a thread ------------------------------------------------
+
+# The live server's threads in all (2 workers x 4 threads), twice over: every thread of both
+# workers would be held, whichever worker each connection reaches.
+TRICKLERS = 16
+TRICKLE_EVERY = 0.3
+
+
+@contextmanager
+def trickling(port: int, key: str, count: int, behind: bytes) -> Iterator[list[socket.socket]]:
+    """`count` connections each sending a chunked body (after `behind`, a request sent whole
+    first) a byte every TRICKLE_EVERY seconds, under the body's declared size, until the block ends."""
+    socks = [socket.create_connection(("127.0.0.1", port), timeout=PROMPT) for _ in range(count)]
+    stop = threading.Event()
+
+    def trickle() -> None:
+        while not stop.wait(TRICKLE_EVERY):
+            for sock in socks:
+                try:
+                    sock.send(b" ")
+                except OSError:
+                    pass
+
+    sender = threading.Thread(target=trickle, daemon=True)
+    try:
+        for sock in socks:
+            sock.sendall(behind + head(key, path="/v1/hashes") + b"400\r\n{")
+        sender.start()
+        time.sleep(1.0)  # each has been read, and handed to a thread where that is how it is read
+        yield socks
+    finally:
+        stop.set()
+        if sender.is_alive():
+            sender.join(PROMPT)
+        for sock in socks:
+            sock.close()
+
+
+def batch_lookup(port: int, key: str) -> int:
+    # 40 items: past what the loop answers itself (inline.INLINE_MAX_BODY, 2 KiB), so a thread must.
+    rng = random.Random(3)
+    body = json.dumps({"items": [{"signal": "pdq", "hash": random_pdq(rng)} for _ in range(40)]}).encode()
+    assert len(body) > 2048
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=PROMPT)
+    try:
+        conn.request("POST", "/v1/lookup", body=body,
+                     headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"})
+        response = conn.getresponse()
+        assert len(json.loads(response.read())["results"]) == 40
+        return response.status
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize("behind", [b"", b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"], ids=["first", "pipelined"])
+def test_trickling_chunked_bodies_hold_no_thread(live, consumer, behind):
+    # Each trickle outlasts PROMPT (the lookup's socket timeout): read by a thread, as before,
+    # they held every thread for as long as they kept sending, and the lookup was not answered.
+    with trickling(live.port, consumer, TRICKLERS, behind):
+        assert batch_lookup(live.port, consumer) == 200
+        still_serving(live.port, consumer)
+
+
+@pytest.mark.parametrize("size", [64, 100, 1000])
+@pytest.mark.parametrize("length", [TEST_MAX_CONTENT_LENGTH, TEST_MAX_CONTENT_LENGTH - 1])
+def test_a_body_at_or_under_the_limit_in_many_small_chunks_is_read(live, consumer, length, size):
+    sent = head(consumer, extra="Connection: close\r\n") + chunked(lookup_body(length), size)
+    with socket.create_connection(("127.0.0.1", live.port), timeout=PROMPT) as sock:
+        sock.sendall(sent)
+        [(status, _, body)] = answers(sock)
+    assert status == 200, body
+    assert json.loads(body)["results"][0]["input"] == f"pdq:{PDQ}"
+
+
+def test_chunk_extensions_and_trailers_are_read_past(live, consumer):
+    body = lookup_body(5000)
+    pieces = (body[i:i + 500] for i in range(0, len(body), 500))
+    framed = b"".join(b"%x;n=%d;q=\"a b\"\r\n%s\r\n" % (len(piece), n, piece) for n, piece in enumerate(pieces))
+    sent = head(consumer, extra="Connection: close\r\n") + framed + b"0;end\r\nX-Checksum: 1\r\nX-More: 2\r\n\r\n"
+    with socket.create_connection(("127.0.0.1", live.port), timeout=PROMPT) as sock:
+        sock.sendall(sent)
+        [(status, _, answer)] = answers(sock)
+    assert status == 200, answer
+
+
+@pytest.mark.parametrize("framed", [
+    chunked(lookup_body(30_000), 1),  # one-byte chunks: five bytes of framing a byte
+    b"".join(b"1;x=%s\r\n \r\n" % (b"e" * 8000) for _ in range(20)),  # 160 KB of chunk extensions
+])
+def test_framing_past_its_allowance_is_413_at_once(live, consumer, framed):
+    # The allowance is an eighth of the limit and 64 KiB (chunked.framing_allowance): 128 KiB here.
+    status, headers, error = refused(live.port, head(consumer) + framed)
+    assert status == 413 and error["code"] == "too_large" and "framing" in error["message"], error
+    assert headers["connection"] == "close"
+    still_serving(live.port, consumer)
+
+
+def test_requests_pipelined_behind_a_chunked_body_are_answered(live, consumer):
+    first = head(consumer) + chunked(lookup_body(3000), 1000)
+    second = head(consumer) + chunked(lookup_body(200), 7)
+    last = b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    with socket.create_connection(("127.0.0.1", live.port), timeout=PROMPT) as sock:
+        sock.sendall(first + second + last)
+        replies = answers(sock)
+    assert [status for status, _, _ in replies] == [200, 200, 200], replies
+    assert [json.loads(body)["results"][0]["input"] for _, _, body in replies[:2]] == [f"pdq:{PDQ}"] * 2
+
+
+# -- BODY_TIMEOUT, shortened for the test -----------------------------------------------------
+
+BODY_TIMEOUT = 1.0
+
+
+@pytest.fixture(scope="module")
+def impatient(tmp_path_factory):
+    """A server whose bodies must arrive within BODY_TIMEOUT, and a consumer's key for it."""
+    db = tmp_path_factory.mktemp("impatient") / "db.sqlite"
+    key = make_keys(db, {"consumer": ("gamma", "consumer")})["consumer"][0]
+    server = start_server(db, workers=1, env={"HASHDB_RATE_LIMIT": "0", "HASHDB_BODY_TIMEOUT": str(BODY_TIMEOUT)})
+    yield server, key
+    server.stop()
+
+
+def closed_after(sock: socket.socket, trickle: bool) -> tuple[float, bytes]:
+    """Seconds until the server closes the connection (a byte sent every 0.2 s meanwhile with
+    `trickle`), and what it sent first; fails after PROMPT * 2."""
+    started = time.monotonic()
+    received = b""
+    sock.settimeout(0.2)
+    while time.monotonic() - started < PROMPT * 2:
+        try:
+            if trickle:
+                sock.send(b" ")
+            data = sock.recv(65536)
+        except TimeoutError:
+            continue
+        except OSError:  # reset: closed with the trickle's last bytes unread
+            return time.monotonic() - started, received
+        if not data:
+            return time.monotonic() - started, received
+        received += data
+    raise AssertionError(f"still open after {PROMPT * 2} s; received {received[:200]!r}")
+
+
+@pytest.mark.parametrize("sent", [b"", b"4", b"400\r\n{", b"5\r\nhello\r\n0\r\nX-T"],
+                         ids=["head", "size_line", "chunk", "trailers"])
+@pytest.mark.parametrize("trickle", [False, True], ids=["stopped", "trickling"])
+def test_a_chunked_body_not_whole_within_the_body_timeout_is_closed(impatient, sent, trickle):
+    # Read by a thread, each waited up to 30 s a read (worker.IO_TIMEOUT), a trickle for ever.
+    server, key = impatient
+    with socket.create_connection(("127.0.0.1", server.port), timeout=PROMPT) as sock:
+        sock.sendall(head(key) + sent)
+        took, received = closed_after(sock, trickle)
+    assert received == b"" and took >= BODY_TIMEOUT * 0.9, (took, received)
+    still_serving(server.port, key)

@@ -22,6 +22,7 @@ BAD = [
     ("HASHDB_MAX_BATCH", "abc"),
     ("HASHDB_TAXONOMY", "/nonexistent"),
     ("HASHDB_WRITE_TIMEOUT", "nan"),
+    ("HASHDB_BODY_TIMEOUT", "0"),
     ("HASHDB_RATE_LIMIT", "-1"),
     ("HASHDB_MAX_CONTENT_LENGTH", "1e99"),
     ("HASHDB_CONSOLE", "maybe"),
