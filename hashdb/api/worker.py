@@ -18,6 +18,7 @@ a buffer and a poll slot each, never a thread:
   that the thread's reader refuses (a chunk declared past the limit 413, a size that is no
   size 400), and that reader reads only what was gathered; framing past its allowance
   (one-byte chunks, kilobytes of extensions) is answered 413 here;
+- a client that asks `Expect: 100-continue` is answered "100 Continue" once its head is in;
 - a request pipelined behind another is gathered the same way once a thread has answered the
   one before; a thread's own socket writes (a client that does not read its answer) time out
   after IO_TIMEOUT;
@@ -95,6 +96,8 @@ LINGER_TIMEOUT = 2.0
 # and what no HTTP/1.x request line does.
 TLS_HANDSHAKE = b"\x16\x03"
 _CONTENT_LENGTH = re.compile(rb"^content-length[ \t]*:[ \t]*(\S*)[ \t]*\r?$", re.IGNORECASE | re.MULTILINE)
+_EXPECT_CONTINUE = re.compile(rb"^expect[ \t]*:[ \t]*100-continue[ \t]*\r?$", re.IGNORECASE | re.MULTILINE)
+CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 _TRANSFER_ENCODING = re.compile(rb"^transfer-encoding[ \t]*:([^\r\n]*)", re.IGNORECASE | re.MULTILINE)
 
 
@@ -314,7 +317,7 @@ class HashdbWorker(ThreadWorker):  # type: ignore[misc]
         if _chunked(codings) and not lengths:
             state.chunks = ChunkedBody(state.head_end, self._max_body(), *self._chunk_limits)
             state.deadline = time.monotonic() + self._body_timeout()
-            return True
+            return self._continue(conn, state, head)
         if codings or len(lengths) > 1 or (lengths and not lengths[0].isdigit()):
             # gunicorn's parser refuses this framing (400) before it reads a byte of the body:
             # a Transfer-Encoding that is not chunked or comes with a Content-Length, lengths
@@ -327,6 +330,26 @@ class HashdbWorker(ThreadWorker):  # type: ignore[misc]
             return False
         state.needed = state.head_end + length
         state.deadline = time.monotonic() + self._body_timeout()
+        return not length or self._continue(conn, state, head)
+
+    def _continue(self, conn: TConn, state: Gathering, head: bytes) -> bool:
+        """Answer `Expect: 100-continue` (HTTP/1.1) while the body is still to come. The client
+        waits for it before it sends the body (curl for a second, then sends anyway), and the
+        body is read here: gunicorn says it on the thread, once the body has arrived (see
+        handle_request). False if the connection is gone."""
+        if len(state.buffer) > state.head_end or not _EXPECT_CONTINUE.search(head):
+            return True
+        if not head.split(b"\r\n", 1)[0].endswith(b" HTTP/1.1"):
+            return True  # RFC 9110 section 10.1.1: an HTTP/1.0 client's expectation is ignored
+        try:
+            sent = conn.sock.send(CONTINUE)
+        except (BlockingIOError, InterruptedError):
+            return True  # a client that does not read what it is sent: it sends after its wait
+        except OSError:
+            sent = 0
+        if sent != len(CONTINUE):
+            self._drop(conn)
+            return False
         return True
 
     def _take_chunks(self, conn: TConn, state: Gathering, chunks: ChunkedBody) -> None:
@@ -472,6 +495,9 @@ class HashdbWorker(ThreadWorker):  # type: ignore[misc]
         builds nothing until read."""
         if type(req.body.reader) is ChunkedReader:
             req.body = Body(LimitedChunkedReader(req, Gathered(req.unreader), self._max_body()))
+        # The body is here already: "100 Continue" went from the loop while it was awaited
+        # (_continue), and one more now would only follow it.
+        req._expected_100_continue = False
         return bool(super().handle_request(req, conn))
 
     def _keepalive_after(self, conn: TConn, keepalive: bool) -> bool:

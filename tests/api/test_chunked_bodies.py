@@ -321,3 +321,26 @@ def test_a_chunked_body_not_whole_within_the_body_timeout_is_closed(impatient, s
         took, received = closed_after(sock, trickle)
     assert received == b"" and took >= BODY_TIMEOUT * 0.9, (took, received)
     still_serving(server.port, key)
+
+
+@pytest.mark.parametrize("framing", ["chunked", "length"])
+def test_a_client_expecting_100_continue_is_told_to_send_its_body_once(live, consumer, framing):
+    # curl sends a streamed upload (`-T -`, chunked) or one over 1 MB this way, then waits a
+    # second for "100 Continue" before it sends the body anyway. The loop waits for the body,
+    # so it says it; the thread, which said it before, would only repeat it.
+    body = lookup_body(3000)
+    if framing == "chunked":
+        sent_head, rest = head(consumer, extra="Expect: 100-continue\r\nConnection: close\r\n"), chunked(body, 1000)
+    else:
+        sent_head = (f"POST /v1/lookup HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {consumer}\r\n"
+                     f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+                     "Expect: 100-continue\r\nConnection: close\r\n\r\n").encode()
+        rest = body
+    with socket.create_connection(("127.0.0.1", live.port), timeout=PROMPT) as sock:
+        sock.sendall(sent_head)
+        assert sock.recv(65536) == b"HTTP/1.1 100 Continue\r\n\r\n"
+        sock.sendall(rest)
+        answer = b""
+        while data := sock.recv(65536):
+            answer += data
+    assert answer.startswith(b"HTTP/1.1 200 OK") and b"100 Continue" not in answer, answer[:300]
