@@ -11,7 +11,9 @@ first for each checkout timed) with the default signals
 (md5, sha256, pdq, phash; lookup adds the 7 rotated and mirrored PDQs), alternating with the
 reference round by round; the table gives medians and the median of the per-round ratios.
 One core: every process pinned with `taskset -c CORE`. Every core: the same commands on all
-the cores this process may use, against themselves on one core.
+the cores this process may use, against themselves on one core, and beside them the ceiling
+the machine allows: the files dealt into a share a core, each share's own one-process command
+(`--jobs 1`) pinned to its core, all at once.
 
 Then a profile, in this process on one core: where one image's time goes, stage by stage,
 averaged over the corpus. Last, whether Pillow's reduced JPEG decoding (draft mode) would
@@ -186,21 +188,51 @@ def one_core_table(folder: Path, db: Path, count: int, rounds: int, core: int) -
                                           for n, vs in times.items()))
 
 
+def shares(folder: Path, parts: int, into: Path) -> list[Path]:
+    """`folder`'s files dealt in turn into `parts` folders of links under `into`."""
+    out = [into / f"share{n}" for n in range(parts)]
+    for share in out:
+        shutil.rmtree(share, ignore_errors=True)
+        share.mkdir(parents=True)
+    for n, path in enumerate(sorted(folder.iterdir())):
+        (out[n % parts] / path.name).symlink_to(path.resolve())
+    return out
+
+
+def run_apart(commands_by_core: list[tuple[list[str], int]]) -> float:
+    """Wall seconds of commands started together, each pinned to its own core, until the last ends."""
+    start = time.perf_counter()
+    running = [subprocess.Popen(["taskset", "-c", str(core), *command], stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL) for command, core in commands_by_core]
+    for process in running:
+        process.wait()
+    return time.perf_counter() - start
+
+
 def all_cores_table(folder: Path, db: Path, count: int, rounds: int, core: int) -> None:
+    """Each command on every core against itself on one; and, as the ceiling this machine allows,
+    the same files split into one share a core, each share hashed by its own one-process command
+    at the same time (`--jobs 1`: no pool, every process starting on its own): what a perfect
+    division of the work gets when the cores slow each other down (a shared L3, memory, clocks)."""
     cores = sorted(os.sched_getaffinity(0))
     every = ",".join(map(str, cores))
     runs = {k: v for k, v in commands(folder, db).items() if k.startswith("hashdb")}
+    parts = shares(folder, len(cores), db.parent / "shares")
     print(f"\n## Every core ({len(cores)}: taskset -c {every}) against one (taskset -c {core}), "
           f"{count} images, {rounds} alternated rounds\n")
-    print("| command | one core median s | every core median s | speed-up (median of rounds) |")
-    print("|---|---:|---:|---:|")
+    print("| command | one core median s | every core median s | speed-up (median of rounds) "
+          f"| {len(cores)} one-process commands on a share each, median s | their speed-up |")
+    print("|---|---:|---:|---:|---:|---:|")
     for name, command in runs.items():
-        one, many = [], []
+        one, many, apart = [], [], []
         for _ in range(rounds):
             one.append(run(command, str(core))[0])
             many.append(run(command, every)[0])
+            apart.append(run_apart([([*command[:-1], "--jobs", "1", str(share)], c) for share, c in zip(parts, cores)]))
         speedup = statistics.median(a / b for a, b in zip(one, many))
-        print(f"| {name} | {statistics.median(one):.2f} | {statistics.median(many):.2f} | {speedup:.2f}x |")
+        ceiling = statistics.median(a / b for a, b in zip(one, apart))
+        print(f"| {name} | {statistics.median(one):.2f} | {statistics.median(many):.2f} | {speedup:.2f}x | "
+              f"{statistics.median(apart):.2f} | {ceiling:.2f}x |")
 
 
 def profile(paths: list[Path]) -> None:
