@@ -39,6 +39,23 @@ def run_script(db: Database, script: str) -> None:
         db.execute(statement)
 
 
+def upgrade(db: Database) -> list[str]:
+    """Apply what is pending; the names applied to a database an earlier hashdb made (none for a
+    new file, whose whole schema is pending and nobody else's to lose)."""
+    earlier = bool(migrations.applied(db))
+    pending = [m.name for m in migrations.pending(db)]
+    migrations.apply(db)
+    return pending if earlier else []
+
+
+def upgrade_notice(where: object, names: list[str]) -> str:
+    """What an operator is told when opening a database upgraded it: from now on an older hashdb
+    refuses it (refuse_newer), which otherwise they learn only when one does."""
+    changes = names[0] if len(names) == 1 else f"{names[0]} to {names[-1]}"
+    return (f"{where}: upgraded to this hashdb's schema ({changes}); an older hashdb refuses it from now on "
+            "(a backup taken before the upgrade still opens there)")
+
+
 def refuse_foreign(db: Database, path: object) -> None:
     """Refuse a database hashdb never migrated that holds tables (another program's): migrating
     it would write hashdb's twenty tables into it, which a mistyped --db must not do."""

@@ -374,7 +374,8 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
 
 
 def apply(conn: psycopg.Connection[tuple[object, ...]]) -> list[str]:
-    """Apply pending migrations in one transaction; returns the names applied.
+    """Apply pending migrations in one transaction; returns the names applied to a database an
+    earlier hashdb made (none for a new one, as migrations.upgrade for SQLite).
 
     The advisory lock makes replicas that start together take turns: the second waits for the
     first to commit, then finds nothing pending, instead of racing on CREATE TABLE.
@@ -392,7 +393,7 @@ def apply(conn: psycopg.Connection[tuple[object, ...]]) -> list[str]:
             conn.execute(ddl.encode())  # no parameters: sent as one simple-protocol script
             conn.execute("INSERT INTO schema_migrations (name, applied_at) VALUES (%s, %s)", (name, now()))
             applied_now.append(name)
-    return applied_now
+    return applied_now if done else []
 
 
 @contextmanager

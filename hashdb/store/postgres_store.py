@@ -19,6 +19,7 @@ forking; a connection inherited from the parent anyway is abandoned without bein
 
 from __future__ import annotations
 
+import logging
 import os
 import select
 import threading
@@ -32,6 +33,7 @@ from psycopg import sql as pgsql
 
 from hashdb.errors import DatabaseUnavailable
 from hashdb.store import postgres_schema
+from hashdb.store.migrations import upgrade_notice
 from hashdb.store.console_sql import ConsoleSQL
 from hashdb.store.keys_sql import KeysSQL
 from hashdb.store.mirror_sql import MirrorSQL
@@ -40,6 +42,8 @@ from hashdb.store.sql import Connection, SQLStore
 from hashdb.store.trust_sql import TrustSQL
 
 CONNECT_TIMEOUT_S = 10
+
+log = logging.getLogger(__name__)
 
 
 @lru_cache(maxsize=256)
@@ -135,10 +139,12 @@ class PostgresStore(ConsoleSQL, MirrorSQL, TrustSQL, KeysSQL, RecordPartsSQL, SQ
             # psycopg's text names host, port and user, never the password.
             raise DatabaseUnavailable(f"cannot reach the PostgreSQL database: {str(exc).strip()}; retry shortly") from exc
         try:
-            postgres_schema.apply(conn)
+            upgraded = postgres_schema.apply(conn)
         except BaseException:
             conn.close()
             raise
+        if upgraded:
+            log.warning(upgrade_notice(f"PostgreSQL database {conn.info.dbname}", upgraded))
         return conn
 
     def _reopen(self) -> psycopg.Connection[tuple[Any, ...]]:

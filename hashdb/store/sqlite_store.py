@@ -13,6 +13,7 @@ the lock within `write_timeout` raises Busy (the API's 503), never a bare "locke
 
 from __future__ import annotations
 
+import logging
 import os
 import sqlite3
 import threading
@@ -25,7 +26,7 @@ from sqlite_utils import Database
 
 from hashdb.errors import Busy, InvalidInput, StoreUnavailable
 from hashdb.types import Change
-from hashdb.store.migrations import migrations, refuse_foreign, refuse_newer
+from hashdb.store.migrations import refuse_foreign, refuse_newer, upgrade, upgrade_notice
 from hashdb.store.console_sql import ConsoleSQL
 from hashdb.store.keys_sql import KeysSQL
 from hashdb.store.mirror_sql import MirrorSQL
@@ -41,6 +42,8 @@ CACHE_KIB = 64 * 1024
 READ_CACHE_KIB = 8 * 1024
 # Reads a thread remembers as settled (see _settled) before it starts over.
 SETTLED_MAX = 4096
+
+log = logging.getLogger(__name__)
 
 
 class SQLiteStore(ConsoleSQL, MirrorSQL, TrustSQL, KeysSQL, RecordPartsSQL, SQLStore):
@@ -76,7 +79,9 @@ class SQLiteStore(ConsoleSQL, MirrorSQL, TrustSQL, KeysSQL, RecordPartsSQL, SQLS
         # Inside the write lock, so two processes opening a fresh file migrate it once: the
         # second waits, then finds nothing pending.
         with self._write():
-            migrations.apply(self.db)
+            upgraded = upgrade(self.db)
+        if upgraded:
+            log.warning(upgrade_notice(db, upgraded))
 
     @staticmethod
     def _enable_wal(conn: sqlite3.Connection) -> None:
