@@ -136,9 +136,13 @@ def test_a_body_left_unread_gets_one_answer_and_the_close(live, start):
     (TEST_MAX_CONTENT_LENGTH, 8192),  # exactly the limit, many chunks
 ])
 def test_a_chunked_body_up_to_the_limit_is_read(live, consumer, length, size):
-    sent = head(consumer, extra="Connection: close\r\n") + chunked(lookup_body(length), size)
+    assert_looked_up(live, consumer, chunked(lookup_body(length), size))
+
+
+def assert_looked_up(live, consumer, framed: bytes) -> None:
+    """A batch lookup sent with this chunked body is answered 200 with its result."""
     with socket.create_connection(("127.0.0.1", live.port), timeout=PROMPT) as sock:
-        sock.sendall(sent)
+        sock.sendall(head(consumer, extra="Connection: close\r\n") + framed)
         [(status, _, body)] = answers(sock)
     assert status == 200, body
     assert json.loads(body)["results"][0]["input"] == f"pdq:{PDQ}"
@@ -232,23 +236,14 @@ def test_trickling_chunked_bodies_hold_no_thread(live, consumer, behind):
 @pytest.mark.parametrize("size", [64, 100, 1000])
 @pytest.mark.parametrize("length", [TEST_MAX_CONTENT_LENGTH, TEST_MAX_CONTENT_LENGTH - 1])
 def test_a_body_at_or_under_the_limit_in_many_small_chunks_is_read(live, consumer, length, size):
-    sent = head(consumer, extra="Connection: close\r\n") + chunked(lookup_body(length), size)
-    with socket.create_connection(("127.0.0.1", live.port), timeout=PROMPT) as sock:
-        sock.sendall(sent)
-        [(status, _, body)] = answers(sock)
-    assert status == 200, body
-    assert json.loads(body)["results"][0]["input"] == f"pdq:{PDQ}"
+    assert_looked_up(live, consumer, chunked(lookup_body(length), size))
 
 
 def test_chunk_extensions_and_trailers_are_read_past(live, consumer):
     body = lookup_body(5000)
     pieces = (body[i:i + 500] for i in range(0, len(body), 500))
     framed = b"".join(b"%x;n=%d;q=\"a b\"\r\n%s\r\n" % (len(piece), n, piece) for n, piece in enumerate(pieces))
-    sent = head(consumer, extra="Connection: close\r\n") + framed + b"0;end\r\nX-Checksum: 1\r\nX-More: 2\r\n\r\n"
-    with socket.create_connection(("127.0.0.1", live.port), timeout=PROMPT) as sock:
-        sock.sendall(sent)
-        [(status, _, answer)] = answers(sock)
-    assert status == 200, answer
+    assert_looked_up(live, consumer, framed + b"0;end\r\nX-Checksum: 1\r\nX-More: 2\r\n\r\n")
 
 
 @pytest.mark.parametrize("framed", [
