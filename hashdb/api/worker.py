@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import errno
 import gc
-import json
 import os
 import re
 import selectors
@@ -59,7 +58,7 @@ from werkzeug.exceptions import HTTPException
 from hashdb.api import inline, readiness
 from hashdb.api.balance import ConnectionShares
 from hashdb.api.chunked import ChunkedBody, FramingTooLarge, Gathered, LimitedChunkedReader, reader_limits
-from hashdb.api.errors import body_too_large, code_for, error_document
+from hashdb.api.errors import body_too_large, code_for, error_answer
 
 HEADER_TIMEOUT = 10.0
 BODY_TIMEOUT = 30.0
@@ -105,13 +104,6 @@ def _chunked(codings: list[bytes]) -> bool:
     """Whether a head's Transfer-Encoding values name chunked: read as gunicorn reads them, or
     more widely (a head gunicorn then refuses costs a wait for its body, never a thread)."""
     return any(coding.strip(b" \t").lower() == b"chunked" for value in codings for coding in value.split(b","))
-
-
-def error_answer(status: int, reason: str, code: str, message: str) -> bytes:
-    """A whole HTTP answer in the API's error shape, closing the connection."""
-    body = json.dumps(error_document(code, message)).encode() + b"\n"
-    return (f"HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\nConnection: close\r\n"
-            f"Content-Length: {len(body)}\r\n\r\n").encode() + body
 
 
 def _write_json_error(sock: socket.socket, status_int: int, reason: str, mesg: str) -> None:
