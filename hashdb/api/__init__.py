@@ -51,7 +51,7 @@ DEFAULTS: dict[str, Any] = {
     # Seconds a write waits for another writer's lock (an import) before answering 503.
     "WRITE_TIMEOUT": 5.0,
     # Seconds a request body (a Content-Length or chunked one) may take to arrive after its
-    # head, read by each worker's loop before a thread sees the request (hashdb/api/worker.py).
+    # head, read by each worker's loop before a thread sees the request (hashdb/api/gathering.py).
     "BODY_TIMEOUT": 30.0,
 }
 

@@ -51,7 +51,7 @@ class LimitedChunkedReader(ChunkedReader):  # type: ignore[misc]
 
     gunicorn's reader waits for a chunk's bytes before anyone counts them: a size line of
     `ffffffffffff` followed by nothing held the thread until its socket read timed out
-    (worker.IO_TIMEOUT, 30 s), and was then answered 400 as a client gone away (found in trial)."""
+    (gathering.IO_TIMEOUT, 30 s), and was then answered 400 as a client gone away (found in trial)."""
 
     def __init__(self, req: Any, unreader: Any, limit: int) -> None:
         super().__init__(req, unreader)
@@ -109,7 +109,7 @@ class _Nothing:
 class ChunkedBody:
     """Where a chunked body that starts at `start` of a growing buffer ends, found as its bytes
     arrive, without decoding it: the worker's loop gathers the body with it before a thread
-    sees the request (worker.py).
+    sees the request (gathering.py).
 
     advance() stops at the body's end (after its trailers), or at the first thing the thread's
     reader refuses: a size line that is no size or takes the body past `limit`, a chunk not

@@ -1,5 +1,6 @@
 """Every error leaves the API in one JSON shape, `{"error": {"code": ..., "message": ...}}`,
-built by `error_response` alone. Domain errors map to a status through STATUS; Werkzeug's
+built by `error_document` alone: `error_response` answers with it in the app, `error_answer` on
+the worker's loop, below the app. Domain errors map to a status through STATUS; Werkzeug's
 HTTP errors keep theirs; anything else is a logged, bare 500 (a 5xx is a bug).
 
 400 or 422: a request the server cannot read as meant (malformed JSON, a wrong type, a hash
@@ -10,6 +11,7 @@ PDQ below the quality cut-off) is 422, so a client can tell "fix your code" from
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 from collections.abc import Mapping
@@ -88,6 +90,14 @@ def error_response(status: int, code: str, message: str, headers: dict[str, str]
     for name, value in (headers or {}).items():
         response.headers[name] = value
     return response
+
+
+def error_answer(status: int, reason: str, code: str, message: str) -> bytes:
+    """A whole HTTP answer in the API's error shape, closing the connection: for what the
+    worker's loop answers itself, below the app."""
+    body = json.dumps(error_document(code, message)).encode() + b"\n"
+    return (f"HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\nConnection: close\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n").encode() + body
 
 
 def domain_error(exc: errors.HashDBError) -> tuple[int, str, str, dict[str, str]]:

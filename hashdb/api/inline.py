@@ -3,7 +3,7 @@
 A single lookup costs about 0.4 ms of CPU in the service and the lean adapter (lean.py). Handing
 it to a thread and back cost more than that: gunicorn's Python request parser, its Response
 object, a future and its callback, and two hand-offs of the GIL between the loop and the thread.
-So a request the loop has read whole (worker.py) that is a plain HTTP/1.x GET or small POST of
+So a request the loop has read whole (gathering.py) that is a plain HTTP/1.x GET or small POST of
 /v1/lookup, or a GET of /healthz or /readyz (what load balancers poll), is parsed here and
 answered by the WSGI app on the loop itself.
 

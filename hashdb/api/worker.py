@@ -17,13 +17,17 @@ a buffer and a poll slot each, never a thread:
   gets the request once its last chunk and trailers are in, or as soon as a size line arrives
   that the thread's reader refuses (a chunk declared past the limit 413, a size that is no
   size 400), and that reader reads only what was gathered; framing past its allowance
-  (one-byte chunks, kilobytes of extensions) is answered 413 here;
+  (one-byte chunks, kilobytes of extensions) is answered 413 on the loop;
 - a client that asks `Expect: 100-continue` is answered "100 Continue" once its head is in;
 - a request pipelined behind another is gathered the same way once a thread has answered the
   one before; a thread's own socket writes (a client that does not read its answer) time out
   after IO_TIMEOUT;
 - each worker holds at most `worker_connections` connections (`hashdb serve --max-connections`);
   past that it stops accepting until one closes, and the kernel's backlog queues the rest.
+
+The loop's side of that, reading and refusing (and the limits named above), is gathering.py's
+RequestGatherer; this module is the gunicorn Worker that wires it in: what it accepts, which
+whole request goes to a thread and which is answered on the loop, and gunicorn's thread side.
 
 A plain lookup or health check read whole is answered on the main loop itself (inline.py):
 for a request that costs well under a millisecond, the hand-off to a thread and gunicorn's
@@ -38,15 +42,11 @@ from __future__ import annotations
 
 import errno
 import gc
-import json
 import os
-import re
-import selectors
 import socket
 import time
 from concurrent.futures import Future
 from datetime import timedelta
-from functools import partial
 from typing import Any
 
 from gunicorn import util as gunicorn_util
@@ -58,18 +58,10 @@ from werkzeug.exceptions import HTTPException
 
 from hashdb.api import inline, readiness
 from hashdb.api.balance import ConnectionShares
-from hashdb.api.chunked import ChunkedBody, FramingTooLarge, Gathered, LimitedChunkedReader, reader_limits
-from hashdb.api.errors import body_too_large, code_for, error_document
+from hashdb.api.chunked import Gathered, LimitedChunkedReader
+from hashdb.api.errors import code_for, error_answer
+from hashdb.api.gathering import IO_TIMEOUT, Gathering, RequestGatherer, body_limit
 
-HEADER_TIMEOUT = 10.0
-BODY_TIMEOUT = 30.0
-# Per blocking socket call of a thread (sendall: the whole answer), so a client that stops
-# reading its answer frees the thread in time. A thread reads nothing the loop has not.
-IO_TIMEOUT = 30.0
-# Request heads larger than this are answered 431 (no request of this API comes close).
-MAX_HEAD = 64 * 1024
-READ_SIZE = 64 * 1024
-DEFAULT_MAX_BODY = 4 * 1024 * 1024
 # While another worker holds fewer connections, how often (seconds) a worker looks again: its
 # own poll may have nothing else to wake it.
 BALANCE_RECHECK = 0.05
@@ -83,35 +75,6 @@ HOUSEKEEPING_EVERY = 0.2
 REPLACING_WAIT = 20.0
 # How often (seconds) a worker busy answering looks for new connections between answers.
 ACCEPT_EVERY = 0.005
-
-# After an early 413: how much of the refused body is read and dropped, and for how long.
-DRAIN_BYTES = 8 * 1024 * 1024
-DRAIN_TIMEOUT = 5.0
-# Closing a connection after its last answer: what the client may still send is read and
-# dropped, up to this much for this long (gunicorn's own limits for the same close).
-LINGER_BYTES = 64 * 1024
-LINGER_TIMEOUT = 2.0
-
-# A TLS record of type handshake (22), protocol major version 3: what a ClientHello starts with,
-# and what no HTTP/1.x request line does.
-TLS_HANDSHAKE = b"\x16\x03"
-_CONTENT_LENGTH = re.compile(rb"^content-length[ \t]*:[ \t]*(\S*)[ \t]*\r?$", re.IGNORECASE | re.MULTILINE)
-_EXPECT_CONTINUE = re.compile(rb"^expect[ \t]*:[ \t]*100-continue[ \t]*\r?$", re.IGNORECASE | re.MULTILINE)
-CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
-_TRANSFER_ENCODING = re.compile(rb"^transfer-encoding[ \t]*:([^\r\n]*)", re.IGNORECASE | re.MULTILINE)
-
-
-def _chunked(codings: list[bytes]) -> bool:
-    """Whether a head's Transfer-Encoding values name chunked: read as gunicorn reads them, or
-    more widely (a head gunicorn then refuses costs a wait for its body, never a thread)."""
-    return any(coding.strip(b" \t").lower() == b"chunked" for value in codings for coding in value.split(b","))
-
-
-def error_answer(status: int, reason: str, code: str, message: str) -> bytes:
-    """A whole HTTP answer in the API's error shape, closing the connection."""
-    body = json.dumps(error_document(code, message)).encode() + b"\n"
-    return (f"HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\nConnection: close\r\n"
-            f"Content-Length: {len(body)}\r\n\r\n").encode() + body
 
 
 def _write_json_error(sock: socket.socket, status_int: int, reason: str, mesg: str) -> None:
@@ -141,32 +104,17 @@ def _timed(sock: socket.socket) -> TimedSocket:
     return TimedSocket(sock.family, sock.type, sock.proto, fileno=sock.detach())
 
 
-class Gathering:
-    """What the main loop has read of one connection's next request."""
-
-    def __init__(self, now: float) -> None:
-        self.buffer = bytearray()
-        self.deadline = now + HEADER_TIMEOUT
-        self.head_end = -1  # index just past the blank line, once seen
-        self.needed = -1  # total bytes of head and body, once known
-        self.chunks: ChunkedBody | None = None  # a chunked body's framing, as it arrives
-        self.drain_left = -1  # answered already: bytes of the body still to read and drop
-        self.idle = False  # kept alive after an inline answer, no byte of the next request yet
-        self.outgoing = b""  # an inline answer the socket has not taken yet
-        self.close_after = False  # ... and whether the connection ends with it
-
-
 class HashdbWorker(ThreadWorker):  # type: ignore[misc]
     alive: bool  # gunicorn's, untyped there: False once the worker is stopping
+    gatherer: RequestGatherer  # the connections the loop holds itself; made as run() starts
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.gathering: dict[TConn, Gathering] = {}
         self.shares: ConnectionShares | None = None
         self._accept_wanted = False
         self._notified = self._swept = self._accept_tried = float("-inf")
         self._date = inline.DateHeader()
         self._inline_limits = inline.Limits.of(self.cfg)
-        self._chunk_limits = reader_limits(self.cfg)
         self._wsgi_errors: WSGIErrorsWrapper | None = None
 
     def init_process(self) -> None:
@@ -185,6 +133,11 @@ class HashdbWorker(ThreadWorker):  # type: ignore[misc]
         gc.collect()
         gc.freeze()
 
+    def run(self) -> None:
+        # gunicorn's init_process makes the poller, then loads the app, then runs the loop.
+        self.gatherer = RequestGatherer(self.poller, self.cfg, self.wsgi, self._dispatch, self._close)
+        super().run()
+
     def _wait_for_index_if_replacing(self) -> None:
         """A worker started while others already serve (a reload's kill -HUP, a worker that
         died or reached max_requests) takes no connection until its index is loaded: the old
@@ -197,16 +150,6 @@ class HashdbWorker(ThreadWorker):  # type: ignore[misc]
             return
         # Under gunicorn's heartbeat timeout, which a worker that never answers would exceed.
         runtime.wait_ready(max(1.0, min(REPLACING_WAIT, self.cfg.timeout / 2)))
-
-    def _max_body(self) -> int:
-        config = getattr(getattr(self, "wsgi", None), "config", None)
-        limit = config.get("MAX_CONTENT_LENGTH") if config is not None else None
-        return int(limit) if limit else DEFAULT_MAX_BODY
-
-    def _body_timeout(self) -> float:
-        config = getattr(getattr(self, "wsgi", None), "config", None)
-        timeout = config.get("BODY_TIMEOUT") if config is not None else None
-        return float(timeout) if timeout else BODY_TIMEOUT
 
     # -- connections arriving -------------------------------------------------------------
 
@@ -254,116 +197,7 @@ class HashdbWorker(ThreadWorker):  # type: ignore[misc]
 
     def _gather(self, conn: TConn, ahead: bytes = b"") -> None:
         """Read the connection's next request on this loop; `ahead`: what of it has been read."""
-        conn.sock.setblocking(False)
-        state = self.gathering[conn] = Gathering(time.monotonic())
-        self.poller.register(conn.sock, selectors.EVENT_READ, partial(self._on_readable, conn))
-        if ahead:
-            state.buffer += ahead
-            self._take(conn, state)
-
-    def _on_readable(self, conn: TConn, client: socket.socket) -> None:
-        state = self.gathering.get(conn)
-        if state is None:
-            return
-        try:
-            data = conn.sock.recv(READ_SIZE)
-        except (BlockingIOError, InterruptedError):
-            return
-        except OSError:
-            self._drop(conn)
-            return
-        if not data:
-            self._drop(conn)
-            return
-        if state.drain_left >= 0:
-            state.drain_left -= len(data)
-            if state.drain_left <= 0:
-                self._drop(conn)
-            return
-        if state.idle:
-            state.idle = False
-            state.deadline = time.monotonic() + HEADER_TIMEOUT
-        state.buffer += data
-        self._take(conn, state)
-
-    def _take(self, conn: TConn, state: Gathering) -> None:
-        """Act on what the buffer holds: wait for more, refuse, or dispatch the request whole."""
-        if state.head_end < 0 and state.buffer.startswith(TLS_HANDSHAKE):
-            # An https client at a plain-http port: it waits for a server hello that never
-            # comes. Closing at once ends its wait with an error instead of HEADER_TIMEOUT.
-            self._drop(conn)
-            return
-        if state.head_end < 0:
-            end = state.buffer.find(b"\r\n\r\n")
-            if end < 0:
-                if len(state.buffer) > MAX_HEAD:
-                    self._refuse(conn, state, 431, "Request Header Fields Too Large", "headers_too_large",
-                                 f"request head larger than {MAX_HEAD} bytes")
-                return
-            state.head_end = end + 4
-            if not self._read_head(conn, state):
-                return
-        if state.chunks is not None:
-            self._take_chunks(conn, state, state.chunks)
-        elif len(state.buffer) >= state.needed:
-            self._dispatch(conn, state)
-
-    def _read_head(self, conn: TConn, state: Gathering) -> bool:
-        """How the body is framed, from the head just arrived, and its deadline; False once the
-        request has left the buffer (refused, or dispatched for gunicorn's parser to refuse)."""
-        head = bytes(state.buffer[: state.head_end])
-        codings = _TRANSFER_ENCODING.findall(head)
-        lengths = _CONTENT_LENGTH.findall(head)
-        if _chunked(codings) and not lengths:
-            state.chunks = ChunkedBody(state.head_end, self._max_body(), *self._chunk_limits)
-            state.deadline = time.monotonic() + self._body_timeout()
-            return self._continue(conn, state, head)
-        if codings or len(lengths) > 1 or (lengths and not lengths[0].isdigit()):
-            # gunicorn's parser refuses this framing (400) before it reads a byte of the body:
-            # a Transfer-Encoding that is not chunked or comes with a Content-Length, lengths
-            # that disagree.
-            self._dispatch(conn, state)
-            return False
-        length = int(lengths[0]) if lengths else 0
-        if length > self._max_body():
-            self._refuse(conn, state, 413, "Content Too Large", "too_large", body_too_large(self._max_body()))
-            return False
-        state.needed = state.head_end + length
-        state.deadline = time.monotonic() + self._body_timeout()
-        return not length or self._continue(conn, state, head)
-
-    def _continue(self, conn: TConn, state: Gathering, head: bytes) -> bool:
-        """Answer `Expect: 100-continue` (HTTP/1.1) while the body is still to come. The client
-        waits for it before it sends the body (curl for a second, then sends anyway), and the
-        body is read here: gunicorn says it on the thread, once the body has arrived (see
-        handle_request). False if the connection is gone."""
-        if len(state.buffer) > state.head_end or not _EXPECT_CONTINUE.search(head):
-            return True
-        if not head.split(b"\r\n", 1)[0].endswith(b" HTTP/1.1"):
-            return True  # RFC 9110 section 10.1.1: an HTTP/1.0 client's expectation is ignored
-        try:
-            sent = conn.sock.send(CONTINUE)
-        except (BlockingIOError, InterruptedError):
-            return True  # a client that does not read what it is sent: it sends after its wait
-        except OSError:
-            sent = 0
-        if sent != len(CONTINUE):
-            self._drop(conn)
-            return False
-        return True
-
-    def _take_chunks(self, conn: TConn, state: Gathering, chunks: ChunkedBody) -> None:
-        """A chunked body: dispatched once the buffer holds its end, or the point where the
-        thread's reader refuses it (a size over the limit, a size line that is no size: the
-        reader's 413 or 400, or the app's earlier answer, such as a 401); framing past its
-        allowance is answered 413 here. The reader reads only what was gathered (Gathered)."""
-        try:
-            end = chunks.advance(state.buffer)
-        except FramingTooLarge as exc:
-            self._refuse(conn, state, 413, "Content Too Large", "too_large", str(exc))
-            return
-        if end is not None:
-            self._dispatch(conn, state)
+        self.gatherer.gather(conn, ahead)
 
     def _dispatch(self, conn: TConn, state: Gathering) -> None:
         """The request is whole (or is the parser's to refuse): answered here if it is a plain
@@ -374,8 +208,7 @@ class HashdbWorker(ThreadWorker):  # type: ignore[misc]
             if request is not None:
                 self._answer_inline(conn, request)
                 return
-        self.poller.unregister(conn.sock)
-        del self.gathering[conn]
+        self.gatherer.release(conn)
         conn.sock.setblocking(True)
         conn.init()
         conn.parser.unreader.unread(bytes(state.buffer))
@@ -394,7 +227,7 @@ class HashdbWorker(ThreadWorker):  # type: ignore[misc]
         # stopping worker or a full keep-alive table closes after the answer.
         self.nr += 1
         close = (request.close or not self.alive or not self.cfg.keepalive
-                 or len(self.keepalived_conns) + len(self.gathering) > self.max_keepalived)
+                 or len(self.keepalived_conns) + len(self.gatherer) > self.max_keepalived)
         if self.nr >= self.max_requests:
             if self.alive:
                 self.log.info("Autorestarting worker after current request.")
@@ -414,22 +247,8 @@ class HashdbWorker(ThreadWorker):  # type: ignore[misc]
             data = error_answer(500, "Internal Server Error", "internal_error", "internal server error")
         if getattr(self.log, "access_log_enabled", True):
             self.log.access(answer, None, environ, timedelta(seconds=time.monotonic() - started))
-        try:
-            sent = conn.sock.send(data)
-        except (BlockingIOError, InterruptedError):
-            sent = 0
-        except OSError:
-            self._drop(conn)
-            return
-        if sent < len(data):
-            # The socket's buffer is full (a client not reading): the loop sends the rest.
-            state = self.gathering[conn]
-            state.outgoing, state.close_after = data[sent:], close
-            state.deadline = time.monotonic() + IO_TIMEOUT
-            self.poller.modify(conn.sock, selectors.EVENT_WRITE, partial(self._on_writable, conn))
-            return
-        self._after_inline(conn, close)
-        self._accept_between_answers()
+        if self.gatherer.answer(conn, data, close):
+            self._accept_between_answers()
 
     def _accept_between_answers(self) -> None:
         """Take waiting connections between answers too, not only once a pass: a pass answers
@@ -444,49 +263,6 @@ class HashdbWorker(ThreadWorker):  # type: ignore[misc]
         for listener in self.sockets:
             self.accept(listener)
 
-    def _on_writable(self, conn: TConn, client: socket.socket) -> None:
-        state = self.gathering.get(conn)
-        if state is None:
-            return
-        try:
-            sent = conn.sock.send(state.outgoing)
-        except (BlockingIOError, InterruptedError):
-            return
-        except OSError:
-            self._drop(conn)
-            return
-        state.outgoing = state.outgoing[sent:]
-        if not state.outgoing:
-            self.poller.modify(conn.sock, selectors.EVENT_READ, partial(self._on_readable, conn))
-            self._after_inline(conn, state.close_after)
-
-    def _after_inline(self, conn: TConn, close: bool) -> None:
-        if close:
-            self.poller.unregister(conn.sock)
-            del self.gathering[conn]
-            self._linger(conn)
-            return
-        # Kept alive: the socket stays registered for the next request, which has the
-        # keep-alive timeout to start arriving, then HEADER_TIMEOUT to arrive whole.
-        state = Gathering(time.monotonic())
-        state.idle = True
-        state.deadline = time.monotonic() + self.cfg.keepalive
-        self.gathering[conn] = state
-
-    def _refuse(self, conn: TConn, state: Gathering, status: int, reason: str, code: str, message: str) -> None:
-        """Answer now, in the API's error shape, then read and drop what the client is still
-        sending (up to DRAIN_BYTES, within DRAIN_TIMEOUT) so it reads the answer, not a reset."""
-        answer = error_answer(status, reason, code, message)
-        try:
-            conn.sock.send(answer)  # non-blocking: a reply this small fits the socket buffer
-            conn.sock.shutdown(socket.SHUT_WR)
-        except OSError:
-            self._drop(conn)
-            return
-        state.buffer.clear()
-        state.drain_left = DRAIN_BYTES
-        state.deadline = time.monotonic() + DRAIN_TIMEOUT
-
     # -- on a thread ----------------------------------------------------------------------------
 
     def handle_request(self, req: Any, conn: TConn) -> bool:
@@ -494,9 +270,9 @@ class HashdbWorker(ThreadWorker):  # type: ignore[misc]
         this loop gathered only. The reader is swapped before the app reads a byte: gunicorn's
         builds nothing until read."""
         if type(req.body.reader) is ChunkedReader:
-            req.body = Body(LimitedChunkedReader(req, Gathered(req.unreader), self._max_body()))
+            req.body = Body(LimitedChunkedReader(req, Gathered(req.unreader), body_limit(self.wsgi)))
         # The body is here already: "100 Continue" went from the loop while it was awaited
-        # (_continue), and one more now would only follow it.
+        # (RequestGatherer._continue), and one more now would only follow it.
         req._expected_100_continue = False
         return bool(super().handle_request(req, conn))
 
@@ -516,9 +292,9 @@ class HashdbWorker(ThreadWorker):  # type: ignore[misc]
         """A thread is done with a connection. gunicorn closes one that is not kept alive
         gracefully, on this loop: a FIN, then a blocking read of up to 2 s for the client's
         own; a client that asked to close and then kept its end open held every connection of
-        the worker for those 2 s. Here the reading is left to the poller (_linger)."""
+        the worker for those 2 s. Here the reading is left to the poller (RequestGatherer.linger)."""
         if fs.cancelled() or (fs.exception() is None and not fs.result()):
-            self._linger(conn)
+            self.gatherer.linger(conn)
             return
         if fs.exception() is None and conn.parser is not None:
             ahead = conn.parser.unreader.take_buffered()
@@ -530,29 +306,8 @@ class HashdbWorker(ThreadWorker):  # type: ignore[misc]
                 return
         super().finish_request(conn, fs)
 
-    def _linger(self, conn: TConn) -> None:
-        """Close after the last answer as RFC 9112 section 9.6 asks (FIN first, then read what the
-        client still sends, so its data does not make the kernel reset the connection and cut
-        the answer short), without waiting: the poller reads, murder_pending ends it."""
-        try:
-            conn.sock.setblocking(False)
-            conn.sock.shutdown(socket.SHUT_WR)
-        except OSError:
-            self.nr_conns -= 1
-            conn.close()
-            return
-        state = Gathering(time.monotonic())
-        state.drain_left = LINGER_BYTES
-        state.deadline = time.monotonic() + LINGER_TIMEOUT
-        self.gathering[conn] = state
-        self.poller.register(conn.sock, selectors.EVENT_READ, partial(self._on_readable, conn))
-
-    def _drop(self, conn: TConn) -> None:
-        self.gathering.pop(conn, None)
-        try:
-            self.poller.unregister(conn.sock)
-        except (OSError, KeyError, ValueError):
-            pass
+    def _close(self, conn: TConn) -> None:
+        """A connection the loop held is done with (gunicorn's count goes with it)."""
         self.nr_conns -= 1
         conn.close()
 
@@ -570,8 +325,7 @@ class HashdbWorker(ThreadWorker):  # type: ignore[misc]
         if now - self._swept < HOUSEKEEPING_EVERY:
             return
         self._swept = now
-        for conn in [c for c, state in self.gathering.items() if state.deadline <= now]:
-            self._drop(conn)
+        self.gatherer.drop_expired(now)
 
     def _cap_keepalive(self, deadline: float) -> None:
         """Stopping (a reload's kill -HUP, SIGTERM): connections this loop holds kept alive after
@@ -582,9 +336,4 @@ class HashdbWorker(ThreadWorker):  # type: ignore[misc]
         next request on a kept-alive connection: 7 to 10 read errors a reload under wrk at 16
         connections."""
         super()._cap_keepalive(deadline)
-        for state in self.gathering.values():
-            # A request still arriving (a large body sent slowly) keeps its own deadline, within
-            # gunicorn's graceful timeout: cut at the linger, an upload in progress when the
-            # reload came was dropped without an answer (found in trial).
-            if state.idle:
-                state.deadline = min(state.deadline, deadline)
+        self.gatherer.cap_idle(deadline)
