@@ -17,7 +17,7 @@ from typing import Any
 from gunicorn.workers.gthread import TConn
 
 from hashdb.api.chunked import ChunkedBody, FramingTooLarge, reader_limits
-from hashdb.api.errors import body_too_large, error_answer
+from hashdb.api.errors import DRAIN_BYTES, body_too_large, error_answer
 
 HEADER_TIMEOUT = 10.0
 BODY_TIMEOUT = 30.0
@@ -30,8 +30,8 @@ MAX_HEAD = 64 * 1024
 READ_SIZE = 64 * 1024
 DEFAULT_MAX_BODY = 4 * 1024 * 1024
 
-# After an early 413: how much of the refused body is read and dropped, and for how long.
-DRAIN_BYTES = 8 * 1024 * 1024
+# After an early 413 the refused body is read and dropped as after the app's (errors.DRAIN_BYTES
+# of it), for at most this long.
 DRAIN_TIMEOUT = 5.0
 # Closing a connection after its last answer: what the client may still send is read and
 # dropped, up to this much for this long (gunicorn's own limits for the same close).
