@@ -28,6 +28,7 @@ import argparse
 import os
 import platform
 import statistics
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -36,7 +37,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 import PIL
-import pdqhash
+try:  # the reference; a test extra, not a dependency of hashdb
+    import pdqhash
+except ImportError:
+    sys.exit("bench_hashing.py needs pdqhash, the reference it checks hashdb against: "
+             ".venv/bin/pip install -e '.[test]'")
 from PIL import Image
 
 from hashdb.hashing import kernel, pdq_core

@@ -25,7 +25,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
-import pdqhash
+try:  # the reference; a test extra, not a dependency of hashdb
+    import pdqhash
+except ImportError:
+    sys.exit("eval_dihedral.py needs pdqhash, the reference it checks hashdb against: "
+             ".venv/bin/pip install -e '.[test]'")
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))

@@ -182,7 +182,9 @@ def serve(db_path: str, host: str, port: int, workers: int, threads: int, max_co
     `hashdb keys create --db PATH` makes it with its first key.
 
     Settings come from HASHDB_* variables too (HASHDB_RATE_LIMIT, HASHDB_MAX_BATCH, ...);
-    a bad value stops serve before it starts, with a line naming the variable.
+    a bad value stops serve before it starts, with a line naming the variable. Slow clients:
+    a request's head must arrive within 10 s and its body (a length or chunked) within
+    HASHDB_BODY_TIMEOUT seconds of it (30 by default), or the connection is closed.
 
     Images' keypoints (what finds crops no hash does): HASHDB_KEYPOINTS=0 stores, computes and
     matches none (on by default). HASHDB_SHARE_KEYPOINTS=1 lets the export feed carry them to
