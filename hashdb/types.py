@@ -215,6 +215,9 @@ class SubmitOutcome:
     id: int
     status: str
     duplicate: bool
+    # Other organisations' records of the same hash on which the submitter's vote was withdrawn
+    # as this record became live (its own record now counts for it in their support).
+    withdrawn: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

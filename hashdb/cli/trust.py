@@ -317,8 +317,10 @@ def _disputed_row(record: HashRecord, votes: list[Vote]) -> tuple[dict[str, Any]
 @db_option
 @json_option
 def dispute_uphold(record_id: int, reason: str, db_path: str, as_json: bool) -> None:
-    """Rule that a disputed record stands: active again, and the votes cast so far no longer
-    dispute it (they stay on the record). Votes cast after the ruling count as usual.
+    """Rule that a disputed record stands: active again, and the votes against it cast so far
+    no longer dispute it (they stay on the record); agree votes keep counting, and votes cast
+    after the ruling count as usual. Runs as the organisation "local": refused for a record
+    it shared (another organisation's admin rules on that).
 
     \b
     Example:

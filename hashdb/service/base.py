@@ -55,11 +55,18 @@ class ServiceBase:
         return record
 
     def _copies_for_voter(self, record: HashRecord, actor: Principal) -> list[HashRecord]:
-        """The records holding `record`'s hash, which policy.check_voter reads to tell whether
-        the voter's organisation shared it too; none needed for its own record (refused anyway)."""
+        """The records holding `record`'s hash, which policy.check_voter and check_judge read to
+        tell whether the caller's organisation shared it too; none needed for its own record
+        (refused anyway)."""
         if record.org_id == actor.org_id:
             return []
         return self.store.find_values(record.signal, [record.value])
+
+    def _status_from_votes(self, record: HashRecord, actor: Principal, reason: str) -> HashRecord:
+        """The record, active or disputed as its standing votes now say (policy.status_after_votes),
+        after something changed them: a vote, a vote withdrawn, a release."""
+        status = policy.status_after_votes(record.status, self.store.standing_votes(record.id), self.settings)
+        return record if status == record.status else self.store.set_status(record.id, status, actor, reason)
 
     def _secret(self) -> bytes:
         if self.server_secret is None:

@@ -118,6 +118,7 @@ class SharingMixin(ServiceBase):
         records = [dataclasses.replace(r, status="quarantined") if n in held else r for n, r in enumerate(records)]
         digest = request_digest(records)
         outcomes = self.store.add_records(records, actor, idempotency_key, digest)
+        self._redecide_withdrawn(outcomes, actor)
         self.safelist.note_holds(records, outcomes, held)
         if open_incidents:
             webhooks.announce(self.store, records, outcomes, {i.name: i for i in open_incidents.values()})
@@ -140,6 +141,14 @@ class SharingMixin(ServiceBase):
             results.append(SubmitResult(sub.input, tuple(o.id for o in mine), status, not new, tuple(skipped[n]),
                                         duplicates, tuple(note for note in said if note)))
         return results
+
+    def _redecide_withdrawn(self, outcomes: Sequence[SubmitOutcome], actor: Principal) -> None:
+        """Records the submitter's votes were withdrawn from (the store's add_records: it now holds
+        the hash itself) move as a vote change moves them: disputed only by that vote, active
+        again; active only because of its agree, disputed."""
+        ids = [i for o in outcomes for i in o.withdrawn]
+        for record in self.store.get_records(ids).values():
+            self._status_from_votes(record, actor, "feedback withdrawn: the organisation shared the hash too")
 
     def retract(self, record_id: int, actor: Principal, reason: str = "") -> HashRecord:
         """Its organisation (a contributor key) or an admin; also while it is quarantined: an
@@ -194,11 +203,8 @@ class SharingMixin(ServiceBase):
         current = self._visible_record(record_id, actor,
                                        held_from_owner="it takes no votes while it is out of members' lookups")
         policy.check_voter(current, actor, self._copies_for_voter(current, actor))
-        record = self.store.set_feedback(record_id, actor, verdict, note or "")
-        new_status = policy.status_after_votes(record.status, self.store.standing_votes(record_id), self.settings)
-        if new_status != record.status:
-            record = self.store.set_status(record_id, new_status, actor, "feedback")
-        return record
+        return self._status_from_votes(self.store.set_feedback(record_id, actor, verdict, note or ""), actor,
+                                       "feedback")
 
 
 # An input's status is its records' most telling one: one held record makes the input held (a

@@ -160,10 +160,7 @@ class TrustMixin(ServiceBase):
         policy.require(actor, "admin", "release a quarantined record")
         policy.check_free_text("reason", reason)
         self.store.resolve_quarantine(record_id, True, actor, reason)
-        record = self.store.get_records([record_id])[record_id]
-        status = policy.status_after_votes(record.status, self.store.standing_votes(record_id), self.settings)
-        if status != record.status:
-            record = self.store.set_status(record_id, status, actor, "votes")
+        record = self._status_from_votes(self.store.get_records([record_id])[record_id], actor, "votes")
         if record.status == "active" and record.incident is not None:
             incident = self.store.find_incident(record.incident)
             if incident is not None and incident.status == "open":
@@ -171,16 +168,19 @@ class TrustMixin(ServiceBase):
         return record
 
     def uphold(self, record_id: int, actor: Principal, reason: str) -> HashRecord:
-        """An admin's ruling on a disputed record: it stands. Active again, and the votes cast so
-        far no longer dispute it: they stay on the record (and in its agree/disagree counts), but
-        only votes cast after the ruling decide whether it is disputed again. The ruling and its
-        reason are in the audit log and the record's history."""
+        """An admin's ruling on a disputed record: it stands. Active again, and the votes against
+        it cast so far no longer dispute it: they stay on the record (and in its disagree and
+        false_positive counts), but only those cast after the ruling, with the agree votes,
+        decide whether it is disputed again. The ruling and its reason are in the audit log and
+        the record's history. An admin of another organisation than the record's (or a
+        co-sharer's) rules: policy.check_judge."""
         policy.require(actor, "admin", "uphold a disputed record")
         policy.check_free_text("reason", reason)
         if not reason.strip():
             raise InvalidInput("say why the record stands (--reason): the ruling is kept in the audit log")
         # An admin sees quarantined and retracted records too: told what it is, not "no such record".
         record = self.store.get_records([record_id]).get(record_id) or self._visible_record(record_id, actor)
+        policy.check_judge(record, actor, self._copies_for_voter(record, actor))
         if record.status != "disputed":
             raise Conflict(f"hash record {record_id} is {record.status}, not disputed: only a disputed record "
                            "is upheld" + (" (release it first; if the votes still dispute it, uphold it then)"

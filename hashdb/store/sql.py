@@ -7,6 +7,7 @@ SQL here uses `?` placeholders; the PostgreSQL connection wrapper translates the
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Sequence
@@ -140,7 +141,8 @@ class SQLStore(ABC):
                         raise Conflict("this idempotency key was already used for a different request")
                     return outcomes_from_json(seen[1])
             at = now()
-            outcomes = self._insert(conn, records, actor.org_id, at, actor)
+            outcomes = self._withdraw_sharers_votes(conn, self._insert(conn, records, actor.org_id, at, actor),
+                                                    records, actor)
             if idempotency_key is not None:
                 conn.execute(
                     "INSERT INTO idempotency (org_id, key, request_digest, response, created_at)"
@@ -261,6 +263,42 @@ class SQLStore(ABC):
             revived[key] = (record_id, record.status)
             del known[key]
         return revived
+
+    def _withdraw_sharers_votes(self, conn: Connection, outcomes: list[SubmitOutcome], records: Sequence[NewRecord],
+                                actor: Principal) -> list[SubmitOutcome]:
+        """The submitter's votes on other organisations' records of a hash its own record of which
+        has just become live (new, or shared again after its retraction) are withdrawn, each
+        audited, and each outcome names the records it withdrew from. An organisation holding
+        the hash may not vote on another's copy (policy.check_voter), and its own record counts
+        in that copy's support: a vote cast before it shared the hash (or while its copy was
+        retracted) counted it twice, and it could neither change nor withdraw it (found in
+        trial). Submissions only: a mirror's records follow its source, whose feed carries the
+        votes its own submissions withdrew."""
+        live = {(r.hash.signal, r.hash.hex): o.id for o, r in zip(outcomes, records)
+                if not o.duplicate and o.status != "retracted"}
+        by_signal: dict[str, list[str]] = {}
+        for signal, value in live:
+            by_signal.setdefault(signal, []).append(value)
+        withdrawn: dict[int, list[int]] = {}
+        for signal, values in by_signal.items():
+            votes = select_in(conn, "SELECT f.record_id, f.verdict, r.value FROM records r"
+                                    " JOIN feedback f ON f.record_id = r.id AND f.org_id = ?"
+                                    " WHERE r.signal = ? AND r.org_id != ? AND r.value IN ({marks})",
+                              (actor.org_id, signal, actor.org_id), values)
+            for vote in sorted(votes, key=lambda v: int(v["record_id"])):
+                record_id, own = int(vote["record_id"]), live[(signal, str(vote["value"]))]
+                self._withdraw_vote(conn, record_id, actor, str(vote["verdict"]), own)
+                withdrawn.setdefault(own, []).append(record_id)
+        return [dataclasses.replace(o, withdrawn=tuple(withdrawn[o.id])) if o.id in withdrawn and not o.duplicate
+                else o for o in outcomes]
+
+    def _withdraw_vote(self, conn: Connection, record_id: int, actor: Principal, verdict: str, own: int) -> None:
+        conn.execute("DELETE FROM feedback WHERE record_id = ? AND org_id = ?", (record_id, actor.org_id))
+        # The counts changed: a `status` change carries them to partners' mirrors, as a vote's does.
+        signal, status, labels = self._locked_record(conn, record_id)
+        self._change(conn, "status", record_id, signal, status, labels)
+        self._audit(conn, actor.org_id, actor.key_id, "hashes.feedback.withdraw", f"record:{record_id}",
+                    json.dumps({"verdict": verdict, "reason": f"its organisation shared the hash too: record {own}"}))
 
     def _existing(self, conn: Connection, org_id: int, keys: Sequence[Key]) -> dict[Key, tuple[int, str]]:
         by_signal: dict[str, list[str]] = {}

@@ -189,15 +189,18 @@ class TrustSQL(SQLStore):
     # disputes ---------------------------------------------------------------------------------
 
     def uphold(self, record_id: int, actor: Principal, reason: str) -> HashRecord:
-        """An admin's ruling that a disputed record stands: active again, and every vote cast so
-        far overruled (kept, and counted in agree/disagree, but no longer in standing_votes)."""
+        """An admin's ruling that a disputed record stands: active again, and the votes against it
+        cast so far (disagree, false_positive) overruled: kept, and counted in disagree and
+        false_positive, but no longer in standing_votes. Agree votes are what the ruling says:
+        they stay standing, or members who agreed would have to vote again to outweigh the next
+        two dissenters (found in trial)."""
         with self._write() as conn:
             signal, old, labels = self._locked_record(conn, record_id)
             if old != "disputed":
                 raise Conflict(f"hash record {record_id} is {old}, not disputed")
             at = now()
             overruled = conn.execute("UPDATE feedback SET overruled_at = ? WHERE record_id = ?"
-                                     " AND overruled_at IS NULL", (at, record_id)).rowcount
+                                     " AND overruled_at IS NULL AND verdict != 'agree'", (at, record_id)).rowcount
             conn.execute("UPDATE records SET status = 'active' WHERE id = ?", (record_id,))
             self._change(conn, "status", record_id, signal, "active", labels)
             self._audit(conn, actor.org_id, actor.key_id, "dispute.uphold", f"record:{record_id}",

@@ -158,6 +158,23 @@ def check_voter(record: HashRecord, actor: Principal, copies: Sequence[HashRecor
                         "instead of voting")
 
 
+def may_rule_on(record: HashRecord, actor: Principal, copies: Sequence[HashRecord] = ()) -> bool:
+    return record.org_id != actor.org_id and own_copy(record, actor, copies) is None
+
+
+def check_judge(record: HashRecord, actor: Principal, copies: Sequence[HashRecord] = ()) -> None:
+    """A ruling that a disputed record stands sets the other members' votes against it aside: an
+    admin key of the organisation that shared it, or that shared the same hash too (`copies`,
+    see own_copy), would be overruling the judgement of its own submission (found in trial).
+    Another organisation's admin rules, whoever asks (API, console, CLI)."""
+    mine = record if record.org_id == actor.org_id else own_copy(record, actor, copies)
+    if mine is not None:
+        which = ("is your organisation's own" if mine is record
+                 else f"was shared by your organisation too (record {mine.id})")
+        raise Forbidden(f"record {record.id} {which}: another organisation's admin must rule on its dispute, "
+                        "not the organisation whose submission the votes judge")
+
+
 def check_verdict(verdict: object) -> str:
     if verdict not in VERDICTS:
         raise InvalidInput(f"verdict must be one of {', '.join(VERDICTS)}")
@@ -312,7 +329,7 @@ def record_actions(record: HashRecord, actor: Principal, copies: Sequence[HashRe
     vote on what is visible and another organisation's that it did not share too (check_voter,
     `copies` as there); relabel what is visible; retract one's own unless already retracted (also while
     quarantined); an admin quarantines a live record, releases or confirms a quarantined one,
-    upholds a disputed one."""
+    upholds a disputed one that neither its organisation nor a co-sharer's holds (check_judge)."""
     live = visible(record, actor)
     mine = owns(record, actor)
     actions: list[str] = []
@@ -327,7 +344,7 @@ def record_actions(record: HashRecord, actor: Principal, copies: Sequence[HashRe
             actions += ["release", "confirm"]
         elif record.status != "retracted":
             actions.append("quarantine")
-        if record.status == "disputed":
+        if record.status == "disputed" and may_rule_on(record, actor, copies):
             actions.append("uphold")
     return tuple(actions)
 

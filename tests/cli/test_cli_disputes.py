@@ -62,3 +62,16 @@ def test_uphold_refuses_with_one_line_and_a_non_zero_exit(run):
     twice = run("dispute", "uphold", record_id, "--reason", "reviewed")
     assert twice.exit_code == 1
     assert twice.stderr.strip() == f"Error: hash record {record_id} is active, not disputed: only a disputed record is upheld"
+
+
+def test_uphold_is_refused_for_a_record_local_shared_and_allowed_for_another_organisations(run):
+    # `dispute uphold --db` acts as the organisation "local", which `submit` uses when no --org
+    # is given: the ruling on its own record is another organisation's admin's.
+    shared = run("submit", "md5:" + "cd" * 16, "--label", "glorification", "--json")
+    own = str(json.loads(shared.stdout)["ids"][0])
+    for org in ("beta", "gamma"):
+        run("feedback", own, "--disagree", "--org", org)
+    refused = run("dispute", "uphold", own, "--reason", "ours is right")
+    assert refused.exit_code == 1
+    assert f"record {own} is your organisation's own: another organisation's admin must rule" in refused.stderr
+    assert run("dispute", "uphold", _disputed(run), "--reason", "reviewed").exit_code == 0

@@ -172,3 +172,60 @@ def test_a_mirrored_record_is_ruled_on_at_its_source(any_service):
     with pytest.raises(Conflict, match=f"hash record {mirrored.id} is mirrored from https://source.example"):
         service.uphold(mirrored.id, admin, "reviewed")
     assert _status(service, mirrored.id) == "disputed"
+
+
+# The organisation whose submission the votes judge does not rule on them (found in trial): an
+# admin key of the record's organisation, or of one that shared the same hash too, is refused.
+
+def test_an_admin_of_the_records_organisation_may_not_uphold_it(any_service):
+    service = any_service
+    record_id = _disputed(service)
+    alice_admin = principal(service, "alice", "admin")
+    before = len(service.store.audit_entries())
+    with pytest.raises(Forbidden, match=f"record {record_id} is your organisation's own: another organisation's "
+                                        "admin must rule"):
+        service.uphold(record_id, alice_admin, "mine is right")
+    assert _status(service, record_id) == "disputed" and len(service.store.audit_entries()) == before
+    assert "uphold" not in service.record_view(record_id, alice_admin).actions
+    assert service.uphold(record_id, _admin(service), "reviewed").status == "active"
+
+
+def test_an_admin_of_an_organisation_that_shared_the_hash_too_may_not_uphold_it(any_service):
+    service = any_service
+    record_id = _disputed(service)
+    dave = principal(service, "dave", "contributor")
+    [copy] = service.submit([Submission("x", LABELS, (HashValue("md5", "ab" * 16),))], dave)
+    dave_admin = principal(service, "dave", "admin")
+    with pytest.raises(Forbidden, match=f"shared by your organisation too \\(record {copy.ids[0]}\\): another "
+                                        "organisation's admin must rule"):
+        service.uphold(record_id, dave_admin, "ours too, it is right")
+    assert _status(service, record_id) == "disputed"
+    assert "uphold" not in service.record_view(record_id, dave_admin).actions
+    # Its copy retracted, it judges nothing of its own: it may rule.
+    service.retract(copy.ids[0], dave)
+    assert "uphold" in service.record_view(record_id, dave_admin).actions
+    assert service.uphold(record_id, dave_admin, "reviewed").status == "active"
+
+
+def test_the_ruling_overrules_the_votes_against_and_the_agree_votes_stand(any_service):
+    # Before, every vote was overruled, agrees too: the dissenters voting again disputed the
+    # record at once, while the members who agreed had to vote again (found in trial).
+    service = any_service
+    alice = principal(service, "alice", "contributor")
+    [shared] = service.submit([Submission("x", LABELS, (HashValue("md5", "ab" * 16),))], alice)
+    record_id = shared.ids[0]
+    votes = (("bob", "disagree"), ("carol", "false_positive"), ("frank", "disagree"), ("gina", "disagree"),
+             ("dave", "agree"), ("erin", "agree"), ("hank", "agree"))
+    for org, verdict in votes:
+        record = service.feedback(record_id, principal(service, org, "consumer"), verdict)
+    assert record.status == "disputed"  # four of seven against
+    admin = _admin(service)
+    service.uphold(record_id, admin, "reviewed")
+    overruled = {v.org_name: v.overruled_at is not None for v in service.record_view(record_id, admin).votes}
+    assert overruled == {org: verdict != "agree" for org, verdict in votes}
+    ruling = [e for e in service.store.audit_entries() if e.action == "dispute.uphold"][-1]
+    assert json.loads(ruling.detail)["overruled"] == 4
+    assert service.store.standing_votes(record_id).agree == 3
+    # Two dissenters voting again are two of five: it stands.
+    service.feedback(record_id, principal(service, "bob", "consumer"), "disagree", "still a news still")
+    assert service.feedback(record_id, principal(service, "carol", "consumer"), "disagree").status == "active"

@@ -85,3 +85,100 @@ def test_a_retracted_copy_is_a_judgement_withdrawn_and_a_held_one_is_not(any_ser
         service.feedback(alices, bob, "agree")
     service.confirm_quarantine(bobs, admin, "benign after all")  # retracted
     assert service.feedback(alices, bob, "disagree").disagree == 1
+
+
+# A vote cast before the organisation shared the hash, or while its copy was retracted, was
+# kept once its copy was live (found in trial): it counted in both `support` and `agree`, and
+# check_voter then refused the organisation any change to it. Its own record becoming live
+# withdraws it, in the submission's write, and the record voted on moves as the votes left say.
+
+def _withdrawals(service, record_id: int) -> list[dict[str, str]]:
+    import json
+
+    return [json.loads(e.detail) for e in service.store.audit_entries()
+            if e.action == "hashes.feedback.withdraw" and e.target == f"record:{record_id}"]
+
+
+def _votes(service, record_id: int) -> list[tuple[str, str]]:
+    admin = principal(service, "ops", "admin")
+    return [(v.org_name, v.verdict) for v in service.record_view(record_id, admin).votes]
+
+
+def test_a_vote_cast_before_sharing_the_hash_is_withdrawn_when_it_is_shared(any_service):
+    service = any_service
+    alice, bob = principal(service, "alice", "contributor"), principal(service, "bob", "contributor")
+    [first] = service.submit([Submission("x", ("glorification",), (MD5,))], alice)
+    alices = first.ids[0]
+    assert service.feedback(alices, bob, "agree").agree == 1
+    seq = service.store.last_seq()
+    [second] = service.submit([Submission("x", ("glorification",), (MD5,))], bob)
+    record = service.store.get_records([alices])[alices]
+    # Counted once, in support: no longer in agree as well.
+    assert (record.support, record.agree, record.disagree, record.false_positive) == (2, 0, 0, 0)
+    assert _votes(service, alices) == []
+    assert _withdrawals(service, alices) == [
+        {"verdict": "agree", "reason": f"its organisation shared the hash too: record {second.ids[0]}"}]
+    # Partners' mirrors learn the new counts from the feed, as they do a vote's.
+    assert ("status", alices) in [(c.kind, c.record_id) for c in service.store.changes_since(seq, 10)]
+    assert service.verify_audit(principal(service, "ops", "admin")).ok
+    # Still refused a new vote: its record speaks for it.
+    with pytest.raises(Forbidden, match=f"record {second.ids[0]}"):
+        service.feedback(alices, bob, "agree")
+
+
+def test_a_vote_cast_while_its_copy_was_retracted_is_withdrawn_when_shared_again(any_service):
+    service = any_service
+    alices, bobs = _co_shared(service)
+    bob = principal(service, "bob", "contributor")
+    service.retract(bobs, bob, "not sure")
+    service.feedback(alices, bob, "disagree", "on second thoughts")
+    [again] = service.submit([Submission("x", ("glorification",), (MD5,))], bob)
+    assert again.ids == (bobs,) and again.status == "active"  # the same record, revived
+    record = service.store.get_records([alices])[alices]
+    assert (record.support, record.disagree) == (2, 0)
+    assert [w["verdict"] for w in _withdrawals(service, alices)] == ["disagree"]
+
+
+def test_a_record_disputed_only_by_the_withdrawn_vote_is_active_again(any_service):
+    service = any_service
+    alice, bob = principal(service, "alice", "contributor"), principal(service, "bob", "contributor")
+    [first] = service.submit([Submission("x", ("glorification",), (MD5,))], alice)
+    alices = first.ids[0]
+    service.feedback(alices, bob, "disagree")
+    assert service.feedback(alices, principal(service, "carol", "consumer"), "false_positive").status == "disputed"
+    service.submit([Submission("x", ("glorification",), (MD5,))], bob)
+    # carol's one vote is fewer than the two a dispute needs.
+    assert service.store.get_records([alices])[alices].status == "active"
+    [moved] = [e for e in service.store.audit_entries()
+               if e.action == "hashes.status" and e.target == f"record:{alices}"][-1:]
+    assert moved.org_id == bob.org_id
+
+
+def test_a_record_active_only_by_the_withdrawn_agree_is_disputed(any_service):
+    service = any_service
+    alice, bob = principal(service, "alice", "contributor"), principal(service, "bob", "contributor")
+    [first] = service.submit([Submission("x", ("glorification",), (MD5,))], alice)
+    alices = first.ids[0]
+    for org, verdict in (("bob", "agree"), ("carol", "agree"), ("dave", "disagree")):
+        assert service.feedback(alices, principal(service, org, "consumer"), verdict).status == "active"
+    service.submit([Submission("x", ("glorification",), (MD5,))], bob)
+    # One agree against one disagree: half disagree.
+    assert service.store.get_records([alices])[alices].status == "disputed"
+
+
+def test_votes_on_other_hashes_and_a_copy_that_stays_retracted_keep_their_votes(any_service):
+    service = any_service
+    alices, bobs = _co_shared(service)
+    bob, admin = principal(service, "bob", "contributor"), principal(service, "ops", "admin")
+    alice = principal(service, "alice", "contributor")
+    [other] = service.submit([Submission("y", ("glorification",), (HashValue("md5", "cd" * 16),))], alice)
+    service.feedback(other.ids[0], bob, "agree")
+    # bob's copy retracted by an admin's confirmed quarantine: sharing it again does not revive it.
+    service.quarantine(bobs, admin, "member report")
+    service.confirm_quarantine(bobs, admin, "benign after all")
+    service.feedback(alices, bob, "disagree")
+    [again] = service.submit([Submission("x", ("glorification",), (MD5,))], bob)
+    assert again.status == "retracted"
+    assert service.store.get_records([alices])[alices].disagree == 1
+    assert service.store.get_records([other.ids[0]])[other.ids[0]].agree == 1
+    assert _withdrawals(service, alices) == [] and _withdrawals(service, other.ids[0]) == []

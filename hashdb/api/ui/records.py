@@ -108,7 +108,7 @@ def release(record_id: int) -> Any:
 def uphold(record_id: int) -> Any:
     return _act(record_id, "uphold", "reason",
                 lambda: get_service().uphold(record_id, me(), text("reason", required=True)),
-                "Record {id} upheld: it is {status}; the votes cast so far no longer dispute it.")
+                "Record {id} upheld: it is {status}; the votes against it cast so far no longer dispute it.")
 
 
 @bp.post(f"/records/{ID}/confirm")
