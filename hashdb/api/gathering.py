@@ -16,7 +16,7 @@ from typing import Any
 
 from gunicorn.workers.gthread import TConn
 
-from hashdb.api.chunked import ChunkedBody, FramingTooLarge, reader_limits
+from hashdb.api.chunked import ChunkedBody, FramingRefused, FramingTooLarge, reader_limits
 from hashdb.api.errors import DRAIN_BYTES, body_too_large, error_answer
 
 HEADER_TIMEOUT = 10.0
@@ -248,6 +248,9 @@ class RequestGatherer:
             end = chunks.advance(state.buffer)
         except FramingTooLarge as exc:
             self._refuse(conn, state, 413, "Content Too Large", "too_large", str(exc))
+            return
+        except FramingRefused as exc:
+            self._refuse(conn, state, 400, "Bad Request", "invalid_input", str(exc))
             return
         if end is not None:
             self.dispatch(conn, state)

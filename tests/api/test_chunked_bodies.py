@@ -4,7 +4,7 @@ A chunked body is gathered by the worker's loop, as one with a Content-Length is
 thread sees the request: clients that trickle one hold no thread, and one that stops is closed
 after BODY_TIMEOUT. A chunk declared past the body limit is answered 413 as soon as its size
 line arrives, a size line that is no size 400, framing past its allowance (one-byte chunks,
-long extensions) 413, a
+long extensions) 413, a line ended by a bare LF or a size line over the line limit 400, a
 transfer coding other than chunked 415 or 400, each closing the connection; bodies up to the limit are read, and the
 connection serves on after them. The socket timeouts are far under the 30 s a thread's read
 may wait (worker.IO_TIMEOUT), which is what such a request could hold a thread for before:
@@ -195,6 +195,58 @@ def test_codings_that_do_not_end_in_one_chunked_are_400_at_once(live, consumer, 
     assert "only chunked" in error["message"], error
     assert headers["connection"] == "close"
     still_serving(live.port, consumer)
+
+
+# -- lines of chunked framing -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("sent", [
+    b"5\nhello\n0\n\n",  # every line ended by LF alone
+    b"5\n",
+    b"5;a=b\n",
+    b"5;a\nb\r\nhello\r\n0\r\n\r\n",  # an LF inside the line, a CRLF later
+])
+def test_a_size_line_ended_by_a_bare_lf_is_400_at_once(live, consumer, sent):
+    # gunicorn's reader waits for a CRLF: the connection was closed at HASHDB_BODY_TIMEOUT
+    # without a word (or, with a CRLF later, an LF inside an extension was taken).
+    status, headers, error = refused(live.port, head(consumer) + sent)
+    assert status == 400 and error["code"] == "invalid_input", error
+    assert "bare LF" in error["message"], error
+    assert headers["connection"] == "close"
+    still_serving(live.port, consumer)
+
+
+def test_chunk_data_followed_by_a_bare_lf_is_400_at_once(live, consumer):
+    # The reader's refusal of a chunk without its CRLF came once a second byte followed.
+    status, headers, error = refused(live.port, head(consumer) + b"5\r\nhello\n")
+    assert status == 400 and error["code"] == "invalid_input", error
+    assert "not followed by CRLF" in error["message"], error
+    assert headers["connection"] == "close"
+    still_serving(live.port, consumer)
+
+
+# gunicorn's limit_request_field_size, which `hashdb serve` leaves at its default: the reader's
+# longest chunk-size line.
+LINE_LIMIT = 8190
+
+
+@pytest.mark.parametrize("extension", [100_000, 9_000, LINE_LIMIT - 1])
+def test_a_size_line_over_the_line_limit_is_400_saying_so(live, consumer, extension):
+    # Within the framing allowance, so no 413. The reader refused a line over the limit only
+    # when it came in more than one read: a 9 KB line was taken in one, a 100 KB one never is.
+    framed = b"1;" + b"e" * extension + b"\r\n \r\n0\r\n\r\n"
+    status, headers, error = refused(live.port, head(consumer) + framed)
+    assert status == 400 and error["code"] == "invalid_input", error
+    assert f"longer than {LINE_LIMIT} bytes" in error["message"], error
+    assert headers["connection"] == "close"
+    still_serving(live.port, consumer)
+
+
+def test_a_size_line_at_the_line_limit_is_read(live, consumer):
+    body = lookup_body(100)
+    line = b"%x;" % len(body)
+    framed = line + b"e" * (LINE_LIMIT - len(line)) + b"\r\n" + body + b"\r\n0\r\n\r\n"
+    assert_looked_up(live, consumer, framed)
 
 
 # -- gathered on the loop, not read by a thread ------------------------------------------------
