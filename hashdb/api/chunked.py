@@ -45,6 +45,13 @@ class FramingTooLarge(Exception):
     """The framing of a chunked body still arriving is past framing_allowance (answered 413)."""
 
 
+class FramingRefused(Exception):
+    """Framing the loop refuses itself (answered 400): a size line ended by a bare LF, or a
+    chunk followed by one, which gunicorn's reader would wait on for a CRLF until the body's
+    deadline; a size line longer than the reader's line limit, which it took or refused
+    depending on how the bytes were cut; a chunk followed by anything else but CRLF."""
+
+
 class LimitedChunkedReader(ChunkedReader):  # type: ignore[misc]
     """gunicorn's ChunkedReader, refusing a chunk whose declared size takes the body past
     `limit` as soon as its size line is read.
@@ -112,11 +119,13 @@ class ChunkedBody:
     sees the request (gathering.py).
 
     advance() stops at the body's end (after its trailers), or at the first thing the thread's
-    reader refuses: a size line that is no size or takes the body past `limit`, a chunk not
-    followed by CRLF, a size line or trailer section longer than gunicorn reads, a trailer
-    line ended by a bare LF. Either way that reader finds all it reads before it answers or
-    refuses in what was gathered. Size lines are checked by the reader's own code
-    (LimitedChunkedReader), so the two cannot disagree on a chunk's size."""
+    reader refuses: a size line that is no size or takes the body past `limit`, a trailer
+    section longer than gunicorn reads, a trailer line ended by a bare LF. Either way that
+    reader finds all it reads before it answers or refuses in what was gathered. Size lines
+    are checked by the reader's own code (LimitedChunkedReader), so the two cannot disagree on
+    a chunk's size. What the reader would wait on, or take or refuse depending on how the
+    bytes were cut, the loop refuses itself (FramingRefused): a size line ended by a bare LF
+    or longer than gunicorn reads, a chunk not followed by CRLF."""
 
     def __init__(self, start: int, limit: int, line_limit: int, trailer_limit: int) -> None:
         self.start = start
@@ -154,12 +163,20 @@ class ChunkedBody:
         return self._trailers(buffer)
 
     def _size_line(self, buffer: bytes | bytearray) -> int | None:
-        end = buffer.find(b"\r\n", self._searched)
-        if end < 0:
-            if len(buffer) - self._pos > self.line_limit:
-                return len(buffer)  # the reader refuses a size line this long
-            self._searched = max(self._pos, len(buffer) - 1)
+        # Up to the first LF, which a CR must precede: the reader looks for CRLF only, so a line
+        # ended by a bare LF was no line to it, and the client's answer never came.
+        lf = buffer.find(b"\n", self._searched)
+        if lf < 0:
+            if len(buffer) - self._pos > self.line_limit + 1:  # a CR may end it: +1
+                raise FramingRefused(self._too_long())
+            self._searched = len(buffer)
             return None
+        if lf == self._pos or buffer[lf - 1] != ord("\r"):
+            raise FramingRefused("a chunked request body's chunk-size line ends in a bare LF: "
+                                 "each line of chunked framing ends in CRLF")
+        end = lf - 1
+        if end - self._pos > self.line_limit:
+            raise FramingRefused(self._too_long())
         try:
             size, _ = self._sizes.parse_chunk_size(_Nothing(), bytes(buffer[self._pos:end]) + b"\r\n\r\n")
         except (ParseException, RequestEntityTooLarge):
@@ -167,6 +184,10 @@ class ChunkedBody:
         self._pos = self._searched = self._lf_checked = end + 2
         self._state, self._left = (_DATA, size) if size else (_TRAILERS, 0)
         return None
+
+    def _too_long(self) -> str:
+        return (f"a chunked request body's chunk-size line (size and extensions) is longer than "
+                f"{self.line_limit} bytes")
 
     def _chunk_data(self, buffer: bytes | bytearray) -> int | None:
         taken = min(self._left, len(buffer) - self._pos)
@@ -178,10 +199,14 @@ class ChunkedBody:
         return None
 
     def _chunk_end(self, buffer: bytes | bytearray) -> int | None:
-        if len(buffer) - self._pos < 2:
+        # Refused at its first wrong byte: a client that ends its lines in a bare LF sends no
+        # second byte until it is answered, and the reader would wait for one.
+        after = bytes(buffer[self._pos:self._pos + 2])
+        if not b"\r\n".startswith(after):
+            raise FramingRefused("a chunk of a chunked request body is not followed by CRLF "
+                                 "(each line of chunked framing ends in CRLF)")
+        if len(after) < 2:
             return None
-        if buffer[self._pos:self._pos + 2] != b"\r\n":
-            return self._pos + 2  # the reader refuses a chunk without its CRLF
         self._pos = self._searched = self._pos + 2
         self._state = _SIZE_LINE
         return None

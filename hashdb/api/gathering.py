@@ -16,7 +16,7 @@ from typing import Any
 
 from gunicorn.workers.gthread import TConn
 
-from hashdb.api.chunked import ChunkedBody, FramingTooLarge, reader_limits
+from hashdb.api.chunked import ChunkedBody, FramingRefused, FramingTooLarge, reader_limits
 from hashdb.api.errors import DRAIN_BYTES, body_too_large, error_answer
 
 HEADER_TIMEOUT = 10.0
@@ -47,10 +47,35 @@ CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 _TRANSFER_ENCODING = re.compile(rb"^transfer-encoding[ \t]*:([^\r\n]*)", re.IGNORECASE | re.MULTILINE)
 
 
-def _chunked(codings: list[bytes]) -> bool:
-    """Whether a head's Transfer-Encoding values name chunked: read as gunicorn reads them, or
-    more widely (a head gunicorn then refuses costs a wait for its body, never a thread)."""
-    return any(coding.strip(b" \t").lower() == b"chunked" for value in codings for coding in value.split(b","))
+# The longest Transfer-Encoding value an answer repeats back.
+MAX_CODING_SHOWN = 64
+
+
+def _codings(values: list[bytes]) -> list[bytes]:
+    """A head's Transfer-Encoding values as one list of codings, in order, lower case."""
+    return [coding.strip(b" \t").lower() for value in values for coding in value.split(b",")]
+
+
+def coding_refusal(values: list[bytes]) -> tuple[int, str, str, str] | None:
+    """How a head's Transfer-Encoding is refused (status, reason, code, message), or None for
+    plain chunked, the one coding read. gunicorn's parser answered an unknown coding 501 (a 5xx
+    for the client's mistake), and took gzip or deflate before chunked and ignored it: the body
+    was read as if plain, a gzip one then refused as "not UTF-8"."""
+    codings = _codings(values)
+    if codings == [b"chunked"]:
+        return None
+    shown = b", ".join(value.strip(b" \t") for value in values).decode("latin-1")[:MAX_CODING_SHOWN]
+    if codings[-1] == b"chunked" and b"chunked" not in codings[:-1]:
+        # The body's length can be told, but not what it holds: as for a Content-Encoding
+        # the API does not take (bodies.json_body), 415.
+        return (415, "Unsupported Media Type", "unsupported_media_type",
+                f"Transfer-Encoding {shown!r} is not accepted: only chunked is; send the body "
+                "uncompressed, with Transfer-Encoding: chunked alone or a Content-Length")
+    # RFC 9112 section 6.3: codings that do not end in chunked (once) leave a request's body
+    # without a length, which the server MUST answer 400.
+    return (400, "Bad Request", "invalid_input",
+            f"Transfer-Encoding {shown!r} is not accepted: only chunked is, once and last, "
+            "or the body's length cannot be told")
 
 
 def body_limit(app: Any) -> int:
@@ -173,14 +198,17 @@ class RequestGatherer:
         limit = body_limit(self.app)
         codings = _TRANSFER_ENCODING.findall(head)
         lengths = _CONTENT_LENGTH.findall(head)
-        if _chunked(codings) and not lengths:
+        refusal = coding_refusal(codings) if codings else None
+        if refusal is not None:
+            self._refuse(conn, state, *refusal)
+            return False
+        if codings and not lengths:
             state.chunks = ChunkedBody(state.head_end, limit, *self.chunk_limits)
             state.deadline = time.monotonic() + body_timeout(self.app)
             return self._continue(conn, state, head)
         if codings or len(lengths) > 1 or (lengths and not lengths[0].isdigit()):
             # gunicorn's parser refuses this framing (400) before it reads a byte of the body:
-            # a Transfer-Encoding that is not chunked or comes with a Content-Length, lengths
-            # that disagree.
+            # chunked with a Content-Length, lengths that disagree.
             self.dispatch(conn, state)
             return False
         length = int(lengths[0]) if lengths else 0
@@ -220,6 +248,9 @@ class RequestGatherer:
             end = chunks.advance(state.buffer)
         except FramingTooLarge as exc:
             self._refuse(conn, state, 413, "Content Too Large", "too_large", str(exc))
+            return
+        except FramingRefused as exc:
+            self._refuse(conn, state, 400, "Bad Request", "invalid_input", str(exc))
             return
         if end is not None:
             self.dispatch(conn, state)

@@ -17,7 +17,9 @@ a buffer and a poll slot each, never a thread:
   gets the request once its last chunk and trailers are in, or as soon as a size line arrives
   that the thread's reader refuses (a chunk declared past the limit 413, a size that is no
   size 400), and that reader reads only what was gathered; framing past its allowance
-  (one-byte chunks, kilobytes of extensions) is answered 413 on the loop;
+  (one-byte chunks, kilobytes of extensions) is answered 413 on the loop, a line ended by a
+  bare LF or a size line over gunicorn's line limit 400, and a Transfer-Encoding other than
+  plain chunked 415 or 400 as soon as the head is in;
 - a client that asks `Expect: 100-continue` is answered "100 Continue" once its head is in;
 - a request pipelined behind another is gathered the same way once a thread has answered the
   one before; a thread's own socket writes (a client that does not read its answer) time out

@@ -4,7 +4,8 @@ A chunked body is gathered by the worker's loop, as one with a Content-Length is
 thread sees the request: clients that trickle one hold no thread, and one that stops is closed
 after BODY_TIMEOUT. A chunk declared past the body limit is answered 413 as soon as its size
 line arrives, a size line that is no size 400, framing past its allowance (one-byte chunks,
-long extensions) 413, each closing the connection; bodies up to the limit are read, and the
+long extensions) 413, a line ended by a bare LF or a size line over the line limit 400, a
+transfer coding other than chunked 415 or 400, each closing the connection; bodies up to the limit are read, and the
 connection serves on after them. The socket timeouts are far under the 30 s a thread's read
 may wait (worker.IO_TIMEOUT), which is what such a request could hold a thread for before:
 a refusal or an answer that waits for the client fails them."""
@@ -31,10 +32,10 @@ TOO_LARGE = f"request body larger than {TEST_MAX_CONTENT_LENGTH} bytes"
 PDQ = "f" * 64
 
 
-def head(key: str, path: str = "/v1/lookup", extra: str = "") -> bytes:
+def head(key: str, path: str = "/v1/lookup", extra: str = "", coding: str = "chunked") -> bytes:
     auth = f"Authorization: Bearer {key}\r\n" if key else ""
     return (f"POST {path} HTTP/1.1\r\nHost: x\r\n{auth}Content-Type: application/json\r\n"
-            f"Transfer-Encoding: chunked\r\n{extra}\r\n").encode()
+            f"Transfer-Encoding: {coding}\r\n{extra}\r\n").encode()
 
 
 def chunked(body: bytes, size: int) -> bytes:
@@ -168,6 +169,84 @@ def test_the_connection_serves_on_after_a_chunked_body(live, consumer):
         assert conn.getresponse().status == 200
     finally:
         conn.close()
+
+
+# -- transfer codings other than chunked ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("coding", ["x-foo, chunked", "gzip, chunked", "deflate,chunked", "identity, chunked"])
+def test_a_coding_before_chunked_is_415_at_once(live, consumer, coding):
+    # gunicorn answered x-foo "501 Bad Request" (a 5xx for the client's mistake) and read a
+    # gzip one as if plain: a plain body sent so was looked up, a gzip one refused as not UTF-8.
+    status, headers, error = refused(live.port, head(consumer, coding=coding) + chunked(lookup_body(100), 50))
+    assert status == 415 and error["code"] == "unsupported_media_type", error
+    assert coding.split(",")[0] in error["message"] and "only chunked" in error["message"], error
+    assert headers["connection"] == "close"
+    still_serving(live.port, consumer)
+
+
+@pytest.mark.parametrize("coding", ["x-foo", "gzip", "chunked, gzip", "chunked, chunked", "",
+                                    "chunked\r\nTransfer-Encoding: chunked"])
+def test_codings_that_do_not_end_in_one_chunked_are_400_at_once(live, consumer, coding):
+    # RFC 9112 section 6.3: no length can be told for such a body. x-foo and an empty value were
+    # gunicorn's 501 too; the others its 400 naming only the header.
+    status, headers, error = refused(live.port, head(consumer, coding=coding))
+    assert status == 400 and error["code"] == "invalid_input", error
+    assert "only chunked" in error["message"], error
+    assert headers["connection"] == "close"
+    still_serving(live.port, consumer)
+
+
+# -- lines of chunked framing -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("sent", [
+    b"5\nhello\n0\n\n",  # every line ended by LF alone
+    b"5\n",
+    b"5;a=b\n",
+    b"5;a\nb\r\nhello\r\n0\r\n\r\n",  # an LF inside the line, a CRLF later
+])
+def test_a_size_line_ended_by_a_bare_lf_is_400_at_once(live, consumer, sent):
+    # gunicorn's reader waits for a CRLF: the connection was closed at HASHDB_BODY_TIMEOUT
+    # without a word (or, with a CRLF later, an LF inside an extension was taken).
+    status, headers, error = refused(live.port, head(consumer) + sent)
+    assert status == 400 and error["code"] == "invalid_input", error
+    assert "bare LF" in error["message"], error
+    assert headers["connection"] == "close"
+    still_serving(live.port, consumer)
+
+
+def test_chunk_data_followed_by_a_bare_lf_is_400_at_once(live, consumer):
+    # The reader's refusal of a chunk without its CRLF came once a second byte followed.
+    status, headers, error = refused(live.port, head(consumer) + b"5\r\nhello\n")
+    assert status == 400 and error["code"] == "invalid_input", error
+    assert "not followed by CRLF" in error["message"], error
+    assert headers["connection"] == "close"
+    still_serving(live.port, consumer)
+
+
+# gunicorn's limit_request_field_size, which `hashdb serve` leaves at its default: the reader's
+# longest chunk-size line.
+LINE_LIMIT = 8190
+
+
+@pytest.mark.parametrize("extension", [100_000, 9_000, LINE_LIMIT - 1])
+def test_a_size_line_over_the_line_limit_is_400_saying_so(live, consumer, extension):
+    # Within the framing allowance, so no 413. The reader refused a line over the limit only
+    # when it came in more than one read: a 9 KB line was taken in one, a 100 KB one never is.
+    framed = b"1;" + b"e" * extension + b"\r\n \r\n0\r\n\r\n"
+    status, headers, error = refused(live.port, head(consumer) + framed)
+    assert status == 400 and error["code"] == "invalid_input", error
+    assert f"longer than {LINE_LIMIT} bytes" in error["message"], error
+    assert headers["connection"] == "close"
+    still_serving(live.port, consumer)
+
+
+def test_a_size_line_at_the_line_limit_is_read(live, consumer):
+    body = lookup_body(100)
+    line = b"%x;" % len(body)
+    framed = line + b"e" * (LINE_LIMIT - len(line)) + b"\r\n" + body + b"\r\n0\r\n\r\n"
+    assert_looked_up(live, consumer, framed)
 
 
 # -- gathered on the loop, not read by a thread ------------------------------------------------

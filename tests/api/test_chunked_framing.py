@@ -14,7 +14,8 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 import pytest
 
-from hashdb.api.chunked import ChunkedBody, FramingTooLarge, Gathered, LimitedChunkedReader, reader_limits
+from hashdb.api.chunked import (ChunkedBody, FramingRefused, FramingTooLarge, Gathered, LimitedChunkedReader,
+                                reader_limits)
 
 LIMIT = 64
 HEAD = b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
@@ -107,8 +108,8 @@ def test_the_loop_stops_where_the_reader_needs_no_more(data, cuts, whole):
     cfg = small_limits()
     try:
         end, gathered = loop_end([data] if whole else pieces_of(data, cuts), cfg)
-    except FramingTooLarge:
-        return
+    except (FramingTooLarge, FramingRefused):
+        return  # answered by the loop itself: no reader reads it
     reader, unreader = reader_on(gathered, cfg)
     try:
         read_all(reader)
@@ -129,10 +130,28 @@ def test_the_loop_stops_where_the_reader_needs_no_more(data, cuts, whole):
     ([b"zz\r\n"], 4),  # the reader refuses the size line: stop there
     ([b"%x\r\n" % (LIMIT + 1)], 4),  # declared past the limit
     ([b"20\r\n" + b"d" * 32 + b"\r\n", b"21\r\n"], 42),  # past the limit with the chunk before it
-    ([b"2\r\nddXX"], 7),  # a chunk without its CRLF
+    ([b"2\r\ndd\r"], None),  # a CR: its LF may follow
+    ([b"2;" + b"e" * 38 + b"\r", b"\ndd\r\n0\r\n\r\n"], 51),  # a size line of the line limit, 40 bytes
 ])
 def test_where_the_loop_stops(pieces, end):
     assert loop_end(pieces, small_limits())[0] == end
+
+
+@pytest.mark.parametrize(("pieces", "why"), [
+    ([b"2\ndd\n0\n\n"], "bare LF"),  # lines ended by LF alone
+    ([b"2;a", b"=b\n"], "bare LF"),
+    ([b"2;a\nb\r\ndd\r\n0\r\n\r\n"], "bare LF"),  # an LF inside the line, which the reader takes
+    ([b"\n"], "bare LF"),
+    ([b"2;" + b"e" * 39 + b"\r\n"], "longer than 40 bytes"),  # one over the line limit, however cut
+    ([b"2;" + b"e" * 39, b"\r\n"], "longer than 40 bytes"),
+    ([b"2;" + b"e" * 40], "longer than 40 bytes"),  # known before its CRLF
+    ([b"2\r\nddXX"], "not followed by CRLF"),  # a chunk without its CRLF
+    ([b"2\r\ndd\n"], "not followed by CRLF"),  # ... known by its first byte
+    ([b"2\r\ndd", b"\rX"], "not followed by CRLF"),
+])
+def test_framing_the_loop_refuses_itself(pieces, why):
+    with pytest.raises(FramingRefused, match=why):
+        loop_end(pieces, small_limits())
 
 
 def test_framing_past_the_allowance_is_refused_while_it_arrives():
