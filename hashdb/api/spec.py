@@ -284,8 +284,9 @@ def authed(summary: str, responses: dict[str, Schema], **extra: Any) -> Schema:
 
 RECORD_ID: Schema = {"name": "id", "in": "path", "required": True,
                      "schema": {"type": "integer", "minimum": 0, "maximum": 2**63 - 1}}
-BODY_ERRORS = {"413": error("Request body over the size limit."),
-               "415": error("Body is not Content-Type: application/json.")}
+BODY_ERRORS = {"413": error("Request body (or a chunked body's framing) over the size limit."),
+               "415": error("Body is not Content-Type: application/json, or is encoded (Content-Encoding, "
+                            "or a Transfer-Encoding other than plain chunked): send it uncompressed.")}
 # Every write: another process held the write lock past HASHDB_WRITE_TIMEOUT; nothing was written.
 WRITE_ERRORS = {**BODY_ERRORS, "503": error("The database was busy with another writer; retry.",
                                             **{"Retry-After": "Seconds to wait."})}
