@@ -8,15 +8,8 @@ import random
 import re
 
 from app_fixtures import app, keys  # noqa: F401  (the API tests' in-process fixtures)
+from console_client import signed_in
 from support import random_pdq
-
-
-def signed_in(app, key):
-    client = app.test_client()
-    form = client.get("/ui/signin").get_data(as_text=True)
-    token = re.search(r'name="csrf_token" value="([^"]+)"', form).group(1)
-    assert client.post("/ui/signin", data={"key": key, "csrf_token": token}).status_code == 302
-    return client
 
 
 def test_an_unknown_console_page_is_an_html_404(app, keys):

@@ -7,18 +7,7 @@ from __future__ import annotations
 import re
 
 from app_fixtures import app, keys  # noqa: F401  (the API tests' in-process fixtures)
-
-
-def bearer(key):
-    return {"Authorization": f"Bearer {key}"}
-
-
-def signed_in(app, key):
-    client = app.test_client()
-    form = client.get("/ui/signin").get_data(as_text=True)
-    token = re.search(r'name="csrf_token" value="([^"]+)"', form).group(1)
-    assert client.post("/ui/signin", data={"key": key, "csrf_token": token}).status_code == 302
-    return client
+from console_client import bearer, signed_in
 
 
 def disputed_record(app, keys) -> int:

@@ -5,18 +5,11 @@ from __future__ import annotations
 import re
 
 from app_fixtures import app, keys  # noqa: F401  (the API tests' in-process fixtures)
+from console_client import signed_in
 
 
 def field(page: str, name: str) -> str:
     return re.search(rf'name="{name}" value="([^"]+)"', page).group(1)
-
-
-def signed_in(app, key):
-    client = app.test_client()
-    form = client.get("/ui/signin").get_data(as_text=True)
-    reply = client.post("/ui/signin", data={"key": key, "csrf_token": field(form, "csrf_token")})
-    assert reply.status_code == 302
-    return client
 
 
 def key_count(app) -> int:

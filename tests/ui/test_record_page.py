@@ -6,11 +6,8 @@ from __future__ import annotations
 import re
 
 from app_fixtures import app, keys  # noqa: F401  (the API tests' in-process fixtures)
+from console_client import bearer
 from hashdb.cli.common import hashing_service
-
-
-def bearer(key):
-    return {"Authorization": f"Bearer {key}"}
 
 
 def record_page(app, key, record_id):

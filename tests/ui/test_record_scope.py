@@ -10,25 +10,13 @@ import re
 import pytest
 
 from app_fixtures import app, keys  # noqa: F401  (the API tests' in-process fixtures)
+from console_client import bearer, signed_in
 from hashdb.types import Principal
 from support import random_pdq
 
 INCIDENT = "attack-1"
 REFERENCE = "case-7731"
 NOTE = "our reviewer saw a broadcast still"
-
-
-def bearer(key):
-    return {"Authorization": f"Bearer {key}"}
-
-
-def signed_in(app, key):
-    client = app.test_client()
-    form = client.get("/ui/signin").get_data(as_text=True)
-    token = re.search(r'name="csrf_token" value="([^"]+)"', form).group(1)
-    reply = client.post("/ui/signin", data={"key": key, "csrf_token": token})
-    assert reply.status_code == 302, reply.get_data(as_text=True)
-    return client
 
 
 @pytest.fixture
