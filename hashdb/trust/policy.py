@@ -137,8 +137,11 @@ def own_copy(record: HashRecord, actor: Principal, copies: Sequence[HashRecord])
                  and c.signal == record.signal and c.value == record.value and c.status != "retracted"), None)
 
 
-def may_vote_on(record: HashRecord, actor: Principal, copies: Sequence[HashRecord] = ()) -> bool:
-    return record.org_id != actor.org_id and own_copy(record, actor, copies) is None
+def party_to(record: HashRecord, actor: Principal, copies: Sequence[HashRecord] = ()) -> HashRecord | None:
+    """The caller's organisation's record of `record`'s hash, if it is a party to it: `record`
+    itself when it shared it, or its own live copy (own_copy). A party neither votes on the
+    record (check_voter) nor rules on its dispute (check_judge)."""
+    return record if record.org_id == actor.org_id else own_copy(record, actor, copies)
 
 
 def check_voter(record: HashRecord, actor: Principal, copies: Sequence[HashRecord] = ()) -> None:
@@ -148,18 +151,14 @@ def check_voter(record: HashRecord, actor: Principal, copies: Sequence[HashRecor
     retracts or relabels it. So does an organisation that shared the same hash (`copies`, see
     own_copy): its own record already counts in the support members read, and its "agree" on
     another's copy counted it twice (found in trial)."""
-    if record.org_id == actor.org_id:
+    mine = party_to(record, actor, copies)
+    if mine is record:
         raise Forbidden(f"record {record.id} is your organisation's own: votes are other members' judgement "
                         "of it; retract or relabel it instead of voting")
-    mine = own_copy(record, actor, copies)
     if mine is not None:
         raise Forbidden(f"your organisation shared this hash too (record {mine.id}): votes are other members' "
                         f"judgement of it, and yours counts in its support; retract or relabel record {mine.id} "
                         "instead of voting")
-
-
-def may_rule_on(record: HashRecord, actor: Principal, copies: Sequence[HashRecord] = ()) -> bool:
-    return record.org_id != actor.org_id and own_copy(record, actor, copies) is None
 
 
 def check_judge(record: HashRecord, actor: Principal, copies: Sequence[HashRecord] = ()) -> None:
@@ -167,7 +166,7 @@ def check_judge(record: HashRecord, actor: Principal, copies: Sequence[HashRecor
     admin key of the organisation that shared it, or that shared the same hash too (`copies`,
     see own_copy), would be overruling the judgement of its own submission (found in trial).
     Another organisation's admin rules, whoever asks (API, console, CLI)."""
-    mine = record if record.org_id == actor.org_id else own_copy(record, actor, copies)
+    mine = party_to(record, actor, copies)
     if mine is not None:
         which = ("is your organisation's own" if mine is record
                  else f"was shared by your organisation too (record {mine.id})")
@@ -333,7 +332,8 @@ def record_actions(record: HashRecord, actor: Principal, copies: Sequence[HashRe
     live = visible(record, actor)
     mine = owns(record, actor)
     actions: list[str] = []
-    if live and actor.role in PERMISSIONS["feedback"] and may_vote_on(record, actor, copies):
+    party = party_to(record, actor, copies) is not None
+    if live and actor.role in PERMISSIONS["feedback"] and not party:
         actions.append("feedback")
     if mine and live:
         actions.append("relabel")
@@ -344,7 +344,7 @@ def record_actions(record: HashRecord, actor: Principal, copies: Sequence[HashRe
             actions += ["release", "confirm"]
         elif record.status != "retracted":
             actions.append("quarantine")
-        if record.status == "disputed" and may_rule_on(record, actor, copies):
+        if record.status == "disputed" and not party:
             actions.append("uphold")
     return tuple(actions)
 
