@@ -97,18 +97,23 @@ def outcomes_from_json(text: str) -> list[SubmitOutcome]:
 # quarantine (by the safelist, or an admin) is one the database itself judged suspect, and
 # counting it told members "2 organisations shared this hash" of a hash one of them had
 # shared only into the hold. A record's own organisation counts for it unless it is retracted.
-RECORD_COLUMNS = """
+def vote_counts(standing: bool = False) -> str:
+    """SQL columns agree, disagree and false_positive of record `r`: its members' votes here and
+    those its mirror's source reports. With `standing`, only the votes here that no ruling
+    overruled (store.standing_votes, what decides whether it is disputed)."""
+    only = " AND f.overruled_at IS NULL" if standing else ""
+    return ",\n".join(
+        f"(SELECT COUNT(*) FROM feedback f WHERE f.record_id = r.id AND f.verdict = '{verdict}'{only})"
+        f" + COALESCE((SELECT m.{verdict} FROM mirror_records m WHERE m.record_id = r.id), 0) AS {verdict}"
+        for verdict in ("agree", "disagree", "false_positive"))
+
+
+RECORD_COLUMNS = f"""
     r.*,
     (SELECT COUNT(DISTINCT s.org_id) FROM records s
        WHERE s.signal = r.signal AND s.value = r.value
          AND (s.status IN ('active', 'disputed') OR (s.id = r.id AND s.status != 'retracted'))) AS support,
-    (SELECT COUNT(*) FROM feedback f WHERE f.record_id = r.id AND f.verdict = 'agree')
-       + COALESCE((SELECT m.agree FROM mirror_records m WHERE m.record_id = r.id), 0) AS agree,
-    (SELECT COUNT(*) FROM feedback f WHERE f.record_id = r.id AND f.verdict = 'disagree')
-       + COALESCE((SELECT m.disagree FROM mirror_records m WHERE m.record_id = r.id), 0) AS disagree,
-    (SELECT COUNT(*) FROM feedback f WHERE f.record_id = r.id AND f.verdict = 'false_positive')
-       + COALESCE((SELECT m.false_positive FROM mirror_records m WHERE m.record_id = r.id), 0)
-       AS false_positive
+    {vote_counts()}
 """
 
 

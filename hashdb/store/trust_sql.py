@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from hashdb.errors import Conflict, NotFound
-from hashdb.store.rows import RECORD_COLUMNS, check_choice, labels_from_json, now, record_from_row
+from hashdb.store.rows import RECORD_COLUMNS, check_choice, labels_from_json, now, record_from_row, vote_counts
 from hashdb.store.sql import CHUNK, SQLStore, dicts, select_in
 from hashdb.types import (
     QUARANTINE_RULES,
@@ -209,15 +209,10 @@ class TrustSQL(SQLStore):
 
     def standing_votes(self, record_id: int) -> Votes:
         """The votes a record's dispute status is decided by: those cast here since the last
-        ruling that it stands, and any its mirror's source reports (counted as in RECORD_COLUMNS)."""
-        counts = {str(r["verdict"]): int(r["n"]) for r in self._rows(
-            "SELECT verdict, COUNT(*) AS n FROM feedback WHERE record_id = ? AND overruled_at IS NULL"
-            " GROUP BY verdict", (record_id,))}
-        for r in self._rows("SELECT agree, disagree, false_positive FROM mirror_records WHERE record_id = ?",
-                            (record_id,)):
-            for verdict in ("agree", "disagree", "false_positive"):
-                counts[verdict] = counts.get(verdict, 0) + int(r[verdict] or 0)
-        return Votes(counts.get("agree", 0), counts.get("disagree", 0), counts.get("false_positive", 0))
+        ruling that it stands, and any its mirror's source reports (rows.vote_counts, as
+        RECORD_COLUMNS counts them)."""
+        rows = self._rows(f"SELECT {vote_counts(standing=True)} FROM records r WHERE r.id = ?", (record_id,))
+        return Votes(*(int(rows[0][v]) for v in ("agree", "disagree", "false_positive"))) if rows else Votes()
 
     @staticmethod
     def _check_rule(rule: str) -> None:
