@@ -78,17 +78,21 @@ def coding_refusal(values: list[bytes]) -> tuple[int, str, str, str] | None:
             "or the body's length cannot be told")
 
 
+def _setting(app: Any, name: str) -> Any:
+    """The app's config value `name`, or None (unset, or an app without a config)."""
+    config = getattr(app, "config", None)
+    return config.get(name) if config is not None else None
+
+
 def body_limit(app: Any) -> int:
     """The app's MAX_CONTENT_LENGTH, the most a request body may hold."""
-    config = getattr(app, "config", None)
-    limit = config.get("MAX_CONTENT_LENGTH") if config is not None else None
+    limit = _setting(app, "MAX_CONTENT_LENGTH")
     return int(limit) if limit else DEFAULT_MAX_BODY
 
 
 def body_timeout(app: Any) -> float:
     """The app's BODY_TIMEOUT (HASHDB_BODY_TIMEOUT): how long a body may take after its head."""
-    config = getattr(app, "config", None)
-    timeout = config.get("BODY_TIMEOUT") if config is not None else None
+    timeout = _setting(app, "BODY_TIMEOUT")
     return float(timeout) if timeout else BODY_TIMEOUT
 
 

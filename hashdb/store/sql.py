@@ -48,6 +48,7 @@ DERIVED_INDEX = "pdq_derived"
 CHUNK = 500
 # A change-log row: the change, then its record's details as the change left them (ChangeDetails).
 CHANGE_COLUMNS = ("record_id", "kind", "signal", "status", "labels", "at", "incident", "quality", "media_type")
+_INSERT_CHANGE = f"INSERT INTO changes ({', '.join(CHANGE_COLUMNS)}) VALUES ({', '.join('?' for _ in CHANGE_COLUMNS)})"
 
 Key = tuple[str, str]  # (signal, value): with the org, what makes a record unique
 
@@ -357,8 +358,7 @@ class SQLStore(ABC):
 
     @staticmethod
     def _log_change(conn: Connection, row: tuple[Any, ...]) -> None:
-        conn.execute(f"INSERT INTO changes ({', '.join(CHANGE_COLUMNS)})"
-                     f" VALUES ({', '.join('?' for _ in CHANGE_COLUMNS)})", row)
+        conn.execute(_INSERT_CHANGE, row)
 
     def set_status(self, record_id: int, status: str, actor: Principal, reason: str = "") -> HashRecord:
         check_choice("status", status, STATUSES)
