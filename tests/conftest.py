@@ -7,6 +7,7 @@ import os
 from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -39,6 +40,22 @@ def postgres_available() -> bool:
     except psycopg.OperationalError:
         return False
     return True
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def each_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[object]:
+    """A new store of each kind in turn (a SQLite file, a throwaway PostgreSQL schema), closed
+    afterwards: for services a rule must hold on with either store."""
+    if request.param == "sqlite":
+        from hashdb.store.sqlite_store import SQLiteStore
+
+        store: Any = SQLiteStore(tmp_path / "db.sqlite")
+    else:
+        from hashdb.store.postgres_store import PostgresStore
+
+        store = PostgresStore(request.getfixturevalue("postgres_dsn"))
+    yield store
+    store.close()
 
 
 @pytest.fixture

@@ -19,20 +19,11 @@ from hashdb.types import HashValue, Submission
 LABELS = ("glorification",)
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def service(request, tmp_path):
-    if request.param == "sqlite":
-        from hashdb.store.sqlite_store import SQLiteStore
-
-        store = SQLiteStore(tmp_path / "db.sqlite")
-    else:
-        from hashdb.store.postgres_store import PostgresStore
-
-        store = PostgresStore(request.getfixturevalue("postgres_dsn"))
-    service = HashDB(Settings(), store, IndexSet(store, factory=INDEX_FACTORY))
+@pytest.fixture
+def service(each_store):
+    service = HashDB(Settings(), each_store, IndexSet(each_store, factory=INDEX_FACTORY))
     service.load_index()
-    yield service
-    store.close()
+    return service
 
 
 def share(service, org, value: HashValue, incident: str, labels=LABELS) -> int:

@@ -40,17 +40,9 @@ def source():
     service.store.close()
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def local(request, tmp_path):
-    if request.param == "sqlite":
-        store = SQLiteStore(tmp_path / "mirror.sqlite")
-    else:
-        from hashdb.store.postgres_store import PostgresStore
-
-        store = PostgresStore(request.getfixturevalue("postgres_dsn"))
-    service = make_service(store)
-    yield service
-    store.close()
+@pytest.fixture
+def local(each_store):
+    return make_service(each_store)
 
 
 def submit(service: HashDB, org: str, *hexes: str, label: str = "glorification") -> list[int]:

@@ -20,16 +20,10 @@ def service(tmp_path):
 
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def any_service(request, tmp_path):
+@pytest.fixture
+def any_service(each_store, tmp_path):
     """The service over each store in turn: a rule that reads or writes the store holds on both."""
-    from hashdb.store.postgres_store import PostgresStore
-
-    if request.param == "sqlite":
-        store = SQLiteStore(tmp_path / "db.sqlite")
-    else:
-        store = PostgresStore(request.getfixturevalue("postgres_dsn"))
-    db = HashDB(Settings(), store, IndexSet(store, tmp_path / "index", factory=INDEX_FACTORY), server_secret=b"s" * 32)
+    db = HashDB(Settings(), each_store, IndexSet(each_store, tmp_path / "index", factory=INDEX_FACTORY),
+                server_secret=b"s" * 32)
     db.load_index()
-    yield db
-    store.close()
+    return db
